@@ -1,0 +1,25 @@
+# parley: `make run` starts the server, `make test` runs every test.
+GO ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: run test deps check unit fuzz-seeds build
+
+run:
+	$(GO) run ./cmd/parley
+
+build:
+	$(GO) build -o bin/parley ./cmd/parley
+
+# Everything CI runs: dependencies, static checks, all tests.
+test: deps check unit
+
+deps:
+	./scripts/install-deps.sh
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...

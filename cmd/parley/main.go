@@ -1,0 +1,102 @@
+// Command parley runs the parley server: voice and video rooms with live
+// forwarding, server-side clips and a browser client, in one binary.
+//
+//	parley                      built-in defaults and demo rooms, on 127.0.0.1:8080
+//	parley -config parley.toml  a server config file (rooms from its rooms.dir)
+//	parley -check-config        validate the configuration and exit
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"parley/configs"
+	"parley/server"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "parley:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
+	configPath := fs.String("config", "", "server config file (TOML); empty for the built-in defaults")
+	check := fs.Bool("check-config", false, "validate the configuration and the room files, then exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := configs.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	rooms, err := configs.LoadRooms(cfg.Rooms.Dir)
+	if err != nil {
+		return err
+	}
+	if *check {
+		fmt.Printf("configuration OK: %d rooms\n", len(rooms))
+		return nil
+	}
+	log := newLogger(cfg.Log)
+
+	srv, err := server.New(cfg, rooms, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	media := []any{}
+	if a := srv.MediaUDPAddr(); a != nil {
+		media = append(media, "media_udp", a.String())
+	} else {
+		media = append(media, "media_udp_range", fmt.Sprintf("%d-%d", cfg.Media.UDPPortMin, cfg.Media.UDPPortMax))
+	}
+	if a := srv.MediaTCPAddr(); a != nil {
+		media = append(media, "media_tcp", a.String())
+	}
+	log.Info("parley listening", append([]any{"url", srv.URL()}, media...)...)
+	for _, r := range srv.Rooms() {
+		log.Info("room loaded", "room", r.Name, "mode", r.Mode, "title", r.Title)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	stop() // a second Ctrl-C kills at once
+	log.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout.D())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout.D())
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	<-served
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(c configs.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,621 @@
+package configs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+func TestDefaultValidates(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadEmptyPathIsDefault(t *testing.T) {
+	s, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s, Default()) {
+		t.Fatalf("Load(\"\") = %+v, want Default()", s)
+	}
+}
+
+func TestExampleServerFileIsDefault(t *testing.T) {
+	s, err := Load("parley.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s, Default()) {
+		t.Fatalf("parley.toml gives\n%+v\nwant Default()\n%+v", s, Default())
+	}
+	disk, err := os.ReadFile("parley.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(disk, ExampleServerFile()) {
+		t.Fatal("ExampleServerFile differs from parley.toml")
+	}
+}
+
+// TestExampleServerFileListsEveryKey checks that parley.toml sets every key
+// of the schema, so that it documents all of them.
+func TestExampleServerFileListsEveryKey(t *testing.T) {
+	var doc map[string]any
+	if err := toml.Unmarshal(ExampleServerFile(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range knownKeys(reflect.TypeOf(Server{}), nil, nil) {
+		var v any = doc
+		for _, part := range strings.Split(key, ".") {
+			m, ok := v.(map[string]any)
+			if !ok {
+				v = nil
+				break
+			}
+			v = m[part]
+		}
+		if v == nil {
+			t.Errorf("parley.toml does not set %s", key)
+		}
+	}
+}
+
+func TestServerRoundTrip(t *testing.T) {
+	s := Default()
+	s.HTTP.AllowedOrigins = []string{"https://example.org"}
+	s.Signaling.PingInterval = Duration(90 * time.Second)
+	s.Signaling.PongTimeout = Duration(200 * time.Second)
+	s.Media.UDPPort, s.Media.UDPPortMin, s.Media.UDPPortMax = 0, 50000, 50100
+	data, err := toml.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "parley.toml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if !reflect.DeepEqual(got, s) {
+		t.Fatalf("round trip: got %+v, want %+v", got, s)
+	}
+}
+
+func TestLoadKeepsDefaultsForAbsentKeys(t *testing.T) {
+	path := writeFile(t, "parley.toml", "[media]\npublic_ip = \"203.0.113.7\"\n[http]\nallowed_origins = [\"https://example.org\"]\n")
+	s, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Media.PublicIP = "203.0.113.7"
+	want.HTTP.AllowedOrigins = []string{"https://example.org"}
+	if !reflect.DeepEqual(s, want) {
+		t.Fatalf("got %+v, want %+v", s, want)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "nope.toml: cannot read") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestModes(t *testing.T) {
+	want := []Mode{MediaForum, MediaChat, VideoChat, AudioStream, VideoStream}
+	if !slices.Equal(Modes(), want) {
+		t.Fatalf("Modes() = %v", Modes())
+	}
+	for _, m := range Modes() {
+		if m.Live() != (m == AudioStream || m == VideoStream) {
+			t.Errorf("%s.Live() = %v", m, m.Live())
+		}
+		if !m.Valid() {
+			t.Errorf("%s not valid", m)
+		}
+	}
+	if Mode("x").Valid() || Mode("").Valid() {
+		t.Error("bad mode valid")
+	}
+}
+
+const mb = 1_000_000
+
+func TestPresets(t *testing.T) {
+	want := map[Mode]Room{
+		MediaForum: {Mode: MediaForum, Title: "Voice forum", MaxParticipants: 50, AllowVideo: true, Publish: "manual",
+			MaxClipSeconds: 120, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(720 * time.Hour), MaxClipCount: 200},
+		MediaChat: {Mode: MediaChat, Title: "Media chat", MaxParticipants: 50, AllowVideo: true, Publish: "auto",
+			MaxClipSeconds: 60, MaxClipBytes: 20 * mb, MaxRoomBytes: 200 * mb, ClipLifetime: Duration(168 * time.Hour), MaxClipCount: 100},
+		VideoChat: {Mode: VideoChat, Title: "Video chat", MaxParticipants: 50, AllowVideo: true, VideoDefault: true, Publish: "auto",
+			MaxClipSeconds: 60, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(24 * time.Hour), MaxClipCount: 100},
+		AudioStream: {Mode: AudioStream, Title: "Walkie-talkie", MaxParticipants: 100, Publish: "auto",
+			MaxClipSeconds: 60, MaxClipBytes: 5 * mb, MaxRoomBytes: 50 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50},
+		VideoStream: {Mode: VideoStream, Title: "Live video", MaxParticipants: 50, AllowVideo: true, VideoDefault: true, Publish: "auto",
+			MaxClipSeconds: 60, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50},
+	}
+	var roomKeys []string
+	for _, k := range knownKeys(reflect.TypeOf(Room{}), nil, nil) {
+		if k != "mode" {
+			roomKeys = append(roomKeys, k)
+		}
+	}
+	slices.Sort(roomKeys)
+	for _, m := range Modes() {
+		r, err := Preset(m)
+		if err != nil {
+			t.Fatalf("Preset(%s): %v", m, err)
+		}
+		if err := r.Validate(); err != nil {
+			t.Errorf("Preset(%s).Validate: %v", m, err)
+		}
+		if r != want[m] {
+			t.Errorf("Preset(%s) = %+v\nwant %+v", m, r, want[m])
+		}
+		// The preset file sets every room key except mode.
+		data, err := files.ReadFile("presets/" + string(m) + ".toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := toml.Unmarshal(data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for k := range doc {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if !slices.Equal(keys, roomKeys) {
+			t.Errorf("presets/%s.toml keys %v, want %v", m, keys, roomKeys)
+		}
+	}
+	if _, err := Preset("nope"); err == nil || !strings.Contains(err.Error(), `mode: unknown mode "nope"`) {
+		t.Errorf("Preset(nope) = %v", err)
+	}
+}
+
+func TestBuiltinRooms(t *testing.T) {
+	rooms, err := LoadRooms("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantModes := map[string]Mode{
+		"chat": MediaChat, "forum": MediaForum, "live": VideoStream, "videochat": VideoChat, "walkie": AudioStream,
+	}
+	if len(rooms) != 5 {
+		t.Fatalf("got %d rooms, want 5", len(rooms))
+	}
+	seen := map[Mode]bool{}
+	for i, r := range rooms {
+		if i > 0 && rooms[i-1].Name >= r.Name {
+			t.Errorf("rooms not sorted: %s before %s", rooms[i-1].Name, r.Name)
+		}
+		if wantModes[r.Name] != r.Mode {
+			t.Errorf("room %s has mode %s, want %s", r.Name, r.Mode, wantModes[r.Name])
+		}
+		if err := r.Validate(); err != nil {
+			t.Errorf("room %s: %v", r.Name, err)
+		}
+		seen[r.Mode] = true
+		// Each example file parses on its own too.
+		data, err := files.ReadFile("rooms/" + r.Name + ".toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := ParseRoom("rooms/"+r.Name+".toml", data)
+		if err != nil || r2 != r {
+			t.Errorf("ParseRoom(%s) = %+v, %v", r.Name, r2, err)
+		}
+	}
+	if len(seen) != 5 {
+		t.Errorf("modes covered: %v", seen)
+	}
+}
+
+func TestRoomOverrideKeepsPreset(t *testing.T) {
+	r, err := ParseRoom("rooms/big.toml", []byte("mode = \"mediaChat\"\nmax_clip_seconds = 300\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := Preset(MediaChat)
+	want.Name = "big"
+	want.MaxClipSeconds = 300
+	if r != want {
+		t.Fatalf("got %+v\nwant %+v", r, want)
+	}
+
+	// Overrides through the forum example: max_clip_seconds changed, the rest
+	// as in the preset.
+	rooms, err := LoadRooms("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forum := rooms[slices.IndexFunc(rooms, func(r Room) bool { return r.Name == "forum" })]
+	p, _ := Preset(MediaForum)
+	p.Name, p.Title, p.MaxClipSeconds = "forum", "Forum", 300
+	if forum != p {
+		t.Fatalf("forum = %+v\nwant %+v", forum, p)
+	}
+}
+
+func TestRoomJSON(t *testing.T) {
+	r, _ := Preset(AudioStream)
+	r.Name = "walkie"
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, want := range []string{`"name":"walkie"`, `"mode":"audioStream"`, `"clip_lifetime":3600`, `"max_clip_bytes":5000000`, `"allow_video":false`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("JSON %s lacks %s", s, want)
+		}
+	}
+	var back Room
+	if err := json.Unmarshal(b, &back); err != nil || back != r {
+		t.Errorf("JSON round trip: %+v, %v", back, err)
+	}
+	sb, err := json.Marshal(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"shutdown_timeout":5`, `"ping_interval":15`, `"allowed_origins":[]`, `"udp_port":7882`} {
+		if !strings.Contains(string(sb), want) {
+			t.Errorf("JSON %s lacks %s", sb, want)
+		}
+	}
+}
+
+func TestDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		15 * time.Second: "15s", 720 * time.Hour: "720h", 90 * time.Minute: "1h30m", 2 * time.Minute: "2m",
+		0: "0s", 1500 * time.Millisecond: "1.5s", time.Hour + time.Second: "1h0m1s",
+	} {
+		got, _ := Duration(d).MarshalText()
+		if string(got) != want {
+			t.Errorf("MarshalText(%v) = %s, want %s", d, got, want)
+		}
+		var back Duration
+		if err := back.UnmarshalText(got); err != nil || back.D() != d {
+			t.Errorf("UnmarshalText(%s) = %v, %v", got, back, err)
+		}
+	}
+	var d Duration
+	if err := d.UnmarshalText([]byte("5")); err == nil || !strings.Contains(err.Error(), `want a duration like "15s"`) {
+		t.Errorf("UnmarshalText(5) = %v", err)
+	}
+	j, _ := Duration(1500 * time.Millisecond).MarshalJSON()
+	if string(j) != "1.5" {
+		t.Errorf("MarshalJSON = %s", j)
+	}
+	for in, want := range map[string]time.Duration{`1.5`: 1500 * time.Millisecond, `"2m"`: 2 * time.Minute, `0`: 0} {
+		if err := d.UnmarshalJSON([]byte(in)); err != nil || d.D() != want {
+			t.Errorf("UnmarshalJSON(%s) = %v, %v", in, d, err)
+		}
+	}
+	for _, in := range []string{`"x"`, `true`, `1e300`} {
+		if err := d.UnmarshalJSON([]byte(in)); err == nil {
+			t.Errorf("UnmarshalJSON(%s) accepted", in)
+		}
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	for _, c := range []struct {
+		e    Error
+		want string
+	}{
+		{Error{File: "configs/rooms/x.toml", Key: "max_clip_bytes", Problem: "must be at least 1024, got -5"},
+			"configs/rooms/x.toml: max_clip_bytes: must be at least 1024, got -5"},
+		{Error{File: "parley.toml", Line: 3, Key: "media.udp_port", Problem: "wrong type"}, "parley.toml: line 3: media.udp_port: wrong type"},
+		{Error{Key: "log.level", Problem: "bad"}, "log.level: bad"},
+		{Error{File: "f", Problem: "p"}, "f: p"},
+	} {
+		if got := c.e.Error(); got != c.want {
+			t.Errorf("got %q, want %q", got, c.want)
+		}
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// wantError checks that err is non-nil and its text contains every string
+// in want, and that it is (or joins) *Error values.
+func wantError(t *testing.T, err error, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", want)
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Errorf("error %v (%T) is not an *Error", err, err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not contain %q", err, w)
+		}
+	}
+}
+
+func TestServerErrors(t *testing.T) {
+	cases := []struct {
+		name, file string
+		want       []string
+	}{
+		{"unknown key", "[htttp]\nlisten = \"127.0.0.1:1\"\n", []string{`line 1: unknown key "htttp" (did you mean "http"?)`}},
+		{"unknown dotted key", "htttp.listen = \"x\"\n", []string{`parley.toml: line 1: unknown key "htttp.listen" (did you mean "http.listen"?)`}},
+		{"unknown key in table", "[media]\nudp_prot = 1\n", []string{`line 2: unknown key "media.udp_prot" (did you mean "media.udp_port"?)`}},
+		{"key in wrong case", "[HTTP]\nlisten = \"127.0.0.1:1\"\n", []string{`unknown key "HTTP"`, `case-sensitive`, `"http"`}},
+		{"wrong type", "[log]\nlevel = \"info\"\n[media]\nudp_port = \"7882\"\n", []string{"parley.toml: line 4: media.udp_port: wrong type: want an integer, got a string"}},
+		{"wrong type array", "http.allowed_origins = \"https://a.org\"\n", []string{"line 1: http.allowed_origins: wrong type: want an array of strings, got a string"}},
+		{"wrong type array element", "http.allowed_origins = [1]\n", []string{"http.allowed_origins: wrong type", "got an array containing an integer"}},
+		{"wrong type table", "http = 1\n", []string{"http: wrong type: want a table, got an integer"}},
+		{"wrong type leaf as table", "[http.listen]\nx = 1\n", []string{"line 1: http.listen: wrong type: want a string, got a table"}},
+		{"wrong type inline", "media = { udp_port = true }\n", []string{"media.udp_port: wrong type: want an integer, got a boolean"}},
+		{"syntax error", "[http\n", []string{"parley.toml: line 1"}},
+		{"duplicate key", "[log]\nlevel = \"info\"\nlevel = \"info\"\n", []string{"parley.toml: line 3: level: key level is already defined"}},
+		{"listen port out of range", "[http]\nlisten = \"127.0.0.1:70000\"\n", []string{"parley.toml: http.listen: port 70000 out of range 1-65535"}},
+		{"listen port zero", "[http]\nlisten = \":0\"\n", []string{"http.listen: port 0 out of range 1-65535"}},
+		{"listen no port", "[http]\nlisten = \"127.0.0.1\"\n", []string{"http.listen: want host:port"}},
+		{"listen port not a number", "[http]\nlisten = \"127.0.0.1:http\"\n", []string{"http.listen: port \"http\" is not a number"}},
+		{"udp port out of range", "[media]\nudp_port = 65536\n", []string{"media.udp_port: port 65536 out of range 0-65535"}},
+		{"tcp port out of range", "[media]\ntcp_port = 99999\n", []string{"media.tcp_port: port 99999 out of range 0-65535"}},
+		{"negative port", "[media]\ntcp_port = -1\n", []string{"media.tcp_port: port -1 out of range"}},
+		{"bad listen ip", "[media]\nlisten_ip = \"localhost\"\n", []string{"media.listen_ip: want an IP address", `got "localhost"`}},
+		{"bad public ip", "[media]\npublic_ip = \"1.2.3\"\n", []string{"media.public_ip: want an IP address", `got "1.2.3"`}},
+		{"udp range min > max", "[media]\nudp_port = 0\nudp_port_min = 50100\nudp_port_max = 50000\n", []string{"media.udp_port_min: must not be greater than udp_port_max (50000), got 50100"}},
+		{"udp range half set", "[media]\nudp_port = 0\nudp_port_min = 50100\n", []string{"media.udp_port_min: udp_port_min and udp_port_max must both be set or both be 0"}},
+		{"udp port 0 without range", "[media]\nudp_port = 0\n", []string{"media.udp_port: is 0 but no port range is set"}},
+		{"bad duration string", "[signaling]\nping_interval = \"15\"\n", []string{`parley.toml: line 2: signaling.ping_interval: want a duration like "15s", got "15"`}},
+		{"integer duration", "[http]\nshutdown_timeout = 5\n", []string{`line 2: http.shutdown_timeout: wrong type: want a duration string like "15s", got an integer`}},
+		{"zero duration", "[http]\nshutdown_timeout = \"0s\"\n", []string{"http.shutdown_timeout: must be more than 0s and at most 60s, got 0s"}},
+		{"long shutdown", "[http]\nshutdown_timeout = \"2m\"\n", []string{"http.shutdown_timeout: must be more than 0s and at most 60s, got 2m"}},
+		{"pong not after ping", "[signaling]\nping_interval = \"30s\"\npong_timeout = \"30s\"\n", []string{"signaling.pong_timeout: must be longer than ping_interval (30s), got 30s"}},
+		{"negative ping", "[signaling]\nping_interval = \"-1s\"\n", []string{"signaling.ping_interval: must be more than 0s, got -1s"}},
+		{"origin without scheme", "[http]\nallowed_origins = [\"example.org\"]\n", []string{"http.allowed_origins: entry 1: want an origin like", `got "example.org"`}},
+		{"origin with path", "[http]\nallowed_origins = [\"https://a.org\", \"https://example.org/app\"]\n", []string{"http.allowed_origins: entry 2", `"https://example.org/app" (remove the path)`}},
+		{"origin with slash", "[http]\nallowed_origins = [\"https://example.org/\"]\n", []string{"http.allowed_origins: entry 1", "remove the path"}},
+		{"origin ftp", "[http]\nallowed_origins = [\"ftp://example.org\"]\n", []string{"http.allowed_origins: entry 1", "scheme must be http or https"}},
+		{"bad log level", "[log]\nlevel = \"verbose\"\n", []string{`parley.toml: log.level: must be one of debug, info, warn, error, got "verbose"`}},
+		{"bad log format", "[log]\nformat = \"xml\"\n", []string{`log.format: must be text or json, got "xml"`}},
+		{"empty data dir", "[storage]\ndata_dir = \"\"\n", []string{"storage.data_dir: must not be empty"}},
+		{"message size", "[signaling]\nmax_message_bytes = 100\n", []string{"signaling.max_message_bytes: must be between 1024 and 1048576, got 100"}},
+		{"negative burst", "[signaling]\nmessage_burst = -1\n", []string{"signaling.message_burst: must be at least 1, got -1"}},
+		{"zero rate", "[signaling]\nmessages_per_second = 0\n", []string{"signaling.messages_per_second: must be a positive number, got 0"}},
+		{"infinite rate", "[signaling]\nmessages_per_second = inf\n", []string{"signaling.messages_per_second: must be a positive number, got +Inf"}},
+		{"name length", "[signaling]\nmax_name_length = 65\n", []string{"signaling.max_name_length: must be between 1 and 64, got 65"}},
+		{"chat length", "[signaling]\nmax_chat_length = 0\n", []string{"signaling.max_chat_length: must be between 1 and 65536, got 0"}},
+		{"several problems", "[log]\nlevel = \"x\"\nformat = \"y\"\n", []string{"parley.toml: log.level: must be one of", "\n", "parley.toml: log.format: must be text or json"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeFile(t, "parley.toml", c.file)
+			s, err := Load(path)
+			wantError(t, err, append([]string{"parley.toml: "}, c.want...)...)
+			if !reflect.DeepEqual(s, Server{}) {
+				t.Errorf("Load returned %+v with an error", s)
+			}
+		})
+	}
+}
+
+func TestServerValidateHasNoFile(t *testing.T) {
+	s := Default()
+	s.HTTP.Listen = "127.0.0.1:70000"
+	err := s.Validate()
+	if err == nil || err.Error() != "http.listen: port 70000 out of range 1-65535" {
+		t.Fatalf("got %v", err)
+	}
+	s = Default()
+	s.Media.UDPPort, s.Media.UDPPortMin, s.Media.UDPPortMax = 0, 40000, 40010
+	s.Media.TCPPort = 0
+	if err := s.Validate(); err != nil {
+		t.Fatalf("port range: %v", err)
+	}
+	s.Media.TCPPort = 40000 // same number as a UDP port is fine
+	s.HTTP.AllowedOrigins = []string{"http://localhost:3000", "https://[::1]:8443", "https://Example.org"}
+	s.HTTP.Listen = "[::1]:8080"
+	s.Media.ListenIP = "::"
+	if err := s.Validate(); err != nil {
+		t.Fatalf("valid variations: %v", err)
+	}
+}
+
+func TestRoomErrors(t *testing.T) {
+	const file = "configs/rooms/x.toml"
+	cases := []struct {
+		name, file, data string
+		want             []string
+	}{
+		{"unknown key", file, "mode = \"mediaChat\"\nmax_clip_byte = 5\n", []string{`configs/rooms/x.toml: line 2: unknown key "max_clip_byte" (did you mean "max_clip_bytes"?)`}},
+		{"name is not a key", file, "mode = \"mediaChat\"\nname = \"y\"\n", []string{`line 2: unknown key "name"`}},
+		{"key in wrong case", file, "mode = \"mediaChat\"\nMax_Clip_Bytes = 5000\n", []string{`line 2: unknown key "Max_Clip_Bytes"`, `"max_clip_bytes"`}},
+		{"wrong type", file, "mode = \"mediaChat\"\nmax_participants = \"10\"\n", []string{"configs/rooms/x.toml: line 2: max_participants: wrong type: want an integer, got a string"}},
+		{"wrong type bool", file, "mode = \"mediaChat\"\nallow_video = 1\n", []string{"line 2: allow_video: wrong type: want a boolean, got an integer"}},
+		{"wrong type mode", file, "mode = 1\n", []string{"line 1: mode: wrong type: want a string, got an integer"}},
+		{"unknown mode", file, "mode = \"podcast\"\n", []string{`configs/rooms/x.toml: mode: unknown mode "podcast", want one of mediaForum, mediaChat, videoChat, audioStream, videoStream`}},
+		{"missing mode", file, "title = \"x\"\n", []string{"configs/rooms/x.toml: missing key mode", "mediaForum"}},
+		{"empty file", file, "", []string{"configs/rooms/x.toml: missing key mode"}},
+		{"syntax error", file, "mode = \n", []string{"configs/rooms/x.toml: line 1"}},
+		{"negative limit", file, "mode = \"mediaChat\"\nmax_clip_bytes = -5\n", []string{"configs/rooms/x.toml: max_clip_bytes: must be at least 1024, got -5"}},
+		{"negative count", file, "mode = \"mediaChat\"\nmax_clip_count = -1\n", []string{"max_clip_count: must be at least 1, got -1"}},
+		{"zero participants", file, "mode = \"videoChat\"\nmax_participants = 0\n", []string{"configs/rooms/x.toml: max_participants: must be between 1 and 10000, got 0"}},
+		{"too many participants", file, "mode = \"videoChat\"\nmax_participants = 10001\n", []string{"max_participants: must be between 1 and 10000, got 10001"}},
+		{"clip seconds", file, "mode = \"mediaChat\"\nmax_clip_seconds = 3601\n", []string{"max_clip_seconds: must be between 1 and 3600, got 3601"}},
+		{"video default without video", file, "mode = \"audioStream\"\nvideo_default = true\n", []string{"configs/rooms/x.toml: video_default: is true but allow_video is false"}},
+		{"video default video off", file, "mode = \"videoChat\"\nallow_video = false\n", []string{"video_default: is true but allow_video is false"}},
+		{"archive in clip mode", file, "mode = \"mediaForum\"\narchive = true\n", []string{"configs/rooms/x.toml: archive: only live modes", "mode mediaForum"}},
+		{"manual publish in live mode", file, "mode = \"videoStream\"\npublish = \"manual\"\n", []string{`configs/rooms/x.toml: publish: "manual" is only for clip modes`, "live mode videoStream"}},
+		{"bad publish", file, "mode = \"mediaChat\"\npublish = \"later\"\n", []string{`publish: must be "auto" or "manual", got "later"`}},
+		{"room bytes below clip bytes", file, "mode = \"mediaChat\"\nmax_room_bytes = 1000000\n", []string{"configs/rooms/x.toml: max_room_bytes: must be at least max_clip_bytes (20000000), got 1000000"}},
+		{"integer duration", file, "mode = \"mediaChat\"\nclip_lifetime = 3600\n", []string{`line 2: clip_lifetime: wrong type: want a duration string like "15s", got an integer`}},
+		{"bad duration", file, "mode = \"mediaChat\"\nclip_lifetime = \"1 day\"\n", []string{`line 2: clip_lifetime: want a duration like "15s", got "1 day"`}},
+		{"negative duration", file, "mode = \"mediaChat\"\nclip_lifetime = \"-1h\"\n", []string{"clip_lifetime: must be more than 0s, got -1h"}},
+		{"long title", file, "mode = \"mediaChat\"\ntitle = \"" + strings.Repeat("é", 201) + "\"\n", []string{"title: must be at most 200 characters, got 201"}},
+		{"table in room", file, "mode = \"mediaChat\"\n[limits]\nx = 1\n", []string{`line 2: unknown key "limits"`}},
+		{"bad name with space", "configs/rooms/bad name.toml", "mode = \"mediaChat\"\n", []string{`configs/rooms/bad name.toml: bad room name "bad name"`}},
+		{"bad name dot", "rooms/..toml", "mode = \"mediaChat\"\n", []string{`rooms/..toml: bad room name "."`}},
+		{"bad name leading dash", "rooms/-x.toml", "mode = \"mediaChat\"\n", []string{`rooms/-x.toml: bad room name "-x"`}},
+		{"bad name too long", "rooms/" + strings.Repeat("a", 65) + ".toml", "mode = \"mediaChat\"\n", []string{"bad room name"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := ParseRoom(c.file, []byte(c.data))
+			wantError(t, err, c.want...)
+			if r != (Room{}) {
+				t.Errorf("ParseRoom returned %+v with an error", r)
+			}
+		})
+	}
+}
+
+func TestRoomValidateHasNoFile(t *testing.T) {
+	r, _ := Preset(MediaChat)
+	r.MaxClipBytes = -5
+	err := r.Validate()
+	if err == nil || !strings.HasPrefix(err.Error(), "max_clip_bytes: must be at least 1024, got -5") {
+		t.Fatalf("got %v", err)
+	}
+	r, _ = Preset(MediaChat)
+	r.Name = "bad name"
+	wantError(t, r.Validate(), `name: bad room name "bad name"`)
+	wantError(t, Room{}.Validate(), `mode: unknown mode ""`, "max_participants", "publish", "max_clip_seconds", "clip_lifetime")
+}
+
+func TestRoomNames(t *testing.T) {
+	for _, name := range []string{"a", "A-b_c", "0room", strings.Repeat("z", 64)} {
+		r, err := ParseRoom(filepath.Join("some", "dir", name+".toml"), []byte("mode = \"mediaChat\"\n"))
+		if err != nil || r.Name != name {
+			t.Errorf("%s: %+v, %v", name, r, err)
+		}
+	}
+}
+
+func TestLoadRoomsDir(t *testing.T) {
+	t.Run("empty dir", func(t *testing.T) {
+		dir := t.TempDir()
+		_, err := LoadRooms(dir)
+		wantError(t, err, dir, "no room files")
+	})
+	t.Run("missing dir", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "nope")
+		_, err := LoadRooms(dir)
+		wantError(t, err, dir, "cannot read rooms directory")
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%v is not ErrNotExist", err)
+		}
+	})
+	t.Run("only other files", func(t *testing.T) {
+		dir := t.TempDir()
+		must(t, os.WriteFile(filepath.Join(dir, "README.md"), []byte("hi"), 0o600))
+		_, err := LoadRooms(dir)
+		wantError(t, err, "no room files")
+	})
+	t.Run("rooms", func(t *testing.T) {
+		dir := t.TempDir()
+		must(t, os.WriteFile(filepath.Join(dir, "zeta.toml"), []byte("mode = \"videoStream\"\n"), 0o600))
+		must(t, os.WriteFile(filepath.Join(dir, "alpha.toml"), []byte("mode = \"mediaForum\"\ntitle = \"A\"\n"), 0o600))
+		must(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not toml at all ["), 0o600))
+		must(t, os.WriteFile(filepath.Join(dir, "alpha.toml~"), []byte("garbage ["), 0o600))
+		must(t, os.Mkdir(filepath.Join(dir, "sub.toml"), 0o700))
+		must(t, os.WriteFile(filepath.Join(dir, "sub.toml", "inner.toml"), []byte("garbage ["), 0o600))
+		rooms, err := LoadRooms(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rooms) != 2 || rooms[0].Name != "alpha" || rooms[1].Name != "zeta" {
+			t.Fatalf("got %+v", rooms)
+		}
+		if rooms[0].Mode != MediaForum || rooms[0].Title != "A" || rooms[1].Mode != VideoStream || rooms[1].Title != "Live video" {
+			t.Errorf("got %+v", rooms)
+		}
+	})
+	t.Run("errors in several files", func(t *testing.T) {
+		dir := t.TempDir()
+		must(t, os.WriteFile(filepath.Join(dir, "a.toml"), []byte("mode = \"x\"\n"), 0o600))
+		must(t, os.WriteFile(filepath.Join(dir, "b.toml"), []byte("mode = \"mediaChat\"\nmax_participants = 0\n"), 0o600))
+		must(t, os.WriteFile(filepath.Join(dir, "c.toml"), []byte("mode = \"mediaChat\"\n"), 0o600))
+		_, err := LoadRooms(dir)
+		wantError(t, err, filepath.Join(dir, "a.toml")+": mode: unknown mode", filepath.Join(dir, "b.toml")+": max_participants")
+	})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzParseRoom(f *testing.F) {
+	des, err := fs.ReadDir(files, "rooms")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, de := range des {
+		data, err := files.ReadFile("rooms/" + de.Name())
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, m := range Modes() {
+		data, _ := files.ReadFile("presets/" + string(m) + ".toml")
+		f.Add(append([]byte("mode = \""+string(m)+"\"\n"), data...))
+	}
+	for _, s := range []string{
+		"", "mode = ", "mode = 1", "mode = \"x\"", "mode = \"mediaChat\"\nclip_lifetime = 5\n",
+		"mode = \"mediaChat\"\n[x]\ny = 1\n", "mode = \"audioStream\"\npublish = \"manual\"\n",
+		"mode = \"mediaChat\"\nmax_room_bytes = -1\n", "mode = \"videoChat\"\nallow_video = false\n",
+		"mode = { a = 1 }", "[[mode]]\n", "mode = \"mediaChat\"\nMODE = \"x\"\n",
+		"mode = \"mediaChat\"\nmax_clip_bytes = 99999999999999999999\n",
+		"mode = \"mediaChat\"\nclip_lifetime = \"9999999999h\"\n",
+		"mode = \"mediaChat\"\ntitle = \"\"\"\nx\"\"\"\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseRoom("rooms/fuzz.toml", data)
+		if err != nil {
+			if r != (Room{}) {
+				t.Fatalf("room %+v returned with error %v", r, err)
+			}
+			if !strings.HasPrefix(err.Error(), "rooms/fuzz.toml: ") {
+				t.Fatalf("error does not name the file: %q", err)
+			}
+			return
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("parsed room does not validate: %v\n%q", err, data)
+		}
+		if r.Name != "fuzz" || !r.Mode.Valid() {
+			t.Fatalf("bad room %+v", r)
+		}
+	})
+}

@@ -1,0 +1,291 @@
+package configs
+
+import (
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Server is the server configuration file (see parley.toml for an annotated
+// example). The zero value is not valid; start from Default.
+type Server struct {
+	HTTP      HTTP      `toml:"http" json:"http"`
+	Media     Media     `toml:"media" json:"media"`
+	Signaling Signaling `toml:"signaling" json:"signaling"`
+	Storage   Storage   `toml:"storage" json:"storage"`
+	Rooms     Rooms     `toml:"rooms" json:"rooms"`
+	Log       Log       `toml:"log" json:"log"`
+}
+
+// HTTP configures the HTTP server (pages, API and the signaling websocket).
+type HTTP struct {
+	// Listen is the host:port the HTTP server listens on; port 1-65535.
+	Listen string `toml:"listen" json:"listen"`
+	// AllowedOrigins are websocket Origins allowed besides same-origin, each
+	// an absolute http(s) origin such as "https://example.org"
+	// (scheme://host[:port], no path).
+	AllowedOrigins []string `toml:"allowed_origins" json:"allowed_origins"`
+	// ShutdownTimeout bounds a graceful shutdown; 0 < x <= 60s.
+	ShutdownTimeout Duration `toml:"shutdown_timeout" json:"shutdown_timeout"`
+}
+
+// Media configures the WebRTC media sockets.
+type Media struct {
+	// ListenIP is the IP the media sockets bind to.
+	ListenIP string `toml:"listen_ip" json:"listen_ip"`
+	// UDPPort is the single UDP port shared by all peers (ICE UDP mux);
+	// 0 means use the range UDPPortMin..UDPPortMax instead.
+	UDPPort int `toml:"udp_port" json:"udp_port"`
+	// UDPPortMin and UDPPortMax are an ephemeral port range, used only when
+	// UDPPort is 0: both 0, or 1 <= min <= max <= 65535.
+	UDPPortMin int `toml:"udp_port_min" json:"udp_port_min"`
+	UDPPortMax int `toml:"udp_port_max" json:"udp_port_max"`
+	// TCPPort is the ICE-over-TCP fallback port; 0 turns it off. It may equal
+	// UDPPort (different protocols).
+	TCPPort int `toml:"tcp_port" json:"tcp_port"`
+	// PublicIP, if set, is the 1:1 NAT address advertised in ICE candidates.
+	PublicIP string `toml:"public_ip" json:"public_ip"`
+}
+
+// Signaling configures the signaling websocket.
+type Signaling struct {
+	MaxMessageBytes   int      `toml:"max_message_bytes" json:"max_message_bytes"`     // 1024..1048576
+	MessagesPerSecond float64  `toml:"messages_per_second" json:"messages_per_second"` // per connection, > 0
+	MessageBurst      int      `toml:"message_burst" json:"message_burst"`             // >= 1
+	PingInterval      Duration `toml:"ping_interval" json:"ping_interval"`             // > 0
+	PongTimeout       Duration `toml:"pong_timeout" json:"pong_timeout"`               // > PingInterval
+	MaxNameLength     int      `toml:"max_name_length" json:"max_name_length"`         // 1..64 characters
+	MaxChatLength     int      `toml:"max_chat_length" json:"max_chat_length"`         // 1..65536 characters
+}
+
+// Storage configures where clips are kept.
+type Storage struct {
+	DataDir string `toml:"data_dir" json:"data_dir"` // not empty
+}
+
+// Rooms says where the room files are.
+type Rooms struct {
+	// Dir is a folder of room files (*.toml); "" means the built-in demo
+	// rooms (the embedded example rooms). See LoadRooms.
+	Dir string `toml:"dir" json:"dir"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level" json:"level"`   // debug|info|warn|error
+	Format string `toml:"format" json:"format"` // text|json
+}
+
+// Default returns the built-in server configuration.
+func Default() Server {
+	return Server{
+		HTTP: HTTP{
+			Listen:          "127.0.0.1:8080",
+			AllowedOrigins:  []string{},
+			ShutdownTimeout: Duration(5 * time.Second),
+		},
+		Media: Media{
+			ListenIP: "127.0.0.1",
+			UDPPort:  7882,
+			TCPPort:  7881,
+		},
+		Signaling: Signaling{
+			MaxMessageBytes:   65536,
+			MessagesPerSecond: 20,
+			MessageBurst:      60,
+			PingInterval:      Duration(15 * time.Second),
+			PongTimeout:       Duration(40 * time.Second),
+			MaxNameLength:     32,
+			MaxChatLength:     2000,
+		},
+		Storage: Storage{DataDir: "./data"},
+		Rooms:   Rooms{Dir: ""},
+		Log:     Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads the server configuration file at path. An empty path gives
+// Default(). Otherwise the file is decoded on top of Default() (keys absent
+// from the file keep their default), strictly (unknown keys and wrong types
+// are errors), and the result is validated.
+func Load(path string) (Server, error) {
+	s := Default()
+	if path == "" {
+		return s, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Server{}, readError(path, err)
+	}
+	if err := decodeStrict(path, data, &s); err != nil {
+		return Server{}, err
+	}
+	if s.HTTP.AllowedOrigins == nil {
+		s.HTTP.AllowedOrigins = []string{}
+	}
+	if err := s.problems().err(path); err != nil {
+		return Server{}, err
+	}
+	return s, nil
+}
+
+// Validate checks every value of s and returns all problems found (see Error).
+func (s Server) Validate() error { return s.problems().err("") }
+
+func (s Server) problems() problems {
+	var p problems
+
+	// http
+	checkListen(&p, "http.listen", s.HTTP.Listen)
+	for i, o := range s.HTTP.AllowedOrigins {
+		if msg := checkOrigin(o); msg != "" {
+			p.add("http.allowed_origins", "entry %d: %s", i+1, msg)
+		}
+	}
+	if d := s.HTTP.ShutdownTimeout; d <= 0 || d.D() > 60*time.Second {
+		p.add("http.shutdown_timeout", "must be more than 0s and at most 60s, got %s", d)
+	}
+
+	// media
+	if net.ParseIP(s.Media.ListenIP) == nil {
+		p.add("media.listen_ip", "want an IP address like \"127.0.0.1\" or \"0.0.0.0\", got %q", s.Media.ListenIP)
+	}
+	if s.Media.PublicIP != "" && net.ParseIP(s.Media.PublicIP) == nil {
+		p.add("media.public_ip", "want an IP address like \"203.0.113.7\" (or \"\" for none), got %q", s.Media.PublicIP)
+	}
+	checkPort(&p, "media.udp_port", s.Media.UDPPort, "0 = use udp_port_min..udp_port_max")
+	checkPort(&p, "media.tcp_port", s.Media.TCPPort, "0 = off")
+	checkPort(&p, "media.udp_port_min", s.Media.UDPPortMin, "0 = no range")
+	checkPort(&p, "media.udp_port_max", s.Media.UDPPortMax, "0 = no range")
+	lo, hi := s.Media.UDPPortMin, s.Media.UDPPortMax
+	switch {
+	case lo < 0 || hi < 0 || lo > 65535 || hi > 65535:
+		// reported above
+	case (lo == 0) != (hi == 0):
+		p.add("media.udp_port_min", "udp_port_min and udp_port_max must both be set or both be 0, got %d and %d", lo, hi)
+	case lo > hi:
+		p.add("media.udp_port_min", "must not be greater than udp_port_max (%d), got %d", hi, lo)
+	case s.Media.UDPPort == 0 && lo == 0:
+		p.add("media.udp_port", "is 0 but no port range is set: set udp_port (one UDP port for all peers) or udp_port_min and udp_port_max")
+	}
+
+	// signaling
+	g := s.Signaling
+	checkRange(&p, "signaling.max_message_bytes", int64(g.MaxMessageBytes), 1024, 1048576)
+	if f := g.MessagesPerSecond; !(f > 0) || math.IsInf(f, 0) {
+		p.add("signaling.messages_per_second", "must be a positive number, got %v", f)
+	}
+	checkAtLeast(&p, "signaling.message_burst", int64(g.MessageBurst), 1)
+	if g.PingInterval <= 0 {
+		p.add("signaling.ping_interval", "must be more than 0s, got %s", g.PingInterval)
+	}
+	if g.PongTimeout <= g.PingInterval {
+		p.add("signaling.pong_timeout", "must be longer than ping_interval (%s), got %s", g.PingInterval, g.PongTimeout)
+	}
+	checkRange(&p, "signaling.max_name_length", int64(g.MaxNameLength), 1, 64)
+	checkRange(&p, "signaling.max_chat_length", int64(g.MaxChatLength), 1, 65536)
+
+	// storage, log
+	if strings.TrimSpace(s.Storage.DataDir) == "" {
+		p.add("storage.data_dir", "must not be empty")
+	}
+	switch s.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", "must be one of debug, info, warn, error, got %q", s.Log.Level)
+	}
+	switch s.Log.Format {
+	case "text", "json":
+	default:
+		p.add("log.format", "must be text or json, got %q", s.Log.Format)
+	}
+	return p
+}
+
+func checkListen(p *problems, key, v string) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		p.add(key, "want host:port like \"127.0.0.1:8080\" or \":8080\", got %q", v)
+		return
+	}
+	if host != "" && !validHost(host) {
+		p.add(key, "bad host %q: want an IP address or a host name", host)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		p.add(key, "port %q is not a number", port)
+		return
+	}
+	if n < 1 || n > 65535 {
+		p.add(key, "port %d out of range 1-65535", n)
+	}
+}
+
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkOrigin returns "" if o is an absolute http(s) origin, else the problem.
+func checkOrigin(o string) string {
+	const want = `want an origin like "https://example.org" (scheme://host[:port], no path)`
+	u, err := url.Parse(o)
+	switch {
+	case err != nil:
+		return want + ", got " + strconv.Quote(o)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return want + ", got " + strconv.Quote(o) + " (scheme must be http or https)"
+	case u.Opaque != "" || u.Host == "" || u.User != nil:
+		return want + ", got " + strconv.Quote(o)
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.HasSuffix(o, "#"):
+		return want + ", got " + strconv.Quote(o) + " (remove the path)"
+	case !validHost(u.Hostname()):
+		return want + ", got " + strconv.Quote(o) + " (bad host)"
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return want + ", got " + strconv.Quote(o) + " (port out of range 1-65535)"
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return want + ", got " + strconv.Quote(o) + " (empty port)"
+	}
+	return ""
+}
+
+func checkPort(p *problems, key string, v int, zero string) {
+	if v < 0 || v > 65535 {
+		p.add(key, "port %d out of range 0-65535 (%s)", v, zero)
+	}
+}
+
+func checkRange(p *problems, key string, v, lo, hi int64) {
+	if v < lo || v > hi {
+		p.add(key, "must be between %d and %d, got %d", lo, hi, v)
+	}
+}
+
+func checkAtLeast(p *problems, key string, v, lo int64) {
+	if v < lo {
+		p.add(key, "must be at least %d, got %d", lo, v)
+	}
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what parley's tests need on a fresh Debian machine. Safe to run
+# again: it installs only what is missing. Run as root, or with sudo
+# available.
+set -euo pipefail
+
+# Debian packages the tests use, with the command each provides.
+# (The lists grow as tests use more tools: ffmpeg, mkvtoolnix, coturn,
+# chromium.)
+declare -A APT_COMMANDS=(
+)
+
+need_go() {
+	if ! command -v go >/dev/null 2>&1; then
+		echo "install-deps: Go is not installed; get Go 1.26 or newer from https://go.dev/dl/" >&2
+		exit 1
+	fi
+}
+
+apt_install() {
+	local missing=()
+	for cmd in "${!APT_COMMANDS[@]}"; do
+		command -v "$cmd" >/dev/null 2>&1 || missing+=("${APT_COMMANDS[$cmd]}")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	echo "install-deps: installing ${missing[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+need_go
+apt_install
+echo "install-deps: ok"

@@ -1,0 +1,332 @@
+package server
+
+import (
+	"bytes"
+	"encoding/binary"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"parley/client"
+)
+
+// publisher sends synthetic Opus and VP8 RTP and remembers every payload
+// it sent, by codec and sequence number. It answers keyframe requests
+// (PLI/FIR) with a VP8 keyframe, as a browser does.
+type publisher struct {
+	audio, video *webrtc.TrackLocalStaticRTP
+
+	mu       sync.Mutex
+	sent     map[string]map[uint16][]byte
+	keyframe bool // the next video packet is a keyframe
+	plis     int
+}
+
+func newPublisher(t *testing.T) *publisher {
+	t.Helper()
+	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	video, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &publisher{audio: audio, video: video, sent: map[string]map[uint16][]byte{"audio": {}, "video": {}}, keyframe: true}
+}
+
+// readRTCP watches a sender for keyframe requests.
+func (p *publisher) readRTCP(s *webrtc.RTPSender) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				p.mu.Lock()
+				p.keyframe = true
+				p.plis++
+				p.mu.Unlock()
+			}
+		}
+	}
+}
+
+// vp8Payload is a VP8 RTP payload: a one-byte descriptor (start of
+// partition) and a frame header whose lowest bit is 0 for a keyframe.
+func vp8Payload(key bool, n int) []byte {
+	b := make([]byte, 40)
+	b[0] = 0x10
+	if key {
+		b[1], b[2], b[3] = 0x00, 0x00, 0x00
+		copy(b[4:], []byte{0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00}) // 320x240
+	} else {
+		b[1] = 0x01
+	}
+	binary.BigEndian.PutUint32(b[36:], uint32(n))
+	return b
+}
+
+func isVP8Keyframe(payload []byte) bool {
+	return len(payload) > 1 && payload[0]&0x10 != 0 && payload[0]&0x80 == 0 && payload[1]&0x01 == 0
+}
+
+// run sends 50 audio and 25 video packets per second until stop closes.
+func (p *publisher) run(t *testing.T, stop <-chan struct{}) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var aseq, vseq uint16 = 1000, 5000
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		ap := make([]byte, 60)
+		ap[0] = 0xfc
+		binary.BigEndian.PutUint32(ap[1:], uint32(n))
+		p.send(t, "audio", p.audio, &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: aseq, Timestamp: uint32(n * 960)}, Payload: ap})
+		aseq++
+		if n%2 == 0 {
+			p.mu.Lock()
+			key := p.keyframe
+			p.keyframe = false
+			p.mu.Unlock()
+			vp := vp8Payload(key, n)
+			p.send(t, "video", p.video, &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: vseq, Timestamp: uint32(n * 1800)}, Payload: vp})
+			vseq++
+		}
+	}
+}
+
+func (p *publisher) send(t *testing.T, kind string, tr *webrtc.TrackLocalStaticRTP, pkt *rtp.Packet) {
+	p.mu.Lock()
+	p.sent[kind][pkt.SequenceNumber] = pkt.Payload
+	p.mu.Unlock()
+	if err := tr.WriteRTP(pkt); err != nil {
+		t.Errorf("write %s: %v", kind, err)
+	}
+}
+
+func (p *publisher) payload(kind string, seq uint16) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent[kind][seq]
+}
+
+// subscriber records what it receives, per kind.
+type subscriber struct {
+	mu        sync.Mutex
+	packets   map[string][]*rtp.Packet
+	firstKey  time.Time // first VP8 keyframe
+	ended     map[string]bool
+	streamIDs map[string]string
+}
+
+func newSubscriber() *subscriber {
+	return &subscriber{packets: map[string][]*rtp.Packet{}, ended: map[string]bool{}, streamIDs: map[string]string{}}
+}
+
+func (s *subscriber) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	kind := tr.Kind().String()
+	s.mu.Lock()
+	s.streamIDs[kind] = tr.StreamID()
+	s.mu.Unlock()
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			s.mu.Lock()
+			s.ended[kind] = true
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Lock()
+		s.packets[kind] = append(s.packets[kind], pkt)
+		if kind == "video" && s.firstKey.IsZero() && isVP8Keyframe(pkt.Payload) {
+			s.firstKey = time.Now()
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *subscriber) count(kind string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.packets[kind])
+}
+
+func (s *subscriber) hasEnded(kind string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended[kind]
+}
+
+func (s *subscriber) keyframeAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.firstKey
+}
+
+// check asserts that everything received is what was sent, with no gap
+// in the sequence numbers.
+func (s *subscriber) check(t *testing.T, who string, pub *publisher) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, kind := range []string{"audio", "video"} {
+		pkts := s.packets[kind]
+		if len(pkts) < 10 {
+			t.Errorf("%s received %d %s packets, want at least 10", who, len(pkts), kind)
+			continue
+		}
+		for i, pkt := range pkts {
+			if i > 0 && pkt.SequenceNumber != pkts[i-1].SequenceNumber+1 {
+				t.Errorf("%s %s: sequence gap %d -> %d", who, kind, pkts[i-1].SequenceNumber, pkt.SequenceNumber)
+			}
+			if want := pub.payload(kind, pkt.SequenceNumber); !bytes.Equal(want, pkt.Payload) {
+				t.Errorf("%s %s seq %d: payload differs from what was sent", who, kind, pkt.SequenceNumber)
+			}
+		}
+	}
+}
+
+// TestLiveForwarding: a publisher's Opus and VP8 reach two subscribers
+// byte for byte and without gaps; a late joiner gets a keyframe within a
+// second; the subscribers' tracks end when the publisher leaves; and once
+// everyone has left, no goroutine is left behind.
+func TestLiveForwarding(t *testing.T) {
+	srv := startServer(t, nil)
+	baseline := runtime.NumGoroutine()
+
+	subA, subB, late := newSubscriber(), newSubscriber(), newSubscriber()
+	a, _ := srv.join(t, "live", "alice", client.Options{OnTrack: subA.onTrack})
+	b, _ := srv.join(t, "live", "bob", client.Options{OnTrack: subB.onTrack})
+
+	pub := newPublisher(t)
+	p, pj := srv.join(t, "live", "pat", client.Options{})
+	senders, err := p.Publish(timeout(t, 5*time.Second), pub.audio, pub.video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range senders {
+		go pub.readRTCP(s)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pub.run(t, stop)
+	}()
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		<-done
+	}()
+
+	eventually(t, 5*time.Second, "both subscribers receive audio and video", func() bool {
+		return subA.count("audio") > 0 && subB.count("audio") > 0 && subA.count("video") > 0 && subB.count("video") > 0
+	})
+
+	joinedAt := time.Now()
+	l, _ := srv.join(t, "live", "lee", client.Options{OnTrack: late.onTrack})
+	eventually(t, 3*time.Second, "the late joiner receives a keyframe", func() bool { return !late.keyframeAt().IsZero() })
+	if d := late.keyframeAt().Sub(joinedAt); d > time.Second {
+		t.Errorf("the late joiner's first keyframe came %v after joining, want under 1s", d)
+	}
+
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	<-done
+	time.Sleep(200 * time.Millisecond) // let the last packets arrive
+	subA.check(t, "alice", pub)
+	subB.check(t, "bob", pub)
+	late.check(t, "lee", pub)
+	for _, s := range []*subscriber{subA, subB, late} {
+		s.mu.Lock()
+		if s.streamIDs["audio"] != pj.ID {
+			t.Errorf("received stream id %q, want the publisher's id %q", s.streamIDs["audio"], pj.ID)
+		}
+		s.mu.Unlock()
+	}
+
+	p.Close()
+	eventually(t, 5*time.Second, "the subscribers' tracks end when the publisher leaves", func() bool {
+		for _, s := range []*subscriber{subA, subB, late} {
+			if !s.hasEnded("audio") || !s.hasEnded("video") {
+				return false
+			}
+		}
+		return true
+	})
+
+	a.Close()
+	b.Close()
+	l.Close()
+	eventually(t, 5*time.Second, "the room empties", func() bool { return srv.hub.Sessions() == 0 })
+	waitGoroutines(t, baseline)
+}
+
+// TestPushToTalkGap: a publisher that stops sending and starts again (its
+// sender's track replaced by nothing and back) needs no renegotiation,
+// and the first packets after the gap reach the subscriber.
+func TestPushToTalkGap(t *testing.T) {
+	srv := startServer(t, nil)
+	sub := newSubscriber()
+	s, _ := srv.join(t, "walkie", "sam", client.Options{OnTrack: sub.onTrack})
+	p, _ := srv.join(t, "walkie", "pat", client.Options{})
+	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	senders, err := p.Publish(timeout(t, 5*time.Second), audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := uint16(1)
+	talk := func(n int) {
+		for i := 0; i < n; i++ {
+			if err := audio.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 960}, Payload: []byte{0xfc, byte(seq)}}); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Talk until the subscriber hears it.
+	eventually(t, 5*time.Second, "the subscriber hears the first spurt", func() bool {
+		talk(1)
+		return sub.count("audio") > 0
+	})
+	talk(10)
+	offersBefore := s.Offers()
+	if err := senders[0].ReplaceTrack(nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	heard := sub.count("audio")
+	if err := senders[0].ReplaceTrack(audio); err != nil {
+		t.Fatal(err)
+	}
+	firstAfterGap := seq
+	talk(3)
+	eventually(t, time.Second, "the first packets after the gap arrive", func() bool { return sub.count("audio") >= heard+3 })
+	sub.mu.Lock()
+	got := sub.packets["audio"][heard].SequenceNumber
+	sub.mu.Unlock()
+	if got != firstAfterGap {
+		t.Errorf("the first packet heard after the gap has seq %d, want %d", got, firstAfterGap)
+	}
+	if s.Offers() != offersBefore {
+		t.Errorf("the gap caused %d renegotiations", s.Offers()-offersBefore)
+	}
+}

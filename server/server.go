@@ -1,0 +1,121 @@
+// Package server wires parley's parts into one HTTP server: the media
+// engine, the signaling hub and the web client. It owns their start and
+// their orderly shutdown; cmd/parley only adds flags and signals.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"parley/configs"
+	"parley/sfu"
+	"parley/signaling"
+	"parley/web"
+)
+
+// Server is a running parley.
+type Server struct {
+	cfg     configs.Server
+	log     *slog.Logger
+	engine  *sfu.Engine
+	hub     *signaling.Hub
+	http    *http.Server
+	ln      net.Listener
+	started time.Time
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New opens every socket (HTTP, media UDP and TCP) so that a port in use
+// is reported at once, and prepares the rooms. Serve starts serving.
+func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, error) {
+	engine, err := sfu.NewEngine(sfu.Config{
+		ListenIP:   cfg.Media.ListenIP,
+		UDPPort:    cfg.Media.UDPPort,
+		UDPPortMin: cfg.Media.UDPPortMin,
+		UDPPortMax: cfg.Media.UDPPortMax,
+		TCPPort:    cfg.Media.TCPPort,
+		PublicIP:   cfg.Media.PublicIP,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		_ = engine.Close()
+		return nil, fmt.Errorf("http listen: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, engine: engine, ln: ln, started: time.Now()}
+	s.hub = signaling.NewHub(signaling.Config{
+		Signaling:      cfg.Signaling,
+		AllowedOrigins: cfg.HTTP.AllowedOrigins,
+	}, rooms, engine, log)
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /ws", s.hub)
+	mux.HandleFunc("GET /api/rooms", s.hub.HandleRooms)
+	mux.HandleFunc("GET /api/rooms/{room}", s.hub.HandleRoom)
+	mux.Handle("GET /", web.Handler())
+	return mux
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintf(w, `{"status":"ok","uptime_seconds":%d,"rooms":%d,"sessions":%d}`+"\n",
+		int(time.Since(s.started).Seconds()), len(s.hub.RoomInfos()), s.hub.Sessions())
+}
+
+// Addr is the HTTP listener's address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL is the address to open in a browser.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/" }
+
+// MediaUDPAddr is the shared media UDP socket's address (nil with a port range).
+func (s *Server) MediaUDPAddr() net.Addr { return s.engine.UDPAddr() }
+
+// MediaTCPAddr is the ICE-TCP listener's address (nil when off).
+func (s *Server) MediaTCPAddr() net.Addr { return s.engine.TCPAddr() }
+
+// Rooms lists the rooms with their live state.
+func (s *Server) Rooms() []signaling.RoomInfo { return s.hub.RoomInfos() }
+
+// Serve serves HTTP until Shutdown. It returns nil after a shutdown.
+func (s *Server) Serve() error {
+	err := s.http.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, tells every session, closes all media and the
+// sockets, and waits for them until ctx ends. Later calls return the
+// first call's result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		errHTTP := s.http.Shutdown(ctx)
+		errHub := s.hub.Shutdown(ctx)
+		errEngine := s.engine.Close()
+		s.shutdownErr = errors.Join(errHTTP, errHub, errEngine)
+	})
+	return s.shutdownErr
+}

@@ -1,0 +1,131 @@
+package sfu
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// DownTrack sends one UpTrack to one subscriber. It implements
+// webrtc.TrackLocal, so Pion binds it to the subscriber's connection and
+// tells it the SSRC and payload type negotiated there; the packets are
+// rewritten to those and otherwise forwarded as they came.
+type DownTrack struct {
+	up  *UpTrack
+	sub *Participant
+
+	binding atomic.Pointer[downBinding]
+	sender  *webrtc.RTPSender
+}
+
+type downBinding struct {
+	ssrc   uint32
+	pt     uint8
+	writer webrtc.TrackLocalWriter
+}
+
+var errCodecNotNegotiated = errors.New("the subscriber does not accept this codec")
+
+func newDownTrack(up *UpTrack, sub *Participant) *DownTrack {
+	return &DownTrack{up: up, sub: sub}
+}
+
+// Bind is called by Pion once the subscriber's connection has negotiated
+// the track.
+func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	want := d.up.codec
+	for _, c := range ctx.CodecParameters() {
+		if !strings.EqualFold(c.MimeType, want.MimeType) {
+			continue
+		}
+		if strings.EqualFold(want.MimeType, webrtc.MimeTypeH264) && !sameH264Profile(c.SDPFmtpLine, want.SDPFmtpLine) {
+			continue
+		}
+		d.binding.Store(&downBinding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream()})
+		// A new video subscriber cannot decode anything until the next
+		// keyframe.
+		d.up.RequestKeyframe()
+		return c, nil
+	}
+	return webrtc.RTPCodecParameters{}, errCodecNotNegotiated
+}
+
+// Unbind is called by Pion when the track is removed or the connection closes.
+func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.binding.Store(nil)
+	return nil
+}
+
+// ID is the id of the up track; unique within the subscriber's connection.
+func (d *DownTrack) ID() string { return d.up.id }
+
+// RID is empty: simulcast is not forwarded.
+func (d *DownTrack) RID() string { return "" }
+
+// StreamID is the publisher's participant id, so that a client can tell
+// whose track it receives.
+func (d *DownTrack) StreamID() string { return d.up.owner.ID }
+
+// Kind is the up track's kind.
+func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.up.remote.Kind() }
+
+// writeRTP forwards one packet. The header is copied so that the up track's
+// packet is left as it was for the next subscriber; the publisher's header
+// extensions are dropped because their ids were negotiated on another
+// connection.
+func (d *DownTrack) writeRTP(p *rtp.Packet) {
+	b := d.binding.Load()
+	if b == nil {
+		return
+	}
+	hdr := p.Header
+	hdr.SSRC = b.ssrc
+	hdr.PayloadType = b.pt
+	hdr.Extension = false
+	hdr.Extensions = nil
+	hdr.ExtensionProfile = 0
+	_, _ = b.writer.WriteRTP(&hdr, p.Payload)
+}
+
+// readRTCP reads the subscriber's RTCP for this track until the sender
+// stops. Reading is what lets the interceptors answer NACKs; keyframe
+// requests are passed upstream.
+func (d *DownTrack) readRTCP() {
+	for {
+		pkts, _, err := d.sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.up.RequestKeyframe()
+			}
+		}
+	}
+}
+
+// sameH264Profile compares the profile-level-id and packetization-mode of
+// two H.264 fmtp lines: a decoder that expects another profile cannot
+// decode the stream.
+func sameH264Profile(a, b string) bool {
+	pa, pb := fmtpValue(a, "profile-level-id"), fmtpValue(b, "profile-level-id")
+	if len(pa) >= 4 && len(pb) >= 4 && !strings.EqualFold(pa[:2], pb[:2]) {
+		return false
+	}
+	return fmtpValue(a, "packetization-mode") == fmtpValue(b, "packetization-mode")
+}
+
+func fmtpValue(line, key string) string {
+	for _, kv := range strings.Split(line, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if ok && strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return ""
+}

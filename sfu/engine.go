@@ -1,0 +1,218 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config is what the media plane needs to know about the host.
+type Config struct {
+	// ListenIP is the address the media sockets bind to.
+	ListenIP string
+	// UDPPort is the single UDP port shared by every peer (ICE UDP mux).
+	// When 0, each PeerConnection takes a port from UDPPortMin..UDPPortMax.
+	UDPPort    int
+	UDPPortMin int
+	UDPPortMax int
+	// TCPPort is the ICE-over-TCP fallback port; 0 turns it off.
+	TCPPort int
+	// PublicIP, when set, is advertised instead of ListenIP (1:1 NAT).
+	PublicIP string
+	// Loopback makes the server offer loopback candidates, which it needs
+	// when it listens on 127.0.0.1. Set automatically for a loopback ListenIP.
+	Loopback bool
+}
+
+// Engine builds PeerConnections that share the media sockets, codecs and
+// interceptors. One Engine serves every room.
+type Engine struct {
+	api    *webrtc.API
+	udp    net.PacketConn
+	tcp    net.Listener
+	udpMux ice.UDPMux
+	tcpMux ice.TCPMux
+	log    *slog.Logger
+}
+
+// NewEngine opens the media sockets and prepares the WebRTC API.
+func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
+	ip := net.ParseIP(cfg.ListenIP)
+	if ip == nil {
+		return nil, fmt.Errorf("media listen_ip %q is not an IP address", cfg.ListenIP)
+	}
+	e := &Engine{log: log}
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if ip.IsLoopback() || cfg.Loopback {
+		se.SetIncludeLoopbackCandidate(true)
+	}
+	pionLog := logging.NewDefaultLoggerFactory()
+	// Pion warns about every packet that races a closing connection; only its
+	// errors are worth an operator's attention.
+	pionLog.DefaultLogLevel = logging.LogLevelError
+
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if ip.To4() != nil {
+		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	}
+	if cfg.UDPPort != 0 {
+		udp, err := net.ListenPacket("udp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)))
+		if err != nil {
+			return nil, fmt.Errorf("media UDP port: %w", err)
+		}
+		e.udp = udp
+		e.udpMux = webrtc.NewICEUDPMux(pionLog.NewLogger("udpmux"), udp)
+		se.SetICEUDPMux(e.udpMux)
+	} else {
+		if err := se.SetEphemeralUDPPortRange(uint16(cfg.UDPPortMin), uint16(cfg.UDPPortMax)); err != nil {
+			return nil, fmt.Errorf("media UDP port range: %w", err)
+		}
+		se.SetIPFilter(func(candidate net.IP) bool {
+			return ip.IsUnspecified() || candidate.Equal(ip)
+		})
+	}
+	if cfg.TCPPort != 0 {
+		tcp, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.TCPPort)))
+		if err != nil {
+			e.closeSockets()
+			return nil, fmt.Errorf("media TCP port: %w", err)
+		}
+		e.tcp = tcp
+		e.tcpMux = webrtc.NewICETCPMux(pionLog.NewLogger("tcpmux"), tcp, 64)
+		se.SetICETCPMux(e.tcpMux)
+		if ip.To4() != nil {
+			networks = append(networks, webrtc.NetworkTypeTCP4)
+		} else {
+			networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+		}
+	}
+	se.SetNetworkTypes(networks)
+	if cfg.PublicIP != "" {
+		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        []string{cfg.PublicIP},
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		})
+		if err != nil {
+			e.closeSockets()
+			return nil, fmt.Errorf("media public_ip: %w", err)
+		}
+	}
+	se.LoggerFactory = pionLog
+
+	me := &webrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		e.closeSockets()
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	// NACK generator towards publishers, NACK responder towards subscribers,
+	// sender and receiver reports, and TWCC feedback so that browsers can
+	// estimate their uplink.
+	if err := webrtc.ConfigureNack(me, ir); err != nil {
+		e.closeSockets()
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		e.closeSockets()
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+		e.closeSockets()
+		return nil, err
+	}
+	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+	return e, nil
+}
+
+// registerCodecs offers Opus, VP8, VP9 and H.264. There is no RTX: losses
+// are repaired by NACK on the original SSRC, which keeps forwarding a plain
+// copy of what the publisher sent.
+func registerCodecs(me *webrtc.MediaEngine) error {
+	videoFB := []webrtc.RTCPFeedback{
+		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
+	}
+	codecs := []struct {
+		params webrtc.RTPCodecParameters
+		kind   webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+			PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFB},
+			PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFB},
+			PayloadType: 98}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+			RTCPFeedback: videoFB},
+			PayloadType: 102}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f",
+			RTCPFeedback: videoFB},
+			PayloadType: 127}, webrtc.RTPCodecTypeVideo},
+	}
+	for _, c := range codecs {
+		if err := me.RegisterCodec(c.params, c.kind); err != nil {
+			return fmt.Errorf("register codec %s: %w", c.params.MimeType, err)
+		}
+	}
+	return nil
+}
+
+// newPeerConnection creates a PeerConnection on the shared sockets.
+func (e *Engine) newPeerConnection() (*webrtc.PeerConnection, error) {
+	return e.api.NewPeerConnection(webrtc.Configuration{
+		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+	})
+}
+
+// UDPAddr is the address of the shared media UDP socket, or nil when a port
+// range is used.
+func (e *Engine) UDPAddr() net.Addr {
+	if e.udp == nil {
+		return nil
+	}
+	return e.udp.LocalAddr()
+}
+
+// TCPAddr is the address of the ICE-TCP listener, or nil when it is off.
+func (e *Engine) TCPAddr() net.Addr {
+	if e.tcp == nil {
+		return nil
+	}
+	return e.tcp.Addr()
+}
+
+// Close releases the media sockets. Close the rooms first.
+func (e *Engine) Close() error {
+	return e.closeSockets()
+}
+
+func (e *Engine) closeSockets() error {
+	var errs []error
+	if e.udpMux != nil {
+		errs = append(errs, e.udpMux.Close())
+	} else if e.udp != nil {
+		errs = append(errs, e.udp.Close())
+	}
+	if e.tcpMux != nil {
+		errs = append(errs, e.tcpMux.Close())
+	} else if e.tcp != nil {
+		errs = append(errs, e.tcp.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,389 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Signaler carries what the media plane has to tell a participant's client.
+// Its methods must not block: they are called with locks held.
+type Signaler interface {
+	// SubscribeOffer delivers the server's offer for the subscribe
+	// connection. The client answers with Participant.HandleAnswer.
+	SubscribeOffer(sdp string)
+	// MediaProblem reports something the client should know about its
+	// media: a track refused by the room's policy, or a connection that
+	// failed. pc is "publish" or "subscribe".
+	MediaProblem(pc, code, message string)
+}
+
+// PC names one of a participant's two connections.
+const (
+	PCPublish   = "publish"
+	PCSubscribe = "subscribe"
+)
+
+// gatherTimeout bounds the wait for the server's own ICE candidates, which
+// are local addresses and normally take a millisecond.
+const gatherTimeout = 2 * time.Second
+
+// ErrNoOffer is returned by HandleAnswer when no subscribe offer is pending.
+var ErrNoOffer = errors.New("no subscribe offer is pending")
+
+// ErrLeft is returned by the methods of a participant that has left.
+var ErrLeft = errors.New("participant has left")
+
+// Participant is one member of a room: what it publishes and what it
+// receives.
+type Participant struct {
+	ID   string
+	Name string
+
+	room *Room
+	sig  Signaler
+	log  *slog.Logger
+
+	// pubPC is also kept outside mu: keyframe requests are written to it
+	// from other participants' goroutines, which may hold their own mu.
+	pubPC atomic.Pointer[webrtc.PeerConnection]
+
+	mu          sync.Mutex
+	closed      bool
+	pub         *webrtc.PeerConnection
+	sub         *webrtc.PeerConnection
+	ups         map[string]*UpTrack
+	upSeq       int
+	downs       map[*UpTrack]*DownTrack
+	negotiating bool // an offer was sent on sub and its answer is awaited
+	renegotiate bool // the tracks changed while negotiating
+
+	wg sync.WaitGroup // up track loops and RTCP readers
+}
+
+func newParticipant(r *Room, id, name string, sig Signaler) *Participant {
+	return &Participant{
+		ID:    id,
+		Name:  name,
+		room:  r,
+		sig:   sig,
+		log:   r.log.With("participant", id),
+		ups:   make(map[string]*UpTrack),
+		downs: make(map[*UpTrack]*DownTrack),
+	}
+}
+
+// HandleOffer takes the client's offer for the publish connection and
+// returns the server's answer. A later offer renegotiates the same
+// connection (adding video, say); none is needed for push-to-talk.
+func (p *Participant) HandleOffer(sdp string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return "", ErrLeft
+	}
+	if p.pub == nil {
+		pc, err := p.room.engine.newPeerConnection()
+		if err != nil {
+			return "", fmt.Errorf("new publish connection: %w", err)
+		}
+		pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.onTrack(t) })
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+			if s == webrtc.PeerConnectionStateFailed {
+				p.publishFailed(pc)
+			}
+		})
+		p.pub = pc
+		p.pubPC.Store(pc)
+	}
+	pc := p.pub
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return "", fmt.Errorf("publish offer: %w", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("publish answer: %w", err)
+	}
+	return p.setLocalLocked(pc, answer)
+}
+
+// setLocalLocked sets a local description and returns it once it holds the
+// server's candidates. Called locked.
+func (p *Participant) setLocalLocked(pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, error) {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(desc); err != nil {
+		return "", fmt.Errorf("set local %s: %w", desc.Type, err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(gatherTimeout):
+		p.log.Warn("ICE gathering did not complete; sending the candidates found so far")
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// HandleAnswer takes the client's answer to the last subscribe offer.
+func (p *Participant) HandleAnswer(sdp string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrLeft
+	}
+	if p.sub == nil || !p.negotiating {
+		return ErrNoOffer
+	}
+	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		return fmt.Errorf("subscribe answer: %w", err)
+	}
+	p.negotiating = false
+	if p.renegotiate {
+		p.renegotiate = false
+		p.negotiateLocked()
+	}
+	return nil
+}
+
+// AddCandidate adds a trickled ICE candidate from the client to one of the
+// two connections.
+func (p *Participant) AddCandidate(pc string, c webrtc.ICECandidateInit) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrLeft
+	}
+	var conn *webrtc.PeerConnection
+	switch pc {
+	case PCPublish:
+		conn = p.pub
+	case PCSubscribe:
+		conn = p.sub
+	default:
+		return fmt.Errorf("unknown connection %q", pc)
+	}
+	if conn == nil || conn.RemoteDescription() == nil {
+		return fmt.Errorf("candidate before the %s connection was negotiated", pc)
+	}
+	return conn.AddICECandidate(c)
+}
+
+// UpTracks lists the tracks the participant publishes.
+func (p *Participant) UpTracks() []*UpTrack {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ups := make([]*UpTrack, 0, len(p.ups))
+	for _, u := range p.ups {
+		ups = append(ups, u)
+	}
+	return ups
+}
+
+func (p *Participant) onTrack(t *webrtc.TrackRemote) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	if t.Kind() == webrtc.RTPCodecTypeVideo && !p.room.opts.AllowVideo {
+		p.mu.Unlock()
+		p.log.Info("video track refused: the room does not allow video")
+		p.sig.MediaProblem(PCPublish, "video-not-allowed", "this room does not allow video; the video track is ignored")
+		return
+	}
+	if len(p.ups) >= p.room.opts.MaxUpTracks {
+		p.mu.Unlock()
+		p.sig.MediaProblem(PCPublish, "too-many-tracks", fmt.Sprintf("at most %d published tracks", p.room.opts.MaxUpTracks))
+		return
+	}
+	p.upSeq++
+	up := newUpTrack(fmt.Sprintf("%s-%s%d", p.ID, t.Kind(), p.upSeq), p, t)
+	p.ups[up.id] = up
+	p.wg.Add(1)
+	p.mu.Unlock()
+
+	defer p.wg.Done()
+	p.log.Debug("publishing", "track", up.id, "codec", up.codec.MimeType)
+	p.room.addUp(up)
+	up.forward()
+	p.room.removeUp(up)
+	p.mu.Lock()
+	delete(p.ups, up.id)
+	p.mu.Unlock()
+}
+
+// writeRTCPUp sends RTCP to the publisher, on the publish connection.
+func (p *Participant) writeRTCPUp(pkts []rtcp.Packet) {
+	if pc := p.pubPC.Load(); pc != nil {
+		_ = pc.WriteRTCP(pkts)
+	}
+}
+
+// subscribe starts sending the given up tracks to p and renegotiates.
+func (p *Participant) subscribe(ups []*UpTrack) {
+	if len(ups) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	if p.sub == nil {
+		pc, err := p.room.engine.newPeerConnection()
+		if err != nil {
+			p.log.Error("new subscribe connection", "err", err)
+			return
+		}
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+			if s == webrtc.PeerConnectionStateFailed {
+				p.subscribeFailed(pc)
+			}
+		})
+		p.sub = pc
+	}
+	added := false
+	for _, up := range ups {
+		if up.closed.Load() || p.downs[up] != nil {
+			continue
+		}
+		d := newDownTrack(up, p)
+		sender, err := p.sub.AddTrack(d)
+		if err != nil {
+			p.log.Error("add down track", "track", up.id, "err", err)
+			continue
+		}
+		d.sender = sender
+		p.downs[up] = d
+		up.attach(d)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			d.readRTCP()
+		}()
+		added = true
+	}
+	if added {
+		p.negotiateLocked()
+	}
+}
+
+// unsubscribe stops sending up to p and renegotiates.
+func (p *Participant) unsubscribe(up *UpTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.downs[up]
+	if d == nil {
+		return
+	}
+	delete(p.downs, up)
+	up.detach(d)
+	if p.closed || p.sub == nil {
+		return
+	}
+	if err := p.sub.RemoveTrack(d.sender); err != nil {
+		p.log.Debug("remove down track", "track", up.id, "err", err)
+	}
+	p.negotiateLocked()
+}
+
+// negotiateLocked sends a new subscribe offer, or notes that one is needed
+// once the pending one is answered. Called locked.
+func (p *Participant) negotiateLocked() {
+	if p.closed || p.sub == nil {
+		return
+	}
+	if p.negotiating {
+		p.renegotiate = true
+		return
+	}
+	offer, err := p.sub.CreateOffer(nil)
+	if err != nil {
+		p.log.Error("subscribe offer", "err", err)
+		return
+	}
+	sdp, err := p.setLocalLocked(p.sub, offer)
+	if err != nil {
+		p.log.Error("subscribe offer", "err", err)
+		return
+	}
+	p.negotiating = true
+	p.sig.SubscribeOffer(sdp)
+}
+
+// publishFailed tears down a publish connection whose ICE or DTLS failed.
+// Its tracks end; the client may publish again with a new offer.
+func (p *Participant) publishFailed(pc *webrtc.PeerConnection) {
+	p.mu.Lock()
+	if p.pub != pc {
+		p.mu.Unlock()
+		return
+	}
+	p.pub = nil
+	p.pubPC.Store(nil)
+	p.mu.Unlock()
+	p.log.Info("publish connection failed")
+	p.sig.MediaProblem(PCPublish, "media-failed", "the publish connection failed; send a new offer to publish again")
+	go func() { _ = pc.Close() }()
+}
+
+// subscribeFailed replaces a subscribe connection whose ICE or DTLS failed
+// by a new one carrying the same tracks.
+func (p *Participant) subscribeFailed(pc *webrtc.PeerConnection) {
+	p.mu.Lock()
+	if p.sub != pc || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	for up, d := range p.downs {
+		up.detach(d)
+	}
+	p.downs = make(map[*UpTrack]*DownTrack)
+	p.sub = nil
+	p.negotiating, p.renegotiate = false, false
+	p.mu.Unlock()
+	p.log.Info("subscribe connection failed; offering a new one")
+	p.sig.MediaProblem(PCSubscribe, "media-failed", "the subscribe connection failed; a new offer follows")
+	go func() {
+		_ = pc.Close()
+		p.room.resubscribe(p)
+	}()
+}
+
+// Leave removes the participant from the room, closes its connections and
+// waits until every goroutine it owns has ended. Safe to call twice.
+func (p *Participant) Leave() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	pub, sub := p.pub, p.sub
+	p.pub, p.sub = nil, nil
+	p.pubPC.Store(nil)
+	for up, d := range p.downs {
+		up.detach(d)
+	}
+	p.downs = nil
+	p.mu.Unlock()
+
+	p.room.remove(p)
+	// Closing the publish connection ends the up tracks, whose loops then
+	// remove them from every subscriber.
+	if pub != nil {
+		if err := pub.Close(); err != nil {
+			p.log.Debug("close publish connection", "err", err)
+		}
+	}
+	if sub != nil {
+		if err := sub.Close(); err != nil {
+			p.log.Debug("close subscribe connection", "err", err)
+		}
+	}
+	p.wg.Wait()
+}

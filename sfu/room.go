@@ -1,0 +1,166 @@
+package sfu
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+)
+
+// RoomOptions are the parts of a room's configuration the media plane uses.
+type RoomOptions struct {
+	Name string
+	// Live forwards every participant's tracks to everyone else in the room.
+	// In clip rooms tracks are published only to be recorded.
+	Live bool
+	// AllowVideo accepts video tracks; otherwise they are ignored.
+	AllowVideo bool
+	// MaxUpTracks caps the tracks one participant may publish; 0 means 4.
+	MaxUpTracks int
+}
+
+// ErrRoomClosed is returned by Join once the room has been closed.
+var ErrRoomClosed = errors.New("room closed")
+
+// Room is the set of participants whose media may reach each other.
+type Room struct {
+	opts   RoomOptions
+	engine *Engine
+	log    *slog.Logger
+
+	mu           sync.Mutex
+	closed       bool
+	participants map[string]*Participant
+	ups          map[*UpTrack]struct{}
+}
+
+// NewRoom creates an empty room.
+func NewRoom(engine *Engine, opts RoomOptions, log *slog.Logger) *Room {
+	if opts.MaxUpTracks == 0 {
+		opts.MaxUpTracks = 4
+	}
+	return &Room{
+		opts:         opts,
+		engine:       engine,
+		log:          log.With("room", opts.Name),
+		participants: make(map[string]*Participant),
+		ups:          make(map[*UpTrack]struct{}),
+	}
+}
+
+// Name is the room's name.
+func (r *Room) Name() string { return r.opts.Name }
+
+// hears is the who-hears-whom policy: whether sub receives up. Nobody
+// receives their own tracks; in live rooms everyone receives everyone else.
+func (r *Room) hears(sub *Participant, up *UpTrack) bool {
+	return sub != up.owner && r.opts.Live
+}
+
+// Join adds a participant. It is subscribed at once to the tracks already
+// published that it may hear. The id must be unique in the room.
+func (r *Room) Join(id, name string, sig Signaler) (*Participant, error) {
+	p := newParticipant(r, id, name, sig)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrRoomClosed
+	}
+	if _, dup := r.participants[id]; dup {
+		r.mu.Unlock()
+		return nil, errors.New("duplicate participant id")
+	}
+	r.participants[id] = p
+	// Under r.mu, so that a track published concurrently is either in this
+	// snapshot or sees p in its own (see addUp).
+	ups := r.upsHeardLocked(p)
+	r.mu.Unlock()
+	p.subscribe(ups)
+	return p, nil
+}
+
+// upsHeardLocked is called locked (r.mu).
+func (r *Room) upsHeardLocked(p *Participant) []*UpTrack {
+	var ups []*UpTrack
+	for up := range r.ups {
+		if r.hears(p, up) {
+			ups = append(ups, up)
+		}
+	}
+	return ups
+}
+
+func (r *Room) addUp(up *UpTrack) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.ups[up] = struct{}{}
+	subs := make([]*Participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		if r.hears(p, up) {
+			subs = append(subs, p)
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range subs {
+		p.subscribe([]*UpTrack{up})
+	}
+}
+
+func (r *Room) removeUp(up *UpTrack) {
+	up.close()
+	r.mu.Lock()
+	delete(r.ups, up)
+	subs := make([]*Participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		subs = append(subs, p)
+	}
+	r.mu.Unlock()
+	for _, p := range subs {
+		p.unsubscribe(up)
+	}
+}
+
+func (r *Room) remove(p *Participant) {
+	r.mu.Lock()
+	if r.participants[p.ID] == p {
+		delete(r.participants, p.ID)
+	}
+	r.mu.Unlock()
+}
+
+// resubscribe gives p a fresh subscribe connection with everything it hears.
+func (r *Room) resubscribe(p *Participant) {
+	r.mu.Lock()
+	ups := r.upsHeardLocked(p)
+	r.mu.Unlock()
+	p.subscribe(ups)
+}
+
+// Participants is the number of participants in the room.
+func (r *Room) Participants() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.participants)
+}
+
+// Close makes every participant leave and refuses new ones.
+func (r *Room) Close() {
+	r.mu.Lock()
+	r.closed = true
+	ps := make([]*Participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Leave()
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,219 @@
+// Package signaling owns the websocket protocol between clients and the
+// server: one Session per connection, joining a room, presence, chat, and
+// the SDP and ICE exchange that drives the media plane (package sfu). It
+// also serves the room list of the HTTP API. It does not touch media.
+//
+// The protocol is documented in docs/protocol.md.
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"parley/configs"
+	"parley/sfu"
+)
+
+// Config is what the signaling layer needs from the server configuration.
+type Config struct {
+	Signaling configs.Signaling
+	// AllowedOrigins are accepted on the websocket upgrade besides the
+	// server's own origin.
+	AllowedOrigins []string
+	// ICEServers returns the ICE servers handed to a participant when it
+	// joins; nil means none.
+	ICEServers func(participantID string) []ICEServer
+}
+
+// Hub holds the rooms and the sessions connected to them.
+type Hub struct {
+	cfg      Config
+	log      *slog.Logger
+	rooms    map[string]*Room
+	names    []string // sorted room names
+	upgrader websocket.Upgrader
+	origins  map[string]bool
+
+	mu       sync.Mutex
+	closing  bool
+	sessions map[*Session]struct{}
+	wg       sync.WaitGroup
+}
+
+// Room is a configured room: its members and its media plane.
+type Room struct {
+	cfg   configs.Room
+	media *sfu.Room
+
+	mu      sync.Mutex
+	members map[string]*Session // by participant id
+}
+
+// NewHub creates the rooms. The engine is shared by all of them.
+func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logger) *Hub {
+	h := &Hub{
+		cfg:      cfg,
+		log:      log,
+		rooms:    make(map[string]*Room, len(rooms)),
+		origins:  make(map[string]bool),
+		sessions: make(map[*Session]struct{}),
+	}
+	for _, o := range cfg.AllowedOrigins {
+		h.origins[strings.ToLower(o)] = true
+	}
+	for _, rc := range rooms {
+		h.rooms[rc.Name] = &Room{
+			cfg: rc,
+			media: sfu.NewRoom(engine, sfu.RoomOptions{
+				Name:       rc.Name,
+				Live:       rc.Mode.Live(),
+				AllowVideo: rc.AllowVideo,
+			}, log),
+			members: make(map[string]*Session),
+		}
+		h.names = append(h.names, rc.Name)
+	}
+	sort.Strings(h.names)
+	h.upgrader = websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		CheckOrigin:     h.checkOrigin,
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			http.Error(w, reason.Error(), status)
+		},
+	}
+	return h
+}
+
+// checkOrigin accepts requests without an Origin (non-browser clients),
+// from the server's own origin, and from the configured origins. A
+// browser page elsewhere must not be able to join on its visitor's behalf.
+func (h *Hub) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err == nil && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	if h.origins[strings.ToLower(origin)] {
+		return true
+	}
+	h.log.Info("websocket refused: origin not allowed", "origin", origin, "host", r.Host, "remote", r.RemoteAddr)
+	return false
+}
+
+// ServeHTTP upgrades GET /ws to a websocket session.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	closing := h.closing
+	h.mu.Unlock()
+	if closing {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	conn, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	s := newSession(h, conn, r.RemoteAddr)
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
+	h.sessions[s] = struct{}{}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.sessions, s)
+		h.mu.Unlock()
+		h.wg.Done()
+	}()
+	s.run()
+}
+
+// Shutdown tells every session that the server is going away, closes them
+// and the rooms' media, and waits for them until ctx ends.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	for s := range h.sessions {
+		s.bye(ErrServerShutdown, "the server is shutting down", websocket.CloseGoingAway)
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		for _, r := range h.rooms {
+			r.media.Close()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Sessions is the number of open websocket sessions.
+func (h *Hub) Sessions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions)
+}
+
+func (r *Room) info() RoomInfo {
+	r.mu.Lock()
+	n := len(r.members)
+	r.mu.Unlock()
+	return RoomInfo{Room: r.cfg, Live: r.cfg.Mode.Live(), Participants: n}
+}
+
+// RoomInfos lists the rooms, sorted by name.
+func (h *Hub) RoomInfos() []RoomInfo {
+	out := make([]RoomInfo, 0, len(h.names))
+	for _, n := range h.names {
+		out = append(out, h.rooms[n].info())
+	}
+	return out
+}
+
+// HandleRooms serves GET /api/rooms.
+func (h *Hub) HandleRooms(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, struct {
+		Rooms []RoomInfo `json:"rooms"`
+	}{h.RoomInfos()})
+}
+
+// HandleRoom serves GET /api/rooms/{room}.
+func (h *Hub) HandleRoom(w http.ResponseWriter, r *http.Request) {
+	room := h.rooms[r.PathValue("room")]
+	if room == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such room"})
+		return
+	}
+	writeJSON(w, http.StatusOK, room.info())
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,204 @@
+package signaling
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"parley/configs"
+)
+
+// Message types, client to server.
+const (
+	TypeJoin      = "join"
+	TypeLeave     = "leave"
+	TypeChat      = "chat"
+	TypeOffer     = "offer"
+	TypeAnswer    = "answer"
+	TypeCandidate = "candidate"
+	TypePing      = "ping"
+)
+
+// Message types, server to client (besides chat, offer, answer).
+const (
+	TypeJoined            = "joined"
+	TypeParticipantJoined = "participant-joined"
+	TypeParticipantLeft   = "participant-left"
+	TypePong              = "pong"
+	TypeError             = "error"
+	TypeBye               = "bye"
+)
+
+// Error codes carried by error messages. docs/protocol.md lists them with
+// their meaning; a client can rely on them, the message text is for people.
+const (
+	ErrBadJSON          = "bad-json"
+	ErrUnknownType      = "unknown-type"
+	ErrBadRequest       = "bad-request"
+	ErrRateLimited      = "rate-limited"
+	ErrNoRoom           = "no-room"
+	ErrBadName          = "bad-name"
+	ErrNameTaken        = "name-taken"
+	ErrRoomFull         = "room-full"
+	ErrNotJoined        = "not-joined"
+	ErrAlreadyJoined    = "already-joined"
+	ErrNoSuchPeer       = "no-such-participant"
+	ErrBadSDP           = "bad-sdp"
+	ErrNoOffer          = "no-offer"
+	ErrBadCandidate     = "bad-candidate"
+	ErrInternal         = "internal"
+	ErrServerShutdown   = "server-shutdown"
+	ErrTooSlow          = "too-slow"
+	ErrVideoNotAllowed  = "video-not-allowed"
+	ErrTooManyTracks    = "too-many-tracks"
+	ErrMediaFailed      = "media-failed"
+	ErrTooManyMessages  = "too-many-messages"
+	ErrKeepaliveTimeout = "keepalive-timeout"
+)
+
+// clientMessage is every message a client may send; which fields matter
+// depends on Type. Unknown fields are ignored, so that newer clients can
+// talk to older servers.
+type clientMessage struct {
+	Type      string          `json:"type"`
+	Req       json.RawMessage `json:"req,omitempty"`
+	Room      string          `json:"room,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	Text      string          `json:"text,omitempty"`
+	To        string          `json:"to,omitempty"`
+	PC        string          `json:"pc,omitempty"`
+	SDP       string          `json:"sdp,omitempty"`
+	Candidate *iceCandidate   `json:"candidate,omitempty"`
+}
+
+type iceCandidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// Peer is a participant as others see it.
+type Peer struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// ICEServer is an entry of RTCConfiguration.iceServers.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// RoomInfo is a room's configuration as clients see it, with its
+// effective limits.
+type RoomInfo struct {
+	configs.Room
+	Live         bool `json:"live"`
+	Participants int  `json:"participants"`
+}
+
+type joinedMessage struct {
+	Type         string          `json:"type"`
+	Req          json.RawMessage `json:"req,omitempty"`
+	ID           string          `json:"id"`
+	Name         string          `json:"name"`
+	Room         RoomInfo        `json:"room"`
+	Participants []Peer          `json:"participants"`
+	ICEServers   []ICEServer     `json:"ice_servers"`
+}
+
+type presenceMessage struct {
+	Type        string `json:"type"`
+	Participant Peer   `json:"participant"`
+}
+
+type chatMessage struct {
+	Type string `json:"type"`
+	From Peer   `json:"from"`
+	To   string `json:"to,omitempty"`
+	Text string `json:"text"`
+	TS   string `json:"ts"`
+}
+
+type sdpMessage struct {
+	Type string          `json:"type"`
+	Req  json.RawMessage `json:"req,omitempty"`
+	PC   string          `json:"pc"`
+	SDP  string          `json:"sdp"`
+}
+
+type errorMessage struct {
+	Type    string          `json:"type"`
+	Req     json.RawMessage `json:"req,omitempty"`
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+	PC      string          `json:"pc,omitempty"`
+}
+
+type pongMessage struct {
+	Type string          `json:"type"`
+	Req  json.RawMessage `json:"req,omitempty"`
+}
+
+type byeMessage struct {
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+// maxReqBytes bounds the client's request tag, which the server echoes.
+const maxReqBytes = 64
+
+// checkName validates a participant name: 1 to max characters, letters,
+// digits, marks, spaces and "_-.", no leading or trailing space. Names
+// are shown to everyone, so nothing that could look like markup or
+// control text is allowed.
+func checkName(name string, max int) error {
+	if name == "" {
+		return fmt.Errorf("the name is empty")
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("the name is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(name); n > max {
+		return fmt.Errorf("the name has %d characters; at most %d are allowed", n, max)
+	}
+	if strings.TrimSpace(name) != name {
+		return fmt.Errorf("the name starts or ends with a space")
+	}
+	for _, r := range name {
+		switch {
+		case unicode.IsLetter(r), unicode.IsDigit(r), unicode.IsMark(r):
+		case r == ' ' || r == '_' || r == '-' || r == '.':
+		default:
+			return fmt.Errorf("the name contains %q; use letters, digits, spaces and _ - .", r)
+		}
+	}
+	return nil
+}
+
+// checkChat validates a chat text.
+func checkChat(text string, max int) error {
+	if strings.TrimSpace(text) == "" {
+		return fmt.Errorf("the message is empty")
+	}
+	if !utf8.ValidString(text) {
+		return fmt.Errorf("the message is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(text); n > max {
+		return fmt.Errorf("the message has %d characters; at most %d are allowed", n, max)
+	}
+	for _, r := range text {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return fmt.Errorf("the message contains a control character")
+		}
+	}
+	return nil
+}

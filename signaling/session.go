@@ -1,0 +1,442 @@
+package signaling
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
+
+	"parley/sfu"
+)
+
+const (
+	// sendQueue is how many messages may wait for a slow client before the
+	// session is dropped: a client that cannot keep up must not make the
+	// server buffer without bound.
+	sendQueue = 256
+	// writeTimeout bounds one websocket write.
+	writeTimeout = 10 * time.Second
+	// closeGrace is how long the server waits for the client's close frame
+	// after sending its own.
+	closeGrace = time.Second
+)
+
+// Session is one websocket connection. Its read loop runs on the HTTP
+// handler's goroutine and handles messages one at a time; a second
+// goroutine writes.
+type Session struct {
+	hub    *Hub
+	conn   *websocket.Conn
+	log    *slog.Logger
+	send   chan []byte
+	quit   chan struct{} // closed by terminate
+	once   sync.Once
+	closeC int    // close code, set before quit is closed
+	closeR string // close reason
+
+	limiter tokenBucket
+	strikes int // consecutive messages refused for rate
+
+	// Set by join, on the read goroutine; read by others under room.mu.
+	room *Room
+	id   string
+	name string
+	peer *sfu.Participant
+}
+
+func newSession(h *Hub, conn *websocket.Conn, remote string) *Session {
+	sc := h.cfg.Signaling
+	return &Session{
+		hub:     h,
+		conn:    conn,
+		log:     h.log.With("remote", remote),
+		send:    make(chan []byte, sendQueue),
+		quit:    make(chan struct{}),
+		limiter: newTokenBucket(sc.MessagesPerSecond, sc.MessageBurst),
+	}
+}
+
+// run serves the session until the connection ends.
+func (s *Session) run() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.writeLoop()
+	}()
+	s.readLoop()
+	s.leave()
+	s.terminate(websocket.CloseNormalClosure, "")
+	<-writerDone
+	// Read on until the client's close frame or the grace deadline set by
+	// the writer: closing with unread data makes the kernel send a reset,
+	// which can destroy the close frame before the client reads it.
+	for {
+		if _, _, err := s.conn.NextReader(); err != nil {
+			break
+		}
+	}
+	_ = s.conn.Close()
+}
+
+func (s *Session) readLoop() {
+	sc := s.hub.cfg.Signaling
+	timeout := sc.PongTimeout.D()
+	s.conn.SetReadLimit(int64(sc.MaxMessageBytes))
+	_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
+	s.conn.SetPongHandler(func(string) error {
+		return s.conn.SetReadDeadline(time.Now().Add(timeout))
+	})
+	for {
+		typ, data, err := s.conn.ReadMessage()
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			switch {
+			case errors.Is(err, websocket.ErrReadLimit):
+				s.log.Info("session closed: message too big", "limit", sc.MaxMessageBytes)
+			case errors.As(err, &ne) && ne.Timeout():
+				s.log.Info("session closed: no keep-alive", "timeout", timeout)
+				s.terminate(websocket.ClosePolicyViolation, ErrKeepaliveTimeout)
+			}
+			return
+		}
+		_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
+		if !s.limiter.allow(time.Now()) {
+			s.strikes++
+			if s.strikes > 2*sc.MessageBurst {
+				s.log.Info("session closed: too many messages")
+				s.bye(ErrTooManyMessages, "too many messages; the connection is closed", websocket.ClosePolicyViolation)
+				return
+			}
+			s.sendError(nil, ErrRateLimited, fmt.Sprintf("more than %g messages per second; message dropped", sc.MessagesPerSecond))
+			continue
+		}
+		s.strikes = 0
+		if typ != websocket.TextMessage {
+			s.sendError(nil, ErrBadJSON, "binary messages are not part of the protocol")
+			continue
+		}
+		if s.handle(data) {
+			return
+		}
+	}
+}
+
+// writeLoop sends queued messages and keep-alive pings until the session
+// is terminated, then sends what is still queued and a close frame.
+func (s *Session) writeLoop() {
+	ping := time.NewTicker(s.hub.cfg.Signaling.PingInterval.D())
+	defer ping.Stop()
+	for {
+		select {
+		case b := <-s.send:
+			if !s.write(b) {
+				s.terminate(websocket.CloseAbnormalClosure, "")
+				return
+			}
+		case <-ping.C:
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+				s.terminate(websocket.CloseAbnormalClosure, "")
+				return
+			}
+		case <-s.quit:
+			for {
+				select {
+				case b := <-s.send:
+					if !s.write(b) {
+						return
+					}
+					continue
+				default:
+				}
+				break
+			}
+			if s.closeC != websocket.CloseAbnormalClosure {
+				msg := websocket.FormatCloseMessage(s.closeC, s.closeR)
+				_ = s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeTimeout))
+			}
+			// Let the read loop see the client's close frame, or give up.
+			_ = s.conn.SetReadDeadline(time.Now().Add(closeGrace))
+			return
+		}
+	}
+}
+
+func (s *Session) write(b []byte) bool {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return s.conn.WriteMessage(websocket.TextMessage, b) == nil
+}
+
+// terminate ends the session with a close code. Safe to call from any
+// goroutine, any number of times; the first call wins.
+func (s *Session) terminate(code int, reason string) {
+	s.once.Do(func() {
+		s.closeC, s.closeR = code, reason
+		close(s.quit)
+	})
+}
+
+// bye tells the client why the server ends the session, then ends it.
+func (s *Session) bye(code, message string, closeCode int) {
+	s.enqueue(byeMessage{Type: TypeBye, Code: code, Message: message})
+	s.terminate(closeCode, code)
+}
+
+// enqueue queues a message without blocking. A client too slow to take
+// its messages is dropped.
+func (s *Session) enqueue(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("encode message", "err", err)
+		return
+	}
+	s.enqueueBytes(b)
+}
+
+func (s *Session) enqueueBytes(b []byte) {
+	select {
+	case <-s.quit:
+		return
+	default:
+	}
+	select {
+	case s.send <- b:
+	default:
+		s.log.Info("session closed: client too slow", "queued", len(s.send))
+		s.terminate(websocket.CloseTryAgainLater, ErrTooSlow)
+	}
+}
+
+func (s *Session) sendError(req json.RawMessage, code, message string) {
+	s.enqueue(errorMessage{Type: TypeError, Req: req, Code: code, Message: message})
+}
+
+// handle processes one message; it returns true when the session should end.
+func (s *Session) handle(data []byte) bool {
+	var m clientMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		s.sendError(nil, ErrBadJSON, "the message is not a JSON object of the protocol: "+err.Error())
+		return false
+	}
+	if len(m.Req) > maxReqBytes {
+		s.sendError(nil, ErrBadRequest, fmt.Sprintf("req is longer than %d bytes", maxReqBytes))
+		return false
+	}
+	switch m.Type {
+	case TypePing:
+		s.enqueue(pongMessage{Type: TypePong, Req: m.Req})
+		return false
+	case TypeJoin:
+		s.join(&m)
+		return false
+	case TypeLeave:
+		return true
+	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate:
+		if s.room == nil {
+			s.sendError(m.Req, ErrNotJoined, "join a room first")
+			return false
+		}
+	case "":
+		s.sendError(m.Req, ErrBadRequest, "the message has no type")
+		return false
+	default:
+		s.sendError(m.Req, ErrUnknownType, fmt.Sprintf("unknown message type %q", truncate(m.Type, 40)))
+		return false
+	}
+	switch m.Type {
+	case TypeChat:
+		s.chat(&m)
+	case TypeOffer:
+		s.offer(&m)
+	case TypeAnswer:
+		s.answer(&m)
+	case TypeCandidate:
+		s.candidate(&m)
+	}
+	return false
+}
+
+func (s *Session) join(m *clientMessage) {
+	if s.room != nil {
+		s.sendError(m.Req, ErrAlreadyJoined, "already in room "+s.room.cfg.Name)
+		return
+	}
+	room := s.hub.rooms[m.Room]
+	if room == nil {
+		s.sendError(m.Req, ErrNoRoom, fmt.Sprintf("there is no room %q", truncate(m.Room, 64)))
+		return
+	}
+	if err := checkName(m.Name, s.hub.cfg.Signaling.MaxNameLength); err != nil {
+		s.sendError(m.Req, ErrBadName, err.Error())
+		return
+	}
+	room.mu.Lock()
+	if len(room.members) >= room.cfg.MaxParticipants {
+		room.mu.Unlock()
+		s.sendError(m.Req, ErrRoomFull, fmt.Sprintf("the room is full (%d participants)", room.cfg.MaxParticipants))
+		return
+	}
+	peers := make([]Peer, 0, len(room.members)+1)
+	for _, o := range room.members {
+		if strings.EqualFold(o.name, m.Name) {
+			room.mu.Unlock()
+			s.sendError(m.Req, ErrNameTaken, fmt.Sprintf("the name %q is in use in this room", m.Name))
+			return
+		}
+		peers = append(peers, Peer{ID: o.id, Name: o.name})
+	}
+	s.id, s.name, s.room = newID(), m.Name, room
+	peers = append(peers, Peer{ID: s.id, Name: s.name})
+	var ice []ICEServer
+	if s.hub.cfg.ICEServers != nil {
+		ice = s.hub.cfg.ICEServers(s.id)
+	}
+	if ice == nil {
+		ice = []ICEServer{}
+	}
+	info := RoomInfo{Room: room.cfg, Live: room.cfg.Mode.Live(), Participants: len(room.members) + 1}
+	s.enqueue(joinedMessage{Type: TypeJoined, Req: m.Req, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice})
+	joined, _ := json.Marshal(presenceMessage{Type: TypeParticipantJoined, Participant: Peer{ID: s.id, Name: s.name}})
+	for _, o := range room.members {
+		o.enqueueBytes(joined)
+	}
+	room.members[s.id] = s
+	room.mu.Unlock()
+	s.log.Info("joined", "room", room.cfg.Name, "participant", s.id, "name", s.name)
+
+	peer, err := room.media.Join(s.id, s.name, s)
+	if err != nil {
+		s.log.Error("media join", "room", room.cfg.Name, "err", err)
+		s.sendError(nil, ErrInternal, "the room's media is not available")
+		return
+	}
+	s.peer = peer
+}
+
+// leave removes the session from its room, if it joined one.
+func (s *Session) leave() {
+	room := s.room
+	if room == nil {
+		return
+	}
+	room.mu.Lock()
+	delete(room.members, s.id)
+	left, _ := json.Marshal(presenceMessage{Type: TypeParticipantLeft, Participant: Peer{ID: s.id, Name: s.name}})
+	for _, o := range room.members {
+		o.enqueueBytes(left)
+	}
+	room.mu.Unlock()
+	if s.peer != nil {
+		s.peer.Leave()
+	}
+	s.log.Info("left", "room", room.cfg.Name, "participant", s.id)
+}
+
+func (s *Session) chat(m *clientMessage) {
+	if err := checkChat(m.Text, s.hub.cfg.Signaling.MaxChatLength); err != nil {
+		s.sendError(m.Req, ErrBadRequest, err.Error())
+		return
+	}
+	msg, _ := json.Marshal(chatMessage{
+		Type: TypeChat, From: Peer{ID: s.id, Name: s.name}, To: m.To, Text: m.Text, TS: timestamp(time.Now()),
+	})
+	room := s.room
+	room.mu.Lock()
+	defer room.mu.Unlock()
+	if m.To == "" {
+		for _, o := range room.members {
+			o.enqueueBytes(msg)
+		}
+		return
+	}
+	to := room.members[m.To]
+	if to == nil {
+		s.sendError(m.Req, ErrNoSuchPeer, "the recipient is not in the room")
+		return
+	}
+	to.enqueueBytes(msg)
+	if to != s {
+		s.enqueueBytes(msg)
+	}
+}
+
+func (s *Session) offer(m *clientMessage) {
+	if m.PC != sfu.PCPublish {
+		s.sendError(m.Req, ErrBadRequest, `offers are sent on the "publish" connection; the server offers on "subscribe"`)
+		return
+	}
+	if m.SDP == "" {
+		s.sendError(m.Req, ErrBadSDP, "the offer has no sdp")
+		return
+	}
+	answer, err := s.peer.HandleOffer(m.SDP)
+	if err != nil {
+		s.sendError(m.Req, ErrBadSDP, err.Error())
+		return
+	}
+	s.enqueue(sdpMessage{Type: TypeAnswer, Req: m.Req, PC: sfu.PCPublish, SDP: answer})
+}
+
+func (s *Session) answer(m *clientMessage) {
+	if m.PC != sfu.PCSubscribe {
+		s.sendError(m.Req, ErrBadRequest, `answers are sent on the "subscribe" connection`)
+		return
+	}
+	if err := s.peer.HandleAnswer(m.SDP); err != nil {
+		code := ErrBadSDP
+		if errors.Is(err, sfu.ErrNoOffer) {
+			code = ErrNoOffer
+		}
+		s.sendError(m.Req, code, err.Error())
+	}
+}
+
+func (s *Session) candidate(m *clientMessage) {
+	if m.Candidate == nil {
+		s.sendError(m.Req, ErrBadCandidate, "the message has no candidate")
+		return
+	}
+	if m.Candidate.Candidate == "" {
+		return // end of candidates
+	}
+	c := webrtc.ICECandidateInit{
+		Candidate:        m.Candidate.Candidate,
+		SDPMid:           m.Candidate.SDPMid,
+		SDPMLineIndex:    m.Candidate.SDPMLineIndex,
+		UsernameFragment: m.Candidate.UsernameFragment,
+	}
+	if err := s.peer.AddCandidate(m.PC, c); err != nil {
+		s.sendError(m.Req, ErrBadCandidate, err.Error())
+	}
+}
+
+// SubscribeOffer implements sfu.Signaler.
+func (s *Session) SubscribeOffer(sdp string) {
+	s.enqueue(sdpMessage{Type: TypeOffer, PC: sfu.PCSubscribe, SDP: sdp})
+}
+
+// MediaProblem implements sfu.Signaler.
+func (s *Session) MediaProblem(pc, code, message string) {
+	s.enqueue(errorMessage{Type: TypeError, Code: code, Message: message, PC: pc})
+}
+
+// newID returns an unguessable participant id.
+func newID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return "p" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
