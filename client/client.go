@@ -66,6 +66,14 @@ type Options struct {
 	// ICEServers and Relay configure the client's connections.
 	ICEServers []webrtc.ICEServer
 	Relay      bool
+	// TCPOnly gathers and uses TCP candidates only (ICE over TCP).
+	TCPOnly bool
+	// Interceptors run before the default ones: they see incoming packets
+	// first. Tests use them to simulate loss.
+	Interceptors []interceptor.Factory
+	// NoReplayProtection accepts a repeated SRTP packet, as a retransmission
+	// of a packet that an interceptor dropped after decryption is.
+	NoReplayProtection bool
 }
 
 // Client is one connected client.
@@ -124,6 +132,12 @@ func newAPI(opts Options) (*webrtc.API, error) {
 	se.LoggerFactory = quiet
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
+	if opts.TCPOnly {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	}
+	if opts.NoReplayProtection {
+		se.DisableSRTPReplayProtection(true)
+	}
 	if opts.LoopbackOnly {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
@@ -133,6 +147,9 @@ func newAPI(opts Options) (*webrtc.API, error) {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
+	for _, f := range opts.Interceptors {
+		ir.Add(f)
+	}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err
 	}

@@ -25,6 +25,9 @@ type publisher struct {
 	sent     map[string]map[uint16][]byte
 	keyframe bool // the next video packet is a keyframe
 	plis     int
+	nacked   map[uint16]bool // sequence numbers the server asked for again
+	rrs      int             // receiver reports from the server
+	skip     map[uint16]bool // video sequence numbers never sent
 }
 
 func newPublisher(t *testing.T) *publisher {
@@ -37,7 +40,8 @@ func newPublisher(t *testing.T) *publisher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &publisher{audio: audio, video: video, sent: map[string]map[uint16][]byte{"audio": {}, "video": {}}, keyframe: true}
+	return &publisher{audio: audio, video: video, sent: map[string]map[uint16][]byte{"audio": {}, "video": {}}, keyframe: true,
+		nacked: map[uint16]bool{}, skip: map[uint16]bool{}}
 }
 
 // readRTCP watches a sender for keyframe requests.
@@ -47,15 +51,23 @@ func (p *publisher) readRTCP(s *webrtc.RTPSender) {
 		if err != nil {
 			return
 		}
+		p.mu.Lock()
 		for _, pkt := range pkts {
-			switch pkt.(type) {
+			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				p.mu.Lock()
 				p.keyframe = true
 				p.plis++
-				p.mu.Unlock()
+			case *rtcp.TransportLayerNack:
+				for _, pair := range pkt.Nacks {
+					for _, seq := range pair.PacketList() {
+						p.nacked[seq] = true
+					}
+				}
+			case *rtcp.ReceiverReport:
+				p.rrs++
 			}
 		}
+		p.mu.Unlock()
 	}
 }
 
@@ -100,7 +112,12 @@ func (p *publisher) run(t *testing.T, stop <-chan struct{}) {
 			p.keyframe = false
 			p.mu.Unlock()
 			vp := vp8Payload(key, n)
-			p.send(t, "video", p.video, &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: vseq, Timestamp: uint32(n * 1800)}, Payload: vp})
+			p.mu.Lock()
+			skip := p.skip[vseq]
+			p.mu.Unlock()
+			if !skip {
+				p.send(t, "video", p.video, &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: vseq, Timestamp: uint32(n * 1800)}, Payload: vp})
+			}
 			vseq++
 		}
 	}
@@ -128,17 +145,33 @@ type subscriber struct {
 	firstKey  time.Time // first VP8 keyframe
 	ended     map[string]bool
 	streamIDs map[string]string
+	srs       int // sender reports from the server
 }
 
 func newSubscriber() *subscriber {
 	return &subscriber{packets: map[string][]*rtp.Packet{}, ended: map[string]bool{}, streamIDs: map[string]string{}}
 }
 
-func (s *subscriber) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	kind := tr.Kind().String()
 	s.mu.Lock()
 	s.streamIDs[kind] = tr.StreamID()
 	s.mu.Unlock()
+	go func() {
+		for {
+			pkts, _, err := recv.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if _, ok := p.(*rtcp.SenderReport); ok {
+					s.mu.Lock()
+					s.srs++
+					s.mu.Unlock()
+				}
+			}
+		}
+	}()
 	for {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {

@@ -32,15 +32,16 @@ type UpTrack struct {
 	downMu sync.Mutex // serialises writers of downs
 	closed atomic.Bool
 
-	kfMu      sync.Mutex
-	kfLast    time.Time
-	kfPending *time.Timer
+	keyframe *throttle
 
 	packets atomic.Uint64
 }
 
 func newUpTrack(id string, owner *Participant, remote *webrtc.TrackRemote) *UpTrack {
 	u := &UpTrack{id: id, owner: owner, remote: remote, codec: remote.Codec()}
+	u.keyframe = newThrottle(keyframeInterval, func() {
+		owner.writeRTCPUp([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(remote.SSRC())}})
+	})
 	empty := []*DownTrack{}
 	u.downs.Store(&empty)
 	return u
@@ -107,47 +108,16 @@ func (u *UpTrack) forward() {
 	}
 }
 
-// RequestKeyframe asks the publisher for a keyframe (PLI), at most once per
-// keyframeInterval. A request that falls inside the interval is not dropped
-// but deferred to its end, so that a subscriber that arrives just after
-// another still gets its keyframe.
+// RequestKeyframe asks the publisher for a keyframe (PLI), at most once
+// per keyframeInterval (see throttle).
 func (u *UpTrack) RequestKeyframe() {
-	if u.remote.Kind() != webrtc.RTPCodecTypeVideo || u.closed.Load() {
-		return
+	if u.remote.Kind() == webrtc.RTPCodecTypeVideo {
+		u.keyframe.Request()
 	}
-	u.kfMu.Lock()
-	defer u.kfMu.Unlock()
-	if u.kfPending != nil {
-		return
-	}
-	wait := keyframeInterval - time.Since(u.kfLast)
-	if wait <= 0 {
-		u.sendPLILocked()
-		return
-	}
-	u.kfPending = time.AfterFunc(wait, func() {
-		u.kfMu.Lock()
-		defer u.kfMu.Unlock()
-		u.kfPending = nil
-		if !u.closed.Load() {
-			u.sendPLILocked()
-		}
-	})
-}
-
-// sendPLILocked is called locked (kfMu).
-func (u *UpTrack) sendPLILocked() {
-	u.kfLast = time.Now()
-	u.owner.writeRTCPUp([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(u.remote.SSRC())}})
 }
 
 // close marks the track ended and stops its pending keyframe request.
 func (u *UpTrack) close() {
 	u.closed.Store(true)
-	u.kfMu.Lock()
-	if u.kfPending != nil {
-		u.kfPending.Stop()
-		u.kfPending = nil
-	}
-	u.kfMu.Unlock()
+	u.keyframe.Stop()
 }

@@ -1,0 +1,133 @@
+package signaling
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/configs"
+	"parley/sfu"
+)
+
+func testHub(t testing.TB) *Hub {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	engine, err := sfu.NewEngine(sfu.Config{ListenIP: "127.0.0.1", UDPPortMin: 43000, UDPPortMax: 43999}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Close() })
+	rooms, err := configs.LoadRooms("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewHub(Config{Signaling: configs.Default().Signaling}, rooms, engine, log)
+}
+
+// replies runs messages (one per line) through a fresh session and returns
+// what the server queued in answer.
+func replies(h *Hub, input []byte) []map[string]any {
+	s := newSession(h, nil, "test")
+	defer s.leave()
+	for _, line := range bytes.Split(input, []byte("\n")) {
+		if s.handle(line) {
+			break
+		}
+	}
+	var out []map[string]any
+	for {
+		select {
+		case b := <-s.send:
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				panic("the server queued invalid JSON: " + string(b))
+			}
+			out = append(out, m)
+		default:
+			return out
+		}
+	}
+}
+
+func TestHandleReplies(t *testing.T) {
+	h := testHub(t)
+	cases := []struct {
+		in   string
+		want []string // reply types, or error codes as "error:code"
+	}{
+		{`{"type":"ping","req":1}`, []string{"pong"}},
+		{`{"type":"join","room":"chat","name":"ann"}`, []string{"joined"}},
+		{`{"type":"join","room":"chat","name":"ann"}` + "\n" + `{"type":"chat","text":"hi"}`, []string{"joined", "chat"}},
+		{`{"type":"join","room":"nope","name":"ann"}`, []string{"error:no-room"}},
+		{`{"type":"join","room":"chat","name":"<b>"}`, []string{"error:bad-name"}},
+		{`{"type":"chat","text":"hi"}`, []string{"error:not-joined"}},
+		{`{"type":"ping","req":"` + strings.Repeat("x", 100) + `"}`, []string{"error:bad-request"}},
+		{`not json`, []string{"error:bad-json"}},
+		{`{"type":"zap"}`, []string{"error:unknown-type"}},
+	}
+	for _, c := range cases {
+		got := replies(h, []byte(c.in))
+		var types []string
+		for _, m := range got {
+			typ, _ := m["type"].(string)
+			if typ == "error" {
+				typ += ":" + m["code"].(string)
+			}
+			types = append(types, typ)
+		}
+		if strings.Join(types, ",") != strings.Join(c.want, ",") {
+			t.Errorf("%s: replies %v, want %v", c.in, types, c.want)
+		}
+	}
+}
+
+func TestTokenBucket(t *testing.T) {
+	b := newTokenBucket(10, 3)
+	now := time.Unix(1000, 0)
+	for i := 0; i < 3; i++ {
+		if !b.allow(now) {
+			t.Fatalf("message %d of the burst refused", i)
+		}
+	}
+	if b.allow(now) {
+		t.Fatal("a message beyond the burst allowed")
+	}
+	if !b.allow(now.Add(100 * time.Millisecond)) {
+		t.Fatal("no token after a refill period")
+	}
+	if b.allow(now.Add(100 * time.Millisecond)) {
+		t.Fatal("two tokens after one refill period")
+	}
+	if !b.allow(now.Add(time.Hour)) || !b.allow(now.Add(time.Hour)) || !b.allow(now.Add(time.Hour)) || b.allow(now.Add(time.Hour)) {
+		t.Fatal("the bucket does not cap at its burst")
+	}
+}
+
+// FuzzHandle feeds arbitrary messages (one per line) to a session: the
+// server must never panic, and must answer only with valid protocol JSON.
+func FuzzHandle(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":"ping","req":1}`,
+		`{"type":"join","room":"walkie","name":"ann"}`,
+		"{\"type\":\"join\",\"room\":\"walkie\",\"name\":\"ann\"}\n{\"type\":\"offer\",\"pc\":\"publish\",\"sdp\":\"v=0\\r\\n\"}",
+		"{\"type\":\"join\",\"room\":\"walkie\",\"name\":\"ann\"}\n{\"type\":\"candidate\",\"pc\":\"publish\",\"candidate\":{\"candidate\":\"x\"}}",
+		"{\"type\":\"join\",\"room\":\"chat\",\"name\":\"ann\"}\n{\"type\":\"chat\",\"text\":\"hi\",\"to\":\"p1\"}",
+		`{"type":"answer","pc":"subscribe","sdp":""}`,
+		`{"type":"leave"}`,
+		`[]`, `null`, `{"type":5}`, "\xff",
+	} {
+		f.Add([]byte(seed))
+	}
+	h := testHub(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, m := range replies(h, in) {
+			if _, ok := m["type"].(string); !ok {
+				t.Fatalf("reply without a type: %v", m)
+			}
+		}
+	})
+}
