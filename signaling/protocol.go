@@ -178,7 +178,7 @@ func checkName(name string, max int) error {
 		case unicode.IsLetter(r), unicode.IsDigit(r), unicode.IsMark(r):
 		case r == ' ' || r == '_' || r == '-' || r == '.':
 		default:
-			return fmt.Errorf("the name contains %q; use letters, digits, spaces and _ - .", r)
+			return fmt.Errorf("the name contains %q; use letters, digits, spaces, _, - and dots", r)
 		}
 	}
 	return nil
