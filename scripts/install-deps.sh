@@ -8,6 +8,10 @@ set -euo pipefail
 # (The lists grow as tests use more tools: ffmpeg, mkvtoolnix, coturn,
 # chromium.)
 declare -A APT_COMMANDS=(
+	[ffmpeg]=ffmpeg
+	[ffprobe]=ffmpeg
+	[mkvmerge]=mkvtoolnix
+	[mkvinfo]=mkvtoolnix
 )
 
 need_go() {

@@ -1,0 +1,587 @@
+// Package recorder turns RTP into WebM files. A Recorder is just another
+// subscriber of published tracks: the forwarding loop hands each packet to
+// its Sink, which copies it into a bounded queue and returns at once, so
+// that a slow disk never stalls live forwarding. The recorder's own
+// goroutine reorders packets (pion's samplebuilder), waits for a video
+// keyframe without losing the audio before it, puts audio and video on one
+// timeline and writes them with ebml-go, which adds Cues and Duration on
+// close so that browsers can seek.
+//
+// The recorder does not decide where files go or what becomes of them:
+// it writes to the io.WriteSeeker it is given (a clips.Pending) and
+// reports the duration and kind when stopped.
+package recorder
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/at-wat/ebml-go/mkvcore"
+	"github.com/at-wat/ebml-go/webm"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+)
+
+// Limit reasons passed to Options.OnLimit.
+const (
+	LimitSeconds = "max-seconds"
+	LimitBytes   = "max-bytes"
+)
+
+const (
+	// defaultQueue packets may wait for the recorder's goroutine; beyond
+	// that they are dropped and counted.
+	defaultQueue = 2048
+	// keyframeWait is how long audio is held back waiting for the first
+	// video keyframe, which the WebM header needs for the picture size.
+	// Past it the clip is recorded without video.
+	keyframeWait = 3 * time.Second
+	// keyframeRetry is how often a keyframe is asked for while waiting.
+	keyframeRetry = 700 * time.Millisecond
+	// opusFrame is the duration of the last audio frame, which no later
+	// frame's timestamp measures.
+	opusFrame = 20 * time.Millisecond
+)
+
+// SenderReport is the latest RTCP sender report of a track: the
+// publisher's wall clock at an RTP timestamp.
+type SenderReport struct {
+	NTP time.Time
+	RTP uint32
+}
+
+// Track describes one track to record.
+type Track struct {
+	Codec webrtc.RTPCodecParameters
+	// RequestKeyframe asks the publisher for a keyframe (video only).
+	RequestKeyframe func()
+	// SenderReport returns the track's latest sender report, if any. When
+	// every track has one at the start, tracks are synchronised by the
+	// publisher's clock; otherwise by arrival time.
+	SenderReport func() (SenderReport, bool)
+}
+
+// Options limit a recording.
+type Options struct {
+	MaxDuration time.Duration // 0: no limit
+	MaxBytes    int64         // 0: no limit
+	// OnLimit is called once, on the recorder's goroutine, when a limit is
+	// reached; the recorder then ignores further media. The owner is
+	// expected to Stop it.
+	OnLimit func(reason string)
+	Queue   int
+	Log     *slog.Logger
+}
+
+// Result describes a finished recording.
+type Result struct {
+	Duration time.Duration
+	Kind     string // "audio" or "video"
+	Mime     string
+	Frames   int
+	Dropped  uint64 // packets dropped because the queue was full
+	Bytes    int64
+}
+
+// ErrEmpty is returned by Stop when no frame was recorded.
+var ErrEmpty = errors.New("nothing was recorded")
+
+type queued struct {
+	track   int
+	pkt     *rtp.Packet
+	arrival time.Time
+}
+
+type trackState struct {
+	Track
+	kind     string // "audio" | "video"
+	codec    string // "opus" | "vp8" | "vp9"
+	sb       *samplebuilder.SampleBuilder
+	clock    float64
+	number   uint64 // WebM track number, 0 until the writer exists
+	writer   webm.BlockWriteCloser
+	started  bool      // first packet seen
+	firstTS  uint32    // RTP timestamp of the first packet
+	firstAt  time.Time // its arrival
+	keyed    bool      // a keyframe was written (video)
+	width    int
+	height   int
+	lastTC   int64 // last timecode written, ms
+	lastKFAt time.Time
+}
+
+// Recorder writes one WebM file.
+type Recorder struct {
+	opts   Options
+	out    *countingWriter
+	tracks []*trackState
+	queue  chan queued
+	closed atomic.Bool
+	stopMu sync.Mutex // orders Sink writes against Stop
+	done   chan struct{}
+
+	dropped atomic.Uint64
+
+	// Owned by the run goroutine.
+	useSR    bool
+	srs      []SenderReport
+	zero     time.Time // wall time at timecode 0
+	created  time.Time
+	writers  []webm.BlockWriteCloser
+	pending  []pendingFrame // audio held until the header can be written
+	frames   int
+	size     int64 // estimated file size: header, frames, block overhead, cues
+	maxTC    int64
+	limitHit bool
+	err      error
+	result   Result
+}
+
+type pendingFrame struct {
+	track *trackState
+	tc    int64
+	key   bool
+	data  []byte
+}
+
+// Start begins a recording into w. The tracks are given in the order
+// their sinks are numbered.
+func Start(w io.WriteSeeker, tracks []Track, opts Options) (*Recorder, error) {
+	if len(tracks) == 0 {
+		return nil, errors.New("no track to record")
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = defaultQueue
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	r := &Recorder{
+		opts:    opts,
+		out:     &countingWriter{w: w},
+		queue:   make(chan queued, opts.Queue),
+		done:    make(chan struct{}),
+		created: time.Now(),
+	}
+	hasAudio := false
+	for _, t := range tracks {
+		ts := &trackState{Track: t, clock: float64(t.Codec.ClockRate)}
+		if ts.clock == 0 {
+			return nil, fmt.Errorf("track %s has no clock rate", t.Codec.MimeType)
+		}
+		switch strings.ToLower(t.Codec.MimeType) {
+		case strings.ToLower(webrtc.MimeTypeOpus):
+			ts.kind, ts.codec = "audio", "opus"
+			ts.sb = samplebuilder.New(64, &codecs.OpusPacket{}, t.Codec.ClockRate, samplebuilder.WithMaxTimeDelay(200*time.Millisecond))
+			hasAudio = true
+		case strings.ToLower(webrtc.MimeTypeVP8):
+			ts.kind, ts.codec = "video", "vp8"
+			ts.sb = samplebuilder.New(512, &codecs.VP8Packet{}, t.Codec.ClockRate, samplebuilder.WithMaxTimeDelay(300*time.Millisecond))
+		case strings.ToLower(webrtc.MimeTypeVP9):
+			ts.kind, ts.codec = "video", "vp9"
+			ts.sb = samplebuilder.New(512, &codecs.VP9Packet{}, t.Codec.ClockRate, samplebuilder.WithMaxTimeDelay(300*time.Millisecond))
+		default:
+			return nil, fmt.Errorf("cannot record %s: WebM clips hold Opus, VP8 and VP9", t.Codec.MimeType)
+		}
+		r.tracks = append(r.tracks, ts)
+	}
+	if !hasAudio {
+		return nil, errors.New("a clip needs an audio track")
+	}
+	// Synchronise by sender reports only if every track has one now:
+	// mixing the publisher's clock with ours would skew the tracks.
+	r.useSR = true
+	r.srs = make([]SenderReport, len(r.tracks))
+	for i, t := range r.tracks {
+		if t.SenderReport == nil {
+			r.useSR = false
+			break
+		}
+		sr, ok := t.SenderReport()
+		if !ok {
+			r.useSR = false
+			break
+		}
+		r.srs[i] = sr
+	}
+	for _, t := range r.tracks {
+		if t.kind == "video" && t.RequestKeyframe != nil {
+			t.RequestKeyframe()
+			t.lastKFAt = time.Now()
+		}
+	}
+	go r.run()
+	return r, nil
+}
+
+// Sink feeds one track of a Recorder; it implements sfu.Sink.
+type Sink struct {
+	r     *Recorder
+	track int
+}
+
+// Sink returns the sink of track i.
+func (r *Recorder) Sink(i int) *Sink { return &Sink{r: r, track: i} }
+
+// WriteRTP copies the packet into the recorder's queue, or drops it if the
+// queue is full. It never blocks.
+func (s *Sink) WriteRTP(p *rtp.Packet) {
+	r := s.r
+	if r.closed.Load() {
+		return
+	}
+	cp := &rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)}
+	cp.Header.Extensions = nil
+	cp.Header.Extension = false
+	r.stopMu.Lock()
+	defer r.stopMu.Unlock()
+	if r.closed.Load() {
+		return
+	}
+	select {
+	case r.queue <- queued{track: s.track, pkt: cp, arrival: time.Now()}:
+	default:
+		if r.dropped.Add(1)%100 == 1 {
+			r.opts.Log.Warn("recorder queue full: dropping packets", "dropped", r.dropped.Load())
+		}
+	}
+}
+
+// Dropped is the number of packets dropped so far.
+func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
+
+// Stop ends the recording: it takes what is queued, flushes the last
+// frames, and closes the file with its Cues and Duration. The writer is
+// left open for the caller.
+func (r *Recorder) Stop() (Result, error) {
+	r.stopMu.Lock()
+	if !r.closed.Swap(true) {
+		close(r.queue)
+	}
+	r.stopMu.Unlock()
+	<-r.done
+	return r.result, r.err
+}
+
+func (r *Recorder) run() {
+	defer close(r.done)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case q, ok := <-r.queue:
+			if !ok {
+				r.finish()
+				return
+			}
+			r.push(q)
+		case <-tick.C:
+			r.housekeeping()
+		}
+	}
+}
+
+func (r *Recorder) push(q queued) {
+	t := r.tracks[q.track]
+	if !t.started {
+		t.started = true
+		t.firstTS = q.pkt.Timestamp
+		t.firstAt = q.arrival
+		if r.zero.IsZero() || r.wallOf(q.track, q.pkt.Timestamp).Before(r.zero) {
+			r.setZero(q.track, q.pkt.Timestamp)
+		}
+	}
+	t.sb.Push(q.pkt)
+	for s := t.sb.Pop(); s != nil; s = t.sb.Pop() {
+		r.frame(q.track, s.Data, s.PacketTimestamp)
+	}
+}
+
+// setZero makes the given packet's time the start of the clip. It is
+// called only before anything has been written.
+func (r *Recorder) setZero(track int, ts uint32) {
+	if r.frames > 0 || len(r.pending) > 0 {
+		return
+	}
+	r.zero = r.wallOf(track, ts)
+}
+
+// wallOf maps an RTP timestamp of a track to wall time: by the sender's
+// clock when sender reports are used, else by the arrival of the track's
+// first packet.
+func (r *Recorder) wallOf(track int, ts uint32) time.Time {
+	t := r.tracks[track]
+	if r.useSR {
+		sr := r.srs[track]
+		return sr.NTP.Add(time.Duration(float64(int32(ts-sr.RTP)) / t.clock * float64(time.Second)))
+	}
+	return t.firstAt.Add(time.Duration(float64(int32(ts-t.firstTS)) / t.clock * float64(time.Second)))
+}
+
+func (r *Recorder) frame(track int, data []byte, ts uint32) {
+	if r.limitHit || len(data) == 0 {
+		return
+	}
+	t := r.tracks[track]
+	tc := r.wallOf(track, ts).Sub(r.zero).Milliseconds()
+	if tc < t.lastTC {
+		tc = t.lastTC // never backwards within a track
+	}
+	if tc < 0 {
+		tc = 0
+	}
+	if r.opts.MaxDuration > 0 && time.Duration(tc)*time.Millisecond >= r.opts.MaxDuration {
+		r.hitLimit(LimitSeconds)
+		return
+	}
+	key := true
+	if t.kind == "video" {
+		var w, h int
+		switch t.codec {
+		case "vp8":
+			key, w, h = vp8Keyframe(data)
+		case "vp9":
+			key, w, h = vp9Keyframe(data)
+		}
+		if !t.keyed {
+			if !key {
+				return // undecodable before the first keyframe
+			}
+			t.keyed, t.width, t.height = true, w, h
+		}
+	}
+	t.lastTC = tc
+	if r.writers == nil {
+		r.pending = append(r.pending, pendingFrame{track: t, tc: tc, key: key, data: data})
+		if r.ready() {
+			r.open()
+		}
+		return
+	}
+	r.write(t, tc, key, data)
+}
+
+// ready tells whether the WebM header can be written: every video track
+// has its first keyframe, or has been waited for long enough.
+func (r *Recorder) ready() bool {
+	for _, t := range r.tracks {
+		if t.kind == "video" && !t.keyed && time.Since(r.created) < keyframeWait {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Recorder) housekeeping() {
+	now := time.Now()
+	for _, t := range r.tracks {
+		if t.kind == "video" && !t.keyed && t.RequestKeyframe != nil && now.Sub(t.lastKFAt) >= keyframeRetry {
+			t.RequestKeyframe()
+			t.lastKFAt = now
+		}
+	}
+	if r.writers == nil && len(r.pending) > 0 && r.ready() {
+		r.open()
+	}
+}
+
+// open writes the header with the tracks that can be recorded and the
+// frames held back so far.
+func (r *Recorder) open() {
+	var entries []webm.TrackEntry
+	var recorded []*trackState
+	for _, t := range r.tracks {
+		if t.kind == "video" && !t.keyed {
+			r.opts.Log.Info("no video keyframe arrived; recording audio only")
+			continue
+		}
+		n := uint64(len(entries) + 1)
+		e := webm.TrackEntry{TrackNumber: n, TrackUID: n, Name: t.kind}
+		switch t.codec {
+		case "opus":
+			channels := uint64(t.Codec.Channels)
+			if channels == 0 {
+				channels = 2
+			}
+			e.CodecID, e.TrackType = "A_OPUS", 2
+			e.Audio = &webm.Audio{SamplingFrequency: 48000, Channels: channels}
+			e.CodecPrivate = opusHead(int(channels))
+		case "vp8", "vp9":
+			e.CodecID, e.TrackType = "V_"+strings.ToUpper(t.codec), 1
+			e.Video = &webm.Video{PixelWidth: uint64(t.width), PixelHeight: uint64(t.height)}
+		}
+		entries = append(entries, e)
+		recorded = append(recorded, t)
+	}
+	// Audio first: WebM players expect the audio track to lead when
+	// blocks share a timestamp.
+	main := entries[0].TrackNumber
+	for _, e := range entries {
+		if e.TrackType == 1 {
+			main = e.TrackNumber
+		}
+	}
+	// A cue is written per cluster, and clusters are at least a second
+	// long; a cue point takes under 24 bytes.
+	maxSeconds := int64(r.opts.MaxDuration/time.Second) + 1
+	if r.opts.MaxDuration <= 0 {
+		maxSeconds = 3600
+	}
+	// Blocks of different tracks leave the sample builders slightly out
+	// of order; the sorter restores timestamp order across tracks.
+	sorter, err := mkvcore.NewMultiTrackBlockSorter(
+		mkvcore.WithMaxTimescaleDelay(300), mkvcore.WithSortRule(mkvcore.BlockSorterWriteOutdated))
+	if err != nil {
+		r.err = err
+		r.limitHit = true
+		return
+	}
+	cues := 512 + int(maxSeconds)*24
+	r.size = int64(cues) + 1024
+	ws, err := webm.NewSimpleBlockWriter(nopCloser{r.out}, entries,
+		mkvcore.WithSeekHead(true),
+		mkvcore.WithCues(cues),
+		mkvcore.WithBlockInterceptor(sorter),
+		mkvcore.WithMinMaxClusterDuration(main, 1000, 5000),
+		mkvcore.WithOnErrorHandler(func(err error) { r.opts.Log.Warn("webm writer", "err", err) }),
+		mkvcore.WithOnFatalHandler(func(err error) {
+			if r.err == nil {
+				r.err = err
+			}
+		}),
+	)
+	if err != nil {
+		r.err = fmt.Errorf("start webm: %w", err)
+		r.limitHit = true
+		return
+	}
+	r.writers = ws
+	for i, t := range recorded {
+		t.number = uint64(i + 1)
+		t.writer = ws[i]
+	}
+	pending := r.pending
+	r.pending = nil
+	for _, f := range pending {
+		if f.track.writer != nil {
+			r.write(f.track, f.tc, f.key, f.data)
+		}
+	}
+}
+
+func (r *Recorder) write(t *trackState, tc int64, key bool, data []byte) {
+	if t.writer == nil {
+		return
+	}
+	// The writer buffers a cluster before writing it, so the size is
+	// estimated: each block costs its data plus about 16 bytes of framing.
+	if r.opts.MaxBytes > 0 && r.size+int64(len(data))+16+1024 > r.opts.MaxBytes {
+		r.hitLimit(LimitBytes)
+		return
+	}
+	r.size += int64(len(data)) + 16
+	if _, err := t.writer.Write(key, tc, data); err != nil {
+		r.err = fmt.Errorf("write frame: %w", err)
+		r.limitHit = true
+		return
+	}
+	r.frames++
+	if tc > r.maxTC {
+		r.maxTC = tc
+	}
+}
+
+func (r *Recorder) hitLimit(reason string) {
+	if r.limitHit {
+		return
+	}
+	r.limitHit = true
+	if r.opts.OnLimit != nil {
+		r.opts.OnLimit(reason)
+	}
+}
+
+func (r *Recorder) finish() {
+	limit := r.limitHit
+	for i, t := range r.tracks {
+		t.sb.Flush()
+		for s := t.sb.Pop(); s != nil; s = t.sb.Pop() {
+			r.frame(i, s.Data, s.PacketTimestamp)
+		}
+	}
+	r.limitHit = limit
+	if r.writers == nil && len(r.pending) > 0 {
+		r.created = time.Time{} // stop waiting for a keyframe
+		r.open()
+	}
+	kind := "audio"
+	var codecsIn []string
+	for _, t := range r.tracks {
+		if t.writer == nil {
+			continue
+		}
+		if t.kind == "video" {
+			kind = "video"
+			codecsIn = append([]string{t.codec}, codecsIn...)
+		} else {
+			codecsIn = append(codecsIn, t.codec)
+		}
+	}
+	for _, w := range r.writers {
+		if err := w.Close(); err != nil && r.err == nil {
+			r.err = fmt.Errorf("close webm: %w", err)
+		}
+	}
+	r.result = Result{
+		Duration: time.Duration(r.maxTC)*time.Millisecond + opusFrame,
+		Kind:     kind,
+		Mime:     fmt.Sprintf(`%s/webm; codecs="%s"`, kind, strings.Join(codecsIn, ", ")),
+		Frames:   r.frames,
+		Dropped:  r.dropped.Load(),
+		Bytes:    r.out.n.Load(),
+	}
+	if r.frames == 0 && r.err == nil {
+		r.err = ErrEmpty
+	}
+}
+
+// opusHead is the Opus identification header that WebM carries as the
+// track's CodecPrivate (RFC 7845, section 5.1). RTP Opus has no pre-skip.
+func opusHead(channels int) []byte {
+	return []byte{
+		'O', 'p', 'u', 's', 'H', 'e', 'a', 'd',
+		1, byte(channels),
+		0, 0, // pre-skip
+		0x80, 0xbb, 0, 0, // 48000 Hz
+		0, 0, // output gain
+		0, // channel mapping family
+	}
+}
+
+// countingWriter counts the bytes written and passes seeks through.
+type countingWriter struct {
+	w io.WriteSeeker
+	n atomic.Int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countingWriter) Seek(off int64, whence int) (int64, error) { return c.w.Seek(off, whence) }
+
+// nopCloser keeps the file open when the WebM writer closes: the caller
+// syncs and closes it.
+type nopCloser struct{ *countingWriter }
+
+func (nopCloser) Close() error { return nil }
