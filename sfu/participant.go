@@ -22,6 +22,8 @@ type Signaler interface {
 	// media: a track refused by the room's policy, or a connection that
 	// failed. pc is "publish" or "subscribe".
 	MediaProblem(pc, code, message string)
+	// TrackPublished tells that the participant publishes a new track.
+	TrackPublished(up *UpTrack)
 }
 
 // PC names one of a participant's two connections.
@@ -93,7 +95,7 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("new publish connection: %w", err)
 		}
-		pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.onTrack(t) })
+		pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { p.onTrack(t, r) })
 		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 			if s == webrtc.PeerConnectionStateFailed {
 				p.publishFailed(pc)
@@ -183,7 +185,7 @@ func (p *Participant) UpTracks() []*UpTrack {
 	return ups
 }
 
-func (p *Participant) onTrack(t *webrtc.TrackRemote) {
+func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -203,12 +205,19 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote) {
 	p.upSeq++
 	up := newUpTrack(fmt.Sprintf("%s-%s%d", p.ID, t.Kind(), p.upSeq), p, t)
 	p.ups[up.id] = up
-	p.wg.Add(1)
+	p.wg.Add(2)
 	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		up.readRTCP(recv)
+	}()
 
 	defer p.wg.Done()
 	p.log.Debug("publishing", "track", up.id, "codec", up.codec.MimeType)
 	p.room.addUp(up)
+	if p.sig != nil {
+		p.sig.TrackPublished(up)
+	}
 	up.forward()
 	p.room.removeUp(up)
 	p.mu.Lock()

@@ -18,6 +18,20 @@ import (
 // publisher several times the bitrate of a normal frame.
 const keyframeInterval = 500 * time.Millisecond
 
+// Sink receives every RTP packet of an UpTrack besides the subscribers: a
+// recorder, say. WriteRTP is called on the forwarding goroutine: it must
+// not block, and must copy what it keeps of p.
+type Sink interface {
+	WriteRTP(p *rtp.Packet)
+}
+
+// SenderReport is the mapping of the publisher's wall clock to the track's
+// RTP clock, from its latest RTCP sender report.
+type SenderReport struct {
+	NTP time.Time
+	RTP uint32
+}
+
 // UpTrack is a track published by a participant. One goroutine reads it and
 // writes every packet to the DownTracks attached to it.
 type UpTrack struct {
@@ -32,6 +46,10 @@ type UpTrack struct {
 	downMu sync.Mutex // serialises writers of downs
 	closed atomic.Bool
 
+	sinks  atomic.Pointer[[]Sink]
+	sinkMu sync.Mutex
+	sr     atomic.Pointer[SenderReport]
+
 	keyframe *throttle
 
 	packets atomic.Uint64
@@ -44,6 +62,8 @@ func newUpTrack(id string, owner *Participant, remote *webrtc.TrackRemote) *UpTr
 	})
 	empty := []*DownTrack{}
 	u.downs.Store(&empty)
+	noSinks := []Sink{}
+	u.sinks.Store(&noSinks)
 	return u
 }
 
@@ -58,6 +78,9 @@ func (u *UpTrack) Codec() webrtc.RTPCodecParameters { return u.codec }
 
 // Owner is the participant that publishes the track.
 func (u *UpTrack) Owner() *Participant { return u.owner }
+
+// Closed reports whether the track has ended.
+func (u *UpTrack) Closed() bool { return u.closed.Load() }
 
 // Packets is the number of RTP packets read so far.
 func (u *UpTrack) Packets() uint64 { return u.packets.Load() }
@@ -85,6 +108,62 @@ func (u *UpTrack) detach(d *DownTrack) {
 	u.downs.Store(&downs)
 }
 
+// AddSink makes s receive the track's packets.
+func (u *UpTrack) AddSink(s Sink) {
+	u.sinkMu.Lock()
+	defer u.sinkMu.Unlock()
+	old := *u.sinks.Load()
+	sinks := append(append(make([]Sink, 0, len(old)+1), old...), s)
+	u.sinks.Store(&sinks)
+}
+
+// RemoveSink stops sending packets to s. Once it returns, s receives no
+// packet that it has not already been given.
+func (u *UpTrack) RemoveSink(s Sink) {
+	u.sinkMu.Lock()
+	defer u.sinkMu.Unlock()
+	old := *u.sinks.Load()
+	sinks := make([]Sink, 0, len(old))
+	for _, x := range old {
+		if x != s {
+			sinks = append(sinks, x)
+		}
+	}
+	u.sinks.Store(&sinks)
+}
+
+// LastSenderReport returns the latest sender report of the track.
+func (u *UpTrack) LastSenderReport() (SenderReport, bool) {
+	if sr := u.sr.Load(); sr != nil {
+		return *sr, true
+	}
+	return SenderReport{}, false
+}
+
+// readRTCP keeps the latest sender report of the publisher; reading also
+// feeds the receiver-side interceptors. It returns when the receiver stops.
+func (u *UpTrack) readRTCP(recv *webrtc.RTPReceiver) {
+	for {
+		pkts, _, err := recv.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == uint32(u.remote.SSRC()) {
+				u.sr.Store(&SenderReport{NTP: ntpTime(sr.NTPTime), RTP: sr.RTPTime})
+			}
+		}
+	}
+}
+
+// ntpTime converts a 64-bit NTP timestamp to time.Time.
+func ntpTime(ntp uint64) time.Time {
+	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
+	secs := int64(ntp>>32) - ntpEpochOffset
+	frac := float64(ntp&0xffffffff) / (1 << 32)
+	return time.Unix(secs, int64(frac*1e9))
+}
+
 // forward reads RTP until the track ends and writes each packet to every
 // attached DownTrack. It returns when the publisher's connection closes.
 func (u *UpTrack) forward() {
@@ -104,6 +183,9 @@ func (u *UpTrack) forward() {
 		u.packets.Add(1)
 		for _, d := range *u.downs.Load() {
 			d.writeRTP(&pkt)
+		}
+		for _, s := range *u.sinks.Load() {
+			s.WriteRTP(&pkt)
 		}
 	}
 }

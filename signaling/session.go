@@ -440,3 +440,6 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// TrackPublished implements sfu.Signaler.
+func (s *Session) TrackPublished(*sfu.UpTrack) {}
