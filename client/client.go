@@ -66,6 +66,9 @@ type Options struct {
 	// ICEServers and Relay configure the client's connections.
 	ICEServers []webrtc.ICEServer
 	Relay      bool
+	// ICEServersFromJoin replaces ICEServers with the ice_servers of the
+	// join answer, as a browser does, before any later message is handled.
+	ICEServersFromJoin bool
 	// TCPOnly gathers and uses TCP candidates only (ICE over TCP).
 	TCPOnly bool
 	// Interceptors run before the default ones: they see incoming packets
@@ -229,6 +232,14 @@ func (c *Client) readLoop() {
 				}
 			}
 		default:
+			if head.Type == "joined" && c.opts.ICEServersFromJoin {
+				var j Joined
+				if json.Unmarshal(data, &j) == nil {
+					c.mu.Lock()
+					c.opts.ICEServers = j.ICEServers
+					c.mu.Unlock()
+				}
+			}
 			c.deliver(Message{Type: head.Type, Raw: data})
 		}
 	}

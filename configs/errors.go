@@ -160,6 +160,9 @@ func goTypeWord(t string) string {
 	case "configs.Duration":
 		return `a duration string like "15s"`
 	}
+	if strings.HasPrefix(t, "[]configs.") {
+		return "an array of tables"
+	}
 	if strings.HasPrefix(t, "configs.") {
 		return "a table"
 	}
@@ -194,6 +197,8 @@ func knownKeys(t reflect.Type, prefix []string, out []string) []string {
 		out = append(out, keyString(path))
 		if ft := t.Field(i).Type; ft.Kind() == reflect.Struct {
 			out = knownKeys(ft, path, out)
+		} else if isTableArray(ft) {
+			out = knownKeys(ft.Elem(), path, out)
 		}
 	}
 	return out
@@ -327,6 +332,17 @@ func checkTypes(data []byte, root reflect.Type) problems {
 						Problem: "wrong type: want " + typeWord(t) + ", got an array containing " + kindWord(e.Kind)})
 					return
 				}
+				if e.Kind == unstable.InlineTable {
+					kvs := e.Children()
+					for kvs.Next() {
+						kv := kvs.Node()
+						if kv.Kind != unstable.KeyValue {
+							continue
+						}
+						sub, first := keyParts(kv)
+						checkValue(append(append([]string(nil), path...), sub...), first, kv.Value())
+					}
+				}
 			}
 		case unstable.InlineTable:
 			it := v.Children()
@@ -353,9 +369,14 @@ func checkTypes(data []byte, root reflect.Type) problems {
 			case msg != "":
 				out = append(out, &Error{Line: line(first), Problem: msg})
 			case t == nil:
+			case e.Kind == unstable.ArrayTable && n == len(prefix) && isTableArray(t):
 			case n < len(prefix) || t.Kind() != reflect.Struct:
+				got := "a table"
+				if e.Kind == unstable.ArrayTable {
+					got = "an array of tables"
+				}
 				out = append(out, &Error{Line: line(first), Key: keyString(prefix[:n]),
-					Problem: "wrong type: want " + typeWord(t) + ", got a table"})
+					Problem: "wrong type: want " + typeWord(t) + ", got " + got})
 			case e.Kind == unstable.ArrayTable:
 				out = append(out, &Error{Line: line(first), Key: keyString(prefix),
 					Problem: "wrong type: want a table, got an array of tables"})
@@ -396,6 +417,11 @@ func keyParts(n *unstable.Node) ([]string, *unstable.Node) {
 func resolve(root reflect.Type, path []string) (t reflect.Type, n int, problem string) {
 	t = root
 	for n < len(path) {
+		if isTableArray(t) {
+			// A key inside [[array.of.tables]] or an inline table of
+			// an array names a field of the element.
+			t = t.Elem()
+		}
 		if t.Kind() != reflect.Struct {
 			return t, n, ""
 		}
@@ -425,6 +451,12 @@ func resolve(root reflect.Type, path []string) (t reflect.Type, n int, problem s
 		n++
 	}
 	return t, n, ""
+}
+
+// isTableArray reports whether t is a slice of structs: an array of tables
+// in TOML.
+func isTableArray(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct
 }
 
 func accepts(t reflect.Type, k unstable.Kind) bool {

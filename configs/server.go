@@ -19,6 +19,7 @@ type Server struct {
 	Signaling Signaling `toml:"signaling" json:"signaling"`
 	Storage   Storage   `toml:"storage" json:"storage"`
 	Rooms     Rooms     `toml:"rooms" json:"rooms"`
+	TURN      TURN      `toml:"turn" json:"turn"`
 	Log       Log       `toml:"log" json:"log"`
 }
 
@@ -75,6 +76,70 @@ type Rooms struct {
 	Dir string `toml:"dir" json:"dir"`
 }
 
+// TURN configures the built-in TURN server (package turn) and the list of
+// ICE servers handed to participants when they join.
+type TURN struct {
+	// Enabled runs the built-in TURN server.
+	Enabled bool `toml:"enabled" json:"enabled"`
+	// ListenIP is the IP the TURN listeners and the relay sockets bind to.
+	ListenIP string `toml:"listen_ip" json:"listen_ip"`
+	// Port is the TURN port, for UDP and TCP alike; 1-65535.
+	Port int `toml:"port" json:"port"`
+	// TLSPort is the TURN-over-TLS port, used only when TLSCert and TLSKey
+	// are set; 1-65535 and not Port.
+	TLSPort int `toml:"tls_port" json:"tls_port"`
+	// TLSCert and TLSKey are PEM files (certificate chain and private key);
+	// both empty (no TLS) or both set.
+	TLSCert string `toml:"tls_cert" json:"tls_cert"`
+	TLSKey  string `toml:"tls_key" json:"tls_key"`
+	// Host is the name or IP clients are told to reach the TURN server at
+	// (in turn: and turns: URLs); "" means PublicIP, or ListenIP without one.
+	Host string `toml:"host" json:"host"`
+	// PublicIP is the relay address advertised to clients; "" means
+	// ListenIP. Needed when ListenIP is 0.0.0.0 or :: (or behind 1:1 NAT).
+	PublicIP string `toml:"public_ip" json:"public_ip"`
+	// RelayPortMin and RelayPortMax bound the UDP (and TCP) ports of the
+	// relay sockets: 1 <= min <= max <= 65535.
+	RelayPortMin int `toml:"relay_port_min" json:"relay_port_min"`
+	RelayPortMax int `toml:"relay_port_max" json:"relay_port_max"`
+	// Realm is the TURN realm; 1-127 printable characters.
+	Realm string `toml:"realm" json:"realm"`
+	// Secret is the shared secret of the TURN REST API credentials (as
+	// coturn's static-auth-secret); "" means generate one on first start
+	// and keep it in <storage.data_dir>/turn-secret. At least 16 characters.
+	// It never appears in JSON.
+	Secret string `toml:"secret" json:"-"`
+	// TTL is how long handed-out credentials are valid; 1m to 168h.
+	TTL Duration `toml:"ttl" json:"ttl"`
+	// AllowPeers lists the networks (CIDRs such as "10.0.0.0/8", or single
+	// IPs) the relay may send to although they are loopback, private,
+	// link-local, multicast or unspecified.
+	AllowPeers []string `toml:"allow_peers" json:"allow_peers"`
+	// MaxAllocationsPerUser caps the relay allocations of one participant;
+	// at least 1.
+	MaxAllocationsPerUser int `toml:"max_allocations_per_user" json:"max_allocations_per_user"`
+	// MaxAllocations caps the relay allocations of the whole server; at
+	// least 1.
+	MaxAllocations int `toml:"max_allocations" json:"max_allocations"`
+	// External are further ICE servers handed to clients after the built-in
+	// one, such as an external coturn.
+	External []ICEServer `toml:"external" json:"external"`
+}
+
+// ICEServer is an external STUN or TURN server handed to clients.
+type ICEServer struct {
+	// URLs are stun:, turn: or turns: URLs; at least one.
+	URLs []string `toml:"urls" json:"urls"`
+	// Username and Credential are fixed credentials for turn: and turns:
+	// URLs. The credential never appears in JSON.
+	Username   string `toml:"username" json:"username"`
+	Credential string `toml:"credential" json:"-"`
+	// UseSecret mints TURN REST API credentials for each participant with
+	// turn.secret instead, for a coturn running with use-auth-secret and
+	// the same static-auth-secret.
+	UseSecret bool `toml:"use_secret" json:"use_secret"`
+}
+
 // Log configures logging.
 type Log struct {
 	Level  string `toml:"level" json:"level"`   // debug|info|warn|error
@@ -105,7 +170,21 @@ func Default() Server {
 		},
 		Storage: Storage{DataDir: "./data"},
 		Rooms:   Rooms{Dir: ""},
-		Log:     Log{Level: "info", Format: "text"},
+		TURN: TURN{
+			Enabled:               true,
+			ListenIP:              "127.0.0.1",
+			Port:                  3478,
+			TLSPort:               5349,
+			RelayPortMin:          49152,
+			RelayPortMax:          65535,
+			Realm:                 "parley",
+			TTL:                   Duration(6 * time.Hour),
+			AllowPeers:            []string{},
+			MaxAllocationsPerUser: 10,
+			MaxAllocations:        1000,
+			External:              []ICEServer{},
+		},
+		Log: Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -127,6 +206,12 @@ func Load(path string) (Server, error) {
 	}
 	if s.HTTP.AllowedOrigins == nil {
 		s.HTTP.AllowedOrigins = []string{}
+	}
+	if s.TURN.AllowPeers == nil {
+		s.TURN.AllowPeers = []string{}
+	}
+	if s.TURN.External == nil {
+		s.TURN.External = []ICEServer{}
 	}
 	if err := s.problems().err(path); err != nil {
 		return Server{}, err
@@ -189,6 +274,8 @@ func (s Server) problems() problems {
 	}
 	checkRange(&p, "signaling.max_name_length", int64(g.MaxNameLength), 1, 64)
 	checkRange(&p, "signaling.max_chat_length", int64(g.MaxChatLength), 1, 65536)
+
+	s.TURN.problems(&p)
 
 	// storage, log
 	if strings.TrimSpace(s.Storage.DataDir) == "" {

@@ -12,6 +12,7 @@ declare -A APT_COMMANDS=(
 	[ffprobe]=ffmpeg
 	[mkvmerge]=mkvtoolnix
 	[mkvinfo]=mkvtoolnix
+	[turnutils_uclient]=coturn
 )
 
 need_go() {
@@ -32,6 +33,25 @@ apt_install() {
 	echo "install-deps: installing ${missing[*]}"
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	for pkg in "${missing[@]}"; do
+		if [ "$pkg" = coturn ]; then
+			keep_coturn_off "$sudo"
+		fi
+	done
+}
+
+# coturn is installed for its test client, turnutils_uclient, only. On a
+# machine run by systemd its package enables and starts the turnserver
+# daemon (TURNSERVER_ENABLED in /etc/default/coturn is read only by the SysV
+# init script), which would hold port 3478: stop it and keep it off. Only
+# called right after this script installed coturn, so an operator's own
+# coturn is left alone.
+keep_coturn_off() {
+	local sudo=$1
+	if [ -d /run/systemd/system ] && systemctl list-unit-files coturn.service >/dev/null 2>&1; then
+		echo "install-deps: stopping and disabling the coturn daemon (only its test tools are needed)"
+		$sudo systemctl disable --now coturn.service
+	fi
 }
 
 need_go

@@ -51,6 +51,7 @@ func startServer(t *testing.T, mutate func(*configs.Server, []configs.Room)) *te
 	cfg.Media.UDPPort = freeUDPPort(t)
 	cfg.Media.TCPPort = 0
 	cfg.Storage.DataDir = t.TempDir()
+	cfg.TURN.Enabled = false // tests that need it turn it on (turn_test.go)
 	rooms, err := configs.LoadRooms("")
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"parley/configs"
 	"parley/sfu"
 	"parley/signaling"
+	"parley/turn"
 	"parley/web"
 )
 
@@ -24,6 +25,7 @@ type Server struct {
 	cfg     configs.Server
 	log     *slog.Logger
 	engine  *sfu.Engine
+	turn    *turn.Server
 	hub     *signaling.Hub
 	http    *http.Server
 	ln      net.Listener
@@ -47,15 +49,31 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 	if err != nil {
 		return nil, err
 	}
+	// The TURN server relays to the engine's media ports: start it after
+	// the engine and before the HTTP listener, which hands out its
+	// credentials.
+	relay, err := turn.New(turn.Config{TURN: cfg.TURN, DataDir: cfg.Storage.DataDir}, log)
+	if err != nil {
+		_ = engine.Close()
+		return nil, fmt.Errorf("turn: %w", err)
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
+		_ = relay.Close()
 		_ = engine.Close()
 		return nil, fmt.Errorf("http listen: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, engine: engine, ln: ln, started: time.Now()}
+	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, ln: ln, started: time.Now()}
 	s.hub = signaling.NewHub(signaling.Config{
 		Signaling:      cfg.Signaling,
 		AllowedOrigins: cfg.HTTP.AllowedOrigins,
+		ICEServers: func(id string) []signaling.ICEServer {
+			var out []signaling.ICEServer
+			for _, ice := range relay.ICEServers(id) {
+				out = append(out, signaling.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: ice.Credential})
+			}
+			return out
+		},
 	}, rooms, engine, log)
 	s.http = &http.Server{
 		Handler:           s.routes(),
@@ -114,8 +132,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		errHTTP := s.http.Shutdown(ctx)
 		errHub := s.hub.Shutdown(ctx)
+		errTURN := s.turn.Close()
 		errEngine := s.engine.Close()
-		s.shutdownErr = errors.Join(errHTTP, errHub, errEngine)
+		s.shutdownErr = errors.Join(errHTTP, errHub, errTURN, errEngine)
 	})
 	return s.shutdownErr
 }

@@ -96,8 +96,8 @@ func TestSignalShutdown(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir := t.TempDir()
 			httpPort := freePort(t, "tcp")
-			cfg := fmt.Sprintf("[http]\nlisten = \"127.0.0.1:%d\"\n[media]\nudp_port = %d\ntcp_port = 0\n[storage]\ndata_dir = %q\n",
-				httpPort, freePort(t, "udp"), filepath.Join(dir, "data"))
+			cfg := fmt.Sprintf("[http]\nlisten = \"127.0.0.1:%d\"\n[media]\nudp_port = %d\ntcp_port = 0\n[storage]\ndata_dir = %q\n[turn]\nport = %d\n",
+				httpPort, freePort(t, "udp"), filepath.Join(dir, "data"), freePort(t, "udp"))
 			path := filepath.Join(dir, "parley.toml")
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)

@@ -1,0 +1,248 @@
+package turn
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	pionturn "github.com/pion/turn/v5"
+)
+
+func TestCredentials(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	c := NewCredentials("north-wind-secret-1234", 6*time.Hour)
+
+	user, pass := c.Mint("pAbCdEf", now)
+	if want := "1700021600:pAbCdEf"; user != want {
+		t.Fatalf("username %q, want %q", user, want)
+	}
+	if id, err := c.Check(user, pass, now); err != nil || id != "pAbCdEf" {
+		t.Fatalf("Check(valid) = %q, %v", id, err)
+	}
+	// Valid up to and including the expiry second, as in coturn.
+	if _, err := c.Check(user, pass, time.Unix(1700021600, 999e6)); err != nil {
+		t.Errorf("at the expiry second: %v", err)
+	}
+
+	// A known vector, computed with Python's hmac module.
+	if got := c.Password("1700000000:pAbCdEf"); got != "aDaf0/N+RXTlcoG+7iyITlvW+oU=" {
+		t.Errorf("Password = %s", got)
+	}
+	// The same scheme as pion/turn's (and coturn's) TURN REST credentials.
+	pu, pp, err := pionturn.GenerateLongTermTURNRESTCredentials("north-wind-secret-1234", "someone", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := c.Check(pu, pp, time.Now()); err != nil || id != "someone" {
+		t.Errorf("pion's credentials: %q, %v", id, err)
+	}
+
+	t.Run("wrong secret", func(t *testing.T) {
+		other := NewCredentials("another-secret-5678", 6*time.Hour)
+		if _, err := other.Check(user, pass, now); !errors.Is(err, ErrWrongPassword) {
+			t.Errorf("got %v, want ErrWrongPassword", err)
+		}
+	})
+	t.Run("expired", func(t *testing.T) {
+		if _, err := c.Check(user, pass, time.Unix(1700021601, 0)); !errors.Is(err, ErrExpired) {
+			t.Errorf("got %v, want ErrExpired", err)
+		}
+		old, oldPass := NewCredentials("north-wind-secret-1234", -time.Minute).Mint("p1", now)
+		if _, err := c.Check(old, oldPass, now); !errors.Is(err, ErrExpired) {
+			t.Errorf("got %v, want ErrExpired", err)
+		}
+		if _, _, err := c.valid(old, now); !errors.Is(err, ErrExpired) {
+			t.Errorf("valid: got %v, want ErrExpired", err)
+		}
+	})
+	t.Run("tampered", func(t *testing.T) {
+		for _, u := range []string{
+			"1700021600:pAbCdEg", // another participant
+			"1800000000:pAbCdEf", // a later expiry
+			"01700021600:pAbCdEf",
+			"1700021600:pAbCdEf ",
+		} {
+			if _, err := c.Check(u, pass, now); !errors.Is(err, ErrWrongPassword) {
+				t.Errorf("Check(%q) = %v, want ErrWrongPassword", u, err)
+			}
+		}
+		for _, p := range []string{"", pass[:len(pass)-1], strings.ToLower(pass), pass + "=", "x" + pass[1:]} {
+			if _, err := c.Check(user, p, now); !errors.Is(err, ErrWrongPassword) {
+				t.Errorf("Check(password %q) = %v, want ErrWrongPassword", p, err)
+			}
+		}
+	})
+	t.Run("malformed", func(t *testing.T) {
+		for _, u := range []string{
+			"", ":pAbCdEf", ":", "x", "1700021600:", "pAbCdEf:1700021600", "abc:p", "12a4:p",
+			"-1700021600:p", "+1700021600:p", " 1700021600:p", "1234567890123456789:p",
+			"1700021600:p\x00", "1700021600:p\n", "1700021600:\xff\xfe", "1700021600:" + strings.Repeat("p", 129),
+		} {
+			p := c.Password(u) // even with the right password
+			if _, err := c.Check(u, p, now); !errors.Is(err, ErrMalformed) {
+				t.Errorf("Check(%q) = %v, want ErrMalformed", u, err)
+			}
+		}
+		// The longest accepted forms.
+		long := "999999999999999999:" + strings.Repeat("p", 128)
+		if _, err := c.Check(long, c.Password(long), now); err != nil {
+			t.Errorf("Check(long) = %v", err)
+		}
+		if exp, id, err := ParseUsername("5:a:b"); err != nil || id != "a:b" || exp.Unix() != 5 {
+			t.Errorf("ParseUsername(5:a:b) = %v, %q, %v", exp, id, err)
+		}
+	})
+	t.Run("expiry only", func(t *testing.T) {
+		// coturn accepts a username that is only the expiry, and its
+		// turnutils_uclient -W sends one.
+		u := "1700021600"
+		if id, err := c.Check(u, c.Password(u), now); err != nil || id != "" {
+			t.Errorf("Check(%q) = %q, %v", u, id, err)
+		}
+		if _, err := c.Check(u, c.Password(u), time.Unix(1700021601, 0)); !errors.Is(err, ErrExpired) {
+			t.Errorf("expired: %v", err)
+		}
+		if _, err := c.Check(u, pass, now); !errors.Is(err, ErrWrongPassword) {
+			t.Errorf("wrong password: %v", err)
+		}
+	})
+}
+
+func TestPolicy(t *testing.T) {
+	none, err := NewPolicy(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ip, want := range map[string]string{
+		"8.8.8.8":                "",
+		"203.0.113.7":            "",
+		"172.32.0.1":             "",
+		"2001:4860:4860::8888":   "",
+		"::ffff:8.8.8.8":         "",
+		"64:ff9b::808:808":       "",
+		"127.0.0.1":              "loopback",
+		"127.255.0.9":            "loopback",
+		"::1":                    "loopback",
+		"::ffff:127.0.0.1":       "loopback",
+		"10.1.2.3":               "private",
+		"172.16.0.1":             "private",
+		"172.31.255.255":         "private",
+		"192.168.1.1":            "private",
+		"100.64.0.1":             "private",
+		"fc00::1":                "private",
+		"fd12:3456::1":           "private",
+		"64:ff9b::a00:1":         "private (through NAT64)",
+		"169.254.169.254":        "link-local",
+		"fe80::1":                "link-local",
+		"224.0.0.1":              "multicast",
+		"239.255.255.250":        "multicast",
+		"ff02::1":                "multicast",
+		"255.255.255.255":        "multicast",
+		"0.0.0.0":                "unspecified",
+		"0.1.2.3":                "unspecified",
+		"::":                     "unspecified",
+		"::ffff:0.0.0.0":         "unspecified",
+		"::ffff:192.168.10.10":   "private",
+		"64:ff9b::7f00:1":        "loopback (through NAT64)",
+		"64:ff9b::a9fe:a9fe":     "link-local (through NAT64)",
+		"fe80::1%eth0":           "link-local",
+		"ff0e::1":                "multicast",
+		"2001:db8::1":            "",
+		"2606:4700:4700::1111":   "",
+		"1.1.1.1":                "",
+		"192.0.2.1":              "",
+		"198.51.100.1":           "",
+		"11.0.0.1":               "",
+		"9.255.255.255":          "",
+		"192.169.0.1":            "",
+		"100.128.0.1":            "",
+		"100.63.255.255":         "",
+		"169.253.255.255":        "",
+		"fbff:ffff::1":           "",
+		"fe00::1":                "",
+		"febf:ffff::1":           "link-local",
+		"223.255.255.255":        "",
+		"240.0.0.1":              "",
+		"1.0.0.0":                "",
+		"::ffff:100.64.0.1":      "private",
+		"::ffff:169.254.0.1":     "link-local",
+		"::ffff:224.0.0.251":     "multicast",
+		"::ffff:172.16.5.4":      "private",
+		"::ffff:255.255.255.255": "multicast",
+	} {
+		if got := none.Refusal(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("Refusal(%s) = %q, want %q", ip, got, want)
+		}
+		if got := none.permit(netip.MustParseAddr(ip).WithZone("").AsSlice()); got != (want == "") {
+			t.Errorf("permit(%s) = %v", ip, got)
+		}
+	}
+	if none.permit(nil) {
+		t.Error("permit(nil) = true")
+	}
+
+	allow, err := NewPolicy([]string{"127.0.0.1", "10.0.0.0/8", "fd00::/8", "::ffff:192.168.5.0/120"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ip, want := range map[string]string{
+		"127.0.0.1": "", "::ffff:127.0.0.1": "", "127.0.0.2": "loopback", "::1": "loopback",
+		"10.9.9.9": "", "::ffff:10.1.1.1": "", "11.0.0.1": "", "172.16.0.1": "private",
+		"fd00::5": "", "fc00::1": "private", "192.168.5.77": "", "192.168.6.1": "private",
+	} {
+		if got := allow.Refusal(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("allowlist: Refusal(%s) = %q, want %q", ip, got, want)
+		}
+	}
+	if _, err := NewPolicy([]string{"10.0.0.0/33"}); err == nil || !strings.Contains(err.Error(), `"10.0.0.0/33"`) {
+		t.Errorf("bad allowlist: %v", err)
+	}
+}
+
+func TestQuota(t *testing.T) {
+	q := newQuota(2, 3)
+	r1, err := q.take("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := q.take("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.allows("a") {
+		t.Error("a may allocate a third relay")
+	}
+	if _, err := q.take("a"); !errors.Is(err, errQuota) {
+		t.Errorf("third for a: %v", err)
+	}
+	rb, err := q.take("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.allows("c") || q.allows("") {
+		t.Error("allowed beyond the total")
+	}
+	if _, err := q.take("c"); !errors.Is(err, errQuota) {
+		t.Errorf("fourth in total: %v", err)
+	}
+	r1()
+	r1() // giving back twice counts once
+	if total, a := q.count("a"); total != 2 || a != 1 {
+		t.Errorf("count = %d, %d", total, a)
+	}
+	if !q.allows("a") || !q.allows("c") {
+		t.Error("not allowed after a release")
+	}
+	rp, err := q.take("") // pion's probe for an even port
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp()
+	r2()
+	rb()
+	if total, _ := q.count(""); total != 0 || len(q.perUser) != 0 {
+		t.Errorf("after releasing all: %d, %v", total, q.perUser)
+	}
+}
