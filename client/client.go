@@ -43,6 +43,7 @@ type Joined struct {
 		Mode string `json:"mode"`
 	} `json:"room"`
 	ICEServers []webrtc.ICEServer `json:"ice_servers"`
+	OwnerKey   string             `json:"owner_key"`
 }
 
 // Error is an error message from the server.
@@ -63,6 +64,9 @@ type Options struct {
 	// OnTrack is called for every track received on the subscribe
 	// connection, on its own goroutine.
 	OnTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
+	// OwnerKey is sent with join: the identity that owns the clips the
+	// client records. Empty: the server makes one (Joined.OwnerKey).
+	OwnerKey string
 	// ICEServers and Relay configure the client's connections.
 	ICEServers []webrtc.ICEServer
 	Relay      bool
@@ -110,7 +114,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		}
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
-	api, err := newAPI(opts)
+	api, err := NewAPI(opts)
 	if err != nil {
 		_ = ws.Close()
 		return nil, err
@@ -128,7 +132,9 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	return c, nil
 }
 
-func newAPI(opts Options) (*webrtc.API, error) {
+// NewAPI builds the WebRTC API a client with these options uses, for
+// callers that need a bare PeerConnection (a WHIP publisher, say).
+func NewAPI(opts Options) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	quiet := logging.NewDefaultLoggerFactory()
 	quiet.DefaultLogLevel = logging.LogLevelError
@@ -298,7 +304,11 @@ func (c *Client) WaitFor(ctx context.Context, typ string) (Message, error) {
 
 // Join joins a room and returns the server's answer, or its error.
 func (c *Client) Join(ctx context.Context, room, name string) (*Joined, error) {
-	if err := c.Send(map[string]string{"type": "join", "room": room, "name": name}); err != nil {
+	msg := map[string]string{"type": "join", "room": room, "name": name}
+	if c.opts.OwnerKey != "" {
+		msg["owner_key"] = c.opts.OwnerKey
+	}
+	if err := c.Send(msg); err != nil {
 		return nil, err
 	}
 	for {

@@ -134,7 +134,7 @@ type Recorder struct {
 	useSR    bool
 	srs      []SenderReport
 	zero     time.Time // wall time at timecode 0
-	created  time.Time
+	first    time.Time // when the first frame came; the keyframe wait starts there
 	writers  []webm.BlockWriteCloser
 	pending  []pendingFrame // audio held until the header can be written
 	frames   int
@@ -165,11 +165,10 @@ func Start(w io.WriteSeeker, tracks []Track, opts Options) (*Recorder, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	r := &Recorder{
-		opts:    opts,
-		out:     &countingWriter{w: w},
-		queue:   make(chan queued, opts.Queue),
-		done:    make(chan struct{}),
-		created: time.Now(),
+		opts:  opts,
+		out:   &countingWriter{w: w},
+		queue: make(chan queued, opts.Queue),
+		done:  make(chan struct{}),
 	}
 	hasAudio := false
 	for _, t := range tracks {
@@ -359,6 +358,9 @@ func (r *Recorder) frame(track int, data []byte, ts uint32) {
 		}
 	}
 	t.lastTC = tc
+	if r.first.IsZero() {
+		r.first = time.Now()
+	}
 	if r.writers == nil {
 		r.pending = append(r.pending, pendingFrame{track: t, tc: tc, key: key, data: data})
 		if r.ready() {
@@ -373,7 +375,7 @@ func (r *Recorder) frame(track int, data []byte, ts uint32) {
 // has its first keyframe, or has been waited for long enough.
 func (r *Recorder) ready() bool {
 	for _, t := range r.tracks {
-		if t.kind == "video" && !t.keyed && time.Since(r.created) < keyframeWait {
+		if t.kind == "video" && !t.keyed && (r.first.IsZero() || time.Since(r.first) < keyframeWait) {
 			return false
 		}
 	}
@@ -449,6 +451,9 @@ func (r *Recorder) open() {
 	ws, err := webm.NewSimpleBlockWriter(nopCloser{r.out}, entries,
 		mkvcore.WithSeekHead(true),
 		mkvcore.WithCues(cues),
+		// A segment info of our own: the writer stores the Duration
+		// placeholder in it, and the package default is shared.
+		mkvcore.WithSegmentInfo(&webm.Info{TimecodeScale: 1000000, MuxingApp: "parley", WritingApp: "parley"}),
 		mkvcore.WithBlockInterceptor(sorter),
 		mkvcore.WithMinMaxClusterDuration(main, 1000, 5000),
 		mkvcore.WithOnErrorHandler(func(err error) { r.opts.Log.Warn("webm writer", "err", err) }),
@@ -519,7 +524,7 @@ func (r *Recorder) finish() {
 	}
 	r.limitHit = limit
 	if r.writers == nil && len(r.pending) > 0 {
-		r.created = time.Time{} // stop waiting for a keyframe
+		r.first = time.Unix(1, 0) // stop waiting for a keyframe
 		r.open()
 	}
 	kind := "audio"

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"parley/clips"
 	"parley/configs"
 	"parley/sfu"
 	"parley/signaling"
@@ -26,6 +27,7 @@ type Server struct {
 	log     *slog.Logger
 	engine  *sfu.Engine
 	turn    *turn.Server
+	store   *clips.Store
 	hub     *signaling.Hub
 	http    *http.Server
 	ln      net.Listener
@@ -57,16 +59,25 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 		_ = engine.Close()
 		return nil, fmt.Errorf("turn: %w", err)
 	}
+	store, err := clips.Open(cfg.Storage.DataDir, rooms, log)
+	if err != nil {
+		_ = relay.Close()
+		_ = engine.Close()
+		return nil, err
+	}
+	store.Start(context.Background()) // the expiry sweeper; Close stops it
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
+		_ = store.Close()
 		_ = relay.Close()
 		_ = engine.Close()
 		return nil, fmt.Errorf("http listen: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, ln: ln, started: time.Now()}
+	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now()}
 	s.hub = signaling.NewHub(signaling.Config{
 		Signaling:      cfg.Signaling,
 		AllowedOrigins: cfg.HTTP.AllowedOrigins,
+		Store:          store,
 		ICEServers: func(id string) []signaling.ICEServer {
 			var out []signaling.ICEServer
 			for _, ice := range relay.ICEServers(id) {
@@ -90,6 +101,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /ws", s.hub)
 	mux.HandleFunc("GET /api/rooms", s.hub.HandleRooms)
 	mux.HandleFunc("GET /api/rooms/{room}", s.hub.HandleRoom)
+	clips.Routes(mux, s.store.Handler(s.hub.ClipAuth))
+	mux.HandleFunc("POST /whip/{room}", s.hub.HandleWHIP)
+	mux.HandleFunc("DELETE /whip/{room}/{id}", s.hub.HandleWHIPResource)
+	mux.HandleFunc("PATCH /whip/{room}/{id}", s.hub.HandleWHIPResource)
 	mux.Handle("GET /", web.Handler())
 	return mux
 }
@@ -131,10 +146,12 @@ func (s *Server) Serve() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		errHTTP := s.http.Shutdown(ctx)
+		// The hub first: sessions that record store their clips.
 		errHub := s.hub.Shutdown(ctx)
+		errStore := s.store.Close()
 		errTURN := s.turn.Close()
 		errEngine := s.engine.Close()
-		s.shutdownErr = errors.Join(errHTTP, errHub, errTURN, errEngine)
+		s.shutdownErr = errors.Join(errHTTP, errHub, errStore, errTURN, errEngine)
 	})
 	return s.shutdownErr
 }

@@ -107,6 +107,11 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		}
 	}
 	se.LoggerFactory = pionLog
+	// A track counts as published once negotiated, not once its first
+	// packet arrives: a push-to-talk client negotiates and then stays
+	// silent, and its subscribers and recorders must be ready before it
+	// speaks, so that the first words cost no renegotiation.
+	se.SetFireOnTrackBeforeFirstRTP(true)
 
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {

@@ -174,6 +174,9 @@ func (p *Participant) AddCandidate(pc string, c webrtc.ICECandidateInit) error {
 	return conn.AddICECandidate(c)
 }
 
+// Publishing reports whether the participant has a publish connection.
+func (p *Participant) Publishing() bool { return p.pubPC.Load() != nil }
+
 // UpTracks lists the tracks the participant publishes.
 func (p *Participant) UpTracks() []*UpTrack {
 	p.mu.Lock()
@@ -202,8 +205,21 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		p.sig.MediaProblem(PCPublish, "too-many-tracks", fmt.Sprintf("at most %d published tracks", p.room.opts.MaxUpTracks))
 		return
 	}
+	// Before the first packet the track's codec is the first one the
+	// negotiation settled on, which is what browsers send.
+	codec := t.Codec()
+	if codec.MimeType == "" {
+		if cs := recv.GetParameters().Codecs; len(cs) > 0 {
+			codec = cs[0]
+		}
+	}
+	if codec.MimeType == "" {
+		p.mu.Unlock()
+		p.log.Warn("track without a negotiated codec ignored")
+		return
+	}
 	p.upSeq++
-	up := newUpTrack(fmt.Sprintf("%s-%s%d", p.ID, t.Kind(), p.upSeq), p, t)
+	up := newUpTrack(fmt.Sprintf("%s-%s%d", p.ID, t.Kind(), p.upSeq), p, t, codec)
 	p.ups[up.id] = up
 	p.wg.Add(2)
 	p.mu.Unlock()

@@ -55,8 +55,8 @@ type UpTrack struct {
 	packets atomic.Uint64
 }
 
-func newUpTrack(id string, owner *Participant, remote *webrtc.TrackRemote) *UpTrack {
-	u := &UpTrack{id: id, owner: owner, remote: remote, codec: remote.Codec()}
+func newUpTrack(id string, owner *Participant, remote *webrtc.TrackRemote, codec webrtc.RTPCodecParameters) *UpTrack {
+	u := &UpTrack{id: id, owner: owner, remote: remote, codec: codec}
 	u.keyframe = newThrottle(keyframeInterval, func() {
 		owner.writeRTCPUp([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(remote.SSRC())}})
 	})
@@ -179,6 +179,12 @@ func (u *UpTrack) forward() {
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
+		}
+		if pkt.PayloadType != uint8(u.codec.PayloadType) && u.packets.Load() == 0 {
+			// The codec was taken from the negotiation, before any packet;
+			// a publisher that sends another one is not forwarded right.
+			u.owner.log.Warn("the publisher sends another codec than negotiated first",
+				"track", u.id, "negotiated", u.codec.MimeType, "payload_type", pkt.PayloadType)
 		}
 		u.packets.Add(1)
 		for _, d := range *u.downs.Load() {

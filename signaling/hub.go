@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"parley/clips"
 	"parley/configs"
 	"parley/sfu"
 )
@@ -31,6 +32,8 @@ type Config struct {
 	// ICEServers returns the ICE servers handed to a participant when it
 	// joins; nil means none.
 	ICEServers func(participantID string) []ICEServer
+	// Store keeps the clips; nil turns recording off.
+	Store *clips.Store
 }
 
 // Hub holds the rooms and the sessions connected to them.
@@ -45,6 +48,7 @@ type Hub struct {
 	mu       sync.Mutex
 	closing  bool
 	sessions map[*Session]struct{}
+	whips    map[string]*Session // WHIP publishers by participant id
 	wg       sync.WaitGroup
 }
 
@@ -65,6 +69,7 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 		rooms:    make(map[string]*Room, len(rooms)),
 		origins:  make(map[string]bool),
 		sessions: make(map[*Session]struct{}),
+		whips:    make(map[string]*Session),
 	}
 	for _, o := range cfg.AllowedOrigins {
 		h.origins[strings.ToLower(o)] = true
@@ -82,6 +87,9 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 		h.names = append(h.names, rc.Name)
 	}
 	sort.Strings(h.names)
+	if cfg.Store != nil {
+		cfg.Store.SetNotify(h.onClipEvent)
+	}
 	h.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
@@ -152,7 +160,14 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	for s := range h.sessions {
 		s.bye(ErrServerShutdown, "the server is shutting down", websocket.CloseGoingAway)
 	}
+	whips := make([]*Session, 0, len(h.whips))
+	for _, s := range h.whips {
+		whips = append(whips, s)
+	}
 	h.mu.Unlock()
+	for _, s := range whips {
+		s.endWHIP()
+	}
 	done := make(chan struct{})
 	go func() {
 		h.wg.Wait()

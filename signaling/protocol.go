@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"parley/clips"
 	"parley/configs"
 )
 
@@ -20,6 +21,11 @@ const (
 	TypeAnswer    = "answer"
 	TypeCandidate = "candidate"
 	TypePing      = "ping"
+
+	TypeRecordStart = "record-start"
+	TypeRecordStop  = "record-stop"
+	TypeClipPublish = "clip-publish"
+	TypeClipDelete  = "clip-delete"
 )
 
 // Message types, server to client (besides chat, offer, answer).
@@ -30,6 +36,11 @@ const (
 	TypePong              = "pong"
 	TypeError             = "error"
 	TypeBye               = "bye"
+	TypeRecording         = "recording"
+	TypeRecordStopped     = "record-stopped"
+	TypeClipAdded         = "clip-added"
+	TypeClipUpdated       = "clip-updated"
+	TypeClipRemoved       = "clip-removed"
 )
 
 // Error codes carried by error messages. docs/protocol.md lists them with
@@ -57,6 +68,14 @@ const (
 	ErrMediaFailed      = "media-failed"
 	ErrTooManyMessages  = "too-many-messages"
 	ErrKeepaliveTimeout = "keepalive-timeout"
+	ErrBadOwnerKey      = "bad-owner-key"
+	ErrRecordNotAllowed = "record-not-allowed"
+	ErrAlreadyRecording = "already-recording"
+	ErrNotPublishing    = "not-publishing"
+	ErrRecordFailed     = "record-failed"
+	ErrEmptyClip        = "empty-clip"
+	ErrNoSuchClip       = "no-such-clip"
+	ErrForbidden        = "forbidden"
 )
 
 // clientMessage is every message a client may send; which fields matter
@@ -72,6 +91,10 @@ type clientMessage struct {
 	PC        string          `json:"pc,omitempty"`
 	SDP       string          `json:"sdp,omitempty"`
 	Candidate *iceCandidate   `json:"candidate,omitempty"`
+	OwnerKey  string          `json:"owner_key,omitempty"`
+	// Description is a clip's description (record-start); ID a clip's id.
+	Description string `json:"description,omitempty"`
+	ID          string `json:"id,omitempty"`
 }
 
 type iceCandidate struct {
@@ -110,6 +133,9 @@ type joinedMessage struct {
 	Room         RoomInfo        `json:"room"`
 	Participants []Peer          `json:"participants"`
 	ICEServers   []ICEServer     `json:"ice_servers"`
+	// OwnerKey is the client's secret identity: the one it sent, or a new
+	// one when it sent none. Clips recorded by the session belong to it.
+	OwnerKey string `json:"owner_key"`
 }
 
 type presenceMessage struct {
@@ -152,6 +178,28 @@ type byeMessage struct {
 }
 
 func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+type clipMessage struct {
+	Type string      `json:"type"`
+	Clip *clips.Clip `json:"clip,omitempty"`
+	// For clip-removed: the id and why.
+	ID     string `json:"id,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// checkOwnerKey accepts the owner keys clients make: 22 to 128 characters
+// of the URL-safe base64 alphabet (at least 128 bits of randomness).
+func checkOwnerKey(k string) error {
+	if n := len(k); n < 22 || n > 128 {
+		return fmt.Errorf("the owner key must have 22 to 128 characters")
+	}
+	for _, r := range k {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return fmt.Errorf("the owner key may hold only A-Z, a-z, 0-9, - and _")
+		}
+	}
+	return nil
+}
 
 // maxReqBytes bounds the client's request tag, which the server echoes.
 const maxReqBytes = 64

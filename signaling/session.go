@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"parley/clips"
 	"parley/sfu"
 )
 
@@ -46,10 +47,20 @@ type Session struct {
 	strikes int // consecutive messages refused for rate
 
 	// Set by join, on the read goroutine; read by others under room.mu.
-	room *Room
-	id   string
-	name string
-	peer *sfu.Participant
+	room  *Room
+	id    string
+	name  string
+	owner string // clips.OwnerOf the owner key
+	peer  *sfu.Participant
+
+	// headless sessions have no websocket: WHIP publishers.
+	headless bool
+	whip     *whipPublisher
+	endOnce  sync.Once
+
+	recMu    sync.Mutex
+	rec      *recording // the clip being recorded (clip rooms)
+	archiver *archiver  // talk-spurt archive (live rooms with archive on)
 }
 
 func newSession(h *Hub, conn *websocket.Conn, remote string) *Session {
@@ -72,6 +83,7 @@ func (s *Session) run() {
 		s.writeLoop()
 	}()
 	s.readLoop()
+	s.stopRecording(StopLeft)
 	s.leave()
 	s.terminate(websocket.CloseNormalClosure, "")
 	<-writerDone
@@ -201,6 +213,9 @@ func (s *Session) enqueue(v any) {
 }
 
 func (s *Session) enqueueBytes(b []byte) {
+	if s.headless {
+		return
+	}
 	select {
 	case <-s.quit:
 		return
@@ -238,7 +253,7 @@ func (s *Session) handle(data []byte) bool {
 		return false
 	case TypeLeave:
 		return true
-	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate:
+	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeClipPublish, TypeClipDelete:
 		if s.room == nil {
 			s.sendError(m.Req, ErrNotJoined, "join a room first")
 			return false
@@ -259,6 +274,14 @@ func (s *Session) handle(data []byte) bool {
 		s.answer(&m)
 	case TypeCandidate:
 		s.candidate(&m)
+	case TypeRecordStart:
+		s.recordStart(&m)
+	case TypeRecordStop:
+		s.stopRecording(StopRequested)
+	case TypeClipPublish:
+		s.clipPublish(&m)
+	case TypeClipDelete:
+		s.clipDelete(&m)
 	}
 	return false
 }
@@ -277,22 +300,36 @@ func (s *Session) join(m *clientMessage) {
 		s.sendError(m.Req, ErrBadName, err.Error())
 		return
 	}
+	ownerKey := m.OwnerKey
+	if ownerKey == "" {
+		ownerKey = newKey()
+	} else if err := checkOwnerKey(ownerKey); err != nil {
+		s.sendError(m.Req, ErrBadOwnerKey, err.Error())
+		return
+	}
+	if code, msg := s.joinRoom(room, m.Name, ownerKey, m.Req); code != "" {
+		s.sendError(m.Req, code, msg)
+	}
+}
+
+// joinRoom makes the session a member of room, tells it and the others,
+// and joins the room's media. It returns an error code and message if the
+// room refuses.
+func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessage) (code, msg string) {
 	room.mu.Lock()
 	if len(room.members) >= room.cfg.MaxParticipants {
 		room.mu.Unlock()
-		s.sendError(m.Req, ErrRoomFull, fmt.Sprintf("the room is full (%d participants)", room.cfg.MaxParticipants))
-		return
+		return ErrRoomFull, fmt.Sprintf("the room is full (%d participants)", room.cfg.MaxParticipants)
 	}
 	peers := make([]Peer, 0, len(room.members)+1)
 	for _, o := range room.members {
-		if strings.EqualFold(o.name, m.Name) {
+		if strings.EqualFold(o.name, name) {
 			room.mu.Unlock()
-			s.sendError(m.Req, ErrNameTaken, fmt.Sprintf("the name %q is in use in this room", m.Name))
-			return
+			return ErrNameTaken, fmt.Sprintf("the name %q is in use in this room", name)
 		}
 		peers = append(peers, Peer{ID: o.id, Name: o.name})
 	}
-	s.id, s.name, s.room = newID(), m.Name, room
+	s.id, s.name, s.room, s.owner = newID(), name, room, clips.OwnerOf(ownerKey)
 	peers = append(peers, Peer{ID: s.id, Name: s.name})
 	var ice []ICEServer
 	if s.hub.cfg.ICEServers != nil {
@@ -302,22 +339,22 @@ func (s *Session) join(m *clientMessage) {
 		ice = []ICEServer{}
 	}
 	info := RoomInfo{Room: room.cfg, Live: room.cfg.Mode.Live(), Participants: len(room.members) + 1}
-	s.enqueue(joinedMessage{Type: TypeJoined, Req: m.Req, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice})
+	s.enqueue(joinedMessage{Type: TypeJoined, Req: req, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice, OwnerKey: ownerKey})
 	joined, _ := json.Marshal(presenceMessage{Type: TypeParticipantJoined, Participant: Peer{ID: s.id, Name: s.name}})
 	for _, o := range room.members {
 		o.enqueueBytes(joined)
 	}
 	room.members[s.id] = s
 	room.mu.Unlock()
-	s.log.Info("joined", "room", room.cfg.Name, "participant", s.id, "name", s.name)
+	s.log.Info("joined", "room", room.cfg.Name, "participant", s.id, "name", s.name, "whip", s.headless)
 
 	peer, err := room.media.Join(s.id, s.name, s)
 	if err != nil {
 		s.log.Error("media join", "room", room.cfg.Name, "err", err)
-		s.sendError(nil, ErrInternal, "the room's media is not available")
-		return
+		return ErrInternal, "the room's media is not available"
 	}
 	s.peer = peer
+	return "", ""
 }
 
 // leave removes the session from its room, if it joined one.
@@ -335,6 +372,13 @@ func (s *Session) leave() {
 	room.mu.Unlock()
 	if s.peer != nil {
 		s.peer.Leave()
+	}
+	s.recMu.Lock()
+	a := s.archiver
+	s.archiver = nil
+	s.recMu.Unlock()
+	if a != nil {
+		a.close()
 	}
 	s.log.Info("left", "room", room.cfg.Name, "participant", s.id)
 }
@@ -422,8 +466,32 @@ func (s *Session) SubscribeOffer(sdp string) {
 	s.enqueue(sdpMessage{Type: TypeOffer, PC: sfu.PCSubscribe, SDP: sdp})
 }
 
-// MediaProblem implements sfu.Signaler.
+// TrackPublished implements sfu.Signaler: in live rooms that archive, the
+// new track joins the participant's talk-spurt archive; a WHIP session in
+// a clip room may start its clip.
+func (s *Session) TrackPublished(up *sfu.UpTrack) {
+	if s.whip != nil {
+		s.whip.trackPublished()
+	}
+	room := s.room
+	if room == nil || !room.cfg.Mode.Live() || !room.cfg.Archive || s.hub.cfg.Store == nil {
+		return
+	}
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	if s.archiver == nil {
+		s.archiver = newArchiver(s)
+	}
+	s.archiver.add(up)
+}
+
+// MediaProblem implements sfu.Signaler. A WHIP session whose connection
+// failed has ended.
 func (s *Session) MediaProblem(pc, code, message string) {
+	if s.headless && code == ErrMediaFailed {
+		go s.endWHIP()
+		return
+	}
 	s.enqueue(errorMessage{Type: TypeError, Code: code, Message: message, PC: pc})
 }
 
@@ -434,12 +502,16 @@ func newID() string {
 	return "p" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// newKey returns a new owner key: 256 random bits.
+func newKey() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
 	return s[:n] + "…"
 }
-
-// TrackPublished implements sfu.Signaler.
-func (s *Session) TrackPublished(*sfu.UpTrack) {}

@@ -1,0 +1,231 @@
+package clips
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// State is a clip's state.
+type State string
+
+// The states of a clip.
+const (
+	Draft     State = "draft"     // seen only by its owner, until published
+	Published State = "published" // seen by everyone in the room
+)
+
+// Media kinds.
+const (
+	KindAudio = "audio"
+	KindVideo = "video"
+)
+
+// Event types and removal reasons.
+const (
+	EventAdded   = "clip-added"
+	EventUpdated = "clip-updated"
+	EventRemoved = "clip-removed"
+
+	ReasonDeleted   = "deleted"
+	ReasonExpired   = "expired"
+	ReasonEvicted   = "evicted"
+	ReasonDiscarded = "discarded"
+)
+
+// MaxDescription is the longest description, in characters.
+const MaxDescription = 500
+
+// maxAuthor is the longest author name kept, in characters.
+const maxAuthor = 64
+
+// Clip is a clip's metadata. Its JSON form is what clients see: Owner is
+// never in it, and DraftToken only when the caller shows a draft to its
+// owner (see Clip.ForViewer).
+type Clip struct {
+	ID          string    `json:"id"`          // see NewID
+	Room        string    `json:"room"`        //
+	Author      string    `json:"author"`      // display name at recording time
+	Owner       string    `json:"-"`           // OwnerOf the author's owner key; never sent to clients
+	Created     time.Time `json:"created"`     // RFC 3339, millisecond precision, UTC
+	Duration    float64   `json:"duration"`    // seconds, measured by the server
+	Bytes       int64     `json:"bytes"`       //
+	Kind        string    `json:"kind"`        // "audio" | "video"
+	Mime        string    `json:"mime"`        // e.g. `audio/webm; codecs="opus"`
+	Description string    `json:"description"` // plain text, at most 500 characters, no control characters
+	State       State     `json:"state"`       //
+	Expires     time.Time `json:"expires"`     //
+	// DraftToken is a random capability to fetch a draft's media
+	// (?token=), for players that cannot send the owner's credentials.
+	// Only drafts have one.
+	DraftToken string `json:"draft_token,omitempty"`
+}
+
+// ForViewer returns the clip as the owner viewer may see it: the draft
+// token is kept only for the clip's owner.
+func (c Clip) ForViewer(viewer string) Clip {
+	if viewer == "" || viewer != c.Owner {
+		c.DraftToken = ""
+	}
+	return c
+}
+
+// ext is the media file's extension, from its mime type.
+func (c *Clip) ext() string {
+	if strings.HasPrefix(c.Mime, "audio/ogg") {
+		return ".ogg"
+	}
+	return ".webm"
+}
+
+// mediaName and jsonName are the clip's file names in the room's root.
+func (c *Clip) mediaName() string { return "clips/" + c.ID + c.ext() }
+func (c *Clip) jsonName() string  { return "clips/" + c.ID + ".json" }
+
+// Event is a change in a room's catalog. Clip is the whole clip, Owner and
+// DraftToken included: whoever forwards it to clients shows a draft only to
+// its owner and strips the token for everyone else.
+type Event struct {
+	Type   string // EventAdded | EventUpdated | EventRemoved
+	Clip   Clip
+	Reason string // for EventRemoved: ReasonDeleted, ReasonExpired, ReasonEvicted or ReasonDiscarded
+}
+
+// Errors of the store. The HTTP layer maps them to statuses; test with
+// errors.Is.
+var (
+	ErrUnknownRoom      = errors.New("no such room")
+	ErrNotFound         = errors.New("no such clip")
+	ErrForbidden        = errors.New("only the clip's author may do that")
+	ErrTooBig           = errors.New("the clip is larger than the room allows")
+	ErrTooLong          = errors.New("the clip is longer than the room allows")
+	ErrInvalidMedia     = errors.New("the media is damaged or invalid")
+	ErrUnsupportedMedia = errors.New("unsupported media") // clips are WebM with Opus (and VP8 or VP9) or Ogg with Opus
+	ErrClosed           = errors.New("the clip store is closed")
+	ErrDone             = errors.New("the pending clip was already committed or aborted")
+)
+
+// OwnerOf returns the owner identity of an owner key: its SHA-256 in hex.
+// The store never keeps raw keys. An empty key has no identity: "".
+func OwnerOf(ownerKey string) string {
+	if ownerKey == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(ownerKey))
+	return hex.EncodeToString(sum[:])
+}
+
+// idPattern matches clip ids: 13 hex digits of Unix milliseconds, then 16
+// random hex digits (64 bits). Every id that comes from outside is checked
+// against it before it is used in a file name.
+var idPattern = regexp.MustCompile(`^[0-9a-f]{29}$`)
+
+// ValidID reports whether id has the form of a clip id.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// newID returns a new clip id for time t: sortable by time, unguessable.
+func newID(t time.Time) string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
+	}
+	return fmt.Sprintf("%013x%s", t.UnixMilli(), hex.EncodeToString(b[:]))
+}
+
+// newToken returns a random capability: 128 bits in hex.
+func newToken() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// cleanText makes user text safe to store and show as plain text: valid
+// UTF-8, tabs and line breaks turned into spaces, other control and
+// bidirectional formatting characters removed, spaces trimmed, at most max
+// characters.
+func cleanText(s string, max int) string {
+	s = strings.ToValidUTF8(s, "")
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			r = ' '
+		case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r), r == utf8.RuneError:
+			continue
+		}
+		if n == max {
+			break
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// diskClip is a clip as its .json file stores it: every field, the owner
+// included.
+type diskClip struct {
+	ID          string    `json:"id"`
+	Room        string    `json:"room"`
+	Author      string    `json:"author"`
+	Owner       string    `json:"owner"`
+	Created     time.Time `json:"created"`
+	Duration    float64   `json:"duration"`
+	Bytes       int64     `json:"bytes"`
+	Kind        string    `json:"kind"`
+	Mime        string    `json:"mime"`
+	Description string    `json:"description"`
+	State       State     `json:"state"`
+	Expires     time.Time `json:"expires"`
+	DraftToken  string    `json:"draft_token,omitempty"`
+}
+
+func toDisk(c Clip) diskClip   { return diskClip(c) }
+func fromDisk(d diskClip) Clip { return Clip(d) }
+
+// sidecar is the .part.json written at Begin: what the clip will be.
+type sidecar struct {
+	Clip   diskClip `json:"clip"`
+	Upload bool     `json:"upload"` // an upload (deleted after a crash), not a recording (recovered)
+}
+
+// check validates metadata read from disk.
+func (d *diskClip) check(room string) error {
+	switch {
+	case !ValidID(d.ID):
+		return fmt.Errorf("bad id %q", d.ID)
+	case d.Room != room:
+		return fmt.Errorf("room %q, not %q", d.Room, room)
+	case d.Kind != KindAudio && d.Kind != KindVideo:
+		return fmt.Errorf("bad kind %q", d.Kind)
+	case d.State != Draft && d.State != Published:
+		return fmt.Errorf("bad state %q", d.State)
+	case d.Mime == "" || len(d.Mime) > 100:
+		return fmt.Errorf("bad mime %q", d.Mime)
+	case d.Created.IsZero():
+		return errors.New("no creation time")
+	case d.Duration < 0 || d.Bytes < 0:
+		return errors.New("negative duration or size")
+	case d.State == Draft && d.DraftToken == "":
+		return errors.New("a draft without a token")
+	}
+	return nil
+}
+
+// validMime accepts the mime types the store writes.
+func validMime(m string) bool {
+	if len(m) > 100 || strings.ContainsFunc(m, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+		return false
+	}
+	return strings.HasPrefix(m, "audio/webm") || strings.HasPrefix(m, "video/webm") || strings.HasPrefix(m, "audio/ogg")
+}

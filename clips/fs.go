@@ -1,0 +1,89 @@
+package clips
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"time"
+)
+
+// File modes: the server's user and group only.
+const (
+	dirMode  = 0o750
+	fileMode = 0o640
+)
+
+// writeFileAtomic writes data to name in root crash-safely: a temporary
+// file, fsync, rename over name, fsync of the folder. A reader sees either
+// the old file or the whole new one.
+func writeFileAtomic(root *os.Root, dir, name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Rename(tmp, name)
+	}
+	if err != nil {
+		_ = root.Remove(tmp)
+		return err
+	}
+	return syncDir(root, dir)
+}
+
+// writeJSON writes v as name crash-safely.
+func writeJSON(root *os.Root, dir, name string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(root, dir, name, append(data, '\n'))
+}
+
+// syncDir makes the renames and removals in a folder durable.
+func syncDir(root *os.Root, dir string) error {
+	d, err := root.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// removeIfExists removes name, and is content if it is already gone.
+func removeIfExists(root *os.Root, name string) error {
+	if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// quarantine moves clips/<base> into quarantine/, under a new name if one
+// of that name is already there.
+func quarantine(root *os.Root, base string) error {
+	if err := root.MkdirAll("quarantine", dirMode); err != nil {
+		return err
+	}
+	dst := "quarantine/" + base
+	if _, err := root.Lstat(dst); err == nil {
+		dst += "." + strconv.FormatInt(time.Now().UnixNano(), 10)
+	}
+	if err := root.Rename("clips/"+base, dst); err != nil {
+		return fmt.Errorf("quarantine %s: %w", base, err)
+	}
+	return nil
+}

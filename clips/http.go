@@ -1,0 +1,397 @@
+package clips
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Patterns are the net/http patterns of the clip API, all served by the
+// handler that Store.Handler returns.
+var Patterns = []string{
+	"GET /api/rooms/{room}/clips",
+	"POST /api/rooms/{room}/clips",
+	"GET /api/rooms/{room}/clips/{id}",
+	"DELETE /api/rooms/{room}/clips/{id}",
+	"POST /api/rooms/{room}/clips/{id}/publish",
+}
+
+// Routes registers Patterns on mux, served by h (from Store.Handler).
+func Routes(mux *http.ServeMux, h http.Handler) {
+	for _, p := range Patterns {
+		mux.Handle(p, h)
+	}
+}
+
+// AuthFunc tells who makes a request on a room's clips: the owner
+// (OwnerOf the caller's key) and the display name, or ok == false for an
+// anonymous caller.
+type AuthFunc func(r *http.Request, room string) (owner, author string, ok bool)
+
+// multipartSlack is what multipart framing and a description may add to
+// an upload's body beyond max_clip_bytes.
+const multipartSlack = 64 << 10
+
+// maxPublishedAge caps the max-age of a published clip's media.
+const maxPublishedAge = 24 * time.Hour
+
+// roomPattern is the room name syntax of configs.
+var roomPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// Handler returns the HTTP handler of the clip API (see Patterns):
+//
+//	GET    /api/rooms/{room}/clips              {"clips":[…]}, newest first; the caller's drafts too
+//	GET    /api/rooms/{room}/clips/{id}         the media (Range, If-Modified-Since, ETag); ?download=1 for an attachment;
+//	                                            a draft only to its owner or with ?token=<draft_token>, else 404
+//	POST   /api/rooms/{room}/clips              upload (auth needed): a raw body (audio/webm, video/webm, audio/ogg;
+//	                                            ?description=…) or multipart/form-data with a "file" part and an
+//	                                            optional "description" field; 201, the clip, Location
+//	DELETE /api/rooms/{room}/clips/{id}         by its author: 204
+//	POST   /api/rooms/{room}/clips/{id}/publish by its author: 200 and the clip
+//
+// Errors are JSON {"error": "…"}: 400 bad room or id syntax, 401 no auth,
+// 403 not the author, 404 unknown room or clip (or someone else's draft),
+// 413 too big, 415 unsupported container or codec, 422 damaged media or
+// too long. auth identifies the caller; it is asked on every request.
+func (s *Store) Handler(auth AuthFunc) http.Handler {
+	h := &handler{s: s, auth: auth}
+	mux := http.NewServeMux()
+	mux.HandleFunc(Patterns[0], h.list)
+	mux.HandleFunc(Patterns[1], h.upload)
+	mux.HandleFunc(Patterns[2], h.media)
+	mux.HandleFunc(Patterns[3], h.delete)
+	mux.HandleFunc(Patterns[4], h.publish)
+	return mux
+}
+
+type handler struct {
+	s    *Store
+	auth AuthFunc
+}
+
+func respond(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Cache-Control", "no-store")
+	respond(w, status, map[string]string{"error": msg})
+}
+
+// roomOf checks the {room} of the path: 400 for a bad name, 404 for a room
+// that is not configured.
+func (h *handler) roomOf(w http.ResponseWriter, r *http.Request) (*room, bool) {
+	name := r.PathValue("room")
+	if !roomPattern.MatchString(name) {
+		fail(w, http.StatusBadRequest, "bad room name")
+		return nil, false
+	}
+	rm := h.s.rooms[name]
+	if rm == nil {
+		fail(w, http.StatusNotFound, "no such room")
+		return nil, false
+	}
+	return rm, true
+}
+
+// idOf checks the {id} of the path.
+func idOf(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !ValidID(id) {
+		fail(w, http.StatusBadRequest, "bad clip id")
+		return "", false
+	}
+	return id, true
+}
+
+func (h *handler) caller(r *http.Request, room string) (owner, author string, ok bool) {
+	if h.auth == nil {
+		return "", "", false
+	}
+	owner, author, ok = h.auth(r, room)
+	if !ok || owner == "" {
+		return "", "", false
+	}
+	return owner, author, true
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	rm, ok := h.roomOf(w, r)
+	if !ok {
+		return
+	}
+	owner, _, _ := h.caller(r, rm.cfg.Name)
+	list, err := h.s.List(rm.cfg.Name, owner)
+	if err != nil {
+		h.internal(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	respond(w, http.StatusOK, map[string][]Clip{"clips": list})
+}
+
+func (h *handler) media(w http.ResponseWriter, r *http.Request) {
+	rm, ok := h.roomOf(w, r)
+	if !ok {
+		return
+	}
+	id, ok := idOf(w, r)
+	if !ok {
+		return
+	}
+	f, c, err := h.s.OpenMedia(rm.cfg.Name, id)
+	if errors.Is(err, ErrNotFound) {
+		fail(w, http.StatusNotFound, "no such clip")
+		return
+	}
+	if err != nil {
+		h.internal(w, err)
+		return
+	}
+	defer f.Close()
+	hdr := w.Header()
+	if c.State == Draft {
+		allowed := false
+		if tok := r.URL.Query().Get("token"); tok != "" {
+			allowed = subtle.ConstantTimeCompare([]byte(tok), []byte(c.DraftToken)) == 1
+		}
+		if owner, _, ok := h.caller(r, rm.cfg.Name); ok && !allowed {
+			allowed = owner == c.Owner
+		}
+		if !allowed {
+			// Someone else's draft does not exist for the caller.
+			fail(w, http.StatusNotFound, "no such clip")
+			return
+		}
+		hdr.Set("Cache-Control", "private, no-store")
+	} else {
+		age := min(time.Until(c.Expires), maxPublishedAge)
+		hdr.Set("Cache-Control", "private, max-age="+strconv.Itoa(max(int(age/time.Second), 0)))
+	}
+	disposition := "inline"
+	if r.URL.Query().Get("download") == "1" {
+		disposition = "attachment"
+	}
+	hdr.Set("Content-Type", c.Mime)
+	hdr.Set("Content-Disposition", fmt.Sprintf(`%s; filename="%s-%s%s"`, disposition, c.Room, c.ID, c.ext()))
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("ETag", `"`+c.ID+`"`) // a clip's media never changes
+	http.ServeContent(w, r, "", c.Created, f)
+}
+
+// rawTypes are the Content-Types of a raw upload body.
+var rawTypes = map[string]bool{
+	"audio/webm":      true,
+	"video/webm":      true,
+	"audio/ogg":       true,
+	"application/ogg": true,
+	"audio/opus":      true,
+}
+
+func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
+	rm, ok := h.roomOf(w, r)
+	if !ok {
+		return
+	}
+	owner, author, ok := h.caller(r, rm.cfg.Name)
+	if !ok {
+		fail(w, http.StatusUnauthorized, "join the room first")
+		return
+	}
+	limit := rm.cfg.MaxClipBytes + multipartSlack
+	if r.ContentLength > limit {
+		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the clip is larger than the room allows (%d bytes)", rm.cfg.MaxClipBytes))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		mt = ""
+	}
+	var c Clip
+	switch {
+	case mt == "multipart/form-data":
+		c, err = h.uploadMultipart(rm.cfg.Name, owner, author, r)
+	case rawTypes[mt]:
+		description := r.URL.Query().Get("description")
+		if err := checkDescription([]byte(description)); err != nil {
+			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		c, err = h.s.Upload(rm.cfg.Name, author, owner, description, r.Body)
+	default:
+		fail(w, http.StatusUnsupportedMediaType, "send the clip as audio/webm, video/webm or audio/ogg, or as multipart/form-data with a \"file\" part")
+		return
+	}
+	if err != nil {
+		h.uploadError(w, err)
+		return
+	}
+	w.Header().Set("Location", "/api/rooms/"+c.Room+"/clips/"+c.ID)
+	respond(w, http.StatusCreated, c.ForViewer(owner))
+}
+
+// errBadForm is a malformed upload request.
+var errBadForm = errors.New("bad upload form")
+
+// checkDescription refuses a description that is not text of at most
+// MaxDescription characters. (Control characters are stripped later.)
+func checkDescription(b []byte) error {
+	if len(b) > 4*MaxDescription || !utf8.Valid(b) || utf8.RuneCount(b) > MaxDescription {
+		return fmt.Errorf("%w: the description must be text of at most %d characters", errBadForm, MaxDescription)
+	}
+	return nil
+}
+
+// uploadMultipart streams the "file" part into the store. A "description"
+// field may come before or after it.
+func (h *handler) uploadMultipart(room, owner, author string, r *http.Request) (Clip, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return Clip{}, fmt.Errorf("%w: %v", errBadForm, err)
+	}
+	var (
+		c           Clip
+		have        bool
+		description string
+	)
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if have {
+				// The clip is stored; what follows it is broken.
+				return c, nil
+			}
+			return Clip{}, &ReadError{Err: err}
+		}
+		switch part.FormName() {
+		case "description":
+			b, err := io.ReadAll(io.LimitReader(part, 4*MaxDescription+1))
+			if err != nil {
+				return Clip{}, &ReadError{Err: err}
+			}
+			if err := checkDescription(b); err != nil {
+				return Clip{}, err
+			}
+			description = string(b)
+			if have {
+				if c, err = h.s.describe(room, c.ID, owner, description); err != nil {
+					return Clip{}, err
+				}
+			}
+		case "file":
+			if have {
+				return Clip{}, fmt.Errorf("%w: one file per upload", errBadForm)
+			}
+			if c, err = h.s.Upload(room, author, owner, description, part); err != nil {
+				return Clip{}, err
+			}
+			have = true
+		}
+		part.Close()
+	}
+	if !have {
+		return Clip{}, fmt.Errorf("%w: no \"file\" part", errBadForm)
+	}
+	return c, nil
+}
+
+func (h *handler) uploadError(w http.ResponseWriter, err error) {
+	var (
+		tooBig *http.MaxBytesError
+		read   *ReadError
+	)
+	switch {
+	case errors.As(err, &tooBig), errors.Is(err, ErrTooBig):
+		fail(w, http.StatusRequestEntityTooLarge, err.Error())
+	case errors.Is(err, ErrUnsupportedMedia):
+		fail(w, http.StatusUnsupportedMediaType, err.Error())
+	case errors.Is(err, ErrInvalidMedia), errors.Is(err, ErrTooLong):
+		fail(w, http.StatusUnprocessableEntity, err.Error())
+	case errors.Is(err, errBadForm), errors.As(err, &read):
+		fail(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrUnknownRoom):
+		fail(w, http.StatusNotFound, "no such room")
+	default:
+		h.internal(w, err)
+	}
+}
+
+func (h *handler) internal(w http.ResponseWriter, err error) {
+	h.s.log.Error("clip API", "err", err)
+	fail(w, http.StatusInternalServerError, "internal error")
+}
+
+// mine finds a clip for a change by its author: 401 without auth, 404 if
+// unknown or someone else's draft.
+func (h *handler) mine(w http.ResponseWriter, r *http.Request) (room, id, owner string, ok bool) {
+	rm, ok := h.roomOf(w, r)
+	if !ok {
+		return "", "", "", false
+	}
+	id, ok = idOf(w, r)
+	if !ok {
+		return "", "", "", false
+	}
+	owner, _, ok = h.caller(r, rm.cfg.Name)
+	if !ok {
+		fail(w, http.StatusUnauthorized, "join the room first")
+		return "", "", "", false
+	}
+	c, found := h.s.Get(rm.cfg.Name, id)
+	if !found || (c.State == Draft && c.Owner != owner) {
+		fail(w, http.StatusNotFound, "no such clip")
+		return "", "", "", false
+	}
+	return rm.cfg.Name, id, owner, true
+}
+
+func (h *handler) changeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrForbidden):
+		fail(w, http.StatusForbidden, "only the clip's author may do that")
+	case errors.Is(err, ErrNotFound):
+		fail(w, http.StatusNotFound, "no such clip")
+	default:
+		h.internal(w, err)
+	}
+}
+
+func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
+	room, id, owner, ok := h.mine(w, r)
+	if !ok {
+		return
+	}
+	if err := h.s.Delete(room, id, owner, false); err != nil {
+		h.changeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *handler) publish(w http.ResponseWriter, r *http.Request) {
+	room, id, owner, ok := h.mine(w, r)
+	if !ok {
+		return
+	}
+	c, err := h.s.Publish(room, id, owner)
+	if err != nil {
+		h.changeError(w, err)
+		return
+	}
+	respond(w, http.StatusOK, c.ForViewer(owner))
+}

@@ -1,0 +1,293 @@
+package clips
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"parley/configs"
+	"parley/internal/testmedia"
+)
+
+// uploadClip uploads a short WebM as key and returns the clip.
+func uploadClip(t *testing.T, base, room, key string) Clip {
+	t.Helper()
+	data := webmBytes(t, testmedia.Opus(t, 1), nil, false)
+	resp := do(t, "POST", base+"/api/rooms/"+room+"/clips", key, bytes.NewReader(data), "audio/webm")
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	return decodeClip(t, resp)
+}
+
+func listIDs(t *testing.T, base, room, key string) (ids []string, tokens []string) {
+	t.Helper()
+	resp := do(t, "GET", base+"/api/rooms/"+room+"/clips", key, nil, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("list: %d", resp.StatusCode)
+	}
+	body := readBody(t, resp)
+	var l struct {
+		Clips []map[string]any `json:"clips"`
+	}
+	if err := json.Unmarshal(body, &l); err != nil || l.Clips == nil {
+		t.Fatalf("list %s: %v", body, err)
+	}
+	for _, c := range l.Clips {
+		if _, ok := c["owner"]; ok {
+			t.Errorf("the list shows an owner: %v", c)
+		}
+		ids = append(ids, c["id"].(string))
+		tok, _ := c["draft_token"].(string)
+		tokens = append(tokens, tok)
+	}
+	return ids, tokens
+}
+
+func TestHTTPOwnership(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, []configs.Room{testRoom(t, "a", nil)})
+	srv := server(t, s)
+	c := uploadClip(t, srv.URL, "a", "alice")
+	u := srv.URL + "/api/rooms/a/clips/" + c.ID
+	for _, step := range []struct {
+		method, url, key string
+		status           int
+	}{
+		{"DELETE", u, "", http.StatusUnauthorized},
+		{"DELETE", u, "bob", http.StatusForbidden},
+		{"POST", u + "/publish", "bob", http.StatusForbidden},
+		{"POST", u + "/publish", "alice", http.StatusOK}, // already published: unchanged
+		{"DELETE", srv.URL + "/api/rooms/a/clips/" + strings.Repeat("0", 29), "alice", http.StatusNotFound},
+		{"DELETE", u, "alice", http.StatusNoContent},
+		{"DELETE", u, "alice", http.StatusNotFound},
+		{"GET", u, "", http.StatusNotFound},
+	} {
+		resp := do(t, step.method, step.url, step.key, nil, "")
+		if resp.StatusCode != step.status {
+			t.Errorf("%s %s as %q: %d, want %d: %s", step.method, step.url, step.key, resp.StatusCode, step.status, readBody(t, resp))
+		}
+	}
+	if n := names(t, clipDir(dir, "a")); len(n) != 0 {
+		t.Errorf("left after delete: %v", n)
+	}
+}
+
+func TestHTTPDrafts(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, []configs.Room{testRoom(t, "forum", manual)})
+	var ev events
+	s.SetNotify(ev.add)
+	srv := server(t, s)
+	c := uploadClip(t, srv.URL, "forum", "alice")
+	if c.State != Draft || c.DraftToken == "" {
+		t.Fatalf("upload to a manual room: %+v", c)
+	}
+	media := srv.URL + "/api/rooms/forum/clips/" + c.ID
+	stored := mustRead(t, storedPath(dir, c))
+
+	// Others do not see it, the owner does, with the token.
+	if ids, _ := listIDs(t, srv.URL, "forum", "bob"); len(ids) != 0 {
+		t.Errorf("bob sees %v", ids)
+	}
+	if ids, _ := listIDs(t, srv.URL, "forum", ""); len(ids) != 0 {
+		t.Errorf("anonymous sees %v", ids)
+	}
+	if ids, toks := listIDs(t, srv.URL, "forum", "alice"); len(ids) != 1 || toks[0] != c.DraftToken {
+		t.Errorf("alice sees %v %v", ids, toks)
+	}
+	for _, step := range []struct {
+		url, key string
+		status   int
+	}{
+		{media, "", http.StatusNotFound},
+		{media, "bob", http.StatusNotFound},
+		{media + "?token=" + strings.Repeat("0", 32), "", http.StatusNotFound},
+		{media + "?token=" + c.DraftToken[:31], "", http.StatusNotFound},
+		{media + "?token=" + c.DraftToken, "", http.StatusOK},
+		{media, "alice", http.StatusOK},
+	} {
+		resp := do(t, "GET", step.url, step.key, nil, "")
+		body := readBody(t, resp)
+		if resp.StatusCode != step.status {
+			t.Errorf("GET %s as %q: %d, want %d", step.url, step.key, resp.StatusCode, step.status)
+		}
+		if step.status == http.StatusOK {
+			if !bytes.Equal(body, stored) || resp.Header.Get("Cache-Control") != "private, no-store" {
+				t.Errorf("draft media: %d bytes, Cache-Control %q", len(body), resp.Header.Get("Cache-Control"))
+			}
+		}
+	}
+	// Others cannot publish or delete it: for them it does not exist.
+	if resp := do(t, "POST", media+"/publish", "bob", nil, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("bob publishes: %d", resp.StatusCode)
+	}
+	if resp := do(t, "DELETE", media, "bob", nil, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("bob deletes: %d", resp.StatusCode)
+	}
+	resp := do(t, "POST", media+"/publish", "alice", nil, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("publish: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	if p := decodeClip(t, resp); p.State != Published || p.DraftToken != "" {
+		t.Errorf("published: %+v", p)
+	}
+	if ids, toks := listIDs(t, srv.URL, "forum", "bob"); len(ids) != 1 || toks[0] != "" {
+		t.Errorf("after publishing bob sees %v %v", ids, toks)
+	}
+	resp = do(t, "GET", media, "", nil, "")
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK || !bytes.Equal(body, stored) {
+		t.Fatalf("published media: %d", resp.StatusCode)
+	}
+	if cc := resp.Header.Get("Cache-Control"); !strings.HasPrefix(cc, "private, max-age=") {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	var types []string
+	for _, e := range ev.list() {
+		types = append(types, e.Type+"/"+string(e.Clip.State))
+	}
+	if got := strings.Join(types, " "); got != "clip-added/draft clip-updated/published" {
+		t.Errorf("events %s", got)
+	}
+}
+
+func TestHTTPServeMedia(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, []configs.Room{testRoom(t, "a", nil)})
+	srv := server(t, s)
+	c := uploadClip(t, srv.URL, "a", "alice")
+	stored := mustRead(t, storedPath(dir, c))
+	media := srv.URL + "/api/rooms/a/clips/" + c.ID
+
+	resp := do(t, "GET", media, "", nil, "")
+	readBody(t, resp)
+	h := resp.Header
+	if h.Get("Content-Type") != c.Mime || h.Get("Content-Disposition") != `inline; filename="a-`+c.ID+`.webm"` ||
+		h.Get("Accept-Ranges") != "bytes" || h.Get("ETag") != `"`+c.ID+`"` || h.Get("Last-Modified") == "" {
+		t.Errorf("headers %v", h)
+	}
+	resp = do(t, "GET", media+"?download=1", "", nil, "")
+	if d := resp.Header.Get("Content-Disposition"); d != `attachment; filename="a-`+c.ID+`.webm"` {
+		t.Errorf("download: %q", d)
+	}
+
+	req, _ := http.NewRequest("GET", media, nil)
+	req.Header.Set("Range", "bytes=100-199")
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Body.Close()
+	if body := readBody(t, r2); r2.StatusCode != http.StatusPartialContent || !bytes.Equal(body, stored[100:200]) {
+		t.Errorf("range: %d, %d bytes", r2.StatusCode, len(body))
+	}
+
+	req, _ = http.NewRequest("GET", media, nil)
+	req.Header.Set("If-Modified-Since", h.Get("Last-Modified"))
+	r3, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r3.Body.Close()
+	if r3.StatusCode != http.StatusNotModified {
+		t.Errorf("If-Modified-Since: %d", r3.StatusCode)
+	}
+	if resp := do(t, "HEAD", media, "", nil, ""); resp.StatusCode != http.StatusOK || resp.ContentLength != int64(len(stored)) {
+		t.Errorf("HEAD: %d, %d", resp.StatusCode, resp.ContentLength)
+	}
+}
+
+func TestHTTPPathTraversal(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, []configs.Room{testRoom(t, "a", nil)})
+	srv := server(t, s)
+	c := uploadClip(t, srv.URL, "a", "alice")
+	// A file next to the data folder that a traversal would reach.
+	secret := dir + "/secret.json"
+	if err := os.WriteFile(secret, []byte(`{"secret":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, dir)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	paths := []string{
+		"/api/rooms/../clips",
+		"/api/rooms/%2e%2e/clips",
+		"/api/rooms/%2E%2E%2F%2E%2E/clips",
+		"/api/rooms/..%2f..%2fsecret/clips",
+		"/api/rooms/%2fetc/clips",
+		"/api/rooms/a%00/clips",
+		"/api/rooms/%00/clips",
+		"/api/rooms/nope/clips",
+		"/api/rooms/A/clips",
+		"/api/rooms/a/clips/..",
+		"/api/rooms/a/clips/%2e%2e",
+		"/api/rooms/a/clips/..%2f..%2f..%2fsecret.json",
+		"/api/rooms/a/clips/%2fetc%2fpasswd",
+		"/api/rooms/a/clips/" + c.ID + "%00",
+		"/api/rooms/a/clips/" + c.ID + ".json",
+		"/api/rooms/a/clips/" + strings.ToUpper(c.ID),
+		"/api/rooms/a/clips/" + c.ID[:28],
+		"/api/rooms/a/clips/..%2f" + c.ID,
+		"/api/rooms/a/clips/%2e%2e/publish",
+	}
+	for _, p := range paths {
+		for _, method := range []string{"GET", "DELETE", "POST"} {
+			target := p
+			if method == "POST" && !strings.HasSuffix(p, "/publish") && !strings.HasSuffix(p, "/clips") {
+				target = p + "/publish"
+			}
+			req, err := http.NewRequest(method, srv.URL+target, strings.NewReader("OggS"))
+			if err != nil {
+				// Some paths do not even parse: they never reach us.
+				if _, perr := url.Parse(srv.URL + target); perr == nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			req.Header.Set("Authorization", "Bearer alice")
+			req.Header.Set("Content-Type", "audio/ogg")
+			resp, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(t, resp)
+			resp.Body.Close()
+			t.Logf("%-6s %s: %d %s", method, target, resp.StatusCode, bytes.TrimSpace(body))
+			switch resp.StatusCode {
+			case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed:
+			case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+				// net/http cleans "..": the redirect leads elsewhere.
+				if loc := resp.Header.Get("Location"); strings.Contains(loc, "..") {
+					t.Errorf("%s %s: redirect to %s", method, target, loc)
+				}
+			default:
+				t.Errorf("%s %s: %d %s", method, target, resp.StatusCode, body)
+			}
+		}
+	}
+	if after := tree(t, dir); after != before {
+		t.Errorf("the data folder changed:\n%s\nbefore:\n%s", after, before)
+	}
+	// The store itself refuses such names too.
+	for _, bad := range []string{"..", "../a", "/etc", "a/../a", "a\x00"} {
+		if _, err := s.List(bad, ""); err == nil {
+			t.Errorf("List(%q)", bad)
+		}
+		if _, err := s.Begin(bad, Clip{}); err == nil {
+			t.Errorf("Begin(%q)", bad)
+		}
+		if _, _, err := s.OpenMedia("a", bad); err == nil {
+			t.Errorf("OpenMedia(a, %q)", bad)
+		}
+		if err := s.Delete("a", bad, "", true); err == nil {
+			t.Errorf("Delete(a, %q)", bad)
+		}
+	}
+	if after := tree(t, dir); after != before {
+		t.Errorf("the data folder changed:\n%s", after)
+	}
+}
