@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 
 	"parley/client"
 	"parley/configs"
@@ -64,39 +63,7 @@ func (p *mediaPublisher) publish(t *testing.T, c *client.Client) {
 // stream sends seconds of media in real time.
 func (p *mediaPublisher) stream(t *testing.T, seconds int) {
 	t.Helper()
-	audio := testmedia.Opus(t, seconds)
-	var video []testmedia.Frame
-	if p.video != nil {
-		video = testmedia.VP8(t, seconds)
-	}
-	start := time.Now()
-	var at, vat time.Duration
-	ai, vi := 0, 0
-	for ai < len(audio) || vi < len(video) {
-		next := at
-		useVideo := vi < len(video) && (ai >= len(audio) || vat < at)
-		if useVideo {
-			next = vat
-		}
-		if d := time.Until(start.Add(next)); d > 0 {
-			time.Sleep(d)
-		}
-		if useVideo {
-			f := video[vi]
-			if err := p.video.WriteSample(media.Sample{Data: f.Data, Duration: f.Duration}); err != nil {
-				t.Fatal(err)
-			}
-			vat += f.Duration
-			vi++
-		} else {
-			f := audio[ai]
-			if err := p.audio.WriteSample(media.Sample{Data: f.Data, Duration: f.Duration}); err != nil {
-				t.Fatal(err)
-			}
-			at += f.Duration
-			ai++
-		}
-	}
+	testmedia.Stream(t, p.audio, p.video, seconds)
 }
 
 type clipJSON struct {

@@ -89,42 +89,65 @@ func freePort(t *testing.T, network string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// parleyProcess is the binary running as a process for a test.
+type parleyProcess struct {
+	cmd   *exec.Cmd
+	lines chan string
+	url   string // http://127.0.0.1:port
+}
+
+// startParley runs the binary on free ports with its data in dataDir.
+func startParley(t *testing.T, dataDir string) *parleyProcess {
+	t.Helper()
+	dir := t.TempDir()
+	httpPort := freePort(t, "tcp")
+	cfg := fmt.Sprintf("[http]\nlisten = \"127.0.0.1:%d\"\n[media]\nudp_port = %d\ntcp_port = 0\n[turn]\nport = %d\n[storage]\ndata_dir = %q\n",
+		httpPort, freePort(t, "udp"), freePort(t, "udp"), dataDir)
+	path := filepath.Join(dir, "parley.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-config", path)
+	cmd.Env = append(os.Environ(), "PARLEY_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	p := &parleyProcess{cmd: cmd, lines: make(chan string, 1000), url: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			default: // nobody reads: drop
+			}
+		}
+		close(p.lines)
+	}()
+	waitLine(t, p.lines, "parley listening")
+	return p
+}
+
+func (p *parleyProcess) wsURL() string { return "ws" + strings.TrimPrefix(p.url, "http") + "/ws" }
+
 // TestSignalShutdown runs the binary, joins a room, sends SIGINT and
 // checks that the session is told and the process exits cleanly.
 func TestSignalShutdown(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			dir := t.TempDir()
-			httpPort := freePort(t, "tcp")
-			cfg := fmt.Sprintf("[http]\nlisten = \"127.0.0.1:%d\"\n[media]\nudp_port = %d\ntcp_port = 0\n[storage]\ndata_dir = %q\n[turn]\nport = %d\n",
-				httpPort, freePort(t, "udp"), filepath.Join(dir, "data"), freePort(t, "udp"))
-			path := filepath.Join(dir, "parley.toml")
-			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command(os.Args[0], "-config", path)
-			cmd.Env = append(os.Environ(), "PARLEY_MAIN=1")
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = cmd.Process.Kill() }()
-			lines := make(chan string, 100)
-			go func() {
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					lines <- sc.Text()
-				}
-				close(lines)
-			}()
-			waitLine(t, lines, "parley listening")
+			p := startParley(t, t.TempDir())
+			cmd, lines := p.cmd, p.lines
 
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, err := client.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/ws", httpPort), client.Options{LoopbackOnly: true})
+			c, err := client.Dial(ctx, p.wsURL(), client.Options{LoopbackOnly: true})
 			if err != nil {
 				t.Fatal(err)
 			}
