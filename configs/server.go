@@ -62,6 +62,8 @@ type Signaling struct {
 	PongTimeout       Duration `toml:"pong_timeout" json:"pong_timeout"`               // > PingInterval
 	MaxNameLength     int      `toml:"max_name_length" json:"max_name_length"`         // 1..64 characters
 	MaxChatLength     int      `toml:"max_chat_length" json:"max_chat_length"`         // 1..65536 characters
+	CallTimeout       Duration `toml:"call_timeout" json:"call_timeout"`               // unanswered calls end; 1s..10m
+	CallRejoinGrace   Duration `toml:"call_rejoin_grace" json:"call_rejoin_grace"`     // a call waits this long for a dropped party; 0..10m
 }
 
 // Storage configures where clips are kept.
@@ -167,6 +169,8 @@ func Default() Server {
 			PongTimeout:       Duration(40 * time.Second),
 			MaxNameLength:     32,
 			MaxChatLength:     2000,
+			CallTimeout:       Duration(30 * time.Second),
+			CallRejoinGrace:   Duration(20 * time.Second),
 		},
 		Storage: Storage{DataDir: "./data"},
 		Rooms:   Rooms{Dir: ""},
@@ -274,6 +278,12 @@ func (s Server) problems() problems {
 	}
 	checkRange(&p, "signaling.max_name_length", int64(g.MaxNameLength), 1, 64)
 	checkRange(&p, "signaling.max_chat_length", int64(g.MaxChatLength), 1, 65536)
+	if g.CallTimeout < Duration(time.Second) || g.CallTimeout > Duration(10*time.Minute) {
+		p.add("signaling.call_timeout", "must be between 1s and 10m, got %s", g.CallTimeout)
+	}
+	if g.CallRejoinGrace < 0 || g.CallRejoinGrace > Duration(10*time.Minute) {
+		p.add("signaling.call_rejoin_grace", "must be between 0s and 10m, got %s", g.CallRejoinGrace)
+	}
 
 	s.TURN.problems(&p)
 

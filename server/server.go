@@ -75,9 +75,11 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 	}
 	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now()}
 	s.hub = signaling.NewHub(signaling.Config{
-		Signaling:      cfg.Signaling,
-		AllowedOrigins: cfg.HTTP.AllowedOrigins,
-		Store:          store,
+		Signaling:       cfg.Signaling,
+		AllowedOrigins:  cfg.HTTP.AllowedOrigins,
+		Store:           store,
+		CallTimeout:     cfg.Signaling.CallTimeout.D(),
+		CallRejoinGrace: cfg.Signaling.CallRejoinGrace.D(),
 		ICEServers: func(id string) []signaling.ICEServer {
 			var out []signaling.ICEServer
 			for _, ice := range relay.ICEServers(id) {

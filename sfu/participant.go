@@ -52,6 +52,8 @@ type Participant struct {
 	sig  Signaler
 	log  *slog.Logger
 
+	partner *Participant // the other side of a call; guarded by room.mu
+
 	// pubPC is also kept outside mu: keyframe requests are written to it
 	// from other participants' goroutines, which may hold their own mu.
 	pubPC atomic.Pointer[webrtc.PeerConnection]
@@ -258,11 +260,55 @@ func (p *Participant) subscribe(ups []*UpTrack) {
 	if p.closed {
 		return
 	}
+	if p.addDownsLocked(ups) {
+		p.negotiateLocked()
+	}
+}
+
+// setSubscriptions makes p receive exactly ups, with one renegotiation.
+func (p *Participant) setSubscriptions(ups []*UpTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	keep := make(map[*UpTrack]bool, len(ups))
+	for _, up := range ups {
+		keep[up] = true
+	}
+	changed := false
+	for up := range p.downs {
+		if !keep[up] {
+			p.removeDownLocked(up)
+			changed = true
+		}
+	}
+	if p.addDownsLocked(ups) {
+		changed = true
+	}
+	if changed {
+		p.negotiateLocked()
+	}
+}
+
+// addDownsLocked adds down tracks for the ups p does not receive yet and
+// reports whether it added any. Called locked.
+func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
+	fresh := ups[:0:0]
+	for _, up := range ups {
+		if !up.closed.Load() && p.downs[up] == nil {
+			fresh = append(fresh, up)
+		}
+	}
+	if len(fresh) == 0 {
+		return false
+	}
+	ups = fresh
 	if p.sub == nil {
 		pc, err := p.room.engine.newPeerConnection()
 		if err != nil {
 			p.log.Error("new subscribe connection", "err", err)
-			return
+			return false
 		}
 		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 			if s == webrtc.PeerConnectionStateFailed {
@@ -292,28 +338,34 @@ func (p *Participant) subscribe(ups []*UpTrack) {
 		}()
 		added = true
 	}
-	if added {
-		p.negotiateLocked()
-	}
+	return added
 }
 
 // unsubscribe stops sending up to p and renegotiates.
 func (p *Participant) unsubscribe(up *UpTrack) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.removeDownLocked(up) && !p.closed {
+		p.negotiateLocked()
+	}
+}
+
+// removeDownLocked stops sending up to p; it reports whether p received
+// it. Called locked.
+func (p *Participant) removeDownLocked(up *UpTrack) bool {
 	d := p.downs[up]
 	if d == nil {
-		return
+		return false
 	}
 	delete(p.downs, up)
 	up.detach(d)
 	if p.closed || p.sub == nil {
-		return
+		return true
 	}
 	if err := p.sub.RemoveTrack(d.sender); err != nil {
 		p.log.Debug("remove down track", "track", up.id, "err", err)
 	}
-	p.negotiateLocked()
+	return true
 }
 
 // negotiateLocked sends a new subscribe offer, or notes that one is needed

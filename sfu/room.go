@@ -50,10 +50,52 @@ func NewRoom(engine *Engine, opts RoomOptions, log *slog.Logger) *Room {
 // Name is the room's name.
 func (r *Room) Name() string { return r.opts.Name }
 
-// hears is the who-hears-whom policy: whether sub receives up. Nobody
-// receives their own tracks; in live rooms everyone receives everyone else.
+// hears is the who-hears-whom policy: whether sub receives up. Called
+// locked (r.mu). Nobody receives their own tracks. Two participants in a
+// call receive each other and nobody else receives them, nor do they
+// receive anyone else. Otherwise, in live rooms everyone receives everyone
+// else, and in clip rooms nobody receives anything.
 func (r *Room) hears(sub *Participant, up *UpTrack) bool {
-	return sub != up.owner && r.opts.Live
+	pub := up.owner
+	if sub == pub {
+		return false
+	}
+	if sub.partner != nil || pub.partner != nil {
+		return sub.partner == pub
+	}
+	return r.opts.Live
+}
+
+// SetPartners puts a and b in a call with each other (or, with b nil,
+// ends a's call) and changes every subscription the policy now decides
+// otherwise.
+func (r *Room) SetPartners(a, b *Participant) {
+	r.mu.Lock()
+	if a.partner != nil && a.partner.partner == a {
+		a.partner.partner = nil
+	}
+	a.partner = b
+	if b != nil {
+		if b.partner != nil && b.partner.partner == b {
+			b.partner.partner = nil
+		}
+		b.partner = a
+	}
+	r.mu.Unlock()
+	r.refresh()
+}
+
+// refresh makes every participant's subscriptions follow the policy.
+func (r *Room) refresh() {
+	r.mu.Lock()
+	want := make(map[*Participant][]*UpTrack, len(r.participants))
+	for _, p := range r.participants {
+		want[p] = r.upsHeardLocked(p)
+	}
+	r.mu.Unlock()
+	for p, ups := range want {
+		p.setSubscriptions(ups)
+	}
 }
 
 // Join adds a participant. It is subscribed at once to the tracks already

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -32,6 +33,11 @@ type Config struct {
 	// ICEServers returns the ICE servers handed to a participant when it
 	// joins; nil means none.
 	ICEServers func(participantID string) []ICEServer
+	// CallTimeout ends an unanswered call (0: 30 s); CallRejoinGrace is
+	// how long a call waits for a party whose connection dropped (0: it
+	// ends at once).
+	CallTimeout     time.Duration
+	CallRejoinGrace time.Duration
 	// Store keeps the clips; nil turns recording off.
 	Store *clips.Store
 }
@@ -59,6 +65,7 @@ type Room struct {
 
 	mu      sync.Mutex
 	members map[string]*Session // by participant id
+	calls   map[string]*call    // by the owner of each party
 }
 
 // NewHub creates the rooms. The engine is shared by all of them.
@@ -83,6 +90,7 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 				AllowVideo: rc.AllowVideo,
 			}, log),
 			members: make(map[string]*Session),
+			calls:   make(map[string]*call),
 		}
 		h.names = append(h.names, rc.Name)
 	}

@@ -26,6 +26,10 @@ const (
 	TypeRecordStop  = "record-stop"
 	TypeClipPublish = "clip-publish"
 	TypeClipDelete  = "clip-delete"
+	TypeCall        = "call"
+	TypeCallAccept  = "call-accept"
+	TypeCallDecline = "call-decline"
+	TypeHangup      = "hangup"
 )
 
 // Message types, server to client (besides chat, offer, answer).
@@ -41,6 +45,11 @@ const (
 	TypeClipAdded         = "clip-added"
 	TypeClipUpdated       = "clip-updated"
 	TypeClipRemoved       = "clip-removed"
+	TypeCallRinging       = "call-ringing"
+	TypeCallIncoming      = "call-incoming"
+	TypeCallStarted       = "call-started"
+	TypeCallHeld          = "call-held"
+	TypeCallEnded         = "call-ended"
 )
 
 // Error codes carried by error messages. docs/protocol.md lists them with
@@ -76,6 +85,8 @@ const (
 	ErrEmptyClip        = "empty-clip"
 	ErrNoSuchClip       = "no-such-clip"
 	ErrForbidden        = "forbidden"
+	ErrInCall           = "in-call"
+	ErrNoSuchCall       = "no-such-call"
 )
 
 // clientMessage is every message a client may send; which fields matter
@@ -95,6 +106,9 @@ type clientMessage struct {
 	// Description is a clip's description (record-start); ID a clip's id.
 	Description string `json:"description,omitempty"`
 	ID          string `json:"id,omitempty"`
+	// Call names a call; Video asks for a video call.
+	Call  string `json:"call,omitempty"`
+	Video bool   `json:"video,omitempty"`
 }
 
 type iceCandidate struct {

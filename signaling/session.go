@@ -253,7 +253,8 @@ func (s *Session) handle(data []byte) bool {
 		return false
 	case TypeLeave:
 		return true
-	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeClipPublish, TypeClipDelete:
+	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeClipPublish, TypeClipDelete,
+		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup:
 		if s.room == nil {
 			s.sendError(m.Req, ErrNotJoined, "join a room first")
 			return false
@@ -282,6 +283,14 @@ func (s *Session) handle(data []byte) bool {
 		s.clipPublish(&m)
 	case TypeClipDelete:
 		s.clipDelete(&m)
+	case TypeCall:
+		s.callStart(&m)
+	case TypeCallAccept:
+		s.callAccept(&m)
+	case TypeCallDecline:
+		s.callDecline(&m)
+	case TypeHangup:
+		s.hangup(&m)
 	}
 	return false
 }
@@ -353,7 +362,19 @@ func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessag
 		s.log.Error("media join", "room", room.cfg.Name, "err", err)
 		return ErrInternal, "the room's media is not available"
 	}
+	room.mu.Lock()
 	s.peer = peer
+	c := s.callRejoinLocked()
+	var partner *sfu.Participant
+	if c != nil {
+		if o := c.other(s).s; o != nil {
+			partner = o.peer
+		}
+	}
+	room.mu.Unlock()
+	if partner != nil {
+		room.media.SetPartners(peer, partner)
+	}
 	return "", ""
 }
 
@@ -365,6 +386,7 @@ func (s *Session) leave() {
 	}
 	room.mu.Lock()
 	delete(room.members, s.id)
+	s.callLeftLocked()
 	left, _ := json.Marshal(presenceMessage{Type: TypeParticipantLeft, Participant: Peer{ID: s.id, Name: s.name}})
 	for _, o := range room.members {
 		o.enqueueBytes(left)
