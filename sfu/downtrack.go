@@ -20,6 +20,11 @@ type DownTrack struct {
 
 	binding atomic.Pointer[downBinding]
 	sender  *webrtc.RTPSender
+
+	// hdr is the header of the packet being written, kept here so that
+	// writing allocates nothing. Only the up track's forwarding goroutine
+	// writes, so one is enough.
+	hdr rtp.Header
 }
 
 type downBinding struct {
@@ -76,19 +81,19 @@ func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.up.remote.Kind() }
 // writeRTP forwards one packet. The header is copied so that the up track's
 // packet is left as it was for the next subscriber; the publisher's header
 // extensions are dropped because their ids were negotiated on another
-// connection.
+// connection. Called only on the up track's forwarding goroutine.
 func (d *DownTrack) writeRTP(p *rtp.Packet) {
 	b := d.binding.Load()
 	if b == nil {
 		return
 	}
-	hdr := p.Header
-	hdr.SSRC = b.ssrc
-	hdr.PayloadType = b.pt
-	hdr.Extension = false
-	hdr.Extensions = nil
-	hdr.ExtensionProfile = 0
-	_, _ = b.writer.WriteRTP(&hdr, p.Payload)
+	d.hdr = p.Header
+	d.hdr.SSRC = b.ssrc
+	d.hdr.PayloadType = b.pt
+	d.hdr.Extension = false
+	d.hdr.Extensions = d.hdr.Extensions[:0:0]
+	d.hdr.ExtensionProfile = 0
+	_, _ = b.writer.WriteRTP(&d.hdr, p.Payload)
 }
 
 // readRTCP reads the subscriber's RTCP for this track until the sender

@@ -187,12 +187,18 @@ func (u *UpTrack) forward() {
 				"track", u.id, "negotiated", u.codec.MimeType, "payload_type", pkt.PayloadType)
 		}
 		u.packets.Add(1)
-		for _, d := range *u.downs.Load() {
-			d.writeRTP(&pkt)
-		}
-		for _, s := range *u.sinks.Load() {
-			s.WriteRTP(&pkt)
-		}
+		u.fanOut(&pkt)
+	}
+}
+
+// fanOut writes one packet to every subscriber and sink: the per-packet
+// work of the SFU.
+func (u *UpTrack) fanOut(pkt *rtp.Packet) {
+	for _, d := range *u.downs.Load() {
+		d.writeRTP(pkt)
+	}
+	for _, s := range *u.sinks.Load() {
+		s.WriteRTP(pkt)
 	}
 }
 
