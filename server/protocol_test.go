@@ -313,3 +313,24 @@ func TestShutdownTellsSessions(t *testing.T) {
 		t.Errorf("want close 1001, got %v", err)
 	}
 }
+
+// TestSecurityHeaders: every response carries the security headers, and
+// the API's policy allows nothing to run.
+func TestSecurityHeaders(t *testing.T) {
+	srv := startServer(t, nil)
+	for _, path := range []string{"/", "/healthz", "/api/rooms", "/api/rooms/nope", "/api/rooms/chat/clips"} {
+		resp, _ := srv.fetch(t, "GET", path, "", nil)
+		for _, h := range []string{"X-Content-Type-Options", "Content-Security-Policy", "Referrer-Policy", "X-Frame-Options"} {
+			if resp.Header.Get(h) == "" {
+				t.Errorf("GET %s: no %s", path, h)
+			}
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		if path != "/" && !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("GET %s: CSP %q", path, csp)
+		}
+		if strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("GET %s: CSP allows inline code: %q", path, csp)
+		}
+	}
+}
