@@ -33,19 +33,7 @@ func waitCall(t *testing.T, c *client.Client, typ string) callMsg {
 func publishSynthetic(t *testing.T, c *client.Client) *publisher {
 	t.Helper()
 	pub := newPublisher(t)
-	senders, err := c.Publish(timeout(t, 5*time.Second), pub.audio, pub.video)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range senders {
-		go pub.readRTCP(s)
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		pub.run(t, stop)
-	}()
-	t.Cleanup(func() { close(stop); <-done })
+	pub.start(t, c)
 	return pub
 }
 

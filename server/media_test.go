@@ -90,6 +90,25 @@ func isVP8Keyframe(payload []byte) bool {
 	return len(payload) > 1 && payload[0]&0x10 != 0 && payload[0]&0x80 == 0 && payload[1]&0x01 == 0
 }
 
+// start publishes from c and sends until the test ends, answering
+// keyframe requests.
+func (p *publisher) start(t *testing.T, c *client.Client) {
+	t.Helper()
+	senders, err := c.Publish(timeout(t, 5*time.Second), p.audio, p.video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range senders {
+		go p.readRTCP(s)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(t, stop)
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+}
+
 // run sends 50 audio and 25 video packets per second until stop closes.
 func (p *publisher) run(t *testing.T, stop <-chan struct{}) {
 	tick := time.NewTicker(20 * time.Millisecond)

@@ -74,19 +74,7 @@ func TestRTCP(t *testing.T) {
 	pub := newPublisher(t)
 	pub.skip[5020] = true // the server will miss this one and ask for it
 	p, _ := srv.join(t, "live", "pat", client.Options{})
-	senders, err := p.Publish(timeout(t, 5*time.Second), pub.audio, pub.video)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range senders {
-		go pub.readRTCP(s)
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		pub.run(t, stop)
-	}()
-	defer func() { close(stop); <-done }()
+	pub.start(t, p)
 
 	eventually(t, 5*time.Second, "the packet the subscriber lost is retransmitted after its NACK", drop.recovered)
 	eventually(t, 5*time.Second, "the server NACKs the packet the publisher never sent", func() bool {
