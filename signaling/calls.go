@@ -146,9 +146,31 @@ func (s *Session) callAccept(m *clientMessage) {
 	c.ring.Stop()
 	a, b := c.parties[0].s, c.parties[1].s
 	s.hub.announceCallLocked(c)
-	room.mu.Unlock()
 	if a != nil && a.peer != nil && b.peer != nil {
-		room.media.SetPartners(a.peer, b.peer)
+		room.setPartnersLocked(a.peer, b.peer)
+	}
+	room.mu.Unlock()
+}
+
+// partnerChange is a change of the media policy for a call.
+type partnerChange struct{ a, b *sfu.Participant }
+
+// setPartnersLocked queues a change of call partners for the media plane.
+// The changes are applied in the order they were decided, on the room's
+// own goroutine, because each means renegotiations that must not hold
+// room.mu. Called locked (room.mu).
+func (r *Room) setPartnersLocked(a, b *sfu.Participant) {
+	if r.closed {
+		return
+	}
+	r.partners <- partnerChange{a, b}
+}
+
+// applyPartners applies the queued partner changes until the room closes.
+func (r *Room) applyPartners() {
+	defer close(r.partnersDone)
+	for ch := range r.partners {
+		r.media.SetPartners(ch.a, ch.b)
 	}
 }
 
@@ -200,19 +222,12 @@ func (h *Hub) endCallLocked(room *Room, c *call, reason string) {
 		sendCallLocked(p, callMessage{Type: TypeCallEnded, Call: c.id, Video: c.video, Reason: reason})
 	}
 	c.ring.Stop()
-	var peers []*sfu.Participant
-	for _, p := range c.parties {
-		if p.s != nil && p.s.peer != nil {
-			peers = append(peers, p.s.peer)
-		}
-	}
 	if c.active {
-		// Outside room.mu: a new policy means renegotiations.
-		go func() {
-			for _, p := range peers {
-				room.media.SetPartners(p, nil)
+		for _, p := range c.parties {
+			if p.s != nil && p.s.peer != nil {
+				room.setPartnersLocked(p.s.peer, nil)
 			}
-		}()
+		}
 	}
 }
 

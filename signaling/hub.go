@@ -64,8 +64,12 @@ type Room struct {
 	media *sfu.Room
 
 	mu      sync.Mutex
+	closed  bool
 	members map[string]*Session // by participant id
 	calls   map[string]*call    // by the owner of each party
+
+	partners     chan partnerChange // see setPartnersLocked
+	partnersDone chan struct{}
 }
 
 // NewHub creates the rooms. The engine is shared by all of them.
@@ -89,9 +93,12 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 				Live:       rc.Mode.Live(),
 				AllowVideo: rc.AllowVideo,
 			}, log),
-			members: make(map[string]*Session),
-			calls:   make(map[string]*call),
+			members:      make(map[string]*Session),
+			calls:        make(map[string]*call),
+			partners:     make(chan partnerChange, 256),
+			partnersDone: make(chan struct{}),
 		}
+		go h.rooms[rc.Name].applyPartners()
 		h.names = append(h.names, rc.Name)
 	}
 	sort.Strings(h.names)
@@ -180,6 +187,19 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	go func() {
 		h.wg.Wait()
 		for _, r := range h.rooms {
+			r.mu.Lock()
+			r.closed = true
+			for _, c := range r.calls {
+				c.ring.Stop()
+				for _, p := range c.parties {
+					if p.away != nil {
+						p.away.Stop()
+					}
+				}
+			}
+			close(r.partners)
+			r.mu.Unlock()
+			<-r.partnersDone
 			r.media.Close()
 		}
 		close(done)

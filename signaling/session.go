@@ -364,17 +364,12 @@ func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessag
 	}
 	room.mu.Lock()
 	s.peer = peer
-	c := s.callRejoinLocked()
-	var partner *sfu.Participant
-	if c != nil {
-		if o := c.other(s).s; o != nil {
-			partner = o.peer
+	if c := s.callRejoinLocked(); c != nil {
+		if o := c.other(s).s; o != nil && o.peer != nil {
+			room.setPartnersLocked(peer, o.peer)
 		}
 	}
 	room.mu.Unlock()
-	if partner != nil {
-		room.media.SetPartners(peer, partner)
-	}
 	return "", ""
 }
 
