@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test deps check unit fuzz-seeds build
+.PHONY: run test deps check unit e2e build
 
 run:
 	$(GO) run ./cmd/parley
@@ -11,7 +11,7 @@ build:
 	$(GO) build -o bin/parley ./cmd/parley
 
 # Everything CI runs: dependencies, static checks, all tests.
-test: deps check unit
+test: deps check unit e2e
 
 deps:
 	./scripts/install-deps.sh
@@ -23,3 +23,8 @@ check:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The browser client in headless Chromium (playwright-core), against the
+# binary built from this tree.
+e2e: build
+	./scripts/e2e.sh

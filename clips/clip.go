@@ -66,12 +66,16 @@ type Clip struct {
 	// (?token=), for players that cannot send the owner's credentials.
 	// Only drafts have one.
 	DraftToken string `json:"draft_token,omitempty"`
+	// Mine is set in the viewer's own clips (see ForViewer), so that a
+	// client knows which clips it may delete.
+	Mine bool `json:"mine,omitempty"`
 }
 
 // ForViewer returns the clip as the owner viewer may see it: the draft
-// token is kept only for the clip's owner.
+// token is kept, and Mine set, only for the clip's owner.
 func (c Clip) ForViewer(viewer string) Clip {
-	if viewer == "" || viewer != c.Owner {
+	c.Mine = viewer != "" && viewer == c.Owner
+	if !c.Mine {
 		c.DraftToken = ""
 	}
 	return c
@@ -188,6 +192,7 @@ type diskClip struct {
 	State       State     `json:"state"`
 	Expires     time.Time `json:"expires"`
 	DraftToken  string    `json:"draft_token,omitempty"`
+	Mine        bool      `json:"-"` // a view, never stored
 }
 
 func toDisk(c Clip) diskClip   { return diskClip(c) }

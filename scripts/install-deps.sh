@@ -13,6 +13,11 @@ declare -A APT_COMMANDS=(
 	[mkvmerge]=mkvtoolnix
 	[mkvinfo]=mkvtoolnix
 	[turnutils_uclient]=coturn
+	[chromium]=chromium
+	[node]=nodejs
+	[npm]=npm
+	[unshare]=util-linux
+	[ip]=iproute2
 )
 
 need_go() {
@@ -54,6 +59,20 @@ keep_coturn_off() {
 	fi
 }
 
+# The browser tests' npm packages (playwright-core, which drives the
+# Debian chromium above; it never downloads a browser), exactly as locked.
+npm_install() {
+	local dir=web/e2e
+	if [ -f "$dir/node_modules/.package-lock.json" ] && cmp -s "$dir/package-lock.json" "$dir/node_modules/.lock-installed"; then
+		return 0
+	fi
+	echo "install-deps: npm ci in $dir"
+	(cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+	cp "$dir/package-lock.json" "$dir/node_modules/.lock-installed"
+}
+
+cd "$(dirname "$0")/.."
 need_go
 apt_install
+npm_install
 echo "install-deps: ok"

@@ -21,9 +21,9 @@ func (h *Hub) onClipEvent(ev clips.Event) {
 		public, _ = json.Marshal(clipMessage{Type: ev.Type, ID: ev.Clip.ID, Reason: ev.Reason})
 		own = public
 	} else {
-		c := ev.Clip
+		c := ev.Clip.ForViewer(ev.Clip.Owner)
 		own, _ = json.Marshal(clipMessage{Type: ev.Type, Clip: &c})
-		c.DraftToken = ""
+		c = ev.Clip.ForViewer("")
 		typ := ev.Type
 		if typ == TypeClipUpdated && c.State == clips.Published {
 			// Others never saw the draft: for them it is new.

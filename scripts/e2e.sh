@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs the browser end-to-end tests (web/e2e) against bin/parley. When the
+# machine allows it, server and browser run in a network namespace of their
+# own with only a loopback interface, so that no packet can leave the host.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run='ip link set lo up && cd web/e2e && exec node --test --test-concurrency=1 --test-reporter=spec'
+if unshare -n true 2>/dev/null; then
+	exec unshare -n sh -c "$run"
+elif unshare -rn true 2>/dev/null; then
+	exec unshare -rn sh -c "$run"
+fi
+echo "e2e: cannot make a network namespace here; running on 127.0.0.1 in the host's network" >&2
+cd web/e2e
+exec node --test --test-concurrency=1 --test-reporter=spec

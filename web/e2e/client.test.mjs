@@ -1,0 +1,215 @@
+// End-to-end tests of the browser client: two or three users in headless
+// Chromium with fake media devices, against a real parley server.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, join, shot } from './harness.mjs';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let srv;
+/** @type {import('playwright-core').Browser} */
+let browser;
+const pages = [];
+
+before(async () => {
+  srv = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  for (const p of pages) {
+    if (p.errors.length) console.log(`page errors: ${p.errors.map(String).join('\n')}`);
+  }
+  await browser?.close();
+  await srv?.stop();
+});
+
+/**
+ * @param {string} room
+ * @param {string} name
+ */
+async function user(room, name) {
+  const p = await join(browser, srv.url, room, name);
+  pages.push(p);
+  return p;
+}
+
+async function closeAll(...ps) {
+  for (const p of ps) await p.context().close();
+}
+
+/** Unexpected page errors (a 404 for a resource, a thrown exception). */
+function noErrors(...ps) {
+  for (const p of ps) assert.deepEqual(p.errors.map(String), [], 'errors in the page');
+}
+
+/** Holds SPACE for ms milliseconds, with the focus on the page (not a field). */
+async function holdSpace(page, ms) {
+  await page.locator('#recorder h2').click();
+  await page.keyboard.down(' ');
+  // Auto-repeat, as a real keyboard sends it while the key is held.
+  const until = Date.now() + ms;
+  await page.waitForTimeout(300);
+  while (Date.now() < until) {
+    await page.keyboard.down(' ');
+    await page.waitForTimeout(50);
+  }
+  await page.keyboard.up(' ');
+}
+
+const rows = (page, author) => page.locator(`#clips tbody tr[data-author="${author}"]`);
+
+test('chat: to the room and privately; text stays text', async () => {
+  const A = await user('chat', 'ann');
+  const B = await user('chat', 'bob');
+  const C = await user('chat', 'cyd');
+  await A.waitForSelector('#online button[data-name="cyd"]');
+
+  await A.fill('#chat-text', 'hello <img src=x onerror=alert(1)> all');
+  await A.press('#chat-text', 'Enter');
+  for (const p of [B, C]) {
+    const msg = p.locator('#chat .msg').filter({ hasText: 'hello <img src=x onerror=alert(1)> all' });
+    await msg.waitFor();
+    assert.equal(await p.locator('#chat img').count(), 0, 'chat text inserted as HTML');
+  }
+  assert.equal(await B.locator('#unread').textContent(), '1');
+
+  // A private message: select bob, send, then a public one as a marker.
+  await A.click('#online button[data-name="bob"]');
+  assert.match(await A.locator('#chat-to').textContent(), /bob/);
+  await A.fill('#chat-text', 'just for bob');
+  await A.press('#chat-text', 'Enter');
+  await A.click('#chat-to-clear');
+  await A.fill('#chat-text', 'marker');
+  await A.press('#chat-text', 'Enter');
+  await B.locator('#chat .msg.private').filter({ hasText: 'just for bob' }).waitFor();
+  await C.locator('#chat .msg').filter({ hasText: 'marker' }).waitFor();
+  // The server sends in order: by the marker, C would have the private one.
+  assert.equal(await C.locator('#chat .msg').filter({ hasText: 'just for bob' }).count(), 0, 'private message reached a third person');
+  await A.locator('#chat .msg.private').filter({ hasText: 'just for bob' }).waitFor();
+
+  await shot(A, '#phone', 'phone-panel');
+  noErrors(A, B, C);
+  await closeAll(A, B, C);
+});
+
+test('mediaChat: SPACE records a clip that the other plays to the end; DELETE removes it everywhere', async () => {
+  const A = await user('chat', 'amy');
+  const B = await user('chat', 'ben');
+
+  await holdSpace(A, 2000);
+  const released = Date.now();
+  const row = rows(B, 'amy');
+  await row.waitFor({ timeout: 3000 });
+  const shownAfter = Date.now() - released;
+
+  // B plays it by itself, to the end.
+  const media = B.locator('#media-box audio');
+  await media.waitFor({ timeout: 3000 });
+  const id = await row.getAttribute('data-id');
+  assert.equal(await media.getAttribute('data-id'), id);
+  await shot(B, '#player', 'player-panel');
+  // The player moves on at "ended"; what it reached is kept from timeupdate.
+  const played = await B.evaluate(
+    (id) =>
+      new Promise((resolve, reject) => {
+        const el = /** @type {HTMLMediaElement} */ (document.querySelector('#media-box audio'));
+        if (!el || el.dataset.id !== id) return reject(new Error('not playing the clip'));
+        const t0 = performance.now();
+        const start = el.currentTime;
+        let duration = el.duration;
+        let at = el.currentTime;
+        const seen = () => {
+          if (isFinite(el.duration)) duration = el.duration;
+          if (el.currentTime > 0) at = el.currentTime;
+        };
+        el.addEventListener('timeupdate', seen);
+        el.addEventListener('durationchange', seen);
+        el.addEventListener('ended', () => resolve({ wall: (performance.now() - t0) / 1000, duration, at, start }), { capture: true, once: true });
+        el.addEventListener('error', () => reject(new Error('media error')), { once: true });
+        setTimeout(() => reject(new Error('did not end in 15 s')), 15_000);
+      }),
+    id,
+  );
+  const clipSeconds = Number((await B.evaluate(async (id) => {
+    const r = await fetch(`/api/rooms/chat/clips`);
+    return (await r.json()).clips.find((c) => c.id === id).duration;
+  }, id)));
+  assert.ok(clipSeconds >= 1.6 && clipSeconds <= 2.8, `clip lasts ${clipSeconds} s, want about 2 s`);
+  assert.ok(Math.abs(played.duration - clipSeconds) < 0.3, `player duration ${played.duration}, server ${clipSeconds}`);
+  assert.ok(Math.abs(played.at - played.duration) < 0.1, `ended at ${played.at} of ${played.duration}`);
+  // It played in real time from where it was when we looked.
+  assert.ok(played.wall >= (played.duration - played.start) * 0.8, `played ${played.wall} s of wall time for ${played.duration - played.start} s`);
+  console.log(`clip shown ${shownAfter} ms after release; ${clipSeconds} s played in ${played.wall.toFixed(2)} s`);
+
+  // Only the author has DELETE; it removes the clip from both lists.
+  assert.equal(await rows(B, 'amy').locator('button.del').count(), 0);
+  await rows(A, 'amy').locator('button.del').click();
+  await rows(A, 'amy').waitFor({ state: 'detached' });
+  await rows(B, 'amy').waitFor({ state: 'detached' });
+  await shot(A, '#recorder', 'recorder-panel');
+  noErrors(A, B);
+  await closeAll(A, B);
+});
+
+test('mediaForum: a draft is previewed, and others see it only once published', async () => {
+  const A = await user('forum', 'ada');
+  const B = await user('forum', 'bea');
+  await A.fill('#description', 'first <b>post</b>');
+  await A.click('#record');
+  await A.waitForFunction(() => document.querySelector('#record')?.getAttribute('aria-pressed') === 'true');
+  await A.waitForTimeout(2000);
+  await A.click('#record');
+  await A.locator('#draft:not([hidden])').waitFor({ timeout: 5000 });
+  const draft = rows(A, 'ada');
+  await draft.waitFor();
+  assert.match(await draft.getAttribute('class'), /draft/);
+  assert.equal(await draft.locator('.desc').textContent(), 'first <b>post</b>');
+
+  // Preview: the draft plays in A's player (with its token).
+  await A.click('#draft-play');
+  await A.waitForFunction(() => {
+    const el = /** @type {HTMLMediaElement|null} */ (document.querySelector('#media-box audio, #media-box video'));
+    return el && el.currentTime > 0.3;
+  });
+  await shot(A, '#recorder', 'recorder-draft');
+
+  // B sees nothing yet, not even through the API.
+  assert.equal(await rows(B, 'ada').count(), 0);
+  const seen = await B.evaluate(async () => (await (await fetch('/api/rooms/forum/clips')).json()).clips.length);
+  assert.equal(seen, 0);
+
+  await A.click('#draft-publish');
+  await rows(B, 'ada').waitFor({ timeout: 5000 });
+  await A.locator('#draft').waitFor({ state: 'hidden' });
+  assert.doesNotMatch(await rows(A, 'ada').getAttribute('class'), /draft/);
+  noErrors(A, B);
+  await closeAll(A, B);
+});
+
+test('audioStream: audio flows only while SPACE is held', async () => {
+  const A = await user('walkie', 'al');
+  const B = await user('walkie', 'bo');
+  const audioPackets = (page) =>
+    page.evaluate(async () => (await window.parley.stats()).filter((s) => s.kind === 'audio').reduce((n, s) => n + s.packets, 0));
+
+  await A.locator('#recorder h2').click();
+  await A.keyboard.down(' ');
+  await B.waitForFunction(async () => (await window.parley.stats()).some((s) => s.kind === 'audio' && s.packets > 0), null, { timeout: 10_000 });
+  const p1 = await audioPackets(B);
+  await B.waitForTimeout(1000);
+  const p2 = await audioPackets(B);
+  assert.ok(p2 - p1 > 20, `while talking, ${p2 - p1} packets arrived in 1 s`);
+  await B.locator('#live .tile').first().waitFor();
+  await shot(B, '#live', 'live-panel');
+  await A.keyboard.up(' ');
+
+  // After release (and the tail), nothing more arrives.
+  await B.waitForTimeout(800);
+  const p3 = await audioPackets(B);
+  await B.waitForTimeout(1000);
+  const p4 = await audioPackets(B);
+  assert.equal(p4 - p3, 0, `after release, ${p4 - p3} packets arrived in 1 s`);
+  noErrors(A, B);
+  await closeAll(A, B);
+});

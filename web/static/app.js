@@ -1,0 +1,381 @@
+// @ts-check
+// The parley browser client: the entry screen, and the room with its
+// phone, recorder, live and player panels. Plain ES modules, no build step.
+
+import { h, byId, load, save } from './dom.js';
+import { Signal } from './signal.js';
+import { Media } from './media.js';
+import { Phone } from './phone.js';
+import { Recorder } from './recorder.js';
+import { Player } from './player.js';
+import { Live } from './live.js';
+
+/**
+ * @typedef {{name: string, mode: string, title: string, participants: number, live: boolean, allow_video: boolean,
+ *   video_default: boolean, archive: boolean, publish: string, max_clip_seconds: number, max_clip_bytes: number,
+ *   clip_lifetime: string, access?: string}} RoomInfo
+ * @typedef {{id: string, state: string, peer: {id: string, name: string}, video: boolean}} Call
+ * @typedef {{
+ *   signal: Signal, media: Media, readonly room: RoomInfo, me: {id: string, name: string},
+ *   notify: (text: string, retry?: () => void) => void, connected: () => boolean, inRoom: () => boolean,
+ *   live: () => boolean, talking: () => boolean, peer: (id: string) => {id: string, name: string}|undefined,
+ *   ownerKey: () => string, playClip: (c: any) => void, pausePlayer: () => void, draftFound: (c: any) => void,
+ *   talkChanged: (on: boolean) => void, callChanged: (c: Call|null) => void, videoChanged: (v: boolean) => Promise<void>,
+ *   openDevices: () => Promise<void>,
+ * }} Ctx
+ */
+
+const wsURL = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
+
+const S = {
+  /** @type {RoomInfo|null} */
+  room: null,
+  me: { id: '', name: '' },
+  /** the room and name the user asked for */
+  want: { room: '', name: '', password: '' },
+  joinedOnce: false,
+  inRoom: false,
+  talking: false,
+  /** @type {Call|null} */
+  call: null,
+  rejoinTries: 0,
+  devicesTried: false,
+};
+
+const signal = new Signal(wsURL);
+
+/** @type {Ctx} */
+const ctx = {
+  signal,
+  media: /** @type {any} */ (null),
+  get room() {
+    return /** @type {RoomInfo} */ (S.room);
+  },
+  me: S.me,
+  notify,
+  connected: () => signal.state === 'open' && S.inRoom,
+  inRoom: () => S.inRoom,
+  live: () => !!S.room?.live,
+  talking: () => S.talking,
+  peer: (id) => phone.peers.get(id),
+  ownerKey: () => load('parley.ownerKey', ''),
+  playClip: (c) => player.play([c.id]),
+  pausePlayer: () => player.pause(),
+  draftFound: (c) => recorder.showDraft(c),
+  talkChanged(on) {
+    S.talking = on;
+    updateLive();
+    if (!on && recorder.pausePlayer.checked) player.resume();
+    if (!on && player.queue.length && !player.current) player.next();
+  },
+  callChanged(c) {
+    const had = !!S.call;
+    S.call = c;
+    updateVideo().catch((e) => notify(e.message));
+    updateLive();
+    showLivePanel();
+    if (had && !c && !ctx.live()) live.clear();
+  },
+  videoChanged: () => updateVideo(),
+  openDevices,
+};
+
+const media = new Media(signal, {
+  ontrack: (stream, track, receiver) => live.add(stream, track, receiver),
+  onstatus: (pc, state) => {
+    if (state === 'failed') setConn('media', `the ${pc} connection failed; retrying`);
+    else if (state === 'connected') setConn(signal.state, '');
+  },
+  onproblem: (text) => notify(text, () => openDevices()),
+});
+ctx.media = media;
+const phone = new Phone(ctx);
+const recorder = new Recorder(ctx);
+const player = new Player(ctx);
+const live = new Live(ctx);
+
+// For diagnostics from the browser console (and the end-to-end tests).
+Object.defineProperty(window, 'parley', {
+  value: Object.freeze({ stats: () => media.inboundStats(), state: () => ({ ...S, room: S.room?.name }) }),
+});
+
+// Notices.
+
+/**
+ * Shows a message to the user, with a Retry button when retry is given.
+ * @param {string} text
+ * @param {() => void} [retry]
+ */
+function notify(text, retry) {
+  byId('notice-text').textContent = text;
+  const btn = /** @type {HTMLButtonElement} */ (byId('notice-retry'));
+  btn.hidden = !retry;
+  btn.onclick = retry
+    ? () => {
+        byId('notice').hidden = true;
+        retry();
+      }
+    : null;
+  byId('notice').hidden = false;
+}
+byId('notice-close').addEventListener('click', () => (byId('notice').hidden = true));
+
+/**
+ * @param {string} state
+ * @param {string} detail
+ */
+function setConn(state, detail) {
+  const el = byId('conn');
+  const text = /** @type {Record<string, string>} */ ({ open: 'connected', connecting: 'connecting…', waiting: 'offline', stopped: '', media: 'media problem' });
+  el.textContent = detail ? `${text[state] ?? state}: ${detail}` : (text[state] ?? state);
+  el.dataset.state = state;
+}
+
+// Entry screen.
+
+/** @type {RoomInfo[]} */
+let rooms = [];
+
+async function loadRooms() {
+  const sel = /** @type {HTMLSelectElement} */ (byId('entry-room'));
+  const body = /** @type {HTMLTableSectionElement} */ (byId('rooms').querySelector('tbody'));
+  try {
+    const res = await fetch('/api/rooms', { cache: 'no-store' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    rooms = (await res.json()).rooms;
+  } catch (e) {
+    byId('entry-error').textContent = `Cannot load the rooms: ${e instanceof Error ? e.message : e}`;
+    return;
+  }
+  const want = new URLSearchParams(location.search).get('room') ?? load('parley.room', '');
+  sel.replaceChildren(...rooms.map((r) => h('option', { value: r.name }, r.title ? `${r.name} — ${r.title}` : r.name)));
+  if (rooms.some((r) => r.name === want)) sel.value = want;
+  body.replaceChildren(
+    ...rooms.map((r) =>
+      h(
+        'tr',
+        {},
+        h('td', {}, h('a', { href: `/?room=${encodeURIComponent(r.name)}` }, r.name)),
+        h('td', {}, r.mode),
+        h('td', {}, r.title),
+        h('td', { className: 'num' }, String(r.participants)),
+      ),
+    ),
+  );
+  roomPicked();
+}
+
+function roomPicked() {
+  const sel = /** @type {HTMLSelectElement} */ (byId('entry-room'));
+  const r = rooms.find((x) => x.name === sel.value);
+  byId('entry-room-info').textContent = r ? describeMode(r) : '';
+  byId('entry-password-row').hidden = r?.access !== 'password';
+}
+
+/** @param {RoomInfo} r */
+function describeMode(r) {
+  switch (r.mode) {
+    case 'mediaForum':
+      return 'Voice forum: record messages, preview them, then publish.';
+    case 'mediaChat':
+      return 'Voice chat: hold SPACE to record a message; the others hear it right after.';
+    case 'videoChat':
+      return 'Video chat: hold SPACE to record a video message; the others see it right after.';
+    case 'audioStream':
+      return 'Walkie-talkie: hold SPACE to talk live to everyone.';
+    case 'videoStream':
+      return 'Live video: everyone sees and hears everyone; hold SPACE to talk.';
+    default:
+      return r.mode;
+  }
+}
+
+byId('entry-room').addEventListener('change', roomPicked);
+byId('entry-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const name = /** @type {HTMLInputElement} */ (byId('entry-name')).value.trim();
+  const room = /** @type {HTMLSelectElement} */ (byId('entry-room')).value;
+  const password = /** @type {HTMLInputElement} */ (byId('entry-password')).value;
+  if (!name || !room) return;
+  enter(room, name, password);
+});
+byId('leave').addEventListener('click', () => leave(''));
+window.addEventListener('pagehide', () => signal.state !== 'stopped' && signal.stop());
+
+/**
+ * @param {string} room
+ * @param {string} name
+ * @param {string} password
+ */
+function enter(room, name, password) {
+  save('parley.name', name);
+  save('parley.room', room);
+  S.want = { room, name, password };
+  S.joinedOnce = false;
+  S.rejoinTries = 0;
+  byId('entry-error').textContent = '';
+  /** @type {HTMLButtonElement} */ (byId('entry-join')).disabled = true;
+  media.resumeAudio();
+  if (new URLSearchParams(location.search).get('room') !== room) history.replaceState(null, '', `/?room=${encodeURIComponent(room)}`);
+  signal.start();
+}
+
+/** @param {string} why shown on the entry screen */
+function leave(why) {
+  signal.stop();
+  media.closeConnections();
+  media.closeCamera();
+  live.clear();
+  player.stop();
+  recorder.reset();
+  S.inRoom = false;
+  S.room = null;
+  S.call = null;
+  byId('room').hidden = true;
+  byId('entry').hidden = false;
+  byId('leave').hidden = true;
+  byId('room-title').textContent = '';
+  byId('notice').hidden = true;
+  /** @type {HTMLButtonElement} */ (byId('entry-join')).disabled = false;
+  byId('entry-error').textContent = why;
+  loadRooms();
+}
+
+// The session.
+
+signal.onopen = () => {
+  /** @type {import('./signal.js').Msg} */
+  const m = { type: 'join', room: S.want.room, name: S.want.name };
+  const key = ctx.ownerKey();
+  if (key) m.owner_key = key;
+  if (S.want.password) m.password = S.want.password;
+  signal.request(m).then(onJoinReply, () => {});
+};
+
+signal.onstate = (state, detail) => {
+  setConn(state, detail);
+  if (state !== 'open' && S.inRoom) {
+    // The server ended the old session; a rejoin starts a new one.
+    S.inRoom = false;
+    recorder.reset();
+    media.closeConnections();
+    live.clear();
+  }
+  phone.updateCallButtons();
+};
+
+/** Errors that send the user back to the entry screen. */
+const FATAL = new Set(['no-room', 'bad-name', 'room-full', 'bad-owner-key', 'bad-password', 'forbidden']);
+
+/** @param {import('./signal.js').Msg} m */
+async function onJoinReply(m) {
+  if (m.type === 'error') {
+    if (!S.joinedOnce || FATAL.has(m.code)) {
+      leave(m.message);
+      return;
+    }
+    // A rejoin while the server still holds our old connection: try again.
+    if (m.code === 'name-taken' && S.rejoinTries++ < 12) {
+      setConn('waiting', 'the previous connection is still open on the server; retrying');
+      window.setTimeout(() => signal.drop(), 4000);
+      return;
+    }
+    leave(m.message);
+    return;
+  }
+  if (m.type !== 'joined') return;
+  S.joinedOnce = true;
+  S.rejoinTries = 0;
+  S.inRoom = true;
+  // A new session: the server's subscribe offer may follow at once, so
+  // the old connections go before anything awaits.
+  media.closeConnections();
+  S.room = m.room;
+  S.me.id = m.id;
+  S.me.name = m.name;
+  if (m.owner_key) save('parley.ownerKey', m.owner_key);
+  media.iceServers = m.ice_servers ?? [];
+  const room = /** @type {RoomInfo} */ (S.room);
+  byId('entry').hidden = true;
+  byId('room').hidden = false;
+  byId('leave').hidden = false;
+  byId('room-title').textContent = room.title ? `${room.name} — ${room.title}` : room.name;
+  document.body.dataset.mode = room.mode;
+  phone.joined(m.participants ?? [], room.allow_video);
+  recorder.setup();
+  showLivePanel();
+  live.refresh();
+  player.reload();
+  if (!S.devicesTried) await openDevices();
+  try {
+    await media.publish(effectiveVideo());
+    updateLive();
+  } catch (e) {
+    notify(`Cannot send media: ${e instanceof Error ? e.message : e}`, () => media.republish());
+  }
+}
+
+signal.on('participant-joined', () => live.refresh());
+signal.on('participant-left', () => live.refresh());
+signal.on('bye', (m) => {
+  if (m.code === 'replaced') leave('You joined this room from another window.');
+  else if (m.code !== 'server-shutdown') notify(m.message);
+});
+signal.on('error', (m) => {
+  if (m.code === 'media-failed' || m.req !== undefined) return; // handled by the asker
+  if (m.code === 'video-not-allowed') return;
+  notify(m.message);
+});
+
+async function openDevices() {
+  S.devicesTried = true;
+  try {
+    await media.openMic();
+    if (effectiveVideo()) await media.openCamera();
+    recorder.showPreview();
+  } catch (e) {
+    notify(e instanceof Error ? e.message : String(e), () => openDevices());
+  }
+}
+
+function effectiveVideo() {
+  if (!S.room?.allow_video) return false;
+  return recorder.video() || !!(S.call && S.call.video);
+}
+
+async function updateVideo() {
+  const v = effectiveVideo();
+  if (v) {
+    try {
+      await media.openCamera();
+    } catch (e) {
+      notify(e instanceof Error ? e.message : String(e), () => updateVideo());
+      return;
+    }
+  }
+  await media.setVideo(v);
+  if (!v) media.closeCamera();
+  recorder.showPreview();
+  updateLive();
+}
+
+function updateLive() {
+  const inCall = !!S.call;
+  const audio = S.talking || inCall;
+  const video = effectiveVideo() && (audio || ctx.live());
+  media.setLive({ audio, video }).catch(() => {});
+}
+
+function showLivePanel() {
+  byId('live').hidden = !(ctx.live() || S.call);
+}
+
+// Start.
+/** @type {HTMLInputElement} */ (byId('entry-name')).value = load('parley.name', '');
+loadRooms().then(() => {
+  const q = new URLSearchParams(location.search).get('room');
+  const name = load('parley.name', '');
+  const r = rooms.find((x) => x.name === q);
+  if (q && name && r && r.access !== 'password') enter(q, name, '');
+});
+setConn('stopped', '');

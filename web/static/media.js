@@ -1,0 +1,367 @@
+// @ts-check
+// Local devices and the two RTCPeerConnections of docs/protocol.md:
+// "publish" (we offer, the server answers) and "subscribe" (the server
+// offers, we answer). Push-to-talk toggles the published senders' tracks
+// with replaceTrack, so talking costs no renegotiation.
+
+/** @typedef {import('./signal.js').Signal} Signal */
+/** @typedef {import('./signal.js').Msg} Msg */
+/** @typedef {{label: string, width?: number, height?: number, fps?: number, kbps?: number}} VideoPreset */
+
+/** Video presets, as mozchat offered them. */
+export const VIDEO_PRESETS = /** @type {VideoPreset[]} */ ([
+  { label: 'auto' },
+  { label: '640×480, 15 fps, 0.5 Mb/s', width: 640, height: 480, fps: 15, kbps: 500 },
+  { label: '640×480, 30 fps, 1 Mb/s', width: 640, height: 480, fps: 30, kbps: 1000 },
+  { label: '800×600, 30 fps, 1.5 Mb/s', width: 800, height: 600, fps: 30, kbps: 1500 },
+  { label: '960×720, 30 fps, 2 Mb/s', width: 960, height: 720, fps: 30, kbps: 2000 },
+  { label: '1280×720, 30 fps, 2.5 Mb/s', width: 1280, height: 720, fps: 30, kbps: 2500 },
+]);
+
+/**
+ * Explains a getUserMedia failure to people.
+ * @param {unknown} e
+ * @param {'microphone'|'camera'} what
+ */
+export function deviceError(e, what) {
+  const name = e instanceof Error || e instanceof DOMException ? e.name : '';
+  switch (name) {
+    case 'NotAllowedError':
+    case 'SecurityError':
+      return `Access to the ${what} was denied. Allow it in the browser's site settings, then press Retry.`;
+    case 'NotFoundError':
+    case 'OverconstrainedError':
+      return name === 'OverconstrainedError'
+        ? `The ${what} cannot do the chosen settings; pick another video preset.`
+        : `No ${what} was found. Connect one, then press Retry.`;
+    case 'NotReadableError':
+    case 'AbortError':
+      return `The ${what} is in use by another program or failed to start. Close the other program, then press Retry.`;
+    default:
+      return `The ${what} is not available: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+export class Media {
+  /**
+   * @param {Signal} signal
+   * @param {{
+   *   ontrack: (stream: MediaStream, track: MediaStreamTrack, receiver: RTCRtpReceiver) => void,
+   *   onstatus: (pc: 'publish'|'subscribe', state: string) => void,
+   *   onproblem: (text: string) => void,
+   * }} hooks
+   */
+  constructor(signal, hooks) {
+    this.signal = signal;
+    this.hooks = hooks;
+    /** @type {RTCIceServer[]} */
+    this.iceServers = [];
+    /** @type {MediaStreamTrack|null} */
+    this.mic = null;
+    /** @type {MediaStreamTrack|null} */
+    this.camera = null;
+    /** @type {RTCPeerConnection|null} */
+    this.pub = null;
+    /** @type {RTCRtpTransceiver|null} */
+    this.audioTx = null;
+    /** @type {RTCRtpTransceiver|null} */
+    this.videoTx = null;
+    /** @type {RTCPeerConnection|null} */
+    this.sub = null;
+    /** Whether each connection may trickle yet (its description was sent). */
+    this.trickle = { publish: false, subscribe: false };
+    /** @type {{publish: RTCIceCandidateInit[], subscribe: RTCIceCandidateInit[]}} */
+    this.queued = { publish: [], subscribe: [] };
+    this.live = { audio: false, video: false };
+    this.wantVideo = false;
+    /** @type {VideoPreset} */
+    this.preset = VIDEO_PRESETS[0];
+    /** @type {Promise<void>} */
+    this.subChain = Promise.resolve();
+    /** @type {Promise<void>} */
+    this.pubChain = Promise.resolve();
+    this.meter = { ctx: /** @type {AudioContext|null} */ (null), analyser: /** @type {AnalyserNode|null} */ (null), buf: new Float32Array(1024) };
+
+    signal.on('offer', (m) => {
+      if (m.pc === 'subscribe') this.subChain = this.subChain.then(() => this.onSubscribeOffer(m)).catch((e) => this.hooks.onproblem(`subscribe: ${e.message}`));
+    });
+    signal.on('candidate', (m) => {
+      const pc = m.pc === 'publish' ? this.pub : m.pc === 'subscribe' ? this.sub : null;
+      if (pc && m.candidate) pc.addIceCandidate(m.candidate).catch(() => {});
+    });
+    signal.on('error', (m) => {
+      if (m.code !== 'media-failed') return;
+      if (m.pc === 'subscribe') {
+        // The server replaces the connection; its new offer starts afresh.
+        this.closeSubscribe();
+      } else if (m.pc === 'publish') {
+        this.republish();
+      }
+    });
+  }
+
+  /** Opens the microphone. Throws a message for people on failure. */
+  async openMic() {
+    if (this.mic && this.mic.readyState === 'live') return;
+    if (!navigator.mediaDevices?.getUserMedia) throw new Error('This page needs HTTPS (or localhost) to use the microphone.');
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
+    } catch (e) {
+      throw new Error(deviceError(e, 'microphone'));
+    }
+    this.mic = stream.getAudioTracks()[0];
+    this.mic.addEventListener('ended', () => this.hooks.onproblem('The microphone stopped (unplugged?). Press Retry to open it again.'));
+    this.startMeter(stream);
+    if (this.live.audio) await this.audioTx?.sender.replaceTrack(this.mic);
+  }
+
+  /** Opens the camera with the current preset. Throws a message on failure. */
+  async openCamera() {
+    if (this.camera && this.camera.readyState === 'live') return;
+    if (!navigator.mediaDevices?.getUserMedia) throw new Error('This page needs HTTPS (or localhost) to use the camera.');
+    const p = this.preset;
+    /** @type {MediaTrackConstraints} */
+    const c = {};
+    if (p.width) c.width = { ideal: p.width };
+    if (p.height) c.height = { ideal: p.height };
+    if (p.fps) c.frameRate = { ideal: p.fps };
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: Object.keys(c).length ? c : true });
+    } catch (e) {
+      throw new Error(deviceError(e, 'camera'));
+    }
+    this.camera = stream.getVideoTracks()[0];
+    if (this.live.video) await this.videoTx?.sender.replaceTrack(this.camera);
+    await this.applyBitrate();
+  }
+
+  closeCamera() {
+    this.camera?.stop();
+    this.camera = null;
+  }
+
+  /** @param {VideoPreset} p */
+  async setPreset(p) {
+    this.preset = p;
+    if (this.camera) {
+      this.closeCamera();
+      await this.openCamera();
+    }
+  }
+
+  async applyBitrate() {
+    const sender = this.videoTx?.sender;
+    if (!sender) return;
+    const params = sender.getParameters();
+    if (!params.encodings || params.encodings.length === 0) return;
+    for (const enc of params.encodings) {
+      if (this.preset.kbps) enc.maxBitrate = this.preset.kbps * 1000;
+      else delete enc.maxBitrate;
+    }
+    await sender.setParameters(params).catch(() => {});
+  }
+
+  /** @param {MediaStream} stream */
+  startMeter(stream) {
+    try {
+      const ctx = this.meter.ctx ?? new AudioContext();
+      this.meter.ctx = ctx;
+      const src = ctx.createMediaStreamSource(stream);
+      const analyser = ctx.createAnalyser();
+      analyser.fftSize = 1024;
+      src.connect(analyser);
+      this.meter.analyser = analyser;
+    } catch {
+      this.meter.analyser = null;
+    }
+  }
+
+  /** Resumes audio processing; call from a user gesture. */
+  resumeAudio() {
+    this.meter.ctx?.resume().catch(() => {});
+  }
+
+  /** The microphone's level now, 0..1 (RMS, scaled for display). */
+  level() {
+    const a = this.meter.analyser;
+    if (!a) return 0;
+    a.getFloatTimeDomainData(this.meter.buf);
+    let sum = 0;
+    for (const v of this.meter.buf) sum += v * v;
+    const rms = Math.sqrt(sum / this.meter.buf.length);
+    return Math.min(1, rms * 4);
+  }
+
+  /**
+   * Starts the publish connection: an audio transceiver, and a video one if
+   * wanted. Both send nothing until setLive.
+   * @param {boolean} video
+   */
+  async publish(video) {
+    this.wantVideo = video;
+    this.closePublish();
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pub = pc;
+    this.audioTx = pc.addTransceiver('audio', { direction: 'sendonly' });
+    if (video) this.addVideo(pc);
+    pc.onicecandidate = (ev) => ev.candidate && this.sendCandidate('publish', ev.candidate.toJSON());
+    pc.onconnectionstatechange = () => {
+      if (this.pub !== pc) return;
+      this.hooks.onstatus('publish', pc.connectionState);
+    };
+    await this.negotiatePublish();
+    await this.setLive(this.live);
+  }
+
+  /** @param {RTCPeerConnection} pc */
+  addVideo(pc) {
+    this.videoTx = pc.addTransceiver('video', { direction: 'sendonly' });
+    // The server records VP8 and VP9; prefer VP8, which every browser has.
+    const caps = RTCRtpSender.getCapabilities?.('video');
+    if (caps && this.videoTx.setCodecPreferences) {
+      const rank = (/** @type {{mimeType: string}} */ c) => (c.mimeType === 'video/VP8' ? 0 : c.mimeType === 'video/VP9' ? 1 : 2);
+      const codecs = [...caps.codecs].sort((a, b) => rank(a) - rank(b));
+      try {
+        this.videoTx.setCodecPreferences(codecs);
+      } catch {
+        // keep the browser's order
+      }
+    }
+  }
+
+  /**
+   * Adds or removes the published video and renegotiates.
+   * @param {boolean} video
+   */
+  async setVideo(video) {
+    this.wantVideo = video;
+    const pc = this.pub;
+    if (!pc) return;
+    if (video && !this.videoTx) {
+      this.addVideo(pc);
+    } else if (video && this.videoTx && this.videoTx.direction !== 'sendonly') {
+      this.videoTx.direction = 'sendonly';
+    } else if (!video && this.videoTx && this.videoTx.direction !== 'inactive') {
+      await this.videoTx.sender.replaceTrack(null);
+      this.videoTx.direction = 'inactive';
+    } else {
+      return;
+    }
+    await this.negotiatePublish();
+    await this.setLive(this.live);
+  }
+
+  negotiatePublish() {
+    this.pubChain = this.pubChain.catch(() => {}).then(async () => {
+      const pc = this.pub;
+      if (!pc) return;
+      this.trickle.publish = false;
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      const reply = this.signal.request({ type: 'offer', pc: 'publish', sdp: pc.localDescription?.sdp });
+      this.flushCandidates('publish');
+      const m = await reply;
+      if (m.type === 'error') throw new Error(m.message);
+      if (this.pub !== pc) return;
+      await pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+      await this.applyBitrate();
+    });
+    return this.pubChain;
+  }
+
+  republish() {
+    if (!this.pub) return;
+    this.publish(this.wantVideo).catch((e) => this.hooks.onproblem(`publish: ${e.message}`));
+  }
+
+  /**
+   * Sets what goes out: the microphone and the camera, or silence.
+   * @param {{audio: boolean, video: boolean}} live
+   */
+  async setLive(live) {
+    this.live = { ...live };
+    const jobs = [];
+    if (this.audioTx) jobs.push(this.audioTx.sender.replaceTrack(live.audio ? this.mic : null));
+    if (this.videoTx && this.videoTx.direction === 'sendonly') jobs.push(this.videoTx.sender.replaceTrack(live.video ? this.camera : null));
+    await Promise.all(jobs);
+  }
+
+  /**
+   * @param {'publish'|'subscribe'} pc
+   * @param {RTCIceCandidateInit} c
+   */
+  sendCandidate(pc, c) {
+    if (this.trickle[pc]) this.signal.send({ type: 'candidate', pc, candidate: c });
+    else this.queued[pc].push(c);
+  }
+
+  /** @param {'publish'|'subscribe'} pc */
+  flushCandidates(pc) {
+    this.trickle[pc] = true;
+    for (const c of this.queued[pc].splice(0)) this.signal.send({ type: 'candidate', pc, candidate: c });
+  }
+
+  /** @param {Msg} m */
+  async onSubscribeOffer(m) {
+    let pc = this.sub;
+    if (!pc) {
+      pc = new RTCPeerConnection({ iceServers: this.iceServers });
+      this.sub = pc;
+      this.trickle.subscribe = false;
+      this.queued.subscribe = [];
+      const sub = pc;
+      pc.onicecandidate = (ev) => ev.candidate && this.sendCandidate('subscribe', ev.candidate.toJSON());
+      pc.ontrack = (ev) => {
+        const stream = ev.streams[0] ?? new MediaStream([ev.track]);
+        this.hooks.ontrack(stream, ev.track, ev.receiver);
+      };
+      pc.onconnectionstatechange = () => {
+        if (this.sub === sub) this.hooks.onstatus('subscribe', sub.connectionState);
+      };
+    }
+    await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    if (this.sub !== pc) return;
+    this.signal.send({ type: 'answer', pc: 'subscribe', sdp: pc.localDescription?.sdp });
+    this.flushCandidates('subscribe');
+  }
+
+  closePublish() {
+    this.pub?.close();
+    this.pub = null;
+    this.audioTx = null;
+    this.videoTx = null;
+    this.trickle.publish = false;
+    this.queued.publish = [];
+  }
+
+  closeSubscribe() {
+    this.sub?.close();
+    this.sub = null;
+    this.trickle.subscribe = false;
+    this.queued.subscribe = [];
+  }
+
+  /** Closes both connections (the session ended); devices stay open. */
+  closeConnections() {
+    this.closePublish();
+    this.closeSubscribe();
+    this.subChain = Promise.resolve();
+    this.pubChain = Promise.resolve();
+  }
+
+  /** Receiver statistics of the subscribe connection, for people and tests. */
+  async inboundStats() {
+    /** @type {{kind: string, packets: number, bytes: number}[]} */
+    const out = [];
+    if (!this.sub) return out;
+    const stats = await this.sub.getStats();
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp') out.push({ kind: s.kind, packets: s.packetsReceived ?? 0, bytes: s.bytesReceived ?? 0 });
+    });
+    return out;
+  }
+}

@@ -1,0 +1,287 @@
+// @ts-check
+// The phone panel: who is online, chat to the room or to one person, and
+// calls (CALL/HANGUP, ringing, accept/decline, busy and timeout).
+
+import { h, byId, formatTime, load, save } from './dom.js';
+
+/** @typedef {import('./signal.js').Msg} Msg */
+/** @typedef {{id: string, name: string}} Peer */
+/** @typedef {'idle'|'calling'|'ringing'|'active'|'held'} CallState */
+
+const CALL_ENDED_TEXT = /** @type {Record<string, string>} */ ({
+  declined: 'declined the call',
+  busy: 'is busy',
+  timeout: 'did not answer',
+  hangup: 'the call ended',
+  left: 'the connection was lost; the call ended',
+});
+
+export class Phone {
+  /**
+   * @param {import('./app.js').Ctx} ctx
+   */
+  constructor(ctx) {
+    this.ctx = ctx;
+    /** @type {Map<string, Peer>} */
+    this.peers = new Map();
+    /** @type {Peer|null} the selected recipient */
+    this.selected = null;
+    /** @type {{id: string, state: CallState, peer: Peer, video: boolean}|null} */
+    this.call = null;
+    this.unread = 0;
+    this.online = byId('online');
+    this.chatList = byId('chat');
+    this.chatText = /** @type {HTMLInputElement} */ (byId('chat-text'));
+    this.chatTo = byId('chat-to');
+    this.chatToClear = /** @type {HTMLButtonElement} */ (byId('chat-to-clear'));
+    this.unreadBadge = byId('unread');
+    this.callBtn = /** @type {HTMLButtonElement} */ (byId('call'));
+    this.hangupBtn = /** @type {HTMLButtonElement} */ (byId('hangup'));
+    this.callState = byId('call-state');
+    this.callVideo = /** @type {HTMLInputElement} */ (byId('call-video'));
+    this.autoAnswer = /** @type {HTMLInputElement} */ (byId('auto-answer'));
+    this.ringing = byId('ringing');
+    this.ringingText = byId('ringing-text');
+    /** @type {AudioContext|null} */
+    this.ringCtx = null;
+    this.ringTimer = 0;
+
+    this.autoAnswer.checked = load('parley.autoAnswer', false);
+    this.autoAnswer.addEventListener('change', () => save('parley.autoAnswer', this.autoAnswer.checked));
+    byId('chat-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      this.sendChat();
+    });
+    this.chatToClear.addEventListener('click', () => this.select(null));
+    this.callBtn.addEventListener('click', () => this.startCall());
+    this.hangupBtn.addEventListener('click', () => this.hangup());
+    byId('accept').addEventListener('click', () => this.accept());
+    byId('decline').addEventListener('click', () => this.decline());
+    // Reading the chat clears the unread count.
+    const seen = () => this.markRead();
+    this.chatText.addEventListener('focus', seen);
+    this.chatList.addEventListener('pointerdown', seen);
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden && document.activeElement === this.chatText) this.markRead();
+    });
+
+    const s = ctx.signal;
+    s.on('participant-joined', (m) => {
+      this.peers.set(m.participant.id, m.participant);
+      this.renderOnline();
+    });
+    s.on('participant-left', (m) => {
+      this.peers.delete(m.participant.id);
+      if (this.selected?.id === m.participant.id) this.select(null);
+      this.renderOnline();
+    });
+    s.on('chat', (m) => this.onChat(m));
+    s.on('call-ringing', (m) => this.setCall({ id: m.call, state: 'calling', peer: m.peer, video: !!m.video }));
+    s.on('call-incoming', (m) => this.onIncoming(m));
+    s.on('call-started', (m) => this.setCall({ id: m.call, state: 'active', peer: m.peer, video: !!m.video }));
+    s.on('call-held', (m) => {
+      if (this.call && this.call.id === m.call) this.setCall({ ...this.call, state: 'held' });
+    });
+    s.on('call-ended', (m) => this.onCallEnded(m));
+  }
+
+  /**
+   * A (re)join: the room's participants now.
+   * @param {Peer[]} participants
+   * @param {boolean} allowVideo
+   */
+  joined(participants, allowVideo) {
+    this.peers = new Map(participants.map((p) => [p.id, p]));
+    if (this.selected) {
+      // The same person may be back under a new id.
+      const again = participants.find((p) => p.name === this.selected?.name && p.id !== this.ctx.me.id);
+      this.select(again ?? null);
+    }
+    byId('call-video-row').hidden = !allowVideo;
+    if (!allowVideo) this.callVideo.checked = false;
+    if (this.call && this.call.state !== 'active' && this.call.state !== 'held') this.setCall(null);
+    this.renderOnline();
+  }
+
+  renderOnline() {
+    const me = this.ctx.me.id;
+    const sorted = [...this.peers.values()].sort((a, b) => (a.id === me ? -1 : b.id === me ? 1 : a.name.localeCompare(b.name)));
+    this.online.replaceChildren(
+      ...sorted.map((p) => {
+        const self = p.id === me;
+        const btn = h(
+          'button',
+          {
+            type: 'button',
+            className: 'person' + (this.selected?.id === p.id ? ' selected' : '') + (self ? ' self' : ''),
+            disabled: self,
+            title: self ? 'you' : `send to ${p.name} or call`,
+            'data-name': p.name,
+            onclick: () => this.select(this.selected?.id === p.id ? null : p),
+          },
+          p.name,
+          self ? ' (you)' : '',
+          this.call && this.call.peer.name === p.name ? ' ☎' : '',
+        );
+        return h('li', {}, btn);
+      }),
+    );
+    this.updateCallButtons();
+  }
+
+  /** @param {Peer|null} p */
+  select(p) {
+    this.selected = p;
+    this.chatTo.textContent = p ? `to ${p.name} only` : 'to everyone';
+    this.chatToClear.hidden = !p;
+    this.renderOnline();
+  }
+
+  sendChat() {
+    const text = this.chatText.value.trim();
+    if (!text) return;
+    /** @type {Msg} */
+    const m = { type: 'chat', text };
+    if (this.selected) m.to = this.selected.id;
+    if (!this.ctx.signal.send(m)) {
+      this.ctx.notify('Not connected: the message was not sent.');
+      return;
+    }
+    this.chatText.value = '';
+  }
+
+  /** @param {Msg} m */
+  onChat(m) {
+    const me = this.ctx.me.id;
+    const mine = m.from?.id === me;
+    const priv = !!m.to;
+    let label = m.from?.name ?? '?';
+    if (priv) {
+      const to = this.peers.get(m.to);
+      label = mine ? `${label} → ${to?.name ?? 'someone'}` : `${label} → you`;
+    }
+    const li = h(
+      'li',
+      { className: 'msg' + (mine ? ' mine' : '') + (priv ? ' private' : '') },
+      h('span', { className: 'who' }, label),
+      h('time', { dateTime: m.ts ?? '' }, m.ts ? formatTime(m.ts) : ''),
+      h('span', { className: 'text' }, String(m.text ?? '')),
+    );
+    const atBottom = this.chatList.scrollHeight - this.chatList.scrollTop - this.chatList.clientHeight < 40;
+    this.chatList.append(li);
+    while (this.chatList.children.length > 500) this.chatList.firstElementChild?.remove();
+    if (atBottom || mine) li.scrollIntoView({ block: 'nearest' });
+    if (!mine && (document.hidden || document.activeElement !== this.chatText)) {
+      this.unread++;
+      this.renderUnread();
+    }
+  }
+
+  markRead() {
+    this.unread = 0;
+    this.renderUnread();
+  }
+
+  renderUnread() {
+    this.unreadBadge.hidden = this.unread === 0;
+    this.unreadBadge.textContent = String(this.unread);
+    this.unreadBadge.title = `${this.unread} unread`;
+    document.title = this.unread ? `(${this.unread}) parley` : 'parley';
+  }
+
+  // Calls.
+
+  startCall() {
+    const p = this.selected;
+    if (!p || this.call) return;
+    if (!this.ctx.signal.send({ type: 'call', to: p.id, video: this.callVideo.checked })) {
+      this.ctx.notify('Not connected: cannot call.');
+      return;
+    }
+    this.callState.textContent = `calling ${p.name}…`;
+  }
+
+  hangup() {
+    const c = this.call;
+    if (!c) return;
+    const type = c.state === 'ringing' ? 'call-decline' : 'hangup';
+    this.ctx.signal.send({ type, call: c.id });
+  }
+
+  accept() {
+    if (this.call?.state !== 'ringing') return;
+    this.ctx.signal.send({ type: 'call-accept', call: this.call.id });
+  }
+
+  decline() {
+    if (this.call?.state !== 'ringing') return;
+    this.ctx.signal.send({ type: 'call-decline', call: this.call.id });
+  }
+
+  /** @param {Msg} m */
+  onIncoming(m) {
+    this.setCall({ id: m.call, state: 'ringing', peer: m.peer, video: !!m.video });
+    if (this.autoAnswer.checked) this.accept();
+  }
+
+  /** @param {Msg} m */
+  onCallEnded(m) {
+    const who = this.call?.peer.name ?? m.peer?.name ?? '';
+    const text = CALL_ENDED_TEXT[m.reason] ?? 'the call ended';
+    if (m.call && this.call && this.call.id !== m.call) return;
+    this.setCall(null);
+    this.callState.textContent = m.reason === 'hangup' || m.reason === 'left' ? text : `${who} ${text}`;
+  }
+
+  /** @param {{id: string, state: CallState, peer: Peer, video: boolean}|null} c */
+  setCall(c) {
+    this.call = c;
+    this.ringing.hidden = c?.state !== 'ringing';
+    if (c?.state === 'ringing') {
+      this.ringingText.textContent = `${c.peer.name} is calling${c.video ? ' (video)' : ''}`;
+      this.startRing();
+    } else {
+      this.stopRing();
+    }
+    const states = { calling: `ringing ${c?.peer.name}…`, ringing: 'incoming call', active: `in a call with ${c?.peer.name}`, held: `${c?.peer.name} is reconnecting…` };
+    this.callState.textContent = c ? states[/** @type {'calling'} */ (c.state)] : 'ready';
+    this.callState.dataset.state = c?.state ?? 'idle';
+    this.renderOnline();
+    this.ctx.callChanged(c && (c.state === 'active' || c.state === 'held') ? c : null);
+  }
+
+  updateCallButtons() {
+    const inCall = !!this.call;
+    this.callBtn.hidden = inCall;
+    this.hangupBtn.hidden = !inCall;
+    this.hangupBtn.textContent = this.call?.state === 'ringing' ? 'Decline' : 'Hang up';
+    this.callBtn.disabled = !this.selected || !this.ctx.connected();
+    this.callBtn.textContent = this.selected ? `Call ${this.selected.name}` : 'Call';
+  }
+
+  startRing() {
+    if (this.ringTimer) return;
+    const beep = () => {
+      try {
+        const ctx = (this.ringCtx ??= new AudioContext());
+        const o = ctx.createOscillator();
+        const g = ctx.createGain();
+        o.frequency.value = 440;
+        g.gain.setValueAtTime(0.1, ctx.currentTime);
+        g.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.8);
+        o.connect(g).connect(ctx.destination);
+        o.start();
+        o.stop(ctx.currentTime + 0.8);
+      } catch {
+        // no sound; the dialog still shows
+      }
+    };
+    beep();
+    this.ringTimer = window.setInterval(beep, 2000);
+  }
+
+  stopRing() {
+    clearInterval(this.ringTimer);
+    this.ringTimer = 0;
+  }
+}
