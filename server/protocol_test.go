@@ -334,3 +334,63 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestRejoinReplacesLostSession: a client whose connection was lost joins
+// again under its name with its owner key while the server still holds
+// the old connection. The old session is told to go (bye "replaced") and
+// the new one takes the name; the room sees one leave and one join.
+// Without the key the name stays taken.
+func TestRejoinReplacesLostSession(t *testing.T) {
+	srv := startServer(t, nil)
+	a, aj := srv.join(t, "chat", "ann", client.Options{})
+	b, _ := srv.join(t, "chat", "bob", client.Options{})
+
+	imp := srv.dial(t, client.Options{})
+	_ = imp.Send(map[string]string{"type": "join", "room": "chat", "name": "Ann"})
+	expectError(t, imp, "name-taken")
+
+	a2, a2j := srv.join(t, "chat", "ann", client.Options{OwnerKey: aj.OwnerKey})
+	if a2j.ID == aj.ID || a2j.OwnerKey != aj.OwnerKey {
+		t.Fatalf("rejoin: id %s (was %s), key kept %v", a2j.ID, aj.ID, a2j.OwnerKey == aj.OwnerKey)
+	}
+	m, err := a.WaitFor(timeout(t, 5*time.Second), "bye")
+	if err != nil {
+		t.Fatalf("the old session was not told: %v", err)
+	}
+	var bye struct{ Code, Message string }
+	_ = m.Decode(&bye)
+	if bye.Code != "replaced" || bye.Message == "" {
+		t.Errorf("bye %+v", bye)
+	}
+	select {
+	case <-a.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the old connection stays open")
+	}
+	var left, joined struct{ Participant struct{ ID, Name string } }
+	m, err = b.WaitFor(timeout(t, 5*time.Second), "participant-left")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = m.Decode(&left)
+	m, err = b.WaitFor(timeout(t, 5*time.Second), "participant-joined")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = m.Decode(&joined)
+	if left.Participant.ID != aj.ID || joined.Participant.ID != a2j.ID {
+		t.Errorf("bob saw %s leave and %s join; want %s and %s", left.Participant.ID, joined.Participant.ID, aj.ID, a2j.ID)
+	}
+	if n := srv.hub.Sessions(); n != 3 {
+		t.Errorf("%d sessions, want 3 (ann, bob, the refused one)", n)
+	}
+
+	// The same again, the name typed in another case.
+	_, a3j := srv.join(t, "chat", "ANN", client.Options{OwnerKey: aj.OwnerKey})
+	if _, err := a2.WaitFor(timeout(t, 5*time.Second), "bye"); err != nil {
+		t.Fatalf("second replacement: %v", err)
+	}
+	if a3j.Name != "ANN" {
+		t.Errorf("joined as %q", a3j.Name)
+	}
+}

@@ -71,6 +71,7 @@ const (
 	ErrBadCandidate     = "bad-candidate"
 	ErrInternal         = "internal"
 	ErrServerShutdown   = "server-shutdown"
+	ErrReplaced         = "replaced"
 	ErrTooSlow          = "too-slow"
 	ErrVideoNotAllowed  = "video-not-allowed"
 	ErrTooManyTracks    = "too-many-tracks"

@@ -61,6 +61,10 @@ type Session struct {
 	recMu    sync.Mutex
 	rec      *recording // the clip being recorded (clip rooms)
 	archiver *archiver  // talk-spurt archive (live rooms with archive on)
+
+	left     chan struct{} // closed once the session has left its room
+	leftOnce sync.Once
+	replaced *Session // during join: the earlier session being replaced
 }
 
 func newSession(h *Hub, conn *websocket.Conn, remote string) *Session {
@@ -72,6 +76,7 @@ func newSession(h *Hub, conn *websocket.Conn, remote string) *Session {
 		send:    make(chan []byte, sendQueue),
 		quit:    make(chan struct{}),
 		limiter: newTokenBucket(sc.MessagesPerSecond, sc.MessageBurst),
+		left:    make(chan struct{}),
 	}
 }
 
@@ -316,10 +321,33 @@ func (s *Session) join(m *clientMessage) {
 		s.sendError(m.Req, ErrBadOwnerKey, err.Error())
 		return
 	}
-	if code, msg := s.joinRoom(room, m.Name, ownerKey, m.Req); code != "" {
+	code, msg := s.joinRoom(room, m.Name, ownerKey, m.Req)
+	if code == codeReplacing {
+		// The name's holder is this client's own earlier connection, which
+		// the client lost: it is told to go (bye "replaced"); once it has
+		// left, this one joins in its place.
+		select {
+		case <-s.replaced.left:
+			code, msg = s.joinRoom(room, m.Name, ownerKey, m.Req)
+		case <-time.After(replaceWait):
+			code, msg = ErrNameTaken, fmt.Sprintf("the name %q is in use in this room", m.Name)
+		}
+		s.replaced = nil
+		if code == codeReplacing {
+			code, msg = ErrNameTaken, fmt.Sprintf("the name %q is in use in this room", m.Name)
+		}
+	}
+	if code != "" {
 		s.sendError(m.Req, code, msg)
 	}
 }
+
+// codeReplacing is joinRoom's answer when the name belongs to an earlier
+// session of the same owner key, which it has told to go (s.replaced).
+const codeReplacing = "replacing"
+
+// replaceWait bounds the wait for a replaced session to leave.
+const replaceWait = 5 * time.Second
 
 // joinRoom makes the session a member of room, tells it and the others,
 // and joins the room's media. It returns an error code and message if the
@@ -334,6 +362,12 @@ func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessag
 	for _, o := range room.members {
 		if strings.EqualFold(o.name, name) {
 			room.mu.Unlock()
+			if o.owner == clips.OwnerOf(ownerKey) && !o.headless && s.replaced == nil {
+				s.log.Info("rejoin replaces the earlier session", "room", room.cfg.Name, "participant", o.id)
+				o.bye(ErrReplaced, "you joined this room again from elsewhere", websocket.CloseNormalClosure)
+				s.replaced = o
+				return codeReplacing, ""
+			}
 			return ErrNameTaken, fmt.Sprintf("the name %q is in use in this room", name)
 		}
 		peers = append(peers, Peer{ID: o.id, Name: o.name})
@@ -375,6 +409,7 @@ func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessag
 
 // leave removes the session from its room, if it joined one.
 func (s *Session) leave() {
+	defer s.leftOnce.Do(func() { close(s.left) })
 	room := s.room
 	if room == nil {
 		return

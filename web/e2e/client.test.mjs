@@ -213,3 +213,70 @@ test('audioStream: audio flows only while SPACE is held', async () => {
   noErrors(A, B);
   await closeAll(A, B);
 });
+
+test('calls: ring, accept, media between the two only, hang up', async () => {
+  const A = await user('chat', 'cat');
+  const B = await user('chat', 'dan');
+  const C = await user('chat', 'eve');
+  await A.click('#online button[data-name="dan"]');
+  await A.click('#call');
+  await B.locator('#ringing:not([hidden])').waitFor();
+  assert.match(await B.locator('#ringing-text').textContent(), /cat is calling/);
+  assert.equal(await A.locator('#call-state').getAttribute('data-state'), 'calling');
+  await shot(B, '#phone', 'phone-ringing');
+  await B.click('#accept');
+  for (const p of [A, B]) await p.waitForFunction(() => document.querySelector('#call-state')?.getAttribute('data-state') === 'active');
+
+  // In a clip room, the call's media is the only thing forwarded.
+  const audio = (page) => page.evaluate(async () => (await window.parley.stats()).filter((s) => s.kind === 'audio').reduce((n, s) => n + s.packets, 0));
+  await B.waitForFunction(async () => (await window.parley.stats()).some((s) => s.kind === 'audio' && s.packets > 20), null, { timeout: 10_000 });
+  await A.waitForFunction(async () => (await window.parley.stats()).some((s) => s.kind === 'audio' && s.packets > 20), null, { timeout: 10_000 });
+  await B.locator('#live .tile').waitFor();
+  assert.equal(await audio(C), 0, 'a third person received call media');
+  await shot(B, '#live', 'live-call');
+
+  await B.click('#hangup');
+  for (const p of [A, B]) await p.waitForFunction(() => document.querySelector('#call-state')?.getAttribute('data-state') === 'idle');
+  assert.match(await A.locator('#call-state').textContent(), /ended/);
+  await B.locator('#live').waitFor({ state: 'hidden' });
+  noErrors(A, B, C);
+  await closeAll(A, B, C);
+});
+
+test('a denied microphone gives a clear message; chat still works', async () => {
+  const denied = await launchBrowser({ deny: true });
+  try {
+    const A = await join(denied, srv.url, 'chat', 'fay');
+    await A.locator('#notice:not([hidden])').waitFor();
+    assert.match(await A.locator('#notice-text').textContent(), /microphone was denied/);
+    assert.equal(await A.locator('#notice-retry').isVisible(), true);
+    await A.locator('#recorder h2').click();
+    await A.keyboard.down(' ');
+    await A.keyboard.up(' ');
+    assert.match(await A.locator('#notice-text').textContent(), /microphone/);
+    const B = await user('chat', 'gus');
+    await A.fill('#chat-text', 'typing works');
+    await A.press('#chat-text', 'Enter');
+    await B.locator('#chat .msg').filter({ hasText: 'typing works' }).waitFor();
+    await closeAll(B);
+  } finally {
+    await denied.close();
+  }
+});
+
+test('after a server restart, clients reconnect, rejoin and record again', async () => {
+  const A = await user('chat', 'hal');
+  const B = await user('chat', 'ida');
+  await srv.restart();
+  for (const p of [A, B]) {
+    await p.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'open' && window.parley.state().inRoom, null, { timeout: 20_000 });
+  }
+  await B.waitForSelector('#online button[data-name="hal"]');
+  await holdSpace(A, 1500);
+  await rows(B, 'hal').waitFor({ timeout: 5000 });
+  // Reconnecting is not an error.
+  A.errors.splice(0, A.errors.length, ...A.errors.filter((e) => !/ERR_CONNECTION_REFUSED|WebSocket/.test(String(e))));
+  B.errors.splice(0, B.errors.length, ...B.errors.filter((e) => !/ERR_CONNECTION_REFUSED|WebSocket/.test(String(e))));
+  noErrors(A, B);
+  await closeAll(A, B);
+});

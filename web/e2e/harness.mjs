@@ -54,38 +54,49 @@ export async function startServer() {
     `[http]\nlisten = "127.0.0.1:${http}"\n[media]\nudp_port = ${udp}\ntcp_port = ${tcp}\n` +
       `[storage]\ndata_dir = "${path.join(dir, 'data')}"\n[turn]\nenabled = false\n[log]\nlevel = "debug"\n`,
   );
-  const proc = spawn(bin, ['-config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let proc;
   let log = '';
-  proc.stdout.on('data', (d) => (log += d));
-  proc.stderr.on('data', (d) => (log += d));
   const url = `http://127.0.0.1:${http}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`parley exited (${proc.exitCode}):\n${log}`);
-    try {
-      const r = await fetch(`${url}/healthz`);
-      if (r.ok) break;
-    } catch {
-      // not up yet
+  const launch = async () => {
+    proc = spawn(bin, ['-config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout.on('data', (d) => (log += d));
+    proc.stderr.on('data', (d) => (log += d));
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`parley exited (${proc.exitCode}):\n${log}`);
+      try {
+        const r = await fetch(`${url}/healthz`);
+        if (r.ok) return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`parley did not start in 20 s:\n${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`parley did not start in 20 s:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  };
+  const halt = async () => {
+    if (proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  };
+  await launch();
   return {
     url,
     dir,
     log: () => log,
+    /** Stops the server and starts it again on the same ports and data. */
+    async restart() {
+      await halt();
+      await launch();
+    },
     async stop() {
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(t);
-      }
+      await halt();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -106,10 +117,16 @@ export const chromiumArgs = [
   '--allow-loopback-in-peer-connection',
 ];
 
-export async function launchBrowser() {
+/**
+ * Starts headless Chromium. With deny, every permission prompt (microphone,
+ * camera) is refused, as by a user who clicks Block.
+ * @param {{deny?: boolean}} [opts]
+ */
+export async function launchBrowser(opts = {}) {
   const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
   if (!existsSync(executablePath)) throw new Error(`${executablePath} not found: run scripts/install-deps.sh (Debian package chromium)`);
-  return chromium.launch({ executablePath, args: chromiumArgs });
+  const args = opts.deny ? [...chromiumArgs.filter((a) => a !== '--use-fake-ui-for-media-stream'), '--deny-permission-prompts'] : chromiumArgs;
+  return chromium.launch({ executablePath, args });
 }
 
 /**

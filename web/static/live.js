@@ -58,6 +58,7 @@ export class Live {
   label(t) {
     const p = this.ctx.peer(t.id);
     t.name.textContent = p ? p.name : 'someone';
+    t.tile.dataset.initial = (p?.name ?? '?').slice(0, 1).toUpperCase();
     t.tile.classList.toggle('has-video', t.stream.getVideoTracks().some((v) => v.readyState === 'live'));
   }
 
