@@ -280,3 +280,41 @@ test('after a server restart, clients reconnect, rejoin and record again', async
   noErrors(A, B);
   await closeAll(A, B);
 });
+
+test('videoChat: a video clip with the camera; autoplay can be turned off; Esc stops', async () => {
+  const A = await user('videochat', 'jo');
+  const B = await user('videochat', 'kim');
+  // videochat rooms default to video: the camera preview shows.
+  await A.locator('#preview:not([hidden])').waitFor();
+  assert.equal(await A.locator('input[name="kind"][value="video"]').isChecked(), true);
+  await holdSpace(A, 2000);
+  const row = rows(B, 'jo');
+  await row.waitFor({ timeout: 3000 });
+  assert.equal(await row.locator('td.kind').textContent(), 'video');
+  const video = B.locator('#media-box video');
+  await video.waitFor();
+  await B.waitForFunction(() => {
+    const v = /** @type {HTMLVideoElement|null} */ (document.querySelector('#media-box video'));
+    return v && v.videoWidth > 0 && v.currentTime > 0.2;
+  });
+  await shot(B, '#player', 'player-video');
+  await B.keyboard.press('Escape');
+  await video.waitFor({ state: 'detached' });
+
+  // Autoplay off: the next clip is listed, not played.
+  await B.click('#more-player summary');
+  await B.uncheck('#autoplay');
+  await A.click('input[name="kind"][value="audio"]');
+  await A.locator('#preview').waitFor({ state: 'hidden' });
+  await holdSpace(A, 1000);
+  await B.waitForFunction(() => document.querySelectorAll('#clips tbody tr[data-author="jo"]').length === 2, null, { timeout: 5000 });
+  const kinds = await rows(B, 'jo').locator('td.kind').allTextContents();
+  assert.deepEqual(kinds, ['audio', 'video'], 'newest first: the audio clip, then the video one');
+  assert.equal(await B.locator('#media-box audio, #media-box video').count(), 0, 'played with autoplay off');
+
+  // The room on a phone-sized screen.
+  await B.setViewportSize({ width: 390, height: 844 });
+  await B.screenshot({ path: `${(await import('./harness.mjs')).artifacts}/room-phone.png`, fullPage: true });
+  noErrors(A, B);
+  await closeAll(A, B);
+});
