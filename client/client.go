@@ -44,6 +44,7 @@ type Joined struct {
 	} `json:"room"`
 	ICEServers []webrtc.ICEServer `json:"ice_servers"`
 	OwnerKey   string             `json:"owner_key"`
+	Role       string             `json:"role"`
 }
 
 // Error is an error message from the server.
@@ -64,6 +65,10 @@ type Options struct {
 	// OnTrack is called for every track received on the subscribe
 	// connection, on its own goroutine.
 	OnTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
+	// Password and Token are sent with join: a room's password (or an
+	// operator's), or a signed join token.
+	Password string
+	Token    string
 	// OwnerKey is sent with join: the identity that owns the clips the
 	// client records. Empty: the server makes one (Joined.OwnerKey).
 	OwnerKey string
@@ -307,6 +312,12 @@ func (c *Client) Join(ctx context.Context, room, name string) (*Joined, error) {
 	msg := map[string]string{"type": "join", "room": room, "name": name}
 	if c.opts.OwnerKey != "" {
 		msg["owner_key"] = c.opts.OwnerKey
+	}
+	if c.opts.Password != "" {
+		msg["password"] = c.opts.Password
+	}
+	if c.opts.Token != "" {
+		msg["token"] = c.opts.Token
 	}
 	if err := c.Send(msg); err != nil {
 		return nil, err

@@ -304,12 +304,12 @@ func names(t testing.TB, dir string) []string {
 
 // bearerAuth is the tests' auth: "Authorization: Bearer <key>" is the
 // owner OwnerOf(key), named after the key.
-func bearerAuth(r *http.Request, room string) (owner, author string, ok bool) {
+func bearerAuth(r *http.Request, room string) (Caller, bool) {
 	key, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !found || key == "" {
-		return "", "", false
+		return Caller{}, false
 	}
-	return OwnerOf(key), "user " + key, true
+	return Caller{Owner: OwnerOf(key), Author: "user " + key, Operator: strings.HasPrefix(key, "operator")}, true
 }
 
 // server serves the store's API on a mux, as the real server mounts it.

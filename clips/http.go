@@ -31,10 +31,16 @@ func Routes(mux *http.ServeMux, h http.Handler) {
 	}
 }
 
-// AuthFunc tells who makes a request on a room's clips: the owner
-// (OwnerOf the caller's key) and the display name, or ok == false for an
-// anonymous caller.
-type AuthFunc func(r *http.Request, room string) (owner, author string, ok bool)
+// Caller is who makes a request on a room's clips.
+type Caller struct {
+	Owner    string // OwnerOf the caller's key
+	Author   string // the caller's display name
+	Operator bool   // an operator, who may delete any clip
+}
+
+// AuthFunc tells who makes a request on a room's clips, or ok == false
+// for an anonymous caller.
+type AuthFunc func(r *http.Request, room string) (c Caller, ok bool)
 
 // multipartSlack is what multipart framing and a description may add to
 // an upload's body beyond max_clip_bytes.
@@ -116,14 +122,19 @@ func idOf(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 func (h *handler) caller(r *http.Request, room string) (owner, author string, ok bool) {
+	c, ok := h.callerOf(r, room)
+	return c.Owner, c.Author, ok
+}
+
+func (h *handler) callerOf(r *http.Request, room string) (Caller, bool) {
 	if h.auth == nil {
-		return "", "", false
+		return Caller{}, false
 	}
-	owner, author, ok = h.auth(r, room)
-	if !ok || owner == "" {
-		return "", "", false
+	c, ok := h.auth(r, room)
+	if !ok || c.Owner == "" {
+		return Caller{}, false
 	}
-	return owner, author, true
+	return c, true
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
@@ -338,26 +349,26 @@ func (h *handler) internal(w http.ResponseWriter, err error) {
 
 // mine finds a clip for a change by its author: 401 without auth, 404 if
 // unknown or someone else's draft.
-func (h *handler) mine(w http.ResponseWriter, r *http.Request) (room, id, owner string, ok bool) {
+func (h *handler) mine(w http.ResponseWriter, r *http.Request) (room, id string, who Caller, ok bool) {
 	rm, ok := h.roomOf(w, r)
 	if !ok {
-		return "", "", "", false
+		return "", "", who, false
 	}
 	id, ok = idOf(w, r)
 	if !ok {
-		return "", "", "", false
+		return "", "", who, false
 	}
-	owner, _, ok = h.caller(r, rm.cfg.Name)
+	who, ok = h.callerOf(r, rm.cfg.Name)
 	if !ok {
 		fail(w, http.StatusUnauthorized, "join the room first")
-		return "", "", "", false
+		return "", "", who, false
 	}
 	c, found := h.s.Get(rm.cfg.Name, id)
-	if !found || (c.State == Draft && c.Owner != owner) {
+	if !found || (c.State == Draft && c.Owner != who.Owner && !who.Operator) {
 		fail(w, http.StatusNotFound, "no such clip")
-		return "", "", "", false
+		return "", "", who, false
 	}
-	return rm.cfg.Name, id, owner, true
+	return rm.cfg.Name, id, who, true
 }
 
 func (h *handler) changeError(w http.ResponseWriter, err error) {
@@ -372,11 +383,11 @@ func (h *handler) changeError(w http.ResponseWriter, err error) {
 }
 
 func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
-	room, id, owner, ok := h.mine(w, r)
+	room, id, who, ok := h.mine(w, r)
 	if !ok {
 		return
 	}
-	if err := h.s.Delete(room, id, owner, false); err != nil {
+	if err := h.s.Delete(room, id, who.Owner, who.Operator); err != nil {
 		h.changeError(w, err)
 		return
 	}
@@ -384,14 +395,14 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) publish(w http.ResponseWriter, r *http.Request) {
-	room, id, owner, ok := h.mine(w, r)
+	room, id, who, ok := h.mine(w, r)
 	if !ok {
 		return
 	}
-	c, err := h.s.Publish(room, id, owner)
+	c, err := h.s.Publish(room, id, who.Owner)
 	if err != nil {
 		h.changeError(w, err)
 		return
 	}
-	respond(w, http.StatusOK, c.ForViewer(owner))
+	respond(w, http.StatusOK, c.ForViewer(who.Owner))
 }

@@ -61,7 +61,8 @@ func TestHTTPOwnership(t *testing.T) {
 		{"DELETE", u, "", http.StatusUnauthorized},
 		{"DELETE", u, "bob", http.StatusForbidden},
 		{"POST", u + "/publish", "bob", http.StatusForbidden},
-		{"POST", u + "/publish", "alice", http.StatusOK}, // already published: unchanged
+		{"POST", u + "/publish", "operator-olga", http.StatusForbidden}, // operators delete, they do not publish
+		{"POST", u + "/publish", "alice", http.StatusOK},                // already published: unchanged
 		{"DELETE", srv.URL + "/api/rooms/a/clips/" + strings.Repeat("0", 29), "alice", http.StatusNotFound},
 		{"DELETE", u, "alice", http.StatusNoContent},
 		{"DELETE", u, "alice", http.StatusNotFound},
@@ -74,6 +75,15 @@ func TestHTTPOwnership(t *testing.T) {
 	}
 	if n := names(t, clipDir(dir, "a")); len(n) != 0 {
 		t.Errorf("left after delete: %v", n)
+	}
+
+	// An operator deletes anyone's clip.
+	c = uploadClip(t, srv.URL, "a", "alice")
+	if resp := do(t, "DELETE", srv.URL+"/api/rooms/a/clips/"+c.ID, "operator-olga", nil, ""); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("operator DELETE: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	if _, found := s.Get("a", c.ID); found {
+		t.Error("the clip is still there")
 	}
 }
 

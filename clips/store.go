@@ -281,6 +281,22 @@ func (s *Store) List(roomName, owner string) ([]Clip, error) {
 	return out, nil
 }
 
+// IDs returns the ids of every clip of a room, drafts included.
+func (s *Store) IDs(roomName string) []string {
+	r := s.rooms[roomName]
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]string, 0, len(r.clips))
+	for id := range r.clips {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
 // Get returns a clip, Owner and DraftToken included, unless it is unknown
 // or expired.
 func (s *Store) Get(roomName, id string) (Clip, bool) {

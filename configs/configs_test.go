@@ -145,19 +145,20 @@ const mb = 1_000_000
 func TestPresets(t *testing.T) {
 	want := map[Mode]Room{
 		MediaForum: {Mode: MediaForum, Title: "Voice forum", MaxParticipants: 50, AllowVideo: true, Publish: "manual",
-			MaxClipSeconds: 120, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(720 * time.Hour), MaxClipCount: 200},
+			MaxClipSeconds: 120, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(720 * time.Hour), MaxClipCount: 200, Access: "open"},
 		MediaChat: {Mode: MediaChat, Title: "Media chat", MaxParticipants: 50, AllowVideo: true, Publish: "auto",
-			MaxClipSeconds: 60, MaxClipBytes: 20 * mb, MaxRoomBytes: 200 * mb, ClipLifetime: Duration(168 * time.Hour), MaxClipCount: 100},
+			MaxClipSeconds: 60, MaxClipBytes: 20 * mb, MaxRoomBytes: 200 * mb, ClipLifetime: Duration(168 * time.Hour), MaxClipCount: 100, Access: "open"},
 		VideoChat: {Mode: VideoChat, Title: "Video chat", MaxParticipants: 50, AllowVideo: true, VideoDefault: true, Publish: "auto",
-			MaxClipSeconds: 60, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(24 * time.Hour), MaxClipCount: 100},
+			MaxClipSeconds: 60, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(24 * time.Hour), MaxClipCount: 100, Access: "open"},
 		AudioStream: {Mode: AudioStream, Title: "Walkie-talkie", MaxParticipants: 100, Publish: "auto",
-			MaxClipSeconds: 60, MaxClipBytes: 5 * mb, MaxRoomBytes: 50 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50},
+			MaxClipSeconds: 60, MaxClipBytes: 5 * mb, MaxRoomBytes: 50 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50, Access: "open"},
 		VideoStream: {Mode: VideoStream, Title: "Live video", MaxParticipants: 50, AllowVideo: true, VideoDefault: true, Publish: "auto",
-			MaxClipSeconds: 60, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50},
+			MaxClipSeconds: 60, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50, Access: "open"},
 	}
 	var roomKeys []string
 	for _, k := range knownKeys(reflect.TypeOf(Room{}), nil, nil) {
-		if k != "mode" {
+		// Passwords are a room's own, never a preset's.
+		if k != "mode" && k != "password" && k != "passwords" {
 			roomKeys = append(roomKeys, k)
 		}
 	}
@@ -170,7 +171,7 @@ func TestPresets(t *testing.T) {
 		if err := r.Validate(); err != nil {
 			t.Errorf("Preset(%s).Validate: %v", m, err)
 		}
-		if r != want[m] {
+		if !reflect.DeepEqual(r, want[m]) {
 			t.Errorf("Preset(%s) = %+v\nwant %+v", m, r, want[m])
 		}
 		// The preset file sets every room key except mode.
@@ -225,7 +226,7 @@ func TestBuiltinRooms(t *testing.T) {
 			t.Fatal(err)
 		}
 		r2, err := ParseRoom("rooms/"+r.Name+".toml", data)
-		if err != nil || r2 != r {
+		if err != nil || !reflect.DeepEqual(r2, r) {
 			t.Errorf("ParseRoom(%s) = %+v, %v", r.Name, r2, err)
 		}
 	}
@@ -242,7 +243,7 @@ func TestRoomOverrideKeepsPreset(t *testing.T) {
 	want, _ := Preset(MediaChat)
 	want.Name = "big"
 	want.MaxClipSeconds = 300
-	if r != want {
+	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("got %+v\nwant %+v", r, want)
 	}
 
@@ -255,7 +256,7 @@ func TestRoomOverrideKeepsPreset(t *testing.T) {
 	forum := rooms[slices.IndexFunc(rooms, func(r Room) bool { return r.Name == "forum" })]
 	p, _ := Preset(MediaForum)
 	p.Name, p.Title, p.MaxClipSeconds = "forum", "Forum", 300
-	if forum != p {
+	if !reflect.DeepEqual(forum, p) {
 		t.Fatalf("forum = %+v\nwant %+v", forum, p)
 	}
 }
@@ -274,7 +275,7 @@ func TestRoomJSON(t *testing.T) {
 		}
 	}
 	var back Room
-	if err := json.Unmarshal(b, &back); err != nil || back != r {
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, r) {
 		t.Errorf("JSON round trip: %+v, %v", back, err)
 	}
 	sb, err := json.Marshal(Default())
@@ -383,6 +384,11 @@ func TestServerErrors(t *testing.T) {
 		{"wrong type inline", "media = { udp_port = true }\n", []string{"media.udp_port: wrong type: want an integer, got a boolean"}},
 		{"syntax error", "[http\n", []string{"parley.toml: line 1"}},
 		{"duplicate key", "[log]\nlevel = \"info\"\nlevel = \"info\"\n", []string{"parley.toml: line 3: level: key level is already defined"}},
+		{"short token secret", "[auth]\ntoken_secret = \"short\"\n", []string{"auth.token_secret: must be at least 32 characters"}},
+		{"failures per minute", "[auth]\nfailures_per_minute = 0.0\n", []string{"auth.failures_per_minute: must be more than 0"}},
+		{"operator without hash", "[[auth.operators]]\nname = \"admin\"\npassword = \"admin\"\n", []string{"auth.operators: entry 1 (admin): password: not a password hash"}},
+		{"operator twice", "[[auth.operators]]\nname = \"admin\"\npassword = \"$2a$12$abcdefghijklmnopqrstuuJ7VrA1mVpUMGr7KmvU0q7H6I5eKSz6W\"\n[[auth.operators]]\nname = \"Admin\"\npassword = \"$2a$12$abcdefghijklmnopqrstuuJ7VrA1mVpUMGr7KmvU0q7H6I5eKSz6W\"\n", []string{`auth.operators: entry 2: name "Admin" is listed twice`}},
+		{"operator unknown key", "[[auth.operators]]\nname = \"admin\"\npasword = \"x\"\n", []string{`unknown key "auth.operators.pasword"`}},
 		{"listen port out of range", "[http]\nlisten = \"127.0.0.1:70000\"\n", []string{"parley.toml: http.listen: port 70000 out of range 1-65535"}},
 		{"listen port zero", "[http]\nlisten = \":0\"\n", []string{"http.listen: port 0 out of range 1-65535"}},
 		{"listen no port", "[http]\nlisten = \"127.0.0.1\"\n", []string{"http.listen: want host:port"}},
@@ -482,6 +488,13 @@ func TestRoomErrors(t *testing.T) {
 		{"negative duration", file, "mode = \"mediaChat\"\nclip_lifetime = \"-1h\"\n", []string{"clip_lifetime: must be more than 0s, got -1h"}},
 		{"long title", file, "mode = \"mediaChat\"\ntitle = \"" + strings.Repeat("é", 201) + "\"\n", []string{"title: must be at most 200 characters, got 201"}},
 		{"table in room", file, "mode = \"mediaChat\"\n[limits]\nx = 1\n", []string{`line 2: unknown key "limits"`}},
+		{"unknown access", file, "mode = \"mediaChat\"\naccess = \"secret\"\n", []string{`access: must be "open", "password" or "token", got "secret"`}},
+		{"password room without password", file, "mode = \"mediaChat\"\naccess = \"password\"\n", []string{`access: is "password" but neither password`}},
+		{"plain-text password", file, "mode = \"mediaChat\"\naccess = \"password\"\npassword = \"hunter2\"\n", []string{"password: not a password hash", "parley hash-password"}},
+		{"plain-text user password", file, "mode = \"mediaChat\"\naccess = \"password\"\n[passwords]\nann = \"hunter2\"\n", []string{`passwords: user "ann": not a password hash`}},
+		{"user password not a string", file, "mode = \"mediaChat\"\naccess = \"password\"\n[passwords]\nann = 5\n", []string{"line 4: passwords.ann: wrong type: want a string, got an integer"}},
+		{"passwords not a table", file, "mode = \"mediaChat\"\naccess = \"password\"\npasswords = \"x\"\n", []string{"line 3: passwords: wrong type: want a table of strings, got a string"}},
+		{"password in open room", file, "mode = \"mediaChat\"\npassword = \"$2a$12$abcdefghijklmnopqrstuuJ7VrA1mVpUMGr7KmvU0q7H6I5eKSz6W\"\n", []string{`password: is set but access is "open"`}},
 		{"bad name with space", "configs/rooms/bad name.toml", "mode = \"mediaChat\"\n", []string{`configs/rooms/bad name.toml: bad room name "bad name"`}},
 		{"bad name dot", "rooms/..toml", "mode = \"mediaChat\"\n", []string{`rooms/..toml: bad room name "."`}},
 		{"bad name leading dash", "rooms/-x.toml", "mode = \"mediaChat\"\n", []string{`rooms/-x.toml: bad room name "-x"`}},
@@ -491,7 +504,7 @@ func TestRoomErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r, err := ParseRoom(c.file, []byte(c.data))
 			wantError(t, err, c.want...)
-			if r != (Room{}) {
+			if !reflect.DeepEqual(r, Room{}) {
 				t.Errorf("ParseRoom returned %+v with an error", r)
 			}
 		})
@@ -606,7 +619,7 @@ func FuzzParseRoom(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := ParseRoom("rooms/fuzz.toml", data)
 		if err != nil {
-			if r != (Room{}) {
+			if !reflect.DeepEqual(r, Room{}) {
 				t.Fatalf("room %+v returned with error %v", r, err)
 			}
 			if !strings.HasPrefix(err.Error(), "rooms/fuzz.toml: ") {

@@ -370,7 +370,7 @@ func checkTypes(data []byte, root reflect.Type) problems {
 				out = append(out, &Error{Line: line(first), Problem: msg})
 			case t == nil:
 			case e.Kind == unstable.ArrayTable && n == len(prefix) && isTableArray(t):
-			case n < len(prefix) || t.Kind() != reflect.Struct:
+			case n < len(prefix) || (t.Kind() != reflect.Struct && t.Kind() != reflect.Map):
 				got := "a table"
 				if e.Kind == unstable.ArrayTable {
 					got = "an array of tables"
@@ -421,6 +421,12 @@ func resolve(root reflect.Type, path []string) (t reflect.Type, n int, problem s
 			// A key inside [[array.of.tables]] or an inline table of
 			// an array names a field of the element.
 			t = t.Elem()
+		}
+		if t.Kind() == reflect.Map {
+			// Any key of a table that decodes into a map is an entry.
+			t = t.Elem()
+			n++
+			continue
 		}
 		if t.Kind() != reflect.Struct {
 			return t, n, ""
@@ -475,7 +481,7 @@ func accepts(t reflect.Type, k unstable.Kind) bool {
 		return k == unstable.Integer || k == unstable.Float
 	case reflect.Slice:
 		return k == unstable.Array
-	case reflect.Struct:
+	case reflect.Struct, reflect.Map:
 		return k == unstable.InlineTable
 	}
 	return false
@@ -499,6 +505,8 @@ func typeWord(t reflect.Type) string {
 		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(typeWord(t.Elem()), "a "), "an ") + "s"
 	case reflect.Struct:
 		return "a table"
+	case reflect.Map:
+		return "a table of " + strings.TrimPrefix(strings.TrimPrefix(typeWord(t.Elem()), "a "), "an ") + "s"
 	}
 	return article(t.String())
 }

@@ -56,6 +56,14 @@ type Room struct {
 	MaxRoomBytes    int64    `toml:"max_room_bytes" json:"max_room_bytes"`     // >= MaxClipBytes; oldest clips evicted first
 	ClipLifetime    Duration `toml:"clip_lifetime" json:"clip_lifetime"`       // > 0
 	MaxClipCount    int      `toml:"max_clip_count" json:"max_clip_count"`     // >= 1
+
+	// Access is who may join: "open", "password" or "token" (see auth.go).
+	Access string `toml:"access" json:"access"`
+	// Password is the room's shared password, as a bcrypt or argon2id hash.
+	Password string `toml:"password" json:"-"`
+	// Passwords are per-user passwords (name → hash); with them, only the
+	// listed names may join (besides the shared Password, if set).
+	Passwords map[string]string `toml:"passwords" json:"-"`
 }
 
 // Publish values.
@@ -276,5 +284,6 @@ func (r Room) problems() problems {
 		p.add("clip_lifetime", "must be more than 0s, got %s", r.ClipLifetime)
 	}
 	checkAtLeast(&p, "max_clip_count", int64(r.MaxClipCount), 1)
+	r.accessProblems(&p)
 	return p
 }

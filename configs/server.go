@@ -20,6 +20,7 @@ type Server struct {
 	Storage   Storage   `toml:"storage" json:"storage"`
 	Rooms     Rooms     `toml:"rooms" json:"rooms"`
 	TURN      TURN      `toml:"turn" json:"turn"`
+	Auth      Auth      `toml:"auth" json:"auth"`
 	Log       Log       `toml:"log" json:"log"`
 }
 
@@ -33,6 +34,12 @@ type HTTP struct {
 	AllowedOrigins []string `toml:"allowed_origins" json:"allowed_origins"`
 	// ShutdownTimeout bounds a graceful shutdown; 0 < x <= 60s.
 	ShutdownTimeout Duration `toml:"shutdown_timeout" json:"shutdown_timeout"`
+	// TrustedProxies are the reverse proxies (IP addresses or CIDR
+	// prefixes) whose X-Forwarded-For and X-Forwarded-Proto are believed.
+	TrustedProxies []string `toml:"trusted_proxies" json:"trusted_proxies"`
+	// MaxConnectionsPerIP bounds the open websockets of one client address;
+	// 0 means no bound.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip" json:"max_connections_per_ip"`
 }
 
 // Media configures the WebRTC media sockets.
@@ -152,9 +159,11 @@ type Log struct {
 func Default() Server {
 	return Server{
 		HTTP: HTTP{
-			Listen:          "127.0.0.1:8080",
-			AllowedOrigins:  []string{},
-			ShutdownTimeout: Duration(5 * time.Second),
+			Listen:              "127.0.0.1:8080",
+			AllowedOrigins:      []string{},
+			ShutdownTimeout:     Duration(5 * time.Second),
+			TrustedProxies:      []string{},
+			MaxConnectionsPerIP: 20,
 		},
 		Media: Media{
 			ListenIP: "127.0.0.1",
@@ -188,6 +197,11 @@ func Default() Server {
 			MaxAllocations:        1000,
 			External:              []ICEServer{},
 		},
+		Auth: Auth{
+			FailuresPerMinute: 10,
+			FailureBurst:      10,
+			Operators:         []Operator{},
+		},
 		Log: Log{Level: "info", Format: "text"},
 	}
 }
@@ -211,11 +225,17 @@ func Load(path string) (Server, error) {
 	if s.HTTP.AllowedOrigins == nil {
 		s.HTTP.AllowedOrigins = []string{}
 	}
+	if s.HTTP.TrustedProxies == nil {
+		s.HTTP.TrustedProxies = []string{}
+	}
 	if s.TURN.AllowPeers == nil {
 		s.TURN.AllowPeers = []string{}
 	}
 	if s.TURN.External == nil {
 		s.TURN.External = []ICEServer{}
+	}
+	if s.Auth.Operators == nil {
+		s.Auth.Operators = []Operator{}
 	}
 	if err := s.problems().err(path); err != nil {
 		return Server{}, err
@@ -285,7 +305,15 @@ func (s Server) problems() problems {
 		p.add("signaling.call_rejoin_grace", "must be between 0s and 10m, got %s", g.CallRejoinGrace)
 	}
 
+	for i, tp := range s.HTTP.TrustedProxies {
+		if _, err := ParseProxy(tp); err != nil {
+			p.add("http.trusted_proxies", "entry %d: want an IP address or CIDR prefix like \"127.0.0.1\" or \"10.0.0.0/8\", got %q", i+1, tp)
+		}
+	}
+	checkRange(&p, "http.max_connections_per_ip", int64(s.HTTP.MaxConnectionsPerIP), 0, 100000)
+
 	s.TURN.problems(&p)
+	s.Auth.problems(&p, s.Signaling.MaxNameLength)
 
 	// storage, log
 	if strings.TrimSpace(s.Storage.DataDir) == "" {
@@ -385,4 +413,19 @@ func checkAtLeast(p *problems, key string, v, lo int64) {
 	if v < lo {
 		p.add(key, "must be at least %d, got %d", lo, v)
 	}
+}
+
+// ParseProxy reads a trusted_proxies entry: an IP address (a prefix of
+// one address) or a CIDR prefix.
+func ParseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

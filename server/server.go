@@ -4,12 +4,16 @@
 package server
 
 import (
+	"path/filepath"
+
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"parley/access"
+	"parley/internal/secretfile"
 	"sync"
 	"time"
 
@@ -65,6 +69,13 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 		_ = engine.Close()
 		return nil, err
 	}
+	auth, err := authConfig(cfg, log)
+	if err != nil {
+		_ = store.Close()
+		_ = relay.Close()
+		_ = engine.Close()
+		return nil, err
+	}
 	store.Start(context.Background()) // the expiry sweeper; Close stops it
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -75,6 +86,7 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 	}
 	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now()}
 	s.hub = signaling.NewHub(signaling.Config{
+		Auth:            auth,
 		Signaling:       cfg.Signaling,
 		AllowedOrigins:  cfg.HTTP.AllowedOrigins,
 		Store:           store,
@@ -171,4 +183,31 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.shutdownErr = errors.Join(errHTTP, errHub, errStore, errTURN, errEngine)
 	})
 	return s.shutdownErr
+}
+
+// TokenSecretFile is the file, in the data folder, that keeps the
+// generated join-token secret when auth.token_secret is "".
+const TokenSecretFile = "token-secret"
+
+// authConfig prepares what the signaling layer needs to admit people.
+func authConfig(cfg configs.Server, log *slog.Logger) (signaling.Auth, error) {
+	secret, err := secretfile.Load(cfg.Auth.TokenSecret, filepath.Join(cfg.Storage.DataDir, TokenSecretFile), "join-token secret", log)
+	if err != nil {
+		return signaling.Auth{}, err
+	}
+	var proxies access.Proxies
+	for _, p := range cfg.HTTP.TrustedProxies {
+		pr, err := configs.ParseProxy(p)
+		if err != nil {
+			return signaling.Auth{}, fmt.Errorf("http.trusted_proxies: %w", err)
+		}
+		proxies = append(proxies, pr)
+	}
+	return signaling.Auth{
+		TokenSecret:         []byte(secret),
+		Operators:           cfg.Auth.Operators,
+		Failures:            access.NewLimiter(cfg.Auth.FailuresPerMinute, cfg.Auth.FailureBurst),
+		Proxies:             proxies,
+		MaxConnectionsPerIP: cfg.HTTP.MaxConnectionsPerIP,
+	}, nil
 }

@@ -51,7 +51,7 @@ func (s *Session) clipPublish(m *clientMessage) {
 }
 
 func (s *Session) clipDelete(m *clientMessage) {
-	if err := s.hub.cfg.Store.Delete(s.room.cfg.Name, m.ID, s.owner, false); err != nil {
+	if err := s.hub.cfg.Store.Delete(s.room.cfg.Name, m.ID, s.owner, s.role == RoleOperator); err != nil {
 		s.clipError(m, err)
 	}
 }
@@ -69,23 +69,24 @@ func (s *Session) clipError(m *clientMessage, err error) {
 
 // ClipAuth authenticates an HTTP request on a room's clips: its bearer
 // token must be the owner key of a participant who is in the room now.
-// It returns the owner and the participant's name.
-func (h *Hub) ClipAuth(r *http.Request, room string) (owner, author string, ok bool) {
+// It returns the owner, the participant's name and whether it is an
+// operator.
+func (h *Hub) ClipAuth(r *http.Request, room string) (clips.Caller, bool) {
 	key, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !found || checkOwnerKey(key) != nil {
-		return "", "", false
+		return clips.Caller{}, false
 	}
 	rm := h.rooms[room]
 	if rm == nil {
-		return "", "", false
+		return clips.Caller{}, false
 	}
-	owner = clips.OwnerOf(key)
+	owner := clips.OwnerOf(key)
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	for _, s := range rm.members {
 		if s.owner == owner {
-			return owner, s.name, true
+			return clips.Caller{Owner: owner, Author: s.name, Operator: s.role == RoleOperator}, true
 		}
 	}
-	return "", "", false
+	return clips.Caller{}, false
 }

@@ -40,6 +40,8 @@ type Config struct {
 	CallRejoinGrace time.Duration
 	// Store keeps the clips; nil turns recording off.
 	Store *clips.Store
+	// Auth admits people to rooms (passwords, tokens, operators).
+	Auth Auth
 }
 
 // Hub holds the rooms and the sessions connected to them.
@@ -54,6 +56,7 @@ type Hub struct {
 	mu       sync.Mutex
 	closing  bool
 	sessions map[*Session]struct{}
+	perIP    connLimit
 	whips    map[string]*Session // WHIP publishers by participant id
 	wg       sync.WaitGroup
 }
@@ -64,7 +67,8 @@ type Room struct {
 	media *sfu.Room
 
 	mu      sync.Mutex
-	closed  bool
+	closed  bool                // the server shut down
+	shut    bool                // an operator closed the room
 	members map[string]*Session // by participant id
 	calls   map[string]*call    // by the owner of each party
 
@@ -144,13 +148,30 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	ip := h.cfg.Auth.Proxies.ClientIP(r)
+	max := h.cfg.Auth.MaxConnectionsPerIP
+	h.mu.Lock()
+	ok := h.perIP.take(ip, max)
+	h.mu.Unlock()
+	if !ok {
+		h.log.Info("websocket refused: too many connections from one address", "ip", ip, "max", max)
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
+	release := func() {
+		h.mu.Lock()
+		h.perIP.give(ip, max)
+		h.mu.Unlock()
+	}
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		release()
 		return // the upgrader has answered
 	}
-	s := newSession(h, conn, r.RemoteAddr)
+	s := newSession(h, conn, r.RemoteAddr, ip)
 	h.mu.Lock()
 	if h.closing {
+		h.perIP.give(ip, max)
 		h.mu.Unlock()
 		_ = conn.Close()
 		return
@@ -161,6 +182,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		h.mu.Lock()
 		delete(h.sessions, s)
+		h.perIP.give(ip, max)
 		h.mu.Unlock()
 		h.wg.Done()
 	}()

@@ -30,6 +30,12 @@ const (
 	TypeCallAccept  = "call-accept"
 	TypeCallDecline = "call-decline"
 	TypeHangup      = "hangup"
+
+	// Operators only.
+	TypeKick       = "kick"
+	TypeClearClips = "clear-clips"
+	TypeCloseRoom  = "close-room"
+	TypeOpenRoom   = "open-room"
 )
 
 // Message types, server to client (besides chat, offer, answer).
@@ -50,6 +56,8 @@ const (
 	TypeCallStarted       = "call-started"
 	TypeCallHeld          = "call-held"
 	TypeCallEnded         = "call-ended"
+	TypeClipsCleared      = "clips-cleared"
+	TypeRoomState         = "room-state"
 )
 
 // Error codes carried by error messages. docs/protocol.md lists them with
@@ -72,6 +80,14 @@ const (
 	ErrInternal         = "internal"
 	ErrServerShutdown   = "server-shutdown"
 	ErrReplaced         = "replaced"
+	ErrKicked           = "kicked"
+	ErrRoomClosed       = "room-closed"
+	ErrTooManyAttempts  = "too-many-attempts"
+	ErrBadToken         = "bad-token"
+	ErrTokenRequired    = "token-required"
+	ErrBadPassword      = "bad-password"
+	ErrPasswordRequired = "password-required"
+	ErrNotOperator      = "not-operator"
 	ErrTooSlow          = "too-slow"
 	ErrVideoNotAllowed  = "video-not-allowed"
 	ErrTooManyTracks    = "too-many-tracks"
@@ -104,6 +120,9 @@ type clientMessage struct {
 	SDP       string          `json:"sdp,omitempty"`
 	Candidate *iceCandidate   `json:"candidate,omitempty"`
 	OwnerKey  string          `json:"owner_key,omitempty"`
+	// Password and Token are join credentials (see Auth).
+	Password string `json:"password,omitempty"`
+	Token    string `json:"token,omitempty"`
 	// Description is a clip's description (record-start); ID a clip's id.
 	Description string `json:"description,omitempty"`
 	ID          string `json:"id,omitempty"`
@@ -151,6 +170,8 @@ type joinedMessage struct {
 	// OwnerKey is the client's secret identity: the one it sent, or a new
 	// one when it sent none. Clips recorded by the session belong to it.
 	OwnerKey string `json:"owner_key"`
+	// Role is "participant" or "operator".
+	Role string `json:"role"`
 }
 
 type presenceMessage struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -51,7 +52,9 @@ type Session struct {
 	id    string
 	name  string
 	owner string // clips.OwnerOf the owner key
+	role  string // RoleParticipant or RoleOperator
 	peer  *sfu.Participant
+	ip    netip.Addr // the client's address (behind trusted proxies)
 
 	// headless sessions have no websocket: WHIP publishers.
 	headless bool
@@ -67,7 +70,7 @@ type Session struct {
 	replaced *Session // during join: the earlier session being replaced
 }
 
-func newSession(h *Hub, conn *websocket.Conn, remote string) *Session {
+func newSession(h *Hub, conn *websocket.Conn, remote string, ip netip.Addr) *Session {
 	sc := h.cfg.Signaling
 	return &Session{
 		hub:     h,
@@ -77,6 +80,8 @@ func newSession(h *Hub, conn *websocket.Conn, remote string) *Session {
 		quit:    make(chan struct{}),
 		limiter: newTokenBucket(sc.MessagesPerSecond, sc.MessageBurst),
 		left:    make(chan struct{}),
+		ip:      ip,
+		role:    RoleParticipant,
 	}
 }
 
@@ -259,7 +264,7 @@ func (s *Session) handle(data []byte) bool {
 	case TypeLeave:
 		return true
 	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeClipPublish, TypeClipDelete,
-		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup:
+		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup, TypeKick, TypeClearClips, TypeCloseRoom, TypeOpenRoom:
 		if s.room == nil {
 			s.sendError(m.Req, ErrNotJoined, "join a room first")
 			return false
@@ -296,6 +301,14 @@ func (s *Session) handle(data []byte) bool {
 		s.callDecline(&m)
 	case TypeHangup:
 		s.hangup(&m)
+	case TypeKick:
+		s.kick(&m)
+	case TypeClearClips:
+		s.clearClips(&m)
+	case TypeCloseRoom:
+		s.closeRoom(&m, true)
+	case TypeOpenRoom:
+		s.closeRoom(&m, false)
 	}
 	return false
 }
@@ -310,10 +323,23 @@ func (s *Session) join(m *clientMessage) {
 		s.sendError(m.Req, ErrNoRoom, fmt.Sprintf("there is no room %q", truncate(m.Room, 64)))
 		return
 	}
-	if err := checkName(m.Name, s.hub.cfg.Signaling.MaxNameLength); err != nil {
-		s.sendError(m.Req, ErrBadName, err.Error())
+	if m.Token == "" {
+		if err := checkName(m.Name, s.hub.cfg.Signaling.MaxNameLength); err != nil {
+			s.sendError(m.Req, ErrBadName, err.Error())
+			return
+		}
+	}
+	adm := s.admit(room, m)
+	if adm.code != "" {
+		s.sendError(m.Req, adm.code, adm.msg)
 		return
 	}
+	if err := checkName(adm.name, s.hub.cfg.Signaling.MaxNameLength); err != nil {
+		s.sendError(m.Req, ErrBadName, "the token's name: "+err.Error())
+		return
+	}
+	m.Name = adm.name
+	s.role = adm.role
 	ownerKey := m.OwnerKey
 	if ownerKey == "" {
 		ownerKey = newKey()
@@ -354,6 +380,10 @@ const replaceWait = 5 * time.Second
 // room refuses.
 func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessage) (code, msg string) {
 	room.mu.Lock()
+	if room.shut && s.role != RoleOperator {
+		room.mu.Unlock()
+		return ErrRoomClosed, "an operator has closed this room"
+	}
 	if len(room.members) >= room.cfg.MaxParticipants {
 		room.mu.Unlock()
 		return ErrRoomFull, fmt.Sprintf("the room is full (%d participants)", room.cfg.MaxParticipants)
@@ -382,7 +412,7 @@ func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessag
 		ice = []ICEServer{}
 	}
 	info := RoomInfo{Room: room.cfg, Live: room.cfg.Mode.Live(), Participants: len(room.members) + 1}
-	s.enqueue(joinedMessage{Type: TypeJoined, Req: req, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice, OwnerKey: ownerKey})
+	s.enqueue(joinedMessage{Type: TypeJoined, Req: req, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice, OwnerKey: ownerKey, Role: s.role})
 	joined, _ := json.Marshal(presenceMessage{Type: TypeParticipantJoined, Participant: Peer{ID: s.id, Name: s.name}})
 	for _, o := range room.members {
 		o.enqueueBytes(joined)

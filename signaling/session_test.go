@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func testHub(t testing.TB) *Hub {
 // replies runs messages (one per line) through a fresh session and returns
 // what the server queued in answer.
 func replies(h *Hub, input []byte) []map[string]any {
-	s := newSession(h, nil, "test")
+	s := newSession(h, nil, "test", netip.MustParseAddr("127.0.0.1"))
 	defer s.leave()
 	for _, line := range bytes.Split(input, []byte("\n")) {
 		if s.handle(line) {

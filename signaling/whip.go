@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"parley/configs"
 )
 
 // WHIP ingest (RFC 9725): POST /whip/{room}?name=NAME with an SDP offer
@@ -52,7 +54,23 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "name: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	ownerKey, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	ip := h.cfg.Auth.Proxies.ClientIP(r)
+	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	ownerKey, role := bearer, RoleParticipant
+	if strings.Count(bearer, ".") == 2 {
+		// A join token: it names the publisher; its clips belong to the
+		// token's room and name.
+		c, status, msg := h.whipToken(room, bearer, ip)
+		if status != 0 {
+			http.Error(w, msg, status)
+			return
+		}
+		name, role = c.Name, c.Role
+		ownerKey = tokenOwnerKey(c)
+	} else if room.cfg.Access != configs.AccessOpen {
+		http.Error(w, "this room needs a join token as the bearer token", http.StatusUnauthorized)
+		return
+	}
 	if ownerKey != "" && checkOwnerKey(ownerKey) != nil {
 		http.Error(w, "the bearer token is not an owner key", http.StatusUnauthorized)
 		return
@@ -65,8 +83,9 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s := newSession(h, nil, r.RemoteAddr)
+	s := newSession(h, nil, r.RemoteAddr, ip)
 	s.headless = true
+	s.role = role
 	wp := &whipPublisher{s: s, expect: countSending(string(body))}
 	s.whip = wp
 	if ownerKey == "" {

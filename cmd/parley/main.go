@@ -4,6 +4,9 @@
 //	parley                      built-in defaults and demo rooms, on 127.0.0.1:8080
 //	parley -config parley.toml  a server config file (rooms from its rooms.dir)
 //	parley -check-config        validate the configuration and exit
+//	parley token -room R -name N [-role operator] [-ttl 24h] [-config F]
+//	                            print a join token
+//	parley hash-password        read a password on stdin, print its bcrypt hash
 package main
 
 import (
@@ -28,6 +31,14 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			return runToken(args[1:], os.Stdout)
+		case "hash-password":
+			return runHashPassword(args[1:], os.Stdin, os.Stdout)
+		}
+	}
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
 	configPath := fs.String("config", "", "server config file (TOML); empty for the built-in defaults")
 	check := fs.Bool("check-config", false, "validate the configuration and the room files, then exit")

@@ -2,7 +2,7 @@
 // Everything listens on 127.0.0.1; the Makefile runs the tests inside a
 // network namespace of their own when it can.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
@@ -43,7 +43,7 @@ function freeUDP() {
  * Starts the parley binary (PARLEY_BIN, default bin/parley) with the
  * built-in demo rooms on free ports and a fresh data directory.
  */
-export async function startServer() {
+export async function startServer(opts = {}) {
   const bin = process.env.PARLEY_BIN || path.join(repo, 'bin', 'parley');
   if (!existsSync(bin)) throw new Error(`${bin} not found: run "make build" first, or set PARLEY_BIN`);
   const dir = mkdtempSync(path.join(tmpdir(), 'parley-e2e-'));
@@ -52,8 +52,14 @@ export async function startServer() {
   writeFileSync(
     config,
     `[http]\nlisten = "127.0.0.1:${http}"\n[media]\nudp_port = ${udp}\ntcp_port = ${tcp}\n` +
-      `[storage]\ndata_dir = "${path.join(dir, 'data')}"\n[turn]\nenabled = false\n[log]\nlevel = "debug"\n`,
+      `[storage]\ndata_dir = "${path.join(dir, 'data')}"\n[turn]\nenabled = false\n[log]\nlevel = "debug"\n` +
+      (opts.rooms ? `[rooms]\ndir = "${path.join(dir, 'rooms')}"\n` : '') +
+      (opts.config ?? ''),
   );
+  if (opts.rooms) {
+    mkdirSync(path.join(dir, 'rooms'));
+    for (const [name, text] of Object.entries(opts.rooms)) writeFileSync(path.join(dir, 'rooms', `${name}.toml`), text);
+  }
   let proc;
   let log = '';
   const url = `http://127.0.0.1:${http}`;
@@ -100,6 +106,14 @@ export async function startServer() {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A bcrypt hash of password, made by the parley binary. */
+export function hashPassword(password) {
+  const bin = process.env.PARLEY_BIN || path.join(repo, 'bin', 'parley');
+  const r = spawnSync(bin, ['hash-password'], { input: password + '\n', encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`hash-password: ${r.stderr}`);
+  return r.stdout.trim();
 }
 
 /** Chromium flags that work headless on a server (see DESIGN.md, Testing). */

@@ -19,7 +19,7 @@ import { Live } from './live.js';
  *   signal: Signal, media: Media, readonly room: RoomInfo, me: {id: string, name: string},
  *   notify: (text: string, retry?: () => void) => void, connected: () => boolean, inRoom: () => boolean,
  *   live: () => boolean, talking: () => boolean, peer: (id: string) => {id: string, name: string}|undefined,
- *   ownerKey: () => string, playClip: (c: any) => void, pausePlayer: () => void, draftFound: (c: any) => void,
+ *   ownerKey: () => string, operator: () => boolean, playClip: (c: any) => void, pausePlayer: () => void, draftFound: (c: any) => void,
  *   talkChanged: (on: boolean) => void, callChanged: (c: Call|null) => void, videoChanged: (v: boolean) => Promise<void>,
  *   openDevices: () => Promise<void>,
  * }} Ctx
@@ -32,7 +32,8 @@ const S = {
   room: null,
   me: { id: '', name: '' },
   /** the room and name the user asked for */
-  want: { room: '', name: '', password: '' },
+  want: { room: '', name: '', password: '', token: '' },
+  role: 'participant',
   joinedOnce: false,
   inRoom: false,
   talking: false,
@@ -59,6 +60,7 @@ const ctx = {
   talking: () => S.talking,
   peer: (id) => phone.peers.get(id),
   ownerKey: () => load('parley.ownerKey', ''),
+  operator: () => S.role === 'operator',
   playClip: (c) => player.play([c.id]),
   pausePlayer: () => player.pause(),
   draftFound: (c) => recorder.showDraft(c),
@@ -169,8 +171,24 @@ function roomPicked() {
   const sel = /** @type {HTMLSelectElement} */ (byId('entry-room'));
   const r = rooms.find((x) => x.name === sel.value);
   byId('entry-room-info').textContent = r ? describeMode(r) : '';
-  byId('entry-password-row').hidden = r?.access !== 'password';
+  showPassword(r?.access === 'password', r?.access === 'password' ? 'Room password' : 'Password');
 }
+
+/**
+ * Shows or hides the password field (open rooms hide it behind a button,
+ * for operators).
+ * @param {boolean} show
+ * @param {string} label
+ */
+function showPassword(show, label) {
+  byId('entry-password-row').hidden = !show;
+  byId('entry-password-show').hidden = show;
+  byId('entry-password-label').textContent = label;
+}
+byId('entry-password-show').addEventListener('click', () => {
+  showPassword(true, 'Password');
+  byId('entry-password').focus();
+});
 
 /** @param {RoomInfo} r */
 function describeMode(r) {
@@ -200,6 +218,25 @@ byId('entry-form').addEventListener('submit', (ev) => {
   enter(room, name, password);
 });
 byId('leave').addEventListener('click', () => leave(''));
+
+// Operator controls.
+/** @param {import('./signal.js').Msg} m @param {string} done */
+async function operatorAction(m, done) {
+  try {
+    const r = await signal.ask(m, (x) => x.type === 'clips-cleared' || x.type === 'room-state');
+    if (r.type === 'error') throw new Error(r.message);
+    notify(done.replace('%d', String(r.count ?? '')));
+  } catch (e) {
+    notify(`Failed: ${e instanceof Error ? e.message : e}`);
+  }
+}
+byId('op-clear').addEventListener('click', () => {
+  if (confirm('Delete every clip of this room, for everyone?')) operatorAction({ type: 'clear-clips' }, 'Deleted %d clips.');
+});
+byId('op-close').addEventListener('click', () => {
+  if (confirm('Send everyone away and keep the room closed?')) operatorAction({ type: 'close-room' }, 'The room is closed; only operators can join. Open it again with Open room.');
+});
+byId('op-open').addEventListener('click', () => operatorAction({ type: 'open-room' }, 'The room is open.'));
 window.addEventListener('pagehide', () => signal.state !== 'stopped' && signal.stop());
 
 /**
@@ -207,10 +244,10 @@ window.addEventListener('pagehide', () => signal.state !== 'stopped' && signal.s
  * @param {string} name
  * @param {string} password
  */
-function enter(room, name, password) {
-  save('parley.name', name);
+function enter(room, name, password, token = '') {
+  if (name) save('parley.name', name);
   save('parley.room', room);
-  S.want = { room, name, password };
+  S.want = { room, name, password, token };
   S.joinedOnce = false;
   S.rejoinTries = 0;
   byId('entry-error').textContent = '';
@@ -220,8 +257,11 @@ function enter(room, name, password) {
   signal.start();
 }
 
-/** @param {string} why shown on the entry screen */
-function leave(why) {
+/**
+ * @param {string} why shown on the entry screen
+ * @param {string} [code] the error code that sent us back, if any
+ */
+function leave(why, code = '') {
   signal.stop();
   media.closeConnections();
   media.closeCamera();
@@ -238,7 +278,9 @@ function leave(why) {
   byId('notice').hidden = true;
   /** @type {HTMLButtonElement} */ (byId('entry-join')).disabled = false;
   byId('entry-error').textContent = why;
-  loadRooms();
+  loadRooms().then(() => {
+    if (code === 'bad-password' || code === 'password-required') showPassword(true, byId('entry-password-label').textContent ?? 'Password');
+  });
 }
 
 // The session.
@@ -249,6 +291,7 @@ signal.onopen = () => {
   const key = ctx.ownerKey();
   if (key) m.owner_key = key;
   if (S.want.password) m.password = S.want.password;
+  if (S.want.token) m.token = S.want.token;
   signal.request(m).then(onJoinReply, () => {});
 };
 
@@ -265,13 +308,13 @@ signal.onstate = (state, detail) => {
 };
 
 /** Errors that send the user back to the entry screen. */
-const FATAL = new Set(['no-room', 'bad-name', 'room-full', 'bad-owner-key', 'bad-password', 'forbidden']);
+const FATAL = new Set(['no-room', 'bad-name', 'room-full', 'bad-owner-key', 'bad-password', 'password-required', 'token-required', 'bad-token', 'too-many-attempts', 'room-closed', 'forbidden']);
 
 /** @param {import('./signal.js').Msg} m */
 async function onJoinReply(m) {
   if (m.type === 'error') {
     if (!S.joinedOnce || FATAL.has(m.code)) {
-      leave(m.message);
+      leave(m.message, m.code);
       return;
     }
     // A rejoin while the server still holds our old connection: try again.
@@ -284,6 +327,8 @@ async function onJoinReply(m) {
     return;
   }
   if (m.type !== 'joined') return;
+  S.role = m.role ?? 'participant';
+  S.want.name = m.name; // a token names its holder
   S.joinedOnce = true;
   S.rejoinTries = 0;
   S.inRoom = true;
@@ -302,6 +347,7 @@ async function onJoinReply(m) {
   byId('room-title').textContent = room.title ? `${room.name} — ${room.title}` : room.name;
   document.body.dataset.mode = room.mode;
   phone.joined(m.participants ?? [], room.allow_video);
+  byId('operator').hidden = S.role !== 'operator';
   recorder.setup();
   showLivePanel();
   live.refresh();
@@ -319,6 +365,7 @@ signal.on('participant-joined', () => live.refresh());
 signal.on('participant-left', () => live.refresh());
 signal.on('bye', (m) => {
   if (m.code === 'replaced') leave('You joined this room from another window.');
+  else if (m.code === 'kicked' || m.code === 'room-closed') leave(m.message);
   else if (m.code !== 'server-shutdown') notify(m.message);
 });
 signal.on('error', (m) => {
@@ -373,9 +420,18 @@ function showLivePanel() {
 // Start.
 /** @type {HTMLInputElement} */ (byId('entry-name')).value = load('parley.name', '');
 loadRooms().then(() => {
-  const q = new URLSearchParams(location.search).get('room');
+  const params = new URLSearchParams(location.search);
+  const q = params.get('room');
+  const token = params.get('token') ?? '';
   const name = load('parley.name', '');
   const r = rooms.find((x) => x.name === q);
-  if (q && name && r && r.access !== 'password') enter(q, name, '');
+  if (q && r && token) {
+    // A link with a join token: the token names the room and the person.
+    // It is not kept in the address bar or the history.
+    history.replaceState(null, '', `/?room=${encodeURIComponent(q)}`);
+    enter(q, '', '', token);
+  } else if (q && name && r && r.access === 'open') {
+    enter(q, name, '');
+  }
 });
 setConn('stopped', '');

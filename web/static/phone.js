@@ -100,6 +100,18 @@ export class Phone {
     byId('call-video-row').hidden = !allowVideo;
     if (!allowVideo) this.callVideo.checked = false;
     if (this.call && this.call.state !== 'active' && this.call.state !== 'held') this.setCall(null);
+    if (this.call) {
+      // The server resumes a call right after the join (call-started); if
+      // none comes, it ended while we were away.
+      const c = this.call;
+      this.setCall({ ...c, state: 'held' });
+      window.setTimeout(() => {
+        if (this.call && this.call.id === c.id && this.call.state === 'held') {
+          this.setCall(null);
+          this.callState.textContent = 'the call ended while you were offline';
+        }
+      }, 3000);
+    }
     this.renderOnline();
   }
 
@@ -123,10 +135,20 @@ export class Phone {
           self ? ' (you)' : '',
           this.call && this.call.peer.name === p.name ? ' ☎' : '',
         );
-        return h('li', {}, btn);
+        const kick =
+          this.ctx.operator() && !self
+            ? h('button', { type: 'button', className: 'kick', title: `remove ${p.name} from the room`, onclick: () => this.kick(p) }, '✕')
+            : null;
+        return h('li', {}, btn, kick);
       }),
     );
     this.updateCallButtons();
+  }
+
+  /** @param {Peer} p */
+  kick(p) {
+    if (!confirm(`Remove ${p.name} from the room?`)) return;
+    this.ctx.signal.send({ type: 'kick', to: p.id });
   }
 
   /** @param {Peer|null} p */
@@ -243,7 +265,7 @@ export class Phone {
     } else {
       this.stopRing();
     }
-    const states = { calling: `ringing ${c?.peer.name}…`, ringing: 'incoming call', active: `in a call with ${c?.peer.name}`, held: `${c?.peer.name} is reconnecting…` };
+    const states = { calling: `ringing ${c?.peer.name}…`, ringing: 'incoming call', active: `in a call with ${c?.peer.name}`, held: `call with ${c?.peer.name} on hold: reconnecting…` };
     this.callState.textContent = c ? states[/** @type {'calling'} */ (c.state)] : 'ready';
     this.callState.dataset.state = c?.state ?? 'idle';
     this.renderOnline();

@@ -97,9 +97,10 @@ export class Player {
   row(c) {
     const playing = this.current?.id === c.id;
     const queued = this.queue.includes(c.id);
-    const del = c.mine
-      ? h('button', { type: 'button', className: 'del', title: 'delete this clip', onclick: () => this.remove(c) }, c.state === 'draft' ? 'Discard' : 'Delete')
-      : null;
+    const del =
+      c.mine || this.ctx.operator()
+        ? h('button', { type: 'button', className: 'del', title: 'delete this clip', onclick: () => this.remove(c) }, c.state === 'draft' ? 'Discard' : 'Delete')
+        : null;
     return h(
       'tr',
       { className: [playing ? 'playing' : '', queued ? 'queued' : '', c.state === 'draft' ? 'draft' : '', c.mine ? 'mine' : ''].join(' ').trim(), 'data-id': c.id, 'data-author': c.author },
@@ -215,7 +216,8 @@ export class Player {
 
   /** @param {Clip} c */
   async remove(c) {
-    if (c.state === 'published' && !confirm(`Delete your clip from ${formatTime(c.created)}?`)) return;
+    const whose = c.mine ? 'your clip' : `${c.author}'s clip`;
+    if (c.state === 'published' && !confirm(`Delete ${whose} from ${formatTime(c.created)}?`)) return;
     try {
       const m = await this.ctx.signal.ask({ type: 'clip-delete', id: c.id }, (r) => r.type === 'clip-removed' && r.id === c.id);
       if (m.type === 'error') throw new Error(m.message);

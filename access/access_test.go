@@ -1,0 +1,187 @@
+package access
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+)
+
+func TestPasswordHashes(t *testing.T) {
+	h, err := HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckHash(h); err != nil {
+		t.Fatalf("own hash refused: %v", err)
+	}
+	salt := []byte("0123456789abcdef")
+	key := argon2.IDKey([]byte("battery staple"), salt, 1, 64, 1, 32)
+	a2 := fmt.Sprintf("$argon2id$v=19$m=64,t=1,p=1$%s$%s", base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+	if err := CheckHash(a2); err != nil {
+		t.Fatalf("argon2id hash refused: %v", err)
+	}
+	for _, c := range []struct {
+		hash, pw string
+		want     bool
+	}{
+		{h, "correct horse", true},
+		{h, "correct horsE", false},
+		{h, "", false},
+		{h, strings.Repeat("x", 100), false},
+		{a2, "battery staple", true},
+		{a2, "battery stapler", false},
+		{"plain", "plain", false},
+	} {
+		if got := VerifyPassword(c.hash, c.pw); got != c.want {
+			t.Errorf("VerifyPassword(%.12s…, %q) = %v", c.hash, c.pw, got)
+		}
+	}
+	for _, bad := range []string{"", "secret", "$2a$99$x", "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$" + strings.Repeat("A", 43), "$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$xx"} {
+		if CheckHash(bad) == nil {
+			t.Errorf("CheckHash(%q) accepted", bad)
+		}
+	}
+	if _, err := HashPassword(strings.Repeat("y", 73)); err == nil {
+		t.Error("a 73-byte password was hashed (bcrypt would cut it)")
+	}
+}
+
+func TestTokens(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	now := time.Unix(1_800_000_000, 0)
+	c := Claims{Room: "chat", Name: "ann", Role: RoleOperator, Expires: now.Add(time.Hour).Unix(), Issued: now.Unix()}
+	tok, err := SignToken(secret, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := VerifyToken(secret, tok, now)
+	if err != nil || got != c {
+		t.Fatalf("VerifyToken: %+v, %v", got, err)
+	}
+	if _, err := VerifyToken(secret, tok, now.Add(time.Hour)); err != ErrTokenExpired {
+		t.Errorf("at expiry: %v", err)
+	}
+	if _, err := VerifyToken([]byte("another secret, just as long...."), tok, now); err != ErrTokenInvalid {
+		t.Errorf("other secret: %v", err)
+	}
+	parts := strings.Split(tok, ".")
+	forged := base64.RawURLEncoding.EncodeToString([]byte(`{"room":"chat","name":"ann","role":"operator","exp":9999999999}`))
+	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
+	for name, bad := range map[string]string{
+		"tampered claims": parts[0] + "." + forged + "." + parts[2],
+		"alg none":        none + "." + parts[1] + ".",
+		"no signature":    parts[0] + "." + parts[1] + ".",
+		"two parts":       parts[0] + "." + parts[1],
+		"garbage":         "a.b.c",
+		"empty":           "",
+		"huge":            strings.Repeat("a", MaxToken+1),
+	} {
+		if _, err := VerifyToken(secret, bad, now); err != ErrTokenInvalid {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// A participant token without a role is a participant.
+	p, _ := SignToken(secret, Claims{Room: "chat", Name: "bob", Expires: now.Add(time.Minute).Unix()})
+	if got, err := VerifyToken(secret, p, now); err != nil || got.Role != RoleParticipant {
+		t.Errorf("role default: %+v %v", got, err)
+	}
+	if _, err := SignToken(secret, Claims{Room: "chat", Name: "x", Role: "root", Expires: 1}); err == nil {
+		t.Error("signed an unknown role")
+	}
+}
+
+func FuzzVerifyToken(f *testing.F) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	tok, _ := SignToken(secret, Claims{Room: "r", Name: "n", Expires: 2_000_000_000})
+	f.Add(tok)
+	f.Add("e30.e30.")
+	f.Add("..")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := VerifyToken(secret, s, time.Unix(1_800_000_000, 0))
+		if err == nil && s != tok {
+			// Only our own signature verifies; any other accepted input
+			// must re-sign to itself.
+			again, _ := SignToken(secret, c)
+			if _, err2 := VerifyToken(secret, again, time.Unix(1_800_000_000, 0)); err2 != nil {
+				t.Fatalf("accepted %q but its claims do not verify: %v", s, err2)
+			}
+		}
+	})
+}
+
+func TestLimiter(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := NewLimiter(6, 3) // 3 in a row, one more every 10 s
+	l.now = func() time.Time { return now }
+	a := netip.MustParseAddr("192.0.2.1")
+	b := netip.MustParseAddr("192.0.2.2")
+	for i := range 3 {
+		if l.Blocked(a) {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		l.Fail(a)
+	}
+	if !l.Blocked(a) {
+		t.Fatal("not blocked after 3 failures")
+	}
+	if l.Blocked(b) {
+		t.Fatal("another address is blocked")
+	}
+	now = now.Add(10 * time.Second)
+	if l.Blocked(a) {
+		t.Fatal("still blocked after the refill")
+	}
+	// The IPv4-mapped IPv6 form is the same client.
+	l.Fail(netip.MustParseAddr("::ffff:192.0.2.1"))
+	if !l.Blocked(a) {
+		t.Fatal("mapped address counted apart")
+	}
+	var zero *Limiter
+	zero.Fail(a)
+	if zero.Blocked(a) {
+		t.Fatal("nil limiter blocks")
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	proxies := Proxies{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32")}
+	for _, c := range []struct {
+		remote, xff, proto string
+		want               string
+		secure             bool
+	}{
+		{"198.51.100.7:5000", "1.2.3.4", "https", "198.51.100.7", false}, // not a proxy: headers ignored
+		{"127.0.0.1:5000", "", "", "127.0.0.1", false},
+		{"127.0.0.1:5000", "203.0.113.9", "https", "203.0.113.9", true},
+		{"127.0.0.1:5000", "6.6.6.6, 203.0.113.9, 10.1.1.1", "https", "203.0.113.9", true}, // spoofed left entry skipped
+		{"10.0.0.2:1", "garbage, 10.0.0.3", "http", "10.0.0.3", false},
+		{"[::ffff:127.0.0.1]:80", "2001:db8::1", "", "2001:db8::1", false},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = c.remote
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		if c.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", c.proto)
+		}
+		if got := proxies.ClientIP(r); got.String() != c.want {
+			t.Errorf("%s via %q: %s, want %s", c.remote, c.xff, got, c.want)
+		}
+		if got := proxies.Secure(r); got != c.secure {
+			t.Errorf("%s proto %q: secure %v", c.remote, c.proto, got)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.TLS = &tls.ConnectionState{}
+	if !Proxies(nil).Secure(r) {
+		t.Error("a TLS request is not secure")
+	}
+}

@@ -1,0 +1,85 @@
+// End-to-end: a password room and an operator, in the browser client.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, join, shot, hashPassword } from './harness.mjs';
+
+let srv;
+let browser;
+
+before(async () => {
+  const roomPass = hashPassword('open sesame');
+  const opPass = hashPassword('operator pass');
+  srv = await startServer({
+    rooms: {
+      club: `mode = "mediaChat"\ntitle = "Members only"\naccess = "password"\npassword = "${roomPass}"\n`,
+      lobby: `mode = "mediaChat"\ntitle = "Lobby"\n`,
+    },
+    config: `[auth]\nfailure_burst = 50\n[[auth.operators]]\nname = "olga"\npassword = "${opPass}"\n`,
+  });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await srv?.stop();
+});
+
+/** Opens the entry screen of a new user. */
+async function entry(room) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${srv.url}/?room=${room}`);
+  await page.waitForSelector(`#entry-room option[value="${room}"]`, { state: 'attached' });
+  return page;
+}
+
+test('a password room asks for the password and refuses a wrong one', async () => {
+  const p = await entry('club');
+  await p.locator('#entry-password-row:not([hidden])').waitFor();
+  await p.fill('#entry-name', 'pat');
+  await p.fill('#entry-password', 'sesame');
+  await p.click('#entry-join');
+  await p.waitForFunction(() => document.querySelector('#entry-error')?.textContent?.includes('wrong password'));
+  assert.equal(await p.locator('#room').isHidden(), true);
+  await p.fill('#entry-password', 'open sesame');
+  await p.click('#entry-join');
+  await p.locator('#room:not([hidden])').waitFor();
+  // The lobby is open: no password field.
+  const q = await entry('lobby');
+  assert.equal(await q.locator('#entry-password-row').isHidden(), true);
+  await p.context().close();
+  await q.context().close();
+});
+
+test('an operator removes someone and deletes their clip', async () => {
+  const op = await entry('lobby');
+  await op.fill('#entry-name', 'olga');
+  await op.click('#entry-password-show');
+  await op.fill('#entry-password', 'operator pass');
+  await op.click('#entry-join');
+  await op.locator('#operator:not([hidden])').waitFor();
+
+  const bob = await join(browser, srv.url, 'lobby', 'bob');
+  await bob.locator('#recorder h2').click();
+  await bob.keyboard.down(' ');
+  await bob.waitForTimeout(1200);
+  await bob.keyboard.up(' ');
+  const row = op.locator('#clips tbody tr[data-author="bob"]');
+  await row.waitFor({ timeout: 5000 });
+  await shot(op, '#room', 'operator-view');
+  await row.locator('button.del').click();
+  await row.waitFor({ state: 'detached' });
+  await bob.locator('#clips tbody tr[data-author="bob"]').waitFor({ state: 'detached' });
+
+  await op.locator('#online li').filter({ hasText: 'bob' }).locator('button.kick').click();
+  await bob.locator('#entry:not([hidden])').waitFor();
+  assert.match(await bob.locator('#entry-error').textContent(), /operator removed you/);
+  // Someone else cannot take the operator's name.
+  const imp = await entry('lobby');
+  await imp.fill('#entry-name', 'Olga');
+  await imp.click('#entry-join');
+  await imp.waitForFunction(() => document.querySelector('#entry-error')?.textContent?.includes('operator'));
+  for (const p of [op, bob, imp]) await p.context().close();
+});
