@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test deps check unit e2e build
+.PHONY: run test deps check unit fuzz e2e build
 
 run:
 	$(GO) run ./cmd/parley
@@ -11,7 +11,7 @@ build:
 	$(GO) build -o bin/parley ./cmd/parley
 
 # Everything CI runs: dependencies, static checks, all tests.
-test: deps check unit e2e
+test: deps check unit fuzz e2e
 
 deps:
 	./scripts/install-deps.sh
@@ -23,6 +23,18 @@ check:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Each fuzz target for a short while (FUZZTIME each); their seed corpora
+# already run in every go test. A failure leaves the input in testdata/fuzz.
+FUZZTIME ?= 10s
+FUZZ_TARGETS = ./signaling:FuzzHandle ./clips/probe:FuzzProbe ./configs:FuzzParseRoom \
+	./configs:FuzzLoadServer ./access:FuzzVerifyToken
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # The browser client in headless Chromium (playwright-core), against the
 # binary built from this tree.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -79,8 +80,49 @@ func (s *Store) Handler(auth AuthFunc) http.Handler {
 }
 
 type handler struct {
-	s    *Store
-	auth AuthFunc
+	s       *Store
+	auth    AuthFunc
+	uploads uploadRate
+}
+
+// Uploads a caller may start: UploadBurst in a row, then one every
+// UploadEvery. Beyond that, 429.
+const (
+	UploadBurst = 5
+	UploadEvery = 10 * time.Second
+)
+
+// uploadRate is a token bucket per owner for uploads.
+type uploadRate struct {
+	mu   sync.Mutex
+	next map[string]time.Time // when the owner's bucket is full again
+}
+
+// take reports whether owner may upload now, and if so counts it.
+func (u *uploadRate) take(owner string, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.next == nil {
+		u.next = make(map[string]time.Time)
+	}
+	if len(u.next) > 10000 {
+		for k, t := range u.next {
+			if !t.After(now) {
+				delete(u.next, k)
+			}
+		}
+	}
+	full := u.next[owner]
+	if full.Before(now) {
+		full = now
+	}
+	// The bucket holds UploadBurst tokens; each upload pushes "full" one
+	// interval later. Refuse when that would be more than the burst away.
+	if full.Sub(now) > time.Duration(UploadBurst-1)*UploadEvery {
+		return false
+	}
+	u.next[owner] = full.Add(UploadEvery)
+	return true
 }
 
 func respond(w http.ResponseWriter, status int, v any) {
@@ -218,6 +260,12 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 	owner, author, ok := h.caller(r, rm.cfg.Name)
 	if !ok {
 		fail(w, http.StatusUnauthorized, "join the room first")
+		return
+	}
+	if !h.uploads.take(owner, h.s.opts.now()) {
+		h.s.log.Info("upload refused: too many", "room", rm.cfg.Name, "author", author)
+		w.Header().Set("Retry-After", strconv.Itoa(int(UploadEvery/time.Second)))
+		fail(w, http.StatusTooManyRequests, fmt.Sprintf("too many uploads: at most %d in a row, then one every %s", UploadBurst, UploadEvery))
 		return
 	}
 	limit := rm.cfg.MaxClipBytes + multipartSlack

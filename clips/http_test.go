@@ -301,3 +301,36 @@ func TestHTTPPathTraversal(t *testing.T) {
 		t.Errorf("the data folder changed:\n%s", after)
 	}
 }
+
+// TestUploadRate: a caller gets UploadBurst uploads in a row, then 429
+// with Retry-After until the bucket refills; others are not affected.
+func TestUploadRate(t *testing.T) {
+	clk := newClock()
+	s := openStore(t, t.TempDir(), []configs.Room{testRoom(t, "a", nil)}, WithClock(clk.Now))
+	srv := server(t, s)
+	data := webmBytes(t, testmedia.Opus(t, 1), nil, false)
+	up := func(key string) *http.Response {
+		resp := do(t, "POST", srv.URL+"/api/rooms/a/clips", key, bytes.NewReader(data), "audio/webm")
+		readBody(t, resp)
+		return resp
+	}
+	for i := range UploadBurst {
+		if resp := up("alice"); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("upload %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp := up("alice")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("upload over the burst: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if resp := up("bob"); resp.StatusCode != http.StatusCreated {
+		t.Errorf("another caller: %d", resp.StatusCode)
+	}
+	clk.Add(UploadEvery)
+	if resp := up("alice"); resp.StatusCode != http.StatusCreated {
+		t.Errorf("after the refill: %d", resp.StatusCode)
+	}
+	if resp := up("alice"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("one refill gives one upload: %d", resp.StatusCode)
+	}
+}

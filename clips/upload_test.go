@@ -118,9 +118,10 @@ func TestUploadAccepted(t *testing.T) {
 			var resp *http.Response
 			if c.ctype == "" {
 				body, ctype := multipartBody(t, data, "a test clip", true)
-				resp = do(t, "POST", srv.URL+"/api/rooms/a/clips", "alice-key", body, ctype)
+				// A key per case: uploads are rate limited per caller.
+				resp = do(t, "POST", srv.URL+"/api/rooms/a/clips", "alice-key-"+c.name, body, ctype)
 			} else {
-				resp = do(t, "POST", srv.URL+"/api/rooms/a/clips?description=raw", "alice-key", bytes.NewReader(data), c.ctype)
+				resp = do(t, "POST", srv.URL+"/api/rooms/a/clips?description=raw", "alice-key-"+c.name, bytes.NewReader(data), c.ctype)
 			}
 			if resp.StatusCode != http.StatusCreated {
 				t.Fatalf("status %d: %s", resp.StatusCode, readBody(t, resp))
@@ -129,7 +130,7 @@ func TestUploadAccepted(t *testing.T) {
 			if loc := resp.Header.Get("Location"); loc != "/api/rooms/a/clips/"+clip.ID {
 				t.Errorf("Location %q", loc)
 			}
-			if clip.Kind != c.kind || clip.Mime != c.mime || clip.State != Published || clip.Author != "user alice-key" {
+			if clip.Kind != c.kind || clip.Mime != c.mime || clip.State != Published || clip.Author != "user alice-key-"+c.name {
 				t.Errorf("clip %+v", clip)
 			}
 			if math.Abs(clip.Duration-want) > 0.1 {
@@ -243,7 +244,11 @@ func TestUploadRefused(t *testing.T) {
 			if ctype == "" {
 				body, ctype = multipartBody(t, c.data, "x", true)
 			}
-			resp := do(t, "POST", srv.URL+"/api/rooms/a/clips", c.key, body, ctype)
+			key := c.key
+			if key != "" {
+				key += "-" + c.name // uploads are rate limited per caller
+			}
+			resp := do(t, "POST", srv.URL+"/api/rooms/a/clips", key, body, ctype)
 			msg := readBody(t, resp)
 			if resp.StatusCode != c.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, msg)

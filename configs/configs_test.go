@@ -613,6 +613,9 @@ func FuzzParseRoom(f *testing.F) {
 		"mode = \"mediaChat\"\nmax_clip_bytes = 99999999999999999999\n",
 		"mode = \"mediaChat\"\nclip_lifetime = \"9999999999h\"\n",
 		"mode = \"mediaChat\"\ntitle = \"\"\"\nx\"\"\"\n",
+		"mode = \"mediaChat\"\naccess = \"password\"\n[passwords]\na = 1\n",
+		"mode = \"mediaChat\"\naccess = \"password\"\npassword = \"$argon2id$v=19$m=64,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n",
+		"mode = \"mediaChat\"\npasswords = { x = \"y\" }\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -793,4 +796,29 @@ func TestParsePeerPrefix(t *testing.T) {
 			t.Errorf("ParsePeerPrefix(%q) = %v, want an error", in, p)
 		}
 	}
+}
+
+// FuzzLoadServer: any server file is either a clear error naming the
+// file, or a configuration that validates.
+func FuzzLoadServer(f *testing.F) {
+	f.Add(ExampleServerFile())
+	for _, s := range []string{
+		"", "[http]\nlisten = 1\n", "[[auth.operators]]\nname = \"a\"\n", "auth.operators = [{ name = \"a\", password = 1 }]\n",
+		"[turn]\nexternal = [{ urls = [\"stun:x\"] }]\n", "[http]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+		"[http]\ntls_cert = \"a\"\n", "[http]\nredirect_listen = \":80\"\n", "[signaling]\nping_interval = \"-1s\"\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := parseServer("parley.toml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "parley.toml: ") {
+				t.Fatalf("error does not name the file: %q", err)
+			}
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("parsed config does not validate: %v\n%q", err, data)
+		}
+	})
 }

@@ -40,7 +40,24 @@ type HTTP struct {
 	// MaxConnectionsPerIP bounds the open websockets of one client address;
 	// 0 means no bound.
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip" json:"max_connections_per_ip"`
+	// TLSCert and TLSKey are PEM files: with them, Listen serves HTTPS.
+	// They are read again when they change (certificate renewal).
+	TLSCert string `toml:"tls_cert" json:"tls_cert"`
+	TLSKey  string `toml:"tls_key" json:"tls_key"`
+	// AutocertDomains makes Listen serve HTTPS with certificates obtained
+	// automatically (ACME, Let's Encrypt) for these host names; the
+	// certificates are kept in data_dir/autocert. Not with TLSCert.
+	AutocertDomains []string `toml:"autocert_domains" json:"autocert_domains"`
+	// AutocertEmail is the contact address given to the ACME CA; optional.
+	AutocertEmail string `toml:"autocert_email" json:"autocert_email"`
+	// RedirectListen is a host:port for plain HTTP that redirects to HTTPS
+	// (and answers ACME http-01 challenges with autocert), e.g. ":80".
+	// "" means none. Needs TLS.
+	RedirectListen string `toml:"redirect_listen" json:"redirect_listen"`
 }
+
+// TLS reports whether the HTTP server serves HTTPS.
+func (h HTTP) TLS() bool { return h.TLSCert != "" || len(h.AutocertDomains) > 0 }
 
 // Media configures the WebRTC media sockets.
 type Media struct {
@@ -164,6 +181,7 @@ func Default() Server {
 			ShutdownTimeout:     Duration(5 * time.Second),
 			TrustedProxies:      []string{},
 			MaxConnectionsPerIP: 20,
+			AutocertDomains:     []string{},
 		},
 		Media: Media{
 			ListenIP: "127.0.0.1",
@@ -219,6 +237,13 @@ func Load(path string) (Server, error) {
 	if err != nil {
 		return Server{}, readError(path, err)
 	}
+	return parseServer(path, data)
+}
+
+// parseServer decodes a server file's data on top of Default() and
+// validates it; file names the file in errors.
+func parseServer(path string, data []byte) (Server, error) {
+	s := Default()
 	if err := decodeStrict(path, data, &s); err != nil {
 		return Server{}, err
 	}
@@ -227,6 +252,9 @@ func Load(path string) (Server, error) {
 	}
 	if s.HTTP.TrustedProxies == nil {
 		s.HTTP.TrustedProxies = []string{}
+	}
+	if s.HTTP.AutocertDomains == nil {
+		s.HTTP.AutocertDomains = []string{}
 	}
 	if s.TURN.AllowPeers == nil {
 		s.TURN.AllowPeers = []string{}
@@ -311,6 +339,27 @@ func (s Server) problems() problems {
 		}
 	}
 	checkRange(&p, "http.max_connections_per_ip", int64(s.HTTP.MaxConnectionsPerIP), 0, 100000)
+	h := s.HTTP
+	switch {
+	case (h.TLSCert == "") != (h.TLSKey == ""):
+		p.add("http.tls_cert", "tls_cert and tls_key must both be set (HTTPS from files) or both be empty, got tls_cert %q and tls_key %q", h.TLSCert, h.TLSKey)
+	case h.TLSCert != "" && len(h.AutocertDomains) > 0:
+		p.add("http.autocert_domains", "set either tls_cert/tls_key or autocert_domains, not both")
+	}
+	for i, d := range h.AutocertDomains {
+		if !validHost(d) || net.ParseIP(d) != nil || !strings.Contains(d, ".") {
+			p.add("http.autocert_domains", "entry %d: want a public host name like \"chat.example.org\", got %q", i+1, d)
+		}
+	}
+	if h.AutocertEmail != "" && (!strings.Contains(h.AutocertEmail, "@") || strings.ContainsAny(h.AutocertEmail, " \t<>")) {
+		p.add("http.autocert_email", "want an email address, got %q", h.AutocertEmail)
+	}
+	if h.RedirectListen != "" {
+		checkListen(&p, "http.redirect_listen", h.RedirectListen)
+		if !h.TLS() {
+			p.add("http.redirect_listen", "redirects to HTTPS, so it needs tls_cert/tls_key or autocert_domains")
+		}
+	}
 
 	s.TURN.problems(&p)
 	s.Auth.problems(&p, s.Signaling.MaxNameLength)

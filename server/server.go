@@ -4,6 +4,9 @@
 package server
 
 import (
+	"crypto/tls"
+
+	"golang.org/x/crypto/acme/autocert"
 	"path/filepath"
 
 	"context"
@@ -14,6 +17,7 @@ import (
 	"net/http"
 	"parley/access"
 	"parley/internal/secretfile"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +40,12 @@ type Server struct {
 	http    *http.Server
 	ln      net.Listener
 	started time.Time
+	tls     *tls.Config // nil: plain HTTP
+	certs   *fileCert   // the certificate files, when HTTPS is from files
+	proxies access.Proxies
+
+	redirect   *http.Server // plain HTTP → HTTPS; nil when off
+	redirectLn net.Listener
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -70,6 +80,14 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 		return nil, err
 	}
 	auth, err := authConfig(cfg, log)
+	var (
+		tlsCfg *tls.Config
+		acme   *autocert.Manager
+		certs  *fileCert
+	)
+	if err == nil {
+		tlsCfg, acme, certs, err = tlsSetup(cfg.HTTP, cfg.Storage.DataDir, log)
+	}
 	if err != nil {
 		_ = store.Close()
 		_ = relay.Close()
@@ -84,7 +102,32 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 		_ = engine.Close()
 		return nil, fmt.Errorf("http listen: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now()}
+	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies}
+	if cfg.HTTP.RedirectListen != "" {
+		rln, err := net.Listen("tcp", cfg.HTTP.RedirectListen)
+		if err != nil {
+			_ = ln.Close()
+			_ = store.Close()
+			_ = relay.Close()
+			_ = engine.Close()
+			return nil, fmt.Errorf("http redirect listen: %w", err)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		var h http.Handler = redirectHandler(port)
+		if acme != nil {
+			h = acme.HTTPHandler(h) // answers http-01 challenges, redirects the rest
+		}
+		s.redirectLn = rln
+		s.redirect = &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      10 * time.Second,
+			IdleTimeout:       30 * time.Second,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+	}
 	s.hub = signaling.NewHub(signaling.Config{
 		Auth:            auth,
 		Signaling:       cfg.Signaling,
@@ -104,6 +147,8 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         tlsCfg,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
@@ -120,15 +165,42 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /whip/{room}/{id}", s.hub.HandleWHIPResource)
 	mux.HandleFunc("PATCH /whip/{room}/{id}", s.hub.HandleWHIPResource)
 	mux.Handle("GET /", web.Handler())
-	return secureHeaders(mux)
+	return s.secureHeaders(limitBody(mux))
+}
+
+// maxBody bounds the body of every request but uploads: no other
+// endpoint takes more than a WHIP offer (64 KiB).
+const maxBody = 64 << 10
+
+// limitBody refuses a body over maxBody with 413 (before any handler
+// runs when its length is announced, else when it is read), on every
+// endpoint but uploads, whose handler bounds them by the room's
+// max_clip_bytes.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/clips") {
+			next.ServeHTTP(w, r) // an upload (clips.UploadPattern)
+			return
+		}
+		if r.ContentLength > maxBody {
+			http.Error(w, fmt.Sprintf("the request body is over %d bytes", maxBody), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // secureHeaders sets the headers every response carries. The API answers
 // JSON and media only, so its policy allows nothing; the web client sets
-// its own Content-Security-Policy.
-func secureHeaders(next http.Handler) http.Handler {
+// its own Content-Security-Policy. Over HTTPS (directly, or as a trusted
+// proxy says) browsers are told to keep to HTTPS.
+func (s *Server) secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		if s.proxies.Secure(r) {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
@@ -149,7 +221,20 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // URL is the address to open in a browser.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/" }
+func (s *Server) URL() string {
+	if s.tls != nil {
+		return "https://" + s.ln.Addr().String() + "/"
+	}
+	return "http://" + s.ln.Addr().String() + "/"
+}
+
+// RedirectAddr is the plain-HTTP redirect listener's address (nil when off).
+func (s *Server) RedirectAddr() net.Addr {
+	if s.redirectLn == nil {
+		return nil
+	}
+	return s.redirectLn.Addr()
+}
 
 // MediaUDPAddr is the shared media UDP socket's address (nil with a port range).
 func (s *Server) MediaUDPAddr() net.Addr { return s.engine.UDPAddr() }
@@ -162,7 +247,19 @@ func (s *Server) Rooms() []signaling.RoomInfo { return s.hub.RoomInfos() }
 
 // Serve serves HTTP until Shutdown. It returns nil after a shutdown.
 func (s *Server) Serve() error {
-	err := s.http.Serve(s.ln)
+	if s.redirect != nil {
+		go func() {
+			if err := s.redirect.Serve(s.redirectLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("http redirect server", "err", err)
+			}
+		}()
+	}
+	var err error
+	if s.tls != nil {
+		err = s.http.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.http.Serve(s.ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -175,6 +272,10 @@ func (s *Server) Serve() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		errHTTP := s.http.Shutdown(ctx)
+		if s.redirect != nil {
+			errHTTP = errors.Join(errHTTP, s.redirect.Shutdown(ctx))
+			_ = s.redirectLn.Close() // when Serve never ran
+		}
 		// The hub first: sessions that record store their clips.
 		errHub := s.hub.Shutdown(ctx)
 		errStore := s.store.Close()
