@@ -329,3 +329,35 @@ func TestWHIPAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayedOwnerKey: an owner key is an identity for clips, never a
+// credential for a room: replayed without the room's password or token it
+// admits nobody, and its bearer use needs its holder in the room.
+func TestReplayedOwnerKey(t *testing.T) {
+	srv := accessServer(t, nil)
+	_, pj, _ := srv.joinAs(t, "forum", "pat", client.Options{Password: "room pass"})
+	_, tj, _ := srv.joinAs(t, "live", "", client.Options{Token: token(t, access.Claims{Room: "live", Name: "tim"})})
+	for _, c := range []struct {
+		room, name string
+		opts       client.Options
+		want       string
+	}{
+		{"forum", "pat2", client.Options{OwnerKey: pj.OwnerKey}, "password-required"},
+		{"forum", "pat2", client.Options{OwnerKey: pj.OwnerKey, Password: "guess"}, "bad-password"},
+		{"live", "tim2", client.Options{OwnerKey: tj.OwnerKey}, "token-required"},
+	} {
+		if _, _, code := srv.joinAs(t, c.room, c.name, c.opts); code != c.want {
+			t.Errorf("%s as %s with a replayed key: %q, want %q", c.room, c.name, code, c.want)
+		}
+	}
+	// Pat's key over HTTP in a room pat is not in: 401.
+	if resp, _ := srv.fetch(t, "DELETE", "/api/rooms/chat/clips/"+strings.Repeat("0", 29), pj.OwnerKey, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("bearer key outside its room: %s", resp.Status)
+	}
+	// Someone else's name in an open room is not taken with a different key.
+	_, aj := srv.join(t, "chat", "ann", client.Options{})
+	if _, _, code := srv.joinAs(t, "chat", "ann", client.Options{OwnerKey: strings.Repeat("A", 43)}); code != "name-taken" {
+		t.Errorf("another key for a name in use: %q", code)
+	}
+	_ = aj
+}
