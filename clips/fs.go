@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"parley/internal/atomicfile"
 )
 
 // File modes: the server's user and group only.
@@ -16,30 +18,10 @@ const (
 	fileMode = 0o640
 )
 
-// writeFileAtomic writes data to name in root crash-safely: a temporary
-// file, fsync, rename over name, fsync of the folder. A reader sees either
-// the old file or the whole new one.
+// writeFileAtomic writes data to name in root crash-safely (see
+// package atomicfile).
 func writeFileAtomic(root *os.Root, dir, name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = root.Rename(tmp, name)
-	}
-	if err != nil {
-		_ = root.Remove(tmp)
-		return err
-	}
-	return syncDir(root, dir)
+	return atomicfile.Write(root, dir, name, data, fileMode)
 }
 
 // writeJSON writes v as name crash-safely.
@@ -52,17 +34,7 @@ func writeJSON(root *os.Root, dir, name string, v any) error {
 }
 
 // syncDir makes the renames and removals in a folder durable.
-func syncDir(root *os.Root, dir string) error {
-	d, err := root.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func syncDir(root *os.Root, dir string) error { return atomicfile.SyncDir(root, dir) }
 
 // removeIfExists removes name, and is content if it is already gone.
 func removeIfExists(root *os.Root, name string) error {

@@ -20,6 +20,7 @@ type Server struct {
 	Storage   Storage   `toml:"storage" json:"storage"`
 	Rooms     Rooms     `toml:"rooms" json:"rooms"`
 	TURN      TURN      `toml:"turn" json:"turn"`
+	Chat      Chat      `toml:"chat" json:"chat"`
 	Auth      Auth      `toml:"auth" json:"auth"`
 	Log       Log       `toml:"log" json:"log"`
 }
@@ -88,6 +89,15 @@ type Signaling struct {
 	MaxChatLength     int      `toml:"max_chat_length" json:"max_chat_length"`         // 1..65536 characters
 	CallTimeout       Duration `toml:"call_timeout" json:"call_timeout"`               // unanswered calls end; 1s..10m
 	CallRejoinGrace   Duration `toml:"call_rejoin_grace" json:"call_rejoin_grace"`     // a call waits this long for a dropped party; 0..10m
+}
+
+// Chat configures what chat remembers (package chatlog).
+type Chat struct {
+	HistoryLength     int      `toml:"history_length" json:"history_length"`             // messages a joiner gets; 0..1000
+	HistoryAge        Duration `toml:"history_age" json:"history_age"`                   // older ones are not given; > 0
+	OfflineLifetime   Duration `toml:"offline_lifetime" json:"offline_lifetime"`         // a message for someone offline waits this long; > 0
+	OfflineMaxPerUser int      `toml:"offline_max_per_user" json:"offline_max_per_user"` // 1..1000
+	OfflineMaxPerRoom int      `toml:"offline_max_per_room" json:"offline_max_per_room"` // 1..100000
 }
 
 // Storage configures where clips are kept.
@@ -214,6 +224,13 @@ func Default() Server {
 			MaxAllocationsPerUser: 10,
 			MaxAllocations:        1000,
 			External:              []ICEServer{},
+		},
+		Chat: Chat{
+			HistoryLength:     50,
+			HistoryAge:        Duration(24 * time.Hour),
+			OfflineLifetime:   Duration(7 * 24 * time.Hour),
+			OfflineMaxPerUser: 50,
+			OfflineMaxPerRoom: 1000,
 		},
 		Auth: Auth{
 			FailuresPerMinute: 10,
@@ -360,6 +377,17 @@ func (s Server) problems() problems {
 			p.add("http.redirect_listen", "redirects to HTTPS, so it needs tls_cert/tls_key or autocert_domains")
 		}
 	}
+
+	c := s.Chat
+	checkRange(&p, "chat.history_length", int64(c.HistoryLength), 0, 1000)
+	if c.HistoryAge <= 0 {
+		p.add("chat.history_age", "must be more than 0s, got %s", c.HistoryAge)
+	}
+	if c.OfflineLifetime <= 0 {
+		p.add("chat.offline_lifetime", "must be more than 0s, got %s", c.OfflineLifetime)
+	}
+	checkRange(&p, "chat.offline_max_per_user", int64(c.OfflineMaxPerUser), 1, 1000)
+	checkRange(&p, "chat.offline_max_per_room", int64(c.OfflineMaxPerRoom), 1, 100000)
 
 	s.TURN.problems(&p)
 	s.Auth.problems(&p, s.Signaling.MaxNameLength)

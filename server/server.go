@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"parley/access"
+	"parley/chatlog"
 	"parley/internal/secretfile"
 	"strings"
 	"sync"
@@ -36,6 +37,7 @@ type Server struct {
 	engine  *sfu.Engine
 	turn    *turn.Server
 	store   *clips.Store
+	chat    *chatlog.Store
 	hub     *signaling.Hub
 	http    *http.Server
 	ln      net.Listener
@@ -79,6 +81,23 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 		_ = engine.Close()
 		return nil, err
 	}
+	names := make([]string, len(rooms))
+	for i, r := range rooms {
+		names[i] = r.Name
+	}
+	chat, err := chatlog.Open(cfg.Storage.DataDir, names, chatlog.Config{
+		HistoryLength:     cfg.Chat.HistoryLength,
+		HistoryAge:        cfg.Chat.HistoryAge.D(),
+		OfflineLifetime:   cfg.Chat.OfflineLifetime.D(),
+		OfflineMaxPerUser: cfg.Chat.OfflineMaxPerUser,
+		OfflineMaxPerRoom: cfg.Chat.OfflineMaxPerRoom,
+	}, log)
+	if err != nil {
+		_ = store.Close()
+		_ = relay.Close()
+		_ = engine.Close()
+		return nil, err
+	}
 	auth, err := authConfig(cfg, log)
 	var (
 		tlsCfg *tls.Config
@@ -89,6 +108,7 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 		tlsCfg, acme, certs, err = tlsSetup(cfg.HTTP, cfg.Storage.DataDir, log)
 	}
 	if err != nil {
+		_ = chat.Close()
 		_ = store.Close()
 		_ = relay.Close()
 		_ = engine.Close()
@@ -97,16 +117,18 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 	store.Start(context.Background()) // the expiry sweeper; Close stops it
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
+		_ = chat.Close()
 		_ = store.Close()
 		_ = relay.Close()
 		_ = engine.Close()
 		return nil, fmt.Errorf("http listen: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies}
+	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat}
 	if cfg.HTTP.RedirectListen != "" {
 		rln, err := net.Listen("tcp", cfg.HTTP.RedirectListen)
 		if err != nil {
 			_ = ln.Close()
+			_ = chat.Close()
 			_ = store.Close()
 			_ = relay.Close()
 			_ = engine.Close()
@@ -130,6 +152,7 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 	}
 	s.hub = signaling.NewHub(signaling.Config{
 		Auth:            auth,
+		Chat:            chat,
 		Signaling:       cfg.Signaling,
 		AllowedOrigins:  cfg.HTTP.AllowedOrigins,
 		Store:           store,
@@ -278,7 +301,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		// The hub first: sessions that record store their clips.
 		errHub := s.hub.Shutdown(ctx)
-		errStore := s.store.Close()
+		errStore := errors.Join(s.store.Close(), s.chat.Close())
 		errTURN := s.turn.Close()
 		errEngine := s.engine.Close()
 		s.shutdownErr = errors.Join(errHTTP, errHub, errStore, errTURN, errEngine)

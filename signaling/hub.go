@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"parley/chatlog"
 	"parley/clips"
 	"parley/configs"
 	"parley/sfu"
@@ -42,6 +43,9 @@ type Config struct {
 	Store *clips.Store
 	// Auth admits people to rooms (passwords, tokens, operators).
 	Auth Auth
+	// Chat keeps chat history and messages for people offline; nil keeps
+	// nothing.
+	Chat *chatlog.Store
 }
 
 // Hub holds the rooms and the sessions connected to them.

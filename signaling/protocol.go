@@ -74,6 +74,7 @@ const (
 	ErrNotJoined        = "not-joined"
 	ErrAlreadyJoined    = "already-joined"
 	ErrNoSuchPeer       = "no-such-participant"
+	ErrMailboxFull      = "mailbox-full"
 	ErrBadSDP           = "bad-sdp"
 	ErrNoOffer          = "no-offer"
 	ErrBadCandidate     = "bad-candidate"
@@ -120,6 +121,9 @@ type clientMessage struct {
 	SDP       string          `json:"sdp,omitempty"`
 	Candidate *iceCandidate   `json:"candidate,omitempty"`
 	OwnerKey  string          `json:"owner_key,omitempty"`
+	// ToName is the recipient of a chat message by name (someone who may
+	// be offline).
+	ToName string `json:"to_name,omitempty"`
 	// Password and Token are join credentials (see Auth).
 	Password string `json:"password,omitempty"`
 	Token    string `json:"token,omitempty"`
@@ -172,6 +176,10 @@ type joinedMessage struct {
 	OwnerKey string `json:"owner_key"`
 	// Role is "participant" or "operator".
 	Role string `json:"role"`
+	// History is the room's recent chat, oldest first; Offline the
+	// messages that waited for this name while it was away.
+	History []chatMessage `json:"history"`
+	Offline []chatMessage `json:"offline"`
 }
 
 type presenceMessage struct {
@@ -183,8 +191,13 @@ type chatMessage struct {
 	Type string `json:"type"`
 	From Peer   `json:"from"`
 	To   string `json:"to,omitempty"`
-	Text string `json:"text"`
-	TS   string `json:"ts"`
+	// ToName names the recipient of a message left for someone offline;
+	// Queued marks the sender's copy of one, Offline the recipient's.
+	ToName  string `json:"to_name,omitempty"`
+	Queued  bool   `json:"queued,omitempty"`
+	Offline bool   `json:"offline,omitempty"`
+	Text    string `json:"text"`
+	TS      string `json:"ts"`
 }
 
 type sdpMessage struct {

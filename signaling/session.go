@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"parley/chatlog"
 	"parley/clips"
 	"parley/sfu"
 )
@@ -412,7 +413,9 @@ func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessag
 		ice = []ICEServer{}
 	}
 	info := RoomInfo{Room: room.cfg, Live: room.cfg.Mode.Live(), Participants: len(room.members) + 1}
-	s.enqueue(joinedMessage{Type: TypeJoined, Req: req, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice, OwnerKey: ownerKey, Role: s.role})
+	history, offline := s.chatMemory(room)
+	s.enqueue(joinedMessage{Type: TypeJoined, Req: req, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice,
+		OwnerKey: ownerKey, Role: s.role, History: history, Offline: offline})
 	joined, _ := json.Marshal(presenceMessage{Type: TypeParticipantJoined, Participant: Peer{ID: s.id, Name: s.name}})
 	for _, o := range room.members {
 		o.enqueueBytes(joined)
@@ -470,15 +473,26 @@ func (s *Session) chat(m *clientMessage) {
 		s.sendError(m.Req, ErrBadRequest, err.Error())
 		return
 	}
-	msg, _ := json.Marshal(chatMessage{
-		Type: TypeChat, From: Peer{ID: s.id, Name: s.name}, To: m.To, Text: m.Text, TS: timestamp(time.Now()),
-	})
+	now := time.Now()
+	from := Peer{ID: s.id, Name: s.name}
 	room := s.room
+	if m.ToName != "" {
+		s.chatByName(m, from, now)
+		return
+	}
+	msg, _ := json.Marshal(chatMessage{Type: TypeChat, From: from, To: m.To, Text: m.Text, TS: timestamp(now)})
 	room.mu.Lock()
 	defer room.mu.Unlock()
 	if m.To == "" {
 		for _, o := range room.members {
 			o.enqueueBytes(msg)
+		}
+		if chat := s.hub.cfg.Chat; chat != nil {
+			// Under the room's lock, so that the history is in the order
+			// the room saw.
+			if err := chat.Append(room.cfg.Name, chatlog.Entry{From: chatlog.Peer(from), Text: m.Text, TS: now}); err != nil {
+				s.log.Error("chat history", "room", room.cfg.Name, "err", err)
+			}
 		}
 		return
 	}
@@ -491,6 +505,67 @@ func (s *Session) chat(m *clientMessage) {
 	if to != s {
 		s.enqueueBytes(msg)
 	}
+}
+
+// chatByName sends a private message to a name: at once when someone of
+// that name is in the room, else kept until they join.
+func (s *Session) chatByName(m *clientMessage, from Peer, now time.Time) {
+	if err := checkName(m.ToName, s.hub.cfg.Signaling.MaxNameLength); err != nil {
+		s.sendError(m.Req, ErrBadName, "to_name: "+err.Error())
+		return
+	}
+	room := s.room
+	room.mu.Lock()
+	for _, o := range room.members {
+		if strings.EqualFold(o.name, m.ToName) {
+			msg, _ := json.Marshal(chatMessage{Type: TypeChat, From: from, To: o.id, Text: m.Text, TS: timestamp(now)})
+			o.enqueueBytes(msg)
+			if o != s {
+				s.enqueueBytes(msg)
+			}
+			room.mu.Unlock()
+			return
+		}
+	}
+	room.mu.Unlock()
+	chat := s.hub.cfg.Chat
+	if chat == nil {
+		s.sendError(m.Req, ErrNoSuchPeer, "nobody of that name is in the room, and this server keeps no messages")
+		return
+	}
+	_, err := chat.Leave(room.cfg.Name, chatlog.Entry{From: chatlog.Peer(from), ToName: m.ToName, Text: m.Text, TS: now})
+	switch {
+	case errors.Is(err, chatlog.ErrMailboxFull):
+		s.sendError(m.Req, ErrMailboxFull, fmt.Sprintf("too many messages are already waiting for %q", m.ToName))
+		return
+	case err != nil:
+		s.log.Error("offline message", "room", room.cfg.Name, "err", err)
+		s.sendError(m.Req, ErrInternal, "the message could not be kept")
+		return
+	}
+	s.enqueue(chatMessage{Type: TypeChat, From: from, ToName: m.ToName, Queued: true, Text: m.Text, TS: timestamp(now)})
+}
+
+// chatMemory returns the history and the waiting messages a joiner gets.
+// Called locked (room.mu), with the name's holder settled.
+func (s *Session) chatMemory(room *Room) (history, offline []chatMessage) {
+	history, offline = []chatMessage{}, []chatMessage{}
+	chat := s.hub.cfg.Chat
+	if chat == nil || s.headless {
+		return history, offline
+	}
+	for _, e := range chat.History(room.cfg.Name) {
+		history = append(history, chatMessage{Type: TypeChat, From: Peer(e.From), Text: e.Text, TS: timestamp(e.TS)})
+	}
+	waiting, err := chat.Collect(room.cfg.Name, s.name, s.owner)
+	if err != nil {
+		s.log.Error("offline messages", "room", room.cfg.Name, "err", err)
+	}
+	for _, e := range waiting {
+		offline = append(offline, chatMessage{Type: TypeChat, From: Peer(e.From), ToName: e.ToName, Offline: true, Text: e.Text, TS: timestamp(e.TS)})
+	}
+	chat.Seen(room.cfg.Name, s.name, s.owner)
+	return history, offline
 }
 
 func (s *Session) offer(m *clientMessage) {

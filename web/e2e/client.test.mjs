@@ -89,8 +89,26 @@ test('chat: to the room and privately; text stays text', async () => {
   await A.locator('#chat .msg.private').filter({ hasText: 'just for bob' }).waitFor();
 
   await shot(A, '#phone', 'phone-panel');
-  noErrors(A, B, C);
-  await closeAll(A, B, C);
+
+  // A message for someone away: C leaves, A writes to C by name; C comes
+  // back (same browser, so the same owner key) and finds it. A newcomer
+  // under C's name, with another key, does not; a newcomer sees the
+  // room's history but not the private message.
+  await A.click('#online button[data-name="cyd"]');
+  await C.click('#leave');
+  await A.waitForSelector('#online button[data-name="cyd"]', { state: 'detached' });
+  assert.match(await A.locator('#chat-to').textContent(), /away/);
+  await A.fill('#chat-text', 'see you later, cyd');
+  await A.press('#chat-text', 'Enter');
+  await A.locator('#chat .msg').filter({ hasText: 'waiting until cyd comes' }).waitFor();
+  const D = await user('chat', 'dee');
+  await D.locator('#chat .msg.history').filter({ hasText: 'marker' }).waitFor();
+  assert.equal(await D.locator('#chat .msg').filter({ hasText: 'just for bob' }).count(), 0, 'a private message in the history');
+  await C.selectOption('#entry-room', 'chat');
+  await C.click('#entry-join');
+  await C.locator('#chat .msg.offline').filter({ hasText: 'see you later, cyd' }).waitFor();
+  noErrors(A, B, C, D);
+  await closeAll(A, B, C, D);
 });
 
 test('mediaChat: SPACE records a clip that the other plays to the end; DELETE removes it everywhere', async () => {

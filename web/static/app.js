@@ -346,7 +346,7 @@ async function onJoinReply(m) {
   byId('leave').hidden = false;
   byId('room-title').textContent = room.title ? `${room.name} — ${room.title}` : room.name;
   document.body.dataset.mode = room.mode;
-  phone.joined(m.participants ?? [], room.allow_video);
+  phone.joined(m.participants ?? [], room.allow_video, m.history ?? [], m.offline ?? []);
   byId('operator').hidden = S.role !== 'operator';
   recorder.setup();
   showLivePanel();

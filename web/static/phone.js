@@ -29,6 +29,8 @@ export class Phone {
     /** @type {{id: string, state: CallState, peer: Peer, video: boolean}|null} */
     this.call = null;
     this.unread = 0;
+    /** @type {Set<string>} messages shown, so that a rejoin's history adds only what is new */
+    this.shown = new Set();
     this.online = byId('online');
     this.chatList = byId('chat');
     this.chatText = /** @type {HTMLInputElement} */ (byId('chat-text'));
@@ -68,12 +70,14 @@ export class Phone {
     const s = ctx.signal;
     s.on('participant-joined', (m) => {
       this.peers.set(m.participant.id, m.participant);
-      this.renderOnline();
+      if (this.selected) this.select(this.selected);
+      else this.renderOnline();
     });
     s.on('participant-left', (m) => {
       this.peers.delete(m.participant.id);
-      if (this.selected?.id === m.participant.id) this.select(null);
-      this.renderOnline();
+      // Still selected: what is written now waits for them.
+      if (this.selected) this.select(this.selected);
+      else this.renderOnline();
     });
     s.on('chat', (m) => this.onChat(m));
     s.on('call-ringing', (m) => this.setCall({ id: m.call, state: 'calling', peer: m.peer, video: !!m.video }));
@@ -90,13 +94,11 @@ export class Phone {
    * @param {Peer[]} participants
    * @param {boolean} allowVideo
    */
-  joined(participants, allowVideo) {
+  joined(participants, allowVideo, history = [], offline = []) {
     this.peers = new Map(participants.map((p) => [p.id, p]));
-    if (this.selected) {
-      // The same person may be back under a new id.
-      const again = participants.find((p) => p.name === this.selected?.name && p.id !== this.ctx.me.id);
-      this.select(again ?? null);
-    }
+    for (const m of history) this.onChat(m, 'history');
+    for (const m of offline) this.onChat(m, 'offline');
+    if (this.selected) this.select(this.selected); // by name: online again, or still away
     byId('call-video-row').hidden = !allowVideo;
     if (!allowVideo) this.callVideo.checked = false;
     if (this.call && this.call.state !== 'active' && this.call.state !== 'held') this.setCall(null);
@@ -125,11 +127,11 @@ export class Phone {
           'button',
           {
             type: 'button',
-            className: 'person' + (this.selected?.id === p.id ? ' selected' : '') + (self ? ' self' : ''),
+            className: 'person' + (this.selected?.name === p.name && !self ? ' selected' : '') + (self ? ' self' : ''),
             disabled: self,
             title: self ? 'you' : `send to ${p.name} or call`,
             'data-name': p.name,
-            onclick: () => this.select(this.selected?.id === p.id ? null : p),
+            onclick: () => this.select(this.selected?.name === p.name ? null : p),
           },
           p.name,
           self ? ' (you)' : '',
@@ -153,8 +155,10 @@ export class Phone {
 
   /** @param {Peer|null} p */
   select(p) {
+    if (p && p.name === this.ctx.me.name) p = null;
     this.selected = p;
-    this.chatTo.textContent = p ? `to ${p.name} only` : 'to everyone';
+    const away = p && ![...this.peers.values()].some((x) => x.name === p.name);
+    this.chatTo.textContent = p ? (away ? `to ${p.name} (away: kept until they come)` : `to ${p.name} only`) : 'to everyone';
     this.chatToClear.hidden = !p;
     this.renderOnline();
   }
@@ -164,7 +168,12 @@ export class Phone {
     if (!text) return;
     /** @type {Msg} */
     const m = { type: 'chat', text };
-    if (this.selected) m.to = this.selected.id;
+    if (this.selected) {
+      // Someone online by id; someone away by name (the server keeps it).
+      const online = this.onlinePeer();
+      if (online) m.to = online.id;
+      else m.to_name = this.selected.name;
+    }
     if (!this.ctx.signal.send(m)) {
       this.ctx.notify('Not connected: the message was not sent.');
       return;
@@ -172,20 +181,38 @@ export class Phone {
     this.chatText.value = '';
   }
 
-  /** @param {Msg} m */
-  onChat(m) {
+  /**
+   * Shows a chat message: live, from the room's history, or one that
+   * waited for us while we were away.
+   * @param {Msg} m
+   * @param {'live'|'history'|'offline'} [kind]
+   */
+  onChat(m, kind = 'live') {
+    const key = `${m.from?.name}|${m.ts}|${m.text}|${m.to ?? m.to_name ?? ''}`;
+    if (this.shown.has(key)) return; // history repeated after a rejoin
+    this.shown.add(key);
     const me = this.ctx.me.id;
-    const mine = m.from?.id === me;
-    const priv = !!m.to;
-    let label = m.from?.name ?? '?';
-    if (priv) {
+    const mine = m.from?.id === me && kind === 'live';
+    const priv = !!m.to || !!m.to_name;
+    const sender = m.from?.name ?? '?';
+    let label = sender;
+    if (m.queued) {
+      label = `${sender} → ${m.to_name} (waiting until ${m.to_name} comes)`;
+    } else if (kind === 'offline') {
+      label = `${sender} → you, while you were away`;
+    } else if (priv) {
       const to = this.peers.get(m.to);
-      label = mine ? `${label} → ${to?.name ?? 'someone'}` : `${label} → you`;
+      label = mine ? `${sender} → ${to?.name ?? 'someone'}` : `${sender} → you`;
     }
+    const who = h(
+      'button',
+      { type: 'button', className: 'who', title: `send to ${sender} only`, onclick: () => this.select({ id: m.from?.id ?? '', name: sender }) },
+      label,
+    );
     const li = h(
       'li',
-      { className: 'msg' + (mine ? ' mine' : '') + (priv ? ' private' : '') },
-      h('span', { className: 'who' }, label),
+      { className: ['msg', mine ? 'mine' : '', priv ? 'private' : '', kind].join(' ').trim() },
+      who,
       h('time', { dateTime: m.ts ?? '' }, m.ts ? formatTime(m.ts) : ''),
       h('span', { className: 'text' }, String(m.text ?? '')),
     );
@@ -193,7 +220,7 @@ export class Phone {
     this.chatList.append(li);
     while (this.chatList.children.length > 500) this.chatList.firstElementChild?.remove();
     if (atBottom || mine) li.scrollIntoView({ block: 'nearest' });
-    if (!mine && (document.hidden || document.activeElement !== this.chatText)) {
+    if (!mine && kind !== 'history' && (document.hidden || document.activeElement !== this.chatText)) {
       this.unread++;
       this.renderUnread();
     }
@@ -213,8 +240,15 @@ export class Phone {
 
   // Calls.
 
+  /** The selected person, if online now. */
+  onlinePeer() {
+    const sel = this.selected;
+    if (!sel) return undefined;
+    return [...this.peers.values()].find((p) => p.name === sel.name && p.id !== this.ctx.me.id);
+  }
+
   startCall() {
-    const p = this.selected;
+    const p = this.onlinePeer();
     if (!p || this.call) return;
     if (!this.ctx.signal.send({ type: 'call', to: p.id, video: this.callVideo.checked })) {
       this.ctx.notify('Not connected: cannot call.');
@@ -277,7 +311,7 @@ export class Phone {
     this.callBtn.hidden = inCall;
     this.hangupBtn.hidden = !inCall;
     this.hangupBtn.textContent = this.call?.state === 'ringing' ? 'Decline' : 'Hang up';
-    this.callBtn.disabled = !this.selected || !this.ctx.connected();
+    this.callBtn.disabled = !this.onlinePeer() || !this.ctx.connected();
     this.callBtn.textContent = this.selected ? `Call ${this.selected.name}` : 'Call';
   }
 

@@ -1,0 +1,146 @@
+package chatlog
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+var testCfg = Config{HistoryLength: 5, HistoryAge: time.Hour, OfflineLifetime: 24 * time.Hour, OfflineMaxPerUser: 3, OfflineMaxPerRoom: 4}
+
+func open(t *testing.T, dir string, clk *clock) *Store {
+	t.Helper()
+	s, err := Open(dir, []string{"chat"}, testCfg, nil, WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func texts(es []Entry) string {
+	var b []string
+	for _, e := range es {
+		b = append(b, e.Text)
+	}
+	return strings.Join(b, ",")
+}
+
+func TestHistoryLimitsAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	s := open(t, dir, clk)
+	for i := range 30 {
+		if err := s.Append("chat", Entry{From: Peer{ID: "p1", Name: "ann"}, Text: fmt.Sprint(i), TS: clk.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Add(time.Second)
+	}
+	if got := texts(s.History("chat")); got != "25,26,27,28,29" {
+		t.Fatalf("history %s", got)
+	}
+	// The file is compacted: it never holds more than 4× the length.
+	data, _ := os.ReadFile(filepath.Join(dir, "rooms", "chat", "chat", "history.jsonl"))
+	if n := strings.Count(string(data), "\n"); n > compactFactor*testCfg.HistoryLength {
+		t.Errorf("history file has %d lines", n)
+	}
+	_ = s.Close()
+
+	// A restart keeps it; a torn last line (a crash mid-write) is skipped.
+	f, _ := os.OpenFile(filepath.Join(dir, "rooms", "chat", "chat", "history.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	_, _ = f.WriteString(`{"from":{"id":"p1","name":"ann"},"text":"tor`)
+	_ = f.Close()
+	s2 := open(t, dir, clk)
+	if got := texts(s2.History("chat")); got != "25,26,27,28,29" {
+		t.Fatalf("after restart: %s", got)
+	}
+	// Age: an hour later it is all gone.
+	clk.Add(time.Hour)
+	if got := s2.History("chat"); len(got) != 0 {
+		t.Errorf("old history kept: %s", texts(got))
+	}
+	if err := s2.Append("nope", Entry{Text: "x", TS: clk.Now()}); err != ErrNoRoom {
+		t.Errorf("unknown room: %v", err)
+	}
+}
+
+func TestOffline(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	s := open(t, dir, clk)
+	s.Seen("chat", "Bob", "owner-bob")
+	leave := func(to, text string) error {
+		_, err := s.Leave("chat", Entry{From: Peer{ID: "p1", Name: "ann"}, ToName: to, Text: text, TS: clk.Now()})
+		return err
+	}
+	for i := range 3 {
+		if err := leave("bob", fmt.Sprint("b", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := leave("BOB", "b3"); err != ErrMailboxFull {
+		t.Errorf("fourth for bob: %v", err)
+	}
+	if err := leave("cyd", "c0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := leave("dan", "d0"); err != ErrMailboxFull {
+		t.Errorf("fifth in the room: %v", err)
+	}
+	_ = s.Close()
+
+	// After a restart: someone else under bob's name gets nothing; bob
+	// gets his, once.
+	s2 := open(t, dir, clk)
+	if got, _ := s2.Collect("chat", "bob", "owner-impostor"); len(got) != 0 {
+		t.Errorf("impostor got %s", texts(got))
+	}
+	got, err := s2.Collect("chat", "bob", "owner-bob")
+	if err != nil || texts(got) != "b0,b1,b2" {
+		t.Fatalf("bob got %s, %v", texts(got), err)
+	}
+	if got, _ := s2.Collect("chat", "bob", "owner-bob"); len(got) != 0 {
+		t.Errorf("delivered twice: %s", texts(got))
+	}
+	// cyd was never seen: whoever comes as cyd gets it, but not after it
+	// expired.
+	clk.Add(25 * time.Hour)
+	if got, _ := s2.Collect("chat", "cyd", "x"); len(got) != 0 {
+		t.Errorf("expired message delivered: %s", texts(got))
+	}
+}
+
+func TestOfflineFileDamaged(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{t: time.Now()}
+	if err := os.MkdirAll(filepath.Join(dir, "rooms", "chat", "chat"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rooms", "chat", "chat", "offline.json"), []byte("{not json"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dir, clk)
+	if got, err := s.Collect("chat", "bob", ""); err != nil || len(got) != 0 {
+		t.Fatalf("collect: %v %v", got, err)
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "rooms", "chat", "chat", "offline.json.bad-*"))
+	if len(matches) != 1 {
+		t.Errorf("the damaged file was not kept aside: %v", matches)
+	}
+}
