@@ -33,9 +33,6 @@ func writeJSON(root *os.Root, dir, name string, v any) error {
 	return writeFileAtomic(root, dir, name, append(data, '\n'))
 }
 
-// syncDir makes the renames and removals in a folder durable.
-func syncDir(root *os.Root, dir string) error { return atomicfile.SyncDir(root, dir) }
-
 // removeIfExists removes name, and is content if it is already gone.
 func removeIfExists(root *os.Root, name string) error {
 	if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
