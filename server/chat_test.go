@@ -70,7 +70,7 @@ func TestChatMemory(t *testing.T) {
 	bob.Close()
 	eventually(t, 5*time.Second, "bob leaves", func() bool { return srv.hub.Sessions() == 0 })
 
-	ann, aj := srv.join(t, "chat", "ann", client.Options{})
+	ann, _ := srv.join(t, "chat", "ann", client.Options{})
 	cyd, cj := srv.join(t, "chat", "cyd", client.Options{})
 	for _, text := range []string{"one", "two", "three", "four"} {
 		_ = ann.Send(map[string]string{"type": "chat", "text": text})
@@ -114,7 +114,6 @@ func TestChatMemory(t *testing.T) {
 	if byName.To != cj.ID || byName.Text != "by name" || byName.Queued {
 		t.Errorf("by name %+v", byName)
 	}
-	_ = aj
 
 	// Restart on the same data.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

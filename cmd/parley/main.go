@@ -48,11 +48,7 @@ func run(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := configs.Load(*configPath)
-	if err != nil {
-		return err
-	}
-	rooms, err := configs.LoadRooms(cfg.Rooms.Dir)
+	cfg, rooms, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
@@ -110,4 +106,15 @@ func newLogger(c configs.Log) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// loadConfig loads the server file at path (empty: the defaults) and the
+// rooms it names.
+func loadConfig(path string) (configs.Server, []configs.Room, error) {
+	cfg, err := configs.Load(path)
+	if err != nil {
+		return cfg, nil, err
+	}
+	rooms, err := configs.LoadRooms(cfg.Rooms.Dir)
+	return cfg, rooms, err
 }

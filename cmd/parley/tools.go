@@ -39,11 +39,7 @@ func runToken(args []string, out io.Writer) error {
 	if *ttl <= 0 {
 		return fmt.Errorf("token: -ttl must be more than 0")
 	}
-	cfg, err := configs.Load(*configPath)
-	if err != nil {
-		return err
-	}
-	rooms, err := configs.LoadRooms(cfg.Rooms.Dir)
+	cfg, rooms, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
