@@ -1,14 +1,8 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -17,53 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"parley/internal/testcert"
+
 	"parley/configs"
 )
-
-// writeCert writes a self-signed certificate for 127.0.0.1 with the given
-// common name, and returns the files and a pool that trusts it.
-func writeCert(t *testing.T, dir, cn string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(c)
-	return certFile, keyFile, pool
-}
 
 // TestHTTPS: from certificate files, with HSTS, a redirect from plain
 // HTTP, and a renewed certificate picked up without a restart.
 func TestHTTPS(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, pool := writeCert(t, dir, "first")
+	certFile, keyFile, pool := testcert.Write(t, dir, "first")
 	srv := startServer(t, func(cfg *configs.Server, _ []configs.Room) {
 		cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = certFile, keyFile
 		cfg.HTTP.RedirectListen = "127.0.0.1:0"
@@ -109,7 +66,7 @@ func TestHTTPS(t *testing.T) {
 
 	// A renewal: new files are served after the reload interval, without
 	// a restart. (The check is rate limited; step the clock past it.)
-	_, _, pool2 := writeCert(t, dir, "second")
+	_, _, pool2 := testcert.Write(t, dir, "second")
 	fc := srv.tlsCert(t)
 	fc.mu.Lock()
 	fc.checked = time.Time{}

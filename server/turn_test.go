@@ -2,23 +2,17 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"parley/internal/testcert"
 
 	"github.com/pion/logging"
 	pionturn "github.com/pion/turn/v5"
@@ -102,7 +96,7 @@ func uclientSummary(out string) string {
 // other 10 messages through them, and every message arrives.
 func TestTURNUclient(t *testing.T) {
 	turnutilsUclient(t)
-	certFile, keyFile := writeTestCert(t)
+	certFile, keyFile, _ := testcert.Write(t, t.TempDir(), "127.0.0.1")
 	srv := startTURNServer(t, true, func(c *configs.Server) {
 		c.TURN.TLSCert, c.TURN.TLSKey, c.TURN.TLSPort = certFile, keyFile, freeTCPPort(t)
 	})
@@ -337,39 +331,4 @@ func TestTURNRelayOnlyClient(t *testing.T) {
 	if n := srv.turn.Allocations(); n < 2 {
 		t.Errorf("the TURN server holds %d allocations, want at least 2", n)
 	}
-}
-
-// writeTestCert writes a self-signed certificate for 127.0.0.1.
-func writeTestCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }

@@ -3,18 +3,11 @@ package turn
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"parley/internal/testcert"
 
 	"github.com/pion/logging"
 	pionturn "github.com/pion/turn/v5"
@@ -330,7 +325,7 @@ func TestQuotas(t *testing.T) {
 // TestTCPAndTLS: allocations over TURN-TCP and TURN-TLS, and the URLs of
 // the built-in server in order: udp, tcp, turns.
 func TestTCPAndTLS(t *testing.T) {
-	certFile, keyFile := writeCert(t)
+	certFile, keyFile, _ := testcert.Write(t, t.TempDir(), "turn.example.org", "turn.example.org")
 	s, _ := startTURN(t, func(c *Config) {
 		c.TLSCert, c.TLSKey = certFile, keyFile
 		c.Host = "turn.example.org"
@@ -561,41 +556,4 @@ func TestCloseStopsEverything(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// writeCert writes a self-signed certificate for turn.example.org and
-// 127.0.0.1.
-func writeCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "turn.example.org"},
-		DNSNames:     []string{"turn.example.org"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
