@@ -100,6 +100,10 @@ type Event struct {
 	Type   string // EventAdded | EventUpdated | EventRemoved
 	Clip   Clip
 	Reason string // for EventRemoved: ReasonDeleted, ReasonExpired, ReasonEvicted or ReasonDiscarded
+	// Published is set on the one event that makes the clip visible to
+	// the room: its clip-added if it arrived published, or the
+	// clip-updated of its publication.
+	Published bool
 }
 
 // Errors of the store. The HTTP layer maps them to statuses; test with

@@ -165,7 +165,7 @@ func (p *Pending) Commit(duration time.Duration, kind, mime string) (Clip, error
 		r.log.Warn("remove sidecar", "clip", id, "err", err)
 	}
 	r.add(&c)
-	r.events = append(r.events, Event{Type: EventAdded, Clip: c})
+	r.events = append(r.events, Event{Type: EventAdded, Clip: c, Published: c.State == Published})
 	r.enforce(p.s.opts.now(), id)
 	r.mu.Unlock()
 	p.s.flush(r)

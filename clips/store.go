@@ -347,7 +347,7 @@ func (s *Store) Publish(roomName, id, owner string) (Clip, error) {
 		return Clip{}, fmt.Errorf("publish clip %s: %w", id, err)
 	}
 	*c = updated
-	r.events = append(r.events, Event{Type: EventUpdated, Clip: updated})
+	r.events = append(r.events, Event{Type: EventUpdated, Clip: updated, Published: true})
 	r.enforce(now, id)
 	r.mu.Unlock()
 	s.flush(r)

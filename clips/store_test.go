@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -399,6 +400,17 @@ func TestOwnershipInStore(t *testing.T) {
 	}
 	if list, _ := s.List("a", bob); len(list) != 1 {
 		t.Errorf("published clip not listed for others")
+	}
+	if _, err := s.Publish("a", c.ID, alice); err != nil {
+		t.Errorf("Publish twice: %v", err)
+	}
+	// Only the publication itself is marked as making the clip visible.
+	var marks []string
+	for _, e := range ev.list() {
+		marks = append(marks, fmt.Sprintf("%s:%v", e.Type, e.Published))
+	}
+	if want := "clip-added:false clip-updated:true"; strings.Join(marks, " ") != want {
+		t.Errorf("events %v, want %s", marks, want)
 	}
 	if err := s.Delete("a", c.ID, bob, true); err != nil {
 		t.Errorf("Delete by an operator: %v", err)

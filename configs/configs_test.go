@@ -157,8 +157,8 @@ func TestPresets(t *testing.T) {
 	}
 	var roomKeys []string
 	for _, k := range knownKeys(reflect.TypeOf(Room{}), nil, nil) {
-		// Passwords are a room's own, never a preset's.
-		if k != "mode" && k != "password" && k != "passwords" {
+		// Passwords and addresses are a room's own, never a preset's.
+		if k != "mode" && k != "password" && k != "passwords" && k != "notify_addresses" {
 			roomKeys = append(roomKeys, k)
 		}
 	}
@@ -420,6 +420,19 @@ func TestServerErrors(t *testing.T) {
 		{"infinite rate", "[signaling]\nmessages_per_second = inf\n", []string{"signaling.messages_per_second: must be a positive number, got +Inf"}},
 		{"name length", "[signaling]\nmax_name_length = 65\n", []string{"signaling.max_name_length: must be between 1 and 64, got 65"}},
 		{"chat length", "[signaling]\nmax_chat_length = 0\n", []string{"signaling.max_chat_length: must be between 1 and 65536, got 0"}},
+		{"mail without from", "[mail]\nhost = \"smtp.example.org\"\n", []string{"mail.from: is needed to send mail"}},
+		{"mail bad host", "[mail]\nhost = \"smtp example\"\nfrom = \"a@example.org\"\n", []string{`mail.host: want a host name or IP address`}},
+		{"mail bad security", "[mail]\nsecurity = \"ssl\"\n", []string{`mail.security: must be "starttls", "tls" or "none", got "ssl"`}},
+		{"mail password in clear", "[mail]\nhost = \"smtp.example.org\"\nfrom = \"a@example.org\"\nsecurity = \"none\"\nuser = \"u\"\n", []string{"mail.security: is \"none\" but user is set"}},
+		{"mail password without user", "[mail]\npassword = \"x\"\n", []string{"mail.password: is set but user is empty"}},
+		{"mail bad from", "[mail]\nfrom = \"not an address\"\n", []string{`mail.from: want a mail address`}},
+		{"mail from two lines", "[mail]\nfrom = \"a@example.org\\r\\nBcc: b@example.org\"\n", []string{"mail.from: must be one line"}},
+		{"mail bad reply-to", "[mail]\nreply_to = \"@\"\n", []string{"mail.reply_to: want a mail address"}},
+		{"mail attempts", "[mail]\nattempts = 0\n", []string{"mail.attempts: must be between 1 and 20, got 0"}},
+		{"mail retry delay", "[mail]\nretry_delay = \"0s\"\n", []string{"mail.retry_delay: must be more than 0s"}},
+		{"mail timeout", "[mail]\ntimeout = \"100ms\"\n", []string{"mail.timeout: must be between 1s and 10m"}},
+		{"base url with path", "[http]\nbase_url = \"https://example.org/chat\"\n", []string{"http.base_url: want the site's public address"}},
+		{"base url scheme", "[http]\nbase_url = \"example.org\"\n", []string{"http.base_url: want the site's public address"}},
 		{"several problems", "[log]\nlevel = \"x\"\nformat = \"y\"\n", []string{"parley.toml: log.level: must be one of", "\n", "parley.toml: log.format: must be text or json"}},
 	}
 	for _, c := range cases {
@@ -494,6 +507,11 @@ func TestRoomErrors(t *testing.T) {
 		{"plain-text user password", file, "mode = \"mediaChat\"\naccess = \"password\"\n[passwords]\nann = \"hunter2\"\n", []string{`passwords: user "ann": not a password hash`}},
 		{"user password not a string", file, "mode = \"mediaChat\"\naccess = \"password\"\n[passwords]\nann = 5\n", []string{"line 4: passwords.ann: wrong type: want a string, got an integer"}},
 		{"passwords not a table", file, "mode = \"mediaChat\"\naccess = \"password\"\npasswords = \"x\"\n", []string{"line 3: passwords: wrong type: want a table of strings, got a string"}},
+		{"notify without addresses", file, "mode = \"mediaChat\"\nnotify = true\n", []string{"notify: is true but [notify_addresses] lists nobody"}},
+		{"notify bad address", file, "mode = \"mediaChat\"\nnotify = true\n[notify_addresses]\nann = \"ann at example\"\n", []string{`notify_addresses: user "ann": want a mail address`}},
+		{"notify address with header", file, "mode = \"mediaChat\"\n[notify_addresses]\nann = \"ann@example.org\\nBcc: x@example.org\"\n", []string{`notify_addresses: user "ann": must be one line`}},
+		{"notify name with spaces", file, "mode = \"mediaChat\"\n[notify_addresses]\n\" ann\" = \"ann@example.org\"\n", []string{`notify_addresses: user " ann": a name must be`}},
+		{"notify address not a string", file, "mode = \"mediaChat\"\n[notify_addresses]\nann = 1\n", []string{"notify_addresses.ann: wrong type: want a string, got an integer"}},
 		{"password in open room", file, "mode = \"mediaChat\"\npassword = \"$2a$12$abcdefghijklmnopqrstuuJ7VrA1mVpUMGr7KmvU0q7H6I5eKSz6W\"\n", []string{`password: is set but access is "open"`}},
 		{"bad name with space", "configs/rooms/bad name.toml", "mode = \"mediaChat\"\n", []string{`configs/rooms/bad name.toml: bad room name "bad name"`}},
 		{"bad name dot", "rooms/..toml", "mode = \"mediaChat\"\n", []string{`rooms/..toml: bad room name "."`}},
@@ -821,4 +839,34 @@ func FuzzLoadServer(f *testing.F) {
 			t.Fatalf("parsed config does not validate: %v\n%q", err, data)
 		}
 	})
+}
+
+func TestCheckRooms(t *testing.T) {
+	room := Room{Name: "r", Notify: true, NotifyAddresses: map[string]string{"ann": "ann@example.org"}}
+	s := Default()
+	wantError(t, CheckRooms(s, []Room{room}), "mail.host: room r has notify = true", "http.base_url: room r has notify = true")
+	s.Mail.Host, s.Mail.From, s.HTTP.BaseURL = "smtp.example.org", "parley <noreply@example.org>", "https://chat.example.org"
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckRooms(s, []Room{room}); err != nil {
+		t.Errorf("CheckRooms with mail and base_url: %v", err)
+	}
+	if err := CheckRooms(Default(), []Room{{Name: "quiet"}}); err != nil {
+		t.Errorf("CheckRooms without notify: %v", err)
+	}
+}
+
+func TestRoomNotify(t *testing.T) {
+	r, err := ParseRoom("rooms/n.toml", []byte("mode = \"mediaForum\"\nnotify = true\n[notify_addresses]\nann = \"Ann <ann@example.org>\"\n\"Bob B\" = \"bob@example.org\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"ann": "Ann <ann@example.org>", "Bob B": "bob@example.org"}
+	if !r.Notify || !reflect.DeepEqual(r.NotifyAddresses, want) {
+		t.Errorf("notify %v, addresses %v, want true, %v", r.Notify, r.NotifyAddresses, want)
+	}
+	if b, _ := json.Marshal(r); strings.Contains(string(b), "example.org") {
+		t.Errorf("room JSON shows the addresses: %s", b)
+	}
 }

@@ -64,6 +64,14 @@ type Room struct {
 	// Passwords are per-user passwords (name → hash); with them, only the
 	// listed names may join (besides the shared Password, if set).
 	Passwords map[string]string `toml:"passwords" json:"-"`
+
+	// Notify mails the users of NotifyAddresses when a clip is published
+	// (needs [mail] and http.base_url in the server configuration).
+	Notify bool `toml:"notify" json:"-"`
+	// NotifyAddresses are the users to mail: name → address, such as
+	// ann = "Ann <ann@example.org>". The author of a clip is not mailed
+	// about it.
+	NotifyAddresses map[string]string `toml:"notify_addresses" json:"-"`
 }
 
 // Publish values.
@@ -285,5 +293,6 @@ func (r Room) problems() problems {
 	}
 	checkAtLeast(&p, "max_clip_count", int64(r.MaxClipCount), 1)
 	r.accessProblems(&p)
+	r.notifyProblems(&p)
 	return p
 }

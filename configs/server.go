@@ -22,6 +22,7 @@ type Server struct {
 	TURN      TURN      `toml:"turn" json:"turn"`
 	Chat      Chat      `toml:"chat" json:"chat"`
 	Auth      Auth      `toml:"auth" json:"auth"`
+	Mail      Mail      `toml:"mail" json:"mail"`
 	Log       Log       `toml:"log" json:"log"`
 }
 
@@ -55,6 +56,10 @@ type HTTP struct {
 	// (and answers ACME http-01 challenges with autocert), e.g. ":80".
 	// "" means none. Needs TLS.
 	RedirectListen string `toml:"redirect_listen" json:"redirect_listen"`
+	// BaseURL is the site's public address, such as
+	// "https://chat.example.org", for links in mail; "" = none (then no
+	// room may notify).
+	BaseURL string `toml:"base_url" json:"base_url"`
 }
 
 // TLS reports whether the HTTP server serves HTTPS.
@@ -237,7 +242,8 @@ func Default() Server {
 			FailureBurst:      10,
 			Operators:         []Operator{},
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Mail: defaultMail(),
+		Log:  Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -389,8 +395,11 @@ func (s Server) problems() problems {
 	checkRange(&p, "chat.offline_max_per_user", int64(c.OfflineMaxPerUser), 1, 1000)
 	checkRange(&p, "chat.offline_max_per_room", int64(c.OfflineMaxPerRoom), 1, 100000)
 
+	checkBaseURL(&p, h.BaseURL)
+
 	s.TURN.problems(&p)
 	s.Auth.problems(&p, s.Signaling.MaxNameLength)
+	s.Mail.problems(&p)
 
 	// storage, log
 	if strings.TrimSpace(s.Storage.DataDir) == "" {

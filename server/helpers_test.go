@@ -45,6 +45,12 @@ func testLogger() *slog.Logger {
 // change the configuration first.
 func startServer(t *testing.T, mutate func(*configs.Server, []configs.Room)) *testServer {
 	t.Helper()
+	return startServerWith(t, Options{}, mutate)
+}
+
+// startServerWith is startServer with options.
+func startServerWith(t *testing.T, opts Options, mutate func(*configs.Server, []configs.Room)) *testServer {
+	t.Helper()
 	cfg := configs.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Media.ListenIP = "127.0.0.1"
@@ -59,7 +65,7 @@ func startServer(t *testing.T, mutate func(*configs.Server, []configs.Room)) *te
 	if mutate != nil {
 		mutate(&cfg, rooms)
 	}
-	srv, err := New(cfg, rooms, testLogger())
+	srv, err := NewWith(cfg, rooms, opts, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,26 +4,26 @@
 package server
 
 import (
-	"crypto/tls"
-
-	"golang.org/x/crypto/acme/autocert"
-	"path/filepath"
-
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"parley/access"
-	"parley/chatlog"
-	"parley/internal/secretfile"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/acme/autocert"
+
+	"parley/access"
+	"parley/chatlog"
 	"parley/clips"
 	"parley/configs"
+	"parley/internal/secretfile"
+	"parley/notify"
 	"parley/sfu"
 	"parley/signaling"
 	"parley/turn"
@@ -38,6 +38,7 @@ type Server struct {
 	turn    *turn.Server
 	store   *clips.Store
 	chat    *chatlog.Store
+	mail    *notify.Mailer // nil when no room notifies
 	hub     *signaling.Hub
 	http    *http.Server
 	ln      net.Listener
@@ -56,6 +57,24 @@ type Server struct {
 // New opens every socket (HTTP, media UDP and TCP) so that a port in use
 // is reported at once, and prepares the rooms. Serve starts serving.
 func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, error) {
+	return NewWith(cfg, rooms, Options{}, log)
+}
+
+// Options are what tests set besides the configuration.
+type Options struct {
+	// Mail are the notification mailer's options (the SMTP server's CAs).
+	Mail notify.Options
+}
+
+// NewWith is New with options.
+func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.Logger) (*Server, error) {
+	if err := configs.CheckRooms(cfg, rooms); err != nil {
+		return nil, err
+	}
+	mailer, err := notify.New(cfg.Mail, cfg.HTTP.BaseURL, rooms, opts.Mail, log)
+	if err != nil {
+		return nil, err
+	}
 	engine, err := sfu.NewEngine(sfu.Config{
 		ListenIP:   cfg.Media.ListenIP,
 		UDPPort:    cfg.Media.UDPPort,
@@ -123,7 +142,7 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 		_ = engine.Close()
 		return nil, fmt.Errorf("http listen: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat}
+	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer}
 	if cfg.HTTP.RedirectListen != "" {
 		rln, err := net.Listen("tcp", cfg.HTTP.RedirectListen)
 		if err != nil {
@@ -156,6 +175,7 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 		Signaling:       cfg.Signaling,
 		AllowedOrigins:  cfg.HTTP.AllowedOrigins,
 		Store:           store,
+		AlsoOnClipEvent: mailer.ClipEvent,
 		CallTimeout:     cfg.Signaling.CallTimeout.D(),
 		CallRejoinGrace: cfg.Signaling.CallRejoinGrace.D(),
 		ICEServers: func(id string) []signaling.ICEServer {
@@ -174,6 +194,7 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 		TLSConfig:         tlsCfg,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	mailer.Start()
 	return s, nil
 }
 
@@ -302,6 +323,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// The hub first: sessions that record store their clips.
 		errHub := s.hub.Shutdown(ctx)
 		errStore := errors.Join(s.store.Close(), s.chat.Close())
+		s.mail.Close() // after the store: no more clip events
 		errTURN := s.turn.Close()
 		errEngine := s.engine.Close()
 		s.shutdownErr = errors.Join(errHTTP, errHub, errStore, errTURN, errEngine)

@@ -25,7 +25,7 @@ func (h *Hub) onClipEvent(ev clips.Event) {
 		own, _ = json.Marshal(clipMessage{Type: ev.Type, Clip: &c})
 		c = ev.Clip.ForViewer("")
 		typ := ev.Type
-		if typ == TypeClipUpdated && c.State == clips.Published {
+		if typ == TypeClipUpdated && ev.Published {
 			// Others never saw the draft: for them it is new.
 			typ = TypeClipAdded
 		}

@@ -41,6 +41,9 @@ type Config struct {
 	CallRejoinGrace time.Duration
 	// Store keeps the clips; nil turns recording off.
 	Store *clips.Store
+	// AlsoOnClipEvent, if set, is called with every clip event after the
+	// room's sessions are told (mail notifications).
+	AlsoOnClipEvent func(clips.Event)
 	// Auth admits people to rooms (passwords, tokens, operators).
 	Auth Auth
 	// Chat keeps chat history and messages for people offline; nil keeps
@@ -111,7 +114,12 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 	}
 	sort.Strings(h.names)
 	if cfg.Store != nil {
-		cfg.Store.SetNotify(h.onClipEvent)
+		cfg.Store.SetNotify(func(ev clips.Event) {
+			h.onClipEvent(ev)
+			if cfg.AlsoOnClipEvent != nil {
+				cfg.AlsoOnClipEvent(ev)
+			}
+		})
 	}
 	h.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,

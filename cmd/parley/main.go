@@ -116,5 +116,8 @@ func loadConfig(path string) (configs.Server, []configs.Room, error) {
 		return cfg, nil, err
 	}
 	rooms, err := configs.LoadRooms(cfg.Rooms.Dir)
+	if err == nil {
+		err = configs.CheckRooms(cfg, rooms)
+	}
 	return cfg, rooms, err
 }

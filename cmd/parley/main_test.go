@@ -66,6 +66,13 @@ func TestBadConfigStopsStart(t *testing.T) {
 	if err := run([]string{"-check-config", "-config", cfg}); err == nil || !strings.Contains(err.Error(), "x.toml") || !strings.Contains(err.Error(), "mode") {
 		t.Errorf("unknown mode: %v", err)
 	}
+	// A room that mails needs [mail] and http.base_url.
+	if err := os.WriteFile(filepath.Join(rooms, "x.toml"), []byte("mode = \"mediaForum\"\nnotify = true\n[notify_addresses]\nann = \"ann@example.org\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-check-config", "-config", cfg}); err == nil || !strings.Contains(err.Error(), "room x has notify = true") {
+		t.Errorf("notify without mail: %v", err)
+	}
 	if err := run([]string{"-bogus"}); err == nil {
 		t.Error("an unknown flag was accepted")
 	}
