@@ -2,13 +2,14 @@
 GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test deps check unit fuzz e2e build
+.PHONY: run test deps check unit fuzz e2e build bench
 
 run:
 	$(GO) run ./cmd/parley
 
 build:
 	$(GO) build -o bin/parley ./cmd/parley
+	$(GO) build -o bin/parley-bench ./cmd/parley-bench
 
 # Everything CI runs: dependencies, static checks, all tests.
 test: deps check unit fuzz e2e
@@ -42,3 +43,13 @@ fuzz:
 # binary built from this tree.
 e2e: build
 	./scripts/e2e.sh
+
+# Benchmarks: the Go benchmarks of the per-packet path and the recorder,
+# then the load matrix of cmd/parley-bench, each scenario against a fresh
+# server pinned to CPU 0 with the generator on CPU 1. Writes
+# bench/results.json and bench/results.md.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./sfu ./recorder
+	@mkdir -p bench
+	taskset -c 1 bin/parley-bench -server bin/parley -server-cpus 0 -matrix standard \
+		-json bench/results.json -md bench/results.md

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/configs"
+	"parley/server"
+)
+
+// startServer runs a server with the bench rooms in this process.
+func startServer(t *testing.T) target {
+	t.Helper()
+	cfg := configs.Default()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.HTTP.MaxConnectionsPerIP = 0
+	udp, err := freePort("udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Media.UDPPort, cfg.Media.TCPPort = udp, 0
+	cfg.Storage.DataDir = t.TempDir()
+	cfg.TURN.Enabled = false
+	var rooms []configs.Room
+	for name, body := range benchRooms {
+		r, err := configs.ParseRoom(name+".toml", []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rooms = append(rooms, r)
+	}
+	srv, err := server.New(cfg, rooms, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return target{url: "ws://" + srv.Addr().String() + "/ws", pid: os.Getpid()}
+}
+
+// TestRun: a small live load is forwarded whole and measured; publishers
+// that also receive count what the others send.
+func TestRun(t *testing.T) {
+	tg := startServer(t)
+	sc := Scenario{Name: "t", Publishers: 2, Subscribers: 3, VideoBps: 300_000, Warmup: 300 * time.Millisecond, Measure: 2 * time.Second}
+	res, err := run(context.Background(), tg, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.ReadySubscribers != 3 || len(res.Problems) != 0 {
+		t.Fatalf("ready %d, problems %v", res.ReadySubscribers, res.Problems)
+	}
+	// Each of 2 publishers sends 50 audio packets/s and 60 video
+	// packets/s (300 kbit/s: 1250-byte frames in 2 packets, 30 frames/s); 3 subscribers
+	// get both publishers, each publisher gets the other: 8 streams of each.
+	perSecond := float64(res.SentPackets) / res.Seconds
+	if perSecond < 2*(50+60)*0.9 || perSecond > 2*(50+60)*1.1 {
+		t.Errorf("publishers sent %.0f packets/s", perSecond)
+	}
+	if got, want := float64(res.ForwardedPackets), 4*float64(res.SentPackets); got < want*0.95 || got > want*1.05 {
+		t.Errorf("forwarded %d packets for %d sent, want about %.0f", res.ForwardedPackets, res.SentPackets, want)
+	}
+	if res.LossPercent != 0 || res.LatencyP50Ms <= 0 || res.LatencyP99Ms < res.LatencyP50Ms || res.ServerCPUSeconds <= 0 || res.PerCPUSecond <= 0 {
+		t.Errorf("result %+v", res)
+	}
+	if md := markdown(Report{Results: []Result{res}}); !strings.Contains(md, "| t | ") {
+		t.Errorf("table:\n%s", md)
+	}
+}
+
+// TestRecorders: every recorder's window becomes a clip.
+func TestRecorders(t *testing.T) {
+	tg := startServer(t)
+	res, err := run(context.Background(), tg, Scenario{Name: "r", Recorders: 3, Warmup: 300 * time.Millisecond, Measure: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Clips != 3 || len(res.Problems) != 0 || res.SentPackets < 3*50 {
+		t.Errorf("result %+v", res)
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	var h histogram
+	for i := 1; i <= 100; i++ {
+		h.add(time.Duration(i) * time.Millisecond)
+	}
+	h.add(time.Hour) // beyond the last bucket
+	h.add(-time.Second)
+	if q := h.quantile(0.5); q < 49*time.Millisecond || q > 51*time.Millisecond {
+		t.Errorf("p50 %v", q)
+	}
+	if q := h.quantile(1); q != (buckets+1)*bucketWidth {
+		t.Errorf("p100 %v", q)
+	}
+	var empty histogram
+	if empty.quantile(0.99) != 0 {
+		t.Error("quantile of nothing")
+	}
+}
+
+func TestProc(t *testing.T) {
+	for s, want := range map[string]int{"0": 1, "0-3": 4, "0-1,4,6-7": 5, "x": 0, "3-1": 0} {
+		if got := countCPUList(s); got != want {
+			t.Errorf("countCPUList(%q) = %d, want %d", s, got, want)
+		}
+	}
+	p, err := readProc(0)
+	if err != nil || p.rss <= 0 {
+		t.Fatalf("readProc: %+v %v", p, err)
+	}
+	if _, err := readProc(1 << 30); err == nil {
+		t.Error("readProc of no process")
+	}
+}

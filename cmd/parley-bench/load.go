@@ -1,0 +1,400 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"parley/client"
+)
+
+// Scenario is one load: publishers and subscribers in one live room, or
+// recorders in a clip room.
+type Scenario struct {
+	Name        string        `json:"name"`
+	Publishers  int           `json:"publishers"`
+	Subscribers int           `json:"subscribers"`
+	VideoBps    int           `json:"video_bps"` // 0: audio only
+	Recorders   int           `json:"recorders"` // participants recording audio clips (then no publishers or subscribers)
+	Talk        time.Duration `json:"-"`         // push-to-talk: talk this long, then Pause; 0 = always
+	Pause       time.Duration `json:"-"`
+	Warmup      time.Duration `json:"-"`
+	Measure     time.Duration `json:"-"`
+}
+
+// Result is what a scenario measured, over the measurement window.
+type Result struct {
+	Scenario
+	Seconds           float64  `json:"seconds"`
+	ReadySubscribers  int      `json:"ready_subscribers"` // that received every track before the window
+	SentPackets       uint64   `json:"sent_packets"`      // by the publishers (or recorders)
+	ForwardedPackets  uint64   `json:"forwarded_packets"` // received by the subscribers
+	ForwardedPerSec   float64  `json:"forwarded_per_sec"`
+	ServerCPUSeconds  float64  `json:"server_cpu_seconds"`
+	ServerCPUPercent  float64  `json:"server_cpu_percent"` // of one core
+	PerCPUSecond      float64  `json:"packets_per_server_cpu_second"`
+	LossPercent       float64  `json:"loss_percent"`
+	LatencyP50Ms      float64  `json:"latency_p50_ms"`
+	LatencyP99Ms      float64  `json:"latency_p99_ms"`
+	ServerRSSMB       float64  `json:"server_rss_mb"`
+	RSSPerSubKB       float64  `json:"server_rss_per_subscriber_kb"`
+	GeneratorCPU      float64  `json:"generator_cpu_percent"` // of the cores it may use
+	GeneratorSaturate bool     `json:"generator_saturated"`
+	Clips             int      `json:"clips,omitempty"` // recorders: clips stored
+	Problems          []string `json:"problems,omitempty"`
+}
+
+// target is the server a scenario runs against.
+type target struct {
+	url string
+	pid int
+}
+
+// participant is one client of the bench.
+type participant struct {
+	c   *client.Client
+	pub *publisher
+	sub *subscriber
+}
+
+// join connects and joins n clients to room, at most parallel at a time,
+// each made by mk. It returns those that joined, and the first error.
+func join(ctx context.Context, t target, room, prefix string, n, parallel int, opts func(i int) (client.Options, *subscriber)) ([]*participant, error) {
+	out := make([]*participant, n)
+	sem := make(chan struct{}, parallel)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			o, sub := opts(i)
+			o.LoopbackOnly = true
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			c, err := client.Dial(cctx, t.url, o)
+			if err == nil {
+				if _, err = c.Join(cctx, room, fmt.Sprintf("%s%d", prefix, i)); err != nil {
+					c.Close()
+				}
+			}
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s%d: %w", prefix, i, err)
+				}
+				mu.Unlock()
+				return
+			}
+			out[i] = &participant{c: c, sub: sub}
+		}()
+	}
+	wg.Wait()
+	joined := out[:0]
+	for _, p := range out {
+		if p != nil {
+			joined = append(joined, p)
+		}
+	}
+	return joined, firstErr
+}
+
+// run runs one scenario against t and returns what it measured.
+func run(ctx context.Context, t target, sc Scenario) (Result, error) {
+	res := Result{Scenario: sc}
+	if sc.Recorders > 0 {
+		return runRecorders(ctx, t, sc)
+	}
+	room := roomAudio
+	if sc.VideoBps > 0 {
+		room = roomVideo
+	}
+	var measuring atomic.Bool
+	var everyone []*participant
+	defer func() { closeAll(everyone) }()
+
+	before, err := readProc(t.pid)
+	if err != nil {
+		return res, fmt.Errorf("server process: %w", err)
+	}
+
+	// Publishers first, sending; they also receive each other, as people
+	// in a call do.
+	pubs, err := join(ctx, t, room, "pub", sc.Publishers, 8, func(int) (client.Options, *subscriber) {
+		s := &subscriber{measuring: &measuring}
+		return client.Options{OnTrack: s.onTrack}, s
+	})
+	everyone = append(everyone, pubs...)
+	if err != nil {
+		return res, err
+	}
+	stop := make(chan struct{})
+	var senders sync.WaitGroup
+	defer func() { close(stop); senders.Wait() }()
+	for i, p := range pubs {
+		pub, err := newPublisher(fmt.Sprintf("pub%d", i), sc.VideoBps, sc.Talk, sc.Pause)
+		if err != nil {
+			return res, err
+		}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		ss, err := p.c.Publish(pctx, pub.tracks()...)
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("publish: %w", err)
+		}
+		for _, s := range ss {
+			go pub.readRTCP(s)
+		}
+		p.pub = pub
+		senders.Add(1)
+		go func() { defer senders.Done(); pub.run(stop) }()
+	}
+
+	subs, err := join(ctx, t, room, "sub", sc.Subscribers, 16, func(int) (client.Options, *subscriber) {
+		s := &subscriber{measuring: &measuring}
+		return client.Options{OnTrack: s.onTrack}, s
+	})
+	everyone = append(everyone, subs...)
+	if err != nil {
+		res.Problems = append(res.Problems, "join: "+err.Error())
+	}
+
+	// Wait until every receiver has every track it should get.
+	perTrack := 1
+	if sc.VideoBps > 0 {
+		perTrack = 2
+	}
+	want := func(p *participant) int {
+		if p.pub != nil {
+			return (len(pubs) - 1) * perTrack
+		}
+		return len(pubs) * perTrack
+	}
+	deadline := time.Now().Add(60*time.Second + time.Duration(len(everyone))*100*time.Millisecond)
+	for {
+		ready := 0
+		for _, p := range subs {
+			if p.sub.ready() >= want(p) {
+				ready++
+			}
+		}
+		res.ReadySubscribers = ready
+		if ready == len(subs) || time.Now().After(deadline) || sc.Talk > 0 && ready > 0 && time.Now().After(deadline.Add(-50*time.Second)) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if res.ReadySubscribers < sc.Subscribers {
+		res.Problems = append(res.Problems, fmt.Sprintf("only %d of %d subscribers received every track", res.ReadySubscribers, sc.Subscribers))
+	}
+	time.Sleep(sc.Warmup)
+
+	// The window.
+	sent0 := sentPackets(pubs)
+	srv0, err := readProc(t.pid)
+	if err != nil {
+		return res, err
+	}
+	gen0, _ := readProc(0)
+	t0 := time.Now()
+	measuring.Store(true)
+	select {
+	case <-ctx.Done():
+		return res, ctx.Err()
+	case <-time.After(sc.Measure):
+	}
+	measuring.Store(false)
+	wall := time.Since(t0)
+	srv1, err := readProc(t.pid)
+	if err != nil {
+		return res, err
+	}
+	gen1, _ := readProc(0)
+	sent1 := sentPackets(pubs)
+
+	var hist histogram
+	var gaps, late uint64
+	for _, p := range everyone {
+		for _, st := range p.sub.all() {
+			res.ForwardedPackets += st.packets.Load()
+			gaps += st.gaps.Load()
+			late += st.late.Load()
+			st.mu.Lock()
+			hist.merge(&st.hist)
+			st.mu.Unlock()
+		}
+	}
+	res.Seconds = wall.Seconds()
+	res.SentPackets = sent1 - sent0
+	res.ForwardedPerSec = float64(res.ForwardedPackets) / wall.Seconds()
+	cpu := (srv1.cpu - srv0.cpu).Seconds()
+	res.ServerCPUSeconds = cpu
+	res.ServerCPUPercent = 100 * cpu / wall.Seconds()
+	if cpu > 0 {
+		res.PerCPUSecond = float64(res.ForwardedPackets) / cpu
+	}
+	lost := float64(gaps) - float64(late)
+	if lost < 0 {
+		lost = 0
+	}
+	if total := float64(res.ForwardedPackets) + lost; total > 0 {
+		res.LossPercent = 100 * lost / total
+	}
+	res.LatencyP50Ms = ms(hist.quantile(0.50))
+	res.LatencyP99Ms = ms(hist.quantile(0.99))
+	res.ServerRSSMB = float64(srv1.rss) / 1e6
+	if n := len(subs) + len(pubs); n > 0 {
+		res.RSSPerSubKB = float64(srv1.rss-before.rss) / 1e3 / float64(n)
+	}
+	res.GeneratorCPU = 100 * (gen1.cpu - gen0.cpu).Seconds() / wall.Seconds() / float64(cpusAllowed())
+	res.GeneratorSaturate = res.GeneratorCPU >= 90
+	return res, nil
+}
+
+// runRecorders has sc.Recorders participants publish audio and record it
+// into clips for the window, then stop and wait for their clips.
+func runRecorders(ctx context.Context, t target, sc Scenario) (Result, error) {
+	res := Result{Scenario: sc}
+	recs, err := join(ctx, t, roomRecord, "rec", sc.Recorders, 8, func(int) (client.Options, *subscriber) {
+		return client.Options{}, nil
+	})
+	defer closeAll(recs)
+	if err != nil {
+		return res, err
+	}
+	stop := make(chan struct{})
+	var senders sync.WaitGroup
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		senders.Wait()
+	}()
+	for i, p := range recs {
+		pub, err := newPublisher(fmt.Sprintf("rec%d", i), 0, 0, 0)
+		if err != nil {
+			return res, err
+		}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		ss, err := p.c.Publish(pctx, pub.tracks()...)
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("publish: %w", err)
+		}
+		for _, s := range ss {
+			go pub.readRTCP(s)
+		}
+		p.pub = pub
+		senders.Add(1)
+		go func() { defer senders.Done(); pub.run(stop) }()
+	}
+	// Let media flow, then start every recording.
+	time.Sleep(sc.Warmup)
+	for _, p := range recs {
+		if err := p.c.Send(map[string]string{"type": "record-start"}); err != nil {
+			return res, err
+		}
+	}
+	for _, p := range recs {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := p.c.WaitFor(wctx, "recording")
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("record-start: %w", err)
+		}
+	}
+	sent0 := sentPackets(recs)
+	srv0, err := readProc(t.pid)
+	if err != nil {
+		return res, err
+	}
+	gen0, _ := readProc(0)
+	t0 := time.Now()
+	select {
+	case <-ctx.Done():
+		return res, ctx.Err()
+	case <-time.After(sc.Measure):
+	}
+	wall := time.Since(t0)
+	srv1, err := readProc(t.pid)
+	if err != nil {
+		return res, err
+	}
+	gen1, _ := readProc(0)
+	res.SentPackets = sentPackets(recs) - sent0
+	res.Seconds = wall.Seconds()
+	cpu := (srv1.cpu - srv0.cpu).Seconds()
+	res.ServerCPUSeconds = cpu
+	res.ServerCPUPercent = 100 * cpu / wall.Seconds()
+	if cpu > 0 {
+		res.PerCPUSecond = float64(res.SentPackets) / cpu
+	}
+	res.ServerRSSMB = float64(srv1.rss) / 1e6
+	res.GeneratorCPU = 100 * (gen1.cpu - gen0.cpu).Seconds() / wall.Seconds() / float64(cpusAllowed())
+	res.GeneratorSaturate = res.GeneratorCPU >= 90
+
+	// Stop: every recording must end in a stored clip.
+	close(stop)
+	senders.Wait()
+	for _, p := range recs {
+		if err := p.c.Send(map[string]string{"type": "record-stop"}); err != nil {
+			return res, err
+		}
+	}
+	for _, p := range recs {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		m, err := p.c.WaitFor(wctx, "record-stopped")
+		cancel()
+		if err != nil {
+			res.Problems = append(res.Problems, "record-stop: "+err.Error())
+			continue
+		}
+		var v struct {
+			Clip *struct {
+				Duration float64 `json:"duration"`
+			} `json:"clip"`
+		}
+		if m.Decode(&v) == nil && v.Clip != nil && v.Clip.Duration >= sc.Measure.Seconds()*0.9 {
+			res.Clips++
+		}
+	}
+	if res.Clips < len(recs) {
+		res.Problems = append(res.Problems, fmt.Sprintf("only %d of %d recordings became a clip of the whole window", res.Clips, len(recs)))
+	}
+	return res, nil
+}
+
+func sentPackets(ps []*participant) uint64 {
+	var n uint64
+	for _, p := range ps {
+		if p.pub != nil {
+			n += p.pub.sent[0].Load() + p.pub.sent[1].Load()
+		}
+	}
+	return n
+}
+
+func closeAll(ps []*participant) {
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.c.Close() }()
+	}
+	wg.Wait()
+}
+
+func ms(d time.Duration) float64 { return math.Round(d.Seconds()*1e5) / 100 }

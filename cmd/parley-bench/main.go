@@ -1,0 +1,222 @@
+// Command parley-bench drives a parley server through its real protocol
+// with headless Pion clients and measures how fast it forwards.
+//
+// Publishers send synthetic Opus at 50 packets/s (and optionally VP8 at a
+// chosen bitrate, paced as a browser paces it), each payload ending with
+// its send time; subscribers count packets, sequence gaps (loss) and the
+// one-way latency. Recorders publish audio into a clip room and record
+// it. The server's CPU time and RSS are read from /proc/<pid>. It prints
+// one JSON line per scenario and a table.
+//
+//	parley-bench -server bin/parley -server-cpus 0 -publishers 1 -subscribers 200 -video-kbps 800
+//	parley-bench -url ws://127.0.0.1:8080/ws -pid 1234 -subscribers 50
+//	taskset -c 1 parley-bench -server bin/parley -server-cpus 0 -matrix standard -json bench/results.json -md bench/results.md
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := mainErr(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "parley-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// standardMatrix is what make bench runs.
+func standardMatrix(warmup, measure time.Duration) []Scenario {
+	sc := func(name string, p, s, kbps, rec int) Scenario {
+		return Scenario{Name: name, Publishers: p, Subscribers: s, VideoBps: kbps * 1000, Recorders: rec, Warmup: warmup, Measure: measure}
+	}
+	return []Scenario{
+		sc("audio 1×50", 1, 50, 0, 0),
+		sc("audio 1×200", 1, 200, 0, 0),
+		sc("audio 1×500", 1, 500, 0, 0),
+		sc("video 1×10", 1, 10, 800, 0),
+		sc("video 1×50", 1, 50, 800, 0),
+		sc("video 1×100", 1, 100, 800, 0),
+		sc("video 1×200", 1, 200, 800, 0),
+		sc("audio+video 5×5", 5, 5, 800, 0),
+		sc("50 audio recorders", 0, 0, 0, 50),
+	}
+}
+
+// Report is what -json writes.
+type Report struct {
+	Date      string   `json:"date"`
+	Machine   string   `json:"machine"`
+	CPUs      int      `json:"cpus"`
+	GoVersion string   `json:"go_version"`
+	Revision  string   `json:"revision,omitempty"`
+	Server    string   `json:"server_cpus,omitempty"`
+	Results   []Result `json:"results"`
+}
+
+func mainErr(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("parley-bench", flag.ContinueOnError)
+	var (
+		serverBin  = fs.String("server", "", "parley binary to start for each scenario (with a bench config in a temporary folder)")
+		serverCPUs = fs.String("server-cpus", "", "CPU list (taskset -c) to pin the started server to, e.g. 0")
+		url        = fs.String("url", "", "websocket URL of a running server instead of -server, e.g. ws://127.0.0.1:8080/ws; its rooms must be those of the bench config")
+		pid        = fs.Int("pid", 0, "process id of the running server given by -url, for its CPU time and RSS")
+		matrix     = fs.String("matrix", "", `"standard": run the standard matrix (needs -server)`)
+		pubs       = fs.Int("publishers", 1, "publishers")
+		subs       = fs.Int("subscribers", 10, "subscribers")
+		kbps       = fs.Int("video-kbps", 0, "VP8 bitrate of each publisher in kbit/s; 0 = audio only")
+		recorders  = fs.Int("recorders", 0, "participants recording audio clips instead of publishers and subscribers")
+		ptt        = fs.String("ptt", "", `push-to-talk: "talk/pause" such as "2s/1s"; empty = always talking`)
+		warmup     = fs.Duration("warmup", 2*time.Second, "time between every subscriber receiving and the measurement")
+		measure    = fs.Duration("duration", 10*time.Second, "length of the measurement window")
+		jsonOut    = fs.String("json", "", "write the report as JSON to this file")
+		mdOut      = fs.String("md", "", "write the table as markdown to this file")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if (*serverBin == "") == (*url == "") {
+		return errors.New("give either -server BIN or -url URL (with -pid)")
+	}
+	if *url != "" && *pid == 0 {
+		return errors.New("-url needs -pid, the server's process id")
+	}
+	var scenarios []Scenario
+	switch *matrix {
+	case "standard":
+		if *serverBin == "" {
+			return errors.New("-matrix needs -server: each scenario starts a fresh server")
+		}
+		scenarios = standardMatrix(*warmup, *measure)
+	case "":
+		sc := Scenario{Publishers: *pubs, Subscribers: *subs, VideoBps: *kbps * 1000, Recorders: *recorders, Warmup: *warmup, Measure: *measure}
+		if *ptt != "" {
+			t, p, ok := strings.Cut(*ptt, "/")
+			var err1, err2 error
+			sc.Talk, err1 = time.ParseDuration(t)
+			sc.Pause, err2 = time.ParseDuration(p)
+			if !ok || err1 != nil || err2 != nil || sc.Talk <= 0 || sc.Pause < 0 {
+				return fmt.Errorf("-ptt %q: want talk/pause durations such as 2s/1s", *ptt)
+			}
+		}
+		sc.Name = describe(sc)
+		scenarios = []Scenario{sc}
+	default:
+		return fmt.Errorf("-matrix %q: the only matrix is \"standard\"", *matrix)
+	}
+	for _, sc := range scenarios {
+		if sc.Recorders == 0 && (sc.Publishers < 1 || sc.Subscribers < 0) || sc.Recorders < 0 || sc.Measure <= 0 {
+			return fmt.Errorf("scenario %q: needs at least one publisher (or recorders) and a positive duration", sc.Name)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: cpuModel(), CPUs: onlineCPUs(),
+		GoVersion: runtime.Version(), Revision: revision(), Server: *serverCPUs}
+	fmt.Fprintf(os.Stderr, "parley-bench: %s, %d CPUs, generator on %d of them\n", rep.Machine, rep.CPUs, cpusAllowed())
+	for _, sc := range scenarios {
+		fmt.Fprintf(os.Stderr, "parley-bench: %s ...\n", sc.Name)
+		t := target{url: *url, pid: *pid}
+		var srv *spawned
+		if *serverBin != "" {
+			var err error
+			if srv, err = spawn(ctx, *serverBin, *serverCPUs); err != nil {
+				return err
+			}
+			t = target{url: srv.url, pid: srv.pid()}
+		}
+		res, err := run(ctx, t, sc)
+		if srv != nil {
+			srv.stop()
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.Name, err)
+		}
+		line, _ := json.Marshal(res)
+		fmt.Fprintln(stdout, string(line))
+		rep.Results = append(rep.Results, res)
+	}
+	table := markdown(rep)
+	fmt.Fprint(stdout, "\n"+table)
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if *mdOut != "" {
+		if err := os.WriteFile(*mdOut, []byte(table), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func describe(sc Scenario) string {
+	switch {
+	case sc.Recorders > 0:
+		return fmt.Sprintf("%d audio recorders", sc.Recorders)
+	case sc.VideoBps > 0:
+		return fmt.Sprintf("video %d×%d", sc.Publishers, sc.Subscribers)
+	default:
+		return fmt.Sprintf("audio %d×%d", sc.Publishers, sc.Subscribers)
+	}
+}
+
+func revision() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "+changes"
+	}
+	return rev
+}
+
+// markdown renders the report as a table.
+func markdown(rep Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured %s on %s (%d CPUs), %s, revision %s; server pinned to CPUs %q, generator to the others.\n\n",
+		rep.Date, rep.Machine, rep.CPUs, rep.GoVersion, rep.Revision, rep.Server)
+	b.WriteString("| scenario | fwd pkts/s | pkts per server CPU-s | server CPU | loss | latency p50 / p99 | server RSS | RSS per sub | generator CPU | notes |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, r := range rep.Results {
+		notes := append([]string(nil), r.Problems...)
+		if r.GeneratorSaturate {
+			notes = append(notes, "generator saturated: the figure measures the generator")
+		}
+		fwd, lat, loss, rss := fmt.Sprintf("%.0f", r.ForwardedPerSec), fmt.Sprintf("%.2f / %.2f ms", r.LatencyP50Ms, r.LatencyP99Ms), fmt.Sprintf("%.3f%%", r.LossPercent), fmt.Sprintf("%.0f kB", r.RSSPerSubKB)
+		if r.Recorders > 0 {
+			fwd, lat, loss, rss = fmt.Sprintf("%.0f recorded", float64(r.SentPackets)/r.Seconds), "–", "–", "–"
+			notes = append(notes, fmt.Sprintf("%d of %d clips stored", r.Clips, r.Recorders))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f%% | %s | %s | %.0f MB | %s | %.0f%% | %s |\n",
+			r.Name, fwd, r.PerCPUSecond, r.ServerCPUPercent, loss, lat, r.ServerRSSMB, rss, r.GeneratorCPU, strings.Join(notes, "; "))
+	}
+	return b.String()
+}

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// stampBytes is the size of the send time (Unix nanoseconds, big endian)
+// at the end of every payload the generator sends.
+const stampBytes = 8
+
+// Media the publishers send.
+const (
+	opusInterval   = 20 * time.Millisecond // 50 packets/s, as a browser sends
+	opusPayload    = 80                    // bytes: about 32 kbit/s
+	videoFPS       = 30
+	maxRTPPayload  = 1160 // bytes per video packet, as libwebrtc's packetizer
+	pacerTick      = 5 * time.Millisecond
+	pacingFactor   = 2.5 // libwebrtc paces at 2.5 times the target bitrate
+	keyframeFactor = 4   // a keyframe is this many times a delta frame
+)
+
+// publisher sends synthetic Opus at 50 packets/s and, with a bitrate,
+// VP8 frames at 30 fps, paced in 5 ms bursts as a browser's pacer sends
+// them. Every payload ends with its send time. It answers keyframe
+// requests with a larger keyframe.
+type publisher struct {
+	audio, video *webrtc.TrackLocalStaticRTP
+	videoBps     int
+	talk, pause  time.Duration // push-to-talk: send for talk, then nothing for pause; talk 0 = always
+
+	keyframe atomic.Bool
+	sent     [2]atomic.Uint64 // packets sent: audio, video
+	plis     atomic.Uint64
+}
+
+func newPublisher(id string, videoBps int, talk, pause time.Duration) (*publisher, error) {
+	p := &publisher{videoBps: videoBps, talk: talk, pause: pause}
+	var err error
+	p.audio, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", id)
+	if err != nil {
+		return nil, err
+	}
+	if videoBps > 0 {
+		p.video, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", id)
+		if err != nil {
+			return nil, err
+		}
+	}
+	p.keyframe.Store(true)
+	return p, nil
+}
+
+func (p *publisher) tracks() []webrtc.TrackLocal {
+	if p.video == nil {
+		return []webrtc.TrackLocal{p.audio}
+	}
+	return []webrtc.TrackLocal{p.audio, p.video}
+}
+
+// readRTCP watches a sender for keyframe requests until it stops.
+func (p *publisher) readRTCP(s *webrtc.RTPSender) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				p.keyframe.Store(true)
+				p.plis.Add(1)
+			}
+		}
+	}
+}
+
+// run sends until stop closes.
+func (p *publisher) run(stop <-chan struct{}) {
+	tick := time.NewTicker(pacerTick)
+	defer tick.Stop()
+	start := time.Now()
+	var (
+		aseq, vseq uint16 = 1, 1
+		ats, vts   uint32
+		nextAudio  = start
+		nextFrame  = start
+		queue      [][]byte // paced video payloads, stamped when sent
+		markers    []bool
+		stamps     []uint32
+		budget     float64
+		buf        = make([]byte, 1500)
+		hdr        rtp.Header
+	)
+	pacingBytesPerTick := pacingFactor * float64(p.videoBps) / 8 * pacerTick.Seconds()
+	frameBytes := p.videoBps / 8 / videoFPS
+	for {
+		var now time.Time
+		select {
+		case <-stop:
+			return
+		case now = <-tick.C:
+		}
+		talking := p.talk == 0 || now.Sub(start)%(p.talk+p.pause) < p.talk
+		for !now.Before(nextAudio) {
+			nextAudio = nextAudio.Add(opusInterval)
+			ats += 960
+			if !talking {
+				continue
+			}
+			hdr = rtp.Header{Version: 2, SequenceNumber: aseq, Timestamp: ats}
+			aseq++
+			pl := buf[:opusPayload]
+			pl[0] = 0xfc // an Opus TOC byte: CELT FB 20 ms
+			stamp(pl)
+			if p.audio.WriteRTP(&rtp.Packet{Header: hdr, Payload: pl}) == nil {
+				p.sent[0].Add(1)
+			}
+		}
+		if p.video == nil {
+			continue
+		}
+		for !now.Before(nextFrame) {
+			nextFrame = nextFrame.Add(time.Second / videoFPS)
+			vts += 90000 / videoFPS
+			if !talking {
+				continue
+			}
+			key := p.keyframe.Swap(false)
+			size := frameBytes
+			if key {
+				size *= keyframeFactor
+			}
+			for off, first := 0, true; off < size; first = false {
+				n := min(maxRTPPayload, size-off+1)
+				pl := make([]byte, max(n, 12+stampBytes))
+				if first {
+					pl[0] = 0x10 // VP8 descriptor: start of partition 0
+					if key {
+						copy(pl[1:], []byte{0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01}) // keyframe, 640x480
+					} else {
+						pl[1] = 0x01 // an interframe
+					}
+				}
+				off += n - 1
+				queue = append(queue, pl)
+				markers = append(markers, off >= size)
+				stamps = append(stamps, vts)
+			}
+		}
+		// The pacer: the budget of one tick, plus what the last left.
+		budget = min(budget+pacingBytesPerTick, 2*pacingBytesPerTick)
+		for len(queue) > 0 && budget > 0 {
+			pl := queue[0]
+			hdr = rtp.Header{Version: 2, SequenceNumber: vseq, Timestamp: stamps[0], Marker: markers[0]}
+			vseq++
+			stamp(pl)
+			if p.video.WriteRTP(&rtp.Packet{Header: hdr, Payload: pl}) == nil {
+				p.sent[1].Add(1)
+			}
+			budget -= float64(len(pl))
+			queue, markers, stamps = queue[1:], markers[1:], stamps[1:]
+		}
+	}
+}
+
+// stamp writes the send time into the last bytes of a payload.
+func stamp(pl []byte) {
+	binary.BigEndian.PutUint64(pl[len(pl)-stampBytes:], uint64(time.Now().UnixNano()))
+}
+
+// Latency histogram: 50 µs buckets up to 500 ms, and one for the rest.
+const (
+	bucketWidth = 50 * time.Microsecond
+	buckets     = 10000
+)
+
+type histogram [buckets + 1]uint32
+
+func (h *histogram) add(d time.Duration) {
+	i := int(d / bucketWidth)
+	if i < 0 {
+		i = 0
+	}
+	if i > buckets {
+		i = buckets
+	}
+	h[i]++
+}
+
+// quantile returns the upper edge of the bucket holding quantile q.
+func (h *histogram) quantile(q float64) time.Duration {
+	var total uint64
+	for _, n := range h {
+		total += uint64(n)
+	}
+	if total == 0 {
+		return 0
+	}
+	want := uint64(q*float64(total-1)) + 1
+	var seen uint64
+	for i, n := range h {
+		seen += uint64(n)
+		if seen >= want {
+			return time.Duration(i+1) * bucketWidth
+		}
+	}
+	return buckets * bucketWidth
+}
+
+func (h *histogram) merge(o *histogram) {
+	for i, n := range o {
+		h[i] += n
+	}
+}
+
+// trackStats are what one subscriber counts of one track. Only the
+// track's reading goroutine writes; counters are atomic so that the
+// window can be read while it runs.
+type trackStats struct {
+	video   bool
+	got     atomic.Bool // a packet arrived
+	packets atomic.Uint64
+	gaps    atomic.Uint64 // sequence numbers skipped (not yet seen)
+	late    atomic.Uint64 // packets that came after a later one
+
+	mu   sync.Mutex // guards hist
+	hist histogram
+}
+
+// subscriber counts what it receives, per track.
+type subscriber struct {
+	measuring *atomic.Bool
+
+	mu     sync.Mutex
+	tracks []*trackStats
+}
+
+// ready is the number of tracks that have delivered a packet.
+func (s *subscriber) ready() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, t := range s.tracks {
+		if t.got.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *subscriber) all() []*trackStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*trackStats(nil), s.tracks...)
+}
+
+// onTrack reads one track until it ends.
+func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	go func() {
+		for {
+			if _, _, err := recv.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+	st := &trackStats{video: tr.Kind() == webrtc.RTPCodecTypeVideo}
+	s.mu.Lock()
+	s.tracks = append(s.tracks, st)
+	s.mu.Unlock()
+	buf := make([]byte, 1500)
+	var last uint16
+	first := true
+	for {
+		n, _, err := tr.Read(buf)
+		if err != nil {
+			return
+		}
+		if n < 12+stampBytes {
+			continue
+		}
+		now := time.Now().UnixNano()
+		seq := binary.BigEndian.Uint16(buf[2:4])
+		sent := int64(binary.BigEndian.Uint64(buf[n-stampBytes : n]))
+		st.got.Store(true)
+		if !s.measuring.Load() {
+			first = true
+			continue
+		}
+		st.packets.Add(1)
+		switch d := int16(seq - last); {
+		case first:
+		case d > 1:
+			st.gaps.Add(uint64(d - 1))
+		case d < 1:
+			st.late.Add(1)
+		}
+		if first || int16(seq-last) > 0 {
+			last = seq
+		}
+		first = false
+		st.mu.Lock()
+		st.hist.add(time.Duration(now - sent))
+		st.mu.Unlock()
+	}
+}
