@@ -52,4 +52,4 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./sfu ./recorder
 	@mkdir -p bench
 	taskset -c 1 bin/parley-bench -server bin/parley -server-cpus 0 -matrix standard \
-		-json bench/results.json -md bench/results.md
+		-revision "$$(git describe --always --dirty 2>/dev/null)" -json bench/results.json -md bench/results.md

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"parley/client"
@@ -49,8 +50,21 @@ type Result struct {
 
 // target is the server a scenario runs against.
 type target struct {
-	url string
-	pid int
+	url     string
+	pid     int
+	profile bool // the server profiles its CPU between SIGUSR1 and SIGUSR2 (parley -cpuprofile)
+}
+
+// profiling starts (on) or ends the server's CPU profile of the window.
+func (t target) profiling(on bool) {
+	if !t.profile {
+		return
+	}
+	sig := syscall.SIGUSR2
+	if on {
+		sig = syscall.SIGUSR1
+	}
+	_ = syscall.Kill(t.pid, sig)
 }
 
 // participant is one client of the bench.
@@ -210,12 +224,14 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	gen0, _ := readProc(0)
 	t0 := time.Now()
 	measuring.Store(true)
+	t.profiling(true)
 	select {
 	case <-ctx.Done():
 		return res, ctx.Err()
 	case <-time.After(sc.Measure):
 	}
 	measuring.Store(false)
+	t.profiling(false)
 	wall := time.Since(t0)
 	srv1, err := readProc(t.pid)
 	if err != nil {
@@ -324,11 +340,13 @@ func runRecorders(ctx context.Context, t target, sc Scenario) (Result, error) {
 	}
 	gen0, _ := readProc(0)
 	t0 := time.Now()
+	t.profiling(true)
 	select {
 	case <-ctx.Done():
 		return res, ctx.Err()
 	case <-time.After(sc.Measure):
 	}
+	t.profiling(false)
 	wall := time.Since(t0)
 	srv1, err := readProc(t.pid)
 	if err != nil {

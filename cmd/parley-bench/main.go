@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -82,6 +83,9 @@ func mainErr(args []string, stdout io.Writer) error {
 		measure    = fs.Duration("duration", 10*time.Second, "length of the measurement window")
 		jsonOut    = fs.String("json", "", "write the report as JSON to this file")
 		mdOut      = fs.String("md", "", "write the table as markdown to this file")
+		profileDir = fs.String("profile", "", "with -server: write the server's CPU profile of each measurement window into this folder")
+		rev        = fs.String("revision", "", "the server's source revision, for the report (default: this binary's)")
+		profiled   = fs.Bool("pid-profiles", false, "with -url: the server runs with -cpuprofile; signal it to profile the window")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -124,18 +128,28 @@ func mainErr(args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: cpuModel(), CPUs: onlineCPUs(),
-		GoVersion: runtime.Version(), Revision: revision(), Server: *serverCPUs}
+		GoVersion: runtime.Version(), Revision: *rev, Server: *serverCPUs}
+	if rep.Revision == "" {
+		rep.Revision = revision()
+	}
 	fmt.Fprintf(os.Stderr, "parley-bench: %s, %d CPUs, generator on %d of them\n", rep.Machine, rep.CPUs, cpusAllowed())
 	for _, sc := range scenarios {
 		fmt.Fprintf(os.Stderr, "parley-bench: %s ...\n", sc.Name)
-		t := target{url: *url, pid: *pid}
+		t := target{url: *url, pid: *pid, profile: *profiled}
 		var srv *spawned
 		if *serverBin != "" {
+			prof := ""
+			if *profileDir != "" {
+				if err := os.MkdirAll(*profileDir, 0o755); err != nil {
+					return err
+				}
+				prof = filepath.Join(*profileDir, slug(sc.Name)+".pprof")
+			}
 			var err error
-			if srv, err = spawn(ctx, *serverBin, *serverCPUs); err != nil {
+			if srv, err = spawn(ctx, *serverBin, *serverCPUs, prof); err != nil {
 				return err
 			}
-			t = target{url: srv.url, pid: srv.pid()}
+			t = target{url: srv.url, pid: srv.pid(), profile: prof != ""}
 		}
 		res, err := run(ctx, t, sc)
 		if srv != nil {
@@ -162,6 +176,19 @@ func mainErr(args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// slug makes a file name of a scenario name.
+func slug(name string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+			return r
+		case r == '×':
+			return 'x'
+		}
+		return '-'
+	}, strings.ToLower(name))
 }
 
 func describe(sc Scenario) string {

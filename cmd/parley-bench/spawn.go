@@ -57,7 +57,10 @@ func freePort(network string) (int, error) {
 // spawn starts bin with a bench configuration in a new temporary folder,
 // pinned to cpus (a taskset list such as "0") unless cpus is empty, and
 // waits until it answers /healthz.
-func spawn(ctx context.Context, bin, cpus string) (*spawned, error) {
+//
+// With profile set, the server writes the CPU profile of the measurement
+// window there (parley -cpuprofile).
+func spawn(ctx context.Context, bin, cpus, profile string) (*spawned, error) {
 	dir, err := os.MkdirTemp("", "parley-bench-")
 	if err != nil {
 		return nil, err
@@ -109,6 +112,9 @@ level = "warn"
 		return nil, err
 	}
 	args := []string{bin, "-config", cfgFile}
+	if profile != "" {
+		args = append(args, "-cpuprofile", profile)
+	}
 	if cpus != "" {
 		args = append([]string{"taskset", "-c", cpus}, args...)
 	}

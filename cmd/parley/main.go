@@ -4,6 +4,7 @@
 //	parley                      built-in defaults and demo rooms, on 127.0.0.1:8080
 //	parley -config parley.toml  a server config file (rooms from its rooms.dir)
 //	parley -check-config        validate the configuration and exit
+//	parley -cpuprofile F        SIGUSR1 starts a CPU profile, SIGUSR2 writes it to F
 //	parley token -room R -name N [-role operator] [-ttl 24h] [-config F]
 //	                            print a join token
 //	parley hash-password        read a password on stdin, print its bcrypt hash
@@ -42,6 +43,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
 	configPath := fs.String("config", "", "server config file (TOML); empty for the built-in defaults")
 	check := fs.Bool("check-config", false, "validate the configuration and the room files, then exit")
+	cpuProfile := fs.String("cpuprofile", "", "with it, SIGUSR1 starts a CPU profile and SIGUSR2 writes it to this file (for profiling under load)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,6 +79,11 @@ func run(args []string) error {
 	log.Info("parley listening", append([]any{"url", srv.URL()}, media...)...)
 	for _, r := range srv.Rooms() {
 		log.Info("room loaded", "room", r.Name, "mode", r.Mode, "title", r.Title)
+	}
+
+	if *cpuProfile != "" {
+		stopProfiling := profileOnSignal(*cpuProfile, log)
+		defer stopProfiling()
 	}
 
 	served := make(chan error, 1)

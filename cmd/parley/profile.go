@@ -1,0 +1,69 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+)
+
+// profileOnSignal profiles the CPU between a SIGUSR1 and the next SIGUSR2
+// and writes the profile to file, so that a load generator can profile
+// exactly its measurement window. The returned function stops listening
+// and writes a profile that is still running.
+func profileOnSignal(file string, log *slog.Logger) func() {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	var f *os.File
+	finish := func() {
+		if f == nil {
+			return
+		}
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			log.Error("cpu profile", "file", file, "err", err)
+		} else {
+			log.Info("cpu profile written", "file", file)
+		}
+		f = nil
+	}
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				finish()
+				return
+			case s := <-sigs:
+				if s == syscall.SIGUSR2 {
+					finish()
+					continue
+				}
+				if f != nil {
+					continue
+				}
+				var err error
+				if f, err = os.Create(file); err != nil {
+					log.Error("cpu profile", "file", file, "err", err)
+					f = nil
+					continue
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					log.Error("cpu profile", "err", err)
+					f.Close()
+					f = nil
+					continue
+				}
+				log.Info("cpu profile started", "file", file)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+		<-stopped
+	}
+}
