@@ -97,19 +97,61 @@ func (d *DownTrack) writeRTP(p *rtp.Packet) {
 }
 
 // readRTCP reads the subscriber's RTCP for this track until the sender
-// stops. Reading is what lets the interceptors answer NACKs; keyframe
-// requests are passed upstream.
+// stops. Keyframe requests are passed upstream; NACKs are answered from
+// the up track's packet cache. Reading also feeds the interceptors.
 func (d *DownTrack) readRTCP() {
+	var buf []byte
 	for {
 		pkts, _, err := d.sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.up.RequestKeyframe()
+			case *rtcp.TransportLayerNack:
+				if buf == nil {
+					buf = make([]byte, maxPacket)
+				}
+				d.retransmit(p, buf)
 			}
+		}
+	}
+}
+
+// maxRetransmit bounds the packets one NACK makes the server send again,
+// so that a subscriber cannot make it send much more than the stream.
+const maxRetransmit = 64
+
+// retransmit sends again the packets a NACK asks for that are still in
+// the up track's cache, rewritten for this subscriber as writeRTP does.
+// Called on the RTCP goroutine, so it uses its own header.
+func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
+	c := d.up.cache
+	b := d.binding.Load()
+	if c == nil || b == nil {
+		return
+	}
+	sent := 0
+	for _, pair := range nack.Nacks {
+		for _, seq := range pair.PacketList() {
+			if sent == maxRetransmit {
+				return
+			}
+			n := c.get(seq, buf)
+			if n == 0 {
+				continue
+			}
+			var pkt rtp.Packet
+			if pkt.Unmarshal(buf[:n]) != nil {
+				continue
+			}
+			h := pkt.Header
+			h.SSRC, h.PayloadType = b.ssrc, b.pt
+			h.Extension, h.Extensions, h.ExtensionProfile = false, nil, 0
+			_, _ = b.writer.WriteRTP(&h, pkt.Payload)
+			sent++
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -119,13 +120,19 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	// NACK generator towards publishers, NACK responder towards subscribers,
-	// sender and receiver reports, and TWCC feedback so that browsers can
-	// estimate their uplink.
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
+	// NACKs towards publishers (the generator), sender and receiver
+	// reports, and TWCC feedback so that browsers can estimate their
+	// uplink. Subscribers' NACKs are answered by the SFU itself from one
+	// packet cache per up track (see packetCache), not by a responder
+	// that would copy every packet once per subscriber.
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
 		e.closeSockets()
 		return nil, err
 	}
+	ir.Add(generator)
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		e.closeSockets()
 		return nil, err

@@ -20,9 +20,12 @@ func (w *countingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 func (w *countingWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // benchUp builds an up track with n bound down tracks writing to
-// counters, without connections.
-func benchUp(n int) (*UpTrack, []*countingWriter) {
+// counters, without connections; a video one keeps a packet cache.
+func benchUp(n int, video bool) (*UpTrack, []*countingWriter) {
 	u := &UpTrack{id: "bench", codec: webrtc.RTPCodecParameters{PayloadType: 111}}
+	if video {
+		u.cache = &packetCache{}
+	}
 	empty := []*DownTrack{}
 	u.downs.Store(&empty)
 	noSinks := []Sink{}
@@ -48,27 +51,31 @@ func rawPacket() []byte {
 }
 
 // BenchmarkForward measures the per-packet path of an up track: parse the
-// packet, rewrite and write it to every subscriber. The SRTP encryption
-// and the socket write that follow in a real connection are not in it.
+// packet, keep it for retransmission (video), rewrite it and write it to
+// every subscriber. The SRTP encryption and the socket write that follow
+// in a real connection are not in it: cmd/parley-bench measures those.
 func BenchmarkForward(b *testing.B) {
 	raw := rawPacket()
-	for _, n := range []int{1, 10, 100, 500} {
-		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
-			u, ws := benchUp(n)
-			var pkt rtp.Packet
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := pkt.Unmarshal(raw); err != nil {
-					b.Fatal(err)
+	for _, video := range []bool{false, true} {
+		for _, n := range []int{1, 10, 100, 500} {
+			kind := "audio"
+			if video {
+				kind = "video"
+			}
+			b.Run(fmt.Sprintf("%s/subscribers=%d", kind, n), func(b *testing.B) {
+				u, ws := benchUp(n, video)
+				var pkt rtp.Packet
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					u.handle(raw, &pkt)
 				}
-				u.fanOut(&pkt)
-			}
-			b.StopTimer()
-			if ws[0].packets != b.N {
-				b.Fatalf("wrote %d packets, want %d", ws[0].packets, b.N)
-			}
-			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "forwarded/s")
-		})
+				b.StopTimer()
+				if ws[0].packets != b.N {
+					b.Fatalf("wrote %d packets, want %d", ws[0].packets, b.N)
+				}
+				b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "forwarded/s")
+			})
+		}
 	}
 }

@@ -51,12 +51,16 @@ type UpTrack struct {
 	sr     atomic.Pointer[SenderReport]
 
 	keyframe *throttle
+	cache    *packetCache // video only: answers subscribers' NACKs; nil for audio
 
 	packets atomic.Uint64
 }
 
 func newUpTrack(id string, owner *Participant, remote *webrtc.TrackRemote, codec webrtc.RTPCodecParameters) *UpTrack {
 	u := &UpTrack{id: id, owner: owner, remote: remote, codec: codec}
+	if remote.Kind() == webrtc.RTPCodecTypeVideo {
+		u.cache = &packetCache{}
+	}
 	u.keyframe = newThrottle(keyframeInterval, func() {
 		owner.writeRTCPUp([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(remote.SSRC())}})
 	})
@@ -167,7 +171,7 @@ func ntpTime(ntp uint64) time.Time {
 // forward reads RTP until the track ends and writes each packet to every
 // attached DownTrack. It returns when the publisher's connection closes.
 func (u *UpTrack) forward() {
-	buf := make([]byte, 1500)
+	buf := make([]byte, maxPacket)
 	var pkt rtp.Packet
 	for {
 		n, _, err := u.remote.Read(buf)
@@ -177,18 +181,27 @@ func (u *UpTrack) forward() {
 			}
 			return
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil {
-			continue
-		}
-		if pkt.PayloadType != uint8(u.codec.PayloadType) && u.packets.Load() == 0 {
-			// The codec was taken from the negotiation, before any packet;
-			// a publisher that sends another one is not forwarded right.
-			u.owner.log.Warn("the publisher sends another codec than negotiated first",
-				"track", u.id, "negotiated", u.codec.MimeType, "payload_type", pkt.PayloadType)
-		}
-		u.packets.Add(1)
-		u.fanOut(&pkt)
+		u.handle(buf[:n], &pkt)
 	}
+}
+
+// handle is the per-packet work of the SFU: parse raw into pkt, keep it
+// for retransmissions (video), and write it to every subscriber and sink.
+func (u *UpTrack) handle(raw []byte, pkt *rtp.Packet) {
+	if err := pkt.Unmarshal(raw); err != nil {
+		return
+	}
+	if pkt.PayloadType != uint8(u.codec.PayloadType) && u.packets.Load() == 0 && u.owner != nil {
+		// The codec was taken from the negotiation, before any packet;
+		// a publisher that sends another one is not forwarded right.
+		u.owner.log.Warn("the publisher sends another codec than negotiated first",
+			"track", u.id, "negotiated", u.codec.MimeType, "payload_type", pkt.PayloadType)
+	}
+	u.packets.Add(1)
+	if u.cache != nil {
+		u.cache.put(pkt.SequenceNumber, raw)
+	}
+	u.fanOut(pkt)
 }
 
 // fanOut writes one packet to every subscriber and sink: the per-packet
