@@ -393,6 +393,12 @@ func (r *Recorder) housekeeping() {
 	if r.writers == nil && len(r.pending) > 0 && r.ready() {
 		r.open()
 	}
+	if r.out.since(now) >= flushEvery {
+		if err := r.out.flush(); err != nil && r.err == nil {
+			r.err = fmt.Errorf("write clip: %w", err)
+			r.limitHit = true
+		}
+	}
 }
 
 // open writes the header with the tracks that can be recorded and the
@@ -545,6 +551,9 @@ func (r *Recorder) finish() {
 			r.err = fmt.Errorf("close webm: %w", err)
 		}
 	}
+	if err := r.out.flush(); err != nil && r.err == nil {
+		r.err = fmt.Errorf("write clip: %w", err)
+	}
 	r.result = Result{
 		Duration: time.Duration(r.maxTC)*time.Millisecond + opusFrame,
 		Kind:     kind,
@@ -571,19 +580,92 @@ func opusHead(channels int) []byte {
 	}
 }
 
-// countingWriter counts the bytes written and passes seeks through.
+// writeBuffer is how much a recording gathers before it writes: a few
+// seconds of audio, a fraction of a second of video. Without it the WebM
+// writer makes several small writes, each a system call, per frame.
+const writeBuffer = 64 << 10
+
+// flushEvery bounds how long written media waits in the buffer, and so
+// what a crash can lose of a recording besides what is in the queue.
+const flushEvery = time.Second
+
+// countingWriter buffers writes, counts the bytes written and passes
+// seeks through (after writing what it holds). The WebM writer writes
+// from a goroutine of its own while the recorder's flushes on a timer.
 type countingWriter struct {
-	w io.WriteSeeker
-	n atomic.Int64
+	w       io.WriteSeeker
+	n       atomic.Int64
+	mu      sync.Mutex
+	buf     []byte
+	err     error // the first write error; every later write fails with it
+	flushed time.Time
 }
 
 func (c *countingWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n.Add(int64(n))
-	return n, err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if len(c.buf)+len(b) > writeBuffer {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	if len(b) > writeBuffer {
+		n, err := c.w.Write(b)
+		c.n.Add(int64(n))
+		if err != nil {
+			c.err = err
+		}
+		return n, err
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, 0, writeBuffer)
+	}
+	c.buf = append(c.buf, b...)
+	c.n.Add(int64(len(b)))
+	return len(b), nil
 }
 
-func (c *countingWriter) Seek(off int64, whence int) (int64, error) { return c.w.Seek(off, whence) }
+// flush writes what the buffer holds.
+func (c *countingWriter) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushLocked()
+}
+
+// since reports how long ago the buffer was last written out.
+func (c *countingWriter) since(now time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return now.Sub(c.flushed)
+}
+
+func (c *countingWriter) flushLocked() error {
+	if c.err != nil {
+		return c.err
+	}
+	c.flushed = time.Now()
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.w.Write(c.buf)
+	c.buf = c.buf[:0]
+	if err != nil {
+		c.err = err
+	}
+	return err
+}
+
+func (c *countingWriter) Seek(off int64, whence int) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return 0, err
+	}
+	return c.w.Seek(off, whence)
+}
 
 // nopCloser keeps the file open when the WebM writer closes: the caller
 // syncs and closes it.

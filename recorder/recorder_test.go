@@ -1,9 +1,11 @@
 package recorder
 
 import (
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -230,5 +232,42 @@ func TestRecordNothing(t *testing.T) {
 	}
 	if _, err := Start(f, []Track{{Codec: vp8Codec}}, Options{}); err == nil {
 		t.Fatal("a video-only recording was accepted")
+	}
+}
+
+// fullDisk is a file that takes limit bytes, then fails as a full disk.
+type fullDisk struct {
+	limit, n int64
+}
+
+func (f *fullDisk) Write(b []byte) (int, error) {
+	if f.n+int64(len(b)) > f.limit {
+		return 0, syscall.ENOSPC
+	}
+	f.n += int64(len(b))
+	return len(b), nil
+}
+
+func (f *fullDisk) Seek(off int64, whence int) (int64, error) { return off, nil }
+
+// TestRecordWriteError: a write that fails, even one held in the write
+// buffer until the end, makes Stop report it.
+func TestRecordWriteError(t *testing.T) {
+	frames := testmedia.Opus(t, 3)
+	pkts := packets(frames, &codecs.OpusPayloader{}, 48000, 1000)
+	for _, limit := range []int64{100, 20_000} {
+		rec, err := Start(&fullDisk{limit: limit}, []Track{{Codec: opusCodec}}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := rec.Sink(0)
+		for _, fp := range pkts {
+			for _, p := range fp {
+				sink.WriteRTP(p)
+			}
+		}
+		if _, err := rec.Stop(); !errors.Is(err, syscall.ENOSPC) {
+			t.Errorf("disk full after %d bytes: Stop returned %v", limit, err)
+		}
 	}
 }
