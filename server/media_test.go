@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"parley/client"
+	"parley/configs"
 )
 
 // publisher sends synthetic Opus and VP8 RTP and remembers every payload
@@ -381,4 +383,35 @@ func TestPushToTalkGap(t *testing.T) {
 	if s.Offers() != offersBefore {
 		t.Errorf("the gap caused %d renegotiations", s.Offers()-offersBefore)
 	}
+}
+
+// TestSlowSubscriber: subscribers that take their media slowly, over UDP
+// and over ICE-TCP, hold up nobody: another subscriber still receives
+// every packet, in order and unchanged.
+func TestSlowSubscriber(t *testing.T) {
+	srv := startServer(t, func(cfg *configs.Server, _ []configs.Room) { cfg.Media.TCPPort = freeTCPPort(t) })
+	fast := newSubscriber()
+	srv.join(t, "live", "fast", client.Options{OnTrack: fast.onTrack})
+	var udpReads, tcpReads atomic.Int64
+	slow := func(reads *atomic.Int64) func(*webrtc.TrackRemote, *webrtc.RTPReceiver) {
+		return func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			for {
+				if _, _, err := tr.ReadRTP(); err != nil {
+					return
+				}
+				reads.Add(1)
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
+	srv.join(t, "live", "slow-udp", client.Options{OnTrack: slow(&udpReads)})
+	srv.join(t, "live", "slow-tcp", client.Options{OnTrack: slow(&tcpReads), TCPOnly: true})
+	pub := newPublisher(t)
+	p, _ := srv.join(t, "live", "pat", client.Options{})
+	pub.start(t, p)
+	eventually(t, 10*time.Second, "the fast subscriber gets 3 s of audio", func() bool { return fast.count("audio") >= 150 })
+	if udpReads.Load() == 0 || tcpReads.Load() == 0 {
+		t.Fatalf("the slow subscribers read %d (UDP) and %d (TCP) packets: the test shows nothing", udpReads.Load(), tcpReads.Load())
+	}
+	fast.check(t, "fast", pub)
 }

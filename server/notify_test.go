@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"mime/quotedprintable"
-	"net"
 	"net/http"
 	"net/mail"
 	"os"
@@ -28,12 +27,7 @@ func TestNotifyMail(t *testing.T) {
 	tlsCfg, pool := testcert.ServerConfig(t, "127.0.0.1")
 	mb := smtptest.Start(t, smtptest.Options{TLS: tlsCfg, User: "robot", Password: "s3cret"})
 	// The links need the server's address before it starts.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	srv := startServerWith(t, Options{Mail: notify.Options{RootCAs: pool}}, func(cfg *configs.Server, rooms []configs.Room) {
 		cfg.HTTP.Listen = addr
 		cfg.HTTP.BaseURL = "http://" + addr
