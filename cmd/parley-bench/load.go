@@ -37,6 +37,8 @@ type Result struct {
 	ServerCPUSeconds  float64  `json:"server_cpu_seconds"`
 	ServerCPUPercent  float64  `json:"server_cpu_percent"` // of one core
 	PerCPUSecond      float64  `json:"packets_per_server_cpu_second"`
+	CoreBusySeconds   float64  `json:"server_core_busy_seconds,omitempty"` // the server's pinned core, softirqs included
+	PerCoreSecond     float64  `json:"packets_per_server_core_second,omitempty"`
 	LossPercent       float64  `json:"loss_percent"`
 	LatencyP50Ms      float64  `json:"latency_p50_ms"`
 	LatencyP99Ms      float64  `json:"latency_p99_ms"`
@@ -52,7 +54,8 @@ type Result struct {
 type target struct {
 	url     string
 	pid     int
-	profile bool // the server profiles its CPU between SIGUSR1 and SIGUSR2 (parley -cpuprofile)
+	cores   []int // the CPUs the server is pinned to; none when not pinned
+	profile bool  // the server profiles its CPU between SIGUSR1 and SIGUSR2 (parley -cpuprofile)
 }
 
 // profiling starts (on) or ends the server's CPU profile of the window.
@@ -216,29 +219,10 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	time.Sleep(sc.Warmup)
 
 	// The window.
-	sent0 := sentPackets(pubs)
-	srv0, err := readProc(t.pid)
+	a, b, err := t.window(ctx, sc, pubs, measuring.Store)
 	if err != nil {
 		return res, err
 	}
-	gen0, _ := readProc(0)
-	t0 := time.Now()
-	measuring.Store(true)
-	t.profiling(true)
-	select {
-	case <-ctx.Done():
-		return res, ctx.Err()
-	case <-time.After(sc.Measure):
-	}
-	measuring.Store(false)
-	t.profiling(false)
-	wall := time.Since(t0)
-	srv1, err := readProc(t.pid)
-	if err != nil {
-		return res, err
-	}
-	gen1, _ := readProc(0)
-	sent1 := sentPackets(pubs)
 
 	var hist histogram
 	var gaps, late uint64
@@ -252,15 +236,8 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 			st.mu.Unlock()
 		}
 	}
-	res.Seconds = wall.Seconds()
-	res.SentPackets = sent1 - sent0
-	res.ForwardedPerSec = float64(res.ForwardedPackets) / wall.Seconds()
-	cpu := (srv1.cpu - srv0.cpu).Seconds()
-	res.ServerCPUSeconds = cpu
-	res.ServerCPUPercent = 100 * cpu / wall.Seconds()
-	if cpu > 0 {
-		res.PerCPUSecond = float64(res.ForwardedPackets) / cpu
-	}
+	res.account(a, b, res.ForwardedPackets)
+	res.ForwardedPerSec = float64(res.ForwardedPackets) / res.Seconds
 	lost := float64(gaps) - float64(late)
 	if lost < 0 {
 		lost = 0
@@ -270,12 +247,9 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	}
 	res.LatencyP50Ms = ms(hist.quantile(0.50))
 	res.LatencyP99Ms = ms(hist.quantile(0.99))
-	res.ServerRSSMB = float64(srv1.rss) / 1e6
 	if n := len(subs) + len(pubs); n > 0 {
-		res.RSSPerSubKB = float64(srv1.rss-before.rss) / 1e3 / float64(n)
+		res.RSSPerSubKB = float64(b.srv.rss-before.rss) / 1e3 / float64(n)
 	}
-	res.GeneratorCPU = 100 * (gen1.cpu - gen0.cpu).Seconds() / wall.Seconds() / float64(cpusAllowed())
-	res.GeneratorSaturate = res.GeneratorCPU >= 90
 	return res, nil
 }
 
@@ -333,37 +307,11 @@ func runRecorders(ctx context.Context, t target, sc Scenario) (Result, error) {
 			return res, fmt.Errorf("record-start: %w", err)
 		}
 	}
-	sent0 := sentPackets(recs)
-	srv0, err := readProc(t.pid)
+	a, b, err := t.window(ctx, sc, recs, nil)
 	if err != nil {
 		return res, err
 	}
-	gen0, _ := readProc(0)
-	t0 := time.Now()
-	t.profiling(true)
-	select {
-	case <-ctx.Done():
-		return res, ctx.Err()
-	case <-time.After(sc.Measure):
-	}
-	t.profiling(false)
-	wall := time.Since(t0)
-	srv1, err := readProc(t.pid)
-	if err != nil {
-		return res, err
-	}
-	gen1, _ := readProc(0)
-	res.SentPackets = sentPackets(recs) - sent0
-	res.Seconds = wall.Seconds()
-	cpu := (srv1.cpu - srv0.cpu).Seconds()
-	res.ServerCPUSeconds = cpu
-	res.ServerCPUPercent = 100 * cpu / wall.Seconds()
-	if cpu > 0 {
-		res.PerCPUSecond = float64(res.SentPackets) / cpu
-	}
-	res.ServerRSSMB = float64(srv1.rss) / 1e6
-	res.GeneratorCPU = 100 * (gen1.cpu - gen0.cpu).Seconds() / wall.Seconds() / float64(cpusAllowed())
-	res.GeneratorSaturate = res.GeneratorCPU >= 90
+	res.account(a, b, b.sent-a.sent)
 
 	// Stop: every recording must end in a stored clip.
 	close(stop)
@@ -394,6 +342,80 @@ func runRecorders(ctx context.Context, t target, sc Scenario) (Result, error) {
 		res.Problems = append(res.Problems, fmt.Sprintf("only %d of %d recordings became a clip of the whole window", res.Clips, len(recs)))
 	}
 	return res, nil
+}
+
+// snapshot is the state of the server and the generator at one moment.
+type snapshot struct {
+	at   time.Time
+	srv  procStat
+	gen  procStat
+	core time.Duration // busy time of the server's cores, when pinned
+	sent uint64
+}
+
+func (t target) snap(senders []*participant) (snapshot, error) {
+	s := snapshot{at: time.Now(), sent: sentPackets(senders)}
+	var err error
+	if s.srv, err = readProc(t.pid); err != nil {
+		return s, fmt.Errorf("server process: %w", err)
+	}
+	if s.gen, err = readProc(0); err != nil {
+		return s, err
+	}
+	if len(t.cores) > 0 {
+		if s.core, err = coreBusy(t.cores); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// window measures the server and the generator over sc.Measure, with the
+// server's CPU profile running when asked. during, if set, is called at
+// the start and the end (true, then false).
+func (t target) window(ctx context.Context, sc Scenario, senders []*participant, during func(bool)) (a, b snapshot, err error) {
+	if a, err = t.snap(senders); err != nil {
+		return a, b, err
+	}
+	if during != nil {
+		during(true)
+	}
+	t.profiling(true)
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-time.After(sc.Measure):
+	}
+	if during != nil {
+		during(false)
+	}
+	t.profiling(false)
+	if err != nil {
+		return a, b, err
+	}
+	b, err = t.snap(senders)
+	return a, b, err
+}
+
+// account fills in what a window measured, for packets handled (forwarded
+// or recorded) in it.
+func (r *Result) account(a, b snapshot, packets uint64) {
+	wall := b.at.Sub(a.at).Seconds()
+	r.Seconds = wall
+	r.SentPackets = b.sent - a.sent
+	cpu := (b.srv.cpu - a.srv.cpu).Seconds()
+	r.ServerCPUSeconds = cpu
+	r.ServerCPUPercent = 100 * cpu / wall
+	if cpu > 0 {
+		r.PerCPUSecond = float64(packets) / cpu
+	}
+	if core := (b.core - a.core).Seconds(); core > 0 {
+		r.CoreBusySeconds = core
+		r.PerCoreSecond = float64(packets) / core
+	}
+	r.ServerRSSMB = float64(b.srv.rss) / 1e6
+	r.GeneratorCPU = 100 * (b.gen.cpu - a.gen.cpu).Seconds() / wall / float64(cpusAllowed())
+	r.GeneratorSaturate = r.GeneratorCPU >= 90
 }
 
 func sentPackets(ps []*participant) uint64 {

@@ -125,6 +125,13 @@ func mainErr(args []string, stdout io.Writer) error {
 		}
 	}
 
+	var cores []int
+	if *serverCPUs != "" {
+		var err error
+		if cores, err = parseCPUList(*serverCPUs); err != nil {
+			return fmt.Errorf("-server-cpus: %w", err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: cpuModel(), CPUs: onlineCPUs(),
@@ -149,7 +156,7 @@ func mainErr(args []string, stdout io.Writer) error {
 			if srv, err = spawn(ctx, *serverBin, *serverCPUs, prof); err != nil {
 				return err
 			}
-			t = target{url: srv.url, pid: srv.pid(), profile: prof != ""}
+			t = target{url: srv.url, pid: srv.pid(), profile: prof != "", cores: cores}
 		}
 		res, err := run(ctx, t, sc)
 		if srv != nil {
@@ -228,10 +235,11 @@ func revision() string {
 // markdown renders the report as a table.
 func markdown(rep Report) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured %s on %s (%d CPUs), %s, revision %s; server pinned to CPUs %q, generator to the others.\n\n",
+	fmt.Fprintf(&b, "Measured %s on %s (%d CPUs), %s, revision %s; server pinned to CPUs %q, generator to the others.\n",
 		rep.Date, rep.Machine, rep.CPUs, rep.GoVersion, rep.Revision, rep.Server)
-	b.WriteString("| scenario | fwd pkts/s | pkts per server CPU-s | server CPU | loss | latency p50 / p99 | server RSS | RSS per sub | generator CPU | notes |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("Server CPU is the server process's user and system time (/proc/<pid>/stat); core-s is the busy time of its pinned core (/proc/stat), which also holds the kernel's softirq work for the packets it sends over loopback, charged to the process or not.\n\n")
+	b.WriteString("| scenario | fwd pkts/s | pkts per server CPU-s | pkts per core-s | server CPU | loss | latency p50 / p99 | server RSS | RSS per sub | generator CPU | notes |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rep.Results {
 		notes := append([]string(nil), r.Problems...)
 		if r.GeneratorSaturate {
@@ -242,8 +250,12 @@ func markdown(rep Report) string {
 			fwd, lat, loss, rss = fmt.Sprintf("%.0f recorded", float64(r.SentPackets)/r.Seconds), "–", "–", "–"
 			notes = append(notes, fmt.Sprintf("%d of %d clips stored", r.Clips, r.Recorders))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f%% | %s | %s | %.0f MB | %s | %.0f%% | %s |\n",
-			r.Name, fwd, r.PerCPUSecond, r.ServerCPUPercent, loss, lat, r.ServerRSSMB, rss, r.GeneratorCPU, strings.Join(notes, "; "))
+		core := "–"
+		if r.PerCoreSecond > 0 {
+			core = fmt.Sprintf("%.0f", r.PerCoreSecond)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %.0f%% | %s | %s | %.0f MB | %s | %.0f%% | %s |\n",
+			r.Name, fwd, r.PerCPUSecond, core, r.ServerCPUPercent, loss, lat, r.ServerRSSMB, rss, r.GeneratorCPU, strings.Join(notes, "; "))
 	}
 	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,24 +81,14 @@ func cpusAllowed() int {
 	return runtime.NumCPU()
 }
 
-// countCPUList counts the CPUs of a list such as "0-3,8,10-11".
+// countCPUList counts the CPUs of a list such as "0-3,8,10-11"; 0 for a
+// bad list.
 func countCPUList(s string) int {
-	n := 0
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return 0
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return 0
-			}
-		}
-		n += b - a + 1
+	cpus, err := parseCPUList(s)
+	if err != nil {
+		return 0
 	}
-	return n
+	return len(cpus)
 }
 
 // onlineCPUs is the machine's number of CPUs, whatever this process's
@@ -123,4 +114,68 @@ func cpuModel() string {
 		}
 	}
 	return runtime.GOARCH
+}
+
+// coreBusy is the time the given CPUs spent busy (everything but idle and
+// iowait: user, system, interrupts and softirqs, whoever ran), from
+// /proc/stat. On loopback, part of the kernel's work for the packets the
+// server sends runs as softirqs that may or may not be charged to the
+// server's process; the busy time of its core holds both.
+func coreBusy(cpus []int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	var busy int64
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		n, err := strconv.Atoi(f[0][3:])
+		if err != nil || !slices.Contains(cpus, n) {
+			continue
+		}
+		found++
+		for i, v := range f[1:] {
+			if i == 3 || i == 4 { // idle, iowait
+				continue
+			}
+			if i >= 8 { // guest time is already in user
+				break
+			}
+			x, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/stat: %s: %q", f[0], v)
+			}
+			busy += x
+		}
+	}
+	if found != len(cpus) {
+		return 0, fmt.Errorf("/proc/stat: %d of the CPUs %v found", found, cpus)
+	}
+	return time.Duration(busy) * clockTick, nil
+}
+
+// parseCPUList parses a taskset list such as "0" or "0-1,3".
+func parseCPUList(s string) ([]int, error) {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil, fmt.Errorf("bad CPU list %q", s)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("bad CPU list %q", s)
+			}
+		}
+		for i := a; i <= b; i++ {
+			out = append(out, i)
+		}
+	}
+	return out, nil
 }

@@ -4,25 +4,43 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 )
 
 // profileOnSignal profiles the CPU between a SIGUSR1 and the next SIGUSR2
 // and writes the profile to file, so that a load generator can profile
-// exactly its measurement window. The returned function stops listening
-// and writes a profile that is still running.
+// exactly its measurement window. It also writes the allocation profile
+// at both signals, to file.allocs-start and file.allocs-end: their
+// difference (go tool pprof -base) is what the window allocated. The
+// returned function stops listening and writes a profile that is still
+// running.
 func profileOnSignal(file string, log *slog.Logger) func() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	var f *os.File
+	allocs := func(suffix string) {
+		runtime.GC() // the profile is as of the last collection
+		out, err := os.Create(file + ".allocs-" + suffix)
+		if err == nil {
+			err = pprof.Lookup("allocs").WriteTo(out, 0)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			log.Error("allocation profile", "file", file, "err", err)
+		}
+	}
 	finish := func() {
 		if f == nil {
 			return
 		}
 		pprof.StopCPUProfile()
+		allocs("end")
 		if err := f.Close(); err != nil {
 			log.Error("cpu profile", "file", file, "err", err)
 		} else {
@@ -45,6 +63,7 @@ func profileOnSignal(file string, log *slog.Logger) func() {
 				if f != nil {
 					continue
 				}
+				allocs("start")
 				var err error
 				if f, err = os.Create(file); err != nil {
 					log.Error("cpu profile", "file", file, "err", err)
