@@ -65,12 +65,13 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
 	}
 	if cfg.UDPPort != 0 {
-		udp, err := net.ListenPacket("udp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)))
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: cfg.UDPPort})
 		if err != nil {
 			return nil, fmt.Errorf("media UDP port: %w", err)
 		}
-		e.udp = udp
-		e.udpMux = webrtc.NewICEUDPMux(pionLog.NewLogger("udpmux"), udp)
+		batched := newBatchConn(udp)
+		e.udp = batched
+		e.udpMux = webrtc.NewICEUDPMux(pionLog.NewLogger("udpmux"), batched)
 		se.SetICEUDPMux(e.udpMux)
 	} else {
 		if err := se.SetEphemeralUDPPortRange(uint16(cfg.UDPPortMin), uint16(cfg.UDPPortMax)); err != nil {

@@ -1,0 +1,194 @@
+package sfu
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// batchConn is the shared media UDP socket with its writes gathered into
+// batches. The fan-out writes the same packet to many subscribers in a
+// row; each write on a plain socket is a system call, which on a virtual
+// machine costs more than the rest of the packet's path. WriteToAddrPort
+// queues a copy and returns; one goroutine sends what is queued with
+// sendmmsg, up to batchSize packets per call. Reads go to the socket.
+//
+// The queue is bounded: when the writer cannot keep up, new packets are
+// dropped (and counted), as a full socket buffer would drop them, rather
+// than make the forwarding goroutine wait.
+type batchConn struct {
+	*net.UDPConn
+	batch interface {
+		WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	}
+
+	mu      sync.Mutex
+	queue   []outPacket
+	spare   []outPacket // the writer's last batch, handed back for reuse
+	closed  bool
+	wake    chan struct{}
+	done    chan struct{}
+	dropped atomic.Uint64
+	sent    atomic.Uint64
+}
+
+type outPacket struct {
+	buf  *[]byte
+	n    int
+	addr netip.AddrPort
+}
+
+const (
+	batchSize  = 64   // packets per sendmmsg
+	batchQueue = 8192 // packets waiting, at most
+	packetBuf  = 1500 // bytes a queued packet may hold; larger ones are sent at once
+)
+
+var packetPool = sync.Pool{New: func() any { b := make([]byte, packetBuf); return &b }}
+
+func newBatchConn(c *net.UDPConn) *batchConn {
+	b := &batchConn{UDPConn: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
+		b.batch = ipv4.NewPacketConn(c)
+	} else {
+		b.batch = ipv6.NewPacketConn(c)
+	}
+	go b.writer()
+	return b
+}
+
+// ReadFromAddrPort and WriteToAddrPort are the allocation-free I/O that
+// Pion's UDP mux uses when a connection offers it.
+func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	return b.UDPConn.ReadFromUDPAddrPort(p)
+}
+
+func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	if len(p) > packetBuf {
+		return b.UDPConn.WriteToUDPAddrPort(p, addr)
+	}
+	buf := packetPool.Get().(*[]byte)
+	n := copy(*buf, p)
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		packetPool.Put(buf)
+		return 0, net.ErrClosed
+	}
+	if len(b.queue) >= batchQueue {
+		b.mu.Unlock()
+		packetPool.Put(buf)
+		b.dropped.Add(1)
+		return len(p), nil
+	}
+	b.queue = append(b.queue, outPacket{buf: buf, n: n, addr: addr})
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	b.mu.Unlock()
+	return len(p), nil
+}
+
+// WriteTo serves callers that use net.Addr.
+func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	a, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, errors.New("batchConn: not a UDP address")
+	}
+	return b.WriteToAddrPort(p, a.AddrPort())
+}
+
+// writer sends the queue until Close.
+func (b *batchConn) writer() {
+	defer close(b.done)
+	msgs := make([]ipv4.Message, batchSize)
+	addrs := make([]net.UDPAddr, batchSize)
+	ips := make([][16]byte, batchSize)
+	bufs := make([][1][]byte, batchSize)
+	for range b.wake {
+		for {
+			b.mu.Lock()
+			batch := b.queue
+			b.queue, b.spare = b.spare, nil
+			b.mu.Unlock()
+			if len(batch) == 0 {
+				b.mu.Lock()
+				b.spare = batch
+				b.mu.Unlock()
+				break
+			}
+			for start := 0; start < len(batch); start += batchSize {
+				chunk := batch[start:min(start+batchSize, len(batch))]
+				for i, op := range chunk {
+					bufs[i][0] = (*op.buf)[:op.n]
+					ip := op.addr.Addr()
+					if ip.Is4() {
+						a := ip.As4()
+						addrs[i].IP = append(ips[i][:0], a[:]...)
+					} else {
+						a := ip.As16()
+						addrs[i].IP = append(ips[i][:0], a[:]...)
+					}
+					addrs[i].Port = int(op.addr.Port())
+					msgs[i] = ipv4.Message{Buffers: bufs[i][:], Addr: &addrs[i]}
+				}
+				b.send(msgs[:len(chunk)])
+				for i := range chunk {
+					packetPool.Put(chunk[i].buf)
+					chunk[i] = outPacket{}
+				}
+			}
+			b.mu.Lock()
+			b.spare = batch[:0]
+			b.mu.Unlock()
+		}
+	}
+}
+
+// send sends msgs, skipping a message the kernel refuses (an address of
+// the other family, say) so that the rest still go. sendmmsg reports a
+// refusal of the first message as an error (n < 0) and a later one as a
+// short count.
+func (b *batchConn) send(msgs []ipv4.Message) {
+	for len(msgs) > 0 {
+		n, err := b.batch.WriteBatch(msgs, 0)
+		if n < 0 {
+			n = 0
+		}
+		b.sent.Add(uint64(n))
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			n++ // skip the message refused
+			b.dropped.Add(1)
+		}
+		if n == 0 { // no progress and no error: give up this batch
+			b.dropped.Add(uint64(len(msgs)))
+			return
+		}
+		msgs = msgs[min(n, len(msgs)):]
+	}
+}
+
+// Close stops the writer (what is still queued is not sent) and closes
+// the socket.
+func (b *batchConn) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return net.ErrClosed
+	}
+	b.closed = true
+	close(b.wake)
+	b.mu.Unlock()
+	err := b.UDPConn.Close()
+	<-b.done
+	return err
+}

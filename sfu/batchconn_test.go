@@ -1,0 +1,99 @@
+package sfu
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestBatchConn: every packet queued reaches its address whole, also
+// when a batch holds an address the kernel refuses; after Close, writes
+// fail.
+func TestBatchConn(t *testing.T) {
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBatchConn(udp)
+	const receivers, perReceiver = 5, 300
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		got  = make([]map[uint32]bool, receivers)
+		dsts []netip.AddrPort
+	)
+	for r := range receivers {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadBuffer(4 << 20)
+		defer c.Close()
+		dsts = append(dsts, c.LocalAddr().(*net.UDPAddr).AddrPort())
+		got[r] = map[uint32]bool{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 2000)
+			for {
+				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				n, err := c.Read(buf)
+				if err != nil {
+					return
+				}
+				if n != 1200 || !bytes.Equal(buf[4:n], bytes.Repeat([]byte{byte(r)}, n-4)) {
+					t.Errorf("receiver %d: a packet of %d bytes with other content", r, n)
+					continue
+				}
+				mu.Lock()
+				got[r][binary.BigEndian.Uint32(buf)] = true
+				done := len(got[r]) == perReceiver
+				mu.Unlock()
+				if done {
+					return
+				}
+			}
+		}()
+	}
+	// An IPv6 address on an IPv4 socket: the kernel refuses it.
+	bad := netip.MustParseAddrPort("[2001:db8::1]:9")
+	pkt := make([]byte, 1200)
+	for i := range perReceiver {
+		for r, dst := range dsts {
+			binary.BigEndian.PutUint32(pkt, uint32(i))
+			copy(pkt[4:], bytes.Repeat([]byte{byte(r)}, len(pkt)-4))
+			if _, err := b.WriteToAddrPort(pkt, dst); err != nil {
+				t.Fatal(err)
+			}
+			if i%50 == 0 && r == 0 {
+				_, _ = b.WriteToAddrPort(pkt, bad)
+			}
+		}
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond) // let the receivers keep up
+		}
+	}
+	wg.Wait()
+	for r := range receivers {
+		if len(got[r]) != perReceiver {
+			t.Errorf("receiver %d got %d of %d packets", r, len(got[r]), perReceiver)
+		}
+	}
+	if b.sent.Load() < receivers*perReceiver || b.dropped.Load() == 0 {
+		t.Errorf("sent %d, dropped %d: want all sent and the refused ones dropped", b.sent.Load(), b.dropped.Load())
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.WriteToAddrPort(pkt, dsts[0]); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write after Close: %v", err)
+	}
+	if err := b.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("second Close: %v", err)
+	}
+}
