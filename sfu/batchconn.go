@@ -27,12 +27,22 @@ type batchConn struct {
 		WriteBatch(ms []ipv4.Message, flags int) (int, error)
 	}
 
-	mu      sync.Mutex
-	queue   []outPacket
-	spare   []outPacket // the writer's last batch, handed back for reuse
-	closed  bool
-	wake    chan struct{}
-	done    chan struct{}
+	mu     sync.Mutex // guards queue, spare, closed
+	queue  []outPacket
+	spare  []outPacket // the last batch sent, handed back for reuse
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+
+	// sendMu is held by whoever sends: the writer goroutine, or a writer
+	// that filled a whole batch and sends it at once. Taking the queue
+	// only while holding it keeps the packets in order.
+	sendMu sync.Mutex
+	msgs   []ipv4.Message
+	addrs  []net.UDPAddr
+	ips    [][16]byte
+	bufs   [][1][]byte
+
 	dropped atomic.Uint64
 	sent    atomic.Uint64
 }
@@ -52,7 +62,9 @@ const (
 var packetPool = sync.Pool{New: func() any { b := make([]byte, packetBuf); return &b }}
 
 func newBatchConn(c *net.UDPConn) *batchConn {
-	b := &batchConn{UDPConn: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &batchConn{UDPConn: c, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		msgs: make([]ipv4.Message, batchSize), addrs: make([]net.UDPAddr, batchSize),
+		ips: make([][16]byte, batchSize), bufs: make([][1][]byte, batchSize)}
 	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
 		b.batch = ipv4.NewPacketConn(c)
 	} else {
@@ -87,9 +99,21 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 		return len(p), nil
 	}
 	b.queue = append(b.queue, outPacket{buf: buf, n: n, addr: addr})
-	select {
-	case b.wake <- struct{}{}:
-	default:
+	full := len(b.queue) >= batchSize
+	b.mu.Unlock()
+	// A whole batch goes at once, from here, unless someone is sending:
+	// the first subscribers of a long fan-out need not wait for its end.
+	if full && b.sendMu.TryLock() {
+		b.drain()
+		b.sendMu.Unlock()
+		return len(p), nil
+	}
+	b.mu.Lock()
+	if !b.closed {
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
 	}
 	b.mu.Unlock()
 	return len(p), nil
@@ -107,47 +131,50 @@ func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // writer sends the queue until Close.
 func (b *batchConn) writer() {
 	defer close(b.done)
-	msgs := make([]ipv4.Message, batchSize)
-	addrs := make([]net.UDPAddr, batchSize)
-	ips := make([][16]byte, batchSize)
-	bufs := make([][1][]byte, batchSize)
 	for range b.wake {
-		for {
+		b.sendMu.Lock()
+		b.drain()
+		b.sendMu.Unlock()
+	}
+}
+
+// drain sends the queue until it is empty. Called holding sendMu.
+func (b *batchConn) drain() {
+	for {
+		b.mu.Lock()
+		batch := b.queue
+		b.queue, b.spare = b.spare, nil
+		b.mu.Unlock()
+		if len(batch) == 0 {
 			b.mu.Lock()
-			batch := b.queue
-			b.queue, b.spare = b.spare, nil
+			b.spare = batch
 			b.mu.Unlock()
-			if len(batch) == 0 {
-				b.mu.Lock()
-				b.spare = batch
-				b.mu.Unlock()
-				break
-			}
-			for start := 0; start < len(batch); start += batchSize {
-				chunk := batch[start:min(start+batchSize, len(batch))]
-				for i, op := range chunk {
-					bufs[i][0] = (*op.buf)[:op.n]
-					ip := op.addr.Addr()
-					if ip.Is4() {
-						a := ip.As4()
-						addrs[i].IP = append(ips[i][:0], a[:]...)
-					} else {
-						a := ip.As16()
-						addrs[i].IP = append(ips[i][:0], a[:]...)
-					}
-					addrs[i].Port = int(op.addr.Port())
-					msgs[i] = ipv4.Message{Buffers: bufs[i][:], Addr: &addrs[i]}
-				}
-				b.send(msgs[:len(chunk)])
-				for i := range chunk {
-					packetPool.Put(chunk[i].buf)
-					chunk[i] = outPacket{}
-				}
-			}
-			b.mu.Lock()
-			b.spare = batch[:0]
-			b.mu.Unlock()
+			return
 		}
+		for start := 0; start < len(batch); start += batchSize {
+			chunk := batch[start:min(start+batchSize, len(batch))]
+			for i, op := range chunk {
+				b.bufs[i][0] = (*op.buf)[:op.n]
+				ip := op.addr.Addr()
+				if ip.Is4() {
+					a := ip.As4()
+					b.addrs[i].IP = append(b.ips[i][:0], a[:]...)
+				} else {
+					a := ip.As16()
+					b.addrs[i].IP = append(b.ips[i][:0], a[:]...)
+				}
+				b.addrs[i].Port = int(op.addr.Port())
+				b.msgs[i] = ipv4.Message{Buffers: b.bufs[i][:], Addr: &b.addrs[i]}
+			}
+			b.send(b.msgs[:len(chunk)])
+			for i := range chunk {
+				packetPool.Put(chunk[i].buf)
+				chunk[i] = outPacket{}
+			}
+		}
+		b.mu.Lock()
+		b.spare = batch[:0]
+		b.mu.Unlock()
 	}
 }
 
