@@ -18,6 +18,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -83,6 +84,9 @@ type Options struct {
 	// Interceptors run before the default ones: they see incoming packets
 	// first. Tests use them to simulate loss.
 	Interceptors []interceptor.Factory
+	// Net, if set, is the network the client's ICE agent opens its
+	// sockets through (a load generator wraps them to timestamp arrivals).
+	Net transport.Net
 	// NoReplayProtection accepts a repeated SRTP packet, as a retransmission
 	// of a packet that an interceptor dropped after decryption is.
 	NoReplayProtection bool
@@ -151,6 +155,9 @@ func NewAPI(opts Options) (*webrtc.API, error) {
 	}
 	if opts.NoReplayProtection {
 		se.DisableSRTPReplayProtection(true)
+	}
+	if opts.Net != nil {
+		se.SetNet(opts.Net)
 	}
 	if opts.LoopbackOnly {
 		se.SetIncludeLoopbackCandidate(true)

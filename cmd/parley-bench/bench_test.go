@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"parley/configs"
 	"parley/server"
@@ -121,5 +124,53 @@ func TestProc(t *testing.T) {
 	}
 	if _, err := readProc(1 << 30); err == nil {
 		t.Error("readProc of no process")
+	}
+}
+
+func TestArrivals(t *testing.T) {
+	var a arrivals
+	now := time.Now().UnixNano()
+	a.put(7, 65535, now-1000)
+	a.put(7, 0, now-500) // wrapped
+	if at, ok := a.get(7, 65535, now); !ok || at != now-1000 {
+		t.Errorf("seq 65535: %d %v, want %d", at, ok, now-1000)
+	}
+	if at, ok := a.get(7, 0, now); !ok || at != now-500 {
+		t.Errorf("seq 0: %d %v", at, ok)
+	}
+	if _, ok := a.get(7, 1024, now); ok {
+		t.Error("seq 1024 shares seq 0's slot but was never put")
+	}
+	if _, ok := a.get(8, 0, now); ok {
+		t.Error("another SSRC")
+	}
+}
+
+func TestKernelTime(t *testing.T) {
+	// A control message as Linux lays it out: another one first (8 bytes
+	// of data), then SCM_TIMESTAMPNS.
+	msg := func(level, typ int32, data []byte) []byte {
+		b := make([]byte, 16+len(data))
+		binary.NativeEndian.PutUint64(b, uint64(16+len(data)))
+		binary.NativeEndian.PutUint32(b[8:], uint32(level))
+		binary.NativeEndian.PutUint32(b[12:], uint32(typ))
+		copy(b[16:], data)
+		for len(b)%8 != 0 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	ts := make([]byte, 16)
+	binary.NativeEndian.PutUint64(ts, 1_700_000_000)
+	binary.NativeEndian.PutUint64(ts[8:], 123)
+	oob := append(msg(unix.IPPROTO_IP, unix.IP_TOS, []byte{1}), msg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, ts)...)
+	if at, ok := kernelTime(oob); !ok || at != 1_700_000_000_000_000_123 {
+		t.Errorf("kernelTime = %d, %v", at, ok)
+	}
+	if _, ok := kernelTime(oob[:20]); ok {
+		t.Error("a cut message was parsed")
+	}
+	if _, ok := kernelTime(msg(unix.IPPROTO_IP, unix.IP_TOS, []byte{1})); ok {
+		t.Error("no timestamp, yet one was found")
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -41,7 +42,9 @@ type Result struct {
 	PerCoreSecond     float64  `json:"packets_per_server_core_second,omitempty"`
 	LossPercent       float64  `json:"loss_percent"`
 	LatencyP50Ms      float64  `json:"latency_p50_ms"`
-	LatencyP99Ms      float64  `json:"latency_p99_ms"`
+	LatencyP99Ms      float64  `json:"latency_p99_ms"` // send to arrival at the subscriber's socket
+	ReadP50Ms         float64  `json:"read_latency_p50_ms"`
+	ReadP99Ms         float64  `json:"read_latency_p99_ms"` // send to the generator reading it
 	ServerRSSMB       float64  `json:"server_rss_mb"`
 	RSSPerSubKB       float64  `json:"server_rss_per_subscriber_kb"`
 	GeneratorCPU      float64  `json:"generator_cpu_percent"` // of the cores it may use
@@ -95,6 +98,16 @@ func join(ctx context.Context, t target, room, prefix string, n, parallel int, o
 			defer func() { <-sem }()
 			o, sub := opts(i)
 			o.LoopbackOnly = true
+			if sub != nil {
+				n, err := newStampNet(&sub.arr)
+				if err != nil {
+					mu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					mu.Unlock()
+					return
+				}
+				o.Net = n
+			}
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			c, err := client.Dial(cctx, t.url, o)
@@ -224,17 +237,22 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 		return res, err
 	}
 
-	var hist histogram
-	var gaps, late uint64
+	var hist, read histogram
+	var gaps, late, unstamped uint64
 	for _, p := range everyone {
 		for _, st := range p.sub.all() {
 			res.ForwardedPackets += st.packets.Load()
 			gaps += st.gaps.Load()
 			late += st.late.Load()
+			unstamped += st.unstamped.Load()
 			st.mu.Lock()
 			hist.merge(&st.hist)
+			read.merge(&st.read)
 			st.mu.Unlock()
 		}
+	}
+	if res.ForwardedPackets > 0 && unstamped*100 > res.ForwardedPackets {
+		res.Problems = append(res.Problems, fmt.Sprintf("%d packets without a kernel arrival time: their latency is when the generator read them", unstamped))
 	}
 	res.account(a, b, res.ForwardedPackets)
 	res.ForwardedPerSec = float64(res.ForwardedPackets) / res.Seconds
@@ -247,6 +265,8 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	}
 	res.LatencyP50Ms = ms(hist.quantile(0.50))
 	res.LatencyP99Ms = ms(hist.quantile(0.99))
+	res.ReadP50Ms = ms(read.quantile(0.50))
+	res.ReadP99Ms = ms(read.quantile(0.99))
 	if n := len(subs) + len(pubs); n > 0 {
 		res.RSSPerSubKB = float64(b.srv.rss-before.rss) / 1e3 / float64(n)
 	}

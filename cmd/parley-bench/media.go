@@ -224,19 +224,22 @@ func (h *histogram) merge(o *histogram) {
 // track's reading goroutine writes; counters are atomic so that the
 // window can be read while it runs.
 type trackStats struct {
-	video   bool
-	got     atomic.Bool // a packet arrived
-	packets atomic.Uint64
-	gaps    atomic.Uint64 // sequence numbers skipped (not yet seen)
-	late    atomic.Uint64 // packets that came after a later one
+	video     bool
+	unstamped atomic.Uint64 // packets whose kernel arrival time was not found
+	got       atomic.Bool   // a packet arrived
+	packets   atomic.Uint64
+	gaps      atomic.Uint64 // sequence numbers skipped (not yet seen)
+	late      atomic.Uint64 // packets that came after a later one
 
-	mu   sync.Mutex // guards hist
-	hist histogram
+	mu   sync.Mutex // guards hist and read
+	hist histogram  // arrival at the subscriber's socket - send time
+	read histogram  // when the generator read it - send time
 }
 
 // subscriber counts what it receives, per track.
 type subscriber struct {
 	measuring *atomic.Bool
+	arr       arrivals // kernel receive times, from the client's sockets (stampNet)
 
 	mu     sync.Mutex
 	tracks []*trackStats
@@ -275,6 +278,7 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	s.tracks = append(s.tracks, st)
 	s.mu.Unlock()
 	buf := make([]byte, 1500)
+	ssrc := uint32(tr.SSRC())
 	var last uint16
 	first := true
 	for {
@@ -288,6 +292,7 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		now := time.Now().UnixNano()
 		seq := binary.BigEndian.Uint16(buf[2:4])
 		sent := int64(binary.BigEndian.Uint64(buf[n-stampBytes : n]))
+		arrived, stamped := s.arr.get(ssrc, seq, now)
 		st.got.Store(true)
 		if !s.measuring.Load() {
 			first = true
@@ -305,8 +310,13 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			last = seq
 		}
 		first = false
+		if !stamped {
+			arrived = now
+			st.unstamped.Add(1)
+		}
 		st.mu.Lock()
-		st.hist.add(time.Duration(now - sent))
+		st.hist.add(time.Duration(arrived - sent))
+		st.read.add(time.Duration(now - sent))
 		st.mu.Unlock()
 	}
 }
