@@ -45,11 +45,12 @@ e2e: build
 	./scripts/e2e.sh
 
 # Benchmarks: the Go benchmarks of the per-packet path and the recorder,
-# then the load matrix of cmd/parley-bench, each scenario against a fresh
-# server pinned to CPU 0 with the generator on CPU 1. Writes
+# then the load matrix of cmd/parley-bench, each scenario three times
+# (the median is kept) against a fresh server pinned to CPU 0 with the
+# generator on CPU 1. Writes
 # bench/results.json and bench/results.md.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./sfu ./recorder
 	@mkdir -p bench
-	taskset -c 1 bin/parley-bench -server bin/parley -server-cpus 0 -matrix standard \
+	taskset -c 1 bin/parley-bench -server bin/parley -server-cpus 0 -matrix standard -repeat 3 \
 		-revision "$$(git describe --always --dirty 2>/dev/null)" -json bench/results.json -md bench/results.md

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +173,16 @@ func TestKernelTime(t *testing.T) {
 	}
 	if _, ok := kernelTime(msg(unix.IPPROTO_IP, unix.IP_TOS, []byte{1})); ok {
 		t.Error("no timestamp, yet one was found")
+	}
+}
+
+func TestMedian(t *testing.T) {
+	runs := []Result{{PerCPUSecond: 30, Seconds: 1}, {PerCPUSecond: 10, Seconds: 2}, {PerCPUSecond: 20, Seconds: 3}}
+	m := median(runs)
+	if m.Seconds != 3 || !slices.Equal(m.Runs, []float64{30, 10, 20}) {
+		t.Errorf("median %+v", m)
+	}
+	if m := median(runs[:1]); m.Runs != nil || m.Seconds != 1 {
+		t.Errorf("median of one %+v", m)
 	}
 }

@@ -30,27 +30,28 @@ type Scenario struct {
 // Result is what a scenario measured, over the measurement window.
 type Result struct {
 	Scenario
-	Seconds           float64  `json:"seconds"`
-	ReadySubscribers  int      `json:"ready_subscribers"` // that received every track before the window
-	SentPackets       uint64   `json:"sent_packets"`      // by the publishers (or recorders)
-	ForwardedPackets  uint64   `json:"forwarded_packets"` // received by the subscribers
-	ForwardedPerSec   float64  `json:"forwarded_per_sec"`
-	ServerCPUSeconds  float64  `json:"server_cpu_seconds"`
-	ServerCPUPercent  float64  `json:"server_cpu_percent"` // of one core
-	PerCPUSecond      float64  `json:"packets_per_server_cpu_second"`
-	CoreBusySeconds   float64  `json:"server_core_busy_seconds,omitempty"` // the server's pinned core, softirqs included
-	PerCoreSecond     float64  `json:"packets_per_server_core_second,omitempty"`
-	LossPercent       float64  `json:"loss_percent"`
-	LatencyP50Ms      float64  `json:"latency_p50_ms"`
-	LatencyP99Ms      float64  `json:"latency_p99_ms"` // send to arrival at the subscriber's socket
-	ReadP50Ms         float64  `json:"read_latency_p50_ms"`
-	ReadP99Ms         float64  `json:"read_latency_p99_ms"` // send to the generator reading it
-	ServerRSSMB       float64  `json:"server_rss_mb"`
-	RSSPerSubKB       float64  `json:"server_rss_per_subscriber_kb"`
-	GeneratorCPU      float64  `json:"generator_cpu_percent"` // of the cores it may use
-	GeneratorSaturate bool     `json:"generator_saturated"`
-	Clips             int      `json:"clips,omitempty"` // recorders: clips stored
-	Problems          []string `json:"problems,omitempty"`
+	Seconds           float64   `json:"seconds"`
+	ReadySubscribers  int       `json:"ready_subscribers"` // that received every track before the window
+	SentPackets       uint64    `json:"sent_packets"`      // by the publishers (or recorders)
+	ForwardedPackets  uint64    `json:"forwarded_packets"` // received by the subscribers
+	ForwardedPerSec   float64   `json:"forwarded_per_sec"`
+	ServerCPUSeconds  float64   `json:"server_cpu_seconds"`
+	ServerCPUPercent  float64   `json:"server_cpu_percent"` // of one core
+	PerCPUSecond      float64   `json:"packets_per_server_cpu_second"`
+	CoreBusySeconds   float64   `json:"server_core_busy_seconds,omitempty"` // the server's pinned core, softirqs included
+	PerCoreSecond     float64   `json:"packets_per_server_core_second,omitempty"`
+	LossPercent       float64   `json:"loss_percent"`
+	LatencyP50Ms      float64   `json:"latency_p50_ms"`
+	LatencyP99Ms      float64   `json:"latency_p99_ms"` // send to arrival at the subscriber's socket
+	ReadP50Ms         float64   `json:"read_latency_p50_ms"`
+	ReadP99Ms         float64   `json:"read_latency_p99_ms"` // send to the generator reading it
+	ServerRSSMB       float64   `json:"server_rss_mb"`
+	RSSPerSubKB       float64   `json:"server_rss_per_subscriber_kb"`
+	GeneratorCPU      float64   `json:"generator_cpu_percent"` // of the cores it may use
+	GeneratorSaturate bool      `json:"generator_saturated"`
+	Clips             int       `json:"clips,omitempty"`                              // recorders: clips stored
+	Runs              []float64 `json:"runs_packets_per_server_cpu_second,omitempty"` // with -repeat: every run's figure
+	Problems          []string  `json:"problems,omitempty"`
 }
 
 // target is the server a scenario runs against.

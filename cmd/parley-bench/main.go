@@ -14,17 +14,20 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -83,6 +86,7 @@ func mainErr(args []string, stdout io.Writer) error {
 		measure    = fs.Duration("duration", 10*time.Second, "length of the measurement window")
 		jsonOut    = fs.String("json", "", "write the report as JSON to this file")
 		mdOut      = fs.String("md", "", "write the table as markdown to this file")
+		repeat     = fs.Int("repeat", 1, "runs of each scenario (each against a fresh server with -server); the report keeps the median run by packets per server CPU-second, and every run's figure")
 		profileDir = fs.String("profile", "", "with -server: write the server's CPU profile of each measurement window into this folder")
 		rev        = fs.String("revision", "", "the server's source revision, for the report (default: this binary's)")
 		profiled   = fs.Bool("pid-profiles", false, "with -url: the server runs with -cpuprofile; signal it to profile the window")
@@ -95,6 +99,9 @@ func mainErr(args []string, stdout io.Writer) error {
 	}
 	if *url != "" && *pid == 0 {
 		return errors.New("-url needs -pid, the server's process id")
+	}
+	if *repeat < 1 {
+		return fmt.Errorf("-repeat %d: at least 1", *repeat)
 	}
 	var scenarios []Scenario
 	switch *matrix {
@@ -141,33 +148,37 @@ func mainErr(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(os.Stderr, "parley-bench: %s, %d CPUs, generator on %d of them\n", rep.Machine, rep.CPUs, cpusAllowed())
 	for _, sc := range scenarios {
-		fmt.Fprintf(os.Stderr, "parley-bench: %s ...\n", sc.Name)
-		t := target{url: *url, pid: *pid, profile: *profiled}
-		var srv *spawned
-		if *serverBin != "" {
-			prof := ""
-			if *profileDir != "" {
-				if err := os.MkdirAll(*profileDir, 0o755); err != nil {
+		var runs []Result
+		for i := range *repeat {
+			fmt.Fprintf(os.Stderr, "parley-bench: %s (run %d of %d) ...\n", sc.Name, i+1, *repeat)
+			t := target{url: *url, pid: *pid, profile: *profiled}
+			var srv *spawned
+			if *serverBin != "" {
+				prof := ""
+				if *profileDir != "" {
+					if err := os.MkdirAll(*profileDir, 0o755); err != nil {
+						return err
+					}
+					prof = filepath.Join(*profileDir, fmt.Sprintf("%s-%d.pprof", slug(sc.Name), i+1))
+				}
+				var err error
+				if srv, err = spawn(ctx, *serverBin, *serverCPUs, prof); err != nil {
 					return err
 				}
-				prof = filepath.Join(*profileDir, slug(sc.Name)+".pprof")
+				t = target{url: srv.url, pid: srv.pid(), profile: prof != "", cores: cores}
 			}
-			var err error
-			if srv, err = spawn(ctx, *serverBin, *serverCPUs, prof); err != nil {
-				return err
+			res, err := run(ctx, t, sc)
+			if srv != nil {
+				srv.stop()
 			}
-			t = target{url: srv.url, pid: srv.pid(), profile: prof != "", cores: cores}
+			if err != nil {
+				return fmt.Errorf("%s: %w", sc.Name, err)
+			}
+			line, _ := json.Marshal(res)
+			fmt.Fprintln(stdout, string(line))
+			runs = append(runs, res)
 		}
-		res, err := run(ctx, t, sc)
-		if srv != nil {
-			srv.stop()
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", sc.Name, err)
-		}
-		line, _ := json.Marshal(res)
-		fmt.Fprintln(stdout, string(line))
-		rep.Results = append(rep.Results, res)
+		rep.Results = append(rep.Results, median(runs))
 	}
 	table := markdown(rep)
 	fmt.Fprint(stdout, "\n"+table)
@@ -183,6 +194,22 @@ func mainErr(args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// median returns the run with the median packets per server CPU-second
+// (the lower middle one of an even count), with every run's figure in
+// Runs.
+func median(runs []Result) Result {
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b Result) int { return cmp.Compare(a.PerCPUSecond, b.PerCPUSecond) })
+	m := sorted[(len(sorted)-1)/2]
+	if len(runs) > 1 {
+		m.Runs = nil
+		for _, r := range runs {
+			m.Runs = append(m.Runs, math.Round(r.PerCPUSecond))
+		}
+	}
+	return m
 }
 
 // slug makes a file name of a scenario name.
@@ -207,6 +234,14 @@ func describe(sc Scenario) string {
 	default:
 		return fmt.Sprintf("audio %d×%d", sc.Publishers, sc.Subscribers)
 	}
+}
+
+func joinFloats(fs []float64) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = fmt.Sprintf("%.0f", f)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func revision() string {
@@ -242,6 +277,9 @@ func markdown(rep Report) string {
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rep.Results {
 		notes := append([]string(nil), r.Problems...)
+		if len(r.Runs) > 1 {
+			notes = append(notes, fmt.Sprintf("median of %d runs: %s per CPU-s", len(r.Runs), joinFloats(r.Runs)))
+		}
 		if r.GeneratorSaturate {
 			notes = append(notes, "generator saturated: the figure measures the generator")
 		}
