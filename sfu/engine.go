@@ -10,6 +10,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -35,7 +36,8 @@ type Config struct {
 // Engine builds PeerConnections that share the media sockets, codecs and
 // interceptors. One Engine serves every room.
 type Engine struct {
-	api    *webrtc.API
+	pubAPI *webrtc.API // publish connections (see publishAPI)
+	subAPI *webrtc.API // subscribe connections (see subscribeAPI)
 	udp    net.PacketConn
 	tcp    net.Listener
 	udpMux ice.UDPMux
@@ -115,35 +117,69 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	// speaks, so that the first words cost no renegotiation.
 	se.SetFireOnTrackBeforeFirstRTP(true)
 
-	me := &webrtc.MediaEngine{}
-	if err := registerCodecs(me); err != nil {
-		e.closeSockets()
-		return nil, err
+	pub, err := publishAPI(se)
+	if err == nil {
+		e.subAPI, err = subscribeAPI(se)
 	}
-	ir := &interceptor.Registry{}
-	// NACKs towards publishers (the generator), sender and receiver
-	// reports, and TWCC feedback so that browsers can estimate their
-	// uplink. Subscribers' NACKs are answered by the SFU itself from one
-	// packet cache per up track (see packetCache), not by a responder
-	// that would copy every packet once per subscriber.
-	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
-	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
-	generator, err := nack.NewGeneratorInterceptor()
 	if err != nil {
 		e.closeSockets()
 		return nil, err
 	}
-	ir.Add(generator)
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		e.closeSockets()
-		return nil, err
-	}
-	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
-		e.closeSockets()
-		return nil, err
-	}
-	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+	e.pubAPI = pub
 	return e, nil
+}
+
+// publishAPI builds the publish connections: the client sends, the server
+// receives. NACKs towards the publisher (the generator), receiver
+// reports, and TWCC feedback so that browsers can estimate their uplink.
+func publishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	registerNackFeedback(me)
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(generator)
+	receiver, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(receiver)
+	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
+}
+
+// subscribeAPI builds the subscribe connections: the server sends, the
+// client receives. Sender reports only: subscribers' NACKs are answered
+// by the SFU itself from one packet cache per up track (see packetCache),
+// not by a responder that would copy every packet once per subscriber;
+// and a connection that receives nothing needs no NACK generator or TWCC
+// feedback, each a timer per connection.
+func subscribeAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		return nil, err
+	}
+	registerNackFeedback(me)
+	ir := &interceptor.Registry{}
+	sender, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(sender)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
+}
+
+// registerNackFeedback offers NACK and PLI feedback for video.
+func registerNackFeedback(me *webrtc.MediaEngine) {
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
 }
 
 // registerCodecs offers Opus, VP8, VP9 and H.264. There is no RTX: losses
@@ -185,9 +221,14 @@ func registerCodecs(me *webrtc.MediaEngine) error {
 	return nil
 }
 
-// newPeerConnection creates a PeerConnection on the shared sockets.
-func (e *Engine) newPeerConnection() (*webrtc.PeerConnection, error) {
-	return e.api.NewPeerConnection(webrtc.Configuration{
+// newPeerConnection creates a publish or a subscribe PeerConnection on
+// the shared sockets.
+func (e *Engine) newPeerConnection(publish bool) (*webrtc.PeerConnection, error) {
+	api := e.subAPI
+	if publish {
+		api = e.pubAPI
+	}
+	return api.NewPeerConnection(webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 	})

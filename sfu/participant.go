@@ -93,7 +93,7 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 		return "", ErrLeft
 	}
 	if p.pub == nil {
-		pc, err := p.room.engine.newPeerConnection()
+		pc, err := p.room.engine.newPeerConnection(true)
 		if err != nil {
 			return "", fmt.Errorf("new publish connection: %w", err)
 		}
@@ -305,7 +305,7 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 	}
 	ups = fresh
 	if p.sub == nil {
-		pc, err := p.room.engine.newPeerConnection()
+		pc, err := p.room.engine.newPeerConnection(false)
 		if err != nil {
 			p.log.Error("new subscribe connection", "err", err)
 			return false
