@@ -186,3 +186,23 @@ func TestMedian(t *testing.T) {
 		t.Errorf("median of one %+v", m)
 	}
 }
+
+// TestPushToTalk: a publisher that talks half the time sends about half
+// the packets, and the pauses, which skip no sequence number, count as
+// no loss.
+func TestPushToTalk(t *testing.T) {
+	tg := startServer(t)
+	sc := Scenario{Name: "ptt", Publishers: 1, Subscribers: 2, Talk: 250 * time.Millisecond, Pause: 250 * time.Millisecond,
+		Warmup: 300 * time.Millisecond, Measure: 2 * time.Second}
+	res, err := run(context.Background(), tg, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perSecond := float64(res.SentPackets) / res.Seconds
+	if perSecond < 50*0.3 || perSecond > 50*0.7 {
+		t.Errorf("a publisher talking half the time sent %.0f packets/s, want about 25", perSecond)
+	}
+	if res.LossPercent != 0 || res.ForwardedPackets < 2*res.SentPackets*9/10 {
+		t.Errorf("result %+v", res)
+	}
+}
