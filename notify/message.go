@@ -54,7 +54,7 @@ func (m *Mailer) message(title string, c clips.Clip, to recipient) []byte {
 	}
 	header("Subject", subject(fmt.Sprintf("%s posted %s in %s", author, kind, room)))
 	header("Date", m.now().Format(time.RFC1123Z))
-	header("Message-ID", fmt.Sprintf("<%s.%s@%s>", c.ID, randomHex(8), m.helo))
+	header("Message-ID", fmt.Sprintf("<%s.%s@%s>", c.ID, randomHex(8), m.msgDomain))
 	header("MIME-Version", "1.0")
 	header("Content-Type", "text/plain; charset=utf-8")
 	header("Content-Transfer-Encoding", "quoted-printable")

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/smtp"
 	"net/textproto"
 	"net/url"
@@ -38,15 +39,16 @@ const QueueLimit = 1000
 
 // Mailer sends the notifications. The zero value is not usable; see New.
 type Mailer struct {
-	cfg     configs.Mail
-	base    *url.URL
-	from    *mail.Address
-	replyTo *mail.Address
-	tls     *tls.Config
-	helo    string
-	rooms   map[string]roomList
-	log     *slog.Logger
-	now     func() time.Time
+	cfg       configs.Mail
+	base      *url.URL
+	from      *mail.Address
+	replyTo   *mail.Address
+	tls       *tls.Config
+	helo      string // the EHLO name
+	msgDomain string // the right side of Message-IDs
+	rooms     map[string]roomList
+	log       *slog.Logger
+	now       func() time.Time
 
 	queue chan *job
 	quit  chan struct{}
@@ -144,7 +146,16 @@ func New(cfg configs.Mail, baseURL string, rooms []configs.Room, opts Options, l
 			return nil, fmt.Errorf("mail.reply_to: %w", err)
 		}
 	}
-	m.helo = m.base.Hostname()
+	// EHLO names this host as the site does; an IP address goes in
+	// brackets (an address literal, RFC 5321 section 4.1.3).
+	m.msgDomain = m.base.Hostname()
+	m.helo = m.msgDomain
+	if ip, err := netip.ParseAddr(m.helo); err == nil {
+		m.helo = "[" + ip.String() + "]"
+		if ip.Is6() {
+			m.helo = "[IPv6:" + ip.String() + "]"
+		}
+	}
 	m.tls = &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12, RootCAs: opts.RootCAs}
 	if cfg.CAFile != "" && opts.RootCAs == nil {
 		pem, err := os.ReadFile(cfg.CAFile)

@@ -115,7 +115,7 @@ func TestDelivery(t *testing.T) {
 	if len(got) != 1 || got[0].To != "bob@example.org" || got[0].From != "noreply@chat.example.org" {
 		t.Fatalf("mails %+v", got)
 	}
-	if !got[0].TLS || !got[0].Authed {
+	if !got[0].TLS || !got[0].Authed || got[0].Helo != "chat.example.org" {
 		t.Errorf("tls %v, authenticated %v; want both", got[0].TLS, got[0].Authed)
 	}
 	p := parse(t, got[0].Data)

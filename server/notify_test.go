@@ -64,7 +64,7 @@ func TestNotifyMail(t *testing.T) {
 		t.Fatalf("publish: %s %s", resp.Status, body)
 	}
 	got := mb.Wait(t, 1)
-	if len(got) != 1 || got[0].To != "bob@example.org" || !got[0].TLS || !got[0].Authed {
+	if len(got) != 1 || got[0].To != "bob@example.org" || !got[0].TLS || !got[0].Authed || got[0].Helo != "[127.0.0.1]" {
 		t.Fatalf("mails: %+v", got)
 	}
 	msg, err := mail.ReadMessage(bytes.NewReader(got[0].Data))

@@ -42,8 +42,9 @@ type Options struct {
 type Mail struct {
 	From, To string
 	Data     []byte
-	TLS      bool // it came over TLS
-	Authed   bool // the client authenticated
+	TLS      bool   // it came over TLS
+	Authed   bool   // the client authenticated
+	Helo     string // the name the client gave in EHLO
 }
 
 // Start starts a server that stops when the test ends.
@@ -159,7 +160,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	_, isTLS := s.conn.TLSConnectionState()
 	s.mb.mu.Lock()
-	s.mb.mails = append(s.mb.mails, Mail{From: s.from, To: s.to, Data: b, TLS: isTLS, Authed: s.authed})
+	s.mb.mails = append(s.mb.mails, Mail{From: s.from, To: s.to, Data: b, TLS: isTLS, Authed: s.authed, Helo: s.conn.Hostname()})
 	s.mb.mu.Unlock()
 	select {
 	case s.mb.arrived <- struct{}{}:
