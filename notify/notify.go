@@ -6,8 +6,9 @@
 // sends, one message per recipient and connection. A failed attempt is
 // tried again after mail.retry_delay, then after twice that, and so on up
 // to mail.attempts in all; a permanent refusal (an SMTP 5xx reply) is not
-// tried again. Every failure is logged. The queue lives in memory: mail
-// not yet sent when the server stops is logged as lost.
+// tried again. Every failure is logged. Every mail waiting is also kept
+// on disk (see outbox): one the server did not send before it stopped is
+// sent after the next start.
 package notify
 
 import (
@@ -54,9 +55,11 @@ type Mailer struct {
 	quit  chan struct{}
 	done  chan struct{}
 
-	dial func(ctx context.Context) (net.Conn, error) // dialServer; tests may replace it
+	dial   func(ctx context.Context) (net.Conn, error) // dialServer; tests may replace it
+	outbox *outbox                                     // nil: mail waits in memory only
 
 	startOnce sync.Once
+	accepting sync.WaitGroup // ClipEvent's outbox writers
 
 	mu      sync.Mutex
 	closed  bool
@@ -83,7 +86,8 @@ type job struct {
 	clipID   string
 	to       recipient
 	msg      []byte
-	attempts int // made so far
+	attempts int    // made so far
+	file     string // its outbox file; "" without an outbox
 }
 
 // Options are what tests set besides the configuration.
@@ -97,8 +101,10 @@ type Options struct {
 
 // New returns a Mailer for the rooms that notify, or nil when none does
 // (the methods of a nil Mailer do nothing). It checks the configuration
-// as configs.CheckRooms does. Start starts it and Close stops it.
-func New(cfg configs.Mail, baseURL string, rooms []configs.Room, opts Options, log *slog.Logger) (*Mailer, error) {
+// as configs.CheckRooms does. Mail waiting is kept in
+// dataDir/mail/outbox; dataDir "" keeps it in memory only. Start starts
+// it (and sends what the outbox holds) and Close stops it.
+func New(cfg configs.Mail, baseURL, dataDir string, rooms []configs.Room, opts Options, log *slog.Logger) (*Mailer, error) {
 	m := &Mailer{
 		cfg:    cfg,
 		rooms:  make(map[string]roomList),
@@ -172,13 +178,50 @@ func New(cfg configs.Mail, baseURL string, rooms []configs.Room, opts Options, l
 		m.tls.RootCAs = pool
 	}
 	m.dial = m.dialServer
+	if dataDir != "" {
+		if m.outbox, err = openOutbox(dataDir); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
-// Start starts the sender. Mail queued before it waits.
+// Start queues the mails the outbox kept from before and starts the
+// sender. Mail queued before it waits.
 func (m *Mailer) Start() {
-	if m != nil {
-		m.startOnce.Do(func() { go m.run() })
+	if m == nil {
+		return
+	}
+	m.startOnce.Do(func() {
+		m.resume()
+		go m.run()
+	})
+}
+
+// resume queues the mails of the outbox whose room still notifies and
+// whose recipient is still listed; the others are dropped, logged.
+func (m *Mailer) resume() {
+	if m.outbox == nil {
+		return
+	}
+	mails, files := m.outbox.load(QueueLimit, m.log)
+	for i, sm := range mails {
+		j := &job{room: sm.Room, clipID: sm.Clip, msg: sm.Message, attempts: sm.Attempts, file: files[i]}
+		found := false
+		for _, to := range m.rooms[sm.Room].to {
+			if strings.EqualFold(to.addr.Address, sm.ToAddr) {
+				j.to, found = to, true
+				break
+			}
+		}
+		if !found {
+			m.log.Warn("mail from before the restart dropped: its room no longer notifies this address", "room", sm.Room, "clip", sm.Clip, "to", sm.ToAddr)
+			j.to.addr = &mail.Address{Address: sm.ToAddr}
+			m.outbox.remove(j, m.log)
+			continue
+		}
+		m.log.Info("mail from before the restart queued", "room", sm.Room, "clip", sm.Clip, "to", sm.ToAddr, "attempts", sm.Attempts)
+		m.enqueue(j)
 	}
 }
 
@@ -192,31 +235,62 @@ func (m *Mailer) ClipEvent(ev clips.Event) {
 	if !ok {
 		return
 	}
+	var jobs []*job
 	for _, to := range l.to {
 		if strings.EqualFold(to.name, ev.Clip.Author) {
 			continue // the author knows
 		}
 		j := &job{room: ev.Clip.Room, clipID: ev.Clip.ID, to: to}
 		j.msg = m.message(l.title, ev.Clip, to)
-		m.enqueue(j)
+		jobs = append(jobs, j)
+	}
+	if m.outbox == nil {
+		for _, j := range jobs {
+			m.enqueue(j)
+		}
+		return
+	}
+	// Writing the outbox syncs the disk: not on the publisher's time.
+	m.accepting.Add(1)
+	go func() {
+		defer m.accepting.Done()
+		for _, j := range jobs {
+			j.file = newName()
+			if err := m.outbox.save(j); err != nil {
+				m.log.Error("mail outbox: save; the mail waits in memory only", "room", j.room, "clip", j.clipID, "to", j.to.addr.Address, "err", err)
+				j.file = ""
+			}
+			if !m.enqueue(j) {
+				m.forget(j)
+			}
+		}
+	}()
+}
+
+// forget removes a mail's outbox file: it was sent or given up.
+func (m *Mailer) forget(j *job) {
+	if m.outbox != nil && j.file != "" {
+		m.outbox.remove(j, m.log)
 	}
 }
 
-// enqueue hands j to the sender, or drops it when closed or full.
-func (m *Mailer) enqueue(j *job) {
+// enqueue hands j to the sender. It reports false when j was dropped
+// because the queue is full; when closed, j stays in the outbox.
+func (m *Mailer) enqueue(j *job) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		m.log.Warn("mail not sent: server stopping", "room", j.room, "clip", j.clipID, "to", j.to.addr.Address)
-		return
+		m.log.Warn("mail not sent: server stopping", "room", j.room, "clip", j.clipID, "to", j.to.addr.Address, "kept", j.file != "")
+		return true
 	}
 	if m.waiting >= QueueLimit {
 		m.failed[j.room]++
 		m.log.Error("mail dropped: too many waiting", "room", j.room, "clip", j.clipID, "to", j.to.addr.Address, "waiting", m.waiting)
-		return
+		return false
 	}
 	m.waiting++
 	m.queue <- j // never blocks: waiting < QueueLimit = cap(queue)
+	return true
 }
 
 // run sends the queued mails, one at a time, until Close.
@@ -255,19 +329,24 @@ func (m *Mailer) attempt(j *job) {
 	case err == nil:
 		m.sent[j.room]++
 		log.Info("mail sent")
+		m.forget(j)
 		return
 	case permanent(err):
 		m.failed[j.room]++
 		log.Error("mail refused; not retried", "err", err)
+		m.forget(j)
 		return
 	case j.attempts >= m.cfg.Attempts:
 		m.failed[j.room]++
 		log.Error("mail failed; giving up", "err", err)
+		m.forget(j)
 		return
 	case m.closed:
-		log.Warn("mail failed; server stopping, not retried", "err", err)
+		log.Warn("mail failed; server stopping, kept for the next start", "err", err, "kept", j.file != "")
+		m.keep(j)
 		return
 	}
+	m.keep(j)
 	delay := m.cfg.RetryDelay.D() << (j.attempts - 1)
 	log.Warn("mail failed; will retry", "err", err, "in", delay)
 	m.waiting++
@@ -282,6 +361,15 @@ func (m *Mailer) attempt(j *job) {
 		m.mu.Unlock()
 		m.enqueue(j)
 	})
+}
+
+// keep records a failed attempt in j's outbox file.
+func (m *Mailer) keep(j *job) {
+	if m.outbox != nil && j.file != "" {
+		if err := m.outbox.save(j); err != nil {
+			m.log.Warn("mail outbox: save", "file", j.file, "err", err)
+		}
+	}
 }
 
 // permanent reports whether err is an SMTP 5xx reply: the server refuses
@@ -372,7 +460,8 @@ func (m *Mailer) Stats() (sent, failed map[string]int) {
 }
 
 // Close stops sending: an attempt under way is cut short, and mail still
-// waiting is logged as not sent. It waits for the sender to stop.
+// waiting stays in the outbox for the next start. It waits for the
+// sender to stop.
 func (m *Mailer) Close() {
 	if m == nil {
 		return
@@ -384,26 +473,34 @@ func (m *Mailer) Close() {
 		return
 	}
 	m.closed = true
-	lost := 0
+	kept := 0
 	for j, t := range m.timers {
 		t.Stop()
 		delete(m.timers, j)
-		lost++
+		kept++
 	}
 	m.mu.Unlock()
+	m.accepting.Wait()
 	m.startOnce.Do(func() { close(m.done) }) // never started: nothing runs
 	close(m.quit)
 	<-m.done
 	for {
 		select {
 		case <-m.queue:
-			lost++
+			kept++
 			continue
 		default:
 		}
 		break
 	}
-	if lost > 0 {
-		m.log.Warn("mail not sent: server stopping", "mails", lost)
+	if kept > 0 {
+		if m.outbox != nil {
+			m.log.Warn("mail not sent yet: kept in the outbox for the next start", "mails", kept, "dir", m.outbox.dir)
+		} else {
+			m.log.Warn("mail not sent: server stopping", "mails", kept)
+		}
+	}
+	if m.outbox != nil {
+		m.outbox.root.Close()
 	}
 }

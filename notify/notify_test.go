@@ -3,12 +3,15 @@ package notify
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"mime"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +54,7 @@ func testClip(author string) clips.Clip {
 
 func newMailer(t *testing.T, cfg configs.Mail, rooms []configs.Room, pool *x509.CertPool) *Mailer {
 	t.Helper()
-	m, err := New(cfg, "https://chat.example.org", rooms, Options{RootCAs: pool}, quiet())
+	m, err := New(cfg, "https://chat.example.org", "", rooms, Options{RootCAs: pool}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +281,7 @@ func TestNeverBlocks(t *testing.T) {
 	cfg := configs.Default().Mail
 	cfg.Host, cfg.Port, cfg.From, cfg.Security = "127.0.0.1", ln.Addr().(*net.TCPAddr).Port, "noreply@example.org", configs.MailPlain
 	cfg.Timeout = configs.Duration(10 * time.Minute)
-	m, err := New(cfg, "https://chat.example.org", []configs.Room{notifyRoom()}, Options{}, quiet())
+	m, err := New(cfg, "https://chat.example.org", "", []configs.Room{notifyRoom()}, Options{}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +316,7 @@ func TestNeverBlocks(t *testing.T) {
 func TestHostileText(t *testing.T) {
 	room := notifyRoom()
 	room.Title = "Room\r\nBcc: evil@example.org"
-	m, err := New(mailConfig(&smtptest.Server{Addr: &net.TCPAddr{Port: 25}}, configs.MailStartTLS), "https://chat.example.org/", []configs.Room{room}, Options{}, quiet())
+	m, err := New(mailConfig(&smtptest.Server{Addr: &net.TCPAddr{Port: 25}}, configs.MailStartTLS), "https://chat.example.org/", "", []configs.Room{room}, Options{}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,14 +345,92 @@ func TestHostileText(t *testing.T) {
 // TestNewWithoutNotifyingRooms: no room notifies, no mailer, and its
 // methods are safe on nil.
 func TestNewWithoutNotifyingRooms(t *testing.T) {
-	m, err := New(configs.Default().Mail, "", []configs.Room{{Name: "a"}}, Options{}, quiet())
+	m, err := New(configs.Default().Mail, "", "", []configs.Room{{Name: "a"}}, Options{}, quiet())
 	if err != nil || m != nil {
 		t.Fatalf("New: %v, %v", m, err)
 	}
 	m.Start()
 	m.ClipEvent(clips.Event{Published: true})
 	m.Close()
-	if _, err := New(configs.Default().Mail, "", []configs.Room{notifyRoom()}, Options{}, quiet()); err == nil {
+	if _, err := New(configs.Default().Mail, "", "", []configs.Room{notifyRoom()}, Options{}, quiet()); err == nil {
 		t.Error("a notifying room without mail.host and base_url was accepted")
+	}
+}
+
+// outboxFiles lists the outbox's files by suffix.
+func outboxFiles(t *testing.T, dir string) (mails, bad []string) {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, "mail", "outbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		switch {
+		case strings.HasSuffix(e.Name(), ".json"):
+			mails = append(mails, e.Name())
+		case strings.HasSuffix(e.Name(), ".bad"):
+			bad = append(bad, e.Name())
+		}
+	}
+	return mails, bad
+}
+
+// TestOutboxAcrossRestart: mail the server could not send before it
+// stopped is sent after the next start; an unreadable outbox file is set
+// aside, and a mail for an address no longer listed is dropped.
+func TestOutboxAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	down := smtptest.Start(t, smtptest.Options{Refuse: func(int) error {
+		return &smtp.SMTPError{Code: 451, Message: "later"}
+	}})
+	cfg := mailConfig(down, configs.MailPlain)
+	cfg.RetryDelay = configs.Duration(time.Hour)
+	m, err := New(cfg, "https://chat.example.org", dir, []configs.Room{notifyRoom()}, Options{}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	m.ClipEvent(clips.Event{Type: clips.EventAdded, Clip: testClip("carol"), Published: true})
+	deadline := time.Now().Add(20 * time.Second)
+	for down.Attempts() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.Close()
+	mails, _ := outboxFiles(t, dir)
+	if down.Attempts() != 2 || len(mails) != 2 {
+		t.Fatalf("%d attempts, %d mails kept; want 2 and 2", down.Attempts(), len(mails))
+	}
+	var sm storedMail
+	if b, err := os.ReadFile(filepath.Join(dir, "mail", "outbox", mails[0])); err != nil || json.Unmarshal(b, &sm) != nil || sm.Attempts != 1 {
+		t.Errorf("stored mail %+v, %v: want one attempt recorded", sm, err)
+	}
+	// Damage and a mail whose recipient was taken off the list since.
+	box := filepath.Join(dir, "mail", "outbox")
+	if err := os.WriteFile(filepath.Join(box, "00-damaged.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gone, _ := json.Marshal(storedMail{Room: "forum", Clip: "x", ToName: "gone", ToAddr: "gone@example.org", Message: []byte("Subject: x\r\n\r\nx")})
+	if err := os.WriteFile(filepath.Join(box, "01-gone.json"), gone, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	up := smtptest.Start(t, smtptest.Options{})
+	m2, err := New(mailConfig(up, configs.MailPlain), "https://chat.example.org", dir, []configs.Room{notifyRoom()}, Options{}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2.Start()
+	defer m2.Close()
+	got := up.Wait(t, 2)
+	if got[0].To == got[1].To {
+		t.Errorf("mails to %s and %s", got[0].To, got[1].To)
+	}
+	eventuallyCounted(t, m2, 2, 0)
+	mails, bad := outboxFiles(t, dir)
+	if len(mails) != 0 || len(bad) != 1 || bad[0] != "00-damaged.json.bad" {
+		t.Errorf("outbox after sending: mails %v, set aside %v", mails, bad)
+	}
+	if n := len(up.Received()); n != 2 {
+		t.Errorf("%d mails: the one for an address no longer listed was sent", n)
 	}
 }

@@ -71,7 +71,7 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	if err := configs.CheckRooms(cfg, rooms); err != nil {
 		return nil, err
 	}
-	mailer, err := notify.New(cfg.Mail, cfg.HTTP.BaseURL, rooms, opts.Mail, log)
+	mailer, err := notify.New(cfg.Mail, cfg.HTTP.BaseURL, cfg.Storage.DataDir, rooms, opts.Mail, log)
 	if err != nil {
 		return nil, err
 	}
