@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -191,20 +189,7 @@ func TestOperator(t *testing.T) {
 	}
 	var ids []string
 	for range 2 {
-		req, _ := http.NewRequest("POST", "http://"+srv.Addr().String()+"/api/rooms/chat/clips", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+aj.OwnerKey)
-		req.Header.Set("Content-Type", "audio/webm")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c clipJSON
-		_ = json.NewDecoder(resp.Body).Decode(&c)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("upload: %s", resp.Status)
-		}
-		ids = append(ids, c.ID)
+		ids = append(ids, srv.upload(t, "/api/rooms/chat/clips", aj.OwnerKey, "audio/webm", body).ID)
 	}
 
 	// Bob is no operator.

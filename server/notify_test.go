@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"mime/quotedprintable"
@@ -46,18 +45,9 @@ func TestNotifyMail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", "http://"+addr+"/api/rooms/forum/clips?description=hello+bob", bytes.NewReader(media))
-	req.Header.Set("Authorization", "Bearer "+j.OwnerKey)
-	req.Header.Set("Content-Type", "audio/webm")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var clip clipJSON
-	_ = json.NewDecoder(resp.Body).Decode(&clip)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || clip.State != "draft" {
-		t.Fatalf("upload: %s, %+v", resp.Status, clip)
+	clip := srv.upload(t, "/api/rooms/forum/clips?description=hello+bob", j.OwnerKey, "audio/webm", media)
+	if clip.State != "draft" {
+		t.Fatalf("uploaded %+v, want a draft", clip)
 	}
 	// A draft is nobody's business: no mail until it is published.
 	if resp, body := srv.fetch(t, "POST", "/api/rooms/forum/clips/"+clip.ID+"/publish", j.OwnerKey, nil); resp.StatusCode != http.StatusOK {
@@ -83,7 +73,7 @@ func TestNotifyMail(t *testing.T) {
 		t.Fatalf("link %q in:\n%s", link, body)
 	}
 	// Fetched as a stranger would: no credentials.
-	resp, err = http.Get(link)
+	resp, err := http.Get(link)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,6 +151,29 @@ func (s *testServer) fetch(t *testing.T, method, path, bearer string, body io.Re
 	return resp, b
 }
 
+// upload posts a clip file as the participant with owner key bearer and
+// returns the stored clip; it fails the test unless the answer is 201.
+func (s *testServer) upload(t *testing.T, path, bearer, contentType string, body []byte) clipJSON {
+	t.Helper()
+	req, err := http.NewRequest("POST", "http://"+s.Addr().String()+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c clipJSON
+	_ = json.NewDecoder(resp.Body).Decode(&c)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload to %s: %s", path, resp.Status)
+	}
+	return c
+}
+
 // judgeClip downloads a clip and checks it with ffprobe, ffmpeg and mkvmerge.
 func (s *testServer) judgeClip(t *testing.T, room string, c clipJSON, codecs []string, want time.Duration) {
 	t.Helper()

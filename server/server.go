@@ -68,9 +68,8 @@ type Options struct {
 
 // NewWith is New with options.
 func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.Logger) (*Server, error) {
-	if err := configs.CheckRooms(cfg, rooms); err != nil {
-		return nil, err
-	}
+	// notify.New also refuses a room that notifies without [mail] or
+	// http.base_url (configs.CheckRooms).
 	mailer, err := notify.New(cfg.Mail, cfg.HTTP.BaseURL, cfg.Storage.DataDir, rooms, opts.Mail, log)
 	if err != nil {
 		return nil, err

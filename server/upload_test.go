@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"os"
 	"testing"
@@ -34,19 +33,7 @@ func TestUploadMediaRecorder(t *testing.T) {
 			if resp, _ := srv.fetch(t, "POST", "/api/rooms/videochat/clips", "", bytes.NewReader(body)); resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("anonymous upload: %s", resp.Status)
 			}
-			req, _ := http.NewRequest("POST", "http://"+srv.Addr().String()+"/api/rooms/videochat/clips?description=from+the+browser", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+j.OwnerKey)
-			req.Header.Set("Content-Type", "video/webm")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var clip clipJSON
-			_ = json.NewDecoder(resp.Body).Decode(&clip)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				t.Fatalf("upload: %s", resp.Status)
-			}
+			clip := srv.upload(t, "/api/rooms/videochat/clips?description=from+the+browser", j.OwnerKey, "video/webm", body)
 			if clip.Author != "uploader" || clip.Description != "from the browser" {
 				t.Errorf("clip %+v", clip)
 			}

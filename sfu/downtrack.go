@@ -78,21 +78,24 @@ func (d *DownTrack) StreamID() string { return d.up.owner.ID }
 // Kind is the up track's kind.
 func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.up.remote.Kind() }
 
+// rewrite makes h, a copy of the publisher's header, this subscriber's:
+// its SSRC and payload type, and none of the publisher's header
+// extensions, whose ids were negotiated on another connection.
+func (b *downBinding) rewrite(h *rtp.Header) {
+	h.SSRC, h.PayloadType = b.ssrc, b.pt
+	h.Extension, h.Extensions, h.ExtensionProfile = false, nil, 0
+}
+
 // writeRTP forwards one packet. The header is copied so that the up track's
-// packet is left as it was for the next subscriber; the publisher's header
-// extensions are dropped because their ids were negotiated on another
-// connection. Called only on the up track's forwarding goroutine.
+// packet is left as it was for the next subscriber. Called only on the up
+// track's forwarding goroutine.
 func (d *DownTrack) writeRTP(p *rtp.Packet) {
 	b := d.binding.Load()
 	if b == nil {
 		return
 	}
 	d.hdr = p.Header
-	d.hdr.SSRC = b.ssrc
-	d.hdr.PayloadType = b.pt
-	d.hdr.Extension = false
-	d.hdr.Extensions = d.hdr.Extensions[:0:0]
-	d.hdr.ExtensionProfile = 0
+	b.rewrite(&d.hdr)
 	_, _ = b.writer.WriteRTP(&d.hdr, p.Payload)
 }
 
@@ -125,8 +128,8 @@ func (d *DownTrack) readRTCP() {
 const maxRetransmit = 64
 
 // retransmit sends again the packets a NACK asks for that are still in
-// the up track's cache, rewritten for this subscriber as writeRTP does.
-// Called on the RTCP goroutine, so it uses its own header.
+// the up track's cache, rewritten for this subscriber. Called on the RTCP
+// goroutine, so it parses into a packet of its own.
 func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 	c := d.up.cache
 	b := d.binding.Load()
@@ -147,10 +150,8 @@ func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 			if pkt.Unmarshal(buf[:n]) != nil {
 				continue
 			}
-			h := pkt.Header
-			h.SSRC, h.PayloadType = b.ssrc, b.pt
-			h.Extension, h.Extensions, h.ExtensionProfile = false, nil, 0
-			_, _ = b.writer.WriteRTP(&h, pkt.Payload)
+			b.rewrite(&pkt.Header)
+			_, _ = b.writer.WriteRTP(&pkt.Header, pkt.Payload)
 			sent++
 		}
 	}

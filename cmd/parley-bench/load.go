@@ -167,26 +167,10 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	stop := make(chan struct{})
-	var senders sync.WaitGroup
-	defer func() { close(stop); senders.Wait() }()
-	for i, p := range pubs {
-		pub, err := newPublisher(fmt.Sprintf("pub%d", i), sc.VideoBps, sc.Talk, sc.Pause)
-		if err != nil {
-			return res, err
-		}
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		ss, err := p.c.Publish(pctx, pub.tracks()...)
-		cancel()
-		if err != nil {
-			return res, fmt.Errorf("publish: %w", err)
-		}
-		for _, s := range ss {
-			go pub.readRTCP(s)
-		}
-		p.pub = pub
-		senders.Add(1)
-		go func() { defer senders.Done(); pub.run(stop) }()
+	var senders sending
+	defer senders.end()
+	if err := senders.start(ctx, pubs, "pub", sc); err != nil {
+		return res, err
 	}
 
 	subs, err := join(ctx, t, room, "sub", sc.Subscribers, 16, func(int) (client.Options, *subscriber) {
@@ -285,33 +269,10 @@ func runRecorders(ctx context.Context, t target, sc Scenario) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	stop := make(chan struct{})
-	var senders sync.WaitGroup
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		senders.Wait()
-	}()
-	for i, p := range recs {
-		pub, err := newPublisher(fmt.Sprintf("rec%d", i), 0, 0, 0)
-		if err != nil {
-			return res, err
-		}
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		ss, err := p.c.Publish(pctx, pub.tracks()...)
-		cancel()
-		if err != nil {
-			return res, fmt.Errorf("publish: %w", err)
-		}
-		for _, s := range ss {
-			go pub.readRTCP(s)
-		}
-		p.pub = pub
-		senders.Add(1)
-		go func() { defer senders.Done(); pub.run(stop) }()
+	var senders sending
+	defer senders.end()
+	if err := senders.start(ctx, recs, "rec", Scenario{}); err != nil {
+		return res, err
 	}
 	// Let media flow, then start every recording.
 	time.Sleep(sc.Warmup)
@@ -335,8 +296,7 @@ func runRecorders(ctx context.Context, t target, sc Scenario) (Result, error) {
 	res.account(a, b, b.sent-a.sent)
 
 	// Stop: every recording must end in a stored clip.
-	close(stop)
-	senders.Wait()
+	senders.end()
 	for _, p := range recs {
 		if err := p.c.Send(map[string]string{"type": "record-stop"}); err != nil {
 			return res, err
@@ -437,6 +397,51 @@ func (r *Result) account(a, b snapshot, packets uint64) {
 	r.ServerRSSMB = float64(b.srv.rss) / 1e6
 	r.GeneratorCPU = 100 * (b.gen.cpu - a.gen.cpu).Seconds() / wall / float64(cpusAllowed())
 	r.GeneratorSaturate = r.GeneratorCPU >= 90
+}
+
+// sending is the send loops of publishing participants.
+type sending struct {
+	stop chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+// start makes every participant of ps publish (named prefix and its
+// index), with the scenario's video and push-to-talk, and send until end.
+// After an error, the loops already started still need end.
+func (s *sending) start(ctx context.Context, ps []*participant, prefix string, sc Scenario) error {
+	s.once.Do(func() { s.stop = make(chan struct{}) })
+	for i, p := range ps {
+		pub, err := newPublisher(fmt.Sprintf("%s%d", prefix, i), sc.VideoBps, sc.Talk, sc.Pause)
+		if err != nil {
+			return err
+		}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		ss, err := p.c.Publish(pctx, pub.tracks()...)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		for _, tr := range ss {
+			go pub.readRTCP(tr)
+		}
+		p.pub = pub
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); pub.run(s.stop) }()
+	}
+	return nil
+}
+
+// end stops the send loops and waits for them; calling it again does
+// nothing more.
+func (s *sending) end() {
+	s.once.Do(func() { s.stop = make(chan struct{}) })
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.wg.Wait()
 }
 
 func sentPackets(ps []*participant) uint64 {
