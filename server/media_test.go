@@ -167,10 +167,22 @@ type subscriber struct {
 	ended     map[string]bool
 	streamIDs map[string]string
 	srs       int // sender reports from the server
+	reports   map[string][]seenReport
+	lastAt    map[string]time.Time // arrival of the latest packet
+}
+
+// seenReport is a sender report and what the subscriber had received of
+// its track when it came.
+type seenReport struct {
+	sr       rtcp.SenderReport
+	received int       // packets received
+	lastTS   uint32    // the latest packet's timestamp
+	lastAt   time.Time // and its arrival
 }
 
 func newSubscriber() *subscriber {
-	return &subscriber{packets: map[string][]*rtp.Packet{}, ended: map[string]bool{}, streamIDs: map[string]string{}}
+	return &subscriber{packets: map[string][]*rtp.Packet{}, ended: map[string]bool{}, streamIDs: map[string]string{},
+		reports: map[string][]seenReport{}, lastAt: map[string]time.Time{}}
 }
 
 func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
@@ -185,9 +197,13 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 				return
 			}
 			for _, p := range pkts {
-				if _, ok := p.(*rtcp.SenderReport); ok {
+				if sr, ok := p.(*rtcp.SenderReport); ok {
 					s.mu.Lock()
 					s.srs++
+					if got := s.packets[kind]; len(got) > 0 {
+						s.reports[kind] = append(s.reports[kind], seenReport{sr: *sr, received: len(got),
+							lastTS: got[len(got)-1].Timestamp, lastAt: s.lastAt[kind]})
+					}
 					s.mu.Unlock()
 				}
 			}
@@ -203,6 +219,7 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		}
 		s.mu.Lock()
 		s.packets[kind] = append(s.packets[kind], pkt)
+		s.lastAt[kind] = time.Now()
 		if kind == "video" && s.firstKey.IsZero() && isVP8Keyframe(pkt.Payload) {
 			s.firstKey = time.Now()
 		}
@@ -383,6 +400,72 @@ func TestPushToTalkGap(t *testing.T) {
 	if s.Offers() != offersBefore {
 		t.Errorf("the gap caused %d renegotiations", s.Offers()-offersBefore)
 	}
+}
+
+// TestDirectPath: subscribers reached over the shared UDP socket are sent
+// to by the SFU itself (directSender), one over ICE-TCP through Pion; all
+// three get every packet byte for byte, and the sender reports, which the
+// SFU writes for both paths, count what was sent and map RTP time to wall
+// time as the packets arrive.
+func TestDirectPath(t *testing.T) {
+	srv := startServer(t, func(cfg *configs.Server, _ []configs.Room) { cfg.Media.TCPPort = freeTCPPort(t) })
+	a, b, c := newSubscriber(), newSubscriber(), newSubscriber()
+	srv.join(t, "live", "a", client.Options{OnTrack: a.onTrack})
+	srv.join(t, "live", "b", client.Options{OnTrack: b.onTrack})
+	srv.join(t, "live", "c", client.Options{OnTrack: c.onTrack, TCPOnly: true})
+	pub := newPublisher(t)
+	p, _ := srv.join(t, "live", "pat", client.Options{})
+	pub.start(t, p)
+	eventually(t, 10*time.Second, "every subscriber gets 3 sender reports of each kind", func() bool {
+		for _, s := range []*subscriber{a, b, c} {
+			s.mu.Lock()
+			n := min(len(s.reports["audio"]), len(s.reports["video"]))
+			s.mu.Unlock()
+			if n < 3 {
+				return false
+			}
+		}
+		return true
+	})
+	if n := srv.engine.DirectConnections(); n != 2 {
+		t.Errorf("%d subscribe connections send directly, want 2 (the UDP ones)", n)
+	}
+	for name, s := range map[string]*subscriber{"a": a, "b": b, "c (TCP)": c} {
+		s.check(t, name, pub)
+		s.checkReports(t, name)
+	}
+}
+
+// checkReports asserts that each sender report counts about what the
+// subscriber had received when it came, that the counts grow, and that its
+// RTP-to-wall-clock mapping puts the latest packet within 300 ms of its
+// arrival (the publisher and the server share this machine's clock).
+func (s *subscriber) checkReports(t *testing.T, who string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for kind, rate := range map[string]float64{"audio": 48000, "video": 90000} {
+		var prev uint32
+		for i, r := range s.reports[kind] {
+			if d := int(r.sr.PacketCount) - r.received; d < -50 || d > 50 {
+				t.Errorf("%s %s report %d counts %d packets; %d had been received", who, kind, i, r.sr.PacketCount, r.received)
+			}
+			if r.sr.PacketCount < prev || r.sr.OctetCount == 0 {
+				t.Errorf("%s %s report %d: %d packets after %d, %d octets", who, kind, i, r.sr.PacketCount, prev, r.sr.OctetCount)
+			}
+			prev = r.sr.PacketCount
+			at := ntpToTime(r.sr.NTPTime).Add(time.Duration(float64(int32(r.lastTS-r.sr.RTPTime)) / rate * float64(time.Second)))
+			if d := at.Sub(r.lastAt); d < -300*time.Millisecond || d > 300*time.Millisecond {
+				t.Errorf("%s %s report %d maps the latest packet to %v from its arrival", who, kind, i, d)
+			}
+		}
+	}
+}
+
+// ntpToTime converts a 64-bit NTP timestamp.
+func ntpToTime(ntp uint64) time.Time {
+	secs := int64(ntp>>32) - 2208988800
+	return time.Unix(secs, int64((ntp&0xffffffff)*1e9>>32))
 }
 
 // TestSlowSubscriber: subscribers that take their media slowly, over UDP

@@ -15,8 +15,9 @@ import (
 // tells it the SSRC and payload type negotiated there; the packets are
 // rewritten to those and otherwise forwarded as they came.
 type DownTrack struct {
-	up  *UpTrack
-	sub *Participant
+	up   *UpTrack
+	sub  *Participant
+	conn *subConn // the subscribe connection; nil in benchmarks
 
 	binding atomic.Pointer[downBinding]
 	sender  *webrtc.RTPSender
@@ -25,6 +26,9 @@ type DownTrack struct {
 	// writing allocates nothing. Only the up track's forwarding goroutine
 	// writes, so one is enough.
 	hdr rtp.Header
+
+	// What was sent, for the sender reports.
+	packets, octets atomic.Uint64
 }
 
 type downBinding struct {
@@ -35,8 +39,8 @@ type downBinding struct {
 
 var errCodecNotNegotiated = errors.New("the subscriber does not accept this codec")
 
-func newDownTrack(up *UpTrack, sub *Participant) *DownTrack {
-	return &DownTrack{up: up, sub: sub}
+func newDownTrack(up *UpTrack, sub *Participant, conn *subConn) *DownTrack {
+	return &DownTrack{up: up, sub: sub, conn: conn}
 }
 
 // Bind is called by Pion once the subscriber's connection has negotiated
@@ -96,7 +100,32 @@ func (d *DownTrack) writeRTP(p *rtp.Packet) {
 	}
 	d.hdr = p.Header
 	b.rewrite(&d.hdr)
-	_, _ = b.writer.WriteRTP(&d.hdr, p.Payload)
+	d.send(b, &d.hdr, p.Payload)
+}
+
+// send writes one rewritten packet: directly when the connection allows
+// it (see directSender), through Pion's SRTP session otherwise.
+// Only what was sent is counted for the sender reports: Pion drops
+// packets written before its SRTP session is ready.
+func (d *DownTrack) send(b *downBinding, h *rtp.Header, payload []byte) {
+	var sent bool
+	if s := d.direct(); s != nil {
+		sent = s.writeRTP(h, payload)
+	} else {
+		n, err := b.writer.WriteRTP(h, payload)
+		sent = n > 0 && err == nil
+	}
+	if sent {
+		d.packets.Add(1)
+		d.octets.Add(uint64(len(payload)))
+	}
+}
+
+func (d *DownTrack) direct() *directSender {
+	if d.conn == nil {
+		return nil
+	}
+	return d.conn.direct.Load()
 }
 
 // readRTCP reads the subscriber's RTCP for this track until the sender
@@ -151,7 +180,7 @@ func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 				continue
 			}
 			b.rewrite(&pkt.Header)
-			_, _ = b.writer.WriteRTP(&pkt.Header, pkt.Payload)
+			d.send(b, &pkt.Header, pkt.Payload)
 			sent++
 		}
 	}

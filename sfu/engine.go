@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -39,6 +40,8 @@ type Engine struct {
 	pubAPI *webrtc.API // publish connections (see publishAPI)
 	subAPI *webrtc.API // subscribe connections (see subscribeAPI)
 	udp    net.PacketConn
+	batch  *batchConn   // the shared UDP socket; nil with a port range
+	direct atomic.Int64 // subscribe connections switched to the direct path
 	tcp    net.Listener
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
@@ -72,7 +75,7 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 			return nil, fmt.Errorf("media UDP port: %w", err)
 		}
 		batched := newBatchConn(udp)
-		e.udp = batched
+		e.udp, e.batch = batched, batched
 		e.udpMux = webrtc.NewICEUDPMux(pionLog.NewLogger("udpmux"), batched)
 		se.SetICEUDPMux(e.udpMux)
 	} else {
@@ -156,11 +159,13 @@ func publishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 }
 
 // subscribeAPI builds the subscribe connections: the server sends, the
-// client receives. Sender reports only: subscribers' NACKs are answered
-// by the SFU itself from one packet cache per up track (see packetCache),
+// client receives. No interceptors: subscribers' NACKs are answered by
+// the SFU itself from one packet cache per up track (see packetCache),
 // not by a responder that would copy every packet once per subscriber;
-// and a connection that receives nothing needs no NACK generator or TWCC
-// feedback, each a timer per connection.
+// sender reports are the SFU's too (see senderReports), since most packets
+// bypass Pion's write chain (see directSender); and a connection that
+// receives nothing needs no NACK generator or TWCC feedback, each a timer
+// per connection.
 func subscribeAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
@@ -168,11 +173,6 @@ func subscribeAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	}
 	registerNackFeedback(me)
 	ir := &interceptor.Registry{}
-	sender, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	ir.Add(sender)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
 }
 

@@ -62,6 +62,7 @@ type Participant struct {
 	closed      bool
 	pub         *webrtc.PeerConnection
 	sub         *webrtc.PeerConnection
+	subConn     *subConn // sub's send side
 	ups         map[string]*UpTrack
 	upSeq       int
 	downs       map[*UpTrack]*DownTrack
@@ -316,13 +317,20 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 			}
 		})
 		p.sub = pc
+		p.subConn = newSubConn(pc)
+		p.room.engine.watchDirect(p.subConn, func() { p.subscribeFailed(pc) })
+		p.wg.Add(1)
+		go func(c *subConn) {
+			defer p.wg.Done()
+			p.senderReports(c)
+		}(p.subConn)
 	}
 	added := false
 	for _, up := range ups {
 		if up.closed.Load() || p.downs[up] != nil {
 			continue
 		}
-		d := newDownTrack(up, p)
+		d := newDownTrack(up, p, p.subConn)
 		sender, err := p.sub.AddTrack(d)
 		if err != nil {
 			p.log.Error("add down track", "track", up.id, "err", err)
@@ -421,6 +429,8 @@ func (p *Participant) subscribeFailed(pc *webrtc.PeerConnection) {
 	}
 	p.downs = make(map[*UpTrack]*DownTrack)
 	p.sub = nil
+	p.subConn.retire()
+	p.subConn = nil
 	p.negotiating, p.renegotiate = false, false
 	p.mu.Unlock()
 	p.log.Info("subscribe connection failed; offering a new one")
@@ -442,6 +452,10 @@ func (p *Participant) Leave() {
 	p.closed = true
 	pub, sub := p.pub, p.sub
 	p.pub, p.sub = nil, nil
+	if p.subConn != nil {
+		p.subConn.retire()
+		p.subConn = nil
+	}
 	p.pubPC.Store(nil)
 	for up, d := range p.downs {
 		up.detach(d)

@@ -54,10 +54,12 @@ type UpTrack struct {
 	cache    *packetCache // video only: answers subscribers' NACKs; nil for audio
 
 	packets atomic.Uint64
+	born    time.Time
+	last    atomic.Uint64 // see noteArrival
 }
 
 func newUpTrack(id string, owner *Participant, remote *webrtc.TrackRemote, codec webrtc.RTPCodecParameters) *UpTrack {
-	u := &UpTrack{id: id, owner: owner, remote: remote, codec: codec}
+	u := &UpTrack{id: id, owner: owner, remote: remote, codec: codec, born: time.Now()}
 	if remote.Kind() == webrtc.RTPCodecTypeVideo {
 		u.cache = &packetCache{}
 	}
@@ -198,6 +200,7 @@ func (u *UpTrack) handle(raw []byte, pkt *rtp.Packet) {
 			"track", u.id, "negotiated", u.codec.MimeType, "payload_type", pkt.PayloadType)
 	}
 	u.packets.Add(1)
+	u.noteArrival(pkt.Timestamp)
 	if u.cache != nil {
 		u.cache.put(pkt.SequenceNumber, raw)
 	}

@@ -218,6 +218,8 @@ test('audioStream: audio flows only while SPACE is held', async () => {
   await B.waitForTimeout(1000);
   const p2 = await audioPackets(B);
   assert.ok(p2 - p1 > 20, `while talking, ${p2 - p1} packets arrived in 1 s`);
+  // The server encrypted and sent them itself, not through Pion's write path.
+  assert.match(srv.log(), /subscribe connection sends directly/);
   await B.locator('#live .tile').first().waitFor();
   await shot(B, '#live', 'live-panel');
   await A.keyboard.up(' ');
