@@ -162,10 +162,15 @@ func (u *UpTrack) readRTCP(recv *webrtc.RTPReceiver) {
 	}
 }
 
-// ntpTime converts a 64-bit NTP timestamp to time.Time.
+// ntpTime converts a 64-bit NTP timestamp to time.Time. Seconds with the
+// top bit clear are taken to be in the era after 2036 (RFC 4330 section
+// 3), so times from 1968 to 2104 convert right.
 func ntpTime(ntp uint64) time.Time {
 	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
 	secs := int64(ntp>>32) - ntpEpochOffset
+	if ntp>>63 == 0 {
+		secs += 1 << 32
+	}
 	frac := float64(ntp&0xffffffff) / (1 << 32)
 	return time.Unix(secs, int64(frac*1e9))
 }
