@@ -393,6 +393,8 @@ func TestServerErrors(t *testing.T) {
 		{"listen port zero", "[http]\nlisten = \":0\"\n", []string{"http.listen: port 0 out of range 1-65535"}},
 		{"listen no port", "[http]\nlisten = \"127.0.0.1\"\n", []string{"http.listen: want host:port"}},
 		{"listen port not a number", "[http]\nlisten = \"127.0.0.1:http\"\n", []string{"http.listen: port \"http\" is not a number"}},
+		{"metrics on the main listener", "[http]\nmetrics_listen = \"127.0.0.1:8080\"\n", []string{`http.metrics_listen: must be another address than http.listen and http.redirect_listen, got "127.0.0.1:8080"`}},
+		{"metrics listen no port", "[http]\nmetrics_listen = \"127.0.0.1\"\n", []string{"http.metrics_listen: want host:port"}},
 		{"udp port out of range", "[media]\nudp_port = 65536\n", []string{"media.udp_port: port 65536 out of range 0-65535"}},
 		{"tcp port out of range", "[media]\ntcp_port = 99999\n", []string{"media.tcp_port: port 99999 out of range 0-65535"}},
 		{"negative port", "[media]\ntcp_port = -1\n", []string{"media.tcp_port: port -1 out of range"}},

@@ -56,6 +56,10 @@ type HTTP struct {
 	// (and answers ACME http-01 challenges with autocert), e.g. ":80".
 	// "" means none. Needs TLS.
 	RedirectListen string `toml:"redirect_listen" json:"redirect_listen"`
+	// MetricsListen is a host:port that serves GET /metrics (Prometheus
+	// text format) and nothing else; "" turns it off. It is a listener of
+	// its own so that it can stay on a private address.
+	MetricsListen string `toml:"metrics_listen" json:"metrics_listen"`
 	// BaseURL is the site's public address, such as
 	// "https://chat.example.org", for links in mail; "" = none (then no
 	// room may notify).
@@ -376,6 +380,12 @@ func (s Server) problems() problems {
 	}
 	if h.AutocertEmail != "" && (!strings.Contains(h.AutocertEmail, "@") || strings.ContainsAny(h.AutocertEmail, " \t<>")) {
 		p.add("http.autocert_email", "want an email address, got %q", h.AutocertEmail)
+	}
+	if h.MetricsListen != "" {
+		checkListen(&p, "http.metrics_listen", h.MetricsListen)
+		if h.MetricsListen == h.Listen || h.MetricsListen == h.RedirectListen {
+			p.add("http.metrics_listen", "must be another address than http.listen and http.redirect_listen, got %q", h.MetricsListen)
+		}
 	}
 	if h.RedirectListen != "" {
 		checkListen(&p, "http.redirect_listen", h.RedirectListen)

@@ -49,6 +49,8 @@ type Server struct {
 
 	redirect   *http.Server // plain HTTP → HTTPS; nil when off
 	redirectLn net.Listener
+	metrics    *http.Server // GET /metrics; nil when off
+	metricsLn  net.Listener
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -74,6 +76,14 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	if err != nil {
 		return nil, err
 	}
+	// undo closes, newest first, what was opened when a later step fails.
+	var undo []func() error
+	fail := func(err error) (*Server, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			_ = undo[i]()
+		}
+		return nil, err
+	}
 	engine, err := sfu.NewEngine(sfu.Config{
 		ListenIP:   cfg.Media.ListenIP,
 		UDPPort:    cfg.Media.UDPPort,
@@ -85,20 +95,20 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	if err != nil {
 		return nil, err
 	}
+	undo = append(undo, engine.Close)
 	// The TURN server relays to the engine's media ports: start it after
 	// the engine and before the HTTP listener, which hands out its
 	// credentials.
 	relay, err := turn.New(turn.Config{TURN: cfg.TURN, DataDir: cfg.Storage.DataDir}, log)
 	if err != nil {
-		_ = engine.Close()
-		return nil, fmt.Errorf("turn: %w", err)
+		return fail(fmt.Errorf("turn: %w", err))
 	}
+	undo = append(undo, relay.Close)
 	store, err := clips.Open(cfg.Storage.DataDir, rooms, log)
 	if err != nil {
-		_ = relay.Close()
-		_ = engine.Close()
-		return nil, err
+		return fail(err)
 	}
+	undo = append(undo, store.Close)
 	names := make([]string, len(rooms))
 	for i, r := range rooms {
 		names[i] = r.Name
@@ -111,11 +121,9 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		OfflineMaxPerRoom: cfg.Chat.OfflineMaxPerRoom,
 	}, log)
 	if err != nil {
-		_ = store.Close()
-		_ = relay.Close()
-		_ = engine.Close()
-		return nil, err
+		return fail(err)
 	}
+	undo = append(undo, chat.Close)
 	auth, err := authConfig(cfg, log)
 	var (
 		tlsCfg *tls.Config
@@ -126,47 +134,36 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		tlsCfg, acme, certs, err = tlsSetup(cfg.HTTP, cfg.Storage.DataDir, log)
 	}
 	if err != nil {
-		_ = chat.Close()
-		_ = store.Close()
-		_ = relay.Close()
-		_ = engine.Close()
-		return nil, err
+		return fail(err)
 	}
 	store.Start(context.Background()) // the expiry sweeper; Close stops it
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
-		_ = chat.Close()
-		_ = store.Close()
-		_ = relay.Close()
-		_ = engine.Close()
-		return nil, fmt.Errorf("http listen: %w", err)
+		return fail(fmt.Errorf("http listen: %w", err))
 	}
+	undo = append(undo, ln.Close)
 	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer}
 	if cfg.HTTP.RedirectListen != "" {
 		rln, err := net.Listen("tcp", cfg.HTTP.RedirectListen)
 		if err != nil {
-			_ = ln.Close()
-			_ = chat.Close()
-			_ = store.Close()
-			_ = relay.Close()
-			_ = engine.Close()
-			return nil, fmt.Errorf("http redirect listen: %w", err)
+			return fail(fmt.Errorf("http redirect listen: %w", err))
 		}
+		undo = append(undo, rln.Close)
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		var h http.Handler = redirectHandler(port)
 		if acme != nil {
 			h = acme.HTTPHandler(h) // answers http-01 challenges, redirects the rest
 		}
 		s.redirectLn = rln
-		s.redirect = &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      10 * time.Second,
-			IdleTimeout:       30 * time.Second,
-			MaxHeaderBytes:    16 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		s.redirect = sideServer(h, log)
+	}
+	if cfg.HTTP.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.HTTP.MetricsListen)
+		if err != nil {
+			return fail(fmt.Errorf("http metrics listen: %w", err))
 		}
+		s.metricsLn = mln
+		s.metrics = sideServer(s.metricsHandler(), log)
 	}
 	s.hub = signaling.NewHub(signaling.Config{
 		Auth:            auth,
@@ -195,6 +192,20 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	}
 	mailer.Start()
 	return s, nil
+}
+
+// sideServer serves one of the small listeners besides the main one (the
+// HTTPS redirect, the metrics), with short timeouts.
+func sideServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 func (s *Server) routes() http.Handler {
@@ -279,6 +290,26 @@ func (s *Server) RedirectAddr() net.Addr {
 	return s.redirectLn.Addr()
 }
 
+// MetricsAddr is the metrics listener's address (nil when off).
+func (s *Server) MetricsAddr() net.Addr {
+	if s.metricsLn == nil {
+		return nil
+	}
+	return s.metricsLn.Addr()
+}
+
+// serveSide serves one of the side listeners on its own goroutine.
+func (s *Server) serveSide(srv *http.Server, ln net.Listener, what string) {
+	if srv == nil {
+		return
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error(what, "err", err)
+		}
+	}()
+}
+
 // MediaUDPAddr is the shared media UDP socket's address (nil with a port range).
 func (s *Server) MediaUDPAddr() net.Addr { return s.engine.UDPAddr() }
 
@@ -290,13 +321,8 @@ func (s *Server) Rooms() []signaling.RoomInfo { return s.hub.RoomInfos() }
 
 // Serve serves HTTP until Shutdown. It returns nil after a shutdown.
 func (s *Server) Serve() error {
-	if s.redirect != nil {
-		go func() {
-			if err := s.redirect.Serve(s.redirectLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error("http redirect server", "err", err)
-			}
-		}()
-	}
+	s.serveSide(s.redirect, s.redirectLn, "http redirect server")
+	s.serveSide(s.metrics, s.metricsLn, "http metrics server")
 	var err error
 	if s.tls != nil {
 		err = s.http.ServeTLS(s.ln, "", "")
@@ -315,9 +341,14 @@ func (s *Server) Serve() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		errHTTP := s.http.Shutdown(ctx)
-		if s.redirect != nil {
-			errHTTP = errors.Join(errHTTP, s.redirect.Shutdown(ctx))
-			_ = s.redirectLn.Close() // when Serve never ran
+		for _, side := range []struct {
+			srv *http.Server
+			ln  net.Listener
+		}{{s.redirect, s.redirectLn}, {s.metrics, s.metricsLn}} {
+			if side.srv != nil {
+				errHTTP = errors.Join(errHTTP, side.srv.Shutdown(ctx))
+				_ = side.ln.Close() // when Serve never ran
+			}
 		}
 		// The hub first: sessions that record store their clips.
 		errHub := s.hub.Shutdown(ctx)

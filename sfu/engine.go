@@ -42,6 +42,7 @@ type Engine struct {
 	udp    net.PacketConn
 	batch  *batchConn   // the shared UDP socket; nil with a port range
 	direct atomic.Int64 // subscribe connections switched to the direct path
+	tracks trackStats
 	tcp    net.Listener
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux

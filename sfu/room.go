@@ -138,6 +138,7 @@ func (r *Room) addUp(up *UpTrack) {
 		return
 	}
 	r.ups[up] = struct{}{}
+	r.engine.tracks.add(up)
 	subs := make([]*Participant, 0, len(r.participants))
 	for _, p := range r.participants {
 		if r.hears(p, up) {
@@ -154,6 +155,7 @@ func (r *Room) removeUp(up *UpTrack) {
 	up.close()
 	r.mu.Lock()
 	delete(r.ups, up)
+	r.engine.tracks.remove(up)
 	subs := make([]*Participant, 0, len(r.participants))
 	for _, p := range r.participants {
 		subs = append(subs, p)

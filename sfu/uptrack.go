@@ -54,8 +54,10 @@ type UpTrack struct {
 	cache    *packetCache // video only: answers subscribers' NACKs; nil for audio
 
 	packets atomic.Uint64
-	born    time.Time
-	last    atomic.Uint64 // see noteArrival
+	// detachedSent counts what the subscribers that left were sent.
+	detachedSent atomic.Uint64
+	born         time.Time
+	last         atomic.Uint64 // see noteArrival
 }
 
 func newUpTrack(id string, owner *Participant, remote *webrtc.TrackRemote, codec webrtc.RTPCodecParameters) *UpTrack {
@@ -110,6 +112,9 @@ func (u *UpTrack) detach(d *DownTrack) {
 		if x != d {
 			downs = append(downs, x)
 		}
+	}
+	if len(downs) < len(old) {
+		u.detachedSent.Add(d.packets.Load())
 	}
 	u.downs.Store(&downs)
 }

@@ -76,6 +76,9 @@ func run(args []string) error {
 	if a := srv.MediaTCPAddr(); a != nil {
 		media = append(media, "media_tcp", a.String())
 	}
+	if a := srv.MetricsAddr(); a != nil {
+		media = append(media, "metrics", "http://"+a.String()+"/metrics")
+	}
 	log.Info("parley listening", append([]any{"url", srv.URL()}, media...)...)
 	for _, r := range srv.Rooms() {
 		log.Info("room loaded", "room", r.Name, "mode", r.Mode, "title", r.Title)

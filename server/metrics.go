@@ -1,0 +1,100 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metricsHandler serves the server's metrics in the Prometheus text
+// format: the Go runtime, the process, and parley's own, which are read
+// from the parts when scraped (see collector).
+func (s *Server) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&collector{s: s},
+	)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slogPrinter{s}, ErrorHandling: promhttp.ContinueOnError}))
+	return mux
+}
+
+type slogPrinter struct{ s *Server }
+
+func (p slogPrinter) Println(v ...any) { p.s.log.Warn("metrics", "err", v) }
+
+// collector reads parley's metrics from the running parts.
+type collector struct{ s *Server }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("parley_"+name, help, labels, nil)
+}
+
+var (
+	descSessions     = desc("websocket_sessions", "Open signaling websocket sessions.")
+	descParticipants = desc("room_participants", "People in the room now.", "room")
+	descClips        = desc("room_clips", "Clips stored in the room (drafts included).", "room")
+	descClipBytes    = desc("room_clip_bytes", "Bytes of the clips stored in the room.", "room")
+	descUpTracks     = desc("sfu_up_tracks", "Tracks published now.")
+	descDownTracks   = desc("sfu_down_tracks", "Tracks sent to subscribers now.")
+	descRecorded     = desc("sfu_recorded_tracks", "Published tracks being recorded now.")
+	descReceived     = desc("sfu_received_packets_total", "RTP packets received from publishers.")
+	descForwarded    = desc("sfu_forwarded_packets_total", "RTP packets sent to subscribers, retransmissions included.")
+	descDirect       = desc("sfu_direct_connections_total", "Subscribe connections sent to directly by the SFU rather than through Pion's write path.")
+	descSocketSent   = desc("media_socket_sent_packets_total", "Packets sent on the shared media UDP socket.")
+	descSocketDrop   = desc("media_socket_dropped_packets_total", "Packets the shared media UDP socket dropped: its send queue was full or the kernel refused them.")
+	descTURN         = desc("turn_allocations", "TURN relay allocations held now.")
+	descMailSent     = desc("mail_sent_total", "Notification mails delivered.", "room")
+	descMailFailed   = desc("mail_failed_total", "Notification mails given up after their last attempt.", "room")
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSessions, descParticipants, descClips, descClipBytes,
+		descUpTracks, descDownTracks, descRecorded, descReceived, descForwarded, descDirect,
+		descSocketSent, descSocketDrop, descTURN, descMailSent, descMailFailed} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	if s.hub != nil {
+		gauge(descSessions, float64(s.hub.Sessions()))
+		for _, r := range s.hub.RoomInfos() {
+			gauge(descParticipants, float64(r.Participants), r.Name)
+			bytes, count := s.store.Usage(r.Name)
+			gauge(descClips, float64(count), r.Name)
+			gauge(descClipBytes, float64(bytes), r.Name)
+		}
+	}
+	st := s.engine.Stats()
+	gauge(descUpTracks, float64(st.UpTracks))
+	gauge(descDownTracks, float64(st.DownTracks))
+	gauge(descRecorded, float64(st.RecordedTracks))
+	counter(descReceived, float64(st.ReceivedPackets))
+	counter(descForwarded, float64(st.ForwardedPackets))
+	counter(descDirect, float64(st.DirectConnections))
+	counter(descSocketSent, float64(st.SocketSent))
+	counter(descSocketDrop, float64(st.SocketDropped))
+	gauge(descTURN, float64(s.turn.Allocations()))
+	if s.mail != nil {
+		sent, failed := s.mail.Stats()
+		for room, n := range sent {
+			counter(descMailSent, float64(n), room)
+		}
+		for room, n := range failed {
+			counter(descMailFailed, float64(n), room)
+		}
+	}
+}

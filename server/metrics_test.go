@@ -1,0 +1,148 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/client"
+	"parley/configs"
+)
+
+// scrape fetches /metrics from the metrics listener and returns each
+// sample line's value by its name and labels.
+func scrape(t *testing.T, srv *testServer) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + srv.MetricsAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %s, %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("bad sample line %q", line)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// TestMetrics: the metrics listener serves the rooms, the media plane and
+// the runtime while media flows; counters do not go back when someone
+// leaves; the main listener does not serve them.
+func TestMetrics(t *testing.T) {
+	srv := startServer(t, func(cfg *configs.Server, _ []configs.Room) { cfg.HTTP.MetricsListen = "127.0.0.1:0" })
+	a, b := newSubscriber(), newSubscriber()
+	ac, _ := srv.join(t, "live", "a", client.Options{OnTrack: a.onTrack})
+	srv.join(t, "live", "b", client.Options{OnTrack: b.onTrack})
+	pub := newPublisher(t)
+	p, _ := srv.join(t, "live", "pat", client.Options{})
+	pub.start(t, p)
+	eventually(t, 10*time.Second, "both subscribers receive 2 s of audio", func() bool {
+		return a.count("audio") >= 100 && b.count("audio") >= 100
+	})
+
+	m := scrape(t, srv)
+	for name, want := range map[string]float64{
+		`parley_room_participants{room="live"}`: 3,
+		`parley_sfu_up_tracks`:                  2,
+		`parley_sfu_down_tracks`:                4,
+		`parley_sfu_direct_connections_total`:   2,
+		`parley_websocket_sessions`:             3,
+		`parley_sfu_recorded_tracks`:            0,
+		`parley_turn_allocations`:               0,
+	} {
+		if got, ok := m[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	recv, fwd := m["parley_sfu_received_packets_total"], m["parley_sfu_forwarded_packets_total"]
+	if recv < 100 || fwd < 2*recv-20 || fwd > 2*recv {
+		t.Errorf("received %v packets and forwarded %v; two subscribers should get each once", recv, fwd)
+	}
+	if m["parley_media_socket_sent_packets_total"] < fwd {
+		t.Errorf("the media socket sent %v packets, fewer than the %v forwarded", m["parley_media_socket_sent_packets_total"], fwd)
+	}
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", `parley_room_clips{room="live"}`, `parley_room_clip_bytes{room="chat"}`} {
+		if _, ok := m[name]; !ok {
+			t.Errorf("%s missing", name)
+		}
+	}
+
+	ac.Close()
+	eventually(t, 5*time.Second, "a's departure shows", func() bool {
+		return scrape(t, srv)[`parley_room_participants{room="live"}`] == 2
+	})
+	after := scrape(t, srv)
+	if after["parley_sfu_forwarded_packets_total"] < fwd || after["parley_sfu_received_packets_total"] < recv {
+		t.Errorf("counters went back after a left: forwarded %v -> %v, received %v -> %v",
+			fwd, after["parley_sfu_forwarded_packets_total"], recv, after["parley_sfu_received_packets_total"])
+	}
+	if got := after["parley_sfu_down_tracks"]; got != 2 {
+		t.Errorf("%v down tracks after a left, want 2", got)
+	}
+
+	resp, err := http.Get(srv.URL() + "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), "parley_sfu") {
+		t.Error("the main listener serves the metrics")
+	}
+}
+
+// TestMetricsListenInUse: a metrics address in use stops start-up with a
+// clear error, and everything opened before it is closed again: a server
+// on the same HTTP and media ports starts right after.
+func TestMetricsListenInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := configs.Default()
+	cfg.HTTP.Listen = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+	cfg.HTTP.MetricsListen = busy.Addr().String()
+	cfg.Media.ListenIP = "127.0.0.1"
+	cfg.Media.UDPPort = freeUDPPort(t)
+	cfg.Media.TCPPort = freeTCPPort(t)
+	cfg.Storage.DataDir = t.TempDir()
+	cfg.TURN.Enabled = false
+	rooms, err := configs.LoadRooms("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, rooms, testLogger()); err == nil || !strings.Contains(err.Error(), "http metrics listen") {
+		t.Fatalf("start with the metrics address in use: %v", err)
+	}
+	cfg.HTTP.MetricsListen = ""
+	srv, err := New(cfg, rooms, testLogger())
+	if err != nil {
+		t.Fatalf("the failed start left a port open: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
