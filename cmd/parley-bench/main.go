@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -90,6 +91,7 @@ func mainErr(args []string, stdout io.Writer) error {
 		profileDir = fs.String("profile", "", "with -server: write the server's CPU profile of each measurement window into this folder")
 		rev        = fs.String("revision", "", "the server's source revision, for the report (default: this binary's)")
 		profiled   = fs.Bool("pid-profiles", false, "with -url: the server runs with -cpuprofile; signal it to profile the window")
+		selfProf   = fs.String("self-profile", "", "write the generator's own CPU profile of the whole run to this file")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -138,6 +140,17 @@ func mainErr(args []string, stdout io.Writer) error {
 		if cores, err = parseCPUList(*serverCPUs); err != nil {
 			return fmt.Errorf("-server-cpus: %w", err)
 		}
+	}
+	if *selfProf != "" {
+		f, err := os.Create(*selfProf)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
