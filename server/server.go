@@ -77,7 +77,7 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		return nil, err
 	}
 	// undo closes, newest first, what was opened when a later step fails.
-	var undo []func() error
+	undo := []func() error{func() error { mailer.Close(); return nil }}
 	fail := func(err error) (*Server, error) {
 		for i := len(undo) - 1; i >= 0; i-- {
 			_ = undo[i]()
@@ -93,7 +93,7 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		PublicIP:   cfg.Media.PublicIP,
 	}, log)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	undo = append(undo, engine.Close)
 	// The TURN server relays to the engine's media ports: start it after
@@ -162,6 +162,7 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		if err != nil {
 			return fail(fmt.Errorf("http metrics listen: %w", err))
 		}
+		undo = append(undo, mln.Close)
 		s.metricsLn = mln
 		s.metrics = sideServer(s.metricsHandler(), log)
 	}

@@ -80,9 +80,27 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	return b.UDPConn.ReadFromUDPAddrPort(p)
 }
 
+// WriteToAddrPort queues p for addr. A packet dropped because the queue
+// is full is not an error, as for a socket whose buffer is full.
 func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 	if len(p) > packetBuf {
 		return b.UDPConn.WriteToUDPAddrPort(p, addr)
+	}
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return 0, net.ErrClosed
+	}
+	b.enqueue(p, addr)
+	return len(p), nil
+}
+
+// enqueue queues a copy of p for addr and reports whether it did: false
+// when the queue is full, the socket closed or p too large.
+func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) bool {
+	if len(p) > packetBuf {
+		return false
 	}
 	buf := packetPool.Get().(*[]byte)
 	n := copy(*buf, p)
@@ -90,13 +108,13 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	if b.closed {
 		b.mu.Unlock()
 		packetPool.Put(buf)
-		return 0, net.ErrClosed
+		return false
 	}
 	if len(b.queue) >= batchQueue {
 		b.mu.Unlock()
 		packetPool.Put(buf)
 		b.dropped.Add(1)
-		return len(p), nil
+		return false
 	}
 	b.queue = append(b.queue, outPacket{buf: buf, n: n, addr: addr})
 	full := len(b.queue) >= batchSize
@@ -106,7 +124,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	if full && b.sendMu.TryLock() {
 		b.drain()
 		b.sendMu.Unlock()
-		return len(p), nil
+		return true
 	}
 	b.mu.Lock()
 	if !b.closed {
@@ -116,7 +134,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 		}
 	}
 	b.mu.Unlock()
-	return len(p), nil
+	return true
 }
 
 // WriteTo serves callers that use net.Addr.

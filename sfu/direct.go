@@ -16,12 +16,16 @@ import (
 )
 
 // subConn is one subscribe connection. Its DownTracks send through it:
-// directly once it can (see directSender), through Pion until then.
+// directly once it can (see directSender), through Pion otherwise.
 type subConn struct {
 	pc     *webrtc.PeerConnection
 	direct atomic.Pointer[directSender]
 	done   chan struct{} // closed when the connection is replaced or closed
 	once   sync.Once
+
+	// client tells whether the server is the DTLS client, from the
+	// client's first answer (see noteAnswer); nil before it.
+	client atomic.Pointer[bool]
 }
 
 func newSubConn(pc *webrtc.PeerConnection) *subConn {
@@ -30,6 +34,14 @@ func newSubConn(pc *webrtc.PeerConnection) *subConn {
 
 // retire stops what runs for the connection (its sender reports).
 func (c *subConn) retire() { c.once.Do(func() { close(c.done) }) }
+
+// noteAnswer keeps the DTLS role that the client's first answer sets; a
+// renegotiation cannot change it. Called before Pion takes the answer.
+func (c *subConn) noteAnswer(sdp string) {
+	if client, err := dtlsClient(sdp); err == nil {
+		c.client.CompareAndSwap(nil, &client)
+	}
+}
 
 // directSender sends a subscribe connection's RTP itself: it encrypts each
 // packet with the connection's SRTP keys and queues it on the shared UDP
@@ -44,13 +56,17 @@ func (c *subConn) retire() { c.once.Do(func() { close(c.done) }) }
 // Everything else (ICE checks and keepalives, DTLS, RTCP both ways, the
 // packets of a connection the direct path does not cover) stays with Pion.
 //
-// Once a connection's packets go this way they never go through Pion's
-// SRTP session again: the two would disagree on the rollover counter after
-// 65,536 packets. If the selected pair leaves the shared socket (ICE-TCP,
-// say), the connection is replaced (lost is called).
+// A connection is switched before Pion starts its SRTP session, and its
+// packets never go through that session: the two would disagree on the
+// rollover counter. If the selected pair leaves the shared socket (to
+// ICE-TCP, say), sending stops and the connection is replaced; once the
+// connection's DTLS closes, sending stops.
 type directSender struct {
 	out  *batchConn
-	addr atomic.Pointer[netip.AddrPort] // nil once the pair has left the socket
+	addr atomic.Pointer[netip.AddrPort] // nil once ended
+
+	pairMu sync.Mutex // serialises follow and end
+	ended  bool
 
 	mu     sync.Mutex // guards ctx and the buffers
 	ctx    *srtp.Context
@@ -60,8 +76,8 @@ type directSender struct {
 }
 
 // writeRTP encrypts and queues one packet and reports whether it did. A
-// packet that cannot be sent (too large, no address) is dropped, as the
-// network would drop it.
+// packet that cannot be sent (too large, ended, the socket's queue full)
+// is dropped, as the network would drop it.
 func (s *directSender) writeRTP(h *rtp.Header, payload []byte) bool {
 	to := s.addr.Load()
 	if to == nil {
@@ -69,20 +85,59 @@ func (s *directSender) writeRTP(h *rtp.Header, payload []byte) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if h.MarshalSize()+len(payload)+int(h.PaddingSize) > len(s.plain) {
+		return false
+	}
 	n, err := h.MarshalTo(s.plain[:])
-	if err != nil || n+len(payload) > len(s.plain) {
+	if err != nil {
 		return false
 	}
 	n += copy(s.plain[n:], payload)
+	// The padding, which the parsed packet keeps apart from its payload:
+	// zeros, then its length (RFC 3550 5.1). A padding-only probe stays a
+	// valid packet.
+	if h.Padding && h.PaddingSize > 0 {
+		clear(s.plain[n : n+int(h.PaddingSize)-1])
+		n += int(h.PaddingSize)
+		s.plain[n-1] = h.PaddingSize
+	}
 	out, err := s.ctx.EncryptRTP(s.cipher[:0], s.plain[:n], &s.hdr)
 	if err != nil {
 		return false
 	}
-	_, err = s.out.WriteToAddrPort(out, *to)
-	return err == nil
+	return s.out.enqueue(out, *to)
 }
 
-var errNoDirectPath = errors.New("no direct path")
+// follow takes the newly selected pair: its address when it is on the
+// shared socket (ok). It reports true when the pair has left the socket
+// of a connection that was sending: the caller replaces the connection.
+func (s *directSender) follow(to netip.AddrPort, ok bool) (left bool) {
+	s.pairMu.Lock()
+	defer s.pairMu.Unlock()
+	if s.ended {
+		return false
+	}
+	if ok {
+		s.addr.Store(&to)
+		return false
+	}
+	s.ended = true
+	s.addr.Store(nil)
+	return true
+}
+
+// end stops sending for good.
+func (s *directSender) end() {
+	s.pairMu.Lock()
+	defer s.pairMu.Unlock()
+	s.ended = true
+	s.addr.Store(nil)
+}
+
+var (
+	errNoDirectPath = errors.New("the selected candidate pair is not on the shared UDP socket")
+	errHiddenDTLS   = errors.New("the DTLS connection is not where this version of Pion was expected to keep it")
+)
 
 // dtlsConnOf returns the DTLS connection of t. Pion does not export it;
 // its SRTP keys are derived from it. ok is false if this version of Pion
@@ -97,7 +152,7 @@ func dtlsConnOf(t *webrtc.DTLSTransport) (*dtls.Conn, bool) {
 }
 
 // sendKeys makes the SRTP context for what this side of conn sends.
-func sendKeys(conn *dtls.Conn, client, cryptex bool) (*srtp.Context, error) {
+func sendKeys(conn *dtls.Conn, client bool) (*srtp.Context, error) {
 	dp, ok := conn.SelectedSRTPProtectionProfile()
 	if !ok {
 		return nil, errors.New("no SRTP protection profile negotiated")
@@ -121,11 +176,7 @@ func sendKeys(conn *dtls.Conn, client, cryptex bool) (*srtp.Context, error) {
 	if err := cfg.ExtractSessionKeysFromDTLS(&state, client); err != nil {
 		return nil, err
 	}
-	var opts []srtp.ContextOption
-	if cryptex {
-		opts = append(opts, srtp.Cryptex(srtp.CryptexModeEnabled))
-	}
-	return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, profile, opts...)
+	return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, profile)
 }
 
 // dtlsClient tells from the remote description's a=setup whether this
@@ -147,51 +198,47 @@ func dtlsClient(remoteSDP string) (bool, error) {
 	return client, nil
 }
 
-// startDirect is called once the connection's DTLS is up: it prepares the
-// direct sender and switches the connection's DownTracks to it, if the
-// selected candidate pair goes through the shared socket. lost is called
-// when the pair leaves the socket later.
-func (e *Engine) startDirect(c *subConn, conn *dtls.Conn, ice *webrtc.ICETransport, lost func()) error {
-	remote := c.pc.CurrentRemoteDescription()
-	if remote == nil {
-		return errNoDirectPath
+// startDirect switches c to a directSender if its selected candidate pair
+// is on the shared socket. It is called when c's DTLS connects (see
+// watchDirect), with the DTLS transport locked.
+func (e *Engine) startDirect(c *subConn, dt *webrtc.DTLSTransport, ice *webrtc.ICETransport, lost func()) error {
+	client := c.client.Load()
+	if client == nil {
+		return errors.New("no answer with a DTLS role")
 	}
-	client, err := dtlsClient(remote.SDP)
-	if err != nil {
-		return err
+	conn, ok := dtlsConnOf(dt)
+	if !ok {
+		return errHiddenDTLS
 	}
-	// RTP header encryption (RFC 9335) applies to what is sent when the
-	// remote side declares that it receives it, as Pion decides.
-	cryptex := strings.Contains(remote.SDP, "a=cryptex")
-	ctx, err := sendKeys(conn, client, cryptex)
+	ctx, err := sendKeys(conn, *client)
 	if err != nil {
 		return err
 	}
 	s := &directSender{out: e.batch, ctx: ctx}
-	engaged := atomic.Bool{}
+	// Held until the first pair is taken, so that a change of pair
+	// reported meanwhile is applied after it, not before.
+	s.pairMu.Lock()
 	ice.OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
-		if to, ok := e.directAddr(pair); ok {
-			s.addr.Store(&to)
-			return
-		}
-		s.addr.Store(nil)
-		if engaged.Load() {
+		to, ok := e.directAddr(pair)
+		if s.follow(to, ok) {
 			lost()
 		}
 	})
+	var to netip.AddrPort
 	pair, err := ice.GetSelectedCandidatePair()
-	if err != nil {
-		return err
+	if err == nil {
+		to, ok = e.directAddr(pair)
 	}
-	to, ok := e.directAddr(pair)
-	if !ok {
+	if err != nil || !ok {
+		s.ended = true
+		s.pairMu.Unlock()
 		return errNoDirectPath
 	}
-	s.addr.CompareAndSwap(nil, &to)
-	engaged.Store(true)
+	s.addr.Store(&to)
+	s.pairMu.Unlock()
 	c.direct.Store(s)
 	e.direct.Add(1)
-	e.log.Debug("subscribe connection sends directly", "to", to.String(), "cryptex", cryptex)
+	e.log.Debug("subscribe connection sends directly", "to", to.String())
 	return nil
 }
 
@@ -227,21 +274,23 @@ func (e *Engine) watchDirect(c *subConn, lost func()) {
 		return
 	}
 	dt := c.pc.SCTP().Transport()
-	dt.OnStateChange(func(s webrtc.DTLSTransportState) {
-		if s != webrtc.DTLSTransportStateConnected {
-			return
-		}
-		// Called by Pion with the transport locked, right after it set
-		// the connection: read it here, do the rest on another goroutine.
-		conn, ok := dtlsConnOf(dt)
-		if !ok {
-			e.log.Warn("DTLS connection not found: subscribers are sent to through Pion's write path")
-			return
-		}
-		go func() {
-			if err := e.startDirect(c, conn, dt.ICETransport(), lost); err != nil {
+	ice := dt.ICETransport()
+	dt.OnStateChange(func(st webrtc.DTLSTransportState) {
+		switch st {
+		case webrtc.DTLSTransportStateConnected:
+			// Pion calls this with the transport locked, right after it
+			// set the DTLS connection and before it starts its SRTP
+			// session: switched here, the connection never sends a packet
+			// through that session.
+			if err := e.startDirect(c, dt, ice, lost); errors.Is(err, errHiddenDTLS) {
+				e.log.Warn("subscribers are sent to through Pion's slower write path", "err", err)
+			} else if err != nil {
 				e.log.Debug("subscribe connection sent to through Pion's write path", "err", err)
 			}
-		}()
+		case webrtc.DTLSTransportStateClosed, webrtc.DTLSTransportStateFailed:
+			if s := c.direct.Load(); s != nil {
+				s.end()
+			}
+		}
 	})
 }

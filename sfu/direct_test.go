@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -68,32 +70,143 @@ func TestDTLSClient(t *testing.T) {
 	}
 }
 
-// TestTrackClock: a sender report carries the publisher's own clock pair
-// once it has sent one; before that, the RTP time is extrapolated from the
-// latest packet's arrival; before any packet there is none.
+// TestTrackClock: a track's sender reports carry the publisher's own clock
+// pair when it sends sender reports; a track whose publisher has sent none
+// by clockWait after its first packet extrapolates the RTP time from the
+// latest packet's arrival, and keeps doing so. Before that, and before any
+// packet, there is no clock.
 func TestTrackClock(t *testing.T) {
-	u := &UpTrack{codec: webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{ClockRate: 48000}}, born: time.Now()}
+	newTrack := func(born time.Time) *UpTrack {
+		return &UpTrack{codec: webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{ClockRate: 48000}}, born: born}
+	}
+	sr := SenderReport{NTP: time.Unix(1_700_000_000, 250_000_000), RTP: 123456}
+
+	u := newTrack(time.Now())
 	if _, _, ok := u.clock(time.Now()); ok {
 		t.Fatal("a clock before any packet")
 	}
 	u.noteArrival(1000)
-	now := time.Now().Add(500 * time.Millisecond)
-	at, ts, ok := u.clock(now)
-	if !ok || !at.Equal(now) {
-		t.Fatalf("clock: %v %v", at, ok)
+	if _, _, ok := u.clock(time.Now().Add(time.Second)); ok {
+		t.Fatal("a clock from arrivals before the publisher had clockWait to send its own")
 	}
-	if d := int32(ts - (1000 + 24000)); d < -96 || d > 96 { // within 2 ms
-		t.Errorf("RTP time half a second after the packet: %d, want about %d", ts, 1000+24000)
+	// Tracks older than the arrival field's 24.8 days are measured too.
+	for _, born := range []time.Time{time.Now(), time.Now().Add(-30 * 24 * time.Hour)} {
+		u := newTrack(born)
+		u.noteArrival(1000)
+		now := time.Now().Add(clockWait + 500*time.Millisecond)
+		at, ts, ok := u.clock(now)
+		if !ok || !at.Equal(now) {
+			t.Fatalf("born %v: clock %v %v", born, at, ok)
+		}
+		want := uint32(1000 + 48000*(clockWait+500*time.Millisecond)/time.Second)
+		if d := int32(ts - want); d < -96 || d > 96 { // within 2 ms
+			t.Errorf("born %v: RTP time %d, want about %d", born, ts, want)
+		}
+		u.sr.Store(&sr)
+		if at, _, _ := u.clock(now); !at.Equal(now) {
+			t.Error("a late publisher's sender report changed a track's clock that was decided")
+		}
 	}
-	sr := SenderReport{NTP: time.Unix(1_700_000_000, 250_000_000), RTP: 123456}
+
+	u = newTrack(time.Now())
+	u.noteArrival(1000)
 	u.sr.Store(&sr)
-	at, ts, _ = u.clock(now)
-	if !at.Equal(sr.NTP) || ts != sr.RTP {
+	at, ts, ok := u.clock(time.Now())
+	if !ok || !at.Equal(sr.NTP) || ts != sr.RTP {
 		t.Errorf("with the publisher's report: %v %d, want %v %d", at, ts, sr.NTP, sr.RTP)
 	}
+
 	for _, tm := range []time.Time{sr.NTP, time.Unix(0, 0), time.Unix(4_000_000_000, 999_999_999), time.Unix(2_085_978_496, 0)} {
 		if back := ntpTime(ntpTimestamp(tm)); back.Sub(tm).Abs() > time.Microsecond {
 			t.Errorf("NTP round trip of %v gives %v", tm, back)
 		}
+	}
+}
+
+// TestDirectSenderPackets: what the direct path sends decrypts, with the
+// same keys, to the packet it was given: header, payload and padding (a
+// padding-only probe included); a packet too large is refused; nothing is
+// sent once the sender has ended.
+func TestDirectSenderPackets(t *testing.T) {
+	out, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBatchConn(out)
+	defer b.Close()
+	in, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	key, salt := make([]byte, 16), make([]byte, 12)
+	for i := range key {
+		key[i] = byte(i + 1)
+	}
+	enc, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &directSender{out: b, ctx: enc}
+	to := in.LocalAddr().(*net.UDPAddr).AddrPort()
+	s.addr.Store(&to)
+
+	var cases []rtp.Packet
+	for i, c := range []struct {
+		payload int
+		padding byte
+	}{{80, 0}, {1000, 4}, {0, 224}} {
+		raw, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(65534 + i),
+			Timestamp: 9000, SSRC: 77, Padding: c.padding > 0, PaddingSize: c.padding}, Payload: make([]byte, c.payload)}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p rtp.Packet // parsed, as the forwarding goroutine has it
+		if err := p.Unmarshal(raw); err != nil {
+			t.Fatal(err)
+		}
+		for j := range p.Payload {
+			p.Payload[j] = byte(i + j)
+		}
+		cases = append(cases, p)
+		if !s.writeRTP(&p.Header, p.Payload) {
+			t.Fatalf("packet %d not sent", i)
+		}
+	}
+	_ = in.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2000)
+	for i, want := range cases {
+		n, err := in.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := dec.DecryptRTP(nil, buf[:n], nil)
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		var got rtp.Packet
+		if err := got.Unmarshal(plain); err != nil {
+			t.Fatalf("packet %d does not parse: %v", i, err)
+		}
+		if got.SequenceNumber != want.SequenceNumber || got.SSRC != want.SSRC || got.PaddingSize != want.PaddingSize ||
+			string(got.Payload) != string(want.Payload) {
+			t.Errorf("packet %d: got seq %d ssrc %d padding %d payload %d bytes; want %d %d %d %d", i,
+				got.SequenceNumber, got.SSRC, got.PaddingSize, len(got.Payload),
+				want.SequenceNumber, want.SSRC, want.PaddingSize, len(want.Payload))
+		}
+	}
+	if s.writeRTP(&rtp.Header{Version: 2, SSRC: 77}, make([]byte, maxPacket)) {
+		t.Error("a packet larger than the buffer was sent")
+	}
+	s.end()
+	if s.writeRTP(&cases[0].Header, cases[0].Payload) {
+		t.Error("sent after end")
+	}
+	if left := s.follow(to, true); left || s.addr.Load() != nil {
+		t.Error("a pair change after end brought the address back")
 	}
 }

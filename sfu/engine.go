@@ -229,10 +229,17 @@ func (e *Engine) newPeerConnection(publish bool) (*webrtc.PeerConnection, error)
 	if publish {
 		api = e.pubAPI
 	}
-	return api.NewPeerConnection(webrtc.Configuration{
+	cfg := webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
-	})
+	}
+	if !publish {
+		// RTP header encryption (RFC 9335) would protect nothing on a
+		// subscribe connection: the SFU sends no header extensions, and
+		// the direct send path (see directSender) encrypts plain SRTP.
+		cfg.RTPHeaderEncryptionPolicy = webrtc.RTPHeaderEncryptionPolicyDisable
+	}
+	return api.NewPeerConnection(cfg)
 }
 
 // UDPAddr is the address of the shared media UDP socket, or nil when a port

@@ -143,6 +143,7 @@ func (p *Participant) HandleAnswer(sdp string) error {
 	if p.sub == nil || !p.negotiating {
 		return ErrNoOffer
 	}
+	p.subConn.noteAnswer(sdp)
 	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		return fmt.Errorf("subscribe answer: %w", err)
 	}

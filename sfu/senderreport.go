@@ -10,6 +10,15 @@ import (
 // each track it sends (RTCP sender reports, RFC 3550 6.4.1).
 const senderReportInterval = time.Second
 
+// reportsPerPacket bounds the sender reports sent in one compound RTCP
+// packet: 16 of 28 bytes, under 500 bytes with SRTCP's overhead.
+const reportsPerPacket = 16
+
+// clockWait is how long after a track's first packet its sender reports
+// wait for the publisher's own (see UpTrack.clock). Browsers send their
+// first sender report for audio within about 2.5 seconds.
+const clockWait = 5 * time.Second
+
 // senderReports sends a sender report for each track of the subscribe
 // connection c every senderReportInterval until c is retired. The SFU
 // writes them itself because its packets do not all pass through Pion's
@@ -37,8 +46,11 @@ func (p *Participant) senderReports(c *subConn) {
 					pkts = append(pkts, sr)
 				}
 			}
-			if len(pkts) > 0 {
-				_ = c.pc.WriteRTCP(pkts)
+			// A compound packet per few tracks, well under the MTU.
+			for len(pkts) > 0 {
+				n := min(len(pkts), reportsPerPacket)
+				_ = c.pc.WriteRTCP(pkts[:n])
+				pkts = pkts[n:]
 			}
 		}
 	}
@@ -66,30 +78,74 @@ func (d *DownTrack) senderReport(now time.Time) *rtcp.SenderReport {
 	}
 }
 
+// Where a track's sender reports take their clock from, decided once per
+// track so that a receiver never sees the mapping jump.
+const (
+	clockUndecided = iota
+	clockPublisher // the publisher's own sender reports
+	clockArrival   // the arrival of the packets
+)
+
 // clock returns a wall-clock time and the RTP timestamp of the track at
 // that time. The publisher's own pair, from its latest sender report, is
 // best: audio and video from one publisher then keep the lip sync of their
-// capture. Without one, the RTP time at now is extrapolated from the
-// latest packet's arrival. ok is false before any packet.
+// capture. A publisher that has sent none by clockWait after its first
+// packet never will, it is assumed: its tracks' RTP time at now is then
+// extrapolated from the latest packet's arrival, for the rest of the
+// track. ok is false while undecided.
 func (u *UpTrack) clock(now time.Time) (time.Time, uint32, bool) {
-	if sr := u.sr.Load(); sr != nil {
+	switch u.clockFrom.Load() {
+	case clockPublisher:
+		sr := u.sr.Load()
 		return sr.NTP, sr.RTP, true
+	case clockArrival:
+		return u.arrivalClock(now)
 	}
+	if u.sr.Load() != nil {
+		u.clockFrom.CompareAndSwap(clockUndecided, clockPublisher)
+		return u.clock(now)
+	}
+	first := u.firstAt.Load()
+	if first == 0 || now.Sub(time.Unix(0, first)) < clockWait {
+		return time.Time{}, 0, false
+	}
+	u.clockFrom.CompareAndSwap(clockUndecided, clockArrival)
+	return u.clock(now)
+}
+
+// arrivalClock extrapolates the RTP time at now from the latest packet.
+func (u *UpTrack) arrivalClock(now time.Time) (time.Time, uint32, bool) {
 	last := u.last.Load()
 	if last == 0 {
 		return time.Time{}, 0, false
 	}
-	at := u.born.Add(time.Duration(last>>32-1) * time.Millisecond)
-	elapsed := now.Sub(at).Seconds() * float64(u.codec.ClockRate)
+	ms := uint32(last>>32) & arrivalMask
+	age := (u.msSinceBorn(now) - ms) & arrivalMask
+	if age > arrivalMask/2 { // the packet came after now was taken
+		age = 0
+	}
+	elapsed := float64(age) / 1000 * float64(u.codec.ClockRate)
 	return now, uint32(last) + uint32(int64(elapsed)), true
 }
 
-// noteArrival records the latest packet's RTP timestamp and arrival time,
-// in one word so that clock reads a consistent pair: milliseconds since
-// the track began (plus one, so that zero means none) and the timestamp.
+// arrivalMask keeps 31 bits of milliseconds (24.8 days, wrapping): ages
+// are taken modulo it.
+const arrivalMask = 1<<31 - 1
+
+func (u *UpTrack) msSinceBorn(t time.Time) uint32 {
+	return uint32(t.Sub(u.born)/time.Millisecond) & arrivalMask
+}
+
+// noteArrival records the latest packet's RTP timestamp and arrival, in
+// one word so that arrivalClock reads a consistent pair: a bit that says
+// there is one, 31 bits of milliseconds since the track began, and the
+// timestamp. The first arrival is kept too.
 func (u *UpTrack) noteArrival(ts uint32) {
-	ms := uint64(time.Since(u.born)/time.Millisecond) + 1
-	u.last.Store(ms<<32 | uint64(ts))
+	now := time.Now()
+	if u.firstAt.Load() == 0 {
+		u.firstAt.CompareAndSwap(0, now.UnixNano())
+	}
+	u.last.Store(1<<63 | uint64(u.msSinceBorn(now))<<32 | uint64(ts))
 }
 
 // ntpTimestamp converts t to a 64-bit NTP timestamp.

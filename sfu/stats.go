@@ -46,8 +46,12 @@ func (t *trackStats) remove(u *UpTrack) {
 }
 
 // forwarded is what the track sent to its subscribers: those attached
-// now and those that left.
+// now and those that left. Read under downMu, which detach holds while it
+// moves a subscriber's count from one to the other, so that no read
+// counts it twice or not at all.
 func (u *UpTrack) forwarded() uint64 {
+	u.downMu.Lock()
+	defer u.downMu.Unlock()
 	n := u.detachedSent.Load()
 	for _, d := range *u.downs.Load() {
 		n += d.packets.Load()

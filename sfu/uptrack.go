@@ -58,6 +58,8 @@ type UpTrack struct {
 	detachedSent atomic.Uint64
 	born         time.Time
 	last         atomic.Uint64 // see noteArrival
+	firstAt      atomic.Int64  // unix nanoseconds of the first packet
+	clockFrom    atomic.Int32  // clockUndecided, clockPublisher or clockArrival
 }
 
 func newUpTrack(id string, owner *Participant, remote *webrtc.TrackRemote, codec webrtc.RTPCodecParameters) *UpTrack {
