@@ -234,6 +234,31 @@ test('audioStream: audio flows only while SPACE is held', async () => {
   await closeAll(A, B);
 });
 
+test('videoStream: each sees the other live, every frame decoded', async () => {
+  const A = await user('live', 'vic');
+  const B = await user('live', 'wes');
+  /** @param {import('playwright-core').Page} page */
+  const video = (page) =>
+    page.evaluate(async () => {
+      const v = (await window.parley.stats()).filter((s) => s.kind === 'video');
+      return { packets: v.reduce((n, s) => n + s.packets, 0), frames: v.reduce((n, s) => n + s.frames, 0) };
+    });
+  for (const P of [A, B]) {
+    await P.waitForFunction(async () => (await window.parley.stats()).some((s) => s.kind === 'video' && s.frames > 10), null, { timeout: 15_000 });
+  }
+  // Frames keep coming and decoding, encrypted by the server itself (the
+  // direct send path).
+  const v1 = await video(B);
+  await B.waitForTimeout(2000);
+  const v2 = await video(B);
+  assert.ok(v2.frames - v1.frames >= 20, `in 2 s, ${v2.frames - v1.frames} frames decoded`);
+  assert.ok(v2.packets - v1.packets >= 20, `in 2 s, ${v2.packets - v1.packets} video packets`);
+  await B.waitForFunction(() => [...document.querySelectorAll('#tiles video')].some((v) => v.videoWidth > 0 && v.currentTime > 0.5));
+  assert.match(srv.log(), /subscribe connection sends directly/);
+  noErrors(A, B);
+  await closeAll(A, B);
+});
+
 test('calls: ring, accept, media between the two only, hang up', async () => {
   const A = await user('chat', 'cat');
   const B = await user('chat', 'dan');

@@ -355,12 +355,14 @@ export class Media {
 
   /** Receiver statistics of the subscribe connection, for people and tests. */
   async inboundStats() {
-    /** @type {{kind: string, packets: number, bytes: number}[]} */
+    /** @type {{kind: string, packets: number, bytes: number, frames: number}[]} */
     const out = [];
     if (!this.sub) return out;
     const stats = await this.sub.getStats();
     stats.forEach((s) => {
-      if (s.type === 'inbound-rtp') out.push({ kind: s.kind, packets: s.packetsReceived ?? 0, bytes: s.bytesReceived ?? 0 });
+      if (s.type === 'inbound-rtp') {
+        out.push({ kind: s.kind, packets: s.packetsReceived ?? 0, bytes: s.bytesReceived ?? 0, frames: s.framesDecoded ?? 0 });
+      }
     });
     return out;
   }
