@@ -310,6 +310,12 @@ func TestTURNRelayOnlyClient(t *testing.T) {
 	}()
 	defer func() { close(stop); <-done }()
 	eventually(t, 15*time.Second, "the subscriber receives audio through the relay", func() bool { return sub.count("audio") > 10 })
+	// The server sends to the relay address itself (the direct send path):
+	// on its side the pair is its shared socket and the client's relay
+	// (both clients are relay-only).
+	if n := srv.engine.DirectConnections(); n < 1 {
+		t.Error("no subscribe connection sends directly to the relay")
+	}
 
 	receivers := subscriber.SubscribeConn().GetReceivers()
 	if len(receivers) == 0 {
