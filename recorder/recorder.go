@@ -2,7 +2,7 @@
 // subscriber of published tracks: the forwarding loop hands each packet to
 // its Sink, which copies it into a bounded queue and returns at once, so
 // that a slow disk never stalls live forwarding. The recorder's own
-// goroutine reorders packets (pion's samplebuilder), waits for a video
+// goroutine reorders packets and joins them into frames (assembler), waits for a video
 // keyframe without losing the audio before it, puts audio and video on one
 // timeline and writes them with ebml-go, which adds Cues and Duration on
 // close so that browsers can seek.
@@ -27,7 +27,6 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 )
 
 // Limit reasons passed to Options.OnLimit.
@@ -104,7 +103,7 @@ type trackState struct {
 	Track
 	kind     string // "audio" | "video"
 	codec    string // "opus" | "vp8" | "vp9"
-	sb       *samplebuilder.SampleBuilder
+	asm      *assembler
 	clock    float64
 	number   uint64 // WebM track number, 0 until the writer exists
 	writer   webm.BlockWriteCloser
@@ -179,14 +178,14 @@ func Start(w io.WriteSeeker, tracks []Track, opts Options) (*Recorder, error) {
 		switch strings.ToLower(t.Codec.MimeType) {
 		case strings.ToLower(webrtc.MimeTypeOpus):
 			ts.kind, ts.codec = "audio", "opus"
-			ts.sb = samplebuilder.New(64, &codecs.OpusPacket{}, t.Codec.ClockRate, samplebuilder.WithMaxTimeDelay(200*time.Millisecond))
+			ts.asm = newAssembler(&codecs.OpusPacket{}, 128, 64, t.Codec.ClockRate/5) // 200 ms
 			hasAudio = true
 		case strings.ToLower(webrtc.MimeTypeVP8):
 			ts.kind, ts.codec = "video", "vp8"
-			ts.sb = samplebuilder.New(512, &codecs.VP8Packet{}, t.Codec.ClockRate, samplebuilder.WithMaxTimeDelay(300*time.Millisecond))
+			ts.asm = newAssembler(&codecs.VP8Packet{}, 1024, 512, t.Codec.ClockRate*3/10) // 300 ms
 		case strings.ToLower(webrtc.MimeTypeVP9):
 			ts.kind, ts.codec = "video", "vp9"
-			ts.sb = samplebuilder.New(512, &codecs.VP9Packet{}, t.Codec.ClockRate, samplebuilder.WithMaxTimeDelay(300*time.Millisecond))
+			ts.asm = newAssembler(&codecs.VP9Packet{}, 1024, 512, t.Codec.ClockRate*3/10) // 300 ms
 		default:
 			return nil, fmt.Errorf("cannot record %s: WebM clips hold Opus, VP8 and VP9", t.Codec.MimeType)
 		}
@@ -298,9 +297,9 @@ func (r *Recorder) push(q queued) {
 			r.setZero(q.track, q.pkt.Timestamp)
 		}
 	}
-	t.sb.Push(q.pkt)
-	for s := t.sb.Pop(); s != nil; s = t.sb.Pop() {
-		r.frame(q.track, s.Data, s.PacketTimestamp)
+	t.asm.push(q.pkt)
+	for f, ok := t.asm.pop(); ok; f, ok = t.asm.pop() {
+		r.frame(q.track, f.data, f.ts)
 	}
 }
 
@@ -523,9 +522,9 @@ func (r *Recorder) hitLimit(reason string) {
 func (r *Recorder) finish() {
 	limit := r.limitHit
 	for i, t := range r.tracks {
-		t.sb.Flush()
-		for s := t.sb.Pop(); s != nil; s = t.sb.Pop() {
-			r.frame(i, s.Data, s.PacketTimestamp)
+		t.asm.flush()
+		for f, ok := t.asm.pop(); ok; f, ok = t.asm.pop() {
+			r.frame(i, f.data, f.ts)
 		}
 	}
 	r.limitHit = limit

@@ -1,0 +1,186 @@
+package recorder
+
+import (
+	"github.com/pion/rtp"
+)
+
+// assembler puts one track's RTP packets back in order and joins them into
+// frames. It holds a window of a few hundred packets: a ring indexed by
+// sequence number. (Pion's samplebuilder, which does the same, keeps two
+// arrays of 65,536 pointers, 1 MiB per recorded track, which was most of
+// the memory of a server recording many clips.)
+//
+// A frame is complete when its packets, from a partition head to a
+// partition tail of one timestamp, are all present. A missing packet is
+// waited for until maxLate newer packets have come or the packets held
+// span maxDelay of RTP time; then it is given up, with the frame it
+// belonged to.
+type assembler struct {
+	dep      rtp.Depacketizer
+	slots    []*rtp.Packet // len is a power of two; index seq & mask
+	mask     uint16
+	maxLate  uint16
+	maxDelay uint32 // in RTP clock ticks
+
+	started bool
+	taken   bool   // the head has moved: something was taken or given up
+	head    uint16 // oldest sequence number not yet taken
+	newest  uint16 // newest sequence number held
+	ready   []frame
+}
+
+type frame struct {
+	data []byte
+	ts   uint32
+}
+
+// newAssembler makes an assembler with a window of window packets (a
+// power of two, at least 2*maxLate).
+func newAssembler(dep rtp.Depacketizer, window, maxLate uint16, maxDelay uint32) *assembler {
+	return &assembler{dep: dep, slots: make([]*rtp.Packet, window), mask: window - 1, maxLate: maxLate, maxDelay: maxDelay}
+}
+
+// push takes a packet. A duplicate, or one older than what was already
+// taken, is dropped. A packet far outside the window (the sender's
+// sequence jumped) ends what is held and starts again from it.
+func (a *assembler) push(p *rtp.Packet) {
+	seq := p.SequenceNumber
+	if a.started {
+		d := int16(seq - a.head)
+		switch {
+		case d < 0 && !a.taken && a.newest-seq <= a.mask:
+			a.head = seq // the first packets came out of order
+		case d < 0 && d >= -int16(a.mask):
+			return // late: its place was given up or taken
+		case d < 0 || uint16(d) > a.mask:
+			a.assemble(true)
+			a.started = false
+		}
+	}
+	if !a.started {
+		a.started, a.taken, a.head, a.newest = true, false, seq, seq
+	}
+	if int16(seq-a.newest) > 0 {
+		a.newest = seq
+	}
+	if a.slots[seq&a.mask] != nil {
+		return // a duplicate
+	}
+	a.slots[seq&a.mask] = p
+	a.assemble(false)
+}
+
+// pop returns the next complete frame, or false.
+func (a *assembler) pop() (frame, bool) {
+	if len(a.ready) == 0 {
+		return frame{}, false
+	}
+	f := a.ready[0]
+	a.ready = a.ready[1:]
+	return f, true
+}
+
+// flush gives up every missing packet: the complete frames held become
+// ready, the incomplete ones are dropped.
+func (a *assembler) flush() {
+	if a.started {
+		a.assemble(true)
+	}
+}
+
+// assemble takes complete frames from the head of the window. With all,
+// it gives up missing packets at once.
+func (a *assembler) assemble(all bool) {
+	for a.head != a.newest+1 {
+		p := a.slots[a.head&a.mask]
+		if p == nil {
+			if !all && !a.giveUp() {
+				return
+			}
+			a.advance()
+			continue
+		}
+		if !a.dep.IsPartitionHead(p.Payload) {
+			// The rest of a frame whose start was lost; before anything
+			// was taken, its start may still come.
+			if !a.taken && !all && !a.giveUp() {
+				return
+			}
+			a.slots[a.head&a.mask] = nil
+			a.advance()
+			continue
+		}
+		end, ok := a.frameEnd()
+		if !ok {
+			if !all && !a.giveUp() {
+				return
+			}
+			// Give up the incomplete frame: its packets up to the gap.
+			for a.head != end {
+				a.slots[a.head&a.mask] = nil
+				a.advance()
+			}
+			continue
+		}
+		a.take(end)
+	}
+}
+
+// frameEnd finds the frame that starts at head: ok with the sequence
+// number after its last packet, or not ok with that of the first missing
+// one. The frame ends at a partition tail, or before a packet of another
+// timestamp.
+func (a *assembler) frameEnd() (uint16, bool) {
+	first := a.slots[a.head&a.mask]
+	for s := a.head; ; s++ {
+		p := a.slots[s&a.mask]
+		if p == nil {
+			return s, false
+		}
+		if p.Timestamp != first.Timestamp {
+			return s, true
+		}
+		if a.dep.IsPartitionTail(p.Marker, p.Payload) {
+			return s + 1, true
+		}
+		if s == a.newest {
+			return s + 1, false // the tail has not come yet
+		}
+	}
+}
+
+// giveUp tells whether the packet missing at the head (or in the frame
+// starting there) has been waited for long enough.
+func (a *assembler) giveUp() bool {
+	if a.newest-a.head >= a.maxLate {
+		return true
+	}
+	newest := a.slots[a.newest&a.mask]
+	if newest == nil {
+		return true
+	}
+	for s := a.head; s != a.newest; s++ {
+		if p := a.slots[s&a.mask]; p != nil {
+			return newest.Timestamp-p.Timestamp > a.maxDelay
+		}
+	}
+	return false
+}
+
+func (a *assembler) advance() { a.head, a.taken = a.head+1, true }
+
+// take makes the packets from head to end one frame.
+func (a *assembler) take(end uint16) {
+	f := frame{ts: a.slots[a.head&a.mask].Timestamp}
+	for s := a.head; s != end; s++ {
+		i := s & a.mask
+		if chunk, err := a.dep.Unmarshal(a.slots[i].Payload); err == nil {
+			f.data = append(f.data, chunk...)
+		}
+		a.slots[i] = nil
+	}
+	a.head, a.taken = end, true
+	if len(f.data) > 0 {
+		a.ready = append(a.ready, f)
+	}
+}
