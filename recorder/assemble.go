@@ -23,10 +23,12 @@ type assembler struct {
 	maxDelay uint32 // in RTP clock ticks
 
 	started bool
-	taken   bool   // the head has moved: something was taken or given up
-	head    uint16 // oldest sequence number not yet taken
-	newest  uint16 // newest sequence number held
-	ready   []frame
+	taken   bool        // the head has moved: something was taken or given up
+	jump    *rtp.Packet // a packet far outside the window, awaiting a second
+	head    uint16      // oldest sequence number not yet taken
+	newest  uint16      // newest sequence number held
+	ready   []frame     // complete frames, from ready[popped]
+	popped  int
 }
 
 type frame struct {
@@ -37,12 +39,16 @@ type frame struct {
 // newAssembler makes an assembler with a window of window packets (a
 // power of two, at least 2*maxLate).
 func newAssembler(dep rtp.Depacketizer, window, maxLate uint16, maxDelay uint32) *assembler {
+	if window == 0 || window&(window-1) != 0 || window/2 < maxLate {
+		panic("assembler: the window must be a power of two of at least 2*maxLate")
+	}
 	return &assembler{dep: dep, slots: make([]*rtp.Packet, window), mask: window - 1, maxLate: maxLate, maxDelay: maxDelay}
 }
 
 // push takes a packet. A duplicate, or one older than what was already
-// taken, is dropped. A packet far outside the window (the sender's
-// sequence jumped) ends what is held and starts again from it.
+// taken, is dropped. Two packets in a row far outside the window (the
+// sender's sequence jumped) end what is held and start again from them;
+// a single stray one is dropped.
 func (a *assembler) push(p *rtp.Packet) {
 	seq := p.SequenceNumber
 	if a.started {
@@ -53,10 +59,17 @@ func (a *assembler) push(p *rtp.Packet) {
 		case d < 0 && d >= -int16(a.mask):
 			return // late: its place was given up or taken
 		case d < 0 || uint16(d) > a.mask:
+			if a.jump == nil || a.jump.SequenceNumber+1 != seq {
+				a.jump = p
+				return
+			}
+			first := a.jump
 			a.assemble(true)
-			a.started = false
+			a.started, a.jump = false, nil
+			a.push(first)
 		}
 	}
+	a.jump = nil
 	if !a.started {
 		a.started, a.taken, a.head, a.newest = true, false, seq, seq
 	}
@@ -72,11 +85,14 @@ func (a *assembler) push(p *rtp.Packet) {
 
 // pop returns the next complete frame, or false.
 func (a *assembler) pop() (frame, bool) {
-	if len(a.ready) == 0 {
+	if a.popped == len(a.ready) {
 		return frame{}, false
 	}
-	f := a.ready[0]
-	a.ready = a.ready[1:]
+	f := a.ready[a.popped]
+	a.ready[a.popped] = frame{}
+	if a.popped++; a.popped == len(a.ready) {
+		a.ready, a.popped = a.ready[:0], 0 // the array is reused
+	}
 	return f, true
 }
 
@@ -161,7 +177,8 @@ func (a *assembler) giveUp() bool {
 	}
 	for s := a.head; s != a.newest; s++ {
 		if p := a.slots[s&a.mask]; p != nil {
-			return newest.Timestamp-p.Timestamp > a.maxDelay
+			d := int32(newest.Timestamp - p.Timestamp)
+			return d > int32(a.maxDelay) || d < -int32(a.maxDelay)
 		}
 	}
 	return false
@@ -169,18 +186,23 @@ func (a *assembler) giveUp() bool {
 
 func (a *assembler) advance() { a.head, a.taken = a.head+1, true }
 
-// take makes the packets from head to end one frame.
+// take makes the packets from head to end one frame. A packet whose
+// payload does not parse spoils the frame, which is dropped; an empty one
+// (padding) adds nothing.
 func (a *assembler) take(end uint16) {
 	f := frame{ts: a.slots[a.head&a.mask].Timestamp}
+	ok := true
 	for s := a.head; s != end; s++ {
 		i := s & a.mask
-		if chunk, err := a.dep.Unmarshal(a.slots[i].Payload); err == nil {
+		if payload := a.slots[i].Payload; len(payload) > 0 && ok {
+			chunk, err := a.dep.Unmarshal(payload)
+			ok = err == nil
 			f.data = append(f.data, chunk...)
 		}
 		a.slots[i] = nil
 	}
 	a.head, a.taken = end, true
-	if len(f.data) > 0 {
+	if ok && len(f.data) > 0 {
 		a.ready = append(a.ready, f)
 	}
 }
