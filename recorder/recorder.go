@@ -442,7 +442,7 @@ func (r *Recorder) open() {
 	if r.opts.MaxDuration <= 0 {
 		maxSeconds = 3600
 	}
-	// Blocks of different tracks leave the sample builders slightly out
+	// Blocks of different tracks leave the frame assemblers slightly out
 	// of order; the sorter restores timestamp order across tracks.
 	sorter, err := mkvcore.NewMultiTrackBlockSorter(
 		mkvcore.WithMaxTimescaleDelay(300), mkvcore.WithSortRule(mkvcore.BlockSorterWriteOutdated))
