@@ -427,7 +427,7 @@ func TestDirectPath(t *testing.T) {
 		}
 		return true
 	})
-	if n := srv.engine.DirectConnections(); n != 2 {
+	if n := srv.engine.Stats().DirectConnections; n != 2 {
 		t.Errorf("%d subscribe connections send directly, want 2 (the UDP ones)", n)
 	}
 	for name, s := range map[string]*subscriber{"a": a, "b": b, "c (TCP)": c} {

@@ -313,7 +313,7 @@ func TestTURNRelayOnlyClient(t *testing.T) {
 	// The server sends to the relay address itself (the direct send path):
 	// on its side the pair is its shared socket and the client's relay
 	// (both clients are relay-only).
-	if n := srv.engine.DirectConnections(); n < 1 {
+	if n := srv.engine.Stats().DirectConnections; n < 1 {
 		t.Error("no subscribe connection sends directly to the relay")
 	}
 

@@ -86,21 +86,18 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	if len(p) > packetBuf {
 		return b.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
-	b.mu.Lock()
-	closed := b.closed
-	b.mu.Unlock()
-	if closed {
-		return 0, net.ErrClosed
+	if _, err := b.enqueue(p, addr); err != nil {
+		return 0, err
 	}
-	b.enqueue(p, addr)
 	return len(p), nil
 }
 
-// enqueue queues a copy of p for addr and reports whether it did: false
-// when the queue is full, the socket closed or p too large.
-func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) bool {
+// enqueue queues a copy of p (at most packetBuf bytes) for addr and
+// reports whether it did: not when the queue is full, nor, with
+// net.ErrClosed, once the socket is closed.
+func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (bool, error) {
 	if len(p) > packetBuf {
-		return false
+		return false, nil
 	}
 	buf := packetPool.Get().(*[]byte)
 	n := copy(*buf, p)
@@ -108,13 +105,13 @@ func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) bool {
 	if b.closed {
 		b.mu.Unlock()
 		packetPool.Put(buf)
-		return false
+		return false, net.ErrClosed
 	}
 	if len(b.queue) >= batchQueue {
 		b.mu.Unlock()
 		packetPool.Put(buf)
 		b.dropped.Add(1)
-		return false
+		return false, nil
 	}
 	b.queue = append(b.queue, outPacket{buf: buf, n: n, addr: addr})
 	full := len(b.queue) >= batchSize
@@ -124,7 +121,7 @@ func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) bool {
 	if full && b.sendMu.TryLock() {
 		b.drain()
 		b.sendMu.Unlock()
-		return true
+		return true, nil
 	}
 	b.mu.Lock()
 	if !b.closed {
@@ -134,7 +131,7 @@ func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) bool {
 		}
 	}
 	b.mu.Unlock()
-	return true
+	return true, nil
 }
 
 // WriteTo serves callers that use net.Addr.

@@ -70,7 +70,8 @@ type directSender struct {
 
 	mu     sync.Mutex // guards ctx and the buffers
 	ctx    *srtp.Context
-	hdr    rtp.Header
+	pkt    rtp.Packet // the packet being marshalled
+	hdr    rtp.Header // its header, parsed again by the encryption
 	plain  [maxPacket]byte
 	cipher [maxPacket + 64]byte
 }
@@ -85,27 +86,20 @@ func (s *directSender) writeRTP(h *rtp.Header, payload []byte) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if h.MarshalSize()+len(payload)+int(h.PaddingSize) > len(s.plain) {
-		return false
-	}
-	n, err := h.MarshalTo(s.plain[:])
+	// A packet, not just the header: the parsed packet keeps its padding
+	// apart from its payload, and a padding-only probe must stay valid.
+	s.pkt.Header, s.pkt.Payload = *h, payload
+	n, err := s.pkt.MarshalTo(s.plain[:]) // refuses what does not fit
+	s.pkt.Payload = nil
 	if err != nil {
 		return false
-	}
-	n += copy(s.plain[n:], payload)
-	// The padding, which the parsed packet keeps apart from its payload:
-	// zeros, then its length (RFC 3550 5.1). A padding-only probe stays a
-	// valid packet.
-	if h.Padding && h.PaddingSize > 0 {
-		clear(s.plain[n : n+int(h.PaddingSize)-1])
-		n += int(h.PaddingSize)
-		s.plain[n-1] = h.PaddingSize
 	}
 	out, err := s.ctx.EncryptRTP(s.cipher[:0], s.plain[:n], &s.hdr)
 	if err != nil {
 		return false
 	}
-	return s.out.enqueue(out, *to)
+	queued, _ := s.out.enqueue(out, *to)
+	return queued
 }
 
 // follow takes the newly selected pair: its address when it is on the
@@ -241,10 +235,6 @@ func (e *Engine) startDirect(c *subConn, dt *webrtc.DTLSTransport, ice *webrtc.I
 	e.log.Debug("subscribe connection sends directly", "to", to.String())
 	return nil
 }
-
-// DirectConnections is the number of subscribe connections that were
-// switched to the direct send path (see directSender) so far.
-func (e *Engine) DirectConnections() int64 { return e.direct.Load() }
 
 // directAddr is the remote address of pair when its local side is the
 // shared UDP socket.
