@@ -294,3 +294,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }
+
+// Present reports whether a participant of that id is in a room now. The
+// TURN server asks it so that a participant's relay credentials stop
+// working once it has left.
+func (h *Hub) Present(participantID string) bool {
+	for _, r := range h.rooms {
+		r.mu.Lock()
+		_, ok := r.members[participantID]
+		r.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
