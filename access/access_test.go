@@ -199,3 +199,19 @@ func TestClientKey(t *testing.T) {
 		}
 	}
 }
+
+func TestDeriveKeyAndMAC(t *testing.T) {
+	a, b := DeriveKey([]byte("secret"), "one"), DeriveKey([]byte("secret"), "two")
+	if string(a) == string(b) || len(a) != 32 {
+		t.Fatalf("keys for two purposes: %x %x", a, b)
+	}
+	if string(DeriveKey([]byte("other"), "one")) == string(a) {
+		t.Fatal("two secrets give one key")
+	}
+	if string(MAC(a, "ab", "c")) == string(MAC(a, "a", "bc")) {
+		t.Fatal("MAC does not separate its parts")
+	}
+	if string(MAC(a, "x")) != string(MAC(a, "x")) {
+		t.Fatal("MAC is not deterministic")
+	}
+}
