@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,7 +213,68 @@ func TestDeriveKeyAndMAC(t *testing.T) {
 	if string(MAC(a, "ab", "c")) == string(MAC(a, "a", "bc")) {
 		t.Fatal("MAC does not separate its parts")
 	}
-	if string(MAC(a, "x")) != string(MAC(a, "x")) {
+	if x, y := MAC(a, "x"), MAC(a, "x"); string(x) != string(y) {
 		t.Fatal("MAC is not deterministic")
+	}
+}
+
+// Concurrent checks each reserve an attempt before they run: of many
+// simultaneous wrong passwords, only Burst get checked.
+func TestLimiterReservesBeforeCheck(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := NewLimiter(6, 3)
+	l.now = func() time.Time { return now }
+	a := netip.MustParseAddr("192.0.2.1")
+	var wg sync.WaitGroup
+	var checked atomic.Int32
+	start := make(chan struct{})
+	for range 18 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if _, ok := l.Begin(a); ok {
+				checked.Add(1) // a failed check: the attempt stays charged
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := checked.Load(); n != 3 {
+		t.Fatalf("%d of 18 concurrent attempts were checked, want 3", n)
+	}
+	// 15 refused attempts left a debt of Burst: one refill interval is
+	// not enough to try again.
+	now = now.Add(10 * time.Second)
+	if _, ok := l.Begin(a); ok {
+		t.Fatal("an attempt passed right after a refill despite the debt")
+	}
+	// A success gives its attempt back.
+	b := netip.MustParseAddr("192.0.2.2")
+	for range 10 {
+		at, ok := l.Begin(b)
+		if !ok {
+			t.Fatal("successful attempts were counted as failures")
+		}
+		at.Succeeded()
+	}
+	// An IPv6 /64 is one client.
+	c1 := netip.MustParseAddr("2001:db8:1:2::1")
+	for i := range 3 {
+		if _, ok := l.Begin(netip.MustParseAddr(fmt.Sprintf("2001:db8:1:2::%x", i+100))); !ok {
+			t.Fatalf("attempt %d refused", i)
+		}
+	}
+	if _, ok := l.Begin(c1); ok {
+		t.Fatal("a new address in the same /64 got a fresh budget")
+	}
+	if _, ok := l.Begin(netip.MustParseAddr("2001:db8:1:3::1")); !ok {
+		t.Fatal("another /64 is blocked")
+	}
+	var zero *Limiter
+	if at, ok := zero.Begin(a); !ok {
+		t.Fatal("nil limiter refuses")
+	} else {
+		at.Succeeded()
 	}
 }
