@@ -135,7 +135,8 @@ func TestAccessModes(t *testing.T) {
 		{"token, tampered", "live", "", client.Options{Token: tampered}, "bad-token"},
 		{"token, other room", "chat", "", client.Options{Token: good}, "bad-token"},
 		{"token room without token", "live", "tim", client.Options{}, "token-required"},
-		{"operator name without password", "chat", "Olga", client.Options{}, "bad-password"},
+		{"operator name without password", "chat", "Olga", client.Options{}, "password-required"},
+		{"operator name in full width", "chat", "ｏｌｇａ", client.Options{Password: "room pass"}, "bad-password"},
 		{"operator name, wrong password", "chat", "olga", client.Options{Password: "room pass"}, "bad-password"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -295,7 +296,7 @@ func TestWHIPAccess(t *testing.T) {
 		{"live", "an-owner-key-that-is-long-enough", http.StatusUnauthorized},
 		{"live", token(t, access.Claims{Room: "live", Name: "obs", Expires: time.Now().Add(-time.Minute).Unix()}), http.StatusUnauthorized},
 		{"live", good[:len(good)-2] + "xx", http.StatusUnauthorized},
-		{"forum", good, http.StatusForbidden},
+		{"forum", good, http.StatusUnauthorized},
 		{"forum", "", http.StatusUnauthorized},
 		{"live", good, http.StatusBadRequest}, // admitted; the offer is garbage
 	} {

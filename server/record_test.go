@@ -421,6 +421,32 @@ func TestArchiveTalkSpurts(t *testing.T) {
 // and the session's location.
 func whipPublish(t *testing.T, srv *testServer, room, name string, p *mediaPublisher) (*webrtc.PeerConnection, string) {
 	t.Helper()
+	return whipPublishAuth(t, srv, fmt.Sprintf("/whip/%s?name=%s", room, name), "", p)
+}
+
+// whipPublishAuth is whipPublish to a path, with an Authorization header
+// ("" for none).
+func whipPublishAuth(t *testing.T, srv *testServer, path, authz string, p *mediaPublisher) (*webrtc.PeerConnection, string) {
+	t.Helper()
+	pc := whipOffer(t, p)
+	resp, answer := srv.whipPost(t, path, authz, pc.LocalDescription().SDP)
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "application/sdp" {
+		t.Fatalf("WHIP POST: %s %s", resp.Status, answer)
+	}
+	loc := resp.Header.Get("Location")
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the WHIP connection connects", func() bool {
+		return pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+	})
+	return pc, loc
+}
+
+// whipOffer makes a send-only connection of p's tracks with its offer
+// set and its candidates gathered.
+func whipOffer(t *testing.T, p *mediaPublisher) *webrtc.PeerConnection {
+	t.Helper()
 	api, err := client.NewAPI(client.Options{LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -444,25 +470,25 @@ func whipPublish(t *testing.T, srv *testServer, room, name string, p *mediaPubli
 		t.Fatal(err)
 	}
 	<-gathered
-	req, _ := http.NewRequest("POST", fmt.Sprintf("http://%s/whip/%s?name=%s", srv.Addr(), room, name), strings.NewReader(pc.LocalDescription().SDP))
+	return pc
+}
+
+// whipPost posts an SDP offer to path with an Authorization header ("" for
+// none) and returns the answer.
+func (s *testServer) whipPost(t *testing.T, path, authz, sdp string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+s.Addr().String()+path, strings.NewReader(sdp))
 	req.Header.Set("Content-Type", "application/sdp")
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	answer, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "application/sdp" {
-		t.Fatalf("WHIP POST: %s %s", resp.Status, answer)
-	}
-	loc := resp.Header.Get("Location")
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "the WHIP connection connects", func() bool {
-		return pc.ConnectionState() == webrtc.PeerConnectionStateConnected
-	})
-	return pc, loc
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
 }
 
 // TestWHIP: WHIP in a clip room makes one clip of the session; WHIP in a

@@ -66,6 +66,9 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 type Options struct {
 	// Mail are the notification mailer's options (the SMTP server's CAs).
 	Mail notify.Options
+	// WHIPConnectTimeout ends a WHIP session without media this long
+	// after its offer (0: the default, 10 s).
+	WHIPConnectTimeout time.Duration
 }
 
 // NewWith is New with options.
@@ -167,14 +170,15 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		s.metrics = sideServer(s.metricsHandler(), log)
 	}
 	s.hub = signaling.NewHub(signaling.Config{
-		Auth:            auth,
-		Chat:            chat,
-		Signaling:       cfg.Signaling,
-		AllowedOrigins:  cfg.HTTP.AllowedOrigins,
-		Store:           store,
-		AlsoOnClipEvent: mailer.ClipEvent,
-		CallTimeout:     cfg.Signaling.CallTimeout.D(),
-		CallRejoinGrace: cfg.Signaling.CallRejoinGrace.D(),
+		Auth:               auth,
+		Chat:               chat,
+		Signaling:          cfg.Signaling,
+		AllowedOrigins:     cfg.HTTP.AllowedOrigins,
+		Store:              store,
+		AlsoOnClipEvent:    mailer.ClipEvent,
+		CallTimeout:        cfg.Signaling.CallTimeout.D(),
+		CallRejoinGrace:    cfg.Signaling.CallRejoinGrace.D(),
+		WHIPConnectTimeout: opts.WHIPConnectTimeout,
 		ICEServers: func(id string) []signaling.ICEServer {
 			var out []signaling.ICEServer
 			for _, ice := range relay.ICEServers(id) {
@@ -366,6 +370,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // generated join-token secret when auth.token_secret is "".
 const TokenSecretFile = "token-secret"
 
+// The WHIP sessions one client address may start: WHIPStartBurst in a
+// row, then WHIPStartsPerMinute. Enough for a publisher that reconnects
+// now and then, not for one that fills a room with sessions.
+const (
+	WHIPStartsPerMinute = 6
+	WHIPStartBurst      = 10
+)
+
 // authConfig prepares what the signaling layer needs to admit people.
 func authConfig(cfg configs.Server, log *slog.Logger) (signaling.Auth, error) {
 	secret, err := secretfile.Load(cfg.Auth.TokenSecret, filepath.Join(cfg.Storage.DataDir, TokenSecretFile), "join-token secret", log)
@@ -384,6 +396,7 @@ func authConfig(cfg configs.Server, log *slog.Logger) (signaling.Auth, error) {
 		TokenSecret:         []byte(secret),
 		Operators:           cfg.Auth.Operators,
 		Failures:            access.NewLimiter(cfg.Auth.FailuresPerMinute, cfg.Auth.FailureBurst),
+		WHIPStarts:          access.NewLimiter(WHIPStartsPerMinute, WHIPStartBurst),
 		Proxies:             proxies,
 		MaxConnectionsPerIP: cfg.HTTP.MaxConnectionsPerIP,
 	}, nil

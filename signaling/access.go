@@ -1,13 +1,10 @@
 package signaling
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -27,9 +24,12 @@ type Auth struct {
 	Failures *access.Limiter
 	// Proxies are the reverse proxies whose X-Forwarded-For is believed.
 	Proxies access.Proxies
-	// MaxConnectionsPerIP bounds the open websockets of one client IP;
-	// 0 means no bound.
+	// MaxConnectionsPerIP bounds the open websockets and WHIP sessions of
+	// one client address; 0 means no bound.
 	MaxConnectionsPerIP int
+	// WHIPStarts limits the WHIP sessions one client address may start
+	// (a rate); nil limits nothing.
+	WHIPStarts *access.Limiter
 }
 
 // Roles, as the joined message reports them.
@@ -42,52 +42,99 @@ const (
 // wrong name costs the same time as a wrong password.
 const dummyHash = "$2a$12$fd8xdruRAVTyZpDCOXN4dOSB08.WHJLMHJBG6DVisQnHZuCEhAghu"
 
-// admission is the outcome of checking a join's credentials.
-type admission struct {
-	name string
-	role string
-	code string // an error code when refused
-	msg  string
+// credentials are what someone who wants to join shows: the name asked
+// for (a join token names its holder itself), a password, a join token,
+// and the client's address.
+type credentials struct {
+	name, password, token string
+	ip                    netip.Addr
 }
 
-// admit checks m's credentials for room: an operator's password, a join
-// token, or the room's password, as the room's access mode asks. It
-// counts failures per client IP and refuses an IP that failed too often.
-func (s *Session) admit(room *Room, m *clientMessage) admission {
-	a := s.hub.cfg.Auth
-	ip := s.ip
-	refuse := func(code, msg string) admission {
-		a.Failures.Fail(ip)
-		s.log.Info("join refused", "room", room.cfg.Name, "name", truncate(m.Name, 64), "code", code, "ip", ip)
-		return admission{code: code, msg: msg}
+// admission is the outcome of checking credentials.
+type admission struct {
+	name string // in normal form C
+	role string
+	// proven is set when the name itself was proven: by an operator's
+	// password, a join token naming it, or the password of that name. A
+	// proven join takes the name over from a session that did not prove
+	// it.
+	proven bool
+	code   string // an error code when refused
+	msg    string
+}
+
+// admit is the one admission check of every kind of member: websocket
+// sessions and WHIP publishers go through it alike. It checks the name
+// and the credentials for room: an operator's password, a join token, or
+// the room's password, as the room's access mode asks. Every check of a
+// credential reserves an attempt of the client's address first (see
+// access.Limiter), so that concurrent guesses cannot outrun the limit.
+func (h *Hub) admit(room *Room, c credentials) admission {
+	a := h.cfg.Auth
+	maxName := h.cfg.Signaling.MaxNameLength
+	if c.token == "" || c.name != "" {
+		name, err := cleanName(c.name, maxName)
+		if err != nil {
+			return admission{code: ErrBadName, msg: err.Error()}
+		}
+		c.name = name
 	}
-	if (m.Token != "" || m.Password != "") && a.Failures.Blocked(ip) {
-		s.log.Info("join refused: too many failed attempts", "room", room.cfg.Name, "ip", ip)
+	var attempt access.Attempt
+	blocked := func() admission {
+		h.log.Info("join refused: too many failed attempts", "room", room.cfg.Name, "ip", c.ip)
 		return admission{code: ErrTooManyAttempts, msg: "too many failed attempts from your address; wait a minute"}
 	}
+	reserve := func() bool {
+		var ok bool
+		attempt, ok = a.Failures.Begin(c.ip)
+		return ok
+	}
+	// refuse leaves the reserved attempt charged: a failure.
+	refuse := func(code, msg string) admission {
+		h.log.Info("join refused", "room", room.cfg.Name, "name", truncate(c.name, 64), "code", code, "ip", c.ip)
+		return admission{code: code, msg: msg}
+	}
+	admit := func(adm admission) admission {
+		attempt.Succeeded()
+		return adm
+	}
 
-	if m.Token != "" {
-		c, err := access.VerifyToken(a.TokenSecret, m.Token, time.Now())
+	if c.token != "" {
+		if !reserve() {
+			return blocked()
+		}
+		cl, err := access.VerifyToken(a.TokenSecret, c.token, time.Now())
 		switch {
 		case errors.Is(err, access.ErrTokenExpired):
 			return refuse(ErrBadToken, "the join token has expired")
 		case err != nil || len(a.TokenSecret) == 0:
 			return refuse(ErrBadToken, "the join token is not valid")
-		case c.Room != room.cfg.Name:
-			return refuse(ErrBadToken, fmt.Sprintf("the join token is for room %q", truncate(c.Room, 64)))
-		case m.Name != "" && !strings.EqualFold(m.Name, c.Name):
-			return refuse(ErrBadToken, fmt.Sprintf("the join token is for the name %q", truncate(c.Name, 64)))
+		case cl.Room != room.cfg.Name:
+			return refuse(ErrBadToken, fmt.Sprintf("the join token is for room %q", truncate(cl.Room, 64)))
+		case c.name != "" && !sameName(c.name, cl.Name):
+			return refuse(ErrBadToken, fmt.Sprintf("the join token is for the name %q", truncate(cl.Name, 64)))
 		}
-		return admission{name: c.Name, role: c.Role}
+		name, err := cleanName(cl.Name, maxName)
+		if err != nil {
+			attempt.Succeeded() // the token is good; its name is not
+			return admission{code: ErrBadName, msg: "the token's name: " + err.Error()}
+		}
+		return admit(admission{name: name, role: cl.Role, proven: true})
 	}
 
 	// An operator's name is theirs in every room.
 	for _, op := range a.Operators {
-		if strings.EqualFold(op.Name, m.Name) {
-			if !access.VerifyPassword(op.Password, m.Password) {
-				return refuse(ErrBadPassword, fmt.Sprintf("the name %q belongs to an operator: give its password", m.Name))
+		if sameName(op.Name, c.name) {
+			if c.password == "" {
+				return admission{code: ErrPasswordRequired, msg: fmt.Sprintf("the name %q belongs to an operator: give its password", c.name)}
 			}
-			return admission{name: m.Name, role: RoleOperator}
+			if !reserve() {
+				return blocked()
+			}
+			if !access.VerifyPassword(op.Password, c.password) {
+				return refuse(ErrBadPassword, fmt.Sprintf("the name %q belongs to an operator: give its password", c.name))
+			}
+			return admit(admission{name: c.name, role: RoleOperator, proven: true})
 		}
 	}
 
@@ -95,31 +142,35 @@ func (s *Session) admit(room *Room, m *clientMessage) admission {
 	case configs.AccessToken:
 		return admission{code: ErrTokenRequired, msg: "this room is entered with a join token"}
 	case configs.AccessPassword:
-		hash, ok := lookupFold(room.cfg.Passwords, m.Name)
-		if !ok {
+		hash, perName := lookupName(room.cfg.Passwords, c.name)
+		if !perName {
 			hash = room.cfg.Password
 		}
-		if hash == "" {
-			access.VerifyPassword(dummyHash, m.Password)
-			return refuse(ErrBadPassword, "this room has no password for that name")
-		}
-		if m.Password == "" {
+		if c.password == "" {
 			return admission{code: ErrPasswordRequired, msg: "this room needs a password"}
 		}
-		if !access.VerifyPassword(hash, m.Password) {
+		if !reserve() {
+			return blocked()
+		}
+		if hash == "" {
+			access.VerifyPassword(dummyHash, c.password)
+			return refuse(ErrBadPassword, "this room has no password for that name")
+		}
+		if !access.VerifyPassword(hash, c.password) {
 			return refuse(ErrBadPassword, "wrong password")
 		}
+		return admit(admission{name: c.name, role: RoleParticipant, proven: perName})
 	}
-	return admission{name: m.Name, role: RoleParticipant}
+	return admission{name: c.name, role: RoleParticipant}
 }
 
-// lookupFold finds name in m, ignoring case.
-func lookupFold(m map[string]string, name string) (string, bool) {
+// lookupName finds name in m (see sameName).
+func lookupName(m map[string]string, name string) (string, bool) {
 	if v, ok := m[name]; ok {
 		return v, true
 	}
 	for k, v := range m {
-		if strings.EqualFold(k, name) {
+		if sameName(k, name) {
 			return v, true
 		}
 	}
@@ -220,7 +271,8 @@ type roomStateMessage struct {
 	Closed bool   `json:"closed"`
 }
 
-// connLimit counts open websockets per client IP.
+// connLimit counts the open websockets and WHIP sessions of each client
+// address (access.ClientKey: an IPv6 client is its /64).
 type connLimit struct {
 	n map[netip.Addr]int
 }
@@ -229,6 +281,7 @@ func (c *connLimit) take(ip netip.Addr, max int) bool {
 	if max <= 0 {
 		return true
 	}
+	ip = access.ClientKey(ip)
 	if c.n == nil {
 		c.n = make(map[netip.Addr]int)
 	}
@@ -243,6 +296,7 @@ func (c *connLimit) give(ip netip.Addr, max int) {
 	if max <= 0 {
 		return
 	}
+	ip = access.ClientKey(ip)
 	if c.n[ip] <= 1 {
 		delete(c.n, ip)
 		return
@@ -250,32 +304,11 @@ func (c *connLimit) give(ip netip.Addr, max int) {
 	c.n[ip]--
 }
 
-// whipToken checks a WHIP publisher's join token for room. It returns
-// the claims, or an HTTP status and message.
-func (h *Hub) whipToken(room *Room, token string, ip netip.Addr) (access.Claims, int, string) {
-	a := h.cfg.Auth
-	if a.Failures.Blocked(ip) {
-		return access.Claims{}, http.StatusTooManyRequests, "too many failed attempts from your address; wait a minute"
-	}
-	c, err := access.VerifyToken(a.TokenSecret, token, time.Now())
-	switch {
-	case errors.Is(err, access.ErrTokenExpired):
-		a.Failures.Fail(ip)
-		return c, http.StatusUnauthorized, "the join token has expired"
-	case err != nil || len(a.TokenSecret) == 0:
-		a.Failures.Fail(ip)
-		return c, http.StatusUnauthorized, "the join token is not valid"
-	case c.Room != room.cfg.Name:
-		a.Failures.Fail(ip)
-		return c, http.StatusForbidden, fmt.Sprintf("the join token is for room %q", truncate(c.Room, 64))
-	}
-	return c, 0, ""
-}
-
-// tokenOwnerKey is the owner key of a token holder without one of its
-// own (a WHIP publisher): derived from the room and name, so that all of
-// that name's WHIP clips have one owner.
-func tokenOwnerKey(c access.Claims) string {
-	sum := sha256.Sum256([]byte("parley-token-owner\x00" + c.Room + "\x00" + strings.ToLower(c.Name)))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+// whipOwnerKey is the owner key of a WHIP publisher that came with a
+// join token: one key per room and name, so that all of that name's WHIP
+// clips have one owner, and keyed by the server's secret, so that nobody
+// else can compute it and claim those clips.
+func (h *Hub) whipOwnerKey(room, name string) string {
+	key := access.DeriveKey(h.cfg.Auth.TokenSecret, "whip-owner")
+	return base64.RawURLEncoding.EncodeToString(access.MAC(key, room, nameKey(name)))
 }

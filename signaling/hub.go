@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -39,6 +40,9 @@ type Config struct {
 	// ends at once).
 	CallTimeout     time.Duration
 	CallRejoinGrace time.Duration
+	// WHIPConnectTimeout ends a WHIP session that has sent no media this
+	// long after its offer (0: 10 s).
+	WHIPConnectTimeout time.Duration
 	// Store keeps the clips; nil turns recording off.
 	Store *clips.Store
 	// AlsoOnClipEvent, if set, is called with every clip event after the
@@ -64,7 +68,7 @@ type Hub struct {
 	closing  bool
 	sessions map[*Session]struct{}
 	perIP    connLimit
-	whips    map[string]*Session // WHIP publishers by participant id
+	whips    map[string]*Session // WHIP publishers by resource id
 	wg       sync.WaitGroup
 }
 
@@ -135,13 +139,21 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 // checkOrigin accepts requests without an Origin (non-browser clients),
 // from the server's own origin, and from the configured origins. A
 // browser page elsewhere must not be able to join on its visitor's behalf.
+// The server's own origin is the scheme, host and port the request came
+// to: https when it came over TLS (directly, or as a trusted proxy says),
+// so that a page served over plain HTTP by anyone on the path cannot
+// speak for the HTTPS site.
 func (h *Hub) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
 	}
-	u, err := url.Parse(origin)
-	if err == nil && strings.EqualFold(u.Host, r.Host) {
+	scheme := "http"
+	if h.cfg.Auth.Proxies.Secure(r) {
+		scheme = "https"
+	}
+	if u, err := url.Parse(origin); err == nil && u.Path == "" && u.User == nil &&
+		strings.EqualFold(u.Scheme, scheme) && hostPort(u.Host, scheme) == hostPort(r.Host, scheme) {
 		return true
 	}
 	if h.origins[strings.ToLower(origin)] {
@@ -149,6 +161,20 @@ func (h *Hub) checkOrigin(r *http.Request) bool {
 	}
 	h.log.Info("websocket refused: origin not allowed", "origin", origin, "host", r.Host, "remote", r.RemoteAddr)
 	return false
+}
+
+// hostPort is host with the scheme's default port made explicit, in
+// lower case.
+func hostPort(host, scheme string) string {
+	host = strings.ToLower(host)
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		return net.JoinHostPort(h, p)
+	}
+	port := "80"
+	if scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
 }
 
 // ServeHTTP upgrades GET /ws to a websocket session.

@@ -81,6 +81,7 @@ const (
 	ErrInternal         = "internal"
 	ErrServerShutdown   = "server-shutdown"
 	ErrReplaced         = "replaced"
+	ErrNameClaimed      = "name-claimed"
 	ErrKicked           = "kicked"
 	ErrRoomClosed       = "room-closed"
 	ErrTooManyAttempts  = "too-many-attempts"
@@ -252,34 +253,6 @@ func checkOwnerKey(k string) error {
 
 // maxReqBytes bounds the client's request tag, which the server echoes.
 const maxReqBytes = 64
-
-// checkName validates a participant name: 1 to max characters, letters,
-// digits, marks, spaces and "_-.", no leading or trailing space. Names
-// are shown to everyone, so nothing that could look like markup or
-// control text is allowed.
-func checkName(name string, max int) error {
-	if name == "" {
-		return fmt.Errorf("the name is empty")
-	}
-	if !utf8.ValidString(name) {
-		return fmt.Errorf("the name is not valid UTF-8")
-	}
-	if n := utf8.RuneCountInString(name); n > max {
-		return fmt.Errorf("the name has %d characters; at most %d are allowed", n, max)
-	}
-	if strings.TrimSpace(name) != name {
-		return fmt.Errorf("the name starts or ends with a space")
-	}
-	for _, r := range name {
-		switch {
-		case unicode.IsLetter(r), unicode.IsDigit(r), unicode.IsMark(r):
-		case r == ' ' || r == '_' || r == '-' || r == '.':
-		default:
-			return fmt.Errorf("the name contains %q; use letters, digits, spaces, _, - and dots", r)
-		}
-	}
-	return nil
-}
 
 // checkChat validates a chat text.
 func checkChat(text string, max int) error {

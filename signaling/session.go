@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +55,9 @@ type Session struct {
 	role  string // RoleParticipant or RoleOperator
 	peer  *sfu.Participant
 	ip    netip.Addr // the client's address (behind trusted proxies)
+
+	// proven is set when the session proved its name (see admission).
+	proven bool
 
 	// headless sessions have no websocket: WHIP publishers.
 	headless bool
@@ -206,6 +208,16 @@ func (s *Session) terminate(code int, reason string) {
 	})
 }
 
+// goAway ends a member's stay in its room: a websocket session is told
+// why and closed, a WHIP session ended.
+func (s *Session) goAway(code, message string) {
+	if s.headless {
+		go s.endWHIP()
+		return
+	}
+	s.bye(code, message, websocket.CloseNormalClosure)
+}
+
 // bye tells the client why the server ends the session, then ends it.
 func (s *Session) bye(code, message string, closeCode int) {
 	s.enqueue(byeMessage{Type: TypeBye, Code: code, Message: message})
@@ -324,23 +336,12 @@ func (s *Session) join(m *clientMessage) {
 		s.sendError(m.Req, ErrNoRoom, fmt.Sprintf("there is no room %q", truncate(m.Room, 64)))
 		return
 	}
-	if m.Token == "" {
-		if err := checkName(m.Name, s.hub.cfg.Signaling.MaxNameLength); err != nil {
-			s.sendError(m.Req, ErrBadName, err.Error())
-			return
-		}
-	}
-	adm := s.admit(room, m)
+	adm := s.hub.admit(room, credentials{name: m.Name, password: m.Password, token: m.Token, ip: s.ip})
 	if adm.code != "" {
 		s.sendError(m.Req, adm.code, adm.msg)
 		return
 	}
-	if err := checkName(adm.name, s.hub.cfg.Signaling.MaxNameLength); err != nil {
-		s.sendError(m.Req, ErrBadName, "the token's name: "+err.Error())
-		return
-	}
-	m.Name = adm.name
-	s.role = adm.role
+	s.role, s.proven = adm.role, adm.proven
 	ownerKey := m.OwnerKey
 	if ownerKey == "" {
 		ownerKey = newKey()
@@ -348,29 +349,35 @@ func (s *Session) join(m *clientMessage) {
 		s.sendError(m.Req, ErrBadOwnerKey, err.Error())
 		return
 	}
-	code, msg := s.joinRoom(room, m.Name, ownerKey, m.Req)
-	if code == codeReplacing {
-		// The name's holder is this client's own earlier connection, which
-		// the client lost: it is told to go (bye "replaced"); once it has
-		// left, this one joins in its place.
-		select {
-		case <-s.replaced.left:
-			code, msg = s.joinRoom(room, m.Name, ownerKey, m.Req)
-		case <-time.After(replaceWait):
-			code, msg = ErrNameTaken, fmt.Sprintf("the name %q is in use in this room", m.Name)
-		}
-		s.replaced = nil
-		if code == codeReplacing {
-			code, msg = ErrNameTaken, fmt.Sprintf("the name %q is in use in this room", m.Name)
-		}
-	}
-	if code != "" {
+	if code, msg := s.joinAs(room, adm.name, ownerKey, m.Req); code != "" {
 		s.sendError(m.Req, code, msg)
 	}
 }
 
-// codeReplacing is joinRoom's answer when the name belongs to an earlier
-// session of the same owner key, which it has told to go (s.replaced).
+// joinAs joins room under name. When the name's holder must give way to
+// this session (see joinRoom), it waits for the holder to leave, then
+// joins in its place.
+func (s *Session) joinAs(room *Room, name, ownerKey string, req json.RawMessage) (code, msg string) {
+	code, msg = s.joinRoom(room, name, ownerKey, req)
+	if code != codeReplacing {
+		return code, msg
+	}
+	select {
+	case <-s.replaced.left:
+		code, msg = s.joinRoom(room, name, ownerKey, req)
+	case <-time.After(replaceWait):
+		code = codeReplacing
+	}
+	s.replaced = nil
+	if code == codeReplacing {
+		code, msg = ErrNameTaken, fmt.Sprintf("the name %q is in use in this room", name)
+	}
+	return code, msg
+}
+
+// codeReplacing is joinRoom's answer when the name's holder was told to
+// go (s.replaced): an earlier session of the same owner key, or one that
+// did not prove the name when this one did.
 const codeReplacing = "replacing"
 
 // replaceWait bounds the wait for a replaced session to leave.
@@ -390,12 +397,20 @@ func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessag
 		return ErrRoomFull, fmt.Sprintf("the room is full (%d participants)", room.cfg.MaxParticipants)
 	}
 	peers := make([]Peer, 0, len(room.members)+1)
+	key := nameKey(name)
 	for _, o := range room.members {
-		if strings.EqualFold(o.name, name) {
+		if nameKey(o.name) == key {
 			room.mu.Unlock()
-			if o.owner == clips.OwnerOf(ownerKey) && !o.headless && s.replaced == nil {
+			switch {
+			case s.replaced != nil: // a second holder, or the first one back
+			case o.owner == clips.OwnerOf(ownerKey):
 				s.log.Info("rejoin replaces the earlier session", "room", room.cfg.Name, "participant", o.id)
-				o.bye(ErrReplaced, "you joined this room again from elsewhere", websocket.CloseNormalClosure)
+				o.goAway(ErrReplaced, "you joined this room again from elsewhere")
+				s.replaced = o
+				return codeReplacing, ""
+			case s.proven && !o.proven:
+				s.log.Info("a proven name takes over from an unproven holder", "room", room.cfg.Name, "participant", o.id, "name", name)
+				o.goAway(ErrNameClaimed, fmt.Sprintf("the name %q belongs to someone who has proven it; join under another name", o.name))
 				s.replaced = o
 				return codeReplacing, ""
 			}
@@ -517,7 +532,7 @@ func (s *Session) chatByName(m *clientMessage, from Peer, now time.Time) {
 	room := s.room
 	room.mu.Lock()
 	for _, o := range room.members {
-		if strings.EqualFold(o.name, m.ToName) {
+		if sameName(o.name, m.ToName) {
 			msg, _ := json.Marshal(chatMessage{Type: TypeChat, From: from, To: o.id, Text: m.Text, TS: timestamp(now)})
 			o.enqueueBytes(msg)
 			if o != s {

@@ -1,13 +1,15 @@
 package signaling
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
-
-	"parley/configs"
 )
 
 // WHIP ingest (RFC 9725): POST /whip/{room}?name=NAME with an SDP offer
@@ -22,15 +24,49 @@ const maxOfferBytes = 64 << 10
 // tracks its offer announced before it records what it has.
 const whipWait = 3 * time.Second
 
+// whipConnectWait is how long a WHIP session may take from its offer to
+// its first track before it is ended: a publisher that never connects
+// must not hold its name and a place in the room.
+const whipConnectWait = 10 * time.Second
+
 type whipPublisher struct {
-	s       *Session
-	expect  int // tracks the offer sends
-	mu      sync.Mutex
-	started bool
-	timer   *time.Timer
+	s        *Session
+	resource string   // the secret last part of the session's Location
+	auth     [32]byte // SHA-256 of the offer's Authorization header
+	hasAuth  bool     // the offer had one: ending the session needs it too
+	expect   int      // tracks the offer sends
+	release  func()   // gives back the session's place in the per-address count
+
+	mu        sync.Mutex
+	started   bool // the clip started (clip rooms), or the session ended
+	connected bool // a track arrived
+	timer     *time.Timer
+	deadline  *time.Timer
 }
 
-// HandleWHIP serves POST /whip/{room}.
+// whipStatus is the HTTP status of a refused WHIP offer.
+func whipStatus(code string) int {
+	switch code {
+	case ErrRoomFull:
+		return http.StatusServiceUnavailable
+	case ErrNameTaken:
+		return http.StatusConflict
+	case ErrTooManyAttempts:
+		return http.StatusTooManyRequests
+	case ErrBadToken, ErrTokenRequired, ErrPasswordRequired, ErrBadPassword:
+		return http.StatusUnauthorized
+	case ErrRoomClosed:
+		return http.StatusForbidden
+	case ErrInternal:
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}
+
+// HandleWHIP serves POST /whip/{room}. The publisher is admitted exactly
+// as a websocket join is (Hub.admit): its name comes from ?name= or from
+// the join token given as the bearer token; in an open room, a bearer
+// token that is not a join token is the publisher's owner key.
 func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 	room := h.rooms[r.PathValue("room")]
 	if room == nil {
@@ -41,65 +77,83 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the offer must be application/sdp", http.StatusUnsupportedMediaType)
 		return
 	}
+	ip := h.cfg.Auth.Proxies.ClientIP(r)
+	if !h.cfg.Auth.WHIPStarts.Take(ip) {
+		h.log.Info("WHIP refused: too many from one address", "ip", ip)
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many WHIP sessions started from your address; wait a little", http.StatusTooManyRequests)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOfferBytes))
 	if err != nil {
 		http.Error(w, "the offer is too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	name := r.URL.Query().Get("name")
-	if name == "" {
-		name = "whip"
-	}
-	if err := checkName(name, h.cfg.Signaling.MaxNameLength); err != nil {
-		http.Error(w, "name: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	ip := h.cfg.Auth.Proxies.ClientIP(r)
-	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	ownerKey, role := bearer, RoleParticipant
-	if strings.Count(bearer, ".") == 2 {
-		// A join token: it names the publisher; its clips belong to the
-		// token's room and name.
-		c, status, msg := h.whipToken(room, bearer, ip)
-		if status != 0 {
-			http.Error(w, msg, status)
+	authz := r.Header.Get("Authorization")
+	bearer, _ := strings.CutPrefix(authz, "Bearer ")
+	creds := credentials{name: r.URL.Query().Get("name"), ip: ip}
+	var ownerKey string
+	switch {
+	case strings.Count(bearer, ".") == 2:
+		creds.token = bearer // a join token names the publisher
+	case bearer != "":
+		if checkOwnerKey(bearer) != nil {
+			http.Error(w, "the bearer token is neither a join token nor an owner key", http.StatusUnauthorized)
 			return
 		}
-		name, role = c.Name, c.Role
-		ownerKey = tokenOwnerKey(c)
-	} else if room.cfg.Access != configs.AccessOpen {
-		http.Error(w, "this room needs a join token as the bearer token", http.StatusUnauthorized)
+		ownerKey = bearer
+	}
+	if creds.token == "" && creds.name == "" {
+		creds.name = "whip"
+	}
+	adm := h.admit(room, creds)
+	if adm.code != "" {
+		if adm.code == ErrTokenRequired || adm.code == ErrPasswordRequired {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+		}
+		http.Error(w, adm.msg, whipStatus(adm.code))
 		return
 	}
-	if ownerKey != "" && checkOwnerKey(ownerKey) != nil {
-		http.Error(w, "the bearer token is not an owner key", http.StatusUnauthorized)
-		return
+	if creds.token != "" {
+		ownerKey = h.whipOwnerKey(room.cfg.Name, adm.name)
+	} else if ownerKey == "" {
+		ownerKey = newKey()
 	}
+
+	max := h.cfg.Auth.MaxConnectionsPerIP
 	h.mu.Lock()
 	closing := h.closing
+	ok := !closing && h.perIP.take(ip, max)
 	h.mu.Unlock()
-	if closing {
+	switch {
+	case closing:
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
+	case !ok:
+		h.log.Info("WHIP refused: too many connections from one address", "ip", ip, "max", max)
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			h.mu.Lock()
+			h.perIP.give(ip, max)
+			h.mu.Unlock()
+		})
 	}
 
 	s := newSession(h, nil, r.RemoteAddr, ip)
 	s.headless = true
-	s.role = role
-	wp := &whipPublisher{s: s, expect: countSending(string(body))}
-	s.whip = wp
-	if ownerKey == "" {
-		ownerKey = newKey()
+	s.role, s.proven = adm.role, adm.proven
+	wp := &whipPublisher{s: s, resource: newResourceID(), expect: countSending(string(body)), release: release}
+	if authz != "" {
+		wp.auth, wp.hasAuth = sha256.Sum256([]byte(authz)), true
 	}
-	if code, msg := s.joinRoom(room, name, ownerKey, nil); code != "" {
-		status := http.StatusBadRequest
-		switch code {
-		case ErrRoomFull:
-			status = http.StatusServiceUnavailable
-		case ErrNameTaken:
-			status = http.StatusConflict
-		}
-		http.Error(w, msg, status)
+	s.whip = wp
+	if code, msg := s.joinAs(room, adm.name, ownerKey, nil); code != "" {
+		release()
+		http.Error(w, msg, whipStatus(code))
 		return
 	}
 	answer, err := s.peer.HandleOffer(string(body))
@@ -109,17 +163,36 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mu.Lock()
-	h.whips[s.id] = s
+	h.whips[wp.resource] = s
 	h.mu.Unlock()
+	wp.mu.Lock()
+	if !wp.connected && !wp.started {
+		wait := h.cfg.WHIPConnectTimeout
+		if wait <= 0 {
+			wait = whipConnectWait
+		}
+		wp.deadline = time.AfterFunc(wait, func() {
+			wp.mu.Lock()
+			connected := wp.connected
+			wp.mu.Unlock()
+			if !connected {
+				s.log.Info("WHIP session ended: no media", "room", room.cfg.Name, "participant", s.id, "after", wait)
+				s.endWHIP()
+			}
+		})
+	}
+	wp.mu.Unlock()
 	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", "/whip/"+room.cfg.Name+"/"+s.id)
+	w.Header().Set("Location", "/whip/"+room.cfg.Name+"/"+wp.resource)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 }
 
 // HandleWHIPResource serves DELETE (end) and PATCH (trickle, not
 // supported: the server's answer holds all its candidates) on
-// /whip/{room}/{id}.
+// /whip/{room}/{id}. The id is the session's own secret resource id, not
+// its participant id; a session whose offer carried an Authorization
+// header is ended only with the same header.
 func (h *Hub) HandleWHIPResource(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	s := h.whips[r.PathValue("id")]
@@ -127,6 +200,14 @@ func (h *Hub) HandleWHIPResource(w http.ResponseWriter, r *http.Request) {
 	if s == nil || s.room.cfg.Name != r.PathValue("room") {
 		http.Error(w, "no such WHIP session", http.StatusNotFound)
 		return
+	}
+	if wp := s.whip; wp.hasAuth {
+		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got[:], wp.auth[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+			http.Error(w, "give the credential that started this WHIP session", http.StatusUnauthorized)
+			return
+		}
 	}
 	switch r.Method {
 	case http.MethodDelete:
@@ -136,6 +217,13 @@ func (h *Hub) HandleWHIPResource(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "DELETE")
 		http.Error(w, "only DELETE ends a WHIP session; trickle ICE is not supported", http.StatusMethodNotAllowed)
 	}
+}
+
+// newResourceID returns an unguessable WHIP resource id: 128 random bits.
+func newResourceID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // countSending counts the m-sections of an offer that send media.
@@ -166,12 +254,13 @@ func countSending(sdp string) int {
 // every announced track is there, or after whipWait.
 func (wp *whipPublisher) trackPublished() {
 	s := wp.s
-	if s.room.cfg.Mode.Live() {
-		return
-	}
 	wp.mu.Lock()
 	defer wp.mu.Unlock()
-	if wp.started {
+	wp.connected = true
+	if wp.deadline != nil {
+		wp.deadline.Stop()
+	}
+	if wp.started || s.room.cfg.Mode.Live() {
 		return
 	}
 	if len(recordTracks(s.peer)) > 0 && len(s.peer.UpTracks()) >= wp.expect {
@@ -214,18 +303,21 @@ func (wp *whipPublisher) startLocked() {
 func (s *Session) endWHIP() {
 	s.endOnce.Do(func() {
 		h := s.hub
+		wp := s.whip
 		h.mu.Lock()
-		delete(h.whips, s.id)
+		delete(h.whips, wp.resource)
 		h.mu.Unlock()
-		if wp := s.whip; wp != nil {
-			wp.mu.Lock()
-			wp.started = true
-			if wp.timer != nil {
-				wp.timer.Stop()
-			}
-			wp.mu.Unlock()
+		wp.mu.Lock()
+		wp.started = true
+		if wp.timer != nil {
+			wp.timer.Stop()
 		}
+		if wp.deadline != nil {
+			wp.deadline.Stop()
+		}
+		wp.mu.Unlock()
 		s.stopRecording(StopLeft)
 		s.leave()
+		wp.release()
 	})
 }

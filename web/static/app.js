@@ -365,7 +365,7 @@ signal.on('participant-joined', () => live.refresh());
 signal.on('participant-left', () => live.refresh());
 signal.on('bye', (m) => {
   if (m.code === 'replaced') leave('You joined this room from another window.');
-  else if (m.code === 'kicked' || m.code === 'room-closed') leave(m.message);
+  else if (m.code === 'kicked' || m.code === 'room-closed' || m.code === 'name-claimed') leave(m.message);
   else if (m.code !== 'server-shutdown') notify(m.message);
 });
 signal.on('error', (m) => {
