@@ -163,6 +163,10 @@ type TURN struct {
 	// MaxAllocationsPerUser caps the relay allocations of one participant;
 	// at least 1.
 	MaxAllocationsPerUser int `toml:"max_allocations_per_user" json:"max_allocations_per_user"`
+	// MaxAllocationsPerIP caps the relay allocations made from one client
+	// address (an IPv6 client counted by its /64), whatever participants
+	// its credentials name; at least 1.
+	MaxAllocationsPerIP int `toml:"max_allocations_per_ip" json:"max_allocations_per_ip"`
 	// MaxAllocations caps the relay allocations of the whole server; at
 	// least 1.
 	MaxAllocations int `toml:"max_allocations" json:"max_allocations"`
@@ -231,6 +235,7 @@ func Default() Server {
 			TTL:                   Duration(6 * time.Hour),
 			AllowPeers:            []string{},
 			MaxAllocationsPerUser: 10,
+			MaxAllocationsPerIP:   20,
 			MaxAllocations:        1000,
 			External:              []ICEServer{},
 		},

@@ -60,6 +60,7 @@ func (t TURN) problems(p *problems) {
 		}
 	}
 	checkAtLeast(p, "turn.max_allocations_per_user", int64(t.MaxAllocationsPerUser), 1)
+	checkAtLeast(p, "turn.max_allocations_per_ip", int64(t.MaxAllocationsPerIP), 1)
 	checkAtLeast(p, "turn.max_allocations", int64(t.MaxAllocations), 1)
 	for i, e := range t.External {
 		if msg := e.problem(); msg != "" {

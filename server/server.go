@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/acme/autocert"
@@ -102,7 +103,13 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	// The TURN server relays to the engine's media ports: start it after
 	// the engine and before the HTTP listener, which hands out its
 	// credentials.
-	relay, err := turn.New(turn.Config{TURN: cfg.TURN, DataDir: cfg.Storage.DataDir}, log)
+	// The relay refuses the credentials of a participant who has left: it
+	// asks the hub, made below (nobody is present before it).
+	var hub atomic.Pointer[signaling.Hub]
+	relay, err := turn.New(turn.Config{TURN: cfg.TURN, DataDir: cfg.Storage.DataDir, Present: func(id string) bool {
+		h := hub.Load()
+		return h != nil && h.Present(id)
+	}}, log)
 	if err != nil {
 		return fail(fmt.Errorf("turn: %w", err))
 	}
@@ -187,6 +194,7 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 			return out
 		},
 	}, rooms, engine, log)
+	hub.Store(s.hub)
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,

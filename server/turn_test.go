@@ -159,13 +159,15 @@ func checkUclient(t *testing.T, out string, err error) {
 }
 
 // TestTURNUclientRefused: a wrong secret, an expired username and a
-// malformed one are refused; so is a relay to 127.0.0.1 without the
-// allowlist.
+// malformed one are refused, and so is a participant who is in no room;
+// so is a relay to 127.0.0.1 without the allowlist.
 func TestTURNUclientRefused(t *testing.T) {
 	turnutilsUclient(t)
 	srv := startTURNServer(t, true, nil)
+	_, j := srv.join(t, "walkie", "uclient", client.Options{})
 	creds := turn.NewCredentials(testTURNSecret, -time.Hour) // minted an hour ago... and expired
-	expired, expiredPass := creds.Mint("expired-user", time.Now())
+	expired, expiredPass := creds.Mint(j.ID, time.Now())
+	absent, absentPass := turn.NewCredentials(testTURNSecret, time.Hour).Mint("in-no-room", time.Now())
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -174,6 +176,7 @@ func TestTURNUclientRefused(t *testing.T) {
 		{"wrong secret tcp", []string{"-t", "-W", "not-the-parley-secret-0000"}},
 		{"expired username", []string{"-u", expired, "-w", expiredPass}},
 		{"malformed username", []string{"-u", "someone", "-w", turn.NewCredentials(testTURNSecret, time.Hour).Password("someone")}},
+		{"participant in no room", []string{"-u", absent, "-w", absentPass}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := runUclient(t, srv, append(tc.args, "-y", "-c", "-n", "10")...)
@@ -185,7 +188,7 @@ func TestTURNUclientRefused(t *testing.T) {
 	}
 	// The valid form of the same username is accepted: the refusals above
 	// are about the secret and the expiry, not the tool.
-	good, goodPass := turn.NewCredentials(testTURNSecret, time.Hour).Mint("expired-user", time.Now())
+	good, goodPass := turn.NewCredentials(testTURNSecret, time.Hour).Mint(j.ID, time.Now())
 	out, err := runUclient(t, srv, "-u", good, "-w", goodPass, "-y", "-c", "-n", "10")
 	checkUclient(t, out, err)
 
@@ -218,7 +221,8 @@ func TestTURNRelayRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	user, pass := srv.turn.Credentials().Mint("p1", time.Now())
+	_, j := srv.join(t, "walkie", "p1", client.Options{})
+	user, pass := srv.turn.Credentials().Mint(j.ID, time.Now())
 	quiet := logging.NewDefaultLoggerFactory()
 	quiet.DefaultLogLevel = logging.LogLevelDisabled
 	addr := srv.turn.UDPAddr().String()

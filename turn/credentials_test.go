@@ -2,6 +2,9 @@ package turn
 
 import (
 	"errors"
+	"io"
+	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -117,7 +120,7 @@ func TestPolicy(t *testing.T) {
 	}
 	for ip, want := range map[string]string{
 		"8.8.8.8":                "",
-		"203.0.113.7":            "",
+		"203.0.113.7":            "documentation",
 		"172.32.0.1":             "",
 		"2001:4860:4860::8888":   "",
 		"::ffff:8.8.8.8":         "",
@@ -139,7 +142,7 @@ func TestPolicy(t *testing.T) {
 		"224.0.0.1":              "multicast",
 		"239.255.255.250":        "multicast",
 		"ff02::1":                "multicast",
-		"255.255.255.255":        "multicast",
+		"255.255.255.255":        "broadcast",
 		"0.0.0.0":                "unspecified",
 		"0.1.2.3":                "unspecified",
 		"::":                     "unspecified",
@@ -149,11 +152,11 @@ func TestPolicy(t *testing.T) {
 		"64:ff9b::a9fe:a9fe":     "link-local (through NAT64)",
 		"fe80::1%eth0":           "link-local",
 		"ff0e::1":                "multicast",
-		"2001:db8::1":            "",
+		"2001:db8::1":            "documentation",
 		"2606:4700:4700::1111":   "",
 		"1.1.1.1":                "",
-		"192.0.2.1":              "",
-		"198.51.100.1":           "",
+		"192.0.2.1":              "documentation",
+		"198.51.100.1":           "documentation",
 		"11.0.0.1":               "",
 		"9.255.255.255":          "",
 		"192.169.0.1":            "",
@@ -164,13 +167,38 @@ func TestPolicy(t *testing.T) {
 		"fe00::1":                "",
 		"febf:ffff::1":           "link-local",
 		"223.255.255.255":        "",
-		"240.0.0.1":              "",
+		"240.0.0.1":              "reserved (240.0.0.0/4)",
 		"1.0.0.0":                "",
 		"::ffff:100.64.0.1":      "private",
 		"::ffff:169.254.0.1":     "link-local",
 		"::ffff:224.0.0.251":     "multicast",
 		"::ffff:172.16.5.4":      "private",
-		"::ffff:255.255.255.255": "multicast",
+		"::ffff:255.255.255.255": "broadcast",
+		// Reserved IPv4 blocks.
+		"198.18.0.1":        "benchmarking",
+		"198.19.255.255":    "benchmarking",
+		"192.0.0.1":         "reserved (IETF protocol assignments)",
+		"192.0.0.170":       "reserved (IETF protocol assignments)",
+		"250.1.2.3":         "reserved (240.0.0.0/4)",
+		"::ffff:198.18.0.1": "benchmarking",
+		// IPv6 forms that carry an IPv4 address.
+		"2002:7f00:1::1":            "loopback (through 6to4)",
+		"2002:a00:1::1":             "private (through 6to4)",
+		"2002:a9fe:a9fe::":          "link-local (through 6to4)",
+		"2002:c612:1::1":            "benchmarking (through 6to4)",
+		"2002:808:808::1":           "",
+		"64:ff9b::c612:1":           "benchmarking (through NAT64)",
+		"64:ff9b:1::808:808":        "reserved (local-use NAT64)",
+		"64:ff9b:1::7f00:1":         "reserved (local-use NAT64)",
+		"::127.0.0.1":               "reserved (IPv4-compatible)",
+		"::8.8.8.8":                 "reserved (IPv4-compatible)",
+		"::ffff:0:7f00:1":           "reserved (IPv4-translated)",
+		"::ffff:0:808:808":          "reserved (IPv4-translated)",
+		"2001:0:808:808::80ff:fffe": "reserved (Teredo)",
+		"2001::1":                   "reserved (Teredo)",
+		"100::1":                    "reserved (discard-only)",
+		"2001:20::1":                "reserved (ORCHIDv2)",
+		"3fff::1":                   "documentation",
 	} {
 		if got := none.Refusal(netip.MustParseAddr(ip)); got != want {
 			t.Errorf("Refusal(%s) = %q, want %q", ip, got, want)
@@ -202,47 +230,84 @@ func TestPolicy(t *testing.T) {
 }
 
 func TestQuota(t *testing.T) {
-	q := newQuota(2, 3)
-	r1, err := q.take("a")
-	if err != nil {
-		t.Fatal(err)
+	q := newAllocations(2, 3, 5, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ip1, ip2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::")
+	a1, a2, b2, c1 := owner{ip1, "a"}, owner{ip2, "a"}, owner{ip2, "b"}, owner{ip1, "c"}
+	take := func(o owner) *relay {
+		t.Helper()
+		r, err := q.take(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
-	r2, err := q.take("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if q.allows("a") {
+	r1, r2 := take(a1), take(a2)
+	if q.allows(a1) {
 		t.Error("a may allocate a third relay")
 	}
-	if _, err := q.take("a"); !errors.Is(err, errQuota) {
+	if _, err := q.take(a1); !errors.Is(err, errQuota) {
 		t.Errorf("third for a: %v", err)
 	}
-	rb, err := q.take("b")
-	if err != nil {
-		t.Fatal(err)
+	r3 := take(c1)
+	// ip1 holds 2 of its 3; a third participant from it is still fine,
+	// then the address is full whatever participant it names.
+	r4 := take(owner{ip1, "d"})
+	if q.allows(owner{ip1, "e"}) {
+		t.Error("a fourth allocation from ip1 is allowed")
 	}
-	if q.allows("c") || q.allows("") {
+	if _, err := q.take(owner{ip1, "e"}); !errors.Is(err, errQuota) || !strings.Contains(err.Error(), "from 192.0.2.1") {
+		t.Errorf("fourth from ip1: %v", err)
+	}
+	// The fifth reaches the total.
+	r5 := take(b2)
+	if q.allows(owner{ip2, "f"}) || q.allows(owner{}) {
 		t.Error("allowed beyond the total")
 	}
-	if _, err := q.take("c"); !errors.Is(err, errQuota) {
-		t.Errorf("fourth in total: %v", err)
+	if _, err := q.take(owner{ip2, "f"}); !errors.Is(err, errQuota) || !strings.Contains(err.Error(), "in total") {
+		t.Errorf("sixth in total: %v", err)
 	}
-	r1()
-	r1() // giving back twice counts once
-	if total, a := q.count("a"); total != 2 || a != 1 {
-		t.Errorf("count = %d, %d", total, a)
+	q.release(r1)
+	if total, a, c := q.count("a", ip1); total != 4 || a != 1 || c != 2 {
+		t.Errorf("count = %d, %d, %d", total, a, c)
 	}
-	if !q.allows("a") || !q.allows("c") {
+	if !q.allows(a1) || !q.allows(owner{ip1, "e"}) {
 		t.Error("not allowed after a release")
 	}
-	rp, err := q.take("") // pion's probe for an even port
-	if err != nil {
-		t.Fatal(err)
+	q.release(r5)
+	rp := take(owner{}) // pion's probe for an even port
+	q.release(rp)
+	q.release(r2)
+	q.release(r3)
+	q.release(r4)
+	if total, _, _ := q.count("", netip.Addr{}); total != 0 || len(q.perUser) != 0 || len(q.perClient) != 0 {
+		t.Errorf("after releasing all: %d, %v, %v", total, q.perUser, q.perClient)
 	}
-	rp()
-	r2()
-	rb()
-	if total, _ := q.count(""); total != 0 || len(q.perUser) != 0 {
-		t.Errorf("after releasing all: %d, %v", total, q.perUser)
+}
+
+// TestUserID: the user id handed to pion carries the client's address key
+// and the participant, even one with spaces.
+func TestUserID(t *testing.T) {
+	for _, tc := range []struct {
+		src  net.Addr
+		p    string
+		want owner
+	}{
+		{&net.UDPAddr{IP: net.ParseIP("192.0.2.7"), Port: 5000}, "p1", owner{netip.MustParseAddr("192.0.2.7"), "p1"}},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.7"), Port: 5000}, "", owner{netip.MustParseAddr("192.0.2.7"), ""}},
+		{&net.UDPAddr{IP: net.ParseIP("2001:db8:1:2:3:4:5:6"), Port: 5000}, "a b", owner{netip.MustParseAddr("2001:db8:1:2::"), "a b"}},
+	} {
+		o := newOwner(tc.src, tc.p)
+		if o != tc.want {
+			t.Errorf("newOwner(%s, %q) = %+v, want %+v", tc.src, tc.p, o, tc.want)
+		}
+		if got := parseUserID(o.userID()); got != tc.want {
+			t.Errorf("parseUserID(%q) = %+v, want %+v", o.userID(), got, tc.want)
+		}
+	}
+	if o := (owner{participant: "self-test"}); parseUserID(o.userID()) != o {
+		t.Errorf("parseUserID(%q) = %+v", o.userID(), parseUserID(o.userID()))
+	}
+	if got := parseUserID(""); got != (owner{}) {
+		t.Errorf("parseUserID(\"\") = %+v", got)
 	}
 }

@@ -2,14 +2,17 @@
 // listeners (UDP and TCP on one port, TLS on another when a certificate is
 // configured), the ephemeral credentials of the TURN REST API that
 // participants get when they join, the relay policy that keeps the relay
-// out of the operator's own networks, the allocation quotas, and a
-// start-up self-test. It also builds the list of ICE servers handed to a
-// participant: the built-in server first, then any external ones from the
-// configuration (such as a coturn sharing the secret).
+// out of the operator's own networks (on package netpolicy), the
+// allocation quotas (per participant, per client address, in total), the
+// end of allocations that get no permission or whose participant has
+// left, and a start-up self-test. It also builds the list of ICE servers
+// handed to a participant: the built-in server first, then any external
+// ones from the configuration (such as a coturn sharing the secret).
 //
 // It does not decide who gets credentials: the signaling package asks for
-// them only for participants that joined a room. It does not touch the SFU
-// either; to the relay, the SFU is just a peer.
+// them only for participants that joined a room, and tells through
+// Config.Present who is still in one. It does not touch the SFU either; to
+// the relay, the SFU is just a peer.
 package turn
 
 import (
@@ -35,7 +38,29 @@ type Config struct {
 	// DataDir is the folder that keeps the generated secret (SecretFile)
 	// when TURN.Secret is "".
 	DataDir string
+	// Present reports whether a participant is in a room now; nil means
+	// that every participant is. Credentials that name a participant who
+	// is not are refused (on every request: Allocate, Refresh,
+	// CreatePermission, ChannelBind, Connect), and its allocations are
+	// closed, so that credentials handed out at a join stop working at
+	// the leave instead of at their expiry hours later.
+	Present func(participantID string) bool
+	// PresenceInterval is how often the server looks for allocations of
+	// participants who have left, to close them; 0 means 10 seconds.
+	PresenceInterval time.Duration
+	// UnusedLife is how long an allocation may live without a permission
+	// (CreatePermission, ChannelBind or Connect) before it is closed; 0
+	// means DefaultUnusedLife. A client that allocates only to hold relay
+	// ports gets them for this long, not for the allocation's lifetime.
+	UnusedLife time.Duration
 }
+
+// defaultPresenceInterval is Config.PresenceInterval's default.
+const defaultPresenceInterval = 10 * time.Second
+
+// selfTestParticipant names the self-test's credentials, which are the
+// server's own and belong to no room.
+const selfTestParticipant = "self-test"
 
 // ICEServer is an entry of a client's RTCConfiguration.iceServers.
 type ICEServer struct {
@@ -47,11 +72,12 @@ type ICEServer struct {
 // Server is the embedded TURN server, or, when it is disabled, only the list
 // of external ICE servers.
 type Server struct {
-	cfg    configs.TURN
-	log    *slog.Logger
-	creds  Credentials
-	policy Policy
-	quota  *quota
+	cfg     configs.TURN
+	log     *slog.Logger
+	creds   Credentials
+	policy  Policy
+	allocs  *allocations
+	present func(participantID string) bool // nil: everyone
 
 	turn    *pionturn.Server // nil when disabled
 	udp     net.PacketConn
@@ -76,7 +102,12 @@ type Server struct {
 // Port (and TLSPort) 0 picks a free port, the same for UDP and TCP; tests
 // use it.
 func New(cfg Config, log *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg.TURN, log: log, quota: newQuota(cfg.MaxAllocationsPerUser, cfg.MaxAllocations)}
+	unused := cfg.UnusedLife
+	if unused <= 0 {
+		unused = DefaultUnusedLife
+	}
+	s := &Server{cfg: cfg.TURN, log: log, present: cfg.Present,
+		allocs: newAllocations(cfg.MaxAllocationsPerUser, cfg.MaxAllocationsPerIP, cfg.MaxAllocations, unused, log)}
 	needSecret := cfg.Enabled || slices.ContainsFunc(cfg.External, func(e configs.ICEServer) bool { return e.UseSecret })
 	if needSecret {
 		secret, err := loadSecret(cfg.Secret, cfg.DataDir, log)
@@ -99,6 +130,13 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.runSelfTest(ctx) })
+	if s.present != nil {
+		every := cfg.PresenceInterval
+		if every <= 0 {
+			every = defaultPresenceInterval
+		}
+		s.wg.Go(func() { s.closeDeparted(ctx, every) })
+	}
 	return s, nil
 }
 
@@ -120,8 +158,9 @@ func (s *Server) start(cfg Config) error {
 	if cfg.RelayPortMin < 1 || cfg.RelayPortMax > 65535 || cfg.RelayPortMin > cfg.RelayPortMax {
 		return fmt.Errorf("bad relay port range %d-%d", cfg.RelayPortMin, cfg.RelayPortMax)
 	}
-	if cfg.MaxAllocations < 1 || cfg.MaxAllocationsPerUser < 1 {
-		return fmt.Errorf("allocation caps must be at least 1, got %d and %d per user", cfg.MaxAllocations, cfg.MaxAllocationsPerUser)
+	if cfg.MaxAllocations < 1 || cfg.MaxAllocationsPerUser < 1 || cfg.MaxAllocationsPerIP < 1 {
+		return fmt.Errorf("allocation caps must be at least 1, got %d, %d per user and %d per IP",
+			cfg.MaxAllocations, cfg.MaxAllocationsPerUser, cfg.MaxAllocationsPerIP)
 	}
 
 	// The listeners' address family decides the family of the relays that
@@ -160,16 +199,22 @@ func (s *Server) start(cfg Config) error {
 				MaxPort:      uint16(cfg.RelayPortMax),
 				MaxRetries:   30,
 			},
-			quota: s.quota,
+			allocs: s.allocs,
 		}
 	}
 	permit := func(_ net.Addr, peer net.IP) bool {
 		if ok := s.policy.permit(peer); !ok {
 			ip, _ := netip.AddrFromSlice(peer)
-			s.log.Debug("turn: relay refused", "peer", ip.Unmap(), "class", addressClass(ip.Unmap()))
+			s.log.Debug("turn: relay refused", "peer", ip.Unmap(), "class", s.policy.Refusal(ip))
 			return false
 		}
 		return true
+	}
+	// A permission or a channel (which makes one) puts an allocation to
+	// use; Connect does too (relayGenerator.AllocateConn).
+	events := pionturn.EventHandler{
+		OnPermissionCreated: func(_, _ net.Addr, _, _, _ string, relay net.Addr, _ net.IP) { s.allocs.used(relay) },
+		OnChannelCreated:    func(_, _ net.Addr, _, _, _ string, relay, _ net.Addr, _ uint16) { s.allocs.used(relay) },
 	}
 	listeners := []pionturn.ListenerConfig{{Listener: s.tcp, RelayAddressGenerator: generator(), PermissionHandler: permit}}
 	if s.tls != nil {
@@ -181,7 +226,8 @@ func (s *Server) start(cfg Config) error {
 		LoggerFactory:     pionLogs{s.log},
 		Realm:             cfg.Realm,
 		AuthHandler:       s.authenticate,
-		QuotaHandler:      func(user, _ string, _ net.Addr) bool { return s.quota.allows(user) },
+		QuotaHandler:      func(user, _ string, _ net.Addr) bool { return s.allocs.allows(parseUserID(user)) },
+		EventHandler:      events,
 	})
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -227,10 +273,12 @@ func listenPair(udpNet, tcpNet string, ip netip.Addr, port int) (net.PacketConn,
 	}
 }
 
-// authenticate is the pion/turn AuthHandler. It returns the participant
-// as the user id (which the quotas count by; the whole username when it
-// names none) and the long-term key MD5(username:realm:password) that
-// checks the request's MESSAGE-INTEGRITY.
+// authenticate is the pion/turn AuthHandler, called for every request
+// that needs credentials. It returns the user id, which names the
+// participant and the client's address (see owner.userID), and the
+// long-term key MD5(username:realm:password) that checks the request's
+// MESSAGE-INTEGRITY. The credentials of a participant who has left are
+// refused, and its allocations closed.
 func (s *Server) authenticate(ra *pionturn.RequestAttributes) (string, []byte, bool) {
 	if ra.Realm != s.cfg.Realm {
 		s.log.Debug("turn: refused credentials", "username", ra.Username, "from", ra.SrcAddr, "err", "wrong realm "+strconv.Quote(ra.Realm))
@@ -241,10 +289,48 @@ func (s *Server) authenticate(ra *pionturn.RequestAttributes) (string, []byte, b
 		s.log.Debug("turn: refused credentials", "username", ra.Username, "from", ra.SrcAddr, "err", err)
 		return "", nil, false
 	}
-	if participant == "" {
-		participant = ra.Username
+	if !s.isPresent(participant) {
+		s.log.Debug("turn: refused credentials", "username", ra.Username, "from", ra.SrcAddr, "err", "the participant has left")
+		if n := s.allocs.closeParticipant(participant); n > 0 {
+			s.log.Debug("turn: closed the allocations of a participant who left", "participant", participant, "allocations", n)
+		}
+		return "", nil, false
 	}
-	return participant, pionturn.GenerateAuthKey(ra.Username, ra.Realm, password), true
+	o := newOwner(ra.SrcAddr, participant)
+	if participant == selfTestParticipant {
+		o.client = netip.Addr{} // the server's own check takes no client's place
+	}
+	return o.userID(), pionturn.GenerateAuthKey(ra.Username, ra.Realm, password), true
+}
+
+// isPresent reports whether credentials for participant are still good:
+// the participant is in a room, or the credentials are not a
+// participant's (a username that names none, the self-test's).
+func (s *Server) isPresent(participant string) bool {
+	return s.present == nil || participant == "" || participant == selfTestParticipant || s.present(participant)
+}
+
+// closeDeparted closes, every interval until ctx ends, the allocations of
+// participants who have left, which would otherwise live until the client
+// stops refreshing them.
+func (s *Server) closeDeparted(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range s.allocs.participants() {
+			if s.isPresent(p) {
+				continue
+			}
+			if n := s.allocs.closeParticipant(p); n > 0 {
+				s.log.Debug("turn: closed the allocations of a participant who left", "participant", p, "allocations", n)
+			}
+		}
+	}
 }
 
 // ICEServers returns the ICE servers for a participant that joined a
@@ -297,7 +383,7 @@ func (s *Server) TLSAddr() net.Addr {
 
 // Allocations returns the number of relay allocations held now.
 func (s *Server) Allocations() int {
-	total, _ := s.quota.count("")
+	total, _, _ := s.allocs.count("", netip.Addr{})
 	return total
 }
 

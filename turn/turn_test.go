@@ -557,3 +557,94 @@ func TestCloseStopsEverything(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestUnusedAllocationClosed: an allocation that gets no permission within
+// the unused life is closed; one with a permission lives on and relays.
+func TestUnusedAllocationClosed(t *testing.T) {
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	s, logs := startTURN(t, func(c *Config) {
+		c.AllowPeers = []string{"127.0.0.1"}
+		c.UnusedLife = 300 * time.Millisecond
+	})
+	eventually(t, "the self-test is done", func() bool { return strings.Contains(logs.String(), "self-test") })
+	mint := func(id string) *turnClient {
+		u, p := s.Credentials().Mint(id, time.Now())
+		return dialTURN(t, s, "udp", u, p)
+	}
+	idle, used := mint("idle"), mint("used")
+	if _, err := allocate(t, idle); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := allocate(t, used)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := used.CreatePermission(peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Allocations(); n != 2 {
+		t.Fatalf("%d allocations, want 2", n)
+	}
+	eventually(t, "the unused allocation is closed", func() bool { return s.Allocations() == 1 })
+	if !strings.Contains(logs.String(), "closing an allocation that got no permission") {
+		t.Error("the closing is not logged")
+	}
+	// The used one, made at the same time, is past its unused life too
+	// (with a margin for its timer), and still relays.
+	time.Sleep(100 * time.Millisecond)
+	if _, err := relay.WriteTo([]byte("hello"), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	if n, _, err := peer.ReadFrom(buf); err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("peer got %q, %v", buf[:n], err)
+	}
+	if n := s.Allocations(); n != 1 {
+		t.Errorf("%d allocations, want 1", n)
+	}
+}
+
+// TestDepartedParticipant: with Present, the credentials of a participant
+// who is not present are refused, and the server closes its allocations by
+// itself within the presence interval, without waiting for a request;
+// usernames that name no participant are not asked about.
+func TestDepartedParticipant(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		gone = map[string]bool{}
+	)
+	s, _ := startTURN(t, func(c *Config) {
+		c.Present = func(id string) bool { mu.Lock(); defer mu.Unlock(); return !gone[id] }
+		c.PresenceInterval = 20 * time.Millisecond
+	})
+	mint := func(id string) (string, string) { return s.Credentials().Mint(id, time.Now()) }
+	u1, p1 := mint("p1")
+	u2, p2 := mint("p2")
+	for _, c := range []*turnClient{dialTURN(t, s, "udp", u1, p1), dialTURN(t, s, "tcp", u1, p1), dialTURN(t, s, "udp", u2, p2)} {
+		if _, err := allocate(t, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expiryOnly := strings.Split(u1, ":")[0]
+	if _, err := allocate(t, dialTURN(t, s, "udp", expiryOnly, s.Credentials().Password(expiryOnly))); err != nil {
+		t.Fatalf("a username without a participant: %v", err)
+	}
+	if n := s.Allocations(); n != 4 {
+		t.Fatalf("%d allocations, want 4", n)
+	}
+	mu.Lock()
+	gone["p1"] = true
+	mu.Unlock()
+	eventually(t, "p1's allocations are closed", func() bool { return s.Allocations() == 2 })
+	if _, err := allocate(t, dialTURN(t, s, "udp", u1, p1)); err == nil {
+		t.Error("a participant who left got a relay")
+	}
+	if _, err := allocate(t, dialTURN(t, s, "udp", u2, p2)); err != nil {
+		t.Errorf("a participant who stays: %v", err)
+	}
+}
