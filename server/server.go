@@ -95,6 +95,8 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		UDPPortMax: cfg.Media.UDPPortMax,
 		TCPPort:    cfg.Media.TCPPort,
 		PublicIP:   cfg.Media.PublicIP,
+		// The networks the relay may reach, the ICE agent may check.
+		CandidateAllow: cfg.TURN.AllowPeers,
 	}, log)
 	if err != nil {
 		return fail(err)

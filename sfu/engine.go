@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
+
+	"parley/netpolicy"
 )
 
 // Config is what the media plane needs to know about the host.
@@ -32,6 +35,10 @@ type Config struct {
 	// Loopback makes the server offer loopback candidates, which it needs
 	// when it listens on 127.0.0.1. Set automatically for a loopback ListenIP.
 	Loopback bool
+	// CandidateAllow lists networks (CIDRs or single IPs, as
+	// turn.allow_peers) whose remote ICE candidates the server checks
+	// whatever their class; see candidatePolicy for the rest of the rule.
+	CandidateAllow []string
 }
 
 // Engine builds PeerConnections that share the media sockets, codecs and
@@ -47,6 +54,9 @@ type Engine struct {
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
 	log    *slog.Logger
+	// candidates judges the clients' remote candidates (see
+	// candidatePolicy).
+	candidates netpolicy.Policy
 }
 
 // NewEngine opens the media sockets and prepares the WebRTC API.
@@ -55,7 +65,18 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	if ip == nil {
 		return nil, fmt.Errorf("media listen_ip %q is not an IP address", cfg.ListenIP)
 	}
-	e := &Engine{log: log}
+	allow, err := netpolicy.ParseAllow(cfg.CandidateAllow)
+	if err != nil {
+		return nil, fmt.Errorf("candidate allowlist: %w", err)
+	}
+	var public netip.Addr
+	if cfg.PublicIP != "" {
+		if public, err = netip.ParseAddr(cfg.PublicIP); err != nil {
+			return nil, fmt.Errorf("media public_ip %q is not an IP address", cfg.PublicIP)
+		}
+	}
+	listen, _ := netip.AddrFromSlice(ip)
+	e := &Engine{log: log, candidates: candidatePolicy(listen, public, cfg.Loopback, allow)}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if ip.IsLoopback() || cfg.Loopback {

@@ -108,6 +108,7 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 		p.pubPC.Store(pc)
 	}
 	pc := p.pub
+	sdp = p.filterCandidates(PCPublish, sdp)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return "", fmt.Errorf("publish offer: %w", err)
 	}
@@ -143,6 +144,7 @@ func (p *Participant) HandleAnswer(sdp string) error {
 	if p.sub == nil || !p.negotiating {
 		return ErrNoOffer
 	}
+	sdp = p.filterCandidates(PCSubscribe, sdp)
 	p.subConn.noteAnswer(sdp)
 	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		return fmt.Errorf("subscribe answer: %w", err)
@@ -156,7 +158,9 @@ func (p *Participant) HandleAnswer(sdp string) error {
 }
 
 // AddCandidate adds a trickled ICE candidate from the client to one of the
-// two connections.
+// two connections. A candidate that the engine's rule refuses (see
+// candidatePolicy) is dropped without an error: browsers trickle their
+// host and mDNS candidates as a matter of course.
 func (p *Participant) AddCandidate(pc string, c webrtc.ICECandidateInit) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -174,6 +178,10 @@ func (p *Participant) AddCandidate(pc string, c webrtc.ICECandidateInit) error {
 	}
 	if conn == nil || conn.RemoteDescription() == nil {
 		return fmt.Errorf("candidate before the %s connection was negotiated", pc)
+	}
+	if why := p.room.engine.candidateRefusal(c.Candidate); why != "" {
+		p.log.Debug("remote candidate dropped", "pc", pc, "candidate", c.Candidate, "why", why)
+		return nil
 	}
 	return conn.AddICECandidate(c)
 }
