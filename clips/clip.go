@@ -69,6 +69,11 @@ type Clip struct {
 	// Mine is set in the viewer's own clips (see ForViewer), so that a
 	// client knows which clips it may delete.
 	Mine bool `json:"mine,omitempty"`
+	// Key is the clip's media capability (see Store.Key): with ?key=, its
+	// media is served without other credentials once it is published, so
+	// that <audio src> and download links work in rooms that are not
+	// open. Derived, never stored.
+	Key string `json:"key,omitempty"`
 }
 
 // ForViewer returns the clip as the owner viewer may see it: the draft
@@ -197,6 +202,7 @@ type diskClip struct {
 	Expires     time.Time `json:"expires"`
 	DraftToken  string    `json:"draft_token,omitempty"`
 	Mine        bool      `json:"-"` // a view, never stored
+	Key         string    `json:"-"` // derived from the store's key, never stored
 }
 
 func toDisk(c Clip) diskClip   { return diskClip(c) }

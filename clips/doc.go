@@ -39,6 +39,17 @@
 // drafts cannot fill the disk; the price is that a flood of drafts can push
 // published clips out, as new published clips would.
 //
+// # Who reads
+//
+// In an open room anyone may list the published clips and fetch their
+// media. In a password or token room only a caller that the AuthFunc
+// knows may (a participant's owner key, or a join token's holder, who
+// may only read), and a clip's media also opens with its key (Clip.Key,
+// ?key=): a MAC of the room and the id under the media key given to Open
+// (WithMediaKey), so that <audio src> and download links work without
+// headers. Keys are derived on the fly, never stored. A draft opens only
+// for its owner or with its draft token, never with a key.
+//
 // # Concurrency
 //
 // Each room has one mutex around its catalog and the renames and removals

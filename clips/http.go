@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"parley/configs"
 )
 
 // Patterns are the net/http patterns of the clip API, all served by the
@@ -34,13 +36,18 @@ func Routes(mux *http.ServeMux, h http.Handler) {
 
 // Caller is who makes a request on a room's clips.
 type Caller struct {
-	Owner    string // OwnerOf the caller's key
+	// Owner is OwnerOf the caller's key. A caller without one is a
+	// reader (the holder of a join token who is not in the room): it may
+	// list the room's published clips and fetch their media, and change
+	// nothing.
+	Owner    string
 	Author   string // the caller's display name
 	Operator bool   // an operator, who may delete any clip
 }
 
 // AuthFunc tells who makes a request on a room's clips, or ok == false
-// for an anonymous caller.
+// for an anonymous caller. In a room whose access is not open, only a
+// caller it knows (ok) may read the clips, besides the ?key= of one clip.
 type AuthFunc func(r *http.Request, room string) (c Caller, ok bool)
 
 // multipartSlack is what multipart framing and a description may add to
@@ -64,10 +71,17 @@ var roomPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 //	DELETE /api/rooms/{room}/clips/{id}         by its author: 204
 //	POST   /api/rooms/{room}/clips/{id}/publish by its author: 200 and the clip
 //
+// Who may read: in an open room, anyone. In a password or token room, a
+// caller that auth knows (a participant's owner key, a join token): the
+// list without one is 401 with WWW-Authenticate: Bearer; and the media of
+// a published clip also with ?key=<Clip.Key>, without any header; else
+// 404, whether or not the clip exists. A key never opens a draft.
+//
 // Errors are JSON {"error": "…"}: 400 bad room or id syntax, 401 no auth,
-// 403 not the author, 404 unknown room or clip (or someone else's draft),
-// 413 too big, 415 unsupported container or codec, 422 damaged media or
-// too long. auth identifies the caller; it is asked on every request.
+// 403 not the author, 404 unknown room or clip (or someone else's draft,
+// or a clip the caller may not read), 413 too big, 415 unsupported
+// container or codec, 422 damaged media or too long. auth identifies the
+// caller; it is asked on every request.
 func (s *Store) Handler(auth AuthFunc) http.Handler {
 	h := &handler{s: s, auth: auth}
 	mux := http.NewServeMux()
@@ -179,13 +193,30 @@ func (h *handler) callerOf(r *http.Request, room string) (Caller, bool) {
 	return c, true
 }
 
+// reader asks auth who makes the request: ok for any caller it knows, a
+// reader without an Owner included.
+func (h *handler) reader(r *http.Request, room string) (Caller, bool) {
+	if h.auth == nil {
+		return Caller{}, false
+	}
+	return h.auth(r, room)
+}
+
+// public reports whether anyone may read the room's published clips.
+func public(rm *room) bool { return rm.cfg.Access == configs.AccessOpen }
+
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	rm, ok := h.roomOf(w, r)
 	if !ok {
 		return
 	}
-	owner, _, _ := h.caller(r, rm.cfg.Name)
-	list, err := h.s.List(rm.cfg.Name, owner)
+	who, known := h.reader(r, rm.cfg.Name)
+	if !known && !public(rm) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+		fail(w, http.StatusUnauthorized, "the clips of this room are for its members: send Authorization: Bearer with your owner key while you are in the room, or with a join token for the room")
+		return
+	}
+	list, err := h.s.List(rm.cfg.Name, who.Owner)
 	if err != nil {
 		h.internal(w, err)
 		return
@@ -203,6 +234,17 @@ func (h *handler) media(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	q := r.URL.Query()
+	who, known := h.reader(r, rm.cfg.Name)
+	// May the caller read the room's published clips, or this one? Both
+	// are decided before the clip is looked up: a refusal must not tell
+	// whether the clip exists.
+	readable := public(rm) || known || (q.Has("key") && h.s.CheckKey(rm.cfg.Name, id, q.Get("key")))
+	draftToken := q.Get("token")
+	if !readable && draftToken == "" {
+		fail(w, http.StatusNotFound, "no such clip")
+		return
+	}
 	f, c, err := h.s.OpenMedia(rm.cfg.Name, id)
 	if errors.Is(err, ErrNotFound) {
 		fail(w, http.StatusNotFound, "no such clip")
@@ -215,12 +257,11 @@ func (h *handler) media(w http.ResponseWriter, r *http.Request) {
 	defer f.Close()
 	hdr := w.Header()
 	if c.State == Draft {
-		allowed := false
-		if tok := r.URL.Query().Get("token"); tok != "" {
-			allowed = subtle.ConstantTimeCompare([]byte(tok), []byte(c.DraftToken)) == 1
-		}
-		if owner, _, ok := h.caller(r, rm.cfg.Name); ok && !allowed {
-			allowed = owner == c.Owner
+		// A draft is its owner's alone: the room's credentials and the
+		// clip's key do not open it.
+		allowed := draftToken != "" && subtle.ConstantTimeCompare([]byte(draftToken), []byte(c.DraftToken)) == 1
+		if !allowed && who.Owner != "" {
+			allowed = who.Owner == c.Owner
 		}
 		if !allowed {
 			// Someone else's draft does not exist for the caller.
@@ -228,6 +269,9 @@ func (h *handler) media(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		hdr.Set("Cache-Control", "private, no-store")
+	} else if !readable {
+		fail(w, http.StatusNotFound, "no such clip")
+		return
 	} else {
 		age := min(time.Until(c.Expires), maxPublishedAge)
 		hdr.Set("Cache-Control", "private, max-age="+strconv.Itoa(max(int(age/time.Second), 0)))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -332,5 +333,171 @@ func TestUploadRate(t *testing.T) {
 	}
 	if resp := up("alice"); resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("one refill gives one upload: %d", resp.StatusCode)
+	}
+}
+
+// members makes a room of the token access mode: its clips are for its
+// members only.
+func members(r *configs.Room) { r.Access = configs.AccessToken }
+
+// listKeys lists a room's clips as key and returns their keys by id.
+func listKeys(t *testing.T, base, room, key string) map[string]string {
+	t.Helper()
+	resp := do(t, "GET", base+"/api/rooms/"+room+"/clips", key, nil, "")
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("list %s as %q: %d %s", room, key, resp.StatusCode, body)
+	}
+	var l struct {
+		Clips []Clip `json:"clips"`
+	}
+	if err := json.Unmarshal(body, &l); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, c := range l.Clips {
+		out[c.ID] = c.Key
+	}
+	return out
+}
+
+// TestHTTPMembersOnly: in a room that is not open, the list needs a
+// caller that auth knows (401 with WWW-Authenticate otherwise), and the
+// media that or the clip's own key (404 otherwise, exactly as for a clip
+// that does not exist). A reader (no owner) reads and changes nothing.
+func TestHTTPMembersOnly(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, []configs.Room{testRoom(t, "club", members), testRoom(t, "other", members), testRoom(t, "lobby", nil)}, WithMediaKey([]byte("a media key")))
+	srv := server(t, s)
+	c := uploadClip(t, srv.URL, "club", "alice")
+	c2 := uploadClip(t, srv.URL, "club", "alice")
+	if c.Key == "" || c.Key != s.Key("club", c.ID) || len(c.Key) != 22 {
+		t.Fatalf("the upload's key %q, want %q (22 characters)", c.Key, s.Key("club", c.ID))
+	}
+	stored := mustRead(t, storedPath(dir, c))
+	list := srv.URL + "/api/rooms/club/clips"
+	media := list + "/" + c.ID
+	missing := list + "/" + strings.Repeat("0", 29)
+
+	resp := do(t, "GET", list, "", nil, "")
+	if body := readBody(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") ||
+		strings.Contains(string(body), c.ID) || !strings.Contains(string(body), `"error"`) {
+		t.Errorf("anonymous list: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+	for _, who := range []string{"bob", "reader-rita"} {
+		if keys := listKeys(t, srv.URL, "club", who); keys[c.ID] != c.Key || keys[c2.ID] != s.Key("club", c2.ID) {
+			t.Errorf("%s lists %v", who, keys)
+		}
+	}
+
+	notFound := string(readBody(t, do(t, "GET", missing, "", nil, "")))
+	for _, step := range []struct {
+		url, bearer string
+		status      int
+	}{
+		{media, "", http.StatusNotFound},
+		{media + "?key=", "", http.StatusNotFound},
+		{media + "?key=" + strings.Repeat("A", 22), "", http.StatusNotFound},
+		{media + "?key=" + c.Key[:21], "", http.StatusNotFound},
+		{media + "?key=" + c.Key + "A", "", http.StatusNotFound},
+		{media + "?key=" + c2.Key, "", http.StatusNotFound},                                   // another clip's key
+		{media + "?key=" + s.Key("other", c.ID), "", http.StatusNotFound},                     // the same id in another room
+		{media + "?key=" + s.Key("lobby", c.ID), "", http.StatusNotFound},                     // ... an open one
+		{media + "?token=" + c.Key, "", http.StatusNotFound},                                  // a key is no draft token
+		{missing + "?key=" + s.Key("club", strings.Repeat("0", 29)), "", http.StatusNotFound}, // a good key of no clip
+		{media + "?key=" + c.Key, "", http.StatusOK},
+		{media + "?key=" + c.Key + "&download=1", "", http.StatusOK},
+		{media, "bob", http.StatusOK},
+		{media, "reader-rita", http.StatusOK},
+	} {
+		resp := do(t, "GET", step.url, step.bearer, nil, "")
+		body := readBody(t, resp)
+		if resp.StatusCode != step.status {
+			t.Errorf("GET %s as %q: %d, want %d", step.url, step.bearer, resp.StatusCode, step.status)
+			continue
+		}
+		if step.status == http.StatusOK && !bytes.Equal(body, stored) {
+			t.Errorf("GET %s as %q: %d bytes, not the clip", step.url, step.bearer, len(body))
+		}
+		if step.status == http.StatusNotFound && string(body) != notFound {
+			t.Errorf("GET %s: %s, not the answer for a clip that does not exist (%s)", step.url, body, notFound)
+		}
+	}
+
+	// A reader changes nothing.
+	data := webmBytes(t, testmedia.Opus(t, 1), nil, false)
+	if resp := do(t, "POST", list, "reader-rita", bytes.NewReader(data), "audio/webm"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a reader uploads: %d", resp.StatusCode)
+	}
+	if resp := do(t, "DELETE", media, "reader-rita", nil, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a reader deletes: %d", resp.StatusCode)
+	}
+
+	// Open rooms stay public, and their clips carry a key too.
+	o := uploadClip(t, srv.URL, "lobby", "alice")
+	if keys := listKeys(t, srv.URL, "lobby", ""); keys[o.ID] == "" || keys[o.ID] != o.Key {
+		t.Errorf("open room's list: %v", keys)
+	}
+	if resp := do(t, "GET", srv.URL+"/api/rooms/lobby/clips/"+o.ID, "", nil, ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("open room's media: %d", resp.StatusCode)
+	}
+
+	// The key is derived, not stored; the same media key gives the same
+	// keys after a restart, another one other keys.
+	if b := mustRead(t, filepath.Join(clipDir(dir, "club"), c.ID+".json")); strings.Contains(string(b), c.Key) {
+		t.Errorf("the key is stored: %s", b)
+	}
+	s.Close()
+	again := openStore(t, dir, []configs.Room{testRoom(t, "club", members)}, WithMediaKey([]byte("a media key")))
+	if got, ok := again.Get("club", c.ID); !ok || got.Key != c.Key || !again.CheckKey("club", c.ID, c.Key) {
+		t.Errorf("after a restart: %q, want %q", got.Key, c.Key)
+	}
+	again.Close()
+	other := openStore(t, dir, []configs.Room{testRoom(t, "club", members)}, WithMediaKey([]byte("another key")))
+	if other.CheckKey("club", c.ID, c.Key) || other.Key("club", c.ID) == c.Key {
+		t.Error("another media key accepts the old keys")
+	}
+	if other.CheckKey("club", "..", "") || other.Key("nope", c.ID) != "" {
+		t.Error("a key for a bad id or an unknown room")
+	}
+}
+
+// TestHTTPKeyNeverOpensDraft: a draft's key does not open it, in a
+// members-only room or an open one; once published, the same key does.
+func TestHTTPKeyNeverOpensDraft(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, []configs.Room{
+		testRoom(t, "forum", func(r *configs.Room) { manual(r); members(r) }),
+		testRoom(t, "open", manual),
+	})
+	var ev events
+	s.SetNotify(ev.add)
+	srv := server(t, s)
+	for _, room := range []string{"forum", "open"} {
+		c := uploadClip(t, srv.URL, room, "alice")
+		if c.State != Draft || c.Key == "" {
+			t.Fatalf("%s: %+v", room, c)
+		}
+		media := srv.URL + "/api/rooms/" + room + "/clips/" + c.ID
+		for _, bearer := range []string{"", "bob", "reader-rita"} {
+			if resp := do(t, "GET", media+"?key="+c.Key, bearer, nil, ""); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s: the draft's key as %q opens it: %d", room, bearer, resp.StatusCode)
+			}
+		}
+		if resp := do(t, "GET", media+"?key="+c.Key+"&token="+c.DraftToken, "", nil, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: the draft token with the key: %d", room, resp.StatusCode)
+		}
+		if resp := do(t, "POST", media+"/publish", "alice", nil, ""); resp.StatusCode != http.StatusOK {
+			t.Fatalf("publish: %d", resp.StatusCode)
+		}
+		if resp := do(t, "GET", media+"?key="+c.Key, "", nil, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: the key of the published clip: %d", room, resp.StatusCode)
+		}
+	}
+	// Every event's clip carries its key.
+	for _, e := range ev.list() {
+		if e.Type != EventRemoved && e.Clip.Key != s.Key(e.Clip.Room, e.Clip.ID) {
+			t.Errorf("%s of %s: key %q", e.Type, e.Clip.ID, e.Clip.Key)
+		}
 	}
 }

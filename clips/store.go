@@ -3,6 +3,9 @@ package clips
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"parley/access"
 	"parley/configs"
 )
 
@@ -26,6 +30,19 @@ type Option func(*options)
 type options struct {
 	sweepEvery time.Duration
 	now        func() time.Time
+	mediaKey   []byte
+}
+
+// WithMediaKey sets the secret from which each clip's media capability
+// (Clip.Key) is made: access.DeriveKey(server secret, "clip-media"), so
+// that keys survive restarts. Without it the store makes a random one,
+// and keys last until it is closed.
+func WithMediaKey(key []byte) Option {
+	return func(o *options) {
+		if len(key) > 0 {
+			o.mediaKey = append([]byte(nil), key...)
+		}
+	}
 }
 
 // WithSweepInterval sets how often the sweeper runs (default 30 s).
@@ -64,6 +81,7 @@ type room struct {
 	cfg  configs.Room
 	root *os.Root // <data>/rooms/<name>
 	log  *slog.Logger
+	key  []byte // the store's media key (see Clip.Key)
 
 	mu       sync.Mutex
 	closed   bool
@@ -77,7 +95,8 @@ type room struct {
 // configs; each is checked again): it creates the rooms' folders, rebuilds
 // each catalog from disk, recovers or quarantines half-written clips, and
 // deletes what is expired or over the limits. Those changes are logged,
-// not reported as events. Options: WithSweepInterval, WithClock.
+// not reported as events. Options: WithSweepInterval, WithClock,
+// WithMediaKey.
 func Open(dataDir string, rooms []configs.Room, log *slog.Logger, opts ...Option) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -92,6 +111,12 @@ func Open(dataDir string, rooms []configs.Room, log *slog.Logger, opts ...Option
 	}
 	for _, o := range opts {
 		o(&s.opts)
+	}
+	if s.opts.mediaKey == nil {
+		s.opts.mediaKey = make([]byte, 32)
+		if _, err := rand.Read(s.opts.mediaKey); err != nil {
+			return nil, fmt.Errorf("open clip store: %w", err)
+		}
 	}
 	dir := filepath.Join(dataDir, "rooms")
 	if err := os.MkdirAll(dir, dirMode); err != nil {
@@ -132,7 +157,7 @@ func (s *Store) openRoom(base *os.Root, cfg configs.Room) (*room, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &room{cfg: cfg, root: root, log: s.log.With("room", cfg.Name), clips: map[string]*Clip{}}
+	r := &room{cfg: cfg, root: root, log: s.log.With("room", cfg.Name), key: s.opts.mediaKey, clips: map[string]*Clip{}}
 	if err := s.load(r); err != nil {
 		root.Close()
 		return nil, err
@@ -433,6 +458,28 @@ func (s *Store) OpenMedia(roomName, id string) (*os.File, Clip, error) {
 	return f, *c, nil
 }
 
+// clipKey is the media capability of clip id of room: the first 128 bits
+// of its MAC under the store's key, base64url without padding.
+func clipKey(key []byte, room, id string) string {
+	return base64.RawURLEncoding.EncodeToString(access.MAC(key, room, id)[:16])
+}
+
+// Key returns the media capability of a clip (Clip.Key), whether or not
+// the clip exists; "" for an unknown room or a malformed id.
+func (s *Store) Key(roomName, id string) string {
+	if s.rooms[roomName] == nil || !ValidID(id) {
+		return ""
+	}
+	return clipKey(s.opts.mediaKey, roomName, id)
+}
+
+// CheckKey reports, in constant time, whether key is the media capability
+// of clip id of the room.
+func (s *Store) CheckKey(roomName, id, key string) bool {
+	want := s.Key(roomName, id)
+	return want != "" && subtle.ConstantTimeCompare([]byte(key), []byte(want)) == 1
+}
+
 // Usage returns the bytes and the number of clips the room keeps, drafts
 // included.
 func (s *Store) Usage(roomName string) (bytes int64, count int) {
@@ -457,8 +504,9 @@ func (r *room) lookup(id string, now time.Time) (*Clip, error) {
 	return c, nil
 }
 
-// add puts a committed clip in the catalog. Called locked.
+// add puts a committed clip in the catalog, with its Key. Called locked.
 func (r *room) add(c *Clip) {
+	c.Key = clipKey(r.key, r.cfg.Name, c.ID)
 	r.clips[c.ID] = c
 	r.bytes += c.Bytes
 }

@@ -23,7 +23,8 @@ import (
 func TestCatalogRebuiltAfterReopen(t *testing.T) {
 	dir := t.TempDir()
 	rooms := []configs.Room{testRoom(t, "a", nil), testRoom(t, "b", manual)}
-	s := openStore(t, dir, rooms)
+	key := WithMediaKey([]byte("the server's media key")) // the same clip keys after the reopen
+	s := openStore(t, dir, rooms, key)
 	alice, bob := OwnerOf("alice-key-0123456789abcdef"), OwnerOf("bob-key-0123456789abcdef")
 	c1 := record(t, s, "a", alice, 1)
 	c2 := record(t, s, "a", bob, 2)
@@ -61,7 +62,7 @@ func TestCatalogRebuiltAfterReopen(t *testing.T) {
 		}
 	}
 
-	s = openStore(t, dir, rooms)
+	s = openStore(t, dir, rooms, key)
 	again, _ := s.List("a", "")
 	if !reflect.DeepEqual(again, listA) {
 		t.Errorf("after reopen:\n%+v\nbefore:\n%+v", again, listA)

@@ -116,11 +116,6 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		return fail(fmt.Errorf("turn: %w", err))
 	}
 	undo = append(undo, relay.Close)
-	store, err := clips.Open(cfg.Storage.DataDir, rooms, log)
-	if err != nil {
-		return fail(err)
-	}
-	undo = append(undo, store.Close)
 	names := make([]string, len(rooms))
 	for i, r := range rooms {
 		names[i] = r.Name
@@ -148,6 +143,13 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	if err != nil {
 		return fail(err)
 	}
+	// Each clip's media key (clips.Clip.Key) is made from the join-token
+	// secret, so that the links members hold survive a restart.
+	store, err := clips.Open(cfg.Storage.DataDir, rooms, log, clips.WithMediaKey(access.DeriveKey(auth.TokenSecret, "clip-media")))
+	if err != nil {
+		return fail(err)
+	}
+	undo = append(undo, store.Close)
 	store.Start(context.Background()) // the expiry sweeper; Close stops it
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
+	"parley/access"
 	"parley/clips"
 )
 
 // onClipEvent tells the sessions of the clip's room about a change in the
-// catalog. A draft is shown only to its author.
+// catalog. A draft is shown only to its author. The clip carries its
+// media key (clips.Clip.Key), which the room's members may have: it
+// lets their players fetch the media of a room that is not open.
 func (h *Hub) onClipEvent(ev clips.Event) {
 	room := h.rooms[ev.Clip.Room]
 	if room == nil {
@@ -67,17 +71,22 @@ func (s *Session) clipError(m *clientMessage, err error) {
 	}
 }
 
-// ClipAuth authenticates an HTTP request on a room's clips: its bearer
-// token must be the owner key of a participant who is in the room now.
-// It returns the owner, the participant's name and whether it is an
-// operator.
+// ClipAuth authenticates an HTTP request on a room's clips by its bearer
+// token. The owner key of a participant who is in the room now gives the
+// owner, the participant's name and whether it is an operator: it may
+// read, upload and change its clips. A join token for the room (a JWT:
+// two dots) gives a reader, with no owner: it may list the room's
+// published clips and fetch their media, nothing more.
 func (h *Hub) ClipAuth(r *http.Request, room string) (clips.Caller, bool) {
 	key, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !found || checkOwnerKey(key) != nil {
+	rm := h.rooms[room]
+	if !found || rm == nil {
 		return clips.Caller{}, false
 	}
-	rm := h.rooms[room]
-	if rm == nil {
+	if strings.Count(key, ".") == 2 {
+		return h.clipReader(r, rm, key)
+	}
+	if checkOwnerKey(key) != nil {
 		return clips.Caller{}, false
 	}
 	owner := clips.OwnerOf(key)
@@ -89,4 +98,26 @@ func (h *Hub) ClipAuth(r *http.Request, room string) (clips.Caller, bool) {
 		}
 	}
 	return clips.Caller{}, false
+}
+
+// clipReader admits the holder of a join token for room to read its
+// clips. Like a join, the check reserves an attempt of the client's
+// address first (access.Limiter) and gets it back only when the token is
+// good, so that failed tokens here count toward the same limit as failed
+// joins.
+func (h *Hub) clipReader(r *http.Request, room *Room, token string) (clips.Caller, bool) {
+	a := h.cfg.Auth
+	ip := a.Proxies.ClientIP(r)
+	attempt, ok := a.Failures.Begin(ip)
+	if !ok {
+		h.log.Info("clip API: join token refused: too many failed attempts", "room", room.cfg.Name, "ip", ip)
+		return clips.Caller{}, false
+	}
+	c, err := access.VerifyToken(a.TokenSecret, token, time.Now())
+	if err != nil || len(a.TokenSecret) == 0 || c.Room != room.cfg.Name {
+		h.log.Info("clip API: join token refused", "room", room.cfg.Name, "ip", ip, "err", err)
+		return clips.Caller{}, false // the attempt stays charged
+	}
+	attempt.Succeeded()
+	return clips.Caller{Author: c.Name}, true
 }

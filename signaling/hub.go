@@ -286,7 +286,8 @@ func (r *Room) info() RoomInfo {
 	return RoomInfo{Room: r.cfg, Live: r.cfg.Mode.Live(), Participants: n}
 }
 
-// RoomInfos lists the rooms, sorted by name.
+// RoomInfos lists the rooms, sorted by name, with how many are in each:
+// for the server's own use (metrics, logs); clients get HandleRooms.
 func (h *Hub) RoomInfos() []RoomInfo {
 	out := make([]RoomInfo, 0, len(h.names))
 	for _, n := range h.names {
@@ -295,21 +296,27 @@ func (h *Hub) RoomInfos() []RoomInfo {
 	return out
 }
 
-// HandleRooms serves GET /api/rooms.
+// HandleRooms serves GET /api/rooms: every room's listing, which leaves
+// out the presence of rooms that are not open.
 func (h *Hub) HandleRooms(w http.ResponseWriter, r *http.Request) {
+	infos := h.RoomInfos()
+	rooms := make([]roomListing, len(infos))
+	for i, ri := range infos {
+		rooms[i] = ri.listing()
+	}
 	writeJSON(w, http.StatusOK, struct {
-		Rooms []RoomInfo `json:"rooms"`
-	}{h.RoomInfos()})
+		Rooms []roomListing `json:"rooms"`
+	}{rooms})
 }
 
-// HandleRoom serves GET /api/rooms/{room}.
+// HandleRoom serves GET /api/rooms/{room}: the room's listing.
 func (h *Hub) HandleRoom(w http.ResponseWriter, r *http.Request) {
 	room := h.rooms[r.PathValue("room")]
 	if room == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such room"})
 		return
 	}
-	writeJSON(w, http.StatusOK, room.info())
+	writeJSON(w, http.StatusOK, room.info().listing())
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -157,11 +157,30 @@ type ICEServer struct {
 }
 
 // RoomInfo is a room's configuration as clients see it, with its
-// effective limits.
+// effective limits, and how many are in it. Members get it whole (in
+// joined); the HTTP room list shows it as its listing.
 type RoomInfo struct {
 	configs.Room
 	Live         bool `json:"live"`
 	Participants int  `json:"participants"`
+}
+
+// roomListing is a room as GET /api/rooms and GET /api/rooms/{room} show
+// it to anyone: a room whose access is not open does not tell how many
+// are in it (its presence is for its members).
+type roomListing struct {
+	configs.Room
+	Live         bool `json:"live"`
+	Participants *int `json:"participants,omitempty"`
+}
+
+func (ri RoomInfo) listing() roomListing {
+	l := roomListing{Room: ri.Room, Live: ri.Live}
+	if ri.Access == configs.AccessOpen {
+		n := ri.Participants
+		l.Participants = &n
+	}
+	return l
 }
 
 type joinedMessage struct {

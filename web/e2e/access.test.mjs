@@ -83,3 +83,64 @@ test('an operator removes someone and deletes their clip', async () => {
   await imp.waitForFunction(() => document.querySelector('#entry-error')?.textContent?.includes('operator'));
   for (const p of [op, bob, imp]) await p.context().close();
 });
+
+/** Joins a password room as a new user; page.errors collects failed requests. */
+async function member(room, name, password) {
+  const p = await entry(room);
+  const errors = [];
+  p.on('response', (r) => {
+    if (r.status() >= 400) errors.push(`HTTP ${r.status()} for ${r.url()}`);
+  });
+  p.errors = errors;
+  await p.locator('#entry-password-row:not([hidden])').waitFor();
+  await p.fill('#entry-name', name);
+  await p.fill('#entry-password', password);
+  await p.click('#entry-join');
+  await p.waitForFunction(() => window.parley?.state().inRoom);
+  return p;
+}
+
+test('a clip recorded in a password room plays for another member; outsiders get neither it nor the count', async () => {
+  const cam = await member('club', 'cam', 'open sesame');
+  const dee = await member('club', 'dee', 'open sesame');
+
+  // The room list tells outsiders how many are in the lobby, not in the club.
+  const look = await entry('lobby');
+  const online = (room) => look.locator(`#rooms tbody tr:has(a[href="/?room=${room}"]) td.num`).textContent();
+  assert.equal(await online('club'), '—');
+  assert.match(await online('lobby'), /^\d+$/);
+
+  await cam.click('#record');
+  await cam.waitForFunction(() => document.querySelector('#record')?.getAttribute('aria-pressed') === 'true');
+  await cam.waitForFunction(() => parseFloat(document.querySelector('#timer')?.textContent ?? '') >= 1.5);
+  await cam.click('#record');
+  const row = dee.locator('#clips tbody tr[data-author="cam"]');
+  await row.waitFor({ timeout: 10_000 });
+  const id = await row.getAttribute('data-id');
+
+  // Dee's player plays it by itself: an <audio src> with the clip's key.
+  await dee.waitForFunction(
+    (id) => {
+      const el = /** @type {HTMLMediaElement|null} */ (document.querySelector('#media-box audio, #media-box video'));
+      return el?.dataset.id === id && el.currentTime > 0.3;
+    },
+    id,
+    { timeout: 10_000 },
+  );
+  const src = await dee.locator(`#media-box [data-id="${id}"]`).getAttribute('src');
+  assert.match(src ?? '', /[?&]key=/);
+  const download = await row.locator('a.download').getAttribute('href');
+  assert.equal(download, src);
+
+  // From outside: the key opens it; without the key, nothing.
+  const url = new URL(src ?? '', srv.url);
+  assert.equal((await fetch(url)).status, 200);
+  url.searchParams.delete('key');
+  assert.equal((await fetch(url)).status, 404);
+  const list = await fetch(`${srv.url}/api/rooms/club/clips`);
+  assert.equal(list.status, 401);
+  assert.doesNotMatch(await list.text(), new RegExp(id ?? 'no id'));
+
+  assert.deepEqual([...cam.errors, ...dee.errors], []);
+  for (const p of [cam, dee, look]) await p.context().close();
+});

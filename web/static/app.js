@@ -11,7 +11,7 @@ import { Player } from './player.js';
 import { Live } from './live.js';
 
 /**
- * @typedef {{name: string, mode: string, title: string, participants: number, live: boolean, allow_video: boolean,
+ * @typedef {{name: string, mode: string, title: string, participants?: number, live: boolean, allow_video: boolean,
  *   video_default: boolean, archive: boolean, publish: string, max_clip_seconds: number, max_clip_bytes: number,
  *   clip_lifetime: string, access?: string}} RoomInfo
  * @typedef {{id: string, state: string, peer: {id: string, name: string}, video: boolean}} Call
@@ -160,7 +160,10 @@ async function loadRooms() {
         h('td', {}, h('a', { href: `/?room=${encodeURIComponent(r.name)}` }, r.name)),
         h('td', {}, r.mode),
         h('td', {}, r.title),
-        h('td', { className: 'num' }, String(r.participants)),
+        // Rooms that are not open do not tell how many are in them.
+        r.participants === undefined
+          ? h('td', { className: 'num', title: 'shown to members only' }, '—')
+          : h('td', { className: 'num' }, String(r.participants)),
       ),
     ),
   );

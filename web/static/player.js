@@ -9,7 +9,7 @@ import { h, byId, formatBytes, formatSeconds, formatTime, load, save } from './d
 /**
  * @typedef {{id: string, room: string, author: string, created: string, duration: number, bytes: number,
  *   kind: string, mime: string, description: string, state: string, expires: string,
- *   draft_token?: string, mine?: boolean}} Clip
+ *   draft_token?: string, mine?: boolean, key?: string}} Clip
  */
 
 export class Player {
@@ -121,10 +121,20 @@ export class Player {
     );
   }
 
-  /** @param {Clip} c */
+  /**
+   * The clip's media URL. An <audio src> or a download link cannot send
+   * the owner key, so the URL carries the clip's key (what opens a
+   * published clip in a password or token room) and, on one's own draft,
+   * its draft token.
+   * @param {Clip} c
+   */
   url(c) {
     const u = `/api/rooms/${encodeURIComponent(c.room)}/clips/${encodeURIComponent(c.id)}`;
-    return c.state === 'draft' && c.draft_token ? `${u}?token=${encodeURIComponent(c.draft_token)}` : u;
+    const q = new URLSearchParams();
+    if (c.key) q.set('key', c.key);
+    if (c.state === 'draft' && c.draft_token) q.set('token', c.draft_token);
+    const query = q.toString();
+    return query ? `${u}?${query}` : u;
   }
 
   /** @param {Clip} c */
