@@ -16,9 +16,15 @@ import (
 )
 
 // ClipURL is the direct link to a clip's media: it plays in a browser, and
-// ?download=1 saves it.
+// &download=1 saves it. It carries the clip's media key, so that it plays
+// without joining in a room that is not open too: the mail goes only to
+// the addresses the room lists.
 func ClipURL(base *url.URL, c clips.Clip) string {
-	return base.JoinPath("api", "rooms", c.Room, "clips", c.ID).String()
+	u := base.JoinPath("api", "rooms", c.Room, "clips", c.ID)
+	if c.Key != "" {
+		u.RawQuery = url.Values{"key": {c.Key}}.Encode()
+	}
+	return u.String()
 }
 
 // RoomURL is the link to the room in the web client.

@@ -35,12 +35,14 @@ func TestNotifyMail(t *testing.T) {
 		cfg.Mail.From = "parley <noreply@example.org>"
 		for i := range rooms {
 			if rooms[i].Name == "forum" {
+				// Members only: the link in the mail must carry its key.
+				rooms[i].Access, rooms[i].Password = configs.AccessPassword, testHash(t, "room pass")
 				rooms[i].Notify = true
 				rooms[i].NotifyAddresses = map[string]string{"ann": "ann@example.org", "bob": "Bob <bob@example.org>"}
 			}
 		}
 	})
-	_, j := srv.join(t, "forum", "ann", client.Options{})
+	_, j := srv.join(t, "forum", "ann", client.Options{Password: "room pass"})
 	media, err := os.ReadFile("testdata/mediarecorder-opus.webm")
 	if err != nil {
 		t.Fatal(err)
@@ -69,10 +71,11 @@ func TestNotifyMail(t *testing.T) {
 		t.Errorf("the description is not in the mail:\n%s", body)
 	}
 	link := regexp.MustCompile(`http://\S+/clips/\S+`).FindString(string(body))
-	if link != fmt.Sprintf("http://%s/api/rooms/forum/clips/%s", addr, clip.ID) {
+	if !strings.HasPrefix(link, fmt.Sprintf("http://%s/api/rooms/forum/clips/%s?key=", addr, clip.ID)) {
 		t.Fatalf("link %q in:\n%s", link, body)
 	}
-	// Fetched as a stranger would: no credentials.
+	// Fetched as the recipient's mail program would: no credentials but
+	// the link's key.
 	resp, err := http.Get(link)
 	if err != nil {
 		t.Fatal(err)
