@@ -254,6 +254,23 @@ func TestTURNRelayRefused(t *testing.T) {
 	if n, from, err := peer.ReadFrom(make([]byte, 100)); err == nil {
 		t.Errorf("the peer received %d bytes from %s", n, from)
 	}
+	// Reserved ranges, and IPv6 forms that carry a refused IPv4 address:
+	// a permission is refused before anything is sent.
+	for _, a := range []string{
+		"198.18.0.1", "192.0.0.170", "240.0.0.1", "255.255.255.255", "100.64.0.1",
+		"2002:7f00:1::1",     // 6to4 of 127.0.0.1
+		"2002:a00:1::1",      // 6to4 of 10.0.0.1
+		"64:ff9b::a9fe:a9fe", // NAT64 of 169.254.169.254
+		"64:ff9b:1::7f00:1",  // local-use NAT64
+		"::7f00:1",           // IPv4-compatible 127.0.0.1
+		"::ffff:0:7f00:1",    // IPv4-translated 127.0.0.1
+		"2001:0:7f00:1::1",   // Teredo
+	} {
+		ip := net.ParseIP(a)
+		if err := c.CreatePermission(&net.UDPAddr{IP: ip, Port: 9}); err == nil {
+			t.Errorf("CreatePermission toward %s succeeded", a)
+		}
+	}
 }
 
 // TestTURNRelayOnlyClient: clients restricted to relay candidates
