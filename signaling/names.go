@@ -59,12 +59,6 @@ func cleanName(name string, max int) (string, error) {
 	return name, nil
 }
 
-// checkName is cleanName for a name that is only checked (to_name).
-func checkName(name string, max int) error {
-	_, err := cleanName(name, max)
-	return err
-}
-
 // invisibleLetter reports letters that render as blank: the Hangul
 // fillers and the Khmer inherent vowels, which Unicode counts as letters
 // or marks but fonts draw as nothing.

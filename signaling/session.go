@@ -525,10 +525,12 @@ func (s *Session) chat(m *clientMessage) {
 // chatByName sends a private message to a name: at once when someone of
 // that name is in the room, else kept until they join.
 func (s *Session) chatByName(m *clientMessage, from Peer, now time.Time) {
-	if err := checkName(m.ToName, s.hub.cfg.Signaling.MaxNameLength); err != nil {
+	toName, err := cleanName(m.ToName, s.hub.cfg.Signaling.MaxNameLength)
+	if err != nil {
 		s.sendError(m.Req, ErrBadName, "to_name: "+err.Error())
 		return
 	}
+	m.ToName = toName // kept as names are, so that its holder finds it
 	room := s.room
 	room.mu.Lock()
 	for _, o := range room.members {
@@ -548,7 +550,7 @@ func (s *Session) chatByName(m *clientMessage, from Peer, now time.Time) {
 		s.sendError(m.Req, ErrNoSuchPeer, "nobody of that name is in the room, and this server keeps no messages")
 		return
 	}
-	_, err := chat.Leave(room.cfg.Name, chatlog.Entry{From: chatlog.Peer(from), ToName: m.ToName, Text: m.Text, TS: now})
+	_, err = chat.Leave(room.cfg.Name, chatlog.Entry{From: chatlog.Peer(from), ToName: m.ToName, Text: m.Text, TS: now})
 	switch {
 	case errors.Is(err, chatlog.ErrMailboxFull):
 		s.sendError(m.Req, ErrMailboxFull, fmt.Sprintf("too many messages are already waiting for %q", m.ToName))
