@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs the browser end-to-end tests (web/e2e) against bin/parley. When the
-# machine allows it, server and browser run in a network namespace of their
-# own with only a loopback interface, so that no packet can leave the host.
+# Runs the browser end-to-end tests (web/e2e: every *.test.mjs, in headless
+# Chromium and in headless Firefox, which plays its sound to a PulseAudio
+# daemon of the test's own) against bin/parley. When the machine allows it,
+# server and browsers run in a network namespace of their own with only a
+# loopback interface, so that no packet can leave the host. Without
+# firefox-esr or pulseaudio the Firefox tests are skipped, saying so; with
+# CI set they fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

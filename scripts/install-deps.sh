@@ -6,7 +6,7 @@ set -euo pipefail
 
 # Debian packages the tests use, with the command each provides.
 # (The lists grow as tests use more tools: ffmpeg, mkvtoolnix, coturn,
-# chromium.)
+# chromium, firefox-esr with pulseaudio as its audio output.)
 declare -A APT_COMMANDS=(
 	[ffmpeg]=ffmpeg
 	[ffprobe]=ffmpeg
@@ -14,6 +14,9 @@ declare -A APT_COMMANDS=(
 	[mkvinfo]=mkvtoolnix
 	[turnutils_uclient]=coturn
 	[chromium]=chromium
+	[firefox-esr]=firefox-esr
+	[pulseaudio]=pulseaudio
+	[setpriv]=util-linux
 	[node]=nodejs
 	[npm]=npm
 	[unshare]=util-linux
@@ -35,9 +38,19 @@ apt_install() {
 	[ ${#missing[@]} -eq 0 ] && return 0
 	local sudo=""
 	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	# Each package once, in a stable order.
+	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 	echo "install-deps: installing ${missing[*]}"
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	# apt prints a line per package unpacked: keep it for a failure only.
+	local log
+	log=$(mktemp)
+	if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+		cat "$log" >&2
+		rm -f "$log"
+		echo "install-deps: apt-get failed" >&2
+		exit 1
+	fi
+	rm -f "$log"
 	for pkg in "${missing[@]}"; do
 		if [ "$pkg" = coturn ]; then
 			keep_coturn_off "$sudo"
@@ -59,15 +72,16 @@ keep_coturn_off() {
 	fi
 }
 
-# The browser tests' npm packages (playwright-core, which drives the
-# Debian chromium above; it never downloads a browser), exactly as locked.
+# The browser tests' npm packages, exactly as locked: playwright-core
+# drives the Debian chromium above, puppeteer-core the Debian firefox-esr
+# (over WebDriver BiDi); neither downloads a browser.
 npm_install() {
 	local dir=web/e2e
 	if [ -f "$dir/node_modules/.package-lock.json" ] && cmp -s "$dir/package-lock.json" "$dir/node_modules/.lock-installed"; then
 		return 0
 	fi
 	echo "install-deps: npm ci in $dir"
-	(cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+	(cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 	cp "$dir/package-lock.json" "$dir/node_modules/.lock-installed"
 }
 

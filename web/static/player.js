@@ -150,6 +150,7 @@ export class Player {
    * @param {string[]} ids
    */
   play(ids) {
+    this.noOutputSaid = false;
     this.queue = [...ids];
     this.next();
   }
@@ -182,6 +183,14 @@ export class Player {
     });
     el.addEventListener('error', () => {
       if (this.el !== el) return;
+      if (noAudioOutput(el.error)) {
+        // Every clip would fail the same way: say why (once, and again
+        // when the user presses Play), and stop instead of skipping on.
+        if (!this.noOutputSaid) this.ctx.notify('This browser cannot play sound: no audio output device. Connect or enable one, then press Play.');
+        this.noOutputSaid = true;
+        this.stop();
+        return;
+      }
       this.ctx.notify(`Cannot play the clip by ${c.author}; skipping it.`);
       this.next();
     });
@@ -235,4 +244,14 @@ export class Player {
       this.ctx.notify(`Cannot delete: ${e instanceof Error ? e.message : e}`);
     }
   }
+}
+
+/**
+ * Whether a media element failed because the browser has no audio output
+ * (Firefox without a sound server reports "OnMediaSinkAudioError"), not
+ * because of the clip.
+ * @param {MediaError|null} err
+ */
+function noAudioOutput(err) {
+  return !!err && /MediaSinkAudio|audio sink|audio output|audio device/i.test(err.message);
 }
