@@ -7,12 +7,24 @@
 // timeline and writes them with ebml-go, which adds Cues and Duration on
 // close so that browsers can seek.
 //
+// One timeline: each track's RTP clock is mapped to wall time either by
+// the publisher's sender reports (the sender's clock, which keeps the lip
+// sync of capture) or by the arrival of the track's first packet. A
+// sender report is trusted only for packets it can describe (see
+// trusted): push-to-talk senders stop between talks, and the audio RTP
+// clock of browsers does not advance while they do, so a report from an
+// earlier talk misplaces the new audio by the whole pause. The mapping is
+// chosen once, before the first block is written, and kept for the whole
+// clip: written blocks cannot move, and a switch would make the timeline
+// jump.
+//
 // The recorder does not decide where files go or what becomes of them:
 // it writes to the io.WriteSeeker it is given (a clips.Pending) and
 // reports the duration and kind when stopped.
 package recorder
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -48,13 +60,39 @@ const (
 	// opusFrame is the duration of the last audio frame, which no later
 	// frame's timestamp measures.
 	opusFrame = 20 * time.Millisecond
+	// syncWait is how long after the clip's first frame the header waits
+	// for every track to have a trusted sender report; past it the clip
+	// is timed by arrival. Senders report about every second (Pion;
+	// Chrome for video), browsers' audio every few seconds.
+	syncWait = time.Second
+	// srAfter is how much later than a track's first packet in the clip
+	// its sender report must arrive to be taken as built after that packet
+	// was sent: RTP and RTCP are read and stamped on different goroutines.
+	srAfter = 50 * time.Millisecond
+	// srTolerance is how far a sender report older than the clip may
+	// misplace the track's packets against their arrival (encoding,
+	// pacing and network delay) and still be trusted. A push-to-talk
+	// pause misplaces them by the whole pause.
+	srTolerance = 100 * time.Millisecond
+	// srFreshTolerance bounds the same for a report built after the
+	// clip's first packet: pacing may hold a camera's packets back, but
+	// not by seconds.
+	srFreshTolerance = time.Second
+	// videoLead is how far after the clip's start the first video frame
+	// may come and still be shown from the start (see open): a camera
+	// starts within it, also on a busy machine.
+	videoLead = time.Second
 )
 
 // SenderReport is the latest RTCP sender report of a track: the
-// publisher's wall clock at an RTP timestamp.
+// publisher's wall clock at an RTP timestamp, and when the report arrived
+// here.
 type SenderReport struct {
 	NTP time.Time
 	RTP uint32
+	// Arrival is the local time the report arrived; a report without one
+	// is not used.
+	Arrival time.Time
 }
 
 // Track describes one track to record.
@@ -62,9 +100,11 @@ type Track struct {
 	Codec webrtc.RTPCodecParameters
 	// RequestKeyframe asks the publisher for a keyframe (video only).
 	RequestKeyframe func()
-	// SenderReport returns the track's latest sender report, if any. When
-	// every track has one at the start, tracks are synchronised by the
-	// publisher's clock; otherwise by arrival time.
+	// SenderReport returns the track's latest sender report, if any. It
+	// is called until the clip's first block is written, so it must be
+	// cheap. When every track has one that describes its packets in the
+	// clip (see trusted), tracks are synchronised by the publisher's
+	// clock; otherwise by arrival time.
 	SenderReport func() (SenderReport, bool)
 }
 
@@ -88,6 +128,9 @@ type Result struct {
 	Frames   int
 	Dropped  uint64 // packets dropped because the queue was full
 	Bytes    int64
+	// Synced: the tracks were put on one timeline by the publisher's
+	// sender reports; else by the arrival of their first packets.
+	Synced bool
 }
 
 // ErrEmpty is returned by Stop when no frame was recorded.
@@ -101,16 +144,22 @@ type queued struct {
 
 type trackState struct {
 	Track
-	kind     string // "audio" | "video"
-	codec    string // "opus" | "vp8" | "vp9"
-	asm      *assembler
-	clock    float64
-	number   uint64 // WebM track number, 0 until the writer exists
-	writer   webm.BlockWriteCloser
-	started  bool      // first packet seen
-	firstTS  uint32    // RTP timestamp of the first packet
-	firstAt  time.Time // its arrival
-	keyed    bool      // a keyframe was written (video)
+	kind    string // "audio" | "video"
+	codec   string // "opus" | "vp8" | "vp9"
+	asm     *assembler
+	clock   float64
+	number  uint64 // WebM track number, 0 until the writer exists
+	writer  webm.BlockWriteCloser
+	started bool      // first packet seen
+	firstTS uint32    // RTP timestamp of the first packet
+	firstAt time.Time // its arrival
+	// early is the least, over the packets before the mapping was chosen,
+	// of arrival minus the arrival that the first packet and the RTP clock
+	// predict: <= 0, the packet that came with the least delay.
+	early    time.Duration
+	sr       SenderReport // the report the clip is timed by (useSR)
+	keyed    bool         // a keyframe was written (video)
+	lead     bool         // the next frame placed is the first, which may move to the start (video)
 	width    int
 	height   int
 	lastTC   int64 // last timecode written, ms
@@ -130,9 +179,8 @@ type Recorder struct {
 	dropped atomic.Uint64
 
 	// Owned by the run goroutine.
-	useSR    bool
-	srs      []SenderReport
-	zero     time.Time // wall time at timecode 0
+	useSR    bool      // tracks are timed by their sender reports, else by arrival
+	zero     time.Time // wall time at timecode 0; set with the header
 	first    time.Time // when the first frame came; the keyframe wait starts there
 	writers  []webm.BlockWriteCloser
 	pending  []pendingFrame // audio held until the header can be written
@@ -146,7 +194,7 @@ type Recorder struct {
 
 type pendingFrame struct {
 	track *trackState
-	tc    int64
+	ts    uint32
 	key   bool
 	data  []byte
 }
@@ -194,28 +242,13 @@ func Start(w io.WriteSeeker, tracks []Track, opts Options) (*Recorder, error) {
 	if !hasAudio {
 		return nil, errors.New("a clip needs an audio track")
 	}
-	// Synchronise by sender reports only if every track has one now:
-	// mixing the publisher's clock with ours would skew the tracks.
-	r.useSR = true
-	r.srs = make([]SenderReport, len(r.tracks))
-	for i, t := range r.tracks {
-		if t.SenderReport == nil {
-			r.useSR = false
-			break
-		}
-		sr, ok := t.SenderReport()
-		if !ok {
-			r.useSR = false
-			break
-		}
-		r.srs[i] = sr
-	}
 	for _, t := range r.tracks {
 		if t.kind == "video" && t.RequestKeyframe != nil {
 			t.RequestKeyframe()
 			t.lastKFAt = time.Now()
 		}
 	}
+	opts.Log.Debug("recording starts")
 	go r.run()
 	return r, nil
 }
@@ -260,6 +293,7 @@ func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
 // frames, and closes the file with its Cues and Duration. The writer is
 // left open for the caller.
 func (r *Recorder) Stop() (Result, error) {
+	r.opts.Log.Debug("recording stops")
 	r.stopMu.Lock()
 	if !r.closed.Swap(true) {
 		close(r.queue)
@@ -289,12 +323,17 @@ func (r *Recorder) run() {
 
 func (r *Recorder) push(q queued) {
 	t := r.tracks[q.track]
-	if !t.started {
+	switch {
+	case len(q.pkt.Payload) == 0:
+		// Padding (bandwidth probes) carries the timestamp of the last
+		// media sent, from before a pause: it says nothing of the clock.
+	case !t.started:
 		t.started = true
 		t.firstTS = q.pkt.Timestamp
 		t.firstAt = q.arrival
-		if r.zero.IsZero() || r.wallOf(q.track, q.pkt.Timestamp).Before(r.zero) {
-			r.setZero(q.track, q.pkt.Timestamp)
+	case r.writers == nil:
+		if d := q.arrival.Sub(t.firstAt) - t.span(q.pkt.Timestamp, t.firstTS); d < t.early {
+			t.early = d
 		}
 	}
 	t.asm.push(q.pkt)
@@ -303,25 +342,93 @@ func (r *Recorder) push(q queued) {
 	}
 }
 
-// setZero makes the given packet's time the start of the clip. It is
-// called only before anything has been written.
-func (r *Recorder) setZero(track int, ts uint32) {
-	if r.frames > 0 || len(r.pending) > 0 {
-		return
-	}
-	r.zero = r.wallOf(track, ts)
+// span is the RTP time from b to a on the track's clock.
+func (t *trackState) span(a, b uint32) time.Duration {
+	return time.Duration(float64(int32(a-b)) / t.clock * float64(time.Second))
 }
 
 // wallOf maps an RTP timestamp of a track to wall time: by the sender's
 // clock when sender reports are used, else by the arrival of the track's
 // first packet.
-func (r *Recorder) wallOf(track int, ts uint32) time.Time {
-	t := r.tracks[track]
+func (r *Recorder) wallOf(t *trackState, ts uint32) time.Time {
 	if r.useSR {
-		sr := r.srs[track]
-		return sr.NTP.Add(time.Duration(float64(int32(ts-sr.RTP)) / t.clock * float64(time.Second)))
+		return t.sr.NTP.Add(t.span(ts, t.sr.RTP))
 	}
-	return t.firstAt.Add(time.Duration(float64(int32(ts-t.firstTS)) / t.clock * float64(time.Second)))
+	return t.firstAt.Add(t.span(ts, t.firstTS))
+}
+
+// trusted tells whether sr describes the track's packets in this clip. A
+// report that arrived after the track's first packet in the clip was built
+// by the sender after it sent that packet, from the same RTP clock. An
+// older one, from before a pause, say, is trusted only if it places the
+// packets where their arrival does: the delay it implies for the packet
+// that came soonest, less the delay of the report itself (both include
+// the offset between the sender's clock and ours, which cancels), is
+// within srTolerance. A sender whose RTP clock stood still for a pause
+// fails this by the length of the pause.
+func (t *trackState) trusted(sr SenderReport) bool {
+	if !t.started || sr.Arrival.IsZero() || sr.NTP.IsZero() {
+		return false
+	}
+	lag := t.lag(sr)
+	switch {
+	case lag < -srTolerance:
+		return false // packets earlier than the report allows: not its clock
+	case lag <= srTolerance:
+		return true
+	default:
+		return lag <= srFreshTolerance && sr.Arrival.After(t.firstAt.Add(srAfter))
+	}
+}
+
+// lag is how much later than sr predicts the track's packets arrived,
+// less the report's own delay (see trusted).
+func (t *trackState) lag(sr SenderReport) time.Duration {
+	predicted := sr.NTP.Add(t.span(t.firstTS, sr.RTP))
+	return t.firstAt.Add(t.early).Sub(predicted) - sr.Arrival.Sub(sr.NTP)
+}
+
+// chooseClock decides, before the header is written, how the tracks are
+// put on one timeline: by sender reports if every track has a trusted
+// one, else by arrival. Until syncWait has passed since the first frame
+// it may answer that it is too early to tell; with final it decides.
+func (r *Recorder) chooseClock(now time.Time, final bool) bool {
+	if len(r.tracks) == 1 {
+		// One track: either mapping is the track's RTP clock from its
+		// first frame on.
+		r.useSR = false
+		return true
+	}
+	all := true
+	for _, t := range r.tracks {
+		if t.SenderReport == nil {
+			all = false
+			break
+		}
+		sr, ok := t.SenderReport()
+		if !ok || !t.trusted(sr) {
+			all = false
+			break
+		}
+		t.sr = sr
+	}
+	if all {
+		r.useSR = true
+	} else if !final && (r.first.IsZero() || now.Sub(r.first) < syncWait) {
+		return false
+	}
+	if r.opts.Log.Enabled(context.Background(), slog.LevelDebug) {
+		for _, t := range r.tracks {
+			if t.SenderReport == nil || !t.started {
+				continue
+			}
+			if sr, ok := t.SenderReport(); ok {
+				r.opts.Log.Debug("sender report", "kind", t.kind, "trusted", t.trusted(sr),
+					"lag", t.lag(sr), "after_first_packet", sr.Arrival.Sub(t.firstAt))
+			}
+		}
+	}
+	return true
 }
 
 func (r *Recorder) frame(track int, data []byte, ts uint32) {
@@ -329,17 +436,6 @@ func (r *Recorder) frame(track int, data []byte, ts uint32) {
 		return
 	}
 	t := r.tracks[track]
-	tc := r.wallOf(track, ts).Sub(r.zero).Milliseconds()
-	if tc < t.lastTC {
-		tc = t.lastTC // never backwards within a track
-	}
-	if tc < 0 {
-		tc = 0
-	}
-	if r.opts.MaxDuration > 0 && time.Duration(tc)*time.Millisecond >= r.opts.MaxDuration {
-		r.hitLimit(LimitSeconds)
-		return
-	}
 	key := true
 	if t.kind == "video" {
 		var w, h int
@@ -356,17 +452,40 @@ func (r *Recorder) frame(track int, data []byte, ts uint32) {
 			t.keyed, t.width, t.height = true, w, h
 		}
 	}
-	t.lastTC = tc
 	if r.first.IsZero() {
 		r.first = time.Now()
 	}
 	if r.writers == nil {
-		r.pending = append(r.pending, pendingFrame{track: t, tc: tc, key: key, data: data})
-		if r.ready() {
+		r.pending = append(r.pending, pendingFrame{track: t, ts: ts, key: key, data: data})
+		if r.ready() && r.chooseClock(time.Now(), false) {
 			r.open()
 		}
 		return
 	}
+	r.place(t, ts, key, data)
+}
+
+// place writes a frame at its place on the clip's timeline.
+func (r *Recorder) place(t *trackState, ts uint32, key bool, data []byte) {
+	if r.limitHit || t.writer == nil {
+		return
+	}
+	// Rounded, not truncated: a timestamp a tick short of a frame's time
+	// must not land a millisecond early (ffmpeg then takes two frames of
+	// a 25 fps stream for one).
+	tc := r.wallOf(t, ts).Sub(r.zero).Round(time.Millisecond).Milliseconds()
+	if tc < t.lastTC {
+		tc = t.lastTC // never backwards within a track
+	}
+	if tc < 0 || (t.lead && time.Duration(tc)*time.Millisecond <= videoLead) {
+		tc = 0
+	}
+	t.lead = false
+	if r.opts.MaxDuration > 0 && time.Duration(tc)*time.Millisecond >= r.opts.MaxDuration {
+		r.hitLimit(LimitSeconds)
+		return
+	}
+	t.lastTC = tc
 	r.write(t, tc, key, data)
 }
 
@@ -389,7 +508,7 @@ func (r *Recorder) housekeeping() {
 			t.lastKFAt = now
 		}
 	}
-	if r.writers == nil && len(r.pending) > 0 && r.ready() {
+	if r.writers == nil && len(r.pending) > 0 && r.ready() && r.chooseClock(now, false) {
 		r.open()
 	}
 	if r.out.since(now) >= flushEvery {
@@ -401,7 +520,8 @@ func (r *Recorder) housekeeping() {
 }
 
 // open writes the header with the tracks that can be recorded and the
-// frames held back so far.
+// frames held back so far; the clock is chosen (chooseClock). The clip
+// starts with the earliest frame held.
 func (r *Recorder) open() {
 	var entries []webm.TrackEntry
 	var recorded []*trackState
@@ -478,12 +598,28 @@ func (r *Recorder) open() {
 		t.number = uint64(i + 1)
 		t.writer = ws[i]
 	}
+	by := "arrival"
+	if r.useSR {
+		by = "sender reports"
+	}
+	r.opts.Log.Debug("clip timeline", "by", by)
 	pending := r.pending
 	r.pending = nil
 	for _, f := range pending {
-		if f.track.writer != nil {
-			r.write(f.track, f.tc, f.key, f.data)
+		if at := r.wallOf(f.track, f.ts); f.track.writer != nil && (r.zero.IsZero() || at.Before(r.zero)) {
+			r.zero = at
 		}
+	}
+	// A camera's first frame comes a little after the sound: it is
+	// captured and encoded after the sender starts, a frame period and
+	// more later (half a second on a busy machine). Shown from the clip's
+	// start instead of a blank, it fills the picture's first moments;
+	// every later frame keeps its time, so the sync is the same.
+	for _, t := range recorded {
+		t.lead = t.kind == "video"
+	}
+	for _, f := range pending {
+		r.place(f.track, f.ts, f.key, f.data)
 	}
 }
 
@@ -530,6 +666,7 @@ func (r *Recorder) finish() {
 	r.limitHit = limit
 	if r.writers == nil && len(r.pending) > 0 {
 		r.first = time.Unix(1, 0) // stop waiting for a keyframe
+		r.chooseClock(time.Now(), true)
 		r.open()
 	}
 	kind := "audio"
@@ -560,6 +697,7 @@ func (r *Recorder) finish() {
 		Frames:   r.frames,
 		Dropped:  r.dropped.Load(),
 		Bytes:    r.out.n.Load(),
+		Synced:   r.useSR,
 	}
 	if r.frames == 0 && r.err == nil {
 		r.err = ErrEmpty

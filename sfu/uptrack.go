@@ -26,10 +26,14 @@ type Sink interface {
 }
 
 // SenderReport is the mapping of the publisher's wall clock to the track's
-// RTP clock, from its latest RTCP sender report.
+// RTP clock, from its latest RTCP sender report, and when the report
+// arrived. The mapping holds for the packets sent around that time: a
+// push-to-talk sender whose audio clock stands still between talks makes
+// it wrong for the next talk until its next report (see recorder.trusted).
 type SenderReport struct {
-	NTP time.Time
-	RTP uint32
+	NTP     time.Time
+	RTP     uint32
+	Arrival time.Time // local time, with a monotonic reading
 }
 
 // UpTrack is a track published by a participant. One goroutine reads it and
@@ -163,7 +167,7 @@ func (u *UpTrack) readRTCP(recv *webrtc.RTPReceiver) {
 		}
 		for _, p := range pkts {
 			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == uint32(u.remote.SSRC()) {
-				u.sr.Store(&SenderReport{NTP: ntpTime(sr.NTPTime), RTP: sr.RTPTime})
+				u.sr.Store(&SenderReport{NTP: ntpTime(sr.NTPTime), RTP: sr.RTPTime, Arrival: time.Now()})
 			}
 		}
 	}

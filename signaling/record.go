@@ -101,7 +101,7 @@ func (s *Session) newRecording(ups []*sfu.UpTrack, description string, onLimit f
 			RequestKeyframe: up.RequestKeyframe,
 			SenderReport: func() (recorder.SenderReport, bool) {
 				sr, ok := up.LastSenderReport()
-				return recorder.SenderReport{NTP: sr.NTP, RTP: sr.RTP}, ok
+				return recorder.SenderReport{NTP: sr.NTP, RTP: sr.RTP, Arrival: sr.Arrival}, ok
 			},
 		}
 	}
