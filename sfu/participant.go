@@ -396,12 +396,17 @@ func (p *Participant) negotiateLocked() {
 		return
 	}
 	offer, err := p.sub.CreateOffer(nil)
-	if err != nil {
-		p.log.Error("subscribe offer", "err", err)
-		return
+	sdp := ""
+	if err == nil {
+		sdp, err = p.setLocalLocked(p.sub, offer)
 	}
-	sdp, err := p.setLocalLocked(p.sub, offer)
 	if err != nil {
+		// A change of tracks can race the connection's closing (the
+		// client left, or the connection failed): that is no error.
+		if errors.Is(err, webrtc.ErrConnectionClosed) || p.sub.ConnectionState() == webrtc.PeerConnectionStateClosed {
+			p.log.Debug("no subscribe offer: the connection is closing", "err", err)
+			return
+		}
 		p.log.Error("subscribe offer", "err", err)
 		return
 	}
