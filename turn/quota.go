@@ -107,10 +107,11 @@ type allocations struct {
 
 // relay is one open relay socket (UDP socket or TCP listener).
 type relay struct {
-	owner  owner
-	key    string      // relayKey of its address
-	close  func()      // closes the socket, and so the allocation
-	unused *time.Timer // closes it unless a permission comes; nil once one came
+	owner   owner
+	counted bool        // in the counts (not the server's own self-test)
+	key     string      // relayKey of its address
+	close   func()      // closes the socket, and so the allocation
+	unused  *time.Timer // closes it unless a permission comes; nil once one came
 }
 
 func newAllocations(maxUser, maxClient, maxTotal int, unusedLife time.Duration, log *slog.Logger) *allocations {
@@ -146,10 +147,15 @@ func (q *allocations) allows(o owner) bool {
 
 // take counts one allocation of o. A participant of "" is not counted per
 // participant (the username named none: the operator's tools, which hold
-// the secret), nor a client that is not valid (pion's port probes).
+// the secret), nor a client that is not valid (pion's port probes). The
+// server's own start-up self-test is not counted at all: its relay lives
+// a moment and must not take a client's place.
 func (q *allocations) take(o owner) (*relay, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if o.participant == selfTestParticipant {
+		return &relay{owner: o}, nil
+	}
 	if err := q.overLocked(o); err != nil {
 		return nil, err
 	}
@@ -160,7 +166,7 @@ func (q *allocations) take(o owner) (*relay, error) {
 	if o.client.IsValid() {
 		q.perClient[o.client]++
 	}
-	return &relay{owner: o}, nil
+	return &relay{owner: o, counted: true}, nil
 }
 
 // track registers the socket of r, open at addr, which close closes; unless
@@ -193,15 +199,17 @@ func (q *allocations) used(addr net.Addr) {
 func (q *allocations) release(r *relay) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.total--
-	if p := r.owner.participant; p != "" {
-		if q.perUser[p]--; q.perUser[p] <= 0 {
-			delete(q.perUser, p)
+	if r.counted {
+		q.total--
+		if p := r.owner.participant; p != "" {
+			if q.perUser[p]--; q.perUser[p] <= 0 {
+				delete(q.perUser, p)
+			}
 		}
-	}
-	if c := r.owner.client; c.IsValid() {
-		if q.perClient[c]--; q.perClient[c] <= 0 {
-			delete(q.perClient, c)
+		if c := r.owner.client; c.IsValid() {
+			if q.perClient[c]--; q.perClient[c] <= 0 {
+				delete(q.perClient, c)
+			}
 		}
 	}
 	if r.key != "" && q.relays[r.key] == r {
