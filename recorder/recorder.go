@@ -9,7 +9,7 @@
 //
 // One timeline: each track's RTP clock is mapped to wall time either by
 // the publisher's sender reports (the sender's clock, which keeps the lip
-// sync of capture) or by the arrival of the track's first packet. A
+// sync of capture) or by the packets' arrival. A
 // sender report is trusted only for packets it can describe (see
 // trusted): push-to-talk senders stop between talks, and the audio RTP
 // clock of browsers does not advance while they do, so a report from an
@@ -129,7 +129,7 @@ type Result struct {
 	Dropped  uint64 // packets dropped because the queue was full
 	Bytes    int64
 	// Synced: the tracks were put on one timeline by the publisher's
-	// sender reports; else by the arrival of their first packets.
+	// sender reports; else by their packets' arrival.
 	Synced bool
 }
 
@@ -348,13 +348,14 @@ func (t *trackState) span(a, b uint32) time.Duration {
 }
 
 // wallOf maps an RTP timestamp of a track to wall time: by the sender's
-// clock when sender reports are used, else by the arrival of the track's
-// first packet.
+// clock when sender reports are used, else by arrival: by the packet that
+// came soonest for its timestamp before the timeline was chosen, not by
+// the first, which a camera's slow first keyframe makes late.
 func (r *Recorder) wallOf(t *trackState, ts uint32) time.Time {
 	if r.useSR {
 		return t.sr.NTP.Add(t.span(ts, t.sr.RTP))
 	}
-	return t.firstAt.Add(t.span(ts, t.firstTS))
+	return t.firstAt.Add(t.early + t.span(ts, t.firstTS))
 }
 
 // trusted tells whether sr describes the track's packets in this clip. A

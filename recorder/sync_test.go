@@ -18,16 +18,40 @@ import (
 
 // simTrack is one track of a simulated publisher.
 type simTrack struct {
-	clock  float64
-	seq    rtp.Sequencer
-	pktz   rtp.Packetizer
-	delay  time.Duration // from the sender to the recorder, media and reports alike
-	mu     sync.Mutex
-	ts     uint32    // timestamp of the last frame sent
-	sentAt time.Time // when it was sent
-	sent   bool
-	sr     atomic.Pointer[SenderReport]
-	sink   atomic.Pointer[Sink]
+	clock float64
+	seq   rtp.Sequencer
+	pktz  rtp.Packetizer
+	delay time.Duration // from the sender to the recorder, media and reports alike
+	// firstDelay is added to the first frame of each talk: a camera's
+	// first keyframe takes longer to encode and send than the frames
+	// after it, which wait behind it.
+	firstDelay time.Duration
+	link       chan delivery // in order, as one path does
+	linkDone   chan struct{}
+	mu         sync.Mutex
+	ts         uint32    // timestamp of the last frame sent
+	sentAt     time.Time // when it was sent
+	sent       bool
+	sr         atomic.Pointer[SenderReport]
+	sink       atomic.Pointer[Sink]
+}
+
+type delivery struct {
+	at time.Time
+	f  func()
+}
+
+// carry delivers what is sent on the track in order, each at its time or
+// after the one before it.
+func (tr *simTrack) carry() {
+	tr.link, tr.linkDone = make(chan delivery, 4096), make(chan struct{})
+	go func() {
+		defer close(tr.linkDone)
+		for d := range tr.link {
+			time.Sleep(time.Until(d.at))
+			d.f()
+		}
+	}()
 }
 
 // senderReport is the track's latest report as the recorder reads it.
@@ -57,7 +81,7 @@ const senderClockOffset = time.Hour
 
 func newSimSender(t *testing.T, audioDelay, videoDelay time.Duration) *simSender {
 	aSeq, vSeq := rtp.NewRandomSequencer(), rtp.NewRandomSequencer()
-	return &simSender{
+	s := &simSender{
 		audio: &simTrack{clock: 48000, delay: audioDelay, seq: aSeq,
 			pktz: rtp.NewPacketizer(1200, 111, 1, &codecs.OpusPayloader{}, aSeq, 48000)},
 		video: &simTrack{clock: 90000, delay: videoDelay, seq: vSeq,
@@ -66,6 +90,9 @@ func newSimSender(t *testing.T, audioDelay, videoDelay time.Duration) *simSender
 		opus:  testmedia.Opus(t, 3),
 		vp8:   testmedia.VP8(t, 3),
 	}
+	s.audio.carry()
+	s.video.carry()
+	return s
 }
 
 // report sends a sender report of tr now, if it has sent anything.
@@ -120,17 +147,21 @@ func (s *simSender) close() {
 		close(s.stop)
 		<-s.done
 	}
+	for _, tr := range []*simTrack{s.audio, s.video} {
+		close(tr.link)
+		<-tr.linkDone
+	}
 }
 
 func (s *simSender) deliver(tr *simTrack, f func()) {
-	if tr.delay == 0 {
-		f()
-		return
-	}
-	time.AfterFunc(tr.delay, f)
+	s.deliverIn(tr, tr.delay, f)
 }
 
-func (s *simSender) send(tr *simTrack, ts uint32, data []byte) {
+func (s *simSender) deliverIn(tr *simTrack, delay time.Duration, f func()) {
+	tr.link <- delivery{at: time.Now().Add(delay), f: f}
+}
+
+func (s *simSender) send(tr *simTrack, ts uint32, data []byte, first bool) {
 	tr.mu.Lock()
 	tr.ts, tr.sentAt, tr.sent = ts, time.Now(), true
 	tr.mu.Unlock()
@@ -138,7 +169,11 @@ func (s *simSender) send(tr *simTrack, ts uint32, data []byte) {
 	for _, p := range pkts {
 		p.Timestamp = ts
 	}
-	s.deliver(tr, func() {
+	delay := tr.delay
+	if first {
+		delay += tr.firstDelay
+	}
+	s.deliverIn(tr, delay, func() {
 		if sink := tr.sink.Load(); sink != nil {
 			for _, p := range pkts {
 				sink.WriteRTP(p)
@@ -187,12 +222,12 @@ func (s *simSender) talk(video bool, hold time.Duration) {
 				ts = s.audio.ts + 960
 			}
 			s.audio.mu.Unlock()
-			s.send(s.audio, ts, s.opus[a%len(s.opus)].Data)
+			s.send(s.audio, ts, s.opus[a%len(s.opus)].Data, a == 0)
 			a++
 			continue
 		}
 		time.Sleep(time.Until(vt))
-		s.send(s.video, 77777+uint32(time.Since(s.epoch).Seconds()*90000), s.vp8[v%len(s.vp8)].Data)
+		s.send(s.video, 77777+uint32(time.Since(s.epoch).Seconds()*90000), s.vp8[v%len(s.vp8)].Data, v == 0)
 		v++
 	}
 }
@@ -301,7 +336,8 @@ var (
 // TestSyncStaleSenderReports: a push-to-talk publisher whose reports all
 // date from before the talk, as Chrome's audio reports (every 5 s) mostly
 // do: each clip is in sync, timed by arrival. (The video comes 20 ms after
-// the audio, as the encoder delays it.)
+// the audio, as the encoder delays it, and the first keyframe of a talk
+// 80 ms more.)
 func TestSyncStaleSenderReports(t *testing.T) {
 	warmMedia(t)
 	for name, talks := range map[string][]talkSpec{"video-audio-video": videoAudioVideo, "video-pause-video": videoPauseVideo} {
@@ -310,6 +346,7 @@ func TestSyncStaleSenderReports(t *testing.T) {
 			dir := clipDir(t)
 			synctest.Test(t, func(t *testing.T) {
 				s := newSimSender(t, 0, 20*time.Millisecond)
+				s.video.firstDelay = 80 * time.Millisecond
 				defer s.close()
 				// Video reports every second from 0.5 s, audio every
 				// 5 s from 2.5 s: a fresh audio report comes only after

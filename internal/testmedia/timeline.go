@@ -94,8 +94,10 @@ func ProbeTimeline(t testing.TB, path string) Timeline {
 // InSync lists what is wrong with a clip of want: its duration is off by
 // more than durTol, a stream (or its first packet) starts more than
 // startTol after the clip, a stream's packets span less or more than want
-// by durTol (packets piled up at one time), a wanted stream type is
-// missing, or it does not decode cleanly. None is a clip in sync.
+// by durTol (packets piled up at one time), the video's last packet is
+// more than 50 ms after the audio's or 150 ms before it (both stop at
+// once: the video is late or early by the difference), a wanted stream
+// type is missing, or it does not decode cleanly. None is a clip in sync.
 func (tl Timeline) InSync(want time.Duration, durTol, startTol time.Duration, types ...string) []string {
 	var bad []string
 	if d := math.Abs(tl.Duration - want.Seconds()); d > durTol.Seconds() {
@@ -129,10 +131,31 @@ func (tl Timeline) InSync(want time.Duration, durTol, startTol time.Duration, ty
 			bad = append(bad, "no "+typ+" stream")
 		}
 	}
+	if d, ok := tl.VideoEndsLater(); ok && (d > 0.05 || d < -0.15) {
+		bad = append(bad, fmt.Sprintf("the video ends %.3f s after the audio, want -0.150 to 0.050", d))
+	}
 	if tl.DecodeErrors != "" {
 		bad = append(bad, "ffmpeg reports errors: "+tl.DecodeErrors)
 	}
 	return bad
+}
+
+// VideoEndsLater is how much later the video's last packet is than the
+// audio's, if the clip has both.
+func (tl Timeline) VideoEndsLater() (float64, bool) {
+	var audio, video *StreamTimes
+	for i, s := range tl.Streams {
+		switch {
+		case s.Type == "audio" && s.Packets > 0 && audio == nil:
+			audio = &tl.Streams[i]
+		case s.Type == "video" && s.Packets > 0 && video == nil:
+			video = &tl.Streams[i]
+		}
+	}
+	if audio == nil || video == nil {
+		return 0, false
+	}
+	return video.LastPacket - audio.LastPacket, true
 }
 
 // String gives the figures: duration and each stream's start.
@@ -141,6 +164,9 @@ func (tl Timeline) String() string {
 	fmt.Fprintf(&b, "duration %.3f s", tl.Duration)
 	for _, s := range tl.Streams {
 		fmt.Fprintf(&b, ", %s starts %.3f s (packets %.3f to %.3f s)", s.Type, s.Start, s.FirstPacket, s.LastPacket)
+	}
+	if d, ok := tl.VideoEndsLater(); ok {
+		fmt.Fprintf(&b, ", video ends %+.3f s after audio", d)
 	}
 	return b.String()
 }
