@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, join, shot } from './harness.mjs';
+import { startServer, launchBrowser, join, shot, clipTimeline, syncProblems, describeTimeline } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -27,9 +27,10 @@ after(async () => {
 /**
  * @param {string} room
  * @param {string} name
+ * @param {{trace?: boolean}} [opts]
  */
-async function user(room, name) {
-  const p = await join(browser, srv.url, room, name);
+async function user(room, name, opts) {
+  const p = await join(browser, srv.url, room, name, opts);
   pages.push(p);
   return p;
 }
@@ -362,4 +363,102 @@ test('videoChat: a video clip with the camera; autoplay can be turned off; Esc s
   await B.screenshot({ path: `${(await import('./harness.mjs')).artifacts}/room-phone.png`, fullPage: true });
   noErrors(A, B);
   await closeAll(A, B);
+});
+
+/**
+ * Waits until the page's publish connection is negotiated with its video
+ * sending (video) or inactive: the kind of the next clip is in place.
+ * Needs a page joined with trace.
+ * @param {import('playwright-core').Page} page
+ * @param {boolean} video
+ */
+async function publishing(page, video) {
+  await page.waitForFunction(
+    (video) =>
+      window.__trace.pcs.some((pc) => {
+        const txs = pc.getTransceivers();
+        const kind = (k) => txs.find((t) => t.receiver.track.kind === k);
+        return (
+          pc.signalingState === 'stable' &&
+          kind('audio')?.currentDirection === 'sendonly' &&
+          (video ? kind('video')?.currentDirection === 'sendonly' : !kind('video') || kind('video').currentDirection === 'inactive')
+        );
+      }),
+    video,
+    { timeout: 10_000 },
+  );
+}
+
+/**
+ * When the server's recorder of a clip started and stopped, from its log
+ * (debug level), in milliseconds.
+ * @param {string} id
+ */
+function recorderTimes(id) {
+  const line = (msg) => srv.log().split('\n').find((l) => l.includes(`msg="${msg}"`) && l.includes(`clip=${id}`)) ?? '';
+  const at = (msg) => Date.parse(/time=(\S+)/.exec(line(msg))?.[1] ?? '');
+  return { start: at('recording starts'), stop: at('recording stops'), by: /by=("[^"]*"|\S+)/.exec(line('clip timeline'))?.[1] };
+}
+
+/**
+ * Holds SPACE for ms and waits for the clip. Returns its id, how long the
+ * key was held, and how long the server recorded, from its recorder's
+ * start to its stop (seconds): from record-start until record-stop, which
+ * follows the release by the client's tail.
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ * @param {number} ms
+ */
+async function talkClip(page, name, ms) {
+  const before = await rows(page, name).count();
+  const t0 = Date.now();
+  await holdSpace(page, ms);
+  const held = (Date.now() - t0) / 1000;
+  await page.waitForFunction(
+    ({ name, n }) => document.querySelectorAll(`#clips tbody tr[data-author="${name}"]`).length === n,
+    { name, n: before + 1 },
+    { timeout: 10_000 },
+  );
+  const id = await rows(page, name).first().getAttribute('data-id');
+  const { start, stop, by } = recorderTimes(id);
+  assert.ok(id && start && stop, `clip ${id}: no recorder start or stop in the server's log`);
+  return { id, held, recorded: (stop - start) / 1000, by };
+}
+
+/**
+ * Records the kinds in order in one session of a videoChat room, with
+ * pause ms between clips, and checks every clip with ffprobe and ffmpeg:
+ * it lasts what the server recorded within 150 ms, audio and video start
+ * within 40 ms of the clip's start, and it decodes cleanly.
+ * @param {string} name
+ * @param {('video'|'audio')[]} kinds
+ * @param {number} pause
+ */
+async function syncSession(name, kinds, pause) {
+  const A = await user('videochat', name, { trace: true });
+  const problems = [];
+  for (const [i, kind] of kinds.entries()) {
+    if (i > 0 && kind !== kinds[i - 1]) {
+      await A.click(`input[name="kind"][value="${kind}"]`);
+      await A.locator('#preview').waitFor({ state: kind === 'video' ? 'visible' : 'hidden' });
+    }
+    await publishing(A, kind === 'video');
+    if (i > 0 && pause) await A.waitForTimeout(pause);
+    const clip = await talkClip(A, name, 2000);
+    const tl = await clipTimeline(srv.url, 'videochat', clip.id);
+    const types = kind === 'video' ? ['audio', 'video'] : ['audio'];
+    console.log(`${name} clip ${i + 1} (${kind}): key held ${clip.held.toFixed(3)} s, recorded ${clip.recorded.toFixed(3)} s; clip ${describeTimeline(tl)}; timed by ${clip.by}`);
+    for (const p of syncProblems(tl, clip.recorded, types)) problems.push(`clip ${i + 1} (${kind}): ${p}`);
+  }
+  assert.deepEqual(problems, [], 'clips out of sync');
+  noErrors(A);
+  await closeAll(A);
+}
+
+test('videoChat: every clip of a session is in sync: video, audio, video', async () => {
+  await syncSession('sync1', ['video', 'audio', 'video'], 0);
+});
+
+test('videoChat: every clip of a session is in sync: video, a 4 s pause, video', async () => {
+  await syncSession('sync2', ['video', 'video'], 4000);
 });

@@ -144,14 +144,33 @@ export async function launchBrowser(opts = {}) {
 }
 
 /**
+ * Runs in the page before the client: keeps every RTCPeerConnection in
+ * window.__trace.pcs, so that a test can wait for a negotiation to settle.
+ */
+function traceScript() {
+  const trace = { pcs: [] };
+  Object.defineProperty(window, '__trace', { value: trace });
+  const PC = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends PC {
+    constructor(...args) {
+      super(...args);
+      trace.pcs.push(this);
+    }
+  };
+}
+
+/**
  * Opens the client as a new user (its own storage) and joins a room.
+ * With trace, the page keeps its connections (traceScript).
  * @param {import('playwright-core').Browser} browser
  * @param {string} url
  * @param {string} room
  * @param {string} name
+ * @param {{trace?: boolean}} [opts]
  */
-export async function join(browser, url, room, name) {
+export async function join(browser, url, room, name, opts = {}) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  if (opts.trace) await context.addInitScript(traceScript);
   const page = await context.newPage();
   page.on('dialog', (d) => d.accept());
   const errors = [];
@@ -179,4 +198,96 @@ export async function join(browser, url, room, name) {
 export async function shot(page, selector, name) {
   mkdirSync(artifacts, { recursive: true });
   await page.locator(selector).screenshot({ path: path.join(artifacts, `${name}.png`) });
+}
+
+/**
+ * Downloads a clip and reads its timeline with ffprobe (duration, and per
+ * stream its start_time and first and last packet times) and decodes it
+ * with ffmpeg, whose output is empty for a clean file. The decoded video
+ * keeps the file's millisecond time base (-enc_time_base -1): by default
+ * ffmpeg puts it on a grid of the frame rate it guesses, and a camera's
+ * frames, some closer together than that, collide there ("non
+ * monotonically increasing dts to muxer"), which is no decoding error.
+ * @param {string} url
+ * @param {string} room
+ * @param {string} id
+ */
+export async function clipTimeline(url, room, id) {
+  const r = await fetch(`${url}/api/rooms/${room}/clips/${id}`);
+  if (!r.ok) throw new Error(`GET clip ${id}: HTTP ${r.status}`);
+  const dir = mkdtempSync(path.join(tmpdir(), 'parley-clip-'));
+  const file = path.join(dir, `${id}.webm`);
+  writeFileSync(file, Buffer.from(await r.arrayBuffer()));
+  try {
+    const probe = spawnSync(
+      'ffprobe',
+      ['-v', 'error', '-print_format', 'json', '-show_entries',
+        'format=start_time,duration:stream=index,codec_type,start_time:packet=stream_index,pts_time', file],
+      { encoding: 'utf8', maxBuffer: 64 << 20 },
+    );
+    if (probe.status !== 0) throw new Error(`ffprobe: ${probe.error ?? probe.stderr}`);
+    const j = JSON.parse(probe.stdout);
+    const start = Number(j.format.start_time ?? 0);
+    const streams = j.streams.map((s) => {
+      const pts = j.packets.filter((p) => p.stream_index === s.index).map((p) => Number(p.pts_time));
+      return { type: s.codec_type, start: Number(s.start_time), first: pts[0], last: pts[pts.length - 1], packets: pts.length };
+    });
+    const dec = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-enc_time_base:v', '-1', '-f', 'null', '-'], { encoding: 'utf8' });
+    if (dec.status !== 0) throw new Error(`ffmpeg: ${dec.error ?? dec.stderr}`);
+    return { start, duration: Number(j.format.duration), streams, decodeErrors: dec.stderr.trim() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * What is wrong with a clip's timeline (clipTimeline) for a recording of
+ * want seconds: its duration off by more than durTol, a stream of the
+ * given types missing, starting (or its first packet) more than startTol
+ * after the clip, the video's last packet more than 50 ms after the
+ * audio's or 150 ms before it (both stop at once: the video is late or
+ * early by the difference), or a decode error. Empty for a clip in sync.
+ * @param {Awaited<ReturnType<typeof clipTimeline>>} tl
+ * @param {number} want
+ * @param {string[]} types
+ */
+export function syncProblems(tl, want, types, durTol = 0.15, startTol = 0.04) {
+  const bad = [];
+  if (Math.abs(tl.duration - want) > durTol) bad.push(`lasts ${tl.duration.toFixed(3)} s, want ${want.toFixed(3)} s ±${durTol}`);
+  for (const type of types) {
+    const s = tl.streams.find((x) => x.type === type);
+    if (!s || !s.packets) {
+      bad.push(`no ${type} stream`);
+      continue;
+    }
+    if (Math.abs(s.start - tl.start) > startTol || Math.abs(s.first - tl.start) > startTol) {
+      bad.push(`${type} starts at ${s.start.toFixed(3)} s (first packet ${s.first.toFixed(3)} s), want within ${startTol} s of ${tl.start}`);
+    }
+  }
+  const late = videoEndsLater(tl);
+  if (late !== undefined && (late > 0.05 || late < -0.15)) bad.push(`the video ends ${late.toFixed(3)} s after the audio, want -0.150 to 0.050`);
+  if (tl.streams.length !== types.length) bad.push(`streams ${tl.streams.map((s) => s.type)}, want ${types}`);
+  if (tl.decodeErrors) bad.push(`ffmpeg: ${tl.decodeErrors}`);
+  return bad;
+}
+
+/**
+ * How much later the video's last packet is than the audio's, if the clip
+ * has both.
+ * @param {Awaited<ReturnType<typeof clipTimeline>>} tl
+ */
+function videoEndsLater(tl) {
+  const a = tl.streams.find((s) => s.type === 'audio' && s.packets);
+  const v = tl.streams.find((s) => s.type === 'video' && s.packets);
+  return a && v ? v.last - a.last : undefined;
+}
+
+/** The figures of a clip's timeline, for the log. */
+export function describeTimeline(tl) {
+  const late = videoEndsLater(tl);
+  return (
+    `${tl.duration.toFixed(3)} s; ` +
+    tl.streams.map((s) => `${s.type} from ${s.start.toFixed(3)} (packets ${s.first.toFixed(3)}–${s.last.toFixed(3)})`).join(', ') +
+    (late === undefined ? '' : `; video ends ${late >= 0 ? '+' : ''}${late.toFixed(3)} s after audio`)
+  );
 }
