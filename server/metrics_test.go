@@ -74,9 +74,18 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
 		}
 	}
+	// Packets that came before both subscribers were connected were not
+	// forwarded to both: compare what came and went between two scrapes,
+	// once media flows to both.
+	recv0, fwd0 := m["parley_sfu_received_packets_total"], m["parley_sfu_forwarded_packets_total"]
+	na, nb := a.count("audio"), b.count("audio")
+	eventually(t, 10*time.Second, "both subscribers receive 1 s more of audio", func() bool {
+		return a.count("audio") >= na+50 && b.count("audio") >= nb+50
+	})
+	m = scrape(t, srv)
 	recv, fwd := m["parley_sfu_received_packets_total"], m["parley_sfu_forwarded_packets_total"]
-	if recv < 100 || fwd < 2*recv-20 || fwd > 2*recv {
-		t.Errorf("received %v packets and forwarded %v; two subscribers should get each once", recv, fwd)
+	if dr, df := recv-recv0, fwd-fwd0; dr < 50 || df < 2*dr-20 || df > 2*dr+20 {
+		t.Errorf("received %v packets and forwarded %v between two scrapes; two subscribers should get each once", dr, df)
 	}
 	if m["parley_media_socket_sent_packets_total"] < fwd {
 		t.Errorf("the media socket sent %v packets, fewer than the %v forwarded", m["parley_media_socket_sent_packets_total"], fwd)
