@@ -1,8 +1,8 @@
 // The core flows of the browser client in Firefox (Debian's firefox-esr over
 // WebDriver BiDi), alone and together with Chromium in the same room: join
 // and chat, audio and video clips both ways, live push-to-talk and live
-// video both ways, a call; and a Firefox without an audio output, whose
-// player says so.
+// video both ways, a call; a Firefox without an audio output, whose player
+// says so; and every clip of a session in sync, as in Chromium.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { startServer, launchBrowser, join, artifacts } from './harness.mjs';
 import { missing, firefoxVersion, startPulse, launchFirefox, joinFirefox } from './firefox.mjs';
+import { traceScript, publishing, sessionProblems } from './clipsync.mjs';
 
 // Elsewhere a machine without Firefox skips these tests; CI fails them.
 const why = missing();
@@ -178,12 +179,26 @@ describe(`Firefox (${why ? 'not installed' : 'firefox-esr ' + firefoxVersion()})
   });
 
   /**
-   * A user in Firefox.
+   * A user in Firefox. With trace, the page keeps its connections
+   * (clipsync.traceScript, added to the page before it loads the client).
    * @param {string} room
    * @param {string} name
+   * @param {{trace?: boolean}} [opts]
    */
-  async function fox(room, name) {
-    const p = /** @type {AnyPage} */ (await joinFirefox(firefox, srv.url, room, name));
+  async function fox(room, name, opts = {}) {
+    const traced = {
+      async createBrowserContext() {
+        const context = await firefox.createBrowserContext();
+        const newPage = context.newPage.bind(context);
+        context.newPage = async (/** @type {any} */ o) => {
+          const page = await newPage(o);
+          await page.evaluateOnNewDocument(traceScript);
+          return page;
+        };
+        return context;
+      },
+    };
+    const p = /** @type {AnyPage} */ (await joinFirefox(opts.trace ? /** @type {any} */ (traced) : firefox, srv.url, room, name));
     pages.push(p);
     await watchPlayer(p);
     return p;
@@ -321,6 +336,56 @@ describe(`Firefox (${why ? 'not installed' : 'firefox-esr ' + firefoxVersion()})
     for (const p of [F, C]) await until(p, () => document.querySelector('#call-state')?.getAttribute('data-state') === 'idle');
     noErrors(F, C);
     await closeAll(F, C);
+  });
+
+  /**
+   * Records the kinds in order in one session of a videoChat room in
+   * Firefox, with pause ms between clips, and checks every clip
+   * (clipsync.sessionProblems).
+   * @param {string} name
+   * @param {('video'|'audio')[]} kinds
+   * @param {number} pause
+   */
+  async function syncSession(name, kinds, pause) {
+    const F = await fox('videochat', name, { trace: true });
+    const count = () => F.evaluate((n) => document.querySelectorAll(`#clips tbody tr[data-author="${n}"]`).length, name);
+    const problems = await sessionProblems({
+      url: srv.url,
+      log: srv.log,
+      room: 'videochat',
+      name,
+      kinds,
+      pause,
+      choose: async (kind) => {
+        await F.click(`input[name="kind"][value="${kind}"]`);
+        await until(F, (hidden) => /** @type {HTMLElement} */ (document.querySelector('#preview')).hidden === hidden, kind !== 'video');
+      },
+      published: async (video) => {
+        await until(F, publishing, video, 10_000);
+        // The camera's picture is there to be sent from the first moment.
+        if (video) await until(F, () => /** @type {HTMLVideoElement} */ (document.querySelector('#preview')).videoWidth > 0);
+      },
+      talk: async (ms) => {
+        const before = await count();
+        const t0 = Date.now();
+        await holdSpace(F, ms);
+        const held = (Date.now() - t0) / 1000;
+        await until(F, ([n, want]) => document.querySelectorAll(`#clips tbody tr[data-author="${n}"]`).length === want, [name, before + 1], 10_000);
+        const id = await F.evaluate((n) => document.querySelector(`#clips tbody tr[data-author="${n}"]`)?.getAttribute('data-id') ?? null, name);
+        return { id, held };
+      },
+    });
+    assert.deepEqual(problems, [], 'clips out of sync');
+    noErrors(F);
+    await closeAll(F);
+  }
+
+  test('videoChat: every clip of a session is in sync: video, audio, video', async () => {
+    await syncSession('fsync1', ['video', 'audio', 'video'], 0);
+  });
+
+  test('videoChat: every clip of a session is in sync: video, a 4 s pause, video', async () => {
+    await syncSession('fsync2', ['video', 'video'], 4000);
   });
 
   test('a Firefox without an audio output says so once, instead of skipping every clip', async () => {
