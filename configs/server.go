@@ -85,6 +85,11 @@ type Media struct {
 	TCPPort int `toml:"tcp_port" json:"tcp_port"`
 	// PublicIP, if set, is the 1:1 NAT address advertised in ICE candidates.
 	PublicIP string `toml:"public_ip" json:"public_ip"`
+	// DirectSend lets the SFU encrypt and send subscribers' packets itself
+	// on the shared UDP socket (the direct send path), instead of through
+	// Pion's write chain. It reads Pion's DTLS connection by reflection;
+	// false falls back to Pion's own path without a rebuild.
+	DirectSend bool `toml:"direct_send" json:"direct_send"`
 }
 
 // Signaling configures the signaling websocket.
@@ -207,9 +212,10 @@ func Default() Server {
 			AutocertDomains:     []string{},
 		},
 		Media: Media{
-			ListenIP: "127.0.0.1",
-			UDPPort:  7882,
-			TCPPort:  7881,
+			ListenIP:   "127.0.0.1",
+			UDPPort:    7882,
+			TCPPort:    7881,
+			DirectSend: true,
 		},
 		Signaling: Signaling{
 			MaxMessageBytes:   65536,

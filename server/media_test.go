@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -406,33 +407,45 @@ func TestPushToTalkGap(t *testing.T) {
 // to by the SFU itself (directSender), one over ICE-TCP through Pion; all
 // three get every packet byte for byte, and the sender reports, which the
 // SFU writes for both paths, count what was sent and map RTP time to wall
-// time as the packets arrive.
+// time as the packets arrive. With media.direct_send off, every subscriber
+// is sent to through Pion, as well.
 func TestDirectPath(t *testing.T) {
-	srv := startServer(t, func(cfg *configs.Server, _ []configs.Room) { cfg.Media.TCPPort = freeTCPPort(t) })
-	a, b, c := newSubscriber(), newSubscriber(), newSubscriber()
-	srv.join(t, "live", "a", client.Options{OnTrack: a.onTrack})
-	srv.join(t, "live", "b", client.Options{OnTrack: b.onTrack})
-	srv.join(t, "live", "c", client.Options{OnTrack: c.onTrack, TCPOnly: true})
-	pub := newPublisher(t)
-	p, _ := srv.join(t, "live", "pat", client.Options{})
-	pub.start(t, p)
-	eventually(t, 10*time.Second, "every subscriber gets 3 sender reports of each kind", func() bool {
-		for _, s := range []*subscriber{a, b, c} {
-			s.mu.Lock()
-			n := min(len(s.reports["audio"]), len(s.reports["video"]))
-			s.mu.Unlock()
-			if n < 3 {
-				return false
+	for _, direct := range []bool{true, false} {
+		t.Run(fmt.Sprintf("direct_send=%v", direct), func(t *testing.T) {
+			srv := startServer(t, func(cfg *configs.Server, _ []configs.Room) {
+				cfg.Media.TCPPort = freeTCPPort(t)
+				cfg.Media.DirectSend = direct
+			})
+			a, b, c := newSubscriber(), newSubscriber(), newSubscriber()
+			srv.join(t, "live", "a", client.Options{OnTrack: a.onTrack})
+			srv.join(t, "live", "b", client.Options{OnTrack: b.onTrack})
+			srv.join(t, "live", "c", client.Options{OnTrack: c.onTrack, TCPOnly: true})
+			pub := newPublisher(t)
+			p, _ := srv.join(t, "live", "pat", client.Options{})
+			pub.start(t, p)
+			eventually(t, 10*time.Second, "every subscriber gets 3 sender reports of each kind", func() bool {
+				for _, s := range []*subscriber{a, b, c} {
+					s.mu.Lock()
+					n := min(len(s.reports["audio"]), len(s.reports["video"]))
+					s.mu.Unlock()
+					if n < 3 {
+						return false
+					}
+				}
+				return true
+			})
+			var want int64
+			if direct {
+				want = 2 // the UDP ones
 			}
-		}
-		return true
-	})
-	if n := srv.engine.Stats().DirectConnections; n != 2 {
-		t.Errorf("%d subscribe connections send directly, want 2 (the UDP ones)", n)
-	}
-	for name, s := range map[string]*subscriber{"a": a, "b": b, "c (TCP)": c} {
-		s.check(t, name, pub)
-		s.checkReports(t, name)
+			if n := srv.engine.Stats().DirectConnections; n != want {
+				t.Errorf("%d subscribe connections send directly, want %d", n, want)
+			}
+			for name, s := range map[string]*subscriber{"a": a, "b": b, "c (TCP)": c} {
+				s.check(t, name, pub)
+				s.checkReports(t, name)
+			}
+		})
 	}
 }
 

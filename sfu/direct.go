@@ -260,7 +260,7 @@ func (e *Engine) directAddr(pair *webrtc.ICECandidatePair) (netip.AddrPort, bool
 // its selected candidate pair goes through the shared socket; lost is
 // called if the pair leaves it afterwards.
 func (e *Engine) watchDirect(c *subConn, lost func()) {
-	if e.batch == nil {
+	if e.batch == nil || e.noDirect {
 		return
 	}
 	dt := c.pc.SCTP().Transport()

@@ -39,6 +39,9 @@ type Config struct {
 	// turn.allow_peers) whose remote ICE candidates the server checks
 	// whatever their class; see candidatePolicy for the rest of the rule.
 	CandidateAllow []string
+	// NoDirectSend keeps every subscribe connection on Pion's own write
+	// path (see directSender): the operator's fallback (media.direct_send).
+	NoDirectSend bool
 }
 
 // Engine builds PeerConnections that share the media sockets, codecs and
@@ -49,11 +52,13 @@ type Engine struct {
 	udp    net.PacketConn
 	batch  *batchConn   // the shared UDP socket; nil with a port range
 	direct atomic.Int64 // subscribe connections switched to the direct path
-	tracks trackStats
-	tcp    net.Listener
-	udpMux ice.UDPMux
-	tcpMux ice.TCPMux
-	log    *slog.Logger
+	// noDirect keeps subscribers on Pion's write path (Config.NoDirectSend).
+	noDirect bool
+	tracks   trackStats
+	tcp      net.Listener
+	udpMux   ice.UDPMux
+	tcpMux   ice.TCPMux
+	log      *slog.Logger
 	// candidates judges the clients' remote candidates (see
 	// candidatePolicy).
 	candidates netpolicy.Policy
@@ -76,7 +81,7 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		}
 	}
 	listen, _ := netip.AddrFromSlice(ip)
-	e := &Engine{log: log, candidates: candidatePolicy(listen, public, cfg.Loopback, allow)}
+	e := &Engine{log: log, candidates: candidatePolicy(listen, public, cfg.Loopback, allow), noDirect: cfg.NoDirectSend}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if ip.IsLoopback() || cfg.Loopback {
