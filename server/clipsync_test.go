@@ -118,28 +118,12 @@ func (p *pttPublisher) talk(t *testing.T, video bool, hold time.Duration) {
 // record-stop, as the browser client does it.
 func (p *pttPublisher) pttClip(t *testing.T, c *client.Client, video bool, hold time.Duration) clipJSON {
 	t.Helper()
-	if err := c.Send(map[string]string{"type": "record-start"}); err != nil {
-		t.Fatal(err)
+	// 200 ms: the client's tail after release.
+	clip, reason := recordWhile(t, c, "", 200*time.Millisecond, func() { p.talk(t, video, hold) })
+	if clip.ID == "" {
+		t.Fatalf("no clip (%s)", reason)
 	}
-	waitRecording(t, c)
-	p.talk(t, video, hold)
-	time.Sleep(200 * time.Millisecond) // the client's tail after release
-	if err := c.Send(map[string]string{"type": "record-stop"}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := c.WaitFor(timeout(t, 10*time.Second), "record-stopped")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v struct {
-		Reason string   `json:"reason"`
-		Clip   clipJSON `json:"clip"`
-	}
-	_ = m.Decode(&v)
-	if v.Clip.ID == "" {
-		t.Fatalf("no clip: %s", m.Raw)
-	}
-	return v.Clip
+	return clip
 }
 
 // judgeSync downloads a clip and checks it with ffprobe and ffmpeg: it

@@ -111,12 +111,20 @@ func waitRecording(t *testing.T, c *client.Client) {
 // recordClip records seconds of media from c, which has published p.
 func recordClip(t *testing.T, c *client.Client, p *mediaPublisher, seconds int, description string) (clipJSON, string) {
 	t.Helper()
+	// 300 ms: the last packets' way to the server.
+	return recordWhile(t, c, description, 300*time.Millisecond, func() { p.stream(t, seconds) })
+}
+
+// recordWhile records a clip: record-start, media, then record-stop tail
+// after it; it returns the clip and the reason it stopped.
+func recordWhile(t *testing.T, c *client.Client, description string, tail time.Duration, media func()) (clipJSON, string) {
+	t.Helper()
 	if err := c.Send(map[string]string{"type": "record-start", "description": description}); err != nil {
 		t.Fatal(err)
 	}
 	waitRecording(t, c)
-	p.stream(t, seconds)
-	time.Sleep(300 * time.Millisecond) // the last packets' way to the server
+	media()
+	time.Sleep(tail)
 	if err := c.Send(map[string]string{"type": "record-stop"}); err != nil {
 		t.Fatal(err)
 	}
