@@ -3,23 +3,10 @@
 // in a row, and every clip is judged against what the server recorded.
 
 import assert from 'node:assert/strict';
-import { clipTimeline, syncProblems, describeTimeline } from './harness.mjs';
+import { clipTimeline, syncProblems, describeTimeline, traceScript } from './harness.mjs';
 
-/**
- * Runs in the page before the client: keeps every RTCPeerConnection in
- * window.__trace.pcs (as harness.join does with trace), for publishing.
- */
-export function traceScript() {
-  const trace = { pcs: [] };
-  Object.defineProperty(window, '__trace', { value: trace });
-  const PC = window.RTCPeerConnection;
-  window.RTCPeerConnection = class extends PC {
-    constructor(...args) {
-      super(...args);
-      trace.pcs.push(this);
-    }
-  };
-}
+// The page script that keeps every RTCPeerConnection (for publishing).
+export { traceScript };
 
 /**
  * Runs in the page (one with traceScript): whether its publish connection

@@ -147,7 +147,7 @@ export async function launchBrowser(opts = {}) {
  * Runs in the page before the client: keeps every RTCPeerConnection in
  * window.__trace.pcs, so that a test can wait for a negotiation to settle.
  */
-function traceScript() {
+export function traceScript() {
   const trace = { pcs: [] };
   Object.defineProperty(window, '__trace', { value: trace });
   const PC = window.RTCPeerConnection;
