@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -56,9 +55,6 @@ const multipartSlack = 64 << 10
 
 // maxPublishedAge caps the max-age of a published clip's media.
 const maxPublishedAge = 24 * time.Hour
-
-// roomPattern is the room name syntax of configs.
-var roomPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // Handler returns the HTTP handler of the clip API (see Patterns):
 //
@@ -155,7 +151,7 @@ func fail(w http.ResponseWriter, status int, msg string) {
 // that is not configured.
 func (h *handler) roomOf(w http.ResponseWriter, r *http.Request) (*room, bool) {
 	name := r.PathValue("room")
-	if !roomPattern.MatchString(name) {
+	if !configs.ValidRoomName(name) {
 		fail(w, http.StatusBadRequest, "bad room name")
 		return nil, false
 	}

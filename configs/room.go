@@ -80,7 +80,13 @@ const (
 	PublishManual = "manual"
 )
 
+// roomName is the room name syntax, the one every part checks names by
+// (ValidRoomName): it is also a folder name under data/rooms.
 var roomName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// ValidRoomName reports whether name is a room name: 1-64 letters, digits,
+// '_' or '-', starting with a letter or digit.
+func ValidRoomName(name string) bool { return roomName.MatchString(name) }
 
 func modeList() string {
 	var b strings.Builder
