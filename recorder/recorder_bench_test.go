@@ -15,7 +15,7 @@ import (
 // (150 packets) per iteration, into a file.
 func BenchmarkRecordAudio(b *testing.B) {
 	frames := testmedia.Opus(b, 3)
-	pkts := packets(frames, &codecs.OpusPayloader{}, 48000, 1000)
+	pkts := testmedia.Packets(frames, &codecs.OpusPayloader{}, 48000, 1000)
 	dir := b.TempDir()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -24,7 +24,7 @@ func BenchmarkRecordAudio(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		rec, err := Start(f, []Track{{Codec: opusCodec}}, Options{})
+		rec, err := Start(f, []Track{{Codec: testmedia.OpusCodec}}, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,32 +11,9 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-	"github.com/pion/webrtc/v4"
 
 	"parley/internal/testmedia"
 )
-
-var (
-	opusCodec = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}}
-	vp8Codec  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}
-)
-
-// packets turns frames into RTP packets with a given first timestamp.
-func packets(frames []testmedia.Frame, payloader rtp.Payloader, clock uint32, ts0 uint32) [][]*rtp.Packet {
-	p := rtp.NewPacketizer(1200, 96, 1234, payloader, rtp.NewRandomSequencer(), clock)
-	out := make([][]*rtp.Packet, len(frames))
-	ts := ts0
-	for i, f := range frames {
-		samples := uint32(f.Duration.Seconds() * float64(clock))
-		pkts := p.Packetize(f.Data, samples)
-		for _, pk := range pkts {
-			pk.Timestamp = ts
-		}
-		out[i] = pkts
-		ts += samples
-	}
-	return out
-}
 
 type feed struct {
 	at   time.Duration // media time of the frame
@@ -77,9 +54,9 @@ func feedsOf(sink *Sink, frames []testmedia.Frame, pkts [][]*rtp.Packet) []feed 
 func record(t *testing.T, withVideo bool, opts Options, mutate func([]feed) []feed) (string, Result, error) {
 	t.Helper()
 	audio := testmedia.Opus(t, 3)
-	tracks := []Track{{Codec: opusCodec}}
+	tracks := []Track{{Codec: testmedia.OpusCodec}}
 	if withVideo {
-		tracks = append(tracks, Track{Codec: vp8Codec, RequestKeyframe: func() {}})
+		tracks = append(tracks, Track{Codec: testmedia.VP8Codec, RequestKeyframe: func() {}})
 	}
 	path := filepath.Join(t.TempDir(), "clip.webm")
 	f, err := os.Create(path)
@@ -91,10 +68,10 @@ func record(t *testing.T, withVideo bool, opts Options, mutate func([]feed) []fe
 	if err != nil {
 		t.Fatal(err)
 	}
-	feeds := [][]feed{feedsOf(rec.Sink(0), audio, packets(audio, &codecs.OpusPayloader{}, 48000, 1000))}
+	feeds := [][]feed{feedsOf(rec.Sink(0), audio, testmedia.Packets(audio, &codecs.OpusPayloader{}, 48000, 1000))}
 	if withVideo {
 		video := testmedia.VP8(t, 3)
-		feeds = append(feeds, feedsOf(rec.Sink(1), video, packets(video, &codecs.VP8Payloader{}, 90000, 77777)))
+		feeds = append(feeds, feedsOf(rec.Sink(1), video, testmedia.Packets(video, &codecs.VP8Payloader{}, 90000, 77777)))
 	}
 	all := interleave(feeds...)
 	if mutate != nil {
@@ -223,14 +200,14 @@ func TestRecordNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rec, err := Start(f, []Track{{Codec: opusCodec}}, Options{})
+	rec, err := Start(f, []Track{{Codec: testmedia.OpusCodec}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := rec.Stop(); err != ErrEmpty {
 		t.Fatalf("want ErrEmpty, got %v", err)
 	}
-	if _, err := Start(f, []Track{{Codec: vp8Codec}}, Options{}); err == nil {
+	if _, err := Start(f, []Track{{Codec: testmedia.VP8Codec}}, Options{}); err == nil {
 		t.Fatal("a video-only recording was accepted")
 	}
 }
@@ -254,9 +231,9 @@ func (f *fullDisk) Seek(off int64, whence int) (int64, error) { return off, nil 
 // buffer until the end, makes Stop report it.
 func TestRecordWriteError(t *testing.T) {
 	frames := testmedia.Opus(t, 3)
-	pkts := packets(frames, &codecs.OpusPayloader{}, 48000, 1000)
+	pkts := testmedia.Packets(frames, &codecs.OpusPayloader{}, 48000, 1000)
 	for _, limit := range []int64{100, 20_000} {
-		rec, err := Start(&fullDisk{limit: limit}, []Track{{Codec: opusCodec}}, Options{})
+		rec, err := Start(&fullDisk{limit: limit}, []Track{{Codec: testmedia.OpusCodec}}, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

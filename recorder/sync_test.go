@@ -273,8 +273,8 @@ func recordSession(t *testing.T, dir string, s *simSender, talks []talkSpec) []r
 			t.Fatal(err)
 		}
 		rec, err := Start(f, []Track{
-			{Codec: opusCodec, SenderReport: s.audio.senderReport},
-			{Codec: vp8Codec, SenderReport: s.video.senderReport, RequestKeyframe: func() {}},
+			{Codec: testmedia.OpusCodec, SenderReport: s.audio.senderReport},
+			{Codec: testmedia.VP8Codec, SenderReport: s.video.senderReport, RequestKeyframe: func() {}},
 		}, Options{})
 		if err != nil {
 			t.Fatal(err)

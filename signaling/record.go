@@ -1,30 +1,18 @@
 package signaling
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
 
+	"parley/capture"
 	"parley/clips"
-	"parley/recorder"
-	"parley/sfu"
 )
 
 // maxDescription is the longest clip description, in characters.
 const maxDescription = 500
-
-// recording is a clip being recorded from a participant's tracks.
-type recording struct {
-	pending *clips.Pending
-	rec     *recorder.Recorder
-	ups     []*sfu.UpTrack
-	sinks   []*recorder.Sink
-	backup  *time.Timer // stops the recording if the media stops arriving
-	// attached: the sinks are attached to the up tracks (else the caller
-	// feeds them).
-	attached bool
-}
 
 type recordingMessage struct {
 	Type       string   `json:"type"`
@@ -47,111 +35,50 @@ const (
 	StopLeft      = "left"
 )
 
-// recordTracks returns the tracks a recording takes: the participant's
-// live up tracks, audio first.
-func recordTracks(peer *sfu.Participant) []*sfu.UpTrack {
-	var audio, video []*sfu.UpTrack
-	for _, up := range peer.UpTracks() {
-		if up.Closed() {
-			continue
-		}
-		if up.Kind().String() == "audio" {
-			audio = append(audio, up)
-		} else {
-			video = append(video, up)
-		}
+// captureConfig is where the session's recordings go: its room's clips,
+// within the room's limits.
+func (s *Session) captureConfig() capture.Config {
+	return capture.Config{
+		Store:      s.hub.cfg.Store,
+		Room:       s.room.cfg.Name,
+		MaxSeconds: s.room.cfg.MaxClipSeconds,
+		MaxBytes:   s.room.cfg.MaxClipBytes,
+		Log:        s.log,
 	}
-	if len(audio) == 0 {
-		return nil
-	}
-	// One audio and at most one video track make a clip.
-	ups := audio[:1]
-	if len(video) > 0 {
-		ups = append(ups, video[0])
-	}
-	return ups
 }
 
-// startRecording records ups into a new clip of the session's room. onLimit
-// is called (on its own goroutine) when the room's clip limits are reached.
-func (s *Session) startRecording(ups []*sfu.UpTrack, description string, onLimit func(reason string)) (*recording, error) {
-	return s.newRecording(ups, description, onLimit, true)
-}
-
-// startFedRecording is startRecording for a caller that feeds the
-// recorder's sinks itself (the archiver).
-func (s *Session) startFedRecording(ups []*sfu.UpTrack, onLimit func(reason string)) (*recording, error) {
-	return s.newRecording(ups, "", onLimit, false)
-}
-
-func (s *Session) newRecording(ups []*sfu.UpTrack, description string, onLimit func(reason string), attach bool) (*recording, error) {
-	room := s.room
-	pending, err := s.hub.cfg.Store.Begin(room.cfg.Name, clips.Clip{
-		Author:      s.name,
-		Owner:       s.owner,
-		Description: description,
-	})
+// startRecordingLocked records tracks into a new clip of the session's
+// room, until the client stops it or the room's limits do. Called locked
+// (s.recMu).
+func (s *Session) startRecordingLocked(tracks []capture.Track, description string) (*capture.Recording, error) {
+	rec, err := capture.Start(s.captureConfig(), clips.Clip{Author: s.name, Owner: s.owner, Description: description},
+		tracks, func(reason string) { s.stopRecording(reason) })
 	if err != nil {
 		return nil, err
 	}
-	tracks := make([]recorder.Track, len(ups))
-	for i, up := range ups {
-		tracks[i] = recorder.Track{
-			Codec:           up.Codec(),
-			RequestKeyframe: up.RequestKeyframe,
-			SenderReport: func() (recorder.SenderReport, bool) {
-				sr, ok := up.LastSenderReport()
-				return recorder.SenderReport{NTP: sr.NTP, RTP: sr.RTP, Arrival: sr.Arrival}, ok
-			},
-		}
-	}
-	maxDur := time.Duration(room.cfg.MaxClipSeconds) * time.Second
-	rec, err := recorder.Start(pending.File(), tracks, recorder.Options{
-		MaxDuration: maxDur,
-		MaxBytes:    room.cfg.MaxClipBytes,
-		OnLimit:     func(reason string) { go onLimit(reason) },
-		Log:         s.log.With("room", room.cfg.Name, "clip", pending.ID()),
-	})
-	if err != nil {
-		pending.Abort()
-		return nil, err
-	}
-	r := &recording{pending: pending, rec: rec, ups: ups, attached: attach}
-	for i, up := range ups {
-		sink := rec.Sink(i)
-		r.sinks = append(r.sinks, sink)
-		if attach {
-			up.AddSink(sink)
-		}
-	}
-	// The recorder measures media time; this backstop also ends a
-	// recording whose media stopped arriving.
-	r.backup = time.AfterFunc(maxDur+2*time.Second, func() { onLimit(recorder.LimitSeconds) })
-	return r, nil
+	s.rec = rec
+	return rec, nil
 }
 
-// finish stops the recorder and stores the clip.
-func (r *recording) finish() (clips.Clip, error) {
-	r.backup.Stop()
-	if r.attached {
-		for i, up := range r.ups {
-			up.RemoveSink(r.sinks[i])
-		}
-	}
-	res, err := r.rec.Stop()
-	if err != nil {
-		r.pending.Abort()
-		return clips.Clip{}, err
-	}
-	if res.Dropped > 0 {
-		// The clip has gaps; keep it, but say so.
-		err = fmt.Errorf("%d packets were dropped while recording", res.Dropped)
-	}
-	clip, cerr := r.pending.Commit(res.Duration, res.Kind, res.Mime)
-	if cerr != nil {
-		return clips.Clip{}, cerr
-	}
-	return clip, err
+// recordWait is a record-start waiting for the session's audio track.
+type recordWait struct {
+	req         json.RawMessage
+	description string
+	timer       *time.Timer
+}
+
+// recordWaitTime bounds how long a record-start waits for the tracks of
+// the session's publish connection.
+const recordWaitTime = time.Second
+
+const notPublishing = "publish an audio track before recording"
+
+// newArchiver returns the archiver of the session's talk spurts.
+func (s *Session) newArchiver() *capture.Archiver {
+	cfg, meta := s.captureConfig(), clips.Clip{Author: s.name, Owner: s.owner}
+	return capture.NewArchiver(func(tracks []capture.Track, onLimit func(string)) (*capture.Recording, error) {
+		return capture.StartFed(cfg, meta, tracks, onLimit)
+	}, s.log)
 }
 
 // recordStart handles record-start: the session's published tracks are
@@ -172,49 +99,86 @@ func (s *Session) recordStart(m *clientMessage) {
 	}
 	s.recMu.Lock()
 	defer s.recMu.Unlock()
-	if s.rec != nil {
+	if s.rec != nil || s.recWait != nil {
 		s.sendError(m.Req, ErrAlreadyRecording, "already recording")
 		return
 	}
-	ups := recordTracks(s.peer)
-	// The publish connection's tracks are registered once its transport
-	// is up, which the client may see a moment before the server does.
-	for wait := time.Now().Add(time.Second); ups == nil && s.peer.Publishing() && time.Now().Before(wait); {
-		time.Sleep(20 * time.Millisecond)
-		ups = recordTracks(s.peer)
-	}
-	if ups == nil {
-		s.sendError(m.Req, ErrNotPublishing, "publish an audio track before recording")
+	tracks := capture.Pick(s.peer.UpTracks())
+	if tracks == nil && s.peer.Publishing() {
+		// The publish connection's tracks are registered once its
+		// transport is up, which the client may see a moment before the
+		// server does: TrackPublished starts the recording when they are.
+		w := &recordWait{req: m.Req, description: m.Description}
+		w.timer = time.AfterFunc(recordWaitTime, func() { s.recordWaitCheck(w) })
+		s.recWait = w
 		return
 	}
-	rec, err := s.startRecording(ups, m.Description, func(reason string) { s.stopRecording(reason) })
+	if tracks == nil {
+		s.sendError(m.Req, ErrNotPublishing, notPublishing)
+		return
+	}
+	s.beginRecordingLocked(m.Req, tracks, m.Description)
+}
+
+// beginRecordingLocked starts the recording a record-start asked for and
+// answers it. Called locked (s.recMu).
+func (s *Session) beginRecordingLocked(req json.RawMessage, tracks []capture.Track, description string) {
+	rec, err := s.startRecordingLocked(tracks, description)
 	if err != nil {
-		s.log.Error("start recording", "room", room.cfg.Name, "err", err)
-		s.sendError(m.Req, ErrRecordFailed, "cannot start recording: "+err.Error())
+		s.log.Error("start recording", "room", s.room.cfg.Name, "err", err)
+		s.sendError(req, ErrRecordFailed, "cannot start recording: "+err.Error())
 		return
 	}
-	s.rec = rec
-	kinds := make([]string, len(ups))
-	for i, up := range ups {
-		kinds[i] = up.Kind().String()
+	s.enqueue(recordingMessage{Type: TypeRecording, Req: req, ID: rec.ID(),
+		MaxSeconds: s.room.cfg.MaxClipSeconds, MaxBytes: s.room.cfg.MaxClipBytes, Kinds: rec.Kinds()})
+}
+
+// recordWaitTrack starts the recording a record-start waits for once the
+// session publishes every track its offer sends (see Session.TrackPublished).
+func (s *Session) recordWaitTrack() { s.recordWaitCheck(nil) }
+
+// recordWaitCheck starts the recording that w (nil: the one in
+// s.recWait) waits for when its tracks are there; when w's wait is over
+// (expired), it starts with an audio track alone, or refuses without one.
+func (s *Session) recordWaitCheck(expired *recordWait) {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	w := s.recWait
+	if w == nil || (expired != nil && w != expired) {
+		return
 	}
-	s.enqueue(recordingMessage{Type: TypeRecording, Req: m.Req, ID: rec.pending.ID(),
-		MaxSeconds: room.cfg.MaxClipSeconds, MaxBytes: room.cfg.MaxClipBytes, Kinds: kinds})
+	ups := s.peer.UpTracks()
+	tracks := capture.Pick(ups)
+	if expired == nil && (tracks == nil || len(ups) < s.pubSending) {
+		return
+	}
+	w.timer.Stop()
+	s.recWait = nil
+	if tracks == nil {
+		s.sendError(w.req, ErrNotPublishing, notPublishing)
+		return
+	}
+	s.beginRecordingLocked(w.req, tracks, w.description)
 }
 
 // stopRecording ends the session's recording, if any, and tells the client
 // what became of it. reason says why it stopped.
 func (s *Session) stopRecording(reason string) {
 	s.recMu.Lock()
-	rec := s.rec
-	s.rec = nil
+	rec, w := s.rec, s.recWait
+	s.rec, s.recWait = nil, nil
 	s.recMu.Unlock()
+	if w != nil {
+		// Stopped before its tracks came.
+		w.timer.Stop()
+		s.sendError(w.req, ErrNotPublishing, notPublishing)
+	}
 	if rec == nil {
 		return
 	}
-	clip, err := rec.finish()
+	clip, err := rec.Finish()
 	switch {
-	case errors.Is(err, recorder.ErrEmpty):
+	case errors.Is(err, capture.ErrEmpty):
 		s.sendError(nil, ErrEmptyClip, "nothing was recorded: no media arrived")
 		return
 	case err != nil && clip.ID == "":

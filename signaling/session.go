@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"parley/capture"
 	"parley/chatlog"
 	"parley/clips"
 	"parley/sfu"
@@ -64,9 +65,11 @@ type Session struct {
 	whip     *whipPublisher
 	endOnce  sync.Once
 
-	recMu    sync.Mutex
-	rec      *recording // the clip being recorded (clip rooms)
-	archiver *archiver  // talk-spurt archive (live rooms with archive on)
+	recMu      sync.Mutex
+	rec        *capture.Recording // the clip being recorded (clip rooms)
+	recWait    *recordWait        // a record-start waiting for the published tracks
+	archiver   *capture.Archiver  // talk-spurt archive (live rooms with archive on)
+	pubSending int                // how many tracks the latest publish offer sends
 
 	left     chan struct{} // closed once the session has left its room
 	leftOnce sync.Once
@@ -478,7 +481,7 @@ func (s *Session) leave() {
 	s.archiver = nil
 	s.recMu.Unlock()
 	if a != nil {
-		a.close()
+		a.Close()
 	}
 	s.log.Info("left", "room", room.cfg.Name, "participant", s.id)
 }
@@ -599,6 +602,9 @@ func (s *Session) offer(m *clientMessage) {
 		s.sendError(m.Req, ErrBadSDP, err.Error())
 		return
 	}
+	s.recMu.Lock()
+	s.pubSending = countSending(m.SDP)
+	s.recMu.Unlock()
 	s.enqueue(sdpMessage{Type: TypeAnswer, Req: m.Req, PC: sfu.PCPublish, SDP: answer})
 }
 
@@ -642,11 +648,13 @@ func (s *Session) SubscribeOffer(sdp string) {
 
 // TrackPublished implements sfu.Signaler: in live rooms that archive, the
 // new track joins the participant's talk-spurt archive; a WHIP session in
-// a clip room may start its clip.
+// a clip room may start its clip, and a record-start waiting for the
+// session's audio track starts.
 func (s *Session) TrackPublished(up *sfu.UpTrack) {
 	if s.whip != nil {
 		s.whip.trackPublished()
 	}
+	s.recordWaitTrack()
 	room := s.room
 	if room == nil || !room.cfg.Mode.Live() || !room.cfg.Archive || s.hub.cfg.Store == nil {
 		return
@@ -654,9 +662,9 @@ func (s *Session) TrackPublished(up *sfu.UpTrack) {
 	s.recMu.Lock()
 	defer s.recMu.Unlock()
 	if s.archiver == nil {
-		s.archiver = newArchiver(s)
+		s.archiver = s.newArchiver()
 	}
-	s.archiver.add(up)
+	s.archiver.Add(up)
 }
 
 // MediaProblem implements sfu.Signaler. A WHIP session whose connection

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"parley/capture"
 )
 
 // WHIP ingest (RFC 9725): POST /whip/{room}?name=NAME with an SDP offer
@@ -263,7 +265,7 @@ func (wp *whipPublisher) trackPublished() {
 	if wp.started || s.room.cfg.Mode.Live() {
 		return
 	}
-	if len(recordTracks(s.peer)) > 0 && len(s.peer.UpTracks()) >= wp.expect {
+	if ups := s.peer.UpTracks(); len(capture.Pick(ups)) > 0 && len(ups) >= wp.expect {
 		wp.startLocked()
 		return
 	}
@@ -281,8 +283,8 @@ func (wp *whipPublisher) trackPublished() {
 // startLocked is called locked (wp.mu).
 func (wp *whipPublisher) startLocked() {
 	s := wp.s
-	ups := recordTracks(s.peer)
-	if ups == nil {
+	tracks := capture.Pick(s.peer.UpTracks())
+	if tracks == nil {
 		return
 	}
 	wp.started = true
@@ -291,12 +293,9 @@ func (wp *whipPublisher) startLocked() {
 	if s.rec != nil {
 		return
 	}
-	rec, err := s.startRecording(ups, "", func(reason string) { s.stopRecording(reason) })
-	if err != nil {
+	if _, err := s.startRecordingLocked(tracks, ""); err != nil {
 		s.log.Error("WHIP recording", "err", err)
-		return
 	}
-	s.rec = rec
 }
 
 // endWHIP ends a WHIP session: its clip is stored, its media closed.

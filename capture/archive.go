@@ -1,12 +1,12 @@
-package signaling
+package capture
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/pion/rtp"
-
-	"parley/sfu"
+	"github.com/pion/webrtc/v4"
 )
 
 const (
@@ -18,18 +18,24 @@ const (
 	archiveQueue = 1024
 )
 
-// archiver keeps each talk spurt of a participant in a live room as a
+// StartFunc starts the recording of a talk spurt; it is StartFed with
+// the participant's Config and clip metadata.
+type StartFunc func(tracks []Track, onLimit func(reason string)) (*Recording, error)
+
+// Archiver keeps each talk spurt of a participant in a live room as a
 // clip, while the spurt is also forwarded live. It watches the
 // participant's audio: the first packet after a silence starts a
 // recording of the participant's tracks, and a silence of spurtGap ends
 // and stores it. Its sinks only copy packets into a queue, so the
-// forwarding loop never waits for the disk.
-type archiver struct {
-	s *Session
+// forwarding loop never waits for the disk. Its goroutine runs from
+// NewArchiver until Close.
+type Archiver struct {
+	start StartFunc
+	log   *slog.Logger
 
-	mu   sync.Mutex
-	ups  []*sfu.UpTrack
-	sink map[*sfu.UpTrack]*archiveSink
+	mu     sync.Mutex
+	tracks []Track
+	sink   map[Track]*archiveSink
 
 	queue chan archived
 	quit  chan struct{}
@@ -38,28 +44,31 @@ type archiver struct {
 }
 
 type archived struct {
-	up  *sfu.UpTrack
-	pkt *rtp.Packet
+	track Track
+	pkt   *rtp.Packet
 }
 
 type archiveSink struct {
-	a  *archiver
-	up *sfu.UpTrack
+	a     *Archiver
+	track Track
 }
 
 // WriteRTP implements sfu.Sink.
 func (k *archiveSink) WriteRTP(p *rtp.Packet) {
 	cp := &rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)}
 	select {
-	case k.a.queue <- archived{up: k.up, pkt: cp}:
+	case k.a.queue <- archived{track: k.track, pkt: cp}:
 	default: // counted by the recorder as a gap; the live path goes on
 	}
 }
 
-func newArchiver(s *Session) *archiver {
-	a := &archiver{
-		s:     s,
-		sink:  make(map[*sfu.UpTrack]*archiveSink),
+// NewArchiver starts an archiver that records spurts with start (which
+// must return a recording made by StartFed) and logs to log.
+func NewArchiver(start StartFunc, log *slog.Logger) *Archiver {
+	a := &Archiver{
+		start: start,
+		log:   log,
+		sink:  make(map[Track]*archiveSink),
 		queue: make(chan archived, archiveQueue),
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -68,34 +77,35 @@ func newArchiver(s *Session) *archiver {
 	return a
 }
 
-// add makes a track part of the archive from the next spurt on.
-func (a *archiver) add(up *sfu.UpTrack) {
+// Add makes a track part of the archive from the next spurt on.
+func (a *Archiver) Add(t Track) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if _, ok := a.sink[up]; ok {
+	if _, ok := a.sink[t]; ok {
 		return
 	}
-	k := &archiveSink{a: a, up: up}
-	a.sink[up] = k
-	a.ups = append(a.ups, up)
-	up.AddSink(k)
+	k := &archiveSink{a: a, track: t}
+	a.sink[t] = k
+	a.tracks = append(a.tracks, t)
+	t.AddSink(k)
 }
 
-// close stores the spurt in progress and stops the archiver.
-func (a *archiver) close() {
+// Close stores the spurt in progress, stops the archiver's goroutine and
+// waits for it, and detaches it from its tracks.
+func (a *Archiver) Close() {
 	a.once.Do(func() { close(a.quit) })
 	<-a.done
 	a.mu.Lock()
-	for up, k := range a.sink {
-		up.RemoveSink(k)
+	for t, k := range a.sink {
+		t.RemoveSink(k)
 	}
 	a.mu.Unlock()
 }
 
-func (a *archiver) run() {
+func (a *Archiver) run() {
 	defer close(a.done)
-	var cur *recording
-	var index map[*sfu.UpTrack]int
+	var cur *Recording
+	var index map[Track]int
 	var lastAudio time.Time
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -106,17 +116,17 @@ func (a *archiver) run() {
 		}
 		rec := cur
 		cur = nil
-		clip, err := rec.finish()
+		clip, err := rec.Finish()
 		if err != nil && clip.ID == "" {
-			a.s.log.Info("talk spurt not archived", "err", err)
+			a.log.Info("talk spurt not archived", "err", err)
 			return
 		}
-		a.s.log.Debug("talk spurt archived", "clip", clip.ID, "duration", clip.Duration, "reason", reason)
+		a.log.Debug("talk spurt archived", "clip", clip.ID, "duration", clip.Duration, "reason", reason)
 	}
 	for {
 		select {
 		case <-a.quit:
-			end(StopLeft)
+			end("closed")
 			return
 		case <-limit:
 			end("limit")
@@ -125,40 +135,40 @@ func (a *archiver) run() {
 				end("silence")
 			}
 		case q := <-a.queue:
-			audio := q.up.Kind().String() == "audio"
+			audio := q.track.Kind() == webrtc.RTPCodecTypeAudio
 			if cur == nil {
 				if !audio {
 					continue // a spurt starts with the voice
 				}
 				a.mu.Lock()
-				var live []*sfu.UpTrack
-				for _, up := range a.ups {
-					if !up.Closed() {
-						live = append(live, up)
+				var live []Track
+				for _, t := range a.tracks {
+					if !t.Closed() {
+						live = append(live, t)
 					}
 				}
 				a.mu.Unlock()
-				ups := spurtTracks(live, q.up)
-				rec, err := a.s.startFedRecording(ups, func(string) {
+				tracks := spurtTracks(live, q.track)
+				rec, err := a.start(tracks, func(string) {
 					select {
 					case limit <- struct{}{}:
 					default:
 					}
 				})
 				if err != nil {
-					a.s.log.Warn("cannot archive a talk spurt", "err", err)
+					a.log.Warn("cannot archive a talk spurt", "err", err)
 					continue
 				}
 				cur = rec
-				index = make(map[*sfu.UpTrack]int, len(ups))
-				for i, up := range ups {
-					index[up] = i
+				index = make(map[Track]int, len(tracks))
+				for i, t := range tracks {
+					index[t] = i
 				}
 			}
 			if audio {
 				lastAudio = time.Now()
 			}
-			if i, ok := index[q.up]; ok {
+			if i, ok := index[q.track]; ok {
 				cur.sinks[i].WriteRTP(q.pkt)
 			}
 		}
@@ -167,11 +177,11 @@ func (a *archiver) run() {
 
 // spurtTracks picks the tracks of a spurt: the audio track that spoke
 // first, then the first video track.
-func spurtTracks(ups []*sfu.UpTrack, audio *sfu.UpTrack) []*sfu.UpTrack {
-	out := []*sfu.UpTrack{audio}
-	for _, up := range ups {
-		if up.Kind().String() == "video" {
-			return append(out, up)
+func spurtTracks(tracks []Track, audio Track) []Track {
+	out := []Track{audio}
+	for _, t := range tracks {
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			return append(out, t)
 		}
 	}
 	return out

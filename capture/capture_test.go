@@ -1,0 +1,312 @@
+package capture
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+
+	"parley/clips"
+	"parley/configs"
+	"parley/internal/testmedia"
+	"parley/recorder"
+	"parley/sfu"
+)
+
+// fakeTrack is an up track fed by the test.
+type fakeTrack struct {
+	kind      webrtc.RTPCodecType
+	codec     webrtc.RTPCodecParameters
+	closed    atomic.Bool
+	keyframes atomic.Int32
+
+	mu    sync.Mutex
+	sinks []sfu.Sink
+}
+
+func newFake(kind webrtc.RTPCodecType) *fakeTrack {
+	if kind == webrtc.RTPCodecTypeAudio {
+		return &fakeTrack{kind: kind, codec: testmedia.OpusCodec}
+	}
+	return &fakeTrack{kind: kind, codec: testmedia.VP8Codec}
+}
+
+func (f *fakeTrack) Kind() webrtc.RTPCodecType                  { return f.kind }
+func (f *fakeTrack) Codec() webrtc.RTPCodecParameters           { return f.codec }
+func (f *fakeTrack) Closed() bool                               { return f.closed.Load() }
+func (f *fakeTrack) RequestKeyframe()                           { f.keyframes.Add(1) }
+func (f *fakeTrack) LastSenderReport() (sfu.SenderReport, bool) { return sfu.SenderReport{}, false }
+
+func (f *fakeTrack) AddSink(s sfu.Sink) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sinks = append(f.sinks, s)
+}
+
+func (f *fakeTrack) RemoveSink(s sfu.Sink) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, k := range f.sinks {
+		if k == s {
+			f.sinks = append(f.sinks[:i], f.sinks[i+1:]...)
+			return
+		}
+	}
+}
+
+func (f *fakeTrack) attached() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sinks)
+}
+
+// send writes packets to the track's sinks, as the SFU's forwarding
+// loop does.
+func (f *fakeTrack) send(pkts []*rtp.Packet) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range pkts {
+		for _, s := range f.sinks {
+			s.WriteRTP(p)
+		}
+	}
+}
+
+func testLog() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// withStore runs f in a synctest bubble with a store of one mediaChat
+// room named "r" in a temporary folder. The bubble makes sure every
+// goroutine f starts has ended.
+func withStore(t *testing.T, f func(t *testing.T, store *clips.Store)) {
+	room, err := configs.Preset(configs.MediaChat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room.Name = "r"
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		store, err := clips.Open(dir, []configs.Room{room}, testLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		f(t, store)
+	})
+}
+
+// testPackets returns 3 s of Opus and of VP8 as RTP packets, one slice
+// per frame.
+func testPackets(t *testing.T) (audio, video [][]*rtp.Packet) {
+	return testmedia.Packets(testmedia.Opus(t, 3), &codecs.OpusPayloader{}, 48000, 1000),
+		testmedia.Packets(testmedia.VP8(t, 3), &codecs.VP8Payloader{}, 90000, 77777)
+}
+
+func testConfig(store *clips.Store) Config {
+	return Config{Store: store, Room: "r", MaxSeconds: 60, MaxBytes: 10 << 20, Log: testLog()}
+}
+
+var owner = clips.OwnerOf("0123456789abcdef0123456789abcdef0123456789a")
+
+func TestPick(t *testing.T) {
+	a1, a2 := newFake(webrtc.RTPCodecTypeAudio), newFake(webrtc.RTPCodecTypeAudio)
+	v1, v2 := newFake(webrtc.RTPCodecTypeVideo), newFake(webrtc.RTPCodecTypeVideo)
+	closed := newFake(webrtc.RTPCodecTypeAudio)
+	closed.closed.Store(true)
+	for _, c := range []struct {
+		name string
+		in   []*fakeTrack
+		want []*fakeTrack
+	}{
+		{"none", nil, nil},
+		{"video only", []*fakeTrack{v1}, nil},
+		{"closed audio", []*fakeTrack{closed, v1}, nil},
+		{"audio", []*fakeTrack{a1}, []*fakeTrack{a1}},
+		{"audio first", []*fakeTrack{v1, closed, a1}, []*fakeTrack{a1, v1}},
+		{"one of each", []*fakeTrack{a1, v1, a2, v2}, []*fakeTrack{a1, v1}},
+	} {
+		got := Pick(c.in)
+		if len(got) != len(c.want) {
+			t.Errorf("%s: %d tracks, want %d", c.name, len(got), len(c.want))
+			continue
+		}
+		for i := range got {
+			if got[i] != Track(c.want[i]) {
+				t.Errorf("%s: track %d is not the one expected", c.name, i)
+			}
+		}
+	}
+}
+
+// TestRecordingLifecycle records an audio and a video track into a real
+// store: the sinks are attached while it records and removed by Finish,
+// and the clip is stored with its kind and duration.
+func TestRecordingLifecycle(t *testing.T) {
+	audio, video := testPackets(t)
+	withStore(t, func(t *testing.T, store *clips.Store) {
+		a, v := newFake(webrtc.RTPCodecTypeAudio), newFake(webrtc.RTPCodecTypeVideo)
+		rec, err := Start(testConfig(store), clips.Clip{Author: "ann", Owner: owner, Description: "hello"}, Pick([]*fakeTrack{v, a}),
+			func(reason string) { t.Errorf("limit reached: %s", reason) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.Kinds(); len(got) != 2 || got[0] != "audio" || got[1] != "video" {
+			t.Errorf("Kinds = %v", got)
+		}
+		if a.attached() != 1 || v.attached() != 1 {
+			t.Fatalf("sinks attached: audio %d, video %d", a.attached(), v.attached())
+		}
+		// 3 s of media, sent in real (bubble) time: audio every 20 ms,
+		// video every 40 ms.
+		ai, vi := 0, 0
+		for at := time.Duration(0); ai < len(audio) || vi < len(video); at += 20 * time.Millisecond {
+			if ai < len(audio) {
+				a.send(audio[ai])
+				ai++
+			}
+			if vi < len(video) && at%(40*time.Millisecond) == 0 {
+				v.send(video[vi])
+				vi++
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		clip, err := rec.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.attached() != 0 || v.attached() != 0 {
+			t.Errorf("sinks left attached: audio %d, video %d", a.attached(), v.attached())
+		}
+		if clip.ID != rec.ID() || clip.Kind != clips.KindVideo || clip.Author != "ann" || clip.Description != "hello" {
+			t.Errorf("clip = %+v", clip)
+		}
+		if d := clip.Duration; d < 2.5 || d > 3.5 {
+			t.Errorf("duration %gs, want about 3 s", d)
+		}
+		if got, ok := store.Get("r", clip.ID); !ok || got.ID != clip.ID {
+			t.Errorf("the store does not have clip %s", clip.ID)
+		}
+	})
+}
+
+// TestRecordingEmpty: a recording that got no media stores nothing.
+func TestRecordingEmpty(t *testing.T) {
+	withStore(t, func(t *testing.T, store *clips.Store) {
+		a := newFake(webrtc.RTPCodecTypeAudio)
+		rec, err := Start(testConfig(store), clips.Clip{Owner: owner}, []Track{a}, func(string) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clip, err := rec.Finish()
+		if !errors.Is(err, ErrEmpty) || clip.ID != "" {
+			t.Errorf("Finish = %+v, %v; want ErrEmpty", clip, err)
+		}
+		if ids := store.IDs("r"); len(ids) != 0 {
+			t.Errorf("the store has %v", ids)
+		}
+		if a.attached() != 0 {
+			t.Error("sink left attached")
+		}
+	})
+}
+
+// TestRecordingBackstop: a recording whose media stopped arriving is
+// ended by the backstop, 2 s after the room's clip limit.
+func TestRecordingBackstop(t *testing.T) {
+	withStore(t, func(t *testing.T, store *clips.Store) {
+		cfg := testConfig(store)
+		cfg.MaxSeconds = 5
+		limit := make(chan string, 1)
+		start := time.Now()
+		rec, err := Start(cfg, clips.Clip{Owner: owner}, []Track{newFake(webrtc.RTPCodecTypeAudio)}, func(reason string) { limit <- reason })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reason := <-limit; reason != recorder.LimitSeconds || time.Since(start) != 7*time.Second {
+			t.Errorf("limit %q after %v; want %q after 7s", reason, time.Since(start), recorder.LimitSeconds)
+		}
+		if _, err := rec.Finish(); !errors.Is(err, ErrEmpty) {
+			t.Errorf("Finish: %v", err)
+		}
+	})
+}
+
+// TestArchiveSpurts: each talk spurt becomes a clip; a silence of
+// spurtGap ends one, video alone does not start one, and Close stores
+// the spurt in progress and waits for the archiver's goroutine.
+func TestArchiveSpurts(t *testing.T) {
+	audio, video := testPackets(t)
+	withStore(t, func(t *testing.T, store *clips.Store) {
+		cfg := testConfig(store)
+		var started atomic.Int32
+		a := NewArchiver(func(tracks []Track, onLimit func(string)) (*Recording, error) {
+			started.Add(1)
+			return StartFed(cfg, clips.Clip{Author: "ann", Owner: owner}, tracks, onLimit)
+		}, testLog())
+		at, vt := newFake(webrtc.RTPCodecTypeAudio), newFake(webrtc.RTPCodecTypeVideo)
+		a.Add(at)
+		a.Add(vt)
+		a.Add(at) // once is enough
+		if at.attached() != 1 || vt.attached() != 1 {
+			t.Fatalf("sinks attached: audio %d, video %d", at.attached(), vt.attached())
+		}
+		// Video alone: no spurt.
+		for _, p := range video[:25] {
+			vt.send(p)
+			time.Sleep(40 * time.Millisecond)
+		}
+		synctest.Wait()
+		if n := started.Load(); n != 0 {
+			t.Fatalf("video alone started %d spurts", n)
+		}
+		// Three spurts of 1 s of voice (with video), 2 s apart; the last
+		// is still going when the archiver closes.
+		spurt := func(from int) {
+			for i := from; i < from+50; i++ {
+				at.send(audio[i])
+				if i%2 == 0 {
+					vt.send(video[i/2])
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		spurt(0)
+		time.Sleep(2 * spurtGap)
+		synctest.Wait()
+		if ids := store.IDs("r"); len(ids) != 1 {
+			t.Fatalf("after a spurt and a silence the store has %v, want one clip", ids)
+		}
+		spurt(50)
+		time.Sleep(2 * spurtGap)
+		spurt(100)
+		a.Close()
+		if at.attached() != 0 || vt.attached() != 0 {
+			t.Errorf("sinks left attached: audio %d, video %d", at.attached(), vt.attached())
+		}
+		if n := started.Load(); n != 3 {
+			t.Errorf("%d spurts started, want 3", n)
+		}
+		ids := store.IDs("r")
+		if len(ids) != 3 {
+			t.Fatalf("the store has %v, want three clips", ids)
+		}
+		for _, id := range ids {
+			c, _ := store.Get("r", id)
+			if c.Author != "ann" || c.Duration < 0.8 || c.Duration > 1.2 {
+				t.Errorf("clip %s: author %q, duration %gs; want ann, about 1 s", id, c.Author, c.Duration)
+			}
+		}
+	})
+}

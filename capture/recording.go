@@ -1,0 +1,179 @@
+package capture
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"parley/clips"
+	"parley/recorder"
+	"parley/sfu"
+)
+
+// Track is a published track a recording takes its media from: an
+// sfu.UpTrack, or a fake in tests.
+type Track interface {
+	Kind() webrtc.RTPCodecType
+	Codec() webrtc.RTPCodecParameters
+	Closed() bool
+	RequestKeyframe()
+	LastSenderReport() (sfu.SenderReport, bool)
+	AddSink(sfu.Sink)
+	RemoveSink(sfu.Sink)
+}
+
+var _ Track = (*sfu.UpTrack)(nil)
+
+// ErrEmpty is returned by Finish when no media was recorded.
+var ErrEmpty = recorder.ErrEmpty
+
+// Config says where a recording goes and how long it may be.
+type Config struct {
+	Store      *clips.Store
+	Room       string
+	MaxSeconds int   // the room's clip limit; 0: none
+	MaxBytes   int64 // 0: none
+	Log        *slog.Logger
+}
+
+// Recording is a clip being recorded from a participant's tracks.
+type Recording struct {
+	pending *clips.Pending
+	rec     *recorder.Recorder
+	tracks  []Track
+	sinks   []*recorder.Sink
+	backup  *time.Timer // stops the recording if the media stops arriving
+	// attached: the sinks are attached to the tracks (else the caller
+	// feeds them).
+	attached bool
+}
+
+// Pick returns the tracks a recording takes from a participant's tracks:
+// one live audio track first, then at most one live video track; nil
+// when there is no live audio track.
+func Pick[T Track](ups []T) []Track {
+	var audio, video []Track
+	for _, up := range ups {
+		if up.Closed() {
+			continue
+		}
+		if up.Kind() == webrtc.RTPCodecTypeAudio {
+			audio = append(audio, up)
+		} else {
+			video = append(video, up)
+		}
+	}
+	if len(audio) == 0 {
+		return nil
+	}
+	// One audio and at most one video track make a clip.
+	tracks := audio[:1]
+	if len(video) > 0 {
+		tracks = append(tracks, video[0])
+	}
+	return tracks
+}
+
+// Start records tracks into a new clip of cfg.Room, with the Author,
+// Owner and Description of meta. onLimit is called (on its own
+// goroutine) when the room's clip limits are reached; the caller then
+// calls Finish.
+func Start(cfg Config, meta clips.Clip, tracks []Track, onLimit func(reason string)) (*Recording, error) {
+	return start(cfg, meta, tracks, onLimit, true)
+}
+
+// StartFed is Start for a caller that feeds the recorder itself (the
+// Archiver): the sinks are not attached to the tracks.
+func StartFed(cfg Config, meta clips.Clip, tracks []Track, onLimit func(reason string)) (*Recording, error) {
+	return start(cfg, meta, tracks, onLimit, false)
+}
+
+func start(cfg Config, meta clips.Clip, tracks []Track, onLimit func(reason string), attach bool) (*Recording, error) {
+	pending, err := cfg.Store.Begin(cfg.Room, clips.Clip{
+		Author:      meta.Author,
+		Owner:       meta.Owner,
+		Description: meta.Description,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rts := make([]recorder.Track, len(tracks))
+	for i, up := range tracks {
+		rts[i] = recorder.Track{
+			Codec:           up.Codec(),
+			RequestKeyframe: up.RequestKeyframe,
+			SenderReport: func() (recorder.SenderReport, bool) {
+				sr, ok := up.LastSenderReport()
+				return recorder.SenderReport{NTP: sr.NTP, RTP: sr.RTP, Arrival: sr.Arrival}, ok
+			},
+		}
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	maxDur := time.Duration(cfg.MaxSeconds) * time.Second
+	rec, err := recorder.Start(pending.File(), rts, recorder.Options{
+		MaxDuration: maxDur,
+		MaxBytes:    cfg.MaxBytes,
+		OnLimit:     func(reason string) { go onLimit(reason) },
+		Log:         log.With("room", cfg.Room, "clip", pending.ID()),
+	})
+	if err != nil {
+		pending.Abort()
+		return nil, err
+	}
+	r := &Recording{pending: pending, rec: rec, tracks: tracks, attached: attach}
+	for i, up := range tracks {
+		sink := rec.Sink(i)
+		r.sinks = append(r.sinks, sink)
+		if attach {
+			up.AddSink(sink)
+		}
+	}
+	// The recorder measures media time; this backstop also ends a
+	// recording whose media stopped arriving.
+	r.backup = time.AfterFunc(maxDur+2*time.Second, func() { onLimit(recorder.LimitSeconds) })
+	return r, nil
+}
+
+// ID is the clip's id.
+func (r *Recording) ID() string { return r.pending.ID() }
+
+// Kinds lists the kinds of the recorded tracks ("audio", "video"), in
+// order.
+func (r *Recording) Kinds() []string {
+	kinds := make([]string, len(r.tracks))
+	for i, up := range r.tracks {
+		kinds[i] = up.Kind().String()
+	}
+	return kinds
+}
+
+// Finish stops the recorder and stores the clip. A clip stored with gaps
+// comes with an error saying so; an error and no clip (empty ID) means
+// nothing was stored (ErrEmpty when no media arrived).
+func (r *Recording) Finish() (clips.Clip, error) {
+	r.backup.Stop()
+	if r.attached {
+		for i, up := range r.tracks {
+			up.RemoveSink(r.sinks[i])
+		}
+	}
+	res, err := r.rec.Stop()
+	if err != nil {
+		r.pending.Abort()
+		return clips.Clip{}, err
+	}
+	if res.Dropped > 0 {
+		// The clip has gaps; keep it, but say so.
+		err = fmt.Errorf("%d packets were dropped while recording", res.Dropped)
+	}
+	clip, cerr := r.pending.Commit(res.Duration, res.Kind, res.Mime)
+	if cerr != nil {
+		return clips.Clip{}, cerr
+	}
+	return clip, err
+}
