@@ -16,6 +16,15 @@ const (
 	spurtGap = time.Second
 	// archiveQueue bounds the packets waiting for the archiver.
 	archiveQueue = 1024
+	// spurtSettle is how long a spurt without a video track waits for one
+	// before it starts with the voice alone. A participant's tracks are
+	// known only once their first packets arrive, and the first audio
+	// packet of a session's first spurt often comes a few milliseconds
+	// before the camera's: started at once, that spurt would have no
+	// video. What comes meanwhile is kept and written when it starts.
+	spurtSettle = 300 * time.Millisecond
+	// maxSettling bounds the packets kept while a spurt settles.
+	maxSettling = 512
 )
 
 // StartFunc starts the recording of a talk spurt; it is StartFed with
@@ -123,54 +132,86 @@ func (a *Archiver) run() {
 		}
 		a.log.Debug("talk spurt archived", "clip", clip.ID, "duration", clip.Duration, "reason", reason)
 	}
+	// settling holds the packets of a spurt that waits for its video
+	// track (see spurtSettle), from its first audio packet on.
+	var settling []archived
+	var settleSince time.Time
+	// begin starts the settling spurt once it has a video track, or,
+	// with force or after spurtSettle, with what it has; then it writes
+	// the packets that came meanwhile.
+	begin := func(force bool) {
+		if cur != nil || len(settling) == 0 {
+			return
+		}
+		a.mu.Lock()
+		var live []Track
+		for _, t := range a.tracks {
+			if !t.Closed() {
+				live = append(live, t)
+			}
+		}
+		a.mu.Unlock()
+		tracks := spurtTracks(live, settling[0].track)
+		if len(tracks) < 2 && !force && time.Since(settleSince) < spurtSettle {
+			return
+		}
+		held := settling
+		settling = nil
+		rec, err := a.start(tracks, func(string) {
+			select {
+			case limit <- struct{}{}:
+			default:
+			}
+		})
+		if err != nil {
+			a.log.Warn("cannot archive a talk spurt", "err", err)
+			return
+		}
+		cur = rec
+		index = make(map[Track]int, len(tracks))
+		for i, t := range tracks {
+			index[t] = i
+		}
+		for _, q := range held {
+			if i, ok := index[q.track]; ok {
+				cur.sinks[i].WriteRTP(q.pkt)
+			}
+		}
+	}
 	for {
 		select {
 		case <-a.quit:
+			begin(true)
 			end("closed")
 			return
 		case <-limit:
 			end("limit")
 		case <-tick.C:
+			begin(false)
 			if cur != nil && time.Since(lastAudio) >= spurtGap {
 				end("silence")
 			}
 		case q := <-a.queue:
 			audio := q.track.Kind() == webrtc.RTPCodecTypeAudio
-			if cur == nil {
-				if !audio {
-					continue // a spurt starts with the voice
-				}
-				a.mu.Lock()
-				var live []Track
-				for _, t := range a.tracks {
-					if !t.Closed() {
-						live = append(live, t)
-					}
-				}
-				a.mu.Unlock()
-				tracks := spurtTracks(live, q.track)
-				rec, err := a.start(tracks, func(string) {
-					select {
-					case limit <- struct{}{}:
-					default:
-					}
-				})
-				if err != nil {
-					a.log.Warn("cannot archive a talk spurt", "err", err)
-					continue
-				}
-				cur = rec
-				index = make(map[Track]int, len(tracks))
-				for i, t := range tracks {
-					index[t] = i
-				}
-			}
 			if audio {
 				lastAudio = time.Now()
 			}
-			if i, ok := index[q.track]; ok {
-				cur.sinks[i].WriteRTP(q.pkt)
+			if cur != nil {
+				if i, ok := index[q.track]; ok {
+					cur.sinks[i].WriteRTP(q.pkt)
+				}
+				continue
 			}
+			if len(settling) == 0 {
+				if !audio {
+					continue // a spurt starts with the voice
+				}
+				settleSince = time.Now()
+			}
+			if len(settling) < maxSettling {
+				settling = append(settling, q)
+			}
+			begin(false)
 		}
 	}
 }

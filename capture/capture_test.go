@@ -310,3 +310,69 @@ func TestArchiveSpurts(t *testing.T) {
 		}
 	})
 }
+
+// TestArchiveFirstSpurtWaitsForVideo: a session's first spurt starts
+// before the camera's first packet has made its track known; the spurt
+// waits for it a moment, keeps the voice that came meanwhile, and is
+// recorded with video. A voice alone starts its spurt after spurtSettle,
+// with nothing lost.
+func TestArchiveFirstSpurtWaitsForVideo(t *testing.T) {
+	audio, video := testPackets(t)
+	withStore(t, func(t *testing.T, store *clips.Store) {
+		cfg := testConfig(store)
+		var kinds [][]string
+		var mu sync.Mutex
+		a := NewArchiver(func(tracks []Track, onLimit func(string)) (*Recording, error) {
+			rec, err := StartFed(cfg, clips.Clip{Author: "ann", Owner: owner}, tracks, onLimit)
+			if err == nil {
+				mu.Lock()
+				kinds = append(kinds, rec.Kinds())
+				mu.Unlock()
+			}
+			return rec, err
+		}, testLog())
+		at, vt := newFake(webrtc.RTPCodecTypeAudio), newFake(webrtc.RTPCodecTypeVideo)
+		a.Add(at)
+		for i := range 50 {
+			at.send(audio[i])
+			if i == 3 {
+				a.Add(vt) // the camera's first packet, 60 ms after the voice
+			}
+			if i >= 3 && i%2 == 1 {
+				vt.send(video[i/2])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(2 * spurtGap)
+		synctest.Wait()
+		// A participant without a camera.
+		b := NewArchiver(func(tracks []Track, onLimit func(string)) (*Recording, error) {
+			rec, err := StartFed(cfg, clips.Clip{Author: "bob", Owner: owner}, tracks, onLimit)
+			if err == nil {
+				mu.Lock()
+				kinds = append(kinds, rec.Kinds())
+				mu.Unlock()
+			}
+			return rec, err
+		}, testLog())
+		bt := newFake(webrtc.RTPCodecTypeAudio)
+		b.Add(bt)
+		for i := range 50 {
+			bt.send(audio[i])
+			time.Sleep(20 * time.Millisecond)
+		}
+		a.Close()
+		b.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(kinds) != 2 || len(kinds[0]) != 2 || len(kinds[1]) != 1 {
+			t.Fatalf("spurts recorded %v, want [audio video] then [audio]", kinds)
+		}
+		for _, id := range store.IDs("r") {
+			c, _ := store.Get("r", id)
+			if c.Duration < 0.9 || c.Duration > 1.1 {
+				t.Errorf("clip %s by %s lasts %gs, want about 1 s: the voice before the spurt started is kept", id, c.Author, c.Duration)
+			}
+		}
+	})
+}
