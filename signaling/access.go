@@ -214,7 +214,7 @@ func (s *Session) kick(m *clientMessage) {
 	}
 	s.log.Info("kick", "room", room.cfg.Name, "operator", s.name, "participant", o.id, "name", o.name)
 	if o.headless {
-		go o.endWHIP()
+		s.hub.endLater(o)
 		return
 	}
 	o.bye(ErrKicked, "an operator removed you from the room", websocket.ClosePolicyViolation)
@@ -263,7 +263,7 @@ func (s *Session) closeRoom(m *clientMessage, closed bool) {
 	s.log.Info("room closed by an operator", "room", room.cfg.Name, "operator", s.name, "closed", closed)
 	for _, o := range out {
 		if o.headless {
-			go o.endWHIP()
+			s.hub.endLater(o)
 			continue
 		}
 		o.bye(ErrRoomClosed, "an operator closed the room", websocket.CloseNormalClosure)

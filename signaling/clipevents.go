@@ -20,15 +20,19 @@ func (h *Hub) onClipEvent(ev clips.Event) {
 	if room == nil {
 		return
 	}
+	typ, ok := clipEventTypes[ev.Type]
+	if !ok {
+		h.log.Error("clip event of an unknown type", "type", ev.Type)
+		return
+	}
 	var public, own []byte
-	if ev.Type == TypeClipRemoved {
-		public, _ = json.Marshal(clipMessage{Type: ev.Type, ID: ev.Clip.ID, Reason: ev.Reason})
+	if typ == TypeClipRemoved {
+		public, _ = json.Marshal(clipMessage{Type: typ, ID: ev.Clip.ID, Reason: clipRemovedReason(ev.Reason)})
 		own = public
 	} else {
 		c := ev.Clip.ForViewer(ev.Clip.Owner)
-		own, _ = json.Marshal(clipMessage{Type: ev.Type, Clip: &c})
+		own, _ = json.Marshal(clipMessage{Type: typ, Clip: &c})
 		c = ev.Clip.ForViewer("")
-		typ := ev.Type
 		if typ == TypeClipUpdated && ev.Published {
 			// Others never saw the draft: for them it is new.
 			typ = TypeClipAdded
@@ -46,6 +50,31 @@ func (h *Hub) onClipEvent(ev clips.Event) {
 			s.enqueueBytes(public)
 		}
 	}
+}
+
+// clipEventTypes maps the store's events to the protocol's messages: the
+// store's names are its own, the protocol's are documented in
+// docs/protocol.md, and neither follows the other by accident.
+var clipEventTypes = map[string]string{
+	clips.EventAdded:   TypeClipAdded,
+	clips.EventUpdated: TypeClipUpdated,
+	clips.EventRemoved: TypeClipRemoved,
+}
+
+// clipRemovedReason is the protocol's reason for a removal reason of the
+// store ("deleted" for one it does not name).
+func clipRemovedReason(r string) string {
+	switch r {
+	case clips.ReasonDeleted:
+		return "deleted"
+	case clips.ReasonExpired:
+		return "expired"
+	case clips.ReasonEvicted:
+		return "evicted"
+	case clips.ReasonDiscarded:
+		return "discarded"
+	}
+	return "deleted"
 }
 
 func (s *Session) clipPublish(m *clientMessage) {

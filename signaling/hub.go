@@ -70,6 +70,7 @@ type Hub struct {
 	perIP    connLimit
 	whips    map[string]*Session // WHIP publishers by resource id
 	wg       sync.WaitGroup
+	ending   sync.WaitGroup // WHIP sessions being ended (endLater)
 }
 
 // Room is a configured room: its members and its media plane.
@@ -262,6 +263,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 			<-r.partnersDone
 			r.media.Close()
 		}
+		// After the media: a WHIP connection that fails as it closes
+		// asks for its session's end (endLater) no later than that.
+		h.ending.Wait()
 		close(done)
 	}()
 	select {

@@ -215,7 +215,7 @@ func (s *Session) terminate(code int, reason string) {
 // why and closed, a WHIP session ended.
 func (s *Session) goAway(code, message string) {
 	if s.headless {
-		go s.endWHIP()
+		s.hub.endLater(s)
 		return
 	}
 	s.bye(code, message, websocket.CloseNormalClosure)
@@ -671,7 +671,7 @@ func (s *Session) TrackPublished(up *sfu.UpTrack) {
 // failed has ended.
 func (s *Session) MediaProblem(pc, code, message string) {
 	if s.headless && code == ErrMediaFailed {
-		go s.endWHIP()
+		s.hub.endLater(s)
 		return
 	}
 	s.enqueue(errorMessage{Type: TypeError, Code: code, Message: message, PC: pc})

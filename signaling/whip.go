@@ -298,6 +298,13 @@ func (wp *whipPublisher) startLocked() {
 	}
 }
 
+// endLater ends a WHIP session on a goroutine of its own, for callers
+// that hold a lock endWHIP takes or run on a goroutine of its media (a
+// failed connection). The hub owns that goroutine: Shutdown waits for it.
+func (h *Hub) endLater(s *Session) {
+	h.ending.Go(s.endWHIP)
+}
+
 // endWHIP ends a WHIP session: its clip is stored, its media closed.
 func (s *Session) endWHIP() {
 	s.endOnce.Do(func() {
