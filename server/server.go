@@ -53,6 +53,12 @@ type Server struct {
 	metrics    *http.Server // GET /metrics; nil when off
 	metricsLn  net.Listener
 
+	// sides runs the side listeners' Serve (serveSide); Shutdown waits
+	// for it. sideMu orders a late serveSide after Shutdown's start.
+	sideMu   sync.Mutex
+	sideShut bool
+	sides    sync.WaitGroup
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -316,16 +322,22 @@ func (s *Server) MetricsAddr() net.Addr {
 	return s.metricsLn.Addr()
 }
 
-// serveSide serves one of the side listeners on its own goroutine.
+// serveSide serves one of the side listeners on a goroutine that
+// Shutdown waits for.
 func (s *Server) serveSide(srv *http.Server, ln net.Listener, what string) {
 	if srv == nil {
 		return
 	}
-	go func() {
+	s.sideMu.Lock()
+	defer s.sideMu.Unlock()
+	if s.sideShut {
+		return
+	}
+	s.sides.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error(what, "err", err)
 		}
-	}()
+	})
 }
 
 // MediaUDPAddr is the shared media UDP socket's address (nil with a port range).
@@ -358,6 +370,9 @@ func (s *Server) Serve() error {
 // first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
+		s.sideMu.Lock()
+		s.sideShut = true
+		s.sideMu.Unlock()
 		errHTTP := s.http.Shutdown(ctx)
 		for _, side := range []struct {
 			srv *http.Server
@@ -368,6 +383,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				_ = side.ln.Close() // when Serve never ran
 			}
 		}
+		s.sides.Wait()
 		// The hub first: sessions that record store their clips.
 		errHub := s.hub.Shutdown(ctx)
 		errStore := errors.Join(s.store.Close(), s.chat.Close())
