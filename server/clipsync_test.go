@@ -2,9 +2,6 @@ package server
 
 import (
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -131,15 +128,7 @@ func (p *pttPublisher) pttClip(t *testing.T, c *client.Client, video bool, hold 
 // and it decodes cleanly.
 func (s *testServer) judgeSync(t *testing.T, room, what string, c clipJSON, hold time.Duration, types ...string) {
 	t.Helper()
-	resp, body := s.fetch(t, "GET", "/api/rooms/"+room+"/clips/"+c.ID, "", nil)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET clip: %s %s", resp.Status, body)
-	}
-	path := filepath.Join(t.TempDir(), c.ID+".webm")
-	if err := os.WriteFile(path, body, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tl := testmedia.ProbeTimeline(t, path)
+	tl := testmedia.ProbeTimeline(t, s.download(t, room, c))
 	t.Logf("%s: %v (catalog %.3f s)", what, tl, c.Duration)
 	for _, p := range tl.InSync(hold, 150*time.Millisecond, 40*time.Millisecond, types...) {
 		t.Errorf("%s: %s", what, p)

@@ -108,6 +108,21 @@ func waitRecording(t *testing.T, c *client.Client) {
 	}
 }
 
+// download fetches a clip's media (a draft with its token) into a file
+// of the test's and returns its path.
+func (s *testServer) download(t *testing.T, room string, c clipJSON) string {
+	t.Helper()
+	resp, body := s.fetch(t, "GET", "/api/rooms/"+room+"/clips/"+c.ID+"?token="+c.DraftToken, "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET clip: %s %s", resp.Status, body)
+	}
+	path := filepath.Join(t.TempDir(), c.ID+".webm")
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // recordClip records seconds of media from c, which has published p.
 func recordClip(t *testing.T, c *client.Client, p *mediaPublisher, seconds int, description string) (clipJSON, string) {
 	t.Helper()
@@ -185,14 +200,7 @@ func (s *testServer) upload(t *testing.T, path, bearer, contentType string, body
 // judgeClip downloads a clip and checks it with ffprobe, ffmpeg and mkvmerge.
 func (s *testServer) judgeClip(t *testing.T, room string, c clipJSON, codecs []string, want time.Duration) {
 	t.Helper()
-	resp, body := s.fetch(t, "GET", "/api/rooms/"+room+"/clips/"+c.ID+"?token="+c.DraftToken, "", nil)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET clip: %s %s", resp.Status, body)
-	}
-	path := filepath.Join(t.TempDir(), c.ID+".webm")
-	if err := os.WriteFile(path, body, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := s.download(t, room, c)
 	r := testmedia.Judge(t, path)
 	if strings.Join(r.Codecs, ",") != strings.Join(codecs, ",") {
 		t.Errorf("streams %v, want %v", r.Codecs, codecs)
@@ -209,8 +217,10 @@ func (s *testServer) judgeClip(t *testing.T, room string, c clipJSON, codecs []s
 	if r.MkvDuration == 0 || !r.Cues {
 		t.Errorf("mkvmerge: duration %.3f, cues %v: the clip cannot be seeked", r.MkvDuration, r.Cues)
 	}
-	if int64(len(body)) != c.Bytes {
-		t.Errorf("served %d bytes, catalog says %d", len(body), c.Bytes)
+	if fi, err := os.Stat(path); err != nil {
+		t.Error(err)
+	} else if fi.Size() != c.Bytes {
+		t.Errorf("served %d bytes, catalog says %d", fi.Size(), c.Bytes)
 	}
 }
 
