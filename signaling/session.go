@@ -458,8 +458,14 @@ func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessag
 	return "", ""
 }
 
-// leave removes the session from its room, if it joined one.
+// leave removes the session from its room, if it joined one. Later calls
+// do nothing.
 func (s *Session) leave() {
+	select {
+	case <-s.left:
+		return
+	default:
+	}
 	defer s.leftOnce.Do(func() { close(s.left) })
 	room := s.room
 	if room == nil {
