@@ -128,7 +128,7 @@ func TestLimiter(t *testing.T) {
 		if l.Blocked(a) {
 			t.Fatalf("blocked after %d failures", i)
 		}
-		l.Fail(a)
+		l.Begin(a) // a failure: the attempt is not given back
 	}
 	if !l.Blocked(a) {
 		t.Fatal("not blocked after 3 failures")
@@ -141,12 +141,12 @@ func TestLimiter(t *testing.T) {
 		t.Fatal("still blocked after the refill")
 	}
 	// The IPv4-mapped IPv6 form is the same client.
-	l.Fail(netip.MustParseAddr("::ffff:192.0.2.1"))
+	l.Begin(netip.MustParseAddr("::ffff:192.0.2.1"))
 	if !l.Blocked(a) {
 		t.Fatal("mapped address counted apart")
 	}
 	var zero *Limiter
-	zero.Fail(a)
+	zero.Begin(a)
 	if zero.Blocked(a) {
 		t.Fatal("nil limiter blocks")
 	}

@@ -122,17 +122,6 @@ func (l *Limiter) Blocked(addr netip.Addr) bool {
 	return l.refillLocked(ClientKey(addr), l.now()).tokens < 1
 }
 
-// Fail records a failure of addr that no Begin reserved.
-func (l *Limiter) Fail(addr netip.Addr) {
-	if l.off() {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.refillLocked(ClientKey(addr), l.now())
-	b.tokens = max(-float64(l.Burst), b.tokens-1)
-}
-
 // pruneLocked forgets full buckets, then, if still too many, everything.
 func (l *Limiter) pruneLocked(now time.Time) {
 	for a, b := range l.buckets {

@@ -322,15 +322,19 @@ func TestArchiveFirstSpurtWaitsForVideo(t *testing.T) {
 		cfg := testConfig(store)
 		var kinds [][]string
 		var mu sync.Mutex
-		a := NewArchiver(func(tracks []Track, onLimit func(string)) (*Recording, error) {
-			rec, err := StartFed(cfg, clips.Clip{Author: "ann", Owner: owner}, tracks, onLimit)
-			if err == nil {
-				mu.Lock()
-				kinds = append(kinds, rec.Kinds())
-				mu.Unlock()
-			}
-			return rec, err
-		}, testLog())
+		// archiver records the spurts of author, noting their kinds.
+		archiver := func(author string) *Archiver {
+			return NewArchiver(func(tracks []Track, onLimit func(string)) (*Recording, error) {
+				rec, err := StartFed(cfg, clips.Clip{Author: author, Owner: owner}, tracks, onLimit)
+				if err == nil {
+					mu.Lock()
+					kinds = append(kinds, rec.Kinds())
+					mu.Unlock()
+				}
+				return rec, err
+			}, testLog())
+		}
+		a := archiver("ann")
 		at, vt := newFake(webrtc.RTPCodecTypeAudio), newFake(webrtc.RTPCodecTypeVideo)
 		a.Add(at)
 		for i := range 50 {
@@ -346,15 +350,7 @@ func TestArchiveFirstSpurtWaitsForVideo(t *testing.T) {
 		time.Sleep(2 * spurtGap)
 		synctest.Wait()
 		// A participant without a camera.
-		b := NewArchiver(func(tracks []Track, onLimit func(string)) (*Recording, error) {
-			rec, err := StartFed(cfg, clips.Clip{Author: "bob", Owner: owner}, tracks, onLimit)
-			if err == nil {
-				mu.Lock()
-				kinds = append(kinds, rec.Kinds())
-				mu.Unlock()
-			}
-			return rec, err
-		}, testLog())
+		b := archiver("bob")
 		bt := newFake(webrtc.RTPCodecTypeAudio)
 		b.Add(bt)
 		for i := range 50 {
