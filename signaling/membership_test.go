@@ -6,22 +6,22 @@ import (
 	"testing"
 )
 
-// member is a session without a websocket for in-package tests: what the
+// client is a session without a websocket for in-package tests: what the
 // server queues for it is read from its send queue.
-type member struct {
+type client struct {
 	t *testing.T
 	s *Session
 }
 
-func newMember(t *testing.T, h *Hub) *member {
+func newClient(t *testing.T, h *Hub) *client {
 	t.Helper()
 	s := newSession(h, nil, "test", netip.MustParseAddr("192.0.2.1"))
 	t.Cleanup(s.leave)
-	return &member{t: t, s: s}
+	return &client{t: t, s: s}
 }
 
 // do handles one message given as a JSON object.
-func (m *member) do(v any) {
+func (m *client) do(v any) {
 	m.t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -31,7 +31,7 @@ func (m *member) do(v any) {
 }
 
 // got returns what the server queued for the session since the last call.
-func (m *member) got() []map[string]any {
+func (m *client) got() []map[string]any {
 	var out []map[string]any
 	for {
 		select {
@@ -77,7 +77,7 @@ func sameList(a, b []string) bool {
 // join's refusals.
 func TestMembership(t *testing.T) {
 	h := testHub(t)
-	ann, bob, cy := newMember(t, h), newMember(t, h), newMember(t, h)
+	ann, bob, cy := newClient(t, h), newClient(t, h), newClient(t, h)
 	ann.do(map[string]string{"type": "join", "room": "chat", "name": "ann"})
 	if got := types(ann.got()); !sameList(got, []string{"joined"}) {
 		t.Fatalf("ann got %v", got)
@@ -111,7 +111,7 @@ func TestMembership(t *testing.T) {
 	}
 
 	ann.do(map[string]string{"type": "chat", "text": "hello room"})
-	for name, m := range map[string]*member{"ann": ann, "bob": bob, "cy": cy} {
+	for name, m := range map[string]*client{"ann": ann, "bob": bob, "cy": cy} {
 		got := m.got()
 		if len(got) != 1 || got[0]["type"] != "chat" || got[0]["text"] != "hello room" {
 			t.Errorf("%s got %v", name, got)
@@ -133,7 +133,7 @@ func TestMembership(t *testing.T) {
 	}
 
 	bob.s.leave()
-	for name, m := range map[string]*member{"ann": ann, "cy": cy} {
+	for name, m := range map[string]*client{"ann": ann, "cy": cy} {
 		if got := types(m.got()); !sameList(got, []string{"participant-left"}) {
 			t.Errorf("%s got %v when bob left", name, got)
 		}
@@ -147,7 +147,7 @@ func TestMembership(t *testing.T) {
 // why and the room sees it leave.
 func TestOperatorActions(t *testing.T) {
 	h := accessHub(t, nil)
-	olga, pat := newMember(t, h), newMember(t, h)
+	olga, pat := newClient(t, h), newClient(t, h)
 	olga.do(map[string]string{"type": "join", "room": "chat", "name": "olga", "password": "op pass"})
 	pat.do(map[string]string{"type": "join", "room": "chat", "name": "pat"})
 	if got := olga.got(); len(got) == 0 || got[0]["role"] != RoleOperator {
