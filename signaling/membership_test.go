@@ -79,8 +79,12 @@ func TestMembership(t *testing.T) {
 	h := testHub(t)
 	ann, bob, cy := newClient(t, h), newClient(t, h), newClient(t, h)
 	ann.do(map[string]string{"type": "join", "room": "chat", "name": "ann"})
-	if got := types(ann.got()); !sameList(got, []string{"joined"}) {
+	joined := ann.got()
+	if got := types(joined); !sameList(got, []string{"joined"}) {
 		t.Fatalf("ann got %v", got)
+	}
+	if v := joined[0]["protocol"]; v != float64(ProtocolVersion) {
+		t.Errorf("joined announces protocol %v, want %d", v, ProtocolVersion)
 	}
 	bob.do(map[string]string{"type": "join", "room": "chat", "name": "bob"})
 	bob.got()

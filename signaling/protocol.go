@@ -12,6 +12,12 @@ import (
 	"parley/configs"
 )
 
+// ProtocolVersion is the version of the websocket protocol the server
+// speaks, announced in every joined message. It changes when a message a
+// client relies on changes incompatibly; added messages and fields do not
+// change it (clients ignore what they do not know).
+const ProtocolVersion = 1
+
 // Message types, client to server.
 const (
 	TypeJoin      = "join"
@@ -186,6 +192,7 @@ func (ri RoomInfo) listing() roomListing {
 type joinedMessage struct {
 	Type         string          `json:"type"`
 	Req          json.RawMessage `json:"req,omitempty"`
+	Protocol     int             `json:"protocol"` // ProtocolVersion
 	ID           string          `json:"id"`
 	Name         string          `json:"name"`
 	Room         RoomInfo        `json:"room"`

@@ -432,7 +432,7 @@ func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessag
 	}
 	info := RoomInfo{Room: room.cfg, Live: room.cfg.Mode.Live(), Participants: len(room.members) + 1}
 	history, offline := s.chatMemory(room)
-	s.enqueue(joinedMessage{Type: TypeJoined, Req: req, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice,
+	s.enqueue(joinedMessage{Type: TypeJoined, Req: req, Protocol: ProtocolVersion, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice,
 		OwnerKey: ownerKey, Role: s.role, History: history, Offline: offline})
 	joined, _ := json.Marshal(presenceMessage{Type: TypeParticipantJoined, Participant: Peer{ID: s.id, Name: s.name}})
 	for _, o := range room.members {
