@@ -69,7 +69,12 @@ type Participant struct {
 	negotiating bool // an offer was sent on sub and its answer is awaited
 	renegotiate bool // the tracks changed while negotiating
 
-	wg sync.WaitGroup // up track loops and RTCP readers
+	// wg counts every goroutine the participant starts or runs on: the
+	// up track loops, the RTCP readers, the sender reports and the
+	// closing of a failed connection. Leave waits for it, holding no
+	// lock. A goroutine is added under mu while closed is false, so that
+	// no Add comes after Leave's Wait has begun.
+	wg sync.WaitGroup
 }
 
 func newParticipant(r *Room, id, name string, sig Signaler) *Participant {
@@ -424,10 +429,17 @@ func (p *Participant) publishFailed(pc *webrtc.PeerConnection) {
 	}
 	p.pub = nil
 	p.pubPC.Store(nil)
+	// Added under mu while p.pub is set, hence before Leave's Wait.
+	p.wg.Add(1)
 	p.mu.Unlock()
 	p.log.Info("publish connection failed")
 	p.sig.MediaProblem(PCPublish, "media-failed", "the publish connection failed; send a new offer to publish again")
-	go func() { _ = pc.Close() }()
+	// Closed on a goroutine of its own: this is called from the
+	// connection's own state callback.
+	go func() {
+		defer p.wg.Done()
+		_ = pc.Close()
+	}()
 }
 
 // subscribeFailed replaces a subscribe connection whose ICE or DTLS failed
@@ -446,10 +458,13 @@ func (p *Participant) subscribeFailed(pc *webrtc.PeerConnection) {
 	p.subConn.retire()
 	p.subConn = nil
 	p.negotiating, p.renegotiate = false, false
+	// Added under mu before closed is set, hence before Leave's Wait.
+	p.wg.Add(1)
 	p.mu.Unlock()
 	p.log.Info("subscribe connection failed; offering a new one")
 	p.sig.MediaProblem(PCSubscribe, "media-failed", "the subscribe connection failed; a new offer follows")
 	go func() {
+		defer p.wg.Done()
 		_ = pc.Close()
 		p.room.resubscribe(p)
 	}()

@@ -18,6 +18,9 @@ type throttle struct {
 	last    time.Time
 	pending *time.Timer
 	stopped bool
+	// running counts the deferred run from when it is scheduled until it
+	// has returned or been cancelled, so that Stop can wait for it.
+	running sync.WaitGroup
 }
 
 func newThrottle(interval time.Duration, action func()) *throttle {
@@ -36,7 +39,9 @@ func (t *throttle) Request() {
 		t.runLocked()
 		return
 	}
+	t.running.Add(1)
 	t.pending = time.AfterFunc(wait, func() {
+		defer t.running.Done()
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		t.pending = nil
@@ -52,13 +57,16 @@ func (t *throttle) runLocked() {
 	t.action()
 }
 
-// Stop cancels a deferred run and refuses later requests.
+// Stop cancels a deferred run, refuses later requests, and waits for a
+// deferred run that had already begun. It must not be called from the
+// action, nor holding a lock the action takes.
 func (t *throttle) Stop() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.stopped = true
-	if t.pending != nil {
-		t.pending.Stop()
-		t.pending = nil
+	if t.pending != nil && t.pending.Stop() {
+		t.running.Done() // cancelled before it began
 	}
+	t.pending = nil
+	t.mu.Unlock()
+	t.running.Wait()
 }
