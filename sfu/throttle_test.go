@@ -3,41 +3,55 @@ package sfu
 import (
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
+// TestThrottleCoalescesAndDefers: the first request runs at once; the
+// requests inside the interval become one run at its end, and none runs
+// without a request.
 func TestThrottleCoalescesAndDefers(t *testing.T) {
-	var runs atomic.Int32
-	th := newThrottle(100*time.Millisecond, func() { runs.Add(1) })
-	for i := 0; i < 10; i++ {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 100 * time.Millisecond
+		var runs []time.Duration
+		start := time.Now()
+		th := newThrottle(interval, func() { runs = append(runs, time.Since(start)) })
+		for range 10 {
+			th.Request()
+		}
+		if len(runs) != 1 || runs[0] != 0 {
+			t.Fatalf("runs at %v right after 10 requests, want one at 0", runs)
+		}
+		time.Sleep(30 * time.Millisecond)
+		th.Request() // shares the deferred run
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if len(runs) != 2 || runs[1] != interval {
+			t.Fatalf("runs at %v, want 0 and %v", runs, interval)
+		}
+		// A request long after the last run runs at once.
 		th.Request()
-	}
-	if n := runs.Load(); n != 1 {
-		t.Fatalf("%d runs right after 10 requests, want 1", n)
-	}
-	// The 9 requests inside the interval become exactly one deferred run.
-	deadline := time.Now().Add(2 * time.Second)
-	for runs.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := runs.Load(); n != 2 {
-		t.Fatalf("%d runs, want the deferred one too", n)
-	}
-	time.Sleep(300 * time.Millisecond)
-	if n := runs.Load(); n != 2 {
-		t.Fatalf("%d runs without further requests, want 2", n)
-	}
+		if len(runs) != 3 || runs[2] != time.Second+30*time.Millisecond {
+			t.Fatalf("runs at %v, want a third at once", runs)
+		}
+		th.Stop()
+	})
 }
 
+// TestThrottleStopCancelsDeferred: a deferred run is cancelled by Stop, and
+// requests after Stop do nothing.
 func TestThrottleStopCancelsDeferred(t *testing.T) {
-	var runs atomic.Int32
-	th := newThrottle(50*time.Millisecond, func() { runs.Add(1) })
-	th.Request()
-	th.Request() // deferred
-	th.Stop()
-	th.Request()
-	time.Sleep(200 * time.Millisecond)
-	if n := runs.Load(); n != 1 {
-		t.Fatalf("%d runs after Stop, want 1", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var runs atomic.Int32
+		th := newThrottle(50*time.Millisecond, func() { runs.Add(1) })
+		th.Request()
+		th.Request() // deferred
+		th.Stop()
+		th.Request()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := runs.Load(); n != 1 {
+			t.Fatalf("%d runs after Stop, want 1", n)
+		}
+	})
 }
