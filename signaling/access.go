@@ -208,16 +208,12 @@ func (s *Session) kick(m *clientMessage) {
 	room.mu.Lock()
 	o := room.members[m.To]
 	room.mu.Unlock()
-	if o == nil || o == s {
+	if o == nil || o == member(s) {
 		s.sendError(m.Req, ErrNoSuchPeer, "there is no such participant")
 		return
 	}
-	s.log.Info("kick", "room", room.cfg.Name, "operator", s.name, "participant", o.id, "name", o.name)
-	if o.headless {
-		s.hub.endLater(o)
-		return
-	}
-	o.bye(ErrKicked, "an operator removed you from the room", websocket.ClosePolicyViolation)
+	s.log.Info("kick", "room", room.cfg.Name, "operator", s.name, "participant", o.base().id, "name", o.base().name)
+	o.goAway(ErrKicked, "an operator removed you from the room", websocket.ClosePolicyViolation)
 }
 
 // clearClips deletes every clip of the room.
@@ -251,10 +247,10 @@ func (s *Session) closeRoom(m *clientMessage, closed bool) {
 	room := s.room
 	room.mu.Lock()
 	room.shut = closed
-	var out []*Session
+	var out []member
 	if closed {
 		for _, o := range room.members {
-			if o.role != RoleOperator {
+			if o.base().role != RoleOperator {
 				out = append(out, o)
 			}
 		}
@@ -262,11 +258,7 @@ func (s *Session) closeRoom(m *clientMessage, closed bool) {
 	room.mu.Unlock()
 	s.log.Info("room closed by an operator", "room", room.cfg.Name, "operator", s.name, "closed", closed)
 	for _, o := range out {
-		if o.headless {
-			s.hub.endLater(o)
-			continue
-		}
-		o.bye(ErrRoomClosed, "an operator closed the room", websocket.CloseNormalClosure)
+		o.goAway(ErrRoomClosed, "an operator closed the room", websocket.CloseNormalClosure)
 	}
 	s.enqueue(roomStateMessage{Type: TypeRoomState, Req: m.Req, Closed: closed})
 }

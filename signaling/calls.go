@@ -73,21 +73,26 @@ func sendCallLocked(p *callParty, msg callMessage) {
 		return
 	}
 	b, _ := json.Marshal(msg)
-	p.s.enqueueBytes(b)
+	p.s.deliver(b)
 }
 
-func peerOf(s *Session) *Peer { return &Peer{ID: s.id, Name: s.name} }
+func peerOf(m *membership) *Peer {
+	p := m.peerInfo()
+	return &p
+}
 
 func (s *Session) callStart(m *clientMessage) {
 	room := s.room
 	room.mu.Lock()
 	target := room.members[m.To]
+	// Only someone at a client can be called.
+	callee, _ := target.(*Session)
 	switch {
 	case target == nil:
 		room.mu.Unlock()
 		s.sendError(m.Req, ErrNoSuchPeer, "the person called is not in the room")
 		return
-	case target == s || target.owner == s.owner:
+	case target == member(s) || target.base().owner == s.owner:
 		room.mu.Unlock()
 		s.sendError(m.Req, ErrBadRequest, "you cannot call yourself")
 		return
@@ -95,18 +100,17 @@ func (s *Session) callStart(m *clientMessage) {
 		room.mu.Unlock()
 		s.sendError(m.Req, ErrInCall, "you are already in a call; hang up first")
 		return
-	case room.calls[target.owner] != nil || target.headless:
+	case callee == nil || room.calls[callee.owner] != nil:
 		room.mu.Unlock()
-		b, _ := json.Marshal(callMessage{Type: TypeCallEnded, Peer: peerOf(target), Video: m.Video, Reason: CallBusy})
-		s.enqueueBytes(b)
+		s.enqueue(callMessage{Type: TypeCallEnded, Peer: peerOf(target.base()), Video: m.Video, Reason: CallBusy})
 		return
 	}
 	c := &call{
 		id:      newID(),
 		video:   m.Video,
-		parties: [2]*callParty{{owner: s.owner, s: s}, {owner: target.owner, s: target}},
+		parties: [2]*callParty{{owner: s.owner, s: s}, {owner: callee.owner, s: callee}},
 	}
-	room.calls[s.owner], room.calls[target.owner] = c, c
+	room.calls[s.owner], room.calls[callee.owner] = c, c
 	c.ring = time.AfterFunc(s.hub.callTimeout(), func() {
 		room.mu.Lock()
 		defer room.mu.Unlock()
@@ -114,8 +118,8 @@ func (s *Session) callStart(m *clientMessage) {
 			s.hub.endCallLocked(room, c, CallTimeout)
 		}
 	})
-	sendCallLocked(c.parties[0], callMessage{Type: TypeCallRinging, Call: c.id, Peer: peerOf(target), Video: c.video})
-	sendCallLocked(c.parties[1], callMessage{Type: TypeCallIncoming, Call: c.id, Peer: peerOf(s), Video: c.video})
+	sendCallLocked(c.parties[0], callMessage{Type: TypeCallRinging, Call: c.id, Peer: peerOf(callee.membership), Video: c.video})
+	sendCallLocked(c.parties[1], callMessage{Type: TypeCallIncoming, Call: c.id, Peer: peerOf(s.membership), Video: c.video})
 	room.mu.Unlock()
 }
 
@@ -181,8 +185,8 @@ func (h *Hub) announceCallLocked(c *call) {
 	if a.s == nil || b.s == nil {
 		return
 	}
-	sendCallLocked(a, callMessage{Type: TypeCallStarted, Call: c.id, Peer: peerOf(b.s), Video: c.video})
-	sendCallLocked(b, callMessage{Type: TypeCallStarted, Call: c.id, Peer: peerOf(a.s), Video: c.video})
+	sendCallLocked(a, callMessage{Type: TypeCallStarted, Call: c.id, Peer: peerOf(b.s.membership), Video: c.video})
+	sendCallLocked(b, callMessage{Type: TypeCallStarted, Call: c.id, Peer: peerOf(a.s.membership), Video: c.video})
 }
 
 func (s *Session) callDecline(m *clientMessage) {
@@ -261,9 +265,24 @@ func (s *Session) callLeftLocked() {
 	})
 }
 
+// rejoinCall puts a session that has joined back into its call, if one
+// waits for its owner key, and connects the two parties' media again.
+func (s *Session) rejoinCall() {
+	room := s.room
+	room.mu.Lock()
+	defer room.mu.Unlock()
+	if room.members[s.id] != member(s) {
+		return // gone again
+	}
+	if c := s.callRejoinLocked(); c != nil {
+		if o := c.other(s).s; o != nil && o.peer != nil && s.peer != nil {
+			room.setPartnersLocked(s.peer, o.peer)
+		}
+	}
+}
+
 // callRejoinLocked puts a session that joins back into its call, if one
-// waits for its owner key. It returns the media pair to connect. Called
-// locked (room.mu).
+// waits for its owner key. It returns the call. Called locked (room.mu).
 func (s *Session) callRejoinLocked() *call {
 	c := s.room.calls[s.owner]
 	if c == nil || !c.active {

@@ -42,12 +42,12 @@ func (h *Hub) onClipEvent(ev clips.Event) {
 	draft := ev.Clip.State == clips.Draft
 	room.mu.Lock()
 	defer room.mu.Unlock()
-	for _, s := range room.members {
+	for _, o := range room.members {
 		switch {
-		case s.owner == ev.Clip.Owner:
-			s.enqueueBytes(own)
+		case o.base().owner == ev.Clip.Owner:
+			o.deliver(own)
 		case !draft:
-			s.enqueueBytes(public)
+			o.deliver(public)
 		}
 	}
 }
@@ -121,9 +121,9 @@ func (h *Hub) ClipAuth(r *http.Request, room string) (clips.Caller, bool) {
 	owner := clips.OwnerOf(key)
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	for _, s := range rm.members {
-		if s.owner == owner {
-			return clips.Caller{Owner: owner, Author: s.name, Operator: s.role == RoleOperator}, true
+	for _, om := range rm.members {
+		if o := om.base(); o.owner == owner {
+			return clips.Caller{Owner: owner, Author: o.name, Operator: o.role == RoleOperator}, true
 		}
 	}
 	return clips.Caller{}, false

@@ -1,7 +1,10 @@
 // Package signaling owns the websocket protocol between clients and the
-// server: one Session per connection, joining a room, presence, chat, and
-// the SDP and ICE exchange that drives the media plane (package sfu). It
-// also serves the room list of the HTTP API. It does not touch media.
+// server and the membership of rooms: admission, presence, chat, calls,
+// and the SDP and ICE exchange that drives the media plane (package sfu).
+// A room's members are of several kinds (see member): a Session per
+// websocket, and a publisher per WHIP session. It also serves the room
+// list of the HTTP API. It does not touch media: recording is package
+// capture's.
 //
 // The protocol is documented in docs/protocol.md.
 package signaling
@@ -68,7 +71,7 @@ type Hub struct {
 	closing  bool
 	sessions map[*Session]struct{}
 	perIP    connLimit
-	whips    map[string]*Session // WHIP publishers by resource id
+	whips    map[string]*whipPublisher // by resource id
 	wg       sync.WaitGroup
 	ending   sync.WaitGroup // WHIP sessions being ended (endLater)
 }
@@ -79,10 +82,10 @@ type Room struct {
 	media *sfu.Room
 
 	mu      sync.Mutex
-	closed  bool                // the server shut down
-	shut    bool                // an operator closed the room
-	members map[string]*Session // by participant id
-	calls   map[string]*call    // by the owner of each party
+	closed  bool              // the server shut down
+	shut    bool              // an operator closed the room
+	members map[string]member // by participant id
+	calls   map[string]*call  // by the owner of each party
 
 	partners     chan partnerChange // see setPartnersLocked
 	partnersDone chan struct{}
@@ -96,7 +99,7 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 		rooms:    make(map[string]*Room, len(rooms)),
 		origins:  make(map[string]bool),
 		sessions: make(map[*Session]struct{}),
-		whips:    make(map[string]*Session),
+		whips:    make(map[string]*whipPublisher),
 	}
 	for _, o := range cfg.AllowedOrigins {
 		h.origins[strings.ToLower(o)] = true
@@ -109,7 +112,7 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 				Live:       rc.Mode.Live(),
 				AllowVideo: rc.AllowVideo,
 			}, log),
-			members:      make(map[string]*Session),
+			members:      make(map[string]member),
 			calls:        make(map[string]*call),
 			partners:     make(chan partnerChange, 256),
 			partnersDone: make(chan struct{}),
@@ -236,13 +239,13 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	for s := range h.sessions {
 		s.bye(ErrServerShutdown, "the server is shutting down", websocket.CloseGoingAway)
 	}
-	whips := make([]*Session, 0, len(h.whips))
-	for _, s := range h.whips {
-		whips = append(whips, s)
+	whips := make([]*whipPublisher, 0, len(h.whips))
+	for _, wp := range h.whips {
+		whips = append(whips, wp)
 	}
 	h.mu.Unlock()
-	for _, s := range whips {
-		s.endWHIP()
+	for _, wp := range whips {
+		wp.end()
 	}
 	done := make(chan struct{})
 	go func() {

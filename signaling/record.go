@@ -9,6 +9,7 @@ import (
 
 	"parley/capture"
 	"parley/clips"
+	"parley/sfu"
 )
 
 // maxDescription is the longest clip description, in characters.
@@ -35,28 +36,28 @@ const (
 	StopLeft      = "left"
 )
 
-// captureConfig is where the session's recordings go: its room's clips,
+// captureConfig is where the member's recordings go: its room's clips,
 // within the room's limits.
-func (s *Session) captureConfig() capture.Config {
+func (m *membership) captureConfig() capture.Config {
 	return capture.Config{
-		Store:      s.hub.cfg.Store,
-		Room:       s.room.cfg.Name,
-		MaxSeconds: s.room.cfg.MaxClipSeconds,
-		MaxBytes:   s.room.cfg.MaxClipBytes,
-		Log:        s.log,
+		Store:      m.hub.cfg.Store,
+		Room:       m.room.cfg.Name,
+		MaxSeconds: m.room.cfg.MaxClipSeconds,
+		MaxBytes:   m.room.cfg.MaxClipBytes,
+		Log:        m.log,
 	}
 }
 
-// startRecordingLocked records tracks into a new clip of the session's
-// room, until the client stops it or the room's limits do. Called locked
-// (s.recMu).
-func (s *Session) startRecordingLocked(tracks []capture.Track, description string) (*capture.Recording, error) {
-	rec, err := capture.Start(s.captureConfig(), clips.Clip{Author: s.name, Owner: s.owner, Description: description},
-		tracks, func(reason string) { s.stopRecording(reason) })
+// startRecordingLocked records tracks into a new clip of the member's
+// room, until the member stops it or the room's limits do. Called locked
+// (m.recMu).
+func (m *membership) startRecordingLocked(tracks []capture.Track, description string) (*capture.Recording, error) {
+	rec, err := capture.Start(m.captureConfig(), clips.Clip{Author: m.name, Owner: m.owner, Description: description},
+		tracks, func(reason string) { m.finishRecording(reason) })
 	if err != nil {
 		return nil, err
 	}
-	s.rec = rec
+	m.rec = rec
 	return rec, nil
 }
 
@@ -73,12 +74,22 @@ const recordWaitTime = time.Second
 
 const notPublishing = "publish an audio track before recording"
 
-// newArchiver returns the archiver of the session's talk spurts.
-func (s *Session) newArchiver() *capture.Archiver {
-	cfg, meta := s.captureConfig(), clips.Clip{Author: s.name, Owner: s.owner}
-	return capture.NewArchiver(func(tracks []capture.Track, onLimit func(string)) (*capture.Recording, error) {
-		return capture.StartFed(cfg, meta, tracks, onLimit)
-	}, s.log)
+// archiveTrack adds a track the member publishes to its talk-spurt
+// archive, in live rooms that archive.
+func (m *membership) archiveTrack(up *sfu.UpTrack) {
+	room := m.room
+	if room == nil || !room.cfg.Mode.Live() || !room.cfg.Archive || m.hub.cfg.Store == nil {
+		return
+	}
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
+	if m.archiver == nil {
+		cfg, meta := m.captureConfig(), clips.Clip{Author: m.name, Owner: m.owner}
+		m.archiver = capture.NewArchiver(func(tracks []capture.Track, onLimit func(string)) (*capture.Recording, error) {
+			return capture.StartFed(cfg, meta, tracks, onLimit)
+		}, m.log)
+	}
+	m.archiver.Add(up)
 }
 
 // recordStart handles record-start: the session's published tracks are
@@ -161,32 +172,43 @@ func (s *Session) recordWaitCheck(expired *recordWait) {
 	s.beginRecordingLocked(w.req, tracks, w.description)
 }
 
-// stopRecording ends the session's recording, if any, and tells the client
-// what became of it. reason says why it stopped.
+// stopRecording ends the session's recording, or the wait of its
+// record-start, and tells the client what became of it. reason says why
+// it stopped.
 func (s *Session) stopRecording(reason string) {
 	s.recMu.Lock()
-	rec, w := s.rec, s.recWait
-	s.rec, s.recWait = nil, nil
+	w := s.recWait
+	s.recWait = nil
 	s.recMu.Unlock()
 	if w != nil {
 		// Stopped before its tracks came.
 		w.timer.Stop()
 		s.sendError(w.req, ErrNotPublishing, notPublishing)
 	}
+	s.finishRecording(reason)
+}
+
+// finishRecording ends the member's recording, if any, and tells the
+// member what became of it. reason says why it stopped.
+func (m *membership) finishRecording(reason string) {
+	m.recMu.Lock()
+	rec := m.rec
+	m.rec = nil
+	m.recMu.Unlock()
 	if rec == nil {
 		return
 	}
 	clip, err := rec.Finish()
 	switch {
 	case errors.Is(err, capture.ErrEmpty):
-		s.sendError(nil, ErrEmptyClip, "nothing was recorded: no media arrived")
+		m.sendError(nil, ErrEmptyClip, "nothing was recorded: no media arrived")
 		return
 	case err != nil && clip.ID == "":
-		s.log.Warn("recording failed", "err", err)
-		s.sendError(nil, ErrRecordFailed, "the clip could not be stored: "+err.Error())
+		m.log.Warn("recording failed", "err", err)
+		m.sendError(nil, ErrRecordFailed, "the clip could not be stored: "+err.Error())
 		return
 	case err != nil:
-		s.log.Warn("recorded with losses", "clip", clip.ID, "err", err)
+		m.log.Warn("recorded with losses", "clip", clip.ID, "err", err)
 	}
-	s.enqueue(recordStoppedMessage{Type: TypeRecordStopped, Reason: reason, Clip: &clip})
+	m.enqueue(recordStoppedMessage{Type: TypeRecordStopped, Reason: reason, Clip: &clip})
 }

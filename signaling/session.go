@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -14,9 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
-	"parley/capture"
 	"parley/chatlog"
-	"parley/clips"
 	"parley/sfu"
 )
 
@@ -32,13 +29,12 @@ const (
 	closeGrace = time.Second
 )
 
-// Session is one websocket connection. Its read loop runs on the HTTP
-// handler's goroutine and handles messages one at a time; a second
-// goroutine writes.
+// Session is one websocket connection: the kind of member that is someone
+// at a client. Its read loop runs on the HTTP handler's goroutine and
+// handles messages one at a time; a second goroutine writes.
 type Session struct {
-	hub    *Hub
+	*membership
 	conn   *websocket.Conn
-	log    *slog.Logger
 	send   chan []byte
 	quit   chan struct{} // closed by terminate
 	once   sync.Once
@@ -48,47 +44,21 @@ type Session struct {
 	limiter tokenBucket
 	strikes int // consecutive messages refused for rate
 
-	// Set by join, on the read goroutine; read by others under room.mu.
-	room  *Room
-	id    string
-	name  string
-	owner string // clips.OwnerOf the owner key
-	role  string // RoleParticipant or RoleOperator
-	peer  *sfu.Participant
-	ip    netip.Addr // the client's address (behind trusted proxies)
-
-	// proven is set when the session proved its name (see admission).
-	proven bool
-
-	// headless sessions have no websocket: WHIP publishers.
-	headless bool
-	whip     *whipPublisher
-	endOnce  sync.Once
-
-	recMu      sync.Mutex
-	rec        *capture.Recording // the clip being recorded (clip rooms)
-	recWait    *recordWait        // a record-start waiting for the published tracks
-	archiver   *capture.Archiver  // talk-spurt archive (live rooms with archive on)
-	pubSending int                // how many tracks the latest publish offer sends
-
-	left     chan struct{} // closed once the session has left its room
-	leftOnce sync.Once
-	replaced *Session // during join: the earlier session being replaced
+	// Under recMu.
+	recWait    *recordWait // a record-start waiting for the published tracks
+	pubSending int         // how many tracks the latest publish offer sends
 }
 
 func newSession(h *Hub, conn *websocket.Conn, remote string, ip netip.Addr) *Session {
 	sc := h.cfg.Signaling
-	return &Session{
-		hub:     h,
+	s := &Session{
 		conn:    conn,
-		log:     h.log.With("remote", remote),
 		send:    make(chan []byte, sendQueue),
 		quit:    make(chan struct{}),
 		limiter: newTokenBucket(sc.MessagesPerSecond, sc.MessageBurst),
-		left:    make(chan struct{}),
-		ip:      ip,
-		role:    RoleParticipant,
 	}
+	s.membership = newMembership(h, s, h.log.With("remote", remote), ip)
+	return s
 }
 
 // run serves the session until the connection ends.
@@ -211,14 +181,10 @@ func (s *Session) terminate(code int, reason string) {
 	})
 }
 
-// goAway ends a member's stay in its room: a websocket session is told
-// why and closed, a WHIP session ended.
-func (s *Session) goAway(code, message string) {
-	if s.headless {
-		s.hub.endLater(s)
-		return
-	}
-	s.bye(code, message, websocket.CloseNormalClosure)
+// goAway implements member: the client is told why, and the session
+// closed.
+func (s *Session) goAway(code, message string, closeCode int) {
+	s.bye(code, message, closeCode)
 }
 
 // bye tells the client why the server ends the session, then ends it.
@@ -227,21 +193,9 @@ func (s *Session) bye(code, message string, closeCode int) {
 	s.terminate(closeCode, code)
 }
 
-// enqueue queues a message without blocking. A client too slow to take
-// its messages is dropped.
-func (s *Session) enqueue(v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		s.log.Error("encode message", "err", err)
-		return
-	}
-	s.enqueueBytes(b)
-}
-
-func (s *Session) enqueueBytes(b []byte) {
-	if s.headless {
-		return
-	}
+// deliver implements member: it queues a message without blocking. A
+// client too slow to take its messages is dropped.
+func (s *Session) deliver(b []byte) {
 	select {
 	case <-s.quit:
 		return
@@ -253,10 +207,6 @@ func (s *Session) enqueueBytes(b []byte) {
 		s.log.Info("session closed: client too slow", "queued", len(s.send))
 		s.terminate(websocket.CloseTryAgainLater, ErrTooSlow)
 	}
-}
-
-func (s *Session) sendError(req json.RawMessage, code, message string) {
-	s.enqueue(errorMessage{Type: TypeError, Req: req, Code: code, Message: message})
 }
 
 // handle processes one message; it returns true when the session should end.
@@ -354,75 +304,15 @@ func (s *Session) join(m *clientMessage) {
 	}
 	if code, msg := s.joinAs(room, adm.name, ownerKey, m.Req); code != "" {
 		s.sendError(m.Req, code, msg)
+		return
 	}
+	s.rejoinCall()
 }
 
-// joinAs joins room under name. When the name's holder must give way to
-// this session (see joinRoom), it waits for the holder to leave, then
-// joins in its place.
-func (s *Session) joinAs(room *Room, name, ownerKey string, req json.RawMessage) (code, msg string) {
-	code, msg = s.joinRoom(room, name, ownerKey, req)
-	if code != codeReplacing {
-		return code, msg
-	}
-	select {
-	case <-s.replaced.left:
-		code, msg = s.joinRoom(room, name, ownerKey, req)
-	case <-time.After(replaceWait):
-		code = codeReplacing
-	}
-	s.replaced = nil
-	if code == codeReplacing {
-		code, msg = ErrNameTaken, fmt.Sprintf("the name %q is in use in this room", name)
-	}
-	return code, msg
-}
-
-// codeReplacing is joinRoom's answer when the name's holder was told to
-// go (s.replaced): an earlier session of the same owner key, or one that
-// did not prove the name when this one did.
-const codeReplacing = "replacing"
-
-// replaceWait bounds the wait for a replaced session to leave.
-const replaceWait = 5 * time.Second
-
-// joinRoom makes the session a member of room, tells it and the others,
-// and joins the room's media. It returns an error code and message if the
-// room refuses.
-func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessage) (code, msg string) {
-	room.mu.Lock()
-	if room.shut && s.role != RoleOperator {
-		room.mu.Unlock()
-		return ErrRoomClosed, "an operator has closed this room"
-	}
-	if len(room.members) >= room.cfg.MaxParticipants {
-		room.mu.Unlock()
-		return ErrRoomFull, fmt.Sprintf("the room is full (%d participants)", room.cfg.MaxParticipants)
-	}
-	peers := make([]Peer, 0, len(room.members)+1)
-	key := nameKey(name)
-	for _, o := range room.members {
-		if nameKey(o.name) == key {
-			room.mu.Unlock()
-			switch {
-			case s.replaced != nil: // a second holder, or the first one back
-			case o.owner == clips.OwnerOf(ownerKey):
-				s.log.Info("rejoin replaces the earlier session", "room", room.cfg.Name, "participant", o.id)
-				o.goAway(ErrReplaced, "you joined this room again from elsewhere")
-				s.replaced = o
-				return codeReplacing, ""
-			case s.proven && !o.proven:
-				s.log.Info("a proven name takes over from an unproven holder", "room", room.cfg.Name, "participant", o.id, "name", name)
-				o.goAway(ErrNameClaimed, fmt.Sprintf("the name %q belongs to someone who has proven it; join under another name", o.name))
-				s.replaced = o
-				return codeReplacing, ""
-			}
-			return ErrNameTaken, fmt.Sprintf("the name %q is in use in this room", name)
-		}
-		peers = append(peers, Peer{ID: o.id, Name: o.name})
-	}
-	s.id, s.name, s.room, s.owner = newID(), name, room, clips.OwnerOf(ownerKey)
-	peers = append(peers, Peer{ID: s.id, Name: s.name})
+// welcomeLocked implements member: the session is told it has joined,
+// with the room's chat memory. Called locked (room.mu).
+func (s *Session) welcomeLocked(peers []Peer, ownerKey string, req json.RawMessage) {
+	room := s.room
 	var ice []ICEServer
 	if s.hub.cfg.ICEServers != nil {
 		ice = s.hub.cfg.ICEServers(s.id)
@@ -434,63 +324,11 @@ func (s *Session) joinRoom(room *Room, name, ownerKey string, req json.RawMessag
 	history, offline := s.chatMemory(room)
 	s.enqueue(joinedMessage{Type: TypeJoined, Req: req, Protocol: ProtocolVersion, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice,
 		OwnerKey: ownerKey, Role: s.role, History: history, Offline: offline})
-	joined, _ := json.Marshal(presenceMessage{Type: TypeParticipantJoined, Participant: Peer{ID: s.id, Name: s.name}})
-	for _, o := range room.members {
-		o.enqueueBytes(joined)
-	}
-	room.members[s.id] = s
-	room.mu.Unlock()
-	s.log.Info("joined", "room", room.cfg.Name, "participant", s.id, "name", s.name, "whip", s.headless)
-
-	peer, err := room.media.Join(s.id, s.name, s)
-	if err != nil {
-		s.log.Error("media join", "room", room.cfg.Name, "err", err)
-		return ErrInternal, "the room's media is not available"
-	}
-	room.mu.Lock()
-	s.peer = peer
-	if c := s.callRejoinLocked(); c != nil {
-		if o := c.other(s).s; o != nil && o.peer != nil {
-			room.setPartnersLocked(peer, o.peer)
-		}
-	}
-	room.mu.Unlock()
-	return "", ""
 }
 
-// leave removes the session from its room, if it joined one. Later calls
-// do nothing.
-func (s *Session) leave() {
-	select {
-	case <-s.left:
-		return
-	default:
-	}
-	defer s.leftOnce.Do(func() { close(s.left) })
-	room := s.room
-	if room == nil {
-		return
-	}
-	room.mu.Lock()
-	delete(room.members, s.id)
-	s.callLeftLocked()
-	left, _ := json.Marshal(presenceMessage{Type: TypeParticipantLeft, Participant: Peer{ID: s.id, Name: s.name}})
-	for _, o := range room.members {
-		o.enqueueBytes(left)
-	}
-	room.mu.Unlock()
-	if s.peer != nil {
-		s.peer.Leave()
-	}
-	s.recMu.Lock()
-	a := s.archiver
-	s.archiver = nil
-	s.recMu.Unlock()
-	if a != nil {
-		a.Close()
-	}
-	s.log.Info("left", "room", room.cfg.Name, "participant", s.id)
-}
+// leavingLocked implements member: a call of the session's waits for it
+// or ends. Called locked (room.mu).
+func (s *Session) leavingLocked() { s.callLeftLocked() }
 
 func (s *Session) chat(m *clientMessage) {
 	if err := checkChat(m.Text, s.hub.cfg.Signaling.MaxChatLength); err != nil {
@@ -509,7 +347,7 @@ func (s *Session) chat(m *clientMessage) {
 	defer room.mu.Unlock()
 	if m.To == "" {
 		for _, o := range room.members {
-			o.enqueueBytes(msg)
+			o.deliver(msg)
 		}
 		if chat := s.hub.cfg.Chat; chat != nil {
 			// Under the room's lock, so that the history is in the order
@@ -525,9 +363,9 @@ func (s *Session) chat(m *clientMessage) {
 		s.sendError(m.Req, ErrNoSuchPeer, "the recipient is not in the room")
 		return
 	}
-	to.enqueueBytes(msg)
-	if to != s {
-		s.enqueueBytes(msg)
+	to.deliver(msg)
+	if to != member(s) {
+		s.deliver(msg)
 	}
 }
 
@@ -542,12 +380,12 @@ func (s *Session) chatByName(m *clientMessage, from Peer, now time.Time) {
 	m.ToName = toName // kept as names are, so that its holder finds it
 	room := s.room
 	room.mu.Lock()
-	for _, o := range room.members {
-		if sameName(o.name, m.ToName) {
+	for _, om := range room.members {
+		if o := om.base(); sameName(o.name, m.ToName) {
 			msg, _ := json.Marshal(chatMessage{Type: TypeChat, From: from, To: o.id, Text: m.Text, TS: timestamp(now)})
-			o.enqueueBytes(msg)
-			if o != s {
-				s.enqueueBytes(msg)
+			om.deliver(msg)
+			if om != member(s) {
+				s.deliver(msg)
 			}
 			room.mu.Unlock()
 			return
@@ -577,7 +415,7 @@ func (s *Session) chatByName(m *clientMessage, from Peer, now time.Time) {
 func (s *Session) chatMemory(room *Room) (history, offline []chatMessage) {
 	history, offline = []chatMessage{}, []chatMessage{}
 	chat := s.hub.cfg.Chat
-	if chat == nil || s.headless {
+	if chat == nil {
 		return history, offline
 	}
 	for _, e := range chat.History(room.cfg.Name) {
@@ -652,34 +490,16 @@ func (s *Session) SubscribeOffer(sdp string) {
 	s.enqueue(sdpMessage{Type: TypeOffer, PC: sfu.PCSubscribe, SDP: sdp})
 }
 
-// TrackPublished implements sfu.Signaler: in live rooms that archive, the
-// new track joins the participant's talk-spurt archive; a WHIP session in
-// a clip room may start its clip, and a record-start waiting for the
-// session's audio track starts.
+// TrackPublished implements sfu.Signaler: a record-start waiting for the
+// session's tracks may start, and in live rooms that archive, the track
+// joins the session's talk-spurt archive.
 func (s *Session) TrackPublished(up *sfu.UpTrack) {
-	if s.whip != nil {
-		s.whip.trackPublished()
-	}
 	s.recordWaitTrack()
-	room := s.room
-	if room == nil || !room.cfg.Mode.Live() || !room.cfg.Archive || s.hub.cfg.Store == nil {
-		return
-	}
-	s.recMu.Lock()
-	defer s.recMu.Unlock()
-	if s.archiver == nil {
-		s.archiver = s.newArchiver()
-	}
-	s.archiver.Add(up)
+	s.archiveTrack(up)
 }
 
-// MediaProblem implements sfu.Signaler. A WHIP session whose connection
-// failed has ended.
+// MediaProblem implements sfu.Signaler: the client is told.
 func (s *Session) MediaProblem(pc, code, message string) {
-	if s.headless && code == ErrMediaFailed {
-		s.hub.endLater(s)
-		return
-	}
 	s.enqueue(errorMessage{Type: TypeError, Code: code, Message: message, PC: pc})
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"parley/capture"
+	"parley/sfu"
 )
 
 // WHIP ingest (RFC 9725): POST /whip/{room}?name=NAME with an SDP offer
@@ -31,8 +33,10 @@ const whipWait = 3 * time.Second
 // must not hold its name and a place in the room.
 const whipConnectWait = 10 * time.Second
 
+// whipPublisher is the kind of member that publishes over WHIP: it has no
+// websocket, so it is told nothing, takes no calls and receives nothing.
 type whipPublisher struct {
-	s        *Session
+	*membership
 	resource string   // the secret last part of the session's Location
 	auth     [32]byte // SHA-256 of the offer's Authorization header
 	hasAuth  bool     // the offer had one: ending the session needs it too
@@ -44,6 +48,43 @@ type whipPublisher struct {
 	connected bool // a track arrived
 	timer     *time.Timer
 	deadline  *time.Timer
+	endOnce   sync.Once
+}
+
+// deliver implements member: there is nobody to tell.
+func (wp *whipPublisher) deliver([]byte) {}
+
+// goAway implements member: the WHIP session ends.
+func (wp *whipPublisher) goAway(code, message string, closeCode int) {
+	wp.log.Info("WHIP session ended", "room", wp.room.cfg.Name, "participant", wp.id, "code", code)
+	wp.hub.endLater(wp)
+}
+
+// welcomeLocked and leavingLocked implement member: a publisher has no
+// chat memory, no calls and nobody to tell.
+func (wp *whipPublisher) welcomeLocked([]Peer, string, json.RawMessage) {}
+func (wp *whipPublisher) leavingLocked()                                {}
+
+// SubscribeOffer implements sfu.Signaler: a WHIP publisher receives
+// nothing.
+func (wp *whipPublisher) SubscribeOffer(string) {}
+
+// MediaProblem implements sfu.Signaler: a WHIP session whose connection
+// failed has ended.
+func (wp *whipPublisher) MediaProblem(pc, code, message string) {
+	if code == ErrMediaFailed {
+		wp.hub.endLater(wp)
+		return
+	}
+	wp.log.Info("WHIP media problem", "room", wp.room.cfg.Name, "participant", wp.id, "code", code, "message", message)
+}
+
+// TrackPublished implements sfu.Signaler: in a clip room the session's
+// clip may start; in a live room that archives, the track joins the
+// talk-spurt archive.
+func (wp *whipPublisher) TrackPublished(up *sfu.UpTrack) {
+	wp.trackPublished()
+	wp.archiveTrack(up)
 }
 
 // whipStatus is the HTTP status of a refused WHIP offer.
@@ -145,27 +186,26 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 
-	s := newSession(h, nil, r.RemoteAddr, ip)
-	s.headless = true
-	s.role, s.proven = adm.role, adm.proven
-	wp := &whipPublisher{s: s, resource: newResourceID(), expect: countSending(string(body)), release: release}
+	wp := &whipPublisher{resource: newResourceID(), expect: countSending(string(body)), release: release}
+	wp.membership = newMembership(h, wp, h.log.With("remote", r.RemoteAddr), ip)
+	wp.role, wp.proven = adm.role, adm.proven
 	if authz != "" {
 		wp.auth, wp.hasAuth = sha256.Sum256([]byte(authz)), true
 	}
-	s.whip = wp
-	if code, msg := s.joinAs(room, adm.name, ownerKey, nil); code != "" {
+	if code, msg := wp.joinAs(room, adm.name, ownerKey, nil); code != "" {
 		release()
 		http.Error(w, msg, whipStatus(code))
 		return
 	}
-	answer, err := s.peer.HandleOffer(string(body))
+	h.log.Info("WHIP session started", "room", room.cfg.Name, "participant", wp.id, "name", wp.name)
+	answer, err := wp.peer.HandleOffer(string(body))
 	if err != nil {
-		s.endWHIP()
+		wp.end()
 		http.Error(w, "bad offer: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	h.mu.Lock()
-	h.whips[wp.resource] = s
+	h.whips[wp.resource] = wp
 	h.mu.Unlock()
 	wp.mu.Lock()
 	if !wp.connected && !wp.started {
@@ -178,8 +218,8 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 			connected := wp.connected
 			wp.mu.Unlock()
 			if !connected {
-				s.log.Info("WHIP session ended: no media", "room", room.cfg.Name, "participant", s.id, "after", wait)
-				s.endWHIP()
+				wp.log.Info("WHIP session ended: no media", "room", room.cfg.Name, "participant", wp.id, "after", wait)
+				wp.end()
 			}
 		})
 	}
@@ -197,13 +237,13 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 // header is ended only with the same header.
 func (h *Hub) HandleWHIPResource(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
-	s := h.whips[r.PathValue("id")]
+	wp := h.whips[r.PathValue("id")]
 	h.mu.Unlock()
-	if s == nil || s.room.cfg.Name != r.PathValue("room") {
+	if wp == nil || wp.room.cfg.Name != r.PathValue("room") {
 		http.Error(w, "no such WHIP session", http.StatusNotFound)
 		return
 	}
-	if wp := s.whip; wp.hasAuth {
+	if wp.hasAuth {
 		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
 		if subtle.ConstantTimeCompare(got[:], wp.auth[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
@@ -213,7 +253,7 @@ func (h *Hub) HandleWHIPResource(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodDelete:
-		s.endWHIP()
+		wp.end()
 		w.WriteHeader(http.StatusOK)
 	default:
 		w.Header().Set("Allow", "DELETE")
@@ -255,17 +295,16 @@ func countSending(sdp string) int {
 // trackPublished starts the clip of a WHIP session in a clip room once
 // every announced track is there, or after whipWait.
 func (wp *whipPublisher) trackPublished() {
-	s := wp.s
 	wp.mu.Lock()
 	defer wp.mu.Unlock()
 	wp.connected = true
 	if wp.deadline != nil {
 		wp.deadline.Stop()
 	}
-	if wp.started || s.room.cfg.Mode.Live() {
+	if wp.started || wp.room.cfg.Mode.Live() {
 		return
 	}
-	if ups := s.peer.UpTracks(); len(capture.Pick(ups)) > 0 && len(ups) >= wp.expect {
+	if ups := wp.peer.UpTracks(); len(capture.Pick(ups)) > 0 && len(ups) >= wp.expect {
 		wp.startLocked()
 		return
 	}
@@ -282,34 +321,32 @@ func (wp *whipPublisher) trackPublished() {
 
 // startLocked is called locked (wp.mu).
 func (wp *whipPublisher) startLocked() {
-	s := wp.s
-	tracks := capture.Pick(s.peer.UpTracks())
+	tracks := capture.Pick(wp.peer.UpTracks())
 	if tracks == nil {
 		return
 	}
 	wp.started = true
-	s.recMu.Lock()
-	defer s.recMu.Unlock()
-	if s.rec != nil {
+	wp.recMu.Lock()
+	defer wp.recMu.Unlock()
+	if wp.rec != nil {
 		return
 	}
-	if _, err := s.startRecordingLocked(tracks, ""); err != nil {
-		s.log.Error("WHIP recording", "err", err)
+	if _, err := wp.startRecordingLocked(tracks, ""); err != nil {
+		wp.log.Error("WHIP recording", "err", err)
 	}
 }
 
 // endLater ends a WHIP session on a goroutine of its own, for callers
-// that hold a lock endWHIP takes or run on a goroutine of its media (a
+// that hold a lock end takes or run on a goroutine of its media (a
 // failed connection). The hub owns that goroutine: Shutdown waits for it.
-func (h *Hub) endLater(s *Session) {
-	h.ending.Go(s.endWHIP)
+func (h *Hub) endLater(wp *whipPublisher) {
+	h.ending.Go(wp.end)
 }
 
-// endWHIP ends a WHIP session: its clip is stored, its media closed.
-func (s *Session) endWHIP() {
-	s.endOnce.Do(func() {
-		h := s.hub
-		wp := s.whip
+// end ends a WHIP session: its clip is stored, its media closed.
+func (wp *whipPublisher) end() {
+	wp.endOnce.Do(func() {
+		h := wp.hub
 		h.mu.Lock()
 		delete(h.whips, wp.resource)
 		h.mu.Unlock()
@@ -322,8 +359,8 @@ func (s *Session) endWHIP() {
 			wp.deadline.Stop()
 		}
 		wp.mu.Unlock()
-		s.stopRecording(StopLeft)
-		s.leave()
+		wp.finishRecording(StopLeft)
+		wp.leave()
 		wp.release()
 	})
 }
