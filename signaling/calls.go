@@ -161,20 +161,30 @@ type partnerChange struct{ a, b *sfu.Participant }
 
 // setPartnersLocked queues a change of call partners for the media plane.
 // The changes are applied in the order they were decided, on the room's
-// own goroutine, because each means renegotiations that must not hold
-// room.mu. Called locked (room.mu).
+// own goroutine (applyPartners), because each means renegotiations that
+// must not hold room.mu. Queuing never blocks. Called locked (room.mu).
 func (r *Room) setPartnersLocked(a, b *sfu.Participant) {
 	if r.closed {
 		return
 	}
-	r.partners <- partnerChange{a, b}
+	r.partners = append(r.partners, partnerChange{a, b})
+	select {
+	case r.partnersWake <- struct{}{}:
+	default: // already woken; it takes the whole queue
+	}
 }
 
 // applyPartners applies the queued partner changes until the room closes.
 func (r *Room) applyPartners() {
 	defer close(r.partnersDone)
-	for ch := range r.partners {
-		r.media.SetPartners(ch.a, ch.b)
+	for range r.partnersWake {
+		r.mu.Lock()
+		changes := r.partners
+		r.partners = nil
+		r.mu.Unlock()
+		for _, ch := range changes {
+			r.media.SetPartners(ch.a, ch.b)
+		}
 	}
 }
 

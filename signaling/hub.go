@@ -87,8 +87,9 @@ type Room struct {
 	members map[string]member // by participant id
 	calls   map[string]*call  // by the owner of each party
 
-	partners     chan partnerChange // see setPartnersLocked
-	partnersDone chan struct{}
+	partners     []partnerChange // not applied yet (see setPartnersLocked)
+	partnersWake chan struct{}   // wakes applyPartners; closed with the room
+	partnersDone chan struct{}   // closed when applyPartners has returned
 }
 
 // NewHub creates the rooms. The engine is shared by all of them.
@@ -114,7 +115,7 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 			}, log),
 			members:      make(map[string]member),
 			calls:        make(map[string]*call),
-			partners:     make(chan partnerChange, 256),
+			partnersWake: make(chan struct{}, 1),
 			partnersDone: make(chan struct{}),
 		}
 		go h.rooms[rc.Name].applyPartners()
@@ -261,7 +262,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 					}
 				}
 			}
-			close(r.partners)
+			close(r.partnersWake)
 			r.mu.Unlock()
 			<-r.partnersDone
 			r.media.Close()
