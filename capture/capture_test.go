@@ -16,6 +16,7 @@ import (
 
 	"parley/clips"
 	"parley/configs"
+	"parley/internal/roomdir"
 	"parley/internal/testmedia"
 	"parley/recorder"
 	"parley/sfu"
@@ -98,7 +99,12 @@ func withStore(t *testing.T, f func(t *testing.T, store *clips.Store)) {
 	room.Name = "r"
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
-		store, err := clips.Open(dir, []configs.Room{room}, testLog())
+		folders, err := roomdir.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := clips.Open(folders, []configs.Room{room}, testLog())
+		folders.Close()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,8 @@
 // Package chatlog keeps what chat must remember across restarts: each
 // room's recent chat history, and messages left for people who are not
 // online. Files live next to the room's clips, in
-// data/rooms/<room>/chat/: history.jsonl (one message per line, appended,
+// data/rooms/<room>/chat/ (Folder), which package internal/roomdir makes
+// and hands to Open: history.jsonl (one message per line, appended,
 // compacted when it grows) and offline.json (rewritten crash-safely on
 // every change).
 package chatlog
@@ -15,12 +16,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"parley/internal/atomicfile"
+	"parley/internal/roomdir"
 )
 
 // Config bounds what is kept.
@@ -58,7 +59,6 @@ var (
 )
 
 const (
-	dirMode  = 0o750
 	fileMode = 0o640
 	// maxLine bounds a line of the history file that is read back.
 	maxLine = 1 << 20
@@ -94,28 +94,30 @@ type Option func(*Store)
 // WithClock sets the time source (tests).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
-// Open opens (making them if needed) the chat files of rooms under
-// dataDir/rooms. Unreadable lines of a history file (a crash in the
+// Folder is the sub-folder of a room's folder that the chat log keeps.
+const Folder = "chat"
+
+// Open opens (making them if needed) the chat files of rooms, each in its
+// folder from rooms (roomdir.Dir.Sub with Folder), which the store keeps
+// open until Close. Unreadable lines of a history file (a crash in the
 // middle of a write) are skipped and logged; the rest is kept.
-func Open(dataDir string, rooms []string, cfg Config, log *slog.Logger, opts ...Option) (*Store, error) {
+func Open(folders *roomdir.Dir, rooms []string, cfg Config, log *slog.Logger, opts ...Option) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if folders == nil {
+		return nil, errors.New("open chat log: no rooms folder")
 	}
 	s := &Store{cfg: cfg, log: log, now: time.Now, rooms: make(map[string]*room, len(rooms))}
 	for _, o := range opts {
 		o(s)
 	}
-	dir := filepath.Join(dataDir, "rooms")
-	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return nil, fmt.Errorf("open chat log: %w", err)
-	}
-	base, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open chat log: %w", err)
-	}
-	defer base.Close()
 	for _, name := range rooms {
-		r, err := s.openRoom(base, name)
+		if _, dup := s.rooms[name]; dup {
+			_ = s.Close()
+			return nil, fmt.Errorf("open chat log: room %s: listed twice", name)
+		}
+		r, err := s.openRoom(folders, name)
 		if err != nil {
 			_ = s.Close()
 			return nil, fmt.Errorf("open chat log: room %s: %w", name, err)
@@ -125,14 +127,8 @@ func Open(dataDir string, rooms []string, cfg Config, log *slog.Logger, opts ...
 	return s, nil
 }
 
-func (s *Store) openRoom(base *os.Root, name string) (*room, error) {
-	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
-		return nil, fmt.Errorf("bad room name %q", name)
-	}
-	if err := base.MkdirAll(name+"/chat", dirMode); err != nil {
-		return nil, err
-	}
-	root, err := base.OpenRoot(name + "/chat")
+func (s *Store) openRoom(folders *roomdir.Dir, name string) (*room, error) {
+	root, err := folders.Sub(name, Folder)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"parley/internal/roomdir"
 )
 
 type clock struct {
@@ -24,14 +26,59 @@ func (c *clock) Add(d time.Duration) {
 
 var testCfg = Config{HistoryLength: 5, HistoryAge: time.Hour, OfflineLifetime: 24 * time.Hour, OfflineMaxPerUser: 3, OfflineMaxPerRoom: 4}
 
+// openIn opens the chat log of rooms in the data folder dir, as the
+// server does: the rooms' folders from roomdir.
+func openIn(t *testing.T, dir string, rooms []string, opts ...Option) (*Store, error) {
+	t.Helper()
+	folders, err := roomdir.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer folders.Close()
+	return Open(folders, rooms, testCfg, nil, opts...)
+}
+
 func open(t *testing.T, dir string, clk *clock) *Store {
 	t.Helper()
-	s, err := Open(dir, []string{"chat"}, testCfg, nil, WithClock(clk.Now))
+	s, err := openIn(t, dir, []string{"chat"}, WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// TestOpenRefuses: a name that is no room name, a room listed twice and
+// a chat folder that is a link are refused, and nothing is made for them.
+func TestOpenRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for _, rooms := range [][]string{{"../x"}, {""}, {"a/b"}, {"chat", "chat"}} {
+		if s, err := openIn(t, dir, rooms); err == nil {
+			_ = s.Close()
+			t.Errorf("Open(%q) accepted", rooms)
+		}
+	}
+	if _, err := Open(nil, []string{"chat"}, testCfg, nil); err == nil {
+		t.Error("Open accepted no rooms folder")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "rooms", "linked"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..", "chat", "chat"), filepath.Join(dir, "rooms", "linked", "chat")); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := openIn(t, dir, []string{"linked"}); err == nil {
+		_ = s.Close()
+		t.Error("Open accepted a chat folder that is a link")
+	}
+	des, _ := os.ReadDir(filepath.Join(dir, "rooms"))
+	var made []string
+	for _, de := range des {
+		made = append(made, de.Name())
+	}
+	if strings.Join(made, ",") != "chat,linked" {
+		t.Errorf("rooms folder holds %v", made)
+	}
 }
 
 func texts(es []Entry) string {

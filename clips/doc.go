@@ -9,8 +9,9 @@
 //
 // # Storage
 //
-// Each room has a folder <data>/rooms/<room>/, opened as an os.Root so that
-// no name can reach outside it:
+// Each room has a folder <data>/rooms/<room>/, owned by package
+// internal/roomdir, which opens it as an os.Root so that no name can reach
+// outside it, and hands it to the store at Open; the store keeps:
 //
 //	clips/<id>.webm, clips/<id>.ogg   the media
 //	clips/<id>.json                   its metadata (every field, the owner included)

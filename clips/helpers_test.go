@@ -21,6 +21,7 @@ import (
 	"github.com/at-wat/ebml-go/webm"
 
 	"parley/configs"
+	"parley/internal/roomdir"
 	"parley/internal/testmedia"
 )
 
@@ -47,10 +48,22 @@ func testRoom(t testing.TB, name string, mut func(r *configs.Room)) configs.Room
 
 func manual(r *configs.Room) { r.Mode = configs.MediaForum; r.Publish = configs.PublishManual }
 
+// openIn opens a store in the data folder dir, as the server does: the
+// rooms' folders from roomdir.
+func openIn(t testing.TB, dir string, rooms []configs.Room, opts ...Option) (*Store, error) {
+	t.Helper()
+	folders, err := roomdir.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer folders.Close()
+	return Open(folders, rooms, testLog(t), opts...)
+}
+
 // openStore opens a store that the test closes at its end.
 func openStore(t testing.TB, dir string, rooms []configs.Room, opts ...Option) *Store {
 	t.Helper()
-	s, err := Open(dir, rooms, testLog(t), opts...)
+	s, err := openIn(t, dir, rooms, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

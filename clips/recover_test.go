@@ -39,7 +39,7 @@ func TestRecoveryAfterCrash(t *testing.T) {
 	testmedia.RequireTool(t, "mkvmerge", "mkvtoolnix")
 	dir := t.TempDir()
 	rooms := []configs.Room{testRoom(t, "a", nil), testRoom(t, "forum", manual)}
-	s, err := Open(dir, rooms, testLog(t))
+	s, err := openIn(t, dir, rooms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestRecoveryAfterCrash(t *testing.T) {
 func TestFinishInterruptedCommit(t *testing.T) {
 	dir := t.TempDir()
 	rooms := []configs.Room{testRoom(t, "a", nil)}
-	s, err := Open(dir, rooms, testLog(t))
+	s, err := openIn(t, dir, rooms)
 	if err != nil {
 		t.Fatal(err)
 	}

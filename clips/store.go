@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 
 	"parley/access"
 	"parley/configs"
+	"parley/internal/roomdir"
 )
 
 // DefaultSweepInterval is how often the sweeper deletes expired clips.
@@ -91,18 +91,19 @@ type room struct {
 	emitting bool    // a goroutine is delivering events
 }
 
-// Open opens the store under dataDir for the given rooms (validated by
-// configs; each is checked again): it creates the rooms' folders, rebuilds
-// each catalog from disk, recovers or quarantines half-written clips, and
-// deletes what is expired or over the limits. Those changes are logged,
-// not reported as events. Options: WithSweepInterval, WithClock,
-// WithMediaKey.
-func Open(dataDir string, rooms []configs.Room, log *slog.Logger, opts ...Option) (*Store, error) {
+// Open opens the store for the given rooms (validated by configs; each
+// is checked again), each in its folder from rooms (roomdir.Dir.Room,
+// <data>/rooms/<room>/), which the store keeps open until Close: it makes
+// each room's clips folder, rebuilds each catalog from disk, recovers or
+// quarantines half-written clips, and deletes what is expired or over the
+// limits. Those changes are logged, not reported as events. Options:
+// WithSweepInterval, WithClock, WithMediaKey.
+func Open(folders *roomdir.Dir, rooms []configs.Room, log *slog.Logger, opts ...Option) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if dataDir == "" {
-		return nil, errors.New("open clip store: no data folder")
+	if folders == nil {
+		return nil, errors.New("open clip store: no rooms folder")
 	}
 	s := &Store{
 		log:   log,
@@ -118,17 +119,8 @@ func Open(dataDir string, rooms []configs.Room, log *slog.Logger, opts ...Option
 			return nil, fmt.Errorf("open clip store: %w", err)
 		}
 	}
-	dir := filepath.Join(dataDir, "rooms")
-	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return nil, fmt.Errorf("open clip store: %w", err)
-	}
-	base, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open clip store: %w", err)
-	}
-	defer base.Close()
 	for _, cfg := range rooms {
-		r, err := s.openRoom(base, cfg)
+		r, err := s.openRoom(folders, cfg)
 		if err != nil {
 			s.closeRooms()
 			return nil, fmt.Errorf("open clip store: room %s: %w", cfg.Name, err)
@@ -138,7 +130,7 @@ func Open(dataDir string, rooms []configs.Room, log *slog.Logger, opts ...Option
 	return s, nil
 }
 
-func (s *Store) openRoom(base *os.Root, cfg configs.Room) (*room, error) {
+func (s *Store) openRoom(folders *roomdir.Dir, cfg configs.Room) (*room, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("a room without a name")
 	}
@@ -148,14 +140,18 @@ func (s *Store) openRoom(base *os.Root, cfg configs.Room) (*room, error) {
 	if _, dup := s.rooms[cfg.Name]; dup {
 		return nil, errors.New("listed twice")
 	}
-	// The room's folder is made and opened through the rooms root too, so
-	// that even a bad room name could not reach outside it.
-	if err := base.MkdirAll(cfg.Name+"/clips", dirMode); err != nil {
-		return nil, err
-	}
-	root, err := base.OpenRoot(cfg.Name)
+	root, err := folders.Room(cfg.Name)
 	if err != nil {
 		return nil, err
+	}
+	// clips/ is a folder of its own, not a link to another one.
+	if err := root.MkdirAll("clips", dirMode); err != nil {
+		root.Close()
+		return nil, err
+	}
+	if fi, err := root.Lstat("clips"); err != nil || !fi.IsDir() {
+		root.Close()
+		return nil, errors.New("clips: not a folder")
 	}
 	r := &room{cfg: cfg, root: root, log: s.log.With("room", cfg.Name), key: s.opts.mediaKey, clips: map[string]*Clip{}}
 	if err := s.load(r); err != nil {

@@ -506,7 +506,7 @@ func TestTextCleaned(t *testing.T) {
 
 func TestGoroutinesStop(t *testing.T) {
 	before := runtime.NumGoroutine()
-	s, err := Open(t.TempDir(), []configs.Room{testRoom(t, "a", nil)}, testLog(t), WithSweepInterval(time.Millisecond))
+	s, err := openIn(t, t.TempDir(), []configs.Room{testRoom(t, "a", nil)}, WithSweepInterval(time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,11 +538,33 @@ func TestGoroutinesStop(t *testing.T) {
 
 func TestOpenRefusesBadRooms(t *testing.T) {
 	bad := testRoom(t, "../escape", nil)
-	if _, err := Open(t.TempDir(), []configs.Room{bad}, nil); err == nil {
+	if _, err := openIn(t, t.TempDir(), []configs.Room{bad}); err == nil {
 		t.Error("Open accepted a room named ../escape")
 	}
 	a := testRoom(t, "a", nil)
-	if _, err := Open(t.TempDir(), []configs.Room{a, a}, nil); err == nil {
+	if _, err := openIn(t, t.TempDir(), []configs.Room{a, a}); err == nil {
 		t.Error("Open accepted a room twice")
+	}
+	if _, err := Open(nil, []configs.Room{a}, nil); err == nil {
+		t.Error("Open accepted no rooms folder")
+	}
+	// A clips folder that is a link (here to the room's quarantine) is
+	// refused, and what it points to is left alone.
+	dir := t.TempDir()
+	q := filepath.Join(dir, "rooms", "a", "quarantine")
+	if err := os.MkdirAll(q, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(q, "kept.webm"), []byte("x"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("quarantine", clipDir(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openIn(t, dir, []configs.Room{a}); err == nil {
+		t.Error("Open accepted a clips folder that is a link")
+	}
+	if got := names(t, q); !slices.Equal(got, []string{"kept.webm"}) {
+		t.Errorf("quarantine now holds %v", got)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"parley/chatlog"
 	"parley/clips"
 	"parley/configs"
+	"parley/internal/roomdir"
 	"parley/internal/secretfile"
 	"parley/notify"
 	"parley/sfu"
@@ -127,7 +128,14 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	for i, r := range rooms {
 		names[i] = r.Name
 	}
-	chat, err := chatlog.Open(cfg.Storage.DataDir, names, chatlog.Config{
+	// The rooms' folders have one owner, which hands the chat log and
+	// the clip store their parts; they keep those open themselves.
+	folders, err := roomdir.Open(cfg.Storage.DataDir)
+	if err != nil {
+		return fail(err)
+	}
+	defer folders.Close()
+	chat, err := chatlog.Open(folders, names, chatlog.Config{
 		HistoryLength:     cfg.Chat.HistoryLength,
 		HistoryAge:        cfg.Chat.HistoryAge.D(),
 		OfflineLifetime:   cfg.Chat.OfflineLifetime.D(),
@@ -152,7 +160,7 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	}
 	// Each clip's media key (clips.Clip.Key) is made from the join-token
 	// secret, so that the links members hold survive a restart.
-	store, err := clips.Open(cfg.Storage.DataDir, rooms, log, clips.WithMediaKey(access.DeriveKey(auth.TokenSecret, "clip-media")))
+	store, err := clips.Open(folders, rooms, log, clips.WithMediaKey(access.DeriveKey(auth.TokenSecret, "clip-media")))
 	if err != nil {
 		return fail(err)
 	}
