@@ -27,6 +27,20 @@ const wait = 15 * time.Second
 // The hub is shut down when the test ends.
 func newHub(t testing.TB, configure func(*Config, []configs.Room)) *Hub {
 	t.Helper()
+	h := buildHub(t, configure)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := h.Shutdown(ctx); err != nil {
+			t.Errorf("hub shutdown: %v", err)
+		}
+	})
+	return h
+}
+
+// buildHub is newHub for a test that shuts the hub down itself.
+func buildHub(t testing.TB, configure func(*Config, []configs.Room)) *Hub {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	engine, err := sfu.NewEngine(sfu.Config{ListenIP: "127.0.0.1", UDPPortMin: 44000, UDPPortMax: 44999}, log)
 	if err != nil {
@@ -41,15 +55,7 @@ func newHub(t testing.TB, configure func(*Config, []configs.Room)) *Hub {
 	if configure != nil {
 		configure(&cfg, rooms)
 	}
-	h := NewHub(cfg, rooms, engine, log)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := h.Shutdown(ctx); err != nil {
-			t.Errorf("hub shutdown: %v", err)
-		}
-	})
-	return h
+	return NewHub(cfg, rooms, engine, log)
 }
 
 // roomConfig changes the demo room called name.
