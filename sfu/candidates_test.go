@@ -146,12 +146,6 @@ func hostCandidate(foundation int, ip string, port int) string {
 	return fmt.Sprintf("candidate:%d 1 udp 2130706431 %s %d typ host", foundation, ip, port)
 }
 
-type nopSignaler struct{}
-
-func (nopSignaler) SubscribeOffer(string)               {}
-func (nopSignaler) MediaProblem(string, string, string) {}
-func (nopSignaler) TrackPublished(*UpTrack)             {}
-
 // offerer is a Pion client that makes publish offers.
 func offerer(t *testing.T) *webrtc.PeerConnection {
 	t.Helper()

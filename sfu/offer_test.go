@@ -1,37 +1,10 @@
 package sfu
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// offerSignaler drops everything the SFU tells the client.
-type offerSignaler struct{}
-
-func (offerSignaler) SubscribeOffer(string)               {}
-func (offerSignaler) MediaProblem(string, string, string) {}
-func (offerSignaler) TrackPublished(*UpTrack)             {}
-
-// lockedBuffer is a log destination safe for the SFU's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSubscribeOfferOnClosingConnection: a change of tracks that races the
 // subscribe connection's closing is logged, but not as an error.
@@ -45,7 +18,7 @@ func TestSubscribeOfferOnClosingConnection(t *testing.T) {
 	defer e.Close()
 	room := NewRoom(e, RoomOptions{Name: "r"}, log)
 	defer room.Close()
-	p, err := room.Join("a", "ann", offerSignaler{})
+	p, err := room.Join("a", "ann", nopSignaler{})
 	if err != nil {
 		t.Fatal(err)
 	}
