@@ -39,6 +39,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
+
+	"parley/audiolevel"
 )
 
 // Limit reasons passed to Options.OnLimit.
@@ -106,6 +108,10 @@ type Track struct {
 	// clip (see trusted), tracks are synchronised by the publisher's
 	// clock; otherwise by arrival time.
 	SenderReport func() (SenderReport, bool)
+	// AudioLevelID is the RTP header extension id under which the
+	// publisher sends its audio level (audiolevel.URI); 0 when it sends
+	// none. The levels make the clip's waveform (Result.Waveform).
+	AudioLevelID uint8
 }
 
 // Options limit a recording.
@@ -131,6 +137,10 @@ type Result struct {
 	// Synced: the tracks were put on one timeline by the publisher's
 	// sender reports; else by their packets' arrival.
 	Synced bool
+	// Waveform is the clip's loudness over time from the publisher's
+	// audio levels (see audiolevel.Waveform.Slices); nil when it sent
+	// none.
+	Waveform []int
 }
 
 // ErrEmpty is returned by Stop when no frame was recorded.
@@ -140,6 +150,33 @@ type queued struct {
 	track   int
 	pkt     *rtp.Packet
 	arrival time.Time
+	level   int16 // the packet's audio level, -1 for none
+}
+
+// levelRing holds the audio levels of the latest packets of a track by
+// RTP timestamp, until their frames are placed on the clip's timeline.
+// Frames wait at most the assembler's reorder window (200 ms) plus the
+// header's wait for a keyframe (keyframeWait): 512 holds 5 s of 10 ms
+// packets. A level not found leaves its slice of the waveform to its
+// neighbours (see audiolevel.Waveform.Slices).
+type levelRing struct {
+	ts    [512]uint32
+	level [512]int16
+	next  int
+}
+
+func (lr *levelRing) put(ts uint32, l int16) {
+	lr.ts[lr.next], lr.level[lr.next] = ts, l
+	lr.next = (lr.next + 1) % len(lr.ts)
+}
+
+func (lr *levelRing) get(ts uint32) (audiolevel.Level, bool) {
+	for i := range lr.ts {
+		if lr.ts[i] == ts && lr.level[i] >= 0 {
+			return audiolevel.Level(lr.level[i]), true
+		}
+	}
+	return 0, false
 }
 
 type trackState struct {
@@ -164,6 +201,7 @@ type trackState struct {
 	height   int
 	lastTC   int64 // last timecode written, ms
 	lastKFAt time.Time
+	levels   *levelRing // audio with AudioLevelID
 }
 
 // Recorder writes one WebM file.
@@ -187,6 +225,7 @@ type Recorder struct {
 	frames   int
 	size     int64 // estimated file size: header, frames, block overhead, cues
 	maxTC    int64
+	wave     audiolevel.Waveform
 	limitHit bool
 	err      error
 	result   Result
@@ -228,6 +267,9 @@ func Start(w io.WriteSeeker, tracks []Track, opts Options) (*Recorder, error) {
 			ts.kind, ts.codec = "audio", "opus"
 			ts.asm = newAssembler(&codecs.OpusPacket{}, 128, 64, t.Codec.ClockRate/5) // 200 ms
 			hasAudio = true
+			if t.AudioLevelID != 0 {
+				ts.levels = &levelRing{}
+			}
 		case strings.ToLower(webrtc.MimeTypeVP8):
 			ts.kind, ts.codec = "video", "vp8"
 			ts.asm = newAssembler(&codecs.VP8Packet{}, 1024, 512, t.Codec.ClockRate*3/10) // 300 ms
@@ -269,6 +311,12 @@ func (s *Sink) WriteRTP(p *rtp.Packet) {
 	if r.closed.Load() {
 		return
 	}
+	level := int16(-1)
+	if id := r.tracks[s.track].AudioLevelID; id != 0 {
+		if l, _, ok := audiolevel.Parse(p.Header.GetExtension(id)); ok {
+			level = int16(l)
+		}
+	}
 	cp := &rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)}
 	cp.Header.Extensions = nil
 	cp.Header.Extension = false
@@ -278,7 +326,7 @@ func (s *Sink) WriteRTP(p *rtp.Packet) {
 		return
 	}
 	select {
-	case r.queue <- queued{track: s.track, pkt: cp, arrival: time.Now()}:
+	case r.queue <- queued{track: s.track, pkt: cp, arrival: time.Now(), level: level}:
 	default:
 		if r.dropped.Add(1)%100 == 1 {
 			r.opts.Log.Warn("recorder queue full: dropping packets", "dropped", r.dropped.Load())
@@ -335,6 +383,9 @@ func (r *Recorder) push(q queued) {
 		if d := q.arrival.Sub(t.firstAt) - t.span(q.pkt.Timestamp, t.firstTS); d < t.early {
 			t.early = d
 		}
+	}
+	if t.levels != nil && q.level >= 0 {
+		t.levels.put(q.pkt.Timestamp, q.level)
 	}
 	t.asm.push(q.pkt)
 	for f, ok := t.asm.pop(); ok; f, ok = t.asm.pop() {
@@ -487,6 +538,11 @@ func (r *Recorder) place(t *trackState, ts uint32, key bool, data []byte) {
 		return
 	}
 	t.lastTC = tc
+	if t.levels != nil {
+		if l, ok := t.levels.get(ts); ok {
+			r.wave.Add(time.Duration(tc)*time.Millisecond, l)
+		}
+	}
 	r.write(t, tc, key, data)
 }
 
@@ -700,6 +756,7 @@ func (r *Recorder) finish() {
 		Bytes:    r.out.n.Load(),
 		Synced:   r.useSR,
 	}
+	r.result.Waveform = r.wave.Slices(r.result.Duration)
 	if r.frames == 0 && r.err == nil {
 		r.err = ErrEmpty
 	}
