@@ -52,7 +52,8 @@ func startServer(t *testing.T) target {
 }
 
 // TestRun: a small live load is forwarded whole and measured; publishers
-// that also receive count what the others send.
+// that also receive count what the others send; every subscriber, joining
+// while the video runs, gets a keyframe.
 func TestRun(t *testing.T) {
 	tg := startServer(t)
 	sc := Scenario{Name: "t", Publishers: 2, Subscribers: 3, VideoBps: 300_000, Warmup: 300 * time.Millisecond, Measure: 2 * time.Second}
@@ -76,6 +77,9 @@ func TestRun(t *testing.T) {
 	}
 	if res.LossPercent != 0 || res.LatencyP50Ms <= 0 || res.LatencyP99Ms < res.LatencyP50Ms || res.ServerCPUSeconds <= 0 || res.PerCPUSecond <= 0 {
 		t.Errorf("result %+v", res)
+	}
+	if res.KeyframeP50Ms <= 0 || res.KeyframeMaxMs < res.KeyframeP50Ms {
+		t.Errorf("time to keyframe: p50 %v ms, max %v ms", res.KeyframeP50Ms, res.KeyframeMaxMs)
 	}
 	if md := markdown(Report{Results: []Result{res}}); !strings.Contains(md, "| t | ") {
 		t.Errorf("table:\n%s", md)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,7 +45,9 @@ type Result struct {
 	LatencyP50Ms      float64   `json:"latency_p50_ms"`
 	LatencyP99Ms      float64   `json:"latency_p99_ms"` // send to arrival at the subscriber's socket
 	ReadP50Ms         float64   `json:"read_latency_p50_ms"`
-	ReadP99Ms         float64   `json:"read_latency_p99_ms"` // send to the generator reading it
+	ReadP99Ms         float64   `json:"read_latency_p99_ms"`               // send to the generator reading it
+	KeyframeP50Ms     float64   `json:"time_to_keyframe_p50_ms,omitempty"` // video: a subscriber's connecting to its first keyframe
+	KeyframeMaxMs     float64   `json:"time_to_keyframe_max_ms,omitempty"`
 	ServerRSSMB       float64   `json:"server_rss_mb"`
 	RSSPerSubKB       float64   `json:"server_rss_per_subscriber_kb"`
 	GeneratorCPU      float64   `json:"generator_cpu_percent"` // of the cores it may use
@@ -111,6 +114,9 @@ func join(ctx context.Context, t target, room, prefix string, n, parallel int, o
 			}
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
+			if sub != nil {
+				sub.connecting.Store(time.Now().UnixNano())
+			}
 			c, err := client.Dial(cctx, t.url, o)
 			if err == nil {
 				if _, err = c.Join(cctx, room, fmt.Sprintf("%s%d", prefix, i)); err != nil {
@@ -252,10 +258,34 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	res.LatencyP99Ms = ms(hist.quantile(0.99))
 	res.ReadP50Ms = ms(read.quantile(0.50))
 	res.ReadP99Ms = ms(read.quantile(0.99))
+	if sc.VideoBps > 0 && sc.Talk == 0 { // a publisher that pauses makes it wait for the talk
+		res.keyframes(subs)
+	}
 	if n := len(subs) + len(pubs); n > 0 {
 		res.RSSPerSubKB = float64(b.srv.rss-before.rss) / 1e3 / float64(n)
 	}
 	return res, nil
+}
+
+// keyframes fills in how long the subscribers, who all joined while the
+// video ran, waited from connecting to their first keyframe: the join,
+// ICE and DTLS, the server's keyframe request and the publisher's answer.
+func (r *Result) keyframes(subs []*participant) {
+	var waits []time.Duration
+	for _, p := range subs {
+		if at := p.sub.keyframe.Load(); at != 0 {
+			waits = append(waits, time.Duration(at-p.sub.connecting.Load()))
+		}
+	}
+	if missing := len(subs) - len(waits); missing > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d of %d subscribers got no keyframe", missing, len(subs)))
+	}
+	if len(waits) == 0 {
+		return
+	}
+	slices.Sort(waits)
+	r.KeyframeP50Ms = ms(waits[(len(waits)-1)/2])
+	r.KeyframeMaxMs = ms(waits[len(waits)-1])
 }
 
 // runRecorders has sc.Recorders participants publish audio and record it

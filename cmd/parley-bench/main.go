@@ -285,9 +285,9 @@ func markdown(rep Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Measured %s on %s (%d CPUs), %s, revision %s; server pinned to CPUs %q, generator to the others.\n",
 		rep.Date, rep.Machine, rep.CPUs, rep.GoVersion, rep.Revision, rep.Server)
-	b.WriteString("Server CPU is the server process's user and system time (/proc/<pid>/stat); core-s is the busy time of its pinned core (/proc/stat), which also holds the kernel's softirq work for the packets it sends over loopback, charged to the process or not. Latency is from the send time in the payload to the packet's arrival at the subscriber's socket (the kernel's receive timestamp); read p99 is to the moment the generator, one core for all its clients, read it.\n\n")
-	b.WriteString("| scenario | fwd pkts/s | pkts per server CPU-s | pkts per core-s | server CPU | loss | latency p50 / p99 | read p99 | server RSS | RSS per sub | generator CPU | notes |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("Server CPU is the server process's user and system time (/proc/<pid>/stat); core-s is the busy time of its pinned core (/proc/stat), which also holds the kernel's softirq work for the packets it sends over loopback, charged to the process or not. Latency is from the send time in the payload to the packet's arrival at the subscriber's socket (the kernel's receive timestamp); read p99 is to the moment the generator, one core for all its clients, read it. Time to keyframe is from a subscriber's starting to connect (all of them join while the video runs, 16 at a time) to the arrival of its first video keyframe.\n\n")
+	b.WriteString("| scenario | fwd pkts/s | pkts per server CPU-s | pkts per core-s | server CPU | loss | latency p50 / p99 | read p99 | time to keyframe p50 / max | server RSS | RSS per sub | generator CPU | notes |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rep.Results {
 		notes := append([]string(nil), r.Problems...)
 		if len(r.Runs) > 1 {
@@ -302,12 +302,16 @@ func markdown(rep Report) string {
 			fwd, lat, read, loss, rss = fmt.Sprintf("%.0f recorded", float64(r.SentPackets)/r.Seconds), "–", "–", "–", "–"
 			notes = append(notes, fmt.Sprintf("%d of %d clips stored", r.Clips, r.Recorders))
 		}
+		key := "–"
+		if r.KeyframeP50Ms > 0 {
+			key = fmt.Sprintf("%.0f / %.0f ms", r.KeyframeP50Ms, r.KeyframeMaxMs)
+		}
 		core := "–"
 		if r.PerCoreSecond > 0 {
 			core = fmt.Sprintf("%.0f", r.PerCoreSecond)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %.0f%% | %s | %s | %s | %.0f MB | %s | %.0f%% | %s |\n",
-			r.Name, fwd, r.PerCPUSecond, core, r.ServerCPUPercent, loss, lat, read, r.ServerRSSMB, rss, r.GeneratorCPU, strings.Join(notes, "; "))
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %.0f%% | %s | %s | %s | %s | %.0f MB | %s | %.0f%% | %s |\n",
+			r.Name, fwd, r.PerCPUSecond, core, r.ServerCPUPercent, loss, lat, read, key, r.ServerRSSMB, rss, r.GeneratorCPU, strings.Join(notes, "; "))
 	}
 	return b.String()
 }

@@ -170,6 +170,18 @@ func (p *publisher) run(stop <-chan struct{}) {
 	}
 }
 
+// vp8Keyframe reports whether an RTP packet starts a VP8 keyframe: its
+// payload descriptor (without extensions, as the publishers send it)
+// starts a partition, and the frame header's lowest bit is 0.
+func vp8Keyframe(pkt []byte) bool {
+	var h rtp.Header
+	n, err := h.Unmarshal(pkt)
+	if err != nil || len(pkt) < n+2 {
+		return false
+	}
+	return pkt[n] == 0x10 && pkt[n+1]&0x01 == 0
+}
+
 // stamp writes the send time into the last bytes of a payload.
 func stamp(pl []byte) {
 	binary.BigEndian.PutUint64(pl[len(pl)-stampBytes:], uint64(time.Now().UnixNano()))
@@ -238,8 +250,10 @@ type trackStats struct {
 
 // subscriber counts what it receives, per track.
 type subscriber struct {
-	measuring *atomic.Bool
-	arr       arrivals // kernel receive times, from the client's sockets (stampNet)
+	measuring  *atomic.Bool
+	arr        arrivals     // kernel receive times, from the client's sockets (stampNet)
+	connecting atomic.Int64 // when it began to connect (Unix ns)
+	keyframe   atomic.Int64 // when its first video keyframe arrived (Unix ns); 0 until then
 
 	mu     sync.Mutex
 	tracks []*trackStats
@@ -294,6 +308,12 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		sent := int64(binary.BigEndian.Uint64(buf[n-stampBytes : n]))
 		arrived, stamped := s.arr.get(ssrc, seq, now)
 		st.got.Store(true)
+		if st.video && s.keyframe.Load() == 0 && vp8Keyframe(buf[:n]) {
+			if !stamped {
+				arrived = now
+			}
+			s.keyframe.Store(arrived)
+		}
 		if !s.measuring.Load() {
 			first = true
 			continue
