@@ -97,3 +97,31 @@ func TestBatchConn(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestBatchConnWriteTo: a write addressed with a net.Addr arrives; one
+// with an address that is not UDP is refused.
+func TestBatchConnWriteTo(t *testing.T) {
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBatchConn(udp)
+	defer b.Close()
+	in, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if _, err := b.WriteTo([]byte("x"), &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}); err == nil {
+		t.Error("a write to a TCP address was taken")
+	}
+	if n, err := b.WriteTo([]byte("hello"), in.LocalAddr()); n != 5 || err != nil {
+		t.Fatalf("WriteTo: %d, %v", n, err)
+	}
+	_ = in.SetReadDeadline(time.Now().Add(testTimeout))
+	buf := make([]byte, 100)
+	n, err := in.Read(buf)
+	if err != nil || string(buf[:n]) != "hello" {
+		t.Errorf("received %q, %v", buf[:n], err)
+	}
+}

@@ -502,7 +502,7 @@ func (c *testClient) timesReceived(id string, seq uint16) int {
 }
 
 // waitPackets waits until the client has received n more packets of up
-// track id than it had when called (n from the start when first called).
+// track id than it had when called.
 func (c *testClient) waitPackets(id string, n int) {
 	c.t.Helper()
 	from := c.received(id).packets
