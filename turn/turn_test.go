@@ -366,6 +366,7 @@ func TestICEServers(t *testing.T) {
 	})
 	before := time.Now()
 	ice := s.ICEServers("pQ")
+	after := time.Now()
 	if len(ice) != 4 {
 		t.Fatalf("got %d servers: %+v", len(ice), ice)
 	}
@@ -386,8 +387,9 @@ func TestICEServers(t *testing.T) {
 			t.Errorf("server %d: credentials %q/%q: %q, %v", i, srv.Username, srv.Credential, id, err)
 		}
 		exp, _, _ := ParseUsername(srv.Username)
-		if d := exp.Sub(before); d < 6*time.Hour-time.Second || d > 6*time.Hour+time.Second {
-			t.Errorf("server %d: expires in %v, want 6h", i, d)
+		// Six hours from when they were made, to the second.
+		if exp.Before(before.Add(6*time.Hour-time.Second)) || exp.After(after.Add(6*time.Hour+time.Second)) {
+			t.Errorf("server %d: expires in %v, want 6h", i, exp.Sub(before))
 		}
 	}
 	if ice[2].Username != "" || ice[2].Credential != "" || ice[3].Username != "u" || ice[3].Credential != "c" {
