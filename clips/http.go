@@ -77,7 +77,8 @@ const maxPublishedAge = 24 * time.Hour
 // 403 not the author, 404 unknown room or clip (or someone else's draft,
 // or a clip the caller may not read), 413 too big, 415 unsupported
 // container or codec, 422 damaged media or too long. auth identifies the
-// caller; it is asked on every request.
+// caller; it is asked on every request. The security headers (nosniff, the
+// Content-Security-Policy) are the server's to set, on every response.
 func (s *Store) Handler(auth AuthFunc) http.Handler {
 	h := &handler{s: s, auth: auth}
 	mux := http.NewServeMux()
@@ -137,7 +138,6 @@ func (u *uploadRate) take(owner string, now time.Time) bool {
 
 func respond(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
@@ -278,7 +278,6 @@ func (h *handler) media(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr.Set("Content-Type", c.Mime)
 	hdr.Set("Content-Disposition", fmt.Sprintf(`%s; filename="%s-%s%s"`, disposition, c.Room, c.ID, c.ext()))
-	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("ETag", `"`+c.ID+`"`) // a clip's media never changes
 	http.ServeContent(w, r, "", c.Created, f)
 }

@@ -250,8 +250,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /whip/{room}", s.hub.HandleWHIP)
 	mux.HandleFunc("DELETE /whip/{room}/{id}", s.hub.HandleWHIPResource)
 	mux.HandleFunc("PATCH /whip/{room}/{id}", s.hub.HandleWHIPResource)
-	mux.Handle("GET /", web.Handler())
-	return s.secureHeaders(limitBody(mux))
+	mux.Handle("GET /", withPolicy(clientPolicy, web.Handler()))
+	return secureHeaders(s.proxies, limitBody(mux))
 }
 
 // maxBody bounds the body of every request but uploads: no other
@@ -273,25 +273,6 @@ func limitBody(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		next.ServeHTTP(w, r)
-	})
-}
-
-// secureHeaders sets the headers every response carries. The API answers
-// JSON and media only, so its policy allows nothing; the web client sets
-// its own Content-Security-Policy. Over HTTPS (directly, or as a trusted
-// proxy says) browsers are told to keep to HTTPS.
-func (s *Server) secureHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		if s.proxies.Secure(r) {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
-		}
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		h.Set("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -1,0 +1,52 @@
+package server
+
+import (
+	"net/http"
+
+	"parley/access"
+)
+
+// The security headers of the main listener are set here and nowhere
+// else: secureHeaders wraps every handler with the API's policy, and the
+// responses that need another Content-Security-Policy say only that, with
+// withPolicy. Handlers set no security header themselves.
+//
+// Clip media keeps the API's policy: it is served as a media type with
+// nosniff, so a browser plays it or downloads it and runs nothing in it.
+const (
+	// apiPolicy: the API answers JSON and media, which load nothing and
+	// may not be framed.
+	apiPolicy = "default-src 'none'; frame-ancestors 'none'"
+	// clientPolicy: the web client's pages (web/static) load their
+	// modules, styles and images from the server, talk to it (fetch and
+	// the websocket), play clips from it and recordings from blob: URLs,
+	// and draw data: images; never inline code, never in a frame.
+	clientPolicy = "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; frame-ancestors 'none'"
+)
+
+// secureHeaders sets the headers every response carries, before next
+// runs. Over HTTPS (directly, or as a trusted proxy says) browsers are
+// told to keep to HTTPS.
+func secureHeaders(proxies access.Proxies, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if proxies.Secure(r) {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer") // clip keys in URLs stay here
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", apiPolicy)
+		h.Set("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withPolicy serves next under the Content-Security-Policy csp instead of
+// the API's; the other headers stay as secureHeaders set them.
+func withPolicy(csp string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", csp)
+		next.ServeHTTP(w, r)
+	})
+}
