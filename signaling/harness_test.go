@@ -14,6 +14,7 @@ import (
 	"parley/chatlog"
 	"parley/clips"
 	"parley/configs"
+	"parley/internal/roomdir"
 	"parley/sfu"
 )
 
@@ -69,10 +70,21 @@ func roomConfig(rooms []configs.Room, name string, f func(*configs.Room)) {
 	panic("no demo room " + name)
 }
 
+// roomsDir opens the rooms' folder in a folder of the test's.
+func roomsDir(t testing.TB) *roomdir.Dir {
+	t.Helper()
+	dir, err := roomdir.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dir.Close() })
+	return dir
+}
+
 // clipStore opens a clip store of rooms in a folder of the test's.
 func clipStore(t testing.TB, rooms []configs.Room) *clips.Store {
 	t.Helper()
-	store, err := clips.Open(t.TempDir(), rooms, nil)
+	store, err := clips.Open(roomsDir(t), rooms, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +111,7 @@ func chatStore(t testing.TB, rooms []configs.Room, configure func(*chatlog.Confi
 	for i, r := range rooms {
 		names[i] = r.Name
 	}
-	store, err := chatlog.Open(t.TempDir(), names, cfg, nil)
+	store, err := chatlog.Open(roomsDir(t), names, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
