@@ -111,12 +111,11 @@ func (p *pttPublisher) talk(t *testing.T, video bool, hold time.Duration) {
 	}
 }
 
-// pttClip records one talk as a clip: record-start, the talk, release,
-// record-stop, as the browser client does it.
-func (p *pttPublisher) pttClip(t *testing.T, c *client.Client, video bool, hold time.Duration) clipJSON {
+// pttClip records one talk on srv as a clip: record-start, the talk,
+// release, record-stop, as the browser client does it.
+func (p *pttPublisher) pttClip(t *testing.T, srv *testServer, c *client.Client, video bool, hold time.Duration) clipJSON {
 	t.Helper()
-	// 200 ms: the client's tail after release.
-	clip, reason := recordWhile(t, c, "", 200*time.Millisecond, func() { p.talk(t, video, hold) })
+	clip, reason := srv.recordWhile(t, c, "", func() { p.talk(t, video, hold) })
 	if clip.ID == "" {
 		t.Fatalf("no clip (%s)", reason)
 	}
@@ -160,7 +159,7 @@ func TestClipSyncPushToTalk(t *testing.T) {
 				if i > 0 {
 					time.Sleep(seq.pause)
 				}
-				clip := p.pttClip(t, c, video, hold)
+				clip := p.pttClip(t, srv, c, video, hold)
 				types := []string{"audio"}
 				if video {
 					types = append(types, "video")

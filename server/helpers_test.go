@@ -7,13 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"parley/client"
 	"parley/configs"
+	"parley/internal/leakcheck"
 )
 
 // testServer is a parley serving on 127.0.0.1 for one test.
@@ -48,9 +50,12 @@ func startServer(t *testing.T, mutate func(*configs.Server, []configs.Room)) *te
 	return startServerWith(t, Options{}, mutate)
 }
 
-// startServerWith is startServer with options.
+// startServerWith is startServer with options. When the test ends and
+// the server has shut down, nothing it or the test's clients started may
+// still run.
 func startServerWith(t *testing.T, opts Options, mutate func(*configs.Server, []configs.Room)) *testServer {
 	t.Helper()
+	leakcheck.Check(t)
 	cfg := configs.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Media.ListenIP = "127.0.0.1"
@@ -119,30 +124,43 @@ func timeout(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// waitGoroutines waits until no more goroutines run than at baseline.
-func waitGoroutines(t *testing.T, baseline int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > baseline {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			n := runtime.Stack(buf, true)
-			t.Fatalf("%d goroutines still run, %d at the start:\n%s", runtime.NumGoroutine(), baseline, buf[:n])
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// eventually polls cond until it holds or d passes.
+// eventually polls cond until it holds, and fails the test if it never
+// does within d, a bound generous enough for a busy machine.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", d, what)
+			t.Fatalf("never, in %v: %s", d, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// packetsSent is the number of RTP packets pc has sent, as its stats
+// count them (retransmissions aside).
+func packetsSent(pc *webrtc.PeerConnection) uint64 {
+	var n uint64
+	for _, st := range pc.GetStats() {
+		if o, ok := st.(webrtc.OutboundRTPStreamStats); ok {
+			n += uint64(o.PacketsSent)
+		}
+	}
+	return n
+}
+
+// sendAll runs send, which sends RTP on pc, and then waits until the
+// server has read as many packets as pc sent meanwhile: the last of them
+// have arrived. The server's count is of every publisher, so nobody else
+// may publish meanwhile.
+func (s *testServer) sendAll(t *testing.T, pc *webrtc.PeerConnection, send func()) {
+	t.Helper()
+	read, sent := s.engine.Stats().ReceivedPackets, packetsSent(pc)
+	send()
+	n := packetsSent(pc) - sent
+	eventually(t, 10*time.Second, fmt.Sprintf("the server reads the %d packets sent", n), func() bool {
+		return s.engine.Stats().ReceivedPackets-read >= n
+	})
 }
 
 func expectError(t *testing.T, c *client.Client, code string) client.Error {
@@ -163,5 +181,3 @@ func expectError(t *testing.T, c *client.Client, code string) client.Error {
 	}
 	return e
 }
-
-var _ = fmt.Sprintf

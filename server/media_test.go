@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"parley/client"
 	"parley/configs"
+	"parley/internal/leakcheck"
 )
 
 // publisher sends synthetic Opus and VP8 RTP and remembers every payload
@@ -26,7 +26,8 @@ type publisher struct {
 
 	mu       sync.Mutex
 	sent     map[string]map[uint16][]byte
-	keyframe bool // the next video packet is a keyframe
+	last     map[string]uint16 // the latest sequence number sent, by kind
+	keyframe bool              // the next video packet is a keyframe
 	plis     int
 	nacked   map[uint16]bool // sequence numbers the server asked for again
 	rrs      int             // receiver reports from the server
@@ -43,7 +44,7 @@ func newPublisher(t *testing.T) *publisher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &publisher{audio: audio, video: video, sent: map[string]map[uint16][]byte{"audio": {}, "video": {}}, keyframe: true,
+	return &publisher{audio: audio, video: video, sent: map[string]map[uint16][]byte{"audio": {}, "video": {}}, last: map[string]uint16{}, keyframe: true,
 		nacked: map[uint16]bool{}, skip: map[uint16]bool{}}
 }
 
@@ -148,10 +149,18 @@ func (p *publisher) run(t *testing.T, stop <-chan struct{}) {
 func (p *publisher) send(t *testing.T, kind string, tr *webrtc.TrackLocalStaticRTP, pkt *rtp.Packet) {
 	p.mu.Lock()
 	p.sent[kind][pkt.SequenceNumber] = pkt.Payload
+	p.last[kind] = pkt.SequenceNumber
 	p.mu.Unlock()
 	if err := tr.WriteRTP(pkt); err != nil {
 		t.Errorf("write %s: %v", kind, err)
 	}
+}
+
+// lastSent is the latest sequence number sent of kind.
+func (p *publisher) lastSent(kind string) uint16 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last[kind]
 }
 
 func (p *publisher) payload(kind string, seq uint16) []byte {
@@ -164,7 +173,7 @@ func (p *publisher) payload(kind string, seq uint16) []byte {
 type subscriber struct {
 	mu        sync.Mutex
 	packets   map[string][]*rtp.Packet
-	firstKey  time.Time // first VP8 keyframe
+	keyframe  bool // a VP8 keyframe came
 	ended     map[string]bool
 	streamIDs map[string]string
 	srs       int // sender reports from the server
@@ -221,8 +230,8 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		s.mu.Lock()
 		s.packets[kind] = append(s.packets[kind], pkt)
 		s.lastAt[kind] = time.Now()
-		if kind == "video" && s.firstKey.IsZero() && isVP8Keyframe(pkt.Payload) {
-			s.firstKey = time.Now()
+		if kind == "video" && isVP8Keyframe(pkt.Payload) {
+			s.keyframe = true
 		}
 		s.mu.Unlock()
 	}
@@ -240,10 +249,23 @@ func (s *subscriber) hasEnded(kind string) bool {
 	return s.ended[kind]
 }
 
-func (s *subscriber) keyframeAt() time.Time {
+func (s *subscriber) gotKeyframe() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.firstKey
+	return s.keyframe
+}
+
+// got reports whether the packet of kind numbered seq has come.
+func (s *subscriber) got(kind string, seq uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pkts := s.packets[kind]
+	for i := len(pkts) - 1; i >= 0; i-- {
+		if pkts[i].SequenceNumber == seq {
+			return true
+		}
+	}
+	return false
 }
 
 // check asserts that everything received is what was sent, with no gap
@@ -270,12 +292,13 @@ func (s *subscriber) check(t *testing.T, who string, pub *publisher) {
 }
 
 // TestLiveForwarding: a publisher's Opus and VP8 reach two subscribers
-// byte for byte and without gaps; a late joiner gets a keyframe within a
-// second; the subscribers' tracks end when the publisher leaves; and once
-// everyone has left, no goroutine is left behind.
+// byte for byte and without gaps; a late joiner gets a keyframe (how soon
+// is measured by parley-bench, docs/performance.md); the subscribers'
+// tracks end when the publisher leaves; and once everyone has left, no
+// goroutine is left behind.
 func TestLiveForwarding(t *testing.T) {
 	srv := startServer(t, nil)
-	baseline := runtime.NumGoroutine()
+	leakcheck.Check(t)
 
 	subA, subB, late := newSubscriber(), newSubscriber(), newSubscriber()
 	a, _ := srv.join(t, "live", "alice", client.Options{OnTrack: subA.onTrack})
@@ -309,17 +332,22 @@ func TestLiveForwarding(t *testing.T) {
 		return subA.count("audio") > 0 && subB.count("audio") > 0 && subA.count("video") > 0 && subB.count("video") > 0
 	})
 
-	joinedAt := time.Now()
 	l, _ := srv.join(t, "live", "lee", client.Options{OnTrack: late.onTrack})
-	eventually(t, 3*time.Second, "the late joiner receives a keyframe", func() bool { return !late.keyframeAt().IsZero() })
-	if d := late.keyframeAt().Sub(joinedAt); d > time.Second {
-		t.Errorf("the late joiner's first keyframe came %v after joining, want under 1s", d)
-	}
+	eventually(t, 10*time.Second, "the late joiner receives a keyframe", late.gotKeyframe)
+	eventually(t, 10*time.Second, "the late joiner receives 10 packets of each kind", func() bool {
+		return late.count("audio") >= 10 && late.count("video") >= 10
+	})
 
-	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	<-done
-	time.Sleep(200 * time.Millisecond) // let the last packets arrive
+	eventually(t, 10*time.Second, "the publisher's last packets reach every subscriber", func() bool {
+		for _, s := range []*subscriber{subA, subB, late} {
+			if !s.got("audio", pub.lastSent("audio")) || !s.got("video", pub.lastSent("video")) {
+				return false
+			}
+		}
+		return true
+	})
 	subA.check(t, "alice", pub)
 	subB.check(t, "bob", pub)
 	late.check(t, "lee", pub)
@@ -345,7 +373,6 @@ func TestLiveForwarding(t *testing.T) {
 	b.Close()
 	l.Close()
 	eventually(t, 5*time.Second, "the room empties", func() bool { return srv.hub.Sessions() == 0 })
-	waitGoroutines(t, baseline)
 }
 
 // TestPushToTalkGap: a publisher that stops sending and starts again (its
@@ -380,18 +407,20 @@ func TestPushToTalkGap(t *testing.T) {
 		return sub.count("audio") > 0
 	})
 	talk(10)
+	lastBeforeGap := seq - 1
+	eventually(t, 5*time.Second, "the last packet before the gap arrives", func() bool { return sub.got("audio", lastBeforeGap) })
+	heard := sub.count("audio")
 	offersBefore := s.Offers()
 	if err := senders[0].ReplaceTrack(nil); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	heard := sub.count("audio")
+	time.Sleep(time.Second) // the talker is silent for a second
 	if err := senders[0].ReplaceTrack(audio); err != nil {
 		t.Fatal(err)
 	}
 	firstAfterGap := seq
 	talk(3)
-	eventually(t, time.Second, "the first packets after the gap arrive", func() bool { return sub.count("audio") >= heard+3 })
+	eventually(t, 5*time.Second, "the first packets after the gap arrive", func() bool { return sub.count("audio") >= heard+3 })
 	sub.mu.Lock()
 	got := sub.packets["audio"][heard].SequenceNumber
 	sub.mu.Unlock()

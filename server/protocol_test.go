@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,7 +272,16 @@ func TestKeepalive(t *testing.T) {
 		c.Signaling.PingInterval = configs.Duration(100 * time.Millisecond)
 		c.Signaling.PongTimeout = configs.Duration(400 * time.Millisecond)
 	})
-	a, _ := srv.join(t, "chat", "alive", client.Options{})
+	a := srv.dial(t, client.Options{})
+	var pings atomic.Int32
+	ws := a.Conn()
+	ws.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+	})
+	if _, err := a.Join(timeout(t, 5*time.Second), "chat", "alive"); err != nil {
+		t.Fatal(err)
+	}
 	dead := srv.dial(t, client.Options{})
 	dead.Conn().SetPingHandler(func(string) error { return nil }) // never pong
 	if _, err := dead.Join(timeout(t, 5*time.Second), "chat", "dead"); err != nil {
@@ -280,8 +290,10 @@ func TestKeepalive(t *testing.T) {
 	if _, err := a.WaitFor(timeout(t, 5*time.Second), "participant-left"); err != nil {
 		t.Fatalf("the dead client was not dropped: %v", err)
 	}
-	// The live client, which answers pings, stays.
-	time.Sleep(time.Second)
+	// The live client, which answers pings, stays, through more pings
+	// than twice the pong timeout holds.
+	answered := pings.Load()
+	eventually(t, 10*time.Second, "the live client answers 10 more pings", func() bool { return pings.Load() >= answered+10 })
 	_ = a.Send(map[string]string{"type": "ping"})
 	if _, err := a.WaitFor(timeout(t, 5*time.Second), "pong"); err != nil {
 		t.Fatalf("the live client was dropped: %v", err)

@@ -124,22 +124,21 @@ func (s *testServer) download(t *testing.T, room string, c clipJSON) string {
 }
 
 // recordClip records seconds of media from c, which has published p.
-func recordClip(t *testing.T, c *client.Client, p *mediaPublisher, seconds int, description string) (clipJSON, string) {
+func (s *testServer) recordClip(t *testing.T, c *client.Client, p *mediaPublisher, seconds int, description string) (clipJSON, string) {
 	t.Helper()
-	// 300 ms: the last packets' way to the server.
-	return recordWhile(t, c, description, 300*time.Millisecond, func() { p.stream(t, seconds) })
+	return s.recordWhile(t, c, description, func() { p.stream(t, seconds) })
 }
 
-// recordWhile records a clip: record-start, media, then record-stop tail
-// after it; it returns the clip and the reason it stopped.
-func recordWhile(t *testing.T, c *client.Client, description string, tail time.Duration, media func()) (clipJSON, string) {
+// recordWhile records a clip: record-start, media sent on c's publish
+// connection, and record-stop once the server has read all of it; it
+// returns the clip and the reason it stopped.
+func (s *testServer) recordWhile(t *testing.T, c *client.Client, description string, media func()) (clipJSON, string) {
 	t.Helper()
 	if err := c.Send(map[string]string{"type": "record-start", "description": description}); err != nil {
 		t.Fatal(err)
 	}
 	waitRecording(t, c)
-	media()
-	time.Sleep(tail)
+	s.sendAll(t, c.PublishConn(), media)
 	if err := c.Send(map[string]string{"type": "record-stop"}); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +241,7 @@ func TestRecordClips(t *testing.T) {
 			c, _ := srv.join(t, tc.room, "rec", client.Options{})
 			p := newMediaPublisher(t, tc.video)
 			p.publish(t, c)
-			clip, reason := recordClip(t, c, p, 3, "hello <b>there</b>")
+			clip, reason := srv.recordClip(t, c, p, 3, "hello <b>there</b>")
 			if reason != "stopped" || clip.ID == "" {
 				t.Fatalf("record-stopped: reason %q clip %+v", reason, clip)
 			}
@@ -326,7 +325,7 @@ func TestClipOwnership(t *testing.T) {
 	a, aj := srv.join(t, "chat", "ann", client.Options{})
 	p := newMediaPublisher(t, false)
 	p.publish(t, a)
-	clip, _ := recordClip(t, a, p, 1, "")
+	clip, _ := srv.recordClip(t, a, p, 1, "")
 	a.Close()
 
 	eventually(t, 5*time.Second, "ann leaves", func() bool { return srv.hub.Sessions() == 0 })
@@ -377,7 +376,7 @@ func TestForumDrafts(t *testing.T) {
 	a, aj := srv.join(t, "forum", "ann", client.Options{})
 	p := newMediaPublisher(t, false)
 	p.publish(t, a)
-	clip, _ := recordClip(t, a, p, 1, "draft")
+	clip, _ := srv.recordClip(t, a, p, 1, "draft")
 	if clip.State != "draft" || clip.DraftToken == "" {
 		t.Fatalf("forum clip %+v", clip)
 	}
@@ -516,12 +515,11 @@ func TestWHIP(t *testing.T) {
 	t.Run("clip room", func(t *testing.T) {
 		watcher, _ := srv.join(t, "videochat", "watcher", client.Options{})
 		p := newMediaPublisher(t, true)
-		_, loc := whipPublish(t, srv, "videochat", "obs", p)
+		pc, loc := whipPublish(t, srv, "videochat", "obs", p)
 		if m, err := watcher.WaitFor(timeout(t, 5*time.Second), "participant-joined"); err != nil || !strings.Contains(string(m.Raw), `"obs"`) {
 			t.Fatalf("the WHIP publisher is not in the room: %v %s", err, m.Raw)
 		}
-		p.stream(t, 2)
-		time.Sleep(300 * time.Millisecond)
+		srv.sendAll(t, pc, func() { p.stream(t, 2) })
 		resp, _ := srv.fetch(t, "DELETE", loc, "", nil)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("DELETE %s: %s", loc, resp.Status)
