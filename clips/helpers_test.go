@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -16,9 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/at-wat/ebml-go/mkvcore"
-	"github.com/at-wat/ebml-go/webm"
 
 	"parley/configs"
 	"parley/internal/roomdir"
@@ -118,76 +114,11 @@ func (e *events) summary() []string {
 	return out
 }
 
-var opusHeadStereo = []byte{'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, 2, 0, 0, 0x80, 0xbb, 0, 0, 0, 0, 0}
-
-// nopWriteCloser gives ebml-go a writer it may close.
+// nopWriteCloser keeps testmedia.WriteWebM from closing a pending
+// clip's file.
 type nopWriteCloser struct{ io.WriteSeeker }
 
 func (nopWriteCloser) Close() error { return nil }
-
-// writeWebM writes audio (and video) frames with ebml-go's block writer to
-// w. With cues it writes like the recorder (SeekHead, Cues, Duration);
-// without, like Chrome's MediaRecorder: unknown-size Segment and Clusters,
-// no Cues, no Duration.
-func writeWebM(t testing.TB, w io.WriteCloser, audio, video []testmedia.Frame, cues bool) {
-	t.Helper()
-	tracks := []webm.TrackEntry{{
-		Name: "audio", TrackNumber: 1, TrackUID: 1, CodecID: "A_OPUS", TrackType: 2,
-		CodecPrivate: opusHeadStereo, Audio: &webm.Audio{SamplingFrequency: 48000, Channels: 2},
-	}}
-	main := uint64(1)
-	if video != nil {
-		tracks = append(tracks, webm.TrackEntry{
-			Name: "video", TrackNumber: 2, TrackUID: 2, CodecID: "V_VP8", TrackType: 1,
-			Video: &webm.Video{PixelWidth: 320, PixelHeight: 240},
-		})
-		main = 2
-	}
-	opts := []mkvcore.BlockWriterOption{
-		mkvcore.WithSegmentInfo(&webm.Info{TimecodeScale: 1000000, MuxingApp: "test", WritingApp: "test"}),
-		mkvcore.WithMinMaxClusterDuration(main, 1000, 5000),
-	}
-	if cues {
-		opts = append(opts, mkvcore.WithSeekHead(true), mkvcore.WithCues(4096))
-	}
-	ws, err := webm.NewSimpleBlockWriter(w, tracks, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var at, vat time.Duration
-	vi := 0
-	for _, f := range audio {
-		for vi < len(video) && vat <= at {
-			if _, err := ws[1].Write(video[vi].Keyframe, vat.Milliseconds(), video[vi].Data); err != nil {
-				t.Fatal(err)
-			}
-			vat += video[vi].Duration
-			vi++
-		}
-		if _, err := ws[0].Write(true, at.Milliseconds(), f.Data); err != nil {
-			t.Fatal(err)
-		}
-		at += f.Duration
-	}
-	for _, w := range ws {
-		w.Close()
-	}
-}
-
-// webmBytes returns frames written by writeWebM.
-func webmBytes(t testing.TB, audio, video []testmedia.Frame, cues bool) []byte {
-	f, err := os.CreateTemp(t.TempDir(), "*.webm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	writeWebM(t, nopWriteCloser{f}, audio, video, cues)
-	b, err := os.ReadFile(f.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // record stores a clip the way the recorder does: Begin, a WebM written
 // into the Pending, Commit.
@@ -198,7 +129,7 @@ func record(t testing.TB, s *Store, room, owner string, seconds int) Clip {
 		t.Fatalf("Begin: %v", err)
 	}
 	audio := testmedia.Opus(t, seconds)
-	writeWebM(t, nopWriteCloser{p.File()}, audio, nil, true)
+	testmedia.WriteWebM(t, nopWriteCloser{p.File()}, audio, nil, true)
 	c, err := p.Commit(time.Duration(len(audio))*20*time.Millisecond, KindAudio, `audio/webm; codecs="opus"`)
 	if err != nil {
 		t.Fatalf("Commit: %v", err)
@@ -228,46 +159,6 @@ func dummyErr(s *Store, room, owner string, size int) (Clip, error) {
 		return Clip{}, err
 	}
 	return p.Commit(time.Second, KindAudio, `audio/webm; codecs="opus"`)
-}
-
-// makeMedia runs ffmpeg with args and returns the output file.
-func makeMedia(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	ffmpeg := testmedia.RequireTool(t, "ffmpeg", "ffmpeg")
-	out := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command(ffmpeg, append(append([]string{"-nostdin", "-v", "error", "-y"}, args...), out)...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg %v: %v\n%s", args, err, b)
-	}
-	return out
-}
-
-var (
-	sine3   = []string{"-f", "lavfi", "-i", "sine=frequency=440:duration=3"}
-	testsrc = []string{"-f", "lavfi", "-i", "testsrc=size=320x240:rate=15:duration=3"}
-)
-
-func join(parts ...[]string) []string {
-	var out []string
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
-
-// ffprobeDuration is the duration ffprobe reads from a file.
-func ffprobeDuration(t testing.TB, path string) float64 {
-	t.Helper()
-	ffprobe := testmedia.RequireTool(t, "ffprobe", "ffmpeg")
-	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil {
-		t.Fatalf("ffprobe %s: duration %q", path, out)
-	}
-	return f
 }
 
 // tree lists every file under dir with its size, for before/after

@@ -17,7 +17,7 @@ import (
 // uploadClip uploads a short WebM as key and returns the clip.
 func uploadClip(t *testing.T, base, room, key string) Clip {
 	t.Helper()
-	data := webmBytes(t, testmedia.Opus(t, 1), nil, false)
+	data := testmedia.WebM(t, testmedia.Opus(t, 1), nil, false)
 	resp := do(t, "POST", base+"/api/rooms/"+room+"/clips", key, bytes.NewReader(data), "audio/webm")
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("upload: %d %s", resp.StatusCode, readBody(t, resp))
@@ -309,7 +309,7 @@ func TestUploadRate(t *testing.T) {
 	clk := newClock()
 	s := openStore(t, t.TempDir(), []configs.Room{testRoom(t, "a", nil)}, WithClock(clk.Now))
 	srv := server(t, s)
-	data := webmBytes(t, testmedia.Opus(t, 1), nil, false)
+	data := testmedia.WebM(t, testmedia.Opus(t, 1), nil, false)
 	up := func(key string) *http.Response {
 		resp := do(t, "POST", srv.URL+"/api/rooms/a/clips", key, bytes.NewReader(data), "audio/webm")
 		readBody(t, resp)
@@ -425,7 +425,7 @@ func TestHTTPMembersOnly(t *testing.T) {
 	}
 
 	// A reader changes nothing.
-	data := webmBytes(t, testmedia.Opus(t, 1), nil, false)
+	data := testmedia.WebM(t, testmedia.Opus(t, 1), nil, false)
 	if resp := do(t, "POST", list, "reader-rita", bytes.NewReader(data), "audio/webm"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a reader uploads: %d", resp.StatusCode)
 	}

@@ -49,25 +49,25 @@ func TestRecoveryAfterCrash(t *testing.T) {
 	// A recording that the crash cut off in the middle of a cluster: the
 	// full file would be about 3 s of audio and video.
 	audio, video := testmedia.Opus(t, 3), testmedia.VP8(t, 3)
-	full := webmBytes(t, audio, video, true)
+	full := testmedia.WebM(t, audio, video, true)
 	owner := OwnerOf("alice-key-0123456789abcdef")
 	cut, err := s.Begin("a", Clip{Author: "alice", Owner: owner, Description: "cut off"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeWebM(t, &crashWriter{f: cut.f, left: len(full) * 6 / 10}, audio, video, true)
+	testmedia.WriteWebM(t, &crashWriter{f: cut.f, left: len(full) * 6 / 10}, audio, video, true)
 
 	// A draft recording cut off just after its first frames.
 	draft, err := s.Begin("forum", Clip{Author: "alice", Owner: owner})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeWebM(t, &crashWriter{f: draft.f, left: 7000}, audio, nil, true) // past the 4 KiB reserved for Cues
+	testmedia.WriteWebM(t, &crashWriter{f: draft.f, left: 7000}, audio, nil, true) // past the 4 KiB reserved for Cues
 
 	// A recording that holds no frame, one that is garbage, and an upload
 	// that was being received.
 	empty, _ := s.Begin("a", Clip{})
-	writeWebM(t, &crashWriter{f: empty.f, left: 150}, audio, nil, true)
+	testmedia.WriteWebM(t, &crashWriter{f: empty.f, left: 150}, audio, nil, true)
 	garbage, _ := s.Begin("a", Clip{})
 	garbage.f.Write(bytes.Repeat([]byte("garbage "), 100))
 	upload, err := s.begin("a", Clip{}, true)
@@ -155,7 +155,7 @@ func TestFinishInterruptedCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	audio := testmedia.Opus(t, 1)
-	writeWebM(t, nopWriteCloser{p.File()}, audio, nil, true)
+	testmedia.WriteWebM(t, nopWriteCloser{p.File()}, audio, nil, true)
 	p.f.Close()
 	s.Close()
 	// The crash came after the rename of Commit, before the metadata.

@@ -514,7 +514,7 @@ func TestGoroutinesStop(t *testing.T) {
 	s.Start(context.Background()) // a second Start does nothing
 	record(t, s, "a", "", 1)
 	// An upload runs ebml-go's writer goroutines: they end with it.
-	if _, err := s.Upload("a", "x", "", "", bytes.NewReader(webmBytes(t, testmedia.Opus(t, 1), testmedia.VP8(t, 1), false))); err != nil {
+	if _, err := s.Upload("a", "x", "", "", bytes.NewReader(testmedia.WebM(t, testmedia.Opus(t, 1), testmedia.VP8(t, 1), false))); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

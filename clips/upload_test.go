@@ -69,8 +69,8 @@ func TestUploadAccepted(t *testing.T) {
 
 	audio3 := testmedia.Opus(t, 3)
 	video3 := testmedia.VP8(t, 3)
-	chromeLike := webmBytes(t, audio3, video3, false)
-	chromeAudio := webmBytes(t, audio3, nil, false)
+	chromeLike := testmedia.WebM(t, audio3, video3, false)
+	chromeAudio := testmedia.WebM(t, audio3, nil, false)
 	framesSeconds := float64(len(audio3)) * 0.02
 
 	cases := []struct {
@@ -94,11 +94,11 @@ func TestUploadAccepted(t *testing.T) {
 		{name: "mediarecorder-like audio", data: chromeAudio, want: framesSeconds, kind: KindAudio, mime: `audio/webm; codecs="opus"`, remuxed: true},
 	}
 	sources := map[string]string{
-		"webm audio":       makeMedia(t, "a.webm", join(sine3, []string{"-c:a", "libopus"})...),
-		"webm video":       makeMedia(t, "v.webm", join(sine3, testsrc, []string{"-c:a", "libopus", "-c:v", "libvpx", "-deadline", "realtime"})...),
-		"webm vp9":         makeMedia(t, "v9.webm", join(sine3, testsrc, []string{"-c:a", "libopus", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"})...),
-		"ogg":              makeMedia(t, "a.ogg", join(sine3, []string{"-c:a", "libopus"})...),
-		"ffmpeg live webm": makeMedia(t, "live.webm", join(sine3, []string{"-c:a", "libopus", "-f", "webm", "-live", "1"})...),
+		"webm audio":       testmedia.MakeMedia(t, "a.webm", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libopus"})...),
+		"webm video":       testmedia.MakeMedia(t, "v.webm", testmedia.Args(testmedia.Sine3, testmedia.TestSrc3, []string{"-c:a", "libopus", "-c:v", "libvpx", "-deadline", "realtime"})...),
+		"webm vp9":         testmedia.MakeMedia(t, "v9.webm", testmedia.Args(testmedia.Sine3, testmedia.TestSrc3, []string{"-c:a", "libopus", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"})...),
+		"ogg":              testmedia.MakeMedia(t, "a.ogg", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libopus"})...),
+		"ffmpeg live webm": testmedia.MakeMedia(t, "live.webm", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libopus", "-f", "webm", "-live", "1"})...),
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -110,7 +110,7 @@ func TestUploadAccepted(t *testing.T) {
 					t.Fatal(err)
 				}
 				if c.judgeWant {
-					want = ffprobeDuration(t, src)
+					want = testmedia.ContainerDuration(t, src)
 				} else {
 					want = 3
 				}
@@ -173,7 +173,7 @@ func mustRead(t testing.TB, path string) []byte {
 func TestUploadDescriptionAfterFile(t *testing.T) {
 	s := openStore(t, t.TempDir(), []configs.Room{testRoom(t, "a", nil)})
 	srv := server(t, s)
-	data := webmBytes(t, testmedia.Opus(t, 1), nil, false)
+	data := testmedia.WebM(t, testmedia.Opus(t, 1), nil, false)
 	body, ctype := multipartBody(t, data, "after\nthe file", false)
 	resp := do(t, "POST", srv.URL+"/api/rooms/a/clips", "alice-key", body, ctype)
 	if resp.StatusCode != http.StatusCreated {
@@ -205,11 +205,11 @@ func TestUploadRefused(t *testing.T) {
 		r.MaxRoomBytes = 1_000_000
 	})})
 	srv := server(t, s)
-	good := mustRead(t, makeMedia(t, "a.webm", join(sine3, []string{"-c:a", "libopus"})...))
-	long := mustRead(t, makeMedia(t, "long.webm", "-f", "lavfi", "-i", "sine=frequency=440:duration=7", "-c:a", "libopus", "-b:a", "16k"))
-	vorbis := mustRead(t, makeMedia(t, "v.webm", join(sine3, []string{"-c:a", "libvorbis"})...))
-	mp3 := mustRead(t, makeMedia(t, "a.mp3", join(sine3, []string{"-c:a", "libmp3lame"})...))
-	big := mustRead(t, makeMedia(t, "big.webm", join(sine3, testsrc, []string{"-c:a", "libopus", "-c:v", "libvpx", "-deadline", "realtime"})...))
+	good := mustRead(t, testmedia.MakeMedia(t, "a.webm", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libopus"})...))
+	long := mustRead(t, testmedia.MakeMedia(t, "long.webm", "-f", "lavfi", "-i", "sine=frequency=440:duration=7", "-c:a", "libopus", "-b:a", "16k"))
+	vorbis := mustRead(t, testmedia.MakeMedia(t, "v.webm", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libvorbis"})...))
+	mp3 := mustRead(t, testmedia.MakeMedia(t, "a.mp3", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libmp3lame"})...))
+	big := mustRead(t, testmedia.MakeMedia(t, "big.webm", testmedia.Args(testmedia.Sine3, testmedia.TestSrc3, []string{"-c:a", "libopus", "-c:v", "libvpx", "-deadline", "realtime"})...))
 	if len(big) <= 40_000 {
 		t.Fatalf("the big file has only %d bytes", len(big))
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/at-wat/ebml-go"
+
+	"parley/internal/testmedia"
 )
 
 // fuzzSeeds are the seed inputs: the committed fixtures, files ffmpeg makes
@@ -30,13 +32,13 @@ func fuzzSeeds(f *testing.F) [][]byte {
 			name string
 			args []string
 		}{
-			{"a.webm", args(short, []string{"-c:a", "libopus"})},
-			{"v.webm", args(short, video, []string{"-c:a", "libopus", "-c:v", "libvpx", "-deadline", "realtime"})},
-			{"v9.webm", args(short, video, []string{"-c:a", "libopus", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"})},
-			{"a.ogg", args(short, []string{"-c:a", "libopus"})},
-			{"live.webm", args(short, []string{"-c:a", "libopus", "-f", "webm", "-live", "1"})},
+			{"a.webm", testmedia.Args(short, []string{"-c:a", "libopus"})},
+			{"v.webm", testmedia.Args(short, video, []string{"-c:a", "libopus", "-c:v", "libvpx", "-deadline", "realtime"})},
+			{"v9.webm", testmedia.Args(short, video, []string{"-c:a", "libopus", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"})},
+			{"a.ogg", testmedia.Args(short, []string{"-c:a", "libopus"})},
+			{"live.webm", testmedia.Args(short, []string{"-c:a", "libopus", "-f", "webm", "-live", "1"})},
 		} {
-			base = append(base, readAll(f, makeMedia(f, m.name, m.args...)))
+			base = append(base, readAll(f, testmedia.MakeMedia(f, m.name, m.args...)))
 		}
 	} else if os.Getenv("CI") != "" {
 		f.Fatal("ffmpeg is not installed: install the Debian package ffmpeg")

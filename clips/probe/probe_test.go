@@ -7,60 +7,16 @@ import (
 	"image/png"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/at-wat/ebml-go"
-	"github.com/at-wat/ebml-go/mkvcore"
 	"github.com/at-wat/ebml-go/webm"
 
 	"parley/internal/testmedia"
 )
-
-// makeMedia runs ffmpeg with args and returns the output file, name, in a
-// temporary folder.
-func makeMedia(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	ffmpeg := testmedia.RequireTool(t, "ffmpeg", "ffmpeg")
-	out := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command(ffmpeg, append(append([]string{"-nostdin", "-v", "error", "-y"}, args...), out)...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg %v: %v\n%s", args, err, b)
-	}
-	return out
-}
-
-// ffprobeDuration is the duration ffprobe reads from a file's container.
-func ffprobeDuration(t testing.TB, path string) time.Duration {
-	t.Helper()
-	ffprobe := testmedia.RequireTool(t, "ffprobe", "ffmpeg")
-	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil {
-		t.Fatalf("ffprobe %s: duration %q", path, out)
-	}
-	return time.Duration(f * float64(time.Second))
-}
-
-var (
-	sine    = []string{"-f", "lavfi", "-i", "sine=frequency=440:duration=3"}
-	testsrc = []string{"-f", "lavfi", "-i", "testsrc=size=320x240:rate=15:duration=3"}
-)
-
-func args(parts ...[]string) []string {
-	var out []string
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
 
 func probeFile(t *testing.T, path string) (Info, error) {
 	t.Helper()
@@ -81,16 +37,16 @@ func TestProbeValid(t *testing.T) {
 		video      bool
 		noDuration bool // the container states no duration: compare with 3 s
 	}{
-		{"webm opus", "a.webm", args(sine, []string{"-c:a", "libopus"}), "webm", "opus", false, false},
-		{"webm vp8 opus", "v.webm", args(sine, testsrc, []string{"-c:a", "libopus", "-c:v", "libvpx", "-deadline", "realtime"}), "webm", "vp8 opus", true, false},
-		{"webm vp9 opus", "v9.webm", args(sine, testsrc, []string{"-c:a", "libopus", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"}), "webm", "vp9 opus", true, false},
-		{"webm live", "live.webm", args(sine, []string{"-c:a", "libopus", "-f", "webm", "-live", "1"}), "webm", "opus", false, true},
-		{"ogg opus", "a.ogg", args(sine, []string{"-c:a", "libopus"}), "ogg", "opus", false, false},
-		{"ogg opus stereo 60ms", "s.ogg", args(sine, []string{"-ac", "2", "-c:a", "libopus", "-frame_duration", "60"}), "ogg", "opus", false, false},
+		{"webm opus", "a.webm", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libopus"}), "webm", "opus", false, false},
+		{"webm vp8 opus", "v.webm", testmedia.Args(testmedia.Sine3, testmedia.TestSrc3, []string{"-c:a", "libopus", "-c:v", "libvpx", "-deadline", "realtime"}), "webm", "vp8 opus", true, false},
+		{"webm vp9 opus", "v9.webm", testmedia.Args(testmedia.Sine3, testmedia.TestSrc3, []string{"-c:a", "libopus", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"}), "webm", "vp9 opus", true, false},
+		{"webm live", "live.webm", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libopus", "-f", "webm", "-live", "1"}), "webm", "opus", false, true},
+		{"ogg opus", "a.ogg", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libopus"}), "ogg", "opus", false, false},
+		{"ogg opus stereo 60ms", "s.ogg", testmedia.Args(testmedia.Sine3, []string{"-ac", "2", "-c:a", "libopus", "-frame_duration", "60"}), "ogg", "opus", false, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			path := makeMedia(t, c.file, c.args...)
+			path := testmedia.MakeMedia(t, c.file, c.args...)
 			info, err := probeFile(t, path)
 			if err != nil {
 				t.Fatalf("Probe: %v", err)
@@ -110,7 +66,7 @@ func TestProbeValid(t *testing.T) {
 			}
 			want := 3 * time.Second
 			if !c.noDuration {
-				want = ffprobeDuration(t, path)
+				want = time.Duration(testmedia.ContainerDuration(t, path) * float64(time.Second))
 			}
 			if d := info.Duration - want; d < -100*time.Millisecond || d > 100*time.Millisecond {
 				t.Errorf("duration %s, ffprobe %s", info.Duration, want)
@@ -163,8 +119,8 @@ func readAll(t testing.TB, path string) []byte {
 }
 
 func TestProbeRefuses(t *testing.T) {
-	webmFile := readAll(t, makeMedia(t, "a.webm", args(sine, []string{"-c:a", "libopus"})...))
-	oggFile := readAll(t, makeMedia(t, "a.ogg", args(sine, []string{"-c:a", "libopus"})...))
+	webmFile := readAll(t, testmedia.MakeMedia(t, "a.webm", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libopus"})...))
+	oggFile := readAll(t, testmedia.MakeMedia(t, "a.ogg", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libopus"})...))
 	flipped := bytes.Clone(oggFile)
 	flipped[len(flipped)/2] ^= 0x10
 
@@ -177,10 +133,10 @@ func TestProbeRefuses(t *testing.T) {
 		{"empty", nil, 0, ErrNotMedia},
 		{"text", []byte("hello, this is not a clip\n"), 0, ErrNotMedia},
 		{"png", pngBytes(t), 0, ErrNotMedia},
-		{"mp3", readAll(t, makeMedia(t, "a.mp3", args(sine, []string{"-c:a", "libmp3lame"})...)), 0, ErrNotMedia},
-		{"matroska doctype", readAll(t, makeMedia(t, "a.mka", args(sine, []string{"-c:a", "libopus", "-f", "matroska"})...)), 0, ErrNotMedia},
-		{"vorbis webm", readAll(t, makeMedia(t, "v.webm", args(sine, []string{"-c:a", "libvorbis"})...)), 0, ErrCodec},
-		{"vorbis ogg", readAll(t, makeMedia(t, "v.ogg", args(sine, []string{"-c:a", "libvorbis"})...)), 0, ErrCodec},
+		{"mp3", readAll(t, testmedia.MakeMedia(t, "a.mp3", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libmp3lame"})...)), 0, ErrNotMedia},
+		{"matroska doctype", readAll(t, testmedia.MakeMedia(t, "a.mka", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libopus", "-f", "matroska"})...)), 0, ErrNotMedia},
+		{"vorbis webm", readAll(t, testmedia.MakeMedia(t, "v.webm", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libvorbis"})...)), 0, ErrCodec},
+		{"vorbis ogg", readAll(t, testmedia.MakeMedia(t, "v.ogg", testmedia.Args(testmedia.Sine3, []string{"-c:a", "libvorbis"})...)), 0, ErrCodec},
 		{"h264 in webm", crafted(t, craftOpts{codec: "V_MPEG4/ISO/AVC"}), 0, ErrCodec},
 		{"no opus track", crafted(t, craftOpts{noAudio: true}), 0, ErrCodec},
 		{"truncated webm", webmFile[:len(webmFile)/2], 0, ErrTruncated},
@@ -232,8 +188,6 @@ type craftFile struct {
 	} `ebml:"Segment,size=unknown"`
 }
 
-var opusHeadStereo = []byte{'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, 2, 0x38, 1, 0x80, 0xbb, 0, 0, 0, 0, 0}
-
 func crafted(t testing.TB, o craftOpts) []byte {
 	t.Helper()
 	var f craftFile
@@ -241,7 +195,7 @@ func crafted(t testing.TB, o craftOpts) []byte {
 	f.Segment.Info = webm.Info{TimecodeScale: 1000000, MuxingApp: "test", WritingApp: "test"}
 	if !o.noAudio {
 		f.Segment.Tracks.TrackEntry = append(f.Segment.Tracks.TrackEntry, webm.TrackEntry{
-			TrackNumber: 1, TrackUID: 1, CodecID: "A_OPUS", TrackType: 2, CodecPrivate: opusHeadStereo,
+			TrackNumber: 1, TrackUID: 1, CodecID: "A_OPUS", TrackType: 2, CodecPrivate: testmedia.OpusHead,
 			Audio: &webm.Audio{SamplingFrequency: 48000, Channels: 2},
 		})
 	}
@@ -331,86 +285,11 @@ func TestProbeLacing(t *testing.T) {
 	}
 }
 
-// writeWebM writes frames as ebml-go's block writer does: unknown-size
-// Segment and Clusters; with cues, a SeekHead, Cues and Duration too.
-func writeWebM(t testing.TB, audio, video []testmedia.Frame, cues bool) []byte {
-	t.Helper()
-	tracks := []webm.TrackEntry{{
-		Name: "audio", TrackNumber: 1, TrackUID: 1, CodecID: "A_OPUS", TrackType: 2,
-		CodecPrivate: opusHeadStereo, Audio: &webm.Audio{SamplingFrequency: 48000, Channels: 2},
-	}}
-	if video != nil {
-		tracks = append(tracks, webm.TrackEntry{
-			Name: "video", TrackNumber: 2, TrackUID: 2, CodecID: "V_VP8", TrackType: 1,
-			Video: &webm.Video{PixelWidth: 320, PixelHeight: 240},
-		})
-	}
-	var buf seekBuffer
-	opts := []mkvcore.BlockWriterOption{
-		mkvcore.WithSegmentInfo(&webm.Info{TimecodeScale: 1000000, MuxingApp: "test", WritingApp: "test"}),
-		mkvcore.WithMinMaxClusterDuration(1, 1000, 5000),
-	}
-	if cues {
-		opts = append(opts, mkvcore.WithSeekHead(true), mkvcore.WithCues(4096))
-	}
-	ws, err := webm.NewSimpleBlockWriter(&buf, tracks, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var at, vat time.Duration
-	vi := 0
-	for _, f := range audio {
-		for vi < len(video) && vat <= at {
-			if _, err := ws[1].Write(video[vi].Keyframe, vat.Milliseconds(), video[vi].Data); err != nil {
-				t.Fatal(err)
-			}
-			vat += video[vi].Duration
-			vi++
-		}
-		if _, err := ws[0].Write(true, at.Milliseconds(), f.Data); err != nil {
-			t.Fatal(err)
-		}
-		at += f.Duration
-	}
-	for _, w := range ws {
-		w.Close()
-	}
-	return buf.b
-}
-
-// seekBuffer is an in-memory io.WriteSeeker with a no-op Close.
-type seekBuffer struct {
-	b   []byte
-	pos int
-}
-
-func (s *seekBuffer) Write(p []byte) (int, error) {
-	if end := s.pos + len(p); end > len(s.b) {
-		s.b = append(s.b, make([]byte, end-len(s.b))...)
-	}
-	copy(s.b[s.pos:], p)
-	s.pos += len(p)
-	return len(p), nil
-}
-
-func (s *seekBuffer) Seek(off int64, whence int) (int64, error) {
-	switch whence {
-	case 1:
-		off += int64(s.pos)
-	case 2:
-		off += int64(len(s.b))
-	}
-	s.pos = int(off)
-	return off, nil
-}
-
-func (s *seekBuffer) Close() error { return nil }
-
 func TestReadBlocksUnknownSizes(t *testing.T) {
 	audio := testmedia.Opus(t, 2)
 	video := testmedia.VP8(t, 2)
 	for _, cues := range []bool{false, true} {
-		data := writeWebM(t, audio, video, cues)
+		data := testmedia.WebM(t, audio, video, cues)
 		var n int
 		info, err := ReadBlocks(bytes.NewReader(data), func(b Block) error { n++; return nil })
 		if err != nil {
@@ -431,7 +310,7 @@ func TestReadBlocksUnknownSizes(t *testing.T) {
 
 func TestReadBlocksTruncated(t *testing.T) {
 	audio := testmedia.Opus(t, 2)
-	data := writeWebM(t, audio, nil, true)
+	data := testmedia.WebM(t, audio, nil, true)
 	var all []Block
 	if _, err := ReadBlocks(bytes.NewReader(data), func(b Block) error { all = append(all, b); return nil }); err != nil {
 		t.Fatal(err)
