@@ -42,7 +42,7 @@ type callParty struct {
 
 type callMessage struct {
 	Type   string `json:"type"`
-	Call   string `json:"call"`
+	Call   string `json:"call,omitempty"`
 	Peer   *Peer  `json:"peer,omitempty"`
 	Video  bool   `json:"video"`
 	Reason string `json:"reason,omitempty"`

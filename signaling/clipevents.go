@@ -96,7 +96,8 @@ func (s *Session) clipError(m *clientMessage, err error) {
 	case errors.Is(err, clips.ErrNotFound):
 		s.sendError(m.Req, ErrNoSuchClip, "there is no such clip")
 	default:
-		s.sendError(m.Req, ErrBadRequest, err.Error())
+		s.log.Error("clip action", "room", s.room.cfg.Name, "clip", m.ID, "err", err)
+		s.sendError(m.Req, ErrInternal, "the clip could not be changed")
 	}
 }
 

@@ -108,6 +108,7 @@ const (
 	ErrNotPublishing    = "not-publishing"
 	ErrRecordFailed     = "record-failed"
 	ErrEmptyClip        = "empty-clip"
+	ErrNotRecording     = "not-recording"
 	ErrNoSuchClip       = "no-such-clip"
 	ErrForbidden        = "forbidden"
 	ErrInCall           = "in-call"

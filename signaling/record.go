@@ -25,9 +25,10 @@ type recordingMessage struct {
 }
 
 type recordStoppedMessage struct {
-	Type   string      `json:"type"`
-	Reason string      `json:"reason"`
-	Clip   *clips.Clip `json:"clip,omitempty"`
+	Type   string          `json:"type"`
+	Req    json.RawMessage `json:"req,omitempty"`
+	Reason string          `json:"reason"`
+	Clip   *clips.Clip     `json:"clip,omitempty"`
 }
 
 // Reasons a recording stops.
@@ -53,7 +54,7 @@ func (m *membership) captureConfig() capture.Config {
 // (m.recMu).
 func (m *membership) startRecordingLocked(tracks []capture.Track, description string) (*capture.Recording, error) {
 	rec, err := capture.Start(m.captureConfig(), clips.Clip{Author: m.name, Owner: m.owner, Description: description},
-		tracks, func(reason string) { m.finishRecording(reason) })
+		tracks, func(reason string) { m.finishRecording(reason, nil) })
 	if err != nil {
 		return nil, err
 	}
@@ -174,8 +175,8 @@ func (s *Session) recordWaitCheck(expired *recordWait) {
 
 // stopRecording ends the session's recording, or the wait of its
 // record-start, and tells the client what became of it. reason says why
-// it stopped.
-func (s *Session) stopRecording(reason string) {
+// it stopped; req is the record-stop's, which the answer carries.
+func (s *Session) stopRecording(reason string, req json.RawMessage) {
 	s.recMu.Lock()
 	w := s.recWait
 	s.recWait = nil
@@ -185,30 +186,35 @@ func (s *Session) stopRecording(reason string) {
 		w.timer.Stop()
 		s.sendError(w.req, ErrNotPublishing, notPublishing)
 	}
-	s.finishRecording(reason)
+	if !s.finishRecording(reason, req) && reason == StopRequested {
+		s.sendError(req, ErrNotRecording, "nothing is being recorded")
+	}
 }
 
 // finishRecording ends the member's recording, if any, and tells the
-// member what became of it. reason says why it stopped.
-func (m *membership) finishRecording(reason string) {
+// member what became of it, with req. reason says why it stopped. It
+// reports whether there was a recording.
+func (m *membership) finishRecording(reason string, req json.RawMessage) bool {
 	m.recMu.Lock()
 	rec := m.rec
 	m.rec = nil
 	m.recMu.Unlock()
 	if rec == nil {
-		return
+		return false
 	}
 	clip, err := rec.Finish()
 	switch {
 	case errors.Is(err, capture.ErrEmpty):
-		m.sendError(nil, ErrEmptyClip, "nothing was recorded: no media arrived")
-		return
+		m.sendError(req, ErrEmptyClip, "nothing was recorded: no media arrived")
+		return true
 	case err != nil && clip.ID == "":
 		m.log.Warn("recording failed", "err", err)
-		m.sendError(nil, ErrRecordFailed, "the clip could not be stored: "+err.Error())
-		return
+		m.sendError(req, ErrRecordFailed, "the clip could not be stored: "+err.Error())
+		return true
 	case err != nil:
 		m.log.Warn("recorded with losses", "clip", clip.ID, "err", err)
 	}
-	m.enqueue(recordStoppedMessage{Type: TypeRecordStopped, Reason: reason, Clip: &clip})
+	clip = clip.ForViewer(m.owner)
+	m.enqueue(recordStoppedMessage{Type: TypeRecordStopped, Req: req, Reason: reason, Clip: &clip})
+	return true
 }

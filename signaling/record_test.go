@@ -106,7 +106,7 @@ func TestRecordRefusals(t *testing.T) {
 	bob.do(map[string]string{"type": "record-start", "description": "nothing published"})
 	bob.expect("error:" + ErrNotPublishing)
 	bob.do(map[string]string{"type": "record-stop"})
-	bob.expect()
+	bob.expect("error:" + ErrNotRecording)
 
 	noStore := newHub(t, nil)
 	cy := newClient(t, noStore)

@@ -69,7 +69,7 @@ func (s *Session) run() {
 		s.writeLoop()
 	}()
 	s.readLoop()
-	s.stopRecording(StopLeft)
+	s.stopRecording(StopLeft, nil)
 	s.leave()
 	s.terminate(websocket.CloseNormalClosure, "")
 	<-writerDone
@@ -254,7 +254,7 @@ func (s *Session) handle(data []byte) bool {
 	case TypeRecordStart:
 		s.recordStart(&m)
 	case TypeRecordStop:
-		s.stopRecording(StopRequested)
+		s.stopRecording(StopRequested, m.Req)
 	case TypeClipPublish:
 		s.clipPublish(&m)
 	case TypeClipDelete:

@@ -359,7 +359,7 @@ func (wp *whipPublisher) end() {
 			wp.deadline.Stop()
 		}
 		wp.mu.Unlock()
-		wp.finishRecording(StopLeft)
+		wp.finishRecording(StopLeft, nil)
 		wp.leave()
 		wp.release()
 	})

@@ -208,7 +208,8 @@ export class Recorder {
   async sendStop() {
     try {
       const m = await this.ctx.signal.ask({ type: 'record-stop' }, (r) => r.type === 'record-stopped');
-      if (m.type === 'error') {
+      // not-recording: a limit or a failure ended it first, and said so.
+      if (m.type === 'error' && m.code !== 'not-recording') {
         this.ctx.notify(m.code === 'empty-clip' ? 'Nothing was recorded: the microphone sent no sound in time. Hold a little longer.' : `Recording failed: ${m.message}`);
       }
     } catch (e) {
