@@ -31,8 +31,15 @@ type Message struct {
 // Decode decodes the message into v.
 func (m Message) Decode(v any) error { return json.Unmarshal(m.Raw, v) }
 
+// Protocol is the version of the websocket protocol this client speaks
+// (see docs/protocol.md).
+const Protocol = 1
+
 // Joined is the server's answer to join.
 type Joined struct {
+	// Protocol is the server's protocol version; 0 from a server older
+	// than the field, which speaks version 1.
+	Protocol     int    `json:"protocol"`
 	ID           string `json:"id"`
 	Name         string `json:"name"`
 	Participants []struct {
@@ -339,6 +346,9 @@ func (c *Client) Join(ctx context.Context, room, name string) (*Joined, error) {
 			var j Joined
 			if err := m.Decode(&j); err != nil {
 				return nil, err
+			}
+			if j.Protocol > Protocol {
+				return nil, fmt.Errorf("the server speaks protocol %d; this client speaks %d", j.Protocol, Protocol)
 			}
 			return &j, nil
 		case "error":

@@ -310,6 +310,9 @@ signal.onstate = (state, detail) => {
   phone.updateCallButtons();
 };
 
+/** The version of the websocket protocol this client speaks (docs/protocol.md). */
+const PROTOCOL = 1;
+
 /** Errors that send the user back to the entry screen. */
 const FATAL = new Set(['no-room', 'bad-name', 'room-full', 'bad-owner-key', 'bad-password', 'password-required', 'token-required', 'bad-token', 'too-many-attempts', 'room-closed', 'forbidden']);
 
@@ -330,6 +333,10 @@ async function onJoinReply(m) {
     return;
   }
   if (m.type !== 'joined') return;
+  if ((m.protocol ?? PROTOCOL) !== PROTOCOL) {
+    leave(`The server speaks a newer version of parley (protocol ${m.protocol}). Reload the page.`);
+    return;
+  }
   S.role = m.role ?? 'participant';
   S.want.name = m.name; // a token names its holder
   S.joinedOnce = true;
