@@ -153,7 +153,8 @@ func TestFraming(t *testing.T) {
 func TestKeepalive(t *testing.T) {
 	h := newHub(t, func(c *Config, _ []configs.Room) {
 		c.Signaling.PingInterval = configs.Duration(time.Hour) // no pings to answer
-		c.Signaling.PongTimeout = configs.Duration(300 * time.Millisecond)
+		// Long enough for the join to come first on a busy machine.
+		c.Signaling.PongTimeout = configs.Duration(1500 * time.Millisecond)
 	})
 	ts := serve(t, h)
 	watcher := newClient(t, h)

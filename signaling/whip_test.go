@@ -412,7 +412,9 @@ func TestWHIPShutdown(t *testing.T) {
 // TestWHIPNoMedia: a WHIP session that has not connected within the
 // connect timeout of its offer is ended; one that connected is not.
 func TestWHIPNoMedia(t *testing.T) {
-	const connectTimeout = 500 * time.Millisecond
+	// Long enough for a loopback connection on a busy machine: the
+	// connected session must connect within it.
+	const connectTimeout = 3 * time.Second
 	h := newHub(t, func(c *Config, _ []configs.Room) { c.WHIPConnectTimeout = connectTimeout })
 	ts := serve(t, h)
 	watcher := newClient(t, h)
