@@ -21,6 +21,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"parley/internal/leakcheck"
 )
 
 // testTimeout bounds every wait for an event: generous, since the tests
@@ -68,10 +70,13 @@ func (nopSignaler) MediaProblem(string, string, string) {}
 func (nopSignaler) TrackPublished(*UpTrack)             {}
 
 // newTestEngine opens an engine on a shared UDP port of 127.0.0.1, closed
-// when the test ends. The port is found free and then bound by the
-// engine; another process may take it in between, so a few are tried.
+// when the test ends; once everything the test opened is closed, no
+// goroutine it started may be left (leakcheck). The port is found free and
+// then bound by the engine; another process may take it in between, so a
+// few are tried.
 func newTestEngine(t *testing.T, noDirect bool) *Engine {
 	t.Helper()
+	leakcheck.Check(t)
 	for attempt := 0; ; attempt++ {
 		probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
 		if err != nil {
