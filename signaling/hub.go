@@ -74,6 +74,8 @@ type Hub struct {
 	whips    map[string]*whipPublisher // by resource id
 	wg       sync.WaitGroup
 	ending   sync.WaitGroup // WHIP sessions being ended (endLater)
+	shutOnce sync.Once
+	shutDone chan struct{} // closed when Shutdown is over
 }
 
 // Room is a configured room: its members and its media plane.
@@ -101,6 +103,7 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 		origins:  make(map[string]bool),
 		sessions: make(map[*Session]struct{}),
 		whips:    make(map[string]*whipPublisher),
+		shutDone: make(chan struct{}),
 	}
 	for _, o := range cfg.AllowedOrigins {
 		h.origins[strings.ToLower(o)] = true
@@ -233,8 +236,22 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Shutdown tells every session that the server is going away, closes them
-// and the rooms' media, and waits for them until ctx ends.
+// and the rooms' media, and waits for them until ctx ends. A second call
+// (a retry after ctx ended) waits for the same shutdown.
 func (h *Hub) Shutdown(ctx context.Context) error {
+	h.shutOnce.Do(h.shutdown)
+	select {
+	case <-h.shutDone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdown starts the hub's shutdown; shutDone is closed when it is over.
+// The goroutine that waits for the sessions is the hub's: Shutdown waits
+// for it.
+func (h *Hub) shutdown() {
 	h.mu.Lock()
 	h.closing = true
 	for s := range h.sessions {
@@ -248,7 +265,6 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	for _, wp := range whips {
 		wp.end()
 	}
-	done := make(chan struct{})
 	go func() {
 		h.wg.Wait()
 		for _, r := range h.rooms {
@@ -270,14 +286,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		// After the media: a WHIP connection that fails as it closes
 		// asks for its session's end (endLater) no later than that.
 		h.ending.Wait()
-		close(done)
+		close(h.shutDone)
 	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Sessions is the number of open websocket sessions.

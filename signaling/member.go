@@ -125,6 +125,14 @@ const replaceWait = 5 * time.Second
 // room refuses.
 func (m *membership) joinRoom(room *Room, name, ownerKey string, req json.RawMessage) (code, msg string) {
 	room.mu.Lock()
+	select {
+	case <-m.left:
+		// Ended before it could join (a WHIP session that a Shutdown
+		// ended): it must not enter the room now.
+		room.mu.Unlock()
+		return ErrServerShutdown, "the session has ended"
+	default:
+	}
 	if room.shut && m.role != RoleOperator {
 		room.mu.Unlock()
 		return ErrRoomClosed, "an operator has closed this room"

@@ -100,6 +100,8 @@ func whipStatus(code string) int {
 		return http.StatusUnauthorized
 	case ErrRoomClosed:
 		return http.StatusForbidden
+	case ErrServerShutdown:
+		return http.StatusServiceUnavailable
 	case ErrInternal:
 		return http.StatusInternalServerError
 	}
@@ -192,8 +194,18 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 	if authz != "" {
 		wp.auth, wp.hasAuth = sha256.Sum256([]byte(authz)), true
 	}
-	if code, msg := wp.joinAs(room, adm.name, ownerKey, nil); code != "" {
+	// Registered before it joins, so that a Shutdown from now on ends it.
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
 		release()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	h.whips[wp.resource] = wp
+	h.mu.Unlock()
+	if code, msg := wp.joinAs(room, adm.name, ownerKey, nil); code != "" {
+		wp.end()
 		http.Error(w, msg, whipStatus(code))
 		return
 	}
@@ -204,9 +216,6 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad offer: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	h.mu.Lock()
-	h.whips[wp.resource] = wp
-	h.mu.Unlock()
 	wp.mu.Lock()
 	if !wp.connected && !wp.started {
 		wait := h.cfg.WHIPConnectTimeout
@@ -224,6 +233,14 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	wp.mu.Unlock()
+	select {
+	case <-wp.left:
+		// Ended as it started: kicked, its name claimed, the room closed
+		// or the server shut down. It has no resource to answer with.
+		http.Error(w, "the WHIP session was ended as it started", http.StatusConflict)
+		return
+	default:
+	}
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whip/"+room.cfg.Name+"/"+wp.resource)
 	w.WriteHeader(http.StatusCreated)
