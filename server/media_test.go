@@ -171,14 +171,18 @@ func (p *publisher) payload(kind string, seq uint16) []byte {
 
 // subscriber records what it receives, per kind.
 type subscriber struct {
-	mu        sync.Mutex
-	packets   map[string][]*rtp.Packet
-	keyframe  bool // a VP8 keyframe came
-	ended     map[string]bool
-	streamIDs map[string]string
-	srs       int // sender reports from the server
-	reports   map[string][]seenReport
-	lastAt    map[string]time.Time // arrival of the latest packet
+	mu       sync.Mutex
+	packets  map[string][]*rtp.Packet
+	keyframe bool // a VP8 keyframe came
+	// asksKeyframe: while no keyframe has come, each video packet is
+	// answered with a keyframe request (PLI), as a browser's decoder asks
+	// for one when it gets frames it cannot decode.
+	asksKeyframe bool
+	ended        map[string]bool
+	streamIDs    map[string]string
+	srs          int // sender reports from the server
+	reports      map[string][]seenReport
+	lastAt       map[string]time.Time // arrival of the latest packet
 }
 
 // seenReport is a sender report and what the subscriber had received of
@@ -233,7 +237,11 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		if kind == "video" && isVP8Keyframe(pkt.Payload) {
 			s.keyframe = true
 		}
+		ask := kind == "video" && s.asksKeyframe && !s.keyframe
 		s.mu.Unlock()
+		if ask {
+			_, _ = recv.Transport().WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(tr.SSRC())}})
+		}
 	}
 }
 
@@ -292,15 +300,17 @@ func (s *subscriber) check(t *testing.T, who string, pub *publisher) {
 }
 
 // TestLiveForwarding: a publisher's Opus and VP8 reach two subscribers
-// byte for byte and without gaps; a late joiner gets a keyframe (how soon
-// is measured by parley-bench, docs/performance.md); the subscribers'
-// tracks end when the publisher leaves; and once everyone has left, no
-// goroutine is left behind.
+// byte for byte and without gaps; a late joiner, asking for a keyframe as
+// a browser does while it has none, gets one (how soon is measured by
+// parley-bench, docs/performance.md); the subscribers' tracks end when
+// the publisher leaves; and once everyone has left, no goroutine is left
+// behind.
 func TestLiveForwarding(t *testing.T) {
 	srv := startServer(t, nil)
 	leakcheck.Check(t)
 
 	subA, subB, late := newSubscriber(), newSubscriber(), newSubscriber()
+	late.asksKeyframe = true
 	a, _ := srv.join(t, "live", "alice", client.Options{OnTrack: subA.onTrack})
 	b, _ := srv.join(t, "live", "bob", client.Options{OnTrack: subB.onTrack})
 
