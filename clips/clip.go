@@ -40,6 +40,29 @@ const (
 	ReasonDiscarded = "discarded"
 )
 
+// A waveform has between MinWaveform and MaxWaveform values.
+const (
+	MinWaveform = 32
+	MaxWaveform = 256
+)
+
+// ValidWaveform tells whether w is a waveform a clip may carry: none, or
+// MinWaveform to MaxWaveform values of 0..100.
+func ValidWaveform(w []int) bool {
+	if len(w) == 0 {
+		return true
+	}
+	if len(w) < MinWaveform || len(w) > MaxWaveform {
+		return false
+	}
+	for _, v := range w {
+		if v < 0 || v > 100 {
+			return false
+		}
+	}
+	return true
+}
+
 // MaxDescription is the longest description, in characters.
 const MaxDescription = 500
 
@@ -62,6 +85,11 @@ type Clip struct {
 	Description string    `json:"description"` // plain text, at most 500 characters, no control characters
 	State       State     `json:"state"`       //
 	Expires     time.Time `json:"expires"`     //
+	// Waveform is the clip's loudness over time, from its publisher's
+	// audio levels: MinWaveform to MaxWaveform values 0..100, the peak of
+	// each equal slice of the clip. Absent when the publisher sent no
+	// levels (uploads, some WHIP encoders).
+	Waveform []int `json:"waveform,omitempty"`
 	// DraftToken is a random capability to fetch a draft's media
 	// (?token=), for players that cannot send the owner's credentials.
 	// Only drafts have one.
@@ -200,6 +228,7 @@ type diskClip struct {
 	Description string    `json:"description"`
 	State       State     `json:"state"`
 	Expires     time.Time `json:"expires"`
+	Waveform    []int     `json:"waveform,omitempty"`
 	DraftToken  string    `json:"draft_token,omitempty"`
 	Mine        bool      `json:"-"` // a view, never stored
 	Key         string    `json:"-"` // derived from the store's key, never stored

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -97,6 +98,18 @@ func (p *Pending) ID() string { return p.clip.ID }
 
 // File returns the .part file (an *os.File) to write the media into.
 func (p *Pending) File() io.WriteSeeker { return p.f }
+
+// SetWaveform gives the clip its waveform (see Clip.Waveform), before
+// Commit. A waveform that is not valid is refused.
+func (p *Pending) SetWaveform(w []int) error {
+	if !ValidWaveform(w) {
+		return fmt.Errorf("clip %s: a waveform has %d to %d values of 0..100", p.clip.ID, MinWaveform, MaxWaveform)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clip.Waveform = slices.Clone(w)
+	return nil
+}
 
 // Commit finishes the clip: it syncs and closes the file, refuses it if it
 // is larger than the room's max_clip_bytes (ErrTooBig, and the files are

@@ -166,6 +166,11 @@ func (s *Store) readClip(r *room, id string, media []string) (*Clip, error) {
 		return nil, fmt.Errorf("bad metadata: %w", err)
 	}
 	c := fromDisk(d)
+	if !ValidWaveform(c.Waveform) {
+		// A picture of the clip, not the clip: the clip stays.
+		r.log.Warn("clip waveform is not valid; dropped", "clip", id, "values", len(c.Waveform))
+		c.Waveform = nil
+	}
 	if !slices.Contains(media, id+c.ext()) {
 		return nil, errors.New("its media is missing")
 	}
