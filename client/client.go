@@ -31,6 +31,22 @@ type Message struct {
 // Decode decodes the message into v.
 func (m Message) Decode(v any) error { return json.Unmarshal(m.Raw, v) }
 
+// AudioLevelURI is the RTP header extension of a packet's audio level
+// (RFC 6464), from which the server tells who speaks.
+const AudioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+// AudioLevelID is the header extension id under which sender's packets
+// carry their audio level, once the server has answered; 0 if it did not
+// accept the extension.
+func AudioLevelID(sender *webrtc.RTPSender) uint8 {
+	for _, e := range sender.GetParameters().HeaderExtensions {
+		if e.URI == AudioLevelURI && e.ID > 0 && e.ID < 256 {
+			return uint8(e.ID)
+		}
+	}
+	return 0
+}
+
 // Protocol is the version of the websocket protocol this client speaks
 // (see docs/protocol.md).
 const Protocol = 1
@@ -172,6 +188,11 @@ func NewAPI(opts Options) (*webrtc.API, error) {
 	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	// Offered as browsers offer it; a caller that writes RTP itself puts
+	// the levels on its packets (see AudioLevelID).
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}

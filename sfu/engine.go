@@ -16,6 +16,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
+	"parley/audiolevel"
 	"parley/netpolicy"
 )
 
@@ -180,6 +181,11 @@ func publishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	}
 	ir.Add(receiver)
 	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+		return nil, err
+	}
+	// The publisher's audio level on each audio packet (RFC 6464): who
+	// speaks, and the waveforms of clips, without decoding audio.
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: audiolevel.URI}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil

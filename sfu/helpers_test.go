@@ -22,6 +22,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"parley/audiolevel"
 	"parley/internal/leakcheck"
 )
 
@@ -68,6 +69,7 @@ type nopSignaler struct{}
 func (nopSignaler) SubscribeOffer(string)               {}
 func (nopSignaler) MediaProblem(string, string, string) {}
 func (nopSignaler) TrackPublished(*UpTrack)             {}
+func (nopSignaler) SpeakingChanged(*UpTrack)            {}
 
 // newTestEngine opens an engine on a shared UDP port of 127.0.0.1, closed
 // when the test ends; once everything the test opened is closed, no
@@ -125,6 +127,7 @@ type fakeSignaler struct {
 	offers    []string
 	problems  []string // "pc code"
 	published []*UpTrack
+	speaking  []bool // UpTrack.Speaking at each SpeakingChanged
 }
 
 func newFakeSignaler() *fakeSignaler { return &fakeSignaler{wake: make(chan struct{}, 1)} }
@@ -155,6 +158,19 @@ func (s *fakeSignaler) TrackPublished(up *UpTrack) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.published = append(s.published, up)
+}
+
+func (s *fakeSignaler) SpeakingChanged(up *UpTrack) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.speaking = append(s.speaking, up.Speaking())
+}
+
+// speakingStates lists the states SpeakingChanged saw, in order.
+func (s *fakeSignaler) speakingStates() []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.speaking)
 }
 
 func (s *fakeSignaler) next() (sigEvent, bool) {
@@ -226,6 +242,11 @@ type sendTrack struct {
 	seq    uint16 // next sequence number; only the sending goroutine uses it
 	ts     uint32
 	plis   atomic.Int32 // keyframe requests the SFU sent for it
+	// level, when levelID is set (audio), is the audio level sent on
+	// every packet (audiolevel.Level, 0..127); paused stops the packets.
+	levelID uint8
+	level   atomic.Int32
+	paused  atomic.Bool
 }
 
 // recvTrack is what a test client received of one up track, over every
@@ -283,6 +304,11 @@ func clientAPI(t *testing.T) *webrtc.API {
 	se.DisableSRTPReplayProtection(true)
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	// Offered as browsers offer it; packets carry a level only where a
+	// test sets one (sendTrack.level).
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: audiolevel.URI}, webrtc.RTPCodecTypeAudio); err != nil {
 		t.Fatal(err)
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
@@ -578,6 +604,14 @@ func (c *testClient) publish(kinds ...webrtc.RTPCodecType) []*sendTrack {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		c.t.Fatal(err)
 	}
+	for _, st := range added {
+		for _, e := range st.sender.GetParameters().HeaderExtensions {
+			if st.kind == webrtc.RTPCodecTypeAudio && e.URI == audiolevel.URI {
+				st.levelID = uint8(e.ID)
+			}
+		}
+		st.level.Store(-1)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, st := range added {
@@ -642,9 +676,15 @@ func (c *testClient) send() {
 		sends := slices.Clone(c.sends)
 		c.mu.Unlock()
 		for _, st := range sends {
+			if st.paused.Load() {
+				continue
+			}
 			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: st.seq, Timestamp: st.ts},
 				Payload: testPayload(st.kind, st.seq)}
 			_ = pkt.SetExtension(5, []byte{0x42})
+			if l := st.level.Load(); l >= 0 && st.levelID != 0 {
+				_ = pkt.SetExtension(st.levelID, []byte{0x80 | byte(l)})
+			}
 			_ = st.local.WriteRTP(pkt)
 			st.seq++
 			if st.kind == webrtc.RTPCodecTypeVideo {

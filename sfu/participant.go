@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
+
+	"parley/audiolevel"
 )
 
 // Signaler carries what the media plane has to tell a participant's client.
@@ -24,6 +26,11 @@ type Signaler interface {
 	MediaProblem(pc, code, message string)
 	// TrackPublished tells that the participant publishes a new track.
 	TrackPublished(up *UpTrack)
+	// SpeakingChanged tells that whether the participant speaks on up
+	// (UpTrack.Speaking) may have changed. It may be called twice for one
+	// change, from two goroutines: the receiver reads Speaking for the
+	// state, so that the last call tells the last state.
+	SpeakingChanged(up *UpTrack)
 }
 
 // PC names one of a participant's two connections.
@@ -194,6 +201,27 @@ func (p *Participant) AddCandidate(pc string, c webrtc.ICECandidateInit) error {
 // Publishing reports whether the participant has a publish connection.
 func (p *Participant) Publishing() bool { return p.pubPC.Load() != nil }
 
+// speakingChanged passes a change of up's speaking to the signaler.
+func (p *Participant) speakingChanged(up *UpTrack) {
+	if p.sig != nil {
+		p.sig.SpeakingChanged(up)
+	}
+}
+
+// requestKeyframes asks the publishers of the video p receives for a
+// keyframe.
+func (p *Participant) requestKeyframes() {
+	p.mu.Lock()
+	ups := make([]*UpTrack, 0, len(p.downs))
+	for up := range p.downs {
+		ups = append(ups, up)
+	}
+	p.mu.Unlock()
+	for _, up := range ups {
+		up.RequestKeyframe()
+	}
+}
+
 // UpTracks lists the tracks the participant publishes.
 func (p *Participant) UpTracks() []*UpTrack {
 	p.mu.Lock()
@@ -237,6 +265,14 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	}
 	p.upSeq++
 	up := newUpTrack(fmt.Sprintf("%s-%s%d", p.ID, t.Kind(), p.upSeq), p, t, codec)
+	if t.Kind() == webrtc.RTPCodecTypeAudio {
+		for _, e := range recv.GetParameters().HeaderExtensions {
+			if e.URI == audiolevel.URI && e.ID > 0 && e.ID < 256 {
+				up.levelID = uint8(e.ID)
+				up.speech = audiolevel.NewDetector(audiolevel.DetectorConfig{})
+			}
+		}
+	}
 	p.ups[up.id] = up
 	p.wg.Add(2)
 	p.mu.Unlock()
@@ -326,8 +362,13 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 			return false
 		}
 		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-			if s == webrtc.PeerConnectionStateFailed {
+			switch s {
+			case webrtc.PeerConnectionStateFailed:
 				p.subscribeFailed(pc)
+			case webrtc.PeerConnectionStateConnected:
+				// The keyframes asked for when the tracks were bound may
+				// have come before the subscriber could receive them.
+				p.requestKeyframes()
 			}
 		})
 		p.sub = pc

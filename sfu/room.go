@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // RoomOptions are the parts of a room's configuration the media plane uses.
@@ -31,7 +32,18 @@ type Room struct {
 	closed       bool
 	participants map[string]*Participant
 	ups          map[*UpTrack]struct{}
+
+	// The speech ticker ends the speaking of tracks whose levels went
+	// quiet or stopped (UpTrack.tickSpeech). It starts with the first
+	// track that has levels and stops with the room.
+	tickerOn   bool
+	tickerStop chan struct{}
+	tickerDone chan struct{}
 }
+
+// speechTick is how often the speech ticker runs: the end of speaking is
+// told up to this late.
+const speechTick = 200 * time.Millisecond
 
 // NewRoom creates an empty room.
 func NewRoom(engine *Engine, opts RoomOptions, log *slog.Logger) *Room {
@@ -44,6 +56,34 @@ func NewRoom(engine *Engine, opts RoomOptions, log *slog.Logger) *Room {
 		log:          log.With("room", opts.Name),
 		participants: make(map[string]*Participant),
 		ups:          make(map[*UpTrack]struct{}),
+		tickerStop:   make(chan struct{}),
+		tickerDone:   make(chan struct{}),
+	}
+}
+
+// speechTicker runs until the room closes.
+func (r *Room) speechTicker() {
+	defer close(r.tickerDone)
+	t := time.NewTicker(speechTick)
+	defer t.Stop()
+	var ups []*UpTrack
+	for {
+		select {
+		case <-r.tickerStop:
+			return
+		case now := <-t.C:
+			ups = ups[:0]
+			r.mu.Lock()
+			for up := range r.ups {
+				if up.levelID != 0 {
+					ups = append(ups, up)
+				}
+			}
+			r.mu.Unlock()
+			for _, up := range ups {
+				up.tickSpeech(now)
+			}
+		}
 	}
 }
 
@@ -139,6 +179,10 @@ func (r *Room) addUp(up *UpTrack) {
 	}
 	r.ups[up] = struct{}{}
 	r.engine.tracks.add(up)
+	if up.levelID != 0 && !r.tickerOn {
+		r.tickerOn = true
+		go r.speechTicker()
+	}
 	subs := make([]*Participant, 0, len(r.participants))
 	for _, p := range r.participants {
 		if r.hears(p, up) {
@@ -163,6 +207,9 @@ func (r *Room) removeUp(up *UpTrack) {
 	r.mu.Unlock()
 	for _, p := range subs {
 		p.unsubscribe(up)
+	}
+	if up.speaking.Swap(false) {
+		up.owner.speakingChanged(up)
 	}
 }
 
@@ -193,6 +240,8 @@ func (r *Room) Participants() int {
 func (r *Room) Close() {
 	r.mu.Lock()
 	r.closed = true
+	ticker := r.tickerOn
+	r.tickerOn = false
 	ps := make([]*Participant, 0, len(r.participants))
 	for _, p := range r.participants {
 		ps = append(ps, p)
@@ -207,4 +256,8 @@ func (r *Room) Close() {
 		}()
 	}
 	wg.Wait()
+	if ticker {
+		close(r.tickerStop)
+		<-r.tickerDone
+	}
 }

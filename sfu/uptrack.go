@@ -10,6 +10,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"parley/audiolevel"
 )
 
 // keyframeInterval is the shortest time between two keyframe requests sent
@@ -57,6 +59,14 @@ type UpTrack struct {
 	keyframe *throttle
 	cache    *packetCache // video only: answers subscribers' NACKs; nil for audio
 
+	// levelID is the header extension id of the publisher's audio level
+	// (audiolevel.URI), 0 when it sends none; set before the track is
+	// published. speech tells from the levels whether it speaks.
+	levelID  uint8
+	speechMu sync.Mutex
+	speech   *audiolevel.Detector
+	speaking atomic.Bool
+
 	packets atomic.Uint64
 	// detachedSent counts what the subscribers that left were sent.
 	detachedSent atomic.Uint64
@@ -95,6 +105,42 @@ func (u *UpTrack) Owner() *Participant { return u.owner }
 
 // Closed reports whether the track has ended.
 func (u *UpTrack) Closed() bool { return u.closed.Load() }
+
+// AudioLevelID is the RTP header extension id under which the publisher
+// sends its audio level (audiolevel.URI) on this track; 0 when it sends
+// none.
+func (u *UpTrack) AudioLevelID() uint8 { return u.levelID }
+
+// Speaking reports whether the publisher speaks on this track now, from
+// its audio levels; always false without them.
+func (u *UpTrack) Speaking() bool { return u.speaking.Load() }
+
+// hear notes the audio level of a packet that arrived at now.
+func (u *UpTrack) hear(now time.Time, pkt *rtp.Packet) {
+	l, _, ok := audiolevel.Parse(pkt.GetExtension(u.levelID))
+	if !ok {
+		return
+	}
+	u.speechMu.Lock()
+	changed := u.speech.Level(now, l)
+	u.speaking.Store(u.speech.Speaking())
+	u.speechMu.Unlock()
+	if changed {
+		u.owner.speakingChanged(u)
+	}
+}
+
+// tickSpeech ends speaking when the levels have said nothing loud for a
+// while, or the packets stopped: the room calls it now and then.
+func (u *UpTrack) tickSpeech(now time.Time) {
+	u.speechMu.Lock()
+	changed := u.speech.Tick(now)
+	u.speaking.Store(u.speech.Speaking())
+	u.speechMu.Unlock()
+	if changed {
+		u.owner.speakingChanged(u)
+	}
+}
 
 // Packets is the number of RTP packets read so far.
 func (u *UpTrack) Packets() uint64 { return u.packets.Load() }
@@ -217,6 +263,9 @@ func (u *UpTrack) handle(raw []byte, pkt *rtp.Packet) {
 	}
 	u.packets.Add(1)
 	u.noteArrival(pkt.Timestamp)
+	if u.levelID != 0 {
+		u.hear(time.Now(), pkt)
+	}
 	if u.cache != nil {
 		u.cache.put(pkt.SequenceNumber, raw)
 	}

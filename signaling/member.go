@@ -64,6 +64,8 @@ type membership struct {
 	rec      *capture.Recording // the clip being recorded (clip rooms)
 	archiver *capture.Archiver  // talk-spurt archive (live rooms with archive on)
 
+	speaking bool // what the room was last told (SpeakingChanged); under room.mu
+
 	left     chan struct{} // closed once the member has left its room
 	leftOnce sync.Once
 	replaced *membership // during join: the earlier member being replaced
@@ -218,4 +220,33 @@ func (m *membership) leave() {
 		a.Close()
 	}
 	m.log.Info("left", "room", room.cfg.Name, "participant", m.id)
+}
+
+// SpeakingChanged implements sfu.Signaler: the room is told when the
+// member starts or stops speaking on any of its tracks.
+func (m *membership) SpeakingChanged(*sfu.UpTrack) {
+	room := m.room
+	if room == nil {
+		return
+	}
+	room.mu.Lock()
+	defer room.mu.Unlock()
+	if m.peer == nil || room.members[m.id] != m.self {
+		return
+	}
+	speaking := false
+	for _, up := range m.peer.UpTracks() {
+		if up.Speaking() {
+			speaking = true
+			break
+		}
+	}
+	if speaking == m.speaking {
+		return
+	}
+	m.speaking = speaking
+	b, _ := json.Marshal(speakingMessage{Type: TypeSpeaking, ID: m.id, Speaking: speaking})
+	for _, o := range room.members {
+		o.deliver(b)
+	}
 }

@@ -49,6 +49,7 @@ const (
 	TypeJoined            = "joined"
 	TypeParticipantJoined = "participant-joined"
 	TypeParticipantLeft   = "participant-left"
+	TypeSpeaking          = "speaking"
 	TypePong              = "pong"
 	TypeError             = "error"
 	TypeBye               = "bye"
@@ -213,6 +214,14 @@ type joinedMessage struct {
 type presenceMessage struct {
 	Type        string `json:"type"`
 	Participant Peer   `json:"participant"`
+}
+
+// speakingMessage tells the room that a participant started or stopped
+// speaking.
+type speakingMessage struct {
+	Type     string `json:"type"`
+	ID       string `json:"id"`
+	Speaking bool   `json:"speaking"`
 }
 
 type chatMessage struct {

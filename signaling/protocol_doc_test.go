@@ -33,6 +33,7 @@ var serverMessages = map[string]any{
 	TypeJoined:            joinedMessage{},
 	TypeParticipantJoined: presenceMessage{},
 	TypeParticipantLeft:   presenceMessage{},
+	TypeSpeaking:          speakingMessage{},
 	TypeChat:              chatMessage{},
 	TypeOffer:             sdpMessage{},
 	TypeAnswer:            sdpMessage{},
