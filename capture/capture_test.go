@@ -28,6 +28,7 @@ type fakeTrack struct {
 	codec     webrtc.RTPCodecParameters
 	closed    atomic.Bool
 	keyframes atomic.Int32
+	levelID   uint8 // the audio level extension's id, 0 for none
 
 	mu    sync.Mutex
 	sinks []sfu.Sink
@@ -45,6 +46,7 @@ func (f *fakeTrack) Codec() webrtc.RTPCodecParameters           { return f.codec
 func (f *fakeTrack) Closed() bool                               { return f.closed.Load() }
 func (f *fakeTrack) RequestKeyframe()                           { f.keyframes.Add(1) }
 func (f *fakeTrack) LastSenderReport() (sfu.SenderReport, bool) { return sfu.SenderReport{}, false }
+func (f *fakeTrack) AudioLevelID() uint8                        { return f.levelID }
 
 func (f *fakeTrack) AddSink(s sfu.Sink) {
 	f.mu.Lock()
@@ -161,8 +163,17 @@ func TestPick(t *testing.T) {
 // and the clip is stored with its kind and duration.
 func TestRecordingLifecycle(t *testing.T) {
 	audio, video := testPackets(t)
+	// The publisher sends its audio level (-30 dBov: loudness 50).
+	for _, frame := range audio {
+		for _, p := range frame {
+			if err := p.SetExtension(4, []byte{30}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	withStore(t, func(t *testing.T, store *clips.Store) {
 		a, v := newFake(webrtc.RTPCodecTypeAudio), newFake(webrtc.RTPCodecTypeVideo)
+		a.levelID = 4
 		rec, err := Start(testConfig(store), clips.Clip{Author: "ann", Owner: owner, Description: "hello"}, Pick([]*fakeTrack{v, a}),
 			func(reason string) { t.Errorf("limit reached: %s", reason) })
 		if err != nil {
@@ -200,6 +211,9 @@ func TestRecordingLifecycle(t *testing.T) {
 		}
 		if d := clip.Duration; d < 2.5 || d > 3.5 {
 			t.Errorf("duration %gs, want about 3 s", d)
+		}
+		if len(clip.Waveform) != clips.MinWaveform || clip.Waveform[5] != 50 {
+			t.Errorf("waveform %v, want %d values of 50", clip.Waveform, clips.MinWaveform)
 		}
 		if got, ok := store.Get("r", clip.ID); !ok || got.ID != clip.ID {
 			t.Errorf("the store does not have clip %s", clip.ID)

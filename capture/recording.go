@@ -22,6 +22,9 @@ type Track interface {
 	LastSenderReport() (sfu.SenderReport, bool)
 	AddSink(sfu.Sink)
 	RemoveSink(sfu.Sink)
+	// AudioLevelID is the header extension id of the publisher's audio
+	// levels, 0 without: they make the clip's waveform.
+	AudioLevelID() uint8
 }
 
 var _ Track = (*sfu.UpTrack)(nil)
@@ -45,6 +48,7 @@ type Recording struct {
 	tracks  []Track
 	sinks   []*recorder.Sink
 	backup  *time.Timer // stops the recording if the media stops arriving
+	log     *slog.Logger
 	// attached: the sinks are attached to the tracks (else the caller
 	// feeds them).
 	attached bool
@@ -108,6 +112,7 @@ func start(cfg Config, meta clips.Clip, tracks []Track, onLimit func(reason stri
 				sr, ok := up.LastSenderReport()
 				return recorder.SenderReport{NTP: sr.NTP, RTP: sr.RTP, Arrival: sr.Arrival}, ok
 			},
+			AudioLevelID: up.AudioLevelID(),
 		}
 	}
 	log := cfg.Log
@@ -125,7 +130,7 @@ func start(cfg Config, meta clips.Clip, tracks []Track, onLimit func(reason stri
 		pending.Abort()
 		return nil, err
 	}
-	r := &Recording{pending: pending, rec: rec, tracks: tracks, attached: attach}
+	r := &Recording{pending: pending, rec: rec, tracks: tracks, attached: attach, log: log}
 	for i, up := range tracks {
 		sink := rec.Sink(i)
 		r.sinks = append(r.sinks, sink)
@@ -170,6 +175,10 @@ func (r *Recording) Finish() (clips.Clip, error) {
 	if res.Dropped > 0 {
 		// The clip has gaps; keep it, but say so.
 		err = fmt.Errorf("%d packets were dropped while recording", res.Dropped)
+	}
+	if err := r.pending.SetWaveform(res.Waveform); err != nil {
+		// A picture of the clip, not the clip: store it without.
+		r.log.Warn("waveform not kept", "err", err)
 	}
 	clip, cerr := r.pending.Commit(res.Duration, res.Kind, res.Mime)
 	if cerr != nil {
