@@ -33,6 +33,9 @@ const (
 	EventAdded   = "clip-added"
 	EventUpdated = "clip-updated"
 	EventRemoved = "clip-removed"
+	// EventPlayed: someone played the clip (see Store.MarkPlayed). Only
+	// that person's view of the clip changed.
+	EventPlayed = "clip-played"
 
 	ReasonDeleted   = "deleted"
 	ReasonExpired   = "expired"
@@ -97,6 +100,10 @@ type Clip struct {
 	// Mine is set in the viewer's own clips (see ForViewer), so that a
 	// client knows which clips it may delete.
 	Mine bool `json:"mine,omitempty"`
+	// Played tells the viewer whether it has played the clip (see
+	// Store.MarkPlayed); its own clips are always played. Set in views
+	// (ForViewer, List, Event.ForViewer), never stored in the clip.
+	Played bool `json:"played"`
 	// Key is the clip's media capability (see Store.Key): with ?key=, its
 	// media is served without other credentials once it is published, so
 	// that <audio src> and download links work in rooms that are not
@@ -105,9 +112,12 @@ type Clip struct {
 }
 
 // ForViewer returns the clip as the owner viewer may see it: the draft
-// token is kept, and Mine set, only for the clip's owner.
+// token is kept, and Mine and Played set, only for the clip's owner.
+// Whether someone else played it is the store's to say (List,
+// Event.ForViewer).
 func (c Clip) ForViewer(viewer string) Clip {
 	c.Mine = viewer != "" && viewer == c.Owner
+	c.Played = c.Mine
 	if !c.Mine {
 		c.DraftToken = ""
 	}
@@ -137,6 +147,21 @@ type Event struct {
 	// the room: its clip-added if it arrived published, or the
 	// clip-updated of its publication.
 	Published bool
+	// Played holds, for EventAdded and EventUpdated, the owners (OwnerOf)
+	// other than the clip's own who have played it, as the event was
+	// made; for EventPlayed, the one owner who just played it. Nil when
+	// nobody has. Read it, do not change it.
+	Played map[string]bool
+}
+
+// ForViewer returns the event's clip as the owner viewer may see it (see
+// Clip.ForViewer), Played included.
+func (ev Event) ForViewer(viewer string) Clip {
+	c := ev.Clip.ForViewer(viewer)
+	if viewer != "" && ev.Played[viewer] {
+		c.Played = true
+	}
+	return c
 }
 
 // Errors of the store. The HTTP layer maps them to statuses; test with
@@ -231,6 +256,7 @@ type diskClip struct {
 	Waveform    []int     `json:"waveform,omitempty"`
 	DraftToken  string    `json:"draft_token,omitempty"`
 	Mine        bool      `json:"-"` // a view, never stored
+	Played      bool      `json:"-"` // a view, never stored
 	Key         string    `json:"-"` // derived from the store's key, never stored
 }
 

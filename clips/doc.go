@@ -1,6 +1,7 @@
 // Package clips is the clip store: it owns the catalog of each room's
 // clips, their metadata, the room limits and eviction, drafts, uploads,
-// crash recovery, and the HTTP serving of clips.
+// crash recovery, who has played which clip, and the HTTP serving of
+// clips.
 //
 // It does not record: the recorder writes into a Pending that the store
 // hands out (Begin), and the store takes the file over on Commit. It does
@@ -19,6 +20,7 @@
 //	clips/<id>.part.json              sidecar written at Begin: the intended metadata
 //	clips/<id>.upload                 an upload's raw bytes while they are checked
 //	clips/*.tmp                       files being written (fsync, then renamed)
+//	played/<owner>.json               the clips an owner has played (see Played)
 //	quarantine/                       files the store could not make sense of
 //
 // Metadata is written crash-safely (temporary file, fsync, rename, fsync of
@@ -40,6 +42,35 @@
 // drafts cannot fill the disk; the price is that a flood of drafts can push
 // published clips out, as new published clips would.
 //
+// # Played
+//
+// A room remembers, per owner (OwnerOf a key, never the key), which of
+// its published clips that owner has played (MarkPlayed), so that every
+// device of the owner shows the same clips as new, across reloads and
+// restarts; the clips of a talk spurt are played from the start for
+// those who heard it live (Pending.HeardLive). Views of a clip carry it
+// as Played: List, and Event.ForViewer for events; one's own clips are
+// always played, and nobody else's draft can be marked.
+//
+// It is kept in played/<owner>.json, one small file per owner:
+// {"owner", "active" (when the owner last played a clip), "clips" (ids)}.
+// MarkPlayed writes the owner's file (crash-safely) before it returns;
+// other changes (clips removed, talk spurts heard live, owners
+// forgotten) are made in memory at once and written by the next sweep
+// or Close, one file per changed owner however many clips changed. It is
+// bounded: a file holds only ids of clips the room has, so at most
+// max_clip_count of them (a clip deleted, expired or evicted leaves
+// every file it is in), and a room remembers at most
+// DefaultPlayedOwners owners (WithPlayedOwners): a new one makes the
+// least recently active forgotten, so that made-up owner keys cannot
+// fill the disk (though they can push real owners out, whose clips then
+// show as new again). On Open the files are read after the catalog:
+// ids of clips gone meanwhile are dropped, and a file that makes no
+// sense (not JSON, another owner's, a malformed id, larger than the
+// room's clips could need) is moved to quarantine/ as played-<name>
+// with a log line; its owner's clips show as unplayed, and no clip is
+// lost.
+//
 // # Who reads
 //
 // In an open room anyone may list the published clips and fetch their
@@ -53,8 +84,9 @@
 //
 // # Concurrency
 //
-// Each room has one mutex around its catalog and the renames and removals
-// of its files. Events are queued under that mutex and delivered after it
+// Each room has one mutex around its catalog, its played clips and the
+// renames and removals of its files; the played files are written
+// outside it, in order, under a second mutex taken before it. Events are queued under that mutex and delivered after it
 // is released, in order per room, possibly by another goroutine that is
 // delivering the room's events at the time; the callback may call the
 // store.

@@ -44,6 +44,12 @@ func removeIfExists(root *os.Root, name string) error {
 // quarantine moves clips/<base> into quarantine/, under a new name if one
 // of that name is already there.
 func quarantine(root *os.Root, base string) error {
+	return setAside(root, "clips/"+base, base)
+}
+
+// setAside moves the file src of root into quarantine/ as base, under a
+// new name if one of that name is already there.
+func setAside(root *os.Root, src, base string) error {
 	if err := root.MkdirAll("quarantine", dirMode); err != nil {
 		return err
 	}
@@ -51,8 +57,8 @@ func quarantine(root *os.Root, base string) error {
 	if _, err := root.Lstat(dst); err == nil {
 		dst += "." + strconv.FormatInt(time.Now().UnixNano(), 10)
 	}
-	if err := root.Rename("clips/"+base, dst); err != nil {
-		return fmt.Errorf("quarantine %s: %w", base, err)
+	if err := root.Rename(src, dst); err != nil {
+		return fmt.Errorf("quarantine %s: %w", src, err)
 	}
 	return nil
 }

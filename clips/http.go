@@ -58,7 +58,8 @@ const maxPublishedAge = 24 * time.Hour
 
 // Handler returns the HTTP handler of the clip API (see Patterns):
 //
-//	GET    /api/rooms/{room}/clips              {"clips":[…]}, newest first; the caller's drafts too
+//	GET    /api/rooms/{room}/clips              {"clips":[…]}, newest first; the caller's drafts too, and
+//	                                            "played" for the caller (see Store.MarkPlayed)
 //	GET    /api/rooms/{room}/clips/{id}         the media (Range, If-Modified-Since, ETag); ?download=1 for an attachment;
 //	                                            a draft only to its owner or with ?token=<draft_token>, else 404
 //	POST   /api/rooms/{room}/clips              upload (auth needed): a raw body (audio/webm, video/webm, audio/ogg;

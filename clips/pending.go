@@ -26,9 +26,10 @@ type Pending struct {
 	clip   Clip // ID, Room, Author, Owner, Created, Expires, Description, State
 	upload bool
 
-	mu   sync.Mutex
-	f    *os.File
-	done bool
+	mu    sync.Mutex
+	f     *os.File
+	done  bool
+	heard func() []string // see HeardLive
 }
 
 // Begin starts a clip in a room: it assigns the id and creation time and
@@ -93,6 +94,18 @@ func (s *Store) begin(roomName string, meta Clip, upload bool) (*Pending, error)
 	return nil, errors.New("begin clip: no free id") // 64 random bits: never
 }
 
+// HeardLive makes the clip, once committed published, played for the
+// owners (OwnerOf) that heard returns when Commit is called: the people
+// who heard a talk spurt live as it was recorded, so that their clients
+// do not play it to them again. Their played files are written at the
+// next sweep or Close. Call it before Commit; heard must not call the
+// store.
+func (p *Pending) HeardLive(heard func() []string) {
+	p.mu.Lock()
+	p.heard = heard
+	p.mu.Unlock()
+}
+
 // ID returns the clip's id.
 func (p *Pending) ID() string { return p.clip.ID }
 
@@ -124,9 +137,14 @@ func (p *Pending) Commit(duration time.Duration, kind, mime string) (Clip, error
 		return Clip{}, ErrDone
 	}
 	p.done = true
+	heard := p.heard
 	p.mu.Unlock()
 	r := p.r
 	id := p.clip.ID
+	var listeners []string
+	if heard != nil {
+		listeners = heard()
+	}
 
 	err := p.f.Sync()
 	if cerr := p.f.Close(); err == nil {
@@ -178,8 +196,18 @@ func (p *Pending) Commit(duration time.Duration, kind, mime string) (Clip, error
 		r.log.Warn("remove sidecar", "clip", id, "err", err)
 	}
 	r.add(&c)
-	r.events = append(r.events, Event{Type: EventAdded, Clip: c, Published: c.State == Published})
-	r.enforce(p.s.opts.now(), id)
+	now := p.s.opts.now()
+	var played map[string]bool
+	for _, o := range listeners {
+		if c.State == Published && o != c.Owner && ownerPattern.MatchString(o) && r.played.mark(o, id, now) {
+			if played == nil {
+				played = map[string]bool{}
+			}
+			played[o] = true
+		}
+	}
+	r.events = append(r.events, Event{Type: EventAdded, Clip: c, Published: c.State == Published, Played: played})
+	r.enforce(now, id)
 	r.mu.Unlock()
 	p.s.flush(r)
 	r.log.Info("clip added", "clip", id, "state", c.State, "kind", c.Kind, "duration", c.Duration, "bytes", c.Bytes)

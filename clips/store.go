@@ -28,9 +28,10 @@ const DefaultSweepInterval = 30 * time.Second
 type Option func(*options)
 
 type options struct {
-	sweepEvery time.Duration
-	now        func() time.Time
-	mediaKey   []byte
+	sweepEvery   time.Duration
+	now          func() time.Time
+	mediaKey     []byte
+	playedOwners int
 }
 
 // WithMediaKey sets the secret from which each clip's media capability
@@ -83,10 +84,15 @@ type room struct {
 	log  *slog.Logger
 	key  []byte // the store's media key (see Clip.Key)
 
+	// playedMu orders the writes of the played files (see savePlayed);
+	// it is taken before mu, never while mu is held.
+	playedMu sync.Mutex
+
 	mu       sync.Mutex
 	closed   bool
 	clips    map[string]*Clip
 	bytes    int64
+	played   played  // who played which clip
 	events   []Event // waiting to be delivered, in order
 	emitting bool    // a goroutine is delivering events
 }
@@ -96,8 +102,9 @@ type room struct {
 // <data>/rooms/<room>/), which the store keeps open until Close: it makes
 // each room's clips folder, rebuilds each catalog from disk, recovers or
 // quarantines half-written clips, and deletes what is expired or over the
-// limits. Those changes are logged, not reported as events. Options:
-// WithSweepInterval, WithClock, WithMediaKey.
+// limits, and reads who played which clip. Those changes are logged,
+// not reported as events. Options: WithSweepInterval, WithClock,
+// WithMediaKey, WithPlayedOwners.
 func Open(folders *roomdir.Dir, rooms []configs.Room, log *slog.Logger, opts ...Option) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -107,7 +114,7 @@ func Open(folders *roomdir.Dir, rooms []configs.Room, log *slog.Logger, opts ...
 	}
 	s := &Store{
 		log:   log,
-		opts:  options{sweepEvery: DefaultSweepInterval, now: time.Now},
+		opts:  options{sweepEvery: DefaultSweepInterval, now: time.Now, playedOwners: DefaultPlayedOwners},
 		rooms: make(map[string]*room, len(rooms)),
 	}
 	for _, o := range opts {
@@ -153,13 +160,19 @@ func (s *Store) openRoom(folders *roomdir.Dir, cfg configs.Room) (*room, error) 
 		root.Close()
 		return nil, errors.New("clips: not a folder")
 	}
-	r := &room{cfg: cfg, root: root, log: s.log.With("room", cfg.Name), key: s.opts.mediaKey, clips: map[string]*Clip{}}
+	r := &room{cfg: cfg, root: root, log: s.log.With("room", cfg.Name), key: s.opts.mediaKey, clips: map[string]*Clip{},
+		played: newPlayed(s.opts.playedOwners)}
 	if err := s.load(r); err != nil {
 		root.Close()
 		return nil, err
 	}
 	r.enforce(s.opts.now(), "")
 	r.events = nil // nobody listens yet
+	if err := r.loadPlayed(); err != nil {
+		root.Close()
+		return nil, err
+	}
+	r.savePlayed("") // what loading pruned or forgot
 	return r, nil
 }
 
@@ -209,7 +222,8 @@ func (s *Store) Start(ctx context.Context) {
 	}()
 }
 
-// sweep deletes the expired clips of every room.
+// sweep deletes the expired clips of every room and writes the played
+// files that are out of date.
 func (s *Store) sweep() {
 	now := s.opts.now()
 	for _, r := range s.rooms {
@@ -219,10 +233,12 @@ func (s *Store) sweep() {
 		}
 		r.mu.Unlock()
 		s.flush(r)
+		r.savePlayed("")
 	}
 }
 
-// Close stops the sweeper, waits for it, and closes the rooms' folders.
+// Close stops the sweeper, waits for it, writes the played files that
+// are out of date, and closes the rooms' folders.
 // The caller stops the HTTP handler and the recorders first: calls after
 // Close fail with ErrClosed. Pending clips not yet committed stay on disk
 // and are recovered by the next Open.
@@ -240,6 +256,8 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	var errs []error
 	for _, r := range s.rooms {
+		r.playedMu.Lock()
+		r.savePlayedLocked("")
 		r.mu.Lock()
 		if !r.closed {
 			r.closed = true
@@ -248,6 +266,7 @@ func (s *Store) Close() error {
 			}
 		}
 		r.mu.Unlock()
+		r.playedMu.Unlock()
 	}
 	return errors.Join(errs...)
 }
@@ -281,8 +300,9 @@ func newestFirst(a, b Clip) int {
 }
 
 // List returns the room's clips, newest first: the published ones and the
-// drafts of owner ("" = nobody's). Only the caller's own drafts carry
-// their DraftToken. Expired clips are never listed.
+// drafts of owner ("" = nobody's), as owner sees them (Played included).
+// Only the caller's own drafts carry their DraftToken. Expired clips are
+// never listed.
 func (s *Store) List(roomName, owner string) ([]Clip, error) {
 	r, err := s.room(roomName)
 	if err != nil {
@@ -295,7 +315,11 @@ func (s *Store) List(roomName, owner string) ([]Clip, error) {
 		if expired(c, now) || (c.State == Draft && (owner == "" || c.Owner != owner)) {
 			continue
 		}
-		out = append(out, c.ForViewer(owner))
+		v := c.ForViewer(owner)
+		if owner != "" && r.played.has(owner, c.ID) {
+			v.Played = true
+		}
+		out = append(out, v)
 	}
 	r.mu.Unlock()
 	slices.SortFunc(out, newestFirst)
@@ -368,7 +392,7 @@ func (s *Store) Publish(roomName, id, owner string) (Clip, error) {
 		return Clip{}, fmt.Errorf("publish clip %s: %w", id, err)
 	}
 	*c = updated
-	r.events = append(r.events, Event{Type: EventUpdated, Clip: updated, Published: true})
+	r.events = append(r.events, Event{Type: EventUpdated, Clip: updated, Published: true, Played: r.played.by(id)})
 	r.enforce(now, id)
 	r.mu.Unlock()
 	s.flush(r)
@@ -398,7 +422,7 @@ func (s *Store) describe(roomName, id, owner, description string) (Clip, error) 
 		return Clip{}, fmt.Errorf("describe clip %s: %w", id, err)
 	}
 	*c = updated
-	r.events = append(r.events, Event{Type: EventUpdated, Clip: updated})
+	r.events = append(r.events, Event{Type: EventUpdated, Clip: updated, Played: r.played.by(id)})
 	r.mu.Unlock()
 	s.flush(r)
 	return updated, nil
@@ -519,6 +543,7 @@ func (r *room) remove(c *Clip, reason string) error {
 	}
 	delete(r.clips, c.ID)
 	r.bytes -= c.Bytes
+	r.played.forget(c.ID)
 	r.events = append(r.events, Event{Type: EventRemoved, Clip: *c, Reason: reason})
 	r.log.Info("clip removed", "clip", c.ID, "reason", reason)
 	return nil

@@ -8,12 +8,14 @@
 // The layout under <data>/rooms/<room>/ and who keeps what:
 //
 //	clips/        the clip store (package clips): media and metadata
+//	played/       the clip store: who has played which clip
 //	quarantine/   the clip store: files it could not make sense of
 //	chat/         the chat log (package chatlog): history and offline messages
 //
 // The clip store is handed the room's folder itself (Room), because it
-// keeps two sub-folders and moves files from clips/ into quarantine/,
-// which a rename across two roots could not do; it touches nothing else.
+// keeps three sub-folders and moves files from the others into
+// quarantine/, which a rename across two roots could not do; it touches
+// nothing else.
 // Any other user is handed its one sub-folder (Sub).
 //
 // What is on disk is not trusted: a room folder or sub-folder that is a
