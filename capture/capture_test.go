@@ -392,3 +392,49 @@ func TestArchiveFirstSpurtWaitsForVideo(t *testing.T) {
 		}
 	})
 }
+
+// TestArchiveHeardBy: a talk spurt is stored as played for those who
+// heard it live, as Config.HeardBy names them when the clip is stored,
+// and for nobody else.
+func TestArchiveHeardBy(t *testing.T) {
+	audio, _ := testPackets(t)
+	bob, cat, dan := clips.OwnerOf("bob's key, 22 chars or more"), clips.OwnerOf("cat's key, 22 chars or more"), clips.OwnerOf("dan's key, 22 chars or more")
+	withStore(t, func(t *testing.T, store *clips.Store) {
+		var mu sync.Mutex
+		present := []string{owner, bob}
+		cfg := testConfig(store)
+		cfg.HeardBy = func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]string(nil), present...)
+		}
+		a := NewArchiver(func(tracks []Track, onLimit func(string)) (*Recording, error) {
+			return StartFed(cfg, clips.Clip{Author: "ann", Owner: owner}, tracks, onLimit)
+		}, testLog())
+		at := newFake(webrtc.RTPCodecTypeAudio)
+		a.Add(at)
+		for i := range 50 {
+			at.send(audio[i])
+			if i == 25 {
+				mu.Lock()
+				present = append(present, cat) // cat comes in as ann talks
+				mu.Unlock()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		a.Close()
+		ids := store.IDs("r")
+		if len(ids) != 1 {
+			t.Fatalf("the store has %v, want one clip", ids)
+		}
+		for who, want := range map[string]bool{bob: true, cat: true, dan: false, owner: true} {
+			list, err := store.List("r", who)
+			if err != nil || len(list) != 1 {
+				t.Fatalf("List: %v, %v", list, err)
+			}
+			if list[0].Played != want {
+				t.Errorf("owner %s: played %v, want %v", who[:8], list[0].Played, want)
+			}
+		}
+	})
+}

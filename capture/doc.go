@@ -12,7 +12,9 @@
 //   - the Archiver of live rooms: it watches a participant's audio, starts
 //     a recording at the first packet after a silence and stores it after
 //     a second of silence, with a goroutine that it owns (Close stops it
-//     and waits for it).
+//     and waits for it). A spurt is stored as played for those who heard
+//     it live, whom Config.HeardBy names: capture does not know the
+//     room's members.
 //
 // It does not own the protocol: when to start or stop, what the client is
 // told and which errors it sees are signaling's. Nor does it own the clip

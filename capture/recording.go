@@ -39,6 +39,11 @@ type Config struct {
 	MaxSeconds int   // the room's clip limit; 0: none
 	MaxBytes   int64 // 0: none
 	Log        *slog.Logger
+	// HeardBy, if set, returns the owners (clips.OwnerOf) who heard the
+	// recording live: asked when the clip is stored, which stores it as
+	// played for them (clips.Pending.HeardLive). For talk spurts of live
+	// rooms; it must not call the store.
+	HeardBy func() []string
 }
 
 // Recording is a clip being recorded from a participant's tracks.
@@ -102,6 +107,9 @@ func start(cfg Config, meta clips.Clip, tracks []Track, onLimit func(reason stri
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.HeardBy != nil {
+		pending.HeardLive(cfg.HeardBy)
 	}
 	rts := make([]recorder.Track, len(tracks))
 	for i, up := range tracks {
