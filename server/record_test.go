@@ -77,6 +77,7 @@ type clipJSON struct {
 	Description string  `json:"description"`
 	State       string  `json:"state"`
 	DraftToken  string  `json:"draft_token"`
+	Waveform    []int   `json:"waveform"`
 }
 
 func decodeClip(t *testing.T, m client.Message) clipJSON {
