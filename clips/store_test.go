@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"parley/configs"
+	"parley/internal/leakcheck"
 	"parley/internal/testmedia"
 )
 
@@ -504,8 +504,10 @@ func TestTextCleaned(t *testing.T) {
 	}
 }
 
+// TestGoroutinesStop: the store's goroutines (the sweeper, an upload's
+// writers) end with Close (leakcheck).
 func TestGoroutinesStop(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leakcheck.Check(t)
 	s, err := openIn(t, t.TempDir(), []configs.Room{testRoom(t, "a", nil)}, WithSweepInterval(time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -522,14 +524,6 @@ func TestGoroutinesStop(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines, %d before\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	if _, err := s.Begin("a", Clip{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Begin after Close: %v", err)
