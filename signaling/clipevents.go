@@ -12,9 +12,14 @@ import (
 )
 
 // onClipEvent tells the sessions of the clip's room about a change in the
-// catalog. A draft is shown only to its author. The clip carries its
-// media key (clips.Clip.Key), which the room's members may have: it
-// lets their players fetch the media of a room that is not open.
+// catalog. A draft is shown only to its author. Each member is shown the
+// clip as it sees it: its own, or someone else's that it has played or
+// not (clips.Event.Played). A clip played (clips.EventPlayed) is news
+// only to the sessions of the owner who played it: clip-updated tells
+// them all, the one that played it included, so that every device of
+// theirs shows it played. The clip carries its media key
+// (clips.Clip.Key), which the room's members may have: it lets their
+// players fetch the media of a room that is not open.
 func (h *Hub) onClipEvent(ev clips.Event) {
 	room := h.rooms[ev.Clip.Room]
 	if room == nil {
@@ -25,29 +30,43 @@ func (h *Hub) onClipEvent(ev clips.Event) {
 		h.log.Error("clip event of an unknown type", "type", ev.Type)
 		return
 	}
-	var public, own []byte
-	if typ == TypeClipRemoved {
-		public, _ = json.Marshal(clipMessage{Type: typ, ID: ev.Clip.ID, Reason: clipRemovedReason(ev.Reason)})
-		own = public
-	} else {
-		c := ev.Clip.ForViewer(ev.Clip.Owner)
-		own, _ = json.Marshal(clipMessage{Type: typ, Clip: &c})
-		c = ev.Clip.ForViewer("")
-		if typ == TypeClipUpdated && ev.Published {
-			// Others never saw the draft: for them it is new.
-			typ = TypeClipAdded
+	// view is the message for a viewer: the clip's owner, or someone who
+	// has played it (played) or not.
+	var views [3][]byte
+	view := func(viewer string) []byte {
+		i := 0
+		switch {
+		case viewer == ev.Clip.Owner:
+			i = 1
+		case ev.Played[viewer]:
+			i = 2
 		}
-		public, _ = json.Marshal(clipMessage{Type: typ, Clip: &c})
+		if views[i] != nil {
+			return views[i]
+		}
+		var m clipMessage
+		if typ == TypeClipRemoved {
+			m = clipMessage{Type: typ, ID: ev.Clip.ID, Reason: clipRemovedReason(ev.Reason)}
+		} else {
+			c := ev.ForViewer(viewer)
+			m = clipMessage{Type: typ, Clip: &c}
+			if i != 1 && typ == TypeClipUpdated && ev.Published {
+				// Others never saw the draft: for them it is new.
+				m.Type = TypeClipAdded
+			}
+		}
+		views[i], _ = json.Marshal(m)
+		return views[i]
 	}
 	draft := ev.Clip.State == clips.Draft
 	room.mu.Lock()
 	defer room.mu.Unlock()
 	for _, o := range room.members {
+		owner := o.base().owner
 		switch {
-		case o.base().owner == ev.Clip.Owner:
-			o.deliver(own)
-		case !draft:
-			o.deliver(public)
+		case ev.Type == clips.EventPlayed && !ev.Played[owner]:
+		case owner == ev.Clip.Owner, !draft:
+			o.deliver(view(owner))
 		}
 	}
 }
@@ -59,6 +78,7 @@ var clipEventTypes = map[string]string{
 	clips.EventAdded:   TypeClipAdded,
 	clips.EventUpdated: TypeClipUpdated,
 	clips.EventRemoved: TypeClipRemoved,
+	clips.EventPlayed:  TypeClipUpdated,
 }
 
 // clipRemovedReason is the protocol's reason for a removal reason of the
@@ -85,6 +105,21 @@ func (s *Session) clipPublish(m *clientMessage) {
 
 func (s *Session) clipDelete(m *clientMessage) {
 	if err := s.hub.cfg.Store.Delete(s.room.cfg.Name, m.ID, s.owner, s.role == RoleOperator); err != nil {
+		s.clipError(m, err)
+	}
+}
+
+// clipPlayed handles clip-played: the clip is played for the session's
+// owner key from now on. The owner's sessions in the room hear of it
+// (clip-updated, see onClipEvent); nothing is sent when nothing changed
+// (a clip played before, or one's own).
+func (s *Session) clipPlayed(m *clientMessage) {
+	store := s.hub.cfg.Store
+	if store == nil {
+		s.sendError(m.Req, ErrNoSuchClip, "this server keeps no clips")
+		return
+	}
+	if err := store.MarkPlayed(s.room.cfg.Name, m.ID, s.owner); err != nil {
 		s.clipError(m, err)
 	}
 }

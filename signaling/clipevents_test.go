@@ -11,6 +11,7 @@ import (
 func TestClipEventTypes(t *testing.T) {
 	for ev, want := range map[string]string{
 		clips.EventAdded: "clip-added", clips.EventUpdated: "clip-updated", clips.EventRemoved: "clip-removed",
+		clips.EventPlayed: "clip-updated",
 	} {
 		if got := clipEventTypes[ev]; got != want {
 			t.Errorf("store event %q is sent as %q, want %q", ev, got, want)

@@ -32,6 +32,7 @@ const (
 	TypeRecordStop  = "record-stop"
 	TypeClipPublish = "clip-publish"
 	TypeClipDelete  = "clip-delete"
+	TypeClipPlayed  = "clip-played"
 	TypeCall        = "call"
 	TypeCallAccept  = "call-accept"
 	TypeCallDecline = "call-decline"

@@ -86,11 +86,33 @@ func (m *membership) archiveTrack(up *sfu.UpTrack) {
 	defer m.recMu.Unlock()
 	if m.archiver == nil {
 		cfg, meta := m.captureConfig(), clips.Clip{Author: m.name, Owner: m.owner}
+		cfg.HeardBy = room.listeners
 		m.archiver = capture.NewArchiver(func(tracks []capture.Track, onLimit func(string)) (*capture.Recording, error) {
 			return capture.StartFed(cfg, meta, tracks, onLimit)
 		}, m.log)
 	}
 	m.archiver.Add(up)
+}
+
+// listeners returns the owners (clips.OwnerOf) of the room's members who
+// hear it live now: the sessions, but not those in a call, who hear only
+// each other; a WHIP encoder hears nothing. A talk spurt is stored as
+// played for them.
+func (r *Room) listeners() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.members))
+	for _, om := range r.members {
+		o := om.base()
+		if _, ok := om.(*Session); !ok {
+			continue
+		}
+		if c := r.calls[o.owner]; c != nil && c.active {
+			continue
+		}
+		out = append(out, o.owner)
+	}
+	return out
 }
 
 // recordStart handles record-start: the session's published tracks are

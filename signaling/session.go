@@ -229,7 +229,7 @@ func (s *Session) handle(data []byte) bool {
 		return false
 	case TypeLeave:
 		return true
-	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeClipPublish, TypeClipDelete,
+	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeClipPublish, TypeClipDelete, TypeClipPlayed,
 		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup, TypeKick, TypeClearClips, TypeCloseRoom, TypeOpenRoom:
 		if s.room == nil {
 			s.sendError(m.Req, ErrNotJoined, "join a room first")
@@ -259,6 +259,8 @@ func (s *Session) handle(data []byte) bool {
 		s.clipPublish(&m)
 	case TypeClipDelete:
 		s.clipDelete(&m)
+	case TypeClipPlayed:
+		s.clipPlayed(&m)
 	case TypeCall:
 		s.callStart(&m)
 	case TypeCallAccept:
