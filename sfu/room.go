@@ -33,12 +33,35 @@ type Room struct {
 	participants map[string]*Participant
 	ups          map[*UpTrack]struct{}
 
-	// The speech ticker ends the speaking of tracks whose levels went
-	// quiet or stopped (UpTrack.tickSpeech). It starts with the first
-	// track that has levels and stops with the room.
-	tickerOn   bool
-	tickerStop chan struct{}
-	tickerDone chan struct{}
+	// ticker ends the speaking of tracks whose levels went quiet or
+	// stopped (UpTrack.tickSpeech). It runs while the room has a track
+	// with levels: it starts with the first and stops with the last, so
+	// that an empty room keeps nothing running.
+	ticker *speechTicker
+}
+
+// speechTicker is one run of the room's speech ticker.
+type speechTicker struct {
+	stop chan struct{} // closed to stop it
+	done chan struct{} // closed when it has stopped
+}
+
+// stopLocked stops the ticker; the caller waits for t.done once it has
+// let go of the room's lock, which the ticker takes. Called locked.
+func (r *Room) stopTickerLocked() *speechTicker {
+	t := r.ticker
+	if t != nil {
+		close(t.stop)
+		r.ticker = nil
+	}
+	return t
+}
+
+// wait waits for a stopped ticker to end; nil waits for nothing.
+func (t *speechTicker) wait() {
+	if t != nil {
+		<-t.done
+	}
 }
 
 // speechTick is how often the speech ticker runs: the end of speaking is
@@ -56,20 +79,18 @@ func NewRoom(engine *Engine, opts RoomOptions, log *slog.Logger) *Room {
 		log:          log.With("room", opts.Name),
 		participants: make(map[string]*Participant),
 		ups:          make(map[*UpTrack]struct{}),
-		tickerStop:   make(chan struct{}),
-		tickerDone:   make(chan struct{}),
 	}
 }
 
-// speechTicker runs until the room closes.
-func (r *Room) speechTicker() {
-	defer close(r.tickerDone)
+// runTicker runs the speech ticker until it is stopped.
+func (r *Room) runTicker(tk *speechTicker) {
+	defer close(tk.done)
 	t := time.NewTicker(speechTick)
 	defer t.Stop()
 	var ups []*UpTrack
 	for {
 		select {
-		case <-r.tickerStop:
+		case <-tk.stop:
 			return
 		case now := <-t.C:
 			ups = ups[:0]
@@ -179,9 +200,9 @@ func (r *Room) addUp(up *UpTrack) {
 	}
 	r.ups[up] = struct{}{}
 	r.engine.tracks.add(up)
-	if up.levelID != 0 && !r.tickerOn {
-		r.tickerOn = true
-		go r.speechTicker()
+	if up.levelID != 0 && r.ticker == nil {
+		r.ticker = &speechTicker{stop: make(chan struct{}), done: make(chan struct{})}
+		go r.runTicker(r.ticker)
 	}
 	subs := make([]*Participant, 0, len(r.participants))
 	for _, p := range r.participants {
@@ -200,11 +221,16 @@ func (r *Room) removeUp(up *UpTrack) {
 	r.mu.Lock()
 	delete(r.ups, up)
 	r.engine.tracks.remove(up)
+	var stopped *speechTicker
+	if up.levelID != 0 && !r.hasLevelsLocked() {
+		stopped = r.stopTickerLocked()
+	}
 	subs := make([]*Participant, 0, len(r.participants))
 	for _, p := range r.participants {
 		subs = append(subs, p)
 	}
 	r.mu.Unlock()
+	stopped.wait()
 	for _, p := range subs {
 		p.unsubscribe(up)
 	}
@@ -240,8 +266,7 @@ func (r *Room) Participants() int {
 func (r *Room) Close() {
 	r.mu.Lock()
 	r.closed = true
-	ticker := r.tickerOn
-	r.tickerOn = false
+	ticker := r.stopTickerLocked()
 	ps := make([]*Participant, 0, len(r.participants))
 	for _, p := range r.participants {
 		ps = append(ps, p)
@@ -256,8 +281,16 @@ func (r *Room) Close() {
 		}()
 	}
 	wg.Wait()
-	if ticker {
-		close(r.tickerStop)
-		<-r.tickerDone
+	ticker.wait()
+}
+
+// hasLevelsLocked reports whether a track of the room has audio levels.
+// Called locked.
+func (r *Room) hasLevelsLocked() bool {
+	for up := range r.ups {
+		if up.levelID != 0 {
+			return true
+		}
 	}
+	return false
 }

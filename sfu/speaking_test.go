@@ -51,6 +51,12 @@ func TestSpeaking(t *testing.T) {
 	states(true, false, true, false, true)
 	ann.unpublish()
 	states(true, false, true, false, true, false)
+	// The room's ticker stops with its last track that has levels.
+	eventually(t, "the speech ticker stops", func() bool {
+		room.mu.Lock()
+		defer room.mu.Unlock()
+		return room.ticker == nil
+	})
 }
 
 // dedupe drops repeated states: a change may be told twice.
