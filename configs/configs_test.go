@@ -145,15 +145,15 @@ const mb = 1_000_000
 func TestPresets(t *testing.T) {
 	want := map[Mode]Room{
 		MediaForum: {Mode: MediaForum, Title: "Voice forum", MaxParticipants: 50, AllowVideo: true, Publish: "manual",
-			MaxClipSeconds: 120, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(720 * time.Hour), MaxClipCount: 200, Access: "open"},
+			MaxClipSeconds: 120, MinClipMs: 500, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(720 * time.Hour), MaxClipCount: 200, Access: "open"},
 		MediaChat: {Mode: MediaChat, Title: "Media chat", MaxParticipants: 50, AllowVideo: true, Publish: "auto",
-			MaxClipSeconds: 60, MaxClipBytes: 20 * mb, MaxRoomBytes: 200 * mb, ClipLifetime: Duration(168 * time.Hour), MaxClipCount: 100, Access: "open"},
+			MaxClipSeconds: 60, MinClipMs: 500, MaxClipBytes: 20 * mb, MaxRoomBytes: 200 * mb, ClipLifetime: Duration(168 * time.Hour), MaxClipCount: 100, Access: "open"},
 		VideoChat: {Mode: VideoChat, Title: "Video chat", MaxParticipants: 50, AllowVideo: true, VideoDefault: true, Publish: "auto",
-			MaxClipSeconds: 60, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(24 * time.Hour), MaxClipCount: 100, Access: "open"},
+			MaxClipSeconds: 60, MinClipMs: 500, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(24 * time.Hour), MaxClipCount: 100, Access: "open"},
 		AudioStream: {Mode: AudioStream, Title: "Walkie-talkie", MaxParticipants: 100, Publish: "auto",
-			MaxClipSeconds: 60, MaxClipBytes: 5 * mb, MaxRoomBytes: 50 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50, Access: "open"},
+			MaxClipSeconds: 60, MinClipMs: 500, MaxClipBytes: 5 * mb, MaxRoomBytes: 50 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50, Access: "open"},
 		VideoStream: {Mode: VideoStream, Title: "Live video", MaxParticipants: 50, AllowVideo: true, VideoDefault: true, Publish: "auto",
-			MaxClipSeconds: 60, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50, Access: "open"},
+			MaxClipSeconds: 60, MinClipMs: 500, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50, Access: "open"},
 	}
 	var roomKeys []string
 	for _, k := range knownKeys(reflect.TypeOf(Room{}), nil, nil) {
@@ -492,6 +492,10 @@ func TestRoomErrors(t *testing.T) {
 		{"zero participants", file, "mode = \"videoChat\"\nmax_participants = 0\n", []string{"configs/rooms/x.toml: max_participants: must be between 1 and 10000, got 0"}},
 		{"too many participants", file, "mode = \"videoChat\"\nmax_participants = 10001\n", []string{"max_participants: must be between 1 and 10000, got 10001"}},
 		{"clip seconds", file, "mode = \"mediaChat\"\nmax_clip_seconds = 3601\n", []string{"max_clip_seconds: must be between 1 and 3600, got 3601"}},
+		{"negative minimum", file, "mode = \"mediaChat\"\nmin_clip_ms = -1\n", []string{"configs/rooms/x.toml: min_clip_ms: must be between 0 (no minimum) and 10000 milliseconds, got -1"}},
+		{"minimum too long", file, "mode = \"mediaChat\"\nmin_clip_ms = 10001\n", []string{"min_clip_ms: must be between 0 (no minimum) and 10000 milliseconds, got 10001"}},
+		{"minimum as a duration", file, "mode = \"mediaChat\"\nmin_clip_ms = \"500ms\"\n", []string{"line 2: min_clip_ms: wrong type: want an integer, got a string"}},
+		{"minimum beyond the maximum", file, "mode = \"mediaChat\"\nmax_clip_seconds = 2\nmin_clip_ms = 2000\n", []string{"configs/rooms/x.toml: min_clip_ms: must be shorter than max_clip_seconds (2 s = 2000 ms), got 2000"}},
 		{"video default without video", file, "mode = \"audioStream\"\nvideo_default = true\n", []string{"configs/rooms/x.toml: video_default: is true but allow_video is false"}},
 		{"video default video off", file, "mode = \"videoChat\"\nallow_video = false\n", []string{"video_default: is true but allow_video is false"}},
 		{"archive in clip mode", file, "mode = \"mediaForum\"\narchive = true\n", []string{"configs/rooms/x.toml: archive: only live modes", "mode mediaForum"}},
@@ -528,6 +532,32 @@ func TestRoomErrors(t *testing.T) {
 				t.Errorf("ParseRoom returned %+v with an error", r)
 			}
 		})
+	}
+}
+
+// TestRoomMinClip: every preset keeps recordings of half a second or
+// more; a room file may turn the minimum off with 0 or set it up to just
+// below max_clip_seconds (and at most 10 s).
+func TestRoomMinClip(t *testing.T) {
+	for _, m := range Modes() {
+		r, err := Preset(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.MinClipMs != 500 || r.MinClip() != 500*time.Millisecond {
+			t.Errorf("%s: min_clip_ms %d (%s), want 500", m, r.MinClipMs, r.MinClip())
+		}
+	}
+	for data, want := range map[string]time.Duration{
+		"mode = \"mediaChat\"\nmin_clip_ms = 0\n":                          0,
+		"mode = \"audioStream\"\narchive = true\nmin_clip_ms = 1500\n":     1500 * time.Millisecond,
+		"mode = \"mediaChat\"\nmax_clip_seconds = 2\nmin_clip_ms = 1999\n": 1999 * time.Millisecond,
+		"mode = \"mediaForum\"\nmin_clip_ms = 10000\n":                     10 * time.Second,
+	} {
+		r, err := ParseRoom("rooms/x.toml", []byte(data))
+		if err != nil || r.MinClip() != want {
+			t.Errorf("%q: minimum %s, %v; want %s", data, r.MinClip(), err, want)
+		}
 	}
 }
 

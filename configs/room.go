@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pelletier/go-toml/v2"
@@ -52,6 +53,7 @@ type Room struct {
 	Archive         bool     `toml:"archive" json:"archive"`                   // live modes only: archive each talk spurt as a clip
 	Publish         string   `toml:"publish" json:"publish"`                   // "auto" or "manual" (clip modes only)
 	MaxClipSeconds  int      `toml:"max_clip_seconds" json:"max_clip_seconds"` // 1..3600
+	MinClipMs       int      `toml:"min_clip_ms" json:"min_clip_ms"`           // 0..10000, below max_clip_seconds; 0: none (see MinClip)
 	MaxClipBytes    int64    `toml:"max_clip_bytes" json:"max_clip_bytes"`     // >= 1024
 	MaxRoomBytes    int64    `toml:"max_room_bytes" json:"max_room_bytes"`     // >= MaxClipBytes; oldest clips evicted first
 	ClipLifetime    Duration `toml:"clip_lifetime" json:"clip_lifetime"`       // > 0
@@ -73,6 +75,16 @@ type Room struct {
 	// about it.
 	NotifyAddresses map[string]string `toml:"notify_addresses" json:"-"`
 }
+
+// MaxMinClipMs is the largest min_clip_ms: ten seconds. A longer
+// minimum would throw away real messages.
+const MaxMinClipMs = 10_000
+
+// MinClip is the shortest recording the room keeps, in media time: a
+// shorter one (a press let go at once) is discarded, and so is a shorter
+// talk spurt of the archive. 0: no minimum. Uploads are not held to it:
+// a file is chosen on purpose.
+func (r Room) MinClip() time.Duration { return time.Duration(r.MinClipMs) * time.Millisecond }
 
 // Publish values.
 const (
@@ -290,6 +302,12 @@ func (r Room) problems() problems {
 		p.add("publish", "must be \"auto\" or \"manual\", got %q", r.Publish)
 	}
 	checkRange(&p, "max_clip_seconds", int64(r.MaxClipSeconds), 1, 3600)
+	switch {
+	case r.MinClipMs < 0 || r.MinClipMs > MaxMinClipMs:
+		p.add("min_clip_ms", "must be between 0 (no minimum) and %d milliseconds, got %d", MaxMinClipMs, r.MinClipMs)
+	case r.MinClipMs > 0 && r.MaxClipSeconds >= 1 && r.MinClipMs >= r.MaxClipSeconds*1000:
+		p.add("min_clip_ms", "must be shorter than max_clip_seconds (%d s = %d ms), got %d", r.MaxClipSeconds, r.MaxClipSeconds*1000, r.MinClipMs)
+	}
 	checkAtLeast(&p, "max_clip_bytes", r.MaxClipBytes, 1024)
 	if r.MaxRoomBytes < r.MaxClipBytes || r.MaxRoomBytes < 1024 {
 		p.add("max_room_bytes", "must be at least max_clip_bytes (%d), got %d", r.MaxClipBytes, r.MaxRoomBytes)
