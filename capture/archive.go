@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -126,6 +127,10 @@ func (a *Archiver) run() {
 		rec := cur
 		cur = nil
 		clip, err := rec.Finish()
+		if errors.Is(err, ErrTooShort) {
+			a.log.Debug("talk spurt not archived", "err", err)
+			return
+		}
 		if err != nil && clip.ID == "" {
 			a.log.Info("talk spurt not archived", "err", err)
 			return

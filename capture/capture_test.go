@@ -2,8 +2,10 @@ package capture
 
 import (
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,6 +96,11 @@ func testLog() *slog.Logger {
 // room named "r" in a temporary folder. The bubble makes sure every
 // goroutine f starts has ended.
 func withStore(t *testing.T, f func(t *testing.T, store *clips.Store)) {
+	withStoreIn(t, func(t *testing.T, store *clips.Store, _ string) { f(t, store) })
+}
+
+// withStoreIn is withStore that also gives f the room's clips folder.
+func withStoreIn(t *testing.T, f func(t *testing.T, store *clips.Store, clipsDir string)) {
 	room, err := configs.Preset(configs.MediaChat)
 	if err != nil {
 		t.Fatal(err)
@@ -111,8 +118,58 @@ func withStore(t *testing.T, f func(t *testing.T, store *clips.Store)) {
 			t.Fatal(err)
 		}
 		defer store.Close()
-		f(t, store)
+		f(t, store, filepath.Join(dir, "rooms", "r", "clips"))
 	})
+}
+
+// filesIn lists the files in a folder and under it.
+func filesIn(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			names = append(names, path)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// events records the store's events.
+type events struct {
+	mu   sync.Mutex
+	list []clips.Event
+}
+
+func watchEvents(store *clips.Store) *events {
+	e := &events{}
+	store.SetNotify(func(ev clips.Event) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.list = append(e.list, ev)
+	})
+	return e
+}
+
+func (e *events) get() []clips.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]clips.Event(nil), e.list...)
+}
+
+// sendAudio sends audio frames to a track in real (bubble) time, one
+// every 20 ms.
+func sendAudio(a *fakeTrack, frames [][]*rtp.Packet) {
+	for _, f := range frames {
+		a.send(f)
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // testPackets returns 3 s of Opus and of VP8 as RTP packets, one slice
@@ -242,6 +299,134 @@ func TestRecordingEmpty(t *testing.T) {
 	})
 }
 
+// TestRecordingCancel: a cancelled recording, with media or without,
+// attached or fed, leaves nothing: no clip in the catalog, no file in the
+// room's clips folder (neither the media nor its metadata), no event.
+// A recording finished afterwards is stored and announced as usual.
+func TestRecordingCancel(t *testing.T) {
+	audio, _ := testPackets(t)
+	withStoreIn(t, func(t *testing.T, store *clips.Store, dir string) {
+		ev := watchEvents(store)
+		for _, c := range []struct {
+			name   string
+			frames int
+			fed    bool
+		}{
+			{"media", 50, false},
+			{"no media", 0, false},
+			{"fed", 50, true},
+		} {
+			a := newFake(webrtc.RTPCodecTypeAudio)
+			start := Start
+			if c.fed {
+				start = StartFed
+			}
+			rec, err := start(testConfig(store), clips.Clip{Author: "ann", Owner: owner}, []Track{a}, func(string) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(filesIn(t, dir)) == 0 {
+				t.Fatalf("%s: a recording has no pending file", c.name)
+			}
+			if c.fed {
+				for _, f := range audio[:c.frames] {
+					for _, p := range f {
+						rec.sinks[0].WriteRTP(p)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			} else {
+				sendAudio(a, audio[:c.frames])
+			}
+			rec.Cancel()
+			synctest.Wait()
+			if a.attached() != 0 {
+				t.Errorf("%s: sink left attached", c.name)
+			}
+			if ids := store.IDs("r"); len(ids) != 0 {
+				t.Errorf("%s: the store has %v", c.name, ids)
+			}
+			if files := filesIn(t, dir); len(files) != 0 {
+				t.Errorf("%s: files left: %v", c.name, files)
+			}
+			if got := ev.get(); len(got) != 0 {
+				t.Errorf("%s: events %+v", c.name, got)
+			}
+		}
+
+		a := newFake(webrtc.RTPCodecTypeAudio)
+		rec, err := Start(testConfig(store), clips.Clip{Author: "ann", Owner: owner}, []Track{a}, func(string) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendAudio(a, audio[:50])
+		clip, err := rec.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if got := ev.get(); len(got) != 1 || got[0].Type != clips.EventAdded || got[0].Clip.ID != clip.ID {
+			t.Errorf("after a finished recording: events %+v", got)
+		}
+	})
+}
+
+// TestRecordingTooShort: a recording whose media is shorter than the
+// room's minimum is discarded by Finish (ErrTooShort): nothing in the
+// catalog or the folder, no event. One as long as the minimum, or with
+// no minimum set, is kept.
+func TestRecordingTooShort(t *testing.T) {
+	audio, _ := testPackets(t)
+	withStoreIn(t, func(t *testing.T, store *clips.Store, dir string) {
+		ev := watchEvents(store)
+		record := func(min time.Duration, frames int) (clips.Clip, error) {
+			cfg := testConfig(store)
+			cfg.MinDuration = min
+			a := newFake(webrtc.RTPCodecTypeAudio)
+			rec, err := Start(cfg, clips.Clip{Author: "ann", Owner: owner}, []Track{a}, func(string) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sendAudio(a, audio[:frames])
+			clip, err := rec.Finish()
+			if a.attached() != 0 {
+				t.Error("sink left attached")
+			}
+			synctest.Wait()
+			return clip, err
+		}
+
+		// Half a second of media against a minimum of one.
+		clip, err := record(time.Second, 25)
+		if !errors.Is(err, ErrTooShort) || clip.ID != "" {
+			t.Fatalf("Finish = %+v, %v; want ErrTooShort", clip, err)
+		}
+		if ids := store.IDs("r"); len(ids) != 0 {
+			t.Errorf("the store has %v", ids)
+		}
+		if files := filesIn(t, dir); len(files) != 0 {
+			t.Errorf("files left: %v", files)
+		}
+		if got := ev.get(); len(got) != 0 {
+			t.Errorf("events %+v", got)
+		}
+
+		// Enough media, and no minimum at all: both kept.
+		for _, min := range []time.Duration{250 * time.Millisecond, 0} {
+			clip, err := record(min, 25)
+			if err != nil || clip.ID == "" {
+				t.Fatalf("minimum %s: Finish = %+v, %v", min, clip, err)
+			}
+		}
+		if ids := store.IDs("r"); len(ids) != 2 {
+			t.Errorf("the store has %v, want two clips", ids)
+		}
+		if got := ev.get(); len(got) != 2 {
+			t.Errorf("events %+v, want two", got)
+		}
+	})
+}
+
 // TestRecordingBackstop: a recording whose media stopped arriving is
 // ended by the backstop, 2 s after the room's clip limit.
 func TestRecordingBackstop(t *testing.T) {
@@ -327,6 +512,39 @@ func TestArchiveSpurts(t *testing.T) {
 			if c.Author != "ann" || c.Duration < 0.8 || c.Duration > 1.2 {
 				t.Errorf("clip %s: author %q, duration %gs; want ann, about 1 s", id, c.Author, c.Duration)
 			}
+		}
+	})
+}
+
+// TestArchiveShortSpurt: a talk spurt shorter than the room's minimum
+// is not archived; a longer one is.
+func TestArchiveShortSpurt(t *testing.T) {
+	audio, _ := testPackets(t)
+	withStoreIn(t, func(t *testing.T, store *clips.Store, dir string) {
+		cfg := testConfig(store)
+		cfg.MinDuration = 1500 * time.Millisecond
+		a := NewArchiver(func(tracks []Track, onLimit func(string)) (*Recording, error) {
+			return StartFed(cfg, clips.Clip{Author: "ann", Owner: owner}, tracks, onLimit)
+		}, testLog())
+		at := newFake(webrtc.RTPCodecTypeAudio)
+		a.Add(at)
+		sendAudio(at, audio[:25]) // half a second
+		time.Sleep(2 * spurtGap)
+		synctest.Wait()
+		if ids := store.IDs("r"); len(ids) != 0 {
+			t.Errorf("a short spurt was archived: %v", ids)
+		}
+		if files := filesIn(t, dir); len(files) != 0 {
+			t.Errorf("a short spurt left files: %v", files)
+		}
+		sendAudio(at, audio[25:125]) // two seconds
+		a.Close()
+		ids := store.IDs("r")
+		if len(ids) != 1 {
+			t.Fatalf("the store has %v, want the long spurt", ids)
+		}
+		if c, _ := store.Get("r", ids[0]); c.Duration < 1.5 {
+			t.Errorf("the archived spurt lasts %gs", c.Duration)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -32,6 +33,10 @@ var _ Track = (*sfu.UpTrack)(nil)
 // ErrEmpty is returned by Finish when no media was recorded.
 var ErrEmpty = recorder.ErrEmpty
 
+// ErrTooShort is returned by Finish when the recorded media is shorter
+// than Config.MinDuration: the clip was discarded.
+var ErrTooShort = errors.New("shorter than the room's minimum")
+
 // Config says where a recording goes and how long it may be.
 type Config struct {
 	Store      *clips.Store
@@ -39,6 +44,9 @@ type Config struct {
 	MaxSeconds int   // the room's clip limit; 0: none
 	MaxBytes   int64 // 0: none
 	Log        *slog.Logger
+	// MinDuration is the shortest media a clip may have; Finish discards
+	// a shorter one (ErrTooShort). 0: none.
+	MinDuration time.Duration
 	// HeardBy, if set, returns the owners (clips.OwnerOf) who heard the
 	// recording live: asked when the clip is stored, which stores it as
 	// played for them (clips.Pending.HeardLive). For talk spurts of live
@@ -54,6 +62,7 @@ type Recording struct {
 	sinks   []*recorder.Sink
 	backup  *time.Timer // stops the recording if the media stops arriving
 	log     *slog.Logger
+	minDur  time.Duration
 	// attached: the sinks are attached to the tracks (else the caller
 	// feeds them).
 	attached bool
@@ -138,7 +147,7 @@ func start(cfg Config, meta clips.Clip, tracks []Track, onLimit func(reason stri
 		pending.Abort()
 		return nil, err
 	}
-	r := &Recording{pending: pending, rec: rec, tracks: tracks, attached: attach, log: log}
+	r := &Recording{pending: pending, rec: rec, tracks: tracks, attached: attach, log: log, minDur: cfg.MinDuration}
 	for i, up := range tracks {
 		sink := rec.Sink(i)
 		r.sinks = append(r.sinks, sink)
@@ -167,18 +176,17 @@ func (r *Recording) Kinds() []string {
 
 // Finish stops the recorder and stores the clip. A clip stored with gaps
 // comes with an error saying so; an error and no clip (empty ID) means
-// nothing was stored (ErrEmpty when no media arrived).
+// nothing was stored (ErrEmpty when no media arrived, ErrTooShort when
+// less than MinDuration did).
 func (r *Recording) Finish() (clips.Clip, error) {
-	r.backup.Stop()
-	if r.attached {
-		for i, up := range r.tracks {
-			up.RemoveSink(r.sinks[i])
-		}
-	}
-	res, err := r.rec.Stop()
+	res, err := r.stop()
 	if err != nil {
 		r.pending.Abort()
 		return clips.Clip{}, err
+	}
+	if res.Duration < r.minDur {
+		r.pending.Abort()
+		return clips.Clip{}, fmt.Errorf("%w: %s of media, the minimum is %s", ErrTooShort, res.Duration.Round(time.Millisecond), r.minDur)
 	}
 	if res.Dropped > 0 {
 		// The clip has gaps; keep it, but say so.
@@ -193,4 +201,25 @@ func (r *Recording) Finish() (clips.Clip, error) {
 		return clips.Clip{}, cerr
 	}
 	return clip, err
+}
+
+// Cancel stops the recorder and discards the clip: its pending file and
+// metadata are removed, nothing is stored and the store announces
+// nothing. It is Finish's alternative: the owner calls one of them,
+// once.
+func (r *Recording) Cancel() {
+	_, _ = r.stop()
+	r.pending.Abort()
+}
+
+// stop ends the backstop, detaches the sinks and stops the recorder,
+// which closes the WebM file.
+func (r *Recording) stop() (recorder.Result, error) {
+	r.backup.Stop()
+	if r.attached {
+		for i, up := range r.tracks {
+			up.RemoveSink(r.sinks[i])
+		}
+	}
+	return r.rec.Stop()
 }
