@@ -38,6 +38,8 @@ const (
 	TypeCallDecline = "call-decline"
 	TypeHangup      = "hangup"
 
+	TypeRecordCancel = "record-cancel" // ends a recording and discards it
+
 	// Operators only.
 	TypeKick       = "kick"
 	TypeClearClips = "clear-clips"

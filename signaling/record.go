@@ -29,23 +29,31 @@ type recordStoppedMessage struct {
 	Req    json.RawMessage `json:"req,omitempty"`
 	Reason string          `json:"reason"`
 	Clip   *clips.Clip     `json:"clip,omitempty"`
+	// MinMs is the room's min_clip_ms, with reason StopTooShort.
+	MinMs int `json:"min_ms,omitempty"`
 }
 
 // Reasons a recording stops.
 const (
 	StopRequested = "stopped"
 	StopLeft      = "left"
+	// StopCancelled: record-cancel discarded it.
+	StopCancelled = "cancelled"
+	// StopTooShort: its media was shorter than the room's min_clip_ms,
+	// and it was discarded.
+	StopTooShort = "too-short"
 )
 
 // captureConfig is where the member's recordings go: its room's clips,
 // within the room's limits.
 func (m *membership) captureConfig() capture.Config {
 	return capture.Config{
-		Store:      m.hub.cfg.Store,
-		Room:       m.room.cfg.Name,
-		MaxSeconds: m.room.cfg.MaxClipSeconds,
-		MaxBytes:   m.room.cfg.MaxClipBytes,
-		Log:        m.log,
+		Store:       m.hub.cfg.Store,
+		Room:        m.room.cfg.Name,
+		MaxSeconds:  m.room.cfg.MaxClipSeconds,
+		MaxBytes:    m.room.cfg.MaxClipBytes,
+		MinDuration: m.room.cfg.MinClip(),
+		Log:         m.log,
 	}
 }
 
@@ -213,6 +221,30 @@ func (s *Session) stopRecording(reason string, req json.RawMessage) {
 	}
 }
 
+// cancelRecording handles record-cancel: the session's recording, or the
+// wait of its record-start, ends and is discarded. Nothing is stored and
+// nobody else hears of it; the client is answered with req.
+func (s *Session) cancelRecording(req json.RawMessage) {
+	s.recMu.Lock()
+	w, rec := s.recWait, s.rec
+	s.recWait, s.rec = nil, nil
+	s.recMu.Unlock()
+	if w == nil && rec == nil {
+		s.sendError(req, ErrNotRecording, "nothing is being recorded")
+		return
+	}
+	if w != nil {
+		// The record-start is answered too: it will not record.
+		w.timer.Stop()
+		s.enqueue(recordStoppedMessage{Type: TypeRecordStopped, Req: w.req, Reason: StopCancelled})
+	}
+	if rec != nil {
+		rec.Cancel()
+		s.log.Info("recording cancelled", "room", s.room.cfg.Name, "clip", rec.ID())
+	}
+	s.enqueue(recordStoppedMessage{Type: TypeRecordStopped, Req: req, Reason: StopCancelled})
+}
+
 // finishRecording ends the member's recording, if any, and tells the
 // member what became of it, with req. reason says why it stopped. It
 // reports whether there was a recording.
@@ -228,6 +260,10 @@ func (m *membership) finishRecording(reason string, req json.RawMessage) bool {
 	switch {
 	case errors.Is(err, capture.ErrEmpty):
 		m.sendError(req, ErrEmptyClip, "nothing was recorded: no media arrived")
+		return true
+	case errors.Is(err, capture.ErrTooShort):
+		m.log.Info("recording discarded", "room", m.room.cfg.Name, "reason", reason, "err", err)
+		m.enqueue(recordStoppedMessage{Type: TypeRecordStopped, Req: req, Reason: StopTooShort, MinMs: m.room.cfg.MinClipMs})
 		return true
 	case err != nil && clip.ID == "":
 		m.log.Warn("recording failed", "err", err)

@@ -229,7 +229,7 @@ func (s *Session) handle(data []byte) bool {
 		return false
 	case TypeLeave:
 		return true
-	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeClipPublish, TypeClipDelete, TypeClipPlayed,
+	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeRecordCancel, TypeClipPublish, TypeClipDelete, TypeClipPlayed,
 		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup, TypeKick, TypeClearClips, TypeCloseRoom, TypeOpenRoom:
 		if s.room == nil {
 			s.sendError(m.Req, ErrNotJoined, "join a room first")
@@ -255,6 +255,8 @@ func (s *Session) handle(data []byte) bool {
 		s.recordStart(&m)
 	case TypeRecordStop:
 		s.stopRecording(StopRequested, m.Req)
+	case TypeRecordCancel:
+		s.cancelRecording(m.Req)
 	case TypeClipPublish:
 		s.clipPublish(&m)
 	case TypeClipDelete:
