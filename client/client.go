@@ -65,6 +65,9 @@ type Joined struct {
 	Room struct {
 		Name string `json:"name"`
 		Mode string `json:"mode"`
+		// MinClipMs is the shortest recording the room keeps, in
+		// milliseconds of media (0: none).
+		MinClipMs int `json:"min_clip_ms"`
 	} `json:"room"`
 	ICEServers []webrtc.ICEServer `json:"ice_servers"`
 	OwnerKey   string             `json:"owner_key"`
