@@ -13,7 +13,7 @@ import { Live } from './live.js';
 /**
  * @typedef {{name: string, mode: string, title: string, participants?: number, live: boolean, allow_video: boolean,
  *   video_default: boolean, archive: boolean, publish: string, max_clip_seconds: number, max_clip_bytes: number,
- *   clip_lifetime: string, access?: string}} RoomInfo
+ *   clip_lifetime: string, access?: string, min_clip_ms?: number}} RoomInfo
  * @typedef {{id: string, state: string, peer: {id: string, name: string}, video: boolean}} Call
  * @typedef {{
  *   signal: Signal, media: Media, readonly room: RoomInfo, me: {id: string, name: string},

@@ -23,6 +23,8 @@ export class Recorder {
     /** @type {Msg|null} the latest draft (forum rooms) */
     this.draft = null;
     this.spaceDown = false;
+    /** the recorder's usual hint, for the room's mode */
+    this.hintText = '';
     this.button = /** @type {HTMLButtonElement} */ (byId('record'));
     this.timer = byId('timer');
     this.levelBar = byId('level');
@@ -90,7 +92,8 @@ export class Recorder {
     const room = this.ctx.room;
     const live = this.ctx.live();
     this.button.textContent = live ? 'Talk' : 'Record';
-    this.hint.textContent = live ? 'Hold SPACE (or press Talk) to talk to everyone.' : 'Hold SPACE to record, or press Record to start and stop.';
+    this.hintText = live ? 'Hold SPACE (or press Talk) to talk to everyone.' : 'Hold SPACE to record, or press Record to start and stop.';
+    this.hint.textContent = this.hintText;
     this.kindRow.hidden = !room.allow_video;
     const video = room.allow_video && load(`parley.video.${room.name}`, !!room.video_default);
     for (const r of this.kindRow.querySelectorAll('input')) r.checked = r.value === (video ? 'video' : 'audio');
@@ -167,6 +170,7 @@ export class Recorder {
       return;
     }
     this.ctx.media.resumeAudio();
+    this.hint.textContent = this.hintText;
     this.setState('starting');
     if (this.pausePlayer.checked) this.ctx.pausePlayer();
     this.started = performance.now();
@@ -179,6 +183,8 @@ export class Recorder {
     try {
       const m = await this.ctx.signal.request({ type: 'record-start', description: this.description.value.trim() });
       if (m.type === 'error') throw new Error(m.message);
+      // Cancelled before it started: record-stopped, handled by onStopped.
+      if (m.type !== 'recording') return;
       this.maxSeconds = m.max_seconds ?? 0;
       this.started = performance.now();
       if (this.state === 'starting') this.setState('talking');
@@ -223,6 +229,12 @@ export class Recorder {
     if (m.reason === 'max-seconds') this.ctx.notify(`Recording stopped at the room's limit of ${this.maxSeconds} s.`);
     if (m.reason === 'max-bytes') this.ctx.notify(`Recording stopped at the room's size limit.`);
     if (m.reason === 'stopped' && m.clip) this.description.value = '';
+    // Too short to keep: a hint on how to record, not an error. Cancelled:
+    // the user took it back, nothing to say.
+    if (m.reason === 'too-short') {
+      const s = (m.min_ms ?? this.ctx.room?.min_clip_ms ?? 0) / 1000;
+      this.hint.textContent = `Hold to record: a clip must last at least ${s} s.`;
+    }
     this.finish();
   }
 
