@@ -238,6 +238,11 @@ func TestOperator(t *testing.T) {
 	if m, err := ann.WaitFor(timeout(t, 5*time.Second), "bye"); err != nil || !strings.Contains(string(m.Raw), `"room-closed"`) {
 		t.Fatalf("ann was not sent away: %v %s", err, m.Raw)
 	}
+	// The answer to close-room, read now so that the wait for the answer
+	// to open-room below does not take it for that one.
+	if m, err := op.WaitFor(timeout(t, 5*time.Second), "room-state"); err != nil || !strings.Contains(string(m.Raw), `"closed":true`) {
+		t.Fatalf("close-room answered %v %s", err, m.Raw)
+	}
 	if _, _, code := srv.joinAs(t, "chat", "cyd", client.Options{}); code != "room-closed" {
 		t.Errorf("join of a closed room: %q", code)
 	}
@@ -246,8 +251,8 @@ func TestOperator(t *testing.T) {
 		t.Errorf("operator again: %q", code)
 	}
 	_ = op.Send(map[string]string{"type": "open-room"})
-	if _, err := op.WaitFor(timeout(t, 5*time.Second), "room-state"); err != nil {
-		t.Fatal(err)
+	if m, err := op.WaitFor(timeout(t, 5*time.Second), "room-state"); err != nil || !strings.Contains(string(m.Raw), `"closed":false`) {
+		t.Fatalf("open-room answered %v %s", err, m.Raw)
 	}
 	if _, _, code := srv.joinAs(t, "chat", "cyd", client.Options{}); code != "" {
 		t.Errorf("join after open-room: %q", code)
