@@ -122,3 +122,108 @@ export function save(key, v) {
     // not stored: private browsing or full storage
   }
 }
+
+/**
+ * Formats seconds as a clock, m:ss (h:mm:ss past an hour), as players show
+ * a voice note's length.
+ * @param {number} s
+ */
+export function formatClock(s) {
+  if (!isFinite(s) || s < 0) s = 0;
+  s = Math.floor(s);
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return hh ? `${hh}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
+}
+
+/**
+ * A time of day, as bubbles show it.
+ * @param {number|string} t a time in ms or RFC 3339
+ */
+export function formatHour(t) {
+  const d = new Date(t);
+  return isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+/**
+ * The label of a day separator: Today, Yesterday, or the date.
+ * @param {Date} d
+ */
+export function formatDay(d) {
+  const now = new Date();
+  if (d.toDateString() === now.toDateString()) return 'Today';
+  const y = new Date(now);
+  y.setDate(now.getDate() - 1);
+  if (d.toDateString() === y.toDateString()) return 'Yesterday';
+  /** @type {Intl.DateTimeFormatOptions} */
+  const o = { weekday: 'long', month: 'long', day: 'numeric' };
+  if (d.getFullYear() !== now.getFullYear()) o.year = 'numeric';
+  return d.toLocaleDateString([], o);
+}
+
+/** What looks like a web address in chat text. */
+const URL_RE = /\bhttps?:\/\/[^\s<>"]+/gi;
+
+/**
+ * Chat text as nodes: text, with every http or https address a link that
+ * opens in a new tab without telling the page who sent it there. Nothing
+ * is parsed as HTML; any other scheme (javascript:, data:) stays text.
+ * @param {string} text
+ * @returns {DocumentFragment}
+ */
+export function linkify(text) {
+  const out = document.createDocumentFragment();
+  let at = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    let href = m[0];
+    // Punctuation that ends a sentence is not part of the address, nor a
+    // closing bracket without its opening one: "(see https://x.org/a)".
+    for (;;) {
+      const last = href.at(-1) ?? '';
+      if (/[.,;:!?'*]/.test(last)) href = href.slice(0, -1);
+      else if (last === ')' && (href.match(/\(/g)?.length ?? 0) < (href.match(/\)/g)?.length ?? 0)) href = href.slice(0, -1);
+      else break;
+    }
+    let url;
+    try {
+      url = new URL(href);
+    } catch {
+      continue;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
+    const start = /** @type {number} */ (m.index);
+    out.append(text.slice(at, start));
+    out.append(h('a', { href: url.href, target: '_blank', rel: 'noopener noreferrer' }, href));
+    at = start + href.length;
+  }
+  out.append(text.slice(at));
+  return out;
+}
+
+/** Icons: path data on a 24×24 grid, drawn in the text's colour. */
+const ICONS = /** @type {Record<string, string>} */ ({
+  play: 'M8 5v14l11-7z',
+  pause: 'M6 5h4v14H6zm8 0h4v14h-4z',
+  download: 'M5 20h14v-2H5zm7-3 6-6-1.4-1.4-3.6 3.6V3h-2v10.2L7.4 9.6 6 11z',
+  delete: 'M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z',
+  from: 'M4 18l8.5-6L4 6zm9-12v12l8.5-6z',
+  fullscreen: 'M7 14H5v5h5v-2H7zm-2-4h2V7h3V5H5zm12 7h-3v2h5v-5h-2zM14 5v2h3v3h2V5z',
+  down: 'M7.4 8.6 12 13.2l4.6-4.6L18 10l-6 6-6-6z',
+});
+
+/**
+ * An icon as inline SVG (no markup parsed; CSP allows it).
+ * @param {string} name
+ */
+export function icon(name) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('class', 'icon');
+  const p = document.createElementNS(ns, 'path');
+  p.setAttribute('d', ICONS[name] ?? '');
+  svg.append(p);
+  return svg;
+}

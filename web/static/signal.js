@@ -185,6 +185,17 @@ export class Signal {
   }
 
   /**
+   * Sends a message with a req of its own and no wait for a reply, so
+   * that an error answering it can be told from others. Returns the req,
+   * or 0 when there is no open connection.
+   * @param {Msg} m
+   */
+  tagged(m) {
+    const req = this.nextReq++;
+    return this.send({ ...m, req }) ? req : 0;
+  }
+
+  /**
    * Sends a message and resolves with the server's direct reply (which may
    * be an error message), or rejects when the connection is lost first.
    * @param {Msg} m

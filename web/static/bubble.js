@@ -1,0 +1,210 @@
+// @ts-check
+// The bubbles of the timeline: a chat message, and a clip as an inline
+// player (play/pause, a waveform that fills and seeks, elapsed and total
+// time, speed, play from here, download, delete, the description as its
+// caption; a video clip plays in the bubble and can go fullscreen). A
+// bubble shows state; the player (player.js) decides what plays.
+
+import { h, icon, formatClock, formatHour, linkify } from './dom.js';
+import { Waveform } from './waveform.js';
+
+/**
+ * @typedef {{id: string, room: string, author: string, created: string, duration: number, bytes: number,
+ *   kind: string, mime: string, description: string, state: string, expires: string,
+ *   draft_token?: string, mine?: boolean, key?: string, waveform?: number[], played?: boolean}} Clip
+ */
+
+/**
+ * What a clip bubble asks of the player.
+ * @typedef {{
+ *   toggle: (c: Clip) => void, seek: (c: Clip, fraction: number) => void, playFrom: (c: Clip) => void,
+ *   cycleSpeed: () => void, remove: (c: Clip) => void, url: (c: Clip, download?: boolean) => string,
+ *   canDelete: (c: Clip) => boolean, speed: number,
+ * }} ClipActions
+ */
+
+/**
+ * An icon button with an accessible name.
+ * @param {string} cls
+ * @param {string} name icon
+ * @param {string} label
+ * @param {() => void} onclick
+ */
+function iconButton(cls, name, label, onclick) {
+  return h('button', { type: 'button', className: `icon-btn ${cls}`, 'aria-label': label, title: label, onclick }, icon(name));
+}
+
+export class ClipView {
+  /**
+   * @param {Clip} c
+   * @param {ClipActions} act
+   */
+  constructor(c, act) {
+    this.clip = c;
+    this.act = act;
+    this.at = 0;
+    this.playing = false;
+    this.who = h('span', { className: 'who' });
+    this.playBtn = iconButton('play', 'play', 'Play', () => act.toggle(this.clip));
+    this.wave = new Waveform(c.waveform, `Position in the clip by ${c.author}`, (f) => act.seek(this.clip, f));
+    this.dot = h('span', { className: 'dot', title: 'not played yet' });
+    this.clock = h('span', { className: 'clock' });
+    this.speedBtn = h('button', { type: 'button', className: 'speed', onclick: () => act.cycleSpeed() });
+    this.fromBtn = iconButton('from', 'from', 'Play from here: this clip, then the newer ones', () => act.playFrom(this.clip));
+    this.download = h('a', { className: 'icon-btn download', 'aria-label': 'Download', title: 'Download' }, icon('download'));
+    this.del = iconButton('del', 'delete', 'Delete', () => act.remove(this.clip));
+    this.time = h('time', {});
+    this.caption = h('p', { className: 'caption' });
+    this.label = h('span', { className: 'label' });
+    /** @type {HTMLElement|null} */
+    this.screen = null;
+    /** @type {HTMLButtonElement|null} */
+    this.fullBtn = null;
+    if (c.kind === 'video') {
+      this.screen = h('div', { className: 'screen', onclick: () => act.toggle(this.clip) }, h('span', { className: 'screen-icon', 'aria-hidden': 'true' }, icon('play')));
+      this.fullBtn = iconButton('full', 'fullscreen', 'Full screen', () => this.fullscreen());
+    }
+    this.slot = h('div', { className: 'slot' });
+    this.el = h(
+      'li',
+      { className: 'item clip' },
+      h(
+        'div',
+        { className: 'bubble' },
+        h('div', { className: 'head' }, this.who, this.label),
+        this.screen,
+        h('div', { className: 'player-row' }, this.playBtn, this.wave.el, this.dot),
+        h('div', { className: 'meta' }, this.clock, this.speedBtn, this.fromBtn, this.fullBtn, this.download, this.del, this.time),
+        this.caption,
+        this.slot,
+      ),
+    );
+    this.update(c);
+    this.setSpeed(act.speed);
+  }
+
+  /**
+   * The clip changed (published, a description arrived).
+   * @param {Clip} c
+   */
+  update(c) {
+    this.clip = c;
+    const el = this.el;
+    el.dataset.id = c.id;
+    el.dataset.author = c.author;
+    el.dataset.kind = c.kind;
+    el.classList.toggle('mine', !!c.mine);
+    el.classList.toggle('draft', c.state === 'draft');
+    this.who.textContent = c.author;
+    this.label.textContent = c.state === 'draft' ? 'Draft: only you can see it' : c.kind === 'video' ? 'Video' : '';
+    this.caption.textContent = c.description;
+    this.caption.hidden = !c.description;
+    this.download.href = this.act.url(c, true);
+    this.download.download = `${c.room}-${c.id}.webm`;
+    this.del.hidden = !this.act.canDelete(c);
+    this.del.setAttribute('aria-label', c.state === 'draft' ? 'Discard' : 'Delete');
+    this.fromBtn.hidden = c.state === 'draft';
+    this.time.dateTime = c.created;
+    this.time.title = new Date(c.created).toLocaleString();
+    this.time.textContent = formatHour(c.created);
+    this.playBtn.setAttribute('aria-label', `${this.playing ? 'Pause' : 'Play'} the clip by ${c.author}, ${formatClock(c.duration)}`);
+    this.progress(this.at, 0);
+  }
+
+  /**
+   * @param {number} at seconds
+   * @param {number} duration seconds, 0 for the clip's own
+   */
+  progress(at, duration) {
+    const d = duration > 0 && isFinite(duration) ? duration : this.clip.duration;
+    this.at = at;
+    this.wave.set(at, d);
+    this.clock.textContent = this.playing || at > 0 ? `${formatClock(at)} / ${formatClock(d)}` : formatClock(d);
+  }
+
+  /** @param {boolean} on */
+  setPlaying(on) {
+    this.playing = on;
+    this.el.classList.toggle('playing', on);
+    this.playBtn.replaceChildren(icon(on ? 'pause' : 'play'));
+    this.playBtn.setAttribute('aria-label', `${on ? 'Pause' : 'Play'} the clip by ${this.clip.author}, ${formatClock(this.clip.duration)}`);
+    this.playBtn.title = on ? 'Pause' : 'Play';
+    this.progress(this.at, 0);
+  }
+
+  /** @param {boolean} on */
+  setUnplayed(on) {
+    this.el.classList.toggle('unplayed', on);
+  }
+
+  /** @param {number} s */
+  setSpeed(s) {
+    this.speedBtn.textContent = `${s}×`;
+    this.speedBtn.setAttribute('aria-label', `Speed ${s}×; change`);
+    this.speedBtn.title = 'Playback speed';
+  }
+
+  /**
+   * Puts the playing media element in the bubble: a video on its screen,
+   * audio out of sight.
+   * @param {HTMLMediaElement} m
+   */
+  attach(m) {
+    if (this.screen && m instanceof HTMLVideoElement) {
+      this.screen.replaceChildren(m);
+      this.screen.classList.add('on');
+    } else {
+      this.slot.replaceChildren(m);
+    }
+  }
+
+  detach() {
+    this.slot.replaceChildren();
+    if (this.screen) {
+      this.screen.replaceChildren(h('span', { className: 'screen-icon', 'aria-hidden': 'true' }, icon('play')));
+      this.screen.classList.remove('on');
+    }
+    this.setPlaying(false);
+  }
+
+  fullscreen() {
+    let v = this.screen?.querySelector('video');
+    if (!v) {
+      this.act.toggle(this.clip);
+      v = this.screen?.querySelector('video');
+    }
+    v?.requestFullscreen?.().catch(() => {});
+  }
+}
+
+/**
+ * A chat message.
+ * @typedef {{from: {id: string, name: string}, text: string, ts: string, mine: boolean,
+ *   kind: 'live'|'history'|'offline', priv: string, queued: boolean}} ChatItem
+ */
+
+/**
+ * The bubble of a chat message. priv is the line that marks a private
+ * message ('' for the room's).
+ * @param {ChatItem} m
+ * @param {() => void} onwho the sender's name was pressed
+ */
+export function chatBubble(m, onwho) {
+  const cls = ['item', 'msg', m.mine ? 'mine' : '', m.priv ? 'private' : '', m.queued ? 'queued' : '', m.kind].filter(Boolean).join(' ');
+  return h(
+    'li',
+    { className: cls, 'data-author': m.from.name },
+    h(
+      'div',
+      { className: 'bubble' },
+      h(
+        'div',
+        { className: 'head' },
+        h('button', { type: 'button', className: 'who', title: `Write to ${m.from.name} only`, onclick: onwho }, m.from.name),
+        m.priv ? h('span', { className: 'label' }, m.priv) : null,
+      ),
+      h('p', { className: 'text' }, linkify(m.text)),
+      h('div', { className: 'meta' }, h('time', { dateTime: m.ts, title: m.ts ? new Date(m.ts).toLocaleString() : '' }, formatHour(m.ts))),
+    ),
+  );
+}
