@@ -66,12 +66,12 @@ test('an operator removes someone and deletes their clip', async () => {
   await bob.keyboard.down(' ');
   await bob.waitForTimeout(1200);
   await bob.keyboard.up(' ');
-  const row = op.locator('#clips tbody tr[data-author="bob"]');
+  const row = op.locator('#timeline .clip[data-author="bob"]');
   await row.waitFor({ timeout: 5000 });
   await shot(op, '#room', 'operator-view');
   await row.locator('button.del').click();
   await row.waitFor({ state: 'detached' });
-  await bob.locator('#clips tbody tr[data-author="bob"]').waitFor({ state: 'detached' });
+  await bob.locator('#timeline .clip[data-author="bob"]').waitFor({ state: 'detached' });
 
   await op.locator('#online li').filter({ hasText: 'bob' }).locator('button.kick').click();
   await bob.locator('#entry:not([hidden])').waitFor();
@@ -114,20 +114,20 @@ test('a clip recorded in a password room plays for another member; outsiders get
   await cam.waitForFunction(() => document.querySelector('#record')?.getAttribute('aria-pressed') === 'true');
   await cam.waitForFunction(() => parseFloat(document.querySelector('#timer')?.textContent ?? '') >= 1.5);
   await cam.click('#record');
-  const row = dee.locator('#clips tbody tr[data-author="cam"]');
+  const row = dee.locator('#timeline .clip[data-author="cam"]');
   await row.waitFor({ timeout: 10_000 });
   const id = await row.getAttribute('data-id');
 
   // Dee's player plays it by itself: an <audio src> with the clip's key.
   await dee.waitForFunction(
     (id) => {
-      const el = /** @type {HTMLMediaElement|null} */ (document.querySelector('#media-box audio, #media-box video'));
+      const el = /** @type {HTMLMediaElement|null} */ (document.querySelector('#timeline audio[data-id], #timeline video[data-id]'));
       return el?.dataset.id === id && el.currentTime > 0.3;
     },
     id,
     { timeout: 10_000 },
   );
-  const src = await dee.locator(`#media-box [data-id="${id}"]`).getAttribute('src');
+  const src = await dee.locator(`#timeline audio[data-id="${id}"], #timeline video[data-id="${id}"]`).getAttribute('src');
   assert.match(src ?? '', /[?&]key=/);
   const download = await row.locator('a.download').getAttribute('href');
   assert.equal(download, src);

@@ -59,7 +59,9 @@ async function holdSpace(page, ms) {
   await page.keyboard.up(' ');
 }
 
-const rows = (page, author) => page.locator(`#clips tbody tr[data-author="${author}"]`);
+const rows = (page, author) => page.locator(`#timeline .clip[data-author="${author}"]`);
+/** The media element playing in the timeline, if any. */
+const playing = (page) => page.locator('#timeline audio[data-id], #timeline video[data-id]');
 
 test('chat: to the room and privately; text stays text', async () => {
   const A = await user('chat', 'ann');
@@ -70,9 +72,9 @@ test('chat: to the room and privately; text stays text', async () => {
   await A.fill('#chat-text', 'hello <img src=x onerror=alert(1)> all');
   await A.press('#chat-text', 'Enter');
   for (const p of [B, C]) {
-    const msg = p.locator('#chat .msg').filter({ hasText: 'hello <img src=x onerror=alert(1)> all' });
+    const msg = p.locator('#timeline .msg').filter({ hasText: 'hello <img src=x onerror=alert(1)> all' });
     await msg.waitFor();
-    assert.equal(await p.locator('#chat img').count(), 0, 'chat text inserted as HTML');
+    assert.equal(await p.locator('#timeline img').count(), 0, 'chat text inserted as HTML');
   }
   assert.equal(await B.locator('#unread').textContent(), '1');
 
@@ -84,13 +86,13 @@ test('chat: to the room and privately; text stays text', async () => {
   await A.click('#chat-to-clear');
   await A.fill('#chat-text', 'marker');
   await A.press('#chat-text', 'Enter');
-  await B.locator('#chat .msg.private').filter({ hasText: 'just for bob' }).waitFor();
-  await C.locator('#chat .msg').filter({ hasText: 'marker' }).waitFor();
+  await B.locator('#timeline .msg.private').filter({ hasText: 'just for bob' }).waitFor();
+  await C.locator('#timeline .msg').filter({ hasText: 'marker' }).waitFor();
   // The server sends in order: by the marker, C would have the private one.
-  assert.equal(await C.locator('#chat .msg').filter({ hasText: 'just for bob' }).count(), 0, 'private message reached a third person');
-  await A.locator('#chat .msg.private').filter({ hasText: 'just for bob' }).waitFor();
+  assert.equal(await C.locator('#timeline .msg').filter({ hasText: 'just for bob' }).count(), 0, 'private message reached a third person');
+  await A.locator('#timeline .msg.private').filter({ hasText: 'just for bob' }).waitFor();
 
-  await shot(A, '#phone', 'phone-panel');
+  await shot(A, '#conversation', 'conversation-chat');
 
   // A message for someone away: C leaves, A writes to C by name; C comes
   // back (same browser, so the same owner key) and finds it. A newcomer
@@ -102,13 +104,13 @@ test('chat: to the room and privately; text stays text', async () => {
   assert.match(await A.locator('#chat-to').textContent(), /away/);
   await A.fill('#chat-text', 'see you later, cyd');
   await A.press('#chat-text', 'Enter');
-  await A.locator('#chat .msg').filter({ hasText: 'waiting until cyd comes' }).waitFor();
+  await A.locator('#timeline .msg').filter({ hasText: 'waiting for cyd' }).waitFor();
   const D = await user('chat', 'dee');
-  await D.locator('#chat .msg.history').filter({ hasText: 'marker' }).waitFor();
-  assert.equal(await D.locator('#chat .msg').filter({ hasText: 'just for bob' }).count(), 0, 'a private message in the history');
+  await D.locator('#timeline .msg.history').filter({ hasText: 'marker' }).waitFor();
+  assert.equal(await D.locator('#timeline .msg').filter({ hasText: 'just for bob' }).count(), 0, 'a private message in the history');
   await C.selectOption('#entry-room', 'chat');
   await C.click('#entry-join');
-  await C.locator('#chat .msg.offline').filter({ hasText: 'see you later, cyd' }).waitFor();
+  await C.locator('#timeline .msg.offline').filter({ hasText: 'see you later, cyd' }).waitFor();
   noErrors(A, B, C, D);
   await closeAll(A, B, C, D);
 });
@@ -124,16 +126,16 @@ test('mediaChat: SPACE records a clip that the other plays to the end; DELETE re
   const shownAfter = Date.now() - released;
 
   // B plays it by itself, to the end.
-  const media = B.locator('#media-box audio');
-  await media.waitFor({ timeout: 3000 });
+  const media = B.locator('#timeline audio[data-id]');
+  await media.waitFor({ state: 'attached', timeout: 3000 });
   const id = await row.getAttribute('data-id');
   assert.equal(await media.getAttribute('data-id'), id);
-  await shot(B, '#player', 'player-panel');
+  await shot(B, '#conversation', 'conversation-playing');
   // The player moves on at "ended"; what it reached is kept from timeupdate.
   const played = await B.evaluate(
     (id) =>
       new Promise((resolve, reject) => {
-        const el = /** @type {HTMLMediaElement} */ (document.querySelector('#media-box audio'));
+        const el = /** @type {HTMLMediaElement} */ (document.querySelector('#timeline audio[data-id]'));
         if (!el || el.dataset.id !== id) return reject(new Error('not playing the clip'));
         const t0 = performance.now();
         const start = el.currentTime;
@@ -163,7 +165,7 @@ test('mediaChat: SPACE records a clip that the other plays to the end; DELETE re
   console.log(`clip shown ${shownAfter} ms after release; ${clipSeconds} s played in ${played.wall.toFixed(2)} s`);
 
   // Only the author has DELETE; it removes the clip from both lists.
-  assert.equal(await rows(B, 'amy').locator('button.del').count(), 0);
+  assert.equal(await rows(B, 'amy').locator('button.del:visible').count(), 0);
   await rows(A, 'amy').locator('button.del').click();
   await rows(A, 'amy').waitFor({ state: 'detached' });
   await rows(B, 'amy').waitFor({ state: 'detached' });
@@ -181,15 +183,16 @@ test('mediaForum: a draft is previewed, and others see it only once published', 
   await A.waitForTimeout(2000);
   await A.click('#record');
   await A.locator('#draft:not([hidden])').waitFor({ timeout: 5000 });
-  const draft = rows(A, 'ada');
+  const draft = A.locator('#draft .clip[data-author="ada"]');
   await draft.waitFor();
   assert.match(await draft.getAttribute('class'), /draft/);
-  assert.equal(await draft.locator('.desc').textContent(), 'first <b>post</b>');
+  assert.equal(await draft.locator('.caption').textContent(), 'first <b>post</b>');
+  assert.equal(await rows(A, 'ada').count(), 0, 'a draft in the timeline');
 
-  // Preview: the draft plays in A's player (with its token).
-  await A.click('#draft-play');
+  // Preview: the draft plays in its bubble (with its token).
+  await draft.locator('button.play').click();
   await A.waitForFunction(() => {
-    const el = /** @type {HTMLMediaElement|null} */ (document.querySelector('#media-box audio, #media-box video'));
+    const el = /** @type {HTMLMediaElement|null} */ (document.querySelector('#draft audio[data-id], #draft video[data-id]'));
     return el && el.currentTime > 0.3;
   });
   await shot(A, '#recorder', 'recorder-draft');
@@ -202,6 +205,7 @@ test('mediaForum: a draft is previewed, and others see it only once published', 
   await A.click('#draft-publish');
   await rows(B, 'ada').waitFor({ timeout: 5000 });
   await A.locator('#draft').waitFor({ state: 'hidden' });
+  await rows(A, 'ada').waitFor();
   assert.doesNotMatch(await rows(A, 'ada').getAttribute('class'), /draft/);
   noErrors(A, B);
   await closeAll(A, B);
@@ -286,6 +290,15 @@ test('calls: ring, accept, media between the two only, hang up', async () => {
   for (const p of [A, B]) await p.waitForFunction(() => document.querySelector('#call-state')?.getAttribute('data-state') === 'idle');
   assert.match(await A.locator('#call-state').textContent(), /ended/);
   await B.locator('#live').waitFor({ state: 'hidden' });
+  // The timeline keeps the call and its length, for both.
+  for (const [p, other] of [[A, 'dan'], [B, 'cat']]) await p.locator('#timeline .sys.call').filter({ hasText: new RegExp(`Call with ${other} · \\d+:\\d\\d`) }).waitFor();
+  // A call that is not answered is a missed call for the one called.
+  await A.click('#online button[data-name="eve"]');
+  await A.click('#call');
+  await C.locator('#ringing:not([hidden])').waitFor();
+  await A.click('#hangup');
+  await C.locator('#timeline .sys.call').filter({ hasText: 'Missed call from cat' }).waitFor();
+  await A.locator('#timeline .sys.call').filter({ hasText: 'Call to eve: cancelled' }).waitFor();
   noErrors(A, B, C);
   await closeAll(A, B, C);
 });
@@ -304,7 +317,7 @@ test('a denied microphone gives a clear message; chat still works', async () => 
     const B = await user('chat', 'gus');
     await A.fill('#chat-text', 'typing works');
     await A.press('#chat-text', 'Enter');
-    await B.locator('#chat .msg').filter({ hasText: 'typing works' }).waitFor();
+    await B.locator('#timeline .msg').filter({ hasText: 'typing works' }).waitFor();
     await closeAll(B);
   } finally {
     await denied.close();
@@ -337,14 +350,14 @@ test('videoChat: a video clip with the camera; autoplay can be turned off; Esc s
   await holdSpace(A, 2000);
   const row = rows(B, 'jo');
   await row.waitFor({ timeout: 3000 });
-  assert.equal(await row.locator('td.kind').textContent(), 'video');
-  const video = B.locator('#media-box video');
-  await video.waitFor();
+  assert.equal(await row.getAttribute('data-kind'), 'video');
+  const video = B.locator('#timeline video[data-id]');
+  await video.waitFor({ state: 'attached' });
   await B.waitForFunction(() => {
-    const v = /** @type {HTMLVideoElement|null} */ (document.querySelector('#media-box video'));
+    const v = /** @type {HTMLVideoElement|null} */ (document.querySelector('#timeline video[data-id]'));
     return v && v.videoWidth > 0 && v.currentTime > 0.2;
   });
-  await shot(B, '#player', 'player-video');
+  await shot(B, '#conversation', 'conversation-video');
   await B.keyboard.press('Escape');
   await video.waitFor({ state: 'detached' });
 
@@ -354,10 +367,10 @@ test('videoChat: a video clip with the camera; autoplay can be turned off; Esc s
   await A.click('input[name="kind"][value="audio"]');
   await A.locator('#preview').waitFor({ state: 'hidden' });
   await holdSpace(A, 1000);
-  await B.waitForFunction(() => document.querySelectorAll('#clips tbody tr[data-author="jo"]').length === 2, null, { timeout: 5000 });
-  const kinds = await rows(B, 'jo').locator('td.kind').allTextContents();
-  assert.deepEqual(kinds, ['audio', 'video'], 'newest first: the audio clip, then the video one');
-  assert.equal(await B.locator('#media-box audio, #media-box video').count(), 0, 'played with autoplay off');
+  await B.waitForFunction(() => document.querySelectorAll('#timeline .clip[data-author="jo"]').length === 2, null, { timeout: 5000 });
+  const kinds = await rows(B, 'jo').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
+  assert.deepEqual(kinds, ['video', 'audio'], 'oldest first: the video clip, then the audio one');
+  assert.equal(await playing(B).count(), 0, 'played with autoplay off');
 
   // The room on a phone-sized screen.
   await B.setViewportSize({ width: 390, height: 844 });
@@ -379,11 +392,11 @@ async function talkClip(page, name, ms) {
   await holdSpace(page, ms);
   const held = (Date.now() - t0) / 1000;
   await page.waitForFunction(
-    ({ name, n }) => document.querySelectorAll(`#clips tbody tr[data-author="${name}"]`).length === n,
+    ({ name, n }) => document.querySelectorAll(`#timeline .clip[data-author="${name}"]`).length === n,
     { name, n: before + 1 },
     { timeout: 10_000 },
   );
-  return { id: await rows(page, name).first().getAttribute('data-id'), held };
+  return { id: await rows(page, name).last().getAttribute('data-id'), held };
 }
 
 /**
@@ -421,3 +434,4 @@ test('videoChat: every clip of a session is in sync: video, audio, video', async
 test('videoChat: every clip of a session is in sync: video, a 4 s pause, video', async () => {
   await syncSession('sync2', ['video', 'video'], 4000);
 });
+

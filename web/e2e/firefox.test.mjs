@@ -78,7 +78,7 @@ async function watchPlayer(page) {
     Object.assign(window, { played });
     const seen = (/** @type {Event} */ ev) => {
       const el = /** @type {HTMLVideoElement} */ (ev.target);
-      if (!(el instanceof HTMLMediaElement) || !el.dataset.id || !el.closest('#media-box')) return;
+      if (!(el instanceof HTMLMediaElement) || !el.dataset.id || !el.closest('#timeline')) return;
       const p = (played[el.dataset.id] ??= { at: 0, duration: 0, width: 0, ended: false, error: '' });
       if (el.currentTime > p.at) p.at = el.currentTime;
       if (isFinite(el.duration)) p.duration = el.duration;
@@ -98,8 +98,8 @@ async function watchPlayer(page) {
  * @param {string} author
  */
 async function clipBy(page, room, author) {
-  await until(page, (a) => !!document.querySelector(`#clips tbody tr[data-author="${a}"]`), author);
-  const id = await page.evaluate((a) => document.querySelector(`#clips tbody tr[data-author="${a}"]`)?.getAttribute('data-id'), author);
+  await until(page, (a) => !!document.querySelector(`#timeline .clip[data-author="${a}"]`), author);
+  const id = await page.evaluate((a) => [...document.querySelectorAll(`#timeline .clip[data-author="${a}"]`)].at(-1)?.getAttribute('data-id'), author);
   return page.evaluate(
     async ([room, id]) => (await (await fetch(`/api/rooms/${room}/clips`, { cache: 'no-store' })).json()).clips.find((/** @type {any} */ c) => c.id === id),
     [room, id],
@@ -228,13 +228,13 @@ describe(`Firefox (${why ? 'not installed' : 'firefox-esr ' + firefoxVersion()})
       await p.keyboard.press('Enter');
     };
     const heard = (/** @type {AnyPage} */ p, /** @type {string} */ text) =>
-      until(p, (t) => [...document.querySelectorAll('#chat .msg')].some((m) => m.textContent?.includes(t)), text);
+      until(p, (t) => [...document.querySelectorAll('#timeline .msg')].some((m) => m.textContent?.includes(t)), text);
     await say(F, 'from firefox <b>bold</b>');
     await heard(C, 'from firefox <b>bold</b>');
     await say(C, 'from chromium');
     await heard(F, 'from chromium');
     await heard(F, 'from firefox <b>bold</b>');
-    assert.equal(await F.evaluate(() => document.querySelectorAll('#chat b').length), 0, 'chat text inserted as HTML');
+    assert.equal(await F.evaluate(() => document.querySelectorAll('#timeline b').length), 0, 'chat text inserted as HTML');
 
     mkdirSync(artifacts, { recursive: true });
     await /** @type {import('puppeteer-core').Page} */ (/** @type {unknown} */ (F)).screenshot({ path: path.join(artifacts, 'firefox-room.png') });
@@ -348,7 +348,7 @@ describe(`Firefox (${why ? 'not installed' : 'firefox-esr ' + firefoxVersion()})
    */
   async function syncSession(name, kinds, pause) {
     const F = await fox('videochat', name, { trace: true });
-    const count = () => F.evaluate((n) => document.querySelectorAll(`#clips tbody tr[data-author="${n}"]`).length, name);
+    const count = () => F.evaluate((n) => document.querySelectorAll(`#timeline .clip[data-author="${n}"]`).length, name);
     const problems = await sessionProblems({
       url: srv.url,
       log: srv.log,
@@ -370,8 +370,8 @@ describe(`Firefox (${why ? 'not installed' : 'firefox-esr ' + firefoxVersion()})
         const t0 = Date.now();
         await holdSpace(F, ms);
         const held = (Date.now() - t0) / 1000;
-        await until(F, ([n, want]) => document.querySelectorAll(`#clips tbody tr[data-author="${n}"]`).length === want, [name, before + 1], 10_000);
-        const id = await F.evaluate((n) => document.querySelector(`#clips tbody tr[data-author="${n}"]`)?.getAttribute('data-id') ?? null, name);
+        await until(F, ([n, want]) => document.querySelectorAll(`#timeline .clip[data-author="${n}"]`).length === want, [name, before + 1], 10_000);
+        const id = await F.evaluate((n) => [...document.querySelectorAll(`#timeline .clip[data-author="${n}"]`)].at(-1)?.getAttribute('data-id') ?? null, name);
         return { id, held };
       },
     });
@@ -396,14 +396,14 @@ describe(`Firefox (${why ? 'not installed' : 'firefox-esr ' + firefoxVersion()})
       const C = await chrome('chat', 'cora');
       for (let i = 1; i <= 2; i++) {
         await holdSpace(C, 1000);
-        await until(F, (n) => document.querySelectorAll('#clips tbody tr[data-author="cora"]').length === n, i);
+        await until(F, (n) => document.querySelectorAll('#timeline .clip[data-author="cora"]').length === n, i);
         await until(F, (n) => Object.values(/** @type {any} */ (window).played).filter((p) => p.error).length === n, i);
       }
       const notice = await F.evaluate(() => ({ text: document.querySelector('#notice-text')?.textContent ?? '', hidden: /** @type {HTMLElement} */ (document.querySelector('#notice')).hidden }));
       assert.equal(notice.hidden, false);
       assert.match(notice.text, /cannot play sound: no audio output/);
       // The clips stay listed, to be played once there is an output.
-      assert.equal(await F.evaluate(() => document.querySelectorAll('#media-box audio, #media-box video').length), 0);
+      assert.equal(await F.evaluate(() => document.querySelectorAll('#timeline audio[data-id], #timeline video[data-id]').length), 0);
       noErrors(F, C);
       await closeAll(C);
     } finally {

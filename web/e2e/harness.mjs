@@ -3,7 +3,7 @@
 // network namespace of their own when it can.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
@@ -294,5 +294,61 @@ export function describeTimeline(tl) {
     `${tl.duration.toFixed(3)} s; ` +
     tl.streams.map((s) => `${s.type} from ${s.start.toFixed(3)} (packets ${s.first.toFixed(3)}–${s.last.toFixed(3)})`).join(', ') +
     (late === undefined ? '' : `; video ends ${late >= 0 ? '+' : ''}${late.toFixed(3)} s after audio`)
+  );
+}
+
+/** Clips made by makeClip, by their arguments. */
+const made = new Map();
+
+/**
+ * A WebM clip made with ffmpeg: seconds of a tone (Opus), with a test
+ * picture (VP8) when video. Kept for the next call with the same arguments.
+ * @param {number} seconds
+ * @param {{video?: boolean, freq?: number}} [opts]
+ * @returns {Buffer}
+ */
+export function makeClip(seconds, opts = {}) {
+  const key = `${seconds}/${!!opts.video}/${opts.freq ?? 440}`;
+  const have = made.get(key);
+  if (have) return have;
+  const dir = mkdtempSync(path.join(tmpdir(), 'parley-make-'));
+  const file = path.join(dir, 'clip.webm');
+  const args = ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', `sine=frequency=${opts.freq ?? 440}:duration=${seconds}`];
+  if (opts.video) args.push('-f', 'lavfi', '-i', `testsrc=size=320x240:rate=15:duration=${seconds}`, '-c:v', 'libvpx', '-b:v', '300k');
+  args.push('-c:a', 'libopus', '-b:a', '32k', file);
+  const r = spawnSync('ffmpeg', args, { encoding: 'utf8' });
+  try {
+    if (r.status !== 0) throw new Error(`ffmpeg: ${r.error ?? r.stderr}`);
+    const b = readFileSync(file);
+    made.set(key, b);
+    return b;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Uploads a clip as the user of page (with its owner key, over the clip
+ * API), as if recorded there: the room gets clip-added. Resolves with the
+ * clip as the API answers it.
+ * @param {import('playwright-core').Page} page
+ * @param {string} room
+ * @param {Buffer} media
+ * @param {{description?: string, video?: boolean}} [opts]
+ */
+export async function uploadClip(page, room, media, opts = {}) {
+  return page.evaluate(
+    async ({ room, b64, description, type }) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const q = description ? `?description=${encodeURIComponent(description)}` : '';
+      const r = await fetch(`/api/rooms/${encodeURIComponent(room)}/clips${q}`, {
+        method: 'POST',
+        headers: { 'Content-Type': type, Authorization: `Bearer ${JSON.parse(localStorage.getItem('parley.ownerKey') ?? '""')}` },
+        body: bytes,
+      });
+      if (!r.ok) throw new Error(`upload: HTTP ${r.status} ${await r.text()}`);
+      return r.json();
+    },
+    { room, b64: media.toString('base64'), description: opts.description ?? '', type: opts.video ? 'video/webm' : 'audio/webm' },
   );
 }

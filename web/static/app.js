@@ -1,6 +1,7 @@
 // @ts-check
 // The parley browser client: the entry screen, and the room with its
-// phone, recorder, live and player panels. Plain ES modules, no build step.
+// conversation (the timeline of chat and clips), recorder, live and phone
+// panels. Plain ES modules, no build step.
 
 import { h, byId, load, save } from './dom.js';
 import { Signal } from './signal.js';
@@ -9,6 +10,7 @@ import { Phone } from './phone.js';
 import { Recorder } from './recorder.js';
 import { Player } from './player.js';
 import { Live } from './live.js';
+import { Timeline } from './timeline.js';
 
 /**
  * @typedef {{name: string, mode: string, title: string, participants?: number, live: boolean, allow_video: boolean,
@@ -19,7 +21,7 @@ import { Live } from './live.js';
  *   signal: Signal, media: Media, readonly room: RoomInfo, me: {id: string, name: string},
  *   notify: (text: string, retry?: () => void) => void, connected: () => boolean, inRoom: () => boolean,
  *   live: () => boolean, talking: () => boolean, peer: (id: string) => {id: string, name: string}|undefined,
- *   ownerKey: () => string, operator: () => boolean, playClip: (c: any) => void, pausePlayer: () => void, draftFound: (c: any) => void,
+ *   ownerKey: () => string, operator: () => boolean, timeline: Timeline, clipNode: (c: any) => HTMLElement, pausePlayer: () => void, draftFound: (c: any) => void,
  *   talkChanged: (on: boolean) => void, callChanged: (c: Call|null) => void, videoChanged: (v: boolean) => Promise<void>,
  *   openDevices: () => Promise<void>,
  * }} Ctx
@@ -61,7 +63,8 @@ const ctx = {
   peer: (id) => phone.peers.get(id),
   ownerKey: () => load('parley.ownerKey', ''),
   operator: () => S.role === 'operator',
-  playClip: (c) => player.play([c.id]),
+  timeline: new Timeline(),
+  clipNode: (c) => player.view(c).el,
   pausePlayer: () => player.pause(),
   draftFound: (c) => recorder.showDraft(c),
   talkChanged(on) {
@@ -269,8 +272,10 @@ function leave(why, code = '') {
   media.closeConnections();
   media.closeCamera();
   live.clear();
-  player.stop();
+  player.clear();
   recorder.reset();
+  ctx.timeline.clear();
+  phone.shown.clear();
   S.inRoom = false;
   S.room = null;
   S.call = null;

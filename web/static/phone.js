@@ -1,8 +1,10 @@
 // @ts-check
 // The phone panel: who is online, chat to the room or to one person, and
-// calls (CALL/HANGUP, ringing, accept/decline, busy and timeout).
+// calls (CALL/HANGUP, ringing, accept/decline, busy and timeout). Chat
+// messages, comings and goings and calls go into the room's timeline.
 
-import { h, byId, formatTime, load, save } from './dom.js';
+import { h, byId, load, save, formatClock } from './dom.js';
+import { chatBubble } from './bubble.js';
 
 /** @typedef {import('./signal.js').Msg} Msg */
 /** @typedef {{id: string, name: string}} Peer */
@@ -31,8 +33,10 @@ export class Phone {
     this.unread = 0;
     /** @type {Set<string>} messages shown, so that a rejoin's history adds only what is new */
     this.shown = new Set();
+    /** when the call in progress started (ms), for its length */
+    this.callStarted = 0;
     this.online = byId('online');
-    this.chatList = byId('chat');
+    this.chatList = byId('timeline');
     this.chatText = /** @type {HTMLInputElement} */ (byId('chat-text'));
     this.chatTo = byId('chat-to');
     this.chatToClear = /** @type {HTMLButtonElement} */ (byId('chat-to-clear'));
@@ -70,11 +74,13 @@ export class Phone {
     const s = ctx.signal;
     s.on('participant-joined', (m) => {
       this.peers.set(m.participant.id, m.participant);
+      ctx.timeline.system(`${m.participant.name} joined`, { kind: 'presence' });
       if (this.selected) this.select(this.selected);
       else this.renderOnline();
     });
     s.on('participant-left', (m) => {
       this.peers.delete(m.participant.id);
+      ctx.timeline.system(`${m.participant.name} left`, { kind: 'presence' });
       // Still selected: what is written now waits for them.
       if (this.selected) this.select(this.selected);
       else this.renderOnline();
@@ -82,7 +88,11 @@ export class Phone {
     s.on('chat', (m) => this.onChat(m));
     s.on('call-ringing', (m) => this.setCall({ id: m.call, state: 'calling', peer: m.peer, video: !!m.video }));
     s.on('call-incoming', (m) => this.onIncoming(m));
-    s.on('call-started', (m) => this.setCall({ id: m.call, state: 'active', peer: m.peer, video: !!m.video }));
+    s.on('call-started', (m) => {
+      // A call resumed after a rejoin keeps its start.
+      if (!this.call || this.call.id !== m.call || !this.callStarted) this.callStarted = Date.now();
+      this.setCall({ id: m.call, state: 'active', peer: m.peer, video: !!m.video });
+    });
     s.on('call-held', (m) => {
       if (this.call && this.call.id === m.call) this.setCall({ ...this.call, state: 'held' });
     });
@@ -191,35 +201,29 @@ export class Phone {
     const key = `${m.from?.name}|${m.ts}|${m.text}|${m.to ?? m.to_name ?? ''}`;
     if (this.shown.has(key)) return; // history repeated after a rejoin
     this.shown.add(key);
-    const me = this.ctx.me.id;
-    const mine = m.from?.id === me && kind === 'live';
-    const priv = !!m.to || !!m.to_name;
-    const sender = m.from?.name ?? '?';
-    let label = sender;
+    const mine = m.from?.id === this.ctx.me.id && kind === 'live';
+    const from = { id: m.from?.id ?? '', name: m.from?.name ?? '?' };
+    let priv = '';
+    let with_ = '';
     if (m.queued) {
-      label = `${sender} → ${m.to_name} (waiting until ${m.to_name} comes)`;
+      priv = `Private · waiting for ${m.to_name}`;
+      with_ = m.to_name;
     } else if (kind === 'offline') {
-      label = `${sender} → you, while you were away`;
-    } else if (priv) {
-      const to = this.peers.get(m.to);
-      label = mine ? `${sender} → ${to?.name ?? 'someone'}` : `${sender} → you`;
+      priv = 'Private · left for you while you were away';
+      with_ = from.name;
+    } else if (m.to || m.to_name) {
+      const to = this.peers.get(m.to)?.name ?? m.to_name ?? 'someone';
+      priv = mine ? `Private · to ${to}` : 'Private · to you';
+      with_ = mine ? to : from.name;
     }
-    const who = h(
-      'button',
-      { type: 'button', className: 'who', title: `send to ${sender} only`, onclick: () => this.select({ id: m.from?.id ?? '', name: sender }) },
-      label,
-    );
-    const li = h(
-      'li',
-      { className: ['msg', mine ? 'mine' : '', priv ? 'private' : '', kind].join(' ').trim() },
-      who,
-      h('time', { dateTime: m.ts ?? '' }, m.ts ? formatTime(m.ts) : ''),
-      h('span', { className: 'text' }, String(m.text ?? '')),
-    );
-    const atBottom = this.chatList.scrollHeight - this.chatList.scrollTop - this.chatList.clientHeight < 40;
-    this.chatList.append(li);
-    while (this.chatList.children.length > 500) this.chatList.firstElementChild?.remove();
-    if (atBottom || mine) li.scrollIntoView({ block: 'nearest' });
+    const li = chatBubble({ from, text: String(m.text ?? ''), ts: m.ts ?? '', mine, kind, priv, queued: !!m.queued }, () => this.select(from));
+    const time = Date.parse(m.ts ?? '');
+    this.ctx.timeline.add(li, {
+      time: isNaN(time) ? Date.now() : time,
+      live: kind !== 'history',
+      group: priv ? `p:${from.name}>${with_}` : `a:${from.name}`,
+      mine,
+    });
     if (!mine && kind !== 'history' && (document.hidden || document.activeElement !== this.chatText)) {
       this.unread++;
       this.renderUnread();
@@ -285,8 +289,32 @@ export class Phone {
     const who = this.call?.peer.name ?? m.peer?.name ?? '';
     const text = CALL_ENDED_TEXT[m.reason] ?? 'the call ended';
     if (m.call && this.call && this.call.id !== m.call) return;
+    this.logCall(this.call, m, who);
     this.setCall(null);
     this.callState.textContent = m.reason === 'hangup' || m.reason === 'left' ? text : `${who} ${text}`;
+  }
+
+  /**
+   * Puts an ended call in the timeline, as phones list them: its length,
+   * or a missed call for the one who was called.
+   * @param {{id: string, state: CallState, peer: Peer, video: boolean}|null} c the call as it was
+   * @param {Msg} m its call-ended
+   * @param {string} who the other party
+   */
+  logCall(c, m, who) {
+    if (!who) return; // a call we knew nothing of
+    const what = c?.video || m.video ? 'Video call' : 'Call';
+    let text;
+    if (c && (c.state === 'active' || c.state === 'held') && this.callStarted) {
+      text = `${what} with ${who} · ${formatClock((Date.now() - this.callStarted) / 1000)}`;
+    } else if (c?.state === 'ringing') {
+      text = m.reason === 'declined' ? `You declined a call from ${who}` : `Missed call from ${who}`;
+    } else {
+      text = `${what} to ${who}: ${who} ${CALL_ENDED_TEXT[m.reason] ?? 'the call ended'}`;
+      if (m.reason === 'hangup' || m.reason === 'left') text = `${what} to ${who}: cancelled`;
+    }
+    this.callStarted = 0;
+    this.ctx.timeline.system(text, { kind: 'call' });
   }
 
   /** @param {{id: string, state: CallState, peer: Peer, video: boolean}|null} c */

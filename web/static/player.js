@@ -1,16 +1,32 @@
 // @ts-check
-// The player panel: the room's clips, newest first, kept up to date by the
-// clip events; PLAY, PLAY FROM HERE (this clip, then the newer ones), STOP
-// (also Esc), DELETE on one's own clips, download links, and automatic
-// playing of new clips.
+// The clips of the room and what plays: each clip is a bubble in the
+// timeline (bubble.js), kept up to date by the clip events. One clip plays
+// at a time, in its own bubble. Others' new clips play by themselves in
+// the order they arrive, each after the one playing ends (never cutting it
+// off); PLAY FROM HERE plays a clip and the newer ones; PLAY UNPLAYED the
+// ones not heard yet. Esc stops.
+//
+// Played: a clip from someone else that arrives while we are here is
+// unplayed until it starts playing; one in the catalog at join is as the
+// server says (clip.played), or played when it does not say. Starting one
+// tells the server (clip-played).
 
-import { h, byId, formatBytes, formatSeconds, formatTime, load, save } from './dom.js';
+import { byId, load, save, formatTime } from './dom.js';
+import { ClipView } from './bubble.js';
+
+/** @typedef {import('./bubble.js').Clip} Clip */
+
+const SPEEDS = [1, 1.5, 2];
 
 /**
- * @typedef {{id: string, room: string, author: string, created: string, duration: number, bytes: number,
- *   kind: string, mime: string, description: string, state: string, expires: string,
- *   draft_token?: string, mine?: boolean, key?: string}} Clip
+ * Where a clip from the catalog goes in the timeline: when it was made
+ * (a recording's start, an upload's arrival), as the server orders clips.
+ * A clip that arrives live goes at the bottom anyway.
+ * @param {Clip} c
  */
+function madeAt(c) {
+  return Date.parse(c.created);
+}
 
 export class Player {
   /** @param {import('./app.js').Ctx} ctx */
@@ -18,26 +34,44 @@ export class Player {
     this.ctx = ctx;
     /** @type {Map<string, Clip>} */
     this.clips = new Map();
+    /** @type {Map<string, ClipView>} a bubble per clip, in the timeline or (a draft) in the recorder */
+    this.views = new Map();
     /** @type {string[]} ids still to play, in order */
     this.queue = [];
-    /** @type {Clip|null} */
+    /** @type {{clip: Clip, el: HTMLMediaElement, view: ClipView}|null} */
     this.current = null;
-    /** @type {HTMLMediaElement|null} */
-    this.el = null;
-    this.body = /** @type {HTMLTableSectionElement} */ (byId('clips').querySelector('tbody'));
-    this.empty = byId('clips-empty');
-    this.box = byId('media-box');
-    this.nowPlaying = byId('now-playing');
-    this.stopBtn = /** @type {HTMLButtonElement} */ (byId('stop'));
+    /** whether the user paused what plays (then new clips may start) */
+    this.userPaused = false;
+    /** whether talking paused it (then it goes on after) */
+    this.held = false;
+    /** @type {Set<string>} others' clips not played yet */
+    this.unplayed = new Set();
+    /** @type {Map<string, number>} where a clip not playing starts (seconds), after a seek or a pause */
+    this.positions = new Map();
+    /** @type {Set<number>} reqs of clip-played messages */
+    this.playedReqs = new Set();
+    /** @type {Set<string>} clips the server was told about */
+    this.told = new Set();
+    this.noOutputSaid = false;
+    const speed = load('parley.speed', 1);
+    this.speed = SPEEDS.includes(speed) ? speed : 1;
+
     this.autoplay = /** @type {HTMLInputElement} */ (byId('autoplay'));
     this.playMine = /** @type {HTMLInputElement} */ (byId('play-mine'));
+    this.unplayedBtn = /** @type {HTMLButtonElement} */ (byId('play-unplayed'));
+    this.unplayedCount = byId('unplayed-count');
     this.autoplay.checked = load('parley.autoplay', true);
     this.playMine.checked = load('parley.playMine', false);
     this.autoplay.addEventListener('change', () => save('parley.autoplay', this.autoplay.checked));
     this.playMine.addEventListener('change', () => save('parley.playMine', this.playMine.checked));
-    this.stopBtn.addEventListener('click', () => this.stop());
+    this.unplayedBtn.addEventListener('click', () => this.playUnplayed());
     window.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Escape' && this.current) this.stop();
+      if (ev.key === 'Escape' && this.current && !document.fullscreenElement) this.stop();
+    });
+    document.addEventListener('fullscreenchange', () => {
+      // A video in full screen has the browser's own controls.
+      const el = this.current?.el;
+      if (el instanceof HTMLVideoElement) el.controls = document.fullscreenElement === el;
     });
 
     const s = ctx.signal;
@@ -45,22 +79,65 @@ export class Player {
       const c = /** @type {Clip} */ (m.clip);
       if (!c) return;
       const isNew = !this.clips.has(c.id);
-      this.clips.set(c.id, c);
-      this.render();
-      if (isNew && c.state === 'published' && this.autoplay.checked && (!c.mine || this.playMine.checked)) this.enqueue([c.id]);
+      this.set(c, true);
+      if (!isNew || c.state !== 'published') return;
+      if (!c.mine && c.played !== true) this.setUnplayed(c, true);
+      if (this.autoplay.checked && (!c.mine || this.playMine.checked)) this.enqueue([c.id]);
     });
     s.on('clip-updated', (m) => {
       const c = /** @type {Clip} */ (m.clip);
-      if (!c) return;
-      this.clips.set(c.id, c);
-      this.render();
+      if (c) this.set(c, true);
     });
-    s.on('clip-removed', (m) => {
-      this.clips.delete(m.id);
-      this.queue = this.queue.filter((id) => id !== m.id);
-      if (this.current?.id === m.id) this.next();
-      this.render();
+    s.on('clip-removed', (m) => this.forget(m.id));
+    s.on('error', (m) => {
+      if (!this.playedReqs.delete(m.req)) return;
+      // A server without clip-played, or a clip deleted meanwhile: the
+      // mark is only a convenience.
+      if (m.code !== 'unknown-type' && m.code !== 'no-such-clip') ctx.notify(`Cannot mark the clip as played: ${m.message}`);
     });
+  }
+
+  /**
+   * Keeps a clip and shows it: a published one in the timeline.
+   * @param {Clip} c
+   * @param {boolean} live it happened now, not in the catalog
+   */
+  set(c, live) {
+    this.clips.set(c.id, c);
+    const v = this.view(c);
+    v.update(c);
+    if (c.state === 'published' && !this.ctx.timeline.has(v.el)) {
+      this.ctx.timeline.add(v.el, { time: madeAt(c), live, group: `a:${c.author}`, mine: live && !!c.mine });
+    }
+  }
+
+  /**
+   * The bubble of a clip, made on first use.
+   * @param {Clip} c
+   */
+  view(c) {
+    let v = this.views.get(c.id);
+    if (!v) {
+      v = new ClipView(c, this);
+      v.setUnplayed(this.unplayed.has(c.id));
+      this.views.set(c.id, v);
+    }
+    return v;
+  }
+
+  /** @param {string} id */
+  forget(id) {
+    this.clips.delete(id);
+    this.queue = this.queue.filter((x) => x !== id);
+    this.positions.delete(id);
+    if (this.current?.clip.id === id) this.next();
+    const v = this.views.get(id);
+    if (v) {
+      this.ctx.timeline.remove(v.el);
+      v.el.remove();
+      this.views.delete(id);
+    }
+    if (this.unplayed.delete(id)) this.renderUnplayed();
   }
 
   /** Loads the room's catalog (after every join). */
@@ -74,51 +151,57 @@ export class Player {
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       /** @type {{clips: Clip[]}} */
       const data = await res.json();
-      this.clips = new Map(data.clips.map((c) => [c.id, c]));
-      this.render();
-      for (const c of data.clips) if (c.state === 'draft' && c.mine) this.ctx.draftFound(c);
+      if (this.ctx.room !== room) return; // left meanwhile
+      const ids = new Set(data.clips.map((c) => c.id));
+      for (const id of [...this.clips.keys()]) if (!ids.has(id)) this.forget(id);
+      for (const c of data.clips) {
+        const known = this.clips.has(c.id);
+        // Unplayed as the server says; a clip we knew stays as it was
+        // unless the server says it was played (elsewhere, say).
+        if (c.mine || c.played === true) this.setUnplayed(c, false);
+        else if (!known && c.played === false) this.setUnplayed(c, true);
+        this.set(c, false);
+        if (c.state === 'draft' && c.mine) this.ctx.draftFound(c);
+      }
     } catch (e) {
       this.ctx.notify(`Cannot load the clips: ${e instanceof Error ? e.message : e}`);
     }
   }
 
-  /** Clips newest first (ids sort by time). */
+  /** Forgets the room's clips (leaving it). */
+  clear() {
+    this.stop();
+    for (const id of [...this.clips.keys()]) this.forget(id);
+    this.unplayed.clear();
+    this.renderUnplayed();
+  }
+
+  /** Published clips, oldest first (ids sort by time). */
   sorted() {
-    return [...this.clips.values()].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    return [...this.clips.values()].filter((c) => c.state === 'published').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  render() {
-    const list = this.sorted();
-    this.empty.hidden = list.length > 0;
-    this.body.replaceChildren(...list.map((c) => this.row(c)));
+  /**
+   * @param {Clip} c
+   * @param {boolean} on
+   */
+  setUnplayed(c, on) {
+    const had = this.unplayed.has(c.id);
+    if (on) this.unplayed.add(c.id);
+    else this.unplayed.delete(c.id);
+    this.views.get(c.id)?.setUnplayed(on);
+    if (had !== on) this.renderUnplayed();
   }
 
-  /** @param {Clip} c */
-  row(c) {
-    const playing = this.current?.id === c.id;
-    const queued = this.queue.includes(c.id);
-    const del =
-      c.mine || this.ctx.operator()
-        ? h('button', { type: 'button', className: 'del', title: 'delete this clip', onclick: () => this.remove(c) }, c.state === 'draft' ? 'Discard' : 'Delete')
-        : null;
-    return h(
-      'tr',
-      { className: [playing ? 'playing' : '', queued ? 'queued' : '', c.state === 'draft' ? 'draft' : '', c.mine ? 'mine' : ''].join(' ').trim(), 'data-id': c.id, 'data-author': c.author },
-      h('td', { className: 'author' }, c.author, c.state === 'draft' ? ' (draft)' : ''),
-      h('td', {}, h('time', { dateTime: c.created, title: new Date(c.created).toLocaleString() }, formatTime(c.created))),
-      h('td', { className: 'num' }, formatSeconds(c.duration)),
-      h('td', { className: 'num' }, formatBytes(c.bytes)),
-      h('td', { className: 'kind' }, c.kind),
-      h('td', { className: 'desc' }, c.description),
-      h(
-        'td',
-        { className: 'actions' },
-        h('button', { type: 'button', className: 'play', onclick: () => this.play([c.id]) }, 'Play'),
-        h('button', { type: 'button', className: 'from', title: 'play this clip, then the newer ones', onclick: () => this.playFrom(c) }, 'From here'),
-        h('a', { className: 'download', href: this.url(c), download: `${c.room}-${c.id}.webm`, title: 'download' }, '⤓'),
-        del,
-      ),
-    );
+  renderUnplayed() {
+    const n = this.unplayed.size;
+    this.unplayedBtn.hidden = n === 0;
+    this.unplayedCount.textContent = String(n);
+    this.unplayedBtn.setAttribute('aria-label', `Play ${n} unplayed clip${n === 1 ? '' : 's'}`);
+  }
+
+  playUnplayed() {
+    this.play(this.sorted().filter((c) => this.unplayed.has(c.id)).map((c) => c.id));
   }
 
   /**
@@ -138,11 +221,60 @@ export class Player {
   }
 
   /** @param {Clip} c */
+  canDelete(c) {
+    return c.state === 'published' && (!!c.mine || this.ctx.operator());
+  }
+
+  /** @param {Clip} c */
   playFrom(c) {
-    const newer = this.sorted()
-      .reverse()
-      .filter((x) => x.id >= c.id && x.state === 'published' && (x.id === c.id || !x.mine || this.playMine.checked));
+    const newer = this.sorted().filter((x) => x.id >= c.id && (x.id === c.id || !x.mine || this.playMine.checked));
     this.play(newer.map((x) => x.id));
+  }
+
+  /**
+   * Play or pause, from a clip's bubble.
+   * @param {Clip} c
+   */
+  toggle(c) {
+    const cur = this.current;
+    if (cur && cur.clip.id === c.id) {
+      if (cur.el.paused) {
+        this.userPaused = false;
+        this.held = false;
+        cur.el.play().catch(() => {});
+      } else {
+        this.userPaused = true;
+        cur.el.pause();
+      }
+      return;
+    }
+    this.play([c.id]);
+  }
+
+  /**
+   * Moves to a point of a clip: of the one playing, at once; of another,
+   * where it will start.
+   * @param {Clip} c
+   * @param {number} fraction
+   */
+  seek(c, fraction) {
+    const cur = this.current;
+    if (cur && cur.clip.id === c.id) {
+      const d = isFinite(cur.el.duration) && cur.el.duration > 0 ? cur.el.duration : c.duration;
+      cur.el.currentTime = Math.min(fraction * d, Math.max(0, d - 0.05));
+      cur.view.progress(cur.el.currentTime, d);
+      return;
+    }
+    const t = fraction * c.duration;
+    this.positions.set(c.id, t);
+    this.views.get(c.id)?.progress(t, 0);
+  }
+
+  cycleSpeed() {
+    this.speed = SPEEDS[(SPEEDS.indexOf(this.speed) + 1) % SPEEDS.length];
+    save('parley.speed', this.speed);
+    if (this.current) this.current.el.playbackRate = this.current.el.defaultPlaybackRate = this.speed;
+    for (const v of this.views.values()) v.setSpeed(this.speed);
   }
 
   /**
@@ -155,34 +287,63 @@ export class Player {
     this.next();
   }
 
-  /** @param {string[]} ids */
+  /**
+   * Adds clips to play after what plays now; starts at once when nothing
+   * plays (or the user paused it) and nobody talks.
+   * @param {string[]} ids
+   */
   enqueue(ids) {
     this.queue.push(...ids);
-    if (!this.current && !this.ctx.talking()) this.next();
-    else this.render();
+    if ((!this.current || this.userPaused) && !this.ctx.talking()) this.next();
   }
 
   next() {
     this.release();
     let c;
     while (this.queue.length && !(c = this.clips.get(/** @type {string} */ (this.queue.shift()))));
-    if (!c) {
-      this.current = null;
-      this.stopBtn.disabled = true;
-      this.nowPlaying.textContent = '';
-      this.render();
-      return;
-    }
-    this.current = c;
-    const el = c.kind === 'video' ? h('video', { playsInline: true, controls: true }) : h('audio', { controls: true });
+    if (c) this.start(c);
+  }
+
+  /** @param {Clip} c */
+  start(c) {
+    const view = this.view(c);
+    const el = /** @type {HTMLMediaElement} */ (document.createElement(c.kind === 'video' ? 'video' : 'audio'));
+    if (el instanceof HTMLVideoElement) el.playsInline = true;
     el.preload = 'auto';
     el.src = this.url(c);
     el.dataset.id = c.id;
+    el.defaultPlaybackRate = el.playbackRate = this.speed;
+    const from = this.positions.get(c.id) ?? 0;
+    if (from > 0 && from < c.duration - 0.1) el.currentTime = from;
+    this.positions.delete(c.id);
+    const cur = { clip: c, el, view };
+    this.current = cur;
+    this.userPaused = false;
+    this.held = false;
+    const mine = () => this.current === cur;
+    const show = () => mine() && view.progress(el.currentTime, el.duration);
+    el.addEventListener('timeupdate', show);
+    el.addEventListener('durationchange', show);
+    el.addEventListener('play', () => mine() && view.setPlaying(true));
+    el.addEventListener('pause', () => mine() && !el.ended && view.setPlaying(false));
+    el.addEventListener('playing', () => {
+      if (!mine()) return;
+      this.markPlayed(c);
+      // The waveform fills smoothly, not at timeupdate's pace.
+      const frame = () => {
+        if (!mine() || el.paused) return;
+        show();
+        requestAnimationFrame(frame);
+      };
+      requestAnimationFrame(frame);
+    });
     el.addEventListener('ended', () => {
-      if (this.el === el) this.next();
+      if (!mine()) return;
+      view.progress(0, 0);
+      this.next();
     });
     el.addEventListener('error', () => {
-      if (this.el !== el) return;
+      if (!mine()) return;
       if (noAudioOutput(el.error)) {
         // Every clip would fail the same way: say why (once, and again
         // when the user presses Play), and stop instead of skipping on.
@@ -191,46 +352,69 @@ export class Player {
         this.stop();
         return;
       }
-      this.ctx.notify(`Cannot play the clip by ${c.author}; skipping it.`);
+      this.ctx.notify(`Cannot play the clip by ${c.author} from ${formatTime(c.created)}; skipping it.`);
       this.next();
     });
-    this.el = el;
-    this.box.replaceChildren(el);
-    this.stopBtn.disabled = false;
-    this.nowPlaying.textContent = `${c.author}${c.description ? ': ' + c.description : ''}`;
-    this.render();
+    view.attach(el);
+    view.setPlaying(true);
     el.play().catch((e) => {
-      if (this.el !== el) return;
+      if (!mine()) return;
       if (e.name === 'NotAllowedError') {
         // Autoplay needs a click on the page first.
-        this.ctx.notify('The browser blocked playing a clip. Click Play to listen.');
+        view.setPlaying(false);
+        this.userPaused = true;
+        this.ctx.notify('The browser blocked playing a clip. Press its play button to listen.');
       }
     });
   }
 
+  /**
+   * Playing a clip started: it is played, here and for the server.
+   * @param {Clip} c
+   */
+  markPlayed(c) {
+    this.setUnplayed(c, false);
+    if (c.mine || c.played === true || this.told.has(c.id)) return;
+    this.told.add(c.id);
+    const req = this.ctx.signal.tagged({ type: 'clip-played', id: c.id });
+    if (req) this.playedReqs.add(req);
+    c.played = true;
+  }
+
+  /** Ends what plays, keeping where a clip stopped halfway. */
   release() {
-    if (!this.el) return;
-    this.el.pause();
-    this.el.removeAttribute('src');
-    this.el.load();
-    this.el = null;
-    this.box.replaceChildren();
+    const cur = this.current;
+    if (!cur) return;
+    this.current = null;
+    const { el, view, clip } = cur;
+    const at = el.ended ? 0 : el.currentTime;
+    el.pause();
+    el.removeAttribute('src');
+    el.load();
+    view.detach();
+    if (at > 0.5 && at < clip.duration - 0.5) this.positions.set(clip.id, at);
+    view.progress(this.positions.get(clip.id) ?? 0, 0);
   }
 
   stop() {
     this.queue = [];
     this.release();
-    this.next();
   }
 
-  /** Pauses playing (while recording); resume() goes on. */
+  /** Pauses playing while the user talks; resume() goes on. */
   pause() {
-    this.el?.pause();
+    const el = this.current?.el;
+    if (el && !el.paused) {
+      this.held = true;
+      el.pause();
+    }
   }
 
   resume() {
-    if (this.el) this.el.play().catch(() => {});
-    else if (this.queue.length) this.next();
+    if (this.current && this.held) {
+      this.held = false;
+      this.current.el.play().catch(() => {});
+    } else if (!this.current && this.queue.length) this.next();
   }
 
   /** @param {Clip} c */

@@ -36,6 +36,7 @@ export class Recorder {
     this.pausePlayer = /** @type {HTMLInputElement} */ (byId('pause-player'));
     this.draftBox = byId('draft');
     this.draftText = byId('draft-text');
+    this.draftClip = byId('draft-clip');
     this.limits = byId('limits');
 
     this.presetSel.replaceChildren(...VIDEO_PRESETS.map((p, i) => h('option', { value: String(i) }, p.label)));
@@ -69,7 +70,6 @@ export class Recorder {
       }
     });
 
-    byId('draft-play').addEventListener('click', () => this.draft && ctx.playClip(this.draft.clip ?? this.draft));
     byId('draft-publish').addEventListener('click', () => this.draftAction('clip-publish'));
     byId('draft-discard').addEventListener('click', () => this.draftAction('clip-delete'));
 
@@ -280,7 +280,10 @@ export class Recorder {
   showDraft(clip) {
     this.draft = clip;
     this.draftBox.hidden = !clip;
-    if (clip) this.draftText.textContent = `Your draft (${formatSeconds(clip.duration)}) is only visible to you:`;
+    // The draft's bubble (the player's) shows here until it is published.
+    if (clip) this.draftClip.replaceChildren(this.ctx.clipNode(clip));
+    else this.draftClip.replaceChildren();
+    if (clip) this.draftText.textContent = 'Your draft is only visible to you. Listen to it, then publish or discard it.';
   }
 
   /** @param {'clip-publish'|'clip-delete'} type */
