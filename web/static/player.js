@@ -7,9 +7,11 @@
 // ones not heard yet. Esc stops.
 //
 // Played: a clip from someone else that arrives while we are here is
-// unplayed until it starts playing; one in the catalog at join is as the
-// server says (clip.played), or played when it does not say. Starting one
-// tells the server (clip-played).
+// unplayed until it starts playing, unless it arrives played (a talk spurt
+// heard live); one in the catalog at join is as the server says
+// (clip.played), or played when it does not say (an older server).
+// Starting one tells the server (clip-played), which tells our other
+// sessions (clip-updated with played).
 
 import { byId, load, save, formatTime } from './dom.js';
 import { ClipView } from './bubble.js';
@@ -81,12 +83,17 @@ export class Player {
       const isNew = !this.clips.has(c.id);
       this.set(c, true);
       if (!isNew || c.state !== 'published') return;
-      if (!c.mine && c.played !== true) this.setUnplayed(c, true);
+      // A clip that arrives played (a talk spurt heard live) does not play again.
+      if (c.played === true) return;
+      if (!c.mine) this.setUnplayed(c, true);
       if (this.autoplay.checked && (!c.mine || this.playMine.checked)) this.enqueue([c.id]);
     });
     s.on('clip-updated', (m) => {
       const c = /** @type {Clip} */ (m.clip);
-      if (c) this.set(c, true);
+      if (!c) return;
+      this.set(c, true);
+      // Played here or on another device with the same key.
+      if (c.played === true) this.setUnplayed(c, false);
     });
     s.on('clip-removed', (m) => this.forget(m.id));
     s.on('error', (m) => {
