@@ -76,8 +76,8 @@ func TestDTLSClient(t *testing.T) {
 // latest packet's arrival, and keeps doing so. Before that, and before any
 // packet, there is no clock.
 func TestTrackClock(t *testing.T) {
-	newTrack := func(born time.Time) *UpTrack {
-		return &UpTrack{codec: webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{ClockRate: 48000}}, born: born}
+	newTrack := func(born time.Time) *streamClock {
+		return &streamClock{rate: 48000, born: born}
 	}
 	sr := SenderReport{NTP: time.Unix(1_700_000_000, 250_000_000), RTP: 123456}
 
@@ -85,14 +85,14 @@ func TestTrackClock(t *testing.T) {
 	if _, _, ok := u.clock(time.Now()); ok {
 		t.Fatal("a clock before any packet")
 	}
-	u.noteArrival(1000)
+	u.noteArrival(time.Now(), 1000)
 	if _, _, ok := u.clock(time.Now().Add(time.Second)); ok {
 		t.Fatal("a clock from arrivals before the publisher had clockWait to send its own")
 	}
 	// Tracks older than the arrival field's 24.8 days are measured too.
 	for _, born := range []time.Time{time.Now(), time.Now().Add(-30 * 24 * time.Hour)} {
 		u := newTrack(born)
-		u.noteArrival(1000)
+		u.noteArrival(time.Now(), 1000)
 		now := time.Now().Add(clockWait + 500*time.Millisecond)
 		at, ts, ok := u.clock(now)
 		if !ok || !at.Equal(now) {
@@ -109,7 +109,7 @@ func TestTrackClock(t *testing.T) {
 	}
 
 	u = newTrack(time.Now())
-	u.noteArrival(1000)
+	u.noteArrival(time.Now(), 1000)
 	u.sr.Store(&sr)
 	at, ts, ok := u.clock(time.Now())
 	if !ok || !at.Equal(sr.NTP) || ts != sr.RTP {

@@ -13,18 +13,24 @@ import (
 // DownTrack sends one UpTrack to one subscriber. It implements
 // webrtc.TrackLocal, so Pion binds it to the subscriber's connection and
 // tells it the SSRC and payload type negotiated there; the packets are
-// rewritten to those and otherwise forwarded as they came.
+// rewritten to those and otherwise forwarded as they came. Of a simulcast
+// track it sends one layer at a time, as one stream (see follower).
 type DownTrack struct {
 	up   *UpTrack
 	sub  *Participant
 	conn *subConn // the subscribe connection; nil in benchmarks
+
+	// follow chooses and splices the layers of a simulcast up track; nil
+	// for a single layer.
+	follow *follower
 
 	binding atomic.Pointer[downBinding]
 	sender  *webrtc.RTPSender
 
 	// hdr is the header of the packet being written, kept here so that
 	// writing allocates nothing. Only the up track's forwarding goroutine
-	// writes, so one is enough.
+	// writes (for simulcast, the layers' goroutines under follow.mu), so
+	// one is enough.
 	hdr rtp.Header
 
 	// What was sent, for the sender reports.
@@ -39,8 +45,69 @@ type downBinding struct {
 
 var errCodecNotNegotiated = errors.New("the subscriber does not accept this codec")
 
+// newDownTrack makes a down track of up. Of a simulcast track it starts
+// on the lowest layer that flows, whose keyframe is the cheapest to ask
+// for, and climbs to the highest once it has sent that keyframe: the
+// policy until the subscriber's bandwidth and preferences choose (see
+// SetTargetLayer).
 func newDownTrack(up *UpTrack, sub *Participant, conn *subConn) *DownTrack {
-	return &DownTrack{up: up, sub: sub, conn: conn}
+	d := &DownTrack{up: up, sub: sub, conn: conn}
+	if up.Simulcast() {
+		d.follow = newFollower(up.bottomLayer(), true)
+	}
+	return d
+}
+
+// Layers is the number of layers the track can be switched among: 1 for
+// audio and for video without simulcast.
+func (d *DownTrack) Layers() int { return len(d.up.layers) }
+
+// SetTargetLayer makes the down track follow layer l (0 the lowest
+// resolution; clamped to the layers there are) from that layer's next
+// keyframe, which it asks the publisher for; until then the current
+// layer goes on. This is what congestion control and the subscriber's
+// preferences set; the default policy (see newDownTrack) stops once it
+// is called. It does nothing for a track without simulcast.
+func (d *DownTrack) SetTargetLayer(l int) {
+	f := d.follow
+	if f == nil {
+		return
+	}
+	l = max(0, min(l, len(d.up.layers)-1))
+	f.mu.Lock()
+	f.climb = false
+	f.target.Store(int32(l))
+	f.mu.Unlock()
+	if int32(l) != f.cur.Load() {
+		d.up.layers[l].requestKeyframe()
+	}
+}
+
+// TargetLayer is the layer the down track follows or switches to.
+func (d *DownTrack) TargetLayer() int {
+	if d.follow == nil {
+		return 0
+	}
+	return int(d.follow.target.Load())
+}
+
+// CurrentLayer is the layer the down track sends now; -1 before the
+// first keyframe of a simulcast track.
+func (d *DownTrack) CurrentLayer() int {
+	if d.follow == nil {
+		return 0
+	}
+	return int(d.follow.cur.Load())
+}
+
+// requestKeyframe asks for a keyframe of what the subscriber is to
+// decode next: the layer it switches to, or the one it follows.
+func (d *DownTrack) requestKeyframe() {
+	if d.follow == nil {
+		d.up.layers[0].requestKeyframe()
+		return
+	}
+	d.up.layers[d.follow.target.Load()].requestKeyframe()
 }
 
 // Bind is called by Pion once the subscriber's connection has negotiated
@@ -57,7 +124,7 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		d.binding.Store(&downBinding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream()})
 		// A new video subscriber cannot decode anything until the next
 		// keyframe.
-		d.up.RequestKeyframe()
+		d.requestKeyframe()
 		return c, nil
 	}
 	return webrtc.RTPCodecParameters{}, errCodecNotNegotiated
@@ -72,7 +139,8 @@ func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 // ID is the id of the up track; unique within the subscriber's connection.
 func (d *DownTrack) ID() string { return d.up.id }
 
-// RID is empty: simulcast is not forwarded.
+// RID is empty: a subscriber receives one layer of a simulcast track at
+// a time, as one stream.
 func (d *DownTrack) RID() string { return "" }
 
 // StreamID is the publisher's participant id, so that a client can tell
@@ -80,7 +148,7 @@ func (d *DownTrack) RID() string { return "" }
 func (d *DownTrack) StreamID() string { return d.up.owner.ID }
 
 // Kind is the up track's kind.
-func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.up.remote.Kind() }
+func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
 
 // rewrite makes h, a copy of the publisher's header, this subscriber's:
 // its SSRC and payload type, and none of the publisher's header
@@ -101,6 +169,41 @@ func (d *DownTrack) writeRTP(p *rtp.Packet) {
 	d.hdr = p.Header
 	b.rewrite(&d.hdr)
 	d.send(b, &d.hdr, p.Payload)
+}
+
+// writeLayer forwards a packet of layer l of a simulcast track, if the
+// down track follows that layer or switches to it at this packet (see
+// follower). Called only on the layers' forwarding goroutines.
+func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, arrival int64) {
+	f := d.follow
+	if !f.wants(l.index) {
+		return
+	}
+	b := d.binding.Load()
+	if b == nil {
+		return
+	}
+	f.mu.Lock()
+	payload, ok, ask := f.next(l.index, p, in, arrival, d.up.codec.ClockRate, &d.hdr, l.scratch)
+	climbTo := int32(-1)
+	if ok {
+		b.rewrite(&d.hdr)
+		d.send(b, &d.hdr, payload)
+		if f.climb {
+			f.climb = false
+			if top := d.up.topLayer(); top != f.target.Load() {
+				f.target.Store(top)
+				climbTo = top
+			}
+		}
+	}
+	f.mu.Unlock()
+	if ask {
+		l.requestKeyframe()
+	}
+	if climbTo >= 0 {
+		d.up.layers[climbTo].requestKeyframe()
+	}
 }
 
 // send writes one rewritten packet: directly when the connection allows
@@ -141,7 +244,7 @@ func (d *DownTrack) readRTCP() {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.up.RequestKeyframe()
+				d.requestKeyframe()
 			case *rtcp.TransportLayerNack:
 				if buf == nil {
 					buf = make([]byte, maxPacket)
@@ -157,12 +260,12 @@ func (d *DownTrack) readRTCP() {
 const maxRetransmit = 64
 
 // retransmit sends again the packets a NACK asks for that are still in
-// the up track's cache, rewritten for this subscriber. Called on the RTCP
-// goroutine, so it parses into a packet of its own.
+// the up track's cache, rewritten for this subscriber: of a simulcast
+// track, each from the layer it was sent from, as it was sent. Called on
+// the RTCP goroutine, so it parses into a packet of its own.
 func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
-	c := d.up.cache
 	b := d.binding.Load()
-	if c == nil || b == nil {
+	if d.up.kind != webrtc.RTPCodecTypeVideo || b == nil {
 		return
 	}
 	sent := 0
@@ -171,13 +274,28 @@ func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 			if sent == maxRetransmit {
 				return
 			}
-			n := c.get(seq, buf)
+			l, in := d.up.layers[0], seq
+			var e epoch
+			if f := d.follow; f != nil {
+				var ok bool
+				f.mu.Lock()
+				e, in, ok = f.lookup(seq)
+				f.mu.Unlock()
+				if !ok {
+					continue
+				}
+				l = d.up.layers[e.layer]
+			}
+			n := l.cache.get(in, buf)
 			if n == 0 {
 				continue
 			}
 			var pkt rtp.Packet
 			if pkt.Unmarshal(buf[:n]) != nil {
 				continue
+			}
+			if d.follow != nil {
+				e.rewriteAgain(d.up.codecK, &pkt)
 			}
 			b.rewrite(&pkt.Header)
 			d.send(b, &pkt.Header, pkt.Payload)

@@ -53,11 +53,7 @@ func TestBind(t *testing.T) {
 		{"H.264, only another profile", h264(102, baseline), []webrtc.RTPCodecParameters{h264(100, "packetization-mode=1;profile-level-id=640c1f")}, 0},
 		{"not offered", vp8, []webrtc.RTPCodecParameters{h264(102, baseline)}, 0},
 	} {
-		up := &UpTrack{id: "u", codec: tc.up, remote: &webrtc.TrackRemote{}}
-		empty := []*DownTrack{}
-		up.downs.Store(&empty)
-		noSinks := []Sink{}
-		up.sinks.Store(&noSinks)
+		up := newUpTrack("u", nil, webrtc.RTPCodecTypeVideo, tc.up, []layerSource{{remote: &webrtc.TrackRemote{}}})
 		d := newDownTrack(up, nil, nil)
 		w := &countingWriter{}
 		got, err := d.Bind(bindContext{codecs: tc.offer, writer: w})
@@ -73,7 +69,7 @@ func TestBind(t *testing.T) {
 		}
 		up.attach(d)
 		var pkt rtp.Packet
-		up.handle(rawPacket(), &pkt)
+		up.handle(up.layers[0], rawPacket(), &pkt)
 		if w.packets != 1 || d.hdr.SSRC != 4321 || d.hdr.PayloadType != uint8(tc.wantPT) || d.hdr.Extension || len(d.hdr.Extensions) != 0 {
 			t.Errorf("%s: sent %d packets with header %+v", tc.name, w.packets, d.hdr)
 		}
@@ -83,7 +79,7 @@ func TestBind(t *testing.T) {
 		if err := d.Unbind(bindContext{}); err != nil || d.binding.Load() != nil {
 			t.Errorf("%s: still bound after Unbind (%v)", tc.name, err)
 		}
-		up.handle(rawPacket(), &pkt)
+		up.handle(up.layers[0], rawPacket(), &pkt)
 		if w.packets != 1 {
 			t.Errorf("%s: sent after Unbind", tc.name)
 		}

@@ -183,6 +183,11 @@ func publishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
 		return nil, err
 	}
+	// Simulcast: each encoding's packets say which media section (mid)
+	// and which encoding (rid) they belong to.
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		return nil, err
+	}
 	// The publisher's audio level on each audio packet (RFC 6464): who
 	// speaks, and the waveforms of clips, without decoding audio.
 	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: audiolevel.URI}, webrtc.RTPCodecTypeAudio); err != nil {

@@ -22,14 +22,11 @@ func (w *countingWriter) Write(b []byte) (int, error) { return len(b), nil }
 // benchUp builds an up track with n bound down tracks writing to
 // counters, without connections; a video one keeps a packet cache.
 func benchUp(n int, video bool) (*UpTrack, []*countingWriter) {
-	u := &UpTrack{id: "bench", codec: webrtc.RTPCodecParameters{PayloadType: 111}}
+	kind := webrtc.RTPCodecTypeAudio
 	if video {
-		u.cache = &packetCache{}
+		kind = webrtc.RTPCodecTypeVideo
 	}
-	empty := []*DownTrack{}
-	u.downs.Store(&empty)
-	noSinks := []Sink{}
-	u.sinks.Store(&noSinks)
+	u := newUpTrack("bench", nil, kind, webrtc.RTPCodecParameters{PayloadType: 111}, []layerSource{{remote: &webrtc.TrackRemote{}}})
 	ws := make([]*countingWriter, n)
 	for i := range ws {
 		ws[i] = &countingWriter{}
@@ -68,7 +65,7 @@ func BenchmarkForward(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					u.handle(raw, &pkt)
+					u.handle(u.layers[0], raw, &pkt)
 				}
 				b.StopTimer()
 				if ws[0].packets != b.N {

@@ -64,7 +64,7 @@ func TestForwarding(t *testing.T) {
 				if r.from != "a" || r.kind != up.Kind() {
 					t.Errorf("track %s came as %s from %q", up.ID(), r.kind, r.from)
 				}
-				if r.ssrc == uint32(up.remote.SSRC()) {
+				if r.ssrc == uint32(up.layers[0].remote.SSRC()) {
 					t.Errorf("track %s came with the publisher's SSRC", up.ID())
 				}
 				if r.badData != 0 || r.extended != 0 {

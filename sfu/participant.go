@@ -72,6 +72,7 @@ type Participant struct {
 	subConn     *subConn // sub's send side
 	ups         map[string]*UpTrack
 	upSeq       int
+	simulcast   map[*webrtc.RTPReceiver]*UpTrack // the simulcast ups, by their receiver
 	downs       map[*UpTrack]*DownTrack
 	negotiating bool // an offer was sent on sub and its answer is awaited
 	renegotiate bool // the tracks changed while negotiating
@@ -86,13 +87,14 @@ type Participant struct {
 
 func newParticipant(r *Room, id, name string, sig Signaler) *Participant {
 	return &Participant{
-		ID:    id,
-		Name:  name,
-		room:  r,
-		sig:   sig,
-		log:   r.log.With("participant", id),
-		ups:   make(map[string]*UpTrack),
-		downs: make(map[*UpTrack]*DownTrack),
+		ID:        id,
+		Name:      name,
+		room:      r,
+		sig:       sig,
+		log:       r.log.With("participant", id),
+		ups:       make(map[string]*UpTrack),
+		simulcast: make(map[*webrtc.RTPReceiver]*UpTrack),
+		downs:     make(map[*UpTrack]*DownTrack),
 	}
 }
 
@@ -209,16 +211,16 @@ func (p *Participant) speakingChanged(up *UpTrack) {
 }
 
 // requestKeyframes asks the publishers of the video p receives for a
-// keyframe.
+// keyframe of what p is to decode.
 func (p *Participant) requestKeyframes() {
 	p.mu.Lock()
-	ups := make([]*UpTrack, 0, len(p.downs))
-	for up := range p.downs {
-		ups = append(ups, up)
+	downs := make([]*DownTrack, 0, len(p.downs))
+	for _, d := range p.downs {
+		downs = append(downs, d)
 	}
 	p.mu.Unlock()
-	for _, up := range ups {
-		up.RequestKeyframe()
+	for _, d := range downs {
+		d.requestKeyframe()
 	}
 }
 
@@ -233,11 +235,28 @@ func (p *Participant) UpTracks() []*UpTrack {
 	return ups
 }
 
+// onTrack takes a track the publisher sends: a new up track, or a
+// further layer of a simulcast one, whose packets it then forwards until
+// the track ends. Pion tells each rid of a simulcast track apart, as its
+// first packet arrives; the first makes the up track, with a layer for
+// every rid declared (see rankRIDs), and each starts its layer.
 func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
+	}
+	if t.RID() != "" {
+		if up := p.simulcast[recv]; up != nil {
+			l := up.layerOf(t.RID())
+			if l == nil || up.ending || l.started.Load() {
+				p.mu.Unlock()
+				p.log.Debug("simulcast encoding not forwarded", "track", up.id, "rid", t.RID())
+				return
+			}
+			p.runLayerLocked(up, l, recv)
+			return
+		}
 	}
 	if t.Kind() == webrtc.RTPCodecTypeVideo && !p.room.opts.AllowVideo {
 		p.mu.Unlock()
@@ -263,8 +282,20 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		p.log.Warn("track without a negotiated codec ignored")
 		return
 	}
+	streams := []layerSource{{remote: t}}
+	if t.RID() != "" {
+		streams = simulcastStreams(recv)
+	}
 	p.upSeq++
-	up := newUpTrack(fmt.Sprintf("%s-%s%d", p.ID, t.Kind(), p.upSeq), p, t, codec)
+	up := newUpTrack(fmt.Sprintf("%s-%s%d", p.ID, t.Kind(), p.upSeq), p, t.Kind(), codec, streams)
+	l := up.layerOf(t.RID())
+	if l == nil {
+		// A rid beyond the layers kept: the track's first packet came
+		// on an encoding it does not forward.
+		p.mu.Unlock()
+		p.log.Debug("simulcast encoding not forwarded", "rid", t.RID())
+		return
+	}
 	if t.Kind() == webrtc.RTPCodecTypeAudio {
 		for _, e := range recv.GetParameters().HeaderExtensions {
 			if e.URI == audiolevel.URI && e.ID > 0 && e.ID < 256 {
@@ -274,20 +305,66 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		}
 	}
 	p.ups[up.id] = up
+	if t.RID() != "" {
+		p.simulcast[recv] = up
+	}
+	p.log.Debug("publishing", "track", up.id, "codec", up.codec.MimeType, "layers", up.Layers())
+	p.runLayerLocked(up, l, recv)
+}
+
+// simulcastStreams lists the layers of a simulcast receiver, ordered by
+// rankRIDs.
+func simulcastStreams(recv *webrtc.RTPReceiver) []layerSource {
+	byRID := map[string]*webrtc.TrackRemote{}
+	var declared []string
+	for _, tr := range recv.Tracks() {
+		if tr != nil && byRID[tr.RID()] == nil {
+			byRID[tr.RID()] = tr
+			declared = append(declared, tr.RID())
+		}
+	}
+	var streams []layerSource
+	for _, rid := range rankRIDs(declared) {
+		streams = append(streams, layerSource{rid: rid, remote: byRID[rid]})
+	}
+	return streams
+}
+
+// runLayerLocked starts layer l of up and forwards its packets until it
+// ends: the first layer publishes the track in the room, the last to end
+// removes it. Called locked; it unlocks.
+func (p *Participant) runLayerLocked(up *UpTrack, l *layer, recv *webrtc.RTPReceiver) {
+	first := up.loops == 0
+	up.loops++
+	l.started.Store(true)
 	p.wg.Add(2)
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
-		up.readRTCP(recv)
+		l.readRTCP(recv)
 	}()
 
 	defer p.wg.Done()
-	p.log.Debug("publishing", "track", up.id, "codec", up.codec.MimeType)
-	p.room.addUp(up)
-	if p.sig != nil {
-		p.sig.TrackPublished(up)
+	if first {
+		p.room.addUp(up)
+		if p.sig != nil {
+			p.sig.TrackPublished(up)
+		}
 	}
-	up.forward()
+	l.forward()
+	p.mu.Lock()
+	up.loops--
+	last := up.loops == 0
+	if last {
+		up.ending = true
+		if p.simulcast[recv] == up {
+			delete(p.simulcast, recv)
+		}
+	}
+	p.mu.Unlock()
+	if !last {
+		return
+	}
 	p.room.removeUp(up)
 	p.mu.Lock()
 	delete(p.ups, up.id)

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -57,25 +58,50 @@ func (p *Participant) senderReports(c *subConn) {
 }
 
 // senderReport is the down track's sender report at now, or nil before
-// its first packet. The NTP and RTP times are a pair of the track's
-// clock (see UpTrack.clock); the counts are what this subscriber was sent.
+// its first packet. The NTP and RTP times are a pair of the clock of the
+// layer it follows (see streamClock), in its own timestamps; the counts
+// are what this subscriber was sent.
 func (d *DownTrack) senderReport(now time.Time) *rtcp.SenderReport {
 	b := d.binding.Load()
 	packets := d.packets.Load()
 	if b == nil || packets == 0 {
 		return nil
 	}
-	at, ts, ok := d.up.clock(now)
+	l, off := d.up.layers[0], uint32(0)
+	if f := d.follow; f != nil {
+		f.mu.Lock()
+		e := f.latest()
+		if e != nil {
+			l, off = d.up.layers[e.layer], e.ts
+		}
+		f.mu.Unlock()
+		if e == nil {
+			return nil
+		}
+	}
+	at, ts, ok := l.clock(now)
 	if !ok {
 		return nil
 	}
 	return &rtcp.SenderReport{
 		SSRC:        b.ssrc,
 		NTPTime:     ntpTimestamp(at),
-		RTPTime:     ts,
+		RTPTime:     ts + off,
 		PacketCount: uint32(packets),
 		OctetCount:  uint32(d.octets.Load()),
 	}
+}
+
+// streamClock is the clock of one RTP stream of a publisher (a layer):
+// its latest sender report and its latest packet's arrival.
+type streamClock struct {
+	rate uint32    // the codec's clock rate
+	born time.Time // when the track was made
+
+	sr        atomic.Pointer[SenderReport]
+	last      atomic.Uint64 // see noteArrival
+	firstAt   atomic.Int64  // unix nanoseconds of the first packet
+	clockFrom atomic.Int32  // clockUndecided, clockPublisher or clockArrival
 }
 
 // Where a track's sender reports take their clock from, decided once per
@@ -86,14 +112,14 @@ const (
 	clockArrival   // the arrival of the packets
 )
 
-// clock returns a wall-clock time and the RTP timestamp of the track at
+// clock returns a wall-clock time and the RTP timestamp of the stream at
 // that time. The publisher's own pair, from its latest sender report, is
 // best: audio and video from one publisher then keep the lip sync of their
 // capture. A publisher that has sent none by clockWait after its first
 // packet never will, it is assumed: its tracks' RTP time at now is then
 // extrapolated from the latest packet's arrival, for the rest of the
 // track. ok is false while undecided.
-func (u *UpTrack) clock(now time.Time) (time.Time, uint32, bool) {
+func (u *streamClock) clock(now time.Time) (time.Time, uint32, bool) {
 	switch u.clockFrom.Load() {
 	case clockPublisher:
 		sr := u.sr.Load()
@@ -114,7 +140,7 @@ func (u *UpTrack) clock(now time.Time) (time.Time, uint32, bool) {
 }
 
 // arrivalClock extrapolates the RTP time at now from the latest packet.
-func (u *UpTrack) arrivalClock(now time.Time) (time.Time, uint32, bool) {
+func (u *streamClock) arrivalClock(now time.Time) (time.Time, uint32, bool) {
 	last := u.last.Load()
 	if last == 0 {
 		return time.Time{}, 0, false
@@ -124,7 +150,7 @@ func (u *UpTrack) arrivalClock(now time.Time) (time.Time, uint32, bool) {
 	if age > arrivalMask/2 { // the packet came after now was taken
 		age = 0
 	}
-	elapsed := float64(age) / 1000 * float64(u.codec.ClockRate)
+	elapsed := float64(age) / 1000 * float64(u.rate)
 	return now, uint32(last) + uint32(int64(elapsed)), true
 }
 
@@ -132,7 +158,7 @@ func (u *UpTrack) arrivalClock(now time.Time) (time.Time, uint32, bool) {
 // are taken modulo it.
 const arrivalMask = 1<<31 - 1
 
-func (u *UpTrack) msSinceBorn(t time.Time) uint32 {
+func (u *streamClock) msSinceBorn(t time.Time) uint32 {
 	return uint32(t.Sub(u.born)/time.Millisecond) & arrivalMask
 }
 
@@ -140,8 +166,7 @@ func (u *UpTrack) msSinceBorn(t time.Time) uint32 {
 // one word so that arrivalClock reads a consistent pair: a bit that says
 // there is one, 31 bits of milliseconds since the track began, and the
 // timestamp. The first arrival is kept too.
-func (u *UpTrack) noteArrival(ts uint32) {
-	now := time.Now()
+func (u *streamClock) noteArrival(now time.Time, ts uint32) {
 	if u.firstAt.Load() == 0 {
 		u.firstAt.CompareAndSwap(0, now.UnixNano())
 	}

@@ -38,13 +38,21 @@ type SenderReport struct {
 	Arrival time.Time // local time, with a monotonic reading
 }
 
-// UpTrack is a track published by a participant. One goroutine reads it and
-// writes every packet to the DownTracks attached to it.
+// UpTrack is a track published by a participant: one RTP stream (a
+// layer), or for a simulcast video up to maxLayers of them, ordered from
+// the lowest resolution to the highest. One goroutine per layer reads it
+// and writes every packet to the DownTracks attached to the track: to all
+// of them for a single layer; for simulcast, to those that follow the
+// layer (see follower).
 type UpTrack struct {
 	id     string
 	owner  *Participant
-	remote *webrtc.TrackRemote
+	kind   webrtc.RTPCodecType
 	codec  webrtc.RTPCodecParameters
+	codecK codecKind
+	// layers are fixed when the track is made; a layer's packets flow
+	// once the publisher has sent its first (layer.started).
+	layers []*layer
 
 	// downs is replaced, never modified, so that the read loop can use it
 	// without a lock.
@@ -54,10 +62,11 @@ type UpTrack struct {
 
 	sinks  atomic.Pointer[[]Sink]
 	sinkMu sync.Mutex
-	sr     atomic.Pointer[SenderReport]
-
-	keyframe *throttle
-	cache    *packetCache // video only: answers subscribers' NACKs; nil for audio
+	// sinkFollow makes the sinks' one stream out of the highest layer of
+	// a simulcast track (nil otherwise); sinkPkt is the packet it makes,
+	// guarded by its mu.
+	sinkFollow *follower
+	sinkPkt    rtp.Packet
 
 	// levelID is the header extension id of the publisher's audio level
 	// (audiolevel.URI), 0 when it sends none; set before the track is
@@ -70,20 +79,40 @@ type UpTrack struct {
 	packets atomic.Uint64
 	// detachedSent counts what the subscribers that left were sent.
 	detachedSent atomic.Uint64
-	born         time.Time
-	last         atomic.Uint64 // see noteArrival
-	firstAt      atomic.Int64  // unix nanoseconds of the first packet
-	clockFrom    atomic.Int32  // clockUndecided, clockPublisher or clockArrival
+
+	// loops counts the layers' read loops running, and ending is set once
+	// the last has ended: the track is then removed. Guarded by owner.mu.
+	loops  int
+	ending bool
 }
 
-func newUpTrack(id string, owner *Participant, remote *webrtc.TrackRemote, codec webrtc.RTPCodecParameters) *UpTrack {
-	u := &UpTrack{id: id, owner: owner, remote: remote, codec: codec, born: time.Now()}
-	if remote.Kind() == webrtc.RTPCodecTypeVideo {
-		u.cache = &packetCache{}
+// layerSource is one RTP stream a publisher declared for a track: its rid
+// (empty unless simulcast) and Pion's track for it.
+type layerSource struct {
+	rid    string
+	remote *webrtc.TrackRemote
+}
+
+// newUpTrack makes a track of the given streams, already ordered from
+// the lowest resolution to the highest (see rankRIDs).
+func newUpTrack(id string, owner *Participant, kind webrtc.RTPCodecType, codec webrtc.RTPCodecParameters, streams []layerSource) *UpTrack {
+	u := &UpTrack{id: id, owner: owner, kind: kind, codec: codec, codecK: codecKindOf(codec.MimeType)}
+	born := time.Now()
+	for i, s := range streams {
+		l := &layer{up: u, index: int32(i), rid: s.rid, remote: s.remote,
+			streamClock: streamClock{rate: codec.ClockRate, born: born}}
+		if kind == webrtc.RTPCodecTypeVideo {
+			l.cache = &packetCache{}
+		}
+		if len(streams) > 1 {
+			l.scratch = make([]byte, maxPacket)
+		}
+		l.keyframe = newThrottle(keyframeInterval, l.sendPLI)
+		u.layers = append(u.layers, l)
 	}
-	u.keyframe = newThrottle(keyframeInterval, func() {
-		owner.writeRTCPUp([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(remote.SSRC())}})
-	})
+	if len(u.layers) > 1 {
+		u.sinkFollow = newFollower(0, false)
+	}
 	empty := []*DownTrack{}
 	u.downs.Store(&empty)
 	noSinks := []Sink{}
@@ -94,8 +123,52 @@ func newUpTrack(id string, owner *Participant, remote *webrtc.TrackRemote, codec
 // ID is unique within the room: the publisher's id and a counter.
 func (u *UpTrack) ID() string { return u.id }
 
+// Simulcast reports whether the track has more than one layer.
+func (u *UpTrack) Simulcast() bool { return len(u.layers) > 1 }
+
+// Layers lists the rids of the track's layers, from the lowest
+// resolution to the highest; one empty rid for a track without
+// simulcast.
+func (u *UpTrack) Layers() []string {
+	rids := make([]string, len(u.layers))
+	for i, l := range u.layers {
+		rids[i] = l.rid
+	}
+	return rids
+}
+
+// topLayer is the highest layer whose packets flow; 0 when none does.
+func (u *UpTrack) topLayer() int32 {
+	for i := len(u.layers) - 1; i > 0; i-- {
+		if u.layers[i].started.Load() {
+			return int32(i)
+		}
+	}
+	return 0
+}
+
+// bottomLayer is the lowest layer whose packets flow; 0 when none does.
+func (u *UpTrack) bottomLayer() int32 {
+	for i, l := range u.layers {
+		if l.started.Load() {
+			return int32(i)
+		}
+	}
+	return 0
+}
+
+// layerOf returns the layer of rid, or nil.
+func (u *UpTrack) layerOf(rid string) *layer {
+	for _, l := range u.layers {
+		if l.rid == rid {
+			return l
+		}
+	}
+	return nil
+}
+
 // Kind is audio or video.
-func (u *UpTrack) Kind() webrtc.RTPCodecType { return u.remote.Kind() }
+func (u *UpTrack) Kind() webrtc.RTPCodecType { return u.kind }
 
 // Codec is the codec the publisher sends.
 func (u *UpTrack) Codec() webrtc.RTPCodecParameters { return u.codec }
@@ -195,25 +268,47 @@ func (u *UpTrack) RemoveSink(s Sink) {
 	u.sinks.Store(&sinks)
 }
 
-// LastSenderReport returns the latest sender report of the track.
+// LastSenderReport returns the latest sender report of the track: for a
+// simulcast track, of the layer its sinks receive, in the timestamps
+// they are given.
 func (u *UpTrack) LastSenderReport() (SenderReport, bool) {
-	if sr := u.sr.Load(); sr != nil {
-		return *sr, true
+	l, off := u.layers[0], uint32(0)
+	if f := u.sinkFollow; f != nil {
+		f.mu.Lock()
+		e := f.latest()
+		if e != nil {
+			l, off = u.layers[e.layer], e.ts
+		} else {
+			l = u.layers[u.topLayer()]
+		}
+		f.mu.Unlock()
+	}
+	if sr := l.sr.Load(); sr != nil {
+		r := *sr
+		r.RTP += off
+		return r, true
 	}
 	return SenderReport{}, false
 }
 
-// readRTCP keeps the latest sender report of the publisher; reading also
-// feeds the receiver-side interceptors. It returns when the receiver stops.
-func (u *UpTrack) readRTCP(recv *webrtc.RTPReceiver) {
+// readRTCP keeps the latest sender report of the layer's publisher;
+// reading also feeds the receiver-side interceptors. It returns when the
+// receiver stops.
+func (l *layer) readRTCP(recv *webrtc.RTPReceiver) {
 	for {
-		pkts, _, err := recv.ReadRTCP()
+		var pkts []rtcp.Packet
+		var err error
+		if l.rid != "" {
+			pkts, _, err = recv.ReadSimulcastRTCP(l.rid)
+		} else {
+			pkts, _, err = recv.ReadRTCP()
+		}
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == uint32(u.remote.SSRC()) {
-				u.sr.Store(&SenderReport{NTP: ntpTime(sr.NTPTime), RTP: sr.RTPTime, Arrival: time.Now()})
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == uint32(l.remote.SSRC()) {
+				l.sr.Store(&SenderReport{NTP: ntpTime(sr.NTPTime), RTP: sr.RTPTime, Arrival: time.Now()})
 			}
 		}
 	}
@@ -232,26 +327,28 @@ func ntpTime(ntp uint64) time.Time {
 	return time.Unix(secs, int64(frac*1e9))
 }
 
-// forward reads RTP until the track ends and writes each packet to every
-// attached DownTrack. It returns when the publisher's connection closes.
-func (u *UpTrack) forward() {
+// forward reads the layer's RTP until it ends and writes each packet to
+// the track's subscribers and sinks. It returns when the publisher's
+// connection closes.
+func (l *layer) forward() {
 	buf := make([]byte, maxPacket)
 	var pkt rtp.Packet
 	for {
-		n, _, err := u.remote.Read(buf)
+		n, _, err := l.remote.Read(buf)
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				u.owner.log.Debug("up track read ended", "track", u.id, "err", err)
+			if !errors.Is(err, io.EOF) && l.up.owner != nil {
+				l.up.owner.log.Debug("up track read ended", "track", l.up.id, "rid", l.rid, "err", err)
 			}
 			return
 		}
-		u.handle(buf[:n], &pkt)
+		l.up.handle(l, buf[:n], &pkt)
 	}
 }
 
-// handle is the per-packet work of the SFU: parse raw into pkt, keep it
-// for retransmissions (video), and write it to every subscriber and sink.
-func (u *UpTrack) handle(raw []byte, pkt *rtp.Packet) {
+// handle is the per-packet work of the SFU: parse raw, a packet of layer
+// l, into pkt, keep it for retransmissions (video), and write it to every
+// subscriber and sink.
+func (u *UpTrack) handle(l *layer, raw []byte, pkt *rtp.Packet) {
 	if err := pkt.Unmarshal(raw); err != nil {
 		return
 	}
@@ -262,14 +359,19 @@ func (u *UpTrack) handle(raw []byte, pkt *rtp.Packet) {
 			"track", u.id, "negotiated", u.codec.MimeType, "payload_type", pkt.PayloadType)
 	}
 	u.packets.Add(1)
-	u.noteArrival(pkt.Timestamp)
+	now := time.Now()
+	l.noteArrival(now, pkt.Timestamp)
 	if u.levelID != 0 {
-		u.hear(time.Now(), pkt)
+		u.hear(now, pkt)
 	}
-	if u.cache != nil {
-		u.cache.put(pkt.SequenceNumber, raw)
+	if l.cache != nil {
+		l.cache.put(pkt.SequenceNumber, raw)
 	}
-	u.fanOut(pkt)
+	if len(u.layers) == 1 {
+		u.fanOut(pkt)
+		return
+	}
+	u.fanOutLayer(l, pkt, now.UnixNano())
 }
 
 // fanOut writes one packet to every subscriber and sink: the per-packet
@@ -283,16 +385,63 @@ func (u *UpTrack) fanOut(pkt *rtp.Packet) {
 	}
 }
 
-// RequestKeyframe asks the publisher for a keyframe (PLI), at most once
-// per keyframeInterval (see throttle).
-func (u *UpTrack) RequestKeyframe() {
-	if u.remote.Kind() == webrtc.RTPCodecTypeVideo {
-		u.keyframe.Request()
+// fanOutLayer writes a packet of layer l of a simulcast track to the
+// subscribers that follow l or wait to switch to it, and to the sinks
+// if they follow it.
+func (u *UpTrack) fanOutLayer(l *layer, pkt *rtp.Packet, arrival int64) {
+	var in packetInfo
+	in.read(u.codecK, pkt.Payload)
+	for _, d := range *u.downs.Load() {
+		d.writeLayer(l, pkt, &in, arrival)
+	}
+	if sinks := *u.sinks.Load(); len(sinks) > 0 {
+		u.writeSinks(sinks, l, pkt, &in, arrival)
 	}
 }
 
-// close marks the track ended and stops its pending keyframe request.
+// writeSinks gives the sinks of a simulcast track the highest layer, as
+// one continuous stream: when a higher layer begins, they switch to it at
+// its next keyframe.
+func (u *UpTrack) writeSinks(sinks []Sink, l *layer, pkt *rtp.Packet, in *packetInfo, arrival int64) {
+	f := u.sinkFollow
+	if top := u.topLayer(); top != f.target.Load() {
+		f.target.Store(top)
+		u.layers[top].requestKeyframe()
+	}
+	if !f.wants(l.index) {
+		return
+	}
+	f.mu.Lock()
+	payload, ok, ask := f.next(l.index, pkt, in, arrival, u.codec.ClockRate, &u.sinkPkt.Header, l.scratch)
+	if ok {
+		u.sinkPkt.Payload = payload
+		for _, s := range sinks {
+			s.WriteRTP(&u.sinkPkt)
+		}
+		u.sinkPkt.Payload = nil
+	}
+	f.mu.Unlock()
+	if ask {
+		l.requestKeyframe()
+	}
+}
+
+// RequestKeyframe asks the publisher for a keyframe (PLI), at most once
+// per keyframeInterval (see throttle): of the layer the sinks receive,
+// for a simulcast track. A subscriber's requests go to the layer it
+// follows (DownTrack.requestKeyframe).
+func (u *UpTrack) RequestKeyframe() {
+	l := u.layers[0]
+	if f := u.sinkFollow; f != nil {
+		l = u.layers[u.topLayer()]
+	}
+	l.requestKeyframe()
+}
+
+// close marks the track ended and stops its pending keyframe requests.
 func (u *UpTrack) close() {
 	u.closed.Store(true)
-	u.keyframe.Stop()
+	for _, l := range u.layers {
+		l.keyframe.Stop()
+	}
 }
