@@ -146,7 +146,7 @@ func checkContinuous(t *testing.T, pkts []sentPacket) {
 		if step := b.hdr.Timestamp - a.hdr.Timestamp; step == 0 || step > 90000 {
 			t.Fatalf("packet %d: timestamp %d after %d", i, b.hdr.Timestamp, a.hdr.Timestamp)
 		}
-		if !db.Start || db.PictureID != (da.PictureID+1)&0x7fff || db.TL0PICIDX != da.TL0PICIDX+1 {
+		if !db.Start || db.PictureID != (da.PictureID+1)&0x7fff || db.HasTL0PICIDX && db.TL0PICIDX != da.TL0PICIDX+1 {
 			t.Fatalf("packet %d: a new frame with picture %d, TL0PICIDX %d after %d, %d (start %v)",
 				i, db.PictureID, db.TL0PICIDX, da.PictureID, da.TL0PICIDX, db.Start)
 		}
@@ -332,6 +332,42 @@ func TestKeyframeDetection(t *testing.T) {
 		in.read(tc.kind, tc.payload)
 		if in.keyframe != tc.want {
 			t.Errorf("%s: keyframe %v, want %v", tc.name, in.keyframe, tc.want)
+		}
+	}
+}
+
+// TestSimulcastHostilePayloads: packets whose payloads are empty, cut
+// short or garbage pass through a simulcast track without harm: none
+// starts a subscriber's stream, and a stream once started carries them
+// unchanged.
+func TestSimulcastHostilePayloads(t *testing.T) {
+	u, synth := simulcastUp(t)
+	w := &recordingWriter{}
+	d := boundDown(u, w)
+	d.SetTargetLayer(0)
+	garbage := [][]byte{nil, {0x80}, {0x90, 0x80}, {0x90, 0xff, 0xff}, {0x90, 0x80, 0x80}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	var pkt rtp.Packet
+	send := func() {
+		for _, g := range garbage {
+			s := synth[0]
+			raw, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: s.ssrc}, Payload: g}).Marshal()
+			s.seq++
+			u.handle(u.layers[0], raw, &pkt)
+		}
+	}
+	send()
+	if len(w.pkts) != 0 {
+		t.Fatalf("%d garbage packets started the stream", len(w.pkts))
+	}
+	sendFrames(u, synth, 1, 0)
+	n := len(w.pkts)
+	send()
+	if len(w.pkts) != n+len(garbage) {
+		t.Fatalf("%d of %d garbage packets forwarded once the stream began", len(w.pkts)-n, len(garbage))
+	}
+	for i, g := range garbage {
+		if !bytes.Equal(w.pkts[n+i].payload, g) {
+			t.Errorf("garbage payload % x forwarded as % x", g, w.pkts[n+i].payload)
 		}
 	}
 }

@@ -76,3 +76,80 @@ func BenchmarkForward(b *testing.B) {
 		}
 	}
 }
+
+// vp8Raw is a VP8 packet as a browser's simulcast encoder sends it: a
+// payload descriptor with a 15-bit picture ID, TL0PICIDX and TID, and
+// 1,000 bytes of frame.
+func vp8Raw(ssrc uint32, seq uint16, key bool) []byte {
+	payload := make([]byte, 1000)
+	copy(payload, []byte{0x90, 0xe0, 0x81, 0x23, 0x05, 0x00, 0x01})
+	if key {
+		payload[6] = 0x00
+	}
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: 90000, SSRC: ssrc}, Payload: payload}
+	_ = p.SetExtension(3, []byte{0x01, 0x02})
+	b, _ := p.Marshal()
+	return b
+}
+
+// BenchmarkForwardSimulcast measures the per-packet path of a VP8 track
+// with one layer and with three, n subscribers spread evenly over the
+// three (each switched to its layer before the timing): parse, keep for
+// retransmission, and for simulcast read the payload descriptor and,
+// for each subscriber of the packet's layer, rewrite its numbers and
+// descriptor. The packets of the three layers come in turn. ns/forwarded
+// is the time per packet written to a subscriber, the figure to compare.
+func BenchmarkForwardSimulcast(b *testing.B) {
+	codec := webrtc.RTPCodecParameters{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}
+	for _, layers := range []int{1, 3} {
+		for _, n := range []int{3, 30, 300} {
+			b.Run(fmt.Sprintf("layers=%d/subscribers=%d", layers, n), func(b *testing.B) {
+				streams := []layerSource{{remote: &webrtc.TrackRemote{}}}
+				if layers == 3 {
+					streams = []layerSource{{"q", &webrtc.TrackRemote{}}, {"h", &webrtc.TrackRemote{}}, {"f", &webrtc.TrackRemote{}}}
+				}
+				u := newUpTrack("bench", nil, webrtc.RTPCodecTypeVideo, codec, streams)
+				defer u.close()
+				ws := make([]*countingWriter, n)
+				for i := range ws {
+					ws[i] = &countingWriter{}
+					d := newDownTrack(u, nil, nil)
+					d.binding.Store(&downBinding{ssrc: uint32(1000 + i), pt: 96, writer: ws[i]})
+					if d.follow != nil {
+						d.follow.climb = false
+						d.follow.target.Store(int32(i % layers))
+					}
+					u.attach(d)
+				}
+				raws := make([][]byte, layers)
+				seqs := make([]uint16, layers)
+				var pkt rtp.Packet
+				for l := range layers {
+					u.layers[l].started.Store(true)
+					seqs[l] = uint16(1000 * l)
+					u.handle(u.layers[l], vp8Raw(uint32(l+1), seqs[l], true), &pkt)
+					raws[l] = vp8Raw(uint32(l+1), seqs[l], false)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					l := i % layers
+					seqs[l]++
+					raw := raws[l]
+					raw[2], raw[3] = byte(seqs[l]>>8), byte(seqs[l])
+					u.handle(u.layers[l], raw, &pkt)
+				}
+				b.StopTimer()
+				forwarded := 0
+				for _, w := range ws {
+					forwarded += w.packets
+				}
+				if want := b.N * n / layers; forwarded < want-n {
+					b.Fatalf("forwarded %d packets, want about %d", forwarded, want)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(forwarded), "ns/forwarded")
+				b.ReportMetric(float64(forwarded)/b.Elapsed().Seconds(), "forwarded/s")
+			})
+		}
+	}
+}

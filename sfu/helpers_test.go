@@ -262,6 +262,7 @@ type recvTrack struct {
 	badData  int // packets whose payload is not the one sent
 	extended int // packets with a header extension
 	reports  []rtcp.SenderReport
+	kept     []*rtp.Packet // every packet, when the client keeps them
 }
 
 // testClient is a client of one participant: a Pion peer on 127.0.0.1
@@ -288,6 +289,7 @@ type testClient struct {
 	old      []*webrtc.PeerConnection
 	recv     map[string]*recvTrack // by up track id
 	answered int                   // subscribe offers answered
+	keep     bool                  // keep every packet received (recvTrack.kept)
 }
 
 // clientAPI is a browser-like Pion API: loopback UDP only, the default
@@ -309,6 +311,10 @@ func clientAPI(t *testing.T) *webrtc.API {
 	// Offered as browsers offer it; packets carry a level only where a
 	// test sets one (sendTrack.level).
 	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: audiolevel.URI}, webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
+	// Offered as browsers offer them, for simulcast (publishSimulcast).
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
 		t.Fatal(err)
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
@@ -502,6 +508,9 @@ func (c *testClient) onTrack(conn int, tr *webrtc.TrackRemote, r *webrtc.RTPRece
 			if pkt.Extension || len(pkt.Extensions) > 0 {
 				rt.extended++
 			}
+			if c.keep {
+				rt.kept = append(rt.kept, pkt.Clone())
+			}
 			c.mu.Unlock()
 		}
 	})
@@ -519,6 +528,7 @@ func (c *testClient) received(id string) recvTrack {
 	cp := *rt
 	cp.seqs = nil
 	cp.reports = slices.Clone(rt.reports)
+	cp.kept = slices.Clone(rt.kept)
 	return cp
 }
 

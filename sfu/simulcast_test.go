@@ -1,0 +1,197 @@
+package sfu
+
+import (
+	"bytes"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+
+	"parley/internal/testmedia"
+	"parley/sfu/vp8"
+)
+
+// lockedSink keeps what a sink is given, for a test to read.
+type lockedSink struct {
+	mu   sync.Mutex
+	pkts []sentPacket
+}
+
+func (s *lockedSink) WriteRTP(p *rtp.Packet) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pkts = append(s.pkts, sentPacket{p.Header, bytes.Clone(p.Payload)})
+}
+
+func (s *lockedSink) got() []sentPacket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.pkts)
+}
+
+// downOf returns the down track by which p receives up.
+func downOf(p *Participant, up *UpTrack) *DownTrack {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.downs[up]
+}
+
+// TestSimulcast: a publisher's three rid encodings of real VP8, at three
+// sizes, are one up track of three layers, ranked by their names; a
+// subscriber starts on the lowest and climbs to the highest, is switched
+// down and up (each switch asking for the target layer's keyframe), and
+// receives one stream that ffmpeg decodes without an error, with
+// sequence numbers, timestamps and picture IDs that go on across every
+// switch; a NACK after the switches is answered with the packet it
+// names; the sink gets the highest layer only; on both send paths.
+func TestSimulcast(t *testing.T) {
+	frames := vp8Sizes(t, 2, "320x240", "160x120", "80x60")
+	for _, mode := range []struct {
+		name     string
+		noDirect bool
+	}{{"direct", false}, {"pion", true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			e := newTestEngine(t, mode.noDirect)
+			room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+			a := join(t, room, "a")
+			// In the order of sendEncodings, the largest first.
+			sim := a.publishSimulcast([]string{"f", "h", "q"}, frames)
+			up := upOf(t, a.p, video)
+			if got := up.Layers(); !slices.Equal(got, []string{"q", "h", "f"}) || !up.Simulcast() {
+				t.Fatalf("layers %q, want q, h, f", got)
+			}
+			eventually(t, "every layer flows", func() bool {
+				return up.layers[0].started.Load() && up.layers[1].started.Load() && up.layers[2].started.Load()
+			})
+			sink := &lockedSink{}
+			up.AddSink(sink)
+
+			b := join(t, room, "b")
+			b.mu.Lock()
+			b.keep = true
+			b.mu.Unlock()
+			waitDowns(t, b.p, up.ID())
+			d := downOf(b.p, up)
+			eventually(t, "b climbs to the highest layer", func() bool { return d.CurrentLayer() == 2 })
+			b.waitPackets(up.ID(), 20)
+
+			// sim's encodings are f, h, q: layer i is encoding 2-i.
+			for _, target := range []int{0, 1, 2} {
+				plis := sim.plis[2-target].Load()
+				d.SetTargetLayer(target)
+				eventually(t, "b is switched", func() bool { return d.CurrentLayer() == target })
+				eventually(t, "the target layer was asked for a keyframe", func() bool { return sim.plis[2-target].Load() > plis })
+				b.waitPackets(up.ID(), 20)
+			}
+
+			// A NACK for a packet of the lowest layer, three switches ago,
+			// and for the last packet.
+			kept := b.received(up.ID()).kept
+			var low *rtp.Packet
+			var widths []int
+			width := 0
+			for _, p := range kept {
+				if w, ok := keyframeWidth(p.Payload); ok && w != width {
+					width = w
+					widths = append(widths, w)
+				}
+				// The lowest layer's second stretch: the first is older
+				// than the switches kept (epochsKept).
+				if len(widths) == 3 && low == nil {
+					low = p
+				}
+			}
+			if want := []int{80, 320, 80, 160, 320}; !slices.Equal(widths, want) {
+				t.Errorf("b received pictures %v wide in turn, want %v", widths, want)
+			}
+			if low == nil {
+				t.Fatal("b got no packet of the lowest layer")
+			}
+			last := kept[len(kept)-1]
+			b.writeRTCP(&rtcp.TransportLayerNack{MediaSSRC: last.SSRC,
+				Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{low.SequenceNumber, last.SequenceNumber})})
+			eventually(t, "the NACKed packets come again", func() bool {
+				return b.timesReceived(up.ID(), low.SequenceNumber) == 2 && b.timesReceived(up.ID(), last.SequenceNumber) == 2
+			})
+			a.unpublish()
+			eventually(t, "a's video ends", up.Closed)
+
+			// Each packet as first received, then the retransmissions.
+			var stream []*rtp.Packet
+			seen := map[uint16]*rtp.Packet{}
+			for _, p := range b.received(up.ID()).kept {
+				if first := seen[p.SequenceNumber]; first != nil {
+					if p.Timestamp != first.Timestamp || !bytes.Equal(p.Payload, first.Payload) {
+						t.Errorf("packet %d came again otherwise than first", p.SequenceNumber)
+					}
+					continue
+				}
+				seen[p.SequenceNumber] = p
+				stream = append(stream, p)
+			}
+			sent := make([]sentPacket, len(stream))
+			for i, p := range stream {
+				sent[i] = sentPacket{p.Header, p.Payload}
+			}
+			checkContinuous(t, sent)
+			path, n := writeIVF(t, stream)
+			if errs := decodeErrors(t, path); errs != "" {
+				t.Errorf("ffmpeg decodes what b received with errors:\n%s", errs)
+			}
+			if n < 40 {
+				t.Errorf("b received %d frames", n)
+			}
+
+			got := sink.got()
+			if len(got) < 20 {
+				t.Fatalf("the sink got %d packets", len(got))
+			}
+			checkContinuous(t, got)
+			for _, p := range got {
+				if p.hdr.SSRC != sim.ssrcs[0] {
+					t.Fatalf("the sink got a packet of SSRC %d, not the highest layer's %d", p.hdr.SSRC, sim.ssrcs[0])
+				}
+			}
+		})
+	}
+}
+
+// keyframeWidth is the width of the picture a VP8 keyframe's first
+// packet begins.
+func keyframeWidth(payload []byte) (int, bool) {
+	d, err := vp8.Parse(payload)
+	if err != nil || !d.Keyframe {
+		return 0, false
+	}
+	f := payload[d.Size:]
+	if len(f) < 10 || f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
+		return 0, false
+	}
+	return int(f[6]) | int(f[7]&0x3f)<<8, true
+}
+
+// TestSimulcastManyRIDs: a publisher that declares five rids is
+// forwarded three of them, ranked by the SDP (highest first), and its
+// subscriber receives the highest of those.
+func TestSimulcastManyRIDs(t *testing.T) {
+	sizes := vp8Sizes(t, 1, "160x120", "80x60")
+	frames := [][]testmedia.Frame{sizes[0], sizes[0], sizes[1], sizes[1], sizes[1]}
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	a := join(t, room, "a")
+	a.publishSimulcast([]string{"a", "b", "c", "d", "e"}, frames)
+	up := upOf(t, a.p, video)
+	if got := up.Layers(); !slices.Equal(got, []string{"c", "b", "a"}) {
+		t.Fatalf("layers %q, want c, b, a", got)
+	}
+	b := join(t, room, "b")
+	waitDowns(t, b.p, up.ID())
+	d := downOf(b.p, up)
+	eventually(t, "b climbs to the highest layer", func() bool { return d.CurrentLayer() == 2 })
+	b.waitPackets(up.ID(), 20)
+	if n := len(a.p.UpTracks()); n != 1 {
+		t.Errorf("a publishes %d tracks, want 1", n)
+	}
+}
