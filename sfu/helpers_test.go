@@ -757,8 +757,8 @@ func waitDowns(t *testing.T, p *Participant, ids ...string) {
 var ownedGoroutines = []string{
 	"parley/sfu.(*Participant).senderReports",
 	"parley/sfu.(*DownTrack).readRTCP",
-	"parley/sfu.(*UpTrack).readRTCP",
-	"parley/sfu.(*UpTrack).forward",
+	"parley/sfu.(*layer).readRTCP",
+	"parley/sfu.(*layer).forward",
 	"parley/sfu.(*Participant).subscribeFailed.func",
 	"parley/sfu.(*Participant).publishFailed.func",
 	"parley/sfu.(*Room).resubscribe",

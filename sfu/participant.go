@@ -73,6 +73,7 @@ type Participant struct {
 	ups         map[string]*UpTrack
 	upSeq       int
 	simulcast   map[*webrtc.RTPReceiver]*UpTrack // the simulcast ups, by their receiver
+	refused     map[*webrtc.RTPReceiver]bool     // simulcast tracks refused
 	downs       map[*UpTrack]*DownTrack
 	negotiating bool // an offer was sent on sub and its answer is awaited
 	renegotiate bool // the tracks changed while negotiating
@@ -94,6 +95,7 @@ func newParticipant(r *Room, id, name string, sig Signaler) *Participant {
 		log:       r.log.With("participant", id),
 		ups:       make(map[string]*UpTrack),
 		simulcast: make(map[*webrtc.RTPReceiver]*UpTrack),
+		refused:   make(map[*webrtc.RTPReceiver]bool),
 		downs:     make(map[*UpTrack]*DownTrack),
 	}
 }
@@ -247,6 +249,11 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		return
 	}
 	if t.RID() != "" {
+		if p.refused[recv] {
+			// Told once, for the first encoding.
+			p.mu.Unlock()
+			return
+		}
 		if up := p.simulcast[recv]; up != nil {
 			l := up.layerOf(t.RID())
 			if l == nil || up.ending || l.started.Load() {
@@ -259,12 +266,14 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		}
 	}
 	if t.Kind() == webrtc.RTPCodecTypeVideo && !p.room.opts.AllowVideo {
+		p.refuseLocked(t, recv)
 		p.mu.Unlock()
 		p.log.Info("video track refused: the room does not allow video")
 		p.sig.MediaProblem(PCPublish, "video-not-allowed", "this room does not allow video; the video track is ignored")
 		return
 	}
 	if len(p.ups) >= p.room.opts.MaxUpTracks {
+		p.refuseLocked(t, recv)
 		p.mu.Unlock()
 		p.sig.MediaProblem(PCPublish, "too-many-tracks", fmt.Sprintf("at most %d published tracks", p.room.opts.MaxUpTracks))
 		return
@@ -310,6 +319,14 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	}
 	p.log.Debug("publishing", "track", up.id, "codec", up.codec.MimeType, "layers", up.Layers())
 	p.runLayerLocked(up, l, recv)
+}
+
+// refuseLocked notes that the encodings of a simulcast track are refused,
+// so that the publisher is told once. Called locked.
+func (p *Participant) refuseLocked(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	if t.RID() != "" {
+		p.refused[recv] = true
+	}
 }
 
 // simulcastStreams lists the layers of a simulcast receiver, ordered by

@@ -195,3 +195,22 @@ func TestSimulcastManyRIDs(t *testing.T) {
 		t.Errorf("a publishes %d tracks, want 1", n)
 	}
 }
+
+// TestSimulcastRefused: a simulcast video in a room without video is
+// refused, and the publisher told once, not once per encoding.
+func TestSimulcastRefused(t *testing.T) {
+	sizes := vp8Sizes(t, 1, "80x60")
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true})
+	a := join(t, room, "a")
+	sim := a.publishSimulcast([]string{"q", "h", "f"}, [][]testmedia.Frame{sizes[0], sizes[0], sizes[0]})
+	eventually(t, "a is told of the refusal", func() bool { return len(a.sig.problemList()) > 0 })
+	// Every encoding's first packet has long been read by then.
+	eventually(t, "a sends a second of video", func() bool { return sim.sent.Load() >= 25 })
+	if got := a.sig.problemList(); !slices.Equal(got, []string{"publish video-not-allowed"}) {
+		t.Errorf("a was told %v, want one refusal", got)
+	}
+	if n := len(a.p.UpTracks()); n != 0 {
+		t.Errorf("a publishes %d tracks", n)
+	}
+}
