@@ -30,12 +30,10 @@ func (w *recordingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 
 func (w *recordingWriter) Write(b []byte) (int, error) { return len(b), nil }
 
-func (w *recordingWriter) WriteRTP2(p *rtp.Packet) { _, _ = w.WriteRTP(&p.Header, p.Payload) }
-
 // recordingSink keeps every packet a sink was given.
 type recordingSink struct{ w recordingWriter }
 
-func (s *recordingSink) WriteRTP(p *rtp.Packet) { s.w.WriteRTP2(p) }
+func (s *recordingSink) WriteRTP(p *rtp.Packet) { _, _ = s.w.WriteRTP(&p.Header, p.Payload) }
 
 // synthLayer makes the VP8 packets of one simulcast layer: its own SSRC,
 // sequence numbers, timestamps, picture IDs and TL0PICIDX, as a browser's
