@@ -15,6 +15,11 @@ import (
 // waited for until maxLate newer packets have come or the packets held
 // span maxDelay of RTP time; then it is given up, with the frame it
 // belonged to.
+//
+// The assembler owns the packets it is given until it gives them back
+// through release, each exactly once: dropped, given up, or joined into a
+// frame. A frame's data is appended to a buffer from buffer, which then
+// belongs to whoever pops the frame.
 type assembler struct {
 	dep      rtp.Depacketizer
 	slots    []*rtp.Packet // len is a power of two; index seq & mask
@@ -29,6 +34,10 @@ type assembler struct {
 	newest  uint16      // newest sequence number held
 	ready   []frame     // complete frames, from ready[popped]
 	popped  int
+
+	release func(*rtp.Packet) // gives back a packet; nil: none
+	buffer  func() []byte     // an empty buffer for a frame; nil: a new one
+	unused  func([]byte)      // gives back a buffer of a frame dropped; nil: none
 }
 
 type frame struct {
@@ -57,9 +66,11 @@ func (a *assembler) push(p *rtp.Packet) {
 		case d < 0 && !a.taken && a.newest-seq <= a.mask:
 			a.head = seq // the first packets came out of order
 		case d < 0 && d >= -int16(a.mask):
-			return // late: its place was given up or taken
+			a.drop(p) // late: its place was given up or taken
+			return
 		case d < 0 || uint16(d) > a.mask:
 			if a.jump == nil || a.jump.SequenceNumber+1 != seq {
+				a.drop(a.jump)
 				a.jump = p
 				return
 			}
@@ -69,6 +80,7 @@ func (a *assembler) push(p *rtp.Packet) {
 			a.push(first)
 		}
 	}
+	a.drop(a.jump)
 	a.jump = nil
 	if !a.started {
 		a.started, a.taken, a.head, a.newest = true, false, seq, seq
@@ -77,10 +89,18 @@ func (a *assembler) push(p *rtp.Packet) {
 		a.newest = seq
 	}
 	if a.slots[seq&a.mask] != nil {
-		return // a duplicate
+		a.drop(p) // a duplicate
+		return
 	}
 	a.slots[seq&a.mask] = p
 	a.assemble(false)
+}
+
+// drop gives back a packet that is not kept; nil is none.
+func (a *assembler) drop(p *rtp.Packet) {
+	if p != nil && a.release != nil {
+		a.release(p)
+	}
 }
 
 // pop returns the next complete frame, or false.
@@ -122,6 +142,7 @@ func (a *assembler) assemble(all bool) {
 			if !a.taken && !all && !a.giveUp() {
 				return
 			}
+			a.drop(p)
 			a.slots[a.head&a.mask] = nil
 			a.advance()
 			continue
@@ -133,6 +154,7 @@ func (a *assembler) assemble(all bool) {
 			}
 			// Give up the incomplete frame: its packets up to the gap.
 			for a.head != end {
+				a.drop(a.slots[a.head&a.mask])
 				a.slots[a.head&a.mask] = nil
 				a.advance()
 			}
@@ -191,6 +213,9 @@ func (a *assembler) advance() { a.head, a.taken = a.head+1, true }
 // (padding) adds nothing.
 func (a *assembler) take(end uint16) {
 	f := frame{ts: a.slots[a.head&a.mask].Timestamp}
+	if a.buffer != nil {
+		f.data = a.buffer()
+	}
 	ok := true
 	for s := a.head; s != end; s++ {
 		i := s & a.mask
@@ -199,10 +224,13 @@ func (a *assembler) take(end uint16) {
 			ok = err == nil
 			f.data = append(f.data, chunk...)
 		}
+		a.drop(a.slots[i])
 		a.slots[i] = nil
 	}
 	a.head, a.taken = end, true
 	if ok && len(f.data) > 0 {
 		a.ready = append(a.ready, f)
+	} else if a.unused != nil {
+		a.unused(f.data)
 	}
 }

@@ -4,8 +4,28 @@
 // that a slow disk never stalls live forwarding. The recorder's own
 // goroutine reorders packets and joins them into frames (assembler), waits for a video
 // keyframe without losing the audio before it, puts audio and video on one
-// timeline and writes them with ebml-go, which adds Cues and Duration on
-// close so that browsers can seek.
+// timeline, interleaves them (interleaver) and writes them with its own
+// WebM writer (webm.go), which adds Cues and Duration on close so that
+// browsers can seek.
+//
+// The per-packet path allocates nothing in steady state and has one
+// goroutine hand-off: a Sink copies the packet into a buffer that the
+// recorder's goroutine gave back earlier, and queues it under a lock; the
+// goroutine takes the whole queue at once, every 100 ms or when 32 packets
+// wait, rather than waking for each packet. Frames are joined into buffers
+// that each track reuses, and blocks go straight into the file's write
+// buffer. The WebM writer is parley's own rather than ebml-go's, whose
+// block writer marshals each block by reflection and hands it through
+// several goroutines: a clip is a fixed header, Clusters of SimpleBlocks,
+// and the Cues, a few hundred lines that tests check against ffmpeg,
+// mkvmerge and clips/probe. (clips still remuxes uploads and recovered
+// recordings with ebml-go.)
+//
+// Memory is bounded whatever a publisher sends: the queue (Options.Queue
+// packets), the assemblers' windows (128 packets for audio, 1,024 for
+// video), the frames held before the header (maxPending) and the
+// interleaver's delay (300 ms of media); the reused buffers are at most
+// what was once in flight.
 //
 // One timeline: each track's RTP clock is mapped to wall time either by
 // the publisher's sender reports (the sender's clock, which keeps the lip
@@ -34,8 +54,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/at-wat/ebml-go/mkvcore"
-	"github.com/at-wat/ebml-go/webm"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
@@ -84,6 +102,26 @@ const (
 	// may come and still be shown from the start (see open): a camera
 	// starts within it, also on a busy machine.
 	videoLead = time.Second
+	// housekeepEvery is how often the recorder's goroutine wakes up to take
+	// the queued packets, ask for keyframes and flush; wakeBatch queued
+	// packets wake it sooner. Waking per packet would cost more than the
+	// packet's own work, and nothing waits for a frame to be written: the
+	// file is flushed every second.
+	housekeepEvery = 100 * time.Millisecond
+	wakeBatch      = 32
+	// maxPending bounds the frames held before the header is written
+	// (keyframeWait of audio and video); later ones are dropped.
+	maxPending = 1024
+	// interleaveDelay is how far, in ms, one track may run ahead of
+	// another before the other's frames are written without waiting (see
+	// interleaver).
+	interleaveDelay = 300
+	// maxFreePackets and maxFreeFrames bound the buffers kept for reuse:
+	// the packet copies of a recorder, and the frames of a track. A
+	// frame buffer larger than maxFreeFrame (a big keyframe) is not kept.
+	maxFreePackets = 512
+	maxFreeFrames  = 32
+	maxFreeFrame   = 64 << 10
 )
 
 // SenderReport is the latest RTCP sender report of a track: the
@@ -165,13 +203,25 @@ type levelRing struct {
 	next  int
 }
 
+// newLevelRing makes an empty ring: no slot holds a level yet.
+func newLevelRing() *levelRing {
+	lr := &levelRing{}
+	for i := range lr.level {
+		lr.level[i] = -1
+	}
+	return lr
+}
+
 func (lr *levelRing) put(ts uint32, l int16) {
 	lr.ts[lr.next], lr.level[lr.next] = ts, l
 	lr.next = (lr.next + 1) % len(lr.ts)
 }
 
+// get finds the level of the packet with timestamp ts, searching from the
+// newest: a frame is placed soon after its packet came.
 func (lr *levelRing) get(ts uint32) (audiolevel.Level, bool) {
-	for i := range lr.ts {
+	for k := 1; k <= len(lr.ts); k++ {
+		i := (lr.next - k + len(lr.ts)) % len(lr.ts)
 		if lr.ts[i] == ts && lr.level[i] >= 0 {
 			return audiolevel.Level(lr.level[i]), true
 		}
@@ -185,8 +235,7 @@ type trackState struct {
 	codec   string // "opus" | "vp8" | "vp9"
 	asm     *assembler
 	clock   float64
-	number  uint64 // WebM track number, 0 until the writer exists
-	writer  webm.BlockWriteCloser
+	number  uint64    // WebM track number, 0 until the header is written or if the track is not in the clip
 	started bool      // first packet seen
 	firstTS uint32    // RTP timestamp of the first packet
 	firstAt time.Time // its arrival
@@ -202,6 +251,53 @@ type trackState struct {
 	lastTC   int64 // last timecode written, ms
 	lastKFAt time.Time
 	levels   *levelRing // audio with AudioLevelID
+	free     [][]byte   // frame buffers to reuse
+}
+
+// buffer returns an empty buffer for a frame of the track.
+func (t *trackState) buffer() []byte {
+	if n := len(t.free); n > 0 {
+		b := t.free[n-1]
+		t.free[n-1] = nil
+		t.free = t.free[:n-1]
+		return b
+	}
+	return nil
+}
+
+// release takes back a frame buffer that nothing refers to anymore.
+func (t *trackState) release(b []byte) {
+	if cap(b) > 0 && cap(b) <= maxFreeFrame && len(t.free) < maxFreeFrames {
+		t.free = append(t.free, b[:0])
+	}
+}
+
+// inbox is the hand-off from the Sinks, called on forwarding goroutines,
+// to the recorder's goroutine. The packet copies circulate: a Sink takes
+// one from free, the goroutine gives it back when the packet's frame is
+// made.
+type inbox struct {
+	mu     sync.Mutex
+	queue  []queued
+	free   []*rtp.Packet
+	max    int
+	closed bool
+	wake   chan struct{} // one waiting signal at most
+}
+
+// take swaps the queue for spare (emptied) and gives back the packets in
+// done; closed tells that no packet will come anymore.
+func (in *inbox) take(spare []queued, done []*rtp.Packet) (q []queued, closed bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, p := range done {
+		if len(in.free) >= maxFreePackets {
+			break
+		}
+		in.free = append(in.free, p)
+	}
+	q, in.queue = in.queue, spare[:0]
+	return q, in.closed
 }
 
 // Recorder writes one WebM file.
@@ -209,21 +305,22 @@ type Recorder struct {
 	opts   Options
 	out    *countingWriter
 	tracks []*trackState
-	queue  chan queued
-	closed atomic.Bool
-	stopMu sync.Mutex // orders Sink writes against Stop
+	in     inbox
+	closed atomic.Bool // Stop was called: the Sinks need not lock
 	done   chan struct{}
 
 	dropped atomic.Uint64
 
 	// Owned by the run goroutine.
-	useSR    bool      // tracks are timed by their sender reports, else by arrival
-	zero     time.Time // wall time at timecode 0; set with the header
-	first    time.Time // when the first frame came; the keyframe wait starts there
-	writers  []webm.BlockWriteCloser
+	useSR    bool           // tracks are timed by their sender reports, else by arrival
+	zero     time.Time      // wall time at timecode 0; set with the header
+	first    time.Time      // when the first frame came; the keyframe wait starts there
+	webm     *webmWriter    // nil until the header is written
+	mux      *interleaver   // orders the blocks of the tracks in the clip
+	clipped  []*trackState  // the tracks in the clip, by interleaver index
+	spent    []*rtp.Packet  // packet copies to give back to the Sinks
 	pending  []pendingFrame // audio held until the header can be written
 	frames   int
-	size     int64 // estimated file size: header, frames, block overhead, cues
 	maxTC    int64
 	wave     audiolevel.Waveform
 	limitHit bool
@@ -251,10 +348,10 @@ func Start(w io.WriteSeeker, tracks []Track, opts Options) (*Recorder, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	r := &Recorder{
-		opts:  opts,
-		out:   &countingWriter{w: w},
-		queue: make(chan queued, opts.Queue),
-		done:  make(chan struct{}),
+		opts: opts,
+		out:  &countingWriter{w: w},
+		in:   inbox{max: opts.Queue, wake: make(chan struct{}, 1)},
+		done: make(chan struct{}),
 	}
 	hasAudio := false
 	for _, t := range tracks {
@@ -268,7 +365,7 @@ func Start(w io.WriteSeeker, tracks []Track, opts Options) (*Recorder, error) {
 			ts.asm = newAssembler(&codecs.OpusPacket{}, 128, 64, t.Codec.ClockRate/5) // 200 ms
 			hasAudio = true
 			if t.AudioLevelID != 0 {
-				ts.levels = &levelRing{}
+				ts.levels = newLevelRing()
 			}
 		case strings.ToLower(webrtc.MimeTypeVP8):
 			ts.kind, ts.codec = "video", "vp8"
@@ -279,6 +376,9 @@ func Start(w io.WriteSeeker, tracks []Track, opts Options) (*Recorder, error) {
 		default:
 			return nil, fmt.Errorf("cannot record %s: WebM clips hold Opus, VP8 and VP9", t.Codec.MimeType)
 		}
+		ts.asm.release = r.spend
+		ts.asm.buffer = ts.buffer
+		ts.asm.unused = ts.release
 		r.tracks = append(r.tracks, ts)
 	}
 	if !hasAudio {
@@ -305,7 +405,8 @@ type Sink struct {
 func (r *Recorder) Sink(i int) *Sink { return &Sink{r: r, track: i} }
 
 // WriteRTP copies the packet into the recorder's queue, or drops it if the
-// queue is full. It never blocks.
+// queue is full. It never blocks, and allocates nothing once the recorder
+// has buffers to give back.
 func (s *Sink) WriteRTP(p *rtp.Packet) {
 	r := s.r
 	if r.closed.Load() {
@@ -317,19 +418,36 @@ func (s *Sink) WriteRTP(p *rtp.Packet) {
 			level = int16(l)
 		}
 	}
-	cp := &rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)}
-	cp.Header.Extensions = nil
-	cp.Header.Extension = false
-	r.stopMu.Lock()
-	defer r.stopMu.Unlock()
-	if r.closed.Load() {
+	arrival := time.Now()
+	in := &r.in
+	in.mu.Lock()
+	if in.closed || len(in.queue) >= in.max {
+		closed := in.closed
+		in.mu.Unlock()
+		if !closed && r.dropped.Add(1)%100 == 1 {
+			r.opts.Log.Warn("recorder queue full: dropping packets", "dropped", r.dropped.Load())
+		}
 		return
 	}
-	select {
-	case r.queue <- queued{track: s.track, pkt: cp, arrival: time.Now(), level: level}:
-	default:
-		if r.dropped.Add(1)%100 == 1 {
-			r.opts.Log.Warn("recorder queue full: dropping packets", "dropped", r.dropped.Load())
+	var cp *rtp.Packet
+	if n := len(in.free); n > 0 {
+		cp = in.free[n-1]
+		in.free[n-1] = nil
+		in.free = in.free[:n-1]
+	} else {
+		cp = new(rtp.Packet)
+	}
+	payload := append(cp.Payload[:0], p.Payload...)
+	cp.Header = p.Header
+	cp.Header.Extension, cp.Header.Extensions, cp.Header.CSRC = false, nil, nil
+	cp.Payload = payload
+	in.queue = append(in.queue, queued{track: s.track, pkt: cp, arrival: arrival, level: level})
+	wake := len(in.queue) == wakeBatch
+	in.mu.Unlock()
+	if wake {
+		select {
+		case in.wake <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -342,32 +460,46 @@ func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
 // left open for the caller.
 func (r *Recorder) Stop() (Result, error) {
 	r.opts.Log.Debug("recording stops")
-	r.stopMu.Lock()
-	if !r.closed.Swap(true) {
-		close(r.queue)
+	r.in.mu.Lock()
+	r.in.closed = true
+	r.closed.Store(true)
+	r.in.mu.Unlock()
+	select {
+	case r.in.wake <- struct{}{}:
+	default:
 	}
-	r.stopMu.Unlock()
 	<-r.done
 	return r.result, r.err
 }
 
 func (r *Recorder) run() {
 	defer close(r.done)
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(housekeepEvery)
 	defer tick.Stop()
+	var batch []queued
 	for {
 		select {
-		case q, ok := <-r.queue:
-			if !ok {
-				r.finish()
-				return
-			}
-			r.push(q)
+		case <-r.in.wake:
 		case <-tick.C:
 			r.housekeeping()
 		}
+		q, closed := r.in.take(batch, r.spent)
+		clear(r.spent)
+		r.spent = r.spent[:0]
+		for i := range q {
+			r.push(q[i])
+			q[i] = queued{}
+		}
+		batch = q
+		if closed {
+			r.finish()
+			return
+		}
 	}
 }
+
+// spend takes back a packet copy that the assembler is done with.
+func (r *Recorder) spend(p *rtp.Packet) { r.spent = append(r.spent, p) }
 
 func (r *Recorder) push(q queued) {
 	t := r.tracks[q.track]
@@ -379,7 +511,7 @@ func (r *Recorder) push(q queued) {
 		t.started = true
 		t.firstTS = q.pkt.Timestamp
 		t.firstAt = q.arrival
-	case r.writers == nil:
+	case r.webm == nil:
 		if d := q.arrival.Sub(t.firstAt) - t.span(q.pkt.Timestamp, t.firstTS); d < t.early {
 			t.early = d
 		}
@@ -483,11 +615,14 @@ func (r *Recorder) chooseClock(now time.Time, final bool) bool {
 	return true
 }
 
+// frame takes a complete frame of a track; data is the track's buffer,
+// which comes back to it once written or dropped.
 func (r *Recorder) frame(track int, data []byte, ts uint32) {
+	t := r.tracks[track]
 	if r.limitHit || len(data) == 0 {
+		t.release(data)
 		return
 	}
-	t := r.tracks[track]
 	key := true
 	if t.kind == "video" {
 		var w, h int
@@ -499,6 +634,7 @@ func (r *Recorder) frame(track int, data []byte, ts uint32) {
 		}
 		if !t.keyed {
 			if !key {
+				t.release(data)
 				return // undecodable before the first keyframe
 			}
 			t.keyed, t.width, t.height = true, w, h
@@ -507,7 +643,11 @@ func (r *Recorder) frame(track int, data []byte, ts uint32) {
 	if r.first.IsZero() {
 		r.first = time.Now()
 	}
-	if r.writers == nil {
+	if r.webm == nil {
+		if len(r.pending) >= maxPending {
+			t.release(data)
+			return
+		}
 		r.pending = append(r.pending, pendingFrame{track: t, ts: ts, key: key, data: data})
 		if r.ready() && r.chooseClock(time.Now(), false) {
 			r.open()
@@ -519,7 +659,8 @@ func (r *Recorder) frame(track int, data []byte, ts uint32) {
 
 // place writes a frame at its place on the clip's timeline.
 func (r *Recorder) place(t *trackState, ts uint32, key bool, data []byte) {
-	if r.limitHit || t.writer == nil {
+	if r.limitHit || t.number == 0 {
+		t.release(data)
 		return
 	}
 	// Rounded, not truncated: a timestamp a tick short of a frame's time
@@ -534,6 +675,7 @@ func (r *Recorder) place(t *trackState, ts uint32, key bool, data []byte) {
 	}
 	t.lead = false
 	if r.opts.MaxDuration > 0 && time.Duration(tc)*time.Millisecond >= r.opts.MaxDuration {
+		t.release(data)
 		r.hitLimit(LimitSeconds)
 		return
 	}
@@ -565,7 +707,7 @@ func (r *Recorder) housekeeping() {
 			t.lastKFAt = now
 		}
 	}
-	if r.writers == nil && len(r.pending) > 0 && r.ready() && r.chooseClock(now, false) {
+	if r.webm == nil && len(r.pending) > 0 && r.ready() && r.chooseClock(now, false) {
 		r.open()
 	}
 	if r.out.since(now) >= flushEvery {
@@ -580,80 +722,38 @@ func (r *Recorder) housekeeping() {
 // frames held back so far; the clock is chosen (chooseClock). The clip
 // starts with the earliest frame held.
 func (r *Recorder) open() {
-	var entries []webm.TrackEntry
-	var recorded []*trackState
+	var tracks []webmTrack
 	for _, t := range r.tracks {
 		if t.kind == "video" && !t.keyed {
 			r.opts.Log.Info("no video keyframe arrived; recording audio only")
 			continue
 		}
-		n := uint64(len(entries) + 1)
-		e := webm.TrackEntry{TrackNumber: n, TrackUID: n, Name: t.kind}
-		switch t.codec {
-		case "opus":
-			channels := uint64(t.Codec.Channels)
-			if channels == 0 {
-				channels = 2
+		wt := webmTrack{number: uint64(len(tracks) + 1), name: t.kind, codec: t.codec, width: t.width, height: t.height}
+		if t.codec == "opus" {
+			wt.channels = int(t.Codec.Channels)
+			if wt.channels == 0 {
+				wt.channels = 2
 			}
-			e.CodecID, e.TrackType = "A_OPUS", 2
-			e.Audio = &webm.Audio{SamplingFrequency: 48000, Channels: channels}
-			e.CodecPrivate = opusHead(int(channels))
-		case "vp8", "vp9":
-			e.CodecID, e.TrackType = "V_"+strings.ToUpper(t.codec), 1
-			e.Video = &webm.Video{PixelWidth: uint64(t.width), PixelHeight: uint64(t.height)}
 		}
-		entries = append(entries, e)
-		recorded = append(recorded, t)
-	}
-	// Audio first: WebM players expect the audio track to lead when
-	// blocks share a timestamp.
-	main := entries[0].TrackNumber
-	for _, e := range entries {
-		if e.TrackType == 1 {
-			main = e.TrackNumber
-		}
+		tracks = append(tracks, wt)
+		r.clipped = append(r.clipped, t)
 	}
 	// A cue is written per cluster, and clusters are at least a second
-	// long; a cue point takes under 24 bytes.
-	maxSeconds := int64(r.opts.MaxDuration/time.Second) + 1
+	// long.
+	maxSeconds := int(r.opts.MaxDuration/time.Second) + 1
 	if r.opts.MaxDuration <= 0 {
 		maxSeconds = 3600
 	}
-	// Blocks of different tracks leave the frame assemblers slightly out
-	// of order; the sorter restores timestamp order across tracks.
-	sorter, err := mkvcore.NewMultiTrackBlockSorter(
-		mkvcore.WithMaxTimescaleDelay(300), mkvcore.WithSortRule(mkvcore.BlockSorterWriteOutdated))
-	if err != nil {
-		r.err = err
-		r.limitHit = true
-		return
-	}
-	cues := 512 + int(maxSeconds)*24
-	r.size = int64(cues) + 1024
-	ws, err := webm.NewSimpleBlockWriter(nopCloser{r.out}, entries,
-		mkvcore.WithSeekHead(true),
-		mkvcore.WithCues(cues),
-		// A segment info of our own: the writer stores the Duration
-		// placeholder in it, and the package default is shared.
-		mkvcore.WithSegmentInfo(&webm.Info{TimecodeScale: 1000000, MuxingApp: "parley", WritingApp: "parley"}),
-		mkvcore.WithBlockInterceptor(sorter),
-		mkvcore.WithMinMaxClusterDuration(main, 1000, 5000),
-		mkvcore.WithOnErrorHandler(func(err error) { r.opts.Log.Warn("webm writer", "err", err) }),
-		mkvcore.WithOnFatalHandler(func(err error) {
-			if r.err == nil {
-				r.err = err
-			}
-		}),
-	)
+	w, err := newWebmWriter(r.out, tracks, maxSeconds)
 	if err != nil {
 		r.err = fmt.Errorf("start webm: %w", err)
 		r.limitHit = true
 		return
 	}
-	r.writers = ws
-	for i, t := range recorded {
-		t.number = uint64(i + 1)
-		t.writer = ws[i]
+	r.webm = w
+	r.mux = newInterleaver(len(tracks), interleaveDelay)
+	for i, t := range r.clipped {
+		t.number = tracks[i].number
 	}
 	by := "arrival"
 	if r.useSR {
@@ -663,7 +763,7 @@ func (r *Recorder) open() {
 	pending := r.pending
 	r.pending = nil
 	for _, f := range pending {
-		if at := r.wallOf(f.track, f.ts); f.track.writer != nil && (r.zero.IsZero() || at.Before(r.zero)) {
+		if at := r.wallOf(f.track, f.ts); f.track.number != 0 && (r.zero.IsZero() || at.Before(r.zero)) {
 			r.zero = at
 		}
 	}
@@ -672,7 +772,7 @@ func (r *Recorder) open() {
 	// more later (half a second on a busy machine). Shown from the clip's
 	// start instead of a blank, it fills the picture's first moments;
 	// every later frame keeps its time, so the sync is the same.
-	for _, t := range recorded {
+	for _, t := range r.clipped {
 		t.lead = t.kind == "video"
 	}
 	for _, f := range pending {
@@ -680,25 +780,39 @@ func (r *Recorder) open() {
 	}
 }
 
+// write queues a frame placed at tc for the file, and writes what the
+// interleaver lets go.
 func (r *Recorder) write(t *trackState, tc int64, key bool, data []byte) {
-	if t.writer == nil {
-		return
+	// What the file would take with this frame: what is written, the
+	// frames held, and a Cluster or two that they may start.
+	if r.opts.MaxBytes > 0 {
+		size := r.out.n + r.mux.heldSize + int64(r.mux.held+1)*blockOverhead + 2*clusterOverhead + int64(len(data))
+		if size > r.opts.MaxBytes {
+			t.release(data)
+			r.hitLimit(LimitBytes)
+			return
+		}
 	}
-	// The writer buffers a cluster before writing it, so the size is
-	// estimated: each block costs its data plus about 16 bytes of framing.
-	if r.opts.MaxBytes > 0 && r.size+int64(len(data))+16+1024 > r.opts.MaxBytes {
-		r.hitLimit(LimitBytes)
-		return
-	}
-	r.size += int64(len(data)) + 16
-	if _, err := t.writer.Write(key, tc, data); err != nil {
-		r.err = fmt.Errorf("write frame: %w", err)
-		r.limitHit = true
-		return
-	}
+	r.mux.push(block{track: int(t.number - 1), tc: tc, key: key, data: data})
+	r.drain(false)
 	r.frames++
 	if tc > r.maxTC {
 		r.maxTC = tc
+	}
+}
+
+// drain writes the blocks that the interleaver lets go; with all, every
+// block held.
+func (r *Recorder) drain(all bool) {
+	for b, ok := r.mux.next(all); ok; b, ok = r.mux.next(all) {
+		t := r.clipped[b.track]
+		if r.err == nil {
+			if err := r.webm.write(t.number, b.tc, b.key, b.data); err != nil {
+				r.err = fmt.Errorf("write frame: %w", err)
+				r.limitHit = true
+			}
+		}
+		t.release(b.data)
 	}
 }
 
@@ -721,17 +835,14 @@ func (r *Recorder) finish() {
 		}
 	}
 	r.limitHit = limit
-	if r.writers == nil && len(r.pending) > 0 {
+	if r.webm == nil && len(r.pending) > 0 {
 		r.first = time.Unix(1, 0) // stop waiting for a keyframe
 		r.chooseClock(time.Now(), true)
 		r.open()
 	}
 	kind := "audio"
 	var codecsIn []string
-	for _, t := range r.tracks {
-		if t.writer == nil {
-			continue
-		}
+	for _, t := range r.clipped {
 		if t.kind == "video" {
 			kind = "video"
 			codecsIn = append([]string{t.codec}, codecsIn...)
@@ -739,21 +850,25 @@ func (r *Recorder) finish() {
 			codecsIn = append(codecsIn, t.codec)
 		}
 	}
-	for _, w := range r.writers {
-		if err := w.Close(); err != nil && r.err == nil {
-			r.err = fmt.Errorf("close webm: %w", err)
+	duration := time.Duration(r.maxTC)*time.Millisecond + opusFrame
+	if r.webm != nil {
+		r.drain(true)
+		if r.err == nil {
+			if err := r.webm.close(duration.Milliseconds()); err != nil {
+				r.err = fmt.Errorf("close webm: %w", err)
+			}
 		}
 	}
 	if err := r.out.flush(); err != nil && r.err == nil {
 		r.err = fmt.Errorf("write clip: %w", err)
 	}
 	r.result = Result{
-		Duration: time.Duration(r.maxTC)*time.Millisecond + opusFrame,
+		Duration: duration,
 		Kind:     kind,
 		Mime:     fmt.Sprintf(`%s/webm; codecs="%s"`, kind, strings.Join(codecsIn, ", ")),
 		Frames:   r.frames,
 		Dropped:  r.dropped.Load(),
-		Bytes:    r.out.n.Load(),
+		Bytes:    r.out.n,
 		Synced:   r.useSR,
 	}
 	r.result.Waveform = r.wave.Slices(r.result.Duration)
@@ -776,8 +891,8 @@ func opusHead(channels int) []byte {
 }
 
 // writeBuffer is how much a recording gathers before it writes: a few
-// seconds of audio, a fraction of a second of video. Without it the WebM
-// writer makes several small writes, each a system call, per frame.
+// seconds of audio, a fraction of a second of video. Without it each
+// block would be a system call or two.
 const writeBuffer = 64 << 10
 
 // flushEvery bounds how long written media waits in the buffer, and so
@@ -785,31 +900,28 @@ const writeBuffer = 64 << 10
 const flushEvery = time.Second
 
 // countingWriter buffers writes, counts the bytes written and passes
-// seeks through (after writing what it holds). The WebM writer writes
-// from a goroutine of its own while the recorder's flushes on a timer.
+// seeks through (after writing what it holds). It is used by the
+// recorder's goroutine only.
 type countingWriter struct {
 	w       io.WriteSeeker
-	n       atomic.Int64
-	mu      sync.Mutex
+	n       int64 // bytes written, that is the offset of the next byte
 	buf     []byte
 	err     error // the first write error; every later write fails with it
 	flushed time.Time
 }
 
 func (c *countingWriter) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.err != nil {
 		return 0, c.err
 	}
 	if len(c.buf)+len(b) > writeBuffer {
-		if err := c.flushLocked(); err != nil {
+		if err := c.flush(); err != nil {
 			return 0, err
 		}
 	}
 	if len(b) > writeBuffer {
 		n, err := c.w.Write(b)
-		c.n.Add(int64(n))
+		c.n += int64(n)
 		if err != nil {
 			c.err = err
 		}
@@ -819,25 +931,15 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 		c.buf = make([]byte, 0, writeBuffer)
 	}
 	c.buf = append(c.buf, b...)
-	c.n.Add(int64(len(b)))
+	c.n += int64(len(b))
 	return len(b), nil
 }
 
+// since reports how long ago the buffer was last written out.
+func (c *countingWriter) since(now time.Time) time.Duration { return now.Sub(c.flushed) }
+
 // flush writes what the buffer holds.
 func (c *countingWriter) flush() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.flushLocked()
-}
-
-// since reports how long ago the buffer was last written out.
-func (c *countingWriter) since(now time.Time) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return now.Sub(c.flushed)
-}
-
-func (c *countingWriter) flushLocked() error {
 	if c.err != nil {
 		return c.err
 	}
@@ -853,17 +955,29 @@ func (c *countingWriter) flushLocked() error {
 	return err
 }
 
+// writeAt rewrites bytes already written, at file offset off; the next
+// write goes where the last one ended only after a Seek to the end.
+func (c *countingWriter) writeAt(off int64, b []byte) error {
+	if err := c.flush(); err != nil {
+		return err
+	}
+	if off < 0 || off+int64(len(b)) > c.n {
+		return fmt.Errorf("rewrite %d bytes at %d of %d", len(b), off, c.n)
+	}
+	if _, err := c.w.Seek(off, io.SeekStart); err != nil {
+		c.err = err
+		return err
+	}
+	if _, err := c.w.Write(b); err != nil {
+		c.err = err
+		return err
+	}
+	return nil
+}
+
 func (c *countingWriter) Seek(off int64, whence int) (int64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.flushLocked(); err != nil {
+	if err := c.flush(); err != nil {
 		return 0, err
 	}
 	return c.w.Seek(off, whence)
 }
-
-// nopCloser keeps the file open when the WebM writer closes: the caller
-// syncs and closes it.
-type nopCloser struct{ *countingWriter }
-
-func (nopCloser) Close() error { return nil }
