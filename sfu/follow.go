@@ -177,11 +177,16 @@ func (f *follower) next(l int32, p *rtp.Packet, in *packetInfo, arrival int64, r
 		f.begin(l, p, in, arrival, rate)
 	}
 	e := f.latest()
-	if int16(p.SequenceNumber-e.firstIn) < 0 {
-		return nil, false, false // came late, from before the switch
+	out := p.SequenceNumber + e.seq
+	// A packet from before the switch came late: dropped. Told apart as
+	// older than the last one sent and before the epoch's start, while
+	// the epoch is young (less than half the sequence space sent): past
+	// that, every number is the epoch's own.
+	if int16(out-f.lastSeq) <= 0 && int16(out-e.start) < 0 && int16(f.lastSeq-e.start) >= 0 {
+		return nil, false, false
 	}
 	*h = p.Header
-	h.SequenceNumber = p.SequenceNumber + e.seq
+	h.SequenceNumber = out
 	h.Timestamp = p.Timestamp + e.ts
 	payload = p.Payload
 	d := &in.vp8
@@ -254,16 +259,20 @@ func (f *follower) begin(l int32, p *rtp.Packet, in *packetInfo, arrival int64, 
 }
 
 // lookup finds the epoch that sent sequence number seq, and the layer's
-// sequence number of that packet. Called locked.
+// sequence number of that packet: an epoch sent the numbers from its
+// start to the next one's (the latest, to the last packet sent). Called
+// locked.
 func (f *follower) lookup(seq uint16) (epoch, uint16, bool) {
-	if f.n == 0 || int16(f.lastSeq-seq) < 0 {
+	if f.n == 0 {
 		return epoch{}, 0, false
 	}
+	end := f.lastSeq + 1
 	for i := 0; i < min(f.n, epochsKept); i++ {
 		e := f.epochs[(f.n-1-i)%epochsKept]
-		if int16(seq-e.start) >= 0 {
+		if seq-e.start < end-e.start {
 			return e, seq - e.seq, true
 		}
+		end = e.start
 	}
 	return epoch{}, 0, false
 }

@@ -369,3 +369,39 @@ func TestSimulcastHostilePayloads(t *testing.T) {
 		}
 	}
 }
+
+// TestLongEpoch: a subscriber that stays on one layer for longer than the
+// sequence space goes on receiving every packet, and its NACKs are still
+// answered; a packet of its layer from before the switch that comes late
+// is dropped.
+func TestLongEpoch(t *testing.T) {
+	u, synth := simulcastUp(t)
+	w := &recordingWriter{}
+	d := boundDown(u, w)
+	d.SetTargetLayer(0)
+	sendFrames(u, synth, 1, 0)
+	d.SetTargetLayer(1)
+	early := synth[1].frame(false)
+	sendFrames(u, synth, 1, 1)
+	var pkt rtp.Packet
+	n := len(w.pkts)
+	u.handle(u.layers[1], early[1], &pkt)
+	if len(w.pkts) != n {
+		t.Fatal("a packet from before the switch, come late, was sent")
+	}
+	var in rtp.Packet
+	for range 40000 {
+		for _, raw := range synth[1].frame(false) {
+			u.handle(u.layers[1], raw, &in)
+		}
+	}
+	if got, want := len(w.pkts), n+80000; got != want {
+		t.Fatalf("%d packets sent, want %d", got, want)
+	}
+	last := w.pkts[len(w.pkts)-1]
+	d.retransmit(&rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{last.hdr.SequenceNumber - 3})}, make([]byte, maxPacket))
+	again := w.pkts[len(w.pkts)-1]
+	if again.hdr.SequenceNumber != last.hdr.SequenceNumber-3 || !bytes.Equal(again.payload, w.pkts[len(w.pkts)-5].payload) {
+		t.Errorf("NACK for %d answered with %d", last.hdr.SequenceNumber-3, again.hdr.SequenceNumber)
+	}
+}
