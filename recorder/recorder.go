@@ -624,18 +624,25 @@ func (r *Recorder) frame(track int, data []byte, ts uint32) {
 		return
 	}
 	key := true
-	if t.kind == "video" {
+	switch t.codec {
+	case "opus":
+		if !opusValid(data) {
+			t.release(data)
+			return
+		}
+	case "vp8", "vp9":
 		var w, h int
-		switch t.codec {
-		case "vp8":
+		if t.codec == "vp8" {
 			key, w, h = vp8Keyframe(data)
-		case "vp9":
+		} else {
 			key, w, h = vp9Keyframe(data)
 		}
 		if !t.keyed {
-			if !key {
+			if !key || w <= 0 || h <= 0 || w > maxPicture || h > maxPicture {
+				// Undecodable before the first keyframe, which must
+				// give the picture's size.
 				t.release(data)
-				return // undecodable before the first keyframe
+				return
 			}
 			t.keyed, t.width, t.height = true, w, h
 		}

@@ -207,6 +207,7 @@ type cuePoint struct {
 type webmWriter struct {
 	out        *countingWriter
 	main       uint64 // the track whose keyframes start Clusters
+	tracks     uint64 // numbered 1 to tracks
 	segment    int64  // file offset of the Segment's data
 	durationAt int64  // file offset of the Duration's value
 	cuesAt     int64  // file offset of the space reserved for the Cues
@@ -228,8 +229,11 @@ func newWebmWriter(out *countingWriter, tracks []webmTrack, cueRoom int) (*webmW
 	if out.n != 0 {
 		return nil, errors.New("webm: the clip must start at the file's start")
 	}
-	w := &webmWriter{out: out, main: tracks[0].number, cluster: -1}
-	for _, t := range tracks {
+	w := &webmWriter{out: out, main: tracks[0].number, tracks: uint64(len(tracks)), cluster: -1}
+	for i, t := range tracks {
+		if t.number != uint64(i+1) {
+			return nil, fmt.Errorf("webm: track %d numbered %d", i, t.number)
+		}
 		if t.codec != "opus" {
 			w.main = t.number
 		}
@@ -324,6 +328,9 @@ func (w *webmWriter) write(track uint64, tc int64, key bool, data []byte) error 
 	if tc < 0 {
 		return fmt.Errorf("webm: negative timecode %d", tc)
 	}
+	if track == 0 || track > w.tracks {
+		return fmt.Errorf("webm: track number %d", track)
+	}
 	rel := tc - w.cluster
 	if w.cluster < 0 || rel >= maxCluster || (track == w.main && key && rel >= minCluster) {
 		if err := w.startCluster(track, tc); err != nil {
@@ -336,9 +343,6 @@ func (w *webmWriter) write(track uint64, tc int64, key bool, data []byte) error 
 		// interleaving makes this all but impossible.
 		w.dropped++
 		return nil
-	}
-	if track == 0 || track > 126 {
-		return fmt.Errorf("webm: track number %d", track)
 	}
 	b := w.scratch[:0]
 	b = append(b, idSimpleBlock)
