@@ -2,16 +2,35 @@ package sfu
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"parley/internal/testmedia"
+	"parley/recorder"
 	"parley/sfu/vp8"
 )
+
+// probeWidth is the width ffprobe reads of the first video stream of path.
+func probeWidth(t *testing.T, path string) int {
+	t.Helper()
+	ffprobe := testmedia.RequireTool(t, "ffprobe", "ffmpeg")
+	out, err := exec.Command(ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	w, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return w
+}
 
 // lockedSink keeps what a sink is given, for a test to read.
 type lockedSink struct {
@@ -67,6 +86,21 @@ func TestSimulcast(t *testing.T) {
 			})
 			sink := &lockedSink{}
 			up.AddSink(sink)
+			clip, err := os.Create(filepath.Join(t.TempDir(), "clip.webm"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer clip.Close()
+			// A clip has an audio track; this one's stays silent.
+			rec, err := recorder.Start(clip, []recorder.Track{{Codec: testmedia.OpusCodec}, {Codec: up.Codec(), RequestKeyframe: up.RequestKeyframe,
+				SenderReport: func() (recorder.SenderReport, bool) {
+					sr, ok := up.LastSenderReport()
+					return recorder.SenderReport{NTP: sr.NTP, RTP: sr.RTP, Arrival: sr.Arrival}, ok
+				}}}, recorder.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			up.AddSink(rec.Sink(1))
 
 			b := join(t, room, "b")
 			b.mu.Lock()
@@ -142,6 +176,17 @@ func TestSimulcast(t *testing.T) {
 			}
 			if n < 40 {
 				t.Errorf("b received %d frames", n)
+			}
+
+			res, err := rec.Stop()
+			if err != nil {
+				t.Fatalf("recording: %v", err)
+			}
+			if errs := decodeErrors(t, clip.Name()); errs != "" || res.Duration < 2*time.Second {
+				t.Errorf("the recording of a simulcast video lasts %v and decodes with errors: %q", res.Duration, errs)
+			}
+			if w := probeWidth(t, clip.Name()); w != 320 {
+				t.Errorf("the recording is %d pixels wide, want the highest layer's 320", w)
 			}
 
 			got := sink.got()
