@@ -11,6 +11,7 @@ import { Recorder } from './recorder.js';
 import { Player } from './player.js';
 import { Live } from './live.js';
 import { Timeline } from './timeline.js';
+import { Uploader } from './upload.js';
 
 /**
  * @typedef {{name: string, mode: string, title: string, participants?: number, live: boolean, allow_video: boolean,
@@ -96,6 +97,14 @@ const media = new Media(signal, {
 ctx.media = media;
 const phone = new Phone(ctx);
 const recorder = new Recorder(ctx);
+const uploader = new Uploader(
+  ctx,
+  () => recorder.description.value.trim(),
+  (file) => {
+    recorder.description.value = '';
+    recorder.say(`Sent ${file.name}`, true);
+  },
+);
 const player = new Player(ctx);
 const live = new Live(ctx);
 
@@ -274,6 +283,7 @@ function leave(why, code = '') {
   live.clear();
   player.clear();
   recorder.reset();
+  uploader.reset();
   ctx.timeline.clear();
   phone.shown.clear();
   S.inRoom = false;

@@ -1,16 +1,51 @@
 // @ts-check
-// The recorder panel: the RECORD button and SPACE as push-to-talk, the
-// timer against the room's limit, the level meter, audio/video choice with
-// a camera preview, the description, and the draft controls of forum rooms.
+// The recorder panel, recording as a voice note is recorded in a messaging
+// app: hold the record button (or SPACE) and let go to send; slide away
+// from it (or press Esc) to cancel, and nothing is kept; slide up (or press
+// the lock) to record hands-free, then Send or Cancel. A press shorter
+// than the room's minimum sends nothing and says how to record. In live
+// rooms the same gestures talk to everyone, with nothing to cancel: it is
+// heard as it is said. Also: the timer against the room's limit, the level
+// meter, audio/video choice with a camera preview, the description, and
+// the draft controls of forum rooms.
 
-import { h, byId, formatSeconds, formatBytes, formatLifetime, load, save } from './dom.js';
+import { h, byId, icon, formatSeconds, formatBytes, formatLifetime, load, save } from './dom.js';
 import { VIDEO_PRESETS } from './media.js';
 
 /** @typedef {import('./signal.js').Msg} Msg */
 /** @typedef {'idle'|'starting'|'talking'|'stopping'} TalkState */
+/**
+ * What holds a recording: the pointer on the button, SPACE, or nothing
+ * (locked: it goes on until Send or Cancel).
+ * @typedef {'pointer'|'space'|'locked'} Hold
+ */
 
 /** How long the microphone stays open after release, so the last word arrives. */
 const TAIL_MS = 200;
+/**
+ * How long a press is held before record-start is sent (at most the
+ * room's minimum): a tap is over before, and the server hears nothing.
+ */
+const ARM_MS = 150;
+/** The shortest clip, when the room does not say. */
+const MIN_CLIP_MS = 500;
+/** How far the pointer slides, sideways or down, to cancel (px). */
+const CANCEL_PX = 90;
+/** How far the pointer slides up to lock (px). */
+const LOCK_PX = 64;
+/** How long "Sent" and "Cancelled" stay. */
+const SAID_MS = 4000;
+
+/**
+ * Whether SPACE on this element does something of its own (presses a
+ * button, ticks a box, types), so that it must not record.
+ * @param {EventTarget|null} t
+ */
+function spaceActivates(t) {
+  if (!(t instanceof Element)) return false;
+  if (t instanceof HTMLElement && t.isContentEditable) return true;
+  return !!t.closest('button, a[href], input, textarea, select, summary, [contenteditable], audio[controls], video[controls], [role="button"], [role="link"], [role="checkbox"], [role="switch"], [role="radio"], [role="slider"], [role="menuitem"], [role="option"], [role="tab"]');
+}
 
 export class Recorder {
   /** @param {import('./app.js').Ctx} ctx */
@@ -18,17 +53,38 @@ export class Recorder {
     this.ctx = ctx;
     /** @type {TalkState} */
     this.state = 'idle';
-    this.started = 0;
+    /** @type {Hold|null} */
+    this.hold = null;
+    /** when the press began (for the minimum and the timer) */
+    this.pressed = 0;
     this.maxSeconds = 0;
+    /** record-start was sent for this press */
+    this.sent = false;
+    /** the server answered it: recording */
+    this.recording = false;
+    /** a release while record-start is unanswered: stop once it is */
+    this.stopWhenStarted = false;
+    this.armTimer = 0;
+    this.saidTimer = 0;
+    /** @type {{id: number, x: number, y: number, type: string}|null} the pointer holding the button */
+    this.pointer = null;
+    /** a press on the button while locked: its click sends */
+    this.clickSends = false;
     /** @type {Msg|null} the latest draft (forum rooms) */
     this.draft = null;
     this.spaceDown = false;
-    /** the recorder's usual hint, for the room's mode */
-    this.hintText = '';
     this.button = /** @type {HTMLButtonElement} */ (byId('record'));
+    this.label = byId('record-label');
+    /** the icon and the label, which follow a slide */
+    this.face = byId('record-face');
+    this.lockBtn = /** @type {HTMLButtonElement} */ (byId('record-lock'));
+    this.cancelBtn = /** @type {HTMLButtonElement} */ (byId('record-cancel'));
+    this.uploadBtn = /** @type {HTMLButtonElement} */ (byId('upload'));
+    this.panel = byId('recorder');
     this.timer = byId('timer');
     this.levelBar = byId('level');
     this.hint = byId('record-hint');
+    this.status = byId('record-status');
     this.description = /** @type {HTMLInputElement} */ (byId('description'));
     this.preview = /** @type {HTMLVideoElement} */ (byId('preview'));
     this.kindRow = /** @type {HTMLFieldSetElement} */ (byId('kind-row'));
@@ -38,6 +94,13 @@ export class Recorder {
     this.draftText = byId('draft-text');
     this.draftClip = byId('draft-clip');
     this.limits = byId('limits');
+    this.icon = icon('mic');
+    this.face.prepend(this.icon);
+    this.lockBtn.append(icon('up'), icon('lock'));
+    this.cancelBtn.append(icon('delete'), h('span', {}, 'Cancel'));
+    this.uploadBtn.append(icon('upload'));
+    /** a phone or tablet: hints speak of touch, not keys */
+    this.touch = matchMedia('(pointer: coarse)').matches;
 
     this.presetSel.replaceChildren(...VIDEO_PRESETS.map((p, i) => h('option', { value: String(i) }, p.label)));
     this.presetSel.value = String(load('parley.preset', 0));
@@ -52,23 +115,28 @@ export class Recorder {
       r.addEventListener('change', () => this.kindChanged());
     }
 
-    // The button toggles; SPACE is held.
-    this.button.addEventListener('click', () => (this.state === 'idle' ? this.press() : this.release()));
+    this.listenPointer();
+    // Enter toggles a hands-free recording (and sends it); a click that
+    // comes from no pointer (a screen reader's) does the same. A click
+    // after a press that held the button was that press.
+    this.button.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Enter' || ev.ctrlKey || ev.altKey || ev.metaKey) return;
+      ev.preventDefault();
+      if (!ev.repeat) this.toggle();
+    });
+    this.button.addEventListener('click', (ev) => {
+      if (ev.detail === 0) this.toggle();
+      else if (this.clickSends) this.end('stop');
+      this.clickSends = false;
+    });
+    this.button.addEventListener('contextmenu', (ev) => ev.preventDefault());
+    this.lockBtn.addEventListener('click', () => (this.state === 'idle' ? this.press('locked') : this.lock()));
+    this.cancelBtn.addEventListener('click', () => this.end('cancel'));
     window.addEventListener('keydown', (ev) => this.onKey(ev, true));
     window.addEventListener('keyup', (ev) => this.onKey(ev, false));
     // A key released while the window had no focus never sends keyup.
-    window.addEventListener('blur', () => {
-      if (this.spaceDown) {
-        this.spaceDown = false;
-        this.release();
-      }
-    });
-    document.addEventListener('visibilitychange', () => {
-      if (document.hidden && this.spaceDown) {
-        this.spaceDown = false;
-        this.release();
-      }
-    });
+    window.addEventListener('blur', () => this.spaceLost());
+    document.addEventListener('visibilitychange', () => document.hidden && this.spaceLost());
 
     byId('draft-publish').addEventListener('click', () => this.draftAction('clip-publish'));
     byId('draft-discard').addEventListener('click', () => this.draftAction('clip-delete'));
@@ -87,18 +155,83 @@ export class Recorder {
     requestAnimationFrame(this.tick);
   }
 
+  /**
+   * Holding the button: a press records, letting go sends, a slide away
+   * cancels and a slide up locks. The pointer is captured, so that the
+   * slide is followed beyond the button.
+   */
+  listenPointer() {
+    const b = this.button;
+    b.addEventListener('pointerdown', (ev) => {
+      if (ev.button !== 0 || this.pointer) return;
+      this.clickSends = this.hold === 'locked';
+      if (this.state !== 'idle') return;
+      b.setPointerCapture(ev.pointerId);
+      this.pointer = { id: ev.pointerId, x: ev.clientX, y: ev.clientY, type: ev.pointerType };
+      this.press('pointer');
+    });
+    b.addEventListener('pointermove', (ev) => {
+      const p = this.pointer;
+      if (!p || ev.pointerId !== p.id) return;
+      if (this.hold !== 'pointer') {
+        this.slide(0, 0);
+        return;
+      }
+      const dx = ev.clientX - p.x;
+      const up = p.y - ev.clientY;
+      if (up > LOCK_PX && Math.abs(dx) < CANCEL_PX) {
+        this.pointer = null;
+        this.lock();
+      } else if (!this.ctx.live() && (Math.abs(dx) > CANCEL_PX || -up > CANCEL_PX)) {
+        this.pointer = null;
+        this.end('cancel');
+      } else {
+        this.slide(dx, up);
+      }
+    });
+    /** @param {PointerEvent} ev */
+    const up = (ev) => {
+      const p = this.pointer;
+      if (!p || ev.pointerId !== p.id) return;
+      this.pointer = null;
+      this.slide(0, 0);
+      // A press taken over by the browser (a scroll, a call) is not sent.
+      if (this.hold === 'pointer') this.end(ev.type === 'pointerup' || this.ctx.live() ? 'stop' : 'cancel');
+    };
+    b.addEventListener('pointerup', up);
+    b.addEventListener('pointercancel', up);
+    b.addEventListener('lostpointercapture', up);
+  }
+
+  /**
+   * Follows a slide: the hint moves with the finger and fades toward
+   * cancel; the lock lights toward locking.
+   * @param {number} dx
+   * @param {number} up
+   */
+  slide(dx, up) {
+    const away = this.ctx.live() ? 0 : Math.min(1, Math.max(Math.abs(dx), -up, 0) / CANCEL_PX);
+    this.face.style.transform = dx && !this.ctx.live() ? `translateX(${Math.max(-CANCEL_PX, Math.min(CANCEL_PX, dx))}px)` : '';
+    this.face.style.opacity = away ? String(1 - away * 0.7) : '';
+    this.lockBtn.classList.toggle('near', up > LOCK_PX / 2);
+  }
+
+  /** The room's shortest clip, in milliseconds. */
+  minMs() {
+    const m = this.ctx.room?.min_clip_ms;
+    return typeof m === 'number' && m >= 0 ? m : MIN_CLIP_MS;
+  }
+
   /** The room changed (a join): set the controls up for its mode. */
   setup() {
     const room = this.ctx.room;
     const live = this.ctx.live();
-    this.button.textContent = live ? 'Talk' : 'Record';
-    this.hintText = live ? 'Hold SPACE (or press Talk) to talk to everyone.' : 'Hold SPACE to record, or press Record to start and stop.';
-    this.hint.textContent = this.hintText;
     this.kindRow.hidden = !room.allow_video;
     const video = room.allow_video && load(`parley.video.${room.name}`, !!room.video_default);
     for (const r of this.kindRow.querySelectorAll('input')) r.checked = r.value === (video ? 'video' : 'audio');
     this.description.hidden = live;
     byId('description-label').hidden = live;
+    this.uploadBtn.hidden = live && !room.archive;
     const parts = [];
     if (!live || room.archive) {
       parts.push(`Clips up to ${room.max_clip_seconds} s and ${formatBytes(room.max_clip_bytes)}`);
@@ -107,6 +240,8 @@ export class Recorder {
     if (live) parts.push(room.archive ? 'talk is archived as clips' : 'talk is not recorded');
     if (room.publish === 'manual') parts.push('you publish each clip after a preview');
     this.limits.textContent = parts.join(' · ');
+    this.say('');
+    this.render();
     this.showDraft(null);
   }
 
@@ -136,30 +271,56 @@ export class Recorder {
   }
 
   /**
+   * SPACE held records, where SPACE has nothing else to do (on the record
+   * button itself it holds it); Esc cancels.
    * @param {KeyboardEvent} ev
    * @param {boolean} down
    */
   onKey(ev, down) {
+    if (this.ctx.room === null || !this.ctx.inRoom()) return;
+    if (ev.key === 'Escape') {
+      if (down && this.state !== 'idle' && this.state !== 'stopping' && (!this.ctx.live() || this.hold === 'locked')) {
+        ev.preventDefault();
+        this.end(this.ctx.live() ? 'stop' : 'cancel');
+      }
+      return;
+    }
     if (ev.code !== 'Space' && ev.key !== ' ') return;
     if (ev.ctrlKey || ev.altKey || ev.metaKey) return;
-    const t = /** @type {HTMLElement|null} */ (ev.target);
-    if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))) return;
-    if (this.ctx.room === null || !this.ctx.inRoom()) return;
+    if (!this.spaceDown && ev.target !== this.button && spaceActivates(ev.target)) return;
     // SPACE would also press the focused button or scroll the page.
     ev.preventDefault();
     if (down) {
       // Auto-repeat sends keydown again and again while held.
       if (ev.repeat || this.spaceDown) return;
       this.spaceDown = true;
-      if (this.state === 'idle') this.press();
+      if (this.state === 'idle') this.press('space');
     } else {
       if (!this.spaceDown) return;
       this.spaceDown = false;
-      this.release();
+      if (this.hold === 'space') this.end('stop');
     }
   }
 
-  async press() {
+  /** The window lost the keyboard while SPACE was held: as if let go. */
+  spaceLost() {
+    if (!this.spaceDown) return;
+    this.spaceDown = false;
+    if (this.hold === 'space') this.end('stop');
+  }
+
+  /** Enter, or a click from no pointer: start hands-free, or send. */
+  toggle() {
+    if (this.state === 'idle') this.press('locked');
+    else if (this.hold === 'locked') this.end('stop');
+    else this.lock();
+  }
+
+  /**
+   * Starts recording (or talking, in live rooms), held as hold says.
+   * @param {Hold} hold
+   */
+  press(hold) {
     if (this.state !== 'idle') return;
     if (!this.ctx.connected()) {
       this.ctx.notify('Not connected: cannot talk now.');
@@ -170,45 +331,101 @@ export class Recorder {
       return;
     }
     this.ctx.media.resumeAudio();
-    this.hint.textContent = this.hintText;
+    this.hold = hold;
+    this.sent = false;
+    this.recording = false;
+    this.stopWhenStarted = false;
+    this.maxSeconds = 0;
+    this.pressed = performance.now();
     this.setState('starting');
     if (this.pausePlayer.checked) this.ctx.pausePlayer();
-    this.started = performance.now();
     this.ctx.talkChanged(true);
     if (this.ctx.live()) {
-      this.maxSeconds = 0;
       this.setState('talking');
+      this.say(hold === 'locked' ? 'Talking, hands-free' : 'Talking');
       return;
     }
+    this.say(hold === 'locked' ? 'Recording, hands-free' : 'Recording');
+    const arm = Math.min(ARM_MS, this.minMs());
+    if (hold === 'locked' || arm <= 0) this.start();
+    else this.armTimer = window.setTimeout(() => this.start(), arm);
+  }
+
+  /** The press lasted: the server starts recording. */
+  async start() {
+    this.armTimer = 0;
+    if (this.state !== 'starting' || this.sent) return;
+    this.sent = true;
     try {
       const m = await this.ctx.signal.request({ type: 'record-start', description: this.description.value.trim() });
       if (m.type === 'error') throw new Error(m.message);
       // Cancelled before it started: record-stopped, handled by onStopped.
       if (m.type !== 'recording') return;
+      this.recording = true;
       this.maxSeconds = m.max_seconds ?? 0;
-      this.started = performance.now();
       if (this.state === 'starting') this.setState('talking');
-      else if (this.state === 'stopping') this.sendStop();
+      else if (this.stopWhenStarted) this.sendStop();
     } catch (e) {
-      this.ctx.talkChanged(false);
-      this.setState('idle');
+      if (this.state === 'idle') return;
+      this.finish();
       this.ctx.notify(`Cannot record: ${e instanceof Error ? e.message : e}`);
     }
   }
 
-  release() {
+  /** Locks what is held: it goes on without holding, until Send or Cancel. */
+  lock() {
+    if (this.state === 'idle' || this.state === 'stopping' || this.hold === 'locked') return;
+    this.hold = 'locked';
+    this.slide(0, 0);
+    this.render();
+    this.say(this.ctx.live() ? 'Talking, hands-free' : 'Recording, hands-free');
+    // A lock before record-start was sent: the press was meant.
+    if (this.armTimer) {
+      clearTimeout(this.armTimer);
+      this.start();
+    }
+  }
+
+  /**
+   * Ends a recording: stop sends it (or, shorter than the room's
+   * minimum, takes it back with a hint); cancel takes it back. A press
+   * let go before record-start was sent tells the server nothing. In live
+   * rooms both stop talking.
+   * @param {'stop'|'cancel'} how
+   */
+  end(how) {
     if (this.state === 'idle' || this.state === 'stopping') return;
-    const wasStarting = this.state === 'starting';
-    this.setState('stopping');
+    clearTimeout(this.armTimer);
+    this.armTimer = 0;
+    this.hold = null;
+    this.slide(0, 0);
     if (this.ctx.live()) {
+      this.setState('stopping');
       window.setTimeout(() => {
         this.ctx.talkChanged(false);
         this.setState('idle');
+        this.say('');
       }, TAIL_MS);
       return;
     }
-    // A release before record-start was answered stops once it is.
-    if (!wasStarting) window.setTimeout(() => this.sendStop(), TAIL_MS);
+    const short = how === 'stop' && performance.now() - this.pressed < this.minMs();
+    if (short) this.tooShort(this.minMs());
+    else if (how === 'cancel') this.say('Cancelled', true);
+    if (!this.sent) {
+      this.finish();
+      return;
+    }
+    this.setState('stopping');
+    if (short || how === 'cancel') {
+      // At once, without the tail: nothing of it is kept. A record-start
+      // still unanswered is cancelled too.
+      this.ctx.talkChanged(false);
+      this.sendCancel();
+    } else if (this.recording) {
+      window.setTimeout(() => this.sendStop(), TAIL_MS);
+    } else {
+      this.stopWhenStarted = true;
+    }
   }
 
   async sendStop() {
@@ -216,6 +433,7 @@ export class Recorder {
       const m = await this.ctx.signal.ask({ type: 'record-stop' }, (r) => r.type === 'record-stopped');
       // not-recording: a limit or a failure ended it first, and said so.
       if (m.type === 'error' && m.code !== 'not-recording') {
+        this.say('');
         this.ctx.notify(m.code === 'empty-clip' ? 'Nothing was recorded: the microphone sent no sound in time. Hold a little longer.' : `Recording failed: ${m.message}`);
       }
     } catch (e) {
@@ -224,48 +442,120 @@ export class Recorder {
     this.finish();
   }
 
-  /** @param {Msg} m */
-  onStopped(m) {
-    if (m.reason === 'max-seconds') this.ctx.notify(`Recording stopped at the room's limit of ${this.maxSeconds} s.`);
-    if (m.reason === 'max-bytes') this.ctx.notify(`Recording stopped at the room's size limit.`);
-    if (m.reason === 'stopped' && m.clip) this.description.value = '';
-    // Too short to keep: a hint on how to record, not an error. Cancelled:
-    // the user took it back, nothing to say.
-    if (m.reason === 'too-short') {
-      const s = (m.min_ms ?? this.ctx.room?.min_clip_ms ?? 0) / 1000;
-      this.hint.textContent = `Hold to record: a clip must last at least ${s} s.`;
+  async sendCancel() {
+    try {
+      // Answered by record-stopped "cancelled" (see onStopped), or
+      // not-recording when a limit ended it first.
+      await this.ctx.signal.request({ type: 'record-cancel' });
+    } catch {
+      // The connection is gone, and the recording with it.
     }
     this.finish();
   }
 
+  /** @param {Msg} m */
+  onStopped(m) {
+    if (m.reason === 'max-seconds') this.ctx.notify(`Recording stopped at the room's limit of ${this.maxSeconds} s.`);
+    if (m.reason === 'max-bytes') this.ctx.notify(`Recording stopped at the room's size limit.`);
+    if (m.clip) {
+      this.description.value = '';
+      this.say(m.clip.state === 'draft' ? 'Recorded: listen to your draft, then publish or discard it' : 'Sent', true);
+    }
+    // Too short to keep: a hint on how to record, not an error. Cancelled:
+    // already said when it was taken back.
+    if (m.reason === 'too-short') this.tooShort(m.min_ms ?? this.minMs());
+    this.finish();
+  }
+
+  /** @param {number} ms */
+  tooShort(ms) {
+    this.say(`Hold to record: a clip must last at least ${ms / 1000} s.`);
+    this.status.classList.add('tip');
+  }
+
+  /**
+   * Tells what happened, in the status line that screen readers announce.
+   * @param {string} text
+   * @param {boolean} [brief] it goes after a while
+   */
+  say(text, brief = false) {
+    clearTimeout(this.saidTimer);
+    this.status.textContent = text;
+    this.status.classList.remove('tip');
+    if (brief) this.saidTimer = window.setTimeout(() => (this.status.textContent = ''), SAID_MS);
+  }
+
   finish() {
+    clearTimeout(this.armTimer);
+    this.armTimer = 0;
+    this.hold = null;
     if (this.state === 'idle') return;
-    this.spaceDown = false;
     this.ctx.talkChanged(false);
     this.setState('idle');
+    if (this.status.textContent === 'Recording' || this.status.textContent?.endsWith('hands-free')) this.say('');
   }
 
   /** The connection dropped: whatever was being recorded ended with it. */
   reset() {
+    this.pointer = null;
     this.finish();
   }
 
   /** @param {TalkState} s */
   setState(s) {
     this.state = s;
-    const on = s !== 'idle';
+    this.render();
+  }
+
+  /** The button, its neighbours and the hint, for the state and the hold. */
+  render() {
+    const on = this.state !== 'idle';
+    const live = !!this.ctx.room && this.ctx.live();
+    const locked = on && this.hold === 'locked';
+    const held = on && !locked && this.state !== 'stopping';
     this.button.classList.toggle('on', on);
+    this.button.classList.toggle('locked', locked);
     this.button.setAttribute('aria-pressed', String(on));
-    const live = this.ctx.live();
-    this.button.textContent = on ? (live ? 'Talking…' : 'Recording…') : live ? 'Talk' : 'Record';
+    this.panel.classList.toggle('recording', on);
+    this.panel.classList.toggle('holding', held);
     document.body.classList.toggle('talking', on);
+    const verb = live ? 'talk' : 'record';
+    // The accessible name says what the label shows, without its arrows.
+    let label = live ? 'Hold to talk' : 'Hold to record';
+    let name = label;
+    if (locked) {
+      label = name = live ? 'Stop talking' : 'Send';
+    } else if (held && live) {
+      label = 'Talking… ▲ lock';
+      name = 'Talking: slide up to lock';
+    } else if (held) {
+      label = this.hold === 'space' ? '◀ Esc to cancel' : '◀ slide to cancel';
+      name = `Recording: ${label.slice(2)}`;
+    }
+    this.label.textContent = label;
+    this.button.setAttribute('aria-label', name);
+    this.icon.replaceWith((this.icon = icon(locked ? (live ? 'stop' : 'send') : 'mic')));
+    this.cancelBtn.hidden = !locked || live;
+    this.uploadBtn.disabled = on;
+    this.uploadBtn.classList.toggle('gone', locked && !live);
+    this.lockBtn.hidden = locked || this.state === 'stopping';
+    const lockName = on ? `Lock: keep ${live ? 'talking' : 'recording'} hands-free` : `${live ? 'Talk' : 'Record'} hands-free`;
+    this.lockBtn.setAttribute('aria-label', lockName);
+    this.lockBtn.title = on ? lockName : `${lockName} (or slide up while holding)`;
+    let hint;
+    if (locked) hint = live ? 'Talking hands-free: press Stop talking (or Esc) to stop.' : 'Recording hands-free: Send, or Cancel (Esc) to drop it.';
+    else if (held && this.hold === 'space') hint = live ? 'Let go of SPACE to stop; press the lock to go on hands-free.' : 'Let go of SPACE to send · Esc cancels · the lock goes on hands-free.';
+    else if (held) hint = live ? 'Let go to stop · slide up to lock.' : 'Let go to send · slide away to cancel · slide up to lock.';
+    else if (this.touch) hint = `Hold the button to ${verb}, let go to ${live ? 'stop' : 'send'}.`;
+    else hint = `Hold SPACE or the button to ${verb}; let go to ${live ? 'stop' : 'send'}. Enter on the button ${verb}s hands-free.`;
+    this.hint.textContent = hint;
   }
 
   tick() {
     if (this.state !== 'idle') {
-      const s = (performance.now() - this.started) / 1000;
+      const s = (performance.now() - this.pressed) / 1000;
       this.timer.textContent = this.maxSeconds ? `${formatSeconds(s)} / ${this.maxSeconds} s` : formatSeconds(s);
-    } else if (!this.ctx.live() && this.ctx.room) {
+    } else if (this.ctx.room && !this.ctx.live()) {
       this.timer.textContent = `0.0 s / ${this.ctx.room.max_clip_seconds} s`;
     } else {
       this.timer.textContent = '';
