@@ -110,7 +110,9 @@ test('a clip recorded in a password room plays for another member; outsiders get
   assert.equal(await online('club'), '—');
   assert.match(await online('lobby'), /^\d+$/);
 
-  await cam.click('#record');
+  // Hands-free (Enter on the button), then Send.
+  await cam.focus('#record');
+  await cam.keyboard.press('Enter');
   await cam.waitForFunction(() => document.querySelector('#record')?.getAttribute('aria-pressed') === 'true');
   await cam.waitForFunction(() => parseFloat(document.querySelector('#timer')?.textContent ?? '') >= 1.5);
   await cam.click('#record');

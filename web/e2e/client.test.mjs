@@ -178,7 +178,9 @@ test('mediaForum: a draft is previewed, and others see it only once published', 
   const A = await user('forum', 'ada');
   const B = await user('forum', 'bea');
   await A.fill('#description', 'first <b>post</b>');
-  await A.click('#record');
+  // Enter on the record button records hands-free; the button then sends.
+  await A.focus('#record');
+  await A.keyboard.press('Enter');
   await A.waitForFunction(() => document.querySelector('#record')?.getAttribute('aria-pressed') === 'true');
   await A.waitForTimeout(2000);
   await A.click('#record');
