@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -75,8 +76,12 @@ func TestRun(t *testing.T) {
 	if perSecond < 2*(50+60)*0.5 {
 		t.Errorf("publishers sent %.0f packets/s, want about %d", perSecond, 2*(50+60))
 	}
-	if got, want := float64(res.ForwardedPackets), 4*float64(res.SentPackets); got < want*0.95 || got > want*1.05 {
-		t.Errorf("forwarded %d packets for %d sent, want about %.0f", res.ForwardedPackets, res.SentPackets, want)
+	// The forwarded packets are counted as they arrive, the sent ones as
+	// they leave: the two windows are apart by the packets' delay, which a
+	// busy machine makes long, so that much of either may fall outside.
+	skew := 4 * perSecond * math.Max(res.LatencyP99Ms, res.ReadP99Ms) / 1000
+	if got, want := float64(res.ForwardedPackets), 4*float64(res.SentPackets); got < want*0.95-skew || got > want*1.05+skew {
+		t.Errorf("forwarded %d packets for %d sent, want about %.0f (±%.0f for the delay)", res.ForwardedPackets, res.SentPackets, want, want*0.05+skew)
 	}
 	if res.LossPercent != 0 || res.LatencyP50Ms <= 0 || res.LatencyP99Ms < res.LatencyP50Ms || res.ServerCPUSeconds <= 0 || res.PerCPUSecond <= 0 {
 		t.Errorf("result %+v", res)
