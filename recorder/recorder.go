@@ -201,6 +201,7 @@ type levelRing struct {
 	ts    [512]uint32
 	level [512]int16
 	next  int
+	last  int // where the last level was found
 }
 
 // newLevelRing makes an empty ring: no slot holds a level yet.
@@ -217,12 +218,14 @@ func (lr *levelRing) put(ts uint32, l int16) {
 	lr.next = (lr.next + 1) % len(lr.ts)
 }
 
-// get finds the level of the packet with timestamp ts, searching from the
-// newest: a frame is placed soon after its packet came.
+// get finds the level of the packet with timestamp ts. Frames are placed
+// in the order of their packets, so the search starts after the last
+// level found: the next frame's is there, a step or two on.
 func (lr *levelRing) get(ts uint32) (audiolevel.Level, bool) {
 	for k := 1; k <= len(lr.ts); k++ {
-		i := (lr.next - k + len(lr.ts)) % len(lr.ts)
+		i := (lr.last + k) % len(lr.ts)
 		if lr.ts[i] == ts && lr.level[i] >= 0 {
+			lr.last = i
 			return audiolevel.Level(lr.level[i]), true
 		}
 	}
@@ -251,6 +254,7 @@ type trackState struct {
 	lastTC   int64 // last timecode written, ms
 	lastKFAt time.Time
 	levels   *levelRing // audio with AudioLevelID
+	leveled  bool       // a level came: levels is worth searching
 	free     [][]byte   // frame buffers to reuse
 }
 
@@ -518,6 +522,7 @@ func (r *Recorder) push(q queued) {
 	}
 	if t.levels != nil && q.level >= 0 {
 		t.levels.put(q.pkt.Timestamp, q.level)
+		t.leveled = true
 	}
 	t.asm.push(q.pkt)
 	for f, ok := t.asm.pop(); ok; f, ok = t.asm.pop() {
@@ -687,7 +692,7 @@ func (r *Recorder) place(t *trackState, ts uint32, key bool, data []byte) {
 		return
 	}
 	t.lastTC = tc
-	if t.levels != nil {
+	if t.leveled {
 		if l, ok := t.levels.get(ts); ok {
 			r.wave.Add(time.Duration(tc)*time.Millisecond, l)
 		}

@@ -1,10 +1,13 @@
 package recorder
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -130,4 +133,74 @@ func (d *discard) Seek(off int64, whence int) (int64, error) {
 	}
 	d.off = off
 	return off, nil
+}
+
+// BenchmarkRecordAudio50 runs 50 recorders at once, each fed 50 Opus
+// packets a second as a publisher sends them (one tick of 20 ms per
+// iteration, a packet to each recorder), into files, and reports the
+// recorded packets per second of the process's CPU time (user and system,
+// from getrusage) and the share of one core that takes. Run it with
+// -benchtime 10s or more: the figure is the average over the run.
+func BenchmarkRecordAudio50(b *testing.B) {
+	const recorders = 50
+	frames := testmedia.Opus(b, 3)
+	var pkts []*rtp.Packet
+	for _, fp := range testmedia.Packets(frames, &codecs.OpusPayloader{}, 48000, 1000) {
+		pkts = append(pkts, fp...)
+	}
+	dir := b.TempDir()
+	var recs []*Recorder
+	var sinks []*Sink
+	var files []*os.File
+	for i := 0; i < recorders; i++ {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d.webm", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rec, err := Start(f, []Track{{Codec: testmedia.OpusCodec}}, Options{MaxDuration: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs, sinks, files = append(recs, rec), append(sinks, rec.Sink(0)), append(files, f)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime(b)
+	var q rtp.Packet
+	for i := 0; i < b.N; i++ {
+		<-tick.C
+		p := pkts[i%len(pkts)]
+		cycle := i / len(pkts)
+		q.Header = p.Header
+		q.Payload = p.Payload
+		q.SequenceNumber += uint16(cycle * len(pkts))
+		q.Timestamp += uint32(cycle*len(pkts)) * 960
+		for _, s := range sinks {
+			s.WriteRTP(&q)
+		}
+	}
+	for _, rec := range recs {
+		if _, err := rec.Stop(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu := cpuTime(b) - cpu0
+	b.StopTimer()
+	for _, f := range files {
+		f.Close()
+	}
+	n := float64(b.N * recorders)
+	b.ReportMetric(n/cpu.Seconds(), "packets/CPU-s")
+	b.ReportMetric(100*cpu.Seconds()/b.Elapsed().Seconds(), "%core")
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
