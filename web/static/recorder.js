@@ -339,8 +339,8 @@ export class Recorder {
     this.pressed = performance.now();
     this.setState('starting');
     if (this.pausePlayer.checked) this.ctx.pausePlayer();
-    this.ctx.talkChanged(true);
     if (this.ctx.live()) {
+      this.ctx.talkChanged(true);
       this.setState('talking');
       this.say(hold === 'locked' ? 'Talking, hands-free' : 'Talking');
       return;
@@ -351,11 +351,17 @@ export class Recorder {
     else this.armTimer = window.setTimeout(() => this.start(), arm);
   }
 
-  /** The press lasted: the server starts recording. */
+  /**
+   * The press lasted: the server starts recording. The microphone (and
+   * camera) start sending now, with record-start, as the recorder starts:
+   * a tap sends no media either, and a camera's first keyframe comes
+   * when the recorder waits for it.
+   */
   async start() {
     this.armTimer = 0;
     if (this.state !== 'starting' || this.sent) return;
     this.sent = true;
+    this.ctx.talkChanged(true);
     try {
       const m = await this.ctx.signal.request({ type: 'record-start', description: this.description.value.trim() });
       if (m.type === 'error') throw new Error(m.message);
