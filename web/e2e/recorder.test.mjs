@@ -304,16 +304,30 @@ test('upload: from the button and from a file dropped on the conversation; a ref
   const B = await user('drop', 'jon');
   const media = makeClip(2);
 
-  // The button opens the file chooser.
+  // The button opens the file chooser. The server's answer is held back
+  // a moment, to see the progress.
+  mkdirSync(artifacts, { recursive: true });
+  /** @type {() => void} */
+  let answer = () => {};
+  const answered = new Promise((r) => (answer = r));
+  await A.route('**/api/rooms/drop/clips', async (route) => {
+    if (route.request().method() === 'POST') await answered;
+    await route.continue();
+  });
   await A.fill('#description', 'from my phone');
   const [chooser] = await Promise.all([A.waitForEvent('filechooser'), A.click('#upload')]);
   await chooser.setFiles({ name: 'note.webm', mimeType: 'audio/webm', buffer: media });
+  await A.locator('#upload-row').waitFor();
+  assert.match(await A.locator('#upload-text').textContent(), /^Uploading note\.webm/);
+  await A.locator('#recorder').screenshot({ path: path.join(artifacts, 'recorder-uploading.png') });
+  answer();
   const first = rows(B, 'ida');
   await first.waitFor({ timeout: 10_000 });
   assert.equal(await first.locator('.caption').textContent(), 'from my phone');
   await rows(A, 'ida').waitFor();
   await A.locator('#upload-row').waitFor({ state: 'hidden' });
   assert.equal(await A.inputValue('#description'), '');
+  await A.unroute('**/api/rooms/drop/clips');
 
   // A file dropped on the timeline.
   const drop = (name, type, b64) =>
@@ -324,24 +338,29 @@ test('upload: from the button and from a file dropped on the conversation; a ref
         dt.items.add(new File([bytes], name, { type }));
         const target = /** @type {HTMLElement} */ (document.querySelector('#timeline'));
         for (const t of ['dragenter', 'dragover']) target.dispatchEvent(new DragEvent(t, { dataTransfer: dt, bubbles: true, cancelable: true }));
-        const shown = !(/** @type {HTMLElement} */ (document.querySelector('#drop-zone')).hidden);
-        target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-        return shown;
+        /** @type {any} */ (window).__drop = () => target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+        return !(/** @type {HTMLElement} */ (document.querySelector('#drop-zone')).hidden);
       },
       { name, type, b64 },
     );
+  const dropIt = () => A.evaluate(() => /** @type {any} */ (window).__drop());
   assert.equal(await drop('dropped.webm', 'audio/webm', makeClip(1, { freq: 660 }).toString('base64')), true, 'no drop zone shown while dragging');
+  await A.locator('#conversation').screenshot({ path: path.join(artifacts, 'recorder-drop-zone.png') });
+  await dropIt();
   await B.waitForFunction(() => document.querySelectorAll('#timeline .clip[data-author="ida"]').length === 2, null, { timeout: 10_000 });
   assert.equal(await A.locator('#drop-zone').isHidden(), true);
 
   // Not a clip: the server refuses it, and says why.
   await drop('notes.txt', 'text/plain', Buffer.from('these are not sounds\n'.repeat(20)).toString('base64'));
+  await dropIt();
   const err = A.locator('#upload-error');
   await err.waitFor();
-  const text = await err.textContent();
-  assert.match(text ?? '', /^Not a clip this server takes/);
-  assert.ok((text ?? '').length > 'Not a clip this server takes (WebM or Ogg, with Opus): '.length + 5, `no words from the server: ${text}`);
+  await A.locator('#recorder').screenshot({ path: path.join(artifacts, 'recorder-upload-refused.png') });
+  const text = await err.locator('#upload-error-text').textContent();
+  assert.match(text ?? '', /^Not a clip this server takes \(WebM or Ogg, with Opus\): notes\.txt\. The server says: .*unsupported media/);
   console.log(`refusal shown: ${text}`);
+  await err.getByRole('button', { name: 'Dismiss' }).click();
+  await err.waitFor({ state: 'hidden' });
   // The refused upload is the page's only failed request.
   assert.deepEqual(A.errors.map(String).filter((e) => !/HTTP 415 for .*\/api\/rooms\/drop\/clips$/.test(e)), []);
   A.errors.length = 0;
@@ -414,6 +433,9 @@ test('on a phone (360 px): no sideways scrolling, the record button is the thumb
   await shots('1280');
   await A.setViewportSize({ width: 390, height: 844 });
   await shots('390');
+  await A.emulateMedia({ colorScheme: 'dark' });
+  await shots('390-dark');
+  await A.emulateMedia({ colorScheme: 'light' });
 
   await A.setViewportSize({ width: 360, height: 740 });
   await A.evaluate(() => window.scrollTo(0, 0));

@@ -42,6 +42,7 @@ export class Uploader {
     this.bar = /** @type {HTMLProgressElement} */ (byId('upload-progress'));
     this.text = byId('upload-text');
     this.error = byId('upload-error');
+    this.errorText = byId('upload-error-text');
     this.zone = byId('drop-zone');
 
     this.button.addEventListener('click', () => this.input.click());
@@ -50,6 +51,7 @@ export class Uploader {
       this.input.value = '';
     });
     byId('upload-abort').addEventListener('click', () => this.stop());
+    byId('upload-error-close').addEventListener('click', () => (this.error.hidden = true));
 
     // Dropping files on the conversation. Only drags that carry files are
     // taken; dragged text or links are left to the page.
@@ -109,7 +111,7 @@ export class Uploader {
     }
     const room = this.ctx.room;
     if (file.size > room.max_clip_bytes) {
-      this.refuse(`${REFUSED[413]}: ${file.name} is ${formatBytes(file.size)}; this room takes clips up to ${formatBytes(room.max_clip_bytes)}.`);
+      this.refuse(`${REFUSED[413]}: ${file.name} is ${formatBytes(file.size)}, and this room takes clips up to ${formatBytes(room.max_clip_bytes)}.`);
       this.next();
       return;
     }
@@ -143,7 +145,7 @@ export class Uploader {
         }
         const what = REFUSED[xhr.status] ?? `Upload failed (HTTP ${xhr.status})`;
         const wait = xhr.status === 429 ? xhr.getResponseHeader('Retry-After') : null;
-        this.refuse(`${what}: ${said || file.name}${wait ? ` (try again in ${wait} s)` : ''}.`);
+        this.refuse(`${what}: ${file.name}${wait ? ` (try again in ${wait} s)` : ''}. The server says: ${said || xhr.statusText}`);
       }
       this.next();
     });
@@ -161,7 +163,7 @@ export class Uploader {
 
   /** @param {string} text */
   refuse(text) {
-    this.error.textContent = text;
+    this.errorText.textContent = text;
     this.error.hidden = false;
   }
 
