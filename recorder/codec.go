@@ -3,6 +3,8 @@ package recorder
 // Keyframe detection and frame sizes for the video codecs we record. The
 // WebM track header needs the picture size, which only a keyframe carries.
 
+import "github.com/pion/rtp/codecs"
+
 // vp8Keyframe reports whether a depacketized VP8 frame is a keyframe, and
 // its size. A keyframe's 3-byte frame tag has its lowest bit clear and is
 // followed by the start code 9d 01 2a and two 14-bit dimensions.
@@ -127,4 +129,21 @@ func opusValid(p []byte) bool {
 	}
 	total := n * frame
 	return total > 0 && total <= 5760
+}
+
+// vp9Depacketizer is Pion's VP9 payload descriptor reader, emptied before
+// each packet: codecs.VP9Packet appends each packet's reference
+// differences (P_DIFF) and scalability structure to what it holds from
+// the packets before, so that one reader kept for a track grows with every
+// packet and, three references on, refuses every packet that has two.
+type vp9Depacketizer struct {
+	codecs.VP9Packet
+}
+
+func (d *vp9Depacketizer) Unmarshal(packet []byte) ([]byte, error) {
+	d.PDiff = d.PDiff[:0]
+	d.PGTID = d.PGTID[:0]
+	d.PGU = d.PGU[:0]
+	d.PGPDiff = d.PGPDiff[:0]
+	return d.VP9Packet.Unmarshal(packet)
 }

@@ -1,6 +1,10 @@
 package recorder
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/pion/rtp"
+)
 
 func TestVP8Keyframe(t *testing.T) {
 	key := []byte{0x50, 0x2d, 0x01, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 0x00}
@@ -37,5 +41,34 @@ func TestVP9Keyframe(t *testing.T) {
 	}
 	if k, _, _ := vp9Keyframe(nil); k {
 		t.Error("nothing taken for a keyframe")
+	}
+}
+
+// TestVP9TwoReferences: frames that refer to two earlier ones (flexible
+// mode, two P_DIFFs, as with temporal layers) keep coming out of a
+// track's assembler, however many come.
+func TestVP9TwoReferences(t *testing.T) {
+	a := newAssembler(&vp9Depacketizer{}, 1024, 512, 27000)
+	const frames = 20
+	got := 0
+	for i := 0; i < frames; i++ {
+		a.push(&rtp.Packet{
+			Header: rtp.Header{SequenceNumber: uint16(i), Timestamp: uint32(i) * 3000, Marker: true},
+			// P, F, B, E; P_DIFF 1 with N (another follows), P_DIFF 2.
+			Payload: []byte{0x5c, 0x03, 0x04, 0xaa, byte(i)},
+		})
+		for f, ok := a.pop(); ok; f, ok = a.pop() {
+			if len(f.data) != 2 || f.data[1] != byte(got) {
+				t.Fatalf("frame %d: % x", got, f.data)
+			}
+			got++
+		}
+	}
+	a.flush()
+	for _, ok := a.pop(); ok; _, ok = a.pop() {
+		got++
+	}
+	if got != frames {
+		t.Errorf("%d of %d frames came out", got, frames)
 	}
 }

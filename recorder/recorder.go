@@ -376,7 +376,7 @@ func Start(w io.WriteSeeker, tracks []Track, opts Options) (*Recorder, error) {
 			ts.asm = newAssembler(&codecs.VP8Packet{}, 1024, 512, t.Codec.ClockRate*3/10) // 300 ms
 		case strings.ToLower(webrtc.MimeTypeVP9):
 			ts.kind, ts.codec = "video", "vp9"
-			ts.asm = newAssembler(&codecs.VP9Packet{}, 1024, 512, t.Codec.ClockRate*3/10) // 300 ms
+			ts.asm = newAssembler(&vp9Depacketizer{}, 1024, 512, t.Codec.ClockRate*3/10) // 300 ms
 		default:
 			return nil, fmt.Errorf("cannot record %s: WebM clips hold Opus, VP8 and VP9", t.Codec.MimeType)
 		}
@@ -735,6 +735,7 @@ func (r *Recorder) housekeeping() {
 // starts with the earliest frame held.
 func (r *Recorder) open() {
 	var tracks []webmTrack
+	var clipped []*trackState
 	for _, t := range r.tracks {
 		if t.kind == "video" && !t.keyed {
 			r.opts.Log.Info("no video keyframe arrived; recording audio only")
@@ -748,7 +749,7 @@ func (r *Recorder) open() {
 			}
 		}
 		tracks = append(tracks, wt)
-		r.clipped = append(r.clipped, t)
+		clipped = append(clipped, t)
 	}
 	// A cue is written per cluster, and clusters are at least a second
 	// long.
@@ -762,7 +763,7 @@ func (r *Recorder) open() {
 		r.limitHit = true
 		return
 	}
-	r.webm = w
+	r.webm, r.clipped = w, clipped
 	r.mux = newInterleaver(len(tracks), interleaveDelay)
 	for i, t := range r.clipped {
 		t.number = tracks[i].number
