@@ -118,7 +118,14 @@ func (s *testServer) join(t *testing.T, room, name string, opts client.Options) 
 	return c, j
 }
 
+// minWait is the least a wait for something that must happen is given
+// (timeout, eventually): it bounds a wait that fails as "never", which a
+// passing test does not sit out, and a machine busy with other work can
+// take seconds to deliver what an idle one does in milliseconds.
+const minWait = 30 * time.Second
+
 func timeout(t *testing.T, d time.Duration) context.Context {
+	d = max(d, minWait)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
@@ -128,6 +135,7 @@ func timeout(t *testing.T, d time.Duration) context.Context {
 // does within d, a bound generous enough for a busy machine.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	d = max(d, minWait)
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
