@@ -21,7 +21,7 @@ import (
 // wait bounds every wait of these tests for something the server does by
 // itself: long, so that a busy machine does not fail them; a passing test
 // never waits that long.
-const wait = 15 * time.Second
+const wait = 30 * time.Second
 
 // newHub is a hub of the demo rooms built from its Config, as the server
 // builds it; configure may change the configuration and the rooms first.
