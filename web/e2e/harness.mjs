@@ -166,12 +166,14 @@ export function traceScript() {
  * @param {string} url
  * @param {string} room
  * @param {string} name
- * @param {{trace?: boolean}} [opts]
+ * @param {{trace?: boolean, setup?: (page: import('playwright-core').Page) => Promise<unknown>}} [opts]
+ *   setup: runs on the new page before it loads the client
  */
 export async function join(browser, url, room, name, opts = {}) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
   if (opts.trace) await context.addInitScript(traceScript);
   const page = await context.newPage();
+  if (opts.setup) await opts.setup(page);
   page.on('dialog', (d) => d.accept());
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));

@@ -29,6 +29,7 @@ before(async () => {
       keys: chat('Keyboard'),
       drop: chat('Uploads'),
       look: chat('Screenshots'),
+      short: chat('Too short'),
       walk: 'mode = "audioStream"\ntitle = "Walkie"\n',
     },
   });
@@ -46,9 +47,10 @@ after(async () => {
 /**
  * @param {string} room
  * @param {string} name
+ * @param {Parameters<typeof join>[4]} [opts]
  */
-async function user(room, name) {
-  const p = await join(browser, srv.url, room, name);
+async function user(room, name, opts) {
+  const p = await join(browser, srv.url, room, name, opts);
   pages.push(p);
   await watch(p);
   return p;
@@ -207,6 +209,34 @@ test('cancel by sliding away, by Esc, and a tap shorter than the minimum: nothin
   assert.deepEqual(files, [], 'files left in the clips folder');
   noErrors(A, B);
   await closeAll(A, B);
+});
+
+test("the server's too-short is shown as the hint, not as an error", async () => {
+  // The client is told the room has no minimum, so that it sends what a
+  // quick press records; the server, which keeps 500 ms, refuses it.
+  const A = await user('short', 'ole', {
+    setup: (page) =>
+      page.routeWebSocket(/\/ws$/, (ws) => {
+        const server = ws.connectToServer();
+        server.onMessage((m) => {
+          const j = JSON.parse(String(m));
+          if (j.type === 'joined') j.room.min_clip_ms = 0;
+          ws.send(JSON.stringify(j));
+        });
+      }),
+  });
+  await A.locator('#recorder h2').click();
+  await A.keyboard.down(' ');
+  // At most 250 ms and the tail (200 ms) of media: less than 500 ms.
+  await A.waitForTimeout(250);
+  await A.keyboard.up(' ');
+  await A.locator('#record-status').filter({ hasText: 'Hold to record: a clip must last at least 0.5 s.' }).waitFor();
+  await pressed(A, false);
+  assert.deepEqual(await sent(A), ['record-start', 'record-stop']);
+  assert.equal(await A.locator('#notice').isVisible(), false, 'too-short shown as an error');
+  assert.deepEqual((await onServer('short')).clips, []);
+  noErrors(A);
+  await closeAll(A);
 });
 
 test('slide up locks: the recording goes on hands-free, then Send publishes it and Cancel does not', async () => {

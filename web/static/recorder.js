@@ -281,6 +281,9 @@ export class Recorder {
     if (ev.key === 'Escape') {
       if (down && this.state !== 'idle' && this.state !== 'stopping' && (!this.ctx.live() || this.hold === 'locked')) {
         ev.preventDefault();
+        // Esc here takes back the recording, and does nothing else (the
+        // player would stop the clip that talking paused).
+        ev.stopImmediatePropagation();
         this.end(this.ctx.live() ? 'stop' : 'cancel');
       }
       return;
