@@ -181,7 +181,8 @@ type Result struct {
 	Waveform []int
 }
 
-// ErrEmpty is returned by Stop when no frame was recorded.
+// ErrEmpty is returned by Stop when no audio frame was recorded: a clip
+// is its sound, and a file without it is not one that clips accept.
 var ErrEmpty = errors.New("nothing was recorded")
 
 type queued struct {
@@ -316,20 +317,21 @@ type Recorder struct {
 	dropped atomic.Uint64
 
 	// Owned by the run goroutine.
-	useSR    bool           // tracks are timed by their sender reports, else by arrival
-	zero     time.Time      // wall time at timecode 0; set with the header
-	first    time.Time      // when the first frame came; the keyframe wait starts there
-	webm     *webmWriter    // nil until the header is written
-	mux      *interleaver   // orders the blocks of the tracks in the clip
-	clipped  []*trackState  // the tracks in the clip, by interleaver index
-	spent    []*rtp.Packet  // packet copies to give back to the Sinks
-	pending  []pendingFrame // audio held until the header can be written
-	frames   int
-	maxTC    int64
-	wave     audiolevel.Waveform
-	limitHit bool
-	err      error
-	result   Result
+	useSR       bool           // tracks are timed by their sender reports, else by arrival
+	zero        time.Time      // wall time at timecode 0; set with the header
+	first       time.Time      // when the first frame came; the keyframe wait starts there
+	webm        *webmWriter    // nil until the header is written
+	mux         *interleaver   // orders the blocks of the tracks in the clip
+	clipped     []*trackState  // the tracks in the clip, by interleaver index
+	spent       []*rtp.Packet  // packet copies to give back to the Sinks
+	pending     []pendingFrame // audio held until the header can be written
+	frames      int
+	audioFrames int
+	maxTC       int64
+	wave        audiolevel.Waveform
+	limitHit    bool
+	err         error
+	result      Result
 }
 
 type pendingFrame struct {
@@ -809,6 +811,9 @@ func (r *Recorder) write(t *trackState, tc int64, key bool, data []byte) {
 	r.mux.push(block{track: int(t.number - 1), tc: tc, key: key, data: data})
 	r.drain(false)
 	r.frames++
+	if t.kind == "audio" {
+		r.audioFrames++
+	}
 	if tc > r.maxTC {
 		r.maxTC = tc
 	}
@@ -885,7 +890,7 @@ func (r *Recorder) finish() {
 		Synced:   r.useSR,
 	}
 	r.result.Waveform = r.wave.Slices(r.result.Duration)
-	if r.frames == 0 && r.err == nil {
+	if r.audioFrames == 0 && r.err == nil {
 		r.err = ErrEmpty
 	}
 }
