@@ -14,6 +14,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 
 	"parley/internal/testmedia"
 	"parley/recorder"
@@ -101,6 +102,12 @@ func TestSimulcast(t *testing.T) {
 				t.Fatal(err)
 			}
 			up.AddSink(rec.Sink(1))
+			// A clip is its sound: the recorder keeps only one with audio.
+			for _, frame := range testmedia.Packets(testmedia.Opus(t, 1), &codecs.OpusPayloader{}, 48000, 0) {
+				for _, p := range frame {
+					rec.Sink(0).WriteRTP(p)
+				}
+			}
 
 			b := join(t, room, "b")
 			b.mu.Lock()
