@@ -90,47 +90,6 @@ func vp9Keyframe(f []byte) (key bool, width, height int) {
 // players and clips/probe take no larger.
 const maxPicture = 16384
 
-// opusValid reports whether an Opus packet's TOC byte (RFC 6716, section
-// 3.1) describes a packet of 2.5 to 120 ms that its length can hold. A
-// publisher may send anything as Opus; a malformed packet in a clip makes
-// players and clips/probe reject the whole file.
-func opusValid(p []byte) bool {
-	if len(p) < 1 {
-		return false
-	}
-	toc := p[0]
-	cfg := toc >> 3
-	var frame int
-	switch {
-	case cfg < 12: // SILK: 10, 20, 40, 60 ms
-		frame = [4]int{480, 960, 1920, 2880}[cfg&3]
-	case cfg < 16: // hybrid: 10, 20 ms
-		frame = [2]int{480, 960}[cfg&1]
-	default: // CELT: 2.5, 5, 10, 20 ms
-		frame = [4]int{120, 240, 480, 960}[cfg&3]
-	}
-	n := 1
-	switch toc & 3 {
-	case 1:
-		if (len(p)-1)%2 != 0 {
-			return false
-		}
-		n = 2
-	case 2:
-		if len(p) < 2 {
-			return false
-		}
-		n = 2
-	case 3:
-		if len(p) < 2 {
-			return false
-		}
-		n = int(p[1] & 0x3f)
-	}
-	total := n * frame
-	return total > 0 && total <= 5760
-}
-
 // vp9Depacketizer is Pion's VP9 payload descriptor reader, emptied before
 // each packet: codecs.VP9Packet appends each packet's reference
 // differences (P_DIFF) and scalability structure to what it holds from

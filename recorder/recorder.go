@@ -59,6 +59,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"parley/audiolevel"
+	"parley/clips/probe"
 )
 
 // Limit reasons passed to Options.OnLimit.
@@ -633,7 +634,9 @@ func (r *Recorder) frame(track int, data []byte, ts uint32) {
 	key := true
 	switch t.codec {
 	case "opus":
-		if !opusValid(data) {
+		// A publisher may send anything as Opus; a malformed packet in a clip
+		// makes players and the clip store refuse the whole file.
+		if probe.OpusSamples(data) == 0 {
 			t.release(data)
 			return
 		}

@@ -184,7 +184,7 @@ func probeOgg(r *bufio.Reader) (Info, error) {
 					return info, fmt.Errorf("%w: no OpusTags after OpusHead", ErrInvalid)
 				}
 			default:
-				s := opusSamples(cur.head)
+				s := OpusSamples(cur.head)
 				if s == 0 {
 					return info, fmt.Errorf("%w: malformed Opus packet %d", ErrInvalid, packets)
 				}

@@ -41,10 +41,10 @@ func parseOpusHead(b []byte) (opusHead, error) {
 	return h, nil
 }
 
-// opusSamples returns the duration of an Opus packet in samples at 48 kHz,
+// OpusSamples returns the duration of an Opus packet in samples at 48 kHz,
 // from its TOC byte (RFC 6716, section 3.1), or 0 if the packet is
 // malformed.
-func opusSamples(p []byte) int {
+func OpusSamples(p []byte) int {
 	if len(p) < 1 {
 		return 0
 	}

@@ -367,8 +367,8 @@ func TestOpusSamples(t *testing.T) {
 		{nil, 0},
 	}
 	for _, c := range cases {
-		if got := opusSamples(c.p); got != c.want {
-			t.Errorf("opusSamples(% x) = %d, want %d", c.p, got, c.want)
+		if got := OpusSamples(c.p); got != c.want {
+			t.Errorf("OpusSamples(% x) = %d, want %d", c.p, got, c.want)
 		}
 	}
 }

@@ -557,7 +557,7 @@ func (p *parser) block(b []byte, clusterTC int64, simple, groupKey bool, blockDu
 		fd := int64(0)
 		switch t.Codec {
 		case "opus":
-			s := opusSamples(f)
+			s := OpusSamples(f)
 			if s == 0 {
 				return fmt.Errorf("%w: malformed Opus packet at %s", ErrInvalid, time.Duration(at))
 			}
