@@ -56,6 +56,7 @@ type Archiver struct {
 type archived struct {
 	track Track
 	pkt   *rtp.Packet
+	at    time.Time // its arrival: the recorder places it by that
 }
 
 type archiveSink struct {
@@ -67,7 +68,7 @@ type archiveSink struct {
 func (k *archiveSink) WriteRTP(p *rtp.Packet) {
 	cp := &rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)}
 	select {
-	case k.a.queue <- archived{track: k.track, pkt: cp}:
+	case k.a.queue <- archived{track: k.track, pkt: cp, at: time.Now()}:
 	default: // counted by the recorder as a gap; the live path goes on
 	}
 }
@@ -179,7 +180,7 @@ func (a *Archiver) run() {
 		}
 		for _, q := range held {
 			if i, ok := index[q.track]; ok {
-				cur.sinks[i].WriteRTP(q.pkt)
+				cur.sinks[i].WriteRTPAt(q.pkt, q.at)
 			}
 		}
 	}
@@ -199,11 +200,11 @@ func (a *Archiver) run() {
 		case q := <-a.queue:
 			audio := q.track.Kind() == webrtc.RTPCodecTypeAudio
 			if audio {
-				lastAudio = time.Now()
+				lastAudio = q.at
 			}
 			if cur != nil {
 				if i, ok := index[q.track]; ok {
-					cur.sinks[i].WriteRTP(q.pkt)
+					cur.sinks[i].WriteRTPAt(q.pkt, q.at)
 				}
 				continue
 			}

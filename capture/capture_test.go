@@ -17,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"parley/clips"
+	"parley/clips/probe"
 	"parley/configs"
 	"parley/internal/roomdir"
 	"parley/internal/testmedia"
@@ -655,4 +656,118 @@ func TestArchiveHeardBy(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestHoldLateStart: a recording that starts a second after the voice
+// and half a second after the camera, on Holds (as a WHIP session's
+// does), begins at the voice's first packet, with the camera's frames
+// half a second in, where they came (the recorder shows the first one
+// from the start: see recorder's videoLead).
+func TestHoldLateStart(t *testing.T) {
+	audio, video := testPackets(t)
+	withStore(t, func(t *testing.T, store *clips.Store) {
+		a, v := newFake(webrtc.RTPCodecTypeAudio), newFake(webrtc.RTPCodecTypeVideo)
+		ha := NewHold(a)
+		var hv *Hold
+		var rec *Recording
+		for i := range 100 { // 2 s of 20 ms frames
+			if i == 25 {
+				hv = NewHold(v)
+			}
+			if i == 50 {
+				var err error
+				rec, err = Start(testConfig(store), clips.Clip{Author: "obs", Owner: owner}, Pick([]*Hold{hv, ha}),
+					func(reason string) { t.Errorf("limit reached: %s", reason) })
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.send(audio[i])
+			if i >= 25 && i%2 == 1 {
+				v.send(video[(i-25)/2])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		clip, err := rec.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := clip.Duration; d < 1.9 || d > 2.1 {
+			t.Errorf("duration %gs, want 2 s: the voice before the recording started is kept", d)
+		}
+		if a.attached() != 1 || v.attached() != 1 {
+			t.Errorf("holds attached: audio %d, video %d, want 1 each until released", a.attached(), v.attached())
+		}
+		// Nothing is kept after the recording.
+		a.send(audio[0])
+		if n := len(ha.kept); n != 0 {
+			t.Errorf("the hold kept %d packets after its recording", n)
+		}
+		ha.Release()
+		hv.Release()
+		if a.attached() != 0 || v.attached() != 0 {
+			t.Errorf("released holds still attached: audio %d, video %d", a.attached(), v.attached())
+		}
+		f, _, err := store.OpenMedia("r", clip.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		at := map[uint64][]time.Duration{}
+		if _, err := probe.ReadBlocks(f, func(b probe.Block) error {
+			at[b.Track] = append(at[b.Track], b.Timecode)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Track 1 is the audio, 2 the video; the video's second frame
+		// came 540 ms after the voice.
+		if len(at[1]) < 2 || len(at[2]) < 2 || at[1][0] != 0 || at[2][1] < 500*time.Millisecond || at[2][1] > 580*time.Millisecond {
+			t.Fatalf("frames at %v (audio) and %v (video), want the audio from 0 and the video's second frame at 540ms", at[1], at[2])
+		}
+	})
+}
+
+// TestHoldBound: a Hold keeps at most maxHeld packets, the latest, and
+// hands them over in order with the times they came.
+func TestHoldBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newFake(webrtc.RTPCodecTypeAudio)
+		h := NewHold(a)
+		start := time.Now()
+		for i := range maxHeld + 100 {
+			a.send([]*rtp.Packet{{Header: rtp.Header{SequenceNumber: uint16(i)}, Payload: []byte{1}}})
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		s := &timedSink{}
+		h.AddSink(s)
+		if len(s.seqs) != maxHeld || s.seqs[0] != 100 || s.seqs[len(s.seqs)-1] != maxHeld+99 {
+			t.Fatalf("handed over %d packets, from %d to %d; want %d from 100", len(s.seqs), s.seqs[0], s.seqs[len(s.seqs)-1], maxHeld)
+		}
+		if d := s.at[0].Sub(start); d != 100*time.Millisecond {
+			t.Errorf("the first packet handed over came %v after the start, want 100ms", d)
+		}
+		a.send([]*rtp.Packet{{Header: rtp.Header{SequenceNumber: 9999}, Payload: []byte{1}}})
+		if s.seqs[len(s.seqs)-1] != 9999 || !s.at[len(s.at)-1].Equal(time.Now()) {
+			t.Error("a packet after the hand-over did not pass as it came")
+		}
+		h.Release()
+		if a.attached() != 0 {
+			t.Error("released hold still attached")
+		}
+	})
+}
+
+// timedSink notes the packets it is given and when they came.
+type timedSink struct {
+	seqs []uint16
+	at   []time.Time
+}
+
+func (s *timedSink) WriteRTP(p *rtp.Packet) { s.WriteRTPAt(p, time.Now()) }
+
+func (s *timedSink) WriteRTPAt(p *rtp.Packet, at time.Time) {
+	s.seqs = append(s.seqs, p.SequenceNumber)
+	s.at = append(s.at, at)
 }

@@ -414,7 +414,13 @@ func (r *Recorder) Sink(i int) *Sink { return &Sink{r: r, track: i} }
 // WriteRTP copies the packet into the recorder's queue, or drops it if the
 // queue is full. It never blocks, and allocates nothing once the recorder
 // has buffers to give back.
-func (s *Sink) WriteRTP(p *rtp.Packet) {
+func (s *Sink) WriteRTP(p *rtp.Packet) { s.WriteRTPAt(p, time.Now()) }
+
+// WriteRTPAt is WriteRTP for a packet that arrived at arrival, earlier
+// than now: one that was held while the recording started. The arrival
+// times place a track's packets and, without sender reports, the tracks
+// against each other.
+func (s *Sink) WriteRTPAt(p *rtp.Packet, arrival time.Time) {
 	r := s.r
 	if r.closed.Load() {
 		return
@@ -425,7 +431,6 @@ func (s *Sink) WriteRTP(p *rtp.Packet) {
 			level = int16(l)
 		}
 	}
-	arrival := time.Now()
 	in := &r.in
 	in.mu.Lock()
 	if in.closed || len(in.queue) >= in.max {

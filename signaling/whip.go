@@ -46,9 +46,12 @@ type whipPublisher struct {
 	mu        sync.Mutex
 	started   bool // the clip started (clip rooms), or the session ended
 	connected bool // a track arrived
-	timer     *time.Timer
-	deadline  *time.Timer
-	endOnce   sync.Once
+	// holds keep the packets of the tracks that came while the clip
+	// waits for the others, so that it begins at the first packet.
+	holds    []*capture.Hold
+	timer    *time.Timer
+	deadline *time.Timer
+	endOnce  sync.Once
 }
 
 // deliver implements member: there is nobody to tell.
@@ -83,7 +86,7 @@ func (wp *whipPublisher) MediaProblem(pc, code, message string) {
 // clip may start; in a live room that archives, the track joins the
 // talk-spurt archive.
 func (wp *whipPublisher) TrackPublished(up *sfu.UpTrack) {
-	wp.trackPublished()
+	wp.trackPublished(up)
 	wp.archiveTrack(up)
 }
 
@@ -310,8 +313,9 @@ func countSending(sdp string) int {
 }
 
 // trackPublished starts the clip of a WHIP session in a clip room once
-// every announced track is there, or after whipWait.
-func (wp *whipPublisher) trackPublished() {
+// every announced track is there, or after whipWait; up's packets are
+// kept meanwhile.
+func (wp *whipPublisher) trackPublished(up *sfu.UpTrack) {
 	wp.mu.Lock()
 	defer wp.mu.Unlock()
 	wp.connected = true
@@ -321,7 +325,8 @@ func (wp *whipPublisher) trackPublished() {
 	if wp.started || wp.room.cfg.Mode.Live() {
 		return
 	}
-	if ups := wp.peer.UpTracks(); len(capture.Pick(ups)) > 0 && len(ups) >= wp.expect {
+	wp.holds = append(wp.holds, capture.NewHold(up))
+	if len(capture.Pick(wp.holds)) > 0 && len(wp.holds) >= wp.expect {
 		wp.startLocked()
 		return
 	}
@@ -336,13 +341,23 @@ func (wp *whipPublisher) trackPublished() {
 	}
 }
 
-// startLocked is called locked (wp.mu).
+// startLocked is called locked (wp.mu). The holds the clip does not
+// take are released.
 func (wp *whipPublisher) startLocked() {
-	tracks := capture.Pick(wp.peer.UpTracks())
+	tracks := capture.Pick(wp.holds)
 	if tracks == nil {
 		return
 	}
 	wp.started = true
+	taken := map[capture.Track]bool{}
+	for _, t := range tracks {
+		taken[t] = true
+	}
+	for _, h := range wp.holds {
+		if !taken[h] {
+			h.Release()
+		}
+	}
 	wp.recMu.Lock()
 	defer wp.recMu.Unlock()
 	if wp.rec != nil {
@@ -375,8 +390,13 @@ func (wp *whipPublisher) end() {
 		if wp.deadline != nil {
 			wp.deadline.Stop()
 		}
+		holds := wp.holds
+		wp.holds = nil
 		wp.mu.Unlock()
 		wp.finishRecording(StopLeft, nil)
+		for _, h := range holds {
+			h.Release()
+		}
 		wp.leave()
 		wp.release()
 	})
