@@ -248,6 +248,11 @@ type trackStats struct {
 	read histogram  // when the generator read it - send time
 }
 
+// keyframeAsk is how long a subscriber waits for its first keyframe, from
+// its first video packet, before it asks for one itself (a PLI), and
+// between its requests.
+const keyframeAsk = time.Second
+
 // subscriber counts what it receives, per track.
 type subscriber struct {
 	measuring  *atomic.Bool
@@ -294,6 +299,7 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	buf := make([]byte, 1500)
 	ssrc := uint32(tr.SSRC())
 	var last uint16
+	var askedAt int64 // the first video packet, then the latest keyframe request (Unix ns)
 	first := true
 	for {
 		n, _, err := tr.Read(buf)
@@ -308,11 +314,21 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		sent := int64(binary.BigEndian.Uint64(buf[n-stampBytes : n]))
 		arrived, stamped := s.arr.get(ssrc, seq, now)
 		st.got.Store(true)
-		if st.video && s.keyframe.Load() == 0 && vp8Keyframe(buf[:n]) {
-			if !stamped {
-				arrived = now
+		if st.video && s.keyframe.Load() == 0 {
+			if vp8Keyframe(buf[:n]) {
+				if !stamped {
+					arrived = now
+				}
+				s.keyframe.Store(arrived)
+			} else if askedAt == 0 {
+				askedAt = now
+			} else if time.Duration(now-askedAt) >= keyframeAsk {
+				// As a browser's decoder does while it has nothing to
+				// decode: the keyframe the server asked for may have lost
+				// a packet on a busy machine.
+				askedAt = now
+				_, _ = recv.Transport().WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 			}
-			s.keyframe.Store(arrived)
 		}
 		if !s.measuring.Load() {
 			first = true
