@@ -28,7 +28,7 @@ type publisher struct {
 	sent     map[string]map[uint16][]byte
 	sentAt   map[string]map[uint32]time.Time // when each timestamp was sent, by kind
 	last     map[string]uint16               // the latest sequence number sent, by kind
-	keyframe bool              // the next video packet is a keyframe
+	keyframe bool                            // the next video packet is a keyframe
 	plis     int
 	nacked   map[uint16]bool // sequence numbers the server asked for again
 	rrs      int             // receiver reports from the server
