@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"log/slog"
 	"net/netip"
 	"strings"
 
@@ -65,6 +66,12 @@ func (e *Engine) candidateRefusal(c string) string {
 // filterCandidates returns sdp without the a=candidate lines that
 // candidateRefusal refuses; the refusals are logged at debug level.
 func (p *Participant) filterCandidates(pc, sdp string) string {
+	return p.room.engine.filterCandidates(p.log.With("pc", pc), sdp)
+}
+
+// filterCandidates is Participant.filterCandidates for any connection,
+// logging to log.
+func (e *Engine) filterCandidates(log *slog.Logger, sdp string) string {
 	if !strings.Contains(sdp, "a=candidate:") {
 		return sdp
 	}
@@ -73,8 +80,8 @@ func (p *Participant) filterCandidates(pc, sdp string) string {
 	for _, l := range lines {
 		value, ok := strings.CutPrefix(strings.TrimRight(l, "\r\n"), "a=")
 		if ok && strings.HasPrefix(value, "candidate:") {
-			if why := p.room.engine.candidateRefusal(value); why != "" {
-				p.log.Debug("remote candidate dropped", "pc", pc, "candidate", value, "why", why)
+			if why := e.candidateRefusal(value); why != "" {
+				log.Debug("remote candidate dropped", "candidate", value, "why", why)
 				continue
 			}
 		}

@@ -56,6 +56,7 @@ type Engine struct {
 	// noDirect keeps subscribers on Pion's write path (Config.NoDirectSend).
 	noDirect bool
 	tracks   trackStats
+	viewers  viewerStats
 	tcp      net.Listener
 	udpMux   ice.UDPMux
 	tcpMux   ice.TCPMux

@@ -247,6 +247,12 @@ type sendTrack struct {
 	levelID uint8
 	level   atomic.Int32
 	paused  atomic.Bool
+	// vp8: video payloads begin with a VP8 descriptor and frame header,
+	// a keyframe every tenth packet and after each PLI; tag, if not 0,
+	// is the last byte of every payload, to tell sources apart.
+	vp8 atomic.Bool
+	tag atomic.Int32
+	key atomic.Bool // the next video packet is a keyframe
 }
 
 // recvTrack is what a test client received of one up track, over every
@@ -635,6 +641,7 @@ func (c *testClient) publish(kinds ...webrtc.RTPCodecType) []*sendTrack {
 				for _, p := range pkts {
 					if pli, ok := p.(*rtcp.PictureLossIndication); ok && pli.MediaSSRC == st.ssrc {
 						st.plis.Add(1)
+						st.key.Store(true)
 					}
 				}
 			}
@@ -691,6 +698,16 @@ func (c *testClient) send() {
 			}
 			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: st.seq, Timestamp: st.ts},
 				Payload: testPayload(st.kind, st.seq)}
+			if st.kind == webrtc.RTPCodecTypeVideo && st.vp8.Load() {
+				key := st.key.Swap(false) || st.seq%10 == 0
+				pkt.Payload[0], pkt.Payload[1] = 0x10, 0x01 // start of a partition; an interframe
+				if key {
+					pkt.Payload[1] = 0x00
+				}
+			}
+			if tag := st.tag.Load(); tag != 0 {
+				pkt.Payload[len(pkt.Payload)-1] = byte(tag)
+			}
 			_ = pkt.SetExtension(5, []byte{0x42})
 			if l := st.level.Load(); l >= 0 && st.levelID != 0 {
 				_ = pkt.SetExtension(st.levelID, []byte{0x80 | byte(l)})

@@ -210,6 +210,7 @@ func (p *Participant) speakingChanged(up *UpTrack) {
 	if p.sig != nil {
 		p.sig.SpeakingChanged(up)
 	}
+	p.room.updateViewers()
 }
 
 // requestKeyframes asks the publishers of the video p receives for a

@@ -32,6 +32,7 @@ type Room struct {
 	closed       bool
 	participants map[string]*Participant
 	ups          map[*UpTrack]struct{}
+	viewers      map[*Viewer]struct{}
 
 	// ticker ends the speaking of tracks whose levels went quiet or
 	// stopped (UpTrack.tickSpeech). It runs while the room has a track
@@ -79,6 +80,7 @@ func NewRoom(engine *Engine, opts RoomOptions, log *slog.Logger) *Room {
 		log:          log.With("room", opts.Name),
 		participants: make(map[string]*Participant),
 		ups:          make(map[*UpTrack]struct{}),
+		viewers:      make(map[*Viewer]struct{}),
 	}
 }
 
@@ -144,6 +146,7 @@ func (r *Room) SetPartners(a, b *Participant) {
 	}
 	r.mu.Unlock()
 	r.refresh()
+	r.updateViewers()
 }
 
 // refresh makes every participant's subscriptions follow the policy.
@@ -214,6 +217,7 @@ func (r *Room) addUp(up *UpTrack) {
 	for _, p := range subs {
 		p.subscribe([]*UpTrack{up})
 	}
+	r.updateViewers()
 }
 
 func (r *Room) removeUp(up *UpTrack) {
@@ -237,6 +241,7 @@ func (r *Room) removeUp(up *UpTrack) {
 	if up.speaking.Swap(false) {
 		up.owner.speakingChanged(up)
 	}
+	r.updateViewers()
 }
 
 func (r *Room) remove(p *Participant) {
@@ -262,7 +267,8 @@ func (r *Room) Participants() int {
 	return len(r.participants)
 }
 
-// Close makes every participant leave and refuses new ones.
+// Close makes every participant leave, closes every viewer and refuses
+// new ones.
 func (r *Room) Close() {
 	r.mu.Lock()
 	r.closed = true
@@ -271,8 +277,15 @@ func (r *Room) Close() {
 	for _, p := range r.participants {
 		ps = append(ps, p)
 	}
+	vs := make([]*Viewer, 0, len(r.viewers))
+	for v := range r.viewers {
+		vs = append(vs, v)
+	}
 	r.mu.Unlock()
 	var wg sync.WaitGroup
+	for _, v := range vs {
+		wg.Go(v.Close)
+	}
 	for _, p := range ps {
 		wg.Add(1)
 		go func() {

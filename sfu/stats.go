@@ -9,9 +9,10 @@ type Stats struct {
 	UpTracks       int // published tracks now
 	DownTracks     int // tracks sent to subscribers now
 	RecordedTracks int // published tracks being recorded now
+	Viewers        int // viewers (WHEP) now
 
 	ReceivedPackets  uint64 // RTP packets read from publishers
-	ForwardedPackets uint64 // RTP packets sent to subscribers, retransmissions included
+	ForwardedPackets uint64 // RTP packets sent to subscribers and viewers, retransmissions included
 
 	DirectConnections int64  // subscribe connections switched to the direct send path
 	SocketSent        uint64 // packets sent on the shared UDP socket
@@ -65,14 +66,19 @@ func (e *Engine) Stats() Stats {
 	if e.batch != nil {
 		st.SocketSent, st.SocketDropped = e.batch.sent.Load(), e.batch.dropped.Load()
 	}
+	viewers, viewed := e.viewers.read()
+	st.Viewers = viewers
 	e.tracks.mu.Lock()
 	defer e.tracks.mu.Unlock()
-	st.ReceivedPackets, st.ForwardedPackets = e.tracks.endedReceived, e.tracks.endedForward
+	st.ReceivedPackets, st.ForwardedPackets = e.tracks.endedReceived, e.tracks.endedForward+viewed
 	for u := range e.tracks.ups {
 		st.UpTracks++
 		st.DownTracks += len(*u.downs.Load())
-		if len(*u.sinks.Load()) > 0 {
-			st.RecordedTracks++
+		for _, s := range *u.sinks.Load() {
+			if _, viewer := s.(*viewSink); !viewer {
+				st.RecordedTracks++
+				break
+			}
 		}
 		st.ReceivedPackets += u.packets.Load()
 		st.ForwardedPackets += u.forwarded()

@@ -426,6 +426,36 @@ func (u *UpTrack) writeSinks(sinks []Sink, l *layer, pkt *rtp.Packet, in *packet
 	}
 }
 
+// sinkPacket reads again, into pkt (its payload in buf), the packet the
+// sinks were given with sequence number seq, from the cache of its
+// layer: for a retransmission to a viewer. False if it is no longer
+// there (or the track is audio).
+func (u *UpTrack) sinkPacket(seq uint16, buf []byte, pkt *rtp.Packet) bool {
+	l := u.layers[0]
+	var e epoch
+	if f := u.sinkFollow; f != nil {
+		var ok bool
+		f.mu.Lock()
+		e, seq, ok = f.lookup(seq)
+		f.mu.Unlock()
+		if !ok {
+			return false
+		}
+		l = u.layers[e.layer]
+	}
+	if l.cache == nil {
+		return false
+	}
+	n := l.cache.get(seq, buf)
+	if n == 0 || pkt.Unmarshal(buf[:n]) != nil {
+		return false
+	}
+	if u.sinkFollow != nil {
+		e.rewriteAgain(u.codecK, pkt)
+	}
+	return true
+}
+
 // RequestKeyframe asks the publisher for a keyframe (PLI), at most once
 // per keyframeInterval (see throttle): of the layer the sinks receive,
 // for a simulcast track. A subscriber's requests go to the layer it
