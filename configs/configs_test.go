@@ -150,9 +150,9 @@ func TestPresets(t *testing.T) {
 			MaxClipSeconds: 60, MinClipMs: 500, MaxClipBytes: 20 * mb, MaxRoomBytes: 200 * mb, ClipLifetime: Duration(168 * time.Hour), MaxClipCount: 100, Access: "open"},
 		VideoChat: {Mode: VideoChat, Title: "Video chat", MaxParticipants: 50, AllowVideo: true, VideoDefault: true, Publish: "auto",
 			MaxClipSeconds: 60, MinClipMs: 500, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(24 * time.Hour), MaxClipCount: 100, Access: "open"},
-		AudioStream: {Mode: AudioStream, Title: "Walkie-talkie", MaxParticipants: 100, Publish: "auto",
+		AudioStream: {Mode: AudioStream, Title: "Walkie-talkie", MaxParticipants: 100, MaxViewers: 200, Publish: "auto",
 			MaxClipSeconds: 60, MinClipMs: 500, MaxClipBytes: 5 * mb, MaxRoomBytes: 50 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50, Access: "open"},
-		VideoStream: {Mode: VideoStream, Title: "Live video", MaxParticipants: 50, AllowVideo: true, VideoDefault: true, Publish: "auto",
+		VideoStream: {Mode: VideoStream, Title: "Live video", MaxParticipants: 50, MaxViewers: 200, AllowVideo: true, VideoDefault: true, Publish: "auto",
 			MaxClipSeconds: 60, MinClipMs: 500, MaxClipBytes: 50 * mb, MaxRoomBytes: 500 * mb, ClipLifetime: Duration(time.Hour), MaxClipCount: 50, Access: "open"},
 	}
 	var roomKeys []string
@@ -499,6 +499,8 @@ func TestRoomErrors(t *testing.T) {
 		{"video default without video", file, "mode = \"audioStream\"\nvideo_default = true\n", []string{"configs/rooms/x.toml: video_default: is true but allow_video is false"}},
 		{"video default video off", file, "mode = \"videoChat\"\nallow_video = false\n", []string{"video_default: is true but allow_video is false"}},
 		{"archive in clip mode", file, "mode = \"mediaForum\"\narchive = true\n", []string{"configs/rooms/x.toml: archive: only live modes", "mode mediaForum"}},
+		{"viewers in clip mode", file, "mode = \"mediaChat\"\nmax_viewers = 5\n", []string{"configs/rooms/x.toml: max_viewers: only live modes", "mode mediaChat"}},
+		{"too many viewers", file, "mode = \"videoStream\"\nmax_viewers = 10001\n", []string{"max_viewers"}},
 		{"manual publish in live mode", file, "mode = \"videoStream\"\npublish = \"manual\"\n", []string{`configs/rooms/x.toml: publish: "manual" is only for clip modes`, "live mode videoStream"}},
 		{"bad publish", file, "mode = \"mediaChat\"\npublish = \"later\"\n", []string{`publish: must be "auto" or "manual", got "later"`}},
 		{"room bytes below clip bytes", file, "mode = \"mediaChat\"\nmax_room_bytes = 1000000\n", []string{"configs/rooms/x.toml: max_room_bytes: must be at least max_clip_bytes (20000000), got 1000000"}},

@@ -48,6 +48,7 @@ type Room struct {
 	Mode            Mode     `toml:"mode" json:"mode"`                         // required in a room file
 	Title           string   `toml:"title" json:"title"`                       // at most 200 characters
 	MaxParticipants int      `toml:"max_participants" json:"max_participants"` // 1..10000
+	MaxViewers      int      `toml:"max_viewers" json:"max_viewers"`           // live modes: WHEP viewers at once, 0..10000; clip modes: 0
 	AllowVideo      bool     `toml:"allow_video" json:"allow_video"`
 	VideoDefault    bool     `toml:"video_default" json:"video_default"`       // needs AllowVideo
 	Archive         bool     `toml:"archive" json:"archive"`                   // live modes only: archive each talk spurt as a clip
@@ -286,6 +287,10 @@ func (r Room) problems() problems {
 		p.add("title", "must be at most 200 characters, got %d", n)
 	}
 	checkRange(&p, "max_participants", int64(r.MaxParticipants), 1, 10000)
+	checkRange(&p, "max_viewers", int64(r.MaxViewers), 0, 10000)
+	if r.MaxViewers != 0 && r.Mode.Valid() && !r.Mode.Live() {
+		p.add("max_viewers", "only live modes (audioStream, videoStream) have viewers; mode %s records clips: remove max_viewers or set it to 0", r.Mode)
+	}
 	if r.VideoDefault && !r.AllowVideo {
 		p.add("video_default", "is true but allow_video is false: set allow_video = true or video_default = false")
 	}

@@ -38,13 +38,15 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 var (
 	descSessions     = desc("websocket_sessions", "Open signaling websocket sessions.")
 	descParticipants = desc("room_participants", "People in the room now.", "room")
+	descRoomViewers  = desc("room_viewers", "Viewers (WHEP) of the room now.", "room")
 	descClips        = desc("room_clips", "Clips stored in the room (drafts included).", "room")
 	descClipBytes    = desc("room_clip_bytes", "Bytes of the clips stored in the room.", "room")
 	descUpTracks     = desc("sfu_up_tracks", "Tracks published now.")
 	descDownTracks   = desc("sfu_down_tracks", "Tracks sent to subscribers now.")
+	descViewers      = desc("sfu_viewers", "Viewers (WHEP) now.")
 	descRecorded     = desc("sfu_recorded_tracks", "Published tracks being recorded now.")
 	descReceived     = desc("sfu_received_packets_total", "RTP packets received from publishers.")
-	descForwarded    = desc("sfu_forwarded_packets_total", "RTP packets sent to subscribers, retransmissions included.")
+	descForwarded    = desc("sfu_forwarded_packets_total", "RTP packets sent to subscribers and viewers, retransmissions included.")
 	descDirect       = desc("sfu_direct_connections_total", "Subscribe connections sent to directly by the SFU rather than through Pion's write path.")
 	descSocketSent   = desc("media_socket_sent_packets_total", "Packets sent on the shared media UDP socket.")
 	descSocketDrop   = desc("media_socket_dropped_packets_total", "Packets the shared media UDP socket dropped: its send queue was full or the kernel refused them.")
@@ -54,8 +56,8 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descParticipants, descClips, descClipBytes,
-		descUpTracks, descDownTracks, descRecorded, descReceived, descForwarded, descDirect,
+	for _, d := range []*prometheus.Desc{descSessions, descParticipants, descRoomViewers, descClips, descClipBytes,
+		descUpTracks, descDownTracks, descViewers, descRecorded, descReceived, descForwarded, descDirect,
 		descSocketSent, descSocketDrop, descTURN, descMailSent, descMailFailed} {
 		ch <- d
 	}
@@ -73,6 +75,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descSessions, float64(s.hub.Sessions()))
 		for _, r := range s.hub.RoomInfos() {
 			gauge(descParticipants, float64(r.Participants), r.Name)
+			gauge(descRoomViewers, float64(r.Viewers), r.Name)
 			bytes, count := s.store.Usage(r.Name)
 			gauge(descClips, float64(count), r.Name)
 			gauge(descClipBytes, float64(bytes), r.Name)
@@ -81,6 +84,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	st := s.engine.Stats()
 	gauge(descUpTracks, float64(st.UpTracks))
 	gauge(descDownTracks, float64(st.DownTracks))
+	gauge(descViewers, float64(st.Viewers))
 	gauge(descRecorded, float64(st.RecordedTracks))
 	counter(descReceived, float64(st.ReceivedPackets))
 	counter(descForwarded, float64(st.ForwardedPackets))

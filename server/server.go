@@ -250,6 +250,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /whip/{room}", s.hub.HandleWHIP)
 	mux.HandleFunc("DELETE /whip/{room}/{id}", s.hub.HandleWHIPResource)
 	mux.HandleFunc("PATCH /whip/{room}/{id}", s.hub.HandleWHIPResource)
+	mux.HandleFunc("POST /whep/{room}", s.hub.HandleWHEP)
+	mux.HandleFunc("DELETE /whep/{room}/{id}", s.hub.HandleWHEPResource)
+	mux.HandleFunc("PATCH /whep/{room}/{id}", s.hub.HandleWHEPResource)
 	mux.Handle("GET /", withPolicy(clientPolicy, web.Handler()))
 	return secureHeaders(s.proxies, limitBody(mux))
 }

@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -229,14 +227,4 @@ func writeIVF(t *testing.T, pkts []*rtp.Packet) (path string, frames int) {
 
 // decodeErrors is what ffmpeg says is wrong as it decodes path: empty
 // when every frame decodes.
-func decodeErrors(t *testing.T, path string) string {
-	t.Helper()
-	ffmpeg := testmedia.RequireTool(t, "ffmpeg", "ffmpeg")
-	var stderr bytes.Buffer
-	cmd := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-i", path, "-f", "null", "-")
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Sprintf("%v: %s", err, stderr.String())
-	}
-	return strings.TrimSpace(stderr.String())
-}
+func decodeErrors(t *testing.T, path string) string { return testmedia.DecodeErrors(t, path) }

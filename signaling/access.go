@@ -49,6 +49,9 @@ const dummyHash = "$2a$12$fd8xdruRAVTyZpDCOXN4dOSB08.WHJLMHJBG6DVisQnHZuCEhAghu"
 type credentials struct {
 	name, password, token string
 	ip                    netip.Addr
+	// viewer: someone who only watches (WHEP), with no name; a token
+	// or the room's shared password admits them.
+	viewer bool
 }
 
 // admission is the outcome of checking credentials.
@@ -73,7 +76,7 @@ type admission struct {
 func (h *Hub) admit(room *Room, c credentials) admission {
 	a := h.cfg.Auth
 	maxName := h.cfg.Signaling.MaxNameLength
-	if c.token == "" || c.name != "" {
+	if !c.viewer && (c.token == "" || c.name != "") {
 		name, err := cleanName(c.name, maxName)
 		if err != nil {
 			return admission{code: ErrBadName, msg: err.Error()}
@@ -125,7 +128,7 @@ func (h *Hub) admit(room *Room, c credentials) admission {
 
 	// An operator's name is theirs in every room.
 	for _, op := range a.Operators {
-		if sameName(op.Name, c.name) {
+		if !c.viewer && sameName(op.Name, c.name) {
 			if c.password == "" {
 				return admission{code: ErrPasswordRequired, msg: fmt.Sprintf("the name %q belongs to an operator: give its password", c.name)}
 			}
@@ -259,6 +262,9 @@ func (s *Session) closeRoom(m *clientMessage, closed bool) {
 	s.log.Info("room closed by an operator", "room", room.cfg.Name, "operator", s.name, "closed", closed)
 	for _, o := range out {
 		o.goAway(ErrRoomClosed, "an operator closed the room", websocket.CloseNormalClosure)
+	}
+	if closed {
+		s.hub.endViewers(room)
 	}
 	s.enqueue(roomStateMessage{Type: TypeRoomState, Req: m.Req, Closed: closed})
 }

@@ -72,6 +72,7 @@ type Hub struct {
 	sessions map[*Session]struct{}
 	perIP    connLimit
 	whips    map[string]*whipPublisher // by resource id
+	wheps    map[string]*whepViewer    // by resource id
 	wg       sync.WaitGroup
 	ending   sync.WaitGroup // WHIP sessions being ended (endLater)
 	shutOnce sync.Once
@@ -88,6 +89,9 @@ type Room struct {
 	shut    bool              // an operator closed the room
 	members map[string]member // by participant id
 	calls   map[string]*call  // by the owner of each party
+	// viewers are the WHEP sessions (whepViewer), counted against
+	// max_viewers; toldViewers is the count the members were last told.
+	viewers, toldViewers int
 
 	partners     []partnerChange // not applied yet (see setPartnersLocked)
 	partnersWake chan struct{}   // wakes applyPartners; closed with the room
@@ -103,6 +107,7 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 		origins:  make(map[string]bool),
 		sessions: make(map[*Session]struct{}),
 		whips:    make(map[string]*whipPublisher),
+		wheps:    make(map[string]*whepViewer),
 		shutDone: make(chan struct{}),
 	}
 	for _, o := range cfg.AllowedOrigins {
@@ -261,9 +266,16 @@ func (h *Hub) shutdown() {
 	for _, wp := range h.whips {
 		whips = append(whips, wp)
 	}
+	wheps := make([]*whepViewer, 0, len(h.wheps))
+	for _, wv := range h.wheps {
+		wheps = append(wheps, wv)
+	}
 	h.mu.Unlock()
 	for _, wp := range whips {
 		wp.end()
+	}
+	for _, wv := range wheps {
+		wv.end()
 	}
 	go func() {
 		h.wg.Wait()
@@ -300,8 +312,9 @@ func (h *Hub) Sessions() int {
 func (r *Room) info() RoomInfo {
 	r.mu.Lock()
 	n := len(r.members)
+	v := r.viewers
 	r.mu.Unlock()
-	return RoomInfo{Room: r.cfg, Live: r.cfg.Mode.Live(), Participants: n}
+	return RoomInfo{Room: r.cfg, Live: r.cfg.Mode.Live(), Participants: n, Viewers: v}
 }
 
 // RoomInfos lists the rooms, sorted by name, with how many are in each:

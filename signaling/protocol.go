@@ -53,6 +53,7 @@ const (
 	TypeParticipantJoined = "participant-joined"
 	TypeParticipantLeft   = "participant-left"
 	TypeSpeaking          = "speaking"
+	TypeViewers           = "viewers"
 	TypePong              = "pong"
 	TypeError             = "error"
 	TypeBye               = "bye"
@@ -174,6 +175,7 @@ type RoomInfo struct {
 	configs.Room
 	Live         bool `json:"live"`
 	Participants int  `json:"participants"`
+	Viewers      int  `json:"viewers"` // watching over WHEP (live rooms)
 }
 
 // roomListing is a room as GET /api/rooms and GET /api/rooms/{room} show
@@ -183,13 +185,14 @@ type roomListing struct {
 	configs.Room
 	Live         bool `json:"live"`
 	Participants *int `json:"participants,omitempty"`
+	Viewers      *int `json:"viewers,omitempty"`
 }
 
 func (ri RoomInfo) listing() roomListing {
 	l := roomListing{Room: ri.Room, Live: ri.Live}
 	if ri.Access == configs.AccessOpen {
-		n := ri.Participants
-		l.Participants = &n
+		n, v := ri.Participants, ri.Viewers
+		l.Participants, l.Viewers = &n, &v
 	}
 	return l
 }

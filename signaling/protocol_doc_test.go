@@ -34,6 +34,7 @@ var serverMessages = map[string]any{
 	TypeParticipantJoined: presenceMessage{},
 	TypeParticipantLeft:   presenceMessage{},
 	TypeSpeaking:          speakingMessage{},
+	TypeViewers:           viewersMessage{},
 	TypeChat:              chatMessage{},
 	TypeOffer:             sdpMessage{},
 	TypeAnswer:            sdpMessage{},

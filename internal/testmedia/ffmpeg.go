@@ -1,6 +1,8 @@
 package testmedia
 
 import (
+	"bytes"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -52,4 +54,18 @@ func ContainerDuration(t testing.TB, path string) float64 {
 		t.Fatalf("ffprobe %s: duration %q", path, out)
 	}
 	return f
+}
+
+// DecodeErrors decodes path with ffmpeg and returns what it reported as
+// errors; "" when the media decodes cleanly.
+func DecodeErrors(t testing.TB, path string) string {
+	t.Helper()
+	ffmpeg := RequireTool(t, "ffmpeg", "ffmpeg")
+	var stderr bytes.Buffer
+	cmd := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-i", path, "-f", "null", "-")
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Sprintf("%v: %s", err, stderr.String())
+	}
+	return strings.TrimSpace(stderr.String())
 }
