@@ -145,6 +145,22 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// waitReceived waits up to 10 s for the server to have read n packets
+// more than read, and returns how many it did not.
+func waitReceived(s *testServer, read, n uint64) uint64 {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := s.engine.Stats().ReceivedPackets - read
+		if got >= n {
+			return 0
+		}
+		if time.Now().After(deadline) {
+			return n - got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // packetsSent is the number of RTP packets pc has sent, as its stats
 // count them (retransmissions aside).
 func packetsSent(pc *webrtc.PeerConnection) uint64 {

@@ -296,6 +296,7 @@ func TestRecordLimitAndErrors(t *testing.T) {
 	waitRecording(t, c)
 	_ = c.Send(map[string]string{"type": "record-start"})
 	expectError(t, c, "already-recording")
+	read, sent := srv.engine.Stats().ReceivedPackets, packetsSent(c.PublishConn())
 	p.stream(t, 2)
 	m, err := c.WaitFor(timeout(t, 5*time.Second), "record-stopped")
 	if err != nil {
@@ -309,7 +310,11 @@ func TestRecordLimitAndErrors(t *testing.T) {
 	if v.Reason != "max-seconds" {
 		t.Errorf("reason %q, want max-seconds", v.Reason)
 	}
-	if v.Clip.Duration < 0.9 || v.Clip.Duration > 1.1 {
+	// Judged when every packet reached the server: a starved machine's
+	// socket may drop some, and a clip has the frames that came.
+	if lost := waitReceived(srv, read, packetsSent(c.PublishConn())-sent); lost > 0 {
+		t.Logf("%d packets were lost on the way: the clip's length is not judged", lost)
+	} else if v.Clip.Duration < 0.9 || v.Clip.Duration > 1.1 {
 		t.Errorf("a clip limited to 1 s lasts %.3f s", v.Clip.Duration)
 	}
 

@@ -28,8 +28,13 @@ func (r *recorder) end() {
 	}
 }
 
-// parked is a goroutine that runs until release is closed.
-func parked(release <-chan struct{}, ended chan<- struct{}) {
+// parked is a goroutine that runs until release is closed. It closes
+// running once it runs (in parked, as its stack says), if running is
+// not nil.
+func parked(running chan<- struct{}, release <-chan struct{}, ended chan<- struct{}) {
+	if running != nil {
+		close(running)
+	}
 	<-release
 	close(ended)
 }
@@ -39,7 +44,7 @@ func parked(release <-chan struct{}, ended chan<- struct{}) {
 // those that ran before Check.
 func TestNothingLeft(t *testing.T) {
 	older, olderEnded := make(chan struct{}), make(chan struct{})
-	go parked(older, olderEnded)
+	go parked(nil, older, olderEnded)
 	defer func() { close(older); <-olderEnded }()
 
 	r := &recorder{TB: t}
@@ -48,7 +53,7 @@ func TestNothingLeft(t *testing.T) {
 	go func() { close(done) }()
 	<-done
 	release, ended := make(chan struct{}), make(chan struct{})
-	go parked(release, ended)
+	go parked(nil, release, ended)
 	r.Cleanup(func() { close(release) }) // stopped, but not waited for: Check waits
 	r.end()
 	if len(r.errors) != 0 {
@@ -62,9 +67,10 @@ func TestNothingLeft(t *testing.T) {
 func TestLeak(t *testing.T) {
 	r := &recorder{TB: t}
 	check(r, 50*time.Millisecond)
-	release, ended := make(chan struct{}), make(chan struct{})
-	go parked(release, ended)
+	running, release, ended := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go parked(running, release, ended)
 	defer func() { close(release); <-ended }()
+	<-running // a goroutine not yet running shows another stack
 	r.end()
 	if len(r.errors) != 1 {
 		t.Fatalf("errors: %q", r.errors)
