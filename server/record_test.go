@@ -453,8 +453,8 @@ func whipPublishAuth(t *testing.T, srv *testServer, path, authz string, p *media
 	t.Helper()
 	pc := whipOffer(t, p)
 	resp, answer := srv.whipPost(t, path, authz, pc.LocalDescription().SDP)
-	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "application/sdp" {
-		t.Fatalf("WHIP POST: %s %s", resp.Status, answer)
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "application/sdp" || resp.Header.Get("ETag") == "" {
+		t.Fatalf("WHIP POST: %s (ETag %q) %s", resp.Status, resp.Header.Get("ETag"), answer)
 	}
 	loc := resp.Header.Get("Location")
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {

@@ -162,23 +162,24 @@ func (w *whepViewer) close() {
 	})
 }
 
-// restartICE restarts the viewer's ICE over PATCH, as a WHEP player does
-// when its network changes: a new offer's credentials and candidates go
-// as a fragment, the server's come back as one, and the answer is
-// remade from them.
-func (w *whepViewer) restartICE(t *testing.T, srv *testServer) {
+// restartICE restarts the ICE of pc, a WHIP or WHEP client's connection
+// whose session is at loc with entity tag etag, over PATCH, as a client
+// does when its network changes: a new offer's credentials and candidates
+// go as a fragment, the server's come back as one, and the answer is
+// remade from them. It returns the new entity tag.
+func restartICE(t *testing.T, srv *testServer, pc *webrtc.PeerConnection, loc, etag string) string {
 	t.Helper()
-	offer, err := w.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gathered := webrtc.GatheringCompletePromise(w.pc)
-	if err := w.pc.SetLocalDescription(offer); err != nil {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
 	<-gathered
-	frag := fragOf(w.pc.LocalDescription().SDP)
-	req, _ := http.NewRequest("PATCH", "http://"+srv.Addr().String()+w.loc, strings.NewReader(frag))
+	frag := fragOf(pc.LocalDescription().SDP)
+	req, _ := http.NewRequest("PATCH", "http://"+srv.Addr().String()+loc, strings.NewReader(frag))
 	req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
 	req.Header.Set("If-Match", "*")
 	resp, err := http.DefaultClient.Do(req)
@@ -187,14 +188,15 @@ func (w *whepViewer) restartICE(t *testing.T, srv *testServer) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") == "" || resp.Header.Get("ETag") == w.etag {
-		t.Fatalf("ICE restart: %s, ETag %q (was %q): %s", resp.Status, resp.Header.Get("ETag"), w.etag, body)
+	tag := resp.Header.Get("ETag")
+	if resp.StatusCode != http.StatusOK || tag == "" || tag == etag {
+		t.Fatalf("ICE restart of %s: %s, ETag %q (was %q): %s", loc, resp.Status, tag, etag, body)
 	}
-	w.etag = resp.Header.Get("ETag")
-	answer := withFrag(w.pc.RemoteDescription().SDP, string(body))
-	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+	answer := withFrag(pc.RemoteDescription().SDP, string(body))
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatalf("the answer remade from the server's fragment: %v", err)
 	}
+	return tag
 }
 
 // fragOf is the trickle-ice-sdpfrag of an offer: its credentials, its
@@ -270,15 +272,21 @@ func TestWHEP(t *testing.T) {
 	}
 
 	p := newMediaPublisher(t, true)
-	_, whip := whipPublish(t, srv, "live", "obs", p)
+	whipPC, whip := whipPublishAuth(t, srv, "/whip/live?name=obs", "", p)
 	done := make(chan struct{})
-	go func() { defer close(done); p.stream(t, 4) }()
+	go func() { defer close(done); p.stream(t, 6) }()
 	eventually(t, 10*time.Second, "the viewer receives a second of the stream", func() bool {
 		return w.audio.Load() >= 50 && w.video.Load() >= 15
 	})
-	w.restartICE(t, srv)
+	// Both ends restart ICE, one after the other; the media goes on.
+	w.etag = restartICE(t, srv, w.pc, w.loc, w.etag)
 	a, v := w.audio.Load(), w.video.Load()
-	eventually(t, 10*time.Second, "the media goes on after the ICE restart", func() bool {
+	eventually(t, 10*time.Second, "the media goes on after the viewer's ICE restart", func() bool {
+		return w.audio.Load() >= a+25 && w.video.Load() >= v+5
+	})
+	restartICE(t, srv, whipPC, whip, "")
+	a, v = w.audio.Load(), w.video.Load()
+	eventually(t, 10*time.Second, "the media goes on after the publisher's ICE restart", func() bool {
 		return w.audio.Load() >= a+25 && w.video.Load() >= v+5
 	})
 	<-done

@@ -205,6 +205,17 @@ func (p *Participant) AddCandidate(pc string, c webrtc.ICECandidateInit) error {
 // Publishing reports whether the participant has a publish connection.
 func (p *Participant) Publishing() bool { return p.pubPC.Load() != nil }
 
+// PublishOffer is the client's latest offer for the publish connection,
+// "" before the first.
+func (p *Participant) PublishOffer() string {
+	if pc := p.pubPC.Load(); pc != nil {
+		if d := pc.RemoteDescription(); d != nil {
+			return d.SDP
+		}
+	}
+	return ""
+}
+
 // speakingChanged passes a change of up's speaking to the signaler.
 func (p *Participant) speakingChanged(up *UpTrack) {
 	if p.sig != nil {

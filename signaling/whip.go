@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"parley/capture"
 	"parley/sfu"
 )
@@ -51,6 +53,7 @@ type whipPublisher struct {
 	holds    []*capture.Hold
 	timer    *time.Timer
 	deadline *time.Timer
+	etag     string // of the ICE session (RFC 9725 4.3.1)
 	endOnce  sync.Once
 }
 
@@ -191,7 +194,7 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 
-	wp := &whipPublisher{resource: newResourceID(), expect: countSending(string(body)), release: release}
+	wp := &whipPublisher{resource: newResourceID(), expect: countSending(string(body)), release: release, etag: newETag()}
 	wp.membership = newMembership(h, wp, h.log.With("remote", r.RemoteAddr), ip)
 	wp.role, wp.proven = adm.role, adm.proven
 	if authz != "" {
@@ -246,13 +249,14 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whip/"+room.cfg.Name+"/"+wp.resource)
+	w.Header().Set("ETag", wp.etag)
+	h.iceLinks(w, wp.id)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 }
 
-// HandleWHIPResource serves DELETE (end) and PATCH (trickle, not
-// supported: the server's answer holds all its candidates) on
-// /whip/{room}/{id}. The id is the session's own secret resource id, not
+// HandleWHIPResource serves DELETE (end) and PATCH (trickled candidates,
+// ICE restart: see patchICE) on /whip/{room}/{id}. The id is the session's own secret resource id, not
 // its participant id; a session whose offer carried an Authorization
 // header is ended only with the same header.
 func (h *Hub) HandleWHIPResource(w http.ResponseWriter, r *http.Request) {
@@ -275,11 +279,30 @@ func (h *Hub) HandleWHIPResource(w http.ResponseWriter, r *http.Request) {
 	case http.MethodDelete:
 		wp.end()
 		w.WriteHeader(http.StatusOK)
+	case http.MethodPatch:
+		wp.mu.Lock()
+		etag := wp.etag
+		wp.mu.Unlock()
+		if tag := patchICE(w, r, whipICE{wp.peer}, etag); tag != "" {
+			wp.mu.Lock()
+			wp.etag = tag
+			wp.mu.Unlock()
+		}
 	default:
-		w.Header().Set("Allow", "DELETE")
-		http.Error(w, "only DELETE ends a WHIP session; trickle ICE is not supported", http.StatusMethodNotAllowed)
+		w.Header().Set("Allow", "PATCH, DELETE")
+		http.Error(w, "PATCH trickles candidates or restarts ICE; DELETE ends the session", http.StatusMethodNotAllowed)
 	}
 }
+
+// whipICE is the publish connection of a WHIP session, as a PATCH
+// changes it.
+type whipICE struct{ p *sfu.Participant }
+
+func (s whipICE) RemoteDescription() string { return s.p.PublishOffer() }
+func (s whipICE) AddCandidate(c webrtc.ICECandidateInit) error {
+	return s.p.AddCandidate(sfu.PCPublish, c)
+}
+func (s whipICE) Restart(offer string) (string, error) { return s.p.HandleOffer(offer) }
 
 // newResourceID returns an unguessable WHIP resource id: 128 random bits.
 func newResourceID() string {

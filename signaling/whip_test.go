@@ -231,7 +231,7 @@ func TestWHIPConnectionsPerAddress(t *testing.T) {
 // answered 201 with the SDP answer and a secret Location; the session's
 // clips belong to the owner key given as its bearer token; it takes no
 // calls; it is ended by DELETE with the offer's Authorization only; PATCH
-// is not supported.
+// takes only trickle-ice-sdpfrag.
 func TestWHIPSession(t *testing.T) {
 	h := newHub(t, func(c *Config, _ []configs.Room) { c.WHIPConnectTimeout = time.Minute })
 	ts := serve(t, h)
@@ -263,7 +263,8 @@ func TestWHIPSession(t *testing.T) {
 		method, path, authz string
 		status              int
 	}{
-		{http.MethodPatch, loc, authz, http.StatusMethodNotAllowed},
+		{http.MethodPatch, loc, authz, http.StatusUnsupportedMediaType},
+		{http.MethodPut, loc, authz, http.StatusMethodNotAllowed},
 		{http.MethodDelete, loc, "", http.StatusUnauthorized},
 		{http.MethodDelete, loc, "Bearer " + newKey(), http.StatusUnauthorized},
 		{http.MethodDelete, strings.Replace(loc, "/chat/", "/walkie/", 1), authz, http.StatusNotFound},
@@ -273,7 +274,7 @@ func TestWHIPSession(t *testing.T) {
 		if resp.StatusCode != tc.status {
 			t.Errorf("%s %s: %s, want %d", tc.method, tc.path, resp.Status, tc.status)
 		}
-		if tc.status == http.StatusMethodNotAllowed && resp.Header.Get("Allow") != http.MethodDelete {
+		if tc.status == http.StatusMethodNotAllowed && resp.Header.Get("Allow") != "PATCH, DELETE" {
 			t.Errorf("%s: Allow %q", tc.method, resp.Header.Get("Allow"))
 		}
 	}
