@@ -143,9 +143,20 @@ func (d *DownTrack) ID() string { return d.up.id }
 // a time, as one stream.
 func (d *DownTrack) RID() string { return "" }
 
+// ScreenSuffix ends the stream id of a shared screen's track: the
+// publisher's participant id followed by it.
+const ScreenSuffix = ".screen"
+
 // StreamID is the publisher's participant id, so that a client can tell
-// whose track it receives.
-func (d *DownTrack) StreamID() string { return d.up.owner.ID }
+// whose track it receives; for a shared screen, the id followed by
+// ScreenSuffix, so that the screen is a stream of its own, shown apart
+// from the camera, and the camera keeps its lip sync with the audio.
+func (d *DownTrack) StreamID() string {
+	if d.up.screen {
+		return d.up.owner.ID + ScreenSuffix
+	}
+	return d.up.owner.ID
+}
 
 // Kind is the up track's kind.
 func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.up.kind }

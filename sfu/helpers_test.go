@@ -253,6 +253,9 @@ type sendTrack struct {
 	vp8 atomic.Bool
 	tag atomic.Int32
 	key atomic.Bool // the next video packet is a keyframe
+	// tx is its transceiver; screen marks it as a shared screen's.
+	tx     *webrtc.RTPTransceiver
+	screen bool
 }
 
 // recvTrack is what a test client received of one up track, over every
@@ -575,6 +578,20 @@ func (c *testClient) writeRTCP(pkts ...rtcp.Packet) {
 // track sends test media every 20 ms until the client ends.
 func (c *testClient) publish(kinds ...webrtc.RTPCodecType) []*sendTrack {
 	c.t.Helper()
+	return c.publishMarked(false, kinds...)
+}
+
+// publishScreen publishes a video as a browser shares a screen: its
+// m-section marked "a=content:slides" in the offer the SFU gets.
+func (c *testClient) publishScreen() *sendTrack {
+	c.t.Helper()
+	return c.publishMarked(true, webrtc.RTPCodecTypeVideo)[0]
+}
+
+// publishMarked publishes tracks of kinds, marked as a shared screen's
+// when screen is set.
+func (c *testClient) publishMarked(screen bool, kinds ...webrtc.RTPCodecType) []*sendTrack {
+	c.t.Helper()
 	c.mu.Lock()
 	pc := c.pub
 	c.mu.Unlock()
@@ -602,24 +619,10 @@ func (c *testClient) publish(kinds ...webrtc.RTPCodecType) []*sendTrack {
 			c.t.Fatal(err)
 		}
 		st := &sendTrack{kind: kind, local: local, sender: tr.Sender(), ssrc: uint32(tr.Sender().GetParameters().Encodings[0].SSRC),
-			seq: uint16(1000 * (len(c.sends) + len(added) + 1))}
+			seq: uint16(1000 * (len(c.sends) + len(added) + 1)), tx: tr, screen: screen}
 		added = append(added, st)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	sdp, err := setLocal(pc, offer)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	answer, err := c.p.HandleOffer(sdp)
-	if err != nil {
-		c.t.Fatalf("HandleOffer: %v", err)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		c.t.Fatal(err)
-	}
+	c.renegotiatePublish(pc, added...)
 	for _, st := range added {
 		for _, e := range st.sender.GetParameters().HeaderExtensions {
 			if st.kind == webrtc.RTPCodecTypeAudio && e.URI == audiolevel.URI {
@@ -652,6 +655,53 @@ func (c *testClient) publish(kinds ...webrtc.RTPCodecType) []*sendTrack {
 		c.goLocked(c.send)
 	}
 	return added
+}
+
+// renegotiatePublish sends a new offer on the publish connection, with
+// the m-sections of the screens it sends marked "a=content:slides", and
+// applies the SFU's answer; added are tracks not yet among c.sends.
+func (c *testClient) renegotiatePublish(pc *webrtc.PeerConnection, added ...*sendTrack) {
+	c.t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	sdp, err := setLocal(pc, offer)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	sends := append(slices.Clone(c.sends), added...)
+	c.mu.Unlock()
+	for _, tr := range pc.GetTransceivers() {
+		for _, st := range sends {
+			if st.tx == tr && st.screen {
+				mid := "a=mid:" + tr.Mid() + "\r\n"
+				sdp = strings.Replace(sdp, mid, mid+"a=content:slides\r\n", 1)
+			}
+		}
+	}
+	answer, err := c.p.HandleOffer(sdp)
+	if err != nil {
+		c.t.Fatalf("HandleOffer: %v", err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// stopSending stops sending st and renegotiates, as a browser whose user
+// stops sharing a screen.
+func (c *testClient) stopSending(st *sendTrack) {
+	c.t.Helper()
+	c.mu.Lock()
+	pc := c.pub
+	c.sends = slices.DeleteFunc(c.sends, func(x *sendTrack) bool { return x == st })
+	c.mu.Unlock()
+	if err := pc.RemoveTrack(st.sender); err != nil {
+		c.t.Fatal(err)
+	}
+	c.renegotiatePublish(pc)
 }
 
 // writePublishRTCP sends RTCP on the publish connection.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,7 @@ type Participant struct {
 	subConn     *subConn // sub's send side
 	ups         map[string]*UpTrack
 	upSeq       int
+	screenMids  map[string]bool                  // the publish offer's m-sections that share a screen
 	simulcast   map[*webrtc.RTPReceiver]*UpTrack // the simulcast ups, by their receiver
 	refused     map[*webrtc.RTPReceiver]bool     // simulcast tracks refused
 	downs       map[*UpTrack]*DownTrack
@@ -125,6 +127,7 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 	}
 	pc := p.pub
 	sdp = p.filterCandidates(PCPublish, sdp)
+	p.screenMids = screenMids(sdp)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return "", fmt.Errorf("publish offer: %w", err)
 	}
@@ -308,7 +311,13 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		streams = simulcastStreams(recv)
 	}
 	p.upSeq++
-	up := newUpTrack(fmt.Sprintf("%s-%s%d", p.ID, t.Kind(), p.upSeq), p, t.Kind(), codec, streams)
+	screen := t.Kind() == webrtc.RTPCodecTypeVideo && p.screenMids[midOf(p.pub, recv)]
+	what := t.Kind().String()
+	if screen {
+		what = "screen"
+	}
+	up := newUpTrack(fmt.Sprintf("%s-%s%d", p.ID, what, p.upSeq), p, t.Kind(), codec, streams)
+	up.screen = screen
 	l := up.layerOf(t.RID())
 	if l == nil {
 		// A rid beyond the layers kept: the track's first packet came
@@ -331,6 +340,48 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	}
 	p.log.Debug("publishing", "track", up.id, "codec", up.codec.MimeType, "layers", up.Layers())
 	p.runLayerLocked(up, l, recv)
+}
+
+// screenMids returns the mids of the m-sections of a publish offer that
+// share a screen: those marked "a=content:slides" (RFC 4796), as a
+// client marks the video of a screen it shares, so that subscribers are
+// given it apart from the camera (see DownTrack.StreamID).
+func screenMids(offer string) map[string]bool {
+	var mids map[string]bool
+	for _, section := range strings.Split(offer, "\nm=")[1:] {
+		mid, slides := "", false
+		for _, line := range strings.Split(section, "\n") {
+			line = strings.TrimSuffix(line, "\r")
+			if v, ok := strings.CutPrefix(line, "a=mid:"); ok {
+				mid = v
+			} else if v, ok := strings.CutPrefix(line, "a=content:"); ok {
+				for _, c := range strings.Split(v, ",") {
+					slides = slides || c == "slides"
+				}
+			}
+		}
+		if slides && mid != "" {
+			if mids == nil {
+				mids = make(map[string]bool)
+			}
+			mids[mid] = true
+		}
+	}
+	return mids
+}
+
+// midOf returns the mid of the transceiver of recv on pc, empty when
+// it has none.
+func midOf(pc *webrtc.PeerConnection, recv *webrtc.RTPReceiver) string {
+	if pc == nil {
+		return ""
+	}
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Receiver() == recv {
+			return tr.Mid()
+		}
+	}
+	return ""
 }
 
 // refuseLocked notes that the encodings of a simulcast track are refused,

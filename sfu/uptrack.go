@@ -50,6 +50,10 @@ type UpTrack struct {
 	kind   webrtc.RTPCodecType
 	codec  webrtc.RTPCodecParameters
 	codecK codecKind
+	// screen: the video of a shared screen, not a camera (the publisher
+	// marked its m-section "a=content:slides"); set before the track is
+	// published.
+	screen bool
 	// layers are fixed when the track is made; a layer's packets flow
 	// once the publisher has sent its first (layer.started).
 	layers []*layer
@@ -169,6 +173,11 @@ func (u *UpTrack) layerOf(rid string) *layer {
 
 // Kind is audio or video.
 func (u *UpTrack) Kind() webrtc.RTPCodecType { return u.kind }
+
+// Screen reports whether the track is a shared screen rather than a
+// camera: its publisher marked it so in its offer (RFC 4796
+// "a=content:slides").
+func (u *UpTrack) Screen() bool { return u.screen }
 
 // Codec is the codec the publisher sends.
 func (u *UpTrack) Codec() webrtc.RTPCodecParameters { return u.codec }

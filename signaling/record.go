@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -90,6 +91,10 @@ func (m *membership) archiveTrack(up *sfu.UpTrack) {
 	if room == nil || !room.cfg.Mode.Live() || !room.cfg.Archive || m.hub.cfg.Store == nil {
 		return
 	}
+	if up.Screen() {
+		// A shared screen is shown live; the archive keeps the talk.
+		return
+	}
 	m.recMu.Lock()
 	defer m.recMu.Unlock()
 	if m.archiver == nil {
@@ -145,7 +150,7 @@ func (s *Session) recordStart(m *clientMessage) {
 		s.sendError(m.Req, ErrAlreadyRecording, "already recording")
 		return
 	}
-	tracks := capture.Pick(s.peer.UpTracks())
+	tracks := capture.Pick(cameras(s.peer.UpTracks()))
 	if tracks == nil && s.peer.Publishing() {
 		// The publish connection's tracks are registered once its
 		// transport is up, which the client may see a moment before the
@@ -175,6 +180,12 @@ func (s *Session) beginRecordingLocked(req json.RawMessage, tracks []capture.Tra
 		MaxSeconds: s.room.cfg.MaxClipSeconds, MaxBytes: s.room.cfg.MaxClipBytes, Kinds: rec.Kinds()})
 }
 
+// cameras returns ups without the shared screens: a clip is the
+// microphone and the camera.
+func cameras(ups []*sfu.UpTrack) []*sfu.UpTrack {
+	return slices.DeleteFunc(slices.Clone(ups), (*sfu.UpTrack).Screen)
+}
+
 // recordWaitTrack starts the recording a record-start waits for once the
 // session publishes every track its offer sends (see Session.TrackPublished).
 func (s *Session) recordWaitTrack() { s.recordWaitCheck(nil) }
@@ -190,7 +201,7 @@ func (s *Session) recordWaitCheck(expired *recordWait) {
 		return
 	}
 	ups := s.peer.UpTracks()
-	tracks := capture.Pick(ups)
+	tracks := capture.Pick(cameras(ups))
 	if expired == nil && (tracks == nil || len(ups) < s.pubSending) {
 		return
 	}
