@@ -28,7 +28,7 @@ after(async () => {
 /**
  * @param {string} room
  * @param {string} name
- * @param {{trace?: boolean}} [opts]
+ * @param {Parameters<typeof join>[4]} [opts]
  */
 async function user(room, name, opts) {
   const p = await join(browser, srv.url, room, name, opts);
@@ -243,8 +243,10 @@ test('audioStream: audio flows only while SPACE is held', async () => {
 });
 
 test('videoStream: each sees the other live, every frame decoded', async () => {
-  const A = await user('live', 'vic');
-  const B = await user('live', 'wes');
+  // Both turn their camera on before joining (it is off by default).
+  const camera = (/** @type {import('playwright-core').Page} */ p) => p.click('#prejoin-cam');
+  const A = await user('live', 'vic', { prejoin: camera });
+  const B = await user('live', 'wes', { prejoin: camera });
   /** @param {import('playwright-core').Page} page */
   const video = (page) =>
     page.evaluate(async () => {

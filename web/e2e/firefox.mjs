@@ -179,8 +179,9 @@ export async function launchFirefox(opts) {
  * @param {string} url
  * @param {string} room
  * @param {string} name
+ * @param {{camera?: boolean}} [opts] camera: turned on before joining a live room
  */
-export async function joinFirefox(browser, url, room, name) {
+export async function joinFirefox(browser, url, room, name, opts = {}) {
   const context = await browser.createBrowserContext();
   const page = await context.newPage({ type: 'window' });
   page.setDefaultTimeout(30_000);
@@ -200,6 +201,12 @@ export async function joinFirefox(browser, url, room, name) {
   await page.locator('#entry-name').fill(name);
   await page.select('#entry-room', room);
   await page.click('#entry-join');
+  // Live rooms show what one sends before joining, the camera off.
+  await page.waitForSelector('#room:not([hidden]), #prejoin:not([hidden])');
+  if (await page.$eval('#prejoin', (e) => !(/** @type {HTMLElement} */ (e).hidden))) {
+    if (opts.camera) await page.click('#prejoin-cam');
+    await page.click('#prejoin-join');
+  }
   await page.waitForSelector('#room:not([hidden])');
   await page.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'open');
   await page.waitForFunction(() => window.parley.state().inRoom);

@@ -183,7 +183,7 @@ describe(`Firefox (${why ? 'not installed' : 'firefox-esr ' + firefoxVersion()})
    * (clipsync.traceScript, added to the page before it loads the client).
    * @param {string} room
    * @param {string} name
-   * @param {{trace?: boolean}} [opts]
+   * @param {{trace?: boolean, camera?: boolean}} [opts] camera: on, in a live room
    */
   async function fox(room, name, opts = {}) {
     const traced = {
@@ -198,7 +198,7 @@ describe(`Firefox (${why ? 'not installed' : 'firefox-esr ' + firefoxVersion()})
         return context;
       },
     };
-    const p = /** @type {AnyPage} */ (await joinFirefox(opts.trace ? /** @type {any} */ (traced) : firefox, srv.url, room, name));
+    const p = /** @type {AnyPage} */ (await joinFirefox(opts.trace ? /** @type {any} */ (traced) : firefox, srv.url, room, name, { camera: opts.camera }));
     pages.push(p);
     await watchPlayer(p);
     return p;
@@ -208,9 +208,11 @@ describe(`Firefox (${why ? 'not installed' : 'firefox-esr ' + firefoxVersion()})
    * A user in Chromium.
    * @param {string} room
    * @param {string} name
+   * @param {{camera?: boolean}} [opts] camera: on, in a live room
    */
-  async function chrome(room, name) {
-    const p = /** @type {AnyPage} */ (/** @type {unknown} */ (await join(chromium, srv.url, room, name)));
+  async function chrome(room, name, opts = {}) {
+    const prejoin = opts.camera ? (/** @type {import('playwright-core').Page} */ p) => p.click('#prejoin-cam') : undefined;
+    const p = /** @type {AnyPage} */ (/** @type {unknown} */ (await join(chromium, srv.url, room, name, { prejoin })));
     pages.push(p);
     await watchPlayer(p);
     return p;
@@ -310,8 +312,8 @@ describe(`Firefox (${why ? 'not installed' : 'firefox-esr ' + firefoxVersion()})
   });
 
   test('videoStream: Firefox and Chromium see each other live, frames decoded', async () => {
-    const F = await fox('live', 'faye');
-    const C = await chrome('live', 'cyd');
+    const F = await fox('live', 'faye', { camera: true });
+    const C = await chrome('live', 'cyd', { camera: true });
     await receives(F, 'video', 30);
     await receives(C, 'video', 30);
     for (const p of [F, C]) await until(p, () => [...document.querySelectorAll('#tiles video')].some((v) => /** @type {HTMLVideoElement} */ (v).videoWidth > 0 && /** @type {HTMLVideoElement} */ (v).currentTime > 0.5));

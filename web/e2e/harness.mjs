@@ -166,11 +166,13 @@ export function traceScript() {
  * @param {string} url
  * @param {string} room
  * @param {string} name
- * @param {{trace?: boolean, setup?: (page: import('playwright-core').Page) => Promise<unknown>}} [opts]
- *   setup: runs on the new page before it loads the client
+ * @param {{trace?: boolean, setup?: (page: import('playwright-core').Page) => Promise<unknown>,
+ *   prejoin?: (page: import('playwright-core').Page) => Promise<unknown>, viewport?: {width: number, height: number}}} [opts]
+ *   setup: runs on the new page before it loads the client; prejoin: on
+ *   the check before going live, before Join is pressed
  */
 export async function join(browser, url, room, name, opts = {}) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1200, height: 900 } });
   if (opts.trace) await context.addInitScript(traceScript);
   const page = await context.newPage();
   if (opts.setup) await opts.setup(page);
@@ -189,6 +191,12 @@ export async function join(browser, url, room, name, opts = {}) {
   await page.fill('#entry-name', name);
   await page.selectOption('#entry-room', room);
   await page.click('#entry-join');
+  // Live rooms show what one sends before joining (prejoin.js).
+  await page.waitForSelector('#room:not([hidden]), #prejoin:not([hidden])');
+  if (await page.locator('#prejoin').isVisible()) {
+    if (opts.prejoin) await opts.prejoin(page);
+    await page.click('#prejoin-join');
+  }
   await page.waitForSelector('#room:not([hidden])');
   await page.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'open');
   // Media is published once the join is complete.

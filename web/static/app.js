@@ -12,6 +12,7 @@ import { Player } from './player.js';
 import { Live } from './live.js';
 import { Timeline } from './timeline.js';
 import { Uploader } from './upload.js';
+import { Prejoin } from './prejoin.js';
 
 /**
  * @typedef {{name: string, mode: string, title: string, participants?: number, live: boolean, allow_video: boolean,
@@ -24,7 +25,7 @@ import { Uploader } from './upload.js';
  *   live: () => boolean, talking: () => boolean, peer: (id: string) => {id: string, name: string}|undefined,
  *   ownerKey: () => string, operator: () => boolean, timeline: Timeline, clipNode: (c: any) => HTMLElement, pausePlayer: () => void, draftFound: (c: any) => void,
  *   talkChanged: (on: boolean) => void, callChanged: (c: Call|null) => void, videoChanged: (v: boolean) => Promise<void>,
- *   openDevices: () => Promise<void>,
+ *   openDevices: () => Promise<void>, call: () => Call|null, peers: () => {id: string, name: string}[],
  * }} Ctx
  */
 
@@ -44,6 +45,10 @@ const S = {
   call: null,
   rejoinTries: 0,
   devicesTried: false,
+  /** the camera is on: in live rooms, and in calls (set as a call starts) */
+  camera: false,
+  /** the microphone sends without a press: open in calls, hands-free in live rooms */
+  micOpen: false,
 };
 
 const signal = new Signal(wsURL);
@@ -77,13 +82,26 @@ const ctx = {
   callChanged(c) {
     const had = !!S.call;
     S.call = c;
+    if (c && !had) {
+      // A call starts with the microphone open, and the camera on if
+      // it is a video call.
+      S.micOpen = true;
+      S.camera = c.video && !!S.room?.allow_video;
+    } else if (!c && had) {
+      S.micOpen = false;
+      S.camera = false;
+      media.stopScreen().catch(() => {});
+    }
     updateVideo().catch((e) => notify(e.message));
     updateLive();
     showLivePanel();
     if (had && !c && !ctx.live()) live.clear();
+    live.refresh();
   },
   videoChanged: () => updateVideo(),
   openDevices,
+  call: () => S.call,
+  peers: () => [...phone.peers.values()],
 };
 
 const media = new Media(signal, {
@@ -93,6 +111,7 @@ const media = new Media(signal, {
     else if (state === 'connected') setConn(signal.state, '');
   },
   onproblem: (text) => notify(text, () => openDevices()),
+  onscreen: () => updateStage(),
 });
 ctx.media = media;
 const phone = new Phone(ctx);
@@ -106,7 +125,21 @@ const uploader = new Uploader(
   },
 );
 const player = new Player(ctx);
-const live = new Live(ctx);
+const live = new Live(ctx, {
+  mic() {
+    S.micOpen = !S.micOpen;
+    updateLive();
+  },
+  camera() {
+    S.camera = !S.camera;
+    updateVideo().catch((e) => notify(e.message));
+  },
+  screen() {
+    (media.screen ? media.stopScreen() : media.shareScreen()).catch((e) => notify(e.message)).finally(updateStage);
+  },
+  hangup: () => phone.hangup(),
+});
+const prejoin = new Prejoin(media);
 
 // For diagnostics from the browser console (and the end-to-end tests).
 Object.defineProperty(window, 'parley', {
@@ -269,6 +302,17 @@ function enter(room, name, password, token = '') {
   /** @type {HTMLButtonElement} */ (byId('entry-join')).disabled = true;
   media.resumeAudio();
   if (new URLSearchParams(location.search).get('room') !== room) history.replaceState(null, '', `/?room=${encodeURIComponent(room)}`);
+  // Going live: a look at what one sends first, and the camera off
+  // unless turned on there.
+  const r = rooms.find((x) => x.name === room);
+  if (r?.live && !S.devicesTried) {
+    prejoin.open(r, name || load('parley.name', ''), (camera) => {
+      S.devicesTried = true;
+      S.camera = camera;
+      signal.start();
+    });
+    return;
+  }
   signal.start();
 }
 
@@ -286,9 +330,14 @@ function leave(why, code = '') {
   uploader.reset();
   ctx.timeline.clear();
   phone.shown.clear();
+  media.stopScreen().catch(() => {});
   S.inRoom = false;
   S.room = null;
   S.call = null;
+  S.camera = false;
+  S.micOpen = false;
+  S.devicesTried = false;
+  prejoin.close();
   byId('room').hidden = true;
   byId('entry').hidden = false;
   byId('leave').hidden = true;
@@ -412,7 +461,8 @@ async function openDevices() {
 
 function effectiveVideo() {
   if (!S.room?.allow_video) return false;
-  return recorder.video() || !!(S.call && S.call.video);
+  if (S.call || ctx.live()) return S.camera;
+  return recorder.video();
 }
 
 async function updateVideo() {
@@ -433,13 +483,28 @@ async function updateVideo() {
 
 function updateLive() {
   const inCall = !!S.call;
-  const audio = S.talking || inCall;
-  const video = effectiveVideo() && (audio || ctx.live());
+  const audio = S.talking || (S.micOpen && (inCall || ctx.live()));
+  // In calls and live rooms the camera sends while it is on; in clip
+  // rooms, while recording.
+  const video = effectiveVideo() && (audio || inCall || ctx.live());
   media.setLive({ audio, video }).catch(() => {});
+  updateStage();
+}
+
+/** The stage's controls and your own view, as things are. */
+function updateStage() {
+  const staged = ctx.live() || !!S.call;
+  live.render({ micOpen: S.micOpen, camera: effectiveVideo(), screen: !!media.screen, inCall: !!S.call, allowVideo: !!S.room?.allow_video });
+  live.setSelf(staged && effectiveVideo() ? media.camera : null, staged ? media.screen : null);
 }
 
 function showLivePanel() {
-  byId('live').hidden = !(ctx.live() || S.call);
+  const shown = ctx.live() || !!S.call;
+  byId('live').hidden = !shown;
+  // Video fills the stage; a walkie-talkie's is a row of faces.
+  if (shown && S.room?.allow_video) document.body.dataset.stage = 'video';
+  else delete document.body.dataset.stage;
+  live.layout();
 }
 
 // Start.

@@ -1,132 +1,370 @@
 // @ts-check
-// The live panel: a tile per participant whose media we receive (everyone
-// who talks in stream rooms; the other party in a call), with their video,
-// a speaking indicator and a mute control.
+// The stage of live rooms and calls: a tile per person we hear (everyone
+// else in a live room, the other party in a call) and per screen shared,
+// laid out to fill the stage; a ring on whoever speaks (the server's
+// `speaking`), the last speaker or a shared screen large; yourself small
+// in a corner; per person a volume and a mute, remembered by name; any
+// tile full screen; and the controls: microphone, camera, screen, deafen,
+// layout, hang up.
 
-import { h, byId } from './dom.js';
+import { h, byId, icon, load, save } from './dom.js';
 
-/** @typedef {{id: string, stream: MediaStream, el: HTMLVideoElement, tile: HTMLElement, name: HTMLElement,
- *   mute: HTMLButtonElement, receivers: RTCRtpReceiver[], muted: boolean}} Tile */
+/** Tiles are this wide for their height, as cameras send them. */
+const ASPECT = 16 / 9;
+/** The gap between tiles, px (.tiles' gap). */
+const GAP = 8;
+/** The stream id of a shared screen ends so (docs/protocol.md). */
+const SCREEN = '.screen';
+
+/** @typedef {{id: string, owner: string, screen: boolean, stream: MediaStream|null, el: HTMLVideoElement, tile: HTMLElement,
+ *   name: HTMLElement, pop: HTMLElement, range: HTMLInputElement, mute: HTMLButtonElement, volBtn: HTMLButtonElement, muted: boolean, volume: number}} Tile */
+/** @typedef {{micOpen: boolean, camera: boolean, screen: boolean, inCall: boolean, allowVideo: boolean}} StageState */
+/** @typedef {{mic: () => void, camera: () => void, screen: () => void, hangup: () => void}} StageActions */
 
 export class Live {
-  /** @param {import('./app.js').Ctx} ctx */
-  constructor(ctx) {
+  /**
+   * @param {import('./app.js').Ctx} ctx
+   * @param {StageActions} actions what the controls do
+   */
+  constructor(ctx, actions) {
     this.ctx = ctx;
-    /** @type {Map<string, Tile>} by publisher participant id */
+    /** @type {Map<string, Tile>} by stream id: a participant id, or a screen's */
     this.tiles = new Map();
-    /** @type {Set<string>} names muted by the user, kept across reconnects */
-    this.mutedNames = new Set();
+    /** @type {Record<string, {muted?: boolean, volume?: number}>} what the user set per name, kept */
+    this.byName = load('parley.listen', {});
+    /** @type {Set<string>} the participants speaking now */
+    this.speaking = new Set();
+    /** the participant who spoke last, shown large */
+    this.lastSpeaker = '';
+    this.deafened = false;
+    /** 'speaker': the last speaker (or a screen) large; 'grid': all tiles alike */
+    this.mode = load('parley.layout', 'speaker');
     this.box = byId('tiles');
     this.empty = byId('live-empty');
-    window.setInterval(() => this.poll(), 150);
+    this.self = byId('self');
+    this.selfVideo = /** @type {HTMLVideoElement} */ (byId('self-video'));
+    this.selfNote = byId('self-note');
+    this.stageEl = byId('stage');
+    /** @type {Record<string, HTMLButtonElement>} */
+    this.btn = {};
+    for (const [k, id, fn] of /** @type {[string, string, () => void][]} */ ([
+      ['mic', 'ctl-mic', actions.mic],
+      ['camera', 'ctl-cam', actions.camera],
+      ['screen', 'ctl-screen', actions.screen],
+      ['deafen', 'ctl-deafen', () => this.deafen(!this.deafened)],
+      ['layout', 'ctl-layout', () => this.setMode(this.mode === 'grid' ? 'speaker' : 'grid')],
+      ['hangup', 'ctl-hangup', actions.hangup],
+    ])) {
+      const b = /** @type {HTMLButtonElement} */ (byId(id));
+      b.addEventListener('click', fn);
+      this.btn[k] = b;
+    }
+    /** @type {StageState} */
+    this.state = { micOpen: false, camera: false, screen: false, inCall: false, allowVideo: false };
+    this.render(this.state);
+    new ResizeObserver(() => this.layout()).observe(this.box);
+    ctx.signal.on('speaking', (m) => this.onSpeaking(String(m.id), !!m.speaking));
+    ctx.signal.on('participant-left', (m) => this.onSpeaking(m.participant?.id ?? '', false));
+    document.addEventListener('fullscreenchange', () => this.fullscreenChanged());
+    document.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') for (const t of this.tiles.values()) this.showVolume(t, false);
+    });
   }
 
   /**
    * A track arrived on the subscribe connection; its stream id is the
-   * publisher's participant id.
+   * publisher's participant id, or a shared screen's.
    * @param {MediaStream} stream
    * @param {MediaStreamTrack} track
-   * @param {RTCRtpReceiver} receiver
+   * @param {RTCRtpReceiver} _receiver
    */
-  add(stream, track, receiver) {
-    const id = stream.id;
-    let t = this.tiles.get(id);
-    if (!t) {
-      const el = h('video', { autoplay: true, playsInline: true });
-      const name = h('span', { className: 'name' });
-      const mute = h('button', { type: 'button', className: 'mute', 'aria-pressed': 'false' }, 'Mute');
-      const tile = h('figure', { className: 'tile', 'data-id': id }, el, h('figcaption', {}, h('span', { className: 'dot', 'aria-hidden': 'true' }), name, mute));
-      t = { id, stream, el, tile, name, mute, receivers: [], muted: false };
-      const tt = t;
-      mute.addEventListener('click', () => this.setMuted(tt, !tt.muted, true));
-      stream.addEventListener('removetrack', () => this.prune(tt));
-      el.srcObject = stream;
-      this.tiles.set(id, t);
-      this.box.append(tile);
-    }
-    t.receivers.push(receiver);
-    track.addEventListener('ended', () => this.prune(/** @type {Tile} */ (t)));
+  add(stream, track, _receiver) {
+    const t = this.tile(stream.id);
+    t.stream = stream;
+    // Set again for a track that joins the stream (a camera turned on).
+    t.el.srcObject = stream;
+    stream.onremovetrack = () => this.prune(t);
+    track.addEventListener('ended', () => this.prune(t));
     this.label(t);
-    this.setMuted(t, this.mutedNames.has(t.name.textContent ?? ''), false);
+    this.applyAudio(t);
     t.el.play().catch((e) => {
       if (e.name === 'NotAllowedError') this.ctx.notify('The browser blocked sound. Click anywhere on the page to hear the room.');
     });
-    this.update();
+    this.layout();
   }
 
-  /** @param {Tile} t */
-  label(t) {
-    const p = this.ctx.peer(t.id);
-    t.name.textContent = p ? p.name : 'someone';
-    t.tile.dataset.initial = (p?.name ?? '?').slice(0, 1).toUpperCase();
-    t.tile.classList.toggle('has-video', t.stream.getVideoTracks().some((v) => v.readyState === 'live'));
+  /**
+   * The tile of stream id, made if there is none.
+   * @param {string} id
+   */
+  tile(id) {
+    const have = this.tiles.get(id);
+    if (have) return have;
+    const screen = id.endsWith(SCREEN);
+    const owner = screen ? id.slice(0, -SCREEN.length) : id;
+    const el = h('video', { autoplay: true, playsInline: true });
+    const name = h('span', { className: 'name' });
+    const full = h('button', { type: 'button', className: 'tile-btn full', 'aria-label': 'Full screen', title: 'Full screen' }, icon('fullscreen'));
+    const volBtn = h('button', { type: 'button', className: 'tile-btn vol', 'aria-expanded': 'false', title: 'Volume' }, icon('volume'));
+    const range = h('input', { type: 'range', min: '0', max: '100', step: '5', value: '100' });
+    const mute = h('button', { type: 'button', className: 'mute', 'aria-pressed': 'false' }, 'Mute');
+    const pop = h('div', { className: 'vol-pop' }, icon('volume'), range, mute);
+    pop.hidden = true;
+    const tile = h(
+      'figure',
+      { className: 'tile' + (screen ? ' screen-tile' : ''), 'data-id': id, 'data-owner': owner },
+      el,
+      h('div', { className: 'avatar', 'aria-hidden': 'true' }),
+      pop,
+      h('figcaption', {}, h('span', { className: 'muted-mark', 'aria-hidden': 'true' }, icon('volume-off')), name, screen ? null : volBtn, full),
+    );
+    /** @type {Tile} */
+    const t = { id, owner, screen, stream: null, el, tile, name, pop, range, mute, volBtn, muted: false, volume: 1 };
+    mute.addEventListener('click', () => this.setListen(t, { muted: !t.muted }));
+    range.addEventListener('input', () => this.setListen(t, { volume: Number(range.value) / 100, muted: Number(range.value) === 0 ? t.muted : false }));
+    volBtn.addEventListener('click', () => this.showVolume(t, pop.hidden));
+    full.addEventListener('click', () => this.fullscreen(t));
+    tile.addEventListener('dblclick', () => this.fullscreen(t));
+    this.tiles.set(id, t);
+    this.box.append(tile);
+    this.label(t);
+    return t;
   }
 
   /**
    * @param {Tile} t
-   * @param {boolean} muted
-   * @param {boolean} remember
+   * @param {boolean} show
    */
-  setMuted(t, muted, remember) {
-    t.muted = muted;
-    t.el.muted = muted;
-    t.mute.textContent = muted ? 'Unmute' : 'Mute';
-    t.mute.setAttribute('aria-pressed', String(muted));
-    t.tile.classList.toggle('muted', muted);
-    if (remember) {
-      const n = t.name.textContent ?? '';
-      if (muted) this.mutedNames.add(n);
-      else this.mutedNames.delete(n);
+  showVolume(t, show) {
+    t.pop.hidden = !show;
+    t.volBtn.setAttribute('aria-expanded', String(show));
+    if (show) t.range.focus();
+  }
+
+  /** @param {Tile} t */
+  label(t) {
+    const p = this.ctx.peer(t.owner);
+    const who = p ? p.name : 'someone';
+    t.name.textContent = t.screen ? `${who}'s screen` : who;
+    t.tile.dataset.name = who;
+    /** @type {HTMLElement} */ (t.tile.querySelector('.avatar')).textContent = who.slice(0, 1).toUpperCase();
+    t.tile.classList.toggle('has-video', !!t.stream?.getVideoTracks().some((v) => v.readyState === 'live'));
+    t.tile.classList.toggle('speaking', !t.screen && this.speaking.has(t.owner));
+    t.volBtn.setAttribute('aria-label', `Volume of ${who}`);
+    t.range.setAttribute('aria-label', `Volume of ${who}`);
+    t.mute.setAttribute('aria-label', `Mute ${who}`);
+    const kept = this.byName[who];
+    if (!t.screen && kept) {
+      t.muted = !!kept.muted;
+      t.volume = kept.volume ?? 1;
     }
+    this.applyAudio(t);
+  }
+
+  /**
+   * Sets what the user hears of a person, and keeps it by their name.
+   * @param {Tile} t
+   * @param {{muted?: boolean, volume?: number}} change
+   */
+  setListen(t, change) {
+    const who = t.tile.dataset.name ?? '';
+    if (change.muted !== undefined) t.muted = change.muted;
+    if (change.volume !== undefined) t.volume = change.volume;
+    this.byName[who] = { muted: t.muted, volume: t.volume };
+    save('parley.listen', this.byName);
+    this.applyAudio(t);
+  }
+
+  /** @param {Tile} t */
+  applyAudio(t) {
+    t.el.muted = t.muted || this.deafened || t.screen;
+    t.el.volume = Math.max(0, Math.min(1, t.volume));
+    t.range.value = String(Math.round(t.volume * 100));
+    t.mute.textContent = t.muted ? 'Unmute' : 'Mute';
+    t.mute.setAttribute('aria-pressed', String(t.muted));
+    t.tile.classList.toggle('muted', t.muted);
+    t.tile.classList.toggle('quiet', !t.muted && t.volume < 1);
+  }
+
+  /**
+   * Deafened, nothing of the room is heard; each person's own mute and
+   * volume stay as they were.
+   * @param {boolean} on
+   */
+  deafen(on) {
+    this.deafened = on;
+    for (const t of this.tiles.values()) this.applyAudio(t);
+    this.render(this.state);
+  }
+
+  /** @param {string} mode */
+  setMode(mode) {
+    this.mode = mode;
+    save('parley.layout', mode);
+    this.render(this.state);
+    this.layout();
   }
 
   /** @param {Tile} t */
   prune(t) {
-    if (t.stream.getTracks().some((x) => x.readyState === 'live')) {
+    if (t.stream?.getTracks().some((x) => x.readyState === 'live')) {
       this.label(t);
+      this.layout();
       return;
     }
-    this.remove(t.id);
+    if (t.screen || !this.expected().has(t.id)) {
+      this.remove(t.id);
+      return;
+    }
+    // Still here, sending nothing now: their tile stays.
+    t.stream = null;
+    t.el.srcObject = null;
+    this.label(t);
+    this.layout();
   }
 
   /** @param {string} id */
   remove(id) {
     const t = this.tiles.get(id);
     if (!t) return;
+    if (document.fullscreenElement === t.tile) document.exitFullscreen().catch(() => {});
     t.el.srcObject = null;
     t.tile.remove();
     this.tiles.delete(id);
-    this.update();
+    this.layout();
   }
 
   clear() {
     for (const id of [...this.tiles.keys()]) this.remove(id);
+    this.speaking.clear();
+    this.lastSpeaker = '';
   }
 
-  /** Names may arrive after tracks; people leave. */
+  /** The people the stage shows: the other party of a call, or everyone else in a live room. */
+  expected() {
+    const call = this.ctx.call();
+    if (call) return new Set([call.peer.id]);
+    if (!this.ctx.live() || !this.ctx.inRoom()) return new Set();
+    return new Set(this.ctx.peers().map((p) => p.id).filter((id) => id !== this.ctx.me.id));
+  }
+
+  /** Who is in the room (or the call) changed: a tile each, names as they are now. */
   refresh() {
-    for (const t of this.tiles.values()) {
-      if (!this.ctx.peer(t.id)) this.remove(t.id);
+    const want = this.expected();
+    for (const t of [...this.tiles.values()]) {
+      if (!want.has(t.owner) || !this.ctx.peer(t.owner)) this.remove(t.id);
       else this.label(t);
     }
+    for (const id of want) this.tile(id);
+    this.layout();
   }
 
-  update() {
-    this.empty.hidden = this.tiles.size > 0;
+  /**
+   * @param {string} id
+   * @param {boolean} on
+   */
+  onSpeaking(id, on) {
+    if (!id) return;
+    if (on) this.speaking.add(id);
+    else this.speaking.delete(id);
+    if (on && id !== this.ctx.me.id && this.tiles.has(id)) this.lastSpeaker = id;
+    for (const t of this.tiles.values()) if (t.owner === id && !t.screen) t.tile.classList.toggle('speaking', on);
+    if (id === this.ctx.me.id) this.self.classList.toggle('speaking', on);
+    this.layout();
   }
 
-  /** The speaking indicator, from the receivers' audio levels. */
-  poll() {
-    for (const t of this.tiles.values()) {
-      let level = 0;
-      for (const r of t.receivers) {
-        if (r.track.kind !== 'audio') continue;
-        for (const s of r.getSynchronizationSources?.() ?? []) {
-          const now = s.timestamp > 1e12 ? Date.now() : performance.now();
-          if (now - s.timestamp < 500) level = Math.max(level, s.audioLevel ?? 0);
-        }
-      }
-      t.tile.classList.toggle('speaking', level > 0.02);
+  /** What is shown large: a shared screen, else the last speaker (speaker layout, two tiles or more). */
+  spotlight() {
+    const tiles = [...this.tiles.values()];
+    if (this.mode === 'grid' || tiles.length < 2) return null;
+    return tiles.find((t) => t.screen) ?? this.tiles.get(this.lastSpeaker) ?? null;
+  }
+
+  /**
+   * Sizes the tiles to fill the stage: in a grid, the number of columns
+   * that makes them largest for the stage's shape; with a spotlight, the
+   * one large and the others in a row below it.
+   */
+  layout() {
+    const n = this.tiles.size;
+    this.empty.hidden = n > 0;
+    const spot = this.spotlight();
+    this.box.classList.toggle('spotlight', !!spot);
+    this.box.classList.toggle('grid', !spot);
+    for (const t of this.tiles.values()) t.tile.classList.toggle('spot', t === spot);
+    if (spot || n === 0) return;
+    const W = this.box.clientWidth;
+    const H = this.box.clientHeight;
+    let best = { cols: 1, w: 0 };
+    for (let cols = 1; cols <= n; cols++) {
+      const rows = Math.ceil(n / cols);
+      const w = Math.min((W - GAP * (cols - 1)) / cols, ((H - GAP * (rows - 1)) / rows) * ASPECT);
+      if (w > best.w + 0.5) best = { cols, w };
     }
+    this.box.style.setProperty('--cols', String(best.cols));
+    this.box.style.setProperty('--tile-w', `${Math.max(0, Math.floor(best.w))}px`);
+  }
+
+  /** @param {Tile} t */
+  fullscreen(t) {
+    if (document.fullscreenElement === t.tile) {
+      document.exitFullscreen().catch(() => {});
+      return;
+    }
+    t.tile.requestFullscreen?.().catch((e) => this.ctx.notify(`Full screen is not available: ${e.message}`));
+  }
+
+  fullscreenChanged() {
+    for (const t of this.tiles.values()) {
+      const on = document.fullscreenElement === t.tile;
+      const b = /** @type {HTMLButtonElement} */ (t.tile.querySelector('.full'));
+      b.replaceChildren(icon(on ? 'fullscreen-exit' : 'fullscreen'));
+      b.setAttribute('aria-label', on ? 'Leave full screen' : 'Full screen');
+    }
+  }
+
+  /**
+   * Your own camera, small in the stage's corner (mirrored, as a mirror
+   * shows you), or nothing.
+   * @param {MediaStreamTrack|null} camera
+   * @param {MediaStreamTrack|null} screen the screen you share
+   */
+  setSelf(camera, screen) {
+    const track = camera ?? screen;
+    this.self.hidden = !track;
+    this.self.classList.toggle('mirror', !!camera);
+    this.selfNote.textContent = camera ? 'You' : 'Your screen';
+    if (!track) {
+      this.selfVideo.srcObject = null;
+      return;
+    }
+    const cur = this.selfVideo.srcObject;
+    if (!(cur instanceof MediaStream) || cur.getVideoTracks()[0] !== track) this.selfVideo.srcObject = new MediaStream([track]);
+    this.selfVideo.play().catch(() => {});
+  }
+
+  /**
+   * Shows the controls as things are.
+   * @param {StageState} s
+   */
+  render(s) {
+    this.state = s;
+    /** @type {(k: string, ico: string, text: string, cls: string) => void} */
+    const set = (k, ico, text, cls) => {
+      const b = this.btn[k];
+      b.replaceChildren(icon(ico), h('span', {}, text));
+      b.classList.toggle('off', cls === 'off');
+      b.classList.toggle('active', cls === 'active');
+    };
+    set('mic', s.micOpen ? 'mic' : 'mic-off', s.micOpen ? 'Mute' : 'Unmute', s.micOpen ? '' : 'off');
+    set('camera', s.camera ? 'camera' : 'camera-off', s.camera ? 'Stop camera' : 'Start camera', s.camera ? '' : 'off');
+    set('screen', 'screen', s.screen ? 'Stop sharing' : 'Share screen', s.screen ? 'active' : '');
+    set('deafen', this.deafened ? 'headset-off' : 'headset', this.deafened ? 'Undeafen' : 'Deafen', this.deafened ? 'off' : '');
+    set('layout', this.mode === 'grid' ? 'spotlight' : 'grid', this.mode === 'grid' ? 'Speaker view' : 'Grid view', '');
+    set('hangup', 'hangup', 'Hang up', '');
+    this.btn.camera.hidden = !s.allowVideo;
+    this.btn.screen.hidden = !s.allowVideo || !navigator.mediaDevices?.getDisplayMedia;
+    this.btn.hangup.hidden = !s.inCall;
+    this.btn.mic.title = s.inCall || s.micOpen ? '' : 'Talk hands-free (or hold SPACE to talk)';
   }
 }

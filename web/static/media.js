@@ -2,7 +2,11 @@
 // Local devices and the two RTCPeerConnections of docs/protocol.md:
 // "publish" (we offer, the server answers) and "subscribe" (the server
 // offers, we answer). Push-to-talk toggles the published senders' tracks
-// with replaceTrack, so talking costs no renegotiation.
+// with replaceTrack, so talking costs no renegotiation. Turning the camera
+// on or off, and sharing a screen, add or stop a video transceiver and
+// offer again (docs/protocol.md, Sharing a screen).
+
+import { load, save } from './dom.js';
 
 /** @typedef {import('./signal.js').Signal} Signal */
 /** @typedef {import('./signal.js').Msg} Msg */
@@ -49,6 +53,7 @@ export class Media {
    *   ontrack: (stream: MediaStream, track: MediaStreamTrack, receiver: RTCRtpReceiver) => void,
    *   onstatus: (pc: 'publish'|'subscribe', state: string) => void,
    *   onproblem: (text: string) => void,
+   *   onscreen?: (track: MediaStreamTrack|null) => void,
    * }} hooks
    */
   constructor(signal, hooks) {
@@ -66,6 +71,12 @@ export class Media {
     this.audioTx = null;
     /** @type {RTCRtpTransceiver|null} */
     this.videoTx = null;
+    /** @type {MediaStreamTrack|null} the screen being shared */
+    this.screen = null;
+    /** @type {RTCRtpTransceiver|null} */
+    this.screenTx = null;
+    /** the chosen devices' ids, remembered; empty: the browser's default */
+    this.deviceIds = { mic: load('parley.mic', ''), camera: load('parley.camera', '') };
     /** @type {RTCPeerConnection|null} */
     this.sub = null;
     /** Whether each connection may trickle yet (its description was sent). */
@@ -80,7 +91,7 @@ export class Media {
     this.subChain = Promise.resolve();
     /** @type {Promise<void>} */
     this.pubChain = Promise.resolve();
-    this.meter = { ctx: /** @type {AudioContext|null} */ (null), analyser: /** @type {AnalyserNode|null} */ (null), buf: new Float32Array(1024) };
+    this.meter = { ctx: /** @type {AudioContext|null} */ (null), analyser: /** @type {AnalyserNode|null} */ (null), src: /** @type {MediaStreamAudioSourceNode|null} */ (null), buf: new Float32Array(1024) };
 
     signal.on('offer', (m) => {
       if (m.pc === 'subscribe') this.subChain = this.subChain.then(() => this.onSubscribeOffer(m)).catch((e) => this.hooks.onproblem(`subscribe: ${e.message}`));
@@ -104,16 +115,46 @@ export class Media {
   async openMic() {
     if (this.mic && this.mic.readyState === 'live') return;
     if (!navigator.mediaDevices?.getUserMedia) throw new Error('This page needs HTTPS (or localhost) to use the microphone.');
-    let stream;
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
-    } catch (e) {
-      throw new Error(deviceError(e, 'microphone'));
-    }
-    this.mic = stream.getAudioTracks()[0];
-    this.mic.addEventListener('ended', () => this.hooks.onproblem('The microphone stopped (unplugged?). Press Retry to open it again.'));
+    /** @type {MediaTrackConstraints} */
+    const c = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+    const stream = await withDevice(c, this.deviceIds.mic, (cc) => navigator.mediaDevices.getUserMedia({ audio: cc }), 'microphone');
+    const mic = stream.getAudioTracks()[0];
+    this.mic = mic;
+    mic.addEventListener('ended', () => {
+      if (this.mic === mic) this.hooks.onproblem('The microphone stopped (unplugged?). Press Retry to open it again.');
+    });
     this.startMeter(stream);
     if (this.live.audio) await this.audioTx?.sender.replaceTrack(this.mic);
+  }
+
+  /**
+   * Uses another microphone or camera from now on, and remembers it.
+   * @param {'mic'|'camera'} kind
+   * @param {string} id a deviceId; empty for the browser's default
+   */
+  async useDevice(kind, id) {
+    this.deviceIds[kind] = id;
+    save(`parley.${kind}`, id);
+    if (kind === 'mic' && this.mic) {
+      const old = this.mic;
+      this.mic = null;
+      await this.openMic();
+      old.stop();
+    } else if (kind === 'camera' && this.camera) {
+      this.closeCamera();
+      await this.openCamera();
+    }
+  }
+
+  /** The microphones and cameras there are, labelled once one is open. */
+  async devices() {
+    const all = (await navigator.mediaDevices?.enumerateDevices?.()) ?? [];
+    return { mics: all.filter((d) => d.kind === 'audioinput'), cameras: all.filter((d) => d.kind === 'videoinput') };
+  }
+
+  /** The device id of the open microphone or camera, if any. */
+  deviceOf(/** @type {'mic'|'camera'} */ kind) {
+    return (kind === 'mic' ? this.mic : this.camera)?.getSettings().deviceId ?? '';
   }
 
   /** Opens the camera with the current preset. Throws a message on failure. */
@@ -126,12 +167,7 @@ export class Media {
     if (p.width) c.width = { ideal: p.width };
     if (p.height) c.height = { ideal: p.height };
     if (p.fps) c.frameRate = { ideal: p.fps };
-    let stream;
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: Object.keys(c).length ? c : true });
-    } catch (e) {
-      throw new Error(deviceError(e, 'camera'));
-    }
+    const stream = await withDevice(c, this.deviceIds.camera, (cc) => navigator.mediaDevices.getUserMedia({ video: Object.keys(cc).length ? cc : true }), 'camera');
     this.camera = stream.getVideoTracks()[0];
     if (this.live.video) await this.videoTx?.sender.replaceTrack(this.camera);
     await this.applyBitrate();
@@ -168,7 +204,9 @@ export class Media {
     try {
       const ctx = this.meter.ctx ?? new AudioContext();
       this.meter.ctx = ctx;
+      this.meter.src?.disconnect();
       const src = ctx.createMediaStreamSource(stream);
+      this.meter.src = src;
       const analyser = ctx.createAnalyser();
       analyser.fftSize = 1024;
       src.connect(analyser);
@@ -206,6 +244,7 @@ export class Media {
     this.pub = pc;
     this.audioTx = pc.addTransceiver('audio', { direction: 'sendonly' });
     if (video) this.addVideo(pc);
+    if (this.screen) this.screenTx = videoTransceiver(pc, this.screen);
     pc.onicecandidate = (ev) => ev.candidate && this.sendCandidate('publish', ev.candidate.toJSON());
     pc.onconnectionstatechange = () => {
       if (this.pub !== pc) return;
@@ -217,18 +256,56 @@ export class Media {
 
   /** @param {RTCPeerConnection} pc */
   addVideo(pc) {
-    this.videoTx = pc.addTransceiver('video', { direction: 'sendonly' });
-    // The server records VP8 and VP9; prefer VP8, which every browser has.
-    const caps = RTCRtpSender.getCapabilities?.('video');
-    if (caps && this.videoTx.setCodecPreferences) {
-      const rank = (/** @type {{mimeType: string}} */ c) => (c.mimeType === 'video/VP8' ? 0 : c.mimeType === 'video/VP9' ? 1 : 2);
-      const codecs = [...caps.codecs].sort((a, b) => rank(a) - rank(b));
-      try {
-        this.videoTx.setCodecPreferences(codecs);
-      } catch {
-        // keep the browser's order
-      }
+    this.videoTx = videoTransceiver(pc, null);
+  }
+
+  /**
+   * Shares a screen (or a window, or a tab) as one more video, which the
+   * server gives the others apart from the camera. The browser asks what
+   * to share; its own "stop sharing" ends it as stopScreen does.
+   * Throws a message for people when it cannot.
+   */
+  async shareScreen() {
+    if (this.screen) return;
+    if (!navigator.mediaDevices?.getDisplayMedia) throw new Error('This browser cannot share the screen.');
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
+    } catch (e) {
+      const name = e instanceof Error || e instanceof DOMException ? e.name : '';
+      if (name === 'NotAllowedError' || name === 'AbortError') return; // the person changed their mind
+      throw new Error(`The screen cannot be shared: ${e instanceof Error ? e.message : e}`);
     }
+    const track = stream.getVideoTracks()[0];
+    track.contentHint = 'detail';
+    this.screen = track;
+    track.addEventListener('ended', () => {
+      if (this.screen === track) this.stopScreen().catch((e) => this.hooks.onproblem(e.message));
+    });
+    this.hooks.onscreen?.(track);
+    const pc = this.pub;
+    if (!pc) return;
+    if (!this.screenTx) {
+      this.screenTx = videoTransceiver(pc, track);
+    } else {
+      this.screenTx.direction = 'sendonly';
+      await this.screenTx.sender.replaceTrack(track);
+    }
+    await this.negotiatePublish();
+  }
+
+  /** Stops sharing the screen; the others' view of it ends. */
+  async stopScreen() {
+    const track = this.screen;
+    if (!track) return;
+    this.screen = null;
+    track.stop();
+    this.hooks.onscreen?.(null);
+    const tx = this.screenTx;
+    if (!tx || !this.pub) return;
+    await tx.sender.replaceTrack(null);
+    tx.direction = 'inactive';
+    await this.negotiatePublish();
   }
 
   /**
@@ -260,7 +337,12 @@ export class Media {
       this.trickle.publish = false;
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
-      const reply = this.signal.request({ type: 'offer', pc: 'publish', sdp: pc.localDescription?.sdp });
+      let sdp = pc.localDescription?.sdp ?? '';
+      // The screen's m-section is marked for the server, which gives
+      // it to the others apart from the camera.
+      const mid = this.screen && this.screenTx?.direction === 'sendonly' ? this.screenTx.mid : null;
+      if (mid !== null) sdp = markSlides(sdp, mid);
+      const reply = this.signal.request({ type: 'offer', pc: 'publish', sdp });
       this.flushCandidates('publish');
       const m = await reply;
       if (m.type === 'error') throw new Error(m.message);
@@ -334,6 +416,7 @@ export class Media {
     this.pub = null;
     this.audioTx = null;
     this.videoTx = null;
+    this.screenTx = null;
     this.trickle.publish = false;
     this.queued.publish = [];
   }
@@ -366,4 +449,59 @@ export class Media {
     });
     return out;
   }
+}
+
+/**
+ * Opens a device with constraints c, the chosen one (id) if it is still
+ * there, else the browser's default.
+ * @param {MediaTrackConstraints} c
+ * @param {string} id
+ * @param {(c: MediaTrackConstraints) => Promise<MediaStream>} open
+ * @param {'microphone'|'camera'} what
+ */
+async function withDevice(c, id, open, what) {
+  try {
+    if (id) {
+      try {
+        return await open({ ...c, deviceId: { exact: id } });
+      } catch (e) {
+        // Unplugged since: the default will do.
+        if (!(e instanceof Error || e instanceof DOMException) || (e.name !== 'OverconstrainedError' && e.name !== 'NotFoundError')) throw e;
+      }
+    }
+    return await open(c);
+  } catch (e) {
+    throw new Error(deviceError(e, what));
+  }
+}
+
+/**
+ * Adds a sending video transceiver, VP8 first: the server records VP8
+ * and VP9, and every browser has VP8.
+ * @param {RTCPeerConnection} pc
+ * @param {MediaStreamTrack|null} track
+ */
+function videoTransceiver(pc, track) {
+  const tx = pc.addTransceiver(track ?? 'video', { direction: 'sendonly' });
+  const caps = RTCRtpSender.getCapabilities?.('video');
+  if (caps && tx.setCodecPreferences) {
+    const rank = (/** @type {{mimeType: string}} */ c) => (c.mimeType === 'video/VP8' ? 0 : c.mimeType === 'video/VP9' ? 1 : 2);
+    try {
+      tx.setCodecPreferences([...caps.codecs].sort((a, b) => rank(a) - rank(b)));
+    } catch {
+      // keep the browser's order
+    }
+  }
+  return tx;
+}
+
+/**
+ * Marks the m-section of mid as a shared screen's (RFC 4796
+ * a=content:slides) in an SDP.
+ * @param {string} sdp
+ * @param {string} mid
+ */
+export function markSlides(sdp, mid) {
+  const line = `a=mid:${mid}\r\n`;
+  return sdp.includes(line) ? sdp.replace(line, `${line}a=content:slides\r\n`) : sdp;
 }

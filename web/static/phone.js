@@ -35,6 +35,8 @@ export class Phone {
     this.shown = new Set();
     /** when the call in progress started (ms), for its length */
     this.callStarted = 0;
+    /** @type {Set<string>} who speaks now (the server's speaking), ringed in the list */
+    this.speaking = new Set();
     this.online = byId('online');
     this.chatList = byId('timeline');
     this.chatText = /** @type {HTMLInputElement} */ (byId('chat-text'));
@@ -80,12 +82,22 @@ export class Phone {
     });
     s.on('participant-left', (m) => {
       this.peers.delete(m.participant.id);
+      this.speaking.delete(m.participant.id);
       ctx.timeline.system(`${m.participant.name} left`, { kind: 'presence' });
       // Still selected: what is written now waits for them.
       if (this.selected) this.select(this.selected);
       else this.renderOnline();
     });
     s.on('chat', (m) => this.onChat(m));
+    s.on('speaking', (m) => {
+      if (m.speaking) this.speaking.add(m.id);
+      else this.speaking.delete(m.id);
+      const p = this.peers.get(m.id);
+      if (!p) return;
+      for (const b of this.online.querySelectorAll('.person')) {
+        if (/** @type {HTMLElement} */ (b).dataset.name === p.name) b.classList.toggle('speaking', !!m.speaking);
+      }
+    });
     s.on('call-ringing', (m) => this.setCall({ id: m.call, state: 'calling', peer: m.peer, video: !!m.video }));
     s.on('call-incoming', (m) => this.onIncoming(m));
     s.on('call-started', (m) => {
@@ -137,7 +149,8 @@ export class Phone {
           'button',
           {
             type: 'button',
-            className: 'person' + (this.selected?.name === p.name && !self ? ' selected' : '') + (self ? ' self' : ''),
+            className:
+              'person' + (this.selected?.name === p.name && !self ? ' selected' : '') + (self ? ' self' : '') + (this.speaking.has(p.id) ? ' speaking' : ''),
             disabled: self,
             title: self ? 'you' : `send to ${p.name} or call`,
             'data-name': p.name,
@@ -289,9 +302,16 @@ export class Phone {
     const who = this.call?.peer.name ?? m.peer?.name ?? '';
     const text = CALL_ENDED_TEXT[m.reason] ?? 'the call ended';
     if (m.call && this.call && this.call.id !== m.call) return;
-    this.logCall(this.call, m, who);
+    const was = this.call;
+    this.logCall(was, m, who);
     this.setCall(null);
-    this.callState.textContent = m.reason === 'hangup' || m.reason === 'left' ? text : `${who} ${text}`;
+    if (was?.state === 'ringing') {
+      // We were called and did not pick up: the caller gave up, or it
+      // rang out.
+      this.callState.textContent = m.reason === 'declined' ? `you declined the call from ${who}` : `missed call from ${who}`;
+    } else {
+      this.callState.textContent = m.reason === 'hangup' || m.reason === 'left' ? text : `${who} ${text}`;
+    }
   }
 
   /**

@@ -226,7 +226,8 @@ export class Recorder {
   setup() {
     const room = this.ctx.room;
     const live = this.ctx.live();
-    this.kindRow.hidden = !room.allow_video;
+    // In live rooms the stage's camera button says whether video goes out.
+    this.kindRow.hidden = !room.allow_video || live;
     const video = room.allow_video && load(`parley.video.${room.name}`, !!room.video_default);
     for (const r of this.kindRow.querySelectorAll('input')) r.checked = r.value === (video ? 'video' : 'audio');
     this.description.hidden = live;
@@ -247,7 +248,7 @@ export class Recorder {
 
   /** Whether video is chosen (and allowed). */
   video() {
-    if (!this.ctx.room.allow_video) return false;
+    if (!this.ctx.room.allow_video || this.ctx.live()) return false;
     const r = /** @type {HTMLInputElement|null} */ (this.kindRow.querySelector('input:checked'));
     return r?.value === 'video';
   }
