@@ -88,3 +88,23 @@ func TestScreenShare(t *testing.T) {
 		t.Errorf("the second screen came in stream %q", got)
 	}
 }
+
+// TestViewerSeesTheScreen: a viewer following a participant who shares
+// a screen receives the screen rather than the camera, and the camera
+// again once the share stops.
+func TestViewerSeesTheScreen(t *testing.T) {
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	a := join(t, room, "a")
+	publishTagged(a, 'A', true)
+	upOf(t, a.p, video)
+	tv := view(t, room, "v1", ViewOptions{}, audio, video)
+	tv.waitTag(video, 'A', 20)
+	screen := a.publishScreen()
+	screen.tag.Store('S')
+	screen.vp8.Store(true)
+	tv.waitTag(video, 'S', 20)
+	a.stopSending(screen)
+	tv.waitTag(video, 'A', 20)
+	tv.close()
+}

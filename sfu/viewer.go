@@ -642,7 +642,8 @@ func (r *Room) updateViewers() {
 // its source, and a video. The source is the named publisher if v has
 // one; else whoever speaks now (the one followed, if several do); else
 // the one followed while it still publishes; else a publisher with
-// video, else one with audio. The video is the source's, or, if it has
+// video, else one with audio. The video is the source's (its shared
+// screen rather than its camera), or, if it has
 // none, the one v receives while it lasts (a streamer's picture stays
 // while someone without a camera speaks), else any. Participants in a
 // call are private to it: never a source. Called locked (r.mu).
@@ -659,7 +660,9 @@ func (r *Room) sourcesLocked(v *Viewer) (*Participant, *UpTrack, *UpTrack) {
 		if up.kind == webrtc.RTPCodecTypeVideo {
 			m = video
 		}
-		if old := m[p]; old == nil || up.id < old.id {
+		// A shared screen is what the others see large: it is the
+		// participant's picture while it lasts.
+		if old := m[p]; old == nil || up.screen && !old.screen || up.screen == old.screen && up.id < old.id {
 			m[p] = up
 		}
 		if up.Speaking() {
