@@ -22,6 +22,10 @@ const (
 	// the websocket), play clips from it and recordings from blob: URLs,
 	// and draw data: images; never inline code, never in a frame.
 	clientPolicy = "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; frame-ancestors 'none'"
+	// watchPolicy: the viewer page (/watch/{room}) loads as the client's
+	// do and may be framed by any site, to embed a live stream: it shows
+	// only what the room's access already lets anyone watch.
+	watchPolicy = "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; frame-ancestors *"
 )
 
 // secureHeaders sets the headers every response carries, before next
@@ -47,6 +51,16 @@ func secureHeaders(proxies access.Proxies, next http.Handler) http.Handler {
 func withPolicy(csp string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", csp)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// framable serves next under watchPolicy, without the X-Frame-Options
+// that would forbid framing it.
+func framable(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Del("X-Frame-Options")
+		w.Header().Set("Content-Security-Policy", watchPolicy)
 		next.ServeHTTP(w, r)
 	})
 }

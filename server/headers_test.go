@@ -76,3 +76,23 @@ func TestHeaderPolicy(t *testing.T) {
 		t.Errorf("the client's policy allows inline code: %q", clientPolicy)
 	}
 }
+
+// TestWatchPage: /watch/{room} is the viewer page, which any site may
+// frame; the client's other pages may not be framed.
+func TestWatchPage(t *testing.T) {
+	srv := startServer(t, nil)
+	resp, body := srv.fetch(t, "GET", "/watch/live?embed=1", "", nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "/watch.js") {
+		t.Fatalf("GET /watch/live: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); csp != watchPolicy || resp.Header.Get("X-Frame-Options") != "" {
+		t.Errorf("the watch page: CSP %q, X-Frame-Options %q", csp, resp.Header.Get("X-Frame-Options"))
+	}
+	if strings.Contains(watchPolicy, "unsafe-") || !strings.Contains(watchPolicy, "frame-ancestors *") {
+		t.Errorf("watchPolicy %q", watchPolicy)
+	}
+	resp, _ = srv.fetch(t, "GET", "/", "", nil)
+	if resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Content-Security-Policy") != clientPolicy {
+		t.Errorf("GET /: X-Frame-Options %q, CSP %q", resp.Header.Get("X-Frame-Options"), resp.Header.Get("Content-Security-Policy"))
+	}
+}

@@ -253,6 +253,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /whep/{room}", s.hub.HandleWHEP)
 	mux.HandleFunc("DELETE /whep/{room}/{id}", s.hub.HandleWHEPResource)
 	mux.HandleFunc("PATCH /whep/{room}/{id}", s.hub.HandleWHEPResource)
+	mux.Handle("GET /watch/{room}", framable(web.Page("watch.html")))
 	mux.Handle("GET /", withPolicy(clientPolicy, web.Handler()))
 	return secureHeaders(s.proxies, limitBody(mux))
 }

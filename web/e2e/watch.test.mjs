@@ -1,0 +1,111 @@
+// End-to-end tests of the viewer page, /watch/{room}: a live room watched
+// over WHEP in headless Chromium, published by another browser.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { startServer, launchBrowser, join, artifacts } from './harness.mjs';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let srv;
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+before(async () => {
+  srv = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await srv?.stop();
+});
+
+/**
+ * Opens the viewer page of room at a size.
+ * @param {string} query
+ * @param {{width: number, height: number}} viewport
+ */
+async function viewer(query, viewport) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  page.errors = errors;
+  await page.goto(`${srv.url}/watch/live${query}`);
+  return page;
+}
+
+/** @param {import('playwright-core').Page} page @param {string} state */
+function waitState(page, state) {
+  return page.waitForFunction((s) => document.getElementById('stage')?.dataset.state === s, state, { timeout: 20_000 });
+}
+
+/** Frames the page's video has decoded so far. */
+function frames(page) {
+  return page.evaluate(() => document.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0);
+}
+
+async function snap(page, name) {
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+}
+
+test('the viewer page plays a live room, says offline when the publisher leaves, and resumes when it returns', async () => {
+  const W = await viewer('', { width: 1280, height: 800 });
+  const P = await viewer('?embed=1', { width: 390, height: 844 });
+  await waitState(W, 'offline');
+  await snap(W, 'watch-offline-desktop');
+
+  const camera = (/** @type {import('playwright-core').Page} */ p) => p.click('#prejoin-cam');
+  let A = await join(browser, srv.url, 'live', 'streamer', { prejoin: camera });
+  for (const V of [W, P]) {
+    await waitState(V, 'live');
+    const f1 = await frames(V);
+    await V.waitForFunction((f) => (document.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > f + 15, f1, { timeout: 15_000 });
+  }
+  assert.ok(await W.evaluate(() => document.querySelector('video').videoWidth > 0), 'the video has a picture');
+  assert.equal(await W.locator('#title').textContent(), 'Live');
+  await snap(W, 'watch-live-desktop');
+  await snap(P, 'watch-live-phone-embed');
+
+  await A.context().close();
+  await waitState(W, 'offline');
+  A = await join(browser, srv.url, 'live', 'streamer', { prejoin: camera });
+  await waitState(W, 'live');
+  const f2 = await frames(W);
+  await W.waitForFunction((f) => (document.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > f + 15, f2, { timeout: 15_000 });
+
+  // Mute and fullscreen are buttons with names; sound starts muted.
+  assert.equal(await W.evaluate(() => document.querySelector('video').muted), true);
+  await W.click('#unmute');
+  assert.equal(await W.evaluate(() => document.querySelector('video').muted), false);
+  assert.equal(await W.locator('#unmute').getAttribute('aria-pressed'), 'true');
+
+  // Leaving the page ends its viewer on the server.
+  const before = await (await fetch(`${srv.url}/api/rooms/live`)).json();
+  assert.equal(before.viewers, 2);
+  await W.context().close();
+  await P.context().close();
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const info = await (await fetch(`${srv.url}/api/rooms/live`)).json();
+    if (info.viewers === 0) break;
+    assert.ok(Date.now() < deadline, `${info.viewers} viewers left after the pages closed`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  for (const V of [W, P]) assert.deepEqual(V.errors.map(String), []);
+  await A.context().close();
+});
+
+test('a room that is not live, and one that does not exist, say so', async () => {
+  const V = await viewer('', { width: 1280, height: 800 });
+  await V.goto(`${srv.url}/watch/chat`);
+  await waitState(V, 'error');
+  assert.match(await V.locator('#status').textContent(), /no live stream/);
+  await V.goto(`${srv.url}/watch/nope`);
+  await waitState(V, 'error');
+  assert.match(await V.locator('#status').textContent(), /no room/);
+  await V.context().close();
+});
