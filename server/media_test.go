@@ -116,20 +116,25 @@ func (p *publisher) start(t *testing.T, c *client.Client) {
 }
 
 // run sends 50 audio and 25 video packets per second until stop closes.
+// Their timestamps follow the wall clock, as a capture device's do: a
+// tick the ticker drops on a starved machine leaves a gap in time, not a
+// clock that falls behind the sender reports Pion makes from it.
 func (p *publisher) run(t *testing.T, stop <-chan struct{}) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var aseq, vseq uint16 = 1000, 5000
+	start := time.Now()
 	for n := 0; ; n++ {
 		select {
 		case <-stop:
 			return
 		case <-tick.C:
 		}
+		elapsed := time.Since(start).Seconds()
 		ap := make([]byte, 60)
 		ap[0] = 0xfc
 		binary.BigEndian.PutUint32(ap[1:], uint32(n))
-		p.send(t, "audio", p.audio, &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: aseq, Timestamp: uint32(n * 960)}, Payload: ap})
+		p.send(t, "audio", p.audio, &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: aseq, Timestamp: uint32(elapsed * 48000)}, Payload: ap})
 		aseq++
 		if n%2 == 0 {
 			p.mu.Lock()
@@ -141,7 +146,7 @@ func (p *publisher) run(t *testing.T, stop <-chan struct{}) {
 			skip := p.skip[vseq]
 			p.mu.Unlock()
 			if !skip {
-				p.send(t, "video", p.video, &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: vseq, Timestamp: uint32(n * 1800)}, Payload: vp})
+				p.send(t, "video", p.video, &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: vseq, Timestamp: uint32(elapsed * 90000)}, Payload: vp})
 			}
 			vseq++
 		}

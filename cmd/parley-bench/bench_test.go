@@ -94,6 +94,28 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunWHEP: the subscribers may be WHEP viewers: each receives the
+// publisher's audio and video, keyframe included, and what they receive
+// is counted as for websocket subscribers.
+func TestRunWHEP(t *testing.T) {
+	tg := startServer(t)
+	sc := Scenario{Name: "w", Publishers: 1, Subscribers: 3, VideoBps: 300_000, WHEP: true, Warmup: 300 * time.Millisecond, Measure: 2 * time.Second}
+	res, err := run(context.Background(), tg, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ReadySubscribers != 3 || len(res.Problems) != 0 {
+		t.Fatalf("ready %d, problems %v", res.ReadySubscribers, res.Problems)
+	}
+	// 50 audio and 60 video packets/s to each of 3 viewers.
+	if perSecond := float64(res.ForwardedPackets) / res.Seconds; perSecond < 3*(50+60)*0.5 {
+		t.Errorf("the viewers received %.0f packets/s, want about %d", perSecond, 3*(50+60))
+	}
+	if res.KeyframeP50Ms <= 0 {
+		t.Errorf("time to keyframe: %v ms", res.KeyframeP50Ms)
+	}
+}
+
 // TestRecorders: every recorder's window becomes a clip.
 func TestRecorders(t *testing.T) {
 	tg := startServer(t)

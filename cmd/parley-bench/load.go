@@ -20,9 +20,10 @@ type Scenario struct {
 	Name        string        `json:"name"`
 	Publishers  int           `json:"publishers"`
 	Subscribers int           `json:"subscribers"`
-	VideoBps    int           `json:"video_bps"` // 0: audio only
-	Recorders   int           `json:"recorders"` // participants recording audio clips (then no publishers or subscribers)
-	Talk        time.Duration `json:"-"`         // push-to-talk: talk this long, then Pause; 0 = always
+	VideoBps    int           `json:"video_bps"`      // 0: audio only
+	Recorders   int           `json:"recorders"`      // participants recording audio clips (then no publishers or subscribers)
+	WHEP        bool          `json:"whep,omitempty"` // the subscribers watch over WHEP instead of joining
+	Talk        time.Duration `json:"-"`              // push-to-talk: talk this long, then Pause; 0 = always
 	Pause       time.Duration `json:"-"`
 	Warmup      time.Duration `json:"-"`
 	Measure     time.Duration `json:"-"`
@@ -79,9 +80,10 @@ func (t target) profiling(on bool) {
 
 // participant is one client of the bench.
 type participant struct {
-	c   *client.Client
-	pub *publisher
-	sub *subscriber
+	c      *client.Client // nil for a WHEP viewer
+	viewer *whepViewer
+	pub    *publisher
+	sub    *subscriber
 }
 
 // join connects and joins n clients to room, at most parallel at a time,
@@ -179,10 +181,15 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 		return res, err
 	}
 
-	subs, err := join(ctx, t, room, "sub", sc.Subscribers, 16, func(int) (client.Options, *subscriber) {
-		s := &subscriber{measuring: &measuring}
-		return client.Options{OnTrack: s.onTrack}, s
-	})
+	var subs []*participant
+	if sc.WHEP {
+		subs, err = watchWHEP(ctx, t, room, sc.Subscribers, 16, func(int) *subscriber { return &subscriber{measuring: &measuring} })
+	} else {
+		subs, err = join(ctx, t, room, "sub", sc.Subscribers, 16, func(int) (client.Options, *subscriber) {
+			s := &subscriber{measuring: &measuring}
+			return client.Options{OnTrack: s.onTrack}, s
+		})
+	}
 	everyone = append(everyone, subs...)
 	if err != nil {
 		res.Problems = append(res.Problems, "join: "+err.Error())
@@ -194,7 +201,10 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 		perTrack = 2
 	}
 	want := func(p *participant) int {
-		if p.pub != nil {
+		switch {
+		case p.viewer != nil:
+			return perTrack // a viewer follows one publisher
+		case p.pub != nil:
 			return (len(pubs) - 1) * perTrack
 		}
 		return len(pubs) * perTrack
@@ -488,7 +498,14 @@ func closeAll(ps []*participant) {
 	var wg sync.WaitGroup
 	for _, p := range ps {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.c.Close() }()
+		go func() {
+			defer wg.Done()
+			if p.viewer != nil {
+				p.viewer.close()
+				return
+			}
+			p.c.Close()
+		}()
 	}
 	wg.Wait()
 }

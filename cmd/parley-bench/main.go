@@ -41,6 +41,12 @@ func main() {
 	}
 }
 
+// whep makes the subscribers of sc WHEP viewers.
+func whep(sc Scenario) Scenario {
+	sc.WHEP = true
+	return sc
+}
+
 // standardMatrix is what make bench runs.
 func standardMatrix(warmup, measure time.Duration) []Scenario {
 	sc := func(name string, p, s, kbps, rec int) Scenario {
@@ -54,6 +60,7 @@ func standardMatrix(warmup, measure time.Duration) []Scenario {
 		sc("video 1×50", 1, 50, 800, 0),
 		sc("video 1×100", 1, 100, 800, 0),
 		sc("video 1×200", 1, 200, 800, 0),
+		whep(sc("video 1×200 WHEP", 1, 200, 800, 0)),
 		sc("audio+video 5×5", 5, 5, 800, 0),
 		sc("50 audio recorders", 0, 0, 0, 50),
 	}
@@ -81,6 +88,7 @@ func mainErr(args []string, stdout io.Writer) error {
 		pubs       = fs.Int("publishers", 1, "publishers")
 		subs       = fs.Int("subscribers", 10, "subscribers")
 		kbps       = fs.Int("video-kbps", 0, "VP8 bitrate of each publisher in kbit/s; 0 = audio only")
+		whepSubs   = fs.Bool("whep", false, "the subscribers watch over WHEP (POST /whep/{room}) instead of joining")
 		recorders  = fs.Int("recorders", 0, "participants recording audio clips instead of publishers and subscribers")
 		ptt        = fs.String("ptt", "", `push-to-talk: "talk/pause" such as "2s/1s"; empty = always talking`)
 		warmup     = fs.Duration("warmup", 2*time.Second, "time between every subscriber receiving and the measurement")
@@ -113,7 +121,7 @@ func mainErr(args []string, stdout io.Writer) error {
 		}
 		scenarios = standardMatrix(*warmup, *measure)
 	case "":
-		sc := Scenario{Publishers: *pubs, Subscribers: *subs, VideoBps: *kbps * 1000, Recorders: *recorders, Warmup: *warmup, Measure: *measure}
+		sc := Scenario{Publishers: *pubs, Subscribers: *subs, VideoBps: *kbps * 1000, Recorders: *recorders, WHEP: *whepSubs, Warmup: *warmup, Measure: *measure}
 		if *ptt != "" {
 			t, p, ok := strings.Cut(*ptt, "/")
 			var err1, err2 error
@@ -242,6 +250,8 @@ func describe(sc Scenario) string {
 	switch {
 	case sc.Recorders > 0:
 		return fmt.Sprintf("%d audio recorders", sc.Recorders)
+	case sc.VideoBps > 0 && sc.WHEP:
+		return fmt.Sprintf("video %d×%d WHEP", sc.Publishers, sc.Subscribers)
 	case sc.VideoBps > 0:
 		return fmt.Sprintf("video %d×%d", sc.Publishers, sc.Subscribers)
 	default:

@@ -22,8 +22,8 @@ const (
 )
 
 var benchRooms = map[string]string{
-	roomAudio:  "mode = \"audioStream\"\nmax_participants = 10000\n",
-	roomVideo:  "mode = \"videoStream\"\nmax_participants = 10000\n",
+	roomAudio:  "mode = \"audioStream\"\nmax_participants = 10000\nmax_viewers = 10000\n",
+	roomVideo:  "mode = \"videoStream\"\nmax_participants = 10000\nmax_viewers = 10000\n",
 	roomRecord: "mode = \"mediaChat\"\nmax_participants = 10000\nmax_clip_seconds = 600\nmax_clip_bytes = 100_000_000\nmax_room_bytes = 100_000_000_000\nmax_clip_count = 100000\n",
 }
 
