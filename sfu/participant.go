@@ -617,6 +617,20 @@ func (p *Participant) negotiateLocked() {
 	p.sig.SubscribeOffer(sdp)
 }
 
+// ClosePublish closes the publish connection, if any: its tracks end,
+// and the next offer makes a new one. For a publisher that comes back on
+// another connection (WHIP) while the server still holds the old.
+func (p *Participant) ClosePublish() {
+	p.mu.Lock()
+	pc := p.pub
+	p.pub = nil
+	p.pubPC.Store(nil)
+	p.mu.Unlock()
+	if pc != nil {
+		_ = pc.Close()
+	}
+}
+
 // publishFailed tears down a publish connection whose ICE or DTLS failed.
 // Its tracks end; the client may publish again with a new offer.
 func (p *Participant) publishFailed(pc *webrtc.PeerConnection) {

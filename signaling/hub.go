@@ -46,6 +46,10 @@ type Config struct {
 	// WHIPConnectTimeout ends a WHIP session that has sent no media this
 	// long after its offer (0: 10 s).
 	WHIPConnectTimeout time.Duration
+	// WHIPGrace is how long a WHIP session whose connection failed keeps
+	// its place for its publisher to come back; 0 means whipGrace, < 0
+	// none.
+	WHIPGrace time.Duration
 	// Store keeps the clips; nil turns recording off.
 	Store *clips.Store
 	// AlsoOnClipEvent, if set, is called with every clip event after the

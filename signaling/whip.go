@@ -53,7 +53,8 @@ type whipPublisher struct {
 	holds    []*capture.Hold
 	timer    *time.Timer
 	deadline *time.Timer
-	etag     string // of the ICE session (RFC 9725 4.3.1)
+	etag     string      // of the ICE session (RFC 9725 4.3.1)
+	grace    *time.Timer // ends a session whose connection failed (see MediaProblem)
 	endOnce  sync.Once
 }
 
@@ -75,11 +76,33 @@ func (wp *whipPublisher) leavingLocked()                                {}
 // nothing.
 func (wp *whipPublisher) SubscribeOffer(string) {}
 
+// whipGrace is how long a WHIP session whose connection failed keeps its
+// place in the room for its publisher to come back (see takeOver).
+const whipGrace = 30 * time.Second
+
 // MediaProblem implements sfu.Signaler: a WHIP session whose connection
-// failed has ended.
+// failed ends, unless its publisher comes back within the grace period.
 func (wp *whipPublisher) MediaProblem(pc, code, message string) {
 	if code == ErrMediaFailed {
-		wp.hub.endLater(wp)
+		grace := wp.hub.cfg.WHIPGrace
+		if grace == 0 {
+			grace = whipGrace
+		}
+		wp.mu.Lock()
+		defer wp.mu.Unlock()
+		if grace < 0 || !wp.hasAuth {
+			// Nobody can prove to be its publisher: it ends now.
+			wp.hub.endLater(wp)
+			return
+		}
+		wp.log.Info("WHIP connection failed: waiting for the publisher", "room", wp.room.cfg.Name, "participant", wp.id, "grace", grace)
+		if wp.grace != nil {
+			wp.grace.Stop()
+		}
+		wp.grace = time.AfterFunc(grace, func() {
+			wp.log.Info("WHIP session ended: the publisher did not come back", "room", wp.room.cfg.Name, "participant", wp.id)
+			wp.hub.endLater(wp)
+		})
 		return
 	}
 	wp.log.Info("WHIP media problem", "room", wp.room.cfg.Name, "participant", wp.id, "code", code, "message", message)
@@ -171,6 +194,12 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		ownerKey = newKey()
 	}
 
+	if authz != "" {
+		if wp := h.whipOf(room, adm.name, sha256.Sum256([]byte(authz))); wp != nil && wp.takeOver(w, string(body)) {
+			return
+		}
+	}
+
 	max := h.cfg.Auth.MaxConnectionsPerIP
 	h.mu.Lock()
 	closing := h.closing
@@ -222,23 +251,7 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad offer: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	wp.mu.Lock()
-	if !wp.connected && !wp.started {
-		wait := h.cfg.WHIPConnectTimeout
-		if wait <= 0 {
-			wait = whipConnectWait
-		}
-		wp.deadline = time.AfterFunc(wait, func() {
-			wp.mu.Lock()
-			connected := wp.connected
-			wp.mu.Unlock()
-			if !connected {
-				wp.log.Info("WHIP session ended: no media", "room", room.cfg.Name, "participant", wp.id, "after", wait)
-				wp.end()
-			}
-		})
-	}
-	wp.mu.Unlock()
+	wp.armDeadline()
 	select {
 	case <-wp.left:
 		// Ended as it started: kicked, its name claimed, the room closed
@@ -391,6 +404,104 @@ func (wp *whipPublisher) startLocked() {
 	}
 }
 
+// armDeadline ends the session if no track arrives on its connection in
+// time (whipConnectWait, or Config.WHIPConnectTimeout).
+func (wp *whipPublisher) armDeadline() {
+	wp.mu.Lock()
+	defer wp.mu.Unlock()
+	if wp.connected || wp.started {
+		return
+	}
+	wait := wp.hub.cfg.WHIPConnectTimeout
+	if wait <= 0 {
+		wait = whipConnectWait
+	}
+	if wp.deadline != nil {
+		wp.deadline.Stop()
+	}
+	wp.deadline = time.AfterFunc(wait, func() {
+		wp.mu.Lock()
+		connected := wp.connected
+		wp.mu.Unlock()
+		if !connected {
+			wp.log.Info("WHIP session ended: no media", "room", wp.room.cfg.Name, "participant", wp.id, "after", wait)
+			wp.end()
+		}
+	})
+}
+
+// whipOf finds the WHIP session of room published as name with the
+// Authorization header whose hash is auth.
+func (h *Hub) whipOf(room *Room, name string, auth [32]byte) *whipPublisher {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, wp := range h.whips {
+		if wp.room == room && wp.hasAuth && subtle.ConstantTimeCompare(wp.auth[:], auth[:]) == 1 && sameName(wp.name, name) {
+			return wp
+		}
+	}
+	return nil
+}
+
+// takeOver gives the session a new publish connection from offer: its
+// publisher came back (after its connection failed, or before the server
+// noticed), proven by the same name and Authorization header. The
+// session keeps its place in the room (its participant id, and the
+// viewers who follow it); in a clip room, the clip of the old connection
+// is stored and the new one records a clip of its own. The answer has a
+// new Location. It reports false if the session ended meanwhile: the
+// caller then starts a new one.
+func (wp *whipPublisher) takeOver(w http.ResponseWriter, offer string) bool {
+	select {
+	case <-wp.left:
+		return false
+	default:
+	}
+	wp.mu.Lock()
+	if wp.grace != nil {
+		wp.grace.Stop()
+		wp.grace = nil
+	}
+	if wp.timer != nil {
+		wp.timer.Stop()
+		wp.timer = nil
+	}
+	wp.mu.Unlock()
+	wp.peer.ClosePublish()
+	wp.finishRecording(StopLeft, nil)
+	wp.mu.Lock()
+	for _, hd := range wp.holds {
+		hd.Release()
+	}
+	wp.holds, wp.started, wp.connected = nil, false, false
+	wp.expect = countSending(offer)
+	wp.etag = newETag()
+	etag := wp.etag
+	wp.mu.Unlock()
+	h := wp.hub
+	h.mu.Lock()
+	delete(h.whips, wp.resource)
+	wp.resource = newResourceID()
+	h.whips[wp.resource] = wp
+	resource := wp.resource
+	h.mu.Unlock()
+	answer, err := wp.peer.HandleOffer(offer)
+	if err != nil {
+		wp.end()
+		http.Error(w, "bad offer: "+err.Error(), http.StatusBadRequest)
+		return true
+	}
+	wp.armDeadline()
+	wp.log.Info("WHIP publisher came back", "room", wp.room.cfg.Name, "participant", wp.id)
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", "/whip/"+wp.room.cfg.Name+"/"+resource)
+	w.Header().Set("ETag", etag)
+	h.iceLinks(w, wp.id)
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, answer)
+	return true
+}
+
 // endLater ends a WHIP session on a goroutine of its own, for callers
 // that hold a lock end takes or run on a goroutine of its media (a
 // failed connection). The hub owns that goroutine: Shutdown waits for it.
@@ -412,6 +523,9 @@ func (wp *whipPublisher) end() {
 		}
 		if wp.deadline != nil {
 			wp.deadline.Stop()
+		}
+		if wp.grace != nil {
+			wp.grace.Stop()
 		}
 		holds := wp.holds
 		wp.holds = nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"parley/clips"
 	"parley/configs"
 	"parley/internal/testmedia"
+	"parley/sfu"
 )
 
 // whipPeer is a WHIP encoder: a send-only WebRTC connection of one Opus
@@ -479,5 +481,79 @@ func TestWHIPClip(t *testing.T) {
 	}
 	if c, ok := store.Get("videochat", field(got, "clip", "id")); !ok || c.Duration < 0.5 {
 		t.Errorf("the store has %+v", c)
+	}
+}
+
+// TestWHIPComesBack: a WHIP publisher that posts again with the same name
+// and Authorization takes its session over, connected or not: it keeps
+// its participant id and its place (the room sees nobody leave or join),
+// under a new Location. Another credential is refused the name. A
+// session whose connection failed waits for its publisher that long,
+// then ends; one without an Authorization ends at once.
+func TestWHIPComesBack(t *testing.T) {
+	h := newHub(t, func(c *Config, _ []configs.Room) { c.WHIPConnectTimeout, c.WHIPGrace = time.Minute, time.Minute })
+	ts := serve(t, h)
+	watcher := newClient(t, h)
+	watcher.join("walkie", "watcher", nil)
+	authz := "Bearer " + newKey()
+	resp, _ := whipPost(t, ts.URL, "walkie?name=obs", authz, newWHIPPeer(t).offer())
+	loc1 := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %s", resp.Status)
+	}
+	obsID := field(watcher.expect(TypeParticipantJoined)[0], "participant", "id")
+	session := func(loc string) *whipPublisher {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.whips[path.Base(loc)]
+	}
+	first := session(loc1)
+
+	for i, fail := range []bool{false, true} {
+		if fail {
+			first.MediaProblem(sfu.PCPublish, ErrMediaFailed, "the connection failed")
+		}
+		resp, answer := whipPost(t, ts.URL, "walkie?name=OBS", authz, newWHIPPeer(t).offer())
+		loc2 := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(answer, "v=0") || loc2 == loc1 || resp.Header.Get("ETag") == "" {
+			t.Fatalf("coming back %d: %s at %q", i, resp.Status, loc2)
+		}
+		if s := session(loc2); s != first || s.id != obsID {
+			t.Fatalf("coming back %d made another session", i)
+		}
+		watcher.expect() // nobody left, nobody joined
+		if resp, _ := whipDo(t, http.MethodDelete, ts.URL+loc1, "", authz, ""); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("DELETE of the old Location: %s", resp.Status)
+		}
+		loc1 = loc2
+	}
+	if resp, _ := whipPost(t, ts.URL, "walkie?name=obs", "Bearer "+newKey(), newWHIPPeer(t).offer()); resp.StatusCode != http.StatusConflict {
+		t.Errorf("another credential for the name: %s", resp.Status)
+	}
+	if resp, _ := whipDo(t, http.MethodDelete, ts.URL+loc1, "", authz, ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %s", resp.Status)
+	}
+	if got := watcher.waitFor(TypeParticipantLeft); field(got, "participant", "id") != obsID {
+		t.Errorf("left: %v", got)
+	}
+
+	// The grace runs out; without an Authorization there is none.
+	short := newHub(t, func(c *Config, _ []configs.Room) { c.WHIPConnectTimeout, c.WHIPGrace = time.Minute, time.Millisecond })
+	ts = serve(t, short)
+	watcher = newClient(t, short)
+	watcher.join("walkie", "watcher", nil)
+	for _, authz := range []string{"Bearer " + newKey(), ""} {
+		resp, _ := whipPost(t, ts.URL, "walkie?name=obs", authz, newWHIPPeer(t).offer())
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST: %s", resp.Status)
+		}
+		id := field(watcher.waitFor(TypeParticipantJoined), "participant", "id")
+		short.mu.Lock()
+		wp := short.whips[path.Base(resp.Header.Get("Location"))]
+		short.mu.Unlock()
+		wp.MediaProblem(sfu.PCPublish, ErrMediaFailed, "the connection failed")
+		if got := watcher.waitFor(TypeParticipantLeft); field(got, "participant", "id") != id {
+			t.Errorf("left: %v", got)
+		}
 	}
 }
