@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -388,5 +389,43 @@ func TestWHEPRefusals(t *testing.T) {
 	}
 	if n := srv.engine.Stats().Viewers; n != 1 {
 		t.Errorf("%d viewers, want the one admitted", n)
+	}
+}
+
+// TestWHIPComesBackToViewers: an encoder that restarts and posts again
+// with its credential keeps its place: the room sees nobody leave, and
+// the viewer watching it goes on receiving, from the new connection.
+func TestWHIPComesBackToViewers(t *testing.T) {
+	srv := startServer(t, nil)
+	member, _ := srv.join(t, "live", "ann", client.Options{})
+	w := watch(t, srv, "/whep/live")
+	authz := "Bearer " + strings.Repeat("k", 43)
+	p := newMediaPublisher(t, true)
+	pc, _ := whipPublishAuth(t, srv, "/whip/live?name=obs", authz, p)
+	if _, err := member.WaitFor(timeout(t, 5*time.Second), "participant-joined"); err != nil {
+		t.Fatal(err)
+	}
+	p.stream(t, 1)
+	eventually(t, 10*time.Second, "the viewer receives the first encoder", func() bool { return w.audio.Load() >= 25 && w.video.Load() >= 5 })
+	_ = pc.Close() // the encoder restarts
+
+	p2 := newMediaPublisher(t, true)
+	whipPublishAuth(t, srv, "/whip/live?name=obs", authz, p2)
+	a, v := w.audio.Load(), w.video.Load()
+	p2.stream(t, 2)
+	eventually(t, 10*time.Second, "the viewer receives the second encoder", func() bool {
+		return w.audio.Load() >= a+50 && w.video.Load() >= v+10
+	})
+	// What the room was told meanwhile is queued by now.
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		m, err := member.Next(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		if m.Type == "participant-left" || m.Type == "participant-joined" {
+			t.Errorf("the room saw the publisher leave or join: %s", m.Raw)
+		}
 	}
 }
