@@ -42,6 +42,9 @@ type HTTP struct {
 	// MaxConnectionsPerIP bounds the open websockets of one client address;
 	// 0 means no bound.
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip" json:"max_connections_per_ip"`
+	// WHEPStartsPerMinute bounds the WHEP viewers one client address may
+	// start, as a rate with as large a burst; 0 means no bound.
+	WHEPStartsPerMinute int `toml:"whep_starts_per_minute" json:"whep_starts_per_minute"`
 	// TLSCert and TLSKey are PEM files: with them, Listen serves HTTPS.
 	// They are read again when they change (certificate renewal).
 	TLSCert string `toml:"tls_cert" json:"tls_cert"`
@@ -209,6 +212,7 @@ func Default() Server {
 			ShutdownTimeout:     Duration(5 * time.Second),
 			TrustedProxies:      []string{},
 			MaxConnectionsPerIP: 20,
+			WHEPStartsPerMinute: 60,
 			AutocertDomains:     []string{},
 		},
 		Media: Media{
@@ -377,6 +381,7 @@ func (s Server) problems() problems {
 		}
 	}
 	checkRange(&p, "http.max_connections_per_ip", int64(s.HTTP.MaxConnectionsPerIP), 0, 100000)
+	checkRange(&p, "http.whep_starts_per_minute", int64(s.HTTP.WHEPStartsPerMinute), 0, 100000)
 	h := s.HTTP
 	switch {
 	case (h.TLSCert == "") != (h.TLSKey == ""):

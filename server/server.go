@@ -419,6 +419,7 @@ func authConfig(cfg configs.Server, log *slog.Logger) (signaling.Auth, error) {
 		Operators:           cfg.Auth.Operators,
 		Failures:            access.NewLimiter(cfg.Auth.FailuresPerMinute, cfg.Auth.FailureBurst),
 		WHIPStarts:          access.NewLimiter(WHIPStartsPerMinute, WHIPStartBurst),
+		WHEPStarts:          access.NewLimiter(float64(cfg.HTTP.WHEPStartsPerMinute), cfg.HTTP.WHEPStartsPerMinute), // 0: off
 		Proxies:             proxies,
 		MaxConnectionsPerIP: cfg.HTTP.MaxConnectionsPerIP,
 	}, nil

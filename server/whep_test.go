@@ -320,6 +320,7 @@ func TestWHEP(t *testing.T) {
 func TestWHEPRefusals(t *testing.T) {
 	srv := startServer(t, func(cfg *configs.Server, rooms []configs.Room) {
 		cfg.Auth.TokenSecret = testTokenSecret
+		cfg.HTTP.WHEPStartsPerMinute = 10
 		for i := range rooms {
 			switch rooms[i].Name {
 			case "live":
@@ -386,6 +387,18 @@ func TestWHEPRefusals(t *testing.T) {
 		if resp.StatusCode != tc.status {
 			t.Errorf("PATCH (%s, If-Match %s): %s, want %d", tc.ctype, tc.ifMatch, resp.Status, tc.status)
 		}
+	}
+	// Ten viewers a minute from one address, then 429.
+	limited := false
+	for range 10 {
+		resp, _ := srv.whipPost(t, "/whep/walkie", "", offer)
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "" {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Error("eleven viewers started from one address in a minute")
 	}
 	if n := srv.engine.Stats().Viewers; n != 1 {
 		t.Errorf("%d viewers, want the one admitted", n)

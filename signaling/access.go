@@ -30,6 +30,9 @@ type Auth struct {
 	// WHIPStarts limits the WHIP sessions one client address may start
 	// (a rate); nil limits nothing.
 	WHIPStarts *access.Limiter
+	// WHEPStarts limits the WHEP viewers one client address may start;
+	// nil limits nothing.
+	WHEPStarts *access.Limiter
 }
 
 // Roles, as the joined message reports them.

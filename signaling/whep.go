@@ -55,7 +55,7 @@ func (h *Hub) HandleWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := h.cfg.Auth.Proxies.ClientIP(r)
-	if !h.cfg.Auth.WHIPStarts.Take(ip) {
+	if !h.cfg.Auth.WHEPStarts.Take(ip) {
 		h.log.Info("WHEP refused: too many from one address", "ip", ip)
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "too many sessions started from your address; wait a little", http.StatusTooManyRequests)

@@ -24,6 +24,7 @@ func startServer(t *testing.T) target {
 	cfg := configs.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.HTTP.MaxConnectionsPerIP = 0
+	cfg.HTTP.WHEPStartsPerMinute = 0
 	udp, err := freePort("udp")
 	if err != nil {
 		t.Fatal(err)

@@ -91,6 +91,7 @@ func spawn(ctx context.Context, bin, cpus, profile string) (*spawned, error) {
 	cfg := fmt.Sprintf(`[http]
 listen = "127.0.0.1:%d"
 max_connections_per_ip = 0
+whep_starts_per_minute = 0
 [media]
 listen_ip = "127.0.0.1"
 udp_port = %d
