@@ -87,6 +87,14 @@ func TestAdmit(t *testing.T) {
 		{"token in an open room", "chat", credentials{token: signedToken(t, "chat", "tim", "")}, "", "tim", RoleParticipant, true},
 		{"token room without one", "live", credentials{name: "tim"}, ErrTokenRequired, "", "", false},
 		{"garbage token", "live", credentials{token: "a.b.c"}, ErrBadToken, "", "", false},
+		{"viewer of an open room", "chat", credentials{viewer: true}, "", "", RoleParticipant, false},
+		{"viewer with the shared password", "forum", credentials{viewer: true, password: "room pass"}, "", "", RoleParticipant, false},
+		{"viewer without it", "forum", credentials{viewer: true}, ErrPasswordRequired, "", "", false},
+		{"viewer with a wrong one", "forum", credentials{viewer: true, password: "ann pass"}, ErrBadPassword, "", "", false},
+		{"viewer of a room of named passwords", "videochat", credentials{viewer: true, password: "ann pass"}, ErrBadPassword, "", "", false},
+		{"viewer with a token", "live", credentials{viewer: true, token: signedToken(t, "live", "tim", "")}, "", "tim", RoleParticipant, true},
+		{"viewer of a token room without one", "live", credentials{viewer: true}, ErrTokenRequired, "", "", false},
+		{"viewer with an operator's password", "chat", credentials{viewer: true, password: "op pass"}, "", "", RoleParticipant, false},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			tc.c.ip = ip
