@@ -247,8 +247,8 @@ func TestRoomOverrideKeepsPreset(t *testing.T) {
 		t.Fatalf("got %+v\nwant %+v", r, want)
 	}
 
-	// Overrides through the forum example: max_clip_seconds changed, the rest
-	// as in the preset.
+	// Overrides through the forum example: its title, description and
+	// max_clip_seconds changed, the rest as in the preset.
 	rooms, err := LoadRooms("")
 	if err != nil {
 		t.Fatal(err)
@@ -256,6 +256,7 @@ func TestRoomOverrideKeepsPreset(t *testing.T) {
 	forum := rooms[slices.IndexFunc(rooms, func(r Room) bool { return r.Name == "forum" })]
 	p, _ := Preset(MediaForum)
 	p.Name, p.Title, p.MaxClipSeconds = "forum", "Forum", 300
+	p.Description = "For longer, considered posts of up to five minutes, kept for a month."
 	if !reflect.DeepEqual(forum, p) {
 		t.Fatalf("forum = %+v\nwant %+v", forum, p)
 	}
@@ -508,6 +509,7 @@ func TestRoomErrors(t *testing.T) {
 		{"bad duration", file, "mode = \"mediaChat\"\nclip_lifetime = \"1 day\"\n", []string{`line 2: clip_lifetime: want a duration like "15s", got "1 day"`}},
 		{"negative duration", file, "mode = \"mediaChat\"\nclip_lifetime = \"-1h\"\n", []string{"clip_lifetime: must be more than 0s, got -1h"}},
 		{"long title", file, "mode = \"mediaChat\"\ntitle = \"" + strings.Repeat("é", 201) + "\"\n", []string{"title: must be at most 200 characters, got 201"}},
+		{"long description", file, "mode = \"mediaChat\"\ndescription = \"" + strings.Repeat("é", 501) + "\"\n", []string{"description: must be at most 500 characters, got 501"}},
 		{"table in room", file, "mode = \"mediaChat\"\n[limits]\nx = 1\n", []string{`line 2: unknown key "limits"`}},
 		{"unknown access", file, "mode = \"mediaChat\"\naccess = \"secret\"\n", []string{`access: must be "open", "password" or "token", got "secret"`}},
 		{"password room without password", file, "mode = \"mediaChat\"\naccess = \"password\"\n", []string{`access: is "password" but neither password`}},

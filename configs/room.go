@@ -47,6 +47,7 @@ type Room struct {
 	Name            string   `toml:"-" json:"name"`                            // the room file's stem, set by the loader
 	Mode            Mode     `toml:"mode" json:"mode"`                         // required in a room file
 	Title           string   `toml:"title" json:"title"`                       // at most 200 characters
+	Description     string   `toml:"description" json:"description"`           // what the room is for; at most 500 characters
 	MaxParticipants int      `toml:"max_participants" json:"max_participants"` // 1..10000
 	MaxViewers      int      `toml:"max_viewers" json:"max_viewers"`           // live modes: WHEP viewers at once, 0..10000; clip modes: 0
 	AllowVideo      bool     `toml:"allow_video" json:"allow_video"`
@@ -285,6 +286,9 @@ func (r Room) problems() problems {
 	}
 	if n := utf8.RuneCountInString(r.Title); n > 200 {
 		p.add("title", "must be at most 200 characters, got %d", n)
+	}
+	if n := utf8.RuneCountInString(r.Description); n > 500 {
+		p.add("description", "must be at most 500 characters, got %d", n)
 	}
 	checkRange(&p, "max_participants", int64(r.MaxParticipants), 1, 10000)
 	checkRange(&p, "max_viewers", int64(r.MaxViewers), 0, 10000)

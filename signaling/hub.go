@@ -337,7 +337,7 @@ func (h *Hub) HandleRooms(w http.ResponseWriter, r *http.Request) {
 	infos := h.RoomInfos()
 	rooms := make([]roomListing, len(infos))
 	for i, ri := range infos {
-		rooms[i] = ri.listing()
+		rooms[i] = ri.listing(len(h.cfg.Auth.Operators) > 0)
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Rooms []roomListing `json:"rooms"`
@@ -351,7 +351,7 @@ func (h *Hub) HandleRoom(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such room"})
 		return
 	}
-	writeJSON(w, http.StatusOK, room.info().listing())
+	writeJSON(w, http.StatusOK, room.info().listing(len(h.cfg.Auth.Operators) > 0))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -354,9 +354,10 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
-// TestRoomList: GET /api/rooms lists every room, sorted, with how many
-// are in it for open rooms only and never a password; GET
-// /api/rooms/{room} gives one, 404 for a room that does not exist.
+// TestRoomList: GET /api/rooms lists every room, sorted, with its title
+// and description, how many are in it for open rooms only, whether the
+// server has operators, and never a password; GET /api/rooms/{room} gives
+// one, 404 for a room that does not exist.
 func TestRoomList(t *testing.T) {
 	h := accessHubWith(t, nil)
 	ts := serve(t, h)
@@ -419,5 +420,25 @@ func TestRoomList(t *testing.T) {
 	var e map[string]string
 	if resp := get("/api/rooms/nope", &e); resp.StatusCode != http.StatusNotFound || e["error"] == "" {
 		t.Errorf("GET /api/rooms/nope: %s %v", resp.Status, e)
+	}
+	for _, r := range list.Rooms {
+		if r["operators"] != true || r["title"] == "" || r["description"] == "" {
+			t.Errorf("%s: operators %v, title %q, description %q; want operators (the server has one), the demo room's title and description", r["name"], r["operators"], r["title"], r["description"])
+		}
+	}
+
+	// A server without operator accounts says so: nobody needs a password
+	// in an open room.
+	list.Rooms = nil
+	ts = serve(t, newHub(t, nil))
+	get("/api/rooms", &list)
+	for _, r := range list.Rooms {
+		if r["operators"] != false {
+			t.Errorf("%s: operators %v on a server without operators", r["name"], r["operators"])
+		}
+	}
+	one = nil
+	if get("/api/rooms/chat", &one); one["operators"] != false {
+		t.Errorf("GET /api/rooms/chat: operators %v on a server without operators", one["operators"])
 	}
 }

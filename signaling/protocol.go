@@ -180,16 +180,19 @@ type RoomInfo struct {
 
 // roomListing is a room as GET /api/rooms and GET /api/rooms/{room} show
 // it to anyone: a room whose access is not open does not tell how many
-// are in it (its presence is for its members).
+// are in it (its presence is for its members). Operators says whether
+// the server has operator accounts, which may join every room with their
+// password: the entry page offers a password field for them only then.
 type roomListing struct {
 	configs.Room
 	Live         bool `json:"live"`
 	Participants *int `json:"participants,omitempty"`
 	Viewers      *int `json:"viewers,omitempty"`
+	Operators    bool `json:"operators"`
 }
 
-func (ri RoomInfo) listing() roomListing {
-	l := roomListing{Room: ri.Room, Live: ri.Live}
+func (ri RoomInfo) listing(operators bool) roomListing {
+	l := roomListing{Room: ri.Room, Live: ri.Live, Operators: operators}
 	if ri.Access == configs.AccessOpen {
 		n, v := ri.Participants, ri.Viewers
 		l.Participants, l.Viewers = &n, &v
