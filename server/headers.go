@@ -20,8 +20,9 @@ const (
 	// clientPolicy: the web client's pages (web/static) load their
 	// modules, styles and images from the server, talk to it (fetch and
 	// the websocket), play clips from it and recordings from blob: URLs,
-	// and draw data: images; never inline code, never in a frame.
-	clientPolicy = "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; frame-ancestors 'none'"
+	// and draw data: images; its manifest and its service worker come
+	// from the server too; never inline code, never in a frame.
+	clientPolicy = "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; manifest-src 'self'; worker-src 'self'; frame-ancestors 'none'"
 	// watchPolicy: the viewer page (/watch/{room}) loads as the client's
 	// do and may be framed by any site, to embed a live stream: it shows
 	// only what the room's access already lets anyone watch.

@@ -1,11 +1,17 @@
 // Package web serves the browser client: static files embedded in the
 // binary with go:embed, so the server needs nothing on disk to serve them.
+//
+// The client is an installable web app: manifest.webmanifest names it and
+// its icons, and sw.js, a service worker served from the root so that its
+// scope is the whole client, keeps the app shell for offline starts
+// (never media, clips or API answers; see sw.js).
 package web
 
 import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"strings"
 )
 
 //go:embed static
@@ -30,5 +36,19 @@ func Handler() http.Handler {
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	return http.FileServerFS(sub)
+	files := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		switch {
+		case strings.HasSuffix(r.URL.Path, ".webmanifest"):
+			// Not in Go's table of types; browsers want this one.
+			h.Set("Content-Type", "application/manifest+json")
+		case r.URL.Path == "/sw.js":
+			// A browser compares the worker with the server's at each
+			// visit; no cache of any kind may answer for the server.
+			h.Set("Cache-Control", "no-cache")
+			h.Set("Service-Worker-Allowed", "/")
+		}
+		files.ServeHTTP(w, r)
+	})
 }

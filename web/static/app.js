@@ -13,9 +13,11 @@ import { Live } from './live.js';
 import { Timeline } from './timeline.js';
 import { Uploader } from './upload.js';
 import { Prejoin } from './prejoin.js';
+import { Alerts } from './alerts.js';
+import { holdWhat, onInputChange } from './input.js';
 
 /**
- * @typedef {{name: string, mode: string, title: string, participants?: number, live: boolean, allow_video: boolean,
+ * @typedef {{name: string, mode: string, title: string, description?: string, operators?: boolean, participants?: number, live: boolean, allow_video: boolean,
  *   video_default: boolean, archive: boolean, publish: string, max_clip_seconds: number, max_clip_bytes: number,
  *   clip_lifetime: string, access?: string, min_clip_ms?: number}} RoomInfo
  * @typedef {{id: string, state: string, peer: {id: string, name: string}, video: boolean}} Call
@@ -25,7 +27,7 @@ import { Prejoin } from './prejoin.js';
  *   live: () => boolean, talking: () => boolean, peer: (id: string) => {id: string, name: string}|undefined,
  *   ownerKey: () => string, operator: () => boolean, timeline: Timeline, clipNode: (c: any) => HTMLElement, pausePlayer: () => void, draftFound: (c: any) => void,
  *   talkChanged: (on: boolean) => void, callChanged: (c: Call|null) => void, videoChanged: (v: boolean) => Promise<void>,
- *   openDevices: () => Promise<void>, call: () => Call|null, peers: () => {id: string, name: string}[],
+ *   openDevices: () => Promise<void>, call: () => Call|null, peers: () => {id: string, name: string}[], alerts: Alerts,
  * }} Ctx
  */
 
@@ -102,6 +104,7 @@ const ctx = {
   openDevices,
   call: () => S.call,
   peers: () => [...phone.peers.values()],
+  alerts: new Alerts(),
 };
 
 const media = new Media(signal, {
@@ -185,52 +188,66 @@ let rooms = [];
 
 async function loadRooms() {
   const sel = /** @type {HTMLSelectElement} */ (byId('entry-room'));
-  const body = /** @type {HTMLTableSectionElement} */ (byId('rooms').querySelector('tbody'));
   try {
     const res = await fetch('/api/rooms', { cache: 'no-store' });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     rooms = (await res.json()).rooms;
   } catch (e) {
-    byId('entry-error').textContent = `Cannot load the rooms: ${e instanceof Error ? e.message : e}`;
+    byId('entry-error').textContent = navigator.onLine
+      ? `Cannot load the rooms: ${e instanceof Error ? e.message : e}`
+      : 'You are offline: the rooms show once the network is back.';
     return;
   }
   const want = new URLSearchParams(location.search).get('room') ?? load('parley.room', '');
-  sel.replaceChildren(...rooms.map((r) => h('option', { value: r.name }, r.title ? `${r.name} — ${r.title}` : r.name)));
+  sel.replaceChildren(...rooms.map((r) => h('option', { value: r.name }, roomTitle(r))));
   if (rooms.some((r) => r.name === want)) sel.value = want;
-  body.replaceChildren(
-    ...rooms.map((r) =>
-      h(
-        'tr',
-        {},
-        h('td', {}, h('a', { href: `/?room=${encodeURIComponent(r.name)}` }, r.name)),
-        h('td', {}, r.mode),
-        h('td', {}, r.title),
-        // Rooms that are not open do not tell how many are in them.
-        r.participants === undefined
-          ? h('td', { className: 'num', title: 'shown to members only' }, '—')
-          : h('td', { className: 'num' }, String(r.participants)),
-      ),
-    ),
-  );
+  renderRooms();
   roomPicked();
+}
+
+/** @param {RoomInfo} r */
+function roomTitle(r) {
+  return r.title || r.name;
+}
+
+/** The list of rooms: each by its title, what it is for, and who is in it. */
+function renderRooms() {
+  byId('rooms').replaceChildren(
+    ...rooms.map((r) => {
+      // Rooms that are not open do not tell how many are in them.
+      const n = r.participants;
+      const who = n === undefined ? '' : n === 0 ? 'nobody here yet' : n === 1 ? '1 person here' : `${n} people here`;
+      const lock = r.access === 'password' ? 'needs a password' : r.access === 'token' ? 'by invitation link' : '';
+      return h(
+        'li',
+        { className: 'room-card' },
+        h('a', { href: `/?room=${encodeURIComponent(r.name)}`, className: 'room-link' }, roomTitle(r)),
+        r.description ? h('p', { className: 'room-desc' }, r.description) : null,
+        h('p', { className: 'hint' }, [describeMode(r), lock].filter(Boolean).join(' · '), who ? h('span', { className: 'count' }, ` · ${who}`) : null),
+      );
+    }),
+  );
 }
 
 function roomPicked() {
   const sel = /** @type {HTMLSelectElement} */ (byId('entry-room'));
   const r = rooms.find((x) => x.name === sel.value);
-  byId('entry-room-info').textContent = r ? describeMode(r) : '';
-  showPassword(r?.access === 'password', r?.access === 'password' ? 'Room password' : 'Password');
+  byId('entry-room-info').textContent = r ? [r.description, describeMode(r)].filter(Boolean).join(' ') : '';
+  // A password room asks everyone for one; elsewhere only operators have
+  // one, behind a link, where the server has operators at all.
+  showPassword(r?.access === 'password', r?.access === 'password' ? 'Room password' : 'Password', !!r?.operators);
 }
 
 /**
- * Shows or hides the password field (open rooms hide it behind a button,
- * for operators).
+ * Shows or hides the password field (open rooms hide it behind a link,
+ * for operators, when the server has any).
  * @param {boolean} show
  * @param {string} label
+ * @param {boolean} [operators] whether the link is offered
  */
-function showPassword(show, label) {
+function showPassword(show, label, operators = true) {
   byId('entry-password-row').hidden = !show;
-  byId('entry-password-show').hidden = show;
+  byId('entry-password-show').hidden = show || !operators;
   byId('entry-password-label').textContent = label;
 }
 byId('entry-password-show').addEventListener('click', () => {
@@ -238,23 +255,43 @@ byId('entry-password-show').addEventListener('click', () => {
   byId('entry-password').focus();
 });
 
-/** @param {RoomInfo} r */
+/**
+ * What a room is for, in a line, from its mode; the key to hold is the
+ * person's own (SPACE, or the button on a touch screen).
+ * @param {RoomInfo} r
+ */
 function describeMode(r) {
+  const hold = holdWhat();
+  const Hold = hold[0].toUpperCase() + hold.slice(1);
   switch (r.mode) {
     case 'mediaForum':
-      return 'Voice forum: record messages, preview them, then publish.';
+      return 'Record a message, listen back, then publish it.';
     case 'mediaChat':
-      return 'Voice chat: hold SPACE to record a message; the others hear it right after.';
+      return `${Hold} to record a voice message; let go and the others hear it.`;
     case 'videoChat':
-      return 'Video chat: hold SPACE to record a video message; the others see it right after.';
+      return `${Hold} to record a video message; let go and the others see it.`;
     case 'audioStream':
-      return 'Walkie-talkie: hold SPACE to talk live to everyone.';
+      return `${Hold} to talk live to everyone here.`;
     case 'videoStream':
-      return 'Live video: everyone sees and hears everyone; hold SPACE to talk.';
+      return `Everyone here sees and hears whoever talks; ${hold} to talk.`;
     default:
-      return r.mode;
+      return '';
   }
 }
+/** What an empty conversation says, for the room and the person's input. */
+function sayEmpty() {
+  const hold = holdWhat();
+  byId('timeline').dataset.empty = ctx.live()
+    ? `Nothing written yet. Write below, or ${hold} to talk.`
+    : `No messages yet. ${hold[0].toUpperCase() + hold.slice(1)} to record the first one, or write below.`;
+}
+
+onInputChange(() => {
+  if (S.room) sayEmpty();
+  if (byId('entry').hidden || !rooms.length) return;
+  renderRooms();
+  roomPicked();
+});
 
 byId('entry-room').addEventListener('change', roomPicked);
 byId('entry-form').addEventListener('submit', (ev) => {
@@ -418,11 +455,12 @@ async function onJoinReply(m) {
   byId('entry').hidden = true;
   byId('room').hidden = false;
   byId('leave').hidden = false;
-  byId('room-title').textContent = room.title ? `${room.name} — ${room.title}` : room.name;
+  byId('room-title').textContent = roomTitle(room);
   document.body.dataset.mode = room.mode;
   phone.joined(m.participants ?? [], room.allow_video, m.history ?? [], m.offline ?? []);
   byId('operator').hidden = S.role !== 'operator';
   recorder.setup();
+  sayEmpty();
   showLivePanel();
   live.refresh();
   player.reload();
@@ -525,3 +563,9 @@ loadRooms().then(() => {
   }
 });
 setConn('stopped', '');
+
+// The app shell is kept by a service worker (sw.js) so that the app
+// starts without a network; browsers allow one only on HTTPS and localhost.
+if ('serviceWorker' in navigator && window.isSecureContext) {
+  navigator.serviceWorker.register('/sw.js').catch(() => {});
+}

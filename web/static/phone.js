@@ -241,6 +241,12 @@ export class Phone {
       this.unread++;
       this.renderUnread();
     }
+    if (priv && !mine && kind === 'live') {
+      this.ctx.alerts.show('message', `${from.name} (private)`, String(m.text ?? ''), () => {
+        li.tabIndex = -1;
+        return li;
+      });
+    }
   }
 
   markRead() {
@@ -295,6 +301,7 @@ export class Phone {
   onIncoming(m) {
     this.setCall({ id: m.call, state: 'ringing', peer: m.peer, video: !!m.video });
     if (this.autoAnswer.checked) this.accept();
+    else this.ctx.alerts.show('call', `${m.peer.name} is calling`, m.video ? 'A video call' : 'A call', () => (this.call?.state === 'ringing' ? byId('accept') : null));
   }
 
   /** @param {Msg} m */

@@ -13,7 +13,7 @@
 // Starting one tells the server (clip-played), which tells our other
 // sessions (clip-updated with played).
 
-import { byId, load, save, formatTime } from './dom.js';
+import { byId, load, save, formatTime, formatClock } from './dom.js';
 import { ClipView } from './bubble.js';
 
 /** @typedef {import('./bubble.js').Clip} Clip */
@@ -85,7 +85,11 @@ export class Player {
       if (!isNew || c.state !== 'published') return;
       // A clip that arrives played (a talk spurt heard live) does not play again.
       if (c.played === true) return;
-      if (!c.mine) this.setUnplayed(c, true);
+      if (!c.mine) {
+        this.setUnplayed(c, true);
+        const v = this.views.get(c.id);
+        ctx.alerts.show('clip', `New clip from ${c.author}`, c.description || `${formatClock(c.duration)} in ${ctx.room.title || ctx.room.name}`, () => v?.playBtn ?? null);
+      }
       if (this.autoplay.checked && (!c.mine || this.playMine.checked)) this.enqueue([c.id]);
     });
     s.on('clip-updated', (m) => {
@@ -204,7 +208,7 @@ export class Player {
     const n = this.unplayed.size;
     this.unplayedBtn.hidden = n === 0;
     this.unplayedCount.textContent = String(n);
-    this.unplayedBtn.setAttribute('aria-label', `Play ${n} unplayed clip${n === 1 ? '' : 's'}`);
+    this.unplayedBtn.title = `Play the ${n} clip${n === 1 ? '' : 's'} you have not heard, oldest first`;
   }
 
   playUnplayed() {

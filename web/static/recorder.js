@@ -11,6 +11,7 @@
 
 import { h, byId, icon, formatSeconds, formatBytes, formatLifetime, load, save } from './dom.js';
 import { VIDEO_PRESETS } from './media.js';
+import { usesTouch, onInputChange } from './input.js';
 
 /** @typedef {import('./signal.js').Msg} Msg */
 /** @typedef {'idle'|'starting'|'talking'|'stopping'} TalkState */
@@ -99,8 +100,8 @@ export class Recorder {
     this.lockBtn.append(icon('up'), icon('lock'));
     this.cancelBtn.append(icon('delete'), h('span', {}, 'Cancel'));
     this.uploadBtn.append(icon('upload'));
-    /** a phone or tablet: hints speak of touch, not keys */
-    this.touch = matchMedia('(pointer: coarse)').matches;
+    // The hints speak of touch or of keys, as the person's input.
+    onInputChange(() => this.render());
 
     this.presetSel.replaceChildren(...VIDEO_PRESETS.map((p, i) => h('option', { value: String(i) }, p.label)));
     this.presetSel.value = String(load('parley.preset', 0));
@@ -556,7 +557,7 @@ export class Recorder {
     if (locked) hint = live ? 'Talking hands-free: press Stop talking (or Esc) to stop.' : 'Recording hands-free: Send, or Cancel (Esc) to drop it.';
     else if (held && this.hold === 'space') hint = live ? 'Let go of SPACE to stop; press the lock to go on hands-free.' : 'Let go of SPACE to send · Esc cancels · the lock goes on hands-free.';
     else if (held) hint = live ? 'Let go to stop · slide up to lock.' : 'Let go to send · slide away to cancel · slide up to lock.';
-    else if (this.touch) hint = `Hold the button to ${verb}, let go to ${live ? 'stop' : 'send'}.`;
+    else if (usesTouch()) hint = `Hold the button to ${verb}, let go to ${live ? 'stop' : 'send'}.`;
     else hint = `Hold SPACE or the button to ${verb}; let go to ${live ? 'stop' : 'send'}. Enter on the button ${verb}s hands-free.`;
     this.hint.textContent = hint;
   }

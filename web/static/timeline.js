@@ -142,7 +142,7 @@ export class Timeline {
       if (day !== prevDay) {
         let sep = this.days.get(day);
         if (!sep) {
-          sep = h('li', { className: 'day', role: 'separator' }, h('span', {}));
+          sep = h('li', { className: 'day' }, h('span', {}));
           this.days.set(day, sep);
         }
         /** @type {HTMLElement} */ (sep.firstChild).textContent = formatDay(d);
