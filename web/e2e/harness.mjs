@@ -362,3 +362,95 @@ export async function uploadClip(page, room, media, opts = {}) {
     { room, b64: media.toString('base64'), description: opts.description ?? '', type: opts.video ? 'video/webm' : 'audio/webm' },
   );
 }
+
+/** axe-core's source, read once. */
+let axeSource = '';
+
+/**
+ * Runs axe-core in the page and throws, naming each rule and the elements
+ * it found, if any violation is serious or critical. axe is evaluated in
+ * the page through the driver, not added as a script: the client's CSP
+ * allows no inline script, and the check must not need a weaker one.
+ * @param {import('playwright-core').Page} page
+ * @param {string} what the screen, for the message
+ */
+export async function checkA11y(page, what) {
+  axeSource ||= readFileSync(path.join(here, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    // @ts-ignore axe is the script evaluated above
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.impact} ${v.id} (${v.help}): ${v.nodes.map((n) => `${n.target.join(' ')}${n.failureSummary ? ` [${n.failureSummary.replace(/\s+/g, ' ')}]` : ''}`).join('; ')}`);
+  });
+  if (violations.length) throw new Error(`accessibility of ${what}:\n${violations.join('\n')}`);
+}
+
+/** The sizes every screen is looked at: a laptop and a phone. */
+export const screenSizes = [
+  { width: 1280, height: 800 },
+  { width: 390, height: 844 },
+];
+
+/**
+ * What scrolls sideways in the page at its current size: the document's
+ * overflow and the elements that stick out of the viewport, empty if none.
+ * @param {import('playwright-core').Page} page
+ */
+export async function overflow(page) {
+  return page.evaluate(() => {
+    const w = document.documentElement.clientWidth;
+    const out = [];
+    if (document.documentElement.scrollWidth > w) out.push(`the page is ${document.documentElement.scrollWidth} px wide in ${w}`);
+    for (const el of document.querySelectorAll('body *')) {
+      const r = el.getBoundingClientRect();
+      if (r.width && r.right > w + 1 && getComputedStyle(el).position !== 'fixed' && !el.closest('[hidden]')) {
+        // Inside a box that clips or scrolls, sticking out is the box's business.
+        let clipped = false;
+        for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+          const o = getComputedStyle(p).overflowX;
+          if (o !== 'visible' && p.getBoundingClientRect().right <= w + 1) {
+            clipped = true;
+            break;
+          }
+        }
+        if (!clipped) out.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : ''} reaches ${Math.round(r.right)} px`);
+      }
+    }
+    return out.slice(0, 10);
+  });
+}
+
+/** Resolves after the page has drawn twice, so that a new size has taken effect. */
+export async function settled(page) {
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(undefined)))));
+}
+
+/**
+ * Looks at one screen of the client as it is now: a screenshot of the
+ * whole page at 1280×800 and 390×844 under test-artifacts/e2e/screens,
+ * the axe check at both sizes, and no sideways scrolling at 360 px. The
+ * page keeps the size it had.
+ * @param {import('playwright-core').Page} page
+ * @param {string} name the screen, a file name
+ */
+export async function lookAt(page, name) {
+  const dir = path.join(artifacts, 'screens');
+  mkdirSync(dir, { recursive: true });
+  const before = page.viewportSize();
+  try {
+    for (const size of screenSizes) {
+      await page.setViewportSize(size);
+      await settled(page);
+      await page.screenshot({ path: path.join(dir, `${name}-${size.width}.png`) });
+      await checkA11y(page, `${name} at ${size.width} px`);
+    }
+    await page.setViewportSize({ width: 360, height: 740 });
+    await settled(page);
+    const wide = await overflow(page);
+    if (wide.length) throw new Error(`${name} at 360 px scrolls sideways: ${wide.join('; ')}`);
+  } finally {
+    if (before) await page.setViewportSize(before);
+  }
+}
