@@ -301,7 +301,8 @@ test('the hints name the input: SPACE with a keyboard, the button after a touch,
 
 for (const room of ['forum', 'videochat', 'walkie', 'live']) {
   test(`the ${room} room, looked at`, async () => {
-    const page = await join(browser, srv.url, room, 'gus');
+    // Live rooms first show the check before going live.
+    const page = await join(browser, srv.url, room, 'gus', { prejoin: (p) => lookAt(p, `prejoin-${room}`) });
     try {
       await lookAt(page, `room-${room}`);
       assert.deepEqual(page.errors, []);
