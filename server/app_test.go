@@ -82,7 +82,8 @@ func TestWebAppFiles(t *testing.T) {
 // worker itself (a module added to web/static must be added there, or an
 // offline start would miss it), the page as "/", and no path of the API,
 // the clips, the websocket or WHIP; the worker answers only requests of
-// that list and caches nothing it did not find in it.
+// that list and caches nothing it did not find in it; the API is routed
+// past it altogether where the browser can.
 func TestServiceWorkerShell(t *testing.T) {
 	src, err := os.ReadFile("../web/static/sw.js")
 	if err != nil {
@@ -126,6 +127,12 @@ func TestServiceWorkerShell(t *testing.T) {
 	if strings.Count(s, "cache.put(") != 1 || strings.Count(s, ".addAll(") != 1 || !strings.Contains(s, "if (!isShell(req)) return;") ||
 		strings.Index(s, "if (!isShell(req)) return;") > strings.Index(s, "cache.put(") {
 		t.Error("sw.js caches something besides the shell: its fetch handler must return at once for any other request")
+	}
+
+	// Where browsers route requests themselves, the API (clips' media
+	// among it) goes past the worker to the network.
+	if !regexp.MustCompile(`const PAST = \[[^\]]*'/api/\*'`).MatchString(s) {
+		t.Error("sw.js: the API is not routed past the worker (PAST)")
 	}
 
 	// Every path of the list is served.

@@ -85,6 +85,13 @@ test('installable: the manifest, a service worker that starts the app shell with
     assert.equal(scope, `${own.url}/`);
     // An API answer and a websocket go past it: the cache holds the shell only.
     await page.evaluate(() => fetch('/api/rooms').then((r) => r.json()));
+    // Chromium routes the API past the worker altogether (static routing):
+    // the network answers it without waking the worker.
+    const source = await page.evaluate(() => {
+      const e = performance.getEntriesByType('resource').filter((r) => r.name.endsWith('/api/rooms')).at(-1);
+      return /** @type {any} */ (e)?.workerMatchedSourceType;
+    });
+    assert.equal(source, 'network', 'the API was not routed past the service worker');
     const kept = await page.evaluate(async () => {
       const out = [];
       for (const name of await caches.keys()) {

@@ -49,7 +49,20 @@ function isShell(request) {
   return url.origin === self.location.origin && SHELL.includes(url.pathname);
 }
 
+/** What never comes near the worker: the API (clips' media among it), WHIP and WHEP. */
+const PAST = ['/api/*', '/whip/*', '/whep/*'];
+
 self.addEventListener('install', (event) => {
+  // Where the browser can route requests itself (Chrome's static
+  // routing), the API goes straight to the network: a clip's media, read
+  // in ranges as it plays, never waits for the worker to wake up.
+  if (event.addRoutes) {
+    try {
+      event.addRoutes(PAST.map((pathname) => ({ condition: { urlPattern: new URLPattern({ pathname }) }, source: 'network' })));
+    } catch {
+      // routes are an optimisation: the fetch handler lets these pass anyway
+    }
+  }
   // The first copy of the shell; a file that fails leaves the install to
   // the next load (addAll is all or nothing).
   event.waitUntil(
