@@ -79,8 +79,9 @@ func TestWebAppFiles(t *testing.T) {
 
 // TestServiceWorkerShell: what the service worker may keep is the app
 // shell and nothing else. Its list is every file of the client but the
-// worker itself (a module added to web/static must be added there, or an
-// offline start would miss it), the page as "/", and no path of the API,
+// worker itself and the viewer page's (a module added to web/static must
+// be added there, or an offline start would miss it), the page as "/",
+// and no path of the API,
 // the clips, the websocket or WHIP; the worker answers only requests of
 // that list and caches nothing it did not find in it; the API is routed
 // past it altogether where the browser can.
@@ -100,7 +101,9 @@ func TestServiceWorkerShell(t *testing.T) {
 
 	want := []string{"/"}
 	err = fs.WalkDir(os.DirFS("../web/static"), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || p == "sw.js" || p == "index.html" {
+		// The viewer page (/watch/{room}, embedded by other sites) is not
+		// the app: it is not kept.
+		if err != nil || d.IsDir() || p == "sw.js" || p == "index.html" || strings.HasPrefix(p, "watch.") {
 			return err
 		}
 		want = append(want, "/"+p)
