@@ -484,7 +484,19 @@ func whipOffer(t *testing.T, p *mediaPublisher) *webrtc.PeerConnection {
 			t.Fatal(err)
 		}
 	}
-	offer, err := pc.CreateOffer(nil)
+	setOffer(t, pc)
+	return pc
+}
+
+// setOffer sets a new offer (an ICE restart, with options saying so) as
+// pc's local description and waits for its candidates.
+func setOffer(t *testing.T, pc *webrtc.PeerConnection, opts ...*webrtc.OfferOptions) {
+	t.Helper()
+	var o *webrtc.OfferOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	offer, err := pc.CreateOffer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,7 +505,6 @@ func whipOffer(t *testing.T, p *mediaPublisher) *webrtc.PeerConnection {
 		t.Fatal(err)
 	}
 	<-gathered
-	return pc
 }
 
 // whipPost posts an SDP offer to path with an Authorization header ("" for

@@ -87,15 +87,7 @@ func whepOffer(t *testing.T, kinds ...webrtc.RTPCodecType) *webrtc.PeerConnectio
 			t.Fatal(err)
 		}
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
+	setOffer(t, pc)
 	return pc
 }
 
@@ -170,15 +162,7 @@ func (w *whepViewer) close() {
 // remade from them. It returns the new entity tag.
 func restartICE(t *testing.T, srv *testServer, pc *webrtc.PeerConnection, loc, etag string) string {
 	t.Helper()
-	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
+	setOffer(t, pc, &webrtc.OfferOptions{ICERestart: true})
 	frag := fragOf(pc.LocalDescription().SDP)
 	req, _ := http.NewRequest("PATCH", "http://"+srv.Addr().String()+loc, strings.NewReader(frag))
 	req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")

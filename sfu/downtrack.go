@@ -245,22 +245,27 @@ func (d *DownTrack) direct() *directSender {
 // readRTCP reads the subscriber's RTCP for this track until the sender
 // stops. Keyframe requests are passed upstream; NACKs are answered from
 // the up track's packet cache. Reading also feeds the interceptors.
-func (d *DownTrack) readRTCP() {
+func (d *DownTrack) readRTCP() { readFeedback(d.sender, d.requestKeyframe, d.retransmit) }
+
+// readFeedback reads a sender's RTCP until it stops: keyframe requests
+// (PLI, FIR) call keyframe, NACKs retransmit, with a buffer of maxPacket
+// bytes made at the first.
+func readFeedback(sender *webrtc.RTPSender, keyframe func(), retransmit func(*rtcp.TransportLayerNack, []byte)) {
 	var buf []byte
 	for {
-		pkts, _, err := d.sender.ReadRTCP()
+		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.requestKeyframe()
+				keyframe()
 			case *rtcp.TransportLayerNack:
 				if buf == nil {
 					buf = make([]byte, maxPacket)
 				}
-				d.retransmit(p, buf)
+				retransmit(p, buf)
 			}
 		}
 	}

@@ -517,26 +517,7 @@ func (t *viewTrack) requestKeyframe() {
 // readRTCP reads the viewer's RTCP for this stream until the connection
 // closes: keyframe requests go to the source, NACKs are answered from
 // its cache.
-func (t *viewTrack) readRTCP() {
-	var buf []byte
-	for {
-		pkts, _, err := t.sender.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				t.requestKeyframe()
-			case *rtcp.TransportLayerNack:
-				if buf == nil {
-					buf = make([]byte, maxPacket)
-				}
-				t.retransmit(p, buf)
-			}
-		}
-	}
-}
+func (t *viewTrack) readRTCP() { readFeedback(t.sender, t.requestKeyframe, t.retransmit) }
 
 // retransmit sends again the video packets a NACK asks for that are still
 // in their source's cache, as they were sent.

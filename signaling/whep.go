@@ -50,20 +50,9 @@ func (h *Hub) HandleWHEP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this room has no live stream to watch: WHEP serves the live rooms (audioStream, videoStream) that allow viewers", http.StatusForbidden)
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
-		http.Error(w, "the offer must be application/sdp", http.StatusUnsupportedMediaType)
-		return
-	}
 	ip := h.cfg.Auth.Proxies.ClientIP(r)
-	if !h.cfg.Auth.WHEPStarts.Take(ip) {
-		h.log.Info("WHEP refused: too many from one address", "ip", ip)
-		w.Header().Set("Retry-After", "10")
-		http.Error(w, "too many sessions started from your address; wait a little", http.StatusTooManyRequests)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOfferBytes))
-	if err != nil {
-		http.Error(w, "the offer is too large", http.StatusRequestEntityTooLarge)
+	body, ok := h.readOffer(w, r, ip, h.cfg.Auth.WHEPStarts, "WHEP")
+	if !ok {
 		return
 	}
 	authz := r.Header.Get("Authorization")
@@ -83,33 +72,16 @@ func (h *Hub) HandleWHEP(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.URL.Query().Get("name")
 	if name != "" {
+		var err error
 		if name, err = cleanName(name, h.cfg.Signaling.MaxNameLength); err != nil {
 			http.Error(w, "name: "+err.Error(), http.StatusBadRequest)
 			return
 		}
 	}
 
-	max := h.cfg.Auth.MaxConnectionsPerIP
-	h.mu.Lock()
-	closing := h.closing
-	ok := !closing && h.perIP.take(ip, max)
-	h.mu.Unlock()
-	switch {
-	case closing:
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+	release, ok := h.takeConnection(w, ip, "WHEP")
+	if !ok {
 		return
-	case !ok:
-		h.log.Info("WHEP refused: too many connections from one address", "ip", ip, "max", max)
-		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
-		return
-	}
-	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			h.mu.Lock()
-			h.perIP.give(ip, max)
-			h.mu.Unlock()
-		})
 	}
 	wv := &whepViewer{hub: h, room: room, resource: newResourceID(), release: release, etag: newETag()}
 	if authz != "" {

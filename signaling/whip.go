@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
+	"parley/access"
 	"parley/capture"
 	"parley/sfu"
 )
@@ -147,20 +149,9 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such room", http.StatusNotFound)
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
-		http.Error(w, "the offer must be application/sdp", http.StatusUnsupportedMediaType)
-		return
-	}
 	ip := h.cfg.Auth.Proxies.ClientIP(r)
-	if !h.cfg.Auth.WHIPStarts.Take(ip) {
-		h.log.Info("WHIP refused: too many from one address", "ip", ip)
-		w.Header().Set("Retry-After", "10")
-		http.Error(w, "too many WHIP sessions started from your address; wait a little", http.StatusTooManyRequests)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOfferBytes))
-	if err != nil {
-		http.Error(w, "the offer is too large", http.StatusRequestEntityTooLarge)
+	body, ok := h.readOffer(w, r, ip, h.cfg.Auth.WHIPStarts, "WHIP")
+	if !ok {
 		return
 	}
 	authz := r.Header.Get("Authorization")
@@ -200,27 +191,9 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	max := h.cfg.Auth.MaxConnectionsPerIP
-	h.mu.Lock()
-	closing := h.closing
-	ok := !closing && h.perIP.take(ip, max)
-	h.mu.Unlock()
-	switch {
-	case closing:
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+	release, ok := h.takeConnection(w, ip, "WHIP")
+	if !ok {
 		return
-	case !ok:
-		h.log.Info("WHIP refused: too many connections from one address", "ip", ip, "max", max)
-		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
-		return
-	}
-	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			h.mu.Lock()
-			h.perIP.give(ip, max)
-			h.mu.Unlock()
-		})
 	}
 
 	wp := &whipPublisher{resource: newResourceID(), expect: countSending(string(body)), release: release, etag: newETag()}
@@ -428,6 +401,57 @@ func (wp *whipPublisher) armDeadline() {
 			wp.end()
 		}
 	})
+}
+
+// readOffer checks and reads the SDP offer of a WHIP or WHEP POST (what
+// names which, in logs and errors) from ip, which starts may refuse to
+// start another session; false when it answered the request itself.
+func (h *Hub) readOffer(w http.ResponseWriter, r *http.Request, ip netip.Addr, starts *access.Limiter, what string) ([]byte, bool) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
+		http.Error(w, "the offer must be application/sdp", http.StatusUnsupportedMediaType)
+		return nil, false
+	}
+	if !starts.Take(ip) {
+		h.log.Info(what+" refused: too many from one address", "ip", ip)
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many "+what+" sessions started from your address; wait a little", http.StatusTooManyRequests)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOfferBytes))
+	if err != nil {
+		http.Error(w, "the offer is too large", http.StatusRequestEntityTooLarge)
+		return nil, false
+	}
+	return body, true
+}
+
+// takeConnection takes one of ip's places under
+// http.max_connections_per_ip for a WHIP or WHEP session (what); release
+// gives it back (once, however often called). False when the request was
+// refused, and answered.
+func (h *Hub) takeConnection(w http.ResponseWriter, ip netip.Addr, what string) (release func(), ok bool) {
+	max := h.cfg.Auth.MaxConnectionsPerIP
+	h.mu.Lock()
+	closing := h.closing
+	ok = !closing && h.perIP.take(ip, max)
+	h.mu.Unlock()
+	switch {
+	case closing:
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return nil, false
+	case !ok:
+		h.log.Info(what+" refused: too many connections from one address", "ip", ip, "max", max)
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return nil, false
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			h.perIP.give(ip, max)
+			h.mu.Unlock()
+		})
+	}, true
 }
 
 // whipOf finds the WHIP session of room published as name with the

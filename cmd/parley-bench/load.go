@@ -89,6 +89,37 @@ type participant struct {
 // join connects and joins n clients to room, at most parallel at a time,
 // each made by mk. It returns those that joined, and the first error.
 func join(ctx context.Context, t target, room, prefix string, n, parallel int, opts func(i int) (client.Options, *subscriber)) ([]*participant, error) {
+	return inParallel(n, parallel, func(i int) (*participant, error) {
+		o, sub := opts(i)
+		o.LoopbackOnly = true
+		if sub != nil {
+			n, err := newStampNet(&sub.arr)
+			if err != nil {
+				return nil, err
+			}
+			o.Net = n
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if sub != nil {
+			sub.connecting.Store(time.Now().UnixNano())
+		}
+		c, err := client.Dial(cctx, t.url, o)
+		if err == nil {
+			if _, err = c.Join(cctx, room, fmt.Sprintf("%s%d", prefix, i)); err != nil {
+				c.Close()
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s%d: %w", prefix, i, err)
+		}
+		return &participant{c: c, sub: sub}, nil
+	})
+}
+
+// inParallel makes n participants with mk, at most parallel at a time,
+// and returns those it made, in order, and the first error.
+func inParallel(n, parallel int, mk func(i int) (*participant, error)) ([]*participant, error) {
 	out := make([]*participant, n)
 	sem := make(chan struct{}, parallel)
 	var (
@@ -97,53 +128,27 @@ func join(ctx context.Context, t target, room, prefix string, n, parallel int, o
 		firstErr error
 	)
 	for i := range n {
-		wg.Add(1)
 		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer func() { <-sem }()
-			o, sub := opts(i)
-			o.LoopbackOnly = true
-			if sub != nil {
-				n, err := newStampNet(&sub.arr)
-				if err != nil {
-					mu.Lock()
-					firstErr = cmp.Or(firstErr, err)
-					mu.Unlock()
-					return
-				}
-				o.Net = n
-			}
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if sub != nil {
-				sub.connecting.Store(time.Now().UnixNano())
-			}
-			c, err := client.Dial(cctx, t.url, o)
-			if err == nil {
-				if _, err = c.Join(cctx, room, fmt.Sprintf("%s%d", prefix, i)); err != nil {
-					c.Close()
-				}
-			}
+			p, err := mk(i)
 			if err != nil {
 				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("%s%d: %w", prefix, i, err)
-				}
+				firstErr = cmp.Or(firstErr, err)
 				mu.Unlock()
 				return
 			}
-			out[i] = &participant{c: c, sub: sub}
-		}()
+			out[i] = p
+		})
 	}
 	wg.Wait()
-	joined := out[:0]
+	made := out[:0]
 	for _, p := range out {
 		if p != nil {
-			joined = append(joined, p)
+			made = append(made, p)
 		}
 	}
-	return joined, firstErr
+	return made, firstErr
 }
 
 // run runs one scenario against t and returns what it measured.

@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -35,38 +33,14 @@ func httpBase(wsURL string) string {
 // watchWHEP makes n WHEP viewers of room, at most parallel at a time,
 // each receiving into the subscriber sub(i) makes.
 func watchWHEP(ctx context.Context, t target, room string, n, parallel int, sub func(i int) *subscriber) ([]*participant, error) {
-	out := make([]*participant, n)
-	sem := make(chan struct{}, parallel)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			s := sub(i)
-			v, err := newWHEPViewer(ctx, t, room, s)
-			if err != nil {
-				mu.Lock()
-				firstErr = cmp.Or(firstErr, fmt.Errorf("viewer %d: %w", i, err))
-				mu.Unlock()
-				return
-			}
-			out[i] = &participant{viewer: v, sub: s}
-		}()
-	}
-	wg.Wait()
-	watching := out[:0]
-	for _, p := range out {
-		if p != nil {
-			watching = append(watching, p)
+	return inParallel(n, parallel, func(i int) (*participant, error) {
+		s := sub(i)
+		v, err := newWHEPViewer(ctx, t, room, s)
+		if err != nil {
+			return nil, fmt.Errorf("viewer %d: %w", i, err)
 		}
-	}
-	return watching, firstErr
+		return &participant{viewer: v, sub: s}, nil
+	})
 }
 
 func newWHEPViewer(ctx context.Context, t target, room string, s *subscriber) (*whepViewer, error) {
