@@ -209,6 +209,12 @@ test('desktop notifications: asked for only when turned on; a private message, a
     await ann.evaluate(() => window.__notes.made[2].onclick());
     await ann.waitForFunction(() => document.activeElement?.id === 'accept');
     await lookAt(ann, 'call-ringing');
+    // In dark mode the banner is dark too; with reduced motion it does not pulse.
+    await ann.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
+    await lookAt(ann, 'call-ringing-dark');
+    assert.equal(await ann.locator('#ringing').evaluate((el) => getComputedStyle(el).animationName), 'none');
+    await ann.emulateMedia({ colorScheme: 'light', reducedMotion: 'no-preference' });
+    assert.notEqual(await ann.locator('#ringing').evaluate((el) => getComputedStyle(el).animationName), 'none');
     await ann.keyboard.press('Enter');
     await ann.waitForFunction(() => document.querySelector('#call-state')?.getAttribute('data-state') === 'active');
     await bob.waitForFunction(() => document.querySelector('#call-state')?.getAttribute('data-state') === 'active');
@@ -318,3 +324,22 @@ for (const room of ['forum', 'videochat', 'walkie', 'live']) {
     }
   });
 }
+
+test('a blocked microphone: the notice says so, with Retry, in light and dark', async () => {
+  const denied = await launchBrowser({ deny: true });
+  try {
+    const context = await denied.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${srv.url}/?room=chat`);
+    await page.waitForSelector('#rooms li');
+    await page.fill('#entry-name', 'hal');
+    await page.click('#entry-join');
+    await page.locator('#notice:not([hidden])').waitFor();
+    assert.equal(await page.locator('#notice-retry').isVisible(), true);
+    await lookAt(page, 'notice');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await lookAt(page, 'notice-dark');
+  } finally {
+    await denied.close();
+  }
+});
