@@ -343,3 +343,57 @@ test('a blocked microphone: the notice says so, with Retry, in light and dark', 
     await denied.close();
   }
 });
+
+test('where the page may not make notifications itself (Chrome on Android), the service worker makes them and its click focuses the item', async () => {
+  // The constructor throws, as there; the permission is the browser's own.
+  const onlyWorker = () => {
+    const N = window.Notification;
+    window.Notification = /** @type {any} */ (
+      class extends N {
+        constructor() {
+          throw new TypeError('Illegal constructor. Use ServiceWorkerRegistration.showNotification() instead.');
+        }
+      }
+    );
+    window.__background = false;
+    Object.defineProperty(document, 'visibilityState', { get: () => (window.__background ? 'hidden' : 'visible') });
+    document.hasFocus = () => !window.__background;
+  };
+  const ivy = await join(browser, srv.url, 'chat', 'ivy', {
+    setup: async (p) => {
+      await p.context().grantPermissions(['notifications'], { origin: srv.url });
+      await p.addInitScript(onlyWorker);
+    },
+  });
+  const jon = await join(browser, srv.url, 'chat', 'jon');
+  try {
+    await ivy.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 20_000 });
+    await ivy.click('#more-player summary');
+    await ivy.check('#notify-on');
+    await ivy.click('#more-player summary');
+    await ivy.evaluate(() => (window.__background = true));
+    await jon.locator('#online button.person', { hasText: 'ivy' }).click();
+    await jon.fill('#chat-text', 'over here');
+    await jon.press('#chat-text', 'Enter');
+    const shown = async () => ivy.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => `${n.title}: ${n.body}`));
+    for (let i = 0; (await shown()).length === 0; i++) {
+      if (i > 100) throw new Error('no notification through the service worker');
+      await ivy.waitForTimeout(100);
+    }
+    assert.deepEqual(await shown(), ['jon (private): over here']);
+    // Its click, as the browser would deliver it to the worker.
+    await ivy.evaluate(() => (window.__background = false));
+    const [worker] = ivy.context().serviceWorkers();
+    await worker.evaluate(async () => {
+      const [n] = await self.registration.getNotifications();
+      try {
+        self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n }));
+      } catch {
+        // waitUntil refuses an event made by a script; the handler has run
+      }
+    });
+    await ivy.waitForFunction(() => document.activeElement?.closest('#timeline')?.textContent?.includes('over here'));
+  } finally {
+    for (const p of [ivy, jon]) await p.context().close();
+  }
+});

@@ -15,6 +15,8 @@ export class Alerts {
     this.on = /** @type {HTMLInputElement} */ (byId('notify-on'));
     this.clips = /** @type {HTMLInputElement} */ (byId('notify-clips'));
     this.state = byId('notify-state');
+    /** @type {Map<AlertKind, () => HTMLElement|null>} what the latest notification of each kind is about */
+    this.targets = new Map();
     const supported = 'Notification' in window;
     // Turned on earlier, and still allowed: a permission taken back in
     // the browser's settings turns them off here too.
@@ -25,6 +27,9 @@ export class Alerts {
     this.render();
     this.on.addEventListener('change', () => this.turn(this.on.checked));
     this.clips.addEventListener('change', () => save('parley.notifyClips', this.clips.checked));
+    navigator.serviceWorker?.addEventListener('message', (ev) => {
+      if (ev.data?.type === 'notification-click') this.clicked(ev.data.kind);
+    });
   }
 
   /** @param {boolean} on */
@@ -65,19 +70,30 @@ export class Alerts {
     if (!this.on.checked || (kind === 'clip' && !this.clips.checked)) return;
     if (!('Notification' in window) || Notification.permission !== 'granted') return;
     if (document.visibilityState === 'visible' && document.hasFocus()) return;
-    let n;
+    this.targets.set(kind, target);
+    const opts = { body, tag: `parley-${kind}`, icon: '/icon-192.png', data: { kind } };
     try {
-      n = new Notification(title, { body, tag: `parley-${kind}`, icon: '/icon-192.png' });
+      const n = new Notification(title, opts);
+      n.onclick = () => {
+        window.focus();
+        n.close();
+        this.clicked(kind);
+      };
     } catch {
-      return; // Chrome on Android makes them only from a service worker
+      // Chrome on Android makes them only through the service worker,
+      // which hands the click back as a message (sw.js).
+      navigator.serviceWorker?.ready.then((r) => r.showNotification(title, opts)).catch(() => {});
     }
-    n.onclick = () => {
-      window.focus();
-      n.close();
-      const el = target();
-      if (!el) return;
-      el.scrollIntoView({ block: 'nearest' });
-      el.focus();
-    };
+  }
+
+  /**
+   * A notification of kind was clicked: the item it was about gets the focus.
+   * @param {AlertKind} kind
+   */
+  clicked(kind) {
+    const el = this.targets.get(kind)?.();
+    if (!el) return;
+    el.scrollIntoView({ block: 'nearest' });
+    el.focus();
   }
 }

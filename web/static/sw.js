@@ -102,3 +102,19 @@ self.addEventListener('fetch', (event) => {
     })(),
   );
 });
+
+// A notification the page made through the worker (where the browser
+// allows no other kind): its click brings the app forward and tells the
+// page which item to show.
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  event.waitUntil(
+    (async () => {
+      const wins = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+      const win = wins.find((c) => new URL(c.url).pathname === '/');
+      if (!win) return self.clients.openWindow('/');
+      win.postMessage({ type: 'notification-click', kind: event.notification.data?.kind });
+      await win.focus();
+    })(),
+  );
+});
