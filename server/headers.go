@@ -65,3 +65,28 @@ func framable(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// crossOrigin lets pages of other sites use WHIP and WHEP (a web player,
+// a browser encoder): they authenticate with a bearer token, never a
+// cookie, so any origin may call them and read the headers a client
+// needs. A CORS preflight (OPTIONS) is answered here; it carries no ICE
+// servers, whose TURN credentials are for admitted sessions only (the
+// 201 of a POST).
+func crossOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Retry-After, Accept-Patch")
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
+			h.Set("Access-Control-Max-Age", "600")
+			h.Set("Allow", "POST, PATCH, DELETE, OPTIONS")
+			h.Set("Accept-Post", "application/sdp")
+			h.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

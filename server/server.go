@@ -247,12 +247,18 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/rooms", s.hub.HandleRooms)
 	mux.HandleFunc("GET /api/rooms/{room}", s.hub.HandleRoom)
 	clips.Routes(mux, s.store.Handler(s.hub.ClipAuth))
-	mux.HandleFunc("POST /whip/{room}", s.hub.HandleWHIP)
-	mux.HandleFunc("DELETE /whip/{room}/{id}", s.hub.HandleWHIPResource)
-	mux.HandleFunc("PATCH /whip/{room}/{id}", s.hub.HandleWHIPResource)
-	mux.HandleFunc("POST /whep/{room}", s.hub.HandleWHEP)
-	mux.HandleFunc("DELETE /whep/{room}/{id}", s.hub.HandleWHEPResource)
-	mux.HandleFunc("PATCH /whep/{room}/{id}", s.hub.HandleWHEPResource)
+	whip := crossOrigin(http.HandlerFunc(s.hub.HandleWHIP))
+	whipSession := crossOrigin(http.HandlerFunc(s.hub.HandleWHIPResource))
+	whep := crossOrigin(http.HandlerFunc(s.hub.HandleWHEP))
+	whepSession := crossOrigin(http.HandlerFunc(s.hub.HandleWHEPResource))
+	for _, m := range []string{"POST", "OPTIONS"} {
+		mux.Handle(m+" /whip/{room}", whip)
+		mux.Handle(m+" /whep/{room}", whep)
+	}
+	for _, m := range []string{"PATCH", "DELETE", "OPTIONS"} {
+		mux.Handle(m+" /whip/{room}/{id}", whipSession)
+		mux.Handle(m+" /whep/{room}/{id}", whepSession)
+	}
 	mux.Handle("GET /watch/{room}", framable(web.Page("watch.html")))
 	mux.Handle("GET /", withPolicy(clientPolicy, web.Handler()))
 	return secureHeaders(s.proxies, limitBody(mux))

@@ -426,3 +426,33 @@ func TestWHIPComesBackToViewers(t *testing.T) {
 		}
 	}
 }
+
+// TestWHEPCrossOrigin: a player on another site may use WHIP and WHEP: the
+// preflight is answered, and the answers let it read what it needs.
+func TestWHEPCrossOrigin(t *testing.T) {
+	srv := startServer(t, nil)
+	for _, path := range []string{"/whep/live", "/whip/live", "/whep/live/x", "/whip/live/x"} {
+		req, _ := http.NewRequest("OPTIONS", "http://"+srv.Addr().String()+path, nil)
+		req.Header.Set("Origin", "https://player.example")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
+			!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") || h.Get("Link") != "" {
+			t.Errorf("OPTIONS %s: %s %v", path, resp.Status, h)
+		}
+	}
+	w := watch(t, srv, "/whep/live")
+	resp, _ := srv.fetch(t, "DELETE", w.loc, "", nil)
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Location") {
+		t.Errorf("DELETE: %v", resp.Header)
+	}
+	if resp, _ := srv.fetch(t, "GET", "/api/rooms", "", nil); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Error("the API is open to other sites")
+	}
+}
