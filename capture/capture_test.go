@@ -449,6 +449,41 @@ func TestRecordingBackstop(t *testing.T) {
 	})
 }
 
+// TestRecordingBackstopPutOff: media that comes late (a stalled machine
+// delivers 3 s of it over 10.5 s) puts the backstop off while it comes,
+// up to twice the limit: the clip keeps all of it.
+func TestRecordingBackstopPutOff(t *testing.T) {
+	audio, _ := testPackets(t)
+	withStore(t, func(t *testing.T, store *clips.Store) {
+		cfg := testConfig(store)
+		cfg.MaxSeconds = 5
+		limit := make(chan string, 1)
+		start := time.Now()
+		a := newFake(webrtc.RTPCodecTypeAudio)
+		rec, err := Start(cfg, clips.Clip{Owner: owner}, []Track{a}, func(reason string) { limit <- reason })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range audio {
+			a.send(f)
+			time.Sleep(70 * time.Millisecond)
+		}
+		// The last packet came at 10.43 s; the backstop, due at 7 s, was
+		// put off while packets came, and fires 2 s after the last one
+		// once it looks again (13 s).
+		if reason := <-limit; reason != recorder.LimitSeconds || time.Since(start) != 13*time.Second {
+			t.Errorf("limit %q after %v; want %q after 13s", reason, time.Since(start), recorder.LimitSeconds)
+		}
+		clip, err := rec.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if clip.Duration < 2.9 {
+			t.Errorf("the clip lasts %gs, want the 3 s sent", clip.Duration)
+		}
+	})
+}
+
 // TestArchiveSpurts: each talk spurt becomes a clip; a silence of
 // spurtGap ends one, video alone does not start one, and Close stores
 // the spurt in progress and waits for the archiver's goroutine.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -60,9 +61,13 @@ type Recording struct {
 	rec     *recorder.Recorder
 	tracks  []Track
 	sinks   []*recorder.Sink
-	backup  *time.Timer // stops the recording if the media stops arriving
-	log     *slog.Logger
-	minDur  time.Duration
+	// backup stops the recording if the media stops arriving (see
+	// backstop); stopped, under backupMu, once the recording stops.
+	backupMu sync.Mutex
+	backup   *time.Timer
+	stopped  bool
+	log      *slog.Logger
+	minDur   time.Duration
 	// attached: the sinks are attached to the tracks (else the caller
 	// feeds them).
 	attached bool
@@ -155,10 +160,35 @@ func start(cfg Config, meta clips.Clip, tracks []Track, onLimit func(reason stri
 			up.AddSink(sink)
 		}
 	}
-	// The recorder measures media time; this backstop also ends a
-	// recording whose media stopped arriving.
-	r.backup = time.AfterFunc(maxDur+2*time.Second, func() { onLimit(recorder.LimitSeconds) })
+	r.backstop(maxDur, onLimit)
 	return r, nil
+}
+
+// backstopQuiet is how long without a packet, past the clip's limit in
+// wall time, ends a recording (see backstop).
+const backstopQuiet = 2 * time.Second
+
+// backstop ends, with onLimit, a recording whose media stopped arriving:
+// the recorder measures media time, and a publisher that stops sending
+// never reaches the limit. It fires backstopQuiet past the limit in wall
+// time; packets that still come put it off, as a machine that stalled
+// makes media late, up to twice the limit.
+func (r *Recording) backstop(maxDur time.Duration, onLimit func(string)) {
+	start := time.Now()
+	r.backupMu.Lock()
+	defer r.backupMu.Unlock()
+	r.backup = time.AfterFunc(maxDur+backstopQuiet, func() {
+		r.backupMu.Lock()
+		later := !r.stopped && time.Since(r.rec.LastArrival()) < backstopQuiet && time.Since(start) < 2*maxDur+backstopQuiet
+		if later {
+			r.backup.Reset(backstopQuiet)
+		}
+		stopped := r.stopped
+		r.backupMu.Unlock()
+		if !later && !stopped {
+			onLimit(recorder.LimitSeconds) // the owner stops the recording: not under backupMu
+		}
+	})
 }
 
 // ID is the clip's id.
@@ -215,7 +245,10 @@ func (r *Recording) Cancel() {
 // stop ends the backstop, detaches the sinks and stops the recorder,
 // which closes the WebM file.
 func (r *Recording) stop() (recorder.Result, error) {
+	r.backupMu.Lock()
+	r.stopped = true
 	r.backup.Stop()
+	r.backupMu.Unlock()
 	if r.attached {
 		for i, up := range r.tracks {
 			up.RemoveSink(r.sinks[i])

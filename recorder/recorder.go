@@ -289,6 +289,7 @@ type inbox struct {
 	max    int
 	closed bool
 	wake   chan struct{} // one waiting signal at most
+	last   time.Time     // the latest packet's arrival
 }
 
 // take swaps the queue for spare (emptied) and gives back the packets in
@@ -454,6 +455,9 @@ func (s *Sink) WriteRTPAt(p *rtp.Packet, arrival time.Time) {
 	cp.Header.Extension, cp.Header.Extensions, cp.Header.CSRC = false, nil, nil
 	cp.Payload = payload
 	in.queue = append(in.queue, queued{track: s.track, pkt: cp, arrival: arrival, level: level})
+	if arrival.After(in.last) {
+		in.last = arrival
+	}
 	wake := len(in.queue) == wakeBatch
 	in.mu.Unlock()
 	if wake {
@@ -466,6 +470,14 @@ func (s *Sink) WriteRTPAt(p *rtp.Packet, arrival time.Time) {
 
 // Dropped is the number of packets dropped so far.
 func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
+
+// LastArrival is when the latest packet given to a sink arrived; zero
+// before the first.
+func (r *Recorder) LastArrival() time.Time {
+	r.in.mu.Lock()
+	defer r.in.mu.Unlock()
+	return r.in.last
+}
 
 // Stop ends the recording: it takes what is queued, flushes the last
 // frames, and closes the file with its Cues and Duration. The writer is
