@@ -109,3 +109,19 @@ test('a room that is not live, and one that does not exist, say so', async () =>
   assert.match(await V.locator('#status').textContent(), /no room/);
   await V.context().close();
 });
+
+test('the room shows its viewer page and how many watch it', async () => {
+  const A = await join(browser, srv.url, 'live', 'host');
+  const link = A.locator('#viewers');
+  await link.waitFor();
+  assert.equal(await link.textContent(), 'Viewer page');
+  assert.equal(await link.getAttribute('href'), '/watch/live');
+  const V = await viewer('', { width: 1280, height: 800 });
+  await A.waitForFunction(() => document.getElementById('viewers')?.textContent === '1 watching', null, { timeout: 15_000 });
+  await V.context().close();
+  await A.waitForFunction(() => document.getElementById('viewers')?.textContent === 'Viewer page', null, { timeout: 15_000 });
+  const C = await join(browser, srv.url, 'chat', 'clipper');
+  assert.equal(await C.locator('#viewers').isHidden(), true, 'a clip room has no viewer page');
+  await A.context().close();
+  await C.context().close();
+});

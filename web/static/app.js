@@ -19,7 +19,7 @@ import { holdWhat, onInputChange } from './input.js';
 /**
  * @typedef {{name: string, mode: string, title: string, description?: string, operators?: boolean, participants?: number, live: boolean, allow_video: boolean,
  *   video_default: boolean, archive: boolean, publish: string, max_clip_seconds: number, max_clip_bytes: number,
- *   clip_lifetime: string, access?: string, min_clip_ms?: number}} RoomInfo
+ *   clip_lifetime: string, access?: string, min_clip_ms?: number, max_viewers?: number, viewers?: number}} RoomInfo
  * @typedef {{id: string, state: string, peer: {id: string, name: string}, video: boolean}} Call
  * @typedef {{
  *   signal: Signal, media: Media, readonly room: RoomInfo, me: {id: string, name: string},
@@ -206,6 +206,21 @@ async function loadRooms() {
 }
 
 /** @param {RoomInfo} r */
+/**
+ * Shows, in a live room that may be watched, the viewer page's link and
+ * how many watch it (WHEP).
+ * @param {number} count
+ */
+function showViewers(count) {
+  const a = /** @type {HTMLAnchorElement} */ (byId('viewers'));
+  const room = S.room;
+  a.hidden = !room || !room.live || !room.max_viewers;
+  if (a.hidden || !room) return;
+  a.href = `/watch/${encodeURIComponent(room.name)}`;
+  a.textContent = count > 0 ? `${count} watching` : 'Viewer page';
+  a.dataset.count = String(count);
+}
+
 function roomTitle(r) {
   return r.title || r.name;
 }
@@ -379,6 +394,7 @@ function leave(why, code = '') {
   byId('entry').hidden = false;
   byId('leave').hidden = true;
   byId('room-title').textContent = '';
+  byId('viewers').hidden = true;
   byId('notice').hidden = true;
   /** @type {HTMLButtonElement} */ (byId('entry-join')).disabled = false;
   byId('entry-error').textContent = why;
@@ -456,6 +472,7 @@ async function onJoinReply(m) {
   byId('room').hidden = false;
   byId('leave').hidden = false;
   byId('room-title').textContent = roomTitle(room);
+  showViewers(room.viewers ?? 0);
   document.body.dataset.mode = room.mode;
   phone.joined(m.participants ?? [], room.allow_video, m.history ?? [], m.offline ?? []);
   byId('operator').hidden = S.role !== 'operator';
@@ -473,6 +490,7 @@ async function onJoinReply(m) {
   }
 }
 
+signal.on('viewers', (m) => showViewers(Number(m.count) || 0));
 signal.on('participant-joined', () => live.refresh());
 signal.on('participant-left', () => live.refresh());
 signal.on('bye', (m) => {
