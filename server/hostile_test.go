@@ -94,6 +94,8 @@ func TestBodyLimits(t *testing.T) {
 		{"POST", "/api/rooms/chat/clips/0000000000000000000000000000/publish"},
 		{"POST", "/whip/chat"},
 		{"PATCH", "/whip/chat/pX"},
+		{"POST", "/whep/live"},
+		{"PATCH", "/whep/live/pX"},
 		{"PUT", "/anything"},
 	} {
 		req, _ := http.NewRequest(r.method, "http://"+srv.Addr().String()+r.path, bytes.NewReader(big))
