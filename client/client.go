@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -131,8 +132,9 @@ type Client struct {
 	pubReady  bool // the publish offer has been sent, candidates may follow
 	subReady  bool
 	pending   map[string][]webrtc.ICECandidateInit
-	answers   chan string // publish answers
-	offers    int         // subscribe offers handled
+	answers   chan string              // publish answers
+	offers    int                      // subscribe offers handled
+	screens   []*webrtc.RTPTransceiver // publish transceivers that share a screen
 	lastError error
 
 	msgs chan Message
@@ -386,6 +388,21 @@ func (c *Client) Join(ctx context.Context, room, name string) (*Joined, error) {
 // Publish sends the given tracks on the publish connection: it offers
 // them and waits for the server's answer.
 func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*webrtc.RTPSender, error) {
+	return c.publish(ctx, false, tracks)
+}
+
+// PublishScreen sends a video track as a shared screen: its m-section is
+// marked a=content:slides in this offer and every later one (see
+// docs/protocol.md, Sharing a screen).
+func (c *Client) PublishScreen(ctx context.Context, track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	senders, err := c.publish(ctx, true, []webrtc.TrackLocal{track})
+	if err != nil {
+		return nil, err
+	}
+	return senders[0], nil
+}
+
+func (c *Client) publish(ctx context.Context, screen bool, tracks []webrtc.TrackLocal) ([]*webrtc.RTPSender, error) {
 	c.mu.Lock()
 	if c.pub == nil {
 		pc, err := c.api.NewPeerConnection(c.config())
@@ -406,6 +423,11 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*w
 			return nil, err
 		}
 		senders = append(senders, tr.Sender())
+		if screen {
+			c.mu.Lock()
+			c.screens = append(c.screens, tr)
+			c.mu.Unlock()
+		}
 	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
@@ -414,7 +436,14 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*w
 	if err := pc.SetLocalDescription(offer); err != nil {
 		return nil, err
 	}
-	if err := c.Send(map[string]string{"type": "offer", "pc": "publish", "sdp": offer.SDP}); err != nil {
+	sdp := offer.SDP
+	c.mu.Lock()
+	for _, tr := range c.screens {
+		mid := "a=mid:" + tr.Mid() + "\r\n"
+		sdp = strings.Replace(sdp, mid, mid+"a=content:slides\r\n", 1)
+	}
+	c.mu.Unlock()
+	if err := c.Send(map[string]string{"type": "offer", "pc": "publish", "sdp": sdp}); err != nil {
 		return nil, err
 	}
 	c.ready("publish")
