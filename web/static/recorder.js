@@ -262,7 +262,8 @@ export class Recorder {
   }
 
   showPreview() {
-    const cam = this.video() ? this.ctx.media.camera : null;
+    // In a call the stage shows you already.
+    const cam = this.video() && !this.ctx.call() ? this.ctx.media.camera : null;
     this.preview.hidden = !cam;
     if (cam) {
       if (!(this.preview.srcObject instanceof MediaStream) || this.preview.srcObject.getVideoTracks()[0] !== cam) this.preview.srcObject = new MediaStream([cam]);
