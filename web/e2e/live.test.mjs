@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { startServer, launchBrowser, join, artifacts } from './harness.mjs';
+import { startServer, launchBrowser, join, artifacts, checkA11y } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -144,6 +144,7 @@ test('before going live: the camera off, the microphone level, devices chosen an
       await p.selectOption('#prejoin-mic', { label: 'Fake Audio Input 2' });
       await p.waitForFunction(() => JSON.parse(localStorage.getItem('parley.mic') ?? '""') !== '');
       await shots(p, 'prejoin');
+      await checkA11y(p, 'the check before going live');
       await cameraOn(p);
       await shots(p, 'prejoin-camera');
       await p.click('#prejoin-cam'); // and off again: join without it
@@ -218,6 +219,7 @@ test('the speaking ring lights while someone talks and goes dark after; the spea
   s = await sizes(C);
   assert.ok(s.bob > 3 * s.ann, `the speaker is not shown large: ${JSON.stringify(s)}`);
   await shots(C, 'speaker', () => C.locator(`${tile('bob')}.speaking`).waitFor());
+  await checkA11y(C, 'the stage with a speaker shown large');
   await B.keyboard.up(' ');
   // Dark after; he stays large until someone else speaks.
   await ring(C, 'bob', false);
@@ -234,6 +236,7 @@ test('the speaking ring lights while someone talks and goes dark after; the spea
   // Bob's volume, and Ann muted, on Cyd's side only.
   await C.click(`${tile('bob')} .vol`);
   await C.locator(`${tile('bob')} .vol-pop input`).fill('30');
+  await checkA11y(C, "the stage with a person's volume open");
   await C.click(`${tile('ann')} .vol`);
   await C.click(`${tile('ann')} .vol-pop .mute`);
   const want = { ann: { volume: 100, muted: true }, bob: { volume: 30, muted: false } };
@@ -278,6 +281,7 @@ test("screen sharing: the others see it large; stopping removes it, also from th
   assert.equal(await A.locator('#ctl-screen').textContent(), 'Stop sharing');
   await A.locator('#self:not([hidden])').waitFor(); // your own screen, small
   await shots(B, 'screen');
+  await checkA11y(B, 'the stage with a screen shared');
   await A.click('#ctl-screen');
   await B.locator(screen).waitFor({ state: 'detached', timeout: 30_000 });
   assert.equal(await A.locator('#ctl-screen').textContent(), 'Share screen');
@@ -313,6 +317,7 @@ test('a video call: the stage, the camera off and on, mute, a screen, hang up; a
   assert.equal(await A.locator('#ctl-mic').textContent(), 'Mute');
   assert.equal(await C.locator('#live').isVisible(), false);
   await shots(B, 'call');
+  await checkA11y(B, 'a video call');
 
   await A.click('#ctl-cam');
   await picture(B, 'ann', false);

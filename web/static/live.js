@@ -365,6 +365,8 @@ export class Live {
     this.btn.camera.hidden = !s.allowVideo;
     this.btn.screen.hidden = !s.allowVideo || !navigator.mediaDevices?.getDisplayMedia;
     this.btn.hangup.hidden = !s.inCall;
+    // Faces in a row need no layout.
+    this.btn.layout.hidden = !s.allowVideo;
     this.btn.mic.title = s.inCall || s.micOpen ? '' : 'Talk hands-free (or hold SPACE to talk)';
   }
 }
