@@ -193,9 +193,12 @@ async function loadRooms() {
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     rooms = (await res.json()).rooms;
   } catch (e) {
-    byId('entry-error').textContent = navigator.onLine
-      ? `Cannot load the rooms: ${e instanceof Error ? e.message : e}`
-      : 'You are offline: the rooms show once the network is back.';
+    // A fetch that reached no server rejects with a TypeError; the app
+    // itself may still have started, from the service worker's copy.
+    byId('entry-error').textContent =
+      e instanceof TypeError
+        ? `Cannot reach the server${navigator.onLine ? '' : ': you are offline'}. Reload the page once it is back.`
+        : `Cannot load the rooms: ${e instanceof Error ? e.message : e}`;
     return;
   }
   const want = new URLSearchParams(location.search).get('room') ?? load('parley.room', '');
@@ -300,6 +303,13 @@ function sayEmpty() {
     ? `Nothing written yet. Write below, or ${hold} to talk.`
     : `No messages yet. ${hold[0].toUpperCase() + hold.slice(1)} to record the first one, or write below.`;
 }
+
+// Back online: the rooms again, if the entry page could not show them.
+window.addEventListener('online', () => {
+  if (byId('entry').hidden || rooms.length) return;
+  byId('entry-error').textContent = '';
+  loadRooms();
+});
 
 onInputChange(() => {
   if (S.room) sayEmpty();
