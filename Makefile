@@ -31,7 +31,7 @@ unit:
 # already run in every go test. A failure leaves the input in testdata/fuzz.
 FUZZTIME ?= 50000x
 FUZZ_TARGETS = ./signaling:FuzzHandle ./clips/probe:FuzzProbe ./configs:FuzzParseRoom \
-	./configs:FuzzLoadServer ./access:FuzzVerifyToken ./recorder:FuzzRecord
+	./configs:FuzzLoadServer ./access:FuzzVerifyToken ./recorder:FuzzRecord ./signaling:FuzzSDPFrag
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; \

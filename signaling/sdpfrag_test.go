@@ -49,3 +49,27 @@ func TestRestartOffer(t *testing.T) {
 		t.Errorf("answerFrag:\n%s", frag)
 	}
 }
+
+// FuzzSDPFrag: a PATCH body of any bytes is parsed or refused, never a
+// panic; a parsed one makes an offer with its credentials and candidates
+// and nothing of the old ones.
+func FuzzSDPFrag(f *testing.F) {
+	f.Add("a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\na=candidate:1 1 udp 1 192.0.2.1 9 typ host\r\na=end-of-candidates\r\n")
+	f.Add("a=mid:0\na=candidate:1 1 udp 1 192.0.2.1 9 typ host\n")
+	f.Add("garbage")
+	offer := "v=0\r\na=ice-ufrag:oldufrag\r\na=ice-pwd:oldpassword\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=candidate:9 1 udp 1 198.51.100.9 9 typ host\r\n"
+	f.Fuzz(func(t *testing.T, body string) {
+		frag, err := parseSDPFrag(body)
+		if err != nil {
+			return
+		}
+		if frag.ufrag == "" {
+			return // candidates alone: no restart
+		}
+		got := restartOffer(offer, frag)
+		if !strings.Contains(got, "a=ice-ufrag:"+frag.ufrag+"\r\n") || strings.Contains(got, "198.51.100.9") {
+			t.Fatalf("restart offer of %q:\n%s", body, got)
+		}
+		_ = answerFrag(got)
+	})
+}
