@@ -25,7 +25,7 @@ import { holdWhat, onInputChange } from './input.js';
  *   signal: Signal, media: Media, readonly room: RoomInfo, me: {id: string, name: string},
  *   notify: (text: string, retry?: () => void) => void, connected: () => boolean, inRoom: () => boolean,
  *   live: () => boolean, talking: () => boolean, peer: (id: string) => {id: string, name: string}|undefined,
- *   ownerKey: () => string, operator: () => boolean, timeline: Timeline, clipNode: (c: any) => HTMLElement, pausePlayer: () => void, draftFound: (c: any) => void,
+ *   ownerKey: () => string, operator: () => boolean, timeline: Timeline, clipNode: (c: any) => HTMLElement, pausePlayer: () => void, deafened: (on: boolean) => void, draftFound: (c: any) => void,
  *   talkChanged: (on: boolean) => void, callChanged: (c: Call|null) => void, videoChanged: (v: boolean) => Promise<void>,
  *   openDevices: () => Promise<void>, call: () => Call|null, peers: () => {id: string, name: string}[], alerts: Alerts,
  * }} Ctx
@@ -74,6 +74,7 @@ const ctx = {
   timeline: new Timeline(),
   clipNode: (c) => player.view(c).el,
   pausePlayer: () => player.pause(),
+  deafened: (on) => player.setDeafened(on),
   draftFound: (c) => recorder.showDraft(c),
   talkChanged(on) {
     S.talking = on;

@@ -187,12 +187,13 @@ export class Live {
   }
 
   /**
-   * Deafened, nothing of the room is heard; each person's own mute and
-   * volume stay as they were.
+   * Deafened, nothing of the room is heard, its clips neither; each
+   * person's own mute and volume stay as they were.
    * @param {boolean} on
    */
   deafen(on) {
     this.deafened = on;
+    this.ctx.deafened(on);
     for (const t of this.tiles.values()) this.applyAudio(t);
     this.render(this.state);
   }

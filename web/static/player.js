@@ -55,6 +55,8 @@ export class Player {
     /** @type {Set<string>} clips the server was told about */
     this.told = new Set();
     this.noOutputSaid = false;
+    /** deafened (the live stage's Deafen): clips play silent */
+    this.deafened = false;
     const speed = load('parley.speed', 1);
     this.speed = SPEEDS.includes(speed) ? speed : 1;
 
@@ -315,6 +317,15 @@ export class Player {
     if (c) this.start(c);
   }
 
+  /**
+   * Deafened, clips play silent, as the room does.
+   * @param {boolean} on
+   */
+  setDeafened(on) {
+    this.deafened = on;
+    if (this.current) this.current.el.muted = on;
+  }
+
   /** @param {Clip} c */
   start(c) {
     const view = this.view(c);
@@ -324,6 +335,7 @@ export class Player {
     el.src = this.url(c);
     el.dataset.id = c.id;
     el.defaultPlaybackRate = el.playbackRate = this.speed;
+    el.muted = this.deafened;
     const from = this.positions.get(c.id) ?? 0;
     if (from > 0 && from < c.duration - 0.1) el.currentTime = from;
     this.positions.delete(c.id);
