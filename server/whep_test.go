@@ -456,3 +456,33 @@ func TestWHEPCrossOrigin(t *testing.T) {
 		t.Error("the API is open to other sites")
 	}
 }
+
+// TestWHEPLinks: a viewer's and a publisher's 201 name the built-in TURN
+// server, with credentials, as Link headers (RFC 9725 4.6); a preflight
+// names none.
+func TestWHEPLinks(t *testing.T) {
+	srv := startTURNServer(t, false, nil)
+	check := func(what string, h http.Header) {
+		t.Helper()
+		links := h.Values("Link")
+		if len(links) == 0 {
+			t.Fatalf("%s: no Link header", what)
+		}
+		for _, l := range links {
+			if !strings.HasPrefix(l, "<turn") || !strings.Contains(l, `rel="ice-server"`) ||
+				!strings.Contains(l, `username="`) || !strings.Contains(l, `credential="`) || !strings.Contains(l, `credential-type="password"`) {
+				t.Errorf("%s: Link %q", what, l)
+			}
+		}
+	}
+	resp, _ := srv.whipPost(t, "/whep/live", "", whepOffer(t, webrtc.RTPCodecTypeAudio).LocalDescription().SDP)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHEP POST: %s", resp.Status)
+	}
+	check("WHEP", resp.Header)
+	resp, _ = srv.whipPost(t, "/whip/live?name=obs", "", whipOffer(t, newMediaPublisher(t, false)).LocalDescription().SDP)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHIP POST: %s", resp.Status)
+	}
+	check("WHIP", resp.Header)
+}
