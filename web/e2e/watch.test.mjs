@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { startServer, launchBrowser, join, artifacts } from './harness.mjs';
+import { startServer, launchBrowser, join, artifacts, lookAt } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -57,6 +57,7 @@ test('the viewer page plays a live room, says offline when the publisher leaves,
   const P = await viewer('?embed=1', { width: 390, height: 844 });
   await waitState(W, 'offline');
   await snap(W, 'watch-offline-desktop');
+  await lookAt(W, 'watch-offline');
 
   const camera = (/** @type {import('playwright-core').Page} */ p) => p.click('#prejoin-cam');
   let A = await join(browser, srv.url, 'live', 'streamer', { prejoin: camera });
@@ -69,6 +70,7 @@ test('the viewer page plays a live room, says offline when the publisher leaves,
   assert.equal(await W.locator('#title').textContent(), 'Live');
   await snap(W, 'watch-live-desktop');
   await snap(P, 'watch-live-phone-embed');
+  await lookAt(W, 'watch-live');
 
   await A.context().close();
   await waitState(W, 'offline');
@@ -107,6 +109,7 @@ test('a room that is not live, and one that does not exist, say so', async () =>
   await V.goto(`${srv.url}/watch/nope`);
   await waitState(V, 'error');
   assert.match(await V.locator('#status').textContent(), /no room/);
+  await lookAt(V, 'watch-error');
   await V.context().close();
 });
 
