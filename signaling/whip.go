@@ -186,7 +186,7 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if authz != "" {
-		if wp := h.whipOf(room, adm.name, sha256.Sum256([]byte(authz))); wp != nil && wp.takeOver(w, string(body)) {
+		if wp, peer := h.whipOf(room, adm.name, sha256.Sum256([]byte(authz))); wp != nil && wp.takeOver(w, peer, string(body)) {
 			return
 		}
 	}
@@ -456,15 +456,26 @@ func (h *Hub) takeConnection(w http.ResponseWriter, ip netip.Addr, what string) 
 
 // whipOf finds the WHIP session of room published as name with the
 // Authorization header whose hash is auth.
-func (h *Hub) whipOf(room *Room, name string, auth [32]byte) *whipPublisher {
+// Only a session that has joined (its media participant made) is found:
+// its room, name and participant are set, under the room's lock, as it
+// joins.
+func (h *Hub) whipOf(room *Room, name string, auth [32]byte) (*whipPublisher, *sfu.Participant) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	var same []*whipPublisher
 	for _, wp := range h.whips {
-		if wp.room == room && wp.hasAuth && subtle.ConstantTimeCompare(wp.auth[:], auth[:]) == 1 && sameName(wp.name, name) {
-			return wp
+		if wp.hasAuth && subtle.ConstantTimeCompare(wp.auth[:], auth[:]) == 1 {
+			same = append(same, wp)
 		}
 	}
-	return nil
+	h.mu.Unlock()
+	room.mu.Lock()
+	defer room.mu.Unlock()
+	for _, wp := range same {
+		if wp.room == room && wp.peer != nil && sameName(wp.name, name) {
+			return wp, wp.peer
+		}
+	}
+	return nil, nil
 }
 
 // takeOver gives the session a new publish connection from offer: its
@@ -475,7 +486,7 @@ func (h *Hub) whipOf(room *Room, name string, auth [32]byte) *whipPublisher {
 // is stored and the new one records a clip of its own. The answer has a
 // new Location. It reports false if the session ended meanwhile: the
 // caller then starts a new one.
-func (wp *whipPublisher) takeOver(w http.ResponseWriter, offer string) bool {
+func (wp *whipPublisher) takeOver(w http.ResponseWriter, peer *sfu.Participant, offer string) bool {
 	select {
 	case <-wp.left:
 		return false
@@ -491,7 +502,7 @@ func (wp *whipPublisher) takeOver(w http.ResponseWriter, offer string) bool {
 		wp.timer = nil
 	}
 	wp.mu.Unlock()
-	wp.peer.ClosePublish()
+	peer.ClosePublish()
 	wp.finishRecording(StopLeft, nil)
 	wp.mu.Lock()
 	for _, hd := range wp.holds {
@@ -509,7 +520,7 @@ func (wp *whipPublisher) takeOver(w http.ResponseWriter, offer string) bool {
 	h.whips[wp.resource] = wp
 	resource := wp.resource
 	h.mu.Unlock()
-	answer, err := wp.peer.HandleOffer(offer)
+	answer, err := peer.HandleOffer(offer)
 	if err != nil {
 		wp.end()
 		http.Error(w, "bad offer: "+err.Error(), http.StatusBadRequest)
