@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -179,13 +178,8 @@ func (h *Hub) HandleWHEPResource(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such WHEP session", http.StatusNotFound)
 		return
 	}
-	if wv.hasAuth {
-		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
-		if subtle.ConstantTimeCompare(got[:], wv.auth[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
-			http.Error(w, "give the credential that started this WHEP session", http.StatusUnauthorized)
-			return
-		}
+	if !sameCredential(w, r, wv.hasAuth, wv.auth, "WHEP") {
+		return
 	}
 	switch r.Method {
 	case http.MethodDelete:

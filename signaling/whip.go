@@ -253,13 +253,8 @@ func (h *Hub) HandleWHIPResource(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such WHIP session", http.StatusNotFound)
 		return
 	}
-	if wp.hasAuth {
-		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
-		if subtle.ConstantTimeCompare(got[:], wp.auth[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
-			http.Error(w, "give the credential that started this WHIP session", http.StatusUnauthorized)
-			return
-		}
+	if !sameCredential(w, r, wp.hasAuth, wp.auth, "WHIP") {
+		return
 	}
 	switch r.Method {
 	case http.MethodDelete:
@@ -278,6 +273,22 @@ func (h *Hub) HandleWHIPResource(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "PATCH, DELETE")
 		http.Error(w, "PATCH trickles candidates or restarts ICE; DELETE ends the session", http.StatusMethodNotAllowed)
 	}
+}
+
+// sameCredential tells whether a request to a WHIP or WHEP session (what)
+// carries the Authorization header the session was started with (whose
+// hash is auth), if it was started with one; if not, it answers 401.
+func sameCredential(w http.ResponseWriter, r *http.Request, hasAuth bool, auth [32]byte, what string) bool {
+	if !hasAuth {
+		return true
+	}
+	got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+	if subtle.ConstantTimeCompare(got[:], auth[:]) == 1 {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+	http.Error(w, "give the credential that started this "+what+" session", http.StatusUnauthorized)
+	return false
 }
 
 // whipICE is the publish connection of a WHIP session, as a PATCH

@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, join, shot } from './harness.mjs';
+import { startServer, launchBrowser, join, shot, holdSpace } from './harness.mjs';
 import { publishing, sessionProblems } from './clipsync.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
@@ -43,20 +43,6 @@ async function closeAll(...ps) {
 /** Unexpected page errors (a 404 for a resource, a thrown exception). */
 function noErrors(...ps) {
   for (const p of ps) assert.deepEqual(p.errors.map(String), [], 'errors in the page');
-}
-
-/** Holds SPACE for ms milliseconds, with the focus on the page (not a field). */
-async function holdSpace(page, ms) {
-  await page.locator('#recorder h2').click();
-  await page.keyboard.down(' ');
-  // Auto-repeat, as a real keyboard sends it while the key is held.
-  const until = Date.now() + ms;
-  await page.waitForTimeout(300);
-  while (Date.now() < until) {
-    await page.keyboard.down(' ');
-    await page.waitForTimeout(50);
-  }
-  await page.keyboard.up(' ');
 }
 
 const rows = (page, author) => page.locator(`#timeline .clip[data-author="${author}"]`);

@@ -454,3 +454,22 @@ export async function lookAt(page, name) {
     if (before) await page.setViewportSize(before);
   }
 }
+
+/**
+ * Holds SPACE for ms milliseconds, with the focus on the page (not a
+ * field), with a keyboard's auto-repeat.
+ * @param {import('playwright-core').Page} page
+ * @param {number} ms
+ */
+export async function holdSpace(page, ms) {
+  await page.locator('#recorder h2').click();
+  await page.keyboard.down(' ');
+  // Auto-repeat, as a real keyboard sends it while the key is held.
+  const until = Date.now() + ms;
+  await page.waitForTimeout(300);
+  while (Date.now() < until) {
+    await page.keyboard.down(' ');
+    await page.waitForTimeout(50);
+  }
+  await page.keyboard.up(' ');
+}

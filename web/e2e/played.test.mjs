@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, join, makeClip, uploadClip } from './harness.mjs';
+import { startServer, launchBrowser, join, makeClip, uploadClip, holdSpace } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -37,19 +37,6 @@ async function noAutoplay(page) {
 
 const clip = (page, id) => page.locator(`#timeline .clip[data-id="${id}"]`);
 const unplayed = (page, id) => clip(page, id).evaluate((e) => e.classList.contains('unplayed'));
-
-/** Holds SPACE for ms milliseconds with the focus on the page. */
-async function holdSpace(page, ms) {
-  await page.locator('#recorder h2').click();
-  await page.keyboard.down(' ');
-  const until = Date.now() + ms;
-  await page.waitForTimeout(300);
-  while (Date.now() < until) {
-    await page.keyboard.down(' ');
-    await page.waitForTimeout(50);
-  }
-  await page.keyboard.up(' ');
-}
 
 test('played or not is kept by the server: after a reload, and on another device with the same key', async () => {
   const A = await join(browser, srv.url, 'played', 'ada');
