@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -145,10 +144,10 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// waitReceived waits up to 10 s for the server to have read n packets
+// waitReceived waits up to minWait for the server to have read n packets
 // more than read, and returns how many it did not.
 func waitReceived(s *testServer, read, n uint64) uint64 {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(minWait)
 	for {
 		got := s.engine.Stats().ReceivedPackets - read
 		if got >= n {
@@ -182,9 +181,9 @@ func (s *testServer) sendAll(t *testing.T, pc *webrtc.PeerConnection, send func(
 	read, sent := s.engine.Stats().ReceivedPackets, packetsSent(pc)
 	send()
 	n := packetsSent(pc) - sent
-	eventually(t, 10*time.Second, fmt.Sprintf("the server reads the %d packets sent", n), func() bool {
-		return s.engine.Stats().ReceivedPackets-read >= n
-	})
+	if lost := waitReceived(s, read, n); lost > 0 {
+		t.Fatalf("the server read %d of the %d packets sent", n-lost, n)
+	}
 }
 
 func expectError(t *testing.T, c *client.Client, code string) client.Error {
