@@ -47,29 +47,40 @@ export async function startServer(opts = {}) {
   const bin = process.env.PARLEY_BIN || path.join(repo, 'bin', 'parley');
   if (!existsSync(bin)) throw new Error(`${bin} not found: run "make build" first, or set PARLEY_BIN`);
   const dir = mkdtempSync(path.join(tmpdir(), 'parley-e2e-'));
-  const [http, udp, tcp] = [await freeTCP(), await freeUDP(), await freeTCP()];
   const config = path.join(dir, 'parley.toml');
-  writeFileSync(
-    config,
-    `[http]\nlisten = "127.0.0.1:${http}"\n[media]\nudp_port = ${udp}\ntcp_port = ${tcp}\n` +
-      `[storage]\ndata_dir = "${path.join(dir, 'data')}"\n[turn]\nenabled = false\n[log]\nlevel = "debug"\n` +
-      (opts.rooms ? `[rooms]\ndir = "${path.join(dir, 'rooms')}"\n` : '') +
-      (opts.config ?? ''),
-  );
+  // Ports are chosen free, but another process (another test's server, an
+  // outgoing connection) may take one before parley binds it: then the
+  // server is started again on new ports.
+  let url;
+  const choosePorts = async () => {
+    const [http, udp, tcp] = [await freeTCP(), await freeUDP(), await freeTCP()];
+    url = `http://127.0.0.1:${http}`;
+    writeFileSync(
+      config,
+      `[http]\nlisten = "127.0.0.1:${http}"\n[media]\nudp_port = ${udp}\ntcp_port = ${tcp}\n` +
+        `[storage]\ndata_dir = "${path.join(dir, 'data')}"\n[turn]\nenabled = false\n[log]\nlevel = "debug"\n` +
+        (opts.rooms ? `[rooms]\ndir = "${path.join(dir, 'rooms')}"\n` : '') +
+        (opts.config ?? ''),
+    );
+  };
+  await choosePorts();
   if (opts.rooms) {
     mkdirSync(path.join(dir, 'rooms'));
     for (const [name, text] of Object.entries(opts.rooms)) writeFileSync(path.join(dir, 'rooms', `${name}.toml`), text);
   }
   let proc;
   let log = '';
-  const url = `http://127.0.0.1:${http}`;
   const launch = async () => {
     proc = spawn(bin, ['-config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout.on('data', (d) => (log += d));
     proc.stderr.on('data', (d) => (log += d));
     const deadline = Date.now() + 20_000;
     for (;;) {
-      if (proc.exitCode !== null) throw new Error(`parley exited (${proc.exitCode}):\n${log}`);
+      if (proc.exitCode !== null) {
+        const err = new Error(`parley exited (${proc.exitCode}):\n${log}`);
+        err.portTaken = /address already in use/.test(log);
+        throw err;
+      }
       try {
         const r = await fetch(`${url}/healthz`);
         if (r.ok) return;
@@ -91,7 +102,16 @@ export async function startServer(opts = {}) {
     await exited;
     clearTimeout(t);
   };
-  await launch();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (!err.portTaken || attempt === 5) throw err;
+      log = '';
+      await choosePorts();
+    }
+  }
   return {
     url,
     dir,
@@ -99,7 +119,16 @@ export async function startServer(opts = {}) {
     /** Stops the server and starts it again on the same ports and data. */
     async restart() {
       await halt();
-      await launch();
+      // The ports were free a moment ago; one taken meanwhile is retried.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await launch();
+          return;
+        } catch (err) {
+          if (!err.portTaken || attempt === 5) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
     },
     async stop() {
       await halt();
