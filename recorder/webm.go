@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"parley/internal/ebmlid"
 )
 
 // The WebM writer. A clip is laid out as
@@ -27,57 +29,6 @@ import (
 // the Duration, and the Cues in the space reserved for them before the
 // first Cluster, where a browser finds them without reading the whole
 // file.
-
-// Element IDs (Matroska/WebM), with their marker bits.
-const (
-	idEBML               = 0x1A45DFA3
-	idEBMLVersion        = 0x4286
-	idEBMLReadVersion    = 0x42F7
-	idEBMLMaxIDLength    = 0x42F2
-	idEBMLMaxSizeLength  = 0x42F3
-	idDocType            = 0x4282
-	idDocTypeVersion     = 0x4287
-	idDocTypeReadVersion = 0x4285
-	idVoid               = 0xEC
-
-	idSegment      = 0x18538067
-	idSeekHead     = 0x114D9B74
-	idSeek         = 0x4DBB
-	idSeekID       = 0x53AB
-	idSeekPosition = 0x53AC
-
-	idInfo          = 0x1549A966
-	idTimecodeScale = 0x2AD7B1
-	idMuxingApp     = 0x4D80
-	idWritingApp    = 0x5741
-	idDuration      = 0x4489
-
-	idTracks            = 0x1654AE6B
-	idTrackEntry        = 0xAE
-	idTrackNumber       = 0xD7
-	idTrackUID          = 0x73C5
-	idName              = 0x536E
-	idCodecID           = 0x86
-	idCodecPrivate      = 0x63A2
-	idTrackType         = 0x83
-	idAudio             = 0xE1
-	idSamplingFrequency = 0xB5
-	idChannels          = 0x9F
-	idVideo             = 0xE0
-	idPixelWidth        = 0xB0
-	idPixelHeight       = 0xBA
-
-	idCluster     = 0x1F43B675
-	idTimecode    = 0xE7
-	idSimpleBlock = 0xA3
-
-	idCues               = 0x1C53BB6B
-	idCuePoint           = 0xBB
-	idCueTime            = 0xB3
-	idCueTrackPositions  = 0xB7
-	idCueTrack           = 0xF7
-	idCueClusterPosition = 0xF1
-)
 
 const (
 	// maxSize is the largest size a vint of 8 bytes can hold; all ones
@@ -176,7 +127,7 @@ func appendString(b []byte, id uint32, s string) []byte {
 
 // appendVoid appends a Void element of exactly n bytes (n >= 2).
 func appendVoid(b []byte, n int) []byte {
-	b = append(b, idVoid)
+	b = append(b, ebmlid.Void)
 	l := 1
 	if n-2 > 126 {
 		l = 8
@@ -239,74 +190,74 @@ func newWebmWriter(out *countingWriter, tracks []webmTrack, cueRoom int) (*webmW
 		}
 	}
 	var info []byte
-	info = appendUint(info, idTimecodeScale, 1000000)
-	info = appendString(info, idMuxingApp, "parley")
-	info = appendString(info, idWritingApp, "parley")
+	info = appendUint(info, ebmlid.TimecodeScale, 1000000)
+	info = appendString(info, ebmlid.MuxingApp, "parley")
+	info = appendString(info, ebmlid.WritingApp, "parley")
 	durationIn := len(info) + 3 // after the ID and the size
-	info = appendFloat(info, idDuration, 0)
+	info = appendFloat(info, ebmlid.Duration, 0)
 
 	var entries []byte
 	for _, t := range tracks {
 		var e []byte
-		e = appendUint(e, idTrackNumber, t.number)
-		e = appendUint(e, idTrackUID, t.number)
-		e = appendString(e, idName, t.name)
+		e = appendUint(e, ebmlid.TrackNumber, t.number)
+		e = appendUint(e, ebmlid.TrackUID, t.number)
+		e = appendString(e, ebmlid.Name, t.name)
 		switch t.codec {
 		case "opus":
-			e = appendString(e, idCodecID, "A_OPUS")
-			e = appendUint(e, idTrackType, 2)
-			e = appendElem(e, idCodecPrivate, opusHead(t.channels))
+			e = appendString(e, ebmlid.CodecID, "A_OPUS")
+			e = appendUint(e, ebmlid.TrackType, 2)
+			e = appendElem(e, ebmlid.CodecPrivate, opusHead(t.channels))
 			var a []byte
-			a = appendFloat(a, idSamplingFrequency, 48000)
-			a = appendUint(a, idChannels, uint64(t.channels))
-			e = appendElem(e, idAudio, a)
+			a = appendFloat(a, ebmlid.SamplingFrequency, 48000)
+			a = appendUint(a, ebmlid.Channels, uint64(t.channels))
+			e = appendElem(e, ebmlid.Audio, a)
 		case "vp8", "vp9":
 			id := "V_VP8"
 			if t.codec == "vp9" {
 				id = "V_VP9"
 			}
-			e = appendString(e, idCodecID, id)
-			e = appendUint(e, idTrackType, 1)
+			e = appendString(e, ebmlid.CodecID, id)
+			e = appendUint(e, ebmlid.TrackType, 1)
 			var v []byte
-			v = appendUint(v, idPixelWidth, uint64(t.width))
-			v = appendUint(v, idPixelHeight, uint64(t.height))
-			e = appendElem(e, idVideo, v)
+			v = appendUint(v, ebmlid.PixelWidth, uint64(t.width))
+			v = appendUint(v, ebmlid.PixelHeight, uint64(t.height))
+			e = appendElem(e, ebmlid.Video, v)
 		default:
 			return nil, fmt.Errorf("webm: codec %q", t.codec)
 		}
-		entries = appendElem(entries, idTrackEntry, e)
+		entries = appendElem(entries, ebmlid.TrackEntry, e)
 	}
-	infoElem := appendElem(nil, idInfo, info)
-	tracksElem := appendElem(nil, idTracks, entries)
+	infoElem := appendElem(nil, ebmlid.Info, info)
+	tracksElem := appendElem(nil, ebmlid.Tracks, entries)
 	w.cuesSpace = 512 + max(cueRoom, 0)*cuePointSize
 
 	// The SeekHead's positions are written as 8 bytes, so its size does
 	// not depend on them.
 	seek := func(b []byte, id uint32, pos int64) []byte {
 		var s []byte
-		s = appendElem(s, idSeekID, appendID(nil, id))
-		s = appendID(s, idSeekPosition)
+		s = appendElem(s, ebmlid.SeekID, appendID(nil, id))
+		s = appendID(s, ebmlid.SeekPosition)
 		s = append(s, 0x88)
 		s = binary.BigEndian.AppendUint64(s, uint64(pos))
-		return appendElem(b, idSeek, s)
+		return appendElem(b, ebmlid.Seek, s)
 	}
-	seekHeadLen := len(appendElem(nil, idSeekHead, seek(seek(seek(nil, idInfo, 0), idTracks, 0), idCues, 0)))
+	seekHeadLen := len(appendElem(nil, ebmlid.SeekHead, seek(seek(seek(nil, ebmlid.Info, 0), ebmlid.Tracks, 0), ebmlid.Cues, 0)))
 	infoAt := int64(seekHeadLen)
 	tracksAt := infoAt + int64(len(infoElem))
 	cuesAt := tracksAt + int64(len(tracksElem))
-	seekHead := appendElem(nil, idSeekHead, seek(seek(seek(nil, idInfo, infoAt), idTracks, tracksAt), idCues, cuesAt))
+	seekHead := appendElem(nil, ebmlid.SeekHead, seek(seek(seek(nil, ebmlid.Info, infoAt), ebmlid.Tracks, tracksAt), ebmlid.Cues, cuesAt))
 
 	var h []byte
 	var ebml []byte
-	ebml = appendUint(ebml, idEBMLVersion, 1)
-	ebml = appendUint(ebml, idEBMLReadVersion, 1)
-	ebml = appendUint(ebml, idEBMLMaxIDLength, 4)
-	ebml = appendUint(ebml, idEBMLMaxSizeLength, 8)
-	ebml = appendString(ebml, idDocType, "webm")
-	ebml = appendUint(ebml, idDocTypeVersion, 4)
-	ebml = appendUint(ebml, idDocTypeReadVersion, 2)
-	h = appendElem(h, idEBML, ebml)
-	h = appendID(h, idSegment)
+	ebml = appendUint(ebml, ebmlid.EBMLVersion, 1)
+	ebml = appendUint(ebml, ebmlid.EBMLReadVersion, 1)
+	ebml = appendUint(ebml, ebmlid.EBMLMaxIDLength, 4)
+	ebml = appendUint(ebml, ebmlid.EBMLMaxSizeLength, 8)
+	ebml = appendString(ebml, ebmlid.DocType, "webm")
+	ebml = appendUint(ebml, ebmlid.DocTypeVersion, 4)
+	ebml = appendUint(ebml, ebmlid.DocTypeReadVersion, 2)
+	h = appendElem(h, ebmlid.EBML, ebml)
+	h = appendID(h, ebmlid.Segment)
 	h = append(h, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff) // unknown size
 	w.segment = int64(len(h))
 	h = append(h, seekHead...)
@@ -345,7 +296,7 @@ func (w *webmWriter) write(track uint64, tc int64, key bool, data []byte) error 
 		return nil
 	}
 	b := w.scratch[:0]
-	b = append(b, idSimpleBlock)
+	b = append(b, ebmlid.SimpleBlock)
 	size := uint64(len(data)) + 4
 	if size > maxSize {
 		return fmt.Errorf("webm: a frame of %d bytes", len(data))
@@ -372,9 +323,9 @@ func (w *webmWriter) startCluster(track uint64, tc int64) error {
 	w.cues = append(w.cues, cuePoint{time: tc, track: track, position: w.out.n - w.segment})
 	w.cluster = tc
 	b := w.scratch[:0]
-	b = appendID(b, idCluster)
+	b = appendID(b, ebmlid.Cluster)
 	b = append(b, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
-	b = appendUint(b, idTimecode, uint64(tc))
+	b = appendUint(b, ebmlid.Timecode, uint64(tc))
 	_, err := w.out.Write(b)
 	return err
 }
@@ -405,12 +356,12 @@ func (w *webmWriter) cuesElem() []byte {
 		var body []byte
 		for _, c := range points {
 			var pos []byte
-			pos = appendUint(pos, idCueTrack, c.track)
-			pos = appendUint(pos, idCueClusterPosition, uint64(c.position))
+			pos = appendUint(pos, ebmlid.CueTrack, c.track)
+			pos = appendUint(pos, ebmlid.CueClusterPosition, uint64(c.position))
 			var p []byte
-			p = appendUint(p, idCueTime, uint64(c.time))
-			p = appendElem(p, idCueTrackPositions, pos)
-			body = appendElem(body, idCuePoint, p)
+			p = appendUint(p, ebmlid.CueTime, uint64(c.time))
+			p = appendElem(p, ebmlid.CueTrackPositions, pos)
+			body = appendElem(body, ebmlid.CuePoint, p)
 		}
 		// The Cues' size as 4 bytes, or 5 to leave no single byte
 		// that a Void cannot fill.
@@ -423,7 +374,7 @@ func (w *webmWriter) cuesElem() []byte {
 			return appendVoid(nil, w.cuesSpace)
 		}
 		if rest >= 0 {
-			b := appendID(nil, idCues)
+			b := appendID(nil, ebmlid.Cues)
 			var s [8]byte
 			putSize(s[:], uint64(len(body)), l)
 			b = append(b, s[:l]...)

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"parley/clips/probe"
+	"parley/internal/ebmlid"
 	"parley/internal/testmedia"
 )
 
@@ -123,11 +124,11 @@ func TestUintElement(t *testing.T) {
 		{1<<32 - 1, []byte{0xe7, 0x84, 0xff, 0xff, 0xff, 0xff}},
 		{math.MaxUint64, []byte{0xe7, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
 	} {
-		if got := appendUint(nil, idTimecode, c.v); !bytes.Equal(got, c.want) {
+		if got := appendUint(nil, ebmlid.Timecode, c.v); !bytes.Equal(got, c.want) {
 			t.Errorf("%d: % x, want % x", c.v, got, c.want)
 		}
 	}
-	if got := appendUint(nil, idTimecodeScale, 1000000); !bytes.Equal(got, []byte{0x2a, 0xd7, 0xb1, 0x83, 0x0f, 0x42, 0x40}) {
+	if got := appendUint(nil, ebmlid.TimecodeScale, 1000000); !bytes.Equal(got, []byte{0x2a, 0xd7, 0xb1, 0x83, 0x0f, 0x42, 0x40}) {
 		t.Errorf("TimecodeScale: % x", got)
 	}
 }
@@ -139,7 +140,7 @@ func TestVoid(t *testing.T) {
 		if len(b) != n {
 			t.Fatalf("Void of %d bytes is %d", n, len(b))
 		}
-		if es := elems(t, b); len(es) != 1 || es[0].id != idVoid {
+		if es := elems(t, b); len(es) != 1 || es[0].id != ebmlid.Void {
 			t.Fatalf("Void of %d bytes: % x", n, b)
 		}
 	}
@@ -300,7 +301,7 @@ func TestCues(t *testing.T) {
 		file := buf.b
 		space := file[w.cuesAt : w.cuesAt+int64(w.cuesSpace)]
 		es := elems(t, space)
-		if es[0].id != idCues || (len(es) == 2 && es[1].id != idVoid) || len(es) > 2 {
+		if es[0].id != ebmlid.Cues || (len(es) == 2 && es[1].id != ebmlid.Void) || len(es) > 2 {
 			t.Fatalf("%d clusters: the reserved space holds %v", clusters, es)
 		}
 		points := elems(t, es[0].data)
@@ -314,11 +315,11 @@ func TestCues(t *testing.T) {
 			var cueTime, pos uint64
 			for _, e := range elems(t, p.data) {
 				switch e.id {
-				case idCueTime:
+				case ebmlid.CueTime:
 					cueTime = beUint(e.data)
-				case idCueTrackPositions:
+				case ebmlid.CueTrackPositions:
 					for _, f := range elems(t, e.data) {
-						if f.id == idCueClusterPosition {
+						if f.id == ebmlid.CueClusterPosition {
 							pos = beUint(f.data)
 						}
 					}

@@ -9,56 +9,8 @@ import (
 	"io"
 	"math"
 	"math/bits"
-)
 
-// EBML and Matroska element IDs (with their length marker bits), from
-// RFC 8794 and RFC 9559.
-const (
-	idEBML               = 0x1A45DFA3
-	idEBMLVersion        = 0x4286
-	idEBMLReadVersion    = 0x42F7
-	idEBMLMaxIDLength    = 0x42F2
-	idEBMLMaxSizeLength  = 0x42F3
-	idDocType            = 0x4282
-	idDocTypeReadVersion = 0x4285
-	idVoid               = 0xEC
-	idCRC32              = 0xBF
-
-	idSegment     = 0x18538067
-	idSeekHead    = 0x114D9B74
-	idInfo        = 0x1549A966
-	idTracks      = 0x1654AE6B
-	idCluster     = 0x1F43B675
-	idCues        = 0x1C53BB6B
-	idTags        = 0x1254C367
-	idChapters    = 0x1043A770
-	idAttachments = 0x1941A469
-
-	idTimecodeScale = 0x2AD7B1
-
-	idTrackEntry        = 0xAE
-	idTrackNumber       = 0xD7
-	idTrackType         = 0x83
-	idCodecID           = 0x86
-	idCodecPrivate      = 0x63A2
-	idCodecDelay        = 0x56AA
-	idSeekPreRoll       = 0x56BB
-	idDefaultDuration   = 0x23E383
-	idAudio             = 0xE1
-	idSamplingFrequency = 0xB5
-	idChannels          = 0x9F
-	idVideo             = 0xE0
-	idPixelWidth        = 0xB0
-	idPixelHeight       = 0xBA
-	idContentEncodings  = 0x6D80
-
-	idTimecode       = 0xE7
-	idSimpleBlock    = 0xA3
-	idBlockGroup     = 0xA0
-	idBlock          = 0xA1
-	idBlockDuration  = 0x9B
-	idReferenceBlock = 0xFB
-	idDiscardPadding = 0x75A2
+	"parley/internal/ebmlid"
 )
 
 // Caps on what is held in memory or counted.
@@ -79,10 +31,10 @@ const (
 
 // elemNames names the elements that errors mention most.
 var elemNames = map[uint32]string{
-	idEBML: "EBML header", idSegment: "Segment", idSeekHead: "SeekHead", idInfo: "Info",
-	idTracks: "Tracks", idCluster: "Cluster", idCues: "Cues", idTags: "Tags", idTimecode: "Timecode",
-	idSimpleBlock: "SimpleBlock", idBlockGroup: "BlockGroup", idBlock: "Block", idVoid: "Void",
-	idTrackEntry: "TrackEntry", idCodecPrivate: "CodecPrivate",
+	ebmlid.EBML: "EBML header", ebmlid.Segment: "Segment", ebmlid.SeekHead: "SeekHead", ebmlid.Info: "Info",
+	ebmlid.Tracks: "Tracks", ebmlid.Cluster: "Cluster", ebmlid.Cues: "Cues", ebmlid.Tags: "Tags", ebmlid.Timecode: "Timecode",
+	ebmlid.SimpleBlock: "SimpleBlock", ebmlid.BlockGroup: "BlockGroup", ebmlid.Block: "Block", ebmlid.Void: "Void",
+	ebmlid.TrackEntry: "TrackEntry", ebmlid.CodecPrivate: "CodecPrivate",
 }
 
 // elemName names an element for errors.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"parley/internal/ebmlid"
 )
 
 // parser reads one WebM file from a stream.
@@ -86,7 +88,7 @@ func (p *parser) file() error {
 		}
 		return err
 	}
-	if e.id != idEBML {
+	if e.id != ebmlid.EBML {
 		return fmt.Errorf("%w: no EBML header", ErrNotMedia)
 	}
 	if err := p.ebmlHeader(e); err != nil {
@@ -100,7 +102,7 @@ func (p *parser) file() error {
 		if err != nil {
 			return err
 		}
-		if e.id == idVoid || e.id == idCRC32 {
+		if e.id == ebmlid.Void || e.id == ebmlid.CRC32 {
 			if err := p.s.skip(e); err != nil {
 				return err
 			}
@@ -108,7 +110,7 @@ func (p *parser) file() error {
 		}
 		break
 	}
-	if e.id != idSegment {
+	if e.id != ebmlid.Segment {
 		return fmt.Errorf("%w: %s where the Segment belongs", ErrInvalid, elemName(e.id))
 	}
 	if err := p.segment(e); err != nil {
@@ -124,7 +126,7 @@ func (p *parser) file() error {
 		if err != nil {
 			return err
 		}
-		if e.id != idVoid {
+		if e.id != ebmlid.Void {
 			return fmt.Errorf("%w: data after the Segment (%s)", ErrInvalid, elemName(e.id))
 		}
 		if err := p.s.skip(e); err != nil {
@@ -141,29 +143,29 @@ func (p *parser) ebmlHeader(e elem) error {
 	docType := "matroska" // the default of RFC 8794
 	err = children(b, func(id uint32, d []byte) error {
 		switch id {
-		case idDocType:
+		case ebmlid.DocType:
 			s, err := readString(id, d)
 			docType = s
 			return err
-		case idEBMLReadVersion:
+		case ebmlid.EBMLReadVersion:
 			v, err := readUint(id, d)
 			if err == nil && v != 1 {
 				err = fmt.Errorf("%w: EBML read version %d", ErrInvalid, v)
 			}
 			return err
-		case idEBMLMaxIDLength:
+		case ebmlid.EBMLMaxIDLength:
 			v, err := readUint(id, d)
 			if err == nil && v > 4 {
 				err = fmt.Errorf("%w: EBML max ID length %d", ErrInvalid, v)
 			}
 			return err
-		case idEBMLMaxSizeLength:
+		case ebmlid.EBMLMaxSizeLength:
 			v, err := readUint(id, d)
 			if err == nil && v > 8 {
 				err = fmt.Errorf("%w: EBML max size length %d", ErrInvalid, v)
 			}
 			return err
-		case idDocTypeReadVersion:
+		case ebmlid.DocTypeReadVersion:
 			v, err := readUint(id, d)
 			if err == nil && v > 4 {
 				err = fmt.Errorf("%w: DocType read version %d", ErrInvalid, v)
@@ -185,7 +187,7 @@ func (p *parser) ebmlHeader(e elem) error {
 // stream): such an element ends an unknown-size Cluster.
 func isTopLevel(id uint32) bool {
 	switch id {
-	case idCluster, idCues, idInfo, idTracks, idSeekHead, idTags, idChapters, idAttachments, idEBML, idSegment:
+	case ebmlid.Cluster, ebmlid.Cues, ebmlid.Info, ebmlid.Tracks, ebmlid.SeekHead, ebmlid.Tags, ebmlid.Chapters, ebmlid.Attachments, ebmlid.EBML, ebmlid.Segment:
 		return true
 	}
 	return false
@@ -213,11 +215,11 @@ func (p *parser) segment(seg elem) error {
 			return fmt.Errorf("%w: %s overflows the Segment", ErrInvalid, elemName(e.id))
 		}
 		switch e.id {
-		case idInfo:
+		case ebmlid.Info:
 			err = p.segmentInfo(e)
-		case idTracks:
+		case ebmlid.Tracks:
 			err = p.trackList(e)
-		case idCluster:
+		case ebmlid.Cluster:
 			err = p.cluster(e)
 			if errors.Is(err, errEnd) {
 				if seg.unknown {
@@ -225,7 +227,7 @@ func (p *parser) segment(seg elem) error {
 				}
 				return fmt.Errorf("%w: the Segment ends inside a Cluster", ErrTruncated)
 			}
-		case idEBML, idSegment:
+		case ebmlid.EBML, ebmlid.Segment:
 			if seg.unknown {
 				// An unknown-size Segment ends where the next stream begins.
 				p.pending = &e
@@ -251,7 +253,7 @@ func (p *parser) segmentInfo(e elem) error {
 		return err
 	}
 	return children(b, func(id uint32, d []byte) error {
-		if id != idTimecodeScale {
+		if id != ebmlid.TimecodeScale {
 			return nil
 		}
 		v, err := readUint(id, d)
@@ -275,7 +277,7 @@ func (p *parser) trackList(e elem) error {
 		return err
 	}
 	err = children(b, func(id uint32, d []byte) error {
-		if id != idTrackEntry {
+		if id != ebmlid.TrackEntry {
 			return nil
 		}
 		if len(p.tracks) >= maxTracks {
@@ -314,47 +316,47 @@ func trackEntry(b []byte) (Track, error) {
 	err := children(b, func(id uint32, d []byte) error {
 		var err error
 		switch id {
-		case idTrackNumber:
+		case ebmlid.TrackNumber:
 			t.Number, err = readUint(id, d)
-		case idTrackType:
+		case ebmlid.TrackType:
 			trackType, err = readUint(id, d)
-		case idCodecID:
+		case ebmlid.CodecID:
 			codecID, err = readString(id, d)
-		case idCodecPrivate:
+		case ebmlid.CodecPrivate:
 			if len(d) > maxCodecPrivate {
 				return fmt.Errorf("%w: CodecPrivate of %d bytes", ErrInvalid, len(d))
 			}
 			t.CodecPrivate = append([]byte(nil), d...)
-		case idCodecDelay:
+		case ebmlid.CodecDelay:
 			t.CodecDelay, err = readDuration(id, d)
-		case idSeekPreRoll:
+		case ebmlid.SeekPreRoll:
 			t.SeekPreRoll, err = readDuration(id, d)
-		case idDefaultDuration:
+		case ebmlid.DefaultDuration:
 			t.DefaultDuration, err = readDuration(id, d)
-		case idContentEncodings:
+		case ebmlid.ContentEncodings:
 			return fmt.Errorf("%w: compressed or encrypted tracks", ErrCodec)
-		case idAudio:
+		case ebmlid.Audio:
 			// Opus is described by its OpusHead; the Audio element only
 			// has to be well formed.
 			hasAudio = true
 			err = children(d, func(id uint32, d []byte) error {
 				var err error
 				switch id {
-				case idSamplingFrequency:
+				case ebmlid.SamplingFrequency:
 					_, err = readFloat(id, d)
-				case idChannels:
+				case ebmlid.Channels:
 					_, err = readUint(id, d)
 				}
 				return err
 			})
-		case idVideo:
+		case ebmlid.Video:
 			hasVd = true
 			err = children(d, func(id uint32, d []byte) error {
 				var err error
 				switch id {
-				case idPixelWidth:
+				case ebmlid.PixelWidth:
 					width, err = readUint(id, d)
-				case idPixelHeight:
+				case ebmlid.PixelHeight:
 					height, err = readUint(id, d)
 				}
 				return err
@@ -441,7 +443,7 @@ func (p *parser) cluster(c elem) error {
 			return fmt.Errorf("%w: %s overflows its Cluster", ErrInvalid, elemName(e.id))
 		}
 		switch e.id {
-		case idTimecode:
+		case ebmlid.Timecode:
 			b, err := p.s.data(e, 8)
 			if err != nil {
 				return err
@@ -454,7 +456,7 @@ func (p *parser) cluster(c elem) error {
 				return fmt.Errorf("%w: cluster timecode %d", ErrInvalid, v)
 			}
 			timecode = int64(v)
-		case idSimpleBlock:
+		case ebmlid.SimpleBlock:
 			if timecode < 0 {
 				return fmt.Errorf("%w: block before the Cluster's timecode", ErrInvalid)
 			}
@@ -465,7 +467,7 @@ func (p *parser) cluster(c elem) error {
 			if err := p.block(b, timecode, true, false, -1, 0); err != nil {
 				return err
 			}
-		case idBlockGroup:
+		case ebmlid.BlockGroup:
 			if timecode < 0 {
 				return fmt.Errorf("%w: block before the Cluster's timecode", ErrInvalid)
 			}
@@ -496,15 +498,15 @@ func (p *parser) blockGroup(e elem, timecode int64) error {
 	err = children(b, func(id uint32, d []byte) error {
 		var err error
 		switch id {
-		case idBlock:
+		case ebmlid.Block:
 			blockCnt++
 			block = d
-		case idBlockDuration:
+		case ebmlid.BlockDuration:
 			haveDur = true
 			dur, err = readUint(id, d)
-		case idReferenceBlock:
+		case ebmlid.ReferenceBlock:
 			ref = true
-		case idDiscardPadding:
+		case ebmlid.DiscardPadding:
 			discard, err = readInt(id, d)
 		}
 		return err
