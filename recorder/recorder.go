@@ -49,6 +49,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/bits"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,8 +107,9 @@ const (
 	// housekeepEvery is how often the recorder's goroutine wakes up to take
 	// the queued packets, ask for keyframes and flush; wakeBatch queued
 	// packets wake it sooner. Waking per packet would cost more than the
-	// packet's own work, and nothing waits for a frame to be written: the
-	// file is flushed every second.
+	// packet's own work, and once the clip has started nothing waits for
+	// a frame to be written: the file is flushed every second. Until it
+	// has started, every packet wakes it (see Recorder.opened).
 	housekeepEvery = 100 * time.Millisecond
 	wakeBatch      = 32
 	// maxPending bounds the frames held before the header is written
@@ -314,6 +316,11 @@ type Recorder struct {
 	tracks []*trackState
 	in     inbox
 	closed atomic.Bool // Stop was called: the Sinks need not lock
+	// opened is set once the clip's start is decided (its header and
+	// first blocks written and flushed, or the recording failed): until
+	// then every packet wakes the recorder, so that a clip's first
+	// syllable is on disk at once, not after a batch and a flush.
+	opened atomic.Bool
 	done   chan struct{}
 
 	dropped atomic.Uint64
@@ -450,6 +457,11 @@ func (s *Sink) WriteRTPAt(p *rtp.Packet, arrival time.Time) {
 	} else {
 		cp = new(rtp.Packet)
 	}
+	if cap(cp.Payload) < len(p.Payload) {
+		// Rounded up, so that a copy reused for payloads of any size
+		// grows a few times at most, not with each larger one.
+		cp.Payload = make([]byte, 0, max(256, 1<<bits.Len(uint(len(p.Payload)))))
+	}
 	payload := append(cp.Payload[:0], p.Payload...)
 	cp.Header = p.Header
 	cp.Header.Extension, cp.Header.Extensions, cp.Header.CSRC = false, nil, nil
@@ -458,7 +470,7 @@ func (s *Sink) WriteRTPAt(p *rtp.Packet, arrival time.Time) {
 	if arrival.After(in.last) {
 		in.last = arrival
 	}
-	wake := len(in.queue) == wakeBatch
+	wake := len(in.queue) == wakeBatch || !r.opened.Load()
 	in.mu.Unlock()
 	if wake {
 		select {
@@ -518,6 +530,9 @@ func (r *Recorder) run() {
 		if closed {
 			r.finish()
 			return
+		}
+		if !r.opened.Load() {
+			r.tryOpen(time.Now())
 		}
 	}
 }
@@ -741,15 +756,33 @@ func (r *Recorder) housekeeping() {
 			t.lastKFAt = now
 		}
 	}
-	if r.webm == nil && len(r.pending) > 0 && r.ready() && r.chooseClock(now, false) {
-		r.open()
-	}
+	r.tryOpen(now)
 	if r.out.since(now) >= flushEvery {
 		if err := r.out.flush(); err != nil && r.err == nil {
 			r.err = fmt.Errorf("write clip: %w", err)
 			r.limitHit = true
 		}
 	}
+}
+
+// tryOpen writes the header and the frames held, once they can be
+// (see open), and flushes what is written: the start of a clip reaches
+// the file as soon as it is known, and a crash then keeps it too. It is
+// called until then (Recorder.opened).
+func (r *Recorder) tryOpen(now time.Time) {
+	if r.webm == nil && !r.limitHit {
+		if len(r.pending) == 0 || !r.ready() || !r.chooseClock(now, false) {
+			return
+		}
+		r.open()
+	}
+	if r.webm != nil {
+		if err := r.out.flush(); err != nil && r.err == nil {
+			r.err = fmt.Errorf("write clip: %w", err)
+			r.limitHit = true
+		}
+	}
+	r.opened.Store(true)
 }
 
 // open writes the header with the tracks that can be recorded and the

@@ -1,12 +1,15 @@
 package recorder
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pion/rtp"
@@ -247,4 +250,100 @@ func TestRecordWriteError(t *testing.T) {
 			t.Errorf("disk full after %d bytes: Stop returned %v", limit, err)
 		}
 	}
+}
+
+// TestRecordStartsAtOnce checks that a clip's first packet is in the
+// file as soon as the recorder has taken it, not after a batch of
+// packets or the next flush: the clock of the bubble stands still, so
+// only the packet itself can have woken the recorder.
+func TestRecordStartsAtOnce(t *testing.T) {
+	frames := testmedia.Opus(t, 3)
+	pkts := testmedia.Packets(frames, &codecs.OpusPayloader{}, 48000, 1000)
+	path := filepath.Join(t.TempDir(), "clip.webm")
+	synctest.Test(t, func(t *testing.T) {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		rec, err := Start(f, []Track{{Codec: testmedia.OpusCodec}}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := rec.Sink(0)
+		for _, p := range pkts[0] {
+			sink.WriteRTP(p)
+		}
+		synctest.Wait()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(data, pkts[0][0].Payload) {
+			t.Errorf("the first packet is not in the file (%d bytes) once the recorder has taken it", len(data))
+		}
+		// Once started, the clip is written in batches again: a second
+		// packet stays in the queue or the buffer.
+		for _, p := range pkts[1] {
+			sink.WriteRTP(p)
+		}
+		synctest.Wait()
+		if data, _ := os.ReadFile(path); bytes.Contains(data, pkts[1][0].Payload) {
+			t.Errorf("the second packet was written out at once: the recorder wakes per packet")
+		}
+		if _, err := rec.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestRecordAllocsPerPacket checks that what a recording allocates does
+// not grow with its length: a clip of 40 s allocates no more than one of
+// 10 s but for its Cues, whatever the header, the first buffers and the
+// close take.
+func TestRecordAllocsPerPacket(t *testing.T) {
+	frames := testmedia.Opus(t, 3)
+	var pkts []*rtp.Packet
+	for _, fp := range testmedia.Packets(frames, &codecs.OpusPayloader{}, 48000, 1000) {
+		pkts = append(pkts, fp...)
+	}
+	dir := t.TempDir()
+	clip := func(n int) float64 {
+		return testing.AllocsPerRun(5, func() {
+			f, err := os.Create(filepath.Join(dir, "clip.webm"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			rec, err := Start(f, []Track{{Codec: testmedia.OpusCodec}}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := rec.Sink(0)
+			var q rtp.Packet
+			for i := range n {
+				p := pkts[i%len(pkts)]
+				cycle := i / len(pkts)
+				q.Header, q.Payload = p.Header, p.Payload
+				q.SequenceNumber += uint16(cycle * len(pkts))
+				q.Timestamp += uint32(cycle*len(pkts)) * 960
+				sink.WriteRTP(&q)
+				if (i+1)%wakeBatch == 0 {
+					for rec.queued() > 0 {
+						runtime.Gosched()
+					}
+				}
+			}
+			res, err := rec.Stop()
+			if err != nil || res.Dropped != 0 || res.Frames != n {
+				t.Fatalf("%d packets: %d frames, %d dropped, %v", n, res.Frames, res.Dropped, err)
+			}
+		})
+	}
+	short, long := clip(500), clip(2000)
+	// The Cues' slice doubles twice or so, a cue per second.
+	if extra := long - short; extra > 8 {
+		t.Errorf("a clip of 2000 packets allocates %.0f times, one of 500 %.0f: %.3f per packet", long, short, extra/1500)
+	}
+	t.Logf("allocations per clip: %.0f for 500 packets, %.0f for 2000", short, long)
 }

@@ -353,13 +353,14 @@ func (w *webmWriter) close(duration int64) error {
 func (w *webmWriter) cuesElem() []byte {
 	points := w.cues
 	for {
-		var body []byte
+		// A point's parts are made on the stack: the Cues cost one
+		// buffer, however long the clip.
+		body := make([]byte, 0, len(points)*cuePointSize)
+		var posBuf, pointBuf [48]byte
 		for _, c := range points {
-			var pos []byte
-			pos = appendUint(pos, ebmlid.CueTrack, c.track)
+			pos := appendUint(posBuf[:0], ebmlid.CueTrack, c.track)
 			pos = appendUint(pos, ebmlid.CueClusterPosition, uint64(c.position))
-			var p []byte
-			p = appendUint(p, ebmlid.CueTime, uint64(c.time))
+			p := appendUint(pointBuf[:0], ebmlid.CueTime, uint64(c.time))
 			p = appendElem(p, ebmlid.CueTrackPositions, pos)
 			body = appendElem(body, ebmlid.CuePoint, p)
 		}
