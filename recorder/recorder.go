@@ -112,6 +112,11 @@ const (
 	// has started, every packet wakes it (see Recorder.opened).
 	housekeepEvery = 100 * time.Millisecond
 	wakeBatch      = 32
+	// startedEvery is the housekeeping's period once the clip has
+	// started: then it only flushes, every second, and takes what fewer
+	// than wakeBatch packets left in the queue. Fifty recorders waking ten
+	// times a second cost a server more than their packets did.
+	startedEvery = 500 * time.Millisecond
 	// maxPending bounds the frames held before the header is written
 	// (keyframeWait of audio and video); later ones are dropped.
 	maxPending = 1024
@@ -512,6 +517,7 @@ func (r *Recorder) run() {
 	defer close(r.done)
 	tick := time.NewTicker(housekeepEvery)
 	defer tick.Stop()
+	quiet := false
 	var batch []queued
 	for {
 		select {
@@ -531,8 +537,10 @@ func (r *Recorder) run() {
 			r.finish()
 			return
 		}
-		if !r.opened.Load() {
-			r.tryOpen(time.Now())
+		r.tryOpen(time.Now())
+		if !quiet && r.opened.Load() {
+			tick.Reset(startedEvery)
+			quiet = true
 		}
 	}
 }
@@ -770,6 +778,9 @@ func (r *Recorder) housekeeping() {
 // the file as soon as it is known, and a crash then keeps it too. It is
 // called until then (Recorder.opened).
 func (r *Recorder) tryOpen(now time.Time) {
+	if r.opened.Load() {
+		return
+	}
 	if r.webm == nil && !r.limitHit {
 		if len(r.pending) == 0 || !r.ready() || !r.chooseClock(now, false) {
 			return

@@ -291,6 +291,17 @@ func TestRecordStartsAtOnce(t *testing.T) {
 		if data, _ := os.ReadFile(path); bytes.Contains(data, pkts[1][0].Payload) {
 			t.Errorf("the second packet was written out at once: the recorder wakes per packet")
 		}
+		// Nor does the housekeeping write it before a flush is due.
+		time.Sleep(2 * housekeepEvery)
+		synctest.Wait()
+		if data, _ := os.ReadFile(path); bytes.Contains(data, pkts[1][0].Payload) {
+			t.Errorf("the second packet was written out within %v: the file is flushed more often than every %v", 2*housekeepEvery, flushEvery)
+		}
+		time.Sleep(flushEvery)
+		synctest.Wait()
+		if data, _ := os.ReadFile(path); !bytes.Contains(data, pkts[1][0].Payload) {
+			t.Errorf("the second packet was not written out after %v", flushEvery)
+		}
 		if _, err := rec.Stop(); err != nil {
 			t.Fatal(err)
 		}
