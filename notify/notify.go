@@ -32,6 +32,7 @@ import (
 
 	"parley/clips"
 	"parley/configs"
+	"parley/internal/outbox"
 )
 
 // QueueLimit bounds the mails waiting to be sent; beyond it new ones are
@@ -56,7 +57,7 @@ type Mailer struct {
 	done  chan struct{}
 
 	dial   func(ctx context.Context) (net.Conn, error) // dialServer; tests may replace it
-	outbox *outbox                                     // nil: mail waits in memory only
+	outbox *outbox.Outbox                              // nil: mail waits in memory only
 
 	startOnce sync.Once
 	accepting sync.WaitGroup // ClipEvent's outbox writers
@@ -204,7 +205,7 @@ func (m *Mailer) resume() {
 	if m.outbox == nil {
 		return
 	}
-	mails, files := m.outbox.load(QueueLimit, m.log)
+	mails, files := outbox.Load(m.outbox, QueueLimit, checkStored, m.log)
 	for i, sm := range mails {
 		j := &job{room: sm.Room, clipID: sm.Clip, msg: sm.Message, attempts: sm.Attempts, file: files[i]}
 		found := false
@@ -217,7 +218,7 @@ func (m *Mailer) resume() {
 		if !found {
 			m.log.Warn("mail from before the restart dropped: its room no longer notifies this address", "room", sm.Room, "clip", sm.Clip, "to", sm.ToAddr)
 			j.to.addr = &mail.Address{Address: sm.ToAddr}
-			m.outbox.remove(j, m.log)
+			m.outbox.Remove(j.file, m.log)
 			continue
 		}
 		m.log.Info("mail from before the restart queued", "room", sm.Room, "clip", sm.Clip, "to", sm.ToAddr, "attempts", sm.Attempts)
@@ -255,8 +256,8 @@ func (m *Mailer) ClipEvent(ev clips.Event) {
 	go func() {
 		defer m.accepting.Done()
 		for _, j := range jobs {
-			j.file = newName()
-			if err := m.outbox.save(j); err != nil {
+			j.file = m.outbox.NewName()
+			if err := m.outbox.Save(j.file, j.stored()); err != nil {
 				m.log.Error("mail outbox: save; the mail waits in memory only", "room", j.room, "clip", j.clipID, "to", j.to.addr.Address, "err", err)
 				j.file = ""
 			}
@@ -270,7 +271,7 @@ func (m *Mailer) ClipEvent(ev clips.Event) {
 // forget removes a mail's outbox file: it was sent or given up.
 func (m *Mailer) forget(j *job) {
 	if m.outbox != nil && j.file != "" {
-		m.outbox.remove(j, m.log)
+		m.outbox.Remove(j.file, m.log)
 	}
 }
 
@@ -366,7 +367,7 @@ func (m *Mailer) attempt(j *job) {
 // keep records a failed attempt in j's outbox file.
 func (m *Mailer) keep(j *job) {
 	if m.outbox != nil && j.file != "" {
-		if err := m.outbox.save(j); err != nil {
+		if err := m.outbox.Save(j.file, j.stored()); err != nil {
 			m.log.Warn("mail outbox: save", "file", j.file, "err", err)
 		}
 	}
@@ -495,12 +496,12 @@ func (m *Mailer) Close() {
 	}
 	if kept > 0 {
 		if m.outbox != nil {
-			m.log.Warn("mail not sent yet: kept in the outbox for the next start", "mails", kept, "dir", m.outbox.dir)
+			m.log.Warn("mail not sent yet: kept in the outbox for the next start", "mails", kept, "dir", m.outbox.Dir())
 		} else {
 			m.log.Warn("mail not sent: server stopping", "mails", kept)
 		}
 	}
 	if m.outbox != nil {
-		m.outbox.root.Close()
+		_ = m.outbox.Close()
 	}
 }
