@@ -23,7 +23,10 @@ type Server struct {
 	Chat      Chat      `toml:"chat" json:"chat"`
 	Auth      Auth      `toml:"auth" json:"auth"`
 	Mail      Mail      `toml:"mail" json:"mail"`
-	Log       Log       `toml:"log" json:"log"`
+	// Webhooks receive the rooms' events (package webhook).
+	Webhooks        []Webhook       `toml:"webhooks" json:"webhooks"`
+	WebhookDelivery WebhookDelivery `toml:"webhook_delivery" json:"webhook_delivery"`
+	Log             Log             `toml:"log" json:"log"`
 }
 
 // HTTP configures the HTTP server (pages, API and the signaling websocket).
@@ -261,8 +264,10 @@ func Default() Server {
 			FailureBurst:      10,
 			Operators:         []Operator{},
 		},
-		Mail: defaultMail(),
-		Log:  Log{Level: "info", Format: "text"},
+		Mail:            defaultMail(),
+		Webhooks:        []Webhook{},
+		WebhookDelivery: defaultWebhookDelivery(),
+		Log:             Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -306,6 +311,9 @@ func parseServer(path string, data []byte) (Server, error) {
 	}
 	if s.Auth.Operators == nil {
 		s.Auth.Operators = []Operator{}
+	}
+	if s.Webhooks == nil {
+		s.Webhooks = []Webhook{}
 	}
 	if err := s.problems().err(path); err != nil {
 		return Server{}, err
@@ -426,6 +434,7 @@ func (s Server) problems() problems {
 	s.TURN.problems(&p)
 	s.Auth.problems(&p, s.Signaling.MaxNameLength)
 	s.Mail.problems(&p)
+	webhookProblems(&p, s.Webhooks, s.WebhookDelivery)
 
 	// storage, log
 	if strings.TrimSpace(s.Storage.DataDir) == "" {
