@@ -21,6 +21,7 @@ declare -A APT_COMMANDS=(
 	[npm]=npm
 	[unshare]=util-linux
 	[ip]=iproute2
+	[openssl]=openssl
 )
 
 need_go() {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -53,12 +54,16 @@ var (
 	descTURN         = desc("turn_allocations", "TURN relay allocations held now.")
 	descMailSent     = desc("mail_sent_total", "Notification mails delivered.", "room")
 	descMailFailed   = desc("mail_failed_total", "Notification mails given up after their last attempt.", "room")
+	descHookSent     = desc("webhook_sent_total", "Webhook events delivered, by [[webhooks]] entry (1, 2, ...).", "webhook")
+	descHookFailed   = desc("webhook_failed_total", "Webhook events given up after their last attempt or dropped.", "webhook")
+	descHookWaiting  = desc("webhook_waiting", "Webhook events waiting for delivery now.", "webhook")
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descParticipants, descRoomViewers, descClips, descClipBytes,
 		descUpTracks, descDownTracks, descViewers, descRecorded, descReceived, descForwarded, descDirect,
-		descSocketSent, descSocketDrop, descTURN, descMailSent, descMailFailed} {
+		descSocketSent, descSocketDrop, descTURN, descMailSent, descMailFailed,
+		descHookSent, descHookFailed, descHookWaiting} {
 		ch <- d
 	}
 }
@@ -100,5 +105,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for room, n := range failed {
 			counter(descMailFailed, float64(n), room)
 		}
+	}
+	sent, failed, waiting := s.hooks.Stats()
+	for i := range sent {
+		n := strconv.Itoa(i + 1)
+		counter(descHookSent, float64(sent[i]), n)
+		counter(descHookFailed, float64(failed[i]), n)
+		gauge(descHookWaiting, float64(waiting[i]), n)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"parley/signaling"
 	"parley/turn"
 	"parley/web"
+	"parley/webhook"
 )
 
 // Server is a running parley.
@@ -40,7 +41,8 @@ type Server struct {
 	turn    *turn.Server
 	store   *clips.Store
 	chat    *chatlog.Store
-	mail    *notify.Mailer // nil when no room notifies
+	mail    *notify.Mailer  // nil when no room notifies
+	hooks   *webhook.Sender // nil when there are no webhooks
 	hub     *signaling.Hub
 	http    *http.Server
 	ln      net.Listener
@@ -74,6 +76,8 @@ func New(cfg configs.Server, rooms []configs.Room, log *slog.Logger) (*Server, e
 type Options struct {
 	// Mail are the notification mailer's options (the SMTP server's CAs).
 	Mail notify.Options
+	// Webhook are the webhooks' options.
+	Webhook webhook.Options
 	// WHIPConnectTimeout ends a WHIP session without media this long
 	// after its offer (0: the default, 10 s).
 	WHIPConnectTimeout time.Duration
@@ -87,8 +91,13 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	if err != nil {
 		return nil, err
 	}
+	hooks, err := webhook.New(cfg.Webhooks, cfg.WebhookDelivery, cfg.Storage.DataDir, opts.Webhook, log)
+	if err != nil {
+		mailer.Close()
+		return nil, err
+	}
 	// undo closes, newest first, what was opened when a later step fails.
-	undo := []func() error{func() error { mailer.Close(); return nil }}
+	undo := []func() error{func() error { mailer.Close(); return nil }, func() error { hooks.Close(); return nil }}
 	fail := func(err error) (*Server, error) {
 		for i := len(undo) - 1; i >= 0; i-- {
 			_ = undo[i]()
@@ -171,7 +180,7 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		return fail(fmt.Errorf("http listen: %w", err))
 	}
 	undo = append(undo, ln.Close)
-	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer}
+	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer, hooks: hooks}
 	if cfg.HTTP.RedirectListen != "" {
 		rln, err := net.Listen("tcp", cfg.HTTP.RedirectListen)
 		if err != nil {
@@ -196,12 +205,16 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		s.metrics = sideServer(s.metricsHandler(), log)
 	}
 	s.hub = signaling.NewHub(signaling.Config{
-		Auth:               auth,
-		Chat:               chat,
-		Signaling:          cfg.Signaling,
-		AllowedOrigins:     cfg.HTTP.AllowedOrigins,
-		Store:              store,
-		AlsoOnClipEvent:    mailer.ClipEvent,
+		Auth:           auth,
+		Chat:           chat,
+		Signaling:      cfg.Signaling,
+		AllowedOrigins: cfg.HTTP.AllowedOrigins,
+		Store:          store,
+		AlsoOnClipEvent: func(ev clips.Event) {
+			mailer.ClipEvent(ev)
+			hooks.ClipEvent(ev)
+		},
+		OnRoomEvent:        func(ev signaling.RoomEvent) { hooks.Emit(ev.Type, ev.Room, ev) },
 		CallTimeout:        cfg.Signaling.CallTimeout.D(),
 		CallRejoinGrace:    cfg.Signaling.CallRejoinGrace.D(),
 		WHIPConnectTimeout: opts.WHIPConnectTimeout,
@@ -223,6 +236,7 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	mailer.Start()
+	hooks.Start()
 	return s, nil
 }
 
@@ -387,6 +401,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errHub := s.hub.Shutdown(ctx)
 		errStore := errors.Join(s.store.Close(), s.chat.Close())
 		s.mail.Close() // after the store: no more clip events
+		s.hooks.Close()
 		errTURN := s.turn.Close()
 		errEngine := s.engine.Close()
 		s.shutdownErr = errors.Join(errHTTP, errHub, errStore, errTURN, errEngine)

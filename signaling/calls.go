@@ -27,15 +27,17 @@ const (
 )
 
 type call struct {
-	id      string
-	video   bool
-	active  bool
-	parties [2]*callParty // caller, callee
-	ring    *time.Timer
+	id       string
+	video    bool
+	active   bool
+	answered time.Time     // when it became active
+	parties  [2]*callParty // caller, callee
+	ring     *time.Timer
 }
 
 type callParty struct {
 	owner string
+	name  string   // for the call's summary
 	s     *Session // nil while reconnecting
 	away  *time.Timer
 }
@@ -108,7 +110,7 @@ func (s *Session) callStart(m *clientMessage) {
 	c := &call{
 		id:      newID(),
 		video:   m.Video,
-		parties: [2]*callParty{{owner: s.owner, s: s}, {owner: callee.owner, s: callee}},
+		parties: [2]*callParty{{owner: s.owner, name: s.name, s: s}, {owner: callee.owner, name: callee.name, s: callee}},
 	}
 	room.calls[s.owner], room.calls[callee.owner] = c, c
 	c.ring = time.AfterFunc(s.hub.callTimeout(), func() {
@@ -146,7 +148,7 @@ func (s *Session) callAccept(m *clientMessage) {
 		s.sendError(m.Req, ErrBadRequest, "only the person called can accept, once")
 		return
 	}
-	c.active = true
+	c.active, c.answered = true, time.Now()
 	c.ring.Stop()
 	a, b := c.parties[0].s, c.parties[1].s
 	s.hub.announceCallLocked(c)
@@ -236,6 +238,7 @@ func (h *Hub) endCallLocked(room *Room, c *call, reason string) {
 		sendCallLocked(p, callMessage{Type: TypeCallEnded, Call: c.id, Video: c.video, Reason: reason})
 	}
 	c.ring.Stop()
+	h.tellLocked(room, RoomEvent{Type: EventCallEnded, Call: c.summary(reason)})
 	if c.active {
 		for _, p := range c.parties {
 			if p.s != nil && p.s.peer != nil {

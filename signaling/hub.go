@@ -55,6 +55,10 @@ type Config struct {
 	// AlsoOnClipEvent, if set, is called with every clip event after the
 	// room's sessions are told (mail notifications).
 	AlsoOnClipEvent func(clips.Event)
+	// OnRoomEvent, if set, is told of joins, leaves, rooms starting and
+	// finishing, and calls ending (RoomEvent), in each room's order. It
+	// is called under the room's lock: it must not block.
+	OnRoomEvent func(RoomEvent)
 	// Auth admits people to rooms (passwords, tokens, operators).
 	Auth Auth
 	// Chat keeps chat history and messages for people offline; nil keeps

@@ -174,6 +174,10 @@ func (m *membership) joinRoom(room *Room, name, ownerKey string, req json.RawMes
 		o.deliver(joined)
 	}
 	room.members[m.id] = m.self
+	if len(room.members) == 1 {
+		m.hub.tellLocked(room, RoomEvent{Type: EventRoomStarted, Participant: peerOf(m)})
+	}
+	m.hub.tellLocked(room, RoomEvent{Type: EventParticipantJoined, Participant: peerOf(m)})
 	room.mu.Unlock()
 	m.log.Info("joined", "room", room.cfg.Name, "participant", m.id, "name", m.name)
 
@@ -207,6 +211,12 @@ func (m *membership) leave() {
 	left, _ := json.Marshal(presenceMessage{Type: TypeParticipantLeft, Participant: m.peerInfo()})
 	for _, o := range room.members {
 		o.deliver(left)
+	}
+	if m.id != "" {
+		m.hub.tellLocked(room, RoomEvent{Type: EventParticipantLeft, Participant: peerOf(m)})
+		if len(room.members) == 0 {
+			m.hub.tellLocked(room, RoomEvent{Type: EventRoomFinished, Participant: peerOf(m)})
+		}
 	}
 	room.mu.Unlock()
 	if m.peer != nil {
