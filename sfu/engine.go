@@ -18,6 +18,7 @@ import (
 
 	"parley/audiolevel"
 	"parley/netpolicy"
+	"parley/sfu/transportcc"
 )
 
 // Config is what the media plane needs to know about the host.
@@ -181,9 +182,15 @@ func publishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 		return nil, err
 	}
 	ir.Add(receiver)
-	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
-		return nil, err
+	// TWCC feedback, from the reading goroutine (see transportcc) rather
+	// than Pion's, which hands each packet to a goroutine of its own.
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		me.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: transportcc.URI}, kind); err != nil {
+			return nil, err
+		}
 	}
+	ir.Add(transportcc.Factory{})
 	// Simulcast: each encoding's packets say which media section (mid)
 	// and which encoding (rid) they belong to.
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {

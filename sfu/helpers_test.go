@@ -242,6 +242,7 @@ type sendTrack struct {
 	seq    uint16 // next sequence number; only the sending goroutine uses it
 	ts     uint32
 	plis   atomic.Int32 // keyframe requests the SFU sent for it
+	twcc   atomic.Int32 // TWCC feedbacks the SFU sent for it
 	// level, when levelID is set (audio), is the audio level sent on
 	// every packet (audiolevel.Level, 0..127); paused stops the packets.
 	levelID uint8
@@ -645,6 +646,9 @@ func (c *testClient) publishMarked(screen bool, kinds ...webrtc.RTPCodecType) []
 					if pli, ok := p.(*rtcp.PictureLossIndication); ok && pli.MediaSSRC == st.ssrc {
 						st.plis.Add(1)
 						st.key.Store(true)
+					}
+					if cc, ok := p.(*rtcp.TransportLayerCC); ok && cc.MediaSSRC == st.ssrc {
+						st.twcc.Add(1)
 					}
 				}
 			}

@@ -2,11 +2,14 @@ package sfu
 
 import (
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -556,4 +559,38 @@ func TestNoGoroutineLeftAfterClose(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestTWCCFeedback: a publisher that numbers its packets transport-wide,
+// as browsers do, gets TWCC feedback for its audio and its video, from
+// which it estimates its uplink.
+func TestTWCCFeedback(t *testing.T) {
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	a := join(t, room, "a")
+	a.api = twccClientAPI(t)
+	sent := a.publish(audio, video)
+	ua, uv := upOf(t, a.p, audio), upOf(t, a.p, video)
+	eventually(t, "the SFU reads a's tracks", func() bool { return ua.Packets() > 0 && uv.Packets() > 0 })
+	eventually(t, "a gets TWCC feedback for both tracks", func() bool { return sent[0].twcc.Load() > 0 && sent[1].twcc.Load() > 0 })
+}
+
+// twccClientAPI is clientAPI with the transport-wide sequence number
+// offered and written on every packet sent.
+func twccClientAPI(t *testing.T) *webrtc.API {
+	t.Helper()
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
 }

@@ -1,0 +1,163 @@
+// Package transportcc answers a publisher's transport-wide sequence
+// numbers with TWCC feedback (draft-holmer-rmcat-transport-wide-cc-
+// extensions-01), from which a browser estimates its uplink: an
+// interceptor of publish connections, in place of Pion's.
+//
+// Pion's hands every packet that carries a sequence number to a goroutine
+// of its own over a channel, and that goroutine wakes for each: at a
+// publisher's 50 audio packets a second, one more goroutine hand-off per
+// packet on the read path, which on a server receiving from many
+// publishers costs more than the packet's own work. Here the packet's
+// arrival is noted by the reading goroutine itself, under a lock, and the
+// one goroutine per connection wakes only to send the feedback, every
+// Interval. The feedback itself is built by Pion's twcc.Recorder.
+//
+// It owns that goroutine: it starts when the connection binds its RTCP
+// writer and Close stops it and waits for it.
+package transportcc
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/twcc"
+)
+
+// URI names the header extension of the transport-wide sequence number.
+const URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+
+// DefaultInterval is how often feedback is sent, as Pion and libwebrtc
+// send it.
+const DefaultInterval = 100 * time.Millisecond
+
+// Factory makes the interceptor of each connection.
+type Factory struct {
+	Interval time.Duration // 0: DefaultInterval
+}
+
+// NewInterceptor implements interceptor.Factory.
+func (f Factory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	iv := f.Interval
+	if iv <= 0 {
+		iv = DefaultInterval
+	}
+	return &Interceptor{interval: iv, start: time.Now(), done: make(chan struct{})}, nil
+}
+
+// Interceptor is one connection's: it notes the arrival of each packet
+// with a transport-wide sequence number and sends the feedback.
+type Interceptor struct {
+	interceptor.NoOp
+	interval time.Duration
+	start    time.Time // arrival times are counted from it
+
+	mu     sync.Mutex
+	rec    *twcc.Recorder // nil until the RTCP writer is bound
+	noted  bool           // a packet was noted since the last feedback
+	closed bool
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// BindRTCPWriter starts the goroutine that sends the feedback.
+func (i *Interceptor) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed || i.rec != nil {
+		return w
+	}
+	i.rec = twcc.NewRecorder(rand.Uint32())
+	i.wg.Add(1)
+	go i.send(w)
+	return w
+}
+
+// BindRemoteStream notes the arrival of the stream's packets that carry
+// a transport-wide sequence number, on the goroutine that reads them.
+func (i *Interceptor) BindRemoteStream(info *interceptor.StreamInfo, reader interceptor.RTPReader) interceptor.RTPReader {
+	var id uint8
+	for _, e := range info.RTPHeaderExtensions {
+		if e.URI == URI {
+			id = uint8(e.ID)
+			break
+		}
+	}
+	if id == 0 {
+		return reader
+	}
+	ssrc := info.SSRC
+	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, a, err := reader.Read(b, a)
+		if err != nil {
+			return n, a, err
+		}
+		if a == nil {
+			a = make(interceptor.Attributes)
+		}
+		// The other interceptors of the chain parsed the header already;
+		// the attributes keep it.
+		h, err := a.GetRTPHeader(b[:n])
+		if err != nil {
+			return n, a, nil // not for this interceptor to refuse
+		}
+		seq, ok := Sequence(h.GetExtension(id))
+		if !ok {
+			return n, a, nil
+		}
+		at := time.Since(i.start).Microseconds()
+		i.mu.Lock()
+		if i.rec != nil {
+			i.rec.Record(ssrc, seq, at)
+			i.noted = true
+		}
+		i.mu.Unlock()
+		return n, a, nil
+	})
+}
+
+// Sequence reads a transport-wide sequence number from the payload of
+// its header extension.
+func Sequence(ext []byte) (uint16, bool) {
+	if len(ext) < 2 {
+		return 0, false
+	}
+	return uint16(ext[0])<<8 | uint16(ext[1]), true
+}
+
+func (i *Interceptor) send(w interceptor.RTCPWriter) {
+	defer i.wg.Done()
+	tick := time.NewTicker(i.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-i.done:
+			return
+		case <-tick.C:
+		}
+		i.mu.Lock()
+		if !i.noted {
+			i.mu.Unlock()
+			continue
+		}
+		i.noted = false
+		pkts := i.rec.BuildFeedbackPacket()
+		i.mu.Unlock()
+		if len(pkts) > 0 {
+			_, _ = w.Write(pkts, nil) // a connection that closed; the next tick or Close ends it
+		}
+	}
+}
+
+// Close stops the feedback and waits for its goroutine.
+func (i *Interceptor) Close() error {
+	i.mu.Lock()
+	if !i.closed {
+		i.closed = true
+		close(i.done)
+	}
+	i.mu.Unlock()
+	i.wg.Wait()
+	return nil
+}

@@ -1,0 +1,111 @@
+package transportcc
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+const extID = 3
+
+// stream is a remote stream of marshalled packets, read in turn.
+type stream struct{ pkts [][]byte }
+
+func (s *stream) Read(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+	n := copy(b, s.pkts[0])
+	s.pkts = s.pkts[1:]
+	return n, a, nil
+}
+
+func packet(t *testing.T, seq, tseq uint16) []byte {
+	t.Helper()
+	p := rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, SSRC: 1234}, Payload: []byte{1, 2, 3}}
+	if err := p.Header.SetExtension(extID, []byte{byte(tseq >> 8), byte(tseq)}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestFeedback reads packets with transport-wide sequence numbers, one
+// lost, and checks the feedback sent at the next interval: every number
+// from the first, the lost one not received; then nothing while nothing
+// new arrives; and Close ends its goroutine (the bubble fails if one is
+// left).
+func TestFeedback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, err := Factory{}.NewInterceptor("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sent [][]rtcp.Packet
+		f.BindRTCPWriter(interceptor.RTCPWriterFunc(func(p []rtcp.Packet, _ interceptor.Attributes) (int, error) {
+			sent = append(sent, p)
+			return 0, nil
+		}))
+		s := &stream{}
+		for i := uint16(0); i < 10; i++ {
+			if i != 5 {
+				s.pkts = append(s.pkts, packet(t, 500+i, 100+i))
+			}
+		}
+		info := &interceptor.StreamInfo{SSRC: 1234, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: URI, ID: extID}}}
+		r := f.BindRemoteStream(info, s)
+		buf := make([]byte, 1500)
+		for range 9 {
+			if _, _, err := r.Read(buf, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(DefaultInterval)
+		synctest.Wait()
+		if len(sent) != 1 || len(sent[0]) != 1 {
+			t.Fatalf("after one interval, %d feedbacks sent: %v", len(sent), sent)
+		}
+		cc, ok := sent[0][0].(*rtcp.TransportLayerCC)
+		if !ok {
+			t.Fatalf("sent %T, want a TransportLayerCC", sent[0][0])
+		}
+		if cc.MediaSSRC != 1234 || cc.BaseSequenceNumber != 100 || cc.PacketStatusCount != 10 || len(cc.RecvDeltas) != 9 {
+			t.Errorf("feedback for SSRC %d from %d, %d packets, %d received; want 1234 from 100, 10, 9",
+				cc.MediaSSRC, cc.BaseSequenceNumber, cc.PacketStatusCount, len(cc.RecvDeltas))
+		}
+		time.Sleep(3 * DefaultInterval)
+		synctest.Wait()
+		if len(sent) != 1 {
+			t.Errorf("%d feedbacks sent with nothing new", len(sent)-1)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestWithoutExtension: a stream without the extension is read as it is.
+func TestWithoutExtension(t *testing.T) {
+	f, _ := Factory{}.NewInterceptor("")
+	defer f.Close()
+	s := &stream{}
+	if r := f.BindRemoteStream(&interceptor.StreamInfo{SSRC: 1}, s); r != interceptor.RTPReader(s) {
+		t.Error("a stream without transport-wide sequence numbers is wrapped")
+	}
+}
+
+func TestSequence(t *testing.T) {
+	if _, ok := Sequence(nil); ok {
+		t.Error("a sequence number read from nothing")
+	}
+	if _, ok := Sequence([]byte{1}); ok {
+		t.Error("a sequence number read from one byte")
+	}
+	if s, ok := Sequence([]byte{0x12, 0x34}); !ok || s != 0x1234 {
+		t.Errorf("Sequence = %#x, %v", s, ok)
+	}
+}
