@@ -176,7 +176,7 @@ func publishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	ir.Add(generator)
+	ir.Add(onDemand{inner: generator, wants: wantsNack})
 	receiver, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, err

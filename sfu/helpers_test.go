@@ -243,6 +243,8 @@ type sendTrack struct {
 	ts     uint32
 	plis   atomic.Int32 // keyframe requests the SFU sent for it
 	twcc   atomic.Int32 // TWCC feedbacks the SFU sent for it
+	nacks  atomic.Int32 // NACKs the SFU sent for it
+	skip   atomic.Bool  // the next packet is not sent (lost)
 	// level, when levelID is set (audio), is the audio level sent on
 	// every packet (audiolevel.Level, 0..127); paused stops the packets.
 	levelID uint8
@@ -650,6 +652,9 @@ func (c *testClient) publishMarked(screen bool, kinds ...webrtc.RTPCodecType) []
 					if cc, ok := p.(*rtcp.TransportLayerCC); ok && cc.MediaSSRC == st.ssrc {
 						st.twcc.Add(1)
 					}
+					if n, ok := p.(*rtcp.TransportLayerNack); ok && n.MediaSSRC == st.ssrc {
+						st.nacks.Add(1)
+					}
 				}
 			}
 		})
@@ -749,6 +754,9 @@ func (c *testClient) send() {
 		for _, st := range sends {
 			if st.paused.Load() {
 				continue
+			}
+			if st.skip.Swap(false) {
+				st.seq++
 			}
 			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: st.seq, Timestamp: st.ts},
 				Payload: testPayload(st.kind, st.seq)}

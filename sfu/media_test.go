@@ -594,3 +594,17 @@ func twccClientAPI(t *testing.T) *webrtc.API {
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
 }
+
+// TestNackToPublisher: a video packet lost on its way from the publisher
+// is asked for again (a NACK), the NACK generator made for the video
+// stream alone (onDemand).
+func TestNackToPublisher(t *testing.T) {
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	a := join(t, room, "a")
+	sent := a.publish(audio, video)
+	uv := upOf(t, a.p, video)
+	eventually(t, "the SFU reads a's video", func() bool { return uv.Packets() > 0 })
+	sent[1].skip.Store(true)
+	eventually(t, "a gets a NACK for the video packet lost", func() bool { return sent[1].nacks.Load() > 0 })
+}

@@ -9,8 +9,9 @@
 // packet on the read path, which on a server receiving from many
 // publishers costs more than the packet's own work. Here the packet's
 // arrival is noted by the reading goroutine itself, under a lock, and the
-// one goroutine per connection wakes only to send the feedback, every
-// Interval. The feedback itself is built by Pion's twcc.Recorder.
+// one goroutine per connection wakes only to send the feedback, at an
+// interval that follows the bitrate received (MinInterval to
+// MaxInterval). The feedback itself is built by Pion's twcc.Recorder.
 //
 // It owns that goroutine: it starts when the connection binds its RTCP
 // writer and Close stops it and waits for it.
@@ -23,39 +24,52 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/rtcp"
 )
 
 // URI names the header extension of the transport-wide sequence number.
 const URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
-// DefaultInterval is how often feedback is sent, as Pion and libwebrtc
-// send it.
-const DefaultInterval = 100 * time.Millisecond
+// How often feedback is sent: as libwebrtc does, often enough for a fast
+// stream's estimate (every 50 ms at a megabit and more), and no more than
+// a twentieth of the bitrate received for a slow one (every 250 ms for an
+// audio stream of 32 kbit/s). Fifty audio publishers would otherwise
+// cost the server 500 feedbacks a second, each an encryption and a send.
+const (
+	MinInterval = 50 * time.Millisecond
+	MaxInterval = 250 * time.Millisecond
+	// feedbackBits is the size of a feedback packet, encrypted and sent,
+	// as libwebrtc counts it.
+	feedbackBits = 68 * 8
+)
 
 // Factory makes the interceptor of each connection.
-type Factory struct {
-	Interval time.Duration // 0: DefaultInterval
-}
+type Factory struct{}
 
 // NewInterceptor implements interceptor.Factory.
-func (f Factory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	iv := f.Interval
-	if iv <= 0 {
-		iv = DefaultInterval
+func (Factory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &Interceptor{start: time.Now(), done: make(chan struct{})}, nil
+}
+
+// interval is the time until the next feedback after one that covered
+// bytes received over d.
+func interval(bytes int, d time.Duration) time.Duration {
+	if bytes <= 0 || d <= 0 {
+		return MaxInterval
 	}
-	return &Interceptor{interval: iv, start: time.Now(), done: make(chan struct{})}, nil
+	bps := float64(bytes) * 8 / d.Seconds()
+	return min(max(time.Duration(feedbackBits/(0.05*bps)*float64(time.Second)), MinInterval), MaxInterval)
 }
 
 // Interceptor is one connection's: it notes the arrival of each packet
 // with a transport-wide sequence number and sends the feedback.
 type Interceptor struct {
 	interceptor.NoOp
-	interval time.Duration
-	start    time.Time // arrival times are counted from it
+	start time.Time // arrival times are counted from it
 
 	mu     sync.Mutex
 	rec    *twcc.Recorder // nil until the RTCP writer is bound
-	noted  bool           // a packet was noted since the last feedback
+	bytes  int            // received since the last feedback; a packet was noted if > 0
 	closed bool
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -110,7 +124,7 @@ func (i *Interceptor) BindRemoteStream(info *interceptor.StreamInfo, reader inte
 		i.mu.Lock()
 		if i.rec != nil {
 			i.rec.Record(ssrc, seq, at)
-			i.noted = true
+			i.bytes += n
 		}
 		i.mu.Unlock()
 		return n, a, nil
@@ -128,25 +142,28 @@ func Sequence(ext []byte) (uint16, bool) {
 
 func (i *Interceptor) send(w interceptor.RTCPWriter) {
 	defer i.wg.Done()
-	tick := time.NewTicker(i.interval)
-	defer tick.Stop()
+	wait := MaxInterval
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	for {
 		select {
 		case <-i.done:
 			return
-		case <-tick.C:
+		case <-t.C:
 		}
 		i.mu.Lock()
-		if !i.noted {
-			i.mu.Unlock()
-			continue
+		bytes := i.bytes
+		i.bytes = 0
+		var pkts []rtcp.Packet
+		if bytes > 0 {
+			pkts = i.rec.BuildFeedbackPacket()
 		}
-		i.noted = false
-		pkts := i.rec.BuildFeedbackPacket()
 		i.mu.Unlock()
 		if len(pkts) > 0 {
-			_, _ = w.Write(pkts, nil) // a connection that closed; the next tick or Close ends it
+			_, _ = w.Write(pkts, nil) // a connection that closed; Close ends the loop
 		}
+		wait = interval(bytes, wait)
+		t.Reset(wait)
 	}
 }
 

@@ -64,7 +64,7 @@ func TestFeedback(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		time.Sleep(DefaultInterval)
+		time.Sleep(MaxInterval)
 		synctest.Wait()
 		if len(sent) != 1 || len(sent[0]) != 1 {
 			t.Fatalf("after one interval, %d feedbacks sent: %v", len(sent), sent)
@@ -77,7 +77,7 @@ func TestFeedback(t *testing.T) {
 			t.Errorf("feedback for SSRC %d from %d, %d packets, %d received; want 1234 from 100, 10, 9",
 				cc.MediaSSRC, cc.BaseSequenceNumber, cc.PacketStatusCount, len(cc.RecvDeltas))
 		}
-		time.Sleep(3 * DefaultInterval)
+		time.Sleep(3 * MaxInterval)
 		synctest.Wait()
 		if len(sent) != 1 {
 			t.Errorf("%d feedbacks sent with nothing new", len(sent)-1)
@@ -107,5 +107,24 @@ func TestSequence(t *testing.T) {
 	}
 	if s, ok := Sequence([]byte{0x12, 0x34}); !ok || s != 0x1234 {
 		t.Errorf("Sequence = %#x, %v", s, ok)
+	}
+}
+
+// TestInterval: feedback as often as libwebrtc sends it, a twentieth of
+// the bitrate at most, between MinInterval and MaxInterval.
+func TestInterval(t *testing.T) {
+	for _, c := range []struct {
+		bytes int
+		over  time.Duration
+		want  time.Duration
+	}{
+		{0, 100 * time.Millisecond, MaxInterval},                  // nothing received
+		{1000, 250 * time.Millisecond, MaxInterval},               // 32 kbit/s: 272 ms
+		{1250, 100 * time.Millisecond, 108800 * time.Microsecond}, // 100 kbit/s
+		{12500, 100 * time.Millisecond, MinInterval},              // 1 Mbit/s: 11 ms
+	} {
+		if got := interval(c.bytes, c.over); got.Round(time.Microsecond) != c.want {
+			t.Errorf("interval(%d bytes over %v) = %v, want %v", c.bytes, c.over, got, c.want)
+		}
 	}
 }
