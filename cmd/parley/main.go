@@ -8,6 +8,7 @@
 //	parley token -room R -name N [-role operator] [-ttl 24h] [-config F]
 //	                            print a join token
 //	parley hash-password        read a password on stdin, print its bcrypt hash
+//	parley version              print the version, commit, date and Go version
 package main
 
 import (
@@ -38,14 +39,27 @@ func run(args []string) error {
 			return runToken(args[1:], os.Stdout)
 		case "hash-password":
 			return runHashPassword(args[1:], os.Stdin, os.Stdout)
+		case "version":
+			return printVersion(os.Stdout)
 		}
 	}
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
 	configPath := fs.String("config", "", "server config file (TOML); empty for the built-in defaults")
 	check := fs.Bool("check-config", false, "validate the configuration and the room files, then exit")
 	cpuProfile := fs.String("cpuprofile", "", "with it, SIGUSR1 starts a CPU profile and SIGUSR2 writes it to this file (for profiling under load)")
+	showVersion := fs.Bool("version", false, "print the version and exit (as parley version)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h: the usage is printed
+		}
 		return err
+	}
+	if *showVersion {
+		return printVersion(os.Stdout)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
