@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test deps check unit fuzz e2e build bench
+.PHONY: run test deps check unit fuzz e2e build bench release
 
 run:
 	$(GO) run ./cmd/parley
@@ -54,3 +54,25 @@ bench: build
 	@mkdir -p bench
 	taskset -c 1 bin/parley-bench -server bin/parley -server-cpus 0 -matrix standard -repeat 3 \
 		-revision "$$(git describe --always --dirty 2>/dev/null)" -json bench/results.json -md bench/results.md
+
+# Release binaries: static (no cgo, no libc needed), for linux/amd64 and
+# linux/arm64, in dist/ with their SHA-256 sums in dist/SHA256SUMS. The
+# version is the git tag (or the commit), stamped with the commit and the
+# commit's time, so that the same commit builds the same bytes. The
+# Dockerfile builds with the same flags (RELEASE_BUILD, checked by
+# packaging/packaging_test.go).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE ?= $(shell git log -1 --format=%cI 2>/dev/null)
+RELEASE_LDFLAGS = -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(DATE)
+RELEASE_PLATFORMS = linux/amd64 linux/arm64
+RELEASE_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)"
+
+release:
+	@rm -rf dist && mkdir -p dist
+	@set -e; for p in $(RELEASE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		echo "build dist/parley-$(VERSION)-$$os-$$arch"; \
+		GOOS=$$os GOARCH=$$arch $(RELEASE_BUILD) -o dist/parley-$(VERSION)-$$os-$$arch ./cmd/parley; \
+	done
+	cd dist && sha256sum parley-* > SHA256SUMS && cat SHA256SUMS

@@ -22,6 +22,7 @@ declare -A APT_COMMANDS=(
 	[unshare]=util-linux
 	[ip]=iproute2
 	[openssl]=openssl
+	[systemd-analyze]=systemd
 )
 
 need_go() {
