@@ -69,9 +69,13 @@ const (
 
 // Store is the chat memory of every room.
 type Store struct {
-	cfg   Config
-	log   *slog.Logger
-	now   func() time.Time
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	// mu guards rooms, which AddRoom and RemoveRoom change while the
+	// server runs; it is taken alone, never with a room's mu.
+	mu    sync.RWMutex
 	rooms map[string]*room
 }
 
@@ -239,8 +243,39 @@ func (r *room) compactLocked() error {
 	return nil
 }
 
-func (s *Store) room(name string) (*room, error) {
+// AddRoom opens the chat files of a room that was not in the store, as
+// Open does. A room the store has already is left as it is.
+func (s *Store) AddRoom(folders *roomdir.Dir, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[name] != nil {
+		return nil
+	}
+	r, err := s.openRoom(folders, name)
+	if err != nil {
+		return fmt.Errorf("open chat log: room %s: %w", name, err)
+	}
+	s.rooms[name] = r
+	return nil
+}
+
+// RemoveRoom closes a room's chat files, which stay on disk for the room
+// to find again if it comes back. Later calls for it fail with ErrNoRoom.
+func (s *Store) RemoveRoom(name string) error {
+	s.mu.Lock()
 	r := s.rooms[name]
+	delete(s.rooms, name)
+	s.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	return r.close()
+}
+
+func (s *Store) room(name string) (*room, error) {
+	s.mu.RLock()
+	r := s.rooms[name]
+	s.mu.RUnlock()
 	if r == nil {
 		return nil, ErrNoRoom
 	}
@@ -259,6 +294,9 @@ func (s *Store) Append(roomName string, e Entry) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.hist == nil { // removed or closed meanwhile
+		return ErrNoRoom
+	}
 	r.history = append(r.history, e)
 	r.trimLocked(s.now(), s.cfg)
 	// One write per line: a crash leaves at worst a torn last line, which
@@ -383,15 +421,25 @@ func (r *room) saveOfflineLocked() error {
 
 // Close syncs and closes the files.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	rooms := s.rooms
+	s.rooms = map[string]*room{}
+	s.mu.Unlock()
 	var errs []error
-	for _, r := range s.rooms {
-		r.mu.Lock()
-		if r.hist != nil {
-			errs = append(errs, r.hist.Sync(), r.hist.Close())
-			r.hist = nil
-		}
-		errs = append(errs, r.root.Close())
-		r.mu.Unlock()
+	for _, r := range rooms {
+		errs = append(errs, r.close())
 	}
 	return errors.Join(errs...)
+}
+
+// close syncs and closes the room's files.
+func (r *room) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	if r.hist != nil {
+		errs = append(errs, r.hist.Sync(), r.hist.Close())
+		r.hist = nil
+	}
+	return errors.Join(append(errs, r.root.Close())...)
 }

@@ -156,7 +156,7 @@ func (h *handler) roomOf(w http.ResponseWriter, r *http.Request) (*room, bool) {
 		fail(w, http.StatusBadRequest, "bad room name")
 		return nil, false
 	}
-	rm := h.s.rooms[name]
+	rm := h.s.lookup(name)
 	if rm == nil {
 		fail(w, http.StatusNotFound, "no such room")
 		return nil, false
@@ -200,20 +200,20 @@ func (h *handler) reader(r *http.Request, room string) (Caller, bool) {
 }
 
 // public reports whether anyone may read the room's published clips.
-func public(rm *room) bool { return rm.cfg.Access == configs.AccessOpen }
+func public(rm *room) bool { return rm.cfg().Access == configs.AccessOpen }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	rm, ok := h.roomOf(w, r)
 	if !ok {
 		return
 	}
-	who, known := h.reader(r, rm.cfg.Name)
+	who, known := h.reader(r, rm.cfg().Name)
 	if !known && !public(rm) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
 		fail(w, http.StatusUnauthorized, "the clips of this room are for its members: send Authorization: Bearer with your owner key while you are in the room, or with a join token for the room")
 		return
 	}
-	list, err := h.s.List(rm.cfg.Name, who.Owner)
+	list, err := h.s.List(rm.cfg().Name, who.Owner)
 	if err != nil {
 		h.internal(w, err)
 		return
@@ -232,17 +232,17 @@ func (h *handler) media(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	who, known := h.reader(r, rm.cfg.Name)
+	who, known := h.reader(r, rm.cfg().Name)
 	// May the caller read the room's published clips, or this one? Both
 	// are decided before the clip is looked up: a refusal must not tell
 	// whether the clip exists.
-	readable := public(rm) || known || (q.Has("key") && h.s.CheckKey(rm.cfg.Name, id, q.Get("key")))
+	readable := public(rm) || known || (q.Has("key") && h.s.CheckKey(rm.cfg().Name, id, q.Get("key")))
 	draftToken := q.Get("token")
 	if !readable && draftToken == "" {
 		fail(w, http.StatusNotFound, "no such clip")
 		return
 	}
-	f, c, err := h.s.OpenMedia(rm.cfg.Name, id)
+	f, c, err := h.s.OpenMedia(rm.cfg().Name, id)
 	if errors.Is(err, ErrNotFound) {
 		fail(w, http.StatusNotFound, "no such clip")
 		return
@@ -297,20 +297,20 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	owner, author, ok := h.caller(r, rm.cfg.Name)
+	owner, author, ok := h.caller(r, rm.cfg().Name)
 	if !ok {
 		fail(w, http.StatusUnauthorized, "join the room first")
 		return
 	}
 	if !h.uploads.take(owner, h.s.opts.now()) {
-		h.s.log.Info("upload refused: too many", "room", rm.cfg.Name, "author", author)
+		h.s.log.Info("upload refused: too many", "room", rm.cfg().Name, "author", author)
 		w.Header().Set("Retry-After", strconv.Itoa(int(UploadEvery/time.Second)))
 		fail(w, http.StatusTooManyRequests, fmt.Sprintf("too many uploads: at most %d in a row, then one every %s", UploadBurst, UploadEvery))
 		return
 	}
-	limit := rm.cfg.MaxClipBytes + multipartSlack
+	limit := rm.cfg().MaxClipBytes + multipartSlack
 	if r.ContentLength > limit {
-		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the clip is larger than the room allows (%d bytes)", rm.cfg.MaxClipBytes))
+		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the clip is larger than the room allows (%d bytes)", rm.cfg().MaxClipBytes))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -321,14 +321,14 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 	var c Clip
 	switch {
 	case mt == "multipart/form-data":
-		c, err = h.uploadMultipart(rm.cfg.Name, owner, author, r)
+		c, err = h.uploadMultipart(rm.cfg().Name, owner, author, r)
 	case rawTypes[mt]:
 		description := r.URL.Query().Get("description")
 		if err := checkDescription([]byte(description)); err != nil {
 			fail(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		c, err = h.s.Upload(rm.cfg.Name, author, owner, description, r.Body)
+		c, err = h.s.Upload(rm.cfg().Name, author, owner, description, r.Body)
 	default:
 		fail(w, http.StatusUnsupportedMediaType, "send the clip as audio/webm, video/webm or audio/ogg, or as multipart/form-data with a \"file\" part")
 		return
@@ -446,17 +446,17 @@ func (h *handler) mine(w http.ResponseWriter, r *http.Request) (room, id string,
 	if !ok {
 		return "", "", who, false
 	}
-	who, ok = h.callerOf(r, rm.cfg.Name)
+	who, ok = h.callerOf(r, rm.cfg().Name)
 	if !ok {
 		fail(w, http.StatusUnauthorized, "join the room first")
 		return "", "", who, false
 	}
-	c, found := h.s.Get(rm.cfg.Name, id)
+	c, found := h.s.Get(rm.cfg().Name, id)
 	if !found || (c.State == Draft && c.Owner != who.Owner && !who.Operator) {
 		fail(w, http.StatusNotFound, "no such clip")
 		return "", "", who, false
 	}
-	return rm.cfg.Name, id, who, true
+	return rm.cfg().Name, id, who, true
 }
 
 func (h *handler) changeError(w http.ResponseWriter, err error) {

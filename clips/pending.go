@@ -50,18 +50,18 @@ func (s *Store) begin(roomName string, meta Clip, upload bool) (*Pending, error)
 	}
 	created := time.UnixMilli(s.opts.now().UnixMilli()).UTC()
 	c := Clip{
-		Room:        r.cfg.Name,
+		Room:        r.cfg().Name,
 		Author:      cleanText(meta.Author, maxAuthor),
 		Owner:       meta.Owner,
 		Created:     created,
 		Description: cleanText(meta.Description, MaxDescription),
 		State:       Published,
-		Expires:     created.Add(r.cfg.ClipLifetime.D()),
+		Expires:     created.Add(r.cfg().ClipLifetime.D()),
 	}
 	if meta.Kind == KindAudio || meta.Kind == KindVideo {
 		c.Kind = meta.Kind
 	}
-	if r.cfg.Publish == configs.PublishManual {
+	if r.cfg().Publish == configs.PublishManual {
 		c.State = Draft
 	}
 	for range 8 {
@@ -81,7 +81,7 @@ func (s *Store) begin(roomName string, meta Clip, upload bool) (*Pending, error)
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("begin clip in %s: %w", r.cfg.Name, err)
+			return nil, fmt.Errorf("begin clip in %s: %w", r.cfg().Name, err)
 		}
 		c.ID = id
 		if err := writeJSON(r.root, "clips", "clips/"+id+".part.json", sidecar{Clip: toDisk(c), Upload: upload}); err != nil {
@@ -157,8 +157,8 @@ func (p *Pending) Commit(duration time.Duration, kind, mime string) (Clip, error
 	if err == nil {
 		size, err = statSize(r.root, "clips/"+id+".part")
 	}
-	if err == nil && size > r.cfg.MaxClipBytes {
-		err = fmt.Errorf("%w: %d bytes, the room allows %d", ErrTooBig, size, r.cfg.MaxClipBytes)
+	if err == nil && size > r.cfg().MaxClipBytes {
+		err = fmt.Errorf("%w: %d bytes, the room allows %d", ErrTooBig, size, r.cfg().MaxClipBytes)
 	}
 	if err != nil {
 		p.removeFiles()

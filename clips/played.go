@@ -170,7 +170,7 @@ func playedName(owner string) string { return "played/" + owner + ".json" }
 
 // maxPlayedFile bounds the size of a played file read: every clip id the
 // room may hold, quoted, and room to spare.
-func (r *room) maxPlayedFile() int64 { return 64<<10 + 40*int64(r.cfg.MaxClipCount) }
+func (r *room) maxPlayedFile() int64 { return 64<<10 + 40*int64(r.cfg().MaxClipCount) }
 
 // savePlayed writes the played files that are out of date, of owner only
 // or of everyone when owner is "", and removes those of forgotten owners.

@@ -95,7 +95,7 @@ func (s *Store) loadClip(r *room, id string, f *clipFiles) {
 		if err == nil {
 			err = json.Unmarshal(data, &sc)
 		}
-		if err == nil && (sc.Clip.ID != id || sc.Clip.Room != r.cfg.Name || (sc.Clip.State != Draft && sc.Clip.State != Published)) {
+		if err == nil && (sc.Clip.ID != id || sc.Clip.Room != r.cfg().Name || (sc.Clip.State != Draft && sc.Clip.State != Published)) {
 			err = errors.New("it does not describe this clip")
 		}
 		switch {
@@ -162,7 +162,7 @@ func (s *Store) readClip(r *room, id string, media []string) (*Clip, error) {
 	if d.ID != id {
 		return nil, fmt.Errorf("bad metadata: id %q in %s.json", d.ID, id)
 	}
-	if err := d.check(r.cfg.Name); err != nil {
+	if err := d.check(r.cfg().Name); err != nil {
 		return nil, fmt.Errorf("bad metadata: %w", err)
 	}
 	c := fromDisk(d)
@@ -183,7 +183,7 @@ func (s *Store) readClip(r *room, id string, media []string) (*Clip, error) {
 		c.Bytes = size
 	}
 	// The room's lifetime may have changed since: it applies as it is now.
-	c.Expires = c.Created.Add(r.cfg.ClipLifetime.D())
+	c.Expires = c.Created.Add(r.cfg().ClipLifetime.D())
 	c.Owner = strings.ToLower(c.Owner)
 	return &c, nil
 }

@@ -68,8 +68,12 @@ func WithClock(now func() time.Time) Option {
 type Store struct {
 	log    *slog.Logger
 	opts   options
-	rooms  map[string]*room // fixed at Open
 	notify atomic.Pointer[func(Event)]
+
+	// roomsMu guards rooms, which AddRoom and RemoveRoom change while
+	// the server runs. It is taken alone, never with a room's mu.
+	roomsMu sync.RWMutex
+	rooms   map[string]*room
 
 	runMu  sync.Mutex
 	cancel context.CancelFunc // stops the sweeper
@@ -79,8 +83,8 @@ type Store struct {
 
 // room is one room's catalog. The fields below mu are guarded by it.
 type room struct {
-	cfg  configs.Room
-	root *os.Root // <data>/rooms/<name>
+	conf atomic.Pointer[configs.Room] // replaced by AddRoom (see cfg)
+	root *os.Root                     // <data>/rooms/<name>
 	log  *slog.Logger
 	key  []byte // the store's media key (see Clip.Key)
 
@@ -144,7 +148,7 @@ func (s *Store) openRoom(folders *roomdir.Dir, cfg configs.Room) (*room, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if _, dup := s.rooms[cfg.Name]; dup {
+	if s.lookup(cfg.Name) != nil {
 		return nil, errors.New("listed twice")
 	}
 	root, err := folders.Room(cfg.Name)
@@ -160,8 +164,9 @@ func (s *Store) openRoom(folders *roomdir.Dir, cfg configs.Room) (*room, error) 
 		root.Close()
 		return nil, errors.New("clips: not a folder")
 	}
-	r := &room{cfg: cfg, root: root, log: s.log.With("room", cfg.Name), key: s.opts.mediaKey, clips: map[string]*Clip{},
+	r := &room{root: root, log: s.log.With("room", cfg.Name), key: s.opts.mediaKey, clips: map[string]*Clip{},
 		played: newPlayed(s.opts.playedOwners)}
+	r.conf.Store(&cfg)
 	if err := s.load(r); err != nil {
 		root.Close()
 		return nil, err
@@ -176,8 +181,94 @@ func (s *Store) openRoom(folders *roomdir.Dir, cfg configs.Room) (*room, error) 
 	return r, nil
 }
 
-func (s *Store) closeRooms() {
+// cfg is the room's configuration now: a clip takes the limits in force
+// when it begins (or is uploaded, or published), and the sweeper the ones
+// in force when it runs.
+func (r *room) cfg() configs.Room { return *r.conf.Load() }
+
+// lookup returns the room of that name, or nil.
+func (s *Store) lookup(name string) *room {
+	s.roomsMu.RLock()
+	defer s.roomsMu.RUnlock()
+	return s.rooms[name]
+}
+
+// roomList returns the rooms open now, in no order.
+func (s *Store) roomList() []*room {
+	s.roomsMu.RLock()
+	defer s.roomsMu.RUnlock()
+	out := make([]*room, 0, len(s.rooms))
 	for _, r := range s.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+// AddRoom opens a room that was not in the store, as Open does (its
+// folder made, its catalog rebuilt and recovered from disk), or, for a
+// room the store has, takes its new configuration (validated again): its
+// limits apply from the next clip, and what is over them now is evicted
+// at once, as the sweeper would.
+func (s *Store) AddRoom(folders *roomdir.Dir, cfg configs.Room) error {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if r := s.lookup(cfg.Name); r != nil {
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("room %s: %w", cfg.Name, err)
+		}
+		r.conf.Store(&cfg)
+		r.mu.Lock()
+		if !r.closed {
+			r.enforce(s.opts.now(), "")
+		}
+		r.mu.Unlock()
+		s.flush(r)
+		r.savePlayed("")
+		return nil
+	}
+	r, err := s.openRoom(folders, cfg)
+	if err != nil {
+		return fmt.Errorf("open clip store: room %s: %w", cfg.Name, err)
+	}
+	s.roomsMu.Lock()
+	s.rooms[cfg.Name] = r
+	s.roomsMu.Unlock()
+	return nil
+}
+
+// RemoveRoom takes a room out of the store: its played files are
+// written and its folder closed, and its clips stay on disk, for the
+// room to find again if it comes back. Later calls for it fail with
+// ErrUnknownRoom; a clip being recorded in it is left as a .part that
+// the next Open or AddRoom of the room recovers.
+func (s *Store) RemoveRoom(name string) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	s.roomsMu.Lock()
+	r := s.rooms[name]
+	delete(s.rooms, name)
+	s.roomsMu.Unlock()
+	if r == nil {
+		return
+	}
+	r.playedMu.Lock()
+	r.savePlayedLocked("")
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		if err := r.root.Close(); err != nil {
+			s.log.Error("close room", "room", name, "err", err)
+		}
+	}
+	r.mu.Unlock()
+	r.playedMu.Unlock()
+}
+
+func (s *Store) closeRooms() {
+	for _, r := range s.roomList() {
 		r.mu.Lock()
 		if !r.closed {
 			r.closed = true
@@ -226,7 +317,7 @@ func (s *Store) Start(ctx context.Context) {
 // files that are out of date.
 func (s *Store) sweep() {
 	now := s.opts.now()
-	for _, r := range s.rooms {
+	for _, r := range s.roomList() {
 		r.mu.Lock()
 		if !r.closed {
 			r.expire(now, "")
@@ -255,14 +346,14 @@ func (s *Store) Close() error {
 	s.runMu.Unlock()
 	s.wg.Wait()
 	var errs []error
-	for _, r := range s.rooms {
+	for _, r := range s.roomList() {
 		r.playedMu.Lock()
 		r.savePlayedLocked("")
 		r.mu.Lock()
 		if !r.closed {
 			r.closed = true
 			if err := r.root.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close room %s: %w", r.cfg.Name, err))
+				errs = append(errs, fmt.Errorf("close room %s: %w", r.cfg().Name, err))
 			}
 		}
 		r.mu.Unlock()
@@ -272,7 +363,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) room(name string) (*room, error) {
-	r := s.rooms[name]
+	r := s.lookup(name)
 	if r == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownRoom, name)
 	}
@@ -281,11 +372,11 @@ func (s *Store) room(name string) (*room, error) {
 
 // Room returns the configuration of a room of the store.
 func (s *Store) Room(name string) (configs.Room, bool) {
-	r := s.rooms[name]
+	r := s.lookup(name)
 	if r == nil {
 		return configs.Room{}, false
 	}
-	return r.cfg, true
+	return r.cfg(), true
 }
 
 // expired reports whether c is past its lifetime at now.
@@ -328,7 +419,7 @@ func (s *Store) List(roomName, owner string) ([]Clip, error) {
 
 // IDs returns the ids of every clip of a room, drafts included.
 func (s *Store) IDs(roomName string) []string {
-	r := s.rooms[roomName]
+	r := s.lookup(roomName)
 	if r == nil {
 		return nil
 	}
@@ -345,7 +436,7 @@ func (s *Store) IDs(roomName string) []string {
 // Get returns a clip, Owner and DraftToken included, unless it is unknown
 // or expired.
 func (s *Store) Get(roomName, id string) (Clip, bool) {
-	r := s.rooms[roomName]
+	r := s.lookup(roomName)
 	if r == nil || !ValidID(id) {
 		return Clip{}, false
 	}
@@ -487,7 +578,7 @@ func clipKey(key []byte, room, id string) string {
 // Key returns the media capability of a clip (Clip.Key), whether or not
 // the clip exists; "" for an unknown room or a malformed id.
 func (s *Store) Key(roomName, id string) string {
-	if s.rooms[roomName] == nil || !ValidID(id) {
+	if s.lookup(roomName) == nil || !ValidID(id) {
 		return ""
 	}
 	return clipKey(s.opts.mediaKey, roomName, id)
@@ -503,7 +594,7 @@ func (s *Store) CheckKey(roomName, id, key string) bool {
 // Usage returns the bytes and the number of clips the room keeps, drafts
 // included.
 func (s *Store) Usage(roomName string) (bytes int64, count int) {
-	r := s.rooms[roomName]
+	r := s.lookup(roomName)
 	if r == nil {
 		return 0, 0
 	}
@@ -526,7 +617,7 @@ func (r *room) lookup(id string, now time.Time) (*Clip, error) {
 
 // add puts a committed clip in the catalog, with its Key. Called locked.
 func (r *room) add(c *Clip) {
-	c.Key = clipKey(r.key, r.cfg.Name, c.ID)
+	c.Key = clipKey(r.key, r.cfg().Name, c.ID)
 	r.clips[c.ID] = c
 	r.bytes += c.Bytes
 }
@@ -566,7 +657,7 @@ func (r *room) expire(now time.Time, keep string) {
 // or published, stays. Called locked.
 func (r *room) enforce(now time.Time, keep string) {
 	r.expire(now, keep)
-	over := func() bool { return len(r.clips) > r.cfg.MaxClipCount || r.bytes > r.cfg.MaxRoomBytes }
+	over := func() bool { return len(r.clips) > r.cfg().MaxClipCount || r.bytes > r.cfg().MaxRoomBytes }
 	if !over() {
 		return
 	}

@@ -54,7 +54,7 @@ func (s *Store) Upload(roomName, author, owner, description string, body io.Read
 }
 
 func (s *Store) upload(r *room, p *Pending, body io.Reader) (Clip, error) {
-	limit := r.cfg.MaxClipBytes
+	limit := r.cfg().MaxClipBytes
 	rawName := "clips/" + p.clip.ID + ".upload"
 	raw, err := r.root.OpenFile(rawName, os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode)
 	if err != nil {
@@ -88,8 +88,8 @@ func (s *Store) upload(r *room, p *Pending, body io.Reader) (Clip, error) {
 	if info.Duration <= 0 {
 		return Clip{}, fmt.Errorf("%w: no audio", ErrInvalidMedia)
 	}
-	if max := time.Duration(r.cfg.MaxClipSeconds)*time.Second + durationSlack; info.Duration > max {
-		return Clip{}, fmt.Errorf("%w: %.1f s, the room allows %d s", ErrTooLong, info.Duration.Seconds(), r.cfg.MaxClipSeconds)
+	if max := time.Duration(r.cfg().MaxClipSeconds)*time.Second + durationSlack; info.Duration > max {
+		return Clip{}, fmt.Errorf("%w: %.1f s, the room allows %d s", ErrTooLong, info.Duration.Seconds(), r.cfg().MaxClipSeconds)
 	}
 
 	if info.Container == "ogg" {

@@ -211,28 +211,16 @@ func LoadRooms(dir string) ([]Room, error) {
 		}
 		read = func(name string) ([]byte, error) { return files.ReadFile(name) }
 	} else {
-		des, err := os.ReadDir(dir)
+		paths, err := roomFilePaths(dir)
 		if err != nil {
-			return nil, &Error{File: dir, Problem: "cannot read rooms directory: " + unwrapPath(err), err: err}
+			return nil, err
 		}
-		for _, de := range des {
-			if !strings.HasSuffix(de.Name(), ".toml") {
-				continue
-			}
-			full := filepath.Join(dir, de.Name())
-			if de.Type()&fs.ModeSymlink != 0 {
-				fi, err := os.Stat(full)
-				if err != nil || !fi.Mode().IsRegular() {
-					continue
-				}
-			} else if !de.Type().IsRegular() {
-				continue
-			}
+		for _, full := range paths {
 			entries = append(entries, entry{full, full})
 		}
 		read = os.ReadFile
 		if len(entries) == 0 {
-			return nil, &Error{File: dir, Problem: "no room files (*.toml) in the rooms directory"}
+			return nil, noRoomFiles(dir)
 		}
 	}
 
@@ -261,6 +249,73 @@ func LoadRooms(dir string) ([]Room, error) {
 	}
 	slices.SortFunc(rooms, func(a, b Room) int { return strings.Compare(a.Name, b.Name) })
 	return rooms, nil
+}
+
+func noRoomFiles(dir string) error {
+	return &Error{File: dir, Problem: "no room files (*.toml) in the rooms directory"}
+}
+
+// roomFilePaths lists the room files of dir, as LoadRooms picks them:
+// the regular *.toml files directly in it, or links to such files.
+func roomFilePaths(dir string) ([]string, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, &Error{File: dir, Problem: "cannot read rooms directory: " + unwrapPath(err), err: err}
+	}
+	var out []string
+	for _, de := range des {
+		if !strings.HasSuffix(de.Name(), ".toml") {
+			continue
+		}
+		full := filepath.Join(dir, de.Name())
+		if de.Type()&fs.ModeSymlink != 0 {
+			fi, err := os.Stat(full)
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+		} else if !de.Type().IsRegular() {
+			continue
+		}
+		out = append(out, full)
+	}
+	return out, nil
+}
+
+// RoomFile is one room file of a rooms directory, as ReadRoomFiles found
+// it: not parsed yet.
+type RoomFile struct {
+	Name string // the room's name: the file's name without .toml (not checked yet)
+	Path string // the path, as errors name it
+	Data []byte // the file's bytes
+}
+
+// ReadRoomFiles reads the room files of dir (the ones LoadRooms would
+// load), sorted by name, for a caller that parses each on its own
+// (ParseRoom) so that one bad file does not hold up the others. It is an
+// error if dir cannot be read or holds no room file; a file that cannot
+// be read is left out, with its error joined to the others'.
+func ReadRoomFiles(dir string) ([]RoomFile, error) {
+	paths, err := roomFilePaths(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, noRoomFiles(dir)
+	}
+	var (
+		out  []RoomFile
+		errs []error
+	)
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, readError(p, err))
+			continue
+		}
+		out = append(out, RoomFile{Name: strings.TrimSuffix(filepath.Base(p), ".toml"), Path: p, Data: data})
+	}
+	slices.SortFunc(out, func(a, b RoomFile) int { return strings.Compare(a.Name, b.Name) })
+	return out, errors.Join(errs...)
 }
 
 func unwrapPath(err error) string {

@@ -54,6 +54,12 @@ func startServer(t *testing.T, mutate func(*configs.Server, []configs.Room)) *te
 // still run.
 func startServerWith(t *testing.T, opts Options, mutate func(*configs.Server, []configs.Room)) *testServer {
 	t.Helper()
+	return startServerLog(t, opts, testLogger(), mutate)
+}
+
+// startServerLog is startServerWith with the server's logger.
+func startServerLog(t *testing.T, opts Options, log *slog.Logger, mutate func(*configs.Server, []configs.Room)) *testServer {
+	t.Helper()
 	leakcheck.Check(t)
 	cfg := configs.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
@@ -69,7 +75,12 @@ func startServerWith(t *testing.T, opts Options, mutate func(*configs.Server, []
 	if mutate != nil {
 		mutate(&cfg, rooms)
 	}
-	srv, err := NewWith(cfg, rooms, opts, testLogger())
+	if cfg.Rooms.Dir != "" {
+		if rooms, err = configs.LoadRooms(cfg.Rooms.Dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := NewWith(cfg, rooms, opts, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,12 @@ type Server struct {
 	sideShut bool
 	sides    sync.WaitGroup
 
+	// roomFiles is the rooms folder as last read; the watcher reads it
+	// again until stopWatch, and Shutdown waits for it.
+	roomFiles *roomFiles
+	stopWatch context.CancelFunc
+	watching  sync.WaitGroup
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -81,6 +87,9 @@ type Options struct {
 	// WHIPConnectTimeout ends a WHIP session without media this long
 	// after its offer (0: the default, 10 s).
 	WHIPConnectTimeout time.Duration
+	// RoomsPollInterval is how often the rooms folder is read again
+	// (0: RoomsPollInterval; < 0: never, only on ReloadRooms).
+	RoomsPollInterval time.Duration
 }
 
 // NewWith is New with options.
@@ -235,8 +244,12 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		TLSConfig:         tlsCfg,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	s.roomFiles = newRoomFiles(cfg.Rooms.Dir, rooms)
 	mailer.Start()
 	hooks.Start()
+	if opts.RoomsPollInterval >= 0 {
+		s.startWatch(opts.RoomsPollInterval)
+	}
 	return s, nil
 }
 
@@ -397,6 +410,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			}
 		}
 		s.sides.Wait()
+		if s.stopWatch != nil {
+			s.stopWatch()
+		}
+		s.watching.Wait()
+		s.roomFiles.mu.Lock()
+		s.roomFiles.closed = true
+		s.roomFiles.mu.Unlock()
 		// The hub first: sessions that record store their clips.
 		errHub := s.hub.Shutdown(ctx)
 		errStore := errors.Join(s.store.Close(), s.chat.Close())

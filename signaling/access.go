@@ -88,7 +88,7 @@ func (h *Hub) admit(room *Room, c credentials) admission {
 	}
 	var attempt access.Attempt
 	blocked := func() admission {
-		h.log.Info("join refused: too many failed attempts", "room", room.cfg.Name, "ip", c.ip)
+		h.log.Info("join refused: too many failed attempts", "room", room.cfg().Name, "ip", c.ip)
 		return admission{code: ErrTooManyAttempts, msg: "too many failed attempts from your address; wait a minute"}
 	}
 	reserve := func() bool {
@@ -98,7 +98,7 @@ func (h *Hub) admit(room *Room, c credentials) admission {
 	}
 	// refuse leaves the reserved attempt charged: a failure.
 	refuse := func(code, msg string) admission {
-		h.log.Info("join refused", "room", room.cfg.Name, "name", truncate(c.name, 64), "code", code, "ip", c.ip)
+		h.log.Info("join refused", "room", room.cfg().Name, "name", truncate(c.name, 64), "code", code, "ip", c.ip)
 		return admission{code: code, msg: msg}
 	}
 	admit := func(adm admission) admission {
@@ -116,7 +116,7 @@ func (h *Hub) admit(room *Room, c credentials) admission {
 			return refuse(ErrBadToken, "the join token has expired")
 		case err != nil || len(a.TokenSecret) == 0:
 			return refuse(ErrBadToken, "the join token is not valid")
-		case cl.Room != room.cfg.Name:
+		case cl.Room != room.cfg().Name:
 			return refuse(ErrBadToken, fmt.Sprintf("the join token is for room %q", truncate(cl.Room, 64)))
 		case c.name != "" && !sameName(c.name, cl.Name):
 			return refuse(ErrBadToken, fmt.Sprintf("the join token is for the name %q", truncate(cl.Name, 64)))
@@ -145,13 +145,13 @@ func (h *Hub) admit(room *Room, c credentials) admission {
 		}
 	}
 
-	switch room.cfg.Access {
+	switch room.cfg().Access {
 	case configs.AccessToken:
 		return admission{code: ErrTokenRequired, msg: "this room is entered with a join token"}
 	case configs.AccessPassword:
-		hash, perName := lookupName(room.cfg.Passwords, c.name)
+		hash, perName := lookupName(room.cfg().Passwords, c.name)
 		if !perName {
-			hash = room.cfg.Password
+			hash = room.cfg().Password
 		}
 		if c.password == "" {
 			return admission{code: ErrPasswordRequired, msg: "this room needs a password"}
@@ -163,7 +163,7 @@ func (h *Hub) admit(room *Room, c credentials) admission {
 			// Spend what checking a listed name's password costs (that
 			// hash's own cost), so that the time does not tell which
 			// names are listed; the answer is no whatever it says.
-			_ = access.VerifyPassword(anyHash(room.cfg.Passwords), c.password)
+			_ = access.VerifyPassword(anyHash(room.cfg().Passwords), c.password)
 			return refuse(ErrBadPassword, "this room has no password for that name")
 		}
 		if !access.VerifyPassword(hash, c.password) {
@@ -218,7 +218,7 @@ func (s *Session) kick(m *clientMessage) {
 		s.sendError(m.Req, ErrNoSuchPeer, "there is no such participant")
 		return
 	}
-	s.log.Info("kick", "room", room.cfg.Name, "operator", s.name, "participant", o.base().id, "name", o.base().name)
+	s.log.Info("kick", "room", room.cfg().Name, "operator", s.name, "participant", o.base().id, "name", o.base().name)
 	o.goAway(ErrKicked, "an operator removed you from the room", websocket.ClosePolicyViolation)
 }
 
@@ -233,14 +233,14 @@ func (s *Session) clearClips(m *clientMessage) {
 		return
 	}
 	n := 0
-	for _, id := range store.IDs(s.room.cfg.Name) {
-		if err := store.Delete(s.room.cfg.Name, id, "", true); err == nil {
+	for _, id := range store.IDs(s.room.cfg().Name) {
+		if err := store.Delete(s.room.cfg().Name, id, "", true); err == nil {
 			n++
 		} else if !errors.Is(err, clips.ErrNotFound) {
-			s.log.Error("clear clips", "room", s.room.cfg.Name, "clip", id, "err", err)
+			s.log.Error("clear clips", "room", s.room.cfg().Name, "clip", id, "err", err)
 		}
 	}
-	s.log.Info("clips cleared", "room", s.room.cfg.Name, "operator", s.name, "clips", n)
+	s.log.Info("clips cleared", "room", s.room.cfg().Name, "operator", s.name, "clips", n)
 	s.enqueue(clearedMessage{Type: TypeClipsCleared, Req: m.Req, Count: n})
 }
 
@@ -262,7 +262,7 @@ func (s *Session) closeRoom(m *clientMessage, closed bool) {
 		}
 	}
 	room.mu.Unlock()
-	s.log.Info("room closed by an operator", "room", room.cfg.Name, "operator", s.name, "closed", closed)
+	s.log.Info("room closed by an operator", "room", room.cfg().Name, "operator", s.name, "closed", closed)
 	for _, o := range out {
 		o.goAway(ErrRoomClosed, "an operator closed the room", websocket.CloseNormalClosure)
 	}

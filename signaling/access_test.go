@@ -34,8 +34,9 @@ func accessHub(t *testing.T, failures *access.Limiter) *Hub {
 		Failures:    failures,
 	}
 	set := func(name string, f func(*configs.Room)) {
-		r := h.rooms[name]
-		f(&r.cfg)
+		rc := h.room(name).cfg()
+		f(&rc)
+		h.SetRoom(rc)
 	}
 	set("forum", func(r *configs.Room) { r.Access, r.Password = configs.AccessPassword, lowCostHash(t, "room pass") })
 	set("videochat", func(r *configs.Room) {
@@ -98,7 +99,7 @@ func TestAdmit(t *testing.T) {
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			tc.c.ip = ip
-			adm := h.admit(h.rooms[tc.room], tc.c)
+			adm := h.admit(h.room(tc.room), tc.c)
 			if adm.code != tc.code || adm.name != tc.name || adm.role != tc.role || adm.proven != tc.proven {
 				t.Errorf("admit = %+v; want code %q name %q role %q proven %v", adm, tc.code, tc.name, tc.role, tc.proven)
 			}
@@ -113,7 +114,7 @@ func TestAdmit(t *testing.T) {
 // successful ones do not; a refused address is not checked at all.
 func TestAdmitCountsFailures(t *testing.T) {
 	h := accessHub(t, access.NewLimiter(0.001, 3))
-	room := h.rooms["forum"]
+	room := h.room("forum")
 	ip := netip.MustParseAddr("192.0.2.9")
 	for range 5 {
 		if adm := h.admit(room, credentials{name: "pat", password: "room pass", ip: ip}); adm.code != "" {
@@ -136,7 +137,7 @@ func TestAdmitCountsFailures(t *testing.T) {
 		}
 	}
 	// No credential to check: nothing is counted or refused.
-	if adm := h.admit(h.rooms["chat"], credentials{name: "pat", ip: ip}); adm.code != "" {
+	if adm := h.admit(h.room("chat"), credentials{name: "pat", ip: ip}); adm.code != "" {
 		t.Errorf("an open room without credentials: %+v", adm)
 	}
 }
@@ -146,7 +147,7 @@ func TestAdmitCountsFailures(t *testing.T) {
 // but its own owner key.
 func TestNameTakeOver(t *testing.T) {
 	h := accessHub(t, nil)
-	room := h.rooms["chat"]
+	room := h.room("chat")
 	ip := netip.MustParseAddr("192.0.2.1")
 	join := func(c credentials, ownerKey string) (*Session, string) {
 		t.Helper()

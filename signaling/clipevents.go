@@ -21,7 +21,7 @@ import (
 // (clips.Clip.Key), which the room's members may have: it lets their
 // players fetch the media of a room that is not open.
 func (h *Hub) onClipEvent(ev clips.Event) {
-	room := h.rooms[ev.Clip.Room]
+	room := h.room(ev.Clip.Room)
 	if room == nil {
 		return
 	}
@@ -98,13 +98,13 @@ func clipRemovedReason(r string) string {
 }
 
 func (s *Session) clipPublish(m *clientMessage) {
-	if _, err := s.hub.cfg.Store.Publish(s.room.cfg.Name, m.ID, s.owner); err != nil {
+	if _, err := s.hub.cfg.Store.Publish(s.room.cfg().Name, m.ID, s.owner); err != nil {
 		s.clipError(m, err)
 	}
 }
 
 func (s *Session) clipDelete(m *clientMessage) {
-	if err := s.hub.cfg.Store.Delete(s.room.cfg.Name, m.ID, s.owner, s.role == RoleOperator); err != nil {
+	if err := s.hub.cfg.Store.Delete(s.room.cfg().Name, m.ID, s.owner, s.role == RoleOperator); err != nil {
 		s.clipError(m, err)
 	}
 }
@@ -119,7 +119,7 @@ func (s *Session) clipPlayed(m *clientMessage) {
 		s.sendError(m.Req, ErrNoSuchClip, "this server keeps no clips")
 		return
 	}
-	if err := store.MarkPlayed(s.room.cfg.Name, m.ID, s.owner); err != nil {
+	if err := store.MarkPlayed(s.room.cfg().Name, m.ID, s.owner); err != nil {
 		s.clipError(m, err)
 	}
 }
@@ -131,7 +131,7 @@ func (s *Session) clipError(m *clientMessage, err error) {
 	case errors.Is(err, clips.ErrNotFound):
 		s.sendError(m.Req, ErrNoSuchClip, "there is no such clip")
 	default:
-		s.log.Error("clip action", "room", s.room.cfg.Name, "clip", m.ID, "err", err)
+		s.log.Error("clip action", "room", s.room.cfg().Name, "clip", m.ID, "err", err)
 		s.sendError(m.Req, ErrInternal, "the clip could not be changed")
 	}
 }
@@ -144,7 +144,7 @@ func (s *Session) clipError(m *clientMessage, err error) {
 // published clips and fetch their media, nothing more.
 func (h *Hub) ClipAuth(r *http.Request, room string) (clips.Caller, bool) {
 	key, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	rm := h.rooms[room]
+	rm := h.room(room)
 	if !found || rm == nil {
 		return clips.Caller{}, false
 	}
@@ -175,12 +175,12 @@ func (h *Hub) clipReader(r *http.Request, room *Room, token string) (clips.Calle
 	ip := a.Proxies.ClientIP(r)
 	attempt, ok := a.Failures.Begin(ip)
 	if !ok {
-		h.log.Info("clip API: join token refused: too many failed attempts", "room", room.cfg.Name, "ip", ip)
+		h.log.Info("clip API: join token refused: too many failed attempts", "room", room.cfg().Name, "ip", ip)
 		return clips.Caller{}, false
 	}
 	c, err := access.VerifyToken(a.TokenSecret, token, time.Now())
-	if err != nil || len(a.TokenSecret) == 0 || c.Room != room.cfg.Name {
-		h.log.Info("clip API: join token refused", "room", room.cfg.Name, "ip", ip, "err", err)
+	if err != nil || len(a.TokenSecret) == 0 || c.Room != room.cfg().Name {
+		h.log.Info("clip API: join token refused", "room", room.cfg().Name, "ip", ip, "err", err)
 		return clips.Caller{}, false // the attempt stays charged
 	}
 	attempt.Succeeded()

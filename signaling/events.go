@@ -43,7 +43,7 @@ func (h *Hub) tellLocked(room *Room, ev RoomEvent) {
 	if h.cfg.OnRoomEvent == nil {
 		return
 	}
-	ev.Room = room.cfg.Name
+	ev.Room = room.cfg().Name
 	ev.Participants = len(room.members)
 	h.cfg.OnRoomEvent(ev)
 }

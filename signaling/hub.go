@@ -16,9 +16,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -70,10 +72,15 @@ type Config struct {
 type Hub struct {
 	cfg      Config
 	log      *slog.Logger
-	rooms    map[string]*Room
-	names    []string // sorted room names
+	engine   *sfu.Engine
 	upgrader websocket.Upgrader
-	origins  map[string]bool
+
+	// roomsMu guards rooms and names, which SetRoom and RemoveRoom change
+	// while the server runs. It is taken alone, or before a room's mu.
+	roomsMu sync.RWMutex
+	rooms   map[string]*Room
+	names   []string // sorted room names
+	origins map[string]bool
 
 	mu       sync.Mutex
 	closing  bool
@@ -83,17 +90,19 @@ type Hub struct {
 	wheps    map[string]*whepViewer    // by resource id
 	wg       sync.WaitGroup
 	ending   sync.WaitGroup // WHIP sessions being ended (endLater)
+	retiring sync.WaitGroup // removed rooms being closed (RemoveRoom)
 	shutOnce sync.Once
 	shutDone chan struct{} // closed when Shutdown is over
 }
 
 // Room is a configured room: its members and its media plane.
 type Room struct {
-	cfg   configs.Room
+	conf  atomic.Pointer[configs.Room] // see cfg
 	media *sfu.Room
 
 	mu      sync.Mutex
-	closed  bool              // the server shut down
+	closed  bool              // the server shut down, or the room was removed
+	removed bool              // the room was removed (RemoveRoom)
 	shut    bool              // an operator closed the room
 	members map[string]member // by participant id
 	calls   map[string]*call  // by the owner of each party
@@ -111,6 +120,7 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 	h := &Hub{
 		cfg:      cfg,
 		log:      log,
+		engine:   engine,
 		rooms:    make(map[string]*Room, len(rooms)),
 		origins:  make(map[string]bool),
 		sessions: make(map[*Session]struct{}),
@@ -122,19 +132,7 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 		h.origins[strings.ToLower(o)] = true
 	}
 	for _, rc := range rooms {
-		h.rooms[rc.Name] = &Room{
-			cfg: rc,
-			media: sfu.NewRoom(engine, sfu.RoomOptions{
-				Name:       rc.Name,
-				Live:       rc.Mode.Live(),
-				AllowVideo: rc.AllowVideo,
-			}, log),
-			members:      make(map[string]member),
-			calls:        make(map[string]*call),
-			partnersWake: make(chan struct{}, 1),
-			partnersDone: make(chan struct{}),
-		}
-		go h.rooms[rc.Name].applyPartners()
+		h.rooms[rc.Name] = h.newRoom(rc)
 		h.names = append(h.names, rc.Name)
 	}
 	sort.Strings(h.names)
@@ -155,6 +153,162 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 		},
 	}
 	return h
+}
+
+// newRoom makes a room and starts its goroutine, which the room's close
+// (closeRoom) stops.
+func (h *Hub) newRoom(rc configs.Room) *Room {
+	r := &Room{
+		media: sfu.NewRoom(h.engine, sfu.RoomOptions{
+			Name:       rc.Name,
+			Live:       rc.Mode.Live(),
+			AllowVideo: rc.AllowVideo,
+		}, h.log),
+		members:      make(map[string]member),
+		calls:        make(map[string]*call),
+		partnersWake: make(chan struct{}, 1),
+		partnersDone: make(chan struct{}),
+	}
+	r.conf.Store(&rc)
+	go r.applyPartners()
+	return r
+}
+
+// cfg is the room's configuration now. SetRoom may replace it at any
+// time: what reads it takes the settings in force at that moment (a
+// recording, the limits when it starts; a join, the size of the room when
+// it joins).
+func (r *Room) cfg() configs.Room { return *r.conf.Load() }
+
+// room returns the room of that name, or nil.
+func (h *Hub) room(name string) *Room {
+	h.roomsMu.RLock()
+	defer h.roomsMu.RUnlock()
+	return h.rooms[name]
+}
+
+// roomList returns the rooms, sorted by name.
+func (h *Hub) roomList() []*Room {
+	h.roomsMu.RLock()
+	defer h.roomsMu.RUnlock()
+	out := make([]*Room, 0, len(h.names))
+	for _, n := range h.names {
+		out = append(out, h.rooms[n])
+	}
+	return out
+}
+
+// Why a room's members are sent away when it is removed or remade.
+const (
+	RemovedMessage = "the room was removed from the server; its clips are kept"
+	ChangedMessage = "the room's mode or video setting changed; join it again"
+)
+
+// SetRoom adds a room, or gives a room its new configuration. A new
+// configuration applies from the next thing that reads it (cfg): the next
+// join is held to the new max_participants, the next recording to the new
+// clip limits, the next join to the new access rules; those who are in
+// already stay. A change of mode or allow_video, which the room's media
+// plane is made with, remakes the room: its members are sent away with
+// ErrRoomChanged and may join the new one at once. It reports whether the
+// room was remade.
+func (h *Hub) SetRoom(rc configs.Room) (remade bool) {
+	h.roomsMu.Lock()
+	if h.closingNow() {
+		h.roomsMu.Unlock()
+		return false
+	}
+	old := h.rooms[rc.Name]
+	if old != nil {
+		was := old.cfg()
+		if was.Mode == rc.Mode && was.AllowVideo == rc.AllowVideo {
+			old.conf.Store(&rc)
+			h.roomsMu.Unlock()
+			h.log.Info("room settings changed", "room", rc.Name)
+			return false
+		}
+	} else {
+		h.names = append(h.names, rc.Name)
+		sort.Strings(h.names)
+	}
+	h.rooms[rc.Name] = h.newRoom(rc)
+	h.roomsMu.Unlock()
+	if old != nil {
+		h.retire(old, ErrRoomChanged, ChangedMessage)
+		h.log.Info("room remade: its mode or video setting changed", "room", rc.Name, "mode", rc.Mode)
+		return true
+	}
+	h.log.Info("room added", "room", rc.Name, "mode", rc.Mode)
+	return false
+}
+
+// RemoveRoom removes a room: joins to it are refused as to a room that
+// does not exist, its members are sent away with ErrRoomRemoved and
+// RemovedMessage, its viewers ended, and its media closed once they have
+// gone. Its clips and chat stay on disk (their stores are the caller's).
+// It reports whether there was such a room.
+func (h *Hub) RemoveRoom(name string) bool {
+	h.roomsMu.Lock()
+	r := h.rooms[name]
+	if r == nil || h.closingNow() {
+		h.roomsMu.Unlock()
+		return false
+	}
+	delete(h.rooms, name)
+	h.names = slices.DeleteFunc(h.names, func(n string) bool { return n == name })
+	h.roomsMu.Unlock()
+	h.retire(r, ErrRoomRemoved, RemovedMessage)
+	h.log.Info("room removed", "room", name)
+	return true
+}
+
+// closingNow reports whether the hub is shutting down.
+func (h *Hub) closingNow() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closing
+}
+
+// retire sends a room's members and viewers away and closes the room
+// once they have left, on a goroutine that Shutdown waits for. The room
+// is no longer in h.rooms: nobody can join it meanwhile.
+func (h *Hub) retire(r *Room, code, message string) {
+	r.mu.Lock()
+	r.removed = true
+	out := make([]member, 0, len(r.members))
+	for _, m := range r.members {
+		out = append(out, m)
+	}
+	r.mu.Unlock()
+	for _, m := range out {
+		m.goAway(code, message, websocket.CloseNormalClosure)
+	}
+	h.endViewers(r)
+	h.retiring.Go(func() {
+		for _, m := range out {
+			<-m.base().left
+		}
+		r.close()
+	})
+}
+
+// close ends the room's calls and its partner goroutine, and closes its
+// media. Its members have left.
+func (r *Room) close() {
+	r.mu.Lock()
+	r.closed = true
+	for _, c := range r.calls {
+		c.ring.Stop()
+		for _, p := range c.parties {
+			if p.away != nil {
+				p.away.Stop()
+			}
+		}
+	}
+	close(r.partnersWake)
+	r.mu.Unlock()
+	<-r.partnersDone
+	r.media.Close()
 }
 
 // checkOrigin accepts requests without an Origin (non-browser clients),
@@ -287,22 +441,10 @@ func (h *Hub) shutdown() {
 	}
 	go func() {
 		h.wg.Wait()
-		for _, r := range h.rooms {
-			r.mu.Lock()
-			r.closed = true
-			for _, c := range r.calls {
-				c.ring.Stop()
-				for _, p := range c.parties {
-					if p.away != nil {
-						p.away.Stop()
-					}
-				}
-			}
-			close(r.partnersWake)
-			r.mu.Unlock()
-			<-r.partnersDone
-			r.media.Close()
+		for _, r := range h.roomList() {
+			r.close()
 		}
+		h.retiring.Wait()
 		// After the media: a WHIP connection that fails as it closes
 		// asks for its session's end (endLater) no later than that.
 		h.ending.Wait()
@@ -322,15 +464,16 @@ func (r *Room) info() RoomInfo {
 	n := len(r.members)
 	v := r.viewers
 	r.mu.Unlock()
-	return RoomInfo{Room: r.cfg, Live: r.cfg.Mode.Live(), Participants: n, Viewers: v}
+	return RoomInfo{Room: r.cfg(), Live: r.cfg().Mode.Live(), Participants: n, Viewers: v}
 }
 
 // RoomInfos lists the rooms, sorted by name, with how many are in each:
 // for the server's own use (metrics, logs); clients get HandleRooms.
 func (h *Hub) RoomInfos() []RoomInfo {
-	out := make([]RoomInfo, 0, len(h.names))
-	for _, n := range h.names {
-		out = append(out, h.rooms[n].info())
+	rooms := h.roomList()
+	out := make([]RoomInfo, 0, len(rooms))
+	for _, r := range rooms {
+		out = append(out, r.info())
 	}
 	return out
 }
@@ -350,7 +493,7 @@ func (h *Hub) HandleRooms(w http.ResponseWriter, r *http.Request) {
 
 // HandleRoom serves GET /api/rooms/{room}: the room's listing.
 func (h *Hub) HandleRoom(w http.ResponseWriter, r *http.Request) {
-	room := h.rooms[r.PathValue("room")]
+	room := h.room(r.PathValue("room"))
 	if room == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such room"})
 		return
@@ -371,7 +514,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // TURN server asks it so that a participant's relay credentials stop
 // working once it has left.
 func (h *Hub) Present(participantID string) bool {
-	for _, r := range h.rooms {
+	for _, r := range h.roomList() {
 		r.mu.Lock()
 		_, ok := r.members[participantID]
 		r.mu.Unlock()

@@ -135,13 +135,18 @@ func (m *membership) joinRoom(room *Room, name, ownerKey string, req json.RawMes
 		return ErrServerShutdown, "the session has ended"
 	default:
 	}
+	if room.removed {
+		// Removed or remade since it was looked up (Hub.RemoveRoom).
+		room.mu.Unlock()
+		return ErrNoRoom, fmt.Sprintf("there is no room %q any more", room.cfg().Name)
+	}
 	if room.shut && m.role != RoleOperator {
 		room.mu.Unlock()
 		return ErrRoomClosed, "an operator has closed this room"
 	}
-	if len(room.members) >= room.cfg.MaxParticipants {
+	if len(room.members) >= room.cfg().MaxParticipants {
 		room.mu.Unlock()
-		return ErrRoomFull, fmt.Sprintf("the room is full (%d participants)", room.cfg.MaxParticipants)
+		return ErrRoomFull, fmt.Sprintf("the room is full (%d participants)", room.cfg().MaxParticipants)
 	}
 	peers := make([]Peer, 0, len(room.members)+1)
 	key := nameKey(name)
@@ -152,12 +157,12 @@ func (m *membership) joinRoom(room *Room, name, ownerKey string, req json.RawMes
 			switch {
 			case m.replaced != nil: // a second holder, or the first one back
 			case o.owner == clips.OwnerOf(ownerKey):
-				m.log.Info("rejoin replaces the earlier member", "room", room.cfg.Name, "participant", o.id)
+				m.log.Info("rejoin replaces the earlier member", "room", room.cfg().Name, "participant", o.id)
 				om.goAway(ErrReplaced, "you joined this room again from elsewhere", websocket.CloseNormalClosure)
 				m.replaced = o
 				return codeReplacing, ""
 			case m.proven && !o.proven:
-				m.log.Info("a proven name takes over from an unproven holder", "room", room.cfg.Name, "participant", o.id, "name", name)
+				m.log.Info("a proven name takes over from an unproven holder", "room", room.cfg().Name, "participant", o.id, "name", name)
 				om.goAway(ErrNameClaimed, fmt.Sprintf("the name %q belongs to someone who has proven it; join under another name", o.name), websocket.CloseNormalClosure)
 				m.replaced = o
 				return codeReplacing, ""
@@ -179,11 +184,11 @@ func (m *membership) joinRoom(room *Room, name, ownerKey string, req json.RawMes
 	}
 	m.hub.tellLocked(room, RoomEvent{Type: EventParticipantJoined, Participant: peerOf(m)})
 	room.mu.Unlock()
-	m.log.Info("joined", "room", room.cfg.Name, "participant", m.id, "name", m.name)
+	m.log.Info("joined", "room", room.cfg().Name, "participant", m.id, "name", m.name)
 
 	peer, err := room.media.Join(m.id, m.name, m.self)
 	if err != nil {
-		m.log.Error("media join", "room", room.cfg.Name, "err", err)
+		m.log.Error("media join", "room", room.cfg().Name, "err", err)
 		return ErrInternal, "the room's media is not available"
 	}
 	room.mu.Lock()
@@ -229,7 +234,7 @@ func (m *membership) leave() {
 	if a != nil {
 		a.Close()
 	}
-	m.log.Info("left", "room", room.cfg.Name, "participant", m.id)
+	m.log.Info("left", "room", room.cfg().Name, "participant", m.id)
 }
 
 // SpeakingChanged implements sfu.Signaler: the room is told when the

@@ -125,7 +125,7 @@ func TestListeners(t *testing.T) {
 		cs[name] = newClient(t, h)
 		cs[name].join("walkie", name, map[string]string{"owner_key": keys[name]})
 	}
-	room := h.rooms["walkie"]
+	room := h.room("walkie")
 	owners := func(names ...string) []string {
 		var out []string
 		for _, n := range names {

@@ -95,6 +95,8 @@ const (
 	ErrNameClaimed      = "name-claimed"
 	ErrKicked           = "kicked"
 	ErrRoomClosed       = "room-closed"
+	ErrRoomRemoved      = "room-removed"
+	ErrRoomChanged      = "room-changed"
 	ErrTooManyAttempts  = "too-many-attempts"
 	ErrBadToken         = "bad-token"
 	ErrTokenRequired    = "token-required"

@@ -50,10 +50,10 @@ const (
 func (m *membership) captureConfig() capture.Config {
 	return capture.Config{
 		Store:       m.hub.cfg.Store,
-		Room:        m.room.cfg.Name,
-		MaxSeconds:  m.room.cfg.MaxClipSeconds,
-		MaxBytes:    m.room.cfg.MaxClipBytes,
-		MinDuration: m.room.cfg.MinClip(),
+		Room:        m.room.cfg().Name,
+		MaxSeconds:  m.room.cfg().MaxClipSeconds,
+		MaxBytes:    m.room.cfg().MaxClipBytes,
+		MinDuration: m.room.cfg().MinClip(),
 		Log:         m.log,
 	}
 }
@@ -88,7 +88,7 @@ const notPublishing = "publish an audio track before recording"
 // archive, in live rooms that archive.
 func (m *membership) archiveTrack(up *sfu.UpTrack) {
 	room := m.room
-	if room == nil || !room.cfg.Mode.Live() || !room.cfg.Archive || m.hub.cfg.Store == nil {
+	if room == nil || !room.cfg().Mode.Live() || !room.cfg().Archive || m.hub.cfg.Store == nil {
 		return
 	}
 	if up.Screen() {
@@ -132,7 +132,7 @@ func (r *Room) listeners() []string {
 // recorded into a clip until record-stop or the room's limits.
 func (s *Session) recordStart(m *clientMessage) {
 	room := s.room
-	if room.cfg.Mode.Live() {
+	if room.cfg().Mode.Live() {
 		s.sendError(m.Req, ErrRecordNotAllowed, "this room forwards live; it archives talk spurts by itself where archive is on")
 		return
 	}
@@ -172,12 +172,12 @@ func (s *Session) recordStart(m *clientMessage) {
 func (s *Session) beginRecordingLocked(req json.RawMessage, tracks []capture.Track, description string) {
 	rec, err := s.startRecordingLocked(tracks, description)
 	if err != nil {
-		s.log.Error("start recording", "room", s.room.cfg.Name, "err", err)
+		s.log.Error("start recording", "room", s.room.cfg().Name, "err", err)
 		s.sendError(req, ErrRecordFailed, "cannot start recording: "+err.Error())
 		return
 	}
 	s.enqueue(recordingMessage{Type: TypeRecording, Req: req, ID: rec.ID(),
-		MaxSeconds: s.room.cfg.MaxClipSeconds, MaxBytes: s.room.cfg.MaxClipBytes, Kinds: rec.Kinds()})
+		MaxSeconds: s.room.cfg().MaxClipSeconds, MaxBytes: s.room.cfg().MaxClipBytes, Kinds: rec.Kinds()})
 }
 
 // cameras returns ups without the shared screens: a clip is the
@@ -251,7 +251,7 @@ func (s *Session) cancelRecording(req json.RawMessage) {
 	}
 	if rec != nil {
 		rec.Cancel()
-		s.log.Info("recording cancelled", "room", s.room.cfg.Name, "clip", rec.ID())
+		s.log.Info("recording cancelled", "room", s.room.cfg().Name, "clip", rec.ID())
 	}
 	s.enqueue(recordStoppedMessage{Type: TypeRecordStopped, Req: req, Reason: StopCancelled})
 }
@@ -273,8 +273,8 @@ func (m *membership) finishRecording(reason string, req json.RawMessage) bool {
 		m.sendError(req, ErrEmptyClip, "nothing was recorded: no media arrived")
 		return true
 	case errors.Is(err, capture.ErrTooShort):
-		m.log.Info("recording discarded", "room", m.room.cfg.Name, "reason", reason, "err", err)
-		m.enqueue(recordStoppedMessage{Type: TypeRecordStopped, Req: req, Reason: StopTooShort, MinMs: m.room.cfg.MinClipMs})
+		m.log.Info("recording discarded", "room", m.room.cfg().Name, "reason", reason, "err", err)
+		m.enqueue(recordStoppedMessage{Type: TypeRecordStopped, Req: req, Reason: StopTooShort, MinMs: m.room.cfg().MinClipMs})
 		return true
 	case err != nil && clip.ID == "":
 		m.log.Warn("recording failed", "err", err)

@@ -34,7 +34,7 @@ func TestScreenNotRecorded(t *testing.T) {
 	// The screen reaches the server once its packets flow.
 	testmedia.Stream(t, audio, screen, 1)
 	deadline := time.Now().Add(wait)
-	for !hasScreen(h.rooms["videochat"]) {
+	for !hasScreen(h.room("videochat")) {
 		if time.Now().After(deadline) {
 			t.Fatal("the server never had ann's screen")
 		}

@@ -285,10 +285,10 @@ func (s *Session) handle(data []byte) bool {
 
 func (s *Session) join(m *clientMessage) {
 	if s.room != nil {
-		s.sendError(m.Req, ErrAlreadyJoined, "already in room "+s.room.cfg.Name)
+		s.sendError(m.Req, ErrAlreadyJoined, "already in room "+s.room.cfg().Name)
 		return
 	}
-	room := s.hub.rooms[m.Room]
+	room := s.hub.room(m.Room)
 	if room == nil {
 		s.sendError(m.Req, ErrNoRoom, fmt.Sprintf("there is no room %q", truncate(m.Room, 64)))
 		return
@@ -324,7 +324,7 @@ func (s *Session) welcomeLocked(peers []Peer, ownerKey string, req json.RawMessa
 	if ice == nil {
 		ice = []ICEServer{}
 	}
-	info := RoomInfo{Room: room.cfg, Live: room.cfg.Mode.Live(), Participants: len(room.members) + 1}
+	info := RoomInfo{Room: room.cfg(), Live: room.cfg().Mode.Live(), Participants: len(room.members) + 1}
 	history, offline := s.chatMemory(room)
 	s.enqueue(joinedMessage{Type: TypeJoined, Req: req, Protocol: ProtocolVersion, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice,
 		OwnerKey: ownerKey, Role: s.role, History: history, Offline: offline})
@@ -356,8 +356,8 @@ func (s *Session) chat(m *clientMessage) {
 		if chat := s.hub.cfg.Chat; chat != nil {
 			// Under the room's lock, so that the history is in the order
 			// the room saw.
-			if err := chat.Append(room.cfg.Name, chatlog.Entry{From: chatlog.Peer(from), Text: m.Text, TS: now}); err != nil {
-				s.log.Error("chat history", "room", room.cfg.Name, "err", err)
+			if err := chat.Append(room.cfg().Name, chatlog.Entry{From: chatlog.Peer(from), Text: m.Text, TS: now}); err != nil {
+				s.log.Error("chat history", "room", room.cfg().Name, "err", err)
 			}
 		}
 		return
@@ -401,13 +401,13 @@ func (s *Session) chatByName(m *clientMessage, from Peer, now time.Time) {
 		s.sendError(m.Req, ErrNoSuchPeer, "nobody of that name is in the room, and this server keeps no messages")
 		return
 	}
-	_, err = chat.Leave(room.cfg.Name, chatlog.Entry{From: chatlog.Peer(from), ToName: m.ToName, Text: m.Text, TS: now})
+	_, err = chat.Leave(room.cfg().Name, chatlog.Entry{From: chatlog.Peer(from), ToName: m.ToName, Text: m.Text, TS: now})
 	switch {
 	case errors.Is(err, chatlog.ErrMailboxFull):
 		s.sendError(m.Req, ErrMailboxFull, fmt.Sprintf("too many messages are already waiting for %q", m.ToName))
 		return
 	case err != nil:
-		s.log.Error("offline message", "room", room.cfg.Name, "err", err)
+		s.log.Error("offline message", "room", room.cfg().Name, "err", err)
 		s.sendError(m.Req, ErrInternal, "the message could not be kept")
 		return
 	}
@@ -422,17 +422,17 @@ func (s *Session) chatMemory(room *Room) (history, offline []chatMessage) {
 	if chat == nil {
 		return history, offline
 	}
-	for _, e := range chat.History(room.cfg.Name) {
+	for _, e := range chat.History(room.cfg().Name) {
 		history = append(history, chatMessage{Type: TypeChat, From: Peer(e.From), Text: e.Text, TS: timestamp(e.TS)})
 	}
-	waiting, err := chat.Collect(room.cfg.Name, s.name, s.owner)
+	waiting, err := chat.Collect(room.cfg().Name, s.name, s.owner)
 	if err != nil {
-		s.log.Error("offline messages", "room", room.cfg.Name, "err", err)
+		s.log.Error("offline messages", "room", room.cfg().Name, "err", err)
 	}
 	for _, e := range waiting {
 		offline = append(offline, chatMessage{Type: TypeChat, From: Peer(e.From), ToName: e.ToName, Offline: true, Text: e.Text, TS: timestamp(e.TS)})
 	}
-	chat.Seen(room.cfg.Name, s.name, s.owner)
+	chat.Seen(room.cfg().Name, s.name, s.owner)
 	return history, offline
 }
 

@@ -29,7 +29,7 @@ func TestEndedMemberJoinsNothing(t *testing.T) {
 	ann.s.leave()
 	ann.do(map[string]string{"type": "join", "room": "chat", "name": "ann"})
 	ann.expect("error:" + ErrServerShutdown)
-	if n := h.rooms["chat"].info().Participants; n != 0 {
+	if n := h.room("chat").info().Participants; n != 0 {
 		t.Fatalf("%d in the room", n)
 	}
 }

@@ -40,12 +40,12 @@ type whepViewer struct {
 // room's password; in a token room, a join token for the room. ?name=
 // follows one publisher; without it, the room's speaker.
 func (h *Hub) HandleWHEP(w http.ResponseWriter, r *http.Request) {
-	room := h.rooms[r.PathValue("room")]
+	room := h.room(r.PathValue("room"))
 	if room == nil {
 		http.Error(w, "no such room", http.StatusNotFound)
 		return
 	}
-	if !room.cfg.Mode.Live() || room.cfg.MaxViewers == 0 {
+	if !room.cfg().Mode.Live() || room.cfg().MaxViewers == 0 {
 		http.Error(w, "this room has no live stream to watch: WHEP serves the live rooms (audioStream, videoStream) that allow viewers", http.StatusForbidden)
 		return
 	}
@@ -90,11 +90,11 @@ func (h *Hub) HandleWHEP(w http.ResponseWriter, r *http.Request) {
 	// The viewer is counted against max_viewers and registered before its
 	// connection is made, so that a Shutdown from now on ends it.
 	room.mu.Lock()
-	full := room.viewers >= room.cfg.MaxViewers
-	if !full && !room.closed && !room.shut {
+	full := room.viewers >= room.cfg().MaxViewers
+	gone := room.closed || room.removed || room.shut
+	if !full && !gone {
 		room.viewers++
 	}
-	gone := room.closed || room.shut
 	room.mu.Unlock()
 	switch {
 	case gone:
@@ -104,7 +104,7 @@ func (h *Hub) HandleWHEP(w http.ResponseWriter, r *http.Request) {
 	case full:
 		release()
 		w.Header().Set("Retry-After", "30")
-		http.Error(w, fmt.Sprintf("the room has its %d viewers already", room.cfg.MaxViewers), http.StatusServiceUnavailable)
+		http.Error(w, fmt.Sprintf("the room has its %d viewers already", room.cfg().MaxViewers), http.StatusServiceUnavailable)
 		return
 	}
 	h.mu.Lock()
@@ -142,10 +142,10 @@ func (h *Hub) HandleWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	room.tellViewers()
-	h.log.Info("WHEP viewer started", "room", room.cfg.Name, "viewer", v.ID, "follows", name)
+	h.log.Info("WHEP viewer started", "room", room.cfg().Name, "viewer", v.ID, "follows", name)
 	h.iceLinks(w, v.ID)
 	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", "/whep/"+room.cfg.Name+"/"+wv.resource)
+	w.Header().Set("Location", "/whep/"+room.cfg().Name+"/"+wv.resource)
 	w.Header().Set("ETag", wv.etag)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
@@ -174,7 +174,7 @@ func (h *Hub) HandleWHEPResource(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	wv := h.wheps[r.PathValue("id")]
 	h.mu.Unlock()
-	if wv == nil || wv.room.cfg.Name != r.PathValue("room") {
+	if wv == nil || wv.room.cfg().Name != r.PathValue("room") {
 		http.Error(w, "no such WHEP session", http.StatusNotFound)
 		return
 	}
@@ -289,7 +289,7 @@ func (wv *whepViewer) end() {
 		wv.release()
 		wv.room.tellViewers()
 		if v != nil {
-			h.log.Info("WHEP viewer ended", "room", wv.room.cfg.Name, "viewer", v.ID)
+			h.log.Info("WHEP viewer ended", "room", wv.room.cfg().Name, "viewer", v.ID)
 		}
 	})
 }

@@ -65,7 +65,7 @@ func (wp *whipPublisher) deliver([]byte) {}
 
 // goAway implements member: the WHIP session ends.
 func (wp *whipPublisher) goAway(code, message string, closeCode int) {
-	wp.log.Info("WHIP session ended", "room", wp.room.cfg.Name, "participant", wp.id, "code", code)
+	wp.log.Info("WHIP session ended", "room", wp.room.cfg().Name, "participant", wp.id, "code", code)
 	wp.hub.endLater(wp)
 }
 
@@ -97,17 +97,17 @@ func (wp *whipPublisher) MediaProblem(pc, code, message string) {
 			wp.hub.endLater(wp)
 			return
 		}
-		wp.log.Info("WHIP connection failed: waiting for the publisher", "room", wp.room.cfg.Name, "participant", wp.id, "grace", grace)
+		wp.log.Info("WHIP connection failed: waiting for the publisher", "room", wp.room.cfg().Name, "participant", wp.id, "grace", grace)
 		if wp.grace != nil {
 			wp.grace.Stop()
 		}
 		wp.grace = time.AfterFunc(grace, func() {
-			wp.log.Info("WHIP session ended: the publisher did not come back", "room", wp.room.cfg.Name, "participant", wp.id)
+			wp.log.Info("WHIP session ended: the publisher did not come back", "room", wp.room.cfg().Name, "participant", wp.id)
 			wp.hub.endLater(wp)
 		})
 		return
 	}
-	wp.log.Info("WHIP media problem", "room", wp.room.cfg.Name, "participant", wp.id, "code", code, "message", message)
+	wp.log.Info("WHIP media problem", "room", wp.room.cfg().Name, "participant", wp.id, "code", code, "message", message)
 }
 
 // TrackPublished implements sfu.Signaler: in a clip room the session's
@@ -144,7 +144,7 @@ func whipStatus(code string) int {
 // the join token given as the bearer token; in an open room, a bearer
 // token that is not a join token is the publisher's owner key.
 func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
-	room := h.rooms[r.PathValue("room")]
+	room := h.room(r.PathValue("room"))
 	if room == nil {
 		http.Error(w, "no such room", http.StatusNotFound)
 		return
@@ -180,7 +180,7 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if creds.token != "" {
-		ownerKey = h.whipOwnerKey(room.cfg.Name, adm.name)
+		ownerKey = h.whipOwnerKey(room.cfg().Name, adm.name)
 	} else if ownerKey == "" {
 		ownerKey = newKey()
 	}
@@ -217,7 +217,7 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, whipStatus(code))
 		return
 	}
-	h.log.Info("WHIP session started", "room", room.cfg.Name, "participant", wp.id, "name", wp.name)
+	h.log.Info("WHIP session started", "room", room.cfg().Name, "participant", wp.id, "name", wp.name)
 	answer, err := wp.peer.HandleOffer(string(body))
 	if err != nil {
 		wp.end()
@@ -234,7 +234,7 @@ func (h *Hub) HandleWHIP(w http.ResponseWriter, r *http.Request) {
 	default:
 	}
 	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", "/whip/"+room.cfg.Name+"/"+wp.resource)
+	w.Header().Set("Location", "/whip/"+room.cfg().Name+"/"+wp.resource)
 	w.Header().Set("ETag", wp.etag)
 	h.iceLinks(w, wp.id)
 	w.WriteHeader(http.StatusCreated)
@@ -249,7 +249,7 @@ func (h *Hub) HandleWHIPResource(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	wp := h.whips[r.PathValue("id")]
 	h.mu.Unlock()
-	if wp == nil || wp.room.cfg.Name != r.PathValue("room") {
+	if wp == nil || wp.room.cfg().Name != r.PathValue("room") {
 		http.Error(w, "no such WHIP session", http.StatusNotFound)
 		return
 	}
@@ -342,7 +342,7 @@ func (wp *whipPublisher) trackPublished(up *sfu.UpTrack) {
 	if wp.deadline != nil {
 		wp.deadline.Stop()
 	}
-	if wp.started || wp.room.cfg.Mode.Live() {
+	if wp.started || wp.room.cfg().Mode.Live() {
 		return
 	}
 	wp.holds = append(wp.holds, capture.NewHold(up))
@@ -408,7 +408,7 @@ func (wp *whipPublisher) armDeadline() {
 		connected := wp.connected
 		wp.mu.Unlock()
 		if !connected {
-			wp.log.Info("WHIP session ended: no media", "room", wp.room.cfg.Name, "participant", wp.id, "after", wait)
+			wp.log.Info("WHIP session ended: no media", "room", wp.room.cfg().Name, "participant", wp.id, "after", wait)
 			wp.end()
 		}
 	})
@@ -538,9 +538,9 @@ func (wp *whipPublisher) takeOver(w http.ResponseWriter, peer *sfu.Participant, 
 		return true
 	}
 	wp.armDeadline()
-	wp.log.Info("WHIP publisher came back", "room", wp.room.cfg.Name, "participant", wp.id)
+	wp.log.Info("WHIP publisher came back", "room", wp.room.cfg().Name, "participant", wp.id)
 	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", "/whip/"+wp.room.cfg.Name+"/"+resource)
+	w.Header().Set("Location", "/whip/"+wp.room.cfg().Name+"/"+resource)
 	w.Header().Set("ETag", etag)
 	h.iceLinks(w, wp.id)
 	w.WriteHeader(http.StatusCreated)

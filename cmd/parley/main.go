@@ -103,12 +103,27 @@ func run(args []string) error {
 		defer stopProfiling()
 	}
 
+	// SIGHUP reads the room files again (as the watcher does every
+	// second), at once.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
+wait:
+	for {
+		select {
+		case err := <-served:
+			return err
+		case <-hup:
+			log.Info("SIGHUP: reading the room files again")
+			if err := srv.ReloadRooms(); errors.Is(err, server.ErrNoRoomsDir) {
+				log.Info("SIGHUP: no rooms.dir; the built-in rooms do not change")
+			}
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	stop() // a second Ctrl-C kills at once
 	log.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout.D())

@@ -1,0 +1,208 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"parley/configs"
+	"parley/internal/roomdir"
+)
+
+// Live room changes. The rooms folder (rooms.dir) is read again every
+// RoomsPollInterval and on ReloadRooms (SIGHUP, the admin API): a file
+// added makes a room, a file changed gives its room the new settings, a
+// file removed removes its room. A file is parsed again only when its
+// bytes changed. A file that does not validate is refused with the
+// error it would have at start-up (logged), and its room keeps its last
+// good settings; a new room from it is not made until it is fixed.
+
+// RoomsPollInterval is how often the rooms folder is looked at.
+const RoomsPollInterval = time.Second
+
+// roomFiles is what the server last read of the rooms folder. mu makes
+// one reload at a time (the watcher, SIGHUP and the admin API alike).
+type roomFiles struct {
+	dir string // rooms.dir; "" for the built-in rooms, which never change
+
+	mu        sync.Mutex
+	seen      map[string][sha256.Size]byte // by room name: the bytes last read, good or not
+	rooms     map[string]configs.Room      // by room name: the settings in force
+	folderErr string                       // the folder's last problem, logged once
+	closed    bool                         // the server shut down
+}
+
+func newRoomFiles(dir string, rooms []configs.Room) *roomFiles {
+	rf := &roomFiles{dir: dir, seen: map[string][sha256.Size]byte{}, rooms: map[string]configs.Room{}}
+	for _, r := range rooms {
+		rf.rooms[r.Name] = r
+	}
+	if dir == "" {
+		return rf
+	}
+	// The files as they are now are the ones New was given (if one
+	// changed in between, its hash differs and the first reload reads
+	// it).
+	files, _ := configs.ReadRoomFiles(dir)
+	for _, f := range files {
+		if _, ok := rf.rooms[f.Name]; ok {
+			rf.seen[f.Name] = sha256.Sum256(f.Data)
+		}
+	}
+	return rf
+}
+
+// ErrNoRoomsDir is ReloadRooms's error when the rooms are the built-in
+// ones (rooms.dir is not set): there is nothing to read again.
+var ErrNoRoomsDir = errors.New("rooms.dir is not set: the built-in demo rooms do not change")
+
+// ErrShutDown is the error of what the server cannot do once it is shut down.
+var ErrShutDown = errors.New("the server is shut down")
+
+// ReloadRooms reads the rooms folder again and applies what changed
+// since it was last read. It returns the problems of the files it
+// refused (also logged); the rooms they name keep their last good
+// settings. A folder that cannot be read, or holds no room file, is
+// refused as at start-up and every room stays as it is.
+func (s *Server) ReloadRooms() error {
+	rf := s.roomFiles
+	if rf.dir == "" {
+		return ErrNoRoomsDir
+	}
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	if rf.closed {
+		return ErrShutDown
+	}
+	return s.reloadRoomsLocked()
+}
+
+// reloadRoomsLocked is ReloadRooms. Called locked (roomFiles.mu).
+func (s *Server) reloadRoomsLocked() error {
+	rf := s.roomFiles
+	files, err := configs.ReadRoomFiles(rf.dir)
+	if len(files) == 0 {
+		if msg := err.Error(); msg != rf.folderErr {
+			rf.folderErr = msg
+			s.log.Error("rooms folder refused: every room stays as it is", "dir", rf.dir, "err", err)
+		}
+		return err
+	}
+	rf.folderErr = ""
+	errs := []error{err}
+	present := map[string]bool{}
+	for _, f := range files {
+		present[f.Name] = true
+		sum := sha256.Sum256(f.Data)
+		if old, ok := rf.seen[f.Name]; ok && old == sum {
+			continue
+		}
+		rf.seen[f.Name] = sum
+		r, err := configs.ParseRoom(f.Path, f.Data)
+		if err == nil {
+			err = configs.CheckRooms(s.cfg, []configs.Room{r})
+		}
+		if err == nil {
+			err = s.applyRoom(r)
+		}
+		if err != nil {
+			if _, ok := rf.rooms[f.Name]; ok {
+				s.log.Error("room file refused: the room keeps its last good settings", "room", f.Name, "file", f.Path, "err", err)
+			} else {
+				s.log.Error("room file refused: the room is not made", "room", f.Name, "file", f.Path, "err", err)
+			}
+			errs = append(errs, err)
+		}
+	}
+	if err != nil {
+		// Files that could not be read are not known to be gone.
+		return errors.Join(errs...)
+	}
+	for _, name := range slices.Sorted(maps.Keys(rf.rooms)) {
+		if !present[name] {
+			s.removeRoom(name)
+		}
+	}
+	for name := range rf.seen {
+		if !present[name] {
+			delete(rf.seen, name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// applyRoom makes a room or gives it new settings: the clip store and
+// the chat log first, so that a member who joins finds them. Called
+// locked (roomFiles.mu).
+func (s *Server) applyRoom(r configs.Room) error {
+	rf := s.roomFiles
+	old, had := rf.rooms[r.Name]
+	folders, err := roomdir.Open(s.cfg.Storage.DataDir)
+	if err != nil {
+		return err
+	}
+	defer folders.Close()
+	if !had {
+		if err := s.chat.AddRoom(folders, r.Name); err != nil {
+			return err
+		}
+	}
+	if err := s.store.AddRoom(folders, r); err != nil {
+		if !had {
+			_ = s.chat.RemoveRoom(r.Name)
+		}
+		return err
+	}
+	s.hub.SetRoom(r)
+	rf.rooms[r.Name] = r
+	if had && (old.Notify != r.Notify || !maps.Equal(old.NotifyAddresses, r.NotifyAddresses)) {
+		s.log.Warn("room notify settings changed: they need a restart", "room", r.Name)
+	}
+	if !had && r.Notify {
+		s.log.Warn("new room notifies: its mail needs a restart", "room", r.Name)
+	}
+	return nil
+}
+
+// removeRoom removes a room everywhere; its files stay on disk. Called
+// locked (roomFiles.mu).
+func (s *Server) removeRoom(name string) {
+	s.hub.RemoveRoom(name)
+	s.store.RemoveRoom(name)
+	if err := s.chat.RemoveRoom(name); err != nil {
+		s.log.Error("close chat log", "room", name, "err", err)
+	}
+	delete(s.roomFiles.rooms, name)
+	delete(s.roomFiles.seen, name)
+}
+
+// watchRooms reads the rooms folder every interval until ctx ends.
+func (s *Server) watchRooms(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = s.ReloadRooms() // logged
+		}
+	}
+}
+
+// startWatch starts the rooms folder's watcher; Shutdown stops it.
+func (s *Server) startWatch(interval time.Duration) {
+	if s.roomFiles.dir == "" {
+		return
+	}
+	if interval <= 0 {
+		interval = RoomsPollInterval
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopWatch = cancel
+	s.watching.Go(func() { s.watchRooms(ctx, interval) })
+}

@@ -1,0 +1,244 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"parley/client"
+	"parley/configs"
+	"parley/signaling"
+)
+
+// logBuffer keeps what a server logs, for a test to look for a line.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// writeRoom writes a room file into dir.
+func writeRoom(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const chatRoom = "mode = \"mediaChat\"\ntitle = \"Chat\"\nmax_clip_seconds = 30\n"
+
+// startRoomsServer starts a server whose rooms are the files of a folder
+// of the test's (chat and forum), read again every poll (< 0: only on
+// ReloadRooms). It returns the folder and the server's log.
+func startRoomsServer(t *testing.T, poll time.Duration, mutate func(*configs.Server)) (*testServer, string, *logBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	writeRoom(t, dir, "chat", chatRoom)
+	writeRoom(t, dir, "forum", "mode = \"mediaForum\"\n")
+	logs := &logBuffer{}
+	var w io.Writer = logs
+	if os.Getenv("PARLEY_TEST_LOG") != "" {
+		w = io.MultiWriter(logs, os.Stderr)
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := startServerLog(t, Options{RoomsPollInterval: poll}, log, func(cfg *configs.Server, _ []configs.Room) {
+		cfg.Rooms.Dir = dir
+		if mutate != nil {
+			mutate(cfg)
+		}
+	})
+	return srv, dir, logs
+}
+
+// roomListing GETs /api/rooms/{room}: its status and its settings.
+func (s *testServer) roomListing(t *testing.T, room string) (int, configs.Room) {
+	t.Helper()
+	resp, body := s.fetch(t, "GET", "/api/rooms/"+room, "", nil)
+	var r configs.Room
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatalf("GET /api/rooms/%s: %v: %s", room, err, body)
+		}
+	}
+	return resp.StatusCode, r
+}
+
+// recordingLimit starts a recording on c, which publishes, and returns
+// the limit the server gives it, then stops it.
+func recordingLimit(t *testing.T, c *client.Client) int {
+	t.Helper()
+	if err := c.Send(map[string]string{"type": "record-start"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.WaitFor(timeout(t, 5*time.Second), "recording")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		MaxSeconds int `json:"max_seconds"`
+	}
+	if err := m.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(map[string]string{"type": "record-cancel"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitFor(timeout(t, 5*time.Second), "record-stopped"); err != nil {
+		t.Fatal(err)
+	}
+	return v.MaxSeconds
+}
+
+// TestLiveRoomEdit: a room file edited while someone is in the room
+// gives the next clip the new limit, without a restart; a broken edit is
+// refused with the start-up error, logged, and the room keeps the last
+// good settings; a file added makes a room one can join at once.
+func TestLiveRoomEdit(t *testing.T) {
+	srv, dir, logs := startRoomsServer(t, 20*time.Millisecond, nil)
+	c, _ := srv.join(t, "chat", "ann", client.Options{})
+	p := newMediaPublisher(t, false)
+	p.publish(t, c)
+	if got := recordingLimit(t, c); got != 30 {
+		t.Fatalf("recording limit %d s, want the file's 30", got)
+	}
+
+	writeRoom(t, dir, "chat", strings.Replace(chatRoom, "30", "7", 1))
+	eventually(t, 5*time.Second, "the edited limit applies", func() bool {
+		_, r := srv.roomListing(t, "chat")
+		return r.MaxClipSeconds == 7
+	})
+	if got := recordingLimit(t, c); got != 7 {
+		t.Fatalf("after the edit, recording limit %d s, want 7", got)
+	}
+
+	writeRoom(t, dir, "chat", "mode = \"mediaChat\"\nmax_clip_seconds = -1\nmax_clip_secnds = 5\n")
+	_, want := configs.ParseRoom(filepath.Join(dir, "chat.toml"), []byte("mode = \"mediaChat\"\nmax_clip_seconds = -1\nmax_clip_secnds = 5\n"))
+	eventually(t, 5*time.Second, "the broken file is refused in the log", func() bool {
+		return strings.Contains(logs.String(), "room file refused: the room keeps its last good settings")
+	})
+	if !strings.Contains(logs.String(), "max_clip_secnds") || want == nil {
+		t.Errorf("the log does not carry the file's error (%v):\n%s", want, logs.String())
+	}
+	if _, r := srv.roomListing(t, "chat"); r.MaxClipSeconds != 7 {
+		t.Errorf("after a broken edit, max_clip_seconds %d, want the last good 7", r.MaxClipSeconds)
+	}
+	if got := recordingLimit(t, c); got != 7 {
+		t.Errorf("after a broken edit, recording limit %d s, want the last good 7", got)
+	}
+
+	writeRoom(t, dir, "extra", "mode = \"mediaChat\"\ntitle = \"Extra\"\n")
+	eventually(t, 5*time.Second, "the new room appears", func() bool {
+		code, r := srv.roomListing(t, "extra")
+		return code == http.StatusOK && r.Title == "Extra"
+	})
+	srv.join(t, "extra", "bob", client.Options{})
+}
+
+// TestRoomRemoved: removing a room's file closes the room: its members
+// are told why, it is no longer listed or joinable, and its folder (its
+// clips) stays on disk; the file back, the room is back.
+func TestRoomRemoved(t *testing.T) {
+	srv, dir, _ := startRoomsServer(t, -1, nil)
+	c, _ := srv.join(t, "chat", "ann", client.Options{})
+	if err := os.Remove(filepath.Join(dir, "chat.toml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.ReloadRooms(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.WaitFor(timeout(t, 5*time.Second), "bye")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bye struct{ Code, Message string }
+	_ = m.Decode(&bye)
+	if bye.Code != signaling.ErrRoomRemoved || bye.Message != signaling.RemovedMessage {
+		t.Errorf("bye %+v, want %s: %q", bye, signaling.ErrRoomRemoved, signaling.RemovedMessage)
+	}
+	if code, _ := srv.roomListing(t, "chat"); code != http.StatusNotFound {
+		t.Errorf("GET a removed room: %d, want 404", code)
+	}
+	d := srv.dial(t, client.Options{})
+	if _, err := d.Join(timeout(t, 5*time.Second), "chat", "bob"); err == nil || !strings.Contains(err.Error(), "no-room") {
+		t.Errorf("join a removed room: %v, want no-room", err)
+	}
+	if fi, err := os.Stat(filepath.Join(srv.cfg.Storage.DataDir, "rooms", "chat", "clips")); err != nil || !fi.IsDir() {
+		t.Errorf("the removed room's clips folder: %v", err)
+	}
+
+	writeRoom(t, dir, "chat", chatRoom)
+	if err := srv.ReloadRooms(); err != nil {
+		t.Fatal(err)
+	}
+	srv.join(t, "chat", "bob", client.Options{})
+}
+
+// TestRoomReloadOnRequest: without the watcher (as on SIGHUP), a changed
+// max_participants holds the next join; a changed mode remakes the room,
+// whose members are told; an empty folder is refused and every room
+// stays.
+func TestRoomReloadOnRequest(t *testing.T) {
+	srv, dir, logs := startRoomsServer(t, -1, nil)
+	srv.join(t, "chat", "ann", client.Options{})
+	writeRoom(t, dir, "chat", chatRoom+"max_participants = 1\n")
+	if err := srv.ReloadRooms(); err != nil {
+		t.Fatal(err)
+	}
+	d := srv.dial(t, client.Options{})
+	if _, err := d.Join(timeout(t, 5*time.Second), "chat", "bob"); err == nil || !strings.Contains(err.Error(), "room-full") {
+		t.Errorf("join a room made for 1: %v, want room-full", err)
+	}
+
+	f, _ := srv.join(t, "forum", "cy", client.Options{})
+	writeRoom(t, dir, "forum", "mode = \"mediaChat\"\n")
+	if err := srv.ReloadRooms(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.WaitFor(timeout(t, 5*time.Second), "bye")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bye struct{ Code string }
+	_ = m.Decode(&bye)
+	if bye.Code != signaling.ErrRoomChanged {
+		t.Errorf("bye %s, want %s", bye.Code, signaling.ErrRoomChanged)
+	}
+	if _, r := srv.roomListing(t, "forum"); r.Mode != configs.MediaChat {
+		t.Errorf("forum's mode %s, want the new mediaChat", r.Mode)
+	}
+	srv.join(t, "forum", "cy", client.Options{})
+
+	for _, n := range []string{"chat", "forum"} {
+		if err := os.Remove(filepath.Join(dir, n+".toml")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.ReloadRooms(); err == nil {
+		t.Error("an empty rooms folder was accepted")
+	}
+	if code, _ := srv.roomListing(t, "chat"); code != http.StatusOK {
+		t.Errorf("after an empty folder, chat: %d, want it kept", code)
+	}
+	if !strings.Contains(logs.String(), "rooms folder refused") {
+		t.Errorf("the empty folder is not logged:\n%s", logs.String())
+	}
+}
