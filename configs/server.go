@@ -26,6 +26,7 @@ type Server struct {
 	// Webhooks receive the rooms' events (package webhook).
 	Webhooks        []Webhook       `toml:"webhooks" json:"webhooks"`
 	WebhookDelivery WebhookDelivery `toml:"webhook_delivery" json:"webhook_delivery"`
+	Admin           Admin           `toml:"admin" json:"admin"`
 	Log             Log             `toml:"log" json:"log"`
 }
 
@@ -267,6 +268,7 @@ func Default() Server {
 		Mail:            defaultMail(),
 		Webhooks:        []Webhook{},
 		WebhookDelivery: defaultWebhookDelivery(),
+		Admin:           Admin{Tokens: []AdminToken{}},
 		Log:             Log{Level: "info", Format: "text"},
 	}
 }
@@ -314,6 +316,9 @@ func parseServer(path string, data []byte) (Server, error) {
 	}
 	if s.Webhooks == nil {
 		s.Webhooks = []Webhook{}
+	}
+	if s.Admin.Tokens == nil {
+		s.Admin.Tokens = []AdminToken{}
 	}
 	if err := s.problems().err(path); err != nil {
 		return Server{}, err
@@ -435,6 +440,7 @@ func (s Server) problems() problems {
 	s.Auth.problems(&p, s.Signaling.MaxNameLength)
 	s.Mail.problems(&p)
 	webhookProblems(&p, s.Webhooks, s.WebhookDelivery)
+	s.Admin.problems(&p)
 
 	// storage, log
 	if strings.TrimSpace(s.Storage.DataDir) == "" {

@@ -158,13 +158,21 @@ func (s *testServer) recordWhile(t *testing.T, c *client.Client, description str
 // fetch GETs a path of the server.
 func (s *testServer) fetch(t *testing.T, method, path, bearer string, body io.Reader) (*http.Response, []byte) {
 	t.Helper()
+	h := http.Header{}
+	if bearer != "" {
+		h.Set("Authorization", "Bearer "+bearer)
+	}
+	return s.fetchWith(t, method, path, h, body)
+}
+
+// fetchWith is fetch with the request's headers.
+func (s *testServer) fetchWith(t *testing.T, method, path string, h http.Header, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://"+s.Addr().String()+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
+	req.Header = h
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -50,6 +50,9 @@ type Server struct {
 	tls     *tls.Config // nil: plain HTTP
 	certs   *fileCert   // the certificate files, when HTTPS is from files
 	proxies access.Proxies
+	// tokenSecret signs join tokens (the admin API makes them too).
+	tokenSecret []byte
+	admin       *adminAPI // nil: no admin tokens, no admin API
 
 	redirect   *http.Server // plain HTTP → HTTPS; nil when off
 	redirectLn net.Listener
@@ -189,7 +192,10 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		return fail(fmt.Errorf("http listen: %w", err))
 	}
 	undo = append(undo, ln.Close)
-	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer, hooks: hooks}
+	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer, hooks: hooks, tokenSecret: auth.TokenSecret}
+	if len(cfg.Admin.Tokens) > 0 {
+		s.admin = newAdminAPI(s, cfg)
+	}
 	if cfg.HTTP.RedirectListen != "" {
 		rln, err := net.Listen("tcp", cfg.HTTP.RedirectListen)
 		if err != nil {
@@ -287,6 +293,9 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(m+" /whep/{room}/{id}", whepSession)
 	}
 	mux.Handle("GET /watch/{room}", framable(web.Page("watch.html")))
+	if s.admin != nil {
+		s.admin.routes(mux)
+	}
 	mux.Handle("GET /", withPolicy(clientPolicy, web.Handler()))
 	return secureHeaders(s.proxies, limitBody(mux))
 }

@@ -524,3 +524,47 @@ func (h *Hub) Present(participantID string) bool {
 	}
 	return false
 }
+
+// Member is one member of a room, as the admin API lists them.
+type Member struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"` // RoleParticipant or RoleOperator
+}
+
+// Members lists a room's members, sorted by name; false if there is no
+// such room.
+func (h *Hub) Members(room string) ([]Member, bool) {
+	r := h.room(room)
+	if r == nil {
+		return nil, false
+	}
+	r.mu.Lock()
+	out := make([]Member, 0, len(r.members))
+	for _, m := range r.members {
+		b := m.base()
+		out = append(out, Member{ID: b.id, Name: b.name, Role: b.role})
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name+"\x00"+a.ID, b.Name+"\x00"+b.ID) })
+	return out, true
+}
+
+// Kick sends a member of a room away as an operator's kick does (bye
+// ErrKicked). by names who did it, for the log. It reports whether there
+// was such a member.
+func (h *Hub) Kick(room, id, by string) bool {
+	r := h.room(room)
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	o := r.members[id]
+	r.mu.Unlock()
+	if o == nil {
+		return false
+	}
+	h.log.Info("kick", "room", room, "by", by, "participant", id, "name", o.base().name)
+	o.goAway(ErrKicked, "an operator removed you from the room", websocket.ClosePolicyViolation)
+	return true
+}
