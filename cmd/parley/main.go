@@ -9,6 +9,8 @@
 //	                            print a join token
 //	parley hash-password        read a password on stdin, print its bcrypt hash
 //	parley version              print the version, commit, date and Go version
+//	parley admin [-url U] [-token T] COMMAND [ARGS]
+//	                            drive the admin API (rooms, sessions, clips, tokens)
 package main
 
 import (
@@ -41,6 +43,8 @@ func run(args []string) error {
 			return runHashPassword(args[1:], os.Stdin, os.Stdout)
 		case "version":
 			return printVersion(os.Stdout)
+		case "admin":
+			return runAdmin(args[1:], os.Stdin, os.Stdout, os.Stderr)
 		}
 	}
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)

@@ -103,13 +103,14 @@ type parleyProcess struct {
 	url   string // http://127.0.0.1:port
 }
 
-// startParley runs the binary on free ports with its data in dataDir.
-func startParley(t *testing.T, dataDir string) *parleyProcess {
+// startParley runs the binary on free ports with its data in dataDir;
+// extra is added to its server file.
+func startParley(t *testing.T, dataDir string, extra ...string) *parleyProcess {
 	t.Helper()
 	dir := t.TempDir()
 	httpPort := freePort(t, "tcp")
 	cfg := fmt.Sprintf("[http]\nlisten = \"127.0.0.1:%d\"\n[media]\nudp_port = %d\ntcp_port = 0\n[turn]\nport = %d\n[storage]\ndata_dir = %q\n",
-		httpPort, freePort(t, "udp"), freePort(t, "udp"), dataDir)
+		httpPort, freePort(t, "udp"), freePort(t, "udp"), dataDir) + strings.Join(extra, "")
 	path := filepath.Join(dir, "parley.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
