@@ -123,8 +123,14 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		}
 		d.binding.Store(&downBinding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream()})
 		// A new video subscriber cannot decode anything until the next
-		// keyframe.
-		d.requestKeyframe()
+		// keyframe. On a connection not yet up, it is asked for once the
+		// connection is (Participant.requestKeyframes): one asked for now
+		// would come before the subscriber can receive it, and the
+		// throttle would then hold back the one it can (up to
+		// keyframeInterval, most of a join's wait for a picture).
+		if d.conn == nil || d.conn.pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
+			d.requestKeyframe()
+		}
 		return c, nil
 	}
 	return webrtc.RTPCodecParameters{}, errCodecNotNegotiated

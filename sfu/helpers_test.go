@@ -241,10 +241,11 @@ type sendTrack struct {
 	ssrc   uint32
 	seq    uint16 // next sequence number; only the sending goroutine uses it
 	ts     uint32
-	plis   atomic.Int32 // keyframe requests the SFU sent for it
-	twcc   atomic.Int32 // TWCC feedbacks the SFU sent for it
-	nacks  atomic.Int32 // NACKs the SFU sent for it
-	skip   atomic.Bool  // the next packet is not sent (lost)
+	plis   atomic.Int32           // keyframe requests the SFU sent for it
+	twcc   atomic.Int32           // TWCC feedbacks the SFU sent for it
+	nacks  atomic.Int32           // NACKs the SFU sent for it
+	skip   atomic.Bool            // the next packet is not sent (lost)
+	onPLI  atomic.Pointer[func()] // called at each keyframe request, if set
 	// level, when levelID is set (audio), is the audio level sent on
 	// every packet (audiolevel.Level, 0..127); paused stops the packets.
 	levelID uint8
@@ -646,6 +647,9 @@ func (c *testClient) publishMarked(screen bool, kinds ...webrtc.RTPCodecType) []
 				}
 				for _, p := range pkts {
 					if pli, ok := p.(*rtcp.PictureLossIndication); ok && pli.MediaSSRC == st.ssrc {
+						if f := st.onPLI.Load(); f != nil {
+							(*f)()
+						}
 						st.plis.Add(1)
 						st.key.Store(true)
 					}

@@ -5,6 +5,8 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -607,4 +609,47 @@ func TestNackToPublisher(t *testing.T) {
 	eventually(t, "the SFU reads a's video", func() bool { return uv.Packets() > 0 })
 	sent[1].skip.Store(true)
 	eventually(t, "a gets a NACK for the video packet lost", func() bool { return sent[1].nacks.Load() > 0 })
+}
+
+// TestKeyframeOnceConnected: a new subscriber's keyframe is asked of the
+// publisher once its connection is up, not when its track is bound, as
+// the answer to that request would come before it could be received,
+// and the throttle would hold back the next request for half a second.
+func TestKeyframeOnceConnected(t *testing.T) {
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	a := join(t, room, "a")
+	sent := a.publish(video)[0]
+	uv := upOf(t, a.p, video)
+	eventually(t, "the SFU reads a's video", func() bool { return uv.Packets() > 0 })
+	var (
+		bp     atomic.Pointer[Participant]
+		mu     sync.Mutex
+		states []webrtc.PeerConnectionState
+	)
+	hook := func() {
+		state := webrtc.PeerConnectionStateNew
+		if p := bp.Load(); p != nil {
+			p.mu.Lock()
+			pc := p.sub
+			p.mu.Unlock()
+			if pc != nil {
+				state = pc.ConnectionState()
+			}
+		}
+		mu.Lock()
+		states = append(states, state)
+		mu.Unlock()
+	}
+	sent.onPLI.Store(&hook)
+	b := join(t, room, "b")
+	bp.Store(b.p)
+	waitDowns(t, b.p, uv.ID())
+	b.waitPackets(uv.ID(), 5)
+	eventually(t, "a gets a PLI for b", func() bool { return sent.plis.Load() >= 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if states[0] != webrtc.PeerConnectionStateConnected {
+		t.Errorf("the first keyframe request for b came while its connection was %s", states[0])
+	}
 }
