@@ -47,13 +47,15 @@ e2e: build
 # Benchmarks: the Go benchmarks of the per-packet path and the recorder,
 # then the load matrix of cmd/parley-bench, each scenario three times
 # (the median is kept) against a fresh server pinned to CPU 0 with the
-# generator on CPU 1. Writes
-# bench/results.json and bench/results.md.
+# generator on CPU 1, then the latencies people feel (50 trials of each).
+# Writes bench/results.json and bench/results.md, bench/latency.json and
+# bench/latency.md.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./sfu ./recorder
 	@mkdir -p bench
 	taskset -c 1 bin/parley-bench -server bin/parley -server-cpus 0 -matrix standard -repeat 3 \
 		-revision "$$(git describe --always --dirty 2>/dev/null)" -json bench/results.json -md bench/results.md
+	taskset -c 1 bin/parley-bench -server bin/parley -server-cpus 0 -latency 50 -json bench/latency.json -md bench/latency.md
 
 # Release binaries: static (no cgo, no libc needed), for linux/amd64 and
 # linux/arm64, in dist/ with their SHA-256 sums in dist/SHA256SUMS. The

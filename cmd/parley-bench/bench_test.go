@@ -50,7 +50,7 @@ func startServer(t *testing.T) target {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	return target{url: "ws://" + srv.Addr().String() + "/ws", pid: os.Getpid()}
+	return target{url: "ws://" + srv.Addr().String() + "/ws", pid: os.Getpid(), data: cfg.Storage.DataDir}
 }
 
 // TestRun: a small live load is forwarded whole and measured; publishers
@@ -239,5 +239,42 @@ func TestPushToTalk(t *testing.T) {
 	}
 	if res.LossPercent != 0 || res.ForwardedPackets < 2*res.SentPackets*9/10 {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// TestLatencies: each figure of -latency is measured over its trials;
+// every clip starts with the first packet sent and is seen in its file.
+func TestLatencies(t *testing.T) {
+	tg := startServer(t)
+	res, err := measureLatencies(context.Background(), tg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	for name, q := range map[string]Quantiles{"talk live": res.TalkLive, "talk to clip file": res.TalkClip, "clip added": res.ClipAdded, "join": res.Join} {
+		if q.N != 3 || q.P50Ms <= 0 || q.P99Ms < q.P50Ms || q.MaxMs < q.P99Ms {
+			t.Errorf("%s: %+v, want 3 trials", name, q)
+		}
+	}
+	if res.Clips != 3 || res.FirstKept != 3 || len(res.Problems) != 0 {
+		t.Errorf("%d of %d clips start with the first packet; problems %v", res.FirstKept, res.Clips, res.Problems)
+	}
+	if md := latencyTable(res); !strings.Contains(md, "| join: ") {
+		t.Errorf("table:\n%s", md)
+	}
+}
+
+// TestQuantiles: p50 and p99 of a few trials are trials, the p99 of
+// fewer than a hundred the slowest but for rounding.
+func TestQuantiles(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	if q := quantiles(ds); q.N != 100 || q.P50Ms != 51 || q.P99Ms != 99 || q.MaxMs != 100 {
+		t.Errorf("quantiles of 1..100 ms: %+v", q)
+	}
+	if q := quantiles(nil); q.N != 0 || q.String() != "–" {
+		t.Errorf("quantiles of nothing: %+v %q", q, q)
 	}
 }

@@ -62,8 +62,9 @@ type Result struct {
 type target struct {
 	url     string
 	pid     int
-	cores   []int // the CPUs the server is pinned to; none when not pinned
-	profile bool  // the server profiles its CPU between SIGUSR1 and SIGUSR2 (parley -cpuprofile)
+	cores   []int  // the CPUs the server is pinned to; none when not pinned
+	profile bool   // the server profiles its CPU between SIGUSR1 and SIGUSR2 (parley -cpuprofile)
+	data    string // the server's data folder, if known: where clips are written
 }
 
 // profiling starts (on) or ends the server's CPU profile of the window.

@@ -8,9 +8,14 @@
 // it. The server's CPU time and RSS are read from /proc/<pid>. It prints
 // one JSON line per scenario and a table.
 //
+// With -latency N it measures instead the delays people feel, N trials of
+// each (latency.go): push-to-talk to a listener and into a clip's file,
+// a clip's release to its announcement, a join to its first picture.
+//
 //	parley-bench -server bin/parley -server-cpus 0 -publishers 1 -subscribers 200 -video-kbps 800
 //	parley-bench -url ws://127.0.0.1:8080/ws -pid 1234 -subscribers 50
 //	taskset -c 1 parley-bench -server bin/parley -server-cpus 0 -matrix standard -json bench/results.json -md bench/results.md
+//	taskset -c 1 parley-bench -server bin/parley -server-cpus 0 -latency 50
 package main
 
 import (
@@ -100,6 +105,8 @@ func mainErr(args []string, stdout io.Writer) error {
 		rev        = fs.String("revision", "", "the server's source revision, for the report (default: this binary's)")
 		profiled   = fs.Bool("pid-profiles", false, "with -url: the server runs with -cpuprofile; signal it to profile the window")
 		selfProf   = fs.String("self-profile", "", "write the generator's own CPU profile of the whole run to this file")
+		latency    = fs.Int("latency", 0, fmt.Sprintf("instead of a load: measure the latencies people feel (push-to-talk, a clip's availability, a join's first picture), this many trials of each (at most %d)", maxTrials))
+		dataDir    = fs.String("data", "", "with -url: the server's data folder (storage.data_dir), to see its clip files")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -112,6 +119,12 @@ func mainErr(args []string, stdout io.Writer) error {
 	}
 	if *repeat < 1 {
 		return fmt.Errorf("-repeat %d: at least 1", *repeat)
+	}
+	if *latency < 0 || *latency > maxTrials {
+		return fmt.Errorf("-latency %d: from 1 to %d trials", *latency, maxTrials)
+	}
+	if *latency > 0 {
+		return latencyMain(*latency, target{url: *url, pid: *pid, data: *dataDir}, *serverBin, *serverCPUs, *jsonOut, *mdOut, stdout)
 	}
 	var scenarios []Scenario
 	switch *matrix {
@@ -324,4 +337,40 @@ func markdown(rep Report) string {
 			r.Name, fwd, r.PerCPUSecond, core, r.ServerCPUPercent, loss, lat, read, key, r.ServerRSSMB, rss, r.GeneratorCPU, strings.Join(notes, "; "))
 	}
 	return b.String()
+}
+
+// latencyMain measures the latencies against t, or a fresh server started
+// from bin, and writes them.
+func latencyMain(trials int, t target, bin, cpus, jsonOut, mdOut string, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if bin != "" {
+		srv, err := spawn(ctx, bin, cpus, "")
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+		t = target{url: srv.url, pid: srv.pid(), data: filepath.Join(srv.dir, "data")}
+	}
+	fmt.Fprintf(os.Stderr, "parley-bench: latencies, %d trials of each ...\n", trials)
+	res, err := measureLatencies(ctx, t, trials)
+	if err != nil {
+		return err
+	}
+	line, _ := json.Marshal(res)
+	fmt.Fprintln(stdout, string(line))
+	table := latencyTable(res)
+	fmt.Fprint(stdout, "\n"+table+"\n")
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if mdOut != "" {
+		if err := os.WriteFile(mdOut, []byte(table+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
