@@ -26,6 +26,10 @@ type subConn struct {
 	// client tells whether the server is the DTLS client, from the
 	// client's first answer (see noteAnswer); nil before it.
 	client atomic.Pointer[bool]
+
+	// cc is the connection's congestion control; nil for a connection
+	// that is not a participant's (a viewer's).
+	cc *congestion
 }
 
 func newSubConn(pc *webrtc.PeerConnection) *subConn {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -27,11 +28,13 @@ type DownTrack struct {
 	binding atomic.Pointer[downBinding]
 	sender  *webrtc.RTPSender
 
-	// hdr is the header of the packet being written, kept here so that
-	// writing allocates nothing. Only the up track's forwarding goroutine
-	// writes (for simulcast, the layers' goroutines under follow.mu), so
-	// one is enough.
+	// hdr is the header of the packet being written, and ext its
+	// transport-wide sequence number, kept here so that writing
+	// allocates nothing. Only the up track's forwarding goroutine writes
+	// (for simulcast, the layers' goroutines under follow.mu), so one is
+	// enough.
 	hdr rtp.Header
+	ext twccExt
 
 	// What was sent, for the sender reports.
 	packets, octets atomic.Uint64
@@ -40,6 +43,7 @@ type DownTrack struct {
 type downBinding struct {
 	ssrc   uint32
 	pt     uint8
+	twcc   uint8 // the transport-wide sequence number's extension id; 0 without
 	writer webrtc.TrackLocalWriter
 }
 
@@ -76,10 +80,66 @@ func (d *DownTrack) SetTargetLayer(l int) {
 	l = max(0, min(l, len(d.up.layers)-1))
 	f.mu.Lock()
 	f.climb = false
+	resumed := f.target.Load() < 0
 	f.target.Store(int32(l))
 	f.mu.Unlock()
 	if int32(l) != f.cur.Load() {
 		d.up.layers[l].requestKeyframe()
+	}
+	if resumed {
+		d.sub.sig.VideoPaused(d.up, false)
+	}
+}
+
+// pause stops the video until SetTargetLayer: congestion control's
+// answer when not even the lowest layer fits. The subscriber is told.
+// When it resumes, the stream goes on from where it stopped (see
+// follower.begin). It does nothing for a track without simulcast.
+func (d *DownTrack) pause() {
+	f := d.follow
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	was := f.target.Load() < 0
+	f.climb = false
+	f.target.Store(-1)
+	f.cur.Store(-1)
+	f.mu.Unlock()
+	if !was {
+		d.sub.sig.VideoPaused(d.up, true)
+	}
+}
+
+// Paused tells whether congestion control paused the video.
+func (d *DownTrack) Paused() bool { return d.follow != nil && d.follow.target.Load() < 0 }
+
+// climbToTop gives the track back to the default policy: the top layer,
+// from the current one's next keyframe or the lowest's. For a
+// subscriber whose feedback stopped or never came.
+func (d *DownTrack) climbToTop() {
+	f := d.follow
+	if f == nil {
+		return
+	}
+	top := d.up.topLayer()
+	f.mu.Lock()
+	was := f.target.Load()
+	if f.cur.Load() < 0 {
+		// Paused, or not begun: from the lowest layer's keyframe, then up.
+		f.target.Store(d.up.bottomLayer())
+		f.climb = true
+	} else {
+		f.target.Store(top)
+		f.climb = false
+	}
+	target := f.target.Load()
+	f.mu.Unlock()
+	if target != f.cur.Load() && target != was {
+		d.up.layers[target].requestKeyframe()
+	}
+	if was < 0 {
+		d.sub.sig.VideoPaused(d.up, false)
 	}
 }
 
@@ -121,7 +181,20 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		if strings.EqualFold(want.MimeType, webrtc.MimeTypeH264) && !sameH264Profile(c.SDPFmtpLine, want.SDPFmtpLine) {
 			continue
 		}
-		d.binding.Store(&downBinding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream()})
+		b := &downBinding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream()}
+		for _, x := range ctx.HeaderExtensions() {
+			if x.URI == transportCCURI && d.conn != nil && d.conn.cc != nil {
+				b.twcc = uint8(x.ID)
+			}
+		}
+		if f := d.follow; f != nil && b.twcc != 0 {
+			// Congestion control chooses the layers (and climbs), once
+			// the subscriber's feedback comes.
+			f.mu.Lock()
+			f.climb = false
+			f.mu.Unlock()
+		}
+		d.binding.Store(b)
 		// A new video subscriber cannot decode anything until the next
 		// keyframe. On a connection not yet up, it is asked for once the
 		// connection is (Participant.requestKeyframes): one asked for now
@@ -175,17 +248,18 @@ func (b *downBinding) rewrite(h *rtp.Header) {
 	h.Extension, h.Extensions, h.ExtensionProfile = false, nil, 0
 }
 
-// writeRTP forwards one packet. The header is copied so that the up track's
-// packet is left as it was for the next subscriber. Called only on the up
-// track's forwarding goroutine.
-func (d *DownTrack) writeRTP(p *rtp.Packet) {
+// writeRTP forwards one packet, arrived at arrival (unix nanoseconds).
+// The header is copied so that the up track's packet is left as it was
+// for the next subscriber. Called only on the up track's forwarding
+// goroutine.
+func (d *DownTrack) writeRTP(p *rtp.Packet, arrival int64) {
 	b := d.binding.Load()
 	if b == nil {
 		return
 	}
 	d.hdr = p.Header
 	b.rewrite(&d.hdr)
-	d.send(b, &d.hdr, p.Payload)
+	d.send(b, &d.hdr, p.Payload, arrival, &d.ext)
 }
 
 // writeLayer forwards a packet of layer l of a simulcast track, if the
@@ -205,7 +279,7 @@ func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, arrival 
 	climbTo := int32(-1)
 	if ok {
 		b.rewrite(&d.hdr)
-		d.send(b, &d.hdr, payload)
+		d.send(b, &d.hdr, payload, arrival, &d.ext)
 		if f.climb {
 			f.climb = false
 			if top := d.up.topLayer(); top != f.target.Load() {
@@ -224,10 +298,18 @@ func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, arrival 
 }
 
 // send writes one rewritten packet: directly when the connection allows
-// it (see directSender), through Pion's SRTP session otherwise.
-// Only what was sent is counted for the sender reports: Pion drops
-// packets written before its SRTP session is ready.
-func (d *DownTrack) send(b *downBinding, h *rtp.Header, payload []byte) {
+// it (see directSender), through Pion's SRTP session otherwise. With
+// congestion control the packet takes the connection's next transport-
+// wide sequence number, stamped into h with ext's storage, and now (unix
+// nanoseconds, the time the packet is sent within microseconds) is
+// recorded as its send time. Only what was sent is counted for the
+// sender reports: Pion drops packets written before its SRTP session is
+// ready.
+func (d *DownTrack) send(b *downBinding, h *rtp.Header, payload []byte, now int64, ext *twccExt) {
+	if b.twcc != 0 {
+		seq := d.conn.cc.hist.stamp(len(payload)+twccHeaderBytes+int(h.PaddingSize), now)
+		ext.stampHeader(h, b.twcc, seq)
+	}
 	var sent bool
 	if s := d.direct(); s != nil {
 		sent = s.writeRTP(h, payload)
@@ -251,12 +333,19 @@ func (d *DownTrack) direct() *directSender {
 // readRTCP reads the subscriber's RTCP for this track until the sender
 // stops. Keyframe requests are passed upstream; NACKs are answered from
 // the up track's packet cache. Reading also feeds the interceptors.
-func (d *DownTrack) readRTCP() { readFeedback(d.sender, d.requestKeyframe, d.retransmit) }
+func (d *DownTrack) readRTCP() {
+	var cc *congestion
+	if d.conn != nil {
+		cc = d.conn.cc
+	}
+	readFeedback(d.sender, d.requestKeyframe, d.retransmit, cc)
+}
 
 // readFeedback reads a sender's RTCP until it stops: keyframe requests
 // (PLI, FIR) call keyframe, NACKs retransmit, with a buffer of maxPacket
-// bytes made at the first.
-func readFeedback(sender *webrtc.RTPSender, keyframe func(), retransmit func(*rtcp.TransportLayerNack, []byte)) {
+// bytes made at the first; transport-cc feedback and REMB go to cc, the
+// connection's congestion control, if it has one.
+func readFeedback(sender *webrtc.RTPSender, keyframe func(), retransmit func(*rtcp.TransportLayerNack, []byte), cc *congestion) {
 	var buf []byte
 	for {
 		pkts, _, err := sender.ReadRTCP()
@@ -272,6 +361,14 @@ func readFeedback(sender *webrtc.RTPSender, keyframe func(), retransmit func(*rt
 					buf = make([]byte, maxPacket)
 				}
 				retransmit(p, buf)
+			case *rtcp.TransportLayerCC:
+				if cc != nil {
+					cc.onFeedback(p, time.Now())
+				}
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				if cc != nil {
+					cc.onREMB(p.Bitrate, time.Now())
+				}
 			}
 		}
 	}
@@ -286,8 +383,7 @@ const maxRetransmit = 64
 // track, each from the layer it was sent from, as it was sent. Called on
 // the RTCP goroutine, so it parses into a packet of its own.
 func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
-	b := d.binding.Load()
-	if d.up.kind != webrtc.RTPCodecTypeVideo || b == nil {
+	if d.up.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
 	sent := 0
@@ -296,34 +392,50 @@ func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 			if sent == maxRetransmit {
 				return
 			}
-			l, in := d.up.layers[0], seq
-			var e epoch
-			if f := d.follow; f != nil {
-				var ok bool
-				f.mu.Lock()
-				e, in, ok = f.lookup(seq)
-				f.mu.Unlock()
-				if !ok {
-					continue
-				}
-				l = d.up.layers[e.layer]
+			if d.resend(seq, buf) > 0 {
+				sent++
 			}
-			n := l.cache.get(in, buf)
-			if n == 0 {
-				continue
-			}
-			var pkt rtp.Packet
-			if pkt.Unmarshal(buf[:n]) != nil {
-				continue
-			}
-			if d.follow != nil {
-				e.rewriteAgain(d.up.codecK, &pkt)
-			}
-			b.rewrite(&pkt.Header)
-			d.send(b, &pkt.Header, pkt.Payload)
-			sent++
 		}
 	}
+}
+
+// resend sends again the packet this subscriber was sent as seq, if it
+// is still in the up track's cache, rewritten as it was sent: of a
+// simulcast track, from the layer it was sent from. It returns the
+// payload's size; 0 if it sent nothing. It parses into a packet of its
+// own, with buf as its buffer, so it may run beside the forwarding.
+func (d *DownTrack) resend(seq uint16, buf []byte) int {
+	b := d.binding.Load()
+	if d.up.kind != webrtc.RTPCodecTypeVideo || b == nil {
+		return 0
+	}
+	l, in := d.up.layers[0], seq
+	var e epoch
+	if f := d.follow; f != nil {
+		var ok bool
+		f.mu.Lock()
+		e, in, ok = f.lookup(seq)
+		f.mu.Unlock()
+		if !ok {
+			return 0
+		}
+		l = d.up.layers[e.layer]
+	}
+	n := l.cache.get(in, buf)
+	if n == 0 {
+		return 0
+	}
+	var pkt rtp.Packet
+	if pkt.Unmarshal(buf[:n]) != nil {
+		return 0
+	}
+	if d.follow != nil {
+		e.rewriteAgain(d.up.codecK, &pkt)
+	}
+	b.rewrite(&pkt.Header)
+	var ext twccExt
+	d.send(b, &pkt.Header, pkt.Payload, time.Now().UnixNano(), &ext)
+	return len(pkt.Payload)
 }
 
 // sameH264Profile compares the profile-level-id and packetization-mode of

@@ -218,6 +218,14 @@ func subscribeAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 		return nil, err
 	}
 	registerNackFeedback(me)
+	// Transport-wide congestion control: the SFU stamps the sequence
+	// numbers and reads the feedback itself (see congestion).
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		me.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: transportCCURI}, kind); err != nil {
+			return nil, err
+		}
+	}
 	ir := &interceptor.Registry{}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
 }

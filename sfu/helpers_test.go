@@ -70,6 +70,7 @@ func (nopSignaler) SubscribeOffer(string)               {}
 func (nopSignaler) MediaProblem(string, string, string) {}
 func (nopSignaler) TrackPublished(*UpTrack)             {}
 func (nopSignaler) SpeakingChanged(*UpTrack)            {}
+func (nopSignaler) VideoPaused(*UpTrack, bool)          {}
 
 // newTestEngine opens an engine on a shared UDP port of 127.0.0.1, closed
 // when the test ends; once everything the test opened is closed, no
@@ -128,6 +129,7 @@ type fakeSignaler struct {
 	problems  []string // "pc code"
 	published []*UpTrack
 	speaking  []bool // UpTrack.Speaking at each SpeakingChanged
+	paused    []bool // each VideoPaused
 }
 
 func newFakeSignaler() *fakeSignaler { return &fakeSignaler{wake: make(chan struct{}, 1)} }
@@ -164,6 +166,19 @@ func (s *fakeSignaler) SpeakingChanged(up *UpTrack) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.speaking = append(s.speaking, up.Speaking())
+}
+
+func (s *fakeSignaler) VideoPaused(_ *UpTrack, paused bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.paused = append(s.paused, paused)
+}
+
+// pauses lists what VideoPaused was told, in order.
+func (s *fakeSignaler) pauses() []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.paused)
 }
 
 // speakingStates lists the states SpeakingChanged saw, in order.

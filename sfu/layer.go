@@ -3,7 +3,9 @@ package sfu
 import (
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -33,6 +35,40 @@ type layer struct {
 	scratch []byte
 
 	streamClock
+
+	// octets counts the bytes of the layer's packets, for its bitrate.
+	octets atomic.Uint64
+	rateMu sync.Mutex
+	rateAt time.Time // the last sample of octets; zero before the first
+	rateOf uint64    // octets then
+	rate   float64   // bits per second over the last rateSpan
+}
+
+// rateSpan is the time over which a layer's bitrate is measured.
+const rateSpan = 500 * time.Millisecond
+
+// bitrate is the layer's bitrate in bits per second over about the last
+// rateSpan (since its first packet, at first): what congestion control
+// counts a subscriber of it costs. 0 for a layer that does not flow.
+func (l *layer) bitrate(now time.Time) float64 {
+	if !l.started.Load() {
+		return 0
+	}
+	octets := l.octets.Load()
+	l.rateMu.Lock()
+	defer l.rateMu.Unlock()
+	if l.rateAt.IsZero() {
+		if first := l.firstAt.Load(); first != 0 && now.UnixNano() > first {
+			l.rate = float64(octets) * 8 / now.Sub(time.Unix(0, first)).Seconds()
+		}
+		l.rateAt, l.rateOf = now, octets
+		return l.rate
+	}
+	if el := now.Sub(l.rateAt); el >= rateSpan {
+		l.rate = float64(octets-l.rateOf) * 8 / el.Seconds()
+		l.rateAt, l.rateOf = now, octets
+	}
+	return l.rate
 }
 
 // requestKeyframe asks the publisher for a keyframe of this layer, at

@@ -32,6 +32,10 @@ type Signaler interface {
 	// change, from two goroutines: the receiver reads Speaking for the
 	// state, so that the last call tells the last state.
 	SpeakingChanged(up *UpTrack)
+	// VideoPaused tells that congestion control paused (or resumed) the
+	// participant's video of up: its downlink does not carry even the
+	// lowest layer. Called from the SFU's goroutines; it must not block.
+	VideoPaused(up *UpTrack, paused bool)
 }
 
 // PC names one of a participant's two connections.
@@ -530,11 +534,16 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 		})
 		p.sub = pc
 		p.subConn = newSubConn(pc)
+		p.subConn.cc = newCongestion(p, p.subConn)
 		p.room.engine.watchDirect(p.subConn, func() { p.subscribeFailed(pc) })
-		p.wg.Add(1)
+		p.wg.Add(2)
 		go func(c *subConn) {
 			defer p.wg.Done()
 			p.senderReports(c)
+		}(p.subConn)
+		go func(c *subConn) {
+			defer p.wg.Done()
+			c.cc.prober()
 		}(p.subConn)
 	}
 	added := false

@@ -376,18 +376,19 @@ func (u *UpTrack) handle(l *layer, raw []byte, pkt *rtp.Packet) {
 	if l.cache != nil {
 		l.cache.put(pkt.SequenceNumber, raw)
 	}
+	l.octets.Add(uint64(len(raw)))
 	if len(u.layers) == 1 {
-		u.fanOut(pkt)
+		u.fanOut(pkt, now.UnixNano())
 		return
 	}
 	u.fanOutLayer(l, pkt, now.UnixNano())
 }
 
-// fanOut writes one packet to every subscriber and sink: the per-packet
-// work of the SFU.
-func (u *UpTrack) fanOut(pkt *rtp.Packet) {
+// fanOut writes one packet, arrived at arrival (unix nanoseconds), to
+// every subscriber and sink: the per-packet work of the SFU.
+func (u *UpTrack) fanOut(pkt *rtp.Packet, arrival int64) {
 	for _, d := range *u.downs.Load() {
-		d.writeRTP(pkt)
+		d.writeRTP(pkt, arrival)
 	}
 	for _, s := range *u.sinks.Load() {
 		s.WriteRTP(pkt)

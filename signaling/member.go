@@ -237,6 +237,17 @@ func (m *membership) leave() {
 	m.log.Info("left", "room", room.cfg().Name, "participant", m.id)
 }
 
+// VideoPaused implements sfu.Signaler: the member is told that a video
+// it receives is paused, or resumed, for its downlink.
+func (m *membership) VideoPaused(up *sfu.UpTrack, paused bool) {
+	id := ""
+	if o := up.Owner(); o != nil {
+		id = o.ID
+	}
+	b, _ := json.Marshal(videoPausedMessage{Type: TypeVideoPaused, ID: id, Track: up.ID(), Paused: paused})
+	m.self.deliver(b)
+}
+
 // SpeakingChanged implements sfu.Signaler: the room is told when the
 // member starts or stops speaking on any of its tracks.
 func (m *membership) SpeakingChanged(*sfu.UpTrack) {

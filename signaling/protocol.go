@@ -54,6 +54,7 @@ const (
 	TypeParticipantLeft   = "participant-left"
 	TypeSpeaking          = "speaking"
 	TypeViewers           = "viewers"
+	TypeVideoPaused       = "video-paused"
 	TypePong              = "pong"
 	TypeError             = "error"
 	TypeBye               = "bye"
@@ -233,6 +234,16 @@ type speakingMessage struct {
 	Type     string `json:"type"`
 	ID       string `json:"id"`
 	Speaking bool   `json:"speaking"`
+}
+
+// videoPausedMessage tells a subscriber that the server paused (or
+// resumed) one video it receives: its downlink does not carry even the
+// video's lowest layer.
+type videoPausedMessage struct {
+	Type   string `json:"type"`
+	ID     string `json:"id"`    // the publisher
+	Track  string `json:"track"` // the track's id, as in the subscribe offer
+	Paused bool   `json:"paused"`
 }
 
 type chatMessage struct {

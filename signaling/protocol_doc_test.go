@@ -35,6 +35,7 @@ var serverMessages = map[string]any{
 	TypeParticipantLeft:   presenceMessage{},
 	TypeSpeaking:          speakingMessage{},
 	TypeViewers:           viewersMessage{},
+	TypeVideoPaused:       videoPausedMessage{},
 	TypeChat:              chatMessage{},
 	TypeOffer:             sdpMessage{},
 	TypeAnswer:            sdpMessage{},

@@ -1,0 +1,343 @@
+package sfu
+
+import "math"
+
+// The bandwidth estimate of one subscriber's downlink, from the
+// transport-wide feedback of what the SFU sent it: delay-based (a growing
+// queue at the bottleneck shows as packets arriving later and later than
+// they were sent), bounded by the loss the feedback reports and by the
+// receiver's own estimate (REMB) when it sends one. The delay part
+// follows the design of Google congestion control (draft-ietf-rmcat-gcc):
+// packets grouped by send time, the variation of their inter-group delay
+// accumulated and smoothed, its trend over a window of groups compared
+// with an adaptive threshold; an additive-increase, multiplicative-
+// decrease controller turns over-use, under-use and normal into a rate.
+//
+// The SFU's sending is limited by what it forwards, not by the estimate,
+// so the estimate cannot be pushed up by sending more as an encoder's
+// would; instead what arrived without over-use or loss is a proven lower
+// bound (see update), and the allocator raises what arrives by probing
+// (see prober) before it switches a subscriber to a larger layer.
+
+const (
+	bweMin     = 30_000     // bits per second: audio, at least
+	bweMax     = 50_000_000 // above any layer a browser sends
+	bweInitial = 500_000    // before any feedback: the lowest layers
+
+	groupSpan       = 5_000 // µs of send time one group of packets spans
+	trendWindow     = 20    // groups the trend is fitted over
+	trendSmoothing  = 0.9
+	trendGain       = 4.0
+	thresholdInit   = 12.5 // ms
+	thresholdUp     = 0.0087
+	thresholdDown   = 0.039
+	overuseTimeMin  = 10.0 // ms of over-use before it is believed
+	ackedWindow     = 500_000
+	decreaseFactor  = 0.85
+	increasePerSec  = 1.08
+	decreaseHoldoff = 200_000 // µs: one decrease per round trip or so
+	lossHigh        = 0.10
+	lossLow         = 0.02
+	lossMinPackets  = 20
+)
+
+// usage is what the delay trend says of the bottleneck's queue.
+type usage int8
+
+const (
+	usageNormal usage = iota
+	usageOver         // the queue grows: send less
+	usageUnder        // the queue drains: hold
+)
+
+// ccPacket is one packet of feedback, joined with what the send history
+// says of it.
+type ccPacket struct {
+	send, arrival int64 // µs: the SFU's clock (modulo 2^37), the receiver's
+	size          int
+	received      bool
+}
+
+// packetGroup is packets sent within groupSpan of the first.
+type packetGroup struct {
+	firstSend, lastSend, lastArrival int64
+}
+
+// bwe is one subscriber's estimator. It is not safe for concurrent use.
+type bwe struct {
+	rate float64 // bits per second
+	remb float64 // the receiver's own estimate; 0 without one
+
+	cur, prev       packetGroup
+	hasCur, hasPrev bool
+
+	// The trend of the accumulated delay variation.
+	deltas        int
+	firstArrival  int64
+	acc, smoothed float64
+	xs, ys        [trendWindow]float64
+	filled        int
+	trend         float64
+	threshold     float64
+	lastThreshold int64 // µs; -1 before the first update
+	overuseTime   float64
+	overuseCount  int
+	usage         usage
+
+	// The AIMD controller.
+	lastIncrease, lastDecrease int64 // µs, the SFU's clock
+	hold                       bool
+
+	// What arrived in the last ackedWindow of the receiver's clock.
+	acks    [128]struct{ at, bytes int64 }
+	ackHead int
+	ackN    int
+
+	// Loss over the packets since the last judgement.
+	lossSent, lossLost int
+}
+
+func newBWE() *bwe {
+	return &bwe{rate: bweInitial, threshold: thresholdInit, lastThreshold: -1, overuseTime: -1}
+}
+
+// estimate is the current estimate in bits per second.
+func (e *bwe) estimate() float64 {
+	r := e.rate
+	if e.remb > 0 {
+		r = min(r, e.remb)
+	}
+	return max(bweMin, min(r, bweMax))
+}
+
+// update takes one feedback's packets, in sequence order, at now (µs of
+// the SFU's clock), and returns the estimate.
+func (e *bwe) update(pkts []ccPacket, now int64) float64 {
+	for _, p := range pkts {
+		e.lossSent++
+		if !p.received {
+			e.lossLost++
+			continue
+		}
+		e.ack(p)
+		e.group(p)
+	}
+	acked := e.ackedRate()
+	e.control(acked, now)
+	if e.lossSent >= lossMinPackets {
+		loss := float64(e.lossLost) / float64(e.lossSent)
+		if loss > lossHigh && acked > 0 {
+			e.rate = min(e.rate, acked*(1-loss/2))
+			e.lastDecrease = now
+		}
+		e.lossSent, e.lossLost = 0, 0
+	}
+	e.rate = max(bweMin, min(e.rate, bweMax))
+	return e.estimate()
+}
+
+// control moves the rate by the delay trend and what arrived.
+func (e *bwe) control(acked float64, now int64) {
+	switch e.usage {
+	case usageOver:
+		if now-e.lastDecrease >= decreaseHoldoff && acked > 0 {
+			e.rate = min(e.rate, decreaseFactor*acked)
+			e.lastDecrease = now
+		}
+		e.hold = true
+	case usageUnder:
+		e.hold = true
+	default:
+		if e.hold {
+			e.hold = false
+			e.lastIncrease = now
+			break
+		}
+		dt := min(float64(now-e.lastIncrease)/1e6, 1)
+		if dt > 0 {
+			grown := e.rate * math.Pow(increasePerSec, dt)
+			// Growth beyond what the link has shown it carries is not
+			// earned by a sender that does not use it.
+			if acked > 0 {
+				grown = min(grown, 1.5*acked+10_000)
+			}
+			e.rate = max(e.rate, grown)
+		}
+		e.lastIncrease = now
+		// What arrived without over-use is what the link carries.
+		e.rate = max(e.rate, 0.95*acked)
+	}
+}
+
+// ack counts a received packet's bytes in the acked window.
+func (e *bwe) ack(p ccPacket) {
+	i := (e.ackHead + e.ackN) % len(e.acks)
+	if e.ackN > 0 {
+		last := &e.acks[(i+len(e.acks)-1)%len(e.acks)]
+		// Packets arriving within 5 ms share an entry.
+		if d := p.arrival - last.at; d >= 0 && d < 5000 {
+			last.bytes += int64(p.size)
+			return
+		}
+	}
+	if e.ackN == len(e.acks) {
+		e.ackHead = (e.ackHead + 1) % len(e.acks)
+		e.ackN--
+		i = (e.ackHead + e.ackN) % len(e.acks)
+	}
+	e.acks[i] = struct{ at, bytes int64 }{p.arrival, int64(p.size)}
+	e.ackN++
+}
+
+// ackedRate is the rate at which packets arrived over the last
+// ackedWindow of the receiver's clock (or over what the entries span);
+// 0 until they span 100 ms.
+func (e *bwe) ackedRate() float64 {
+	if e.ackN < 2 {
+		return 0
+	}
+	last := e.acks[(e.ackHead+e.ackN-1)%len(e.acks)].at
+	// The bytes that arrived after the window's first entry, over the
+	// time from it to the last.
+	var bytes, firstBytes int64
+	first := last
+	for k := e.ackN - 1; k >= 0; k-- {
+		a := e.acks[(e.ackHead+k)%len(e.acks)]
+		if last-a.at > ackedWindow {
+			break
+		}
+		bytes += a.bytes
+		first, firstBytes = a.at, a.bytes
+	}
+	bytes -= firstBytes
+	span := last - first
+	if span < 100_000 {
+		return 0
+	}
+	return float64(bytes) * 8 / (float64(span) / 1e6)
+}
+
+// group adds a received packet to the group of its send time; a packet
+// that begins a new group closes the last, whose delay variation goes to
+// the trend.
+func (e *bwe) group(p ccPacket) {
+	if !e.hasCur {
+		e.cur = packetGroup{p.send, p.send, p.arrival}
+		e.hasCur = true
+		return
+	}
+	d := wrapDiff(p.send, e.cur.firstSend)
+	if d < 0 {
+		return // reordered before the group: not judged
+	}
+	if d <= groupSpan {
+		if wrapDiff(p.send, e.cur.lastSend) > 0 {
+			e.cur.lastSend = p.send
+		}
+		e.cur.lastArrival = max(e.cur.lastArrival, p.arrival)
+		return
+	}
+	if e.hasPrev {
+		sendDelta := wrapDiff(e.cur.lastSend, e.prev.lastSend)
+		arrDelta := e.cur.lastArrival - e.prev.lastArrival
+		if arrDelta >= 0 {
+			e.detect(float64(arrDelta-sendDelta)/1000, float64(sendDelta)/1000, e.cur.lastArrival)
+		}
+	}
+	e.prev, e.hasPrev = e.cur, true
+	e.cur = packetGroup{p.send, p.send, p.arrival}
+}
+
+// wrapDiff is a-b of two send times modulo 2^37 µs.
+func wrapDiff(a, b int64) int64 {
+	d := (a - b) & slotTimeMask
+	if d > slotTimeMask/2 {
+		d -= slotTimeMask + 1
+	}
+	return d
+}
+
+// detect adds one delay variation (ms) of a group that arrived at
+// arrival (µs) to the trend and judges it.
+func (e *bwe) detect(variation, sendDelta float64, arrival int64) {
+	if e.deltas == 0 {
+		e.firstArrival = arrival
+	}
+	e.deltas = min(e.deltas+1, 1000)
+	e.acc += variation
+	e.smoothed = trendSmoothing*e.smoothed + (1-trendSmoothing)*e.acc
+	x := float64(arrival-e.firstArrival) / 1000
+	if e.filled == trendWindow {
+		copy(e.xs[:], e.xs[1:])
+		copy(e.ys[:], e.ys[1:])
+		e.filled--
+	}
+	e.xs[e.filled], e.ys[e.filled] = x, e.smoothed
+	e.filled++
+	prevTrend := e.trend
+	if e.filled == trendWindow {
+		e.trend = slope(e.xs[:], e.ys[:])
+	}
+	modified := float64(min(e.deltas, 60)) * e.trend * trendGain
+	switch {
+	case modified > e.threshold:
+		if e.overuseTime < 0 {
+			e.overuseTime = sendDelta / 2
+		} else {
+			e.overuseTime += sendDelta
+		}
+		e.overuseCount++
+		if e.overuseTime > overuseTimeMin && e.overuseCount > 1 && e.trend >= prevTrend {
+			e.overuseTime, e.overuseCount = 0, 0
+			e.usage = usageOver
+		}
+	case modified < -e.threshold:
+		e.overuseTime, e.overuseCount = -1, 0
+		e.usage = usageUnder
+	default:
+		e.overuseTime, e.overuseCount = -1, 0
+		e.usage = usageNormal
+	}
+	e.adaptThreshold(modified, arrival)
+}
+
+// adaptThreshold moves the threshold towards the trend: slowly up, faster
+// down, so that the detector neither starves beside a loss-based sender
+// nor reacts to noise. A trend far beyond it is an outlier, ignored.
+func (e *bwe) adaptThreshold(modified float64, now int64) {
+	if e.lastThreshold < 0 {
+		e.lastThreshold = now
+	}
+	m := math.Abs(modified)
+	if m > e.threshold+15 {
+		e.lastThreshold = now
+		return
+	}
+	k := thresholdUp
+	if m < e.threshold {
+		k = thresholdDown
+	}
+	dt := min(float64(now-e.lastThreshold)/1000, 100)
+	e.threshold = max(6, min(e.threshold+k*(m-e.threshold)*dt, 600))
+	e.lastThreshold = now
+}
+
+// slope is the least-squares slope of ys over xs.
+func slope(xs, ys []float64) float64 {
+	var mx, my float64
+	for i := range xs {
+		mx += xs[i]
+		my += ys[i]
+	}
+	n := float64(len(xs))
+	mx, my = mx/n, my/n
+	var num, den float64
+	for i := range xs {
+		num += (xs[i] - mx) * (ys[i] - my)
+		den += (xs[i] - mx) * (xs[i] - mx)
+	}
+	if den == 0 {
+		return 0
+	}
+	return num / den
+}

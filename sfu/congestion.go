@@ -1,0 +1,376 @@
+package sfu
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Congestion control of a subscribe connection. Every packet the SFU
+// sends on it carries a transport-wide sequence number (see sendHistory);
+// the subscriber's transport-cc feedback says when each arrived, and bwe
+// turns that into an estimate of the downlink. allocate then chooses the
+// layers of the subscriber's simulcast videos that fit in it, pausing a
+// video when not even its lowest layer fits; its audio always goes
+// through. Before a switch to a larger layer the estimate must have
+// grown to cover it: when it has not, the prober sends copies of recent
+// packets (duplicates, which receivers drop) at the rate the larger
+// layer needs, and the feedback shows whether the link carries it.
+//
+// A subscriber that did not negotiate transport-cc, or never sends its
+// feedback, keeps the default policy (see newDownTrack): the top layer.
+
+const (
+	allocateInterval = 250 * time.Millisecond
+	// allocShare is the part of the estimate the videos are given: the
+	// rest is headroom for retransmissions and the estimate's error.
+	allocShare = 0.9
+	// upgradeAfter is how many allocations in a row must want a larger
+	// layer before the switch: a switch costs a keyframe.
+	upgradeAfter = 2
+
+	probeDuration   = 800 * time.Millisecond
+	probeTick       = 10 * time.Millisecond
+	probeBackoffMin = time.Second
+	probeBackoffMax = 30 * time.Second
+	// feedbackTimeout: a connection that negotiated transport-cc but
+	// sends no feedback for this long goes back to the default policy.
+	feedbackTimeout = 3 * time.Second
+)
+
+// congestion is one subscribe connection's congestion control.
+type congestion struct {
+	p    *Participant
+	conn *subConn
+	hist *sendHistory
+
+	mu      sync.Mutex // guards est and the conversion scratch
+	est     *bwe
+	results []packetResult
+	pkts    []ccPacket
+	refHigh int64 // the reference time's wraps, in its units
+	lastRef int64
+	hasRef  bool
+
+	estimate     atomic.Uint64 // math.Float64bits of the latest estimate
+	lastFeedback atomic.Int64  // unix nanoseconds; 0 before any
+
+	allocMu      sync.Mutex // one allocation at a time; guards what follows
+	lastAlloc    time.Time
+	wantUp       map[*DownTrack]int // allocations in a row that wanted more
+	nextProbe    time.Time
+	probeBackoff time.Duration
+	probeWant    float64 // the estimate the running probe is to prove
+
+	probes chan float64 // probe requests (a rate, bits per second) to prober
+}
+
+func newCongestion(p *Participant, conn *subConn) *congestion {
+	return &congestion{
+		p: p, conn: conn,
+		hist:         newSendHistory(time.Now().UnixNano()),
+		est:          newBWE(),
+		wantUp:       map[*DownTrack]int{},
+		probeBackoff: probeBackoffMin,
+		probes:       make(chan float64, 1),
+	}
+}
+
+// Estimate is the latest estimate of the downlink in bits per second; 0
+// before any feedback.
+func (c *congestion) Estimate() float64 {
+	if c.lastFeedback.Load() == 0 {
+		return 0
+	}
+	return math.Float64frombits(c.estimate.Load())
+}
+
+// active tells whether the subscriber sends feedback: congestion control
+// chooses its layers.
+func (c *congestion) active(now time.Time) bool {
+	last := c.lastFeedback.Load()
+	return last != 0 && now.UnixNano()-last < int64(feedbackTimeout)
+}
+
+// onFeedback takes one transport-cc feedback packet.
+func (c *congestion) onFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
+	c.mu.Lock()
+	// The reference time is 24 bits of 64 ms: unwrapped, so that
+	// arrivals of successive feedbacks compare.
+	ref := int64(fb.ReferenceTime)
+	if c.hasRef && ref < c.lastRef && c.lastRef-ref > 1<<23 {
+		c.refHigh += 1 << 24
+	}
+	c.lastRef, c.hasRef = ref, true
+	c.results = feedbackResults(fb, c.results[:0])
+	c.pkts = c.pkts[:0]
+	for _, r := range c.results {
+		at, size, ok := c.hist.sent(r.seq)
+		if !ok {
+			continue
+		}
+		c.pkts = append(c.pkts, ccPacket{send: at, arrival: r.arrival + c.refHigh*64000, size: size, received: r.received})
+	}
+	est := c.est.update(c.pkts, now.UnixMicro())
+	c.mu.Unlock()
+	c.estimate.Store(math.Float64bits(est))
+	c.lastFeedback.Store(now.UnixNano())
+	c.allocate(est, now)
+}
+
+// onREMB takes the receiver's own estimate.
+func (c *congestion) onREMB(bitrate float32, now time.Time) {
+	c.mu.Lock()
+	c.est.remb = float64(bitrate)
+	est := c.est.estimate()
+	c.mu.Unlock()
+	c.estimate.Store(math.Float64bits(est))
+	c.lastFeedback.Store(now.UnixNano())
+	c.allocate(est, now)
+}
+
+// videoChoice is one video down track of the subscriber in an
+// allocation.
+type videoChoice struct {
+	d      *DownTrack
+	rates  [maxLayers]float64 // each layer's bitrate; 0 when it does not flow
+	choice int                // -1: paused
+}
+
+// allocate chooses the subscriber's layers for estimate est (bits per
+// second), at most once per allocateInterval.
+func (c *congestion) allocate(est float64, now time.Time) {
+	if !c.allocMu.TryLock() {
+		return
+	}
+	defer c.allocMu.Unlock()
+	if now.Sub(c.lastAlloc) < allocateInterval {
+		return
+	}
+	c.lastAlloc = now
+	budget := est * allocShare
+	var videos []videoChoice
+	c.p.mu.Lock()
+	for up, d := range c.p.downs {
+		if d.conn != c.conn {
+			continue
+		}
+		if up.kind == webrtc.RTPCodecTypeAudio || d.follow == nil {
+			// Audio always goes; a video without layers cannot be made
+			// smaller.
+			budget -= up.layers[0].bitrate(now)
+			continue
+		}
+		v := videoChoice{d: d, choice: -1}
+		for i, l := range up.layers {
+			v.rates[i] = l.bitrate(now)
+		}
+		videos = append(videos, v)
+	}
+	c.p.mu.Unlock()
+	if len(videos) == 0 {
+		return
+	}
+	left, next := chooseLayers(videos, budget)
+	for i := range videos {
+		c.apply(&videos[i])
+	}
+	// What the next step up would need: probe for it. The link must
+	// carry what is sent now and the step; the probe adds the difference.
+	if next > 0 && now.After(c.nextProbe) {
+		sending := est*allocShare - left
+		want := (sending + next) / allocShare
+		if c.probeWant > 0 {
+			// The last probe's verdict.
+			if est >= c.probeWant*0.95 {
+				c.probeBackoff = probeBackoffMin
+			} else {
+				c.probeBackoff = min(2*c.probeBackoff, probeBackoffMax)
+			}
+		}
+		c.probeWant = want
+		c.nextProbe = now.Add(probeDuration + c.probeBackoff)
+		select {
+		case c.probes <- want - sending:
+		default:
+		}
+	}
+}
+
+// chooseLayers gives each video the lowest layer that flows, as budget
+// allows, then raises them one layer at a time, round robin, while the
+// budget allows. It returns what is left of the budget and the cost of
+// the cheapest step up that did not fit (0 when every video has its top
+// layer).
+func chooseLayers(videos []videoChoice, budget float64) (left, next float64) {
+	for i := range videos {
+		v := &videos[i]
+		if lo := v.above(-1); lo >= 0 && v.rates[lo] <= budget {
+			v.choice = lo
+			budget -= v.rates[lo]
+		}
+	}
+	for raised := true; raised; {
+		raised = false
+		for i := range videos {
+			v := &videos[i]
+			up := v.above(v.choice)
+			if up < 0 {
+				continue
+			}
+			cost := v.rates[up]
+			if v.choice >= 0 {
+				cost -= v.rates[v.choice]
+			}
+			if cost <= budget {
+				v.choice = up
+				budget -= cost
+				raised = true
+			} else if next == 0 || cost < next {
+				next = cost
+			}
+		}
+	}
+	return budget, next
+}
+
+// above is the lowest flowing layer above l; -1 if none.
+func (v *videoChoice) above(l int) int {
+	for i := l + 1; i < v.d.Layers(); i++ {
+		if v.rates[i] > 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// apply sets a video's layer: at once when lower or paused, after
+// upgradeAfter allocations in a row that wanted it when higher.
+func (c *congestion) apply(v *videoChoice) {
+	d := v.d
+	if v.choice < 0 {
+		delete(c.wantUp, d)
+		d.pause()
+		return
+	}
+	cur := d.TargetLayer()
+	if d.Paused() || v.choice < cur {
+		delete(c.wantUp, d)
+		d.SetTargetLayer(v.choice)
+		return
+	}
+	if v.choice == cur {
+		delete(c.wantUp, d)
+		d.SetTargetLayer(cur) // ends the default climb, if it still runs
+		return
+	}
+	c.wantUp[d]++
+	if c.wantUp[d] >= upgradeAfter {
+		delete(c.wantUp, d)
+		d.SetTargetLayer(v.choice)
+	}
+}
+
+// prober sends the probes allocate asks for until the connection ends,
+// and gives a connection whose feedback stopped back to the default
+// policy. It runs on a goroutine of its own, owned by the participant.
+func (c *congestion) prober() {
+	t := time.NewTicker(feedbackTimeout)
+	defer t.Stop()
+	var buf []byte
+	for {
+		select {
+		case <-c.conn.done:
+			return
+		case now := <-t.C:
+			// No feedback (yet, or any more): the default policy.
+			if !c.active(now) {
+				c.p.forConn(c.conn, func(d *DownTrack) { d.climbToTop() })
+			}
+		case rate := <-c.probes:
+			if buf == nil {
+				buf = make([]byte, maxPacket)
+			}
+			if !c.probe(rate, buf) {
+				return
+			}
+		}
+	}
+}
+
+// probe sends duplicates at rate bits per second for probeDuration. It
+// returns false if the connection ended.
+func (c *congestion) probe(rate float64, buf []byte) bool {
+	if rate <= 0 {
+		return true
+	}
+	t := time.NewTicker(probeTick)
+	defer t.Stop()
+	start := time.Now()
+	var sent float64 // bytes
+	k := 0
+	for {
+		select {
+		case <-c.conn.done:
+			return false
+		case now := <-t.C:
+			el := now.Sub(start)
+			if el >= probeDuration {
+				return true
+			}
+			for sent < rate/8*el.Seconds() {
+				n := c.p.duplicate(c.conn, k, buf)
+				if n == 0 {
+					return true // nothing to send copies of
+				}
+				sent += float64(n)
+				k++
+			}
+		}
+	}
+}
+
+// forConn calls f for each of the participant's down tracks on conn.
+func (p *Participant) forConn(conn *subConn, f func(*DownTrack)) {
+	p.mu.Lock()
+	downs := make([]*DownTrack, 0, len(p.downs))
+	for _, d := range p.downs {
+		if d.conn == conn {
+			downs = append(downs, d)
+		}
+	}
+	p.mu.Unlock()
+	for _, d := range downs {
+		f(d)
+	}
+}
+
+// duplicate sends again the k-th latest (modulo 8) packet of one of the
+// participant's simulcast videos on conn, and returns its size; 0 when
+// there is none to send.
+func (p *Participant) duplicate(conn *subConn, k int, buf []byte) int {
+	var best *DownTrack
+	p.mu.Lock()
+	for _, d := range p.downs {
+		if d.conn == conn && d.follow != nil && (best == nil || d.CurrentLayer() > best.CurrentLayer()) {
+			best = d
+		}
+	}
+	p.mu.Unlock()
+	if best == nil {
+		return 0
+	}
+	f := best.follow
+	f.mu.Lock()
+	seq := f.lastSeq - uint16(k%8)
+	started := f.n > 0
+	f.mu.Unlock()
+	if !started {
+		return 0
+	}
+	return best.resend(seq, buf)
+}

@@ -1,0 +1,134 @@
+package sfu
+
+import (
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// transportCCURI is the RTP header extension of transport-wide congestion
+// control: a sequence number counted across every stream of a connection,
+// which the subscriber's feedback (RTCP transport-cc) reports each
+// packet's arrival by.
+const transportCCURI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+
+// historySize is how many of a connection's latest packets the send
+// history keeps: a second of a 5 Mbit/s subscriber, more than the
+// feedback's delay.
+const historySize = 1024
+
+// sendHistory is what a subscribe connection sent, by transport-wide
+// sequence number: when and how large. Every goroutine that sends on the
+// connection stamps its packets here without a lock: one atomic word per
+// packet holds the sequence number (to tell a slot's packet from the one
+// historySize earlier), the size and the send time.
+type sendHistory struct {
+	seq   atomic.Uint32
+	epoch int64 // unix nanoseconds; send times are microseconds since
+	slots [historySize]atomic.Uint64
+}
+
+// A slot: the sequence number in the top 16 bits, the size in the next
+// 11 (clamped), and the send time, in microseconds since the epoch,
+// modulo 2^37 (about 38 hours; only differences are used).
+const (
+	slotTimeBits = 37
+	slotTimeMask = 1<<slotTimeBits - 1
+	slotMaxSize  = 1<<11 - 1
+)
+
+func newSendHistory(now int64) *sendHistory { return &sendHistory{epoch: now} }
+
+// stamp takes the next transport-wide sequence number for a packet of
+// size bytes sent at now (unix nanoseconds) and records it.
+func (h *sendHistory) stamp(size int, now int64) uint16 {
+	seq := uint16(h.seq.Add(1) - 1)
+	t := uint64((now-h.epoch)/1000) & slotTimeMask
+	h.slots[seq%historySize].Store(uint64(seq)<<48 | uint64(min(size, slotMaxSize))<<slotTimeBits | t)
+	return seq
+}
+
+// sent is the send time (microseconds, modulo 2^37) and size of packet
+// seq, if it is still in the history.
+func (h *sendHistory) sent(seq uint16) (at int64, size int, ok bool) {
+	v := h.slots[seq%historySize].Load()
+	if v == 0 || uint16(v>>48) != seq {
+		return 0, 0, false
+	}
+	return int64(v & slotTimeMask), int(v >> slotTimeBits & slotMaxSize), true
+}
+
+// twccExt is the storage of one packet's transport-wide sequence number
+// extension, so that stamping a header allocates nothing: one per
+// goroutine that writes headers.
+type twccExt struct {
+	list [1]rtp.Extension
+	buf  [2]byte
+}
+
+// stampHeader puts seq in h as its only header extension, with id.
+func (x *twccExt) stampHeader(h *rtp.Header, id uint8, seq uint16) {
+	x.buf[0], x.buf[1] = byte(seq>>8), byte(seq)
+	// Into the storage's own slice, which has room for it: no allocation.
+	h.Extension, h.ExtensionProfile, h.Extensions = true, rtp.ExtensionProfileOneByte, x.list[:0]
+	_ = h.SetExtension(id, x.buf[:]) // id was negotiated: 1 to 14
+}
+
+// twccHeaderBytes is what a packet's header takes on the wire with the
+// extension: 12 bytes, and 8 of extension.
+const twccHeaderBytes = 20
+
+// packetResult is what feedback says of one sent packet.
+type packetResult struct {
+	seq      uint16
+	received bool
+	arrival  int64 // microseconds, in the receiver's clock; when received
+}
+
+// feedbackResults lists, in sequence order, what a transport-cc feedback
+// packet reports: each packet's sequence number, whether it arrived, and
+// when (the receiver's clock, microseconds). A malformed packet (more
+// deltas claimed than given) ends the list where it stops making sense.
+func feedbackResults(fb *rtcp.TransportLayerCC, out []packetResult) []packetResult {
+	seq := fb.BaseSequenceNumber
+	left := int(fb.PacketStatusCount)
+	at := int64(fb.ReferenceTime) * 64000
+	deltas := fb.RecvDeltas
+	add := func(symbol uint16) bool {
+		if left == 0 {
+			return false
+		}
+		left--
+		r := packetResult{seq: seq}
+		seq++
+		switch symbol {
+		case rtcp.TypeTCCPacketReceivedSmallDelta, rtcp.TypeTCCPacketReceivedLargeDelta:
+			if len(deltas) == 0 {
+				return false
+			}
+			at += deltas[0].Delta
+			deltas = deltas[1:]
+			r.received, r.arrival = true, at
+		}
+		out = append(out, r)
+		return true
+	}
+	for _, c := range fb.PacketChunks {
+		switch c := c.(type) {
+		case *rtcp.RunLengthChunk:
+			for range c.RunLength {
+				if !add(c.PacketStatusSymbol) {
+					return out
+				}
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, s := range c.SymbolList {
+				if !add(s) {
+					return out
+				}
+			}
+		}
+	}
+	return out
+}
