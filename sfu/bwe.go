@@ -22,7 +22,7 @@ import "math"
 const (
 	bweMin     = 30_000     // bits per second: audio, at least
 	bweMax     = 50_000_000 // above any layer a browser sends
-	bweInitial = 500_000    // before any feedback: the lowest layers
+	bweInitial = 300_000    // before any feedback: the lowest layers
 
 	groupSpan       = 5_000 // µs of send time one group of packets spans
 	trendWindow     = 20    // groups the trend is fitted over
@@ -56,6 +56,7 @@ type ccPacket struct {
 	send, arrival int64 // µs: the SFU's clock (modulo 2^37), the receiver's
 	size          int
 	received      bool
+	probe         bool // a probe's duplicate: its loss is not the media's
 }
 
 // packetGroup is packets sent within groupSpan of the first.
@@ -93,8 +94,9 @@ type bwe struct {
 	ackHead int
 	ackN    int
 
-	// Loss over the packets since the last judgement.
+	// Loss over the media packets since the last judgement, at lastLoss.
 	lossSent, lossLost int
+	lastLoss           int64
 }
 
 func newBWE() *bwe {
@@ -114,23 +116,26 @@ func (e *bwe) estimate() float64 {
 // the SFU's clock), and returns the estimate.
 func (e *bwe) update(pkts []ccPacket, now int64) float64 {
 	for _, p := range pkts {
-		e.lossSent++
 		if !p.received {
-			e.lossLost++
+			if !p.probe {
+				e.lossSent++
+				e.lossLost++
+			}
 			continue
 		}
+		e.lossSent++
 		e.ack(p)
 		e.group(p)
 	}
 	acked := e.ackedRate()
 	e.control(acked, now)
-	if e.lossSent >= lossMinPackets {
+	if e.lossSent >= lossMinPackets && now-e.lastLoss >= decreaseHoldoff {
 		loss := float64(e.lossLost) / float64(e.lossSent)
-		if loss > lossHigh && acked > 0 {
-			e.rate = min(e.rate, acked*(1-loss/2))
+		if loss > lossHigh {
+			e.rate *= 1 - loss/2
 			e.lastDecrease = now
 		}
-		e.lossSent, e.lossLost = 0, 0
+		e.lossSent, e.lossLost, e.lastLoss = 0, 0, now
 	}
 	e.rate = max(bweMin, min(e.rate, bweMax))
 	return e.estimate()

@@ -36,10 +36,18 @@ const (
 	probeDuration   = 800 * time.Millisecond
 	probeTick       = 10 * time.Millisecond
 	probeBackoffMin = time.Second
-	probeBackoffMax = 30 * time.Second
+	probeBackoffMax = 5 * time.Second
 	// feedbackTimeout: a connection that negotiated transport-cc but
-	// sends no feedback for this long goes back to the default policy.
+	// sends no feedback on what it was sent for this long goes back to
+	// the default policy.
 	feedbackTimeout = 3 * time.Second
+	// A paused video is tried again on its lowest layer after
+	// resumeBackoffMin, then after twice as long each time it is paused
+	// again, up to resumeBackoffMax: with nothing sent, nothing shows
+	// whether the link has recovered.
+	resumeBackoffMin = 2 * time.Second
+	resumeBackoffMax = 30 * time.Second
+	proberTick       = time.Second
 )
 
 // congestion is one subscribe connection's congestion control.
@@ -58,6 +66,7 @@ type congestion struct {
 
 	estimate     atomic.Uint64 // math.Float64bits of the latest estimate
 	lastFeedback atomic.Int64  // unix nanoseconds; 0 before any
+	overuse      atomic.Bool   // the delay trend said over-use: a probe stops
 
 	allocMu      sync.Mutex // one allocation at a time; guards what follows
 	lastAlloc    time.Time
@@ -66,17 +75,24 @@ type congestion struct {
 	probeBackoff time.Duration
 	probeWant    float64 // the estimate the running probe is to prove
 
+	// A paused video's retrial: when, after how long the next, and the
+	// estimate its lowest layer needed.
+	resumeAt      time.Time
+	resumeBackoff time.Duration
+	resumeNeed    float64
+
 	probes chan float64 // probe requests (a rate, bits per second) to prober
 }
 
 func newCongestion(p *Participant, conn *subConn) *congestion {
 	return &congestion{
 		p: p, conn: conn,
-		hist:         newSendHistory(time.Now().UnixNano()),
-		est:          newBWE(),
-		wantUp:       map[*DownTrack]int{},
-		probeBackoff: probeBackoffMin,
-		probes:       make(chan float64, 1),
+		hist:          newSendHistory(time.Now().UnixNano()),
+		est:           newBWE(),
+		wantUp:        map[*DownTrack]int{},
+		probeBackoff:  probeBackoffMin,
+		resumeBackoff: resumeBackoffMin,
+		probes:        make(chan float64, 1),
 	}
 }
 
@@ -87,13 +103,6 @@ func (c *congestion) Estimate() float64 {
 		return 0
 	}
 	return math.Float64frombits(c.estimate.Load())
-}
-
-// active tells whether the subscriber sends feedback: congestion control
-// chooses its layers.
-func (c *congestion) active(now time.Time) bool {
-	last := c.lastFeedback.Load()
-	return last != 0 && now.UnixNano()-last < int64(feedbackTimeout)
 }
 
 // onFeedback takes one transport-cc feedback packet.
@@ -109,17 +118,20 @@ func (c *congestion) onFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
 	c.results = feedbackResults(fb, c.results[:0])
 	c.pkts = c.pkts[:0]
 	for _, r := range c.results {
-		at, size, ok := c.hist.sent(r.seq)
+		at, size, probe, ok := c.hist.sent(r.seq)
 		if !ok {
 			continue
 		}
-		c.pkts = append(c.pkts, ccPacket{send: at, arrival: r.arrival + c.refHigh*64000, size: size, received: r.received})
+		c.pkts = append(c.pkts, ccPacket{send: at, arrival: r.arrival + c.refHigh*64000, size: size, received: r.received, probe: probe})
 	}
 	est := c.est.update(c.pkts, now.UnixMicro())
+	if c.est.usage == usageOver {
+		c.overuse.Store(true)
+	}
 	c.mu.Unlock()
 	c.estimate.Store(math.Float64bits(est))
 	c.lastFeedback.Store(now.UnixNano())
-	c.allocate(est, now)
+	c.allocate(est, now, false)
 }
 
 // onREMB takes the receiver's own estimate.
@@ -130,7 +142,7 @@ func (c *congestion) onREMB(bitrate float32, now time.Time) {
 	c.mu.Unlock()
 	c.estimate.Store(math.Float64bits(est))
 	c.lastFeedback.Store(now.UnixNano())
-	c.allocate(est, now)
+	c.allocate(est, now, false)
 }
 
 // videoChoice is one video down track of the subscriber in an
@@ -142,13 +154,13 @@ type videoChoice struct {
 }
 
 // allocate chooses the subscriber's layers for estimate est (bits per
-// second), at most once per allocateInterval.
-func (c *congestion) allocate(est float64, now time.Time) {
+// second), at most once per allocateInterval unless forced.
+func (c *congestion) allocate(est float64, now time.Time, force bool) {
 	if !c.allocMu.TryLock() {
 		return
 	}
 	defer c.allocMu.Unlock()
-	if now.Sub(c.lastAlloc) < allocateInterval {
+	if !force && now.Sub(c.lastAlloc) < allocateInterval {
 		return
 	}
 	c.lastAlloc = now
@@ -176,6 +188,15 @@ func (c *congestion) allocate(est float64, now time.Time) {
 		return
 	}
 	left, next := chooseLayers(videos, budget)
+	for _, v := range videos {
+		if v.choice < 0 && !v.d.Paused() {
+			// A pause: tried again later, with the estimate the lowest
+			// layer needs.
+			c.resumeAt = now.Add(c.resumeBackoff)
+			c.resumeBackoff = min(2*c.resumeBackoff, resumeBackoffMax)
+			c.resumeNeed = (est*allocShare - left + v.rates[max(0, v.above(-1))]) / allocShare
+		}
+	}
 	for i := range videos {
 		c.apply(&videos[i])
 	}
@@ -188,6 +209,7 @@ func (c *congestion) allocate(est float64, now time.Time) {
 			// The last probe's verdict.
 			if est >= c.probeWant*0.95 {
 				c.probeBackoff = probeBackoffMin
+				c.resumeBackoff = resumeBackoffMin
 			} else {
 				c.probeBackoff = min(2*c.probeBackoff, probeBackoffMax)
 			}
@@ -275,22 +297,33 @@ func (c *congestion) apply(v *videoChoice) {
 	}
 }
 
-// prober sends the probes allocate asks for until the connection ends,
-// and gives a connection whose feedback stopped back to the default
-// policy. It runs on a goroutine of its own, owned by the participant.
+// prober sends the probes allocate asks for until the connection ends;
+// it also tries paused videos again (see resumeBackoffMin), and gives a
+// connection that sends no feedback on what it is sent back to the
+// default policy. It runs on a goroutine of its own, owned by the
+// participant.
 func (c *congestion) prober() {
-	t := time.NewTicker(feedbackTimeout)
+	t := time.NewTicker(proberTick)
 	defer t.Stop()
 	var buf []byte
+	// What was sent, and the latest feedback, at the last look.
+	var seenSeq uint32
+	var seenFeedback int64
+	var seenAt time.Time
 	for {
 		select {
 		case <-c.conn.done:
 			return
 		case now := <-t.C:
-			// No feedback (yet, or any more): the default policy.
-			if !c.active(now) {
-				c.p.forConn(c.conn, func(d *DownTrack) { d.climbToTop() })
+			if now.Sub(seenAt) >= feedbackTimeout {
+				seq, fb := c.hist.seq.Load(), c.lastFeedback.Load()
+				if !seenAt.IsZero() && seq != seenSeq && fb == seenFeedback {
+					c.lastFeedback.Store(0)
+					c.p.forConn(c.conn, func(d *DownTrack) { d.climbToTop() })
+				}
+				seenSeq, seenFeedback, seenAt = seq, fb, now
 			}
+			c.retryPaused(now)
 		case rate := <-c.probes:
 			if buf == nil {
 				buf = make([]byte, maxPacket)
@@ -302,12 +335,38 @@ func (c *congestion) prober() {
 	}
 }
 
-// probe sends duplicates at rate bits per second for probeDuration. It
-// returns false if the connection ended.
+// retryPaused resumes the paused videos on their lowest layer when their
+// retrial is due: the estimate is raised to what that layer needs, and
+// the feedback on it shows whether the link carries it now.
+func (c *congestion) retryPaused(now time.Time) {
+	if c.lastFeedback.Load() == 0 {
+		return
+	}
+	paused := false
+	c.p.forConn(c.conn, func(d *DownTrack) { paused = paused || d.Paused() })
+	c.allocMu.Lock()
+	due, need := paused && now.After(c.resumeAt), c.resumeNeed
+	c.allocMu.Unlock()
+	if !due {
+		return
+	}
+	c.mu.Lock()
+	c.est.rate = max(c.est.rate, need)
+	est := c.est.estimate()
+	c.mu.Unlock()
+	c.estimate.Store(math.Float64bits(est))
+	c.allocate(est, now, true)
+}
+
+// probe sends duplicates at rate bits per second for probeDuration, or
+// until the feedback shows a queue growing: the link does not carry it,
+// and more would cost the media losses. It returns false if the
+// connection ended.
 func (c *congestion) probe(rate float64, buf []byte) bool {
 	if rate <= 0 {
 		return true
 	}
+	c.overuse.Store(false)
 	t := time.NewTicker(probeTick)
 	defer t.Stop()
 	start := time.Now()
@@ -319,7 +378,7 @@ func (c *congestion) probe(rate float64, buf []byte) bool {
 			return false
 		case now := <-t.C:
 			el := now.Sub(start)
-			if el >= probeDuration {
+			if el >= probeDuration || c.overuse.Load() {
 				return true
 			}
 			for sent < rate/8*el.Seconds() {
@@ -372,5 +431,5 @@ func (p *Participant) duplicate(conn *subConn, k int, buf []byte) int {
 	if !started {
 		return 0
 	}
-	return best.resend(seq, buf)
+	return best.resend(seq, buf, true)
 }

@@ -259,7 +259,7 @@ func (d *DownTrack) writeRTP(p *rtp.Packet, arrival int64) {
 	}
 	d.hdr = p.Header
 	b.rewrite(&d.hdr)
-	d.send(b, &d.hdr, p.Payload, arrival, &d.ext)
+	d.send(b, &d.hdr, p.Payload, arrival, &d.ext, false)
 }
 
 // writeLayer forwards a packet of layer l of a simulcast track, if the
@@ -279,7 +279,7 @@ func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, arrival 
 	climbTo := int32(-1)
 	if ok {
 		b.rewrite(&d.hdr)
-		d.send(b, &d.hdr, payload, arrival, &d.ext)
+		d.send(b, &d.hdr, payload, arrival, &d.ext, false)
 		if f.climb {
 			f.climb = false
 			if top := d.up.topLayer(); top != f.target.Load() {
@@ -305,9 +305,9 @@ func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, arrival 
 // recorded as its send time. Only what was sent is counted for the
 // sender reports: Pion drops packets written before its SRTP session is
 // ready.
-func (d *DownTrack) send(b *downBinding, h *rtp.Header, payload []byte, now int64, ext *twccExt) {
+func (d *DownTrack) send(b *downBinding, h *rtp.Header, payload []byte, now int64, ext *twccExt, probe bool) {
 	if b.twcc != 0 {
-		seq := d.conn.cc.hist.stamp(len(payload)+twccHeaderBytes+int(h.PaddingSize), now)
+		seq := d.conn.cc.hist.stamp(len(payload)+twccHeaderBytes+int(h.PaddingSize), now, probe)
 		ext.stampHeader(h, b.twcc, seq)
 	}
 	var sent bool
@@ -392,7 +392,7 @@ func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 			if sent == maxRetransmit {
 				return
 			}
-			if d.resend(seq, buf) > 0 {
+			if d.resend(seq, buf, false) > 0 {
 				sent++
 			}
 		}
@@ -401,10 +401,11 @@ func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 
 // resend sends again the packet this subscriber was sent as seq, if it
 // is still in the up track's cache, rewritten as it was sent: of a
-// simulcast track, from the layer it was sent from. It returns the
+// simulcast track, from the layer it was sent from; probe marks a
+// probe's duplicate rather than a retransmission. It returns the
 // payload's size; 0 if it sent nothing. It parses into a packet of its
 // own, with buf as its buffer, so it may run beside the forwarding.
-func (d *DownTrack) resend(seq uint16, buf []byte) int {
+func (d *DownTrack) resend(seq uint16, buf []byte, probe bool) int {
 	b := d.binding.Load()
 	if d.up.kind != webrtc.RTPCodecTypeVideo || b == nil {
 		return 0
@@ -434,7 +435,7 @@ func (d *DownTrack) resend(seq uint16, buf []byte) int {
 	}
 	b.rewrite(&pkt.Header)
 	var ext twccExt
-	d.send(b, &pkt.Header, pkt.Payload, time.Now().UnixNano(), &ext)
+	d.send(b, &pkt.Header, pkt.Payload, time.Now().UnixNano(), &ext, probe)
 	return len(pkt.Payload)
 }
 

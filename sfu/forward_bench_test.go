@@ -20,8 +20,10 @@ func (w *countingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 func (w *countingWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // benchUp builds an up track with n bound down tracks writing to
-// counters, without connections; a video one keeps a packet cache.
-func benchUp(n int, video bool) (*UpTrack, []*countingWriter) {
+// counters, without connections (with twcc, each on a connection of
+// its own with congestion control, so that every packet is stamped with
+// a transport-wide sequence number); a video one keeps a packet cache.
+func benchUp(n int, video, twcc bool) (*UpTrack, []*countingWriter) {
 	kind := webrtc.RTPCodecTypeAudio
 	if video {
 		kind = webrtc.RTPCodecTypeVideo
@@ -31,7 +33,12 @@ func benchUp(n int, video bool) (*UpTrack, []*countingWriter) {
 	for i := range ws {
 		ws[i] = &countingWriter{}
 		d := &DownTrack{up: u}
-		d.binding.Store(&downBinding{ssrc: uint32(1000 + i), pt: 111, writer: ws[i]})
+		b := &downBinding{ssrc: uint32(1000 + i), pt: 111, writer: ws[i]}
+		if twcc {
+			d.conn = &subConn{cc: &congestion{hist: newSendHistory(0)}}
+			b.twcc = 3
+		}
+		d.binding.Store(b)
 		u.attach(d)
 	}
 	return u, ws
@@ -60,7 +67,7 @@ func BenchmarkForward(b *testing.B) {
 				kind = "video"
 			}
 			b.Run(fmt.Sprintf("%s/subscribers=%d", kind, n), func(b *testing.B) {
-				u, ws := benchUp(n, video)
+				u, ws := benchUp(n, video, false)
 				var pkt rtp.Packet
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -74,6 +81,29 @@ func BenchmarkForward(b *testing.B) {
 				b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "forwarded/s")
 			})
 		}
+	}
+}
+
+// BenchmarkForwardTWCC is BenchmarkForward's video with and without
+// congestion control: the cost of stamping each packet with its
+// connection's transport-wide sequence number and recording it.
+func BenchmarkForwardTWCC(b *testing.B) {
+	raw := rawPacket()
+	for _, twcc := range []bool{false, true} {
+		b.Run(fmt.Sprintf("twcc=%v/subscribers=100", twcc), func(b *testing.B) {
+			u, ws := benchUp(100, true, twcc)
+			var pkt rtp.Packet
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				u.handle(u.layers[0], raw, &pkt)
+			}
+			b.StopTimer()
+			if ws[0].packets != b.N {
+				b.Fatalf("wrote %d packets, want %d", ws[0].packets, b.N)
+			}
+			b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "forwarded/s")
+		})
 	}
 }
 

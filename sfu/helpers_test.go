@@ -352,7 +352,13 @@ func clientAPI(t *testing.T) *webrtc.API {
 // the test.
 func join(t *testing.T, room *Room, id string) *testClient {
 	t.Helper()
-	c := &testClient{t: t, id: id, sig: newFakeSignaler(), api: clientAPI(t),
+	return joinWith(t, room, id, clientAPI(t))
+}
+
+// joinWith is join with a client of api.
+func joinWith(t *testing.T, room *Room, id string, api *webrtc.API) *testClient {
+	t.Helper()
+	c := &testClient{t: t, id: id, sig: newFakeSignaler(), api: api,
 		quit: make(chan struct{}), recv: make(map[string]*recvTrack)}
 	p, err := room.Join(id, id, c.sig)
 	if err != nil {
@@ -854,6 +860,7 @@ func waitDowns(t *testing.T, p *Participant, ids ...string) {
 // none may be left once the participant has left.
 var ownedGoroutines = []string{
 	"parley/sfu.(*Participant).senderReports",
+	"parley/sfu.(*congestion).prober",
 	"parley/sfu.(*DownTrack).readRTCP",
 	"parley/sfu.(*layer).readRTCP",
 	"parley/sfu.(*layer).forward",

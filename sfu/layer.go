@@ -45,7 +45,7 @@ type layer struct {
 }
 
 // rateSpan is the time over which a layer's bitrate is measured.
-const rateSpan = 500 * time.Millisecond
+const rateSpan = time.Second
 
 // bitrate is the layer's bitrate in bits per second over about the last
 // rateSpan (since its first packet, at first): what congestion control

@@ -29,50 +29,65 @@ type sendHistory struct {
 	slots [historySize]atomic.Uint64
 }
 
-// A slot: the sequence number in the top 16 bits, the size in the next
-// 11 (clamped), and the send time, in microseconds since the epoch,
-// modulo 2^37 (about 38 hours; only differences are used).
+// A slot: the sequence number in the top 16 bits, then whether the
+// packet was a probe's duplicate, the size in 11 bits (clamped), and the
+// send time, in microseconds since the epoch, modulo 2^36 (about 19
+// hours; only differences are used).
 const (
-	slotTimeBits = 37
+	slotTimeBits = 36
 	slotTimeMask = 1<<slotTimeBits - 1
 	slotMaxSize  = 1<<11 - 1
+	slotProbe    = 1 << 47
 )
 
 func newSendHistory(now int64) *sendHistory { return &sendHistory{epoch: now} }
 
 // stamp takes the next transport-wide sequence number for a packet of
-// size bytes sent at now (unix nanoseconds) and records it.
-func (h *sendHistory) stamp(size int, now int64) uint16 {
+// size bytes sent at now (unix nanoseconds), a probe's duplicate or not,
+// and records it.
+func (h *sendHistory) stamp(size int, now int64, probe bool) uint16 {
 	seq := uint16(h.seq.Add(1) - 1)
-	t := uint64((now-h.epoch)/1000) & slotTimeMask
-	h.slots[seq%historySize].Store(uint64(seq)<<48 | uint64(min(size, slotMaxSize))<<slotTimeBits | t)
+	v := uint64(seq)<<48 | uint64(min(size, slotMaxSize))<<slotTimeBits | uint64((now-h.epoch)/1000)&slotTimeMask
+	if probe {
+		v |= slotProbe
+	}
+	h.slots[seq%historySize].Store(v)
 	return seq
 }
 
-// sent is the send time (microseconds, modulo 2^37) and size of packet
-// seq, if it is still in the history.
-func (h *sendHistory) sent(seq uint16) (at int64, size int, ok bool) {
+// sent is the send time (microseconds, modulo 2^36), the size and the
+// probe mark of packet seq, if it is still in the history.
+func (h *sendHistory) sent(seq uint16) (at int64, size int, probe, ok bool) {
 	v := h.slots[seq%historySize].Load()
 	if v == 0 || uint16(v>>48) != seq {
-		return 0, 0, false
+		return 0, 0, false, false
 	}
-	return int64(v & slotTimeMask), int(v >> slotTimeBits & slotMaxSize), true
+	return int64(v & slotTimeMask), int(v >> slotTimeBits & slotMaxSize), v&slotProbe != 0, true
 }
 
 // twccExt is the storage of one packet's transport-wide sequence number
 // extension, so that stamping a header allocates nothing: one per
 // goroutine that writes headers.
 type twccExt struct {
-	list [1]rtp.Extension
+	list [1]rtp.Extension // its payload is buf, once made
 	buf  [2]byte
+	id   uint8 // list's id; 0 before it is made
 }
 
 // stampHeader puts seq in h as its only header extension, with id.
 func (x *twccExt) stampHeader(h *rtp.Header, id uint8, seq uint16) {
 	x.buf[0], x.buf[1] = byte(seq>>8), byte(seq)
-	// Into the storage's own slice, which has room for it: no allocation.
-	h.Extension, h.ExtensionProfile, h.Extensions = true, rtp.ExtensionProfileOneByte, x.list[:0]
-	_ = h.SetExtension(id, x.buf[:]) // id was negotiated: 1 to 14
+	h.Extension, h.ExtensionProfile = true, rtp.ExtensionProfileOneByte
+	if x.id == id {
+		h.Extensions = x.list[:]
+		return
+	}
+	// Made once, into the storage's own slice, which has room for it: no
+	// allocation. Its payload is buf, so a new seq is in it already.
+	h.Extensions = x.list[:0]
+	if h.SetExtension(id, x.buf[:]) == nil { // id was negotiated: 1 to 14
+		x.id = id
+	}
 }
 
 // twccHeaderBytes is what a packet's header takes on the wire with the

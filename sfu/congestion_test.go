@@ -1,0 +1,240 @@
+package sfu
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/transport/v5"
+	"github.com/pion/webrtc/v4"
+
+	"parley/audiolevel"
+	"parley/internal/testmedia"
+)
+
+// twccAPI is a browser-like client API that sends transport-wide
+// congestion control feedback on what it receives, as browsers do. With
+// a net, its sockets are there (see nsNet); without, on loopback.
+func twccAPI(t *testing.T, n transport.Net) *webrtc.API {
+	t.Helper()
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.DisableSRTPReplayProtection(true)
+	if n != nil {
+		se.SetNet(n)
+		se.SetIPFilter(func(ip net.IP) bool { return !ip.IsLoopback() })
+	} else {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: audiolevel.URI}, webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
+}
+
+// vp8Ladder makes the layers of a simulcast video as a browser's encoder
+// sends them: each size at its own bitrate (kbit/s), held to it.
+func vp8Ladder(t *testing.T, seconds int, sizes []string, kbps []int) [][]testmedia.Frame {
+	t.Helper()
+	var out [][]testmedia.Frame
+	for i, size := range sizes {
+		rate := fmt.Sprintf("%dk", kbps[i])
+		path := testmedia.MakeMedia(t, fmt.Sprintf("ladder%d.ivf", i),
+			"-f", "lavfi", "-i", fmt.Sprintf("testsrc=size=%s:rate=25:duration=%d", size, seconds),
+			// Noise, so that the encoder needs all of its bitrate.
+			"-vf", "noise=alls=12:allf=t",
+			"-c:v", "libvpx", "-b:v", rate, "-minrate", rate, "-maxrate", rate, "-bufsize", rate,
+			"-g", "50", "-keyint_min", "50", "-deadline", "realtime", "-cpu-used", "8")
+		out = append(out, readIVFFrames(t, path))
+	}
+	return out
+}
+
+func TestCongestionClimbsOnAFreeLink(t *testing.T) {
+	frames := vp8Ladder(t, 4, []string{"640x360", "320x180", "160x90"}, []int{1200, 400, 120})
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	a := join(t, room, "a")
+	a.publishSimulcast([]string{"f", "h", "q"}, frames)
+	up := upOf(t, a.p, video)
+	eventually(t, "every layer flows", func() bool {
+		return up.layers[0].started.Load() && up.layers[1].started.Load() && up.layers[2].started.Load()
+	})
+	b := joinWith(t, room, "b", twccAPI(t, nil))
+	waitDowns(t, b.p, up.ID())
+	d := downOf(b.p, up)
+	start := time.Now()
+	eventually(t, "b starts on the lowest layer", func() bool { return d.CurrentLayer() == 0 })
+	eventually(t, "b, with congestion control, climbs to the top layer", func() bool { return d.CurrentLayer() == 2 })
+	t.Logf("top layer after %v; estimate %.0f kbit/s", time.Since(start).Round(10*time.Millisecond), b.p.subConn.cc.Estimate()/1000)
+	if est, top := b.p.subConn.cc.Estimate(), up.layers[2].bitrate(time.Now()); est < top {
+		t.Fatalf("estimate %.0f bit/s on the top layer of %.0f bit/s", est, top)
+	}
+	if got := b.sig.pauses(); len(got) != 0 {
+		t.Fatalf("video paused on a free link: %v", got)
+	}
+}
+
+// windowLoss is the share of the sequence numbers from the first to the
+// last of pkts that never came, and pkts without repeats, in order.
+func windowLoss(pkts []*rtp.Packet) (float64, []*rtp.Packet) {
+	seen := map[uint16]bool{}
+	var unique []*rtp.Packet
+	for _, p := range pkts {
+		if !seen[p.SequenceNumber] {
+			seen[p.SequenceNumber] = true
+			unique = append(unique, p)
+		}
+	}
+	if len(unique) < 2 {
+		return 0, unique
+	}
+	first := unique[0].SequenceNumber
+	slices.SortFunc(unique, func(a, b *rtp.Packet) int {
+		return int(int16(a.SequenceNumber-first)) - int(int16(b.SequenceNumber-first))
+	})
+	span := int(uint16(unique[len(unique)-1].SequenceNumber-unique[0].SequenceNumber)) + 1
+	return 1 - float64(len(unique))/float64(span), unique
+}
+
+// fromKeyframe drops the packets before the first keyframe, and the
+// frames that lack a packet with the ones that follow them until the
+// next keyframe: what a decoder that waits for a keyframe after a loss
+// is given.
+func fromKeyframe(pkts []*rtp.Packet) (kept []*rtp.Packet, dropped int) {
+	ok := false
+	for i := 0; i < len(pkts); {
+		j := i
+		for j < len(pkts) && pkts[j].Timestamp == pkts[i].Timestamp {
+			j++
+		}
+		frame := pkts[i:j]
+		whole := frame[len(frame)-1].Marker && (i == 0 || pkts[i-1].SequenceNumber+1 == frame[0].SequenceNumber)
+		for k := 1; k < len(frame); k++ {
+			whole = whole && frame[k-1].SequenceNumber+1 == frame[k].SequenceNumber
+		}
+		if _, key := keyframeWidth(frame[0].Payload); key && whole {
+			ok = true
+		} else if !whole {
+			ok = false
+		}
+		if ok {
+			kept = append(kept, frame...)
+		} else {
+			dropped++
+		}
+		i = j
+	}
+	return kept, dropped
+}
+
+func TestCongestionConstrainedSubscriber(t *testing.T) {
+	link := newShapedLink(t)
+	frames := vp8Ladder(t, 4, []string{"640x360", "320x180", "160x90"}, []int{1200, 400, 120})
+	var e *Engine
+	var err error
+	if derr := link.server.do(func() {
+		e, err = NewEngine(Config{ListenIP: "10.99.0.1", UDPPort: 40000, CandidateAllow: []string{"10.99.0.0/24"}}, quietLog())
+	}); derr != nil || err != nil {
+		t.Fatal(derr, err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	serverNet, clientNet := newNSNet(t, link.server), newNSNet(t, link.client)
+
+	a := joinWith(t, room, "a", twccAPI(t, serverNet))
+	a.publishSimulcast([]string{"f", "h", "q"}, frames)
+	up := upOf(t, a.p, video)
+	eventually(t, "every layer flows", func() bool {
+		return up.layers[0].started.Load() && up.layers[1].started.Load() && up.layers[2].started.Load()
+	})
+	link.shape(t, "300kbit")
+	b := joinWith(t, room, "b", twccAPI(t, serverNet))
+	c := joinWith(t, room, "c", twccAPI(t, serverNet))
+	s := joinWith(t, room, "s", twccAPI(t, clientNet))
+	for _, x := range []*testClient{b, c, s} {
+		waitDowns(t, x.p, up.ID())
+	}
+	db, dc, ds := downOf(b.p, up), downOf(c.p, up), downOf(s.p, up)
+	start := time.Now()
+	eventually(t, "the unconstrained subscribers climb to the top layer", func() bool {
+		return db.CurrentLayer() == 2 && dc.CurrentLayer() == 2
+	})
+	eventually(t, "the constrained subscriber settles on the lowest layer", func() bool {
+		return s.p.subConn.cc.Estimate() > 0 && ds.TargetLayer() == 0 && ds.CurrentLayer() == 0
+	})
+	t.Logf("settled after %v, estimate %.0f kbit/s", time.Since(start).Round(10*time.Millisecond), s.p.subConn.cc.Estimate()/1000)
+
+	// Eight seconds on the lowest layer: what arrives is whole and
+	// decodes; the others keep the top layer.
+	s.mu.Lock()
+	s.keep = true
+	s.mu.Unlock()
+	watchUntil := time.Now().Add(8 * time.Second)
+	for time.Now().Before(watchUntil) {
+		if ds.CurrentLayer() != 0 || db.CurrentLayer() != 2 || dc.CurrentLayer() != 2 {
+			t.Fatalf("layers changed while settled: constrained %d, others %d and %d", ds.CurrentLayer(), db.CurrentLayer(), dc.CurrentLayer())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.mu.Lock()
+	s.keep = false
+	s.mu.Unlock()
+	loss, got := windowLoss(s.received(up.ID()).kept)
+	t.Logf("constrained: %d packets in 8 s, loss %.2f%%, estimate %.0f kbit/s", len(got), loss*100, s.p.subConn.cc.Estimate()/1000)
+	if loss >= 0.01 {
+		t.Errorf("loss %.2f%% on the lowest layer after settling, want under 1%%", loss*100)
+	}
+	whole, dropped := fromKeyframe(got)
+	path, n := writeIVF(t, whole)
+	if n < 100 {
+		t.Errorf("%d whole frames in 8 s (%d incomplete), want about 200", n, dropped)
+	}
+	if errs := decodeErrors(t, path); errs != "" {
+		t.Errorf("what the constrained subscriber received does not decode: %s", errs)
+	}
+
+	// Lifted: back up to the top layer.
+	link.unshape(t)
+	start = time.Now()
+	eventually(t, "the constrained subscriber climbs back to the top layer", func() bool { return ds.CurrentLayer() == 2 })
+	t.Logf("back on the top layer %v after the shaping was lifted", time.Since(start).Round(10*time.Millisecond))
+
+	// Below the lowest layer: paused, and told so; tried again now and
+	// then, and resumed for good once lifted.
+	link.shape(t, "60kbit")
+	eventually(t, "the video is paused", func() bool { return ds.Paused() })
+	if got := s.sig.pauses(); len(got) == 0 || !got[0] {
+		t.Fatalf("told %v, want a pause first", got)
+	}
+	link.unshape(t)
+	eventually(t, "the video resumes", func() bool { return !ds.Paused() && ds.CurrentLayer() >= 0 })
+	got = nil
+	told := s.sig.pauses()
+	for i, p := range told {
+		if p != (i%2 == 0) {
+			t.Fatalf("told %v: pauses and resumes do not alternate", told)
+		}
+	}
+	if told[len(told)-1] {
+		t.Fatalf("told %v, want a resume last", told)
+	}
+}
