@@ -254,17 +254,24 @@ func (s *Store) RemoveRoom(name string) {
 	if r == nil {
 		return
 	}
+	if err := r.close(); err != nil {
+		s.log.Error("close room", "room", name, "err", err)
+	}
+}
+
+// close writes the room's played files that are out of date and closes
+// its folder; later calls do nothing.
+func (r *room) close() error {
 	r.playedMu.Lock()
+	defer r.playedMu.Unlock()
 	r.savePlayedLocked("")
 	r.mu.Lock()
-	if !r.closed {
-		r.closed = true
-		if err := r.root.Close(); err != nil {
-			s.log.Error("close room", "room", name, "err", err)
-		}
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
 	}
-	r.mu.Unlock()
-	r.playedMu.Unlock()
+	r.closed = true
+	return r.root.Close()
 }
 
 func (s *Store) closeRooms() {
@@ -347,17 +354,9 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	var errs []error
 	for _, r := range s.roomList() {
-		r.playedMu.Lock()
-		r.savePlayedLocked("")
-		r.mu.Lock()
-		if !r.closed {
-			r.closed = true
-			if err := r.root.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close room %s: %w", r.cfg().Name, err))
-			}
+		if err := r.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close room %s: %w", r.cfg().Name, err))
 		}
-		r.mu.Unlock()
-		r.playedMu.Unlock()
 	}
 	return errors.Join(errs...)
 }
