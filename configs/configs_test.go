@@ -906,3 +906,22 @@ func TestRoomNotify(t *testing.T) {
 		t.Errorf("room JSON shows the addresses: %s", b)
 	}
 }
+
+// TestChangedKeys: the keys a reload would change, secrets included, as
+// dotted keys; an array of tables as one.
+func TestChangedKeys(t *testing.T) {
+	a := Default()
+	if got := ChangedKeys(a, Default()); len(got) != 0 {
+		t.Errorf("no change: %v", got)
+	}
+	b := Default()
+	b.Log.Level = "debug"
+	b.HTTP.AllowedOrigins = []string{"https://example.org"}
+	b.Admin.Tokens = []AdminToken{{Name: "ann", Token: "x"}}
+	b.TURN.Secret = "another secret of sixteen characters"
+	got := ChangedKeys(a, b)
+	want := []string{"http.allowed_origins", "turn.secret", "admin.tokens", "log.level"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ChangedKeys: %v, want %v", got, want)
+	}
+}

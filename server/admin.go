@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"parley/access"
@@ -22,7 +23,9 @@ import (
 )
 
 // The admin API, under /api/admin/ on the HTTP listener (never on the
-// metrics listener), is there only when admin.tokens lists a token. Each
+// metrics listener), answers only while admin.tokens lists a token (404
+// otherwise, as if it were not there; a reload of the server file may
+// turn it on or off). Each
 // request carries one as "Authorization: Bearer"; a missing or wrong one
 // is 401, counted per client address as failed joins are
 // (auth.failures_per_minute, auth.failure_burst), and beyond that 429.
@@ -38,18 +41,31 @@ import (
 // adminAPI serves /api/admin/.
 type adminAPI struct {
 	s        *Server
-	tokens   [][sha256.Size]byte // hashes of the tokens, compared in constant time
-	names    []string            // the tokens' names, in the same order
+	tokens   atomic.Pointer[adminTokens] // replaced by setTokens
 	failures *access.Limiter
+}
+
+// adminTokens are the admin tokens in force.
+type adminTokens struct {
+	hashes [][sha256.Size]byte // of the tokens, compared in constant time
+	names  []string            // the tokens' names, in the same order
 }
 
 func newAdminAPI(s *Server, cfg configs.Server) *adminAPI {
 	a := &adminAPI{s: s, failures: access.NewLimiter(cfg.Auth.FailuresPerMinute, cfg.Auth.FailureBurst)}
-	for _, t := range cfg.Admin.Tokens {
-		a.tokens = append(a.tokens, sha256.Sum256([]byte(t.Token)))
-		a.names = append(a.names, t.Name)
-	}
+	a.setTokens(cfg.Admin.Tokens)
 	return a
+}
+
+// setTokens sets the tokens accepted from the next request on; none
+// turns the API off.
+func (a *adminAPI) setTokens(tokens []configs.AdminToken) {
+	at := &adminTokens{}
+	for _, t := range tokens {
+		at.hashes = append(at.hashes, sha256.Sum256([]byte(t.Token)))
+		at.names = append(at.names, t.Name)
+	}
+	a.tokens.Store(at)
 }
 
 // routes adds the admin API's routes to mux.
@@ -72,6 +88,10 @@ func (a *adminAPI) routes(mux *http.ServeMux) {
 func (a *adminAPI) guard(fn func(http.ResponseWriter, *http.Request, string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		if len(a.tokens.Load().hashes) == 0 {
+			http.NotFound(w, r) // off, as if it were not there
+			return
+		}
 		ip := a.s.proxies.ClientIP(r)
 		attempt, ok := a.failures.Begin(ip)
 		if !ok {
@@ -100,8 +120,9 @@ func (a *adminAPI) check(authz string) (string, bool) {
 		return "", false
 	}
 	sum := sha256.Sum256([]byte(tok))
+	at := a.tokens.Load()
 	found := -1
-	for i, t := range a.tokens {
+	for i, t := range at.hashes {
 		if subtle.ConstantTimeCompare(sum[:], t[:]) == 1 {
 			found = i
 		}
@@ -109,7 +130,7 @@ func (a *adminAPI) check(authz string) (string, bool) {
 	if found < 0 {
 		return "", false
 	}
-	return a.names[found], true
+	return at.names[found], true
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
@@ -138,6 +159,27 @@ func (a *adminAPI) roomFile(name string) ([]byte, error) {
 		return nil, nil
 	}
 	return data, err
+}
+
+// lockFile takes the rooms folder's lock (roomFiles.mu) and reads the
+// room's file (nil: none). If it cannot, it answers and gives the lock
+// back; otherwise the caller calls unlock.
+func (a *adminAPI) lockFile(w http.ResponseWriter, name string) (data []byte, unlock func(), ok bool) {
+	rf := a.s.roomFiles
+	rf.mu.Lock()
+	if rf.closed {
+		rf.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, ErrShutDown.Error())
+		return nil, nil, false
+	}
+	data, err := a.roomFile(name)
+	if err != nil {
+		rf.mu.Unlock()
+		a.s.log.Error("admin API: read room file", "room", name, "err", err)
+		writeError(w, http.StatusInternalServerError, "the room file cannot be read")
+		return nil, nil, false
+	}
+	return data, rf.mu.Unlock, true
 }
 
 // roomName checks the {room} of the path, and that room files can be
@@ -195,14 +237,12 @@ func (a *adminAPI) getRoom(w http.ResponseWriter, r *http.Request, _ string) {
 	if !ok || !a.roomsDir(w) {
 		return
 	}
-	rf := a.s.roomFiles
-	rf.mu.Lock()
-	data, err := a.roomFile(name)
-	rf.mu.Unlock()
+	data, unlock, ok := a.lockFile(w, name)
+	if !ok {
+		return
+	}
+	unlock()
 	switch {
-	case err != nil:
-		a.s.log.Error("admin API: read room file", "room", name, "err", err)
-		writeError(w, http.StatusInternalServerError, "the room file cannot be read")
 	case data == nil:
 		writeError(w, http.StatusNotFound, "no such room file")
 	default:
@@ -259,22 +299,15 @@ func (a *adminAPI) putRoom(w http.ResponseWriter, r *http.Request, by string) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a room file is at most %d bytes", maxBody))
 		return
 	}
-	rf := a.s.roomFiles
-	rf.mu.Lock()
-	defer rf.mu.Unlock()
-	if rf.closed {
-		writeError(w, http.StatusServiceUnavailable, ErrShutDown.Error())
+	data, unlock, ok := a.lockFile(w, name)
+	if !ok {
 		return
 	}
-	data, err := a.roomFile(name)
-	if err != nil {
-		a.s.log.Error("admin API: read room file", "room", name, "err", err)
-		writeError(w, http.StatusInternalServerError, "the room file cannot be read")
-		return
-	}
+	defer unlock()
 	if !precondition(w, r, data, true) {
 		return
 	}
+	rf := a.s.roomFiles
 	room, err := configs.ParseRoom(name+".toml", body)
 	if err == nil {
 		err = configs.CheckRooms(a.s.cfg, []configs.Room{room})
@@ -321,19 +354,13 @@ func (a *adminAPI) deleteRoom(w http.ResponseWriter, r *http.Request, by string)
 	if !ok || !a.roomsDir(w) {
 		return
 	}
-	rf := a.s.roomFiles
-	rf.mu.Lock()
-	defer rf.mu.Unlock()
-	if rf.closed {
-		writeError(w, http.StatusServiceUnavailable, ErrShutDown.Error())
+	data, unlock, ok := a.lockFile(w, name)
+	if !ok {
 		return
 	}
-	data, err := a.roomFile(name)
+	defer unlock()
+	rf := a.s.roomFiles
 	switch {
-	case err != nil:
-		a.s.log.Error("admin API: read room file", "room", name, "err", err)
-		writeError(w, http.StatusInternalServerError, "the room file cannot be read")
-		return
 	case data == nil:
 		writeError(w, http.StatusNotFound, "no such room file")
 		return

@@ -3,12 +3,16 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"parley/client"
 	"parley/configs"
@@ -255,5 +259,52 @@ func TestAdminSessions(t *testing.T) {
 		if !bytes.Contains([]byte(logs.String()), []byte(line)) {
 			t.Errorf("the log has no %q:\n%s", line, logs.String())
 		}
+	}
+}
+
+// TestReloadServer: a server file read again applies its admin tokens,
+// allowed origins and log level at once, and names every other key
+// changed as needing a restart, which keeps its value.
+func TestReloadServer(t *testing.T) {
+	level := new(slog.LevelVar)
+	srv := startServerLog(t, Options{LogLevel: level}, testLogger(), func(cfg *configs.Server, _ []configs.Room) {
+		cfg.Admin.Tokens = []configs.AdminToken{{Name: "ann", Token: adminToken}}
+	})
+	origin := http.Header{"Origin": {"https://friends.example.org"}}
+	if _, _, err := websocket.DefaultDialer.Dial(srv.wsURL(), origin); err == nil {
+		t.Fatal("a websocket from an origin not allowed was accepted")
+	}
+
+	cfg := srv.cfg
+	cfg.Admin.Tokens = []configs.AdminToken{{Name: "bo", Token: adminToken + "-new"}}
+	cfg.HTTP.AllowedOrigins = []string{"https://friends.example.org"}
+	cfg.Log.Level = "debug"
+	cfg.HTTP.Listen = "127.0.0.1:1"
+	applied, restart := srv.ReloadServer(cfg)
+	if want := []string{"http.allowed_origins", "admin.tokens", "log.level"}; !slices.Equal(applied, want) {
+		t.Errorf("applied %v, want %v", applied, want)
+	}
+	if want := []string{"http.listen"}; !slices.Equal(restart, want) {
+		t.Errorf("needs a restart: %v, want %v", restart, want)
+	}
+	if level.Level() != slog.LevelDebug {
+		t.Errorf("log level %v, want debug", level.Level())
+	}
+	if resp, _ := srv.fetch(t, "GET", "/api/admin/rooms", adminToken, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the old admin token: %s, want 401", resp.Status)
+	}
+	if resp, _ := srv.fetch(t, "GET", "/api/admin/rooms", adminToken+"-new", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("the new admin token: %s, want 200", resp.Status)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial(srv.wsURL(), origin)
+	if err != nil {
+		t.Fatalf("a websocket from an origin now allowed: %v", err)
+	}
+	ws.Close()
+
+	cfg.Admin.Tokens = []configs.AdminToken{}
+	srv.ReloadServer(cfg)
+	if resp, _ := srv.fetch(t, "GET", "/api/admin/rooms", adminToken+"-new", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("without admin tokens: %s, want 404 (off)", resp.Status)
 	}
 }

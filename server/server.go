@@ -52,7 +52,14 @@ type Server struct {
 	proxies access.Proxies
 	// tokenSecret signs join tokens (the admin API makes them too).
 	tokenSecret []byte
-	admin       *adminAPI // nil: no admin tokens, no admin API
+	admin       *adminAPI
+
+	// running is the configuration in force: cfg with the keys that a
+	// reload of the server file applied (ReloadServer). reloadMu makes
+	// one reload at a time.
+	reloadMu sync.Mutex
+	running  configs.Server
+	logLevel *slog.LevelVar // nil: log.level is not changed on reload
 
 	redirect   *http.Server // plain HTTP → HTTPS; nil when off
 	redirectLn net.Listener
@@ -90,6 +97,9 @@ type Options struct {
 	// WHIPConnectTimeout ends a WHIP session without media this long
 	// after its offer (0: the default, 10 s).
 	WHIPConnectTimeout time.Duration
+	// LogLevel, if set, is the level of the server's logger, which a
+	// reload of the server file changes (ReloadServer).
+	LogLevel *slog.LevelVar
 	// RoomsPollInterval is how often the rooms folder is read again
 	// (0: RoomsPollInterval; < 0: never, only on ReloadRooms).
 	RoomsPollInterval time.Duration
@@ -193,9 +203,9 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	}
 	undo = append(undo, ln.Close)
 	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer, hooks: hooks, tokenSecret: auth.TokenSecret}
-	if len(cfg.Admin.Tokens) > 0 {
-		s.admin = newAdminAPI(s, cfg)
-	}
+	s.admin = newAdminAPI(s, cfg)
+	s.running = cfg
+	s.logLevel = opts.LogLevel
 	if cfg.HTTP.RedirectListen != "" {
 		rln, err := net.Listen("tcp", cfg.HTTP.RedirectListen)
 		if err != nil {
@@ -293,9 +303,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(m+" /whep/{room}/{id}", whepSession)
 	}
 	mux.Handle("GET /watch/{room}", framable(web.Page("watch.html")))
-	if s.admin != nil {
-		s.admin.routes(mux)
-	}
+	s.admin.routes(mux)
 	mux.Handle("GET /", withPolicy(clientPolicy, web.Handler()))
 	return secureHeaders(s.proxies, limitBody(mux))
 }

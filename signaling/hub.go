@@ -79,8 +79,8 @@ type Hub struct {
 	// while the server runs. It is taken alone, or before a room's mu.
 	roomsMu sync.RWMutex
 	rooms   map[string]*Room
-	names   []string // sorted room names
-	origins map[string]bool
+	names   []string                        // sorted room names
+	origins atomic.Pointer[map[string]bool] // lower case; see SetAllowedOrigins
 
 	mu       sync.Mutex
 	closing  bool
@@ -122,15 +122,12 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 		log:      log,
 		engine:   engine,
 		rooms:    make(map[string]*Room, len(rooms)),
-		origins:  make(map[string]bool),
 		sessions: make(map[*Session]struct{}),
 		whips:    make(map[string]*whipPublisher),
 		wheps:    make(map[string]*whepViewer),
 		shutDone: make(chan struct{}),
 	}
-	for _, o := range cfg.AllowedOrigins {
-		h.origins[strings.ToLower(o)] = true
-	}
+	h.SetAllowedOrigins(cfg.AllowedOrigins)
 	for _, rc := range rooms {
 		h.rooms[rc.Name] = h.newRoom(rc)
 		h.names = append(h.names, rc.Name)
@@ -311,6 +308,17 @@ func (r *Room) close() {
 	r.media.Close()
 }
 
+// SetAllowedOrigins sets the origins accepted on the websocket upgrade
+// besides the server's own (Config.AllowedOrigins), from the next upgrade
+// on.
+func (h *Hub) SetAllowedOrigins(origins []string) {
+	m := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		m[strings.ToLower(o)] = true
+	}
+	h.origins.Store(&m)
+}
+
 // checkOrigin accepts requests without an Origin (non-browser clients),
 // from the server's own origin, and from the configured origins. A
 // browser page elsewhere must not be able to join on its visitor's behalf.
@@ -331,7 +339,7 @@ func (h *Hub) checkOrigin(r *http.Request) bool {
 		strings.EqualFold(u.Scheme, scheme) && hostPort(u.Host, scheme) == hostPort(r.Host, scheme) {
 		return true
 	}
-	if h.origins[strings.ToLower(origin)] {
+	if (*h.origins.Load())[strings.ToLower(origin)] {
 		return true
 	}
 	h.log.Info("websocket refused: origin not allowed", "origin", origin, "host", r.Host, "remote", r.RemoteAddr)

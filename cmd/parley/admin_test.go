@@ -116,7 +116,7 @@ func TestAdminCommand(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitLine(t, p.lines, "SIGHUP: reading the room files again")
+	waitLine(t, p.lines, "SIGHUP: reading the configuration again")
 }
 
 // runAdminErr runs parley admin with its output thrown away.

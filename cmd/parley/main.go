@@ -76,9 +76,10 @@ func run(args []string) error {
 		fmt.Printf("configuration OK: %d rooms\n", len(rooms))
 		return nil
 	}
-	log := newLogger(cfg.Log)
+	level := new(slog.LevelVar)
+	log := newLogger(cfg.Log, level)
 
-	srv, err := server.New(cfg, rooms, log)
+	srv, err := server.NewWith(cfg, rooms, server.Options{LogLevel: level}, log)
 	if err != nil {
 		return err
 	}
@@ -107,8 +108,8 @@ func run(args []string) error {
 		defer stopProfiling()
 	}
 
-	// SIGHUP reads the room files again (as the watcher does every
-	// second), at once.
+	// SIGHUP reads the server file and the room files again (the
+	// watcher reads the room files every second too).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -121,10 +122,7 @@ wait:
 		case err := <-served:
 			return err
 		case <-hup:
-			log.Info("SIGHUP: reading the room files again")
-			if err := srv.ReloadRooms(); errors.Is(err, server.ErrNoRoomsDir) {
-				log.Info("SIGHUP: no rooms.dir; the built-in rooms do not change")
-			}
+			reload(srv, *configPath, log)
 		case <-ctx.Done():
 			break wait
 		}
@@ -141,9 +139,29 @@ wait:
 	return nil
 }
 
-func newLogger(c configs.Log) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
+// reload is SIGHUP's: the server file read again (what can change at
+// run time applies, the rest is logged as needing a restart), then the
+// room files. A server file that does not validate is refused, logged,
+// and nothing of it applies.
+func reload(srv *server.Server, configPath string, log *slog.Logger) {
+	log.Info("SIGHUP: reading the configuration again")
+	if configPath != "" {
+		cfg, err := configs.Load(configPath)
+		if err != nil {
+			log.Error("server file refused: the server keeps its settings", "err", err)
+		} else {
+			srv.ReloadServer(cfg)
+		}
+	}
+	if err := srv.ReloadRooms(); errors.Is(err, server.ErrNoRoomsDir) {
+		log.Info("SIGHUP: no rooms.dir; the built-in rooms do not change")
+	}
+}
+
+func newLogger(c configs.Log, level *slog.LevelVar) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.Level))
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
