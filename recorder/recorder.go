@@ -465,7 +465,7 @@ func (s *Sink) WriteRTPAt(p *rtp.Packet, arrival time.Time) {
 	if cap(cp.Payload) < len(p.Payload) {
 		// Rounded up, so that a copy reused for payloads of any size
 		// grows a few times at most, not with each larger one.
-		cp.Payload = make([]byte, 0, max(256, 1<<bits.Len(uint(len(p.Payload)))))
+		cp.Payload = make([]byte, 0, max(256, 1<<bits.Len(uint(len(p.Payload)-1))))
 	}
 	payload := append(cp.Payload[:0], p.Payload...)
 	cp.Header = p.Header
@@ -972,10 +972,16 @@ func opusHead(channels int) []byte {
 	}
 }
 
-// writeBuffer is how much a recording gathers before it writes: a few
-// seconds of audio, a fraction of a second of video. Without it each
-// block would be a system call or two.
-const writeBuffer = 64 << 10
+// A recording gathers what it writes in a buffer: without it each block
+// would be a system call or two. The buffer starts at minWriteBuffer,
+// which holds the second of audio between two flushes (flushEvery), and
+// doubles, up to writeBuffer, each time it fills within that second: a
+// fraction of a second of video. An audio recorder then holds 8 KiB
+// rather than 64.
+const (
+	minWriteBuffer = 8 << 10
+	writeBuffer    = 64 << 10
+)
 
 // flushEvery bounds how long written media waits in the buffer, and so
 // what a crash can lose of a recording besides what is in the queue.
@@ -996,21 +1002,25 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	if len(c.buf)+len(b) > writeBuffer {
+	if c.buf == nil {
+		c.buf = make([]byte, 0, minWriteBuffer)
+	}
+	if len(c.buf)+len(b) > cap(c.buf) {
+		full := len(c.buf) > 0 && c.since(time.Now()) < flushEvery && cap(c.buf) < writeBuffer
 		if err := c.flush(); err != nil {
 			return 0, err
 		}
+		if full {
+			c.buf = make([]byte, 0, min(2*cap(c.buf), writeBuffer))
+		}
 	}
-	if len(b) > writeBuffer {
+	if len(b) > cap(c.buf) {
 		n, err := c.w.Write(b)
 		c.n += int64(n)
 		if err != nil {
 			c.err = err
 		}
 		return n, err
-	}
-	if c.buf == nil {
-		c.buf = make([]byte, 0, writeBuffer)
 	}
 	c.buf = append(c.buf, b...)
 	c.n += int64(len(b))

@@ -309,8 +309,8 @@ func TestRecordStartsAtOnce(t *testing.T) {
 }
 
 // TestRecordAllocsPerPacket checks that what a recording allocates does
-// not grow with its length: a clip of 40 s allocates no more than one of
-// 10 s but for its Cues, whatever the header, the first buffers and the
+// not grow with its length: a clip of 80 s allocates no more than one of
+// 20 s but for its Cues, whatever the header, the first buffers and the
 // close take.
 func TestRecordAllocsPerPacket(t *testing.T) {
 	frames := testmedia.Opus(t, 3)
@@ -351,10 +351,47 @@ func TestRecordAllocsPerPacket(t *testing.T) {
 			}
 		})
 	}
-	short, long := clip(500), clip(2000)
+	// Both long enough for the buffers to have grown to what they need.
+	short, long := clip(1000), clip(4000)
 	// The Cues' slice doubles twice or so, a cue per second.
 	if extra := long - short; extra > 8 {
-		t.Errorf("a clip of 2000 packets allocates %.0f times, one of 500 %.0f: %.3f per packet", long, short, extra/1500)
+		t.Errorf("a clip of 4000 packets allocates %.0f times, one of 1000 %.0f: %.3f per packet", long, short, extra/3000)
 	}
-	t.Logf("allocations per clip: %.0f for 500 packets, %.0f for 2000", short, long)
+	t.Logf("allocations per clip: %.0f for 1000 packets, %.0f for 4000", short, long)
+}
+
+// TestWriteBufferGrows: the write buffer of a recording stays small for
+// the few kilobytes a second of audio, flushed every second, and grows to
+// writeBuffer for a stream that fills it within the second.
+func TestWriteBufferGrows(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		block := make([]byte, 500)
+		audio := &countingWriter{w: &discard{}}
+		for range 20 {
+			for range 10 { // 5 kB a second
+				if _, err := audio.Write(block); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(flushEvery)
+			if err := audio.flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cap(audio.buf) != minWriteBuffer {
+			t.Errorf("audio's buffer holds %d bytes, want %d", cap(audio.buf), minWriteBuffer)
+		}
+		video := &countingWriter{w: &discard{}}
+		for range 400 { // 200 kB at once
+			if _, err := video.Write(block); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cap(video.buf) != writeBuffer {
+			t.Errorf("video's buffer holds %d bytes, want %d", cap(video.buf), writeBuffer)
+		}
+		if video.n != 400*int64(len(block)) {
+			t.Errorf("%d bytes written, want %d", video.n, 400*len(block))
+		}
+	})
 }
