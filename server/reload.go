@@ -9,13 +9,15 @@ import (
 
 // LiveKeys are the server file's keys that ReloadServer applies while
 // the server runs. Any other key needs a restart.
-var LiveKeys = []string{"log.level", "http.allowed_origins", "admin.tokens"}
+var LiveKeys = []string{"log.level", "http.allowed_origins", "admin.tokens", "turn.secret"}
 
 // ReloadServer takes the server file read again (validated: configs.Load)
 // and applies, at once, the keys of LiveKeys that changed: log.level (to
 // Options.LogLevel; without it, log.level too needs a restart), the
 // websocket origins allowed from the next upgrade, the admin tokens from
-// the next request. Every other key that changed keeps the value the
+// the next request, the TURN secret for the credentials handed out from
+// now on (those handed out before stay good until they expire:
+// turn.Server.RotateSecret). Every other key that changed keeps the value the
 // server started with and is logged as needing a restart. It returns the
 // keys applied and the keys that need a restart.
 func (s *Server) ReloadServer(cfg configs.Server) (applied, restart []string) {
@@ -39,6 +41,12 @@ func (s *Server) ReloadServer(cfg configs.Server) (applied, restart []string) {
 		case "admin.tokens":
 			s.admin.setTokens(cfg.Admin.Tokens)
 			s.running.Admin.Tokens = cfg.Admin.Tokens
+		case "turn.secret":
+			if _, err := s.turn.RotateSecret(cfg.TURN.Secret); err != nil {
+				s.log.Error("server file: turn.secret not rotated", "err", err)
+				continue
+			}
+			s.running.TURN.Secret = cfg.TURN.Secret
 		}
 		applied = append(applied, key)
 	}

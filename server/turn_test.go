@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -357,5 +358,33 @@ func TestTURNRelayOnlyClient(t *testing.T) {
 	}
 	if n := srv.turn.Allocations(); n < 2 {
 		t.Errorf("the TURN server holds %d allocations, want at least 2", n)
+	}
+}
+
+// TestReloadTURNSecret: turn.secret changed in the server file rotates
+// the secret with an overlap: the credentials a participant was given
+// before still check, the ones given after are signed with the new
+// secret alone.
+func TestReloadTURNSecret(t *testing.T) {
+	srv := startTURNServer(t, false, nil)
+	_, before := srv.join(t, "walkie", "ann", client.Options{})
+	cfg := srv.cfg
+	cfg.TURN.Secret = testTURNSecret + "-rotated"
+	if applied, _ := srv.ReloadServer(cfg); !slices.Contains(applied, "turn.secret") {
+		t.Fatalf("turn.secret not applied: %v", applied)
+	}
+	_, after := srv.join(t, "walkie", "bob", client.Options{})
+	for _, c := range []struct {
+		who    string
+		ice    webrtc.ICEServer
+		secret string
+	}{{"ann, before", before.ICEServers[0], testTURNSecret}, {"bob, after", after.ICEServers[0], cfg.TURN.Secret}} {
+		cred, _ := c.ice.Credential.(string)
+		if _, err := srv.turn.Credentials().Check(c.ice.Username, cred, time.Now()); err != nil {
+			t.Errorf("%s: the server refuses the credentials: %v", c.who, err)
+		}
+		if _, err := turn.NewCredentials(c.secret, time.Hour).Check(c.ice.Username, cred, time.Now()); err != nil {
+			t.Errorf("%s: not signed with its secret: %v", c.who, err)
+		}
 	}
 }

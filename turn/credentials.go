@@ -37,9 +37,56 @@ const maxParticipantLen = 128
 // static-auth-secret. As coturn does, Check also accepts a username that is
 // only the expiry (what coturn's turnutils_uclient -W sends); its participant
 // is "". The zero value has no secret and mints nothing useful.
+//
+// The secret can be rotated with an overlap (Rotate): credentials minted
+// before keep working with the old secret until they expire, and the new
+// secret's all expire later than any of them, so that a username's expiry
+// says which secret signed it.
 type Credentials struct {
 	secret []byte
 	ttl    time.Duration
+	floor  int64         // the earliest expiry minted (Unix seconds): after the last rotation's old ones
+	old    []olderSecret // the secrets rotated out, oldest first, while their credentials live
+}
+
+// olderSecret is a secret rotated out: it signed the credentials that
+// expire up to until (Unix seconds), after the secret before it.
+type olderSecret struct {
+	secret []byte
+	until  int64
+}
+
+// Rotate returns the credentials of a new secret, which mint from now on,
+// while the ones minted so far keep being checked against the secret
+// that signed them until they expire (at most the TTL from now). Secrets
+// whose credentials have all expired are forgotten. The same secret
+// again changes nothing.
+func (c Credentials) Rotate(secret string, now time.Time) Credentials {
+	if string(c.secret) == secret {
+		return c
+	}
+	until := now.Add(c.ttl).Unix()
+	if until < c.floor {
+		until = c.floor // what was minted since the last rotation
+	}
+	n := Credentials{secret: []byte(secret), ttl: c.ttl, floor: until + 1}
+	for _, o := range c.old {
+		if o.until >= now.Unix() {
+			n.old = append(n.old, o)
+		}
+	}
+	n.old = append(n.old, olderSecret{secret: c.secret, until: until})
+	return n
+}
+
+// secretFor is the secret that signed credentials expiring at expiry.
+func (c Credentials) secretFor(expiry int64) []byte {
+	for _, o := range c.old {
+		if expiry <= o.until {
+			return o.secret
+		}
+	}
+	return c.secret
 }
 
 // NewCredentials returns Credentials with the given shared secret and the
@@ -51,14 +98,21 @@ func NewCredentials(secret string, ttl time.Duration) Credentials {
 // Mint returns a username for participant that expires ttl after now, and
 // its password.
 func (c Credentials) Mint(participant string, now time.Time) (username, password string) {
-	username = strconv.FormatInt(now.Add(c.ttl).Unix(), 10) + ":" + participant
+	username = strconv.FormatInt(max(now.Add(c.ttl).Unix(), c.floor), 10) + ":" + participant
 	return username, c.Password(username)
 }
 
 // Password returns the password of username: base64(HMAC-SHA1(secret,
-// username)). It does not check the username.
+// username)), with the secret that its expiry says signed it (after a
+// Rotate). It does not check the username otherwise.
 func (c Credentials) Password(username string) string {
-	mac := hmac.New(sha1.New, c.secret)
+	secret := c.secret
+	if len(c.old) > 0 {
+		if expiry, _, err := ParseUsername(username); err == nil {
+			secret = c.secretFor(expiry.Unix())
+		}
+	}
+	mac := hmac.New(sha1.New, secret)
 	mac.Write([]byte(username))
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }

@@ -311,3 +311,44 @@ func TestUserID(t *testing.T) {
 		t.Errorf("parseUserID(\"\") = %+v", got)
 	}
 }
+
+// TestRotate: after a rotation the credentials handed out before still
+// check, with the old secret, until they expire; the new ones are signed
+// with the new secret alone (an external server given only it accepts
+// them) and expire after every old one; a secret whose credentials have
+// all expired is forgotten.
+func TestRotate(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	c := NewCredentials("north-wind-secret-1234", time.Hour)
+	u1, p1 := c.Mint("p1", now)
+	if same := c.Rotate("north-wind-secret-1234", now); len(same.old) != 0 {
+		t.Error("rotating to the same secret kept an old one")
+	}
+	later := now.Add(10 * time.Minute)
+	r := c.Rotate("south-wind-secret-5678", later)
+	if id, err := r.Check(u1, p1, later.Add(time.Minute)); err != nil || id != "p1" {
+		t.Errorf("a credential minted before the rotation: %q %v", id, err)
+	}
+	u2, p2 := r.Mint("p2", later)
+	if id, err := r.Check(u2, p2, later); err != nil || id != "p2" {
+		t.Errorf("a credential minted after: %q %v", id, err)
+	}
+	if _, err := NewCredentials("south-wind-secret-5678", time.Hour).Check(u2, p2, later); err != nil {
+		t.Errorf("the new secret alone does not check a new credential: %v", err)
+	}
+	if _, err := c.Check(u2, p2, later); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("the old secret checks a new credential: %v", err)
+	}
+	e1, _, _ := ParseUsername(u1)
+	e2, _, _ := ParseUsername(u2)
+	if !e2.After(e1) {
+		t.Errorf("a new credential expires at %v, not after an old one (%v)", e2, e1)
+	}
+	if _, err := r.Check(u1, p1, e1.Add(time.Second)); !errors.Is(err, ErrExpired) {
+		t.Errorf("an old credential past its expiry: %v", err)
+	}
+	r2 := r.Rotate("east-wind-secret-9012", later.Add(2*time.Hour))
+	if len(r2.old) != 1 || string(r2.old[0].secret) != "south-wind-secret-5678" {
+		t.Errorf("after a second rotation, when the first secret's credentials have expired, old secrets: %d", len(r2.old))
+	}
+}

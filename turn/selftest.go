@@ -64,7 +64,7 @@ func (s *Server) SelfTest(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("client socket: %w", err)
 	}
 	defer conn.Close()
-	user, pass := s.creds.Mint(selfTestParticipant, time.Now())
+	user, pass := s.Credentials().Mint(selfTestParticipant, time.Now())
 	quiet := logging.NewDefaultLoggerFactory()
 	quiet.DefaultLogLevel = logging.LogLevelDisabled
 	client, err := pionturn.NewClient(&pionturn.ClientConfig{

@@ -74,7 +74,9 @@ type ICEServer struct {
 type Server struct {
 	cfg     configs.TURN
 	log     *slog.Logger
-	creds   Credentials
+	dataDir string
+	credsMu sync.RWMutex
+	creds   Credentials // under credsMu: RotateSecret replaces it
 	policy  Policy
 	allocs  *allocations
 	present func(participantID string) bool // nil: everyone
@@ -106,7 +108,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if unused <= 0 {
 		unused = DefaultUnusedLife
 	}
-	s := &Server{cfg: cfg.TURN, log: log, present: cfg.Present,
+	s := &Server{cfg: cfg.TURN, log: log, present: cfg.Present, dataDir: cfg.DataDir,
 		allocs: newAllocations(cfg.MaxAllocationsPerUser, cfg.MaxAllocationsPerIP, cfg.MaxAllocations, unused, log)}
 	needSecret := cfg.Enabled || slices.ContainsFunc(cfg.External, func(e configs.ICEServer) bool { return e.UseSecret })
 	if needSecret {
@@ -284,7 +286,7 @@ func (s *Server) authenticate(ra *pionturn.RequestAttributes) (string, []byte, b
 		s.log.Debug("turn: refused credentials", "username", ra.Username, "from", ra.SrcAddr, "err", "wrong realm "+strconv.Quote(ra.Realm))
 		return "", nil, false
 	}
-	participant, password, err := s.creds.valid(ra.Username, time.Now())
+	participant, password, err := s.Credentials().valid(ra.Username, time.Now())
 	if err != nil {
 		s.log.Debug("turn: refused credentials", "username", ra.Username, "from", ra.SrcAddr, "err", err)
 		return "", nil, false
@@ -339,15 +341,16 @@ func (s *Server) closeDeparted(ctx context.Context, every time.Duration) {
 // servers, with credentials minted the same way for those with use_secret.
 func (s *Server) ICEServers(participant string) []ICEServer {
 	now := time.Now()
+	creds := s.Credentials()
 	out := make([]ICEServer, 0, 1+len(s.cfg.External))
 	if len(s.urls) > 0 {
-		u, p := s.creds.Mint(participant, now)
+		u, p := creds.Mint(participant, now)
 		out = append(out, ICEServer{URLs: slices.Clone(s.urls), Username: u, Credential: p})
 	}
 	for _, e := range s.cfg.External {
 		ice := ICEServer{URLs: slices.Clone(e.URLs), Username: e.Username, Credential: e.Credential}
 		if e.UseSecret {
-			ice.Username, ice.Credential = s.creds.Mint(participant, now)
+			ice.Username, ice.Credential = creds.Mint(participant, now)
 		}
 		out = append(out, ice)
 	}
@@ -355,7 +358,32 @@ func (s *Server) ICEServers(participant string) []ICEServer {
 }
 
 // Credentials are the server's credentials: the shared secret and the TTL.
-func (s *Server) Credentials() Credentials { return s.creds }
+func (s *Server) Credentials() Credentials {
+	s.credsMu.RLock()
+	defer s.credsMu.RUnlock()
+	return s.creds
+}
+
+// RotateSecret makes configured (or, when it is "", the secret kept in
+// the data folder) the secret of the credentials minted from now on; the
+// ones handed out before keep working until they expire (see
+// Credentials.Rotate). An external TURN server that shares the secret
+// (use_secret) must be given both for as long. It reports whether the
+// secret changed.
+func (s *Server) RotateSecret(configured string) (bool, error) {
+	secret, err := loadSecret(configured, s.dataDir, s.log)
+	if err != nil {
+		return false, err
+	}
+	s.credsMu.Lock()
+	defer s.credsMu.Unlock()
+	if string(s.creds.secret) == secret || len(s.creds.secret) == 0 {
+		return false, nil // the same, or no secret in use
+	}
+	s.creds = s.creds.Rotate(secret, time.Now())
+	s.log.Info("turn: secret rotated; credentials handed out before stay good until they expire", "overlap", s.cfg.TTL.D())
+	return true, nil
+}
 
 // UDPAddr is the TURN UDP socket's address (nil when disabled).
 func (s *Server) UDPAddr() net.Addr {
