@@ -92,7 +92,14 @@ func (s *Server) reloadRoomsLocked() error {
 		}
 		return err
 	}
-	rf.folderErr = ""
+	switch {
+	case err == nil:
+		rf.folderErr = ""
+	case err.Error() != rf.folderErr:
+		// Files that cannot be read: their rooms stay as they are.
+		rf.folderErr = err.Error()
+		s.log.Error("room files unreadable: their rooms stay as they are", "dir", rf.dir, "err", err)
+	}
 	errs := []error{err}
 	present := map[string]bool{}
 	for _, f := range files {
