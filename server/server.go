@@ -25,6 +25,7 @@ import (
 	"parley/configs"
 	"parley/internal/roomdir"
 	"parley/internal/secretfile"
+	"parley/netcheck"
 	"parley/notify"
 	"parley/sfu"
 	"parley/signaling"
@@ -43,6 +44,7 @@ type Server struct {
 	chat    *chatlog.Store
 	mail    *notify.Mailer  // nil when no room notifies
 	hooks   *webhook.Sender // nil when there are no webhooks
+	checks  *netcheck.Checker
 	hub     *signaling.Hub
 	http    *http.Server
 	ln      net.Listener
@@ -146,8 +148,13 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	// credentials.
 	// The relay refuses the credentials of a participant who has left: it
 	// asks the hub, made below (nobody is present before it).
+	// So does a connectivity check (/check), for the session's life.
 	var hub atomic.Pointer[signaling.Hub]
+	var checks atomic.Pointer[netcheck.Checker]
 	relay, err := turn.New(turn.Config{TURN: cfg.TURN, DataDir: cfg.Storage.DataDir, Present: func(id string) bool {
+		if c := checks.Load(); c != nil && c.Present(id) {
+			return true
+		}
 		h := hub.Load()
 		return h != nil && h.Present(id)
 	}}, log)
@@ -252,6 +259,19 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		},
 	}, rooms, engine, log)
 	hub.Store(s.hub)
+	s.checks = netcheck.New(netcheck.Config{
+		Engine:  engine,
+		TCP:     engine.TCPAddr() != nil,
+		Proxies: auth.Proxies,
+		ICEServers: func(id string) []netcheck.ICEServer {
+			var out []netcheck.ICEServer
+			for _, ice := range relay.ICEServers(id) {
+				out = append(out, netcheck.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: ice.Credential})
+			}
+			return out
+		},
+	}, log)
+	checks.Store(s.checks)
 	s.http = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -304,6 +324,9 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.Handle("GET /watch/{room}", framable(web.Page("watch.html")))
 	s.admin.routes(mux)
+	mux.Handle("GET /check", withPolicy(clientPolicy, web.Page("check.html")))
+	mux.HandleFunc("POST /api/check", s.checks.HandleStart)
+	mux.HandleFunc("POST /api/check/{id}/{transport}", s.checks.HandleOffer)
 	mux.Handle("GET /", withPolicy(clientPolicy, web.Handler()))
 	return secureHeaders(s.proxies, limitBody(mux))
 }
@@ -436,6 +459,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.roomFiles.mu.Unlock()
 		// The hub first: sessions that record store their clips.
 		errHub := s.hub.Shutdown(ctx)
+		s.checks.Close()
 		errStore := errors.Join(s.store.Close(), s.chat.Close())
 		s.mail.Close() // after the store: no more clip events
 		s.hooks.Close()

@@ -41,7 +41,10 @@ function freeUDP() {
 
 /**
  * Starts the parley binary (PARLEY_BIN, default bin/parley) with the
- * built-in demo rooms on free ports and a fresh data directory.
+ * built-in demo rooms on free ports and a fresh data directory. With
+ * opts.turn the built-in TURN server runs too, on loopback, allowed to
+ * relay to the media port there. opts.media adds keys to [media].
+ * @param {{rooms?: Record<string, string>, config?: string, turn?: boolean, media?: string}} [opts]
  */
 export async function startServer(opts = {}) {
   const bin = process.env.PARLEY_BIN || path.join(repo, 'bin', 'parley');
@@ -53,12 +56,15 @@ export async function startServer(opts = {}) {
   // server is started again on new ports.
   let url;
   const choosePorts = async () => {
-    const [http, udp, tcp] = [await freeTCP(), await freeUDP(), await freeTCP()];
+    const [http, udp, tcp, turn] = [await freeTCP(), await freeUDP(), await freeTCP(), await freeUDP()];
     url = `http://127.0.0.1:${http}`;
+    const turnConfig = opts.turn
+      ? `[turn]\nenabled = true\nlisten_ip = "127.0.0.1"\nport = ${turn}\nallow_peers = ["127.0.0.1"]\n`
+      : '[turn]\nenabled = false\n';
     writeFileSync(
       config,
-      `[http]\nlisten = "127.0.0.1:${http}"\n[media]\nudp_port = ${udp}\ntcp_port = ${tcp}\n` +
-        `[storage]\ndata_dir = "${path.join(dir, 'data')}"\n[turn]\nenabled = false\n[log]\nlevel = "debug"\n` +
+      `[http]\nlisten = "127.0.0.1:${http}"\n[media]\nudp_port = ${udp}\ntcp_port = ${tcp}\n${opts.media ?? ''}` +
+        `[storage]\ndata_dir = "${path.join(dir, 'data')}"\n${turnConfig}[log]\nlevel = "debug"\n` +
         (opts.rooms ? `[rooms]\ndir = "${path.join(dir, 'rooms')}"\n` : '') +
         (opts.config ?? ''),
     );

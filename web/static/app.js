@@ -180,6 +180,8 @@ function setConn(state, detail) {
   const text = /** @type {Record<string, string>} */ ({ open: 'connected', connecting: 'connecting…', waiting: 'offline', stopped: '', media: 'media problem' });
   el.textContent = detail ? `${text[state] ?? state}: ${detail}` : (text[state] ?? state);
   el.dataset.state = state;
+  // When media fails, the connection check says why, and what to tell the operator.
+  byId('conn-check').hidden = state !== 'media';
 }
 
 // Entry screen.
