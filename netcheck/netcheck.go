@@ -36,6 +36,7 @@ import (
 
 	"parley/access"
 	"parley/sfu"
+	"parley/turn"
 )
 
 // ICEServer is an entry of RTCConfiguration.iceServers.
@@ -45,12 +46,22 @@ type ICEServer struct {
 	Credential string   `json:"credential,omitempty"`
 }
 
+// fromTURN is the built-in TURN server's list as the page takes it.
+func fromTURN(list []turn.ICEServer) []ICEServer {
+	out := make([]ICEServer, 0, len(list))
+	for _, s := range list {
+		out = append(out, ICEServer(s))
+	}
+	return out
+}
+
 // Config is what a Checker needs.
 type Config struct {
 	Engine *sfu.Engine
 	// ICEServers returns the ICE servers for a session id (the built-in
-	// TURN server's with credentials for it); nil means none.
-	ICEServers func(id string) []ICEServer
+	// TURN server's with credentials for it: turn.Server.ICEServers);
+	// nil means none.
+	ICEServers func(id string) []turn.ICEServer
 	// TCP tells the page whether the server offers the ICE-TCP fallback.
 	TCP     bool
 	Proxies access.Proxies
@@ -159,7 +170,7 @@ func (c *Checker) HandleStart(w http.ResponseWriter, r *http.Request) {
 	c.log.Debug("check started", "id", id, "client", ip)
 	out := Started{ID: id, ICEServers: []ICEServer{}, TCP: c.cfg.TCP, Seconds: int(c.cfg.Lifetime / time.Second)}
 	if c.cfg.ICEServers != nil {
-		out.ICEServers = append(out.ICEServers, c.cfg.ICEServers(id)...)
+		out.ICEServers = fromTURN(c.cfg.ICEServers(id))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -44,25 +43,13 @@ func checkEcho(t *testing.T, srv *testServer, id, transport string, ice []netche
 	echoed := make(chan string, 1)
 	dc.OnOpen(func() { _ = dc.SendText("ping " + transport) })
 	dc.OnMessage(func(m webrtc.DataChannelMessage) { echoed <- string(m.Data) })
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	resp, err := http.Post("http://"+srv.Addr().String()+"/api/check/"+id+"/"+transport, "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	setOffer(t, pc)
+	// The check's offer is posted as a WHIP offer is.
+	resp, body := srv.whipPost(t, "/api/check/"+id+"/"+transport, "", pc.LocalDescription().SDP)
 	if resp.StatusCode != http.StatusCreated {
 		return nil, fmt.Errorf("offer: %s %s", resp.Status, body)
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
 		t.Fatal(err)
 	}
 	select {

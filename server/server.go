@@ -260,16 +260,10 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	}, rooms, engine, log)
 	hub.Store(s.hub)
 	s.checks = netcheck.New(netcheck.Config{
-		Engine:  engine,
-		TCP:     engine.TCPAddr() != nil,
-		Proxies: auth.Proxies,
-		ICEServers: func(id string) []netcheck.ICEServer {
-			var out []netcheck.ICEServer
-			for _, ice := range relay.ICEServers(id) {
-				out = append(out, netcheck.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: ice.Credential})
-			}
-			return out
-		},
+		Engine:     engine,
+		TCP:        engine.TCPAddr() != nil,
+		Proxies:    auth.Proxies,
+		ICEServers: relay.ICEServers,
 	}, log)
 	checks.Store(s.checks)
 	s.http = &http.Server{

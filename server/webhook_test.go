@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -135,7 +136,7 @@ func TestWebhooks(t *testing.T) {
 		}
 		return len(got) >= len(want)
 	})
-	if !sameStrings(got, want) {
+	if !slices.Equal(got, want) {
 		t.Errorf("events:\n%q\nwant\n%q", got, want)
 	}
 	rcv.mu.Lock()
@@ -143,16 +144,4 @@ func TestWebhooks(t *testing.T) {
 	if len(rcv.bad) > 0 {
 		t.Errorf("bad deliveries: %q", rcv.bad)
 	}
-}
-
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
