@@ -2,7 +2,9 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -240,5 +242,38 @@ func TestRoomReloadOnRequest(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "rooms folder refused") {
 		t.Errorf("the empty folder is not logged:\n%s", logs.String())
+	}
+}
+
+// BenchmarkReloadRoomsUnchanged is what the watcher costs every second
+// with 100 room files that did not change: each read and hashed.
+func BenchmarkReloadRoomsUnchanged(b *testing.B) {
+	dir := b.TempDir()
+	for i := range 100 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("room%03d.toml", i)), []byte(chatRoom), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg := configs.Default()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Media.UDPPort, cfg.Media.TCPPort = 0, 0
+	cfg.Media.UDPPortMin, cfg.Media.UDPPortMax = 40000, 40100
+	cfg.Storage.DataDir = b.TempDir()
+	cfg.TURN.Enabled = false
+	cfg.Rooms.Dir = dir
+	rooms, err := configs.LoadRooms(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := NewWith(cfg, rooms, Options{RoomsPollInterval: -1}, testLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := srv.ReloadRooms(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
