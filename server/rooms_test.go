@@ -160,7 +160,12 @@ func TestLiveRoomEdit(t *testing.T) {
 // clips) stays on disk; the file back, the room is back.
 func TestRoomRemoved(t *testing.T) {
 	srv, dir, _ := startRoomsServer(t, -1, nil)
-	c, _ := srv.join(t, "chat", "ann", client.Options{})
+	c, j := srv.join(t, "chat", "ann", client.Options{})
+	media, err := os.ReadFile("testdata/mediarecorder-opus.webm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip := srv.upload(t, "/api/rooms/chat/clips", j.OwnerKey, "audio/webm", media)
 	if err := os.Remove(filepath.Join(dir, "chat.toml")); err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +188,8 @@ func TestRoomRemoved(t *testing.T) {
 	if _, err := d.Join(timeout(t, 5*time.Second), "chat", "bob"); err == nil || !strings.Contains(err.Error(), "no-room") {
 		t.Errorf("join a removed room: %v, want no-room", err)
 	}
-	if fi, err := os.Stat(filepath.Join(srv.cfg.Storage.DataDir, "rooms", "chat", "clips")); err != nil || !fi.IsDir() {
-		t.Errorf("the removed room's clips folder: %v", err)
+	if _, err := os.Stat(filepath.Join(srv.cfg.Storage.DataDir, "rooms", "chat", "clips", clip.ID+".webm")); err != nil {
+		t.Errorf("the removed room's clip: %v", err)
 	}
 
 	writeRoom(t, dir, "chat", chatRoom)
@@ -192,6 +197,9 @@ func TestRoomRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.join(t, "chat", "bob", client.Options{})
+	if resp, body := srv.fetch(t, "GET", "/api/rooms/chat/clips", "", nil); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), clip.ID) {
+		t.Errorf("the room back: its clips %s %s, want %s", resp.Status, body, clip.ID)
+	}
 }
 
 // TestRoomReloadOnRequest: without the watcher (as on SIGHUP), a changed
