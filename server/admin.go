@@ -161,25 +161,29 @@ func (a *adminAPI) roomFile(name string) ([]byte, error) {
 	return data, err
 }
 
-// lockFile takes the rooms folder's lock (roomFiles.mu) and reads the
-// room's file (nil: none). If it cannot, it answers and gives the lock
-// back; otherwise the caller calls unlock.
-func (a *adminAPI) lockFile(w http.ResponseWriter, name string) (data []byte, unlock func(), ok bool) {
+// lockFile checks the {room} of the path, takes the rooms folder's lock
+// (roomFiles.mu) and reads the room's file (nil: none). If it cannot, it
+// answers and gives the lock back; otherwise the caller calls unlock.
+func (a *adminAPI) lockFile(w http.ResponseWriter, r *http.Request) (name string, data []byte, unlock func(), ok bool) {
+	name, ok = a.roomName(w, r)
+	if !ok || !a.roomsDir(w) {
+		return "", nil, nil, false
+	}
 	rf := a.s.roomFiles
 	rf.mu.Lock()
 	if rf.closed {
 		rf.mu.Unlock()
 		writeError(w, http.StatusServiceUnavailable, ErrShutDown.Error())
-		return nil, nil, false
+		return "", nil, nil, false
 	}
 	data, err := a.roomFile(name)
 	if err != nil {
 		rf.mu.Unlock()
 		a.s.log.Error("admin API: read room file", "room", name, "err", err)
 		writeError(w, http.StatusInternalServerError, "the room file cannot be read")
-		return nil, nil, false
+		return "", nil, nil, false
 	}
-	return data, rf.mu.Unlock, true
+	return name, data, rf.mu.Unlock, true
 }
 
 // roomName checks the {room} of the path, and that room files can be
@@ -233,11 +237,7 @@ func (a *adminAPI) listRooms(w http.ResponseWriter, _ *http.Request, _ string) {
 // getRoom serves GET /api/admin/rooms/{room}: the room file as it is on
 // disk, with its entity tag.
 func (a *adminAPI) getRoom(w http.ResponseWriter, r *http.Request, _ string) {
-	name, ok := a.roomName(w, r)
-	if !ok || !a.roomsDir(w) {
-		return
-	}
-	data, unlock, ok := a.lockFile(w, name)
+	_, data, unlock, ok := a.lockFile(w, r)
 	if !ok {
 		return
 	}
@@ -290,16 +290,14 @@ func etagIn(header, tag string) bool {
 // 201 for a new room, 200 for a change, with the new ETag and the
 // room's settings in force.
 func (a *adminAPI) putRoom(w http.ResponseWriter, r *http.Request, by string) {
-	name, ok := a.roomName(w, r)
-	if !ok || !a.roomsDir(w) {
-		return
-	}
+	// The body is read before the lock is taken: a slow client holds
+	// nobody up.
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a room file is at most %d bytes", maxBody))
 		return
 	}
-	data, unlock, ok := a.lockFile(w, name)
+	name, data, unlock, ok := a.lockFile(w, r)
 	if !ok {
 		return
 	}
@@ -350,11 +348,7 @@ func (a *adminAPI) writeRoomFile(name string, data []byte) error {
 // removed (If-Match needed) and the room closed as when its file goes
 // (bye room-removed); its clips stay on disk. 204.
 func (a *adminAPI) deleteRoom(w http.ResponseWriter, r *http.Request, by string) {
-	name, ok := a.roomName(w, r)
-	if !ok || !a.roomsDir(w) {
-		return
-	}
-	data, unlock, ok := a.lockFile(w, name)
+	name, data, unlock, ok := a.lockFile(w, r)
 	if !ok {
 		return
 	}
