@@ -149,7 +149,8 @@ func (c *congestion) onREMB(bitrate float32, now time.Time) {
 // allocation.
 type videoChoice struct {
 	d      *DownTrack
-	rates  [maxLayers]float64 // each layer's bitrate; 0 when it does not flow
+	rates  [maxLayers]float64 // each layer's bitrate; 0 when it does not flow or is not wanted
+	hidden bool               // the subscriber does not show it
 	choice int                // -1: paused
 }
 
@@ -177,9 +178,12 @@ func (c *congestion) allocate(est float64, now time.Time, force bool) {
 			budget -= up.layers[0].bitrate(now)
 			continue
 		}
-		v := videoChoice{d: d, choice: -1}
+		top := d.maxLayer()
+		v := videoChoice{d: d, choice: -1, hidden: top < 0}
 		for i, l := range up.layers {
-			v.rates[i] = l.bitrate(now)
+			if i <= top {
+				v.rates[i] = l.bitrate(now)
+			}
 		}
 		videos = append(videos, v)
 	}
@@ -189,7 +193,7 @@ func (c *congestion) allocate(est float64, now time.Time, force bool) {
 	}
 	left, next := chooseLayers(videos, budget)
 	for _, v := range videos {
-		if v.choice < 0 && !v.d.Paused() {
+		if v.choice < 0 && !v.hidden && !v.d.told.Load() {
 			// A pause: tried again later, with the estimate the lowest
 			// layer needs.
 			c.resumeAt = now.Add(c.resumeBackoff)
@@ -276,7 +280,7 @@ func (c *congestion) apply(v *videoChoice) {
 	d := v.d
 	if v.choice < 0 {
 		delete(c.wantUp, d)
-		d.pause()
+		d.pause(!v.hidden)
 		return
 	}
 	cur := d.TargetLayer()
@@ -343,7 +347,7 @@ func (c *congestion) retryPaused(now time.Time) {
 		return
 	}
 	paused := false
-	c.p.forConn(c.conn, func(d *DownTrack) { paused = paused || d.Paused() })
+	c.p.forConn(c.conn, func(d *DownTrack) { paused = paused || d.told.Load() })
 	c.allocMu.Lock()
 	due, need := paused && now.After(c.resumeAt), c.resumeNeed
 	c.allocMu.Unlock()

@@ -238,3 +238,55 @@ func TestCongestionConstrainedSubscriber(t *testing.T) {
 		t.Fatalf("told %v, want a resume last", told)
 	}
 }
+
+// TestVideoSize: a subscriber that shows a video small gets the smallest
+// layer that covers its size, one that hides it gets none (and is not
+// told of a pause: it asked), and a larger size brings the top layer
+// back; with congestion control choosing the layers, and without.
+func TestVideoSize(t *testing.T) {
+	frames := vp8Sizes(t, 2, "320x240", "160x120", "80x60")
+	for _, cc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cc=%v", cc), func(t *testing.T) {
+			e := newTestEngine(t, false)
+			room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+			a := join(t, room, "a")
+			sim := a.publishSimulcast([]string{"f", "h", "q"}, frames)
+			up := upOf(t, a.p, video)
+			eventually(t, "every layer's size is known", func() bool {
+				return up.layers[0].width.Load() == 80 && up.layers[1].width.Load() == 160 && up.layers[2].width.Load() == 320
+			})
+			api := clientAPI(t)
+			if cc {
+				api = twccAPI(t, nil)
+			}
+			b := joinWith(t, room, "b", api)
+			waitDowns(t, b.p, up.ID())
+			d := downOf(b.p, up)
+			eventually(t, "b climbs to the top layer", func() bool { return d.CurrentLayer() == 2 })
+
+			if !b.p.SetVideoSize(up.ID(), 150, 100) {
+				t.Fatal("a size in bounds refused")
+			}
+			eventually(t, "b gets the layer that covers 150x100", func() bool { return d.CurrentLayer() == 1 })
+			b.p.SetVideoSize(up.ID(), 0, 0)
+			eventually(t, "a hidden video is not sent", func() bool { return d.Paused() })
+			sent, sentFrames := d.packets.Load(), sim.sent.Load()
+			eventually(t, "a sends ten more frames", func() bool { return sim.sent.Load() >= sentFrames+10 })
+			if n := d.packets.Load() - sent; n > 2 {
+				t.Fatalf("%d packets of a hidden video sent", n)
+			}
+			sent = d.packets.Load()
+			b.p.SetVideoSize(up.ID(), 1920, 1080)
+			eventually(t, "b gets the top layer again", func() bool { return d.CurrentLayer() == 2 })
+			if d.packets.Load() == sent {
+				t.Fatal("nothing sent after the video was shown again")
+			}
+			if got := b.sig.pauses(); len(got) != 0 {
+				t.Fatalf("b was told of pauses %v it asked for", got)
+			}
+			if b.p.SetVideoSize(up.ID(), -1, 10) || b.p.SetVideoSize(up.ID(), 20000, 10) {
+				t.Fatal("a size out of bounds taken")
+			}
+		})
+	}
+}

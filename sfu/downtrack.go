@@ -38,6 +38,12 @@ type DownTrack struct {
 
 	// What was sent, for the sender reports.
 	packets, octets atomic.Uint64
+
+	// The size at which the subscriber shows the video (SetMaxSize): -1
+	// for no preference, 0 for hidden.
+	prefW, prefH atomic.Int32
+	// told: the subscriber was told that congestion paused the video.
+	told atomic.Bool
 }
 
 type downBinding struct {
@@ -56,6 +62,8 @@ var errCodecNotNegotiated = errors.New("the subscriber does not accept this code
 // SetTargetLayer).
 func newDownTrack(up *UpTrack, sub *Participant, conn *subConn) *DownTrack {
 	d := &DownTrack{up: up, sub: sub, conn: conn}
+	d.prefW.Store(-1)
+	d.prefH.Store(-1)
 	if up.Simulcast() {
 		d.follow = newFollower(up.bottomLayer(), true)
 	}
@@ -80,57 +88,115 @@ func (d *DownTrack) SetTargetLayer(l int) {
 	l = max(0, min(l, len(d.up.layers)-1))
 	f.mu.Lock()
 	f.climb = false
-	resumed := f.target.Load() < 0
 	f.target.Store(int32(l))
 	f.mu.Unlock()
 	if int32(l) != f.cur.Load() {
 		d.up.layers[l].requestKeyframe()
 	}
-	if resumed {
+	if d.told.Swap(false) {
 		d.sub.sig.VideoPaused(d.up, false)
 	}
 }
 
 // pause stops the video until SetTargetLayer: congestion control's
-// answer when not even the lowest layer fits. The subscriber is told.
-// When it resumes, the stream goes on from where it stopped (see
+// answer when not even the lowest layer fits (congested: the subscriber
+// is told), or the subscriber's when it does not show the video. When
+// it resumes, the stream goes on from where it stopped (see
 // follower.begin). It does nothing for a track without simulcast.
-func (d *DownTrack) pause() {
+func (d *DownTrack) pause(congested bool) {
 	f := d.follow
 	if f == nil {
 		return
 	}
 	f.mu.Lock()
-	was := f.target.Load() < 0
 	f.climb = false
 	f.target.Store(-1)
 	f.cur.Store(-1)
 	f.mu.Unlock()
-	if !was {
+	if congested && !d.told.Swap(true) {
 		d.sub.sig.VideoPaused(d.up, true)
 	}
 }
 
-// Paused tells whether congestion control paused the video.
+// Paused tells whether the video is paused: by congestion control, or
+// because the subscriber does not show it.
 func (d *DownTrack) Paused() bool { return d.follow != nil && d.follow.target.Load() < 0 }
 
-// climbToTop gives the track back to the default policy: the top layer,
-// from the current one's next keyframe or the lowest's. For a
-// subscriber whose feedback stopped or never came.
-func (d *DownTrack) climbToTop() {
-	f := d.follow
-	if f == nil {
+// SetMaxSize tells the size, in device pixels, at which the subscriber
+// shows the video; 0 by 0 when it does not show it (a hidden tile). The
+// SFU then sends no layer larger than the smallest that covers that size
+// (as far as it knows the layers' sizes: VP8's, from their keyframes),
+// and no video at all for a hidden tile. It does nothing for a track
+// without simulcast.
+func (d *DownTrack) SetMaxSize(width, height int) {
+	if d.follow == nil {
 		return
 	}
-	top := d.up.topLayer()
+	d.prefW.Store(int32(max(0, width)))
+	d.prefH.Store(int32(max(0, height)))
+	top := d.maxLayer()
+	switch {
+	case top < 0:
+		d.pause(false)
+	case d.Paused() && !d.told.Load():
+		// Shown again: from the lowest layer when congestion control
+		// runs (it climbs), else the largest wanted.
+		if d.managed() {
+			d.SetTargetLayer(int(d.up.bottomLayer()))
+		} else {
+			d.SetTargetLayer(top)
+		}
+	case d.Paused():
+		// Paused for congestion: congestion control resumes it.
+	case !d.managed() || d.TargetLayer() > top:
+		d.SetTargetLayer(top)
+	}
+}
+
+// maxLayer is the largest layer the subscriber's preference allows: the
+// top one without a preference; -1 when it does not show the video.
+func (d *DownTrack) maxLayer() int {
+	top := int(d.up.topLayer())
+	w, h := d.prefW.Load(), d.prefH.Load()
+	if w < 0 {
+		return top
+	}
+	if w == 0 || h == 0 {
+		return -1
+	}
+	for i := 0; i < top; i++ {
+		l := d.up.layers[i]
+		if lw, lh := l.width.Load(), l.height.Load(); lw > 0 && (lw >= w || lh >= h) {
+			return i
+		}
+	}
+	return top
+}
+
+// managed tells whether congestion control chooses the layers: the
+// subscriber sends its feedback.
+func (d *DownTrack) managed() bool {
+	return d.conn != nil && d.conn.cc != nil && d.conn.cc.lastFeedback.Load() != 0
+}
+
+// climbToTop gives the track back to the default policy: the top layer
+// the subscriber's preference allows, from the current one's next
+// keyframe or the lowest's. For a subscriber whose feedback stopped or
+// never came.
+func (d *DownTrack) climbToTop() {
+	f := d.follow
+	top := d.maxLayer()
+	if f == nil || top < 0 {
+		return
+	}
 	f.mu.Lock()
 	was := f.target.Load()
 	if f.cur.Load() < 0 {
 		// Paused, or not begun: from the lowest layer's keyframe, then up.
-		f.target.Store(d.up.bottomLayer())
+		f.target.Store(min(d.up.bottomLayer(), int32(top)))
 		f.climb = true
 	} else {
-		f.target.Store(top)
+		f.target.Store(int32(top))
 		f.climb = false
 	}
 	target := f.target.Load()
@@ -138,7 +204,7 @@ func (d *DownTrack) climbToTop() {
 	if target != f.cur.Load() && target != was {
 		d.up.layers[target].requestKeyframe()
 	}
-	if was < 0 {
+	if d.told.Swap(false) {
 		d.sub.sig.VideoPaused(d.up, false)
 	}
 }
@@ -282,7 +348,7 @@ func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, arrival 
 		d.send(b, &d.hdr, payload, arrival, &d.ext, false)
 		if f.climb {
 			f.climb = false
-			if top := d.up.topLayer(); top != f.target.Load() {
+			if top := int32(d.maxLayer()); top >= 0 && top != f.target.Load() {
 				f.target.Store(top)
 				climbTo = top
 			}

@@ -36,6 +36,10 @@ type layer struct {
 
 	streamClock
 
+	// The picture size of the layer's latest keyframe; 0 while unknown
+	// (before one, or for a codec whose size the SFU does not read).
+	width, height atomic.Int32
+
 	// octets counts the bytes of the layer's packets, for its bitrate.
 	octets atomic.Uint64
 	rateMu sync.Mutex

@@ -81,6 +81,7 @@ type Participant struct {
 	simulcast   map[*webrtc.RTPReceiver]*UpTrack // the simulcast ups, by their receiver
 	refused     map[*webrtc.RTPReceiver]bool     // simulcast tracks refused
 	downs       map[*UpTrack]*DownTrack
+	sizes       map[string][2]int // the size each video is shown at, by up track id (SetVideoSize)
 	negotiating bool // an offer was sent on sub and its answer is awaited
 	renegotiate bool // the tracks changed while negotiating
 
@@ -91,6 +92,41 @@ type Participant struct {
 	// no Add comes after Leave's Wait has begun.
 	wg sync.WaitGroup
 }
+
+// maxVideoSize bounds the size a subscriber may say it shows a video at.
+const maxVideoSize = 16384
+
+// SetVideoSize tells the size, in device pixels, at which the participant
+// shows the video of up track id (0 by 0: not at all), now and for the
+// down tracks of it made later: the SFU sends no layer larger than
+// needed, and no video for a hidden one (see DownTrack.SetMaxSize). It
+// reports false for a size out of bounds.
+func (p *Participant) SetVideoSize(id string, width, height int) bool {
+	if width < 0 || height < 0 || width > maxVideoSize || height > maxVideoSize {
+		return false
+	}
+	p.mu.Lock()
+	if p.sizes == nil {
+		p.sizes = map[string][2]int{}
+	}
+	var d *DownTrack
+	for up, down := range p.downs {
+		if up.id == id {
+			d = down
+		}
+	}
+	if d != nil || len(p.sizes) < maxVideoPrefs {
+		p.sizes[id] = [2]int{width, height}
+	}
+	p.mu.Unlock()
+	if d != nil {
+		d.SetMaxSize(width, height)
+	}
+	return true
+}
+
+// maxVideoPrefs bounds the sizes kept for tracks not received (yet).
+const maxVideoPrefs = 64
 
 func newParticipant(r *Room, id, name string, sig Signaler) *Participant {
 	return &Participant{
@@ -552,6 +588,9 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 			continue
 		}
 		d := newDownTrack(up, p, p.subConn)
+		if size, ok := p.sizes[up.id]; ok {
+			d.SetMaxSize(size[0], size[1])
+		}
 		sender, err := p.sub.AddTrack(d)
 		if err != nil {
 			p.log.Error("add down track", "track", up.id, "err", err)

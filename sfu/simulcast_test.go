@@ -214,14 +214,11 @@ func TestSimulcast(t *testing.T) {
 // packet begins.
 func keyframeWidth(payload []byte) (int, bool) {
 	d, err := vp8.Parse(payload)
-	if err != nil || !d.Keyframe {
+	if err != nil {
 		return 0, false
 	}
-	f := payload[d.Size:]
-	if len(f) < 10 || f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
-		return 0, false
-	}
-	return int(f[6]) | int(f[7]&0x3f)<<8, true
+	w, _, ok := d.KeyframeSize(payload)
+	return w, ok
 }
 
 // TestSimulcastManyRIDs: a publisher that declares five rids is

@@ -401,6 +401,12 @@ func (u *UpTrack) fanOut(pkt *rtp.Packet, arrival int64) {
 func (u *UpTrack) fanOutLayer(l *layer, pkt *rtp.Packet, arrival int64) {
 	var in packetInfo
 	in.read(u.codecK, pkt.Payload)
+	if in.keyframe && in.vp8ok {
+		if w, h, ok := in.vp8.KeyframeSize(pkt.Payload); ok {
+			l.width.Store(int32(w))
+			l.height.Store(int32(h))
+		}
+	}
 	for _, d := range *u.downs.Load() {
 		d.writeLayer(l, pkt, &in, arrival)
 	}

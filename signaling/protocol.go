@@ -37,6 +37,7 @@ const (
 	TypeCallAccept  = "call-accept"
 	TypeCallDecline = "call-decline"
 	TypeHangup      = "hangup"
+	TypeVideoSize   = "video-size"
 
 	TypeRecordCancel = "record-cancel" // ends a recording and discards it
 
@@ -149,6 +150,11 @@ type clientMessage struct {
 	// Call names a call; Video asks for a video call.
 	Call  string `json:"call,omitempty"`
 	Video bool   `json:"video,omitempty"`
+	// Track, Width and Height: the size a video received is shown at
+	// (video-size).
+	Track  string `json:"track,omitempty"`
+	Width  *int   `json:"width,omitempty"`
+	Height *int   `json:"height,omitempty"`
 }
 
 type iceCandidate struct {

@@ -230,7 +230,7 @@ func (s *Session) handle(data []byte) bool {
 	case TypeLeave:
 		return true
 	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeRecordCancel, TypeClipPublish, TypeClipDelete, TypeClipPlayed,
-		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup, TypeKick, TypeClearClips, TypeCloseRoom, TypeOpenRoom:
+		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup, TypeKick, TypeClearClips, TypeCloseRoom, TypeOpenRoom, TypeVideoSize:
 		if s.room == nil {
 			s.sendError(m.Req, ErrNotJoined, "join a room first")
 			return false
@@ -271,6 +271,8 @@ func (s *Session) handle(data []byte) bool {
 		s.callDecline(&m)
 	case TypeHangup:
 		s.hangup(&m)
+	case TypeVideoSize:
+		s.videoSize(&m)
 	case TypeKick:
 		s.kick(&m)
 	case TypeClearClips:
@@ -486,6 +488,22 @@ func (s *Session) candidate(m *clientMessage) {
 	}
 	if err := s.peer.AddCandidate(m.PC, c); err != nil {
 		s.sendError(m.Req, ErrBadCandidate, err.Error())
+	}
+}
+
+// videoSize takes the size at which the client shows a video it
+// receives: the SFU sends no larger layer than that needs, and none for a
+// hidden one.
+func (s *Session) videoSize(m *clientMessage) {
+	if m.Track == "" || m.Width == nil || m.Height == nil {
+		s.sendError(m.Req, ErrBadRequest, "video-size needs track, width and height")
+		return
+	}
+	if s.peer == nil {
+		return
+	}
+	if !s.peer.SetVideoSize(m.Track, *m.Width, *m.Height) {
+		s.sendError(m.Req, ErrBadRequest, "width and height are pixels, from 0 to 16384")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	wsclient "parley/client"
 	"parley/configs"
 	"parley/sfu"
 )
@@ -138,4 +139,31 @@ func FuzzHandle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestVideoSize: video-size is taken from a member of a room, and a
+// message without its fields or with a size out of bounds is refused.
+func TestVideoSize(t *testing.T) {
+	ts := serve(t, testHub(t))
+	ann := wsJoin(t, wsURL(ts), "live", "ann", wsclient.Options{})
+	for _, m := range []map[string]any{
+		{"type": "video-size", "track": "x"},
+		{"type": "video-size", "width": 10, "height": 10},
+		{"type": "video-size", "track": "x", "width": -1, "height": 10},
+		{"type": "video-size", "track": "x", "width": 10, "height": 16385},
+	} {
+		if err := ann.Send(m); err != nil {
+			t.Fatal(err)
+		}
+		expectError(t, ann, ErrBadRequest)
+	}
+	// A track not received (yet) is taken, and answered by nothing: the
+	// ping's pong comes next.
+	if err := ann.Send(map[string]any{"type": "video-size", "track": "x", "width": 640, "height": 360}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ann.Send(map[string]any{"type": "ping", "req": 1}); err != nil {
+		t.Fatal(err)
+	}
+	expectMsg(t, ann, TypePong)
 }

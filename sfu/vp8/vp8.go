@@ -143,3 +143,19 @@ func (d *Descriptor) PictureIDMask() uint16 {
 	}
 	return 0x7f
 }
+
+// KeyframeSize is the picture size that a keyframe's first packet,
+// payload, whose descriptor is d, announces (the VP8 key frame header of
+// RFC 6386 section 9.1: a start code, then 14 bits of width and 14 of
+// height, each with 2 bits of scaling). ok is false for another packet
+// or a header that does not fit or lacks the start code.
+func (d *Descriptor) KeyframeSize(payload []byte) (width, height int, ok bool) {
+	if !d.Keyframe || len(payload) < d.Size+10 {
+		return 0, 0, false
+	}
+	f := payload[d.Size:]
+	if f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
+		return 0, 0, false
+	}
+	return int(f[6]) | int(f[7]&0x3f)<<8, int(f[8]) | int(f[9]&0x3f)<<8, true
+}

@@ -127,3 +127,30 @@ func FuzzDescriptor(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyframeSize: a keyframe's first packet gives its picture's size,
+// the scaling bits aside; any other packet, or a header cut short or
+// without the start code, gives none.
+func TestKeyframeSize(t *testing.T) {
+	key := []byte{0x90, 0x80, 0x05, 0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x42, 0x68, 0xc1}
+	for _, tc := range []struct {
+		name    string
+		payload []byte
+		w, h    int
+		ok      bool
+	}{
+		{"keyframe", key, 640, 360, true},
+		{"delta frame", append([]byte{0x90, 0x80, 0x05, 0x51}, key[4:]...), 0, 0, false},
+		{"cut short", key[:12], 0, 0, false},
+		{"no start code", append(append([]byte{}, key[:6]...), append([]byte{0x9d, 0x01, 0x2b}, key[9:]...)...), 0, 0, false},
+	} {
+		d, err := Parse(tc.payload)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		w, h, ok := d.KeyframeSize(tc.payload)
+		if w != tc.w || h != tc.h || ok != tc.ok {
+			t.Errorf("%s: %dx%d %v, want %dx%d %v", tc.name, w, h, ok, tc.w, tc.h, tc.ok)
+		}
+	}
+}
