@@ -2,6 +2,8 @@ package sfu
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -436,4 +438,45 @@ func (p *Participant) duplicate(conn *subConn, k int, buf []byte) int {
 		return 0
 	}
 	return best.resend(seq, buf, true)
+}
+
+// Downlink is what congestion control knows of a participant's downlink
+// and does with it, for the participant's own view of its connection.
+type Downlink struct {
+	// Estimate is the downlink's estimate in bits per second; 0 without
+	// feedback (congestion control does not run).
+	Estimate float64
+	Videos   []VideoLayer
+}
+
+// VideoLayer is the layer the participant receives of one simulcast
+// video.
+type VideoLayer struct {
+	Track  string // the up track's id
+	Layer  int    // the layer sent now (0 the lowest); -1 for none
+	Target int    // the layer switched to at its next keyframe; -1 paused
+	Layers int
+	// Paused: for congestion (the participant was told); Hidden: because
+	// the participant does not show it.
+	Paused, Hidden bool
+}
+
+// Downlink tells what the participant's downlink is estimated at and
+// which layer of each of its simulcast videos it receives.
+func (p *Participant) Downlink() Downlink {
+	var out Downlink
+	p.mu.Lock()
+	if c := p.subConn; c != nil && c.cc != nil {
+		out.Estimate = c.cc.Estimate()
+	}
+	for up, d := range p.downs {
+		if d.follow == nil {
+			continue
+		}
+		out.Videos = append(out.Videos, VideoLayer{Track: up.id, Layer: d.CurrentLayer(), Target: d.TargetLayer(),
+			Layers: d.Layers(), Paused: d.told.Load(), Hidden: d.maxLayer() < 0})
+	}
+	p.mu.Unlock()
+	slices.SortFunc(out.Videos, func(a, b VideoLayer) int { return strings.Compare(a.Track, b.Track) })
+	return out
 }

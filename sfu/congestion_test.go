@@ -270,6 +270,13 @@ func TestVideoSize(t *testing.T) {
 			eventually(t, "b gets the layer that covers 150x100", func() bool { return d.CurrentLayer() == 1 })
 			b.p.SetVideoSize(up.ID(), 0, 0)
 			eventually(t, "a hidden video is not sent", func() bool { return d.Paused() })
+			dl := b.p.Downlink()
+			if len(dl.Videos) != 1 || !dl.Videos[0].Hidden || dl.Videos[0].Paused || dl.Videos[0].Target != -1 || dl.Videos[0].Layers != 3 {
+				t.Fatalf("downlink %+v of a hidden video", dl)
+			}
+			if cc != (dl.Estimate > 0) {
+				t.Fatalf("estimate %.0f with congestion control %v", dl.Estimate, cc)
+			}
 			sent, sentFrames := d.packets.Load(), sim.sent.Load()
 			eventually(t, "a sends ten more frames", func() bool { return sim.sent.Load() >= sentFrames+10 })
 			if n := d.packets.Load() - sent; n > 2 {

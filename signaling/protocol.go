@@ -38,6 +38,7 @@ const (
 	TypeCallDecline = "call-decline"
 	TypeHangup      = "hangup"
 	TypeVideoSize   = "video-size"
+	TypeDownlink    = "downlink"
 
 	TypeRecordCancel = "record-cancel" // ends a recording and discards it
 
@@ -250,6 +251,24 @@ type videoPausedMessage struct {
 	ID     string `json:"id"`    // the publisher
 	Track  string `json:"track"` // the track's id, as in the subscribe offer
 	Paused bool   `json:"paused"`
+}
+
+// downlinkMessage answers downlink: what the server estimates the
+// member's downlink at, and the layer it sends of each simulcast video.
+type downlinkMessage struct {
+	Type     string          `json:"type"`
+	Req      json.RawMessage `json:"req,omitempty"`
+	Estimate int64           `json:"estimate"` // bits per second; 0 without feedback
+	Videos   []videoLayer    `json:"videos"`
+}
+
+type videoLayer struct {
+	Track  string `json:"track"`
+	Layer  int    `json:"layer"`  // sent now, 0 the lowest; -1 none
+	Target int    `json:"target"` // switched to at its next keyframe; -1 paused
+	Layers int    `json:"layers"`
+	Paused bool   `json:"paused"` // for congestion
+	Hidden bool   `json:"hidden"` // by video-size 0 by 0
 }
 
 type chatMessage struct {

@@ -36,6 +36,7 @@ var serverMessages = map[string]any{
 	TypeSpeaking:          speakingMessage{},
 	TypeViewers:           viewersMessage{},
 	TypeVideoPaused:       videoPausedMessage{},
+	TypeDownlink:          downlinkMessage{},
 	TypeChat:              chatMessage{},
 	TypeOffer:             sdpMessage{},
 	TypeAnswer:            sdpMessage{},

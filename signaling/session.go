@@ -230,7 +230,7 @@ func (s *Session) handle(data []byte) bool {
 	case TypeLeave:
 		return true
 	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeRecordCancel, TypeClipPublish, TypeClipDelete, TypeClipPlayed,
-		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup, TypeKick, TypeClearClips, TypeCloseRoom, TypeOpenRoom, TypeVideoSize:
+		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup, TypeKick, TypeClearClips, TypeCloseRoom, TypeOpenRoom, TypeVideoSize, TypeDownlink:
 		if s.room == nil {
 			s.sendError(m.Req, ErrNotJoined, "join a room first")
 			return false
@@ -273,6 +273,8 @@ func (s *Session) handle(data []byte) bool {
 		s.hangup(&m)
 	case TypeVideoSize:
 		s.videoSize(&m)
+	case TypeDownlink:
+		s.downlink(&m)
 	case TypeKick:
 		s.kick(&m)
 	case TypeClearClips:
@@ -505,6 +507,19 @@ func (s *Session) videoSize(m *clientMessage) {
 	if !s.peer.SetVideoSize(m.Track, *m.Width, *m.Height) {
 		s.sendError(m.Req, ErrBadRequest, "width and height are pixels, from 0 to 16384")
 	}
+}
+
+// downlink answers with what the server knows of the member's downlink.
+func (s *Session) downlink(m *clientMessage) {
+	out := downlinkMessage{Type: TypeDownlink, Req: m.Req, Videos: []videoLayer{}}
+	if s.peer != nil {
+		d := s.peer.Downlink()
+		out.Estimate = int64(d.Estimate)
+		for _, v := range d.Videos {
+			out.Videos = append(out.Videos, videoLayer{Track: v.Track, Layer: v.Layer, Target: v.Target, Layers: v.Layers, Paused: v.Paused, Hidden: v.Hidden})
+		}
+	}
+	s.enqueue(out)
 }
 
 // SubscribeOffer implements sfu.Signaler.

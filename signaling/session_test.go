@@ -166,4 +166,12 @@ func TestVideoSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectMsg(t, ann, TypePong)
+	// Nothing received: no estimate, no videos.
+	if err := ann.Send(map[string]any{"type": "downlink", "req": 2}); err != nil {
+		t.Fatal(err)
+	}
+	d := expectMsg(t, ann, TypeDownlink)
+	if v, ok := d["videos"].([]any); d["req"] != float64(2) || d["estimate"] != float64(0) || !ok || len(v) != 0 {
+		t.Fatalf("downlink %v", d)
+	}
 }
