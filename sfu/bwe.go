@@ -89,10 +89,9 @@ type bwe struct {
 	lastIncrease, lastDecrease int64 // µs, the SFU's clock
 	hold                       bool
 
-	// What arrived in the last ackedWindow of the receiver's clock.
-	acks    [128]struct{ at, bytes int64 }
-	ackHead int
-	ackN    int
+	// What arrived in the last ackedWindow of the receiver's clock, and
+	// what was sent in the last ackedWindow of the SFU's.
+	acks, sends rateWindow
 
 	// Loss over the media packets since the last judgement, at lastLoss.
 	lossSent, lossLost int
@@ -116,6 +115,7 @@ func (e *bwe) estimate() float64 {
 // the SFU's clock), and returns the estimate.
 func (e *bwe) update(pkts []ccPacket, now int64) float64 {
 	for _, p := range pkts {
+		e.sends.add(p.send, p.size)
 		if !p.received {
 			if !p.probe {
 				e.lossSent++
@@ -124,10 +124,16 @@ func (e *bwe) update(pkts []ccPacket, now int64) float64 {
 			continue
 		}
 		e.lossSent++
-		e.ack(p)
+		e.acks.add(p.arrival, p.size)
 		e.group(p)
 	}
 	acked := e.ackedRate()
+	if e.usage == usageOver && acked >= 0.95*e.sends.rate() {
+		// Later and later, but all that was sent arrives as fast as it
+		// was sent: the delay is the receiver's or the path's jitter
+		// (a busy machine), not a queue that grows.
+		e.usage = usageNormal
+	}
 	e.control(acked, now)
 	if e.lossSent >= lossMinPackets && now-e.lastLoss >= decreaseHoldoff {
 		loss := float64(e.lossLost) / float64(e.lossSent)
@@ -174,53 +180,58 @@ func (e *bwe) control(acked float64, now int64) {
 	}
 }
 
-// ack counts a received packet's bytes in the acked window.
-func (e *bwe) ack(p ccPacket) {
-	i := (e.ackHead + e.ackN) % len(e.acks)
-	if e.ackN > 0 {
-		last := &e.acks[(i+len(e.acks)-1)%len(e.acks)]
-		// Packets arriving within 5 ms share an entry.
-		if d := p.arrival - last.at; d >= 0 && d < 5000 {
-			last.bytes += int64(p.size)
+// rateWindow is the bytes of packets by time (µs of one clock), for the
+// rate over the last ackedWindow: packets within 5 ms share an entry.
+type rateWindow struct {
+	entries [128]struct{ at, bytes int64 }
+	head, n int
+}
+
+func (w *rateWindow) add(at int64, bytes int) {
+	size := len(w.entries)
+	if w.n > 0 {
+		last := &w.entries[(w.head+w.n-1)%size]
+		if d := at - last.at; d >= 0 && d < 5000 {
+			last.bytes += int64(bytes)
 			return
 		}
 	}
-	if e.ackN == len(e.acks) {
-		e.ackHead = (e.ackHead + 1) % len(e.acks)
-		e.ackN--
-		i = (e.ackHead + e.ackN) % len(e.acks)
+	if w.n == size {
+		w.head = (w.head + 1) % size
+		w.n--
 	}
-	e.acks[i] = struct{ at, bytes int64 }{p.arrival, int64(p.size)}
-	e.ackN++
+	w.entries[(w.head+w.n)%size] = struct{ at, bytes int64 }{at, int64(bytes)}
+	w.n++
 }
 
-// ackedRate is the rate at which packets arrived over the last
-// ackedWindow of the receiver's clock (or over what the entries span);
-// 0 until they span 100 ms.
-func (e *bwe) ackedRate() float64 {
-	if e.ackN < 2 {
+// rate is bits per second over the last ackedWindow (or what the entries
+// span): the bytes after the window's first entry over the time from it
+// to the last. 0 until they span 100 ms.
+func (w *rateWindow) rate() float64 {
+	if w.n < 2 {
 		return 0
 	}
-	last := e.acks[(e.ackHead+e.ackN-1)%len(e.acks)].at
-	// The bytes that arrived after the window's first entry, over the
-	// time from it to the last.
+	size := len(w.entries)
+	last := w.entries[(w.head+w.n-1)%size].at
 	var bytes, firstBytes int64
 	first := last
-	for k := e.ackN - 1; k >= 0; k-- {
-		a := e.acks[(e.ackHead+k)%len(e.acks)]
+	for k := w.n - 1; k >= 0; k-- {
+		a := w.entries[(w.head+k)%size]
 		if last-a.at > ackedWindow {
 			break
 		}
 		bytes += a.bytes
 		first, firstBytes = a.at, a.bytes
 	}
-	bytes -= firstBytes
 	span := last - first
 	if span < 100_000 {
 		return 0
 	}
-	return float64(bytes) * 8 / (float64(span) / 1e6)
+	return float64(bytes-firstBytes) * 8 / (float64(span) / 1e6)
 }
+
+// ackedRate is the rate at which packets arrived lately.
+func (e *bwe) ackedRate() float64 { return e.acks.rate() }
 
 // group adds a received packet to the group of its send time; a packet
 // that begins a new group closes the last, whose delay variation goes to

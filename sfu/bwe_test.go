@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"math/rand/v2"
 	"testing"
 )
 
@@ -13,6 +14,10 @@ type bottleneck struct {
 	maxQueue int64
 	prop     int64
 	free     int64 // when the link is free to send the next packet
+	// jitter, when set, delays each arrival by up to that many µs more,
+	// at random: a busy receiver's reading.
+	jitter int64
+	rand   *rand.Rand
 }
 
 // pass returns when a packet of size bytes sent at t arrives, or false
@@ -23,15 +28,26 @@ func (b *bottleneck) pass(t int64, size int) (int64, bool) {
 		return 0, false
 	}
 	b.free = start + int64(float64(size*8)/b.capacity*1e6)
-	return b.free + b.prop, true
+	arrival := b.free + b.prop
+	if b.jitter > 0 {
+		arrival += b.rand.Int64N(b.jitter + 1)
+	}
+	return arrival, true
 }
 
 // simulate runs a sender over b for dur µs: every 5 ms it sends what
 // rate(now, estimate) asks, in packets of 1,000 bytes; every 100 ms the
 // receiver's feedback on what it got by then reaches the estimator 10 ms
-// later. It returns the estimator and the loss over the last half.
+// later. It returns the estimator, the loss over the last half, and the
+// lowest estimate over it.
 func simulate(b *bottleneck, dur int64, rate func(now int64, estimate float64) float64) (*bwe, float64) {
+	e, loss, _ := simulateLow(b, dur, rate)
+	return e, loss
+}
+
+func simulateLow(b *bottleneck, dur int64, rate func(now int64, estimate float64) float64) (*bwe, float64, float64) {
 	e := newBWE()
+	low := 0.0
 	var pending []ccPacket
 	var sentBytes float64
 	var lateSent, lateLost int
@@ -59,13 +75,16 @@ func simulate(b *bottleneck, dur int64, rate func(now int64, estimate float64) f
 				e.update(pending[:n], now+10_000)
 				pending = pending[n:]
 			}
+			if now > dur/2 && (low == 0 || e.estimate() < low) {
+				low = e.estimate()
+			}
 		}
 	}
 	loss := 0.0
 	if lateSent > 0 {
 		loss = float64(lateLost) / float64(lateSent)
 	}
-	return e, loss
+	return e, loss, low
 }
 
 func TestBWEBacksOffToTheBottleneck(t *testing.T) {
@@ -123,6 +142,16 @@ func TestBWEProbeBeyondTheBottleneck(t *testing.T) {
 	})
 	if got := e.estimate(); got > 360_000 {
 		t.Fatalf("estimate %.0f bit/s after probing a 300 kbit/s bottleneck at 1 Mbit/s, want at most 360 kbit/s", got)
+	}
+}
+
+func TestBWEJitterIsNotCongestion(t *testing.T) {
+	// 1.5 Mbit/s on a free link read by a receiver up to 20 ms late at
+	// random: the estimate never falls below what is sent.
+	b := &bottleneck{capacity: 10_000_000, maxQueue: 50_000, prop: 10_000, jitter: 20_000, rand: rand.New(rand.NewPCG(1, 2))}
+	_, _, low := simulateLow(b, 20_000_000, func(int64, float64) float64 { return 1_500_000 })
+	if low < 1_425_000 {
+		t.Fatalf("estimate fell to %.0f bit/s sending 1.5 Mbit/s on a free link with jitter", low)
 	}
 }
 

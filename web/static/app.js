@@ -147,7 +147,7 @@ const prejoin = new Prejoin(media);
 
 // For diagnostics from the browser console (and the end-to-end tests).
 Object.defineProperty(window, 'parley', {
-  value: Object.freeze({ stats: () => media.inboundStats(), state: () => ({ ...S, room: S.room?.name }) }),
+  value: Object.freeze({ stats: () => media.inboundStats(), sent: () => media.outboundStats(), state: () => ({ ...S, room: S.room?.name }) }),
 });
 
 // Notices.
@@ -370,6 +370,7 @@ function enter(room, name, password, token = '') {
   // Going live: a look at what one sends first, and the camera off
   // unless turned on there.
   const r = rooms.find((x) => x.name === room);
+  media.simulcast = !!r?.allow_video;
   if (r?.live && !S.devicesTried) {
     prejoin.open(r, name || load('parley.name', ''), (camera) => {
       S.devicesTried = true;
@@ -480,6 +481,7 @@ async function onJoinReply(m) {
   S.me.name = m.name;
   if (m.owner_key) save('parley.ownerKey', m.owner_key);
   media.iceServers = m.ice_servers ?? [];
+  media.simulcast = !!m.room.allow_video;
   const room = /** @type {RoomInfo} */ (S.room);
   byId('entry').hidden = true;
   byId('room').hidden = false;

@@ -17,9 +17,18 @@ const GAP = 8;
 const SCREEN = '.screen';
 
 /** @typedef {{id: string, owner: string, screen: boolean, stream: MediaStream|null, el: HTMLVideoElement, tile: HTMLElement,
- *   name: HTMLElement, pop: HTMLElement, range: HTMLInputElement, mute: HTMLButtonElement, volBtn: HTMLButtonElement, muted: boolean, volume: number}} Tile */
+ *   name: HTMLElement, pop: HTMLElement, range: HTMLInputElement, mute: HTMLButtonElement, volBtn: HTMLButtonElement, muted: boolean, volume: number,
+ *   video: string, receiver: RTCRtpReceiver|null, visible: boolean, sentSize: string, sizeTimer: number,
+ *   statsBtn: HTMLButtonElement, stats: HTMLElement, last: {bytes: number, at: number}|null}} Tile */
 /** @typedef {{micOpen: boolean, camera: boolean, screen: boolean, inCall: boolean, allowVideo: boolean}} StageState */
 /** @typedef {{mic: () => void, camera: () => void, screen: () => void, hangup: () => void}} StageActions */
+
+/** @typedef {Record<string, any>} Msg */
+
+/** @param {number} bps */
+function kbps(bps) {
+  return bps >= 1e6 ? `${(bps / 1e6).toFixed(1)} Mb/s` : `${Math.round(bps / 1000)} kb/s`;
+}
 
 export class Live {
   /**
@@ -65,6 +74,24 @@ export class Live {
     new ResizeObserver(() => this.layout()).observe(this.box);
     ctx.signal.on('speaking', (m) => this.onSpeaking(String(m.id), !!m.speaking));
     ctx.signal.on('participant-left', (m) => this.onSpeaking(m.participant?.id ?? '', false));
+    ctx.signal.on('video-paused', (m) => this.onPaused(String(m.track), !!m.paused));
+    // The size each video is shown at, for the server (video-size): it
+    // sends no larger picture than that, and none of a hidden one.
+    this.sizes = new ResizeObserver((entries) => {
+      for (const e of entries) this.reportSize(this.tileOf(/** @type {HTMLElement} */ (e.target)));
+    });
+    this.seen = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const t = this.tileOf(/** @type {HTMLElement} */ (e.target));
+        if (t) t.visible = e.isIntersecting;
+        this.reportSize(t);
+      }
+    });
+    document.addEventListener('visibilitychange', () => {
+      for (const t of this.tiles.values()) this.reportSize(t);
+    });
+    /** @type {number} the statistics overlays' timer; 0 when none is open */
+    this.statsTimer = 0;
     document.addEventListener('fullscreenchange', () => this.fullscreenChanged());
     document.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape') for (const t of this.tiles.values()) this.showVolume(t, false);
@@ -78,8 +105,14 @@ export class Live {
    * @param {MediaStreamTrack} track
    * @param {RTCRtpReceiver} _receiver
    */
-  add(stream, track, _receiver) {
+  add(stream, track, receiver) {
     const t = this.tile(stream.id);
+    if (track.kind === 'video') {
+      t.video = track.id;
+      t.receiver = receiver;
+      t.sentSize = '';
+      this.reportSize(t);
+    }
     t.stream = stream;
     // Set again for a track that joins the stream (a camera turned on).
     t.el.srcObject = stream;
@@ -105,6 +138,9 @@ export class Live {
     const el = h('video', { autoplay: true, playsInline: true });
     const name = h('span', { className: 'name' });
     const full = h('button', { type: 'button', className: 'tile-btn full', 'aria-label': 'Full screen', title: 'Full screen' }, icon('fullscreen'));
+    const statsBtn = h('button', { type: 'button', className: 'tile-btn info', 'aria-pressed': 'false', title: 'Connection statistics' }, icon('info'));
+    const stats = h('div', { className: 'tile-stats', role: 'status' });
+    stats.hidden = true;
     const volBtn = h('button', { type: 'button', className: 'tile-btn vol', 'aria-expanded': 'false', title: 'Volume' }, icon('volume'));
     const range = h('input', { type: 'range', min: '0', max: '100', step: '5', value: '100' });
     const mute = h('button', { type: 'button', className: 'mute', 'aria-pressed': 'false' }, 'Mute');
@@ -115,11 +151,19 @@ export class Live {
       { className: 'tile' + (screen ? ' screen-tile' : ''), 'data-id': id, 'data-owner': owner },
       el,
       h('div', { className: 'avatar', 'aria-hidden': 'true' }),
+      h('div', { className: 'paused-note' }, 'Video paused: your connection is too slow for it'),
+      stats,
       pop,
-      h('figcaption', {}, h('span', { className: 'muted-mark', 'aria-hidden': 'true' }, icon('volume-off')), name, screen ? null : volBtn, full),
+      h('figcaption', {}, h('span', { className: 'muted-mark', 'aria-hidden': 'true' }, icon('volume-off')), name, statsBtn, screen ? null : volBtn, full),
     );
     /** @type {Tile} */
-    const t = { id, owner, screen, stream: null, el, tile, name, pop, range, mute, volBtn, muted: false, volume: 1 };
+    const t = {
+      id, owner, screen, stream: null, el, tile, name, pop, range, mute, volBtn, muted: false, volume: 1,
+      video: '', receiver: null, visible: true, sentSize: '', sizeTimer: 0, statsBtn, stats, last: null,
+    };
+    statsBtn.addEventListener('click', () => this.showStats(t, stats.hidden));
+    this.sizes.observe(el);
+    this.seen.observe(tile);
     mute.addEventListener('click', () => this.setListen(t, { muted: !t.muted }));
     range.addEventListener('input', () => this.setListen(t, { volume: Number(range.value) / 100, muted: Number(range.value) === 0 ? t.muted : false }));
     volBtn.addEventListener('click', () => this.showVolume(t, pop.hidden));
@@ -136,6 +180,7 @@ export class Live {
    * @param {boolean} show
    */
   showVolume(t, show) {
+    if (show) this.showStats(t, false);
     t.pop.hidden = !show;
     t.volBtn.setAttribute('aria-expanded', String(show));
     if (show) t.range.focus();
@@ -151,6 +196,7 @@ export class Live {
     t.tile.classList.toggle('has-video', !!t.stream?.getVideoTracks().some((v) => v.readyState === 'live'));
     t.tile.classList.toggle('speaking', !t.screen && this.speaking.has(t.owner));
     t.volBtn.setAttribute('aria-label', `Volume of ${who}`);
+    t.statsBtn.setAttribute('aria-label', `Connection statistics of ${t.screen ? `${who}'s screen` : who}`);
     t.range.setAttribute('aria-label', `Volume of ${who}`);
     t.mute.setAttribute('aria-label', `Mute ${who}`);
     const kept = this.byName[who];
@@ -230,9 +276,109 @@ export class Live {
     if (!t) return;
     if (document.fullscreenElement === t.tile) document.exitFullscreen().catch(() => {});
     t.el.srcObject = null;
+    this.sizes.unobserve(t.el);
+    this.seen.unobserve(t.tile);
+    clearTimeout(t.sizeTimer);
     t.tile.remove();
     this.tiles.delete(id);
+    this.showStats(t, false);
     this.layout();
+  }
+
+  /**
+   * @param {HTMLElement} el a tile or its video
+   * @returns {Tile|undefined}
+   */
+  tileOf(el) {
+    const id = el.closest('.tile')?.getAttribute('data-id');
+    return id ? this.tiles.get(id) : undefined;
+  }
+
+  /**
+   * Tells the server how large the tile's video is shown, in device
+   * pixels, and 0 by 0 when it is not seen (scrolled away, or the page
+   * hidden), a moment after it settles.
+   * @param {Tile|undefined} t
+   */
+  reportSize(t) {
+    if (!t || !t.video) return;
+    clearTimeout(t.sizeTimer);
+    t.sizeTimer = window.setTimeout(() => {
+      if (this.tiles.get(t.id) !== t || !t.video) return;
+      const shown = t.visible && !document.hidden && t.el.isConnected;
+      const dpr = window.devicePixelRatio || 1;
+      const width = shown ? Math.round(t.el.clientWidth * dpr) : 0;
+      const height = shown ? Math.round(t.el.clientHeight * dpr) : 0;
+      const size = `${width}x${height}`;
+      if (size === t.sentSize) return;
+      t.sentSize = size;
+      this.ctx.signal.send({ type: 'video-size', track: t.video, width, height });
+    }, 250);
+  }
+
+  /**
+   * The server paused (or resumed) a video for our downlink.
+   * @param {string} track
+   * @param {boolean} paused
+   */
+  onPaused(track, paused) {
+    for (const t of this.tiles.values()) if (t.video === track) t.tile.classList.toggle('paused', paused);
+  }
+
+  /**
+   * Opens or closes a tile's statistics overlay; while one is open, they
+   * are read every two seconds.
+   * @param {Tile} t
+   * @param {boolean} show
+   */
+  showStats(t, show) {
+    t.stats.hidden = !show;
+    t.statsBtn.setAttribute('aria-pressed', String(show));
+    t.last = null;
+    const open = [...this.tiles.values()].filter((x) => !x.stats.hidden);
+    if (open.length > 0 && !this.statsTimer) {
+      this.statsTimer = window.setInterval(() => this.readStats(), 2000);
+    } else if (open.length === 0 && this.statsTimer) {
+      clearInterval(this.statsTimer);
+      this.statsTimer = 0;
+    }
+    if (show) this.readStats();
+  }
+
+  /** Fills the open statistics overlays: what the browser receives, and what the server sends. */
+  async readStats() {
+    const open = [...this.tiles.values()].filter((x) => !x.stats.hidden);
+    if (open.length === 0) return;
+    /** @type {Msg|null} */
+    let down = null;
+    try {
+      down = await this.ctx.signal.request({ type: 'downlink' });
+    } catch {
+      // the server's part is left out
+    }
+    for (const t of open) {
+      /** @type {string[]} */
+      const lines = [];
+      const layer = down?.videos?.find((/** @type {Msg} */ v) => v.track === t.video);
+      if (down && down.estimate > 0) lines.push(`Downlink estimate: ${kbps(down.estimate)}`);
+      if (layer) {
+        lines.push(
+          layer.hidden ? 'Layer: none (not shown)' : layer.paused ? 'Layer: paused (slow connection)' : `Layer: ${layer.layer + 1} of ${layer.layers}` + (layer.target !== layer.layer && layer.target >= 0 ? ` → ${layer.target + 1}` : ''),
+        );
+      }
+      const r = t.receiver ? await t.receiver.getStats().catch(() => null) : null;
+      r?.forEach((s) => {
+        if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
+        if (s.frameWidth) lines.push(`Picture: ${s.frameWidth}×${s.frameHeight}, ${Math.round(s.framesPerSecond ?? 0)} fps`);
+        const now = s.timestamp;
+        if (t.last && now > t.last.at) lines.push(`Receiving: ${kbps(((s.bytesReceived - t.last.bytes) * 8 * 1000) / (now - t.last.at))}`);
+        t.last = { bytes: s.bytesReceived ?? 0, at: now };
+        lines.push(`Lost: ${s.packetsLost ?? 0} of ${(s.packetsReceived ?? 0) + (s.packetsLost ?? 0)} packets`);
+        if (s.freezeCount !== undefined) lines.push(`Freezes: ${s.freezeCount} (${(s.totalFreezesDuration ?? 0).toFixed(1)} s)`);
+      });
+      if (lines.length === 0) lines.push(t.video ? 'No statistics yet' : 'No video');
+      t.stats.replaceChildren(...lines.map((l) => h('div', {}, l)));
+    }
   }
 
   clear() {

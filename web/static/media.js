@@ -85,6 +85,8 @@ export class Media {
     this.queued = { publish: [], subscribe: [] };
     this.live = { audio: false, video: false };
     this.wantVideo = false;
+    /** the camera goes out as simulcast (three sizes), where video is allowed */
+    this.simulcast = false;
     /** @type {VideoPreset} */
     this.preset = VIDEO_PRESETS[0];
     /** @type {Promise<void>} */
@@ -164,8 +166,12 @@ export class Media {
     const p = this.preset;
     /** @type {MediaTrackConstraints} */
     const c = {};
-    if (p.width) c.width = { ideal: p.width };
-    if (p.height) c.height = { ideal: p.height };
+    // Without a preset, 720p where the camera goes out in layers: the
+    // others' downlinks choose how much of it they get.
+    const width = p.width ?? (this.simulcast ? 1280 : 0);
+    const height = p.height ?? (this.simulcast ? 720 : 0);
+    if (width) c.width = { ideal: width };
+    if (height) c.height = { ideal: height };
     if (p.fps) c.frameRate = { ideal: p.fps };
     const stream = await withDevice(c, this.deviceIds.camera, (cc) => navigator.mediaDevices.getUserMedia({ video: Object.keys(cc).length ? cc : true }), 'camera');
     this.camera = stream.getVideoTracks()[0];
@@ -192,8 +198,11 @@ export class Media {
     if (!sender) return;
     const params = sender.getParameters();
     if (!params.encodings || params.encodings.length === 0) return;
+    const top = (this.preset.kbps ?? 0) * 1000;
     for (const enc of params.encodings) {
-      if (this.preset.kbps) enc.maxBitrate = this.preset.kbps * 1000;
+      const layer = SIMULCAST.find((l) => l.rid === enc.rid);
+      if (layer) enc.maxBitrate = top ? Math.min(layer.maxBitrate, top * layer.share) : layer.maxBitrate;
+      else if (top) enc.maxBitrate = top;
       else delete enc.maxBitrate;
     }
     await sender.setParameters(params).catch(() => {});
@@ -244,7 +253,7 @@ export class Media {
     this.pub = pc;
     this.audioTx = pc.addTransceiver('audio', { direction: 'sendonly' });
     if (video) this.addVideo(pc);
-    if (this.screen) this.screenTx = videoTransceiver(pc, this.screen);
+    if (this.screen) this.screenTx = videoTransceiver(pc, this.screen, false);
     pc.onicecandidate = (ev) => ev.candidate && this.sendCandidate('publish', ev.candidate.toJSON());
     pc.onconnectionstatechange = () => {
       if (this.pub !== pc) return;
@@ -256,7 +265,7 @@ export class Media {
 
   /** @param {RTCPeerConnection} pc */
   addVideo(pc) {
-    this.videoTx = videoTransceiver(pc, null);
+    this.videoTx = videoTransceiver(pc, null, this.simulcast);
   }
 
   /**
@@ -286,7 +295,7 @@ export class Media {
     const pc = this.pub;
     if (!pc) return;
     if (!this.screenTx) {
-      this.screenTx = videoTransceiver(pc, track);
+      this.screenTx = videoTransceiver(pc, track, false);
     } else {
       this.screenTx.direction = 'sendonly';
       await this.screenTx.sender.replaceTrack(track);
@@ -438,14 +447,28 @@ export class Media {
 
   /** Receiver statistics of the subscribe connection, for people and tests. */
   async inboundStats() {
-    /** @type {{kind: string, packets: number, bytes: number, frames: number}[]} */
+    /** @type {{kind: string, track: string, packets: number, lost: number, bytes: number, frames: number, width: number, height: number, freezes: number, frozen: number}[]} */
     const out = [];
     if (!this.sub) return out;
     const stats = await this.sub.getStats();
     stats.forEach((s) => {
       if (s.type === 'inbound-rtp') {
-        out.push({ kind: s.kind, packets: s.packetsReceived ?? 0, bytes: s.bytesReceived ?? 0, frames: s.framesDecoded ?? 0 });
+        out.push({
+          kind: s.kind, track: s.trackIdentifier ?? '', packets: s.packetsReceived ?? 0, lost: s.packetsLost ?? 0, bytes: s.bytesReceived ?? 0,
+          frames: s.framesDecoded ?? 0, width: s.frameWidth ?? 0, height: s.frameHeight ?? 0, freezes: s.freezeCount ?? 0, frozen: s.totalFreezesDuration ?? 0,
+        });
       }
+    });
+    return out;
+  }
+
+  /** Sender statistics of the camera: each simulcast layer's size and bitrate, for tests. */
+  async outboundStats() {
+    /** @type {{rid: string, width: number, height: number, bytes: number}[]} */
+    const out = [];
+    const r = await this.videoTx?.sender.getStats().catch(() => null);
+    r?.forEach((s) => {
+      if (s.type === 'outbound-rtp') out.push({ rid: s.rid ?? '', width: s.frameWidth ?? 0, height: s.frameHeight ?? 0, bytes: s.bytesSent ?? 0 });
     });
     return out;
   }
@@ -476,13 +499,29 @@ async function withDevice(c, id, open, what) {
 }
 
 /**
+ * The camera's simulcast layers, each half the size of the next, the
+ * lowest first; the top layer's bitrate is the preset's, the others a
+ * share of it up to their own cap. The server sends each subscriber the
+ * one its downlink and its tile's size call for (docs/protocol.md).
+ */
+const SIMULCAST = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000, share: 0.1 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000, share: 0.3 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000, share: 1 },
+];
+
+/**
  * Adds a sending video transceiver, VP8 first: the server records VP8
- * and VP9, and every browser has VP8.
+ * and VP9, and every browser has VP8 (and simulcasts it).
  * @param {RTCPeerConnection} pc
  * @param {MediaStreamTrack|null} track
+ * @param {boolean} simulcast
  */
-function videoTransceiver(pc, track) {
-  const tx = pc.addTransceiver(track ?? 'video', { direction: 'sendonly' });
+function videoTransceiver(pc, track, simulcast) {
+  /** @type {RTCRtpTransceiverInit} */
+  const init = { direction: 'sendonly' };
+  if (simulcast) init.sendEncodings = SIMULCAST.map(({ rid, scaleResolutionDownBy, maxBitrate }) => ({ rid, scaleResolutionDownBy, maxBitrate }));
+  const tx = pc.addTransceiver(track ?? 'video', init);
   const caps = RTCRtpSender.getCapabilities?.('video');
   if (caps && tx.setCodecPreferences) {
     const rank = (/** @type {{mimeType: string}} */ c) => (c.mimeType === 'video/VP8' ? 0 : c.mimeType === 'video/VP9' ? 1 : 2);
