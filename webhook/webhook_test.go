@@ -25,7 +25,7 @@ const secret = "0123456789abcdef-test"
 // receiver is a webhook receiver on 127.0.0.1 that checks signatures and
 // answers 503 to the first failFirst requests.
 type receiver struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu        sync.Mutex
@@ -36,7 +36,7 @@ type receiver struct {
 	arrived   chan struct{}
 }
 
-func newReceiver(t *testing.T, failFirst int) *receiver {
+func newReceiver(t testing.TB, failFirst int) *receiver {
 	r := &receiver{t: t, failFirst: failFirst, ids: map[string]bool{}, arrived: make(chan struct{}, 1000)}
 	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -295,4 +295,30 @@ func TestDocsShellSnippet(t *testing.T) {
 			t.Errorf("signature %s: the snippet says %q, want %q", sig, out, want)
 		}
 	}
+}
+
+// BenchmarkDelivery: events emitted, kept on disk (each written, synced
+// and removed) and delivered one at a time to a receiver on loopback.
+func BenchmarkDelivery(b *testing.B) {
+	rcv := newReceiver(b, 0)
+	s, err := New([]configs.Webhook{{URL: rcv.srv.URL, Secret: secret}}, retries(5), b.TempDir(), Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Start()
+	defer s.Close()
+	b.ResetTimer()
+	for i := range b.N {
+		s.Emit("participant.joined", "lobby", joined{N: i})
+	}
+	for {
+		rcv.mu.Lock()
+		n := len(rcv.got)
+		rcv.mu.Unlock()
+		if n == b.N {
+			break
+		}
+		<-rcv.arrived // one for each event got
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
