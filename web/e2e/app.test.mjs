@@ -101,7 +101,7 @@ test('installable: the manifest, a service worker that starts the app shell with
     });
     for (const p of ['/', '/app.js', '/style.css', '/manifest.webmanifest', '/icon-192.png']) assert.ok(kept.includes(p), `${p} not kept: ${kept}`);
     assert.deepEqual(
-      kept.filter((p) => !/^\/([\w-]+\.(js|css|svg|png|webmanifest))?$/.test(p)),
+      kept.filter((p) => !/^\/([\w-]+\.(js|css|svg|png|webmanifest|html))?$/.test(p)),
       [],
       'only shell files are kept',
     );
