@@ -114,6 +114,11 @@ type Options struct {
 	// Net, if set, is the network the client's ICE agent opens its
 	// sockets through (a load generator wraps them to timestamp arrivals).
 	Net transport.Net
+	// NoTransportCC leaves the transport-wide congestion control header
+	// extension and its feedback out of the client's answers, as a client
+	// without congestion control does: the server then sends each
+	// simulcast video's top layer (or the one its video-size asks for).
+	NoTransportCC bool
 	// NoReplayProtection accepts a repeated SRTP packet, as a retransmission
 	// of a packet that an interceptor dropped after decryption is.
 	NoReplayProtection bool
@@ -204,7 +209,18 @@ func NewAPI(opts Options) (*webrtc.API, error) {
 	for _, f := range opts.Interceptors {
 		ir.Add(f)
 	}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	if opts.NoTransportCC {
+		// The default interceptors but the transport-wide feedback.
+		if err := webrtc.ConfigureNack(me, ir); err != nil {
+			return nil, err
+		}
+		if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+			return nil, err
+		}
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+			return nil, err
+		}
+	} else if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
@@ -388,21 +404,40 @@ func (c *Client) Join(ctx context.Context, room, name string) (*Joined, error) {
 // Publish sends the given tracks on the publish connection: it offers
 // them and waits for the server's answer.
 func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*webrtc.RTPSender, error) {
-	return c.publish(ctx, false, tracks)
+	return c.publish(ctx, false, false, tracks)
 }
 
-// PublishScreen sends a video track as a shared screen: its m-section is
-// marked a=content:slides in this offer and every later one (see
-// docs/protocol.md, Sharing a screen).
-func (c *Client) PublishScreen(ctx context.Context, track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
-	senders, err := c.publish(ctx, true, []webrtc.TrackLocal{track})
+// PublishSimulcast sends one video as simulcast, as a browser does with
+// sendEncodings: one m-section, an encoding for each of layers (each
+// made with webrtc.WithRTPStreamID, lowest first as the rids q, h, f
+// are). The caller puts the mid and rid header extensions on the
+// packets it writes (their ids are in the sender's GetParameters) and
+// reads each layer's RTCP with ReadSimulcastRTCP.
+func (c *Client) PublishSimulcast(ctx context.Context, layers ...webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	if len(layers) == 0 {
+		return nil, errors.New("simulcast without layers")
+	}
+	senders, err := c.publish(ctx, false, true, layers)
 	if err != nil {
 		return nil, err
 	}
 	return senders[0], nil
 }
 
-func (c *Client) publish(ctx context.Context, screen bool, tracks []webrtc.TrackLocal) ([]*webrtc.RTPSender, error) {
+// PublishScreen sends a video track as a shared screen: its m-section is
+// marked a=content:slides in this offer and every later one (see
+// docs/protocol.md, Sharing a screen).
+func (c *Client) PublishScreen(ctx context.Context, track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	senders, err := c.publish(ctx, true, false, []webrtc.TrackLocal{track})
+	if err != nil {
+		return nil, err
+	}
+	return senders[0], nil
+}
+
+// publish offers tracks, each on its own transceiver, or with simulcast
+// all as encodings of the first one's.
+func (c *Client) publish(ctx context.Context, screen, simulcast bool, tracks []webrtc.TrackLocal) ([]*webrtc.RTPSender, error) {
 	c.mu.Lock()
 	if c.pub == nil {
 		pc, err := c.api.NewPeerConnection(c.config())
@@ -418,6 +453,12 @@ func (c *Client) publish(ctx context.Context, screen bool, tracks []webrtc.Track
 
 	senders := make([]*webrtc.RTPSender, 0, len(tracks))
 	for _, t := range tracks {
+		if simulcast && len(senders) > 0 {
+			if err := senders[0].AddEncoding(t); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return nil, err

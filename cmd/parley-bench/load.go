@@ -20,10 +20,13 @@ type Scenario struct {
 	Name        string        `json:"name"`
 	Publishers  int           `json:"publishers"`
 	Subscribers int           `json:"subscribers"`
-	VideoBps    int           `json:"video_bps"`      // 0: audio only
-	Recorders   int           `json:"recorders"`      // participants recording audio clips (then no publishers or subscribers)
-	WHEP        bool          `json:"whep,omitempty"` // the subscribers watch over WHEP instead of joining
-	Talk        time.Duration `json:"-"`              // push-to-talk: talk this long, then Pause; 0 = always
+	VideoBps    int           `json:"video_bps"`           // 0: audio only
+	Recorders   int           `json:"recorders"`           // participants recording audio clips (then no publishers or subscribers)
+	WHEP        bool          `json:"whep,omitempty"`      // the subscribers watch over WHEP instead of joining
+	Simulcast   bool          `json:"simulcast,omitempty"` // the video goes out as the layers of simulcastLayers (VideoBps their sum), the subscribers spread over them
+	Versus      string        `json:"versus,omitempty"`    // another scenario whose runs alternate with this one's, for a comparison
+	NoCC        bool          `json:"no_cc,omitempty"`     // the subscribers do not accept transport-cc: no congestion control, their layer is the one their video-size asks for
+	Talk        time.Duration `json:"-"`                   // push-to-talk: talk this long, then Pause; 0 = always
 	Pause       time.Duration `json:"-"`
 	Warmup      time.Duration `json:"-"`
 	Measure     time.Duration `json:"-"`
@@ -32,30 +35,32 @@ type Scenario struct {
 // Result is what a scenario measured, over the measurement window.
 type Result struct {
 	Scenario
-	Seconds           float64   `json:"seconds"`
-	ReadySubscribers  int       `json:"ready_subscribers"` // that received every track before the window
-	SentPackets       uint64    `json:"sent_packets"`      // by the publishers (or recorders)
-	ForwardedPackets  uint64    `json:"forwarded_packets"` // received by the subscribers
-	ForwardedPerSec   float64   `json:"forwarded_per_sec"`
-	ServerCPUSeconds  float64   `json:"server_cpu_seconds"`
-	ServerCPUPercent  float64   `json:"server_cpu_percent"` // of one core
-	PerCPUSecond      float64   `json:"packets_per_server_cpu_second"`
-	CoreBusySeconds   float64   `json:"server_core_busy_seconds,omitempty"` // the server's pinned core, softirqs included
-	PerCoreSecond     float64   `json:"packets_per_server_core_second,omitempty"`
-	LossPercent       float64   `json:"loss_percent"`
-	LatencyP50Ms      float64   `json:"latency_p50_ms"`
-	LatencyP99Ms      float64   `json:"latency_p99_ms"` // send to arrival at the subscriber's socket
-	ReadP50Ms         float64   `json:"read_latency_p50_ms"`
-	ReadP99Ms         float64   `json:"read_latency_p99_ms"`               // send to the generator reading it
-	KeyframeP50Ms     float64   `json:"time_to_keyframe_p50_ms,omitempty"` // video: a subscriber's connecting to its first keyframe
-	KeyframeMaxMs     float64   `json:"time_to_keyframe_max_ms,omitempty"`
-	ServerRSSMB       float64   `json:"server_rss_mb"`
-	RSSPerSubKB       float64   `json:"server_rss_per_subscriber_kb"`
-	GeneratorCPU      float64   `json:"generator_cpu_percent"` // of the cores it may use
-	GeneratorSaturate bool      `json:"generator_saturated"`
-	Clips             int       `json:"clips,omitempty"`                              // recorders: clips stored
-	Runs              []float64 `json:"runs_packets_per_server_cpu_second,omitempty"` // with -repeat: every run's figure
-	Problems          []string  `json:"problems,omitempty"`
+	Seconds           float64       `json:"seconds"`
+	ReadySubscribers  int           `json:"ready_subscribers"` // that received every track before the window
+	SentPackets       uint64        `json:"sent_packets"`      // by the publishers (or recorders)
+	ForwardedPackets  uint64        `json:"forwarded_packets"` // received by the subscribers
+	ForwardedPerSec   float64       `json:"forwarded_per_sec"`
+	ServerCPUSeconds  float64       `json:"server_cpu_seconds"`
+	ServerCPUPercent  float64       `json:"server_cpu_percent"` // of one core
+	PerCPUSecond      float64       `json:"packets_per_server_cpu_second"`
+	CoreBusySeconds   float64       `json:"server_core_busy_seconds,omitempty"` // the server's pinned core, softirqs included
+	PerCoreSecond     float64       `json:"packets_per_server_core_second,omitempty"`
+	LossPercent       float64       `json:"loss_percent"`
+	LatencyP50Ms      float64       `json:"latency_p50_ms"`
+	LatencyP99Ms      float64       `json:"latency_p99_ms"` // send to arrival at the subscriber's socket
+	ReadP50Ms         float64       `json:"read_latency_p50_ms"`
+	ReadP99Ms         float64       `json:"read_latency_p99_ms"`               // send to the generator reading it
+	KeyframeP50Ms     float64       `json:"time_to_keyframe_p50_ms,omitempty"` // video: a subscriber's connecting to its first keyframe
+	KeyframeMaxMs     float64       `json:"time_to_keyframe_max_ms,omitempty"`
+	ServerRSSMB       float64       `json:"server_rss_mb"`
+	RSSPerSubKB       float64       `json:"server_rss_per_subscriber_kb"`
+	GeneratorCPU      float64       `json:"generator_cpu_percent"` // of the cores it may use
+	GeneratorSaturate bool          `json:"generator_saturated"`
+	Clips             int           `json:"clips,omitempty"`                              // recorders: clips stored
+	Layers            []LayerResult `json:"layers,omitempty"`                             // simulcast: what the subscribers of each layer got
+	VersusPercent     float64       `json:"versus_percent,omitempty"`                     // packets per server CPU-second, as a percentage of Versus's
+	Runs              []float64     `json:"runs_packets_per_server_cpu_second,omitempty"` // with -repeat: every run's figure
+	Problems          []string      `json:"problems,omitempty"`
 }
 
 // target is the server a scenario runs against.
@@ -193,7 +198,7 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	} else {
 		subs, err = join(ctx, t, room, "sub", sc.Subscribers, 16, func(int) (client.Options, *subscriber) {
 			s := &subscriber{measuring: &measuring}
-			return client.Options{OnTrack: s.onTrack}, s
+			return client.Options{OnTrack: s.onTrack, NoTransportCC: sc.NoCC}, s
 		})
 	}
 	everyone = append(everyone, subs...)
@@ -236,6 +241,12 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	if res.ReadySubscribers < sc.Subscribers {
 		res.Problems = append(res.Problems, fmt.Sprintf("only %d of %d subscribers received every track", res.ReadySubscribers, sc.Subscribers))
 	}
+	var wants []int
+	if sc.Simulcast {
+		if wants, err = askLayers(ctx, subs); err != nil {
+			res.Problems = append(res.Problems, err.Error())
+		}
+	}
 	time.Sleep(sc.Warmup)
 
 	// The window.
@@ -276,6 +287,9 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	res.ReadP99Ms = ms(read.quantile(0.99))
 	if sc.VideoBps > 0 && sc.Talk == 0 { // a publisher that pauses makes it wait for the talk
 		res.keyframes(subs)
+	}
+	if sc.Simulcast {
+		res.layers(ctx, subs, wants)
 	}
 	if n := len(subs) + len(pubs); n > 0 {
 		res.RSSPerSubKB = float64(b.srv.rss-before.rss) / 1e3 / float64(n)
@@ -458,20 +472,30 @@ type sending struct {
 func (s *sending) start(ctx context.Context, ps []*participant, prefix string, sc Scenario) error {
 	s.once.Do(func() { s.stop = make(chan struct{}) })
 	for i, p := range ps {
-		pub, err := newPublisher(fmt.Sprintf("%s%d", prefix, i), sc.VideoBps, sc.Talk, sc.Pause)
-		if err != nil {
-			return err
+		id := fmt.Sprintf("%s%d", prefix, i)
+		if sc.Simulcast {
+			pub, err := publishSimulcast(ctx, p.c, id, sc.Talk, sc.Pause)
+			if err != nil {
+				return err
+			}
+			p.pub = pub
+		} else {
+			pub, err := newPublisher(id, sc.VideoBps, sc.Talk, sc.Pause)
+			if err != nil {
+				return err
+			}
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			ss, err := p.c.Publish(pctx, pub.tracks()...)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("publish: %w", err)
+			}
+			for _, tr := range ss {
+				go pub.readRTCP(tr)
+			}
+			p.pub = pub
 		}
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		ss, err := p.c.Publish(pctx, pub.tracks()...)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		for _, tr := range ss {
-			go pub.readRTCP(tr)
-		}
-		p.pub = pub
+		pub := p.pub
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); pub.run(s.stop) }()
 	}

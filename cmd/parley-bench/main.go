@@ -52,6 +52,13 @@ func whep(sc Scenario) Scenario {
 	return sc
 }
 
+// simulcast makes the publishers of sc send simulcast, its runs
+// interleaved with those of the scenario named versus.
+func simulcast(sc Scenario, versus string) Scenario {
+	sc.Simulcast, sc.VideoBps, sc.Versus = true, simulcastBps(), versus
+	return sc
+}
+
 // standardMatrix is what make bench runs.
 func standardMatrix(warmup, measure time.Duration) []Scenario {
 	sc := func(name string, p, s, kbps, rec int) Scenario {
@@ -65,6 +72,7 @@ func standardMatrix(warmup, measure time.Duration) []Scenario {
 		sc("video 1×50", 1, 50, 800, 0),
 		sc("video 1×100", 1, 100, 800, 0),
 		sc("video 1×200", 1, 200, 800, 0),
+		simulcast(sc("video 1×200 simulcast", 1, 200, 0, 0), "video 1×200"),
 		whep(sc("video 1×200 WHEP", 1, 200, 800, 0)),
 		sc("audio+video 5×5", 5, 5, 800, 0),
 		sc("50 audio recorders", 0, 0, 0, 50),
@@ -89,11 +97,12 @@ func mainErr(args []string, stdout io.Writer) error {
 		serverCPUs = fs.String("server-cpus", "", "CPU list (taskset -c) to pin the started server to, e.g. 0")
 		url        = fs.String("url", "", "websocket URL of a running server instead of -server, e.g. ws://127.0.0.1:8080/ws; its rooms must be those of the bench config")
 		pid        = fs.Int("pid", 0, "process id of the running server given by -url, for its CPU time and RSS")
-		matrix     = fs.String("matrix", "", `"standard": run the standard matrix (needs -server)`)
+		matrix     = fs.String("matrix", "", `"standard": run the standard matrix; "simulcast": only video 1×200 and its simulcast, runs interleaved (both need -server)`)
 		pubs       = fs.Int("publishers", 1, "publishers")
 		subs       = fs.Int("subscribers", 10, "subscribers")
 		kbps       = fs.Int("video-kbps", 0, "VP8 bitrate of each publisher in kbit/s; 0 = audio only")
 		whepSubs   = fs.Bool("whep", false, "the subscribers watch over WHEP (POST /whep/{room}) instead of joining")
+		simul      = fs.Bool("simulcast", false, "the publishers send their video as simulcast (rids q, h, f: 320x180 at 150 kbit/s, 640x360 at 500, 1280x720 at 1500; -video-kbps is ignored) and the subscribers, spread evenly, ask each for one layer (video-size)")
 		recorders  = fs.Int("recorders", 0, "participants recording audio clips instead of publishers and subscribers")
 		ptt        = fs.String("ptt", "", `push-to-talk: "talk/pause" such as "2s/1s"; empty = always talking`)
 		warmup     = fs.Duration("warmup", 2*time.Second, "time between every subscriber receiving and the measurement")
@@ -128,13 +137,22 @@ func mainErr(args []string, stdout io.Writer) error {
 	}
 	var scenarios []Scenario
 	switch *matrix {
-	case "standard":
+	case "standard", "simulcast":
 		if *serverBin == "" {
 			return errors.New("-matrix needs -server: each scenario starts a fresh server")
 		}
 		scenarios = standardMatrix(*warmup, *measure)
+		if *matrix == "simulcast" {
+			scenarios = slices.DeleteFunc(scenarios, func(sc Scenario) bool { return sc.Name != "video 1×200" && sc.Versus != "video 1×200" })
+		}
 	case "":
 		sc := Scenario{Publishers: *pubs, Subscribers: *subs, VideoBps: *kbps * 1000, Recorders: *recorders, WHEP: *whepSubs, Warmup: *warmup, Measure: *measure}
+		if *simul {
+			if *whepSubs {
+				return errors.New("-simulcast needs subscribers that join (they ask for a layer over the websocket), not -whep")
+			}
+			sc = simulcast(sc, "")
+		}
 		if *ptt != "" {
 			t, p, ok := strings.Cut(*ptt, "/")
 			var err1, err2 error
@@ -147,7 +165,7 @@ func mainErr(args []string, stdout io.Writer) error {
 		sc.Name = describe(sc)
 		scenarios = []Scenario{sc}
 	default:
-		return fmt.Errorf("-matrix %q: the only matrix is \"standard\"", *matrix)
+		return fmt.Errorf("-matrix %q: the matrices are \"standard\" and \"simulcast\"", *matrix)
 	}
 	for _, sc := range scenarios {
 		if sc.Recorders == 0 && (sc.Publishers < 1 || sc.Subscribers < 0) || sc.Recorders < 0 || sc.Measure <= 0 {
@@ -181,39 +199,28 @@ func mainErr(args []string, stdout io.Writer) error {
 		rep.Revision = revision()
 	}
 	fmt.Fprintf(os.Stderr, "parley-bench: %s, %d CPUs, generator on %d of them\n", rep.Machine, rep.CPUs, cpusAllowed())
-	for _, sc := range scenarios {
-		var runs []Result
+	// Each group's scenarios run in turn, repeat times over: a scenario
+	// compared with another (Versus) alternates with it, so that both
+	// see the same machine.
+	for _, group := range interleave(scenarios) {
+		runs := make([][]Result, len(group))
 		for i := range *repeat {
-			fmt.Fprintf(os.Stderr, "parley-bench: %s (run %d of %d) ...\n", sc.Name, i+1, *repeat)
-			t := target{url: *url, pid: *pid, profile: *profiled}
-			var srv *spawned
-			if *serverBin != "" {
-				prof := ""
-				if *profileDir != "" {
-					if err := os.MkdirAll(*profileDir, 0o755); err != nil {
-						return err
-					}
-					prof = filepath.Join(*profileDir, fmt.Sprintf("%s-%d.pprof", slug(sc.Name), i+1))
+			for j, sc := range group {
+				fmt.Fprintf(os.Stderr, "parley-bench: %s (run %d of %d) ...\n", sc.Name, i+1, *repeat)
+				res, err := runOnce(ctx, sc, i, target{url: *url, pid: *pid, profile: *profiled}, *serverBin, *serverCPUs, *profileDir, cores)
+				if err != nil {
+					return fmt.Errorf("%s: %w", sc.Name, err)
 				}
-				var err error
-				if srv, err = spawn(ctx, *serverBin, *serverCPUs, prof); err != nil {
-					return err
-				}
-				t = target{url: srv.url, pid: srv.pid(), profile: prof != "", cores: cores}
+				line, _ := json.Marshal(res)
+				fmt.Fprintln(stdout, string(line))
+				runs[j] = append(runs[j], res)
 			}
-			res, err := run(ctx, t, sc)
-			if srv != nil {
-				srv.stop()
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", sc.Name, err)
-			}
-			line, _ := json.Marshal(res)
-			fmt.Fprintln(stdout, string(line))
-			runs = append(runs, res)
 		}
-		rep.Results = append(rep.Results, median(runs))
+		for _, rs := range runs {
+			rep.Results = append(rep.Results, median(rs))
+		}
 	}
+	compare(rep.Results)
 	table := markdown(rep)
 	fmt.Fprint(stdout, "\n"+table)
 	if *jsonOut != "" {
@@ -228,6 +235,57 @@ func mainErr(args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// runOnce runs sc (its run i) against t, or a fresh server started from
+// bin.
+func runOnce(ctx context.Context, sc Scenario, i int, t target, bin, cpus, profileDir string, cores []int) (Result, error) {
+	if bin == "" {
+		return run(ctx, t, sc)
+	}
+	prof := ""
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			return Result{}, err
+		}
+		prof = filepath.Join(profileDir, fmt.Sprintf("%s-%d.pprof", slug(sc.Name), i+1))
+	}
+	srv, err := spawn(ctx, bin, cpus, prof)
+	if err != nil {
+		return Result{}, err
+	}
+	defer srv.stop()
+	return run(ctx, target{url: srv.url, pid: srv.pid(), profile: prof != "", cores: cores}, sc)
+}
+
+// interleave groups the scenarios to run together: each with those that
+// name it as Versus, in the order given.
+func interleave(scenarios []Scenario) [][]Scenario {
+	var groups [][]Scenario
+	for _, sc := range scenarios {
+		at := slices.IndexFunc(groups, func(g []Scenario) bool { return sc.Versus != "" && g[0].Name == sc.Versus })
+		if at < 0 {
+			groups = append(groups, []Scenario{sc})
+		} else {
+			groups[at] = append(groups[at], sc)
+		}
+	}
+	return groups
+}
+
+// compare sets, for each result measured versus another, its figure as a
+// percentage of the other's.
+func compare(results []Result) {
+	for i, r := range results {
+		if r.Versus == "" {
+			continue
+		}
+		for _, o := range results {
+			if o.Name == r.Versus && o.PerCPUSecond > 0 {
+				results[i].VersusPercent = math.Round(1000*r.PerCPUSecond/o.PerCPUSecond) / 10
+			}
+		}
+	}
 }
 
 // median returns the run with the median packets per server CPU-second
@@ -263,6 +321,8 @@ func describe(sc Scenario) string {
 	switch {
 	case sc.Recorders > 0:
 		return fmt.Sprintf("%d audio recorders", sc.Recorders)
+	case sc.Simulcast:
+		return fmt.Sprintf("video %d×%d simulcast", sc.Publishers, sc.Subscribers)
 	case sc.VideoBps > 0 && sc.WHEP:
 		return fmt.Sprintf("video %d×%d WHEP", sc.Publishers, sc.Subscribers)
 	case sc.VideoBps > 0:
@@ -315,6 +375,12 @@ func markdown(rep Report) string {
 		notes := append([]string(nil), r.Problems...)
 		if len(r.Runs) > 1 {
 			notes = append(notes, fmt.Sprintf("median of %d runs: %s per CPU-s", len(r.Runs), joinFloats(r.Runs)))
+		}
+		if r.VersusPercent > 0 {
+			notes = append(notes, fmt.Sprintf("%.1f%% of %s's packets per server CPU-s, runs interleaved", r.VersusPercent, r.Versus))
+		}
+		if ln := layerNote(r.Layers); ln != "" {
+			notes = append(notes, ln)
 		}
 		if r.GeneratorSaturate {
 			notes = append(notes, "generator saturated: the figure measures the generator")

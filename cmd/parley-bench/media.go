@@ -28,40 +28,83 @@ const (
 
 // publisher sends synthetic Opus at 50 packets/s and, with a bitrate,
 // VP8 frames at 30 fps, paced in 5 ms bursts as a browser's pacer sends
-// them. Every payload ends with its send time. It answers keyframe
-// requests with a larger keyframe.
+// them: one video, or with simulcast one per layer (simulcast.go), all
+// through the one pacer. Every payload ends with its send time. It
+// answers keyframe requests with a larger keyframe, whose header says
+// its layer's size.
 type publisher struct {
-	audio, video *webrtc.TrackLocalStaticRTP
-	videoBps     int
-	talk, pause  time.Duration // push-to-talk: send for talk, then nothing for pause; talk 0 = always
+	audio       *webrtc.TrackLocalStaticRTP
+	video       []*videoLayer // none: audio only
+	talk, pause time.Duration // push-to-talk: send for talk, then nothing for pause; talk 0 = always
+	keyEvery    time.Duration // a keyframe this often besides those asked for; 0 = only those
 
-	keyframe atomic.Bool
-	sent     [2]atomic.Uint64 // packets sent: audio, video
-	plis     atomic.Uint64
+	// Simulcast: the header extensions every video packet carries, set
+	// once published (publishSimulcast).
+	midID, ridID uint8
+	mid          string
+
+	sent [2]atomic.Uint64 // packets sent: audio, video
+	plis atomic.Uint64
+}
+
+// videoLayer is one video encoding a publisher sends.
+type videoLayer struct {
+	track         *webrtc.TrackLocalStaticRTP
+	rid           string // "" without simulcast
+	width, height int    // the size its keyframes announce
+	bps           int
+	keyframe      atomic.Bool // asked for, or due
 }
 
 func newPublisher(id string, videoBps int, talk, pause time.Duration) (*publisher, error) {
-	p := &publisher{videoBps: videoBps, talk: talk, pause: pause}
+	p := &publisher{talk: talk, pause: pause}
 	var err error
 	p.audio, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", id)
 	if err != nil {
 		return nil, err
 	}
 	if videoBps > 0 {
-		p.video, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", id)
+		v, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", id)
 		if err != nil {
 			return nil, err
 		}
+		l := &videoLayer{track: v, width: 640, height: 480, bps: videoBps}
+		l.keyframe.Store(true)
+		p.video = []*videoLayer{l}
 	}
-	p.keyframe.Store(true)
 	return p, nil
 }
 
+// tracks are what a publisher without simulcast publishes.
 func (p *publisher) tracks() []webrtc.TrackLocal {
-	if p.video == nil {
+	if len(p.video) == 0 {
 		return []webrtc.TrackLocal{p.audio}
 	}
-	return []webrtc.TrackLocal{p.audio, p.video}
+	return []webrtc.TrackLocal{p.audio, p.video[0].track}
+}
+
+// askKeyframes marks a keyframe due on every layer whose SSRC the
+// packets ask it of (all layers for ssrc 0).
+func (p *publisher) askKeyframes(pkts []rtcp.Packet, ssrcs map[uint32]*videoLayer) {
+	for _, pkt := range pkts {
+		var media uint32
+		switch r := pkt.(type) {
+		case *rtcp.PictureLossIndication:
+			media = r.MediaSSRC
+		case *rtcp.FullIntraRequest:
+			media = r.MediaSSRC
+		default:
+			continue
+		}
+		p.plis.Add(1)
+		if l := ssrcs[media]; l != nil {
+			l.keyframe.Store(true)
+			continue
+		}
+		for _, l := range p.video {
+			l.keyframe.Store(true)
+		}
+	}
 }
 
 // readRTCP watches a sender for keyframe requests until it stops.
@@ -71,14 +114,16 @@ func (p *publisher) readRTCP(s *webrtc.RTPSender) {
 		if err != nil {
 			return
 		}
-		for _, pkt := range pkts {
-			switch pkt.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				p.keyframe.Store(true)
-				p.plis.Add(1)
-			}
-		}
+		p.askKeyframes(pkts, nil)
 	}
+}
+
+// queued is a video payload waiting for the pacer, stamped when sent.
+type queued struct {
+	layer   int
+	payload []byte
+	marker  bool
+	ts      uint32
 }
 
 // run sends until stop closes.
@@ -87,19 +132,23 @@ func (p *publisher) run(stop <-chan struct{}) {
 	defer tick.Stop()
 	start := time.Now()
 	var (
-		aseq, vseq uint16 = 1, 1
-		ats, vts   uint32
-		nextAudio  = start
-		nextFrame  = start
-		queue      [][]byte // paced video payloads, stamped when sent
-		markers    []bool
-		stamps     []uint32
-		budget     float64
-		buf        = make([]byte, 1500)
-		hdr        rtp.Header
+		aseq      uint16 = 1
+		vseq             = make([]uint16, len(p.video))
+		ats, vts  uint32
+		nextAudio = start
+		nextFrame = start
+		nextKey   = start.Add(p.keyEvery)
+		queue     []queued
+		budget    float64
+		buf       = make([]byte, 1500)
+		hdr       rtp.Header
+		totalBps  int
 	)
-	pacingBytesPerTick := pacingFactor * float64(p.videoBps) / 8 * pacerTick.Seconds()
-	frameBytes := p.videoBps / 8 / videoFPS
+	for i, l := range p.video {
+		vseq[i] = 1
+		totalBps += l.bps
+	}
+	pacingBytesPerTick := pacingFactor * float64(totalBps) / 8 * pacerTick.Seconds()
 	for {
 		var now time.Time
 		select {
@@ -123,8 +172,14 @@ func (p *publisher) run(stop <-chan struct{}) {
 				p.sent[0].Add(1)
 			}
 		}
-		if p.video == nil {
+		if len(p.video) == 0 {
 			continue
+		}
+		if p.keyEvery > 0 && !now.Before(nextKey) {
+			nextKey = nextKey.Add(p.keyEvery)
+			for _, l := range p.video {
+				l.keyframe.Store(true)
+			}
 		}
 		for !now.Before(nextFrame) {
 			nextFrame = nextFrame.Add(time.Second / videoFPS)
@@ -132,42 +187,56 @@ func (p *publisher) run(stop <-chan struct{}) {
 			if !talking {
 				continue
 			}
-			key := p.keyframe.Swap(false)
-			size := frameBytes
-			if key {
-				size *= keyframeFactor
-			}
-			for off, first := 0, true; off < size; first = false {
-				n := min(maxRTPPayload, size-off+1)
-				pl := make([]byte, max(n, 12+stampBytes))
-				if first {
-					pl[0] = 0x10 // VP8 descriptor: start of partition 0
-					if key {
-						copy(pl[1:], []byte{0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01}) // keyframe, 640x480
-					} else {
-						pl[1] = 0x01 // an interframe
-					}
+			for i, l := range p.video {
+				key := l.keyframe.Swap(false)
+				size := l.bps / 8 / videoFPS
+				if key {
+					size *= keyframeFactor
 				}
-				off += n - 1
-				queue = append(queue, pl)
-				markers = append(markers, off >= size)
-				stamps = append(stamps, vts)
+				for off, first := 0, true; off < size; first = false {
+					n := min(maxRTPPayload, size-off+1)
+					pl := make([]byte, max(n, 12+stampBytes))
+					if first {
+						pl[0] = 0x10 // VP8 descriptor: start of partition 0
+						if key {
+							vp8KeyframeHeader(pl[1:], l.width, l.height)
+						} else {
+							pl[1] = 0x01 // an interframe
+						}
+					}
+					off += n - 1
+					queue = append(queue, queued{layer: i, payload: pl, marker: off >= size, ts: vts})
+				}
 			}
 		}
 		// The pacer: the budget of one tick, plus what the last left.
 		budget = min(budget+pacingBytesPerTick, 2*pacingBytesPerTick)
 		for len(queue) > 0 && budget > 0 {
-			pl := queue[0]
-			hdr = rtp.Header{Version: 2, SequenceNumber: vseq, Timestamp: stamps[0], Marker: markers[0]}
-			vseq++
-			stamp(pl)
-			if p.video.WriteRTP(&rtp.Packet{Header: hdr, Payload: pl}) == nil {
+			q := queue[0]
+			l := p.video[q.layer]
+			hdr = rtp.Header{Version: 2, SequenceNumber: vseq[q.layer], Timestamp: q.ts, Marker: q.marker}
+			vseq[q.layer]++
+			if l.rid != "" {
+				_ = hdr.SetExtension(p.midID, []byte(p.mid))
+				_ = hdr.SetExtension(p.ridID, []byte(l.rid))
+			}
+			stamp(q.payload)
+			if l.track.WriteRTP(&rtp.Packet{Header: hdr, Payload: q.payload}) == nil {
 				p.sent[1].Add(1)
 			}
-			budget -= float64(len(pl))
-			queue, markers, stamps = queue[1:], markers[1:], stamps[1:]
+			budget -= float64(len(q.payload))
+			queue = queue[1:]
 		}
 	}
+}
+
+// vp8KeyframeHeader writes the start of a VP8 keyframe (RFC 6386
+// section 9.1) into b: its frame tag (a shown keyframe), the start code,
+// and the width and height without scaling.
+func vp8KeyframeHeader(b []byte, width, height int) {
+	copy(b, []byte{0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a})
+	binary.LittleEndian.PutUint16(b[6:], uint16(width&0x3fff))
+	binary.LittleEndian.PutUint16(b[8:], uint16(height&0x3fff))
 }
 
 // vp8Keyframe reports whether an RTP packet starts a VP8 keyframe: its
@@ -237,6 +306,11 @@ func (h *histogram) merge(o *histogram) {
 // window can be read while it runs.
 type trackStats struct {
 	video     bool
+	id        string        // the track's id in the subscribe offer
+	bytes     atomic.Uint64 // in the window: RTP packets' sizes
+	keyWidth  atomic.Int32  // of the latest VP8 keyframe
+	keys      atomic.Uint64 // keyframes in the window
+	keysOff   atomic.Uint64 // of them, those not as wide as the subscriber's want
 	unstamped atomic.Uint64 // packets whose kernel arrival time was not found
 	got       atomic.Bool   // a packet arrived
 	packets   atomic.Uint64
@@ -259,6 +333,7 @@ type subscriber struct {
 	arr        arrivals     // kernel receive times, from the client's sockets (stampNet)
 	connecting atomic.Int64 // when it began to connect (Unix ns)
 	keyframe   atomic.Int64 // when its first video keyframe arrived (Unix ns); 0 until then
+	want       atomic.Int32 // simulcast: the width of the layer it asked for (video-size); 0 = any
 
 	mu     sync.Mutex
 	tracks []*trackStats
@@ -292,7 +367,7 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			}
 		}
 	}()
-	st := &trackStats{video: tr.Kind() == webrtc.RTPCodecTypeVideo}
+	st := &trackStats{video: tr.Kind() == webrtc.RTPCodecTypeVideo, id: tr.ID()}
 	s.mu.Lock()
 	s.tracks = append(s.tracks, st)
 	s.mu.Unlock()
@@ -330,11 +405,25 @@ func (s *subscriber) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 				_, _ = recv.Transport().WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 			}
 		}
+		width, key := 0, false
+		if st.video {
+			if w, _, ok := vp8KeyframeSize(buf[:n]); ok {
+				width, key = w, true
+				st.keyWidth.Store(int32(w))
+			}
+		}
 		if !s.measuring.Load() {
 			first = true
 			continue
 		}
 		st.packets.Add(1)
+		st.bytes.Add(uint64(n))
+		if key {
+			st.keys.Add(1)
+			if want := s.want.Load(); want != 0 && int32(width) != want {
+				st.keysOff.Add(1)
+			}
+		}
 		switch d := int16(seq - last); {
 		case first:
 		case d > 1:
