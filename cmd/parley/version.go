@@ -82,6 +82,8 @@ Usage:
   parley version                      print the version, commit, date and Go version
   parley token -room R -name N [...]  print a join token (parley token -h)
   parley hash-password                read a password on stdin, print its hash
+  parley admin [-url U] [-token T] COMMAND [ARGS]
+                                      drive the admin API (parley admin -h)
   parley admin COMMAND [...]          drive the admin API (parley admin -h)
 
 Flags:

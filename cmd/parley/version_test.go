@@ -84,7 +84,7 @@ func TestHelp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parley -h: %v\n%s", err, out)
 	}
-	for _, want := range []string{"parley version", "parley token", "parley hash-password", "-config", "-check-config"} {
+	for _, want := range []string{"parley version", "parley token", "parley hash-password", "parley admin", "-config", "-check-config"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("parley -h does not mention %q:\n%s", want, out)
 		}
