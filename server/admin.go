@@ -320,7 +320,7 @@ func (a *adminAPI) putRoom(w http.ResponseWriter, r *http.Request, by string) {
 		writeError(w, http.StatusInternalServerError, "the room file could not be written")
 		return
 	}
-	if err := a.s.reloadRoomsLocked(); err != nil {
+	if err := a.s.reloadRoomsLocked(false); err != nil {
 		// Logged; the file itself was good, another may not be.
 		a.s.log.Warn("admin API: rooms reloaded with problems", "by", by, "room", name, "err", err)
 	}
@@ -374,7 +374,7 @@ func (a *adminAPI) deleteRoom(w http.ResponseWriter, r *http.Request, by string)
 		writeError(w, http.StatusInternalServerError, "the room file could not be removed")
 		return
 	}
-	if err := a.s.reloadRoomsLocked(); err != nil {
+	if err := a.s.reloadRoomsLocked(false); err != nil {
 		a.s.log.Warn("admin API: rooms reloaded with problems", "by", by, "room", name, "err", err)
 	}
 	a.s.log.Info("admin API: room deleted", "by", by, "room", name)

@@ -32,12 +32,13 @@ type roomFiles struct {
 	mu        sync.Mutex
 	seen      map[string][sha256.Size]byte // by room name: the bytes last read, good or not
 	rooms     map[string]configs.Room      // by room name: the settings in force
+	settling  map[string][sha256.Size]byte // by room name: a change seen once by the watcher (gone: the file missing)
 	folderErr string                       // the folder's last problem, logged once
 	closed    bool                         // the server shut down
 }
 
 func newRoomFiles(dir string, rooms []configs.Room) *roomFiles {
-	rf := &roomFiles{dir: dir, seen: map[string][sha256.Size]byte{}, rooms: map[string]configs.Room{}}
+	rf := &roomFiles{dir: dir, seen: map[string][sha256.Size]byte{}, rooms: map[string]configs.Room{}, settling: map[string][sha256.Size]byte{}}
 	for _, r := range rooms {
 		rf.rooms[r.Name] = r
 	}
@@ -78,11 +79,30 @@ func (s *Server) ReloadRooms() error {
 	if rf.closed {
 		return ErrShutDown
 	}
-	return s.reloadRoomsLocked()
+	return s.reloadRoomsLocked(false)
 }
 
-// reloadRoomsLocked is ReloadRooms. Called locked (roomFiles.mu).
-func (s *Server) reloadRoomsLocked() error {
+// lookAtRooms is the watcher's look at the rooms folder: ReloadRooms, but
+// a change is taken only once two looks in a row see it.
+func (s *Server) lookAtRooms() error {
+	rf := s.roomFiles
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	if rf.closed {
+		return ErrShutDown
+	}
+	return s.reloadRoomsLocked(true)
+}
+
+// gone stands in settling for a file that is missing: no file's hash.
+var gone [sha256.Size]byte
+
+// reloadRoomsLocked is ReloadRooms. With settle (the watcher's looks), a
+// file changed, added or missing is taken only when the next look finds
+// it the same: a file being written in place, or an editor's save that
+// removes the file and writes it again, is not taken half-way (a room
+// closed for it). Called locked (roomFiles.mu).
+func (s *Server) reloadRoomsLocked(settle bool) error {
 	rf := s.roomFiles
 	files, err := configs.ReadRoomFiles(rf.dir)
 	if len(files) == 0 {
@@ -106,8 +126,14 @@ func (s *Server) reloadRoomsLocked() error {
 		present[f.Name] = true
 		sum := sha256.Sum256(f.Data)
 		if old, ok := rf.seen[f.Name]; ok && old == sum {
+			delete(rf.settling, f.Name)
 			continue
 		}
+		if settle && rf.settling[f.Name] != sum {
+			rf.settling[f.Name] = sum // applied if the next look sees the same
+			continue
+		}
+		delete(rf.settling, f.Name)
 		rf.seen[f.Name] = sum
 		r, err := configs.ParseRoom(f.Path, f.Data)
 		if err == nil {
@@ -130,13 +156,24 @@ func (s *Server) reloadRoomsLocked() error {
 		return errors.Join(errs...)
 	}
 	for _, name := range slices.Sorted(maps.Keys(rf.rooms)) {
-		if !present[name] {
-			s.removeRoom(name)
+		if present[name] {
+			continue
 		}
+		if v, ok := rf.settling[name]; settle && (!ok || v != gone) {
+			rf.settling[name] = gone // removed if the next look misses it too
+			continue
+		}
+		delete(rf.settling, name)
+		s.removeRoom(name)
 	}
 	for name := range rf.seen {
-		if !present[name] {
-			delete(rf.seen, name)
+		if _, ok := rf.rooms[name]; !ok && !present[name] {
+			delete(rf.seen, name) // a refused file that went
+		}
+	}
+	for name := range rf.settling {
+		if _, ok := rf.rooms[name]; !ok && !present[name] {
+			delete(rf.settling, name) // a new file that went before it settled
 		}
 	}
 	return errors.Join(errs...)
@@ -185,6 +222,7 @@ func (s *Server) removeRoom(name string) {
 	}
 	delete(s.roomFiles.rooms, name)
 	delete(s.roomFiles.seen, name)
+	delete(s.roomFiles.settling, name)
 }
 
 // watchRooms reads the rooms folder every interval until ctx ends.
@@ -196,7 +234,7 @@ func (s *Server) watchRooms(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = s.ReloadRooms() // logged
+			_ = s.lookAtRooms() // logged
 		}
 	}
 }

@@ -38,10 +38,15 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-// writeRoom writes a room file into dir.
+// writeRoom writes a room file into dir whole, as the docs ask (a new
+// file renamed over the old one): the watcher never reads half of it.
 func writeRoom(t *testing.T, dir, name, body string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(body), 0o644); err != nil {
+	tmp := filepath.Join(dir, name+".tmp")
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name+".toml")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -199,6 +204,56 @@ func TestRoomRemoved(t *testing.T) {
 	srv.join(t, "chat", "bob", client.Options{})
 	if resp, body := srv.fetch(t, "GET", "/api/rooms/chat/clips", "", nil); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), clip.ID) {
 		t.Errorf("the room back: its clips %s %s, want %s", resp.Status, body, clip.ID)
+	}
+}
+
+// TestRoomFileSettles: the watcher takes a change only when two looks in
+// a row see it, so that a room file briefly missing (an editor's save)
+// does not close its room, and a file being written is not taken
+// half-way; a file missing twice closes its room.
+func TestRoomFileSettles(t *testing.T) {
+	srv, dir, _ := startRoomsServer(t, -1, nil)
+	c, _ := srv.join(t, "chat", "ann", client.Options{})
+	file := filepath.Join(dir, "chat.toml")
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.lookAtRooms(); err != nil {
+		t.Fatal(err)
+	}
+	writeRoom(t, dir, "chat", chatRoom)
+	if err := srv.lookAtRooms(); err != nil {
+		t.Fatal(err)
+	}
+	if code, r := srv.roomListing(t, "chat"); code != http.StatusOK || r.MaxClipSeconds != 30 {
+		t.Fatalf("after its file was missing for one look, chat: %d %+v", code, r)
+	}
+
+	writeRoom(t, dir, "chat", strings.Replace(chatRoom, "30", "9", 1))
+	if err := srv.lookAtRooms(); err != nil {
+		t.Fatal(err)
+	}
+	if _, r := srv.roomListing(t, "chat"); r.MaxClipSeconds != 30 {
+		t.Errorf("a change seen once applied: max_clip_seconds %d", r.MaxClipSeconds)
+	}
+	if err := srv.lookAtRooms(); err != nil {
+		t.Fatal(err)
+	}
+	if _, r := srv.roomListing(t, "chat"); r.MaxClipSeconds != 9 {
+		t.Errorf("a change seen twice: max_clip_seconds %d, want 9", r.MaxClipSeconds)
+	}
+
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := srv.lookAtRooms(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expectBye(t, c, signaling.ErrRoomRemoved)
+	if code, _ := srv.roomListing(t, "chat"); code != http.StatusNotFound {
+		t.Errorf("a file missing twice: chat %d, want 404", code)
 	}
 }
 
