@@ -259,6 +259,11 @@ func (s *Sender) Emit(typ, room string, data any) {
 		if !h.cfg.Wants(typ) {
 			continue
 		}
+		if len(s.incoming) >= QueueLimit*len(s.hooks) { // the disk cannot keep up
+			h.failed++
+			s.log.Error("event dropped: too many waiting to be written", "url", redact(h.cfg.URL), "event", typ, "room", room)
+			continue
+		}
 		if body == nil {
 			var err error
 			if body, err = json.Marshal(ev); err != nil {
