@@ -48,6 +48,9 @@ func runAdmin(args []string, stdin io.Reader, out, info io.Writer) error {
 	base := fs.String("url", envOr("PARLEY_URL", "http://127.0.0.1:8080"), "the server's address")
 	token := fs.String("token", os.Getenv("PARLEY_ADMIN_TOKEN"), "an admin token (admin.tokens in the server file)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h: the usage is printed
+		}
 		return err
 	}
 	if fs.NArg() == 0 {

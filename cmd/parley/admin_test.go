@@ -36,6 +36,9 @@ func TestAdminCommand(t *testing.T) {
 		return tag
 	}
 
+	if _, info, err := runAdminErr("-h"); err != nil || !strings.Contains(info, "delete-clip ROOM ID") {
+		t.Errorf("parley admin -h: %v\n%s", err, info)
+	}
 	if _, _, err := runAdminErr("-url", p.url, "-token", "wrong-token", "rooms"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("a wrong token: %v, want 401", err)
 	}

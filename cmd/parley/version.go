@@ -84,7 +84,6 @@ Usage:
   parley hash-password                read a password on stdin, print its hash
   parley admin [-url U] [-token T] COMMAND [ARGS]
                                       drive the admin API (parley admin -h)
-  parley admin COMMAND [...]          drive the admin API (parley admin -h)
 
 Flags:
 `
