@@ -25,6 +25,10 @@ type Pending struct {
 	r      *room
 	clip   Clip // ID, Room, Author, Owner, Created, Expires, Description, State
 	upload bool
+	// maxBytes is the room's max_clip_bytes when the clip began: a
+	// recording is held to the limits it started with, so that a limit
+	// lowered meanwhile does not throw a finished clip away.
+	maxBytes int64
 
 	mu    sync.Mutex
 	f     *os.File
@@ -49,19 +53,20 @@ func (s *Store) begin(roomName string, meta Clip, upload bool) (*Pending, error)
 		return nil, fmt.Errorf("begin clip: the owner must be OwnerOf(key), got %q", meta.Owner)
 	}
 	created := time.UnixMilli(s.opts.now().UnixMilli()).UTC()
+	cfg := r.cfg()
 	c := Clip{
-		Room:        r.cfg().Name,
+		Room:        cfg.Name,
 		Author:      cleanText(meta.Author, maxAuthor),
 		Owner:       meta.Owner,
 		Created:     created,
 		Description: cleanText(meta.Description, MaxDescription),
 		State:       Published,
-		Expires:     created.Add(r.cfg().ClipLifetime.D()),
+		Expires:     created.Add(cfg.ClipLifetime.D()),
 	}
 	if meta.Kind == KindAudio || meta.Kind == KindVideo {
 		c.Kind = meta.Kind
 	}
-	if r.cfg().Publish == configs.PublishManual {
+	if cfg.Publish == configs.PublishManual {
 		c.State = Draft
 	}
 	for range 8 {
@@ -89,7 +94,7 @@ func (s *Store) begin(roomName string, meta Clip, upload bool) (*Pending, error)
 			_ = r.root.Remove("clips/" + id + ".part")
 			return nil, fmt.Errorf("begin clip %s: %w", id, err)
 		}
-		return &Pending{s: s, r: r, clip: c, upload: upload, f: f}, nil
+		return &Pending{s: s, r: r, clip: c, upload: upload, f: f, maxBytes: cfg.MaxClipBytes}, nil
 	}
 	return nil, errors.New("begin clip: no free id") // 64 random bits: never
 }
@@ -157,8 +162,8 @@ func (p *Pending) Commit(duration time.Duration, kind, mime string) (Clip, error
 	if err == nil {
 		size, err = statSize(r.root, "clips/"+id+".part")
 	}
-	if err == nil && size > r.cfg().MaxClipBytes {
-		err = fmt.Errorf("%w: %d bytes, the room allows %d", ErrTooBig, size, r.cfg().MaxClipBytes)
+	if err == nil && size > p.maxBytes {
+		err = fmt.Errorf("%w: %d bytes, the room allows %d", ErrTooBig, size, p.maxBytes)
 	}
 	if err != nil {
 		p.removeFiles()

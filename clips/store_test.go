@@ -17,6 +17,7 @@ import (
 
 	"parley/configs"
 	"parley/internal/leakcheck"
+	"parley/internal/roomdir"
 	"parley/internal/testmedia"
 )
 
@@ -560,5 +561,63 @@ func TestOpenRefusesBadRooms(t *testing.T) {
 	}
 	if got := names(t, q); !slices.Equal(got, []string{"kept.webm"}) {
 		t.Errorf("quarantine now holds %v", got)
+	}
+}
+
+// TestAddRemoveRoom: a room added to an open store keeps clips as any
+// other; new settings apply to the next clip, while a clip begun before
+// keeps the limits it began with, and what is over a lowered
+// max_clip_count is evicted at once; a room removed refuses calls and
+// keeps its clips on disk, which the room finds again when it is added
+// back.
+func TestAddRemoveRoom(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, []configs.Room{testRoom(t, "a", nil)})
+	folders, err := roomdir.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer folders.Close()
+	b := testRoom(t, "b", nil)
+	if err := s.AddRoom(folders, b); err != nil {
+		t.Fatal(err)
+	}
+	first := dummy(t, s, "b", "", 4000)
+	dummy(t, s, "b", "", 4000)
+
+	p, err := s.Begin("b", Clip{Author: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.File().Write(bytes.Repeat([]byte{'x'}, 4000)); err != nil {
+		t.Fatal(err)
+	}
+	lower := b
+	lower.MaxClipBytes, lower.MaxClipCount = 2000, 2
+	if err := s.AddRoom(folders, lower); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Commit(time.Second, KindAudio, `audio/webm; codecs="opus"`); err != nil {
+		t.Errorf("a clip begun under the old limit: %v", err)
+	}
+	if _, err := dummyErr(s, "b", "", 4000); !errors.Is(err, ErrTooBig) {
+		t.Errorf("a clip begun under the new limit: %v, want ErrTooBig", err)
+	}
+	if _, n := s.Usage("b"); n != 2 {
+		t.Errorf("after max_clip_count lowered to 2 and a clip added: %d clips", n)
+	}
+	if _, ok := s.Get("b", first.ID); ok {
+		t.Error("the oldest clip was not evicted")
+	}
+
+	s.RemoveRoom("b")
+	if _, err := s.List("b", ""); !errors.Is(err, ErrUnknownRoom) {
+		t.Errorf("List of a removed room: %v", err)
+	}
+	if err := s.AddRoom(folders, lower); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := s.List("b", ""); err != nil || len(list) != 2 {
+		t.Errorf("the room added back: %d clips, %v; want its 2", len(list), err)
 	}
 }
