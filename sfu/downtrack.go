@@ -227,13 +227,17 @@ func (d *DownTrack) CurrentLayer() int {
 }
 
 // requestKeyframe asks for a keyframe of what the subscriber is to
-// decode next: the layer it switches to, or the one it follows.
+// decode next: the layer it switches to, or the one it follows; nothing
+// while its video is paused (a decoder waiting for a picture asks all
+// the same).
 func (d *DownTrack) requestKeyframe() {
 	if d.follow == nil {
 		d.up.layers[0].requestKeyframe()
 		return
 	}
-	d.up.layers[d.follow.target.Load()].requestKeyframe()
+	if t := d.follow.target.Load(); t >= 0 {
+		d.up.layers[t].requestKeyframe()
+	}
 }
 
 // Bind is called by Pion once the subscriber's connection has negotiated

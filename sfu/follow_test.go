@@ -405,3 +405,21 @@ func TestLongEpoch(t *testing.T) {
 		t.Errorf("NACK for %d answered with %d", last.hdr.SequenceNumber-3, again.hdr.SequenceNumber)
 	}
 }
+
+// TestPausedKeyframeRequest: a subscriber's keyframe request while its
+// video is paused (hidden, or for congestion) asks nothing of the
+// publisher, and one after it resumes asks for the layer it follows.
+func TestPausedKeyframeRequest(t *testing.T) {
+	u, _ := simulcastUp(t)
+	d := boundDown(u, &recordingWriter{})
+	d.pause(false)
+	d.requestKeyframe() // a PLI read from the subscriber: no layer to ask
+	if !d.Paused() {
+		t.Fatal("not paused")
+	}
+	d.SetTargetLayer(1)
+	d.requestKeyframe()
+	if d.TargetLayer() != 1 {
+		t.Fatalf("target %d", d.TargetLayer())
+	}
+}

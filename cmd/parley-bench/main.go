@@ -53,9 +53,13 @@ func whep(sc Scenario) Scenario {
 }
 
 // simulcast makes the publishers of sc send simulcast, its runs
-// interleaved with those of the scenario named versus.
+// interleaved with those of the scenario named versus. Its subscribers
+// do without congestion control: with the generator's one core behind
+// 200 of them, their feedback would measure the generator's delays and
+// hold them on the lowest layers; each gets the layer its video-size
+// asks for.
 func simulcast(sc Scenario, versus string) Scenario {
-	sc.Simulcast, sc.VideoBps, sc.Versus = true, simulcastBps(), versus
+	sc.Simulcast, sc.VideoBps, sc.Versus, sc.NoCC = true, simulcastBps(), versus, true
 	return sc
 }
 

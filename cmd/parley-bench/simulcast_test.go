@@ -12,11 +12,10 @@ import (
 // TestSimulcast: a simulcast publisher's layers reach the subscribers
 // that asked for each (video-size), every keyframe of the window of that
 // layer's size, at about that layer's bitrate. The subscribers have no
-// congestion control, whose climb to the top layer would take half a
-// minute and depend on the machine's load.
+// congestion control (see simulcast).
 func TestSimulcast(t *testing.T) {
 	tg := startServer(t)
-	sc := simulcast(Scenario{Name: "s", Publishers: 1, Subscribers: 6, NoCC: true, Warmup: 300 * time.Millisecond, Measure: simulcastKeyEvery + time.Second}, "")
+	sc := simulcast(Scenario{Name: "s", Publishers: 1, Subscribers: 6, Warmup: 300 * time.Millisecond, Measure: simulcastKeyEvery + time.Second}, "")
 	res, err := run(context.Background(), tg, sc)
 	if err != nil {
 		t.Fatal(err)
