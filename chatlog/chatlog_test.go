@@ -1,6 +1,7 @@
 package chatlog
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -189,5 +190,37 @@ func TestOfflineFileDamaged(t *testing.T) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "rooms", "chat", "chat", "offline.json.bad-*"))
 	if len(matches) != 1 {
 		t.Errorf("the damaged file was not kept aside: %v", matches)
+	}
+}
+
+// TestAddRemoveRoom: a room added to an open log keeps history; removed,
+// it refuses calls and its files stay, for the room added back to find
+// its history again.
+func TestAddRemoveRoom(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{t: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)}
+	s := open(t, dir, clk)
+	folders, err := roomdir.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer folders.Close()
+	if err := s.AddRoom(folders, "extra"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append("extra", Entry{From: Peer{Name: "ann"}, Text: "hello", TS: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveRoom("extra"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append("extra", Entry{From: Peer{Name: "ann"}, Text: "again", TS: clk.Now()}); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("Append to a removed room: %v, want ErrNoRoom", err)
+	}
+	if err := s.AddRoom(folders, "extra"); err != nil {
+		t.Fatal(err)
+	}
+	if got := texts(s.History("extra")); got != "hello" {
+		t.Errorf("the room added back: history %q, want hello", got)
 	}
 }
