@@ -59,7 +59,34 @@ const (
 	packetBuf  = 1500 // bytes a queued packet may hold; larger ones are sent at once
 )
 
-var packetPool = sync.Pool{New: func() any { b := make([]byte, packetBuf); return &b }}
+// A queued packet is copied into a buffer of its size class: most of what
+// an audio room sends (Opus packets, RTCP) fits in smallPacketBuf bytes,
+// and 1,000 subscribers of one audio track queue 1,000 copies of each of
+// its packets, which in buffers of packetBuf bytes held 15 KB of the
+// server's memory per subscriber.
+const smallPacketBuf = 256
+
+var (
+	packetPool      = sync.Pool{New: func() any { b := make([]byte, packetBuf); return &b }}
+	smallPacketPool = sync.Pool{New: func() any { b := make([]byte, smallPacketBuf); return &b }}
+)
+
+// packetBuffer returns a buffer for a packet of n bytes (n <= packetBuf).
+func packetBuffer(n int) *[]byte {
+	if n <= smallPacketBuf {
+		return smallPacketPool.Get().(*[]byte)
+	}
+	return packetPool.Get().(*[]byte)
+}
+
+// freePacketBuffer gives back a buffer of packetBuffer.
+func freePacketBuffer(b *[]byte) {
+	if cap(*b) == smallPacketBuf {
+		smallPacketPool.Put(b)
+		return
+	}
+	packetPool.Put(b)
+}
 
 func newBatchConn(c *net.UDPConn) *batchConn {
 	b := &batchConn{UDPConn: c, wake: make(chan struct{}, 1), done: make(chan struct{}),
@@ -99,17 +126,17 @@ func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (bool, error) {
 	if len(p) > packetBuf {
 		return false, nil
 	}
-	buf := packetPool.Get().(*[]byte)
+	buf := packetBuffer(len(p))
 	n := copy(*buf, p)
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		packetPool.Put(buf)
+		freePacketBuffer(buf)
 		return false, net.ErrClosed
 	}
 	if len(b.queue) >= batchQueue {
 		b.mu.Unlock()
-		packetPool.Put(buf)
+		freePacketBuffer(buf)
 		b.dropped.Add(1)
 		return false, nil
 	}
@@ -183,7 +210,7 @@ func (b *batchConn) drain() {
 			}
 			b.send(b.msgs[:len(chunk)])
 			for i := range chunk {
-				packetPool.Put(chunk[i].buf)
+				freePacketBuffer(chunk[i].buf)
 				chunk[i] = outPacket{}
 			}
 		}

@@ -11,10 +11,13 @@ import (
 	"time"
 )
 
-// TestBatchConn: every packet queued reaches its address whole, also
+// TestBatchConn: every packet queued reaches its address whole, whatever
+// its size (of one class of buffer or the other, packetBuffer), also
 // when a batch holds an address the kernel refuses; after Close, writes
 // fail.
 func TestBatchConn(t *testing.T) {
+	// Packets of the small buffers, at their limit, and of the large ones.
+	sizeOf := func(i uint32) int { return []int{1200, 100, smallPacketBuf, smallPacketBuf + 1}[i%4] }
 	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +49,7 @@ func TestBatchConn(t *testing.T) {
 				if err != nil {
 					return
 				}
-				if n != 1200 || !bytes.Equal(buf[4:n], bytes.Repeat([]byte{byte(r)}, n-4)) {
+				if n != sizeOf(binary.BigEndian.Uint32(buf)) || !bytes.Equal(buf[4:n], bytes.Repeat([]byte{byte(r)}, n-4)) {
 					t.Errorf("receiver %d: a packet of %d bytes with other content", r, n)
 					continue
 				}
@@ -65,6 +68,7 @@ func TestBatchConn(t *testing.T) {
 	pkt := make([]byte, 1200)
 	for i := range perReceiver {
 		for r, dst := range dsts {
+			pkt := pkt[:sizeOf(uint32(i))]
 			binary.BigEndian.PutUint32(pkt, uint32(i))
 			copy(pkt[4:], bytes.Repeat([]byte{byte(r)}, len(pkt)-4))
 			if _, err := b.WriteToAddrPort(pkt, dst); err != nil {
