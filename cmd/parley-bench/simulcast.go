@@ -161,26 +161,29 @@ const layersWait = 90 * time.Second
 // keyframes of that layer. It returns the layer each asked for.
 func askLayers(ctx context.Context, subs []*participant) ([]int, error) {
 	wants := make([]int, len(subs))
+	var asked []*participant // those with a video: the others are counted as not ready
 	for i, p := range subs {
 		l := simulcastLayers[i%len(simulcastLayers)]
 		wants[i] = i % len(simulcastLayers)
 		v := p.sub.videoTrack()
 		if v == nil || p.c == nil {
-			return nil, errors.New("a subscriber without a video track or a websocket")
+			continue
 		}
 		p.sub.want.Store(int32(l.Width))
 		if err := p.c.Send(map[string]any{"type": "video-size", "track": v.id, "width": l.Width, "height": l.Height}); err != nil {
-			return nil, fmt.Errorf("video-size: %w", err)
+			return wants, fmt.Errorf("video-size: %w", err)
 		}
+		asked = append(asked, p)
 	}
-	// Congestion control starts each subscriber on the lowest layer and
-	// climbs as its estimate grows, 8% a second from 300 kbit/s (sfu/bwe.go):
-	// the top layer takes half a minute or more. A switch then waits for a
-	// keyframe of the layer, asked for or sent every simulcastKeyEvery.
+	// A switch waits for a keyframe of the layer, asked for or sent every
+	// simulcastKeyEvery. With congestion control (not NoCC), each
+	// subscriber starts on the lowest layer and climbs as its estimate
+	// grows, 8% a second from 300 kbit/s (sfu/bwe.go): the top layer takes
+	// half a minute or more.
 	deadline := time.Now().Add(layersWait)
 	for {
 		late := 0
-		for _, p := range subs {
+		for _, p := range asked {
 			if v := p.sub.videoTrack(); v.keyWidth.Load() != p.sub.want.Load() {
 				late++
 			}
@@ -189,7 +192,7 @@ func askLayers(ctx context.Context, subs []*participant) ([]int, error) {
 			return wants, nil
 		}
 		if time.Now().After(deadline) {
-			return wants, fmt.Errorf("%d of %d subscribers still get another layer than the one they asked for", late, len(subs))
+			return wants, fmt.Errorf("%d of %d subscribers still get another layer than the one they asked for", late, len(asked))
 		}
 		select {
 		case <-ctx.Done():
