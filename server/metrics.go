@@ -51,6 +51,11 @@ var (
 	descDirect       = desc("sfu_direct_connections_total", "Subscribe connections sent to directly by the SFU rather than through Pion's write path.")
 	descSocketSent   = desc("media_socket_sent_packets_total", "Packets sent on the shared media UDP socket.")
 	descSocketDrop   = desc("media_socket_dropped_packets_total", "Packets the shared media UDP socket dropped: its send queue was full or the kernel refused them.")
+	descLayerDowns   = desc("sfu_simulcast_down_tracks", "Simulcast videos sent to subscribers now, by the layer sent (0 the lowest), or paused (for the subscriber's downlink) or hidden (by the subscriber).", "layer")
+	descSwitches     = desc("sfu_layer_switches_total", "Switches of a subscriber's simulcast video to another layer.")
+	descCCPauses     = desc("sfu_congestion_pauses_total", "Videos paused because a subscriber's downlink did not carry their lowest layer.")
+	descCCConns      = desc("sfu_congestion_controlled_connections", "Subscribe connections whose transport-cc feedback chooses their layers now.")
+	descEstimates    = desc("sfu_downlink_estimate_bits", "Downlink estimates of the congestion-controlled subscribe connections now, bits per second.")
 	descTURN         = desc("turn_allocations", "TURN relay allocations held now.")
 	descMailSent     = desc("mail_sent_total", "Notification mails delivered.", "room")
 	descMailFailed   = desc("mail_failed_total", "Notification mails given up after their last attempt.", "room")
@@ -59,10 +64,32 @@ var (
 	descHookWaiting  = desc("webhook_waiting", "Webhook events waiting for delivery now.", "webhook")
 )
 
+// estimateBuckets are the upper bounds of the downlink estimates'
+// histogram: a phone on a weak cell, the lowest layer, the middle one,
+// the top one, a fast line.
+var estimateBuckets = []float64{150_000, 300_000, 600_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000}
+
+// estimateHistogram is a histogram of the estimates now: how many
+// subscribers' downlinks are estimated at most each bound.
+func estimateHistogram(estimates []float64) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(estimateBuckets))
+	var sum float64
+	for _, e := range estimates {
+		sum += e
+		for _, b := range estimateBuckets {
+			if e <= b {
+				buckets[b]++
+			}
+		}
+	}
+	return prometheus.MustNewConstHistogram(descEstimates, uint64(len(estimates)), sum, buckets)
+}
+
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descParticipants, descRoomViewers, descClips, descClipBytes,
 		descUpTracks, descDownTracks, descViewers, descRecorded, descReceived, descForwarded, descDirect,
-		descSocketSent, descSocketDrop, descTURN, descMailSent, descMailFailed,
+		descSocketSent, descSocketDrop, descLayerDowns, descSwitches, descCCPauses, descCCConns, descEstimates,
+		descTURN, descMailSent, descMailFailed,
 		descHookSent, descHookFailed, descHookWaiting} {
 		ch <- d
 	}
@@ -96,6 +123,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDirect, float64(st.DirectConnections))
 	counter(descSocketSent, float64(st.SocketSent))
 	counter(descSocketDrop, float64(st.SocketDropped))
+	for i, n := range st.LayerDowns {
+		gauge(descLayerDowns, float64(n), strconv.Itoa(i))
+	}
+	gauge(descLayerDowns, float64(st.PausedDowns), "paused")
+	gauge(descLayerDowns, float64(st.HiddenDowns), "hidden")
+	counter(descSwitches, float64(st.LayerSwitches))
+	counter(descCCPauses, float64(st.CongestionPauses))
+	gauge(descCCConns, float64(len(st.Estimates)))
+	ch <- estimateHistogram(st.Estimates)
 	gauge(descTURN, float64(s.turn.Allocations()))
 	if s.mail != nil {
 		sent, failed := s.mail.Stats()

@@ -90,7 +90,10 @@ func TestMetrics(t *testing.T) {
 	if m["parley_media_socket_sent_packets_total"] < fwd {
 		t.Errorf("the media socket sent %v packets, fewer than the %v forwarded", m["parley_media_socket_sent_packets_total"], fwd)
 	}
-	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", `parley_room_clips{room="live"}`, `parley_room_clip_bytes{room="chat"}`} {
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", `parley_room_clips{room="live"}`, `parley_room_clip_bytes{room="chat"}`,
+		`parley_sfu_simulcast_down_tracks{layer="0"}`, `parley_sfu_simulcast_down_tracks{layer="paused"}`, `parley_sfu_layer_switches_total`,
+		`parley_sfu_congestion_pauses_total`, `parley_sfu_congestion_controlled_connections`, `parley_sfu_downlink_estimate_bits_count`,
+		`parley_sfu_downlink_estimate_bits_bucket{le="300000"}`} {
 		if _, ok := m[name]; !ok {
 			t.Errorf("%s missing", name)
 		}

@@ -91,6 +91,10 @@ func TestCongestionClimbsOnAFreeLink(t *testing.T) {
 	if got := b.sig.pauses(); len(got) != 0 {
 		t.Fatalf("video paused on a free link: %v", got)
 	}
+	st := e.Stats()
+	if st.LayerDowns != [maxLayers]int{0, 0, 1} || st.LayerSwitches < 1 || len(st.Estimates) != 1 || st.Estimates[0] < 900_000 || st.PausedDowns != 0 {
+		t.Fatalf("stats %+v: want one down track on the top layer after a switch, one estimate", st)
+	}
 }
 
 // windowLoss is the share of the sequence numbers from the first to the
@@ -222,6 +226,9 @@ func TestCongestionConstrainedSubscriber(t *testing.T) {
 	// then, and resumed for good once lifted.
 	link.shape(t, "60kbit")
 	eventually(t, "the video is paused", func() bool { return ds.Paused() })
+	if st := e.Stats(); st.CongestionPauses < 1 {
+		t.Errorf("stats %+v: no pause counted", st)
+	}
 	if got := s.sig.pauses(); len(got) == 0 || !got[0] {
 		t.Fatalf("told %v, want a pause first", got)
 	}
@@ -270,6 +277,9 @@ func TestVideoSize(t *testing.T) {
 			eventually(t, "b gets the layer that covers 150x100", func() bool { return d.CurrentLayer() == 1 })
 			b.p.SetVideoSize(up.ID(), 0, 0)
 			eventually(t, "a hidden video is not sent", func() bool { return d.Paused() })
+			if st := e.Stats(); st.HiddenDowns != 1 || st.PausedDowns != 0 || st.CongestionPauses != 0 {
+				t.Fatalf("stats %+v: want one hidden video, none paused", st)
+			}
 			dl := b.p.Downlink()
 			if len(dl.Videos) != 1 || !dl.Videos[0].Hidden || dl.Videos[0].Paused || dl.Videos[0].Target != -1 || dl.Videos[0].Layers != 3 {
 				t.Fatalf("downlink %+v of a hidden video", dl)

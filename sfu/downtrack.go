@@ -114,6 +114,7 @@ func (d *DownTrack) pause(congested bool) {
 	f.cur.Store(-1)
 	f.mu.Unlock()
 	if congested && !d.told.Swap(true) {
+		d.up.pauses.Add(1)
 		d.sub.sig.VideoPaused(d.up, true)
 	}
 }
@@ -345,7 +346,11 @@ func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, arrival 
 		return
 	}
 	f.mu.Lock()
+	was := f.cur.Load()
 	payload, ok, ask := f.next(l.index, p, in, arrival, d.up.codec.ClockRate, &d.hdr, l.scratch)
+	if was >= 0 && f.cur.Load() != was {
+		d.up.switches.Add(1)
+	}
 	climbTo := int32(-1)
 	if ok {
 		b.rewrite(&d.hdr)

@@ -1,6 +1,9 @@
 package sfu
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Stats are the media plane's counters and gauges, for monitoring. They
 // are read from the tracks when asked for: counting costs the per-packet
@@ -17,6 +20,18 @@ type Stats struct {
 	DirectConnections int64  // subscribe connections switched to the direct send path
 	SocketSent        uint64 // packets sent on the shared UDP socket
 	SocketDropped     uint64 // packets the shared UDP socket's queue or the kernel dropped
+
+	// Simulcast down tracks now by the layer they send (0 the lowest),
+	// and those paused for congestion or hidden by their subscriber.
+	LayerDowns           [maxLayers]int
+	PausedDowns          int
+	HiddenDowns          int
+	LayerSwitches        uint64 // switches of a simulcast down track to another layer
+	CongestionPauses     uint64 // videos paused for a subscriber's downlink
+	CongestionControlled int    // subscribe connections whose feedback drives their layers now
+	// Estimates are the downlink estimates of those connections, bits
+	// per second.
+	Estimates []float64
 }
 
 // trackStats keeps the live up tracks and the counts of those that ended.
@@ -24,6 +39,7 @@ type trackStats struct {
 	mu                          sync.Mutex
 	ups                         map[*UpTrack]struct{}
 	endedReceived, endedForward uint64
+	endedSwitches, endedPauses  uint64
 }
 
 func (t *trackStats) add(u *UpTrack) {
@@ -44,6 +60,8 @@ func (t *trackStats) remove(u *UpTrack) {
 	delete(t.ups, u)
 	t.endedReceived += u.packets.Load()
 	t.endedForward += u.forwarded()
+	t.endedSwitches += u.switches.Load()
+	t.endedPauses += u.pauses.Load()
 }
 
 // forwarded is what the track sent to its subscribers: those attached
@@ -71,9 +89,33 @@ func (e *Engine) Stats() Stats {
 	e.tracks.mu.Lock()
 	defer e.tracks.mu.Unlock()
 	st.ReceivedPackets, st.ForwardedPackets = e.tracks.endedReceived, e.tracks.endedForward+viewed
+	st.LayerSwitches, st.CongestionPauses = e.tracks.endedSwitches, e.tracks.endedPauses
+	now := time.Now().UnixNano()
+	conns := map[*congestion]bool{}
 	for u := range e.tracks.ups {
 		st.UpTracks++
 		st.DownTracks += len(*u.downs.Load())
+		st.LayerSwitches += u.switches.Load()
+		st.CongestionPauses += u.pauses.Load()
+		for _, d := range *u.downs.Load() {
+			if d.conn != nil && d.conn.cc != nil {
+				if cc := d.conn.cc; !conns[cc] && cc.lastFeedback.Load() > now-int64(feedbackTimeout) {
+					conns[cc] = true
+					st.Estimates = append(st.Estimates, cc.Estimate())
+				}
+			}
+			if d.follow == nil {
+				continue
+			}
+			switch cur := d.follow.cur.Load(); {
+			case d.told.Load():
+				st.PausedDowns++
+			case d.Paused():
+				st.HiddenDowns++
+			case cur >= 0 && int(cur) < maxLayers:
+				st.LayerDowns[cur]++
+			}
+		}
 		for _, s := range *u.sinks.Load() {
 			if _, viewer := s.(*viewSink); !viewer {
 				st.RecordedTracks++

@@ -83,6 +83,9 @@ type UpTrack struct {
 	packets atomic.Uint64
 	// detachedSent counts what the subscribers that left were sent.
 	detachedSent atomic.Uint64
+	// switches counts its subscribers' switches to another layer;
+	// pauses, the videos paused for a subscriber's downlink.
+	switches, pauses atomic.Uint64
 
 	// loops counts the layers' read loops running, and ending is set once
 	// the last has ended: the track is then removed. Guarded by owner.mu.
