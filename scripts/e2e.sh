@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-run='ip link set lo up && cd web/e2e && exec node --test --test-concurrency=1 --test-reporter=spec'
+# PARLEY_E2E_NETNS tells the tests that they may add interfaces to the
+# namespace (adaptive.test.mjs's shaped link).
+run='ip link set lo up && export PARLEY_E2E_NETNS=1 && cd web/e2e && exec node --test --test-concurrency=1 --test-reporter=spec'
 if unshare -n true 2>/dev/null; then
 	exec unshare -n sh -c "$run"
 elif unshare -rn true 2>/dev/null; then

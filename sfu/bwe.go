@@ -39,6 +39,7 @@ const (
 	lossHigh        = 0.10
 	lossLow         = 0.02
 	lossMinPackets  = 20
+	lossWindow      = 1_000_000 // µs
 )
 
 // usage is what the delay trend says of the bottleneck's queue.
@@ -92,10 +93,20 @@ type bwe struct {
 	// What arrived in the last ackedWindow of the receiver's clock, and
 	// what was sent in the last ackedWindow of the SFU's.
 	acks, sends rateWindow
+	// The packets' one-way delays (in two clocks: only their changes
+	// mean something) by send time.
+	delays delayWindow
 
 	// Loss over the media packets since the last judgement, at lastLoss.
 	lossSent, lossLost int
 	lastLoss           int64
+
+	// A decrease answers what was sent before it: the loss and the delay
+	// of packets sent up to mark (the latest send time seen when it
+	// decreased) do not decrease it again. latest is the latest send
+	// time seen; overSend, the group's that showed the last over-use.
+	latest, mark, overSend int64
+	hasMark, hasLatest     bool
 }
 
 func newBWE() *bwe {
@@ -116,30 +127,48 @@ func (e *bwe) estimate() float64 {
 func (e *bwe) update(pkts []ccPacket, now int64) float64 {
 	for _, p := range pkts {
 		e.sends.add(p.send, p.size)
+		if !e.hasLatest || wrapDiff(p.send, e.latest) > 0 {
+			e.latest, e.hasLatest = p.send, true
+		}
+		fresh := !e.hasMark || wrapDiff(p.send, e.mark) > 0
 		if !p.received {
-			if !p.probe {
+			if !p.probe && fresh {
 				e.lossSent++
 				e.lossLost++
 			}
 			continue
 		}
-		e.lossSent++
+		if fresh {
+			e.lossSent++
+		}
 		e.acks.add(p.arrival, p.size)
+		e.delays.add(p.send, p.arrival-p.send)
 		e.group(p)
 	}
 	acked := e.ackedRate()
-	if e.usage == usageOver && acked >= 0.95*e.sends.rate() {
-		// Later and later, but all that was sent arrives as fast as it
-		// was sent: the delay is the receiver's or the path's jitter
-		// (a busy machine), not a queue that grows.
+	if e.usage == usageOver && e.delays.growth() < queueGrowthMin {
+		// The trend says later and later, but over the last half second
+		// the packets' delay did not grow: the receiver's or the path's
+		// jitter (a busy machine), or a burst (a keyframe) that a queue
+		// took and drained, not a queue that grows.
 		e.usage = usageNormal
 	}
 	e.control(acked, now)
-	if e.lossSent >= lossMinPackets && now-e.lastLoss >= decreaseHoldoff {
+	// Loss is judged over a second at least: a burst (a keyframe larger
+	// than the bottleneck's queue) loses a few packets at once, which
+	// retransmissions repair, and says little of the rate.
+	if e.lossSent >= lossMinPackets && now-e.lastLoss >= lossWindow {
 		loss := float64(e.lossLost) / float64(e.lossSent)
 		if loss > lossHigh {
-			e.rate *= 1 - loss/2
-			e.lastDecrease = now
+			// From what arrives, not from the estimate: losses that go on
+			// while the sending catches up must not drive it below
+			// what the link carries.
+			if acked > 0 {
+				e.rate = min(e.rate, acked*(1-loss/2))
+			} else {
+				e.rate /= 2
+			}
+			e.decreased(now)
 		}
 		e.lossSent, e.lossLost, e.lastLoss = 0, 0, now
 	}
@@ -147,13 +176,21 @@ func (e *bwe) update(pkts []ccPacket, now int64) float64 {
 	return e.estimate()
 }
 
+// decreased notes a decrease at now, answering what was sent until the
+// latest packet seen.
+func (e *bwe) decreased(now int64) {
+	e.lastDecrease = now
+	e.mark, e.hasMark = e.latest, e.hasLatest
+}
+
 // control moves the rate by the delay trend and what arrived.
 func (e *bwe) control(acked float64, now int64) {
 	switch e.usage {
 	case usageOver:
-		if now-e.lastDecrease >= decreaseHoldoff && acked > 0 {
+		fresh := !e.hasMark || wrapDiff(e.overSend, e.mark) > 0
+		if fresh && now-e.lastDecrease >= decreaseHoldoff && acked > 0 {
 			e.rate = min(e.rate, decreaseFactor*acked)
-			e.lastDecrease = now
+			e.decreased(now)
 		}
 		e.hold = true
 	case usageUnder:
@@ -228,6 +265,68 @@ func (w *rateWindow) rate() float64 {
 		return 0
 	}
 	return float64(bytes-firstBytes) * 8 / (float64(span) / 1e6)
+}
+
+// queueGrowthMin is how much the delay must have grown over the last
+// half second for an over-use to be believed.
+const queueGrowthMin = 10_000 // µs
+
+// delayWindow is the one-way delays of packets by send time (µs),
+// averaged over 10 ms: whether a queue grows on the path.
+type delayWindow struct {
+	entries [64]struct{ at, sum, n int64 }
+	head, n int
+}
+
+func (w *delayWindow) add(at, delay int64) {
+	size := len(w.entries)
+	if w.n > 0 {
+		last := &w.entries[(w.head+w.n-1)%size]
+		d := wrapDiff(at, last.at)
+		if d < 0 {
+			return // reordered: not judged
+		}
+		if d < 10_000 {
+			last.sum += delay
+			last.n++
+			return
+		}
+	}
+	if w.n == size {
+		w.head = (w.head + 1) % size
+		w.n--
+	}
+	w.entries[(w.head+w.n)%size] = struct{ at, sum, n int64 }{at, delay, 1}
+	w.n++
+}
+
+// growth is how much the average delay of the packets sent in the last
+// 100 ms exceeds that of those sent 400 to 500 ms before; 0 when the
+// entries do not span that.
+func (w *delayWindow) growth() int64 {
+	if w.n < 2 {
+		return 0
+	}
+	size := len(w.entries)
+	last := w.entries[(w.head+w.n-1)%size].at
+	var newSum, newN, oldSum, oldN int64
+	for k := w.n - 1; k >= 0; k-- {
+		e := w.entries[(w.head+k)%size]
+		age := wrapDiff(last, e.at)
+		switch {
+		case age <= 100_000:
+			newSum, newN = newSum+e.sum, newN+e.n
+		case age >= 400_000 && age <= ackedWindow:
+			oldSum, oldN = oldSum+e.sum, oldN+e.n
+		}
+		if age > ackedWindow {
+			break
+		}
+	}
+	if newN == 0 || oldN == 0 {
+		return 0
+	}
+	return newSum/newN - oldSum/oldN
 }
 
 // ackedRate is the rate at which packets arrived lately.
@@ -306,6 +405,7 @@ func (e *bwe) detect(variation, sendDelta float64, arrival int64) {
 		if e.overuseTime > overuseTimeMin && e.overuseCount > 1 && e.trend >= prevTrend {
 			e.overuseTime, e.overuseCount = 0, 0
 			e.usage = usageOver
+			e.overSend = e.cur.lastSend
 		}
 	case modified < -e.threshold:
 		e.overuseTime, e.overuseCount = -1, 0

@@ -162,3 +162,21 @@ func TestBWEREMB(t *testing.T) {
 		t.Fatalf("estimate %.0f with a REMB of 200 kbit/s", got)
 	}
 }
+
+func TestBWEOneEventOneDecrease(t *testing.T) {
+	// A second of three times what a 300 kbit/s link carries (a switch
+	// to a layer too large): the losses and the delay of that second
+	// bring the estimate down to what arrives, not below it again for
+	// each feedback that reports them, which would leave it far below
+	// the link.
+	b := &bottleneck{capacity: 300_000, maxQueue: 200_000, prop: 10_000}
+	_, _, low := simulateLow(b, 4_000_000, func(now int64, est float64) float64 {
+		if now >= 1_000_000 && now < 2_200_000 {
+			return 900_000
+		}
+		return 0.9 * est
+	})
+	if low < 150_000 {
+		t.Fatalf("estimate fell to %.0f bit/s after one congestion event on a 300 kbit/s link", low)
+	}
+}

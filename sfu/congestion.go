@@ -36,9 +36,11 @@ const (
 	upgradeAfter = 2
 
 	probeDuration   = 800 * time.Millisecond
+	probeStep       = 3.0
 	probeTick       = 10 * time.Millisecond
 	probeBackoffMin = time.Second
 	probeBackoffMax = 5 * time.Second
+	trialBackoffMax = 30 * time.Second
 	// feedbackTimeout: a connection that negotiated transport-cc but
 	// sends no feedback on what it was sent for this long goes back to
 	// the default policy.
@@ -69,6 +71,10 @@ type congestion struct {
 	estimate     atomic.Uint64 // math.Float64bits of the latest estimate
 	lastFeedback atomic.Int64  // unix nanoseconds; 0 before any
 	overuse      atomic.Bool   // the delay trend said over-use: a probe stops
+	// The last probe: the packets it sent, those of them the feedback
+	// reported (received or lost), and whether it stopped for over-use.
+	probeSent, probeSeen atomic.Int64
+	probeOver            atomic.Bool
 
 	allocMu      sync.Mutex // one allocation at a time; guards what follows
 	lastAlloc    time.Time
@@ -76,6 +82,8 @@ type congestion struct {
 	nextProbe    time.Time
 	probeBackoff time.Duration
 	probeWant    float64 // the estimate the running probe is to prove
+	trialBackoff time.Duration
+	proven       float64 // the estimate the last probe that succeeded showed
 
 	// A paused video's retrial: when, after how long the next, and the
 	// estimate its lowest layer needed.
@@ -93,6 +101,7 @@ func newCongestion(p *Participant, conn *subConn) *congestion {
 		est:           newBWE(),
 		wantUp:        map[*DownTrack]int{},
 		probeBackoff:  probeBackoffMin,
+		trialBackoff:  probeBackoffMin,
 		resumeBackoff: resumeBackoffMin,
 		probes:        make(chan float64, 1),
 	}
@@ -125,26 +134,37 @@ func (c *congestion) onFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
 			continue
 		}
 		c.pkts = append(c.pkts, ccPacket{send: at, arrival: r.arrival + c.refHigh*64000, size: size, received: r.received, probe: probe})
+		if probe {
+			c.probeSeen.Add(1)
+		}
 	}
 	est := c.est.update(c.pkts, now.UnixMicro())
-	if c.est.usage == usageOver {
+	lost := 0
+	for _, p := range c.pkts {
+		if !p.received {
+			lost++
+		}
+	}
+	if c.est.usage == usageOver || lost*5 > len(c.pkts) {
+		// A queue grows, or packets are lost: a probe stops.
 		c.overuse.Store(true)
 	}
+	acked := c.est.ackedRate()
 	c.mu.Unlock()
 	c.estimate.Store(math.Float64bits(est))
 	c.lastFeedback.Store(now.UnixNano())
-	c.allocate(est, now, false)
+	c.allocate(est, acked, now, false)
 }
 
 // onREMB takes the receiver's own estimate.
 func (c *congestion) onREMB(bitrate float32, now time.Time) {
 	c.mu.Lock()
 	c.est.remb = float64(bitrate)
-	est := c.est.estimate()
+	est, acked := c.est.estimate(), c.est.ackedRate()
 	c.mu.Unlock()
 	c.estimate.Store(math.Float64bits(est))
 	c.lastFeedback.Store(now.UnixNano())
-	c.allocate(est, now, false)
+	c.allocate(est, acked, now, false)
 }
 
 // videoChoice is one video down track of the subscriber in an
@@ -157,8 +177,9 @@ type videoChoice struct {
 }
 
 // allocate chooses the subscriber's layers for estimate est (bits per
-// second), at most once per allocateInterval unless forced.
-func (c *congestion) allocate(est float64, now time.Time, force bool) {
+// second), what arrived lately being acked, at most once per
+// allocateInterval unless forced.
+func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 	if !c.allocMu.TryLock() {
 		return
 	}
@@ -195,12 +216,13 @@ func (c *congestion) allocate(est float64, now time.Time, force bool) {
 	}
 	left, next := chooseLayers(videos, budget)
 	for _, v := range videos {
-		if v.choice < 0 && !v.hidden && !v.d.told.Load() {
-			// A pause: tried again later, with the estimate the lowest
-			// layer needs.
+		if v.choice < 0 && !v.hidden && (!v.d.told.Load() || force) {
+			// A pause (or a retrial that did not resume): tried again
+			// later, with the estimate the lowest layer needs, and some
+			// more, its bitrate moving.
 			c.resumeAt = now.Add(c.resumeBackoff)
 			c.resumeBackoff = min(2*c.resumeBackoff, resumeBackoffMax)
-			c.resumeNeed = (est*allocShare - left + v.rates[max(0, v.above(-1))]) / allocShare
+			c.resumeNeed = 1.25 * (est*allocShare - left + v.rates[max(0, v.above(-1))]) / allocShare
 		}
 	}
 	for i := range videos {
@@ -210,16 +232,35 @@ func (c *congestion) allocate(est float64, now time.Time, force bool) {
 	// carry what is sent now and the step; the probe adds the difference.
 	if next > 0 && now.After(c.nextProbe) {
 		sending := est*allocShare - left
-		want := (sending + next) / allocShare
 		if c.probeWant > 0 {
 			// The last probe's verdict.
-			if est >= c.probeWant*0.95 {
-				c.probeBackoff = probeBackoffMin
+			switch {
+			case est >= c.probeWant*0.95:
+				c.probeBackoff, c.trialBackoff = probeBackoffMin, probeBackoffMin
 				c.resumeBackoff = resumeBackoffMin
-			} else {
+				c.proven = est
+			case c.probeSent.Load() > 0 && c.probeSeen.Load() == 0 && !c.probeOver.Load():
+				// The feedback left the probe's packets out (browsers do
+				// so with RTX) but nothing went wrong while it ran: the
+				// media's delay did not grow, nothing was lost. The step is tried for real, and congestion
+				// control takes it back if the link does not carry it;
+				// the next such trial waits twice as long.
+				c.mu.Lock()
+				c.est.rate = max(c.est.rate, c.probeWant)
+				c.mu.Unlock()
+				c.probeBackoff = c.trialBackoff
+				c.trialBackoff = min(2*c.trialBackoff, trialBackoffMax)
+			default:
 				c.probeBackoff = min(2*c.probeBackoff, probeBackoffMax)
 			}
 		}
+		// At most three times what is proven at a time: a probe that
+		// fails overshoots the link by less, so that its queue holds it
+		// and little is lost. Proven is what arrives, or what the last
+		// probe that succeeded showed (as long as the estimate holds it),
+		// where the estimate alone may be a guess (the first one).
+		base := max(acked, sending, min(est, c.proven))
+		want := min((sending+next)/allocShare, probeStep*base)
 		c.probeWant = want
 		c.nextProbe = now.Add(probeDuration + c.probeBackoff)
 		select {
@@ -358,10 +399,10 @@ func (c *congestion) retryPaused(now time.Time) {
 	}
 	c.mu.Lock()
 	c.est.rate = max(c.est.rate, need)
-	est := c.est.estimate()
+	est, acked := c.est.estimate(), c.est.ackedRate()
 	c.mu.Unlock()
 	c.estimate.Store(math.Float64bits(est))
-	c.allocate(est, now, true)
+	c.allocate(est, acked, now, true)
 }
 
 // probe sends duplicates at rate bits per second for probeDuration, or
@@ -373,6 +414,9 @@ func (c *congestion) probe(rate float64, buf []byte) bool {
 		return true
 	}
 	c.overuse.Store(false)
+	c.probeSent.Store(0)
+	c.probeSeen.Store(0)
+	defer func() { c.probeOver.Store(c.overuse.Load()) }()
 	t := time.NewTicker(probeTick)
 	defer t.Stop()
 	start := time.Now()
@@ -393,6 +437,7 @@ func (c *congestion) probe(rate float64, buf []byte) bool {
 					return true // nothing to send copies of
 				}
 				sent += float64(n)
+				c.probeSent.Add(1)
 				k++
 			}
 		}

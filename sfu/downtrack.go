@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,8 @@ type DownTrack struct {
 	prefW, prefH atomic.Int32
 	// told: the subscriber was told that congestion paused the video.
 	told atomic.Bool
+	// rtxSeq numbers the packets of the RTX stream.
+	rtxSeq atomic.Uint32
 }
 
 type downBinding struct {
@@ -51,6 +54,9 @@ type downBinding struct {
 	pt     uint8
 	twcc   uint8 // the transport-wide sequence number's extension id; 0 without
 	writer webrtc.TrackLocalWriter
+	// The RTX stream's SSRC and payload type (RFC 4588); 0 without.
+	rtxSSRC uint32
+	rtxPT   uint8
 }
 
 var errCodecNotNegotiated = errors.New("the subscriber does not accept this codec")
@@ -175,9 +181,11 @@ func (d *DownTrack) maxLayer() int {
 }
 
 // managed tells whether congestion control chooses the layers: the
-// subscriber sends its feedback.
+// subscriber accepted transport-cc, and its feedback comes (or will: if
+// it never does, the prober gives the track back to the default policy).
 func (d *DownTrack) managed() bool {
-	return d.conn != nil && d.conn.cc != nil && d.conn.cc.lastFeedback.Load() != 0
+	b := d.binding.Load()
+	return b != nil && b.twcc != 0
 }
 
 // climbToTop gives the track back to the default policy: the top layer
@@ -253,6 +261,13 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			continue
 		}
 		b := &downBinding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream()}
+		if ssrc := uint32(ctx.SSRCRetransmission()); ssrc != 0 {
+			for _, r := range ctx.CodecParameters() {
+				if strings.EqualFold(r.MimeType, webrtc.MimeTypeRTX) && fmtpValue(r.SDPFmtpLine, "apt") == strconv.Itoa(int(c.PayloadType)) {
+					b.rtxSSRC, b.rtxPT = ssrc, uint8(r.PayloadType)
+				}
+			}
+		}
 		for _, x := range ctx.HeaderExtensions() {
 			if x.URI == transportCCURI && d.conn != nil && d.conn.cc != nil {
 				b.twcc = uint8(x.ID)
@@ -477,7 +492,8 @@ func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 // resend sends again the packet this subscriber was sent as seq, if it
 // is still in the up track's cache, rewritten as it was sent: of a
 // simulcast track, from the layer it was sent from; probe marks a
-// probe's duplicate rather than a retransmission. It returns the
+// probe's duplicate rather than a retransmission, sent on the RTX stream
+// when the subscriber has one. It returns the
 // payload's size; 0 if it sent nothing. It parses into a packet of its
 // own, with buf as its buffer, so it may run beside the forwarding.
 func (d *DownTrack) resend(seq uint16, buf []byte, probe bool) int {
@@ -509,9 +525,18 @@ func (d *DownTrack) resend(seq uint16, buf []byte, probe bool) int {
 		e.rewriteAgain(d.up.codecK, &pkt)
 	}
 	b.rewrite(&pkt.Header)
+	payload := pkt.Payload
+	if probe && b.rtxSSRC != 0 {
+		// On the RTX stream: its own sequence number, and the packet's
+		// before its payload (RFC 4588 section 4).
+		payload = make([]byte, 2+len(pkt.Payload))
+		payload[0], payload[1] = byte(pkt.SequenceNumber>>8), byte(pkt.SequenceNumber)
+		copy(payload[2:], pkt.Payload)
+		pkt.SSRC, pkt.PayloadType, pkt.SequenceNumber = b.rtxSSRC, b.rtxPT, uint16(d.rtxSeq.Add(1))
+	}
 	var ext twccExt
-	d.send(b, &pkt.Header, pkt.Payload, time.Now().UnixNano(), &ext, probe)
-	return len(pkt.Payload)
+	d.send(b, &pkt.Header, payload, time.Now().UnixNano(), &ext, probe)
+	return len(payload)
 }
 
 // sameH264Profile compares the profile-level-id and packetization-mode of

@@ -218,6 +218,18 @@ func subscribeAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 		return nil, err
 	}
 	registerNackFeedback(me)
+	// RTX for each video codec: congestion control's probes are
+	// retransmissions on it (see DownTrack.resend), which a receiver
+	// counts in its feedback and drops as repeats, where a repeat on the
+	// media stream itself would be refused by its SRTP replay check.
+	for _, rtx := range []struct{ pt, apt uint8 }{{97, 96}, {99, 98}, {103, 102}, {125, 127}} {
+		err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", rtx.apt)},
+			PayloadType: webrtc.PayloadType(rtx.pt)}, webrtc.RTPCodecTypeVideo)
+		if err != nil {
+			return nil, fmt.Errorf("register rtx: %w", err)
+		}
+	}
 	// Transport-wide congestion control: the SFU stamps the sequence
 	// numbers and reads the feedback itself (see congestion).
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {

@@ -82,8 +82,8 @@ type Participant struct {
 	refused     map[*webrtc.RTPReceiver]bool     // simulcast tracks refused
 	downs       map[*UpTrack]*DownTrack
 	sizes       map[string][2]int // the size each video is shown at, by up track id (SetVideoSize)
-	negotiating bool // an offer was sent on sub and its answer is awaited
-	renegotiate bool // the tracks changed while negotiating
+	negotiating bool              // an offer was sent on sub and its answer is awaited
+	renegotiate bool              // the tracks changed while negotiating
 
 	// wg counts every goroutine the participant starts or runs on: the
 	// up track loops, the RTCP readers, the sender reports and the

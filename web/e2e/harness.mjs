@@ -41,7 +41,8 @@ function freeUDP() {
 
 /**
  * Starts the parley binary (PARLEY_BIN, default bin/parley) with the
- * built-in demo rooms on free ports and a fresh data directory. With
+ * built-in demo rooms on free ports and a fresh data directory; on
+ * opts.host (an address of this machine) instead of 127.0.0.1 when given. With
  * opts.turn the built-in TURN server runs too, on loopback, allowed to
  * relay to the media port there. opts.media adds keys to [media].
  * @param {{rooms?: Record<string, string>, config?: string, turn?: boolean, media?: string}} [opts]
@@ -57,13 +58,14 @@ export async function startServer(opts = {}) {
   let url;
   const choosePorts = async () => {
     const [http, udp, tcp, turn] = [await freeTCP(), await freeUDP(), await freeTCP(), await freeUDP()];
-    url = `http://127.0.0.1:${http}`;
+    const host = opts.host ?? '127.0.0.1';
+    url = `http://${host}:${http}`;
     const turnConfig = opts.turn
       ? `[turn]\nenabled = true\nlisten_ip = "127.0.0.1"\nport = ${turn}\nallow_peers = ["127.0.0.1"]\n`
       : '[turn]\nenabled = false\n';
     writeFileSync(
       config,
-      `[http]\nlisten = "127.0.0.1:${http}"\n[media]\nudp_port = ${udp}\ntcp_port = ${tcp}\n${opts.media ?? ''}` +
+      `[http]\nlisten = "${host}:${http}"\n[media]\nudp_port = ${udp}\ntcp_port = ${tcp}\n${opts.host ? `listen_ip = "${host}"\n` : ''}${opts.media ?? ''}` +
         `[storage]\ndata_dir = "${path.join(dir, 'data')}"\n${turnConfig}[log]\nlevel = "debug"\n` +
         (opts.rooms ? `[rooms]\ndir = "${path.join(dir, 'rooms')}"\n` : '') +
         (opts.config ?? ''),
@@ -168,14 +170,16 @@ export const chromiumArgs = [
 
 /**
  * Starts headless Chromium. With deny, every permission prompt (microphone,
- * camera) is refused, as by a user who clicks Block.
- * @param {{deny?: boolean}} [opts]
+ * camera) is refused, as by a user who clicks Block; args are more flags;
+ * wrap gives the program to run instead of Chromium's (a script that
+ * starts it somewhere else, say), from Chromium's path.
+ * @param {{deny?: boolean, args?: string[], wrap?: (chromium: string) => string}} [opts]
  */
 export async function launchBrowser(opts = {}) {
   const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
   if (!existsSync(executablePath)) throw new Error(`${executablePath} not found: run scripts/install-deps.sh (Debian package chromium)`);
   const args = opts.deny ? [...chromiumArgs.filter((a) => a !== '--use-fake-ui-for-media-stream'), '--deny-permission-prompts'] : chromiumArgs;
-  return chromium.launch({ executablePath, args });
+  return chromium.launch({ executablePath: opts.wrap?.(executablePath) ?? executablePath, args: [...args, ...(opts.args ?? [])] });
 }
 
 /**

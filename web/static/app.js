@@ -147,7 +147,7 @@ const prejoin = new Prejoin(media);
 
 // For diagnostics from the browser console (and the end-to-end tests).
 Object.defineProperty(window, 'parley', {
-  value: Object.freeze({ stats: () => media.inboundStats(), sent: () => media.outboundStats(), state: () => ({ ...S, room: S.room?.name }) }),
+  value: Object.freeze({ stats: () => media.inboundStats(), sent: () => media.outboundStats(), downlink: () => signal.request({ type: 'downlink' }), state: () => ({ ...S, room: S.room?.name }) }),
 });
 
 // Notices.

@@ -462,13 +462,15 @@ export class Media {
     return out;
   }
 
-  /** Sender statistics of the camera: each simulcast layer's size and bitrate, for tests. */
+  /** Sender statistics of the camera: each simulcast layer's size, frames encoded and bytes, for tests. */
   async outboundStats() {
-    /** @type {{rid: string, width: number, height: number, bytes: number}[]} */
+    /** @type {{rid: string, width: number, height: number, frames: number, bytes: number}[]} */
     const out = [];
     const r = await this.videoTx?.sender.getStats().catch(() => null);
     r?.forEach((s) => {
-      if (s.type === 'outbound-rtp') out.push({ rid: s.rid ?? '', width: s.frameWidth ?? 0, height: s.frameHeight ?? 0, bytes: s.bytesSent ?? 0 });
+      if (s.type === 'outbound-rtp') {
+        out.push({ rid: s.rid ?? '', width: s.frameWidth ?? 0, height: s.frameHeight ?? 0, frames: s.framesEncoded ?? 0, bytes: s.bytesSent ?? 0 });
+      }
     });
     return out;
   }
