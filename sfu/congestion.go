@@ -203,10 +203,19 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 		}
 		top := d.maxLayer()
 		v := videoChoice{d: d, choice: -1, hidden: top < 0}
+		flows := false
 		for i, l := range up.layers {
+			r := l.bitrate(now)
+			flows = flows || r > 0
 			if i <= top {
-				v.rates[i] = l.bitrate(now)
+				v.rates[i] = r
 			}
+		}
+		if !flows && !v.hidden {
+			// The publisher sends nothing now (a camera turned off):
+			// nothing to choose, and no pause to tell of; when it sends
+			// again, the layer followed resumes at its keyframe.
+			continue
 		}
 		videos = append(videos, v)
 	}
