@@ -66,22 +66,26 @@ func BenchmarkForward(b *testing.B) {
 			if video {
 				kind = "video"
 			}
-			b.Run(fmt.Sprintf("%s/subscribers=%d", kind, n), func(b *testing.B) {
-				u, ws := benchUp(n, video, false)
-				var pkt rtp.Packet
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					u.handle(u.layers[0], raw, &pkt)
-				}
-				b.StopTimer()
-				if ws[0].packets != b.N {
-					b.Fatalf("wrote %d packets, want %d", ws[0].packets, b.N)
-				}
-				b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "forwarded/s")
-			})
+			b.Run(fmt.Sprintf("%s/subscribers=%d", kind, n), func(b *testing.B) { forward(b, raw, n, video, false) })
 		}
 	}
+}
+
+// forward runs handle on raw for an up track with n subscribers (see
+// benchUp) b.N times.
+func forward(b *testing.B, raw []byte, n int, video, twcc bool) {
+	u, ws := benchUp(n, video, twcc)
+	var pkt rtp.Packet
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		u.handle(u.layers[0], raw, &pkt)
+	}
+	b.StopTimer()
+	if ws[0].packets != b.N {
+		b.Fatalf("wrote %d packets, want %d", ws[0].packets, b.N)
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "forwarded/s")
 }
 
 // BenchmarkForwardTWCC is BenchmarkForward's video with and without
@@ -90,20 +94,7 @@ func BenchmarkForward(b *testing.B) {
 func BenchmarkForwardTWCC(b *testing.B) {
 	raw := rawPacket()
 	for _, twcc := range []bool{false, true} {
-		b.Run(fmt.Sprintf("twcc=%v/subscribers=100", twcc), func(b *testing.B) {
-			u, ws := benchUp(100, true, twcc)
-			var pkt rtp.Packet
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				u.handle(u.layers[0], raw, &pkt)
-			}
-			b.StopTimer()
-			if ws[0].packets != b.N {
-				b.Fatalf("wrote %d packets, want %d", ws[0].packets, b.N)
-			}
-			b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "forwarded/s")
-		})
+		b.Run(fmt.Sprintf("twcc=%v/subscribers=100", twcc), func(b *testing.B) { forward(b, raw, 100, true, twcc) })
 	}
 }
 
