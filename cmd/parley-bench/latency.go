@@ -260,13 +260,16 @@ func talkLive(ctx context.Context, t target, trials int, res *Latencies) error {
 			return err
 		}
 		first.Store(0)
-		go tk.talk(ctx, 200*time.Millisecond, &first)
+		talked := make(chan struct{})
+		go func() { defer close(talked); tk.talk(ctx, 200*time.Millisecond, &first) }()
 		for first.Load() == 0 {
 			time.Sleep(time.Millisecond)
 		}
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		d, err := l.waitFor(wctx, first.Load())
 		cancel()
+		// The spurt ends before the next begins: one talker, one spurt.
+		<-talked
 		if err != nil {
 			res.Problems = append(res.Problems, "a spurt's first packet never reached the listener")
 			continue
