@@ -73,6 +73,9 @@ var estimateBuckets = []float64{150_000, 300_000, 600_000, 1_000_000, 2_000_000,
 // subscribers' downlinks are estimated at most each bound.
 func estimateHistogram(estimates []float64) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(estimateBuckets))
+	for _, b := range estimateBuckets {
+		buckets[b] = 0 // every bound, estimates or not
+	}
 	var sum float64
 	for _, e := range estimates {
 		sum += e

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"parley/client"
 	"parley/configs"
 )
@@ -156,5 +158,28 @@ func TestMetricsListenInUse(t *testing.T) {
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEstimateHistogram: every bound is there, with no estimates too, and
+// each counts the estimates at most it.
+func TestEstimateHistogram(t *testing.T) {
+	for _, tc := range []struct {
+		estimates []float64
+		at300k    uint64
+	}{{nil, 0}, {[]float64{100_000, 300_000, 2_000_000}, 2}} {
+		var m dto.Metric
+		if err := estimateHistogram(tc.estimates).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		h := m.GetHistogram()
+		if len(h.GetBucket()) != len(estimateBuckets) || h.GetSampleCount() != uint64(len(tc.estimates)) {
+			t.Fatalf("%v: %d buckets, count %d", tc.estimates, len(h.GetBucket()), h.GetSampleCount())
+		}
+		for _, b := range h.GetBucket() {
+			if b.GetUpperBound() == 300_000 && b.GetCumulativeCount() != tc.at300k {
+				t.Errorf("%v: %d at most 300k, want %d", tc.estimates, b.GetCumulativeCount(), tc.at300k)
+			}
+		}
 	}
 }
