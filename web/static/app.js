@@ -370,7 +370,9 @@ function enter(room, name, password, token = '') {
   // Going live: a look at what one sends first, and the camera off
   // unless turned on there.
   const r = rooms.find((x) => x.name === room);
-  media.simulcast = !!r?.allow_video;
+  // Simulcast where the camera goes live to many: the stream rooms. In
+  // clip rooms the camera is recorded, whole, and a call has one viewer.
+  media.simulcast = !!(r?.allow_video && r?.live);
   if (r?.live && !S.devicesTried) {
     prejoin.open(r, name || load('parley.name', ''), (camera) => {
       S.devicesTried = true;
@@ -481,7 +483,7 @@ async function onJoinReply(m) {
   S.me.name = m.name;
   if (m.owner_key) save('parley.ownerKey', m.owner_key);
   media.iceServers = m.ice_servers ?? [];
-  media.simulcast = !!m.room.allow_video;
+  media.simulcast = !!(m.room.allow_video && m.room.live);
   const room = /** @type {RoomInfo} */ (S.room);
   byId('entry').hidden = true;
   byId('room').hidden = false;

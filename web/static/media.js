@@ -85,7 +85,7 @@ export class Media {
     this.queued = { publish: [], subscribe: [] };
     this.live = { audio: false, video: false };
     this.wantVideo = false;
-    /** the camera goes out as simulcast (three sizes), where video is allowed */
+    /** the camera goes out as simulcast (three sizes): in stream rooms */
     this.simulcast = false;
     /** @type {VideoPreset} */
     this.preset = VIDEO_PRESETS[0];
