@@ -90,9 +90,8 @@ type bwe struct {
 	lastIncrease, lastDecrease int64 // µs, the SFU's clock
 	hold                       bool
 
-	// What arrived in the last ackedWindow of the receiver's clock, and
-	// what was sent in the last ackedWindow of the SFU's.
-	acks, sends rateWindow
+	// What arrived in the last ackedWindow of the receiver's clock.
+	acks rateWindow
 	// The packets' one-way delays (in two clocks: only their changes
 	// mean something) by send time.
 	delays delayWindow
@@ -126,7 +125,6 @@ func (e *bwe) estimate() float64 {
 // the SFU's clock), and returns the estimate.
 func (e *bwe) update(pkts []ccPacket, now int64) float64 {
 	for _, p := range pkts {
-		e.sends.add(p.send, p.size)
 		if !e.hasLatest || wrapDiff(p.send, e.latest) > 0 {
 			e.latest, e.hasLatest = p.send, true
 		}

@@ -20,8 +20,10 @@ import (
 // video when not even its lowest layer fits; its audio always goes
 // through. Before a switch to a larger layer the estimate must have
 // grown to cover it: when it has not, the prober sends copies of recent
-// packets (duplicates, which receivers drop) at the rate the larger
-// layer needs, and the feedback shows whether the link carries it.
+// packets (on the subscriber's RTX stream when it has one; receivers drop
+// them as repeats) at the rate the larger layer needs, and the feedback
+// shows whether the link carries it (see allocate for a browser's
+// feedback, which leaves them out).
 //
 // A subscriber that did not negotiate transport-cc, or never sends its
 // feedback, keeps the default policy (see newDownTrack): the top layer.
