@@ -15,6 +15,10 @@ import { Uploader } from './upload.js';
 import { Prejoin } from './prejoin.js';
 import { Alerts } from './alerts.js';
 import { holdWhat, onInputChange } from './input.js';
+import { apply as translatePage } from './i18n.js';
+
+// The page's own texts in the language chosen, before anything shows.
+translatePage(document);
 
 /**
  * @typedef {{name: string, mode: string, title: string, description?: string, operators?: boolean, participants?: number, live: boolean, allow_video: boolean,

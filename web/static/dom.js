@@ -2,6 +2,8 @@
 // Small DOM helpers. Text is always inserted as text nodes or textContent,
 // never as HTML: names, chat and descriptions come from other people.
 
+import { t, timeOfDay, date, number } from './i18n.js';
+
 /**
  * Creates an element. props are set as properties (className, type,
  * title, …), except `data-*`/`aria-*`, which are set as attributes, and
@@ -49,9 +51,9 @@ export function byId(id) {
  * @param {number} n
  */
 export function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  if (n < 1024) return t('unit.bytes', { n });
+  if (n < 1024 * 1024) return t('unit.kb', { n: Math.round(n / 1024) });
+  return t('unit.mb', { n: number(n / 1024 / 1024, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
 }
 
 /**
@@ -60,7 +62,7 @@ export function formatBytes(n) {
  */
 export function formatSeconds(s) {
   if (!isFinite(s) || s < 0) s = 0;
-  if (s < 60) return `${s.toFixed(1)} s`;
+  if (s < 60) return t('unit.seconds', { n: number(s, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
   const m = Math.floor(s / 60);
   const r = s - m * 60;
   return `${m}:${r.toFixed(0).padStart(2, '0')}`;
@@ -73,11 +75,11 @@ export function formatSeconds(s) {
 export function formatLifetime(v) {
   const s = typeof v === 'number' ? v : Number.parseFloat(String(v));
   if (!isFinite(s)) return String(v);
-  const units = /** @type {[number, string][]} */ ([[86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']]);
+  const units = /** @type {[number, string][]} */ ([[86400, 'unit.day'], [3600, 'unit.hour'], [60, 'unit.minute'], [1, 'unit.second']]);
   for (const [n, unit] of units) {
-    if (s >= n && s % n === 0) return `${s / n} ${unit}${s / n === 1 ? '' : 's'}`;
+    if (s >= n && s % n === 0) return t(unit, { n: s / n });
   }
-  return `${s} seconds`;
+  return t('unit.second', { n: s });
 }
 
 /**
@@ -88,9 +90,9 @@ export function formatTime(iso) {
   const d = new Date(iso);
   if (isNaN(d.getTime())) return '';
   const now = new Date();
-  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const time = timeOfDay(d);
   if (d.toDateString() === now.toDateString()) return time;
-  return `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
+  return `${date(d, { month: 'short', day: 'numeric' })} ${time}`;
 }
 
 /**
@@ -143,7 +145,7 @@ export function formatClock(s) {
  */
 export function formatHour(t) {
   const d = new Date(t);
-  return isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return isNaN(d.getTime()) ? '' : timeOfDay(d);
 }
 
 /**
@@ -152,14 +154,14 @@ export function formatHour(t) {
  */
 export function formatDay(d) {
   const now = new Date();
-  if (d.toDateString() === now.toDateString()) return 'Today';
+  if (d.toDateString() === now.toDateString()) return t('day.today');
   const y = new Date(now);
   y.setDate(now.getDate() - 1);
-  if (d.toDateString() === y.toDateString()) return 'Yesterday';
+  if (d.toDateString() === y.toDateString()) return t('day.yesterday');
   /** @type {Intl.DateTimeFormatOptions} */
   const o = { weekday: 'long', month: 'long', day: 'numeric' };
   if (d.getFullYear() !== now.getFullYear()) o.year = 'numeric';
-  return d.toLocaleDateString([], o);
+  return date(d, o);
 }
 
 /** What looks like a web address in chat text. */

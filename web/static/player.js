@@ -15,6 +15,7 @@
 
 import { byId, load, save, formatTime, formatClock } from './dom.js';
 import { ClipView } from './bubble.js';
+import { t, fill, onLanguage } from './i18n.js';
 
 /** @typedef {import('./bubble.js').Clip} Clip */
 
@@ -69,6 +70,7 @@ export class Player {
     this.autoplay.addEventListener('change', () => save('parley.autoplay', this.autoplay.checked));
     this.playMine.addEventListener('change', () => save('parley.playMine', this.playMine.checked));
     this.unplayedBtn.addEventListener('click', () => this.playUnplayed());
+    onLanguage(() => this.renderUnplayed());
     window.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape' && this.current && !document.fullscreenElement) this.stop();
     });
@@ -210,7 +212,8 @@ export class Player {
     const n = this.unplayed.size;
     this.unplayedBtn.hidden = n === 0;
     this.unplayedCount.textContent = String(n);
-    this.unplayedBtn.title = `Play the ${n} clip${n === 1 ? '' : 's'} you have not heard, oldest first`;
+    fill(byId('unplayed-label'), 'player.playUnplayed', { n: this.unplayedCount });
+    this.unplayedBtn.title = t('player.playUnplayedTitle', { n });
   }
 
   playUnplayed() {

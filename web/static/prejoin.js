@@ -5,7 +5,8 @@
 // and picks the devices, which are remembered. Nobody sees them until
 // they press Join; they join with the camera off unless they turned it on.
 
-import { byId, icon } from './dom.js';
+import { h, byId, icon } from './dom.js';
+import { t, fill as fillText, onLanguage } from './i18n.js';
 
 export class Prejoin {
   /** @param {import('./media.js').Media} media */
@@ -27,6 +28,10 @@ export class Prejoin {
     this.onjoin = null;
     this.camLabel = /** @type {HTMLElement} */ (this.camBtn.querySelector('span'));
     this.el.querySelector('.mic-glyph')?.append(icon('mic'));
+    onLanguage(() => {
+      this.showTitle();
+      this.showButton();
+    });
     this.camBtn.addEventListener('click', () => this.setCamera(!this.camera));
     this.micSel.addEventListener('change', () => this.use('mic', this.micSel.value));
     this.camSel.addEventListener('change', () => this.use('camera', this.camSel.value));
@@ -54,7 +59,8 @@ export class Prejoin {
   async open(room, name, onjoin) {
     this.onjoin = onjoin;
     this.allowVideo = room.allow_video;
-    byId('prejoin-room').textContent = room.title || room.name;
+    this.room = room.title || room.name;
+    this.showTitle();
     this.avatar.textContent = (name || '?').slice(0, 1).toUpperCase();
     this.camRow.hidden = !room.allow_video;
     this.camBtn.hidden = !room.allow_video;
@@ -92,15 +98,15 @@ export class Prejoin {
      * @param {HTMLSelectElement} sel
      * @param {MediaDeviceInfo[]} list
      * @param {string} open
-     * @param {string} what
+     * @param {string} what the key of an unnamed device's name
      */
     const fill = (sel, list, open, what) => {
-      sel.replaceChildren(...list.map((d, i) => new Option(d.label || `${what} ${i + 1}`, d.deviceId)));
+      sel.replaceChildren(...list.map((d, i) => new Option(d.label || t(what, { n: i + 1 }), d.deviceId)));
       if (open && list.some((d) => d.deviceId === open)) sel.value = open;
       sel.disabled = list.length < 2;
     };
-    fill(this.micSel, mics, this.media.deviceOf('mic') || this.media.deviceIds.mic, 'Microphone');
-    fill(this.camSel, cameras, this.media.deviceOf('camera') || this.media.deviceIds.camera, 'Camera');
+    fill(this.micSel, mics, this.media.deviceOf('mic') || this.media.deviceIds.mic, 'prejoin.micN');
+    fill(this.camSel, cameras, this.media.deviceOf('camera') || this.media.deviceIds.camera, 'prejoin.cameraN');
   }
 
   /**
@@ -136,9 +142,13 @@ export class Prejoin {
     this.showCamera();
   }
 
+  showTitle() {
+    fillText(byId('prejoin-h'), 'prejoin.ready', { room: h('span', { id: 'prejoin-room' }, this.room ?? '') });
+  }
+
   showButton() {
     this.camBtn.replaceChildren(icon(this.camera ? 'camera' : 'camera-off'), this.camLabel);
-    this.camLabel.textContent = this.camera ? 'Turn camera off' : 'Turn camera on';
+    this.camLabel.textContent = this.camera ? t('prejoin.camOffBtn') : t('prejoin.camOn');
     this.camBtn.classList.toggle('off', !this.camera);
   }
 
