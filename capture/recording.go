@@ -118,6 +118,7 @@ func start(cfg Config, meta clips.Clip, tracks []Track, onLimit func(reason stri
 		Author:      meta.Author,
 		Owner:       meta.Owner,
 		Description: meta.Description,
+		Trigger:     meta.Trigger,
 	})
 	if err != nil {
 		return nil, err

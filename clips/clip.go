@@ -43,6 +43,16 @@ const (
 	ReasonDiscarded = "discarded"
 )
 
+// Triggers of a recording (Clip.Trigger); none means someone pressed
+// record, or uploaded.
+const (
+	TriggerMotion   = "motion"
+	TriggerSnapshot = "snapshot"
+)
+
+// ValidTrigger tells whether t is a trigger a clip may carry.
+func ValidTrigger(t string) bool { return t == "" || t == TriggerMotion || t == TriggerSnapshot }
+
 // A waveform has between MinWaveform and MaxWaveform values.
 const (
 	MinWaveform = 32
@@ -93,6 +103,10 @@ type Clip struct {
 	// each equal slice of the clip. Absent when the publisher sent no
 	// levels (uploads, some WHIP encoders).
 	Waveform []int `json:"waveform,omitempty"`
+	// Trigger says what started the recording when it was not someone
+	// pressing record: TriggerMotion (a camera station saw motion) or
+	// TriggerSnapshot (a station's controller asked for a short clip).
+	Trigger string `json:"trigger,omitempty"`
 	// DraftToken is a random capability to fetch a draft's media
 	// (?token=), for players that cannot send the owner's credentials.
 	// Only drafts have one.
@@ -254,14 +268,23 @@ type diskClip struct {
 	State       State     `json:"state"`
 	Expires     time.Time `json:"expires"`
 	Waveform    []int     `json:"waveform,omitempty"`
+	Trigger     string    `json:"trigger,omitempty"`
 	DraftToken  string    `json:"draft_token,omitempty"`
 	Mine        bool      `json:"-"` // a view, never stored
 	Played      bool      `json:"-"` // a view, never stored
 	Key         string    `json:"-"` // derived from the store's key, never stored
 }
 
-func toDisk(c Clip) diskClip   { return diskClip(c) }
-func fromDisk(d diskClip) Clip { return Clip(d) }
+func toDisk(c Clip) diskClip { return diskClip(c) }
+
+// fromDisk makes a clip of checked metadata; a trigger this version does
+// not know is dropped rather than the clip.
+func fromDisk(d diskClip) Clip {
+	if !ValidTrigger(d.Trigger) {
+		d.Trigger = ""
+	}
+	return Clip(d)
+}
 
 // sidecar is the .part.json written at Begin: what the clip will be.
 type sidecar struct {

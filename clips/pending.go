@@ -23,7 +23,7 @@ var ownerPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 type Pending struct {
 	s      *Store
 	r      *room
-	clip   Clip // ID, Room, Author, Owner, Created, Expires, Description, State
+	clip   Clip // ID, Room, Author, Owner, Created, Expires, Description, Trigger, State
 	upload bool
 	// maxBytes is the room's max_clip_bytes when the clip began: a
 	// recording is held to the limits it started with, so that a limit
@@ -38,7 +38,7 @@ type Pending struct {
 
 // Begin starts a clip in a room: it assigns the id and creation time and
 // creates <id>.part, and the sidecar <id>.part.json with the intended
-// metadata (Author, Owner, Description and Kind of meta; the state follows
+// metadata (Author, Owner, Description, Trigger and Kind of meta; the state follows
 // the room's publish setting). Other fields of meta are ignored.
 func (s *Store) Begin(roomName string, meta Clip) (*Pending, error) {
 	return s.begin(roomName, meta, false)
@@ -65,6 +65,9 @@ func (s *Store) begin(roomName string, meta Clip, upload bool) (*Pending, error)
 	}
 	if meta.Kind == KindAudio || meta.Kind == KindVideo {
 		c.Kind = meta.Kind
+	}
+	if ValidTrigger(meta.Trigger) {
+		c.Trigger = meta.Trigger
 	}
 	if cfg.Publish == configs.PublishManual {
 		c.State = Draft

@@ -621,3 +621,49 @@ func TestAddRemoveRoom(t *testing.T) {
 		t.Errorf("the room added back: %d clips, %v; want its 2", len(list), err)
 	}
 }
+
+// TestTrigger: a clip's trigger is kept through Begin, Commit and a
+// reopen; one this version does not know is dropped at Begin, and on
+// disk drops the trigger, not the clip.
+func TestTrigger(t *testing.T) {
+	dir := t.TempDir()
+	rooms := []configs.Room{testRoom(t, "a", nil)}
+	s := openStore(t, dir, rooms)
+	begin := func(trigger string) Clip {
+		t.Helper()
+		p, err := s.Begin("a", Clip{Author: "porch", Trigger: trigger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := p.Commit(time.Second, KindVideo, `video/webm; codecs="vp8,opus"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	motion, snap, odd := begin(TriggerMotion), begin(TriggerSnapshot), begin("doorbell")
+	if motion.Trigger != TriggerMotion || snap.Trigger != TriggerSnapshot || odd.Trigger != "" {
+		t.Errorf("triggers %q %q %q", motion.Trigger, snap.Trigger, odd.Trigger)
+	}
+	if b, _ := json.Marshal(motion); !strings.Contains(string(b), `"trigger":"motion"`) {
+		t.Errorf("API JSON: %s", b)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A later version's trigger on disk.
+	path := filepath.Join(clipDir(dir, "a"), odd.ID+".json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(raw), `"kind"`, `"trigger":"doorbell","kind"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, rooms)
+	for _, want := range []Clip{motion, snap, odd} {
+		if c, ok := s.Get("a", want.ID); !ok || c.Trigger != want.Trigger {
+			t.Errorf("after reopen %s: %+v %v, want trigger %q", want.ID, c, ok, want.Trigger)
+		}
+	}
+}

@@ -65,6 +65,9 @@ type membership struct {
 	archiver *capture.Archiver  // talk-spurt archive (live rooms with archive on)
 
 	speaking bool // what the room was last told (SpeakingChanged); under room.mu
+	// station is the member's state as a camera station, nil when it is
+	// none (see station.go); under room.mu.
+	station *stationState
 
 	left     chan struct{} // closed once the member has left its room
 	leftOnce sync.Once

@@ -42,6 +42,10 @@ const (
 
 	TypeRecordCancel = "record-cancel" // ends a recording and discards it
 
+	// Camera stations (station.go); station-command goes both ways.
+	TypeStation        = "station"
+	TypeStationCommand = "station-command"
+
 	// Operators only.
 	TypeKick       = "kick"
 	TypeClearClips = "clear-clips"
@@ -72,6 +76,7 @@ const (
 	TypeCallEnded         = "call-ended"
 	TypeClipsCleared      = "clips-cleared"
 	TypeRoomState         = "room-state"
+	TypeStationState      = "station-state"
 )
 
 // Error codes carried by error messages. docs/protocol.md lists them with
@@ -123,6 +128,11 @@ const (
 	ErrForbidden        = "forbidden"
 	ErrInCall           = "in-call"
 	ErrNoSuchCall       = "no-such-call"
+
+	ErrStationNotAllowed = "station-not-allowed"
+	ErrBadSettings       = "bad-settings"
+	ErrNotStation        = "not-a-station"
+	ErrNotController     = "not-controller"
 )
 
 // clientMessage is every message a client may send; which fields matter
@@ -156,6 +166,14 @@ type clientMessage struct {
 	Track  string `json:"track,omitempty"`
 	Width  *int   `json:"width,omitempty"`
 	Height *int   `json:"height,omitempty"`
+	// Trigger marks a station's recording (record-start): "motion" or
+	// "snapshot".
+	Trigger string `json:"trigger,omitempty"`
+	// Station is a station's state (station); Command and Settings a
+	// command to the station To (station-command).
+	Station  *stationState    `json:"station,omitempty"`
+	Command  string           `json:"command,omitempty"`
+	Settings *StationSettings `json:"settings,omitempty"`
 }
 
 type iceCandidate struct {

@@ -56,6 +56,8 @@ var serverMessages = map[string]any{
 	TypeCallEnded:         callMessage{},
 	TypeClipsCleared:      clearedMessage{},
 	TypeRoomState:         roomStateMessage{},
+	TypeStationState:      stationStateMessage{},
+	TypeStationCommand:    stationCommandMessage{},
 }
 
 // docExample is one row of the message index.

@@ -61,8 +61,8 @@ func (m *membership) captureConfig() capture.Config {
 // startRecordingLocked records tracks into a new clip of the member's
 // room, until the member stops it or the room's limits do. Called locked
 // (m.recMu).
-func (m *membership) startRecordingLocked(tracks []capture.Track, description string) (*capture.Recording, error) {
-	rec, err := capture.Start(m.captureConfig(), clips.Clip{Author: m.name, Owner: m.owner, Description: description},
+func (m *membership) startRecordingLocked(tracks []capture.Track, description, trigger string) (*capture.Recording, error) {
+	rec, err := capture.Start(m.captureConfig(), clips.Clip{Author: m.name, Owner: m.owner, Description: description, Trigger: trigger},
 		tracks, func(reason string) { m.finishRecording(reason, nil) })
 	if err != nil {
 		return nil, err
@@ -75,6 +75,7 @@ func (m *membership) startRecordingLocked(tracks []capture.Track, description st
 type recordWait struct {
 	req         json.RawMessage
 	description string
+	trigger     string
 	timer       *time.Timer
 }
 
@@ -144,6 +145,19 @@ func (s *Session) recordStart(m *clientMessage) {
 		s.sendError(m.Req, ErrBadRequest, fmt.Sprintf("the description must be valid text of at most %d characters", maxDescription))
 		return
 	}
+	if m.Trigger != "" {
+		if !clips.ValidTrigger(m.Trigger) {
+			s.sendError(m.Req, ErrBadRequest, fmt.Sprintf("unknown trigger %q", truncate(m.Trigger, 40)))
+			return
+		}
+		room.mu.Lock()
+		station := s.station != nil
+		room.mu.Unlock()
+		if !station {
+			s.sendError(m.Req, ErrNotStation, "only a camera station records on a trigger")
+			return
+		}
+	}
 	s.recMu.Lock()
 	defer s.recMu.Unlock()
 	if s.rec != nil || s.recWait != nil {
@@ -155,7 +169,7 @@ func (s *Session) recordStart(m *clientMessage) {
 		// The publish connection's tracks are registered once its
 		// transport is up, which the client may see a moment before the
 		// server does: TrackPublished starts the recording when they are.
-		w := &recordWait{req: m.Req, description: m.Description}
+		w := &recordWait{req: m.Req, description: m.Description, trigger: m.Trigger}
 		w.timer = time.AfterFunc(recordWaitTime, func() { s.recordWaitCheck(w) })
 		s.recWait = w
 		return
@@ -164,13 +178,13 @@ func (s *Session) recordStart(m *clientMessage) {
 		s.sendError(m.Req, ErrNotPublishing, notPublishing)
 		return
 	}
-	s.beginRecordingLocked(m.Req, tracks, m.Description)
+	s.beginRecordingLocked(m.Req, tracks, m.Description, m.Trigger)
 }
 
 // beginRecordingLocked starts the recording a record-start asked for and
 // answers it. Called locked (s.recMu).
-func (s *Session) beginRecordingLocked(req json.RawMessage, tracks []capture.Track, description string) {
-	rec, err := s.startRecordingLocked(tracks, description)
+func (s *Session) beginRecordingLocked(req json.RawMessage, tracks []capture.Track, description, trigger string) {
+	rec, err := s.startRecordingLocked(tracks, description, trigger)
 	if err != nil {
 		s.log.Error("start recording", "room", s.room.cfg().Name, "err", err)
 		s.sendError(req, ErrRecordFailed, "cannot start recording: "+err.Error())
@@ -211,7 +225,7 @@ func (s *Session) recordWaitCheck(expired *recordWait) {
 		s.sendError(w.req, ErrNotPublishing, notPublishing)
 		return
 	}
-	s.beginRecordingLocked(w.req, tracks, w.description)
+	s.beginRecordingLocked(w.req, tracks, w.description, w.trigger)
 }
 
 // stopRecording ends the session's recording, or the wait of its

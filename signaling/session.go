@@ -230,7 +230,8 @@ func (s *Session) handle(data []byte) bool {
 	case TypeLeave:
 		return true
 	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeRecordCancel, TypeClipPublish, TypeClipDelete, TypeClipPlayed,
-		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup, TypeKick, TypeClearClips, TypeCloseRoom, TypeOpenRoom, TypeVideoSize, TypeDownlink:
+		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup, TypeKick, TypeClearClips, TypeCloseRoom, TypeOpenRoom, TypeVideoSize, TypeDownlink,
+		TypeStation, TypeStationCommand:
 		if s.room == nil {
 			s.sendError(m.Req, ErrNotJoined, "join a room first")
 			return false
@@ -275,6 +276,10 @@ func (s *Session) handle(data []byte) bool {
 		s.videoSize(&m)
 	case TypeDownlink:
 		s.downlink(&m)
+	case TypeStation:
+		s.stationUpdate(&m)
+	case TypeStationCommand:
+		s.stationCommand(&m)
 	case TypeKick:
 		s.kick(&m)
 	case TypeClearClips:
@@ -332,6 +337,7 @@ func (s *Session) welcomeLocked(peers []Peer, ownerKey string, req json.RawMessa
 	history, offline := s.chatMemory(room)
 	s.enqueue(joinedMessage{Type: TypeJoined, Req: req, Protocol: ProtocolVersion, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice,
 		OwnerKey: ownerKey, Role: s.role, History: history, Offline: offline})
+	s.tellStationsLocked()
 }
 
 // leavingLocked implements member: a call of the session's waits for it

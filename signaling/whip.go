@@ -383,7 +383,7 @@ func (wp *whipPublisher) startLocked() {
 	if wp.rec != nil {
 		return
 	}
-	if _, err := wp.startRecordingLocked(tracks, ""); err != nil {
+	if _, err := wp.startRecordingLocked(tracks, "", ""); err != nil {
 		wp.log.Error("WHIP recording", "err", err)
 	}
 }
