@@ -56,6 +56,8 @@ var (
 	descCCPauses     = desc("sfu_congestion_pauses_total", "Videos paused because a subscriber's downlink did not carry their lowest layer.")
 	descCCConns      = desc("sfu_congestion_controlled_connections", "Subscribe connections whose transport-cc feedback chooses their layers now.")
 	descEstimates    = desc("sfu_downlink_estimate_bits", "Downlink estimates of the congestion-controlled subscribe connections now, bits per second.")
+	descClientErrors = desc("client_errors_total", "Error reports from clients (client-error) logged, by kind.", "kind")
+	descClientDrops  = desc("client_errors_dropped_total", "Error reports from clients dropped: over a session's allowance.")
 	descTURN         = desc("turn_allocations", "TURN relay allocations held now.")
 	descMailSent     = desc("mail_sent_total", "Notification mails delivered.", "room")
 	descMailFailed   = desc("mail_failed_total", "Notification mails given up after their last attempt.", "room")
@@ -92,7 +94,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descParticipants, descRoomViewers, descClips, descClipBytes,
 		descUpTracks, descDownTracks, descViewers, descRecorded, descReceived, descForwarded, descDirect,
 		descSocketSent, descSocketDrop, descLayerDowns, descSwitches, descCCPauses, descCCConns, descEstimates,
-		descTURN, descMailSent, descMailFailed,
+		descClientErrors, descClientDrops, descTURN, descMailSent, descMailFailed,
 		descHookSent, descHookFailed, descHookWaiting} {
 		ch <- d
 	}
@@ -115,6 +117,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descClips, float64(count), r.Name)
 			gauge(descClipBytes, float64(bytes), r.Name)
 		}
+		byKind, dropped := s.hub.ClientErrors()
+		for kind, n := range byKind {
+			counter(descClientErrors, float64(n), kind)
+		}
+		counter(descClientDrops, float64(dropped))
 	}
 	st := s.engine.Stats()
 	gauge(descUpTracks, float64(st.UpTracks))

@@ -30,6 +30,10 @@ func (h *Hub) onClipEvent(ev clips.Event) {
 		h.log.Error("clip event of an unknown type", "type", ev.Type)
 		return
 	}
+	// What the room's clips take now, after the event's change (events
+	// are delivered in order, after the store's lock is released: the
+	// last one leaves everyone with the room as it is).
+	bytes, count := h.cfg.Store.Usage(room.cfg().Name)
 	// view is the message for a viewer: the clip's owner, or someone who
 	// has played it (played) or not.
 	var views [3][]byte
@@ -46,10 +50,10 @@ func (h *Hub) onClipEvent(ev clips.Event) {
 		}
 		var m clipMessage
 		if typ == TypeClipRemoved {
-			m = clipMessage{Type: typ, ID: ev.Clip.ID, Reason: clipRemovedReason(ev.Reason)}
+			m = clipMessage{Type: typ, ID: ev.Clip.ID, Reason: clipRemovedReason(ev.Reason), RoomBytes: bytes, RoomClips: count}
 		} else {
 			c := ev.ForViewer(viewer)
-			m = clipMessage{Type: typ, Clip: &c}
+			m = clipMessage{Type: typ, Clip: &c, RoomBytes: bytes, RoomClips: count}
 			if i != 1 && typ == TypeClipUpdated && ev.Published {
 				// Others never saw the draft: for them it is new.
 				m.Type = TypeClipAdded

@@ -93,6 +93,8 @@ type Hub struct {
 	retiring sync.WaitGroup // removed rooms being closed (RemoveRoom)
 	shutOnce sync.Once
 	shutDone chan struct{} // closed when Shutdown is over
+
+	clientErrors clientErrorStats // client-error reports (see clienterrors.go)
 }
 
 // Room is a configured room: its members and its media plane.

@@ -27,6 +27,9 @@ const (
 	TypeAnswer    = "answer"
 	TypeCandidate = "candidate"
 	TypePing      = "ping"
+	// TypeClientError reports an error on the client's side (see
+	// clienterrors.go); it needs no room.
+	TypeClientError = "client-error"
 
 	TypeRecordStart = "record-start"
 	TypeRecordStop  = "record-stop"
@@ -174,6 +177,10 @@ type clientMessage struct {
 	Station  *stationState    `json:"station,omitempty"`
 	Command  string           `json:"command,omitempty"`
 	Settings *StationSettings `json:"settings,omitempty"`
+	// Kind, Message and Source: an error report (client-error).
+	Kind    string `json:"kind,omitempty"`
+	Message string `json:"message,omitempty"`
+	Source  string `json:"source,omitempty"`
 }
 
 type iceCandidate struct {
@@ -204,6 +211,10 @@ type RoomInfo struct {
 	Live         bool `json:"live"`
 	Participants int  `json:"participants"`
 	Viewers      int  `json:"viewers"` // watching over WHEP (live rooms)
+	// UsedBytes is what the room's clips (drafts included) take of its
+	// max_room_bytes when the member joins; clip messages tell changes
+	// (clipMessage.RoomBytes).
+	UsedBytes int64 `json:"used_bytes"`
 }
 
 // roomListing is a room as GET /api/rooms and GET /api/rooms/{room} show
@@ -336,6 +347,11 @@ type clipMessage struct {
 	// For clip-removed: the id and why.
 	ID     string `json:"id,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// RoomBytes and RoomClips are what the room's clips (drafts
+	// included) take after the change, against max_room_bytes and
+	// max_clip_count.
+	RoomBytes int64 `json:"room_bytes"`
+	RoomClips int   `json:"room_clips"`
 }
 
 // checkOwnerKey accepts the owner keys clients make: 22 to 128 characters

@@ -42,7 +42,8 @@ type Session struct {
 	closeR string // close reason
 
 	limiter tokenBucket
-	strikes int // consecutive messages refused for rate
+	strikes int         // consecutive messages refused for rate
+	reports tokenBucket // client-error reports (see clienterrors.go)
 
 	// Under recMu.
 	recWait    *recordWait // a record-start waiting for the published tracks
@@ -56,6 +57,7 @@ func newSession(h *Hub, conn *websocket.Conn, remote string, ip netip.Addr) *Ses
 		send:    make(chan []byte, sendQueue),
 		quit:    make(chan struct{}),
 		limiter: newTokenBucket(sc.MessagesPerSecond, sc.MessageBurst),
+		reports: newReportBucket(),
 	}
 	s.membership = newMembership(h, s, h.log.With("remote", remote), ip)
 	return s
@@ -229,6 +231,9 @@ func (s *Session) handle(data []byte) bool {
 		return false
 	case TypeLeave:
 		return true
+	case TypeClientError:
+		s.clientError(&m, time.Now())
+		return false
 	case TypeChat, TypeOffer, TypeAnswer, TypeCandidate, TypeRecordStart, TypeRecordStop, TypeRecordCancel, TypeClipPublish, TypeClipDelete, TypeClipPlayed,
 		TypeCall, TypeCallAccept, TypeCallDecline, TypeHangup, TypeKick, TypeClearClips, TypeCloseRoom, TypeOpenRoom, TypeVideoSize, TypeDownlink,
 		TypeStation, TypeStationCommand:
@@ -334,6 +339,10 @@ func (s *Session) welcomeLocked(peers []Peer, ownerKey string, req json.RawMessa
 		ice = []ICEServer{}
 	}
 	info := RoomInfo{Room: room.cfg(), Live: room.cfg().Mode.Live(), Participants: len(room.members) + 1}
+	if store := s.hub.cfg.Store; store != nil {
+		// The store's lock is never held while this one is taken.
+		info.UsedBytes, _ = store.Usage(room.cfg().Name)
+	}
 	history, offline := s.chatMemory(room)
 	s.enqueue(joinedMessage{Type: TypeJoined, Req: req, Protocol: ProtocolVersion, ID: s.id, Name: s.name, Room: info, Participants: peers, ICEServers: ice,
 		OwnerKey: ownerKey, Role: s.role, History: history, Offline: offline})
