@@ -94,6 +94,7 @@ func (d *DownTrack) SetTargetLayer(l int) {
 	l = max(0, min(l, len(d.up.layers)-1))
 	f.mu.Lock()
 	f.climb = false
+	f.cap = int32(l)
 	f.target.Store(int32(l))
 	f.mu.Unlock()
 	if int32(l) != f.cur.Load() {
@@ -180,6 +181,60 @@ func (d *DownTrack) maxLayer() int {
 	return top
 }
 
+// selfChosen tells whether the track chooses its layer itself, as the
+// default policy: without congestion control, or while its connection's
+// feedback has not come (or has stopped).
+func (d *DownTrack) selfChosen() bool {
+	return !d.managed() || d.conn == nil || d.conn.cc == nil || d.conn.cc.lastFeedback.Load() == 0
+}
+
+// followFlowing keeps a track that chooses its own layer on one that
+// flows (see layer.flowing): the highest that its preference and the
+// last SetTargetLayer allow. It leaves a layer that stopped (a browser
+// turns its higher encodings off and on with its uplink estimate) and
+// goes back up when a higher one flows again, at the new layer's
+// keyframe, which it asks for. Called on the first packet of a keyframe
+// and the last of each frame of a layer the track does not follow, so
+// that it costs little.
+func (d *DownTrack) followFlowing(now time.Time) {
+	top := int32(d.maxLayer())
+	if top < 0 || d.Paused() {
+		return
+	}
+	f := d.follow
+	f.mu.Lock()
+	if f.cap >= 0 {
+		top = min(top, f.cap)
+	}
+	want := d.up.flowingTop(top, now)
+	cur, target := f.cur.Load(), f.target.Load()
+	if want < 0 {
+		f.mu.Unlock()
+		return
+	}
+	if cur < 0 || f.climb {
+		// Not begun, or climbing from its first layer: that start is
+		// kept unless the layer it waits for has stopped.
+		if d.up.layers[target].flowing(now) {
+			f.mu.Unlock()
+			return
+		}
+		if cur < 0 {
+			want = d.up.flowingBottom(want, now)
+		}
+	}
+	if want == target {
+		f.mu.Unlock()
+		return
+	}
+	f.target.Store(want)
+	f.climb = false
+	f.mu.Unlock()
+	if want != cur {
+		d.up.layers[want].requestKeyframe()
+	}
+}
+
 // managed tells whether congestion control chooses the layers: the
 // subscriber accepted transport-cc, and its feedback comes (or will: if
 // it never does, the prober gives the track back to the default policy).
@@ -199,6 +254,7 @@ func (d *DownTrack) climbToTop() {
 		return
 	}
 	f.mu.Lock()
+	f.cap = -1
 	was := f.target.Load()
 	if f.cur.Load() < 0 {
 		// Paused, or not begun: from the lowest layer's keyframe, then up.
@@ -351,11 +407,20 @@ func (d *DownTrack) writeRTP(p *rtp.Packet, arrival int64) {
 // writeLayer forwards a packet of layer l of a simulcast track, if the
 // down track follows that layer or switches to it at this packet (see
 // follower). Called only on the layers' forwarding goroutines.
-func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, arrival int64) {
+func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, now time.Time) {
 	f := d.follow
 	if !f.wants(l.index) {
-		return
+		// A keyframe's first packet or a frame's last of a layer not
+		// followed: a look at whether to follow it (followFlowing).
+		if !(p.Marker || in.keyframe) || !d.selfChosen() {
+			return
+		}
+		d.followFlowing(now)
+		if !f.wants(l.index) {
+			return
+		}
 	}
+	arrival := now.UnixNano()
 	b := d.binding.Load()
 	if b == nil {
 		return

@@ -127,7 +127,11 @@ type follower struct {
 	mu sync.Mutex
 	// climb: once the first keyframe is sent, target becomes the highest
 	// layer (see DownTrack.writeLayer).
-	climb  bool
+	climb bool
+	// cap is the highest layer a down track's last SetTargetLayer allows
+	// when it chooses its layer itself (DownTrack.followFlowing); -1: no
+	// cap but the subscriber's preference.
+	cap    int32
 	epochs [epochsKept]epoch
 	n      int // epochs begun; the latest is epochs[(n-1)%epochsKept]
 	// The latest packet sent, in sequence order.
@@ -141,7 +145,7 @@ type follower struct {
 }
 
 func newFollower(target int32, climb bool) *follower {
-	f := &follower{climb: climb}
+	f := &follower{climb: climb, cap: -1}
 	f.cur.Store(-1)
 	f.target.Store(target)
 	return f

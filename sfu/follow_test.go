@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -421,5 +422,94 @@ func TestPausedKeyframeRequest(t *testing.T) {
 	d.requestKeyframe()
 	if d.TargetLayer() != 1 {
 		t.Fatalf("target %d", d.TargetLayer())
+	}
+}
+
+// sendFramesAt has the layers in on send n frames, a frame every 33 ms
+// from at, keyframes in the first on the layers in key; it returns the
+// time after the last.
+func sendFramesAt(u *UpTrack, synth []*synthLayer, at time.Time, n int, on []int, key ...int) time.Time {
+	var pkt rtp.Packet
+	for range n {
+		for _, i := range on {
+			for _, raw := range synth[i].frame(slices.Contains(key, i)) {
+				u.handleAt(u.layers[i], raw, &pkt, at)
+			}
+		}
+		key = nil
+		at = at.Add(33 * time.Millisecond)
+	}
+	return at
+}
+
+// TestFollowsFlowingLayer: a browser turns its top simulcast encoding off
+// and on again with its uplink estimate. The sinks (the recorder) and a
+// subscriber without congestion control leave the top layer once it has
+// sent nothing for layerIdle, at the next keyframe of the highest layer
+// that flows, and go back up at the top layer's keyframe when it flows
+// again; each gets one continuous stream throughout.
+func TestFollowsFlowingLayer(t *testing.T) {
+	u, synth := simulcastUp(t)
+	s := &recordingSink{}
+	u.AddSink(s)
+	w := &recordingWriter{}
+	d := boundDown(u, w)
+	all := []int{0, 1, 2}
+
+	at := sendFramesAt(u, synth, time.Now(), 1, all, 0, 1, 2)
+	at = sendFramesAt(u, synth, at, 3, all, 2)
+	if got := layerOfPacket(s.w.pkts[len(s.w.pkts)-1]); got != 2 || d.CurrentLayer() != 2 {
+		t.Fatalf("all layers flowing: the sink on layer %d, the subscriber on %d; want 2", got, d.CurrentLayer())
+	}
+	before := len(s.w.pkts)
+	// The top layer stops; a keyframe of the middle one before layerIdle
+	// is not taken.
+	at = sendFramesAt(u, synth, at, 10, []int{0, 1}, 1)
+	if len(s.w.pkts) != before || d.CurrentLayer() != 2 {
+		t.Fatalf("the top layer stopped for 0.3 s: the sink got %d packets more, the subscriber is on %d", len(s.w.pkts)-before, d.CurrentLayer())
+	}
+	at = sendFramesAt(u, synth, at, int(layerIdle/(33*time.Millisecond)), []int{0, 1})
+	if u.sinkFollow.target.Load() != 1 || d.TargetLayer() != 1 {
+		t.Fatalf("the top layer stopped for layerIdle: the sink's target %d, the subscriber's %d; want 1", u.sinkFollow.target.Load(), d.TargetLayer())
+	}
+	at = sendFramesAt(u, synth, at, 3, []int{0, 1}, 1)
+	if got := layerOfPacket(s.w.pkts[len(s.w.pkts)-1]); got != 1 || d.CurrentLayer() != 1 {
+		t.Fatalf("after the middle layer's keyframe: the sink on layer %d, the subscriber on %d; want 1", got, d.CurrentLayer())
+	}
+	// The top layer comes back with a keyframe.
+	sendFramesAt(u, synth, at, 3, all, 2)
+	if got := layerOfPacket(s.w.pkts[len(s.w.pkts)-1]); got != 2 || d.CurrentLayer() != 2 {
+		t.Fatalf("the top layer back: the sink on layer %d, the subscriber on %d; want 2", got, d.CurrentLayer())
+	}
+
+	for name, pkts := range map[string][]sentPacket{"sink": s.w.pkts, "subscriber": w.pkts} {
+		var layers []int
+		from := 0
+		for i, p := range pkts {
+			l := layerOfPacket(p)
+			if len(layers) > 0 && layers[len(layers)-1] == l {
+				continue
+			}
+			layers = append(layers, l)
+			if i == 0 {
+				continue
+			}
+			// Each layer's stretch is one stream, and the next goes on
+			// from it; the time the top layer was gone shows as a gap in
+			// the timestamps. The sinks are given each layer's SSRC.
+			checkContinuous(t, pkts[from:i])
+			from = i
+			a, b := pkts[i-1], pkts[i]
+			da, _ := vp8.Parse(a.payload)
+			db, _ := vp8.Parse(b.payload)
+			if b.hdr.SequenceNumber != a.hdr.SequenceNumber+1 || db.PictureID != (da.PictureID+1)&0x7fff ||
+				int32(b.hdr.Timestamp-a.hdr.Timestamp) <= 0 || name == "subscriber" && b.hdr.SSRC != a.hdr.SSRC {
+				t.Errorf("%s: at the switch to layer %d, %+v %+v after %+v %+v", name, l, b.hdr, db, a.hdr, da)
+			}
+		}
+		checkContinuous(t, pkts[from:])
+		if n := len(layers); n < 3 || !slices.Equal(layers[n-3:], []int{2, 1, 2}) {
+			t.Errorf("%s: layers in turn %v, want them to end with 2, 1, 2", name, layers)
+		}
 	}
 }

@@ -75,6 +75,12 @@ func (l *layer) bitrate(now time.Time) float64 {
 	return l.rate
 }
 
+// flowing tells whether the layer flows at now: it has begun, and has
+// not been silent for longer than layerIdle since.
+func (l *layer) flowing(now time.Time) bool {
+	return l.started.Load() && !l.silentFor(layerIdle, now)
+}
+
 // requestKeyframe asks the publisher for a keyframe of this layer, at
 // most once per keyframeInterval (see throttle).
 func (l *layer) requestKeyframe() {

@@ -145,13 +145,26 @@ func (u *streamClock) arrivalClock(now time.Time) (time.Time, uint32, bool) {
 	if last == 0 {
 		return time.Time{}, 0, false
 	}
+	elapsed := float64(u.ageAt(last, now)) / 1000 * float64(u.rate)
+	return now, uint32(last) + uint32(int64(elapsed)), true
+}
+
+// ageAt is how long before now, in milliseconds, the packet noted in
+// last (a value of u.last) arrived; 0 if it came after now was taken.
+func (u *streamClock) ageAt(last uint64, now time.Time) uint32 {
 	ms := uint32(last>>32) & arrivalMask
 	age := (u.msSinceBorn(now) - ms) & arrivalMask
 	if age > arrivalMask/2 { // the packet came after now was taken
 		age = 0
 	}
-	elapsed := float64(age) / 1000 * float64(u.rate)
-	return now, uint32(last) + uint32(int64(elapsed)), true
+	return age
+}
+
+// silentFor tells whether the stream has sent nothing for longer than d
+// before now, after a first packet: false before it.
+func (u *streamClock) silentFor(d time.Duration, now time.Time) bool {
+	last := u.last.Load()
+	return last != 0 && time.Duration(u.ageAt(last, now))*time.Millisecond > d
 }
 
 // arrivalMask keeps 31 bits of milliseconds (24.8 days, wrapping): ages

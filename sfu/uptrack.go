@@ -154,6 +154,44 @@ func (u *UpTrack) topLayer() int32 {
 	return 0
 }
 
+// layerIdle is how long a layer may send nothing before the sinks and
+// the subscribers that do not run congestion control leave it for one
+// that flows: a browser turns its higher simulcast encodings off while
+// its uplink estimate is low (for the first seconds of a camera, or on a
+// weak link) and on again later.
+const layerIdle = 2 * time.Second
+
+// flowingTop is the highest layer, at most max, that flows at now (see
+// layer.flowing); -1 if none does.
+func (u *UpTrack) flowingTop(max int32, now time.Time) int32 {
+	for i := min(max, int32(len(u.layers)-1)); i >= 0; i-- {
+		if u.layers[i].flowing(now) {
+			return i
+		}
+	}
+	return -1
+}
+
+// flowingBottom is the lowest layer, at most max, that flows at now;
+// max if none below it does.
+func (u *UpTrack) flowingBottom(max int32, now time.Time) int32 {
+	for i := int32(0); i < max; i++ {
+		if u.layers[i].flowing(now) {
+			return i
+		}
+	}
+	return max
+}
+
+// sinkLayer is the layer the sinks of a simulcast track follow: the
+// highest that flows now, else the highest that ever did.
+func (u *UpTrack) sinkLayer(now time.Time) int32 {
+	if l := u.flowingTop(int32(len(u.layers)-1), now); l >= 0 {
+		return l
+	}
+	return u.topLayer()
+}
+
 // bottomLayer is the lowest layer whose packets flow; 0 when none does.
 func (u *UpTrack) bottomLayer() int32 {
 	for i, l := range u.layers {
@@ -291,7 +329,7 @@ func (u *UpTrack) LastSenderReport() (SenderReport, bool) {
 		if e != nil {
 			l, off = u.layers[e.layer], e.ts
 		} else {
-			l = u.layers[u.topLayer()]
+			l = u.layers[u.sinkLayer(time.Now())]
 		}
 		f.mu.Unlock()
 	}
@@ -361,6 +399,11 @@ func (l *layer) forward() {
 // l, into pkt, keep it for retransmissions (video), and write it to every
 // subscriber and sink.
 func (u *UpTrack) handle(l *layer, raw []byte, pkt *rtp.Packet) {
+	u.handleAt(l, raw, pkt, time.Now())
+}
+
+// handleAt is handle of a packet that arrived at now.
+func (u *UpTrack) handleAt(l *layer, raw []byte, pkt *rtp.Packet, now time.Time) {
 	if err := pkt.Unmarshal(raw); err != nil {
 		return
 	}
@@ -371,7 +414,6 @@ func (u *UpTrack) handle(l *layer, raw []byte, pkt *rtp.Packet) {
 			"track", u.id, "negotiated", u.codec.MimeType, "payload_type", pkt.PayloadType)
 	}
 	u.packets.Add(1)
-	now := time.Now()
 	l.noteArrival(now, pkt.Timestamp)
 	if u.levelID != 0 {
 		u.hear(now, pkt)
@@ -384,7 +426,7 @@ func (u *UpTrack) handle(l *layer, raw []byte, pkt *rtp.Packet) {
 		u.fanOut(pkt, now.UnixNano())
 		return
 	}
-	u.fanOutLayer(l, pkt, now.UnixNano())
+	u.fanOutLayer(l, pkt, now)
 }
 
 // fanOut writes one packet, arrived at arrival (unix nanoseconds), to
@@ -401,7 +443,7 @@ func (u *UpTrack) fanOut(pkt *rtp.Packet, arrival int64) {
 // fanOutLayer writes a packet of layer l of a simulcast track to the
 // subscribers that follow l or wait to switch to it, and to the sinks
 // if they follow it.
-func (u *UpTrack) fanOutLayer(l *layer, pkt *rtp.Packet, arrival int64) {
+func (u *UpTrack) fanOutLayer(l *layer, pkt *rtp.Packet, now time.Time) {
 	var in packetInfo
 	in.read(u.codecK, pkt.Payload)
 	if in.keyframe && in.vp8ok {
@@ -411,19 +453,20 @@ func (u *UpTrack) fanOutLayer(l *layer, pkt *rtp.Packet, arrival int64) {
 		}
 	}
 	for _, d := range *u.downs.Load() {
-		d.writeLayer(l, pkt, &in, arrival)
+		d.writeLayer(l, pkt, &in, now)
 	}
 	if sinks := *u.sinks.Load(); len(sinks) > 0 {
-		u.writeSinks(sinks, l, pkt, &in, arrival)
+		u.writeSinks(sinks, l, pkt, &in, now)
 	}
 }
 
-// writeSinks gives the sinks of a simulcast track the highest layer, as
-// one continuous stream: when a higher layer begins, they switch to it at
-// its next keyframe.
-func (u *UpTrack) writeSinks(sinks []Sink, l *layer, pkt *rtp.Packet, in *packetInfo, arrival int64) {
+// writeSinks gives the sinks of a simulcast track the highest layer that
+// flows (see sinkLayer), as one continuous stream: when a higher layer
+// begins, or the one followed stops, they switch at the next keyframe of
+// the new one, which is asked for.
+func (u *UpTrack) writeSinks(sinks []Sink, l *layer, pkt *rtp.Packet, in *packetInfo, now time.Time) {
 	f := u.sinkFollow
-	if top := u.topLayer(); top != f.target.Load() {
+	if top := u.sinkLayer(now); top != f.target.Load() {
 		f.target.Store(top)
 		u.layers[top].requestKeyframe()
 	}
@@ -431,7 +474,7 @@ func (u *UpTrack) writeSinks(sinks []Sink, l *layer, pkt *rtp.Packet, in *packet
 		return
 	}
 	f.mu.Lock()
-	payload, ok, ask := f.next(l.index, pkt, in, arrival, u.codec.ClockRate, &u.sinkPkt.Header, l.scratch)
+	payload, ok, ask := f.next(l.index, pkt, in, now.UnixNano(), u.codec.ClockRate, &u.sinkPkt.Header, l.scratch)
 	if ok {
 		u.sinkPkt.Payload = payload
 		for _, s := range sinks {
@@ -482,7 +525,7 @@ func (u *UpTrack) sinkPacket(seq uint16, buf []byte, pkt *rtp.Packet) bool {
 func (u *UpTrack) RequestKeyframe() {
 	l := u.layers[0]
 	if f := u.sinkFollow; f != nil {
-		l = u.layers[u.topLayer()]
+		l = u.layers[u.sinkLayer(time.Now())]
 	}
 	l.requestKeyframe()
 }

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { startServer, launchBrowser, join, checkA11y, shot } from './harness.mjs';
+import { startServer, launchBrowser, join, checkA11y, shot, holdSpace, clipTimeline } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -18,7 +18,12 @@ let browser;
 const pages = [];
 
 before(async () => {
-  srv = await startServer({ rooms: { layers: 'mode = "videoStream"\ntitle = "Layers"\n' } });
+  srv = await startServer({
+    rooms: {
+      layers: 'mode = "videoStream"\ntitle = "Layers"\n',
+      kept: 'mode = "videoStream"\ntitle = "Kept"\narchive = true\n',
+    },
+  });
   browser = await launchBrowser();
 });
 
@@ -105,6 +110,84 @@ test('simulcast: the camera goes out in layers; a small tile gets a smaller one,
   await shot(B, tile('ann'), 'adaptive-paused');
   await B.locator(tile('ann')).evaluate((t) => t.classList.remove('paused'));
 
+  for (const p of [A, B]) assert.deepEqual(p.errors.map(String), [], 'errors in the page');
+  await A.context().close();
+  await B.context().close();
+});
+
+/**
+ * Holds the talk key of pub for ms, and returns what of it the room
+ * archived, as sub's timeline and the server show it.
+ * @param {import('playwright-core').Page} pub
+ * @param {import('playwright-core').Page} sub
+ * @param {number} ms
+ */
+async function archivedSpurt(pub, sub, ms) {
+  const before = await sub.locator('#timeline .clip[data-author="cat"]').count();
+  await holdSpace(pub, ms);
+  const row = sub.locator('#timeline .clip[data-author="cat"]').nth(before);
+  await row.waitFor({ timeout: 30_000 });
+  const id = /** @type {string} */ (await row.getAttribute('data-id'));
+  const list = await (await fetch(`${srv.url}/api/rooms/kept/clips`)).json();
+  const c = list.clips.find((/** @type {any} */ x) => x.id === id);
+  const tl = await clipTimeline(srv.url, 'kept', id);
+  return { kind: c?.kind, frames: tl.streams.find((s) => s.type === 'video')?.packets ?? 0, tl };
+}
+
+test('a simulcast camera\'s talk spurts in an archived video room are kept with their picture, also when the top layer stops', async () => {
+  const A = await join(browser, srv.url, 'kept', 'cat', {
+    // The page's peer connections, for the test to turn a layer off as
+    // a browser does when its uplink estimate drops.
+    setup: (p) => p.addInitScript(() => {
+      const Base = window.RTCPeerConnection;
+      const pcs = /** @type {RTCPeerConnection[]} */ ([]);
+      Object.assign(window, { __pcs: pcs });
+      window.RTCPeerConnection = class extends Base {
+        /** @param {any[]} args */
+        constructor(...args) {
+          super(...args);
+          pcs.push(this);
+        }
+      };
+    }),
+    async prejoin(p) {
+      await p.click('#prejoin-cam');
+      await p.waitForFunction(() => /** @type {HTMLVideoElement} */ (document.querySelector('#prejoin-video')).videoWidth > 0, null, { timeout: 30_000 });
+    },
+  });
+  pages.push(A);
+  const B = await join(browser, srv.url, 'kept', 'dan');
+  pages.push(B);
+  await B.waitForFunction((sel) => /** @type {HTMLVideoElement|null} */ (document.querySelector(`${sel} video`))?.videoWidth > 0, tile('cat'), { timeout: 30_000 });
+  const { sends } = await untilWidths(A, B, 'cat sends three layers', (s) => new Set(s).size >= 3);
+
+  // A camera sends 15 frames a second or more: at least half of the
+  // spurt's picture is asked for.
+  const first = await archivedSpurt(A, B, 4000);
+  assert.equal(first.kind, 'video', 'the first spurt');
+  assert.ok(first.frames >= 30, `the first spurt has ${first.frames} video frames: ${JSON.stringify(first.tl.streams)}`);
+  assert.equal(first.tl.decodeErrors, '', 'the first spurt decodes cleanly');
+
+  // The top layer stops, as when the browser's uplink estimate drops:
+  // what is archived comes from the highest layer still flowing, once
+  // the top one has been silent for a while (2 s).
+  await A.evaluate(async () => {
+    for (const pc of /** @type {RTCPeerConnection[]} */ (/** @type {any} */ (window).__pcs)) {
+      for (const s of pc.getSenders()) {
+        const p = s.getParameters();
+        if (p.encodings?.length === 3) {
+          p.encodings[2].active = false;
+          await s.setParameters(p);
+        }
+      }
+    }
+  });
+  const top = largest(sends);
+  await untilWidths(A, B, 'the top layer stops', (s) => s.length > 0 && largest(s) < top);
+  const second = await archivedSpurt(A, B, 6000);
+  assert.equal(second.kind, 'video', 'the spurt without the top layer');
+  assert.ok(second.frames >= 30, `the spurt without the top layer has ${second.frames} video frames: ${JSON.stringify(second.tl.streams)}`);
+  assert.equal(second.tl.decodeErrors, '', 'the spurt without the top layer decodes cleanly');
   for (const p of [A, B]) assert.deepEqual(p.errors.map(String), [], 'errors in the page');
   await A.context().close();
   await B.context().close();
