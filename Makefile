@@ -31,7 +31,8 @@ unit:
 # already run in every go test. A failure leaves the input in testdata/fuzz.
 FUZZTIME ?= 50000x
 FUZZ_TARGETS = ./signaling:FuzzHandle ./clips/probe:FuzzProbe ./configs:FuzzParseRoom \
-	./configs:FuzzLoadServer ./access:FuzzVerifyToken ./recorder:FuzzRecord ./signaling:FuzzSDPFrag
+	./configs:FuzzLoadServer ./access:FuzzVerifyToken ./recorder:FuzzRecord ./signaling:FuzzSDPFrag \
+	./sfu/vp8:FuzzDescriptor ./sfu/vp9:FuzzDescriptor
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; \
