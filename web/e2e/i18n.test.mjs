@@ -40,7 +40,7 @@ test('every key the pages and modules use is in the catalogues', () => {
       for (const m of src.matchAll(/data-i18n(?:-[a-z-]+)?="([^"]+)"/g)) used.add(m[1]);
     } else if (f.endsWith('.js') && !f.startsWith('lang-')) {
       // t('key'), fill(el, 'key'), and keys written as i18n: 'key'
-      for (const m of src.matchAll(/\b(?:t|fill|fillText|render\(\w+,)\s*\(\s*(?:[\w.]+,\s*)?'([a-zA-Z]+\.[\w.-]+|[a-z]+)'/g)) used.add(m[1]);
+      for (const m of src.matchAll(/\b(?:t|tr|fill|fillText)\s*\(\s*(?:[\w.]+,\s*)?'([a-zA-Z]+\.[\w.-]+|[a-z]+)'/g)) used.add(m[1]);
     }
   }
   assert.ok(used.size > 50, `found ${used.size} keys`);

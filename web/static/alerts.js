@@ -7,6 +7,7 @@
 // focuses what it was about.
 
 import { byId, load, save } from './dom.js';
+import { t } from './i18n.js';
 
 /** @typedef {'message'|'call'|'clip'} AlertKind */
 
@@ -23,7 +24,7 @@ export class Alerts {
     this.on.checked = supported && load('parley.notify', false) && Notification.permission === 'granted';
     this.clips.checked = load('parley.notifyClips', false);
     this.on.disabled = !supported;
-    if (!supported) this.state.textContent = 'This browser has no desktop notifications.';
+    if (!supported) this.state.textContent = t('notify.unsupported');
     this.render();
     this.on.addEventListener('change', () => this.turn(this.on.checked));
     this.clips.addEventListener('change', () => save('parley.notifyClips', this.clips.checked));
@@ -35,7 +36,7 @@ export class Alerts {
   /** @param {boolean} on */
   async turn(on) {
     if (on && Notification.permission !== 'granted') {
-      this.state.textContent = 'Asking the browser…';
+      this.state.textContent = t('notify.asking');
       let p = Notification.permission;
       try {
         p = await Notification.requestPermission();
@@ -46,7 +47,7 @@ export class Alerts {
         on = false;
         this.on.checked = false;
         this.state.textContent =
-          p === 'denied' ? "Notifications are blocked for this site: allow them in the browser's site settings, then turn them on here." : 'Notifications were not allowed.';
+          p === 'denied' ? t('notify.blocked') : t('notify.notAllowed');
       }
     }
     save('parley.notify', on);

@@ -15,7 +15,7 @@ import { Uploader } from './upload.js';
 import { Prejoin } from './prejoin.js';
 import { Alerts } from './alerts.js';
 import { holdWhat, onInputChange } from './input.js';
-import { apply as translatePage } from './i18n.js';
+import { apply as translatePage, t, serverText, onLanguage } from './i18n.js';
 
 // The page's own texts in the language chosen, before anything shows.
 translatePage(document);
@@ -115,7 +115,7 @@ const ctx = {
 const media = new Media(signal, {
   ontrack: (stream, track, receiver) => live.add(stream, track, receiver),
   onstatus: (pc, state) => {
-    if (state === 'failed') setConn('media', `the ${pc} connection failed; retrying`);
+    if (state === 'failed') setConn('media', t(pc === 'publish' ? 'conn.publishFailed' : 'conn.subscribeFailed'));
     else if (state === 'connected') setConn(signal.state, '');
   },
   onproblem: (text) => notify(text, () => openDevices()),
@@ -129,7 +129,7 @@ const uploader = new Uploader(
   () => recorder.description.value.trim(),
   (file) => {
     recorder.description.value = '';
-    recorder.say(`Sent ${file.name}`, true);
+    recorder.say(t('upload.sent', { file: file.name }), true);
   },
 );
 const player = new Player(ctx);
@@ -181,9 +181,10 @@ byId('notice-close').addEventListener('click', () => (byId('notice').hidden = tr
  */
 function setConn(state, detail) {
   const el = byId('conn');
-  const text = /** @type {Record<string, string>} */ ({ open: 'connected', connecting: 'connecting…', waiting: 'offline', stopped: '', media: 'media problem' });
+  const text = /** @type {Record<string, string>} */ ({ open: t('conn.open'), connecting: t('conn.connecting'), waiting: t('conn.waiting'), stopped: '', media: t('conn.media') });
   el.textContent = detail ? `${text[state] ?? state}: ${detail}` : (text[state] ?? state);
   el.dataset.state = state;
+  el.dataset.detail = detail;
   // When media fails, the connection check says why, and what to tell the operator.
   byId('conn-check').hidden = state !== 'media';
 }
@@ -204,8 +205,8 @@ async function loadRooms() {
     // itself may still have started, from the service worker's copy.
     byId('entry-error').textContent =
       e instanceof TypeError
-        ? `Cannot reach the server${navigator.onLine ? '' : ': you are offline'}. Reload the page once it is back.`
-        : `Cannot load the rooms: ${e instanceof Error ? e.message : e}`;
+        ? t(navigator.onLine ? 'entry.unreachable' : 'entry.offline')
+        : t('entry.roomsFailed', { why: e instanceof Error ? e.message : String(e) });
     return;
   }
   const want = new URLSearchParams(location.search).get('room') ?? load('parley.room', '');
@@ -227,7 +228,7 @@ function showViewers(count) {
   a.hidden = !room || !room.live || !room.max_viewers;
   if (a.hidden || !room) return;
   a.href = `/watch/${encodeURIComponent(room.name)}`;
-  a.textContent = count > 0 ? `${count} watching` : 'Viewer page';
+  a.textContent = count > 0 ? t('bar.watching', { n: count }) : t('bar.viewerPage');
   a.dataset.count = String(count);
 }
 
@@ -241,8 +242,8 @@ function renderRooms() {
     ...rooms.map((r) => {
       // Rooms that are not open do not tell how many are in them.
       const n = r.participants;
-      const who = n === undefined ? '' : n === 0 ? 'nobody here yet' : n === 1 ? '1 person here' : `${n} people here`;
-      const lock = r.access === 'password' ? 'needs a password' : r.access === 'token' ? 'by invitation link' : '';
+      const who = n === undefined ? '' : n === 0 ? t('entry.nobody') : t('entry.people', { n });
+      const lock = r.access === 'password' ? t('entry.needsPassword') : r.access === 'token' ? t('entry.byInvitation') : '';
       return h(
         'li',
         { className: 'room-card' },
@@ -260,7 +261,7 @@ function roomPicked() {
   byId('entry-room-info').textContent = r ? [r.description, describeMode(r)].filter(Boolean).join(' ') : '';
   // A password room asks everyone for one; elsewhere only operators have
   // one, behind a link, where the server has operators at all.
-  showPassword(r?.access === 'password', r?.access === 'password' ? 'Room password' : 'Password', !!r?.operators);
+  showPassword(r?.access === 'password', r?.access === 'password' ? t('entry.password') : t('entry.operatorPassword'), !!r?.operators);
 }
 
 /**
@@ -276,7 +277,7 @@ function showPassword(show, label, operators = true) {
   byId('entry-password-label').textContent = label;
 }
 byId('entry-password-show').addEventListener('click', () => {
-  showPassword(true, 'Password');
+  showPassword(true, t('entry.operatorPassword'));
   byId('entry-password').focus();
 });
 
@@ -290,15 +291,15 @@ function describeMode(r) {
   const Hold = hold[0].toUpperCase() + hold.slice(1);
   switch (r.mode) {
     case 'mediaForum':
-      return 'Record a message, listen back, then publish it.';
+      return t('mode.mediaForum');
     case 'mediaChat':
-      return `${Hold} to record a voice message; let go and the others hear it.`;
+      return t('mode.mediaChat', { Hold });
     case 'videoChat':
-      return `${Hold} to record a video message; let go and the others see it.`;
+      return t('mode.videoChat', { Hold });
     case 'audioStream':
-      return `${Hold} to talk live to everyone here.`;
+      return t('mode.audioStream', { Hold });
     case 'videoStream':
-      return `Everyone here sees and hears whoever talks; ${hold} to talk.`;
+      return t('mode.videoStream', { hold });
     default:
       return '';
   }
@@ -307,8 +308,8 @@ function describeMode(r) {
 function sayEmpty() {
   const hold = holdWhat();
   byId('timeline').dataset.empty = ctx.live()
-    ? `Nothing written yet. Write below, or ${hold} to talk.`
-    : `No messages yet. ${hold[0].toUpperCase() + hold.slice(1)} to record the first one, or write below.`;
+    ? t('conv.emptyLive', { hold })
+    : t('conv.empty', { Hold: hold[0].toUpperCase() + hold.slice(1) });
 }
 
 // Back online: the rooms again, if the entry page could not show them.
@@ -318,12 +319,20 @@ window.addEventListener('online', () => {
   loadRooms();
 });
 
-onInputChange(() => {
-  if (S.room) sayEmpty();
+onInputChange(languageChanged);
+onLanguage(languageChanged);
+/** Texts made here that depend on the input or the language: drawn again. */
+function languageChanged() {
+  const conn = byId('conn');
+  if (conn.dataset.state) setConn(conn.dataset.state, conn.dataset.detail ?? '');
+  if (S.room) {
+    sayEmpty();
+    showViewers(Number(byId('viewers').dataset.count) || 0);
+  }
   if (byId('entry').hidden || !rooms.length) return;
   renderRooms();
   roomPicked();
-});
+}
 
 byId('entry-room').addEventListener('change', roomPicked);
 byId('entry-form').addEventListener('submit', (ev) => {
@@ -341,19 +350,19 @@ byId('leave').addEventListener('click', () => leave(''));
 async function operatorAction(m, done) {
   try {
     const r = await signal.ask(m, (x) => x.type === 'clips-cleared' || x.type === 'room-state');
-    if (r.type === 'error') throw new Error(r.message);
-    notify(done.replace('%d', String(r.count ?? '')));
+    if (r.type === 'error') throw new Error(serverText(r));
+    notify(t(done, { n: Number(r.count ?? 0) }));
   } catch (e) {
-    notify(`Failed: ${e instanceof Error ? e.message : e}`);
+    notify(t('op.failed', { why: e instanceof Error ? e.message : String(e) }));
   }
 }
 byId('op-clear').addEventListener('click', () => {
-  if (confirm('Delete every clip of this room, for everyone?')) operatorAction({ type: 'clear-clips' }, 'Deleted %d clips.');
+  if (confirm(t('op.clearConfirm'))) operatorAction({ type: 'clear-clips' }, 'op.cleared');
 });
 byId('op-close').addEventListener('click', () => {
-  if (confirm('Send everyone away and keep the room closed?')) operatorAction({ type: 'close-room' }, 'The room is closed; only operators can join. Open it again with Open room.');
+  if (confirm(t('op.closeConfirm'))) operatorAction({ type: 'close-room' }, 'op.closed');
 });
-byId('op-open').addEventListener('click', () => operatorAction({ type: 'open-room' }, 'The room is open.'));
+byId('op-open').addEventListener('click', () => operatorAction({ type: 'open-room' }, 'op.opened'));
 window.addEventListener('pagehide', () => signal.state !== 'stopped' && signal.stop());
 
 /**
@@ -419,7 +428,7 @@ function leave(why, code = '') {
   /** @type {HTMLButtonElement} */ (byId('entry-join')).disabled = false;
   byId('entry-error').textContent = why;
   loadRooms().then(() => {
-    if (code === 'bad-password' || code === 'password-required') showPassword(true, byId('entry-password-label').textContent ?? 'Password');
+    if (code === 'bad-password' || code === 'password-required') showPassword(true, byId('entry-password-label').textContent ?? t('entry.operatorPassword'));
   });
 }
 
@@ -457,21 +466,21 @@ const FATAL = new Set(['no-room', 'bad-name', 'room-full', 'bad-owner-key', 'bad
 async function onJoinReply(m) {
   if (m.type === 'error') {
     if (!S.joinedOnce || FATAL.has(m.code)) {
-      leave(m.message, m.code);
+      leave(serverText(m), m.code);
       return;
     }
     // A rejoin while the server still holds our old connection: try again.
     if (m.code === 'name-taken' && S.rejoinTries++ < 12) {
-      setConn('waiting', 'the previous connection is still open on the server; retrying');
+      setConn('waiting', t('conn.stillOpen'));
       window.setTimeout(() => signal.drop(), 4000);
       return;
     }
-    leave(m.message);
+    leave(serverText(m));
     return;
   }
   if (m.type !== 'joined') return;
   if ((m.protocol ?? PROTOCOL) !== PROTOCOL) {
-    leave(`The server speaks a newer version of parley (protocol ${m.protocol}). Reload the page.`);
+    leave(t('app.newerProtocol', { protocol: String(m.protocol) }));
     return;
   }
   S.role = m.role ?? 'participant';
@@ -507,7 +516,7 @@ async function onJoinReply(m) {
     await media.publish(effectiveVideo());
     updateLive();
   } catch (e) {
-    notify(`Cannot send media: ${e instanceof Error ? e.message : e}`, () => media.republish());
+    notify(t('app.cannotSend', { why: e instanceof Error ? e.message : String(e) }), () => media.republish());
   }
 }
 
@@ -515,14 +524,14 @@ signal.on('viewers', (m) => showViewers(Number(m.count) || 0));
 signal.on('participant-joined', () => live.refresh());
 signal.on('participant-left', () => live.refresh());
 signal.on('bye', (m) => {
-  if (m.code === 'replaced') leave('You joined this room from another window.');
-  else if (m.code === 'kicked' || m.code === 'room-closed' || m.code === 'name-claimed') leave(m.message);
-  else if (m.code !== 'server-shutdown') notify(m.message);
+  if (m.code === 'replaced') leave(t('bye.replaced'));
+  else if (m.code === 'kicked' || m.code === 'room-closed' || m.code === 'name-claimed') leave(serverText(m, 'bye'));
+  else if (m.code !== 'server-shutdown') notify(serverText(m, 'bye'));
 });
 signal.on('error', (m) => {
   if (m.code === 'media-failed' || m.req !== undefined) return; // handled by the asker
   if (m.code === 'video-not-allowed') return;
-  notify(m.message);
+  notify(serverText(m));
 });
 
 async function openDevices() {

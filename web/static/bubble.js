@@ -7,6 +7,7 @@
 
 import { h, icon, formatClock, formatHour, linkify } from './dom.js';
 import { Waveform } from './waveform.js';
+import { t, dateTime } from './i18n.js';
 
 /**
  * @typedef {{id: string, room: string, author: string, created: string, duration: number, bytes: number,
@@ -45,14 +46,14 @@ export class ClipView {
     this.at = 0;
     this.playing = false;
     this.who = h('span', { className: 'who' });
-    this.playBtn = iconButton('play', 'play', 'Play', () => act.toggle(this.clip));
-    this.wave = new Waveform(c.waveform, `Position in the clip by ${c.author}`, (f) => act.seek(this.clip, f));
-    this.dot = h('span', { className: 'dot', title: 'not played yet' });
+    this.playBtn = iconButton('play', 'play', t('clip.play'), () => act.toggle(this.clip));
+    this.wave = new Waveform(c.waveform, t('clip.position', { author: c.author }), (f) => act.seek(this.clip, f));
+    this.dot = h('span', { className: 'dot', title: t('clip.unplayed') });
     this.clock = h('span', { className: 'clock' });
     this.speedBtn = h('button', { type: 'button', className: 'speed', onclick: () => act.cycleSpeed() });
-    this.fromBtn = iconButton('from', 'from', 'Play from here: this clip, then the newer ones', () => act.playFrom(this.clip));
-    this.download = h('a', { className: 'icon-btn download', 'aria-label': 'Download', title: 'Download' }, icon('download'));
-    this.del = iconButton('del', 'delete', 'Delete', () => act.remove(this.clip));
+    this.fromBtn = iconButton('from', 'from', t('clip.playFrom'), () => act.playFrom(this.clip));
+    this.download = h('a', { className: 'icon-btn download', 'aria-label': t('clip.download'), title: t('clip.download') }, icon('download'));
+    this.del = iconButton('del', 'delete', t('clip.delete'), () => act.remove(this.clip));
     this.time = h('time', {});
     this.caption = h('p', { className: 'caption' });
     this.label = h('span', { className: 'label' });
@@ -62,7 +63,7 @@ export class ClipView {
     this.fullBtn = null;
     if (c.kind === 'video') {
       this.screen = h('div', { className: 'screen', onclick: () => act.toggle(this.clip) }, h('span', { className: 'screen-icon', 'aria-hidden': 'true' }, icon('play')));
-      this.fullBtn = iconButton('full', 'fullscreen', 'Full screen', () => this.fullscreen());
+      this.fullBtn = iconButton('full', 'fullscreen', t('clip.fullscreen'), () => this.fullscreen());
     }
     this.slot = h('div', { className: 'slot' });
     this.el = h(
@@ -96,18 +97,18 @@ export class ClipView {
     el.classList.toggle('mine', !!c.mine);
     el.classList.toggle('draft', c.state === 'draft');
     this.who.textContent = c.author;
-    this.label.textContent = c.state === 'draft' ? 'Draft: only you can see it' : c.kind === 'video' ? 'Video' : '';
+    this.label.textContent = c.state === 'draft' ? t('clip.draft') : c.kind === 'video' ? t('clip.video') : '';
     this.caption.textContent = c.description;
     this.caption.hidden = !c.description;
     this.download.href = this.act.url(c, true);
     this.download.download = `${c.room}-${c.id}.webm`;
     this.del.hidden = !this.act.canDelete(c);
-    this.del.setAttribute('aria-label', c.state === 'draft' ? 'Discard' : 'Delete');
+    this.del.setAttribute('aria-label', c.state === 'draft' ? t('draft.discard') : t('clip.delete'));
     this.fromBtn.hidden = c.state === 'draft';
     this.time.dateTime = c.created;
-    this.time.title = new Date(c.created).toLocaleString();
+    this.time.title = dateTime(new Date(c.created));
     this.time.textContent = formatHour(c.created);
-    this.playBtn.setAttribute('aria-label', `${this.playing ? 'Pause' : 'Play'} the clip by ${c.author}, ${formatClock(c.duration)}`);
+    this.playBtn.setAttribute('aria-label', t(this.playing ? 'clip.pauseBy' : 'clip.playBy', { author: c.author, length: formatClock(c.duration) }));
     this.progress(this.at, 0);
   }
 
@@ -127,8 +128,8 @@ export class ClipView {
     this.playing = on;
     this.el.classList.toggle('playing', on);
     this.playBtn.replaceChildren(icon(on ? 'pause' : 'play'));
-    this.playBtn.setAttribute('aria-label', `${on ? 'Pause' : 'Play'} the clip by ${this.clip.author}, ${formatClock(this.clip.duration)}`);
-    this.playBtn.title = on ? 'Pause' : 'Play';
+    this.playBtn.setAttribute('aria-label', t(on ? 'clip.pauseBy' : 'clip.playBy', { author: this.clip.author, length: formatClock(this.clip.duration) }));
+    this.playBtn.title = on ? t('clip.pause') : t('clip.play');
     this.progress(this.at, 0);
   }
 
@@ -140,8 +141,8 @@ export class ClipView {
   /** @param {number} s */
   setSpeed(s) {
     this.speedBtn.textContent = `${s}×`;
-    this.speedBtn.setAttribute('aria-label', `Speed ${s}×; change`);
-    this.speedBtn.title = 'Playback speed';
+    this.speedBtn.setAttribute('aria-label', t('clip.speed', { speed: `${s}×` }));
+    this.speedBtn.title = t('clip.speedTitle');
   }
 
   /**
@@ -200,11 +201,11 @@ export function chatBubble(m, onwho) {
       h(
         'div',
         { className: 'head' },
-        h('button', { type: 'button', className: 'who', title: `Write to ${m.from.name} only`, onclick: onwho }, m.from.name),
+        h('button', { type: 'button', className: 'who', title: t('chat.writeTo', { name: m.from.name }), onclick: onwho }, m.from.name),
         m.priv ? h('span', { className: 'label' }, m.priv) : null,
       ),
       h('p', { className: 'text' }, linkify(m.text)),
-      h('div', { className: 'meta' }, h('time', { dateTime: m.ts, title: m.ts ? new Date(m.ts).toLocaleString() : '' }, formatHour(m.ts))),
+      h('div', { className: 'meta' }, h('time', { dateTime: m.ts, title: m.ts ? dateTime(new Date(m.ts)) : '' }, formatHour(m.ts))),
     ),
   );
 }

@@ -237,3 +237,17 @@ export function fill(el, key, params) {
     }),
   );
 }
+
+/**
+ * What a server's error or bye says, in the language in use: the
+ * catalogue's text for its stable code (err.<code>, bye.<code>), or the
+ * server's own text when the client does not know the code.
+ * @param {{code?: string, message?: string}} m
+ * @param {'err'|'bye'} [kind]
+ */
+export function serverText(m, kind = 'err') {
+  const key = `${kind}.${m.code}`;
+  if (m.code && has(key)) return t(key);
+  if (m.code && kind === 'bye' && has(`err.${m.code}`)) return t(`err.${m.code}`);
+  return m.message || m.code || '';
+}

@@ -6,6 +6,8 @@
 // an arrow) makes it keys. Letters do not count: a phone's on-screen
 // keyboard sends them too.
 
+import { t } from './i18n.js';
+
 const KEYS = new Set([' ', 'Tab', 'Enter', 'Escape', 'ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight']);
 
 let touch = matchMedia('(pointer: coarse)').matches;
@@ -37,5 +39,5 @@ export function onInputChange(f) {
 
 /** What to hold to talk or record, for a hint: "hold SPACE" or "hold the button". */
 export function holdWhat() {
-  return touch ? 'hold the button' : 'hold SPACE';
+  return touch ? t('input.holdButton') : t('input.holdSpace');
 }

@@ -7,7 +7,8 @@
 // tile full screen; and the controls: microphone, camera, screen, deafen,
 // layout, hang up.
 
-import { h, byId, icon, load, save } from './dom.js';
+import { h, byId, icon, load, save, formatSeconds } from './dom.js';
+import { t as tr, number, onLanguage } from './i18n.js';
 
 /** Tiles are this wide for their height, as cameras send them. */
 const ASPECT = 16 / 9;
@@ -27,7 +28,7 @@ const SCREEN = '.screen';
 
 /** @param {number} bps */
 function kbps(bps) {
-  return bps >= 1e6 ? `${(bps / 1e6).toFixed(1)} Mb/s` : `${Math.round(bps / 1000)} kb/s`;
+  return bps >= 1e6 ? tr('unit.mbps', { n: number(bps / 1e6, { maximumFractionDigits: 1, minimumFractionDigits: 1 }) }) : tr('unit.kbps', { n: Math.round(bps / 1000) });
 }
 
 export class Live {
@@ -71,6 +72,15 @@ export class Live {
     /** @type {StageState} */
     this.state = { micOpen: false, camera: false, screen: false, inCall: false, allowVideo: false };
     this.render(this.state);
+    onLanguage(() => {
+      this.render(this.state);
+      for (const t of this.tiles.values()) {
+        this.label(t);
+        /** @type {HTMLElement} */ (t.tile.querySelector('.paused-note')).textContent = tr('live.paused');
+      }
+      this.fullscreenChanged();
+      this.selfNote.textContent = this.self.classList.contains('mirror') ? tr('live.you') : tr('live.yourScreen');
+    });
     new ResizeObserver(() => this.layout()).observe(this.box);
     ctx.signal.on('speaking', (m) => this.onSpeaking(String(m.id), !!m.speaking));
     ctx.signal.on('participant-left', (m) => this.onSpeaking(m.participant?.id ?? '', false));
@@ -121,7 +131,7 @@ export class Live {
     this.label(t);
     this.applyAudio(t);
     t.el.play().catch((e) => {
-      if (e.name === 'NotAllowedError') this.ctx.notify('The browser blocked sound. Click anywhere on the page to hear the room.');
+      if (e.name === 'NotAllowedError') this.ctx.notify(tr('live.blocked'));
     });
     this.layout();
   }
@@ -137,13 +147,13 @@ export class Live {
     const owner = screen ? id.slice(0, -SCREEN.length) : id;
     const el = h('video', { autoplay: true, playsInline: true });
     const name = h('span', { className: 'name' });
-    const full = h('button', { type: 'button', className: 'tile-btn full', 'aria-label': 'Full screen', title: 'Full screen' }, icon('fullscreen'));
-    const statsBtn = h('button', { type: 'button', className: 'tile-btn info', 'aria-pressed': 'false', title: 'Connection statistics' }, icon('info'));
+    const full = h('button', { type: 'button', className: 'tile-btn full', 'aria-label': tr('clip.fullscreen'), title: tr('clip.fullscreen') }, icon('fullscreen'));
+    const statsBtn = h('button', { type: 'button', className: 'tile-btn info', 'aria-pressed': 'false', title: tr('live.stats') }, icon('info'));
     const stats = h('div', { className: 'tile-stats', role: 'status' });
     stats.hidden = true;
-    const volBtn = h('button', { type: 'button', className: 'tile-btn vol', 'aria-expanded': 'false', title: 'Volume' }, icon('volume'));
+    const volBtn = h('button', { type: 'button', className: 'tile-btn vol', 'aria-expanded': 'false', title: tr('live.volume') }, icon('volume'));
     const range = h('input', { type: 'range', min: '0', max: '100', step: '5', value: '100' });
-    const mute = h('button', { type: 'button', className: 'mute', 'aria-pressed': 'false' }, 'Mute');
+    const mute = h('button', { type: 'button', className: 'mute', 'aria-pressed': 'false' }, tr('live.mute'));
     const pop = h('div', { className: 'vol-pop' }, icon('volume'), range, mute);
     pop.hidden = true;
     const tile = h(
@@ -151,7 +161,7 @@ export class Live {
       { className: 'tile' + (screen ? ' screen-tile' : ''), 'data-id': id, 'data-owner': owner },
       el,
       h('div', { className: 'avatar', 'aria-hidden': 'true' }),
-      h('div', { className: 'paused-note' }, 'Video paused: your connection is too slow for it'),
+      h('div', { className: 'paused-note' }, tr('live.paused')),
       stats,
       pop,
       h('figcaption', {}, h('span', { className: 'muted-mark', 'aria-hidden': 'true' }, icon('volume-off')), name, statsBtn, screen ? null : volBtn, full),
@@ -189,16 +199,16 @@ export class Live {
   /** @param {Tile} t */
   label(t) {
     const p = this.ctx.peer(t.owner);
-    const who = p ? p.name : 'someone';
-    t.name.textContent = t.screen ? `${who}'s screen` : who;
+    const who = p ? p.name : tr('live.someone');
+    t.name.textContent = t.screen ? tr('live.screenOf', { name: who }) : who;
     t.tile.dataset.name = who;
     /** @type {HTMLElement} */ (t.tile.querySelector('.avatar')).textContent = who.slice(0, 1).toUpperCase();
     t.tile.classList.toggle('has-video', !!t.stream?.getVideoTracks().some((v) => v.readyState === 'live'));
     t.tile.classList.toggle('speaking', !t.screen && this.speaking.has(t.owner));
-    t.volBtn.setAttribute('aria-label', `Volume of ${who}`);
-    t.statsBtn.setAttribute('aria-label', `Connection statistics of ${t.screen ? `${who}'s screen` : who}`);
-    t.range.setAttribute('aria-label', `Volume of ${who}`);
-    t.mute.setAttribute('aria-label', `Mute ${who}`);
+    t.volBtn.setAttribute('aria-label', tr('live.volumeOf', { name: who }));
+    t.statsBtn.setAttribute('aria-label', tr('live.statsOf', { name: t.screen ? tr('live.screenOf', { name: who }) : who }));
+    t.range.setAttribute('aria-label', tr('live.volumeOf', { name: who }));
+    t.mute.setAttribute('aria-label', tr('live.muteName', { name: who }));
     const kept = this.byName[who];
     if (!t.screen && kept) {
       t.muted = !!kept.muted;
@@ -226,7 +236,7 @@ export class Live {
     t.el.muted = t.muted || this.deafened || t.screen;
     t.el.volume = Math.max(0, Math.min(1, t.volume));
     t.range.value = String(Math.round(t.volume * 100));
-    t.mute.textContent = t.muted ? 'Unmute' : 'Mute';
+    t.mute.textContent = t.muted ? tr('live.unmute') : tr('live.mute');
     t.mute.setAttribute('aria-pressed', String(t.muted));
     t.tile.classList.toggle('muted', t.muted);
     t.tile.classList.toggle('quiet', !t.muted && t.volume < 1);
@@ -360,23 +370,23 @@ export class Live {
       /** @type {string[]} */
       const lines = [];
       const layer = down?.videos?.find((/** @type {Msg} */ v) => v.track === t.video);
-      if (down && down.estimate > 0) lines.push(`Downlink estimate: ${kbps(down.estimate)}`);
+      if (down && down.estimate > 0) lines.push(tr('stats.downlink', { rate: kbps(down.estimate) }));
       if (layer) {
         lines.push(
-          layer.hidden ? 'Layer: none (not shown)' : layer.paused ? 'Layer: paused (slow connection)' : `Layer: ${layer.layer + 1} of ${layer.layers}` + (layer.target !== layer.layer && layer.target >= 0 ? ` → ${layer.target + 1}` : ''),
+          layer.hidden ? tr('stats.layerNone') : layer.paused ? tr('stats.layerPaused') : tr('stats.layer', { n: layer.layer + 1, of: layer.layers }) + (layer.target !== layer.layer && layer.target >= 0 ? ` → ${layer.target + 1}` : ''),
         );
       }
       const r = t.receiver ? await t.receiver.getStats().catch(() => null) : null;
       r?.forEach((s) => {
         if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
-        if (s.frameWidth) lines.push(`Picture: ${s.frameWidth}×${s.frameHeight}, ${Math.round(s.framesPerSecond ?? 0)} fps`);
+        if (s.frameWidth) lines.push(tr('stats.picture', { size: `${s.frameWidth}×${s.frameHeight}`, fps: Math.round(s.framesPerSecond ?? 0) }));
         const now = s.timestamp;
-        if (t.last && now > t.last.at) lines.push(`Receiving: ${kbps(((s.bytesReceived - t.last.bytes) * 8 * 1000) / (now - t.last.at))}`);
+        if (t.last && now > t.last.at) lines.push(tr('stats.receiving', { rate: kbps(((s.bytesReceived - t.last.bytes) * 8 * 1000) / (now - t.last.at)) }));
         t.last = { bytes: s.bytesReceived ?? 0, at: now };
-        lines.push(`Lost: ${s.packetsLost ?? 0} of ${(s.packetsReceived ?? 0) + (s.packetsLost ?? 0)} packets`);
-        if (s.freezeCount !== undefined) lines.push(`Freezes: ${s.freezeCount} (${(s.totalFreezesDuration ?? 0).toFixed(1)} s)`);
+        lines.push(tr('stats.lost', { lost: s.packetsLost ?? 0, n: (s.packetsReceived ?? 0) + (s.packetsLost ?? 0) }));
+        if (s.freezeCount !== undefined) lines.push(tr('stats.freezes', { n: s.freezeCount, time: formatSeconds(s.totalFreezesDuration ?? 0) }));
       });
-      if (lines.length === 0) lines.push(t.video ? 'No statistics yet' : 'No video');
+      if (lines.length === 0) lines.push(t.video ? tr('stats.none') : tr('stats.noVideo'));
       t.stats.replaceChildren(...lines.map((l) => h('div', {}, l)));
     }
   }
@@ -458,7 +468,7 @@ export class Live {
       document.exitFullscreen().catch(() => {});
       return;
     }
-    t.tile.requestFullscreen?.().catch((e) => this.ctx.notify(`Full screen is not available: ${e.message}`));
+    t.tile.requestFullscreen?.().catch((e) => this.ctx.notify(tr('live.noFullscreen', { why: e.message })));
   }
 
   fullscreenChanged() {
@@ -466,7 +476,7 @@ export class Live {
       const on = document.fullscreenElement === t.tile;
       const b = /** @type {HTMLButtonElement} */ (t.tile.querySelector('.full'));
       b.replaceChildren(icon(on ? 'fullscreen-exit' : 'fullscreen'));
-      b.setAttribute('aria-label', on ? 'Leave full screen' : 'Full screen');
+      b.setAttribute('aria-label', on ? tr('live.leaveFullscreen') : tr('clip.fullscreen'));
     }
   }
 
@@ -480,7 +490,7 @@ export class Live {
     const track = camera ?? screen;
     this.self.hidden = !track;
     this.self.classList.toggle('mirror', !!camera);
-    this.selfNote.textContent = camera ? 'You' : 'Your screen';
+    this.selfNote.textContent = camera ? tr('live.you') : tr('live.yourScreen');
     if (!track) {
       this.selfVideo.srcObject = null;
       return;
@@ -503,17 +513,17 @@ export class Live {
       b.classList.toggle('off', cls === 'off');
       b.classList.toggle('active', cls === 'active');
     };
-    set('mic', s.micOpen ? 'mic' : 'mic-off', s.micOpen ? 'Mute' : 'Unmute', s.micOpen ? '' : 'off');
-    set('camera', s.camera ? 'camera' : 'camera-off', s.camera ? 'Stop camera' : 'Start camera', s.camera ? '' : 'off');
-    set('screen', 'screen', s.screen ? 'Stop sharing' : 'Share screen', s.screen ? 'active' : '');
-    set('deafen', this.deafened ? 'headset-off' : 'headset', this.deafened ? 'Undeafen' : 'Deafen', this.deafened ? 'off' : '');
-    set('layout', this.mode === 'grid' ? 'spotlight' : 'grid', this.mode === 'grid' ? 'Speaker view' : 'Grid view', '');
-    set('hangup', 'hangup', 'Hang up', '');
+    set('mic', s.micOpen ? 'mic' : 'mic-off', s.micOpen ? tr('live.micMute') : tr('live.micUnmute'), s.micOpen ? '' : 'off');
+    set('camera', s.camera ? 'camera' : 'camera-off', s.camera ? tr('live.stopCamera') : tr('live.startCamera'), s.camera ? '' : 'off');
+    set('screen', 'screen', s.screen ? tr('live.stopSharing') : tr('live.share'), s.screen ? 'active' : '');
+    set('deafen', this.deafened ? 'headset-off' : 'headset', this.deafened ? tr('live.undeafen') : tr('live.deafen'), this.deafened ? 'off' : '');
+    set('layout', this.mode === 'grid' ? 'spotlight' : 'grid', this.mode === 'grid' ? tr('live.speakerView') : tr('live.gridView'), '');
+    set('hangup', 'hangup', tr('call.hangup'), '');
     this.btn.camera.hidden = !s.allowVideo;
     this.btn.screen.hidden = !s.allowVideo || !navigator.mediaDevices?.getDisplayMedia;
     this.btn.hangup.hidden = !s.inCall;
     // Faces in a row need no layout.
     this.btn.layout.hidden = !s.allowVideo;
-    this.btn.mic.title = s.inCall || s.micOpen ? '' : 'Talk hands-free (or hold SPACE to talk)';
+    this.btn.mic.title = s.inCall || s.micOpen ? '' : tr('live.handsFree');
   }
 }

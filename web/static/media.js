@@ -7,6 +7,7 @@
 // offer again (docs/protocol.md, Sharing a screen).
 
 import { load, save } from './dom.js';
+import { t } from './i18n.js';
 
 /** @typedef {import('./signal.js').Signal} Signal */
 /** @typedef {import('./signal.js').Msg} Msg */
@@ -32,17 +33,17 @@ export function deviceError(e, what) {
   switch (name) {
     case 'NotAllowedError':
     case 'SecurityError':
-      return `Access to the ${what} was denied. Allow it in the browser's site settings, then press Retry.`;
+      return t(`media.${what}Denied`);
     case 'NotFoundError':
     case 'OverconstrainedError':
       return name === 'OverconstrainedError'
-        ? `The ${what} cannot do the chosen settings; pick another video preset.`
-        : `No ${what} was found. Connect one, then press Retry.`;
+        ? t(`media.${what}Settings`)
+        : t(`media.${what}Missing`);
     case 'NotReadableError':
     case 'AbortError':
-      return `The ${what} is in use by another program or failed to start. Close the other program, then press Retry.`;
+      return t(`media.${what}Busy`);
     default:
-      return `The ${what} is not available: ${e instanceof Error ? e.message : String(e)}`;
+      return t(`media.${what}Failed`, { why: e instanceof Error ? e.message : String(e) });
   }
 }
 
@@ -96,7 +97,7 @@ export class Media {
     this.meter = { ctx: /** @type {AudioContext|null} */ (null), analyser: /** @type {AnalyserNode|null} */ (null), src: /** @type {MediaStreamAudioSourceNode|null} */ (null), buf: new Float32Array(1024) };
 
     signal.on('offer', (m) => {
-      if (m.pc === 'subscribe') this.subChain = this.subChain.then(() => this.onSubscribeOffer(m)).catch((e) => this.hooks.onproblem(`subscribe: ${e.message}`));
+      if (m.pc === 'subscribe') this.subChain = this.subChain.then(() => this.onSubscribeOffer(m)).catch((e) => this.hooks.onproblem(t('media.subscribeFailed', { why: e.message })));
     });
     signal.on('candidate', (m) => {
       const pc = m.pc === 'publish' ? this.pub : m.pc === 'subscribe' ? this.sub : null;
@@ -116,14 +117,14 @@ export class Media {
   /** Opens the microphone. Throws a message for people on failure. */
   async openMic() {
     if (this.mic && this.mic.readyState === 'live') return;
-    if (!navigator.mediaDevices?.getUserMedia) throw new Error('This page needs HTTPS (or localhost) to use the microphone.');
+    if (!navigator.mediaDevices?.getUserMedia) throw new Error(t('media.httpsMic'));
     /** @type {MediaTrackConstraints} */
     const c = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
     const stream = await withDevice(c, this.deviceIds.mic, (cc) => navigator.mediaDevices.getUserMedia({ audio: cc }), 'microphone');
     const mic = stream.getAudioTracks()[0];
     this.mic = mic;
     mic.addEventListener('ended', () => {
-      if (this.mic === mic) this.hooks.onproblem('The microphone stopped (unplugged?). Press Retry to open it again.');
+      if (this.mic === mic) this.hooks.onproblem(t('media.micStopped'));
     });
     this.startMeter(stream);
     if (this.live.audio) await this.audioTx?.sender.replaceTrack(this.mic);
@@ -162,7 +163,7 @@ export class Media {
   /** Opens the camera with the current preset. Throws a message on failure. */
   async openCamera() {
     if (this.camera && this.camera.readyState === 'live') return;
-    if (!navigator.mediaDevices?.getUserMedia) throw new Error('This page needs HTTPS (or localhost) to use the camera.');
+    if (!navigator.mediaDevices?.getUserMedia) throw new Error(t('media.httpsCamera'));
     const p = this.preset;
     /** @type {MediaTrackConstraints} */
     const c = {};
@@ -276,14 +277,14 @@ export class Media {
    */
   async shareScreen() {
     if (this.screen) return;
-    if (!navigator.mediaDevices?.getDisplayMedia) throw new Error('This browser cannot share the screen.');
+    if (!navigator.mediaDevices?.getDisplayMedia) throw new Error(t('media.noScreen'));
     let stream;
     try {
       stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
     } catch (e) {
       const name = e instanceof Error || e instanceof DOMException ? e.name : '';
       if (name === 'NotAllowedError' || name === 'AbortError') return; // the person changed their mind
-      throw new Error(`The screen cannot be shared: ${e instanceof Error ? e.message : e}`);
+      throw new Error(t('media.screenFailed', { why: e instanceof Error ? e.message : String(e) }));
     }
     const track = stream.getVideoTracks()[0];
     track.contentHint = 'detail';
@@ -364,7 +365,7 @@ export class Media {
 
   republish() {
     if (!this.pub) return;
-    this.publish(this.wantVideo).catch((e) => this.hooks.onproblem(`publish: ${e.message}`));
+    this.publish(this.wantVideo).catch((e) => this.hooks.onproblem(t('media.publishFailed', { why: e.message })));
   }
 
   /**

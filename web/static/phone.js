@@ -5,18 +5,29 @@
 
 import { h, byId, load, save, formatClock } from './dom.js';
 import { chatBubble } from './bubble.js';
+import { t, onLanguage } from './i18n.js';
 
 /** @typedef {import('./signal.js').Msg} Msg */
 /** @typedef {{id: string, name: string}} Peer */
 /** @typedef {'idle'|'calling'|'ringing'|'active'|'held'} CallState */
 
-const CALL_ENDED_TEXT = /** @type {Record<string, string>} */ ({
-  declined: 'declined the call',
-  busy: 'is busy',
-  timeout: 'did not answer',
-  hangup: 'the call ended',
-  left: 'the connection was lost; the call ended',
+/** Why a call ended, as the other party did it ({who}): keys of the catalogue. */
+const CALL_ENDED = /** @type {Record<string, string>} */ ({
+  declined: 'call.endedDeclined',
+  busy: 'call.endedBusy',
+  timeout: 'call.endedTimeout',
+  hangup: 'call.ended',
+  left: 'call.endedLost',
 });
+
+/**
+ * How a call ended, with the other party's name.
+ * @param {string} reason
+ * @param {string} who
+ */
+function endedText(reason, who) {
+  return t(CALL_ENDED[reason] ?? 'call.ended', { who });
+}
 
 export class Phone {
   /**
@@ -61,6 +72,12 @@ export class Phone {
       this.sendChat();
     });
     this.chatToClear.addEventListener('click', () => this.select(null));
+    onLanguage(() => {
+      // The call's state is said again when it next changes; the rest now.
+      this.select(this.selected);
+      this.showCallState(this.call);
+      if (this.call?.state === 'ringing') this.ringingText.textContent = t(this.call.video ? 'call.ringingVideo' : 'call.ringing', { name: this.call.peer.name });
+    });
     this.callBtn.addEventListener('click', () => this.startCall());
     this.hangupBtn.addEventListener('click', () => this.hangup());
     byId('accept').addEventListener('click', () => this.accept());
@@ -76,14 +93,14 @@ export class Phone {
     const s = ctx.signal;
     s.on('participant-joined', (m) => {
       this.peers.set(m.participant.id, m.participant);
-      ctx.timeline.system(`${m.participant.name} joined`, { kind: 'presence' });
+      ctx.timeline.system(t('phone.joined', { name: m.participant.name }), { kind: 'presence' });
       if (this.selected) this.select(this.selected);
       else this.renderOnline();
     });
     s.on('participant-left', (m) => {
       this.peers.delete(m.participant.id);
       this.speaking.delete(m.participant.id);
-      ctx.timeline.system(`${m.participant.name} left`, { kind: 'presence' });
+      ctx.timeline.system(t('phone.left', { name: m.participant.name }), { kind: 'presence' });
       // Still selected: what is written now waits for them.
       if (this.selected) this.select(this.selected);
       else this.renderOnline();
@@ -132,7 +149,7 @@ export class Phone {
       window.setTimeout(() => {
         if (this.call && this.call.id === c.id && this.call.state === 'held') {
           this.setCall(null);
-          this.callState.textContent = 'the call ended while you were offline';
+          this.callState.textContent = t('call.endedOffline');
         }
       }, 3000);
     }
@@ -152,17 +169,17 @@ export class Phone {
             className:
               'person' + (this.selected?.name === p.name && !self ? ' selected' : '') + (self ? ' self' : '') + (this.speaking.has(p.id) ? ' speaking' : ''),
             disabled: self,
-            title: self ? 'you' : `send to ${p.name} or call`,
+            title: self ? t('phone.you') : t('phone.sendOrCall', { name: p.name }),
             'data-name': p.name,
             onclick: () => this.select(this.selected?.name === p.name ? null : p),
           },
           p.name,
-          self ? ' (you)' : '',
+          self ? ` ${t('phone.youSuffix')}` : '',
           this.call && this.call.peer.name === p.name ? ' ☎' : '',
         );
         const kick =
           this.ctx.operator() && !self
-            ? h('button', { type: 'button', className: 'kick', title: `remove ${p.name} from the room`, onclick: () => this.kick(p) }, '✕')
+            ? h('button', { type: 'button', className: 'kick', title: t('phone.kick', { name: p.name }), 'aria-label': t('phone.kick', { name: p.name }), onclick: () => this.kick(p) }, '✕')
             : null;
         return h('li', {}, btn, kick);
       }),
@@ -172,7 +189,7 @@ export class Phone {
 
   /** @param {Peer} p */
   kick(p) {
-    if (!confirm(`Remove ${p.name} from the room?`)) return;
+    if (!confirm(t('phone.kickConfirm', { name: p.name }))) return;
     this.ctx.signal.send({ type: 'kick', to: p.id });
   }
 
@@ -181,7 +198,7 @@ export class Phone {
     if (p && p.name === this.ctx.me.name) p = null;
     this.selected = p;
     const away = p && ![...this.peers.values()].some((x) => x.name === p.name);
-    this.chatTo.textContent = p ? (away ? `to ${p.name} (away: kept until they come)` : `to ${p.name} only`) : 'to everyone';
+    this.chatTo.textContent = p ? (away ? t('chat.toAway', { name: p.name }) : t('chat.toOnly', { name: p.name })) : t('chat.toAll');
     this.chatToClear.hidden = !p;
     this.renderOnline();
   }
@@ -198,7 +215,7 @@ export class Phone {
       else m.to_name = this.selected.name;
     }
     if (!this.ctx.signal.send(m)) {
-      this.ctx.notify('Not connected: the message was not sent.');
+      this.ctx.notify(t('chat.notSent'));
       return;
     }
     this.chatText.value = '';
@@ -219,14 +236,14 @@ export class Phone {
     let priv = '';
     let with_ = '';
     if (m.queued) {
-      priv = `Private · waiting for ${m.to_name}`;
+      priv = t('chat.privWaiting', { name: m.to_name });
       with_ = m.to_name;
     } else if (kind === 'offline') {
-      priv = 'Private · left for you while you were away';
+      priv = t('chat.privLeft');
       with_ = from.name;
     } else if (m.to || m.to_name) {
       const to = this.peers.get(m.to)?.name ?? m.to_name ?? 'someone';
-      priv = mine ? `Private · to ${to}` : 'Private · to you';
+      priv = mine ? t('chat.privTo', { name: to }) : t('chat.privToYou');
       with_ = mine ? to : from.name;
     }
     const li = chatBubble({ from, text: String(m.text ?? ''), ts: m.ts ?? '', mine, kind, priv, queued: !!m.queued }, () => this.select(from));
@@ -242,7 +259,7 @@ export class Phone {
       this.renderUnread();
     }
     if (priv && !mine && kind === 'live') {
-      this.ctx.alerts.show('message', `${from.name} (private)`, String(m.text ?? ''), () => {
+      this.ctx.alerts.show('message', t('alert.private', { name: from.name }), String(m.text ?? ''), () => {
         li.tabIndex = -1;
         return li;
       });
@@ -257,7 +274,7 @@ export class Phone {
   renderUnread() {
     this.unreadBadge.hidden = this.unread === 0;
     this.unreadBadge.textContent = String(this.unread);
-    this.unreadBadge.title = `${this.unread} unread`;
+    this.unreadBadge.title = t('conv.unread', { n: this.unread });
     document.title = this.unread ? `(${this.unread}) parley` : 'parley';
   }
 
@@ -274,10 +291,10 @@ export class Phone {
     const p = this.onlinePeer();
     if (!p || this.call) return;
     if (!this.ctx.signal.send({ type: 'call', to: p.id, video: this.callVideo.checked })) {
-      this.ctx.notify('Not connected: cannot call.');
+      this.ctx.notify(t('call.notConnected'));
       return;
     }
-    this.callState.textContent = `calling ${p.name}…`;
+    this.callState.textContent = t('call.calling', { name: p.name });
   }
 
   hangup() {
@@ -301,13 +318,12 @@ export class Phone {
   onIncoming(m) {
     this.setCall({ id: m.call, state: 'ringing', peer: m.peer, video: !!m.video });
     if (this.autoAnswer.checked) this.accept();
-    else this.ctx.alerts.show('call', `${m.peer.name} is calling`, m.video ? 'A video call' : 'A call', () => (this.call?.state === 'ringing' ? byId('accept') : null));
+    else this.ctx.alerts.show('call', t('alert.calling', { name: m.peer.name }), m.video ? t('alert.videoCall') : t('alert.call'), () => (this.call?.state === 'ringing' ? byId('accept') : null));
   }
 
   /** @param {Msg} m */
   onCallEnded(m) {
     const who = this.call?.peer.name ?? m.peer?.name ?? '';
-    const text = CALL_ENDED_TEXT[m.reason] ?? 'the call ended';
     if (m.call && this.call && this.call.id !== m.call) return;
     const was = this.call;
     this.logCall(was, m, who);
@@ -315,9 +331,9 @@ export class Phone {
     if (was?.state === 'ringing') {
       // We were called and did not pick up: the caller gave up, or it
       // rang out.
-      this.callState.textContent = m.reason === 'declined' ? `you declined the call from ${who}` : `missed call from ${who}`;
+      this.callState.textContent = m.reason === 'declined' ? t('call.youDeclined', { who }) : t('call.missed', { who });
     } else {
-      this.callState.textContent = m.reason === 'hangup' || m.reason === 'left' ? text : `${who} ${text}`;
+      this.callState.textContent = endedText(m.reason, who);
     }
   }
 
@@ -330,15 +346,16 @@ export class Phone {
    */
   logCall(c, m, who) {
     if (!who) return; // a call we knew nothing of
-    const what = c?.video || m.video ? 'Video call' : 'Call';
+    const video = !!(c?.video || m.video);
     let text;
     if (c && (c.state === 'active' || c.state === 'held') && this.callStarted) {
-      text = `${what} with ${who} · ${formatClock((Date.now() - this.callStarted) / 1000)}`;
+      text = t(video ? 'log.videoCallWith' : 'log.callWith', { who, length: formatClock((Date.now() - this.callStarted) / 1000) });
     } else if (c?.state === 'ringing') {
-      text = m.reason === 'declined' ? `You declined a call from ${who}` : `Missed call from ${who}`;
+      text = m.reason === 'declined' ? t('log.youDeclined', { who }) : t('log.missed', { who });
+    } else if (m.reason === 'hangup' || m.reason === 'left') {
+      text = t(video ? 'log.videoCallCancelled' : 'log.callCancelled', { who });
     } else {
-      text = `${what} to ${who}: ${who} ${CALL_ENDED_TEXT[m.reason] ?? 'the call ended'}`;
-      if (m.reason === 'hangup' || m.reason === 'left') text = `${what} to ${who}: cancelled`;
+      text = t(video ? 'log.videoCallTo' : 'log.callTo', { who, why: endedText(m.reason, who) });
     }
     this.callStarted = 0;
     this.ctx.timeline.system(text, { kind: 'call' });
@@ -349,25 +366,30 @@ export class Phone {
     this.call = c;
     this.ringing.hidden = c?.state !== 'ringing';
     if (c?.state === 'ringing') {
-      this.ringingText.textContent = `${c.peer.name} is calling${c.video ? ' (video)' : ''}`;
+      this.ringingText.textContent = t(c.video ? 'call.ringingVideo' : 'call.ringing', { name: c.peer.name });
       this.startRing();
     } else {
       this.stopRing();
     }
-    const states = { calling: `ringing ${c?.peer.name}…`, ringing: 'incoming call', active: `in a call with ${c?.peer.name}`, held: `call with ${c?.peer.name} on hold: reconnecting…` };
-    this.callState.textContent = c ? states[/** @type {'calling'} */ (c.state)] : 'ready';
+    this.showCallState(c);
     this.callState.dataset.state = c?.state ?? 'idle';
     this.renderOnline();
     this.ctx.callChanged(c && (c.state === 'active' || c.state === 'held') ? c : null);
+  }
+
+  /** @param {{state: CallState, peer: Peer}|null} c */
+  showCallState(c) {
+    const states = { calling: 'call.stateCalling', ringing: 'call.stateRinging', active: 'call.stateActive', held: 'call.stateHeld' };
+    this.callState.textContent = c ? t(states[/** @type {'calling'} */ (c.state)], { name: c.peer.name }) : t('call.ready');
   }
 
   updateCallButtons() {
     const inCall = !!this.call;
     this.callBtn.hidden = inCall;
     this.hangupBtn.hidden = !inCall;
-    this.hangupBtn.textContent = this.call?.state === 'ringing' ? 'Decline' : 'Hang up';
+    this.hangupBtn.textContent = this.call?.state === 'ringing' ? t('call.decline') : t('call.hangup');
     this.callBtn.disabled = !this.onlinePeer() || !this.ctx.connected();
-    this.callBtn.textContent = this.selected ? `Call ${this.selected.name}` : 'Call';
+    this.callBtn.textContent = this.selected ? t('call.callName', { name: this.selected.name }) : t('call.call');
   }
 
   startRing() {

@@ -15,7 +15,7 @@
 
 import { byId, load, save, formatTime, formatClock } from './dom.js';
 import { ClipView } from './bubble.js';
-import { t, fill, onLanguage } from './i18n.js';
+import { t, fill, onLanguage, serverText } from './i18n.js';
 
 /** @typedef {import('./bubble.js').Clip} Clip */
 
@@ -92,7 +92,7 @@ export class Player {
       if (!c.mine) {
         this.setUnplayed(c, true);
         const v = this.views.get(c.id);
-        ctx.alerts.show('clip', `New clip from ${c.author}`, c.description || `${formatClock(c.duration)} in ${ctx.room.title || ctx.room.name}`, () => v?.playBtn ?? null);
+        ctx.alerts.show('clip', t('alert.newClip', { author: c.author }), c.description || t('alert.clipIn', { length: formatClock(c.duration), room: ctx.room.title || ctx.room.name }), () => v?.playBtn ?? null);
       }
       if (this.autoplay.checked && (!c.mine || this.playMine.checked)) this.enqueue([c.id]);
     });
@@ -108,7 +108,7 @@ export class Player {
       if (!this.playedReqs.delete(m.req)) return;
       // A server without clip-played, or a clip deleted meanwhile: the
       // mark is only a convenience.
-      if (m.code !== 'unknown-type' && m.code !== 'no-such-clip') ctx.notify(`Cannot mark the clip as played: ${m.message}`);
+      if (m.code !== 'unknown-type' && m.code !== 'no-such-clip') ctx.notify(t('player.markFailed', { why: serverText(m) }));
     });
   }
 
@@ -179,7 +179,7 @@ export class Player {
         if (c.state === 'draft' && c.mine) this.ctx.draftFound(c);
       }
     } catch (e) {
-      this.ctx.notify(`Cannot load the clips: ${e instanceof Error ? e.message : e}`);
+      this.ctx.notify(t('player.loadFailed', { why: e instanceof Error ? e.message : String(e) }));
     }
   }
 
@@ -373,12 +373,12 @@ export class Player {
       if (noAudioOutput(el.error)) {
         // Every clip would fail the same way: say why (once, and again
         // when the user presses Play), and stop instead of skipping on.
-        if (!this.noOutputSaid) this.ctx.notify('This browser cannot play sound: no audio output device. Connect or enable one, then press Play.');
+        if (!this.noOutputSaid) this.ctx.notify(t('player.noOutput'));
         this.noOutputSaid = true;
         this.stop();
         return;
       }
-      this.ctx.notify(`Cannot play the clip by ${c.author} from ${formatTime(c.created)}; skipping it.`);
+      this.ctx.notify(t('player.cannotPlay', { author: c.author, time: formatTime(c.created) }));
       this.next();
     });
     view.attach(el);
@@ -389,7 +389,7 @@ export class Player {
         // Autoplay needs a click on the page first.
         view.setPlaying(false);
         this.userPaused = true;
-        this.ctx.notify('The browser blocked playing a clip. Press its play button to listen.');
+        this.ctx.notify(t('player.blocked'));
       }
     });
   }
@@ -445,13 +445,13 @@ export class Player {
 
   /** @param {Clip} c */
   async remove(c) {
-    const whose = c.mine ? 'your clip' : `${c.author}'s clip`;
-    if (c.state === 'published' && !confirm(`Delete ${whose} from ${formatTime(c.created)}?`)) return;
+    const ask = c.mine ? t('player.deleteMine', { time: formatTime(c.created) }) : t('player.deleteOf', { author: c.author, time: formatTime(c.created) });
+    if (c.state === 'published' && !confirm(ask)) return;
     try {
       const m = await this.ctx.signal.ask({ type: 'clip-delete', id: c.id }, (r) => r.type === 'clip-removed' && r.id === c.id);
-      if (m.type === 'error') throw new Error(m.message);
+      if (m.type === 'error') throw new Error(serverText(m));
     } catch (e) {
-      this.ctx.notify(`Cannot delete: ${e instanceof Error ? e.message : e}`);
+      this.ctx.notify(t('player.deleteFailed', { why: e instanceof Error ? e.message : String(e) }));
     }
   }
 }

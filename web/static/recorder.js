@@ -12,8 +12,19 @@
 import { h, byId, icon, formatSeconds, formatBytes, formatLifetime, load, save } from './dom.js';
 import { VIDEO_PRESETS } from './media.js';
 import { usesTouch, onInputChange } from './input.js';
+import { t, number, onLanguage, serverText } from './i18n.js';
 
 /** @typedef {import('./signal.js').Msg} Msg */
+
+/**
+ * A video preset as the list shows it: its size, frame rate and bit rate.
+ * @param {{width?: number, height?: number, fps?: number, kbps?: number}} p
+ */
+function presetLabel(p) {
+  if (!p.width) return t('rec.presetAuto');
+  const rate = t('unit.mbps', { n: number((p.kbps ?? 0) / 1000, { maximumFractionDigits: 1 }) });
+  return t('rec.presetLabel', { size: `${p.width}×${p.height}`, fps: p.fps ?? 0, rate });
+}
 /** @typedef {'idle'|'starting'|'talking'|'stopping'} TalkState */
 /**
  * What holds a recording: the pointer on the button, SPACE, or nothing
@@ -102,8 +113,14 @@ export class Recorder {
     this.uploadBtn.append(icon('upload'));
     // The hints speak of touch or of keys, as the person's input.
     onInputChange(() => this.render());
+    onLanguage(() => {
+      this.render();
+      if (this.ctx.room) this.showLimits();
+      if (this.draft) this.draftText.textContent = t('draft.only');
+      for (const [i, o] of [...this.presetSel.options].entries()) o.text = presetLabel(VIDEO_PRESETS[i]);
+    });
 
-    this.presetSel.replaceChildren(...VIDEO_PRESETS.map((p, i) => h('option', { value: String(i) }, p.label)));
+    this.presetSel.replaceChildren(...VIDEO_PRESETS.map((p, i) => h('option', { value: String(i) }, presetLabel(p))));
     this.presetSel.value = String(load('parley.preset', 0));
     ctx.media.preset = VIDEO_PRESETS[Number(this.presetSel.value)] ?? VIDEO_PRESETS[0];
     this.presetSel.addEventListener('change', () => {
@@ -234,14 +251,7 @@ export class Recorder {
     this.description.hidden = live;
     byId('description-label').hidden = live;
     this.uploadBtn.hidden = live && !room.archive;
-    const parts = [];
-    if (!live || room.archive) {
-      parts.push(`Clips up to ${room.max_clip_seconds} s and ${formatBytes(room.max_clip_bytes)}`);
-      parts.push(`kept ${formatLifetime(room.clip_lifetime)}`);
-    }
-    if (live) parts.push(room.archive ? 'talk is archived as clips' : 'talk is not recorded');
-    if (room.publish === 'manual') parts.push('you publish each clip after a preview');
-    this.limits.textContent = parts.join(' · ');
+    this.showLimits();
     this.say('');
     this.render();
     this.showDraft(null);
@@ -329,11 +339,11 @@ export class Recorder {
   press(hold) {
     if (this.state !== 'idle') return;
     if (!this.ctx.connected()) {
-      this.ctx.notify('Not connected: cannot talk now.');
+      this.ctx.notify(t('rec.notConnected'));
       return;
     }
     if (!this.ctx.media.mic) {
-      this.ctx.notify('The microphone is not open. Press Retry to try again.', () => this.ctx.openDevices());
+      this.ctx.notify(t('rec.noMic'), () => this.ctx.openDevices());
       return;
     }
     this.ctx.media.resumeAudio();
@@ -348,10 +358,10 @@ export class Recorder {
     if (this.ctx.live()) {
       this.ctx.talkChanged(true);
       this.setState('talking');
-      this.say(hold === 'locked' ? 'Talking, hands-free' : 'Talking');
+      this.say(hold === 'locked' ? t('rec.talkingFree') : t('rec.talking'));
       return;
     }
-    this.say(hold === 'locked' ? 'Recording, hands-free' : 'Recording');
+    this.say(hold === 'locked' ? t('rec.recordingFree') : t('rec.recording'));
     const arm = Math.min(ARM_MS, this.minMs());
     if (hold === 'locked' || arm <= 0) this.start();
     else this.armTimer = window.setTimeout(() => this.start(), arm);
@@ -380,7 +390,7 @@ export class Recorder {
     } catch (e) {
       if (this.state === 'idle') return;
       this.finish();
-      this.ctx.notify(`Cannot record: ${e instanceof Error ? e.message : e}`);
+      this.ctx.notify(t('rec.cannot', { why: e instanceof Error ? e.message : String(e) }));
     }
   }
 
@@ -390,7 +400,7 @@ export class Recorder {
     this.hold = 'locked';
     this.slide(0, 0);
     this.render();
-    this.say(this.ctx.live() ? 'Talking, hands-free' : 'Recording, hands-free');
+    this.say(this.ctx.live() ? t('rec.talkingFree') : t('rec.recordingFree'));
     // A lock before record-start was sent: the press was meant.
     if (this.armTimer) {
       clearTimeout(this.armTimer);
@@ -422,7 +432,7 @@ export class Recorder {
     }
     const short = how === 'stop' && performance.now() - this.pressed < this.minMs();
     if (short) this.tooShort(this.minMs());
-    else if (how === 'cancel') this.say('Cancelled', true);
+    else if (how === 'cancel') this.say(t('rec.cancelled'), true);
     if (!this.sent) {
       this.finish();
       return;
@@ -446,10 +456,10 @@ export class Recorder {
       // not-recording: a limit or a failure ended it first, and said so.
       if (m.type === 'error' && m.code !== 'not-recording') {
         this.say('');
-        this.ctx.notify(m.code === 'empty-clip' ? 'Nothing was recorded: the microphone sent no sound in time. Hold a little longer.' : `Recording failed: ${m.message}`);
+        this.ctx.notify(m.code === 'empty-clip' ? t('rec.empty') : t('rec.failed', { why: serverText(m) }));
       }
     } catch (e) {
-      this.ctx.notify(`Recording stopped: ${e instanceof Error ? e.message : e}`);
+      this.ctx.notify(t('rec.stopped', { why: e instanceof Error ? e.message : String(e) }));
     }
     this.finish();
   }
@@ -467,11 +477,11 @@ export class Recorder {
 
   /** @param {Msg} m */
   onStopped(m) {
-    if (m.reason === 'max-seconds') this.ctx.notify(`Recording stopped at the room's limit of ${this.maxSeconds} s.`);
-    if (m.reason === 'max-bytes') this.ctx.notify(`Recording stopped at the room's size limit.`);
+    if (m.reason === 'max-seconds') this.ctx.notify(t('rec.maxSeconds', { n: this.maxSeconds }));
+    if (m.reason === 'max-bytes') this.ctx.notify(t('rec.maxBytes'));
     if (m.clip) {
       this.description.value = '';
-      this.say(m.clip.state === 'draft' ? 'Recorded: listen to your draft, then publish or discard it' : 'Sent', true);
+      this.say(m.clip.state === 'draft' ? t('rec.recorded') : t('rec.sent'), true);
     }
     // Too short to keep: a hint on how to record, not an error. Cancelled:
     // already said when it was taken back.
@@ -481,7 +491,7 @@ export class Recorder {
 
   /** @param {number} ms */
   tooShort(ms) {
-    this.say(`Hold to record: a clip must last at least ${ms / 1000} s.`);
+    this.say(t('rec.tooShort', { n: ms / 1000 }));
     this.status.classList.add('tip');
   }
 
@@ -504,7 +514,7 @@ export class Recorder {
     if (this.state === 'idle') return;
     this.ctx.talkChanged(false);
     this.setState('idle');
-    if (this.status.textContent === 'Recording' || this.status.textContent?.endsWith('hands-free')) this.say('');
+    if ([t('rec.recording'), t('rec.recordingFree'), t('rec.talkingFree')].includes(this.status.textContent ?? '')) this.say('');
   }
 
   /** The connection dropped: whatever was being recorded ended with it. */
@@ -520,6 +530,20 @@ export class Recorder {
   }
 
   /** The button, its neighbours and the hint, for the state and the hold. */
+  /** The room's limits, under the button. */
+  showLimits() {
+    const room = this.ctx.room;
+    const live = this.ctx.live();
+    const parts = [];
+    if (!live || room.archive) {
+      parts.push(t('rec.limits', { seconds: room.max_clip_seconds, bytes: formatBytes(room.max_clip_bytes) }));
+      parts.push(t('rec.kept', { lifetime: formatLifetime(room.clip_lifetime) }));
+    }
+    if (live) parts.push(room.archive ? t('rec.archived') : t('rec.notRecorded'));
+    if (room.publish === 'manual') parts.push(t('rec.manual'));
+    this.limits.textContent = parts.join(' · ');
+  }
+
   render() {
     const on = this.state !== 'idle';
     const live = !!this.ctx.room && this.ctx.live();
@@ -531,18 +555,17 @@ export class Recorder {
     this.panel.classList.toggle('recording', on);
     this.panel.classList.toggle('holding', held);
     document.body.classList.toggle('talking', on);
-    const verb = live ? 'talk' : 'record';
     // The accessible name says what the label shows, without its arrows.
-    let label = live ? 'Hold to talk' : 'Hold to record';
+    let label = live ? t('rec.holdTalk') : t('rec.holdRecord');
     let name = label;
     if (locked) {
-      label = name = live ? 'Stop talking' : 'Send';
+      label = name = live ? t('rec.stopTalking') : t('rec.sendNow');
     } else if (held && live) {
-      label = 'Talking… ▲ lock';
-      name = 'Talking: slide up to lock';
+      label = t('rec.talkingLock');
+      name = t('rec.talkingLockName');
     } else if (held) {
-      label = this.hold === 'space' ? '◀ Esc to cancel' : '◀ slide to cancel';
-      name = `Recording: ${label.slice(2)}`;
+      label = this.hold === 'space' ? t('rec.escCancel') : t('rec.slideCancel');
+      name = t(this.hold === 'space' ? 'rec.escCancelName' : 'rec.slideCancelName');
     }
     this.label.textContent = label;
     this.button.setAttribute('aria-label', name);
@@ -551,24 +574,24 @@ export class Recorder {
     this.uploadBtn.disabled = on;
     this.uploadBtn.classList.toggle('gone', locked && !live);
     this.lockBtn.hidden = locked || this.state === 'stopping';
-    const lockName = on ? `Lock: keep ${live ? 'talking' : 'recording'} hands-free` : `${live ? 'Talk' : 'Record'} hands-free`;
+    const lockName = on ? t(live ? 'rec.lockTalking' : 'rec.lockRecording') : t(live ? 'rec.talkFree' : 'rec.lock');
     this.lockBtn.setAttribute('aria-label', lockName);
-    this.lockBtn.title = on ? lockName : `${lockName} (or slide up while holding)`;
+    this.lockBtn.title = on ? lockName : t(live ? 'rec.talkFreeTitle' : 'rec.lockTitle');
     let hint;
-    if (locked) hint = live ? 'Talking hands-free: press Stop talking (or Esc) to stop.' : 'Recording hands-free: Send, or Cancel (Esc) to drop it.';
-    else if (held && this.hold === 'space') hint = live ? 'Let go of SPACE to stop; press the lock to go on hands-free.' : 'Let go of SPACE to send · Esc cancels · the lock goes on hands-free.';
-    else if (held) hint = live ? 'Let go to stop · slide up to lock.' : 'Let go to send · slide away to cancel · slide up to lock.';
-    else if (usesTouch()) hint = `Hold the button to ${verb}, let go to ${live ? 'stop' : 'send'}.`;
-    else hint = `Hold SPACE or the button to ${verb}; let go to ${live ? 'stop' : 'send'}. Enter on the button ${verb}s hands-free.`;
+    if (locked) hint = live ? t('hint.talkLocked') : t('hint.recordLocked');
+    else if (held && this.hold === 'space') hint = live ? t('hint.talkSpace') : t('hint.recordSpace');
+    else if (held) hint = live ? t('hint.talkHeld') : t('hint.recordHeld');
+    else if (usesTouch()) hint = live ? t('hint.talkTouch') : t('hint.recordTouch');
+    else hint = live ? t('hint.talkKeys') : t('hint.recordKeys');
     this.hint.textContent = hint;
   }
 
   tick() {
     if (this.state !== 'idle') {
       const s = (performance.now() - this.pressed) / 1000;
-      this.timer.textContent = this.maxSeconds ? `${formatSeconds(s)} / ${this.maxSeconds} s` : formatSeconds(s);
+      this.timer.textContent = this.maxSeconds ? `${formatSeconds(s)} / ${t('unit.seconds', { n: this.maxSeconds })}` : formatSeconds(s);
     } else if (this.ctx.room && !this.ctx.live()) {
-      this.timer.textContent = `0.0 s / ${this.ctx.room.max_clip_seconds} s`;
+      this.timer.textContent = `${formatSeconds(0)} / ${t('unit.seconds', { n: this.ctx.room.max_clip_seconds })}`;
     } else {
       this.timer.textContent = '';
     }
@@ -585,7 +608,7 @@ export class Recorder {
     // The draft's bubble (the player's) shows here until it is published.
     if (clip) this.draftClip.replaceChildren(this.ctx.clipNode(clip));
     else this.draftClip.replaceChildren();
-    if (clip) this.draftText.textContent = 'Your draft is only visible to you. Listen to it, then publish or discard it.';
+    if (clip) this.draftText.textContent = t('draft.only');
   }
 
   /** @param {'clip-publish'|'clip-delete'} type */
@@ -594,10 +617,10 @@ export class Recorder {
     if (!d) return;
     try {
       const m = await this.ctx.signal.ask({ type, id: d.id }, (r) => (r.type === 'clip-updated' && r.clip?.id === d.id) || (r.type === 'clip-removed' && r.id === d.id));
-      if (m.type === 'error') throw new Error(m.message);
+      if (m.type === 'error') throw new Error(serverText(m));
       this.showDraft(null);
     } catch (e) {
-      this.ctx.notify(`${type === 'clip-publish' ? 'Publishing' : 'Discarding'} failed: ${e instanceof Error ? e.message : e}`);
+      this.ctx.notify(t(type === 'clip-publish' ? 'draft.publishFailed' : 'draft.discardFailed', { why: e instanceof Error ? e.message : String(e) }));
     }
   }
 }

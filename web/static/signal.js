@@ -3,6 +3,8 @@
 // a keep-alive of its own, and reconnection with backoff. The protocol is
 // described in docs/protocol.md.
 
+import { t, serverText } from './i18n.js';
+
 /** @typedef {{type: string, [k: string]: any}} Msg */
 /** @typedef {'connecting'|'open'|'waiting'|'stopped'} SignalState */
 
@@ -80,12 +82,12 @@ export class Signal {
 
   connect() {
     this.state = 'connecting';
-    this.onstate('connecting', this.attempt > 0 ? `reconnecting (attempt ${this.attempt + 1})` : 'connecting');
+    this.onstate('connecting', this.attempt > 0 ? t('conn.reconnecting', { n: this.attempt + 1 }) : '');
     let ws;
     try {
       ws = new WebSocket(this.url);
     } catch (e) {
-      this.retry(`cannot connect: ${e instanceof Error ? e.message : e}`);
+      this.retry(t('conn.cannotConnect', { why: e instanceof Error ? e.message : String(e) }));
       return;
     }
     this.ws = ws;
@@ -113,9 +115,9 @@ export class Signal {
       if (this.ws !== ws) return;
       this.ws = null;
       this.clearTimers();
-      this.failPending(new Error('connection lost'));
+      this.failPending(new Error(t('conn.lost')));
       if (this.state === 'stopped') return;
-      this.retry(ev.reason || (ev.code === 1006 ? 'connection lost' : `closed (${ev.code})`));
+      this.retry(ev.reason ? serverText({ code: ev.reason }, 'bye') : ev.code === 1006 ? t('conn.lost') : t('conn.closed', { code: String(ev.code) }));
     };
   }
 
@@ -125,7 +127,7 @@ export class Signal {
     const delay = Math.round(base * (0.75 + Math.random() * 0.5));
     this.attempt++;
     this.state = 'waiting';
-    this.onstate('waiting', `${why}; reconnecting in ${(delay / 1000).toFixed(1)} s`);
+    this.onstate('waiting', t('conn.retryIn', { why, n: Math.ceil(delay / 1000) }));
     this.retryTimer = window.setTimeout(() => this.connect(), delay);
   }
 
@@ -206,12 +208,12 @@ export class Signal {
     const req = this.nextReq++;
     return new Promise((resolve, reject) => {
       if (!this.send({ ...m, req })) {
-        reject(new Error('not connected'));
+        reject(new Error(t('conn.notConnected')));
         return;
       }
       const timer = window.setTimeout(() => {
         this.pending.delete(req);
-        reject(new Error(`no answer to ${m.type}`));
+        reject(new Error(t('conn.noAnswer', { what: m.type })));
       }, timeoutMs);
       this.pending.set(req, { resolve, reject, timer });
     });
@@ -239,7 +241,7 @@ export class Signal {
       };
       const timer = window.setTimeout(() => {
         done();
-        reject(new Error(`no answer to ${m.type}`));
+        reject(new Error(t('conn.noAnswer', { what: m.type })));
       }, timeoutMs);
       const lost = { resolve: () => {}, reject: (/** @type {Error} */ e) => (done(), reject(e)), timer: 0 };
       const done = () => {
@@ -253,7 +255,7 @@ export class Signal {
       this.on('*', fn);
       if (!this.send({ ...m, req })) {
         done();
-        reject(new Error('not connected'));
+        reject(new Error(t('conn.notConnected')));
       }
     });
   }

@@ -10,6 +10,7 @@
 // what arrived below and jumps there.
 
 import { h, byId, formatDay, formatHour, icon } from './dom.js';
+import { t } from './i18n.js';
 
 /** Consecutive messages of one author within this gap are one group. */
 const GROUP_MS = 10 * 60_000;
@@ -64,7 +65,7 @@ export class Timeline {
   setFresh(n) {
     this.fresh = n;
     this.jump.hidden = n === 0;
-    this.jumpText.textContent = n === 1 ? '1 new message' : `${n} new messages`;
+    this.jumpText.textContent = t('conv.newMessages', { n });
   }
 
   /**

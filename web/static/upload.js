@@ -7,17 +7,34 @@
 // arrives as any other, with clip-added (a draft in forum rooms).
 
 import { byId, formatBytes } from './dom.js';
+import { t, has } from './i18n.js';
 
-/** What each refusal is, before the server's own words. */
+/** What each refusal is, by its HTTP status: keys of the catalogue. */
 const REFUSED = /** @type {Record<number, string>} */ ({
-  400: 'The upload was refused',
-  401: 'Not allowed to upload here',
-  404: 'This room takes no uploads',
-  413: 'Too big',
-  415: 'Not a clip this server takes (WebM or Ogg, with Opus)',
-  422: 'This file cannot be used',
-  429: 'Too many uploads',
+  400: 'upload.400',
+  401: 'upload.401',
+  404: 'upload.404',
+  413: 'upload.413',
+  415: 'upload.415',
+  422: 'upload.422',
+  429: 'upload.429',
 });
+
+/**
+ * Why the server refused, in the language in use: the catalogue's text
+ * for the answer's stable code (http.<code>), else the server's own words.
+ * @param {string} body the answer, {"error": …, "code": …}
+ * @param {string} statusText
+ */
+export function refusal(body, statusText) {
+  try {
+    const v = JSON.parse(body);
+    if (v.code && has(`http.${v.code}`)) return t(`http.${v.code}`);
+    return String(v.error ?? '') || statusText;
+  } catch {
+    return statusText;
+  }
+}
 
 /** @type {WeakSet<XMLHttpRequest>} uploads the user stopped */
 const stopped = new WeakSet();
@@ -111,7 +128,7 @@ export class Uploader {
     }
     const room = this.ctx.room;
     if (file.size > room.max_clip_bytes) {
-      this.refuse(`${REFUSED[413]}: ${file.name} is ${formatBytes(file.size)}, and this room takes clips up to ${formatBytes(room.max_clip_bytes)}.`);
+      this.refuse(t('upload.tooBig', { file: file.name, size: formatBytes(file.size), max: formatBytes(room.max_clip_bytes) }));
       this.next();
       return;
     }
@@ -135,17 +152,12 @@ export class Uploader {
       if (xhr.status === 201) {
         this.sent(file);
       } else if (xhr.status === 0) {
-        this.refuse(stopped.has(xhr) ? `Stopped: ${file.name} was not sent.` : `${file.name} was not sent: the connection failed.`);
+        this.refuse(t(stopped.has(xhr) ? 'upload.stopped' : 'upload.connFailed', { file: file.name }));
       } else {
-        let said = '';
-        try {
-          said = String(JSON.parse(xhr.responseText).error ?? '');
-        } catch {
-          said = xhr.statusText;
-        }
-        const what = REFUSED[xhr.status] ?? `Upload failed (HTTP ${xhr.status})`;
+        const what = REFUSED[xhr.status] ? t(REFUSED[xhr.status]) : t('upload.failed', { status: String(xhr.status) });
         const wait = xhr.status === 429 ? xhr.getResponseHeader('Retry-After') : null;
-        this.refuse(`${what}: ${file.name}${wait ? ` (try again in ${wait} s)` : ''}. The server says: ${said || xhr.statusText}`);
+        const said = refusal(xhr.responseText, xhr.statusText);
+        this.refuse(t(wait ? 'upload.refusedWait' : 'upload.refused', { what, file: file.name, n: Number(wait), why: said }));
       }
       this.next();
     });
@@ -158,7 +170,7 @@ export class Uploader {
    */
   show(file, fraction) {
     this.bar.value = fraction;
-    this.text.textContent = `Uploading ${file.name} (${formatBytes(file.size)}): ${Math.round(fraction * 100)}%`;
+    this.text.textContent = t('upload.progress', { file: file.name, size: formatBytes(file.size), percent: Math.round(fraction * 100) });
   }
 
   /** @param {string} text */
