@@ -16,9 +16,11 @@ import { Prejoin } from './prejoin.js';
 import { Alerts } from './alerts.js';
 import { holdWhat, onInputChange } from './input.js';
 import { apply as translatePage, t, serverText, onLanguage } from './i18n.js';
+import { initHelp } from './help.js';
 
 // The page's own texts in the language chosen, before anything shows.
 translatePage(document);
+initHelp();
 
 /**
  * @typedef {{name: string, mode: string, title: string, description?: string, operators?: boolean, participants?: number, live: boolean, allow_video: boolean,

@@ -7,6 +7,7 @@
 // over that transport only); see docs/operating.md.
 
 import { byId, h } from './dom.js';
+import { t, apply } from './i18n.js';
 
 /** @typedef {'checking'|'ok'|'fail'|'skip'} Result */
 /** @typedef {{id: string, ice_servers: RTCIceServer[], tcp: boolean, seconds: number}} Session */
@@ -23,7 +24,7 @@ let report = [];
  * @param {string} name
  */
 function row(key, name) {
-  const badge = h('span', { className: 'result' }, 'checking…');
+  const badge = h('span', { className: 'result' }, t('check.checking'));
   const detail = h('p', { className: 'detail' });
   const li = h('li', { 'data-check': key, 'data-result': 'checking' }, badge, h('span', { className: 'name' }, name), detail);
   byId('checks').append(li);
@@ -32,7 +33,7 @@ function row(key, name) {
   /** @param {Result} result @param {string} text */
   return (result, text) => {
     li.dataset.result = result;
-    badge.textContent = { checking: 'checking…', ok: 'works', fail: 'does not work', skip: 'not offered' }[result];
+    badge.textContent = t(`check.${result}`);
     detail.textContent = text;
     entry.result = result;
     entry.text = text;
@@ -55,7 +56,7 @@ function within(p, ms, message) {
 }
 
 async function checkWebsocket() {
-  const set = row('websocket', 'Connection to the server (websocket)');
+  const set = row('websocket', t('check.websocket'));
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
   try {
     await within(
@@ -65,18 +66,16 @@ async function checkWebsocket() {
           ws.close();
           resolve(undefined);
         };
-        ws.onerror = () => reject(new Error('refused'));
+        ws.onerror = () => reject(new Error(t('check.refused')));
       }),
       WAIT,
-      'no answer',
+      t('check.noAnswer'),
     );
-    set('ok', 'Your browser reaches the server: you can join rooms, chat and see who is there.');
+    set('ok', t('check.websocketOk'));
   } catch (e) {
     set(
       'fail',
-      `Your browser cannot keep a websocket open to ${url} (${e instanceof Error ? e.message : e}). ` +
-        'A proxy, a firewall or a browser extension may block it. Nothing else works without it. ' +
-        'Tell the operator that websockets to /ws fail from your network; a reverse proxy in front of the server must pass them on (Upgrade).',
+      t('check.websocketFail', { url, why: e instanceof Error ? e.message : String(e) }),
     );
   }
 }
@@ -115,18 +114,18 @@ async function echo(s, transport) {
         pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve(undefined);
       }),
       WAIT,
-      'gathering candidates took too long',
+      t('check.gatherSlow'),
     ).catch(() => {}); // use what was gathered
     const offer = pc.localDescription?.sdp ?? '';
     if (transport === 'relay' && !/ typ relay/.test(offer)) {
-      throw new Error('the TURN server gave your browser no relay address');
+      throw new Error(t('check.noRelayAddress'));
     }
     const res = await fetch(`/api/check/${encodeURIComponent(s.id)}/${transport}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/sdp' },
       body: offer,
     });
-    if (!res.ok) throw new Error(`the server refused the check: ${(await res.json().catch(() => ({}))).error ?? res.status}`);
+    if (!res.ok) throw new Error(t('check.serverRefused', { why: (await res.json().catch(() => ({}))).error ?? String(res.status) }));
     const answer = await res.text();
     port = candidatePort(answer, transport === 'tcp' ? 'tcp' : 'udp');
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
@@ -140,7 +139,7 @@ async function echo(s, transport) {
         dc.onmessage = () => resolve(Math.round(performance.now() - sent));
       }),
       WAIT,
-      'no answer within 10 seconds',
+      t('check.noEcho'),
     );
     let via = '';
     const stats = await pc.getStats();
@@ -148,7 +147,7 @@ async function echo(s, transport) {
       if (r.type === 'transport' && r.selectedCandidatePairId) {
         const pair = stats.get(r.selectedCandidatePairId);
         const local = pair && stats.get(pair.localCandidateId);
-        if (local) via = local.candidateType === 'relay' ? `relay over ${local.relayProtocol ?? '?'}` : `${local.protocol} ${local.candidateType}`;
+        if (local) via = local.candidateType === 'relay' ? t('check.relayOver', { proto: local.relayProtocol ?? '?' }) : `${local.protocol} ${local.candidateType}`;
       }
     });
     return { rtt: Number(rtt), port, via };
@@ -166,50 +165,46 @@ const portOf = (e) => /** @type {any} */ (e)?.port || '?';
 
 /** @param {Session|null} s */
 async function checkMedia(s) {
-  const udp = row('udp', 'Calls, directly (UDP to the media port)');
-  const tcp = row('tcp', 'Calls over TCP (when UDP is blocked)');
-  const relay = row('relay', 'Calls through the relay (TURN)');
+  const udp = row('udp', t('check.udp'));
+  const tcp = row('tcp', t('check.tcp'));
+  const relay = row('relay', t('check.relay'));
   if (!s) {
-    for (const set of [udp, tcp, relay]) set('fail', 'The check could not start on the server (see above).');
+    for (const set of [udp, tcp, relay]) set('fail', t('check.notStarted'));
     return;
   }
   const host = location.hostname;
   try {
     const r = await echo(s, 'udp');
-    udp('ok', `Media reaches the server directly over UDP (port ${r.port}; a round trip took ${r.rtt} ms). This is the best path: calls will work well.`);
+    udp('ok', t('check.udpOk', { port: r.port, rtt: r.rtt }));
   } catch (e) {
     udp(
       'fail',
-      `Your browser could not reach the media port over UDP (${why(e)}). Your network, or a firewall on the server, ` +
-        `blocks UDP to ${host} port ${portOf(e)}. Calls may still work over TCP or the relay below, with more delay. ` +
-        `Tell the operator: "UDP to port ${portOf(e)} is blocked from my network", or ask your network's administrator to allow it.`,
+      t('check.udpFail', { why: why(e), host, port: portOf(e) }),
     );
   }
   if (!s.tcp) {
-    tcp('skip', 'This server offers no TCP fallback (the operator can turn it on with media.tcp_port).');
+    tcp('skip', t('check.tcpSkip'));
   } else {
     try {
       const r = await echo(s, 'tcp');
-      tcp('ok', `Media reaches the server over TCP too (port ${r.port}; a round trip took ${r.rtt} ms): if UDP is blocked somewhere, calls still work.`);
+      tcp('ok', t('check.tcpOk', { port: r.port, rtt: r.rtt }));
     } catch (e) {
       tcp(
         'fail',
-        `Your browser could not reach the media port over TCP (${why(e)}): TCP to ${host} port ${portOf(e)} is blocked. ` +
-          'This matters only where UDP is blocked too.',
+        t('check.tcpFail', { why: why(e), host, port: portOf(e) }),
       );
     }
   }
   if (!s.ice_servers.some((i) => [i.urls].flat().some((u) => /^turns?:/.test(u)))) {
-    relay('skip', 'This server hands out no TURN relay. Where direct connections are blocked, calls cannot get through; the operator can turn on the built-in TURN server ([turn] enabled).');
+    relay('skip', t('check.relaySkip'));
   } else {
     try {
       const r = await echo(s, 'relay');
-      relay('ok', `The relay works (${r.via}; a round trip took ${r.rtt} ms): even on a network that blocks direct connections, calls get through the server's relay.`);
+      relay('ok', t('check.relayOk', { via: r.via, rtt: r.rtt }));
     } catch (e) {
       relay(
         'fail',
-        `Your browser could not connect through the server's TURN relay (${why(e)}). Either your network blocks the TURN port, ` +
-          'or the relay cannot reach the media port. Tell the operator: "the TURN relay check fails from my network".',
+        t('check.relayFail', { why: why(e) }),
       );
     }
   }
@@ -219,41 +214,41 @@ async function checkMedia(s) {
  * @param {'microphone'|'camera'} what
  */
 async function checkDevice(what) {
-  const set = row(what, what === 'microphone' ? 'Microphone' : 'Camera');
+  const set = row(what, t(`check.${what}`));
   if (!navigator.mediaDevices?.getUserMedia) {
-    set('fail', `This page is not in a secure context (https://), and browsers give microphones and cameras only to secure pages. Tell the operator to serve the site over HTTPS.`);
+    set('fail', t('check.insecure'));
     return;
   }
   try {
     const stream = await navigator.mediaDevices.getUserMedia(what === 'microphone' ? { audio: true } : { video: true });
     const track = stream.getTracks()[0];
-    const label = track?.label || `your ${what}`;
+    const label = track?.label || t(`check.your.${what}`);
     stream.getTracks().forEach((t) => t.stop());
-    set('ok', `${label} works: the browser lets this site use it.`);
+    set('ok', t('check.deviceOk', { label }));
   } catch (e) {
     const name = e instanceof DOMException ? e.name : '';
     const text =
       {
-        NotAllowedError: `Your browser (or your system) does not let this site use the ${what}. Allow it in the site's settings (the icon left of the address), then check again.`,
-        NotFoundError: `No ${what} was found. Plug one in, or choose one in your system's settings.`,
-        NotReadableError: `The ${what} is in use by another program, or failed to start. Close the other program, then check again.`,
-        OverconstrainedError: `The ${what} cannot do what was asked.`,
-      }[name] ?? `The ${what} could not be opened: ${why(e)}.`;
+        NotAllowedError: t(`check.${what}.denied`),
+        NotFoundError: t(`check.${what}.missing`),
+        NotReadableError: t(`check.${what}.busy`),
+        OverconstrainedError: t(`check.${what}.settings`),
+      }[name] ?? t(`check.${what}.failed`, { why: why(e) });
     // A missing camera is no problem for voice alone.
     set(what === 'camera' && name === 'NotFoundError' ? 'skip' : 'fail', text);
   }
 }
 
 async function startSession() {
-  const set = row('server', 'The check on the server');
+  const set = row('server', t('check.server'));
   try {
     const res = await fetch('/api/check', { method: 'POST' });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
-    set('ok', 'The server is ready to answer the checks below.');
+    set('ok', t('check.serverOk'));
     return /** @type {Session} */ (body);
   } catch (e) {
-    set('fail', `The server did not start the check: ${why(e)}.`);
+    set('fail', t('check.serverFail', { why: why(e) }));
     return null;
   }
 }
@@ -262,13 +257,13 @@ function summarize() {
   const failed = report.filter((r) => r.result === 'fail');
   const byKey = (/** @type {string} */ k) => document.querySelector(`[data-check="${k}"]`)?.getAttribute('data-result');
   const media = ['udp', 'tcp', 'relay'].some((k) => byKey(k) === 'ok');
-  byId('summary-title').textContent = failed.length === 0 ? 'Everything works' : media ? 'Calls will work, with a problem' : 'Calls will not work from here';
+  byId('summary-title').textContent = failed.length === 0 ? t('check.allGood') : media ? t('check.someBad') : t('check.allBad');
   byId('summary-text').textContent =
     failed.length === 0
-      ? 'Your browser and network can do everything parley needs.'
+      ? t('check.allGoodText')
       : media
-        ? `${failed.map((r) => r.name).join(', ')}: see above. At least one path for media works, so calls can connect.`
-        : 'No path for media works from this browser and network: calls and live rooms will connect but stay silent. Send the report below to the operator.';
+        ? t('check.someBadText', { failed: failed.map((r) => r.name).join(', ') })
+        : t('check.allBadText');
   byId('report').textContent = [
     `parley connection check, ${new Date().toISOString()}`,
     `server: ${location.host}`,
@@ -295,4 +290,5 @@ async function run() {
 }
 
 byId('again').addEventListener('click', () => run());
+apply(document);
 run();

@@ -24,6 +24,7 @@ const SHELL = [
   '/check.js',
   '/dom.js',
   '/favicon.svg',
+  '/help.js',
   '/icon-192.png',
   '/icon-512.png',
   '/icon-maskable-512.png',

@@ -6,6 +6,8 @@
 // wants one. ?name= follows one publisher; ?embed=1 is the mode for an
 // <iframe>, whose controls show on hover.
 
+import { t, apply } from './i18n.js';
+
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const stage = $('stage');
 const video = /** @type {HTMLVideoElement} */ ($('video'));
@@ -135,16 +137,16 @@ async function connect() {
     });
   } catch {
     pc.close();
-    return later('The server cannot be reached. Trying again…');
+    return later(t('watch.unreachable'));
   }
   const body = await resp.text();
   if (resp.status !== 201) {
     pc.close();
-    const why = body.trim();
-    if (resp.status === 401) return askSecret(why);
-    if (resp.status === 404) return show('error', `There is no room “${room}” on this server.`);
-    if (resp.status === 403 || resp.status === 400 || resp.status === 415) return show('error', why || 'This room cannot be watched.');
-    return later(`${why || resp.statusText}. Trying again…`, Number(resp.headers.get('Retry-After')) || undefined);
+    // The server's own words are English: its status says enough.
+    if (resp.status === 401) return askSecret(sessionStorage.getItem(secretKey) ? t('watch.wrongPassword') : '');
+    if (resp.status === 404) return show('error', t('watch.noRoom', { room }));
+    if (resp.status === 403 || resp.status === 400 || resp.status === 415) return show('error', t('watch.cannotWatch'));
+    return later(t('watch.refused', { status: String(resp.status) }), Number(resp.headers.get('Retry-After')) || undefined);
   }
   iceServers = parseLinks(resp.headers.get('Link'));
   const loc = resp.headers.get('Location') ?? '';
@@ -152,16 +154,16 @@ async function connect() {
     await pc.setRemoteDescription({ type: 'answer', sdp: body });
   } catch {
     pc.close();
-    return later('The server’s answer was not understood. Trying again…');
+    return later(t('watch.badAnswer'));
   }
   session = { pc, loc, bytes: 0, frames: 0, heard: Date.now() };
   attempt = 0;
   pc.addEventListener('connectionstatechange', () => {
     if (session?.pc !== pc) return;
-    if (pc.connectionState === 'failed') later('The connection was lost. Reconnecting…');
+    if (pc.connectionState === 'failed') later(t('watch.lost'));
     if (pc.connectionState === 'disconnected') {
       window.setTimeout(() => {
-        if (session?.pc === pc && pc.connectionState === 'disconnected') later('The connection was lost. Reconnecting…');
+        if (session?.pc === pc && pc.connectionState === 'disconnected') later(t('watch.lost'));
       }, 4000);
     }
   });
@@ -186,14 +188,14 @@ async function watchStats() {
   s.bytes = bytes;
   s.frames = frames;
   if (flowing) s.heard = now;
-  if (moving) show('live', 'Live');
-  else if (flowing) show('audio', 'Live · sound only');
-  else if (now - s.heard > quietMs) show('offline', 'Nobody is streaming right now. The stream starts here as soon as someone does.');
+  if (moving) show('live', t('watch.live'));
+  else if (flowing) show('audio', t('watch.soundOnly'));
+  else if (now - s.heard > quietMs) show('offline', t('watch.offline'));
 }
 
 /** @param {string} why */
 function askSecret(why) {
-  show('auth', why || 'This room needs a password.');
+  show('auth', why || t('watch.needsPassword'));
   auth.hidden = false;
   authSecret.focus();
 }
@@ -209,7 +211,7 @@ auth.addEventListener('submit', (e) => {
 unmute.addEventListener('click', () => {
   video.muted = !video.muted;
   if (!video.muted) video.play().catch(() => {});
-  unmute.textContent = video.muted ? 'Unmute' : 'Mute';
+  unmute.textContent = video.muted ? t('live.unmute') : t('live.mute');
   unmute.setAttribute('aria-pressed', String(!video.muted));
 });
 
@@ -226,9 +228,10 @@ fetch(`/api/rooms/${encodeURIComponent(room)}`)
   .then((info) => {
     const title = info?.title || room;
     $('title').textContent = title;
-    document.title = `${title} · parley`;
+    document.title = t('watch.title', { title });
   })
   .catch(() => {});
 
-if (!room) show('error', 'No room given: the address is /watch/<room>.');
+apply(document);
+if (!room) show('error', t('watch.noRoomGiven'));
 else connect();
