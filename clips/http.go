@@ -74,7 +74,8 @@ const maxPublishedAge = 24 * time.Hour
 // a published clip also with ?key=<Clip.Key>, without any header; else
 // 404, whether or not the clip exists. A key never opens a draft.
 //
-// Errors are JSON {"error": "…"}: 400 bad room or id syntax, 401 no auth,
+// Errors are JSON {"error": "…", "code": "…"} (docs/protocol.md lists the
+// codes): 400 bad room or id syntax, 401 no auth,
 // 403 not the author, 404 unknown room or clip (or someone else's draft,
 // or a clip the caller may not read), 413 too big, 415 unsupported
 // container or codec, 422 damaged media or too long. auth identifies the
@@ -143,9 +144,12 @@ func respond(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func fail(w http.ResponseWriter, status int, msg string) {
+// fail answers an error: {"error": msg, "code": code}. The code is stable
+// and meant for programs (a client shows its own text for it, in its
+// language); the message is for people and may change.
+func fail(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
-	respond(w, status, map[string]string{"error": msg})
+	respond(w, status, map[string]string{"error": msg, "code": code})
 }
 
 // roomOf checks the {room} of the path: 400 for a bad name, 404 for a room
@@ -153,12 +157,12 @@ func fail(w http.ResponseWriter, status int, msg string) {
 func (h *handler) roomOf(w http.ResponseWriter, r *http.Request) (*room, bool) {
 	name := r.PathValue("room")
 	if !configs.ValidRoomName(name) {
-		fail(w, http.StatusBadRequest, "bad room name")
+		fail(w, http.StatusBadRequest, "bad-room", "bad room name")
 		return nil, false
 	}
 	rm := h.s.lookup(name)
 	if rm == nil {
-		fail(w, http.StatusNotFound, "no such room")
+		fail(w, http.StatusNotFound, "no-room", "no such room")
 		return nil, false
 	}
 	return rm, true
@@ -168,7 +172,7 @@ func (h *handler) roomOf(w http.ResponseWriter, r *http.Request) (*room, bool) {
 func idOf(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if !ValidID(id) {
-		fail(w, http.StatusBadRequest, "bad clip id")
+		fail(w, http.StatusBadRequest, "bad-clip-id", "bad clip id")
 		return "", false
 	}
 	return id, true
@@ -210,7 +214,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	who, known := h.reader(r, rm.cfg().Name)
 	if !known && !public(rm) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
-		fail(w, http.StatusUnauthorized, "the clips of this room are for its members: send Authorization: Bearer with your owner key while you are in the room, or with a join token for the room")
+		fail(w, http.StatusUnauthorized, "members-only", "the clips of this room are for its members: send Authorization: Bearer with your owner key while you are in the room, or with a join token for the room")
 		return
 	}
 	list, err := h.s.List(rm.cfg().Name, who.Owner)
@@ -239,12 +243,12 @@ func (h *handler) media(w http.ResponseWriter, r *http.Request) {
 	readable := public(rm) || known || (q.Has("key") && h.s.CheckKey(rm.cfg().Name, id, q.Get("key")))
 	draftToken := q.Get("token")
 	if !readable && draftToken == "" {
-		fail(w, http.StatusNotFound, "no such clip")
+		fail(w, http.StatusNotFound, "no-such-clip", "no such clip")
 		return
 	}
 	f, c, err := h.s.OpenMedia(rm.cfg().Name, id)
 	if errors.Is(err, ErrNotFound) {
-		fail(w, http.StatusNotFound, "no such clip")
+		fail(w, http.StatusNotFound, "no-such-clip", "no such clip")
 		return
 	}
 	if err != nil {
@@ -262,12 +266,12 @@ func (h *handler) media(w http.ResponseWriter, r *http.Request) {
 		}
 		if !allowed {
 			// Someone else's draft does not exist for the caller.
-			fail(w, http.StatusNotFound, "no such clip")
+			fail(w, http.StatusNotFound, "no-such-clip", "no such clip")
 			return
 		}
 		hdr.Set("Cache-Control", "private, no-store")
 	} else if !readable {
-		fail(w, http.StatusNotFound, "no such clip")
+		fail(w, http.StatusNotFound, "no-such-clip", "no such clip")
 		return
 	} else {
 		age := min(time.Until(c.Expires), maxPublishedAge)
@@ -299,18 +303,18 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	owner, author, ok := h.caller(r, rm.cfg().Name)
 	if !ok {
-		fail(w, http.StatusUnauthorized, "join the room first")
+		fail(w, http.StatusUnauthorized, "join-first", "join the room first")
 		return
 	}
 	if !h.uploads.take(owner, h.s.opts.now()) {
 		h.s.log.Info("upload refused: too many", "room", rm.cfg().Name, "author", author)
 		w.Header().Set("Retry-After", strconv.Itoa(int(UploadEvery/time.Second)))
-		fail(w, http.StatusTooManyRequests, fmt.Sprintf("too many uploads: at most %d in a row, then one every %s", UploadBurst, UploadEvery))
+		fail(w, http.StatusTooManyRequests, "too-many-uploads", fmt.Sprintf("too many uploads: at most %d in a row, then one every %s", UploadBurst, UploadEvery))
 		return
 	}
 	limit := rm.cfg().MaxClipBytes + multipartSlack
 	if r.ContentLength > limit {
-		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the clip is larger than the room allows (%d bytes)", rm.cfg().MaxClipBytes))
+		fail(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the clip is larger than the room allows (%d bytes)", rm.cfg().MaxClipBytes))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -325,12 +329,12 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 	case rawTypes[mt]:
 		description := r.URL.Query().Get("description")
 		if err := checkDescription([]byte(description)); err != nil {
-			fail(w, http.StatusBadRequest, err.Error())
+			fail(w, http.StatusBadRequest, "bad-upload", err.Error())
 			return
 		}
 		c, err = h.s.Upload(rm.cfg().Name, author, owner, description, r.Body)
 	default:
-		fail(w, http.StatusUnsupportedMediaType, "send the clip as audio/webm, video/webm or audio/ogg, or as multipart/form-data with a \"file\" part")
+		fail(w, http.StatusUnsupportedMediaType, "unsupported-media", "send the clip as audio/webm, video/webm or audio/ogg, or as multipart/form-data with a \"file\" part")
 		return
 	}
 	if err != nil {
@@ -416,15 +420,17 @@ func (h *handler) uploadError(w http.ResponseWriter, err error) {
 	)
 	switch {
 	case errors.As(err, &tooBig), errors.Is(err, ErrTooBig):
-		fail(w, http.StatusRequestEntityTooLarge, err.Error())
+		fail(w, http.StatusRequestEntityTooLarge, "too-large", err.Error())
 	case errors.Is(err, ErrUnsupportedMedia):
-		fail(w, http.StatusUnsupportedMediaType, err.Error())
-	case errors.Is(err, ErrInvalidMedia), errors.Is(err, ErrTooLong):
-		fail(w, http.StatusUnprocessableEntity, err.Error())
+		fail(w, http.StatusUnsupportedMediaType, "unsupported-media", err.Error())
+	case errors.Is(err, ErrTooLong):
+		fail(w, http.StatusUnprocessableEntity, "too-long", err.Error())
+	case errors.Is(err, ErrInvalidMedia):
+		fail(w, http.StatusUnprocessableEntity, "bad-media", err.Error())
 	case errors.Is(err, errBadForm), errors.As(err, &read):
-		fail(w, http.StatusBadRequest, err.Error())
+		fail(w, http.StatusBadRequest, "bad-upload", err.Error())
 	case errors.Is(err, ErrUnknownRoom):
-		fail(w, http.StatusNotFound, "no such room")
+		fail(w, http.StatusNotFound, "no-room", "no such room")
 	default:
 		h.internal(w, err)
 	}
@@ -432,7 +438,7 @@ func (h *handler) uploadError(w http.ResponseWriter, err error) {
 
 func (h *handler) internal(w http.ResponseWriter, err error) {
 	h.s.log.Error("clip API", "err", err)
-	fail(w, http.StatusInternalServerError, "internal error")
+	fail(w, http.StatusInternalServerError, "internal", "internal error")
 }
 
 // mine finds a clip for a change by its author: 401 without auth, 404 if
@@ -448,12 +454,12 @@ func (h *handler) mine(w http.ResponseWriter, r *http.Request) (room, id string,
 	}
 	who, ok = h.callerOf(r, rm.cfg().Name)
 	if !ok {
-		fail(w, http.StatusUnauthorized, "join the room first")
+		fail(w, http.StatusUnauthorized, "join-first", "join the room first")
 		return "", "", who, false
 	}
 	c, found := h.s.Get(rm.cfg().Name, id)
 	if !found || (c.State == Draft && c.Owner != who.Owner && !who.Operator) {
-		fail(w, http.StatusNotFound, "no such clip")
+		fail(w, http.StatusNotFound, "no-such-clip", "no such clip")
 		return "", "", who, false
 	}
 	return rm.cfg().Name, id, who, true
@@ -462,9 +468,9 @@ func (h *handler) mine(w http.ResponseWriter, r *http.Request) (room, id string,
 func (h *handler) changeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrForbidden):
-		fail(w, http.StatusForbidden, "only the clip's author may do that")
+		fail(w, http.StatusForbidden, "forbidden", "only the clip's author may do that")
 	case errors.Is(err, ErrNotFound):
-		fail(w, http.StatusNotFound, "no such clip")
+		fail(w, http.StatusNotFound, "no-such-clip", "no such clip")
 	default:
 		h.internal(w, err)
 	}

@@ -3,6 +3,7 @@ package clips
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -498,6 +499,49 @@ func TestHTTPKeyNeverOpensDraft(t *testing.T) {
 	for _, e := range ev.list() {
 		if e.Type != EventRemoved && e.Clip.Key != s.Key(e.Clip.Room, e.Clip.ID) {
 			t.Errorf("%s of %s: key %q", e.Type, e.Clip.ID, e.Clip.Key)
+		}
+	}
+}
+
+// TestHTTPErrorCodes: every refusal carries its stable code beside its
+// message (docs/protocol.md, Errors of the clip API), so that a client can
+// say it in its user's language.
+func TestHTTPErrorCodes(t *testing.T) {
+	s := openStore(t, t.TempDir(), []configs.Room{
+		testRoom(t, "a", func(r *configs.Room) { r.MaxClipBytes = 64 << 10 }),
+		testRoom(t, "m", members),
+	})
+	srv := server(t, s)
+	c := uploadClip(t, srv.URL, "a", "alice")
+	base := srv.URL + "/api/rooms/"
+	webm := testmedia.WebM(t, testmedia.Opus(t, 1), nil, false)
+	for _, step := range []struct {
+		method, url, key string
+		body             []byte
+		contentType      string
+		status           int
+		code             string
+	}{
+		{"GET", base + "a.b/clips", "", nil, "", http.StatusBadRequest, "bad-room"},
+		{"GET", base + "nowhere/clips", "", nil, "", http.StatusNotFound, "no-room"},
+		{"GET", base + "a/clips/xyz", "", nil, "", http.StatusBadRequest, "bad-clip-id"},
+		{"GET", base + "m/clips", "", nil, "", http.StatusUnauthorized, "members-only"},
+		{"GET", base + "a/clips/" + strings.Repeat("0", 29), "", nil, "", http.StatusNotFound, "no-such-clip"},
+		{"POST", base + "a/clips", "", webm, "audio/webm", http.StatusUnauthorized, "join-first"},
+		{"DELETE", base + "a/clips/" + c.ID, "bob", nil, "", http.StatusForbidden, "forbidden"},
+		{"POST", base + "a/clips", "alice", []byte("hello"), "text/plain", http.StatusUnsupportedMediaType, "unsupported-media"},
+		{"POST", base + "a/clips", "alice", []byte("\x1a\x45\xdf\xa3 not really a WebM"), "audio/webm", http.StatusUnprocessableEntity, "bad-media"},
+		{"POST", base + "a/clips", "alice", make([]byte, 65<<10), "audio/webm", http.StatusRequestEntityTooLarge, "too-large"},
+	} {
+		var body io.Reader
+		if step.body != nil {
+			body = bytes.NewReader(step.body)
+		}
+		resp := do(t, step.method, step.url, step.key, body, step.contentType)
+		raw := readBody(t, resp)
+		var got struct{ Error, Code string }
+		if err := json.Unmarshal(raw, &got); err != nil || resp.StatusCode != step.status || got.Code != step.code || got.Error == "" {
+			t.Errorf("%s %s: %d %s, want %d with code %q and a message", step.method, step.url, resp.StatusCode, raw, step.status, step.code)
 		}
 	}
 }

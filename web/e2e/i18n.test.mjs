@@ -47,6 +47,34 @@ test('every key the pages and modules use is in the catalogues', () => {
   for (const k of used) assert.ok(k in en, `${k} used but not in lang-en.js`);
 });
 
+/**
+ * The codes of a table of docs/protocol.md: its rows' first cells, from
+ * the header row that starts with head to the first line that is no row.
+ * @param {string} head
+ */
+function codes(head) {
+  const doc = readFileSync(path.join(staticDir, '..', '..', 'docs', 'protocol.md'), 'utf8').split('\n');
+  const at = doc.findIndex((l) => l.trim().startsWith(head));
+  assert.ok(at >= 0, `docs/protocol.md has a table ${head}`);
+  const out = [];
+  for (const l of doc.slice(at + 2)) {
+    const m = /^\s*\| `([a-z-]+)` \|/.exec(l);
+    if (!m) break;
+    out.push(m[1]);
+  }
+  return out;
+}
+
+test('every error code of docs/protocol.md has its text in the catalogues', () => {
+  const want = [
+    ...codes('| code | when |').map((c) => `err.${c}`),
+    ...codes('| code | close code |').map((c) => `bye.${c}`),
+    ...codes('| code | status | when |').map((c) => `http.${c}`),
+  ];
+  assert.ok(want.length > 50, `found ${want.length} codes`);
+  for (const k of want) assert.ok(k in en, `${k}: a code of docs/protocol.md with no text in lang-en.js`);
+});
+
 test('Russian plurals, parameters and the browser language', () => {
   assert.equal(render('ru', 'unit.day', { n: 1 }), '1 день');
   assert.equal(render('ru', 'unit.day', { n: 3 }), '3 дня');

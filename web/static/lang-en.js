@@ -387,7 +387,7 @@ export default {
   'http.too-large': "The clip is larger than the room allows.",
   'http.bad-upload': "The upload is malformed.",
   'http.unsupported-media': "Send the clip as WebM or Ogg with Opus.",
-  'http.bad-media': "The file is damaged or longer than the room allows.",
+  'http.bad-media': "The file is damaged or is not a clip.",
   'http.forbidden': "Only the clip's author may do that.",
   'http.internal': "The server failed; try again.",
 
@@ -522,4 +522,10 @@ export default {
   'help.icon.dot': "a clip you have not played yet",
   'help.icon.ring': "a green ring: this person is speaking",
   'help.icon.conn': "the dot by the connection state: green connected, orange a problem",
+
+  'err.station-not-allowed': "A camera station cannot record in this room.",
+  'err.bad-settings': "A station setting is out of its bounds.",
+  'err.not-a-station': "That participant is not a camera station.",
+  'err.not-controller': "Only the station's owner or an operator may control it.",
+  'http.too-long': "The clip is longer than the room allows.",
 };
