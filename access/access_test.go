@@ -152,6 +152,54 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
+// TestLimiterSetRate: a rate and burst changed while a limiter runs
+// apply from the next attempt: a raised rate refills a blocked address
+// sooner, a lowered burst caps what an address has left, a burst of 0
+// turns the limiter off, and one set again starts afresh.
+func TestLimiterSetRate(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := NewLimiter(1, 3)
+	l.now = func() time.Time { return now }
+	a := netip.MustParseAddr("192.0.2.1")
+	for range 3 {
+		l.Begin(a)
+	}
+	if !l.Blocked(a) {
+		t.Fatal("not blocked after 3 failures with a burst of 3")
+	}
+	l.SetRate(60, 3)
+	now = now.Add(2 * time.Second)
+	if l.Blocked(a) {
+		t.Fatal("blocked 2 s after the rate was raised to 60 a minute")
+	}
+	now = now.Add(time.Minute) // full again: 3
+	l.SetRate(60, 1)
+	if _, ok := l.Begin(a); !ok {
+		t.Fatal("the attempt left refused")
+	}
+	if _, ok := l.Begin(a); ok {
+		t.Fatal("a second attempt allowed under a burst lowered to 1")
+	}
+	l.SetRate(0, 0)
+	for range 5 {
+		if _, ok := l.Begin(a); !ok {
+			t.Fatal("a limiter turned off refused")
+		}
+	}
+	l.SetRate(1, 1)
+	if att, ok := l.Begin(a); !ok {
+		t.Fatal("a limiter turned on again remembers what it counted before")
+	} else {
+		att.Succeeded()
+	}
+	var zero Limiter
+	zero.SetRate(1, 1)
+	zero.Begin(a)
+	if !zero.Blocked(a) {
+		t.Fatal("a zero limiter given a rate does not limit")
+	}
+}
+
 func TestClientIP(t *testing.T) {
 	proxies := Proxies{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32")}
 	for _, c := range []struct {

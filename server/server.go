@@ -55,6 +55,9 @@ type Server struct {
 	// tokenSecret signs join tokens (the admin API makes them too).
 	tokenSecret []byte
 	admin       *adminAPI
+	// joinFailures and whepStarts are the hub's per-address limiters,
+	// whose rates a reload of the server file changes.
+	joinFailures, whepStarts *access.Limiter
 
 	// running is the configuration in force: cfg with the keys that a
 	// reload of the server file applied (ReloadServer). reloadMu makes
@@ -209,7 +212,7 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		return fail(fmt.Errorf("http listen: %w", err))
 	}
 	undo = append(undo, ln.Close)
-	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer, hooks: hooks, tokenSecret: auth.TokenSecret}
+	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer, hooks: hooks, tokenSecret: auth.TokenSecret, joinFailures: auth.Failures, whepStarts: auth.WHEPStarts}
 	s.admin = newAdminAPI(s, cfg)
 	s.running = cfg
 	s.logLevel = opts.LogLevel

@@ -24,8 +24,9 @@ type Auth struct {
 	Failures *access.Limiter
 	// Proxies are the reverse proxies whose X-Forwarded-For is believed.
 	Proxies access.Proxies
-	// MaxConnectionsPerIP bounds the open websockets and WHIP sessions of
-	// one client address; 0 means no bound.
+	// MaxConnectionsPerIP bounds the open websockets, WHIP sessions and
+	// WHEP viewers of one client address; 0 means no bound. It is the
+	// bound the hub starts with (see Limits).
 	MaxConnectionsPerIP int
 	// WHIPStarts limits the WHIP sessions one client address may start
 	// (a rate); nil limits nothing.
@@ -78,7 +79,7 @@ type admission struct {
 // access.Limiter), so that concurrent guesses cannot outrun the limit.
 func (h *Hub) admit(room *Room, c credentials) admission {
 	a := h.cfg.Auth
-	maxName := h.cfg.Signaling.MaxNameLength
+	maxName := h.limit().Signaling.MaxNameLength
 	if !c.viewer && (c.token == "" || c.name != "") {
 		name, err := cleanName(c.name, maxName)
 		if err != nil {
@@ -284,31 +285,30 @@ type roomStateMessage struct {
 	Closed bool   `json:"closed"`
 }
 
-// connLimit counts the open websockets and WHIP sessions of each client
-// address (access.ClientKey: an IPv6 client is its /64).
+// connLimit counts the open websockets, WHIP sessions and WHEP viewers
+// of each client address (access.ClientKey: an IPv6 client is its /64).
+// It counts them even with no bound, so that a bound set while the server
+// runs (SetLimits) counts those already open.
 type connLimit struct {
 	n map[netip.Addr]int
 }
 
+// take counts one more connection of ip, unless ip has max open already
+// (max <= 0: no bound).
 func (c *connLimit) take(ip netip.Addr, max int) bool {
-	if max <= 0 {
-		return true
-	}
 	ip = access.ClientKey(ip)
 	if c.n == nil {
 		c.n = make(map[netip.Addr]int)
 	}
-	if c.n[ip] >= max {
+	if max > 0 && c.n[ip] >= max {
 		return false
 	}
 	c.n[ip]++
 	return true
 }
 
-func (c *connLimit) give(ip netip.Addr, max int) {
-	if max <= 0 {
-		return
-	}
+// give counts one connection of ip less.
+func (c *connLimit) give(ip netip.Addr) {
 	ip = access.ClientKey(ip)
 	if c.n[ip] <= 1 {
 		delete(c.n, ip)

@@ -316,10 +316,10 @@ func (s *Session) callRejoinLocked() *call {
 }
 
 func (h *Hub) callTimeout() time.Duration {
-	if h.cfg.CallTimeout > 0 {
-		return h.cfg.CallTimeout
+	if d := h.limit().CallTimeout; d > 0 {
+		return d
 	}
 	return defaultCallTimeout
 }
 
-func (h *Hub) callRejoinGrace() time.Duration { return h.cfg.CallRejoinGrace }
+func (h *Hub) callRejoinGrace() time.Duration { return h.limit().CallRejoinGrace }

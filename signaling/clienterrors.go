@@ -57,8 +57,6 @@ func (h *Hub) ClientErrors() (byKind map[string]uint64, dropped uint64) {
 	return byKind, h.clientErrors.dropped.Load()
 }
 
-func newReportBucket() tokenBucket { return newTokenBucket(reportsPerMinute/60.0, reportBurst) }
-
 // clientError handles client-error: a valid report within the session's
 // allowance is logged at warn and counted.
 func (s *Session) clientError(m *clientMessage, now time.Time) {
@@ -72,7 +70,7 @@ func (s *Session) clientError(m *clientMessage, now time.Time) {
 		s.sendError(m.Req, ErrBadRequest, "client-error needs a kind: one of "+strings.Join(ClientErrorKinds, ", "))
 		return
 	}
-	if !s.reports.allow(now) {
+	if !s.reports.allow(now, reportsPerMinute/60.0, reportBurst) {
 		s.hub.clientErrors.dropped.Add(1)
 		return
 	}

@@ -32,6 +32,8 @@ import (
 )
 
 // Config is what the signaling layer needs from the server configuration.
+// Signaling, CallTimeout, CallRejoinGrace and Auth.MaxConnectionsPerIP are
+// the limits the hub starts with; SetLimits changes them while it runs.
 type Config struct {
 	Signaling configs.Signaling
 	// AllowedOrigins are accepted on the websocket upgrade besides the
@@ -81,6 +83,7 @@ type Hub struct {
 	rooms   map[string]*Room
 	names   []string                        // sorted room names
 	origins atomic.Pointer[map[string]bool] // lower case; see SetAllowedOrigins
+	limits  atomic.Pointer[Limits]          // see SetLimits
 
 	mu       sync.Mutex
 	closing  bool
@@ -130,6 +133,12 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 		shutDone: make(chan struct{}),
 	}
 	h.SetAllowedOrigins(cfg.AllowedOrigins)
+	h.SetLimits(Limits{
+		Signaling:           cfg.Signaling,
+		CallTimeout:         cfg.CallTimeout,
+		CallRejoinGrace:     cfg.CallRejoinGrace,
+		MaxConnectionsPerIP: cfg.Auth.MaxConnectionsPerIP,
+	})
 	for _, rc := range rooms {
 		h.rooms[rc.Name] = h.newRoom(rc)
 		h.names = append(h.names, rc.Name)
@@ -321,6 +330,34 @@ func (h *Hub) SetAllowedOrigins(origins []string) {
 	h.origins.Store(&m)
 }
 
+// Limits are the limits that a reload of the server file changes while
+// the hub runs (SetLimits). Each is read where it is used, so that it
+// applies from the next thing it limits:
+//   - Signaling.MaxMessageBytes, MessagesPerSecond, MessageBurst: each
+//     session's next message (a session's token bucket keeps the tokens
+//     it has, up to the new burst, and refills at the new rate);
+//   - Signaling.PingInterval and PongTimeout: sessions opened from then
+//     on; an open session keeps the pair it started with, so that its
+//     keep-alive stays consistent;
+//   - Signaling.MaxNameLength: the next join or name given (the names
+//     in use stay); MaxChatLength: the next chat message;
+//   - CallTimeout: calls that ring from then on (0: 30 s);
+//     CallRejoinGrace: a party whose connection drops from then on;
+//   - MaxConnectionsPerIP: the next websocket, WHIP or WHEP session
+//     (0: no bound); those open stay, even above a lowered bound.
+type Limits struct {
+	Signaling           configs.Signaling
+	CallTimeout         time.Duration
+	CallRejoinGrace     time.Duration
+	MaxConnectionsPerIP int
+}
+
+// SetLimits puts limits in force (see Limits).
+func (h *Hub) SetLimits(limits Limits) { h.limits.Store(&limits) }
+
+// limit is the limits in force.
+func (h *Hub) limit() *Limits { return h.limits.Load() }
+
 // checkOrigin accepts requests without an Origin (non-browser clients),
 // from the server's own origin, and from the configured origins. A
 // browser page elsewhere must not be able to join on its visitor's behalf.
@@ -372,7 +409,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := h.cfg.Auth.Proxies.ClientIP(r)
-	max := h.cfg.Auth.MaxConnectionsPerIP
+	max := h.limit().MaxConnectionsPerIP
 	h.mu.Lock()
 	ok := h.perIP.take(ip, max)
 	h.mu.Unlock()
@@ -383,7 +420,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	release := func() {
 		h.mu.Lock()
-		h.perIP.give(ip, max)
+		h.perIP.give(ip)
 		h.mu.Unlock()
 	}
 	conn, err := h.upgrader.Upgrade(w, r, nil)
@@ -394,7 +431,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := newSession(h, conn, r.RemoteAddr, ip)
 	h.mu.Lock()
 	if h.closing {
-		h.perIP.give(ip, max)
+		h.perIP.give(ip)
 		h.mu.Unlock()
 		_ = conn.Close()
 		return
@@ -405,7 +442,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		h.mu.Lock()
 		delete(h.sessions, s)
-		h.perIP.give(ip, max)
+		h.perIP.give(ip)
 		h.mu.Unlock()
 		h.wg.Done()
 	}()

@@ -107,15 +107,15 @@ func TestMessageRate(t *testing.T) {
 // a second, a message is allowed two seconds after the burst is spent,
 // not before.
 func TestTokenBucketRefill(t *testing.T) {
-	b := newTokenBucket(0.5, 1)
+	b := newTokenBucket(1)
 	now := time.Unix(1000, 0)
-	if !b.allow(now) {
+	if !b.allow(now, 0.5, 1) {
 		t.Fatal("the first message refused")
 	}
-	if b.allow(now.Add(1900 * time.Millisecond)) {
+	if b.allow(now.Add(1900*time.Millisecond), 0.5, 1) {
 		t.Fatal("a message allowed before its token refilled")
 	}
-	if !b.allow(now.Add(2000 * time.Millisecond)) {
+	if !b.allow(now.Add(2000*time.Millisecond), 0.5, 1) {
 		t.Fatal("no message allowed once the token refilled")
 	}
 }

@@ -44,6 +44,9 @@ type Session struct {
 	limiter tokenBucket
 	strikes int         // consecutive messages refused for rate
 	reports tokenBucket // client-error reports (see clienterrors.go)
+	// keepalive is the ping interval and pong timeout the session
+	// started with: a reload changes them for later sessions only.
+	pingInterval, pongTimeout time.Duration
 
 	// Under recMu.
 	recWait    *recordWait // a record-start waiting for the published tracks
@@ -51,13 +54,15 @@ type Session struct {
 }
 
 func newSession(h *Hub, conn *websocket.Conn, remote string, ip netip.Addr) *Session {
-	sc := h.cfg.Signaling
+	sc := h.limit().Signaling
 	s := &Session{
-		conn:    conn,
-		send:    make(chan []byte, sendQueue),
-		quit:    make(chan struct{}),
-		limiter: newTokenBucket(sc.MessagesPerSecond, sc.MessageBurst),
-		reports: newReportBucket(),
+		conn:         conn,
+		send:         make(chan []byte, sendQueue),
+		quit:         make(chan struct{}),
+		limiter:      newTokenBucket(sc.MessageBurst),
+		reports:      newTokenBucket(reportBurst),
+		pingInterval: sc.PingInterval.D(),
+		pongTimeout:  sc.PongTimeout.D(),
 	}
 	s.membership = newMembership(h, s, h.log.With("remote", remote), ip)
 	return s
@@ -87,20 +92,23 @@ func (s *Session) run() {
 }
 
 func (s *Session) readLoop() {
-	sc := s.hub.cfg.Signaling
-	timeout := sc.PongTimeout.D()
-	s.conn.SetReadLimit(int64(sc.MaxMessageBytes))
+	timeout := s.pongTimeout
 	_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
 	s.conn.SetPongHandler(func(string) error {
 		return s.conn.SetReadDeadline(time.Now().Add(timeout))
 	})
 	for {
+		// The size limit in force when the read of a message begins, and
+		// the other limits in force when it has arrived (Hub.SetLimits).
+		limit := s.hub.limit().Signaling.MaxMessageBytes
+		s.conn.SetReadLimit(int64(limit))
 		typ, data, err := s.conn.ReadMessage()
+		sc := s.hub.limit().Signaling
 		if err != nil {
 			var ne interface{ Timeout() bool }
 			switch {
 			case errors.Is(err, websocket.ErrReadLimit):
-				s.log.Info("session closed: message too big", "limit", sc.MaxMessageBytes)
+				s.log.Info("session closed: message too big", "limit", limit)
 			case errors.As(err, &ne) && ne.Timeout():
 				s.log.Info("session closed: no keep-alive", "timeout", timeout)
 				s.terminate(websocket.ClosePolicyViolation, ErrKeepaliveTimeout)
@@ -108,7 +116,7 @@ func (s *Session) readLoop() {
 			return
 		}
 		_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
-		if !s.limiter.allow(time.Now()) {
+		if !s.limiter.allow(time.Now(), sc.MessagesPerSecond, sc.MessageBurst) {
 			s.strikes++
 			if s.strikes > 2*sc.MessageBurst {
 				s.log.Info("session closed: too many messages")
@@ -132,7 +140,7 @@ func (s *Session) readLoop() {
 // writeLoop sends queued messages and keep-alive pings until the session
 // is terminated, then sends what is still queued and a close frame.
 func (s *Session) writeLoop() {
-	ping := time.NewTicker(s.hub.cfg.Signaling.PingInterval.D())
+	ping := time.NewTicker(s.pingInterval)
 	defer ping.Stop()
 	for {
 		select {
@@ -354,7 +362,7 @@ func (s *Session) welcomeLocked(peers []Peer, ownerKey string, req json.RawMessa
 func (s *Session) leavingLocked() { s.callLeftLocked() }
 
 func (s *Session) chat(m *clientMessage) {
-	if err := checkChat(m.Text, s.hub.cfg.Signaling.MaxChatLength); err != nil {
+	if err := checkChat(m.Text, s.hub.limit().Signaling.MaxChatLength); err != nil {
 		s.sendError(m.Req, ErrBadRequest, err.Error())
 		return
 	}
@@ -395,7 +403,7 @@ func (s *Session) chat(m *clientMessage) {
 // chatByName sends a private message to a name: at once when someone of
 // that name is in the room, else kept until they join.
 func (s *Session) chatByName(m *clientMessage, from Peer, now time.Time) {
-	toName, err := cleanName(m.ToName, s.hub.cfg.Signaling.MaxNameLength)
+	toName, err := cleanName(m.ToName, s.hub.limit().Signaling.MaxNameLength)
 	if err != nil {
 		s.sendError(m.Req, ErrBadName, "to_name: "+err.Error())
 		return

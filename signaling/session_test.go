@@ -88,31 +88,51 @@ func TestHandleReplies(t *testing.T) {
 }
 
 func TestTokenBucket(t *testing.T) {
-	b := newTokenBucket(10, 3)
+	b := newTokenBucket(3)
 	now := time.Unix(1000, 0)
 	for i := 0; i < 3; i++ {
-		if !b.allow(now) {
+		if !b.allow(now, 10, 3) {
 			t.Fatalf("message %d of the burst refused", i)
 		}
 	}
-	if b.allow(now) {
+	if b.allow(now, 10, 3) {
 		t.Fatal("a message beyond the burst allowed")
 	}
-	if !b.allow(now.Add(100 * time.Millisecond)) {
+	if !b.allow(now.Add(100*time.Millisecond), 10, 3) {
 		t.Fatal("no token after a refill period")
 	}
-	if b.allow(now.Add(100 * time.Millisecond)) {
+	if b.allow(now.Add(100*time.Millisecond), 10, 3) {
 		t.Fatal("two tokens after one refill period")
 	}
 	later := now.Add(time.Hour)
 	allowed := 0
 	for i := 0; i < 10; i++ {
-		if b.allow(later) {
+		if b.allow(later, 10, 3) {
 			allowed++
 		}
 	}
 	if allowed != 3 {
 		t.Fatalf("after a long pause %d messages allowed at once, want the burst of 3", allowed)
+	}
+}
+
+// TestTokenBucketLimitsChange: a rate and burst changed while a bucket
+// runs apply from its next event: a lowered burst caps the tokens it
+// holds, a raised rate refills faster from the last event on.
+func TestTokenBucketLimitsChange(t *testing.T) {
+	b := newTokenBucket(10)
+	now := time.Unix(1000, 0)
+	if !b.allow(now, 1, 2) || !b.allow(now, 1, 2) {
+		t.Fatal("the lowered burst of 2 refused")
+	}
+	if b.allow(now, 1, 2) {
+		t.Fatal("a third message allowed under a burst of 2 (the bucket started with 10)")
+	}
+	if b.allow(now.Add(100*time.Millisecond), 1, 2) {
+		t.Fatal("a token refilled in 100 ms at 1 a second")
+	}
+	if !b.allow(now.Add(200*time.Millisecond), 10, 2) {
+		t.Fatal("no token in 100 ms at a rate raised to 10 a second")
 	}
 }
 

@@ -72,7 +72,7 @@ func (h *Hub) HandleWHEP(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("name")
 	if name != "" {
 		var err error
-		if name, err = cleanName(name, h.cfg.Signaling.MaxNameLength); err != nil {
+		if name, err = cleanName(name, h.limit().Signaling.MaxNameLength); err != nil {
 			http.Error(w, "name: "+err.Error(), http.StatusBadRequest)
 			return
 		}

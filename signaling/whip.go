@@ -441,7 +441,7 @@ func (h *Hub) readOffer(w http.ResponseWriter, r *http.Request, ip netip.Addr, s
 // gives it back (once, however often called). False when the request was
 // refused, and answered.
 func (h *Hub) takeConnection(w http.ResponseWriter, ip netip.Addr, what string) (release func(), ok bool) {
-	max := h.cfg.Auth.MaxConnectionsPerIP
+	max := h.limit().MaxConnectionsPerIP
 	h.mu.Lock()
 	closing := h.closing
 	ok = !closing && h.perIP.take(ip, max)
@@ -459,7 +459,7 @@ func (h *Hub) takeConnection(w http.ResponseWriter, ip netip.Addr, what string) 
 	return func() {
 		once.Do(func() {
 			h.mu.Lock()
-			h.perIP.give(ip, max)
+			h.perIP.give(ip)
 			h.mu.Unlock()
 		})
 	}, true
