@@ -67,6 +67,8 @@ func TestReloadLimits(t *testing.T) {
 	if err := dial(); err != nil {
 		t.Fatalf("a third websocket under a bound raised to 3: %v", err)
 	}
+	cfg.HTTP.MaxConnectionsPerIP = 0 // the rest opens more, and closes them
+	reload("http.max_connections_per_ip")
 
 	// Chat length: refused at 20 characters, taken at 100.
 	cfg.Signaling.MaxChatLength = 20
