@@ -17,6 +17,8 @@ import { Alerts } from './alerts.js';
 import { holdWhat, onInputChange } from './input.js';
 import { apply as translatePage, t, serverText, onLanguage } from './i18n.js';
 import { initHelp } from './help.js';
+import { Reporter } from './report.js';
+import { Usage } from './usage.js';
 
 // The page's own texts in the language chosen, before anything shows.
 translatePage(document);
@@ -25,7 +27,7 @@ initHelp();
 /**
  * @typedef {{name: string, mode: string, title: string, description?: string, operators?: boolean, participants?: number, live: boolean, allow_video: boolean,
  *   video_default: boolean, archive: boolean, publish: string, max_clip_seconds: number, max_clip_bytes: number,
- *   clip_lifetime: string, access?: string, min_clip_ms?: number, max_viewers?: number, viewers?: number}} RoomInfo
+ *   clip_lifetime: string, access?: string, min_clip_ms?: number, max_viewers?: number, viewers?: number, max_room_bytes?: number, used_bytes?: number}} RoomInfo
  * @typedef {{id: string, state: string, peer: {id: string, name: string}, video: boolean}} Call
  * @typedef {{
  *   signal: Signal, media: Media, readonly room: RoomInfo, me: {id: string, name: string},
@@ -34,6 +36,7 @@ initHelp();
  *   ownerKey: () => string, operator: () => boolean, timeline: Timeline, clipNode: (c: any) => HTMLElement, pausePlayer: () => void, deafened: (on: boolean) => void, draftFound: (c: any) => void,
  *   talkChanged: (on: boolean) => void, callChanged: (c: Call|null) => void, videoChanged: (v: boolean) => Promise<void>,
  *   openDevices: () => Promise<void>, call: () => Call|null, peers: () => {id: string, name: string}[], alerts: Alerts,
+ *   report: (kind: import('./report.js').ReportKind, e: unknown) => void,
  * }} Ctx
  */
 
@@ -60,6 +63,11 @@ const S = {
 };
 
 const signal = new Signal(wsURL);
+
+// Errors in the page and failed media operations go to the server
+// (report.js), from the room: before a join they wait.
+const reporter = new Reporter((m) => S.inRoom && signal.send(m));
+reporter.install(window);
 
 /** @type {Ctx} */
 const ctx = {
@@ -112,6 +120,7 @@ const ctx = {
   call: () => S.call,
   peers: () => [...phone.peers.values()],
   alerts: new Alerts(),
+  report: (kind, e) => reporter.report(kind, e),
 };
 
 const media = new Media(signal, {
@@ -122,6 +131,7 @@ const media = new Media(signal, {
   },
   onproblem: (text) => notify(text, () => openDevices()),
   onscreen: () => updateStage(),
+  onfailure: (kind, e) => reporter.report(kind, e),
 });
 ctx.media = media;
 const phone = new Phone(ctx);
@@ -135,6 +145,7 @@ const uploader = new Uploader(
   },
 );
 const player = new Player(ctx);
+const usage = new Usage(signal);
 const live = new Live(ctx, {
   mic() {
     S.micOpen = !S.micOpen;
@@ -505,6 +516,9 @@ async function onJoinReply(m) {
   byId('leave').hidden = false;
   byId('room-title').textContent = roomTitle(room);
   showViewers(room.viewers ?? 0);
+  player.joined(room.name);
+  usage.joined(room);
+  reporter.flush();
   document.body.dataset.mode = room.mode;
   phone.joined(m.participants ?? [], room.allow_video, m.history ?? [], m.offline ?? []);
   byId('operator').hidden = S.role !== 'operator';

@@ -50,6 +50,14 @@ export default {
   'conv.drop': 'Drop the file here to send it as a clip',
   'player.playUnplayed': 'Play {n} unplayed',
 
+  'standby.label': 'Standby',
+  'standby.badge': 'standby',
+  'standby.title': 'Standby: new clips neither play nor notify; they wait, counted, until you turn it off',
+  'player.stopAfter': 'Stop after this',
+  'player.stopAfterTitle': 'Let this clip finish, then stop: the clips waiting to play stay unplayed',
+  'storage.used': 'Room storage: {used} of {max}',
+  'storage.noLimit': 'Room storage: {used}, no limit',
+
   'chat.toAll': 'to everyone',
   'chat.sendAll': 'Send to everyone',
   'chat.message': 'Message',

@@ -132,6 +132,7 @@ export class Live {
     this.applyAudio(t);
     t.el.play().catch((e) => {
       if (e.name === 'NotAllowedError') this.ctx.notify(tr('live.blocked'));
+      else if (e.name !== 'AbortError') this.ctx.report('playback', e);
     });
     this.layout();
   }

@@ -55,7 +55,9 @@ export class Media {
    *   onstatus: (pc: 'publish'|'subscribe', state: string) => void,
    *   onproblem: (text: string) => void,
    *   onscreen?: (track: MediaStreamTrack|null) => void,
+   *   onfailure?: (kind: 'getusermedia'|'webrtc', e: unknown) => void,
    * }} hooks
+   *   onfailure: a media operation failed (for the error reports, report.js)
    */
   constructor(signal, hooks) {
     this.signal = signal;
@@ -101,7 +103,7 @@ export class Media {
     });
     signal.on('candidate', (m) => {
       const pc = m.pc === 'publish' ? this.pub : m.pc === 'subscribe' ? this.sub : null;
-      if (pc && m.candidate) pc.addIceCandidate(m.candidate).catch(() => {});
+      if (pc && m.candidate) pc.addIceCandidate(m.candidate).catch((e) => this.hooks.onfailure?.('webrtc', e));
     });
     signal.on('error', (m) => {
       if (m.code !== 'media-failed') return;
@@ -114,13 +116,24 @@ export class Media {
     });
   }
 
+  /**
+   * Reports a failed media operation, then throws its error on.
+   * @param {'getusermedia'|'webrtc'} kind
+   * @param {unknown} e
+   * @returns {never}
+   */
+  failed(kind, e) {
+    this.hooks.onfailure?.(kind, e);
+    throw e;
+  }
+
   /** Opens the microphone. Throws a message for people on failure. */
   async openMic() {
     if (this.mic && this.mic.readyState === 'live') return;
     if (!navigator.mediaDevices?.getUserMedia) throw new Error(t('media.httpsMic'));
     /** @type {MediaTrackConstraints} */
     const c = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
-    const stream = await withDevice(c, this.deviceIds.mic, (cc) => navigator.mediaDevices.getUserMedia({ audio: cc }), 'microphone');
+    const stream = await withDevice(c, this.deviceIds.mic, (cc) => navigator.mediaDevices.getUserMedia({ audio: cc }), 'microphone').catch((e) => this.failed('getusermedia', e));
     const mic = stream.getAudioTracks()[0];
     this.mic = mic;
     mic.addEventListener('ended', () => {
@@ -174,7 +187,9 @@ export class Media {
     if (width) c.width = { ideal: width };
     if (height) c.height = { ideal: height };
     if (p.fps) c.frameRate = { ideal: p.fps };
-    const stream = await withDevice(c, this.deviceIds.camera, (cc) => navigator.mediaDevices.getUserMedia({ video: Object.keys(cc).length ? cc : true }), 'camera');
+    const stream = await withDevice(c, this.deviceIds.camera, (cc) => navigator.mediaDevices.getUserMedia({ video: Object.keys(cc).length ? cc : true }), 'camera').catch((e) =>
+      this.failed('getusermedia', e),
+    );
     this.camera = stream.getVideoTracks()[0];
     if (this.live.video) await this.videoTx?.sender.replaceTrack(this.camera);
     await this.applyBitrate();
@@ -357,7 +372,7 @@ export class Media {
       const m = await reply;
       if (m.type === 'error') throw new Error(m.message);
       if (this.pub !== pc) return;
-      await pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+      await pc.setRemoteDescription({ type: 'answer', sdp: m.sdp }).catch((e) => this.failed('webrtc', e));
       await this.applyBitrate();
     });
     return this.pubChain;
@@ -413,7 +428,7 @@ export class Media {
         if (this.sub === sub) this.hooks.onstatus('subscribe', sub.connectionState);
       };
     }
-    await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+    await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp }).catch((e) => this.failed('webrtc', e));
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     if (this.sub !== pc) return;
@@ -497,7 +512,7 @@ async function withDevice(c, id, open, what) {
     }
     return await open(c);
   } catch (e) {
-    throw new Error(deviceError(e, what));
+    throw new Error(deviceError(e, what), { cause: e });
   }
 }
 

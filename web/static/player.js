@@ -12,8 +12,16 @@
 // (clip.played), or played when it does not say (an older server).
 // Starting one tells the server (clip-played), which tells our other
 // sessions (clip-updated with played).
+//
+// STANDBY (a switch, remembered per room): new clips neither play by
+// themselves nor notify; they arrive unplayed and are counted, for PLAY
+// UNPLAYED once it is off. Turning it on stops what plays. STOP AFTER THIS
+// (shown while a clip plays) is a one-shot, as in music players: the clip
+// playing finishes, the clips waiting after it do not start (they stay
+// unplayed), and the button is off again; pressing it again before the
+// clip ends takes it back, and starting other clips forgets it.
 
-import { byId, load, save, formatTime, formatClock } from './dom.js';
+import { byId, load, save, formatTime, formatClock, icon } from './dom.js';
 import { ClipView } from './bubble.js';
 import { t, fill, onLanguage, serverText } from './i18n.js';
 
@@ -70,6 +78,21 @@ export class Player {
     this.autoplay.addEventListener('change', () => save('parley.autoplay', this.autoplay.checked));
     this.playMine.addEventListener('change', () => save('parley.playMine', this.playMine.checked));
     this.unplayedBtn.addEventListener('click', () => this.playUnplayed());
+    /** standby in this room: new clips neither play nor notify */
+    this.standby = false;
+    /** the room whose standby this is */
+    this.roomName = '';
+    this.standbyBtn = /** @type {HTMLButtonElement} */ (byId('standby'));
+    this.standbyBtn.prepend(icon('moon'));
+    this.standbyBtn.addEventListener('click', () => this.setStandby(!this.standby));
+    /** stop once the clip playing ends (STOP AFTER THIS) */
+    this.stopAfter = false;
+    this.stopAfterBtn = /** @type {HTMLButtonElement} */ (byId('stop-after'));
+    this.stopAfterBtn.prepend(icon('stop-after'));
+    this.stopAfterBtn.addEventListener('click', () => {
+      this.stopAfter = !this.stopAfter;
+      this.renderStopAfter();
+    });
     onLanguage(() => this.renderUnplayed());
     window.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape' && this.current && !document.fullscreenElement) this.stop();
@@ -92,9 +115,9 @@ export class Player {
       if (!c.mine) {
         this.setUnplayed(c, true);
         const v = this.views.get(c.id);
-        ctx.alerts.show('clip', t('alert.newClip', { author: c.author }), c.description || t('alert.clipIn', { length: formatClock(c.duration), room: ctx.room.title || ctx.room.name }), () => v?.playBtn ?? null);
+        if (!this.standby) ctx.alerts.show('clip', t('alert.newClip', { author: c.author }), c.description || t('alert.clipIn', { length: formatClock(c.duration), room: ctx.room.title || ctx.room.name }), () => v?.playBtn ?? null);
       }
-      if (this.autoplay.checked && (!c.mine || this.playMine.checked)) this.enqueue([c.id]);
+      if (this.autoplay.checked && !this.standby && (!c.mine || this.playMine.checked)) this.enqueue([c.id]);
     });
     s.on('clip-updated', (m) => {
       const c = /** @type {Clip} */ (m.clip);
@@ -153,6 +176,33 @@ export class Player {
       this.views.delete(id);
     }
     if (this.unplayed.delete(id)) this.renderUnplayed();
+  }
+
+  /**
+   * A room joined: its standby as it was left.
+   * @param {string} room
+   */
+  joined(room) {
+    this.roomName = room;
+    this.setStandby(load(`parley.standby.${room}`, false), false);
+  }
+
+  /**
+   * Turns standby on or off in this room; on, it stops what plays.
+   * @param {boolean} on
+   * @param {boolean} [remember] keep it for the room (not when it is read back)
+   */
+  setStandby(on, remember = true) {
+    this.standby = on;
+    if (remember && this.roomName) save(`parley.standby.${this.roomName}`, on);
+    if (on) this.stop();
+    this.standbyBtn.setAttribute('aria-checked', String(on));
+    byId('standby-badge').hidden = !on;
+  }
+
+  renderStopAfter() {
+    this.stopAfterBtn.hidden = !this.current;
+    this.stopAfterBtn.setAttribute('aria-pressed', String(this.stopAfter));
   }
 
   /** Loads the room's catalog (after every join). */
@@ -299,6 +349,7 @@ export class Player {
    */
   play(ids) {
     this.noOutputSaid = false;
+    this.stopAfter = false;
     this.queue = [...ids];
     this.next();
   }
@@ -311,6 +362,12 @@ export class Player {
   enqueue(ids) {
     this.queue.push(...ids);
     if ((!this.current || this.userPaused) && !this.ctx.talking()) this.next();
+  }
+
+  /** The clip playing is over (ended, or failed): the next one, unless STOP AFTER THIS. */
+  finished() {
+    if (this.stopAfter) this.stop();
+    else this.next();
   }
 
   next() {
@@ -366,10 +423,12 @@ export class Player {
     el.addEventListener('ended', () => {
       if (!mine()) return;
       view.progress(0, 0);
-      this.next();
+      this.finished();
     });
     el.addEventListener('error', () => {
       if (!mine()) return;
+      const err = el.error;
+      this.ctx.report('playback', `MediaError ${err?.code ?? ''}: ${err?.message ?? ''}`);
       if (noAudioOutput(el.error)) {
         // Every clip would fail the same way: say why (once, and again
         // when the user presses Play), and stop instead of skipping on.
@@ -379,10 +438,11 @@ export class Player {
         return;
       }
       this.ctx.notify(t('player.cannotPlay', { author: c.author, time: formatTime(c.created) }));
-      this.next();
+      this.finished();
     });
     view.attach(el);
     view.setPlaying(true);
+    this.renderStopAfter();
     el.play().catch((e) => {
       if (!mine()) return;
       if (e.name === 'NotAllowedError') {
@@ -390,6 +450,9 @@ export class Player {
         view.setPlaying(false);
         this.userPaused = true;
         this.ctx.notify(t('player.blocked'));
+      } else if (e.name !== 'AbortError') {
+        // AbortError: the clip was stopped before it started.
+        this.ctx.report('playback', e);
       }
     });
   }
@@ -412,6 +475,7 @@ export class Player {
     const cur = this.current;
     if (!cur) return;
     this.current = null;
+    this.renderStopAfter();
     const { el, view, clip } = cur;
     const at = el.ended ? 0 : el.currentTime;
     el.pause();
@@ -423,6 +487,7 @@ export class Player {
   }
 
   stop() {
+    this.stopAfter = false;
     this.queue = [];
     this.release();
   }

@@ -42,10 +42,12 @@ const SHELL = [
   '/player.js',
   '/prejoin.js',
   '/recorder.js',
+  '/report.js',
   '/signal.js',
   '/style.css',
   '/timeline.js',
   '/upload.js',
+  '/usage.js',
   '/waveform.js',
 ];
 
