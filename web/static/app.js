@@ -14,6 +14,7 @@ import { Timeline } from './timeline.js';
 import { Uploader } from './upload.js';
 import { Prejoin } from './prejoin.js';
 import { Alerts } from './alerts.js';
+import { Station } from './station.js';
 import { holdWhat, onInputChange } from './input.js';
 import { apply as translatePage, t, serverText, onLanguage } from './i18n.js';
 import { initHelp } from './help.js';
@@ -161,6 +162,7 @@ const live = new Live(ctx, {
   hangup: () => phone.hangup(),
 });
 const prejoin = new Prejoin(media);
+const station = new Station(ctx, { videoChanged: () => updateVideo().catch((e) => notify(e.message)) });
 
 // For diagnostics from the browser console (and the end-to-end tests).
 Object.defineProperty(window, 'parley', {
@@ -421,6 +423,7 @@ function leave(why, code = '') {
   live.clear();
   player.clear();
   recorder.reset();
+  station.leave();
   uploader.reset();
   ctx.timeline.clear();
   phone.shown.clear();
@@ -463,6 +466,7 @@ signal.onstate = (state, detail) => {
     // The server ended the old session; a rejoin starts a new one.
     S.inRoom = false;
     recorder.reset();
+    station.resetRecording();
     media.closeConnections();
     live.clear();
   }
@@ -523,6 +527,7 @@ async function onJoinReply(m) {
   phone.joined(m.participants ?? [], room.allow_video, m.history ?? [], m.offline ?? []);
   byId('operator').hidden = S.role !== 'operator';
   recorder.setup();
+  station.joined(room);
   sayEmpty();
   showLivePanel();
   live.refresh();
@@ -564,6 +569,7 @@ async function openDevices() {
 function effectiveVideo() {
   if (!S.room?.allow_video) return false;
   if (S.call || ctx.live()) return S.camera;
+  if (station.active) return station.camera;
   return recorder.video();
 }
 

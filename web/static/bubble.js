@@ -12,7 +12,7 @@ import { t, dateTime } from './i18n.js';
 /**
  * @typedef {{id: string, room: string, author: string, created: string, duration: number, bytes: number,
  *   kind: string, mime: string, description: string, state: string, expires: string,
- *   draft_token?: string, mine?: boolean, key?: string, waveform?: number[], played?: boolean}} Clip
+ *   draft_token?: string, mine?: boolean, key?: string, waveform?: number[], played?: boolean, trigger?: string}} Clip
  */
 
 /**
@@ -57,6 +57,8 @@ export class ClipView {
     this.time = h('time', {});
     this.caption = h('p', { className: 'caption' });
     this.label = h('span', { className: 'label' });
+    /** what started a camera station's recording: motion, or a snapshot asked for */
+    this.trigger = h('span', { className: 'trigger' });
     /** @type {HTMLElement|null} */
     this.screen = null;
     /** @type {HTMLButtonElement|null} */
@@ -72,7 +74,7 @@ export class ClipView {
       h(
         'div',
         { className: 'bubble' },
-        h('div', { className: 'head' }, this.who, this.label),
+        h('div', { className: 'head' }, this.who, this.label, this.trigger),
         this.screen,
         h('div', { className: 'player-row' }, this.playBtn, this.wave.el, this.dot),
         h('div', { className: 'meta' }, this.clock, this.speedBtn, this.fromBtn, this.fullBtn, this.download, this.del, this.time),
@@ -98,6 +100,10 @@ export class ClipView {
     el.classList.toggle('draft', c.state === 'draft');
     this.who.textContent = c.author;
     this.label.textContent = c.state === 'draft' ? t('clip.draft') : c.kind === 'video' ? t('clip.video') : '';
+    this.trigger.hidden = c.trigger !== 'motion' && c.trigger !== 'snapshot';
+    this.trigger.textContent = this.trigger.hidden ? '' : t(`clip.${c.trigger}`);
+    this.trigger.title = this.trigger.hidden ? '' : t(`clip.${c.trigger}Title`);
+    el.dataset.trigger = c.trigger ?? '';
     this.caption.textContent = c.description;
     this.caption.hidden = !c.description;
     this.download.href = this.act.url(c, true);

@@ -44,6 +44,7 @@ const SHELL = [
   '/recorder.js',
   '/report.js',
   '/signal.js',
+  '/station.js',
   '/style.css',
   '/timeline.js',
   '/upload.js',

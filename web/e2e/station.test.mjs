@@ -1,0 +1,180 @@
+// End-to-end test of a camera station (web/static/station.js): a browser
+// made a station in a video clip room records clips by itself when its
+// camera shows motion and stops after stillness; the station's owner, from
+// another browser with the same owner key, sees it and turns its motion
+// detection off and on, and the station shows who controls it; someone
+// else is refused by the server.
+//
+// Motion and stillness come from one camera: the station's Chromium plays
+// a Y4M file this test writes (--use-file-for-fake-video-capture), which
+// Chromium loops: a bright square moves for 2 s, then the picture stands
+// still for 15 s. A clip therefore starts with the motion and must end
+// after the station's stillness setting (3 s), well before the next
+// motion; Chromium's default fake camera, whose animation never stops,
+// could only show the start. The owner's browser uses the default fake
+// camera and sends nothing.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startServer, launchBrowser, join, lookAt } from './harness.mjs';
+
+const W = 160;
+const H = 120;
+const FPS = 4;
+
+/**
+ * A Y4M video (4:2:0) of motionFrames frames of a white square moving
+ * across a grey picture, then stillFrames frames of the grey picture alone.
+ * @param {string} file
+ * @param {number} motionFrames
+ * @param {number} stillFrames
+ */
+function writeY4M(file, motionFrames, stillFrames) {
+  const chroma = Buffer.alloc((W / 2) * (H / 2) * 2, 128);
+  const frames = [Buffer.from(`YUV4MPEG2 W${W} H${H} F${FPS}:1 Ip A1:1 C420jpeg\n`)];
+  for (let f = 0; f < motionFrames + stillFrames; f++) {
+    const y = Buffer.alloc(W * H, 90);
+    if (f < motionFrames) {
+      const x0 = Math.round(((W - 40) * f) / Math.max(1, motionFrames - 1));
+      for (let r = 40; r < 80; r++) y.fill(235, r * W + x0, r * W + x0 + 40);
+    }
+    frames.push(Buffer.from('FRAME\n'), y, chroma);
+  }
+  writeFileSync(file, Buffer.concat(frames));
+}
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let srv;
+/** @type {import('playwright-core').Browser} */
+let camBrowser;
+/** @type {import('playwright-core').Browser} */
+let browser;
+let dir = '';
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'parley-station-'));
+  const y4m = path.join(dir, 'motion-then-still.y4m');
+  writeY4M(y4m, 2 * FPS, 15 * FPS);
+  srv = await startServer();
+  camBrowser = await launchBrowser({ args: [`--use-file-for-fake-video-capture=${y4m}`] });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await camBrowser?.close();
+  await browser?.close();
+  await srv?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The room's clips, as the API lists them. */
+async function clips() {
+  const r = await fetch(`${srv.url}/api/rooms/videochat/clips`);
+  return (await r.json()).clips;
+}
+
+test('a station records on motion, stops after stillness, and is controlled by its owner only', async () => {
+  const start = Date.now();
+  const step = (what) => console.log(`${((Date.now() - start) / 1000).toFixed(1)} s: ${what}`);
+  const porch = await join(camBrowser, srv.url, 'videochat', 'porch');
+  await porch.click('#more-recorder summary');
+  await porch.click('#station-toggle');
+  await porch.locator('#station .station-view').waitFor();
+  // Settings for the test: quick to start, quick to stop.
+  const own = porch.locator('#station-own');
+  await porch.click('#station .station-more summary');
+  await own.locator('input[name="warmup"]').fill('1');
+  await own.locator('input[name="stillness"]').fill('3');
+  await own.locator('button[type="submit"]').click();
+  await porch.waitForFunction(() => JSON.parse(localStorage.getItem('parley.station.videochat') ?? '{}').settings?.stillness === 3);
+
+  step('station on');
+  // The owner, from another browser with the same owner key.
+  const key = await porch.evaluate(() => JSON.parse(localStorage.getItem('parley.ownerKey') ?? '""'));
+  assert.ok(key, 'the station has an owner key');
+  const ann = await join(browser, srv.url, 'videochat', 'ann', {
+    setup: (page) => page.addInitScript((k) => localStorage.setItem('parley.ownerKey', JSON.stringify(k)), key),
+  });
+  const remote = ann.locator('.station-remote[data-station="porch"]');
+  await remote.waitFor();
+  // Someone else sees no station.
+  const eve = await join(browser, srv.url, 'videochat', 'eve');
+  step('owner and eve joined');
+
+  // A clip recorded on motion, by nobody pressing anything, that ends
+  // after the stillness (3 s), not at the maximum length (60 s).
+  const t0 = Date.now();
+  await ann.locator('#timeline .clip[data-author="porch"][data-trigger="motion"]').first().waitFor({ timeout: 60_000 });
+  await porch.locator('#station[data-recording="no"]').waitFor();
+  const motionClips = (await clips()).filter((c) => c.trigger === 'motion' && c.author === 'porch');
+  assert.ok(motionClips.length >= 1, 'a motion clip');
+  for (const clip of motionClips) {
+    assert.equal(clip.kind, 'video');
+    // 2 s of motion, 3 s of stillness: about 5 s (more on a busy machine,
+    // whose camera is late), ended by the stillness long before the
+    // longest clip (60 s).
+    assert.ok(clip.duration >= 2 && clip.duration < 30, `a motion clip lasts ${clip.duration} s`);
+  }
+  assert.equal(await ann.locator('#timeline .clip[data-trigger="motion"] .trigger').first().textContent(), 'motion');
+  assert.equal(await eve.locator('.station-remote').count(), 0, 'someone else is shown no station');
+  console.log(`${motionClips.length} motion clips of ${motionClips.map((c) => c.duration).join(', ')} s, the first after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+  // The owner turns motion detection off, then on again; the station
+  // shows who does.
+  await remote.getByRole('button', { name: 'Stop motion detection' }).click();
+  await porch.locator('#station-controlled', { hasText: 'ann' }).waitFor();
+  await porch.getByRole('button', { name: 'Start motion detection' }).waitFor();
+  await remote.getByRole('button', { name: 'Start motion detection' }).waitFor();
+  assert.match(await porch.locator('#station-controlled').textContent(), /ann \(its owner\)/);
+  assert.match(await porch.locator('#station-state').textContent(), /motion detection off/);
+  await lookAt(porch, 'station');
+  await lookAt(ann, 'station-controller');
+  await remote.getByRole('button', { name: 'Start motion detection' }).click();
+  await porch.getByRole('button', { name: 'Stop motion detection' }).waitFor();
+  await remote.getByRole('button', { name: 'Stop motion detection' }).waitFor();
+
+  // Someone else is refused by the server, whatever they send.
+  const porchId = await porch.evaluate(() => window.parley.state().me.id);
+  const refused = await eve.evaluate(
+    ({ id }) =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://${location.host}/ws`);
+        ws.onopen = () => ws.send(JSON.stringify({ type: 'join', room: 'videochat', name: 'eve2' }));
+        ws.onmessage = (ev) => {
+          const m = JSON.parse(ev.data);
+          if (m.type === 'joined') ws.send(JSON.stringify({ type: 'station-command', to: id, command: 'motion-off', req: 1 }));
+          if (m.type === 'error' && m.req === 1) {
+            ws.close();
+            resolve(m.code);
+          }
+        };
+        ws.onerror = () => reject(new Error('websocket failed'));
+      }),
+    { id: porchId },
+  );
+  assert.equal(refused, 'not-controller');
+  assert.match(await porch.locator('#station-state').textContent(), /watching for motion|warming up/, 'the station still watches');
+
+  // Unattended: after a server restart the station comes back by
+  // itself, with its settings, and its owner sees it again.
+  const [annID, porchID] = [await ann.evaluate(() => window.parley.state().me.id), porchId];
+  await srv.restart();
+  // Both in the room again, in new sessions.
+  await ann.waitForFunction((id) => window.parley.state().inRoom && window.parley.state().me.id !== id, annID, { timeout: 60_000 });
+  await porch.waitForFunction((id) => window.parley.state().inRoom && window.parley.state().me.id !== id, porchID, { timeout: 60_000 });
+  await ann.locator('.station-remote[data-station="porch"] input[name="stillness"]').waitFor({ state: 'attached', timeout: 60_000 });
+  assert.equal(await ann.locator('.station-remote[data-station="porch"] input[name="stillness"]').inputValue(), '3');
+  await porch.locator('#station .station-view').waitFor();
+
+  // The restart refused their reconnections for a while, as it should.
+  for (const p of [porch, ann, eve]) {
+    const errors = p.errors.filter((e) => !/ERR_CONNECTION_REFUSED|WebSocket/.test(String(e)));
+    assert.deepEqual(errors, [], 'no page errors');
+  }
+  await porch.context().close();
+  await ann.context().close();
+  await eve.context().close();
+});
