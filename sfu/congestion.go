@@ -206,8 +206,8 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 		top := d.maxLayer()
 		v := videoChoice{d: d, choice: -1, hidden: top < 0}
 		flows := false
-		for i, l := range up.layers {
-			r := l.bitrate(now)
+		for i := range up.layerCount() {
+			r := up.layerRate(i, now)
 			flows = flows || r > 0
 			if i <= top {
 				v.rates[i] = r

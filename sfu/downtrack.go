@@ -70,15 +70,18 @@ func newDownTrack(up *UpTrack, sub *Participant, conn *subConn) *DownTrack {
 	d := &DownTrack{up: up, sub: sub, conn: conn}
 	d.prefW.Store(-1)
 	d.prefH.Store(-1)
-	if up.Simulcast() {
+	if up.Simulcast() || up.svc != nil {
 		d.follow = newFollower(up.bottomLayer(), true)
+	}
+	if up.svc != nil {
+		d.follow.svc = newSVCFollow()
 	}
 	return d
 }
 
 // Layers is the number of layers the track can be switched among: 1 for
 // audio and for video without simulcast.
-func (d *DownTrack) Layers() int { return len(d.up.layers) }
+func (d *DownTrack) Layers() int { return d.up.layerCount() }
 
 // SetTargetLayer makes the down track follow layer l (0 the lowest
 // resolution; clamped to the layers there are) from that layer's next
@@ -91,18 +94,30 @@ func (d *DownTrack) SetTargetLayer(l int) {
 	if f == nil {
 		return
 	}
-	l = max(0, min(l, len(d.up.layers)-1))
+	l = max(0, min(l, d.up.maxTarget()))
 	f.mu.Lock()
 	f.climb = false
 	f.cap = int32(l)
 	f.target.Store(int32(l))
 	f.mu.Unlock()
-	if int32(l) != f.cur.Load() {
-		d.up.layers[l].requestKeyframe()
+	if d.needsKeyframe(int32(l)) {
+		d.up.keyframeOf(int32(l))
 	}
 	if d.told.Swap(false) {
 		d.sub.sig.VideoPaused(d.up, false)
 	}
+}
+
+// needsKeyframe tells whether a switch to layer l waits for a keyframe:
+// any other simulcast layer (a stream of its own); of an SVC track, a
+// higher spatial layer, or the first (a lower one is a part of what the
+// subscriber receives).
+func (d *DownTrack) needsKeyframe(l int32) bool {
+	cur := d.follow.cur.Load()
+	if d.follow.svc != nil {
+		return cur < 0 || l > cur
+	}
+	return l != cur
 }
 
 // pause stops the video until SetTargetLayer: congestion control's
@@ -173,8 +188,7 @@ func (d *DownTrack) maxLayer() int {
 		return -1
 	}
 	for i := 0; i < top; i++ {
-		l := d.up.layers[i]
-		if lw, lh := l.width.Load(), l.height.Load(); lw > 0 && (lw >= w || lh >= h) {
+		if lw, lh := d.up.layerSize(i); lw > 0 && (lw >= w || lh >= h) {
 			return i
 		}
 	}
@@ -215,7 +229,7 @@ func (d *DownTrack) followFlowing(now time.Time) {
 	if cur < 0 || f.climb {
 		// Not begun, or climbing from its first layer: that start is
 		// kept unless the layer it waits for has stopped.
-		if d.up.layers[target].flowing(now) {
+		if d.up.layerFlowing(target, now) {
 			f.mu.Unlock()
 			return
 		}
@@ -231,7 +245,7 @@ func (d *DownTrack) followFlowing(now time.Time) {
 	f.climb = false
 	f.mu.Unlock()
 	if want != cur {
-		d.up.layers[want].requestKeyframe()
+		d.up.keyframeOf(want)
 	}
 }
 
@@ -266,8 +280,8 @@ func (d *DownTrack) climbToTop() {
 	}
 	target := f.target.Load()
 	f.mu.Unlock()
-	if target != f.cur.Load() && target != was {
-		d.up.layers[target].requestKeyframe()
+	if d.needsKeyframe(target) && target != was {
+		d.up.keyframeOf(target)
 	}
 	if d.told.Swap(false) {
 		d.sub.sig.VideoPaused(d.up, false)
@@ -301,7 +315,7 @@ func (d *DownTrack) requestKeyframe() {
 		return
 	}
 	if t := d.follow.target.Load(); t >= 0 {
-		d.up.layers[t].requestKeyframe()
+		d.up.keyframeOf(t)
 	}
 }
 
@@ -568,7 +582,16 @@ func (d *DownTrack) resend(seq uint16, buf []byte, probe bool) int {
 	}
 	l, in := d.up.layers[0], seq
 	var e epoch
-	if f := d.follow; f != nil {
+	var marker bool
+	if f := d.follow; f != nil && f.svc != nil {
+		var ok bool
+		f.mu.Lock()
+		in, marker, ok = f.svc.lookup(seq)
+		f.mu.Unlock()
+		if !ok {
+			return 0
+		}
+	} else if f != nil {
 		var ok bool
 		f.mu.Lock()
 		e, in, ok = f.lookup(seq)
@@ -586,7 +609,9 @@ func (d *DownTrack) resend(seq uint16, buf []byte, probe bool) int {
 	if pkt.Unmarshal(buf[:n]) != nil {
 		return 0
 	}
-	if d.follow != nil {
+	if f := d.follow; f != nil && f.svc != nil {
+		pkt.SequenceNumber, pkt.Marker = seq, marker
+	} else if f != nil {
 		e.rewriteAgain(d.up.codecK, &pkt)
 	}
 	b.rewrite(&pkt.Header)

@@ -142,6 +142,10 @@ type follower struct {
 	lastTL0, lastKeyIdx       uint8
 	hasPic, hasTL0, hasKeyIdx bool
 	frame                     uint32 // timestamp step between the last two frames: a frame interval
+
+	// svc is the state of a follower of the spatial layers of an SVC
+	// track (see svcFollow); nil for simulcast. Its epochs stay unused.
+	svc *svcFollow
 }
 
 func newFollower(target int32, climb bool) *follower {

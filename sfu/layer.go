@@ -41,6 +41,12 @@ type layer struct {
 	width, height atomic.Int32
 
 	// octets counts the bytes of the layer's packets, for its bitrate.
+	rateMeter
+}
+
+// rateMeter measures the bitrate of a stream of packets whose bytes are
+// added to octets.
+type rateMeter struct {
 	octets atomic.Uint64
 	rateMu sync.Mutex
 	rateAt time.Time // the last sample of octets; zero before the first
@@ -58,21 +64,27 @@ func (l *layer) bitrate(now time.Time) float64 {
 	if !l.started.Load() {
 		return 0
 	}
-	octets := l.octets.Load()
-	l.rateMu.Lock()
-	defer l.rateMu.Unlock()
-	if l.rateAt.IsZero() {
-		if first := l.firstAt.Load(); first != 0 && now.UnixNano() > first {
-			l.rate = float64(octets) * 8 / now.Sub(time.Unix(0, first)).Seconds()
+	return l.rateMeter.bitrate(now, l.firstAt.Load())
+}
+
+// bitrate is the rate in bits per second over about the last rateSpan,
+// or since first (unix nanoseconds; 0 if unknown) at the first call.
+func (m *rateMeter) bitrate(now time.Time, first int64) float64 {
+	octets := m.octets.Load()
+	m.rateMu.Lock()
+	defer m.rateMu.Unlock()
+	if m.rateAt.IsZero() {
+		if first != 0 && now.UnixNano() > first {
+			m.rate = float64(octets) * 8 / now.Sub(time.Unix(0, first)).Seconds()
 		}
-		l.rateAt, l.rateOf = now, octets
-		return l.rate
+		m.rateAt, m.rateOf = now, octets
+		return m.rate
 	}
-	if el := now.Sub(l.rateAt); el >= rateSpan {
-		l.rate = float64(octets-l.rateOf) * 8 / el.Seconds()
-		l.rateAt, l.rateOf = now, octets
+	if el := now.Sub(m.rateAt); el >= rateSpan {
+		m.rate = float64(octets-m.rateOf) * 8 / el.Seconds()
+		m.rateAt, m.rateOf = now, octets
 	}
-	return l.rate
+	return m.rate
 }
 
 // flowing tells whether the layer flows at now: it has begun, and has

@@ -57,6 +57,9 @@ type UpTrack struct {
 	// layers are fixed when the track is made; a layer's packets flow
 	// once the publisher has sent its first (layer.started).
 	layers []*layer
+	// svc: a VP9 video in one stream, whose spatial and temporal layers
+	// subscribers receive some of (see svcTrack); nil otherwise.
+	svc *svcTrack
 
 	// downs is replaced, never modified, so that the read loop can use it
 	// without a lock.
@@ -120,6 +123,9 @@ func newUpTrack(id string, owner *Participant, kind webrtc.RTPCodecType, codec w
 	if len(u.layers) > 1 {
 		u.sinkFollow = newFollower(0, false)
 	}
+	if kind == webrtc.RTPCodecTypeVideo && len(u.layers) == 1 && u.codecK == codecVP9 {
+		u.svc = &svcTrack{}
+	}
 	empty := []*DownTrack{}
 	u.downs.Store(&empty)
 	noSinks := []Sink{}
@@ -145,7 +151,12 @@ func (u *UpTrack) Layers() []string {
 }
 
 // topLayer is the highest layer whose packets flow; 0 when none does.
+// For an SVC track, the highest there may be: a target above the layers
+// that flow keeps them all.
 func (u *UpTrack) topLayer() int32 {
+	if u.svc != nil {
+		return maxLayers - 1
+	}
 	for i := len(u.layers) - 1; i > 0; i-- {
 		if u.layers[i].started.Load() {
 			return int32(i)
@@ -164,8 +175,8 @@ const layerIdle = 2 * time.Second
 // flowingTop is the highest layer, at most max, that flows at now (see
 // layer.flowing); -1 if none does.
 func (u *UpTrack) flowingTop(max int32, now time.Time) int32 {
-	for i := min(max, int32(len(u.layers)-1)); i >= 0; i-- {
-		if u.layers[i].flowing(now) {
+	for i := min(max, int32(u.maxTarget())); i >= 0; i-- {
+		if u.layerFlowing(i, now) {
 			return i
 		}
 	}
@@ -176,7 +187,7 @@ func (u *UpTrack) flowingTop(max int32, now time.Time) int32 {
 // max if none below it does.
 func (u *UpTrack) flowingBottom(max int32, now time.Time) int32 {
 	for i := int32(0); i < max; i++ {
-		if u.layers[i].flowing(now) {
+		if u.layerFlowing(i, now) {
 			return i
 		}
 	}
@@ -190,6 +201,59 @@ func (u *UpTrack) sinkLayer(now time.Time) int32 {
 		return l
 	}
 	return u.topLayer()
+}
+
+// layerCount is the number of layers a subscriber may be switched
+// among: of an SVC track, the spatial layers known (at least 1).
+func (u *UpTrack) layerCount() int {
+	if u.svc != nil {
+		return max(1, int(u.svc.spatial.Load()))
+	}
+	return len(u.layers)
+}
+
+// maxTarget is the highest layer a subscriber may be set to: of an SVC
+// track, the most there may be, so that layers that come later are
+// received.
+func (u *UpTrack) maxTarget() int {
+	if u.svc != nil {
+		return maxLayers - 1
+	}
+	return len(u.layers) - 1
+}
+
+// layerFlowing tells whether layer i flows at now (see layer.flowing).
+func (u *UpTrack) layerFlowing(i int32, now time.Time) bool {
+	if u.svc != nil {
+		return u.layers[0].flowing(now) && u.svc.flowing(i, now)
+	}
+	return u.layers[i].flowing(now)
+}
+
+// layerRate is what a subscriber of layer i receives, in bits per
+// second (see layer.bitrate and svcTrack.bitrate).
+func (u *UpTrack) layerRate(i int, now time.Time) float64 {
+	if u.svc != nil {
+		return u.svc.bitrate(i, now)
+	}
+	return u.layers[i].bitrate(now)
+}
+
+// layerSize is layer i's picture size; 0 while unknown.
+func (u *UpTrack) layerSize(i int) (w, h int32) {
+	if u.svc != nil {
+		return u.svc.width[i].Load(), u.svc.height[i].Load()
+	}
+	return u.layers[i].width.Load(), u.layers[i].height.Load()
+}
+
+// keyframeOf asks for a keyframe of layer i: of an SVC track, of its
+// one stream.
+func (u *UpTrack) keyframeOf(i int32) {
+	if u.svc != nil {
+		i = 0
+	}
+	u.layers[i].requestKeyframe()
 }
 
 // bottomLayer is the lowest layer whose packets flow; 0 when none does.
@@ -422,6 +486,10 @@ func (u *UpTrack) handleAt(l *layer, raw []byte, pkt *rtp.Packet, now time.Time)
 		l.cache.put(pkt.SequenceNumber, raw)
 	}
 	l.octets.Add(uint64(len(raw)))
+	if u.svc != nil {
+		u.fanOutSVC(pkt, len(raw), now)
+		return
+	}
 	if len(u.layers) == 1 {
 		u.fanOut(pkt, now.UnixNano())
 		return
