@@ -544,9 +544,12 @@ async function onJoinReply(m) {
 signal.on('viewers', (m) => showViewers(Number(m.count) || 0));
 signal.on('participant-joined', () => live.refresh());
 signal.on('participant-left', () => live.refresh());
+/** Byes that end the visit: the room list again, saying why, no reconnection. */
+const BYE_LEAVE = new Set(['kicked', 'room-closed', 'name-claimed', 'room-removed']);
 signal.on('bye', (m) => {
   if (m.code === 'replaced') leave(t('bye.replaced'));
-  else if (m.code === 'kicked' || m.code === 'room-closed' || m.code === 'name-claimed') leave(serverText(m, 'bye'));
+  else if (BYE_LEAVE.has(m.code)) leave(serverText(m, 'bye'));
+  // room-changed and the rest: the connection comes back by itself.
   else if (m.code !== 'server-shutdown') notify(serverText(m, 'bye'));
 });
 signal.on('error', (m) => {

@@ -226,8 +226,8 @@ export default {
   'bye.name-claimed': "Someone who owns this name joined; join again under another name.",
   'bye.kicked': "An operator removed you from the room.",
   'bye.room-closed': "An operator closed the room.",
-  'bye.room-removed': "The room was removed from the server; its clips are kept.",
-  'bye.room-changed': "The room's settings changed; join it again.",
+  'bye.room-removed': "The server's operator closed this room. Its clips are kept; pick another room.",
+  'bye.room-changed': "The server's operator changed this room's settings; you were joined to it again.",
   'bye.keepalive-timeout': "The server heard nothing from this page for too long.",
   'bye.too-slow': "The connection is too slow; reconnecting.",
 
