@@ -14,11 +14,14 @@ import (
 )
 
 // storeHub is a hub with a clip store (and Olga as an operator) in a
-// folder of the test's.
-func storeHub(t *testing.T) (*Hub, *clips.Store) {
+// folder of the test's; configure may change the rooms first.
+func storeHub(t *testing.T, configure ...func([]configs.Room)) (*Hub, *clips.Store) {
 	t.Helper()
 	var store *clips.Store
 	h := accessHubWith(t, func(c *Config, rooms []configs.Room) {
+		for _, f := range configure {
+			f(rooms)
+		}
 		store = clipStore(t, rooms)
 		c.Store = store
 	})

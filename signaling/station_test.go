@@ -13,13 +13,9 @@ import (
 // videochat room open to anyone.
 func stationHub(t *testing.T) (*Hub, *clips.Store) {
 	t.Helper()
-	var store *clips.Store
-	h := accessHubWith(t, func(c *Config, rooms []configs.Room) {
+	return storeHub(t, func(rooms []configs.Room) {
 		roomConfig(rooms, "videochat", func(r *configs.Room) { r.Access, r.Passwords = configs.AccessOpen, nil })
-		store = clipStore(t, rooms)
-		c.Store = store
 	})
-	return h, store
 }
 
 var goodSettings = map[string]any{"sensitivity": 80, "min_area": 0.5, "stillness": 5, "max_seconds": 30, "warmup": 2}

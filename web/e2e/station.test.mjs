@@ -3,7 +3,8 @@
 // camera shows motion and stops after stillness; the station's owner, from
 // another browser with the same owner key, sees it and turns its motion
 // detection off and on, and the station shows who controls it; someone
-// else is refused by the server.
+// else is refused by the server. The owner also asks for a snapshot clip,
+// and after a server restart the station comes back with its settings.
 //
 // Motion and stillness come from one camera: the station's Chromium plays
 // a Y4M file this test writes (--use-file-for-fake-video-capture), which
@@ -130,6 +131,13 @@ test('a station records on motion, stops after stillness, and is controlled by i
   await remote.getByRole('button', { name: 'Start motion detection' }).waitFor();
   assert.match(await porch.locator('#station-controlled').textContent(), /ann \(its owner\)/);
   assert.match(await porch.locator('#station-state').textContent(), /motion detection off/);
+  // A snapshot clip, asked for while motion detection is off.
+  await porch.locator('#station[data-recording="no"]').waitFor();
+  await remote.getByRole('button', { name: 'Snapshot clip' }).click();
+  await ann.locator('#timeline .clip[data-author="porch"][data-trigger="snapshot"]').waitFor({ timeout: 60_000 });
+  const snaps = (await clips()).filter((c) => c.trigger === 'snapshot');
+  assert.equal(snaps.length, 1, 'one snapshot clip');
+  assert.ok(snaps[0].duration > 1 && snaps[0].duration < 10, `the snapshot lasts ${snaps[0].duration} s`);
   await lookAt(porch, 'station');
   await lookAt(ann, 'station-controller');
   await remote.getByRole('button', { name: 'Start motion detection' }).click();
