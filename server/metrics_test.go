@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	dto "github.com/prometheus/client_model/go"
 
 	"parley/client"
@@ -181,5 +182,53 @@ func TestEstimateHistogram(t *testing.T) {
 				t.Errorf("%v: %d at most 300k, want %d", tc.estimates, b.GetCumulativeCount(), tc.at300k)
 			}
 		}
+	}
+}
+
+// TestClientErrorMetrics: error reports from a browser's session are
+// counted by kind, and the ones over the session's allowance in the
+// dropped counter; a report of an unknown kind in neither.
+func TestClientErrorMetrics(t *testing.T) {
+	srv := startServer(t, func(cfg *configs.Server, _ []configs.Room) { cfg.HTTP.MetricsListen = "127.0.0.1:0" })
+	ws, _, err := websocket.DefaultDialer.Dial(srv.wsURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	send := func(v map[string]any) {
+		t.Helper()
+		if err := ws.WriteJSON(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Reports need no room; the burst is 10, and the 11th is dropped.
+	for range 11 {
+		send(map[string]any{"type": "client-error", "kind": "webrtc", "message": "OperationError: Failed to set remote answer sdp"})
+	}
+	send(map[string]any{"type": "client-error", "kind": "made-up", "message": "x"})
+	send(map[string]any{"type": "ping", "req": 1})
+	// Messages are handled in order: the pong comes after the reports.
+	_ = ws.SetReadDeadline(time.Now().Add(minWait))
+	for {
+		var m map[string]any
+		if err := ws.ReadJSON(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m["type"] == "pong" {
+			break
+		}
+	}
+	m := scrape(t, srv)
+	for name, want := range map[string]float64{
+		`parley_client_errors_total{kind="webrtc"}`: 10,
+		`parley_client_errors_total{kind="error"}`:  0,
+		`parley_client_errors_dropped_total`:        1,
+	} {
+		if got, ok := m[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	if _, ok := m[`parley_client_errors_total{kind="made-up"}`]; ok {
+		t.Error("a report of an unknown kind has a metric")
 	}
 }
