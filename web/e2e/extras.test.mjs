@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, join, makeClip, uploadClip, lookAt } from './harness.mjs';
+import { startServer, launchBrowser, join, makeClip, uploadClip, lookAt, watchPlaying } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -32,18 +32,6 @@ after(async () => {
 
 const clip = (page, id) => page.locator(`#timeline .clip[data-id="${id}"]`);
 const unplayed = (page, id) => clip(page, id).evaluate((e) => e.classList.contains('unplayed'));
-
-/** Keeps, in the page, the ids of the clips that started playing (window.__played). */
-async function watchPlaying(page) {
-  await page.evaluate(() => {
-    const w = /** @type {any} */ (window);
-    w.__played = [];
-    document.addEventListener('playing', (ev) => {
-      const el = /** @type {HTMLElement} */ (ev.target);
-      if (el instanceof HTMLMediaElement && el.dataset.id) w.__played.push(el.dataset.id);
-    }, true);
-  });
-}
 
 /** Whether the page plays a clip now (or has one started): STOP AFTER THIS shows while one does. */
 const playing = (page) => page.evaluate(() => !!document.querySelector('#timeline .clip.playing') || !document.querySelector('#stop-after')?.hidden);

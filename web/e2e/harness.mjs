@@ -512,3 +512,19 @@ export async function holdSpace(page, ms) {
   }
   await page.keyboard.up(' ');
 }
+
+/**
+ * Keeps, in the page, the ids of the clips that start playing, in order
+ * (window.__played), from now on.
+ * @param {import('playwright-core').Page} page
+ */
+export async function watchPlaying(page) {
+  await page.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    w.__played = [];
+    document.addEventListener('playing', (ev) => {
+      const el = /** @type {HTMLElement} */ (ev.target);
+      if (el instanceof HTMLMediaElement && el.dataset.id) w.__played.push(el.dataset.id);
+    }, true);
+  });
+}

@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, join, makeClip, uploadClip, holdSpace } from './harness.mjs';
+import { startServer, launchBrowser, join, makeClip, uploadClip, holdSpace, watchPlaying } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -75,14 +75,7 @@ test('played or not is kept by the server: after a reload, and on another device
 test('a talk spurt heard live is archived as played for those who heard it, and does not play again', async () => {
   const A = await join(browser, srv.url, 'spurts', 'cy');
   const B = await join(browser, srv.url, 'spurts', 'di');
-  await B.evaluate(() => {
-    const w = /** @type {any} */ (window);
-    w.__played = [];
-    document.addEventListener('playing', (ev) => {
-      const el = /** @type {HTMLElement} */ (ev.target);
-      if (el instanceof HTMLMediaElement && el.dataset.id) w.__played.push(el.dataset.id);
-    }, true);
-  });
+  await watchPlaying(B);
   await holdSpace(A, 1800);
   const spurt = B.locator('#timeline .clip[data-author="cy"]');
   await spurt.waitFor({ timeout: 20_000 });
