@@ -206,12 +206,13 @@ export function traceScript() {
  * @param {string} room
  * @param {string} name
  * @param {{trace?: boolean, setup?: (page: import('playwright-core').Page) => Promise<unknown>,
- *   prejoin?: (page: import('playwright-core').Page) => Promise<unknown>, viewport?: {width: number, height: number}}} [opts]
+ *   prejoin?: (page: import('playwright-core').Page) => Promise<unknown>, viewport?: {width: number, height: number}, locale?: string}} [opts]
  *   setup: runs on the new page before it loads the client; prejoin: on
- *   the check before going live, before Join is pressed
+ *   the check before going live, before Join is pressed; locale: the
+ *   browser's language (navigator.languages, Accept-Language)
  */
 export async function join(browser, url, room, name, opts = {}) {
-  const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1200, height: 900 } });
+  const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1200, height: 900 }, locale: opts.locale });
   if (opts.trace) await context.addInitScript(traceScript);
   const page = await context.newPage();
   if (opts.setup) await opts.setup(page);

@@ -4,12 +4,13 @@
 // modules use exists, and Russian plurals take their three forms. Then in
 // headless Chromium with a Russian browser: every screen shows no English.
 
-import { test } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { render, fromPreferences } from '../static/i18n.js';
+import { startServer, launchBrowser, join, lookAt, makeClip, uploadClip, holdSpace } from './harness.mjs';
 import en from '../static/lang-en.js';
 import ru from '../static/lang-ru.js';
 
@@ -89,4 +90,230 @@ test('Russian plurals, parameters and the browser language', () => {
   assert.equal(fromPreferences(['de', 'ru']), 'ru');
   assert.equal(fromPreferences(['en-GB', 'ru']), 'en');
   assert.equal(fromPreferences(['de']), 'en');
+});
+
+// The Russian client, screen by screen. Each screen is looked at (a
+// screenshot at 1280×800 and 390×844 under test-artifacts/e2e/screens,
+// axe, no sideways scrolling) and searched for English: every visible text
+// node, and the aria-label, title, placeholder and aria-valuetext of every
+// visible element, the page's title, the empty conversation's words and
+// every confirm() must have no Latin word but those in ALLOWED (people's
+// and rooms' names, the product's, keys, units and formats). Left out: the
+// device lists of the check before going live (the system's names of the
+// microphones and cameras) and the check page's report for the operator
+// (the browser's user agent). Desktop notifications are not looked at.
+
+/** Latin words a Russian screen may show. */
+const ALLOWED = new Set([
+  'parley', 'ann', 'bob', 'cyd', 'English', // the product, people, the language switch
+  'Esc', 'Escape', 'Enter', 'HTTP', 'HTTPS', 'https', 'WebSocket', 'Upgrade', 'ws', 'TURN', 'UDP', 'TCP', 'udp', 'tcp', 'turn', 'enabled',
+  'media', 'tcp_port', 'localhost', 'WebM', 'Ogg', 'Opus', 'webm', 'bad', 'watch', // keys, protocols, formats, a file name
+  'Fake', 'Default', 'Audio', 'Input', 'fake_device_', // the fake devices' names, as the system gives them
+]);
+
+/** What of a string is English: its Latin words not in ALLOWED. */
+function english(s) {
+  // One letter alone is a name's initial (an avatar's).
+  return (s.match(/[A-Za-z][A-Za-z_]+/g) ?? []).filter((w) => !ALLOWED.has(w));
+}
+
+/**
+ * The texts of the page as a person (or a screen reader) meets them now.
+ * @param {import('playwright-core').Page} page
+ */
+function texts(page) {
+  return page.evaluate(() => {
+    const out = [document.title];
+    const skip = (/** @type {Element} */ el) => el.closest('#prejoin-mic, #prejoin-camera, #report');
+    const shown = (/** @type {Element} */ el) => el.checkVisibility({ visibilityProperty: true }) || (el.tagName === 'OPTION' && el.parentElement?.checkVisibility());
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const el = n.parentElement;
+      if (!el || !n.textContent?.trim() || skip(el) || el.closest('script, style') || !shown(el)) continue;
+      out.push(n.textContent.trim());
+    }
+    for (const el of document.querySelectorAll('[aria-label], [title], [placeholder], [aria-valuetext], [data-empty]')) {
+      if (skip(el) || !shown(el)) continue;
+      for (const a of ['aria-label', 'title', 'placeholder', 'aria-valuetext', 'data-empty']) {
+        const v = el.getAttribute(a);
+        if (v) out.push(v);
+      }
+    }
+    return out;
+  });
+}
+
+/**
+ * Looks at a screen in Russian: no English on it at either size, and
+ * lookAt's screenshots, axe and overflow.
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ */
+async function russian(page, name) {
+  const before = page.viewportSize();
+  for (const size of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+    await page.setViewportSize(size);
+    const bad = (await texts(page)).filter((s) => english(s).length);
+    assert.deepEqual(bad, [], `English on ${name} at ${size.width} px`);
+  }
+  if (before) await page.setViewportSize(before);
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'ru', `<html lang> of ${name}`);
+  await lookAt(page, `ru-${name}`);
+}
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let srv;
+/** @type {import('playwright-core').Browser} */
+let browser;
+const pages = [];
+/** Every confirm() and alert() the pages showed. */
+const dialogs = [];
+
+before(async () => {
+  const room = (mode, title) => `mode = "${mode}"\ntitle = "${title}"\n`;
+  srv = await startServer({
+    rooms: {
+      chat: room('mediaChat', 'Болтовня'),
+      forum: room('mediaForum', 'Форум'),
+      stage: room('videoStream', 'Сцена') + 'max_viewers = 5\n',
+    },
+  });
+  browser = await launchBrowser({ args: ['--lang=ru'] });
+});
+
+after(async () => {
+  for (const p of pages) if (p.errors.length) console.log(`page errors: ${p.errors.map(String).join('\n')}`);
+  await browser?.close();
+  await srv?.stop();
+});
+
+/**
+ * A Russian user in a room.
+ * @param {string} room
+ * @param {string} name
+ * @param {Parameters<typeof join>[4]} [opts]
+ */
+async function user(room, name, opts = {}) {
+  const p = await join(browser, srv.url, room, name, { locale: 'ru-RU', ...opts });
+  p.on('dialog', (d) => dialogs.push(d.message()));
+  pages.push(p);
+  return p;
+}
+
+test('Russian: the room list, help, a server error, the check before going live, a live tile', async () => {
+  const ctx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  assert.deepEqual(await page.evaluate(() => navigator.languages.slice(0, 1)), ['ru-RU']);
+  await page.goto(`${srv.url}/`);
+  await page.locator('#rooms li').first().waitFor();
+  await russian(page, 'rooms');
+
+  // Help, from the header, with the focus in it and back on Escape.
+  await page.click('#help-open');
+  await page.locator('#help[open] h3').first().waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.closest('#help') !== null), true, 'the focus is in the help');
+  await russian(page, 'help');
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.querySelector('#help')?.hasAttribute('open') && document.activeElement?.id === 'help-open');
+
+  // A server error (a name the server refuses) says its code's text.
+  await page.fill('#entry-name', 'ann/bob');
+  await page.selectOption('#entry-room', 'chat');
+  await page.click('#entry-join');
+  await page.locator('#entry-error').filter({ hasText: render('ru', 'err.bad-name') }).waitFor();
+  await russian(page, 'server-error');
+  await ctx.close();
+
+  // The check before going live, then the stage with someone else's tile.
+  const A = await user('stage', 'ann', { prejoin: (p) => russian(p, 'prejoin') });
+  const B = await user('stage', 'bob');
+  await A.locator('#tiles .tile[data-name="bob"]').waitFor();
+  await A.click('#tiles .tile[data-name="bob"] .info');
+  await A.locator('#tiles .tile[data-name="bob"] .tile-stats div').first().waitFor();
+  await russian(A, 'stage');
+  await A.context().close();
+  await B.context().close();
+});
+
+test('Russian: a clip room with a clip and a message, the settings, an upload refused, a call', async () => {
+  const A = await user('chat', 'ann');
+  const B = await user('chat', 'bob');
+  await uploadClip(B, 'chat', makeClip(2), { description: 'привет' });
+  await B.fill('#chat-text', 'как дела?');
+  await B.press('#chat-text', 'Enter');
+  await A.locator('#timeline .clip[data-author="bob"]').waitFor();
+  await A.locator('#timeline .msg').filter({ hasText: 'как дела?' }).waitFor();
+  await russian(A, 'chat');
+  await A.click('#more-player summary');
+  await A.click('#more-recorder summary');
+  await russian(A, 'settings');
+
+  // An upload the server refuses (415: not a WebM in truth): its code's
+  // text, not the server's words.
+  await A.setInputFiles('#upload-file', { name: 'bad.webm', mimeType: 'audio/webm', buffer: Buffer.from('\x1a\x45\xdf\xa3 not a clip') });
+  await A.locator('#upload-error:not([hidden])').waitFor();
+  assert.ok((await A.locator('#upload-error').textContent())?.includes(render('ru', 'http.unsupported-media')));
+  await russian(A, 'upload-refused');
+
+  // Recording hands-free: the button sends, Cancel beside it.
+  await A.click('#upload-error-close');
+  await A.click('#record-lock');
+  await A.locator('#record-cancel:not([hidden])').waitFor();
+  await russian(A, 'recording-locked');
+  await A.click('#record-cancel');
+  await A.locator('#record-status').filter({ hasText: render('ru', 'rec.cancelled') }).waitFor();
+
+  // A call: ringing, then in the call.
+  await A.click('#online button[data-name="bob"]');
+  await A.click('#call');
+  await B.locator('#ringing:not([hidden])').waitFor();
+  await russian(B, 'ringing');
+  await B.click('#accept');
+  for (const p of [A, B]) await p.waitForFunction(() => document.querySelector('#call-state')?.getAttribute('data-state') === 'active');
+  await russian(A, 'call');
+  await A.click('#hangup');
+  await B.waitForFunction(() => document.querySelector('#call-state')?.getAttribute('data-state') === 'idle');
+
+  // Deleting a clip asks in Russian.
+  await B.click('#timeline .clip[data-author="bob"] .del');
+  await A.locator('#timeline .clip[data-author="bob"]').waitFor({ state: 'detached' });
+  assert.ok(dialogs.length > 0, 'a confirm() was shown');
+  assert.deepEqual(dialogs.filter((d) => english(d).length), [], 'English in confirm()');
+  await A.context().close();
+  await B.context().close();
+});
+
+test('Russian: a forum draft, the check page, the watch page', async () => {
+  const A = await user('forum', 'ann');
+  await holdSpace(A, 1500);
+  await A.locator('#draft:not([hidden]) #draft-clip .clip').waitFor();
+  await russian(A, 'forum-draft');
+
+  await A.goto(`${srv.url}/check`);
+  await A.waitForSelector('body[data-done="true"]', { timeout: 90_000 });
+  await russian(A, 'check');
+
+  await A.goto(`${srv.url}/watch/stage`);
+  await A.waitForFunction(() => document.querySelector('#stage')?.getAttribute('data-state') !== 'connecting', null, { timeout: 30_000 });
+  await russian(A, 'watch');
+  await A.context().close();
+});
+
+test('switching to English works at once, in a room too, and is remembered', async () => {
+  const A = await user('chat', 'cyd');
+  await A.selectOption('#lang', 'en');
+  assert.equal(await A.evaluate(() => document.documentElement.lang), 'en');
+  assert.equal(await A.locator('#record-hint').textContent(), render('en', 'hint.recordKeys'));
+  assert.equal(await A.locator('#conversation-h span').first().textContent(), 'Conversation');
+  // Reloaded, the page joins the room again, still in English.
+  await A.reload();
+  await A.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'open');
+  assert.equal(await A.evaluate(() => document.documentElement.lang), 'en');
+  // Rooms' titles and what people wrote stay as they are.
+  const theirs = ['Русский', 'Болтовня', 'Форум', 'Сцена', 'привет', 'как дела?'];
+  const cyrillic = (await texts(A)).filter((s) => /[а-яё]/i.test(s) && !theirs.includes(s));
+  assert.deepEqual(cyrillic, [], 'Russian left on the English room list');
+  await A.selectOption('#lang', 'ru');
+  assert.equal(await A.locator('#record-hint').textContent(), render('ru', 'hint.recordKeys'));
+  await A.context().close();
 });

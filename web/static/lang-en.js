@@ -572,4 +572,8 @@ export default {
   'err.not-a-station': "That participant is not a camera station.",
   'err.not-controller': "Only the station's owner or an operator may control it.",
   'http.too-long': "The clip is longer than the room allows.",
+
+  'clip.position.value': "{at} of {length}",
+
+  'rec.cancelShort': "Cancel",
 };

@@ -109,7 +109,7 @@ export class Recorder {
     this.icon = icon('mic');
     this.face.prepend(this.icon);
     this.lockBtn.append(icon('up'), icon('lock'));
-    this.cancelBtn.append(icon('delete'), h('span', {}, 'Cancel'));
+    this.cancelBtn.append(icon('delete'), h('span', {}, t('rec.cancelShort')));
     this.uploadBtn.append(icon('upload'));
     // The hints speak of touch or of keys, as the person's input.
     onInputChange(() => this.render());
@@ -117,6 +117,8 @@ export class Recorder {
       this.render();
       if (this.ctx.room) this.showLimits();
       if (this.draft) this.draftText.textContent = t('draft.only');
+      const cancel = this.cancelBtn.querySelector('span');
+      if (cancel) cancel.textContent = t('rec.cancelShort');
       for (const [i, o] of [...this.presetSel.options].entries()) o.text = presetLabel(VIDEO_PRESETS[i]);
     });
 

@@ -114,7 +114,7 @@ function parseLinks(header) {
 async function connect() {
   window.clearTimeout(retryTimer);
   teardown();
-  if (stage.dataset.state !== 'offline') show('connecting', 'Connecting…');
+  if (stage.dataset.state !== 'offline') show('connecting', t('watch.connecting'));
   const pc = new RTCPeerConnection({ iceServers });
   pc.addTransceiver('audio', { direction: 'recvonly' });
   pc.addTransceiver('video', { direction: 'recvonly' });

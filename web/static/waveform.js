@@ -5,6 +5,7 @@
 // a drag seeks, and so do the arrow keys, Home and End.
 
 import { formatClock } from './dom.js';
+import { t } from './i18n.js';
 
 const BAR = 3; // px, one bar
 const GAP = 2; // px, between bars
@@ -85,7 +86,7 @@ export class Waveform {
     this.duration = duration;
     this.el.setAttribute('aria-valuemax', duration.toFixed(1));
     this.el.setAttribute('aria-valuenow', (f * duration).toFixed(1));
-    this.el.setAttribute('aria-valuetext', `${formatClock(f * duration)} of ${formatClock(duration)}`);
+    this.el.setAttribute('aria-valuetext', t('clip.position.value', { at: formatClock(f * duration), length: formatClock(duration) }));
     if (Math.abs(f - this.fraction) < 1e-4 && this.drawn) return;
     this.fraction = f;
     this.draw();
