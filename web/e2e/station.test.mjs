@@ -123,6 +123,23 @@ test('a station records on motion, stops after stillness, and is controlled by i
   assert.equal(await eve.locator('.station-remote').count(), 0, 'someone else is shown no station');
   console.log(`${motionClips.length} motion clips of ${motionClips.map((c) => c.duration).join(', ')} s, the first after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
+  // What a look at the camera costs the station (a figure, not a test):
+  // the frame drawn small and read back, as each tick does.
+  const ms = await porch.evaluate(() => {
+    const v = /** @type {HTMLVideoElement} */ (document.querySelector('#station .station-view'));
+    const c = document.createElement('canvas');
+    c.width = 64;
+    c.height = 48;
+    const x = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d', { willReadFrequently: true }));
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) {
+      x.drawImage(v, 0, 0, 64, 48);
+      x.getImageData(0, 0, 64, 48);
+    }
+    return (performance.now() - t0) / 100;
+  });
+  console.log(`a frame drawn at 64×48 and read back: ${ms.toFixed(2)} ms`);
+
   // The owner turns motion detection off, then on again; the station
   // shows who does.
   await remote.getByRole('button', { name: 'Stop motion detection' }).click();

@@ -13,7 +13,7 @@
 // restart; it re-opens a camera that failed, and keeps the screen awake.
 
 import { h, byId, load, save } from './dom.js';
-import { t, onLanguage, timeOfDay, serverText } from './i18n.js';
+import { t, onLanguage, timeOfDay, serverText, number } from './i18n.js';
 
 /** @typedef {import('./signal.js').Msg} Msg */
 /**
@@ -249,6 +249,8 @@ export class Station {
 
   /** The connection dropped: a recording ended with it. */
   resetRecording() {
+    // What it sent for the recording stops with it.
+    if (this.recording || this.starting || this.stopping) this.ctx.talkChanged(false);
     this.recording = '';
     this.starting = this.stopping = false;
     clearTimeout(this.snapTimer);
@@ -544,7 +546,7 @@ export class Station {
       this.motion ? (warm ? t('station.warming') : t('station.watching')) : t('station.motionIsOff'),
     ];
     if (this.recording) bits.push(this.recording === 'snapshot' ? t('station.snapshotting') : t('station.recordingNow'));
-    if (this.camera && this.motion) bits.push(t('station.changed', { pct: this.level.toFixed(1) }));
+    if (this.camera && this.motion) bits.push(t('station.changed', { pct: number(this.level, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) }));
     this.stateEl.textContent = bits.join(' · ');
     this.stateEl.classList.toggle('rec', !!this.recording);
     this.panel.dataset.recording = this.recording || 'no';
