@@ -105,7 +105,7 @@ test('Russian plurals, parameters and the browser language', () => {
 
 /** Latin words a Russian screen may show. */
 const ALLOWED = new Set([
-  'parley', 'ann', 'bob', 'cyd', 'English', // the product, people, the language switch
+  'parley', 'ann', 'bob', 'cyd', 'porch', 'English', // the product, people, the language switch
   'Esc', 'Escape', 'Enter', 'HTTP', 'HTTPS', 'https', 'WebSocket', 'Upgrade', 'ws', 'TURN', 'UDP', 'TCP', 'udp', 'tcp', 'turn', 'enabled',
   'media', 'tcp_port', 'localhost', 'WebM', 'Ogg', 'Opus', 'webm', 'bad', 'watch', // keys, protocols, formats, a file name
   'Fake', 'Default', 'Audio', 'Input', 'fake_device_', // the fake devices' names, as the system gives them
@@ -176,6 +176,7 @@ before(async () => {
       chat: room('mediaChat', 'Болтовня'),
       forum: room('mediaForum', 'Форум'),
       stage: room('videoStream', 'Сцена') + 'max_viewers = 5\n',
+      video: room('videoChat', 'Видео'),
     },
   });
   browser = await launchBrowser({ args: ['--lang=ru'] });
@@ -247,6 +248,11 @@ test('Russian: a clip room with a clip and a message, the settings, an upload re
   await A.click('#more-player summary');
   await A.click('#more-recorder summary');
   await russian(A, 'settings');
+  await A.click('#more-player summary');
+  await A.click('#standby');
+  await A.locator('#standby-badge:not([hidden])').waitFor();
+  await russian(A, 'standby');
+  await A.click('#standby');
 
   // An upload the server refuses (415: not a WebM in truth): its code's
   // text, not the server's words.
@@ -297,6 +303,21 @@ test('Russian: a forum draft, the check page, the watch page', async () => {
   await A.waitForFunction(() => document.querySelector('#stage')?.getAttribute('data-state') !== 'connecting', null, { timeout: 30_000 });
   await russian(A, 'watch');
   await A.context().close();
+});
+
+test('Russian: a camera station and its owner\'s remote', async () => {
+  const porch = await user('video', 'porch');
+  await porch.click('#more-recorder summary');
+  await porch.click('#station-toggle');
+  await porch.locator('#station .station-view').waitFor();
+  await porch.click('#station .station-more summary');
+  await russian(porch, 'station');
+  const key = await porch.evaluate(() => localStorage.getItem('parley.ownerKey'));
+  const ann = await user('video', 'ann', { setup: (p) => p.addInitScript((k) => localStorage.setItem('parley.ownerKey', k ?? ''), key) });
+  await ann.locator('.station-remote[data-station="porch"]').waitFor();
+  await russian(ann, 'station-remote');
+  await ann.context().close();
+  await porch.context().close();
 });
 
 test('switching to English works at once, in a room too, and is remembered', async () => {
