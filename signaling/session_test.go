@@ -122,8 +122,10 @@ func TestTokenBucket(t *testing.T) {
 func TestTokenBucketLimitsChange(t *testing.T) {
 	b := newTokenBucket(10)
 	now := time.Unix(1000, 0)
-	if !b.allow(now, 1, 2) || !b.allow(now, 1, 2) {
-		t.Fatal("the lowered burst of 2 refused")
+	for i := range 2 {
+		if !b.allow(now, 1, 2) {
+			t.Fatalf("message %d of the lowered burst of 2 refused", i)
+		}
 	}
 	if b.allow(now, 1, 2) {
 		t.Fatal("a third message allowed under a burst of 2 (the bucket started with 10)")
