@@ -186,5 +186,10 @@ test('the room header and the player controls at desktop and phone size, standby
   await B.locator('#stop-after').waitFor();
   await B.click('#stop-after');
   await lookAt(B, 'player-extras');
+  // The help says what the controls do.
+  await B.click('#help-open');
+  await B.locator('#help').waitFor();
+  const help = await B.locator('#help-body').textContent();
+  for (const want of ['Standby (the moon)', 'Stop after this (shown while a clip plays)', 'Room storage']) assert.ok(help?.includes(want), `the help does not say "${want}"`);
   for (const p of [A, B]) await p.context().close();
 });

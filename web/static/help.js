@@ -23,12 +23,15 @@ const ICONS = /** @type {[string, string][]} */ ([
   ['volume-off', 'help.icon.muted'],
   ['headset-off', 'help.icon.deafen'],
   ['grid', 'help.icon.grid'],
+  ['moon', 'help.icon.standby'],
+  ['stop-after', 'help.icon.stopAfter'],
 ]);
 
 /** The sections of the help: [key of the heading, keys of its paragraphs]. */
 const SECTIONS = /** @type {[string, string[]][]} */ ([
   ['help.modes', ['help.mode.mediaChat', 'help.mode.videoChat', 'help.mode.mediaForum', 'help.mode.audioStream', 'help.mode.videoStream']],
   ['help.talk', ['help.record', 'help.cancel', 'help.lock', 'help.preview', 'help.upload']],
+  ['help.listen', ['help.autoplay', 'help.standby', 'help.stopAfter', 'help.storage']],
   ['help.people', ['help.chat', 'help.call', 'help.operator']],
 ]);
 

@@ -84,6 +84,7 @@ export class Player {
     this.roomName = '';
     this.standbyBtn = /** @type {HTMLButtonElement} */ (byId('standby'));
     this.standbyBtn.prepend(icon('moon'));
+    byId('standby-badge').prepend(icon('moon'));
     this.standbyBtn.addEventListener('click', () => this.setStandby(!this.standby));
     /** stop once the clip playing ends (STOP AFTER THIS) */
     this.stopAfter = false;
