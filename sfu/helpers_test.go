@@ -318,6 +318,9 @@ type testClient struct {
 	recv     map[string]*recvTrack // by up track id
 	answered int                   // subscribe offers answered
 	keep     bool                  // keep every packet received (recvTrack.kept)
+	// vp9: videos published from now on are VP9, and paused: the test
+	// writes their packets itself.
+	vp9 bool
 }
 
 // clientAPI is a browser-like Pion API: loopback UDP only, the default
@@ -635,6 +638,10 @@ func (c *testClient) publishMarked(screen bool, kinds ...webrtc.RTPCodecType) []
 		if kind == webrtc.RTPCodecTypeVideo {
 			codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 		}
+		vp9 := kind == webrtc.RTPCodecTypeVideo && c.vp9
+		if vp9 {
+			codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}
+		}
 		local, err := webrtc.NewTrackLocalStaticRTP(codec, fmt.Sprintf("%s-%s%d", c.id, kind, len(c.sends)+len(added)), c.id)
 		if err != nil {
 			c.t.Fatal(err)
@@ -643,8 +650,14 @@ func (c *testClient) publishMarked(screen bool, kinds ...webrtc.RTPCodecType) []
 		if err != nil {
 			c.t.Fatal(err)
 		}
+		if vp9 { // as a browser told to prefer it
+			if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{{RTPCodecCapability: codec}}); err != nil {
+				c.t.Fatal(err)
+			}
+		}
 		st := &sendTrack{kind: kind, local: local, sender: tr.Sender(), ssrc: uint32(tr.Sender().GetParameters().Encodings[0].SSRC),
 			seq: uint16(1000 * (len(c.sends) + len(added) + 1)), tx: tr, screen: screen}
+		st.paused.Store(vp9)
 		added = append(added, st)
 	}
 	c.renegotiatePublish(pc, added...)

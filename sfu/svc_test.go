@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -108,14 +109,12 @@ func svcLayers(p sentPacket) (sid, tid, pic int) {
 }
 
 // checkSVCStream checks that pkts are one stream without gaps: one SSRC,
-// sequence numbers one apart, the publisher's timestamps; that every
-// packet's layers are at most its picture's allowed ones (top[pic] as
-// {spatial, temporal}, or all of them); and that the marker is on the
-// last packet of each picture, and only there.
+// sequence numbers one apart; and that the marker is on the last packet
+// of each picture, and only there.
 func checkSVCStream(t *testing.T, pkts []sentPacket) {
 	t.Helper()
 	for i, p := range pkts {
-		if p.hdr.SSRC != 4321 {
+		if p.hdr.SSRC != pkts[0].hdr.SSRC {
 			t.Fatalf("packet %d: SSRC %d", i, p.hdr.SSRC)
 		}
 		if i > 0 && p.hdr.SequenceNumber != pkts[i-1].hdr.SequenceNumber+1 {
@@ -169,6 +168,9 @@ func TestSVCLayers(t *testing.T) {
 		if p.hdr.Timestamp != one.pkts[0].hdr.Timestamp+uint32(i/6)*3000 {
 			t.Fatalf("packet %d: timestamp %d", i, p.hdr.Timestamp)
 		}
+	}
+	if all.pkts[0].hdr.SSRC != 4321 || all.pkts[0].hdr.PayloadType != 97 {
+		t.Errorf("sent with SSRC %d, payload type %d", all.pkts[0].hdr.SSRC, all.pkts[0].hdr.PayloadType)
 	}
 	if first := uint16(65500 + 2*6); all.pkts[0].hdr.SequenceNumber != first || one.pkts[0].hdr.SequenceNumber != first {
 		t.Errorf("first sequence numbers %d and %d, want the publisher's %d", all.pkts[0].hdr.SequenceNumber, one.pkts[0].hdr.SequenceNumber, first)
@@ -395,4 +397,96 @@ func TestSVCHostilePayloads(t *testing.T) {
 	if u.svc.spatial.Load() != 3 {
 		t.Errorf("%d spatial layers after garbage, want 3", u.svc.spatial.Load())
 	}
+}
+
+// TestSVCConnections: a publisher's VP9 stream of three spatial layers,
+// over real connections, reaches a subscriber with no preference whole
+// and one with a small tile as its lowest spatial layer alone, each as
+// one stream without gaps with the marker at each picture's end; a
+// NACK of the small one's is answered with the packet it names.
+func TestSVCConnections(t *testing.T) {
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	a := join(t, room, "a")
+	a.mu.Lock()
+	a.vp9 = true
+	a.mu.Unlock()
+	st := a.publish(webrtc.RTPCodecTypeVideo)[0]
+	up := upOf(t, a.p, video)
+	if up.svc == nil {
+		t.Fatalf("a VP9 video of %s is not forwarded as SVC", up.Codec().MimeType)
+	}
+	// The publisher: a picture every 30 ms, a key picture when asked and
+	// every 100.
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		s := &synthSVC{seq: 100, ts: 1000, pic: 1}
+		tick := time.NewTicker(30 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+			for _, raw := range s.picture(st.key.Swap(false) || n%100 == 0) {
+				var p rtp.Packet
+				if p.Unmarshal(raw) == nil {
+					_ = st.local.WriteRTP(&p)
+				}
+			}
+		}
+	}()
+	defer func() { close(quit); <-done }()
+
+	b, c := join(t, room, "b"), join(t, room, "c")
+	for _, x := range []*testClient{b, c} {
+		x.mu.Lock()
+		x.keep = true
+		x.mu.Unlock()
+		waitDowns(t, x.p, up.ID())
+	}
+	eventually(t, "the layers' sizes are known", func() bool { return up.svc.width[2].Load() == 1280 })
+	db, dc := downOf(b.p, up), downOf(c.p, up)
+	dc.SetMaxSize(320, 180)
+	eventually(t, "b receives every layer, c the lowest", func() bool { return db.CurrentLayer() == 2 && dc.CurrentLayer() == 0 })
+	from := map[*testClient]int{b: len(b.received(up.ID()).kept), c: len(c.received(up.ID()).kept)}
+	b.waitPackets(up.ID(), from[b]+60)
+	c.waitPackets(up.ID(), from[c]+20)
+	for _, x := range []*testClient{b, c} {
+		var pkts []sentPacket
+		for _, p := range x.received(up.ID()).kept[from[x]:] {
+			pkts = append(pkts, sentPacket{p.Header, p.Payload})
+		}
+		// From a picture's start to the last one's end: the first
+		// packets may end a picture, the last begin one.
+		for len(pkts) > 0 {
+			if d, err := vp9.Parse(pkts[0].payload); err == nil && d.PictureStart() {
+				break
+			}
+			pkts = pkts[1:]
+		}
+		for len(pkts) > 0 && !pkts[len(pkts)-1].hdr.Marker {
+			pkts = pkts[:len(pkts)-1]
+		}
+		checkSVCStream(t, pkts)
+		want := 2
+		if x == c {
+			want = 0
+		}
+		pics, tops := pictureLayers(pkts)
+		for _, pic := range pics {
+			if tops[pic] != want {
+				t.Errorf("%s: picture %d up to spatial layer %d, want %d", x.id, pic, tops[pic], want)
+			}
+		}
+		if len(pics) < 5 {
+			t.Errorf("%s: %d whole pictures", x.id, len(pics))
+		}
+	}
+	kept := c.received(up.ID()).kept
+	last := kept[len(kept)-1]
+	c.writeRTCP(&rtcp.TransportLayerNack{MediaSSRC: last.SSRC, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{last.SequenceNumber})})
+	eventually(t, "the NACKed packet comes again", func() bool { return c.timesReceived(up.ID(), last.SequenceNumber) == 2 })
 }
