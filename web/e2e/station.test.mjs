@@ -3,8 +3,9 @@
 // camera shows motion and stops after stillness; the station's owner, from
 // another browser with the same owner key, sees it and turns its motion
 // detection off and on, and the station shows who controls it; someone
-// else is refused by the server. The owner also asks for a snapshot clip,
-// and after a server restart the station comes back with its settings.
+// else is refused by the server. The owner also asks for a snapshot clip;
+// a camera that fails is opened again, and after a server restart the
+// station comes back with its settings.
 //
 // Motion and stillness come from one camera: the station's Chromium plays
 // a Y4M file this test writes (--use-file-for-fake-video-capture), which
@@ -182,6 +183,23 @@ test('a station records on motion, stops after stillness, and is controlled by i
   );
   assert.equal(refused, 'not-controller');
   assert.match(await porch.locator('#station-state').textContent(), /watching for motion|warming up/, 'the station still watches');
+
+  // Unattended: a camera that fails (here stopped under the page's feet,
+  // as an unplugged one ends) is opened again by itself.
+  const oldTrack = await porch.evaluate(() => {
+    const track = /** @type {MediaStream} */ (/** @type {HTMLVideoElement} */ (document.querySelector('#station .station-view')).srcObject).getVideoTracks()[0];
+    track.stop();
+    return track.id;
+  });
+  await porch.waitForFunction(
+    (old) => {
+      const s = /** @type {HTMLVideoElement|null} */ (document.querySelector('#station .station-view'))?.srcObject;
+      const track = s instanceof MediaStream ? s.getVideoTracks()[0] : null;
+      return track && track.id !== old && track.readyState === 'live';
+    },
+    oldTrack,
+    { timeout: 60_000 },
+  );
 
   // Unattended: after a server restart the station comes back by
   // itself, with its settings, and its owner sees it again.
