@@ -322,7 +322,11 @@ test('Russian: a camera station and its owner\'s remote', async () => {
 
 test('switching to English works at once, in a room too, and is remembered', async () => {
   const A = await user('chat', 'cyd');
+  await uploadClip(A, 'chat', makeClip(1));
+  const play = A.locator('#timeline .clip[data-author="cyd"] button.play');
+  assert.match((await play.getAttribute('aria-label')) ?? '', /^Слушать клип от cyd/);
   await A.selectOption('#lang', 'en');
+  assert.match((await play.getAttribute('aria-label')) ?? '', /^Play the clip by cyd/, 'a clip bubble says its labels again');
   assert.equal(await A.evaluate(() => document.documentElement.lang), 'en');
   assert.equal(await A.locator('#record-hint').textContent(), render('en', 'hint.recordKeys'));
   assert.equal(await A.locator('#conversation-h span').first().textContent(), 'Conversation');

@@ -139,6 +139,23 @@ export class ClipView {
     this.progress(this.at, 0);
   }
 
+  /** Says its labels again, in the language now in use. */
+  relabel() {
+    const label = (/** @type {Element|null} */ el, /** @type {string} */ text) => {
+      el?.setAttribute('aria-label', text);
+      el?.setAttribute('title', text);
+    };
+    this.wave.el.setAttribute('aria-label', t('clip.position', { author: this.clip.author }));
+    this.dot.title = t('clip.unplayed');
+    label(this.fromBtn, t('clip.playFrom'));
+    label(this.download, t('clip.download'));
+    label(this.fullBtn, t('clip.fullscreen'));
+    this.del.title = this.clip.state === 'draft' ? t('draft.discard') : t('clip.delete');
+    this.setPlaying(this.playing);
+    this.setSpeed(this.act.speed);
+    this.update(this.clip);
+  }
+
   /** @param {boolean} on */
   setUnplayed(on) {
     this.el.classList.toggle('unplayed', on);

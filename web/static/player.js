@@ -94,7 +94,10 @@ export class Player {
       this.stopAfter = !this.stopAfter;
       this.renderStopAfter();
     });
-    onLanguage(() => this.renderUnplayed());
+    onLanguage(() => {
+      this.renderUnplayed();
+      for (const v of this.views.values()) v.relabel();
+    });
     window.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape' && this.current && !document.fullscreenElement) this.stop();
     });
