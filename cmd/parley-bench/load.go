@@ -17,50 +17,53 @@ import (
 // Scenario is one load: publishers and subscribers in one live room, or
 // recorders in a clip room.
 type Scenario struct {
-	Name        string        `json:"name"`
-	Publishers  int           `json:"publishers"`
-	Subscribers int           `json:"subscribers"`
-	VideoBps    int           `json:"video_bps"`           // 0: audio only
-	Recorders   int           `json:"recorders"`           // participants recording audio clips (then no publishers or subscribers)
-	WHEP        bool          `json:"whep,omitempty"`      // the subscribers watch over WHEP instead of joining
-	Simulcast   bool          `json:"simulcast,omitempty"` // the video goes out as the layers of simulcastLayers (VideoBps their sum), the subscribers spread over them
-	Versus      string        `json:"versus,omitempty"`    // another scenario whose runs alternate with this one's, for a comparison
-	NoCC        bool          `json:"no_cc,omitempty"`     // the subscribers do not accept transport-cc: no congestion control, their layer is the one their video-size asks for
-	Talk        time.Duration `json:"-"`                   // push-to-talk: talk this long, then Pause; 0 = always
-	Pause       time.Duration `json:"-"`
-	Warmup      time.Duration `json:"-"`
-	Measure     time.Duration `json:"-"`
+	Name           string        `json:"name"`
+	Publishers     int           `json:"publishers"`
+	Subscribers    int           `json:"subscribers"`
+	VideoBps       int           `json:"video_bps"`                 // 0: audio only
+	Recorders      int           `json:"recorders"`                 // participants recording audio clips (then no publishers or subscribers)
+	WHEP           bool          `json:"whep,omitempty"`            // the subscribers watch over WHEP instead of joining
+	Simulcast      bool          `json:"simulcast,omitempty"`       // the video goes out as the layers of simulcastLayers (VideoBps their sum), the subscribers spread over them
+	Versus         string        `json:"versus,omitempty"`          // another scenario whose runs alternate with this one's, for a comparison
+	NoCC           bool          `json:"no_cc,omitempty"`           // the subscribers do not accept transport-cc: no congestion control, their layer is the one their video-size asks for
+	Constrained    int           `json:"constrained,omitempty"`     // simulcast: subscribers, beyond Subscribers, behind a link of ConstrainedBps (see constrained.go)
+	ConstrainedBps int           `json:"constrained_bps,omitempty"` //
+	Talk           time.Duration `json:"-"`                         // push-to-talk: talk this long, then Pause; 0 = always
+	Pause          time.Duration `json:"-"`
+	Warmup         time.Duration `json:"-"`
+	Measure        time.Duration `json:"-"`
 }
 
 // Result is what a scenario measured, over the measurement window.
 type Result struct {
 	Scenario
-	Seconds           float64       `json:"seconds"`
-	ReadySubscribers  int           `json:"ready_subscribers"` // that received every track before the window
-	SentPackets       uint64        `json:"sent_packets"`      // by the publishers (or recorders)
-	ForwardedPackets  uint64        `json:"forwarded_packets"` // received by the subscribers
-	ForwardedPerSec   float64       `json:"forwarded_per_sec"`
-	ServerCPUSeconds  float64       `json:"server_cpu_seconds"`
-	ServerCPUPercent  float64       `json:"server_cpu_percent"` // of one core
-	PerCPUSecond      float64       `json:"packets_per_server_cpu_second"`
-	CoreBusySeconds   float64       `json:"server_core_busy_seconds,omitempty"` // the server's pinned core, softirqs included
-	PerCoreSecond     float64       `json:"packets_per_server_core_second,omitempty"`
-	LossPercent       float64       `json:"loss_percent"`
-	LatencyP50Ms      float64       `json:"latency_p50_ms"`
-	LatencyP99Ms      float64       `json:"latency_p99_ms"` // send to arrival at the subscriber's socket
-	ReadP50Ms         float64       `json:"read_latency_p50_ms"`
-	ReadP99Ms         float64       `json:"read_latency_p99_ms"`               // send to the generator reading it
-	KeyframeP50Ms     float64       `json:"time_to_keyframe_p50_ms,omitempty"` // video: a subscriber's connecting to its first keyframe
-	KeyframeMaxMs     float64       `json:"time_to_keyframe_max_ms,omitempty"`
-	ServerRSSMB       float64       `json:"server_rss_mb"`
-	RSSPerSubKB       float64       `json:"server_rss_per_subscriber_kb"`
-	GeneratorCPU      float64       `json:"generator_cpu_percent"` // of the cores it may use
-	GeneratorSaturate bool          `json:"generator_saturated"`
-	Clips             int           `json:"clips,omitempty"`                              // recorders: clips stored
-	Layers            []LayerResult `json:"layers,omitempty"`                             // simulcast: what the subscribers of each layer got
-	VersusPercent     float64       `json:"versus_percent,omitempty"`                     // packets per server CPU-second, as a percentage of Versus's
-	Runs              []float64     `json:"runs_packets_per_server_cpu_second,omitempty"` // with -repeat: every run's figure
-	Problems          []string      `json:"problems,omitempty"`
+	Seconds           float64            `json:"seconds"`
+	ReadySubscribers  int                `json:"ready_subscribers"` // that received every track before the window
+	SentPackets       uint64             `json:"sent_packets"`      // by the publishers (or recorders)
+	ForwardedPackets  uint64             `json:"forwarded_packets"` // received by the subscribers
+	ForwardedPerSec   float64            `json:"forwarded_per_sec"`
+	ServerCPUSeconds  float64            `json:"server_cpu_seconds"`
+	ServerCPUPercent  float64            `json:"server_cpu_percent"` // of one core
+	PerCPUSecond      float64            `json:"packets_per_server_cpu_second"`
+	CoreBusySeconds   float64            `json:"server_core_busy_seconds,omitempty"` // the server's pinned core, softirqs included
+	PerCoreSecond     float64            `json:"packets_per_server_core_second,omitempty"`
+	LossPercent       float64            `json:"loss_percent"`
+	LatencyP50Ms      float64            `json:"latency_p50_ms"`
+	LatencyP99Ms      float64            `json:"latency_p99_ms"` // send to arrival at the subscriber's socket
+	ReadP50Ms         float64            `json:"read_latency_p50_ms"`
+	ReadP99Ms         float64            `json:"read_latency_p99_ms"`               // send to the generator reading it
+	KeyframeP50Ms     float64            `json:"time_to_keyframe_p50_ms,omitempty"` // video: a subscriber's connecting to its first keyframe
+	KeyframeMaxMs     float64            `json:"time_to_keyframe_max_ms,omitempty"`
+	ServerRSSMB       float64            `json:"server_rss_mb"`
+	RSSPerSubKB       float64            `json:"server_rss_per_subscriber_kb"`
+	GeneratorCPU      float64            `json:"generator_cpu_percent"` // of the cores it may use
+	GeneratorSaturate bool               `json:"generator_saturated"`
+	Clips             int                `json:"clips,omitempty"`                              // recorders: clips stored
+	Layers            []LayerResult      `json:"layers,omitempty"`                             // simulcast: what the subscribers of each layer got
+	Constrain         *ConstrainedResult `json:"constrained_result,omitempty"`                 // the constrained subscribers
+	VersusPercent     float64            `json:"versus_percent,omitempty"`                     // packets per server CPU-second, as a percentage of Versus's
+	Runs              []float64          `json:"runs_packets_per_server_cpu_second,omitempty"` // with -repeat: every run's figure
+	Problems          []string           `json:"problems,omitempty"`
 }
 
 // target is the server a scenario runs against.
@@ -103,6 +106,7 @@ func join(ctx context.Context, t target, room, prefix string, n, parallel int, o
 			if err != nil {
 				return nil, err
 			}
+			n.ports = sub.ports
 			o.Net = n
 		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -192,12 +196,27 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 		return res, err
 	}
 
+	var shape *shaper
+	var ports portRange
+	if sc.Constrained > 0 {
+		// Two sockets each at most (a subscriber opens one, on
+		// 127.0.0.1).
+		ports.limit = 2 * sc.Constrained
+		if shape, err = openShaper(sc.ConstrainedBps, ports.limit); err != nil {
+			return res, err
+		}
+		defer shape.close()
+	}
+	joined := time.Now()
 	var subs []*participant
 	if sc.WHEP {
 		subs, err = watchWHEP(ctx, t, room, sc.Subscribers, 16, func(int) *subscriber { return &subscriber{measuring: &measuring} })
 	} else {
-		subs, err = join(ctx, t, room, "sub", sc.Subscribers, 16, func(int) (client.Options, *subscriber) {
+		subs, err = join(ctx, t, room, "sub", sc.Subscribers+sc.Constrained, 16, func(i int) (client.Options, *subscriber) {
 			s := &subscriber{measuring: &measuring}
+			if i >= sc.Subscribers {
+				s.ports = &ports
+			}
 			return client.Options{OnTrack: s.onTrack, NoTransportCC: sc.NoCC}, s
 		})
 	}
@@ -238,11 +257,24 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	if res.ReadySubscribers < sc.Subscribers {
-		res.Problems = append(res.Problems, fmt.Sprintf("only %d of %d subscribers received every track", res.ReadySubscribers, sc.Subscribers))
+	if res.ReadySubscribers < sc.Subscribers+sc.Constrained {
+		res.Problems = append(res.Problems, fmt.Sprintf("only %d of %d subscribers received every track", res.ReadySubscribers, sc.Subscribers+sc.Constrained))
+	}
+	var free, shaped []*participant
+	for _, p := range subs {
+		if p.sub.ports != nil {
+			shaped = append(shaped, p)
+		} else {
+			free = append(free, p)
+		}
 	}
 	var wants []int
-	if sc.Simulcast {
+	if sc.Constrained > 0 {
+		res.Constrain = &ConstrainedResult{Kbps: sc.ConstrainedBps / 1000, Subscribers: len(shaped)}
+		if err := res.Constrain.settle(ctx, free, shaped, joined); err != nil {
+			return res, err
+		}
+	} else if sc.Simulcast {
 		if wants, err = askLayers(ctx, subs); err != nil {
 			res.Problems = append(res.Problems, err.Error())
 		}
@@ -288,7 +320,13 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	if sc.VideoBps > 0 && sc.Talk == 0 { // a publisher that pauses makes it wait for the talk
 		res.keyframes(subs)
 	}
-	if sc.Simulcast {
+	if sc.Constrained > 0 {
+		res.Constrain.window(ctx, free, shaped)
+		if err := res.Constrain.climb(ctx, shape, shaped); err != nil {
+			return res, err
+		}
+		res.Problems = append(res.Problems, res.Constrain.problems(len(free))...)
+	} else if sc.Simulcast {
 		res.layers(ctx, subs, wants)
 	}
 	if n := len(subs) + len(pubs); n > 0 {

@@ -63,6 +63,15 @@ func simulcast(sc Scenario, versus string) Scenario {
 	return sc
 }
 
+// constrained puts n more subscribers of the simulcast scenario sc
+// behind a link of kbps, and has every subscriber run congestion control:
+// with a few subscribers the generator's delays do not swamp their
+// feedback (see simulcast).
+func constrained(sc Scenario, n, kbps int) Scenario {
+	sc.Constrained, sc.ConstrainedBps, sc.NoCC = n, kbps*1000, false
+	return sc
+}
+
 // standardMatrix is what make bench runs.
 func standardMatrix(warmup, measure time.Duration) []Scenario {
 	sc := func(name string, p, s, kbps, rec int) Scenario {
@@ -107,6 +116,8 @@ func mainErr(args []string, stdout io.Writer) error {
 		kbps       = fs.Int("video-kbps", 0, "VP8 bitrate of each publisher in kbit/s; 0 = audio only")
 		whepSubs   = fs.Bool("whep", false, "the subscribers watch over WHEP (POST /whep/{room}) instead of joining")
 		simul      = fs.Bool("simulcast", false, "the publishers send their video as simulcast (rids q, h, f: 320x180 at 150 kbit/s, 640x360 at 500, 1280x720 at 1500; -video-kbps is ignored) and the subscribers, spread evenly, ask each for one layer (video-size)")
+		constr     = fs.Int("constrained", 0, "with -simulcast: this many more subscribers behind a link of -constrained-kbps, all with congestion control; needs a network namespace of its own (see constrained.go)")
+		constrKbps = fs.Int("constrained-kbps", 300, "the constrained subscribers' link, kbit/s")
 		recorders  = fs.Int("recorders", 0, "participants recording audio clips instead of publishers and subscribers")
 		ptt        = fs.String("ptt", "", `push-to-talk: "talk/pause" such as "2s/1s"; empty = always talking`)
 		warmup     = fs.Duration("warmup", 2*time.Second, "time between every subscriber receiving and the measurement")
@@ -156,6 +167,14 @@ func mainErr(args []string, stdout io.Writer) error {
 				return errors.New("-simulcast needs subscribers that join (they ask for a layer over the websocket), not -whep")
 			}
 			sc = simulcast(sc, "")
+			if *constr > 0 {
+				sc = constrained(sc, *constr, *constrKbps)
+			}
+		} else if *constr > 0 {
+			return errors.New("-constrained needs -simulcast")
+		}
+		if *constr < 0 || *constr > shapedPorts/2 || *constrKbps < 30 {
+			return fmt.Errorf("-constrained %d at %d kbit/s: from 0 to %d subscribers, at 30 kbit/s or more", *constr, *constrKbps, shapedPorts/2)
 		}
 		if *ptt != "" {
 			t, p, ok := strings.Cut(*ptt, "/")
@@ -325,6 +344,8 @@ func describe(sc Scenario) string {
 	switch {
 	case sc.Recorders > 0:
 		return fmt.Sprintf("%d audio recorders", sc.Recorders)
+	case sc.Simulcast && sc.Constrained > 0:
+		return fmt.Sprintf("video %d×%d simulcast, %d more at %d kbit/s", sc.Publishers, sc.Subscribers, sc.Constrained, sc.ConstrainedBps/1000)
 	case sc.Simulcast:
 		return fmt.Sprintf("video %d×%d simulcast", sc.Publishers, sc.Subscribers)
 	case sc.VideoBps > 0 && sc.WHEP:
@@ -385,6 +406,9 @@ func markdown(rep Report) string {
 		}
 		if ln := layerNote(r.Layers); ln != "" {
 			notes = append(notes, ln)
+		}
+		if cn := r.Constrain.note(r.Subscribers); cn != "" {
+			notes = append(notes, cn)
 		}
 		if r.GeneratorSaturate {
 			notes = append(notes, "generator saturated: the figure measures the generator")

@@ -334,6 +334,7 @@ type subscriber struct {
 	connecting atomic.Int64 // when it began to connect (Unix ns)
 	keyframe   atomic.Int64 // when its first video keyframe arrived (Unix ns); 0 until then
 	want       atomic.Int32 // simulcast: the width of the layer it asked for (video-size); 0 = any
+	ports      *portRange   // a constrained subscriber's: the shaped ports its sockets take
 
 	mu     sync.Mutex
 	tracks []*trackStats

@@ -64,7 +64,8 @@ func (a *arrivals) get(ssrc uint32, seq uint16, now int64) (int64, bool) {
 // kernel receive times of RTP packets to arrivals.
 type stampNet struct {
 	transport.Net
-	arr *arrivals
+	arr   *arrivals
+	ports *portRange // if set, its sockets take ports from it (a constrained subscriber's)
 }
 
 func newStampNet(arr *arrivals) (*stampNet, error) {
@@ -76,7 +77,16 @@ func newStampNet(arr *arrivals) (*stampNet, error) {
 }
 
 func (n *stampNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
-	c, err := net.ListenUDP(network, laddr)
+	var c *net.UDPConn
+	var err error
+	if n.ports != nil && (laddr == nil || laddr.Port == 0) {
+		if laddr == nil {
+			laddr = &net.UDPAddr{}
+		}
+		c, err = n.ports.listenShaped(network, laddr)
+	} else {
+		c, err = net.ListenUDP(network, laddr)
+	}
 	if err != nil {
 		return nil, err
 	}
