@@ -37,8 +37,12 @@ const (
 	// layer before the switch: a switch costs a keyframe.
 	upgradeAfter = 2
 
-	probeDuration   = 800 * time.Millisecond
-	probeStep       = 3.0
+	probeDuration = 800 * time.Millisecond
+	probeStep     = 3.0
+	// probeSettle is how long after a probe its queue may still show in
+	// the feedback: the bottleneck's queue (about 200 ms at most in a
+	// router) drained, and the feedback on it come back.
+	probeSettle     = time.Second
 	probeTick       = 10 * time.Millisecond
 	probeBackoffMin = time.Second
 	probeBackoffMax = 5 * time.Second
@@ -62,13 +66,21 @@ type congestion struct {
 	conn *subConn
 	hist *sendHistory
 
-	mu      sync.Mutex // guards est and the conversion scratch
-	est     *bwe
-	results []packetResult
-	pkts    []ccPacket
-	refHigh int64 // the reference time's wraps, in its units
-	lastRef int64
-	hasRef  bool
+	mu  sync.Mutex // guards est, the conversion scratch and the probe floor
+	est *bwe
+	// While a probe runs and for probeSettle after it, the estimate is
+	// not lowered below floor: 95% of what arrived before the probe
+	// began. A probe that overshoots the link fills its queue, and the
+	// over-use and losses that follow are the probe's, not the media's,
+	// which the link carried before it; the next over-use after that
+	// time lowers the estimate as any does.
+	floor      float64
+	floorUntil int64 // unix nanoseconds
+	results    []packetResult
+	pkts       []ccPacket
+	refHigh    int64 // the reference time's wraps, in its units
+	lastRef    int64
+	hasRef     bool
 
 	estimate     atomic.Uint64 // math.Float64bits of the latest estimate
 	lastFeedback atomic.Int64  // unix nanoseconds; 0 before any
@@ -141,6 +153,10 @@ func (c *congestion) onFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
 		}
 	}
 	est := c.est.update(c.pkts, now.UnixMicro())
+	if now.UnixNano() < c.floorUntil && c.est.rate < c.floor {
+		c.est.rate = c.floor
+		est = c.est.estimate()
+	}
 	lost := 0
 	for _, p := range c.pkts {
 		if !p.received {
@@ -273,6 +289,9 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 		base := max(acked, sending, min(est, c.proven))
 		want := min((sending+next)/allocShare, probeStep*base)
 		c.probeWant = want
+		c.mu.Lock()
+		c.floor, c.floorUntil = 0.95*acked, now.Add(probeDuration+probeSettle).UnixNano()
+		c.mu.Unlock()
 		c.nextProbe = now.Add(probeDuration + c.probeBackoff)
 		select {
 		case c.probes <- want - sending:

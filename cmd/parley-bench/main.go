@@ -117,7 +117,7 @@ func mainErr(args []string, stdout io.Writer) error {
 		whepSubs   = fs.Bool("whep", false, "the subscribers watch over WHEP (POST /whep/{room}) instead of joining")
 		simul      = fs.Bool("simulcast", false, "the publishers send their video as simulcast (rids q, h, f: 320x180 at 150 kbit/s, 640x360 at 500, 1280x720 at 1500; -video-kbps is ignored) and the subscribers, spread evenly, ask each for one layer (video-size)")
 		constr     = fs.Int("constrained", 0, "with -simulcast: this many more subscribers behind a link of -constrained-kbps, all with congestion control; needs a network namespace of its own (see constrained.go)")
-		constrKbps = fs.Int("constrained-kbps", 300, "the constrained subscribers' link, kbit/s")
+		constrKbps = fs.Int("constrained-kbps", 500, "the constrained subscribers' link, kbit/s (the lowest layer and the audio take about 230)")
 		recorders  = fs.Int("recorders", 0, "participants recording audio clips instead of publishers and subscribers")
 		ptt        = fs.String("ptt", "", `push-to-talk: "talk/pause" such as "2s/1s"; empty = always talking`)
 		warmup     = fs.Duration("warmup", 2*time.Second, "time between every subscriber receiving and the measurement")
