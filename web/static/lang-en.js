@@ -550,7 +550,7 @@ export default {
   'help.listen': "Listening",
   'help.autoplay': "New clips from others play by themselves, one after the other, never cutting off the one playing; a dot marks those you have not heard, and Play unplayed plays them, oldest first. Escape stops.",
   'help.standby': "Standby (the moon): new clips neither play by themselves nor notify you; they wait, dotted and counted. It stops what plays, shows a badge in the header, and is remembered for the room until you turn it off.",
-  'help.stopAfter': "Stop after this (shown while a clip plays): the clip finishes, then nothing more plays; the clips waiting stay unplayed. It applies once, then turns itself off.",
+  'help.stopAfter': "Stop after this (shown while a clip plays): the clip finishes and the queue stops there; the clips that waited stay unplayed (a clip that arrives later still plays by itself, unless on standby). It applies once, then turns itself off.",
   'help.storage': "Room storage, under the record button: how much of the room's space its clips take. When it is full, the oldest clips are removed.",
   'help.people': "People and calls",
   'help.chat': "Write: type below the conversation; pick a name under People to write to that person only, even when they are away.",
