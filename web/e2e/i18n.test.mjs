@@ -105,7 +105,7 @@ test('Russian plurals, parameters and the browser language', () => {
 
 /** Latin words a Russian screen may show. */
 const ALLOWED = new Set([
-  'parley', 'ann', 'bob', 'cyd', 'porch', 'English', // the product, people, the language switch
+  'parley', 'ann', 'bob', 'cyd', 'porch', 'English', 'EN', 'RU', // the product, people, the language switch
   'Esc', 'Escape', 'Enter', 'HTTP', 'HTTPS', 'https', 'WebSocket', 'Upgrade', 'ws', 'TURN', 'UDP', 'TCP', 'udp', 'tcp', 'turn', 'enabled',
   'media', 'tcp_port', 'localhost', 'WebM', 'Ogg', 'Opus', 'webm', 'bad', 'watch', // keys, protocols, formats, a file name
   'Fake', 'Default', 'Audio', 'Input', 'fake_device_', // the fake devices' names, as the system gives them

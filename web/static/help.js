@@ -73,6 +73,13 @@ export function initHelp() {
 
   const sel = /** @type {HTMLSelectElement} */ (byId('lang'));
   sel.replaceChildren(...Object.entries(languages).map(([code, name]) => h('option', { value: code, lang: code }, name)));
+  // A phone's header has no room for the languages' names: their codes.
+  const narrow = matchMedia('(max-width: 480px)');
+  const names = () => {
+    for (const o of sel.options) o.text = narrow.matches ? o.value.toUpperCase() : languages[/** @type {import('./i18n.js').Lang} */ (o.value)];
+  };
+  names();
+  narrow.addEventListener('change', names);
   sel.value = lang();
   sel.addEventListener('change', () => setLanguage(/** @type {import('./i18n.js').Lang} */ (sel.value)));
   onLanguage(() => {
