@@ -125,11 +125,13 @@ type Started struct {
 	Seconds    int         `json:"seconds"` // how long the session lives
 }
 
-func jsonError(w http.ResponseWriter, status int, msg string) {
+// jsonError answers {"error": msg, "code": code}: the code is stable, for
+// the check page to say in its user's language; the message may change.
+func jsonError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg, "code": code})
 }
 
 // HandleStart serves POST /api/check.
@@ -137,7 +139,7 @@ func (c *Checker) HandleStart(w http.ResponseWriter, r *http.Request) {
 	ip := c.cfg.Proxies.ClientIP(r)
 	if !c.starts.Take(ip) {
 		w.Header().Set("Retry-After", "60")
-		jsonError(w, http.StatusTooManyRequests, "too many checks from your address; try again in a minute")
+		jsonError(w, http.StatusTooManyRequests, "too-many-checks", "too many checks from your address; try again in a minute")
 		return
 	}
 	id := newID()
@@ -145,12 +147,12 @@ func (c *Checker) HandleStart(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case c.closed:
 		c.mu.Unlock()
-		jsonError(w, http.StatusServiceUnavailable, "the server is stopping")
+		jsonError(w, http.StatusServiceUnavailable, "stopping", "the server is stopping")
 		return
 	case len(c.sessions) >= c.cfg.MaxSessions:
 		c.mu.Unlock()
 		w.Header().Set("Retry-After", "60")
-		jsonError(w, http.StatusServiceUnavailable, "too many checks under way; try again in a minute")
+		jsonError(w, http.StatusServiceUnavailable, "busy", "too many checks under way; try again in a minute")
 		return
 	}
 	s := &session{}
@@ -188,7 +190,7 @@ func (c *Checker) HandleOffer(w http.ResponseWriter, r *http.Request) {
 	case "tcp":
 		only = "tcp"
 	default:
-		jsonError(w, http.StatusNotFound, "the transport is udp, tcp or relay")
+		jsonError(w, http.StatusNotFound, "bad-transport", "the transport is udp, tcp or relay")
 		return
 	}
 	c.mu.Lock()
@@ -196,36 +198,36 @@ func (c *Checker) HandleOffer(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s == nil:
 		c.mu.Unlock()
-		jsonError(w, http.StatusNotFound, "no such check, or it has ended: start again")
+		jsonError(w, http.StatusNotFound, "check-ended", "no such check, or it has ended: start again")
 		return
 	case s.offers >= c.cfg.MaxOffers:
 		c.mu.Unlock()
-		jsonError(w, http.StatusTooManyRequests, "this check has made all its connections: start again")
+		jsonError(w, http.StatusTooManyRequests, "check-used", "this check has made all its connections: start again")
 		return
 	}
 	s.offers++
 	c.mu.Unlock()
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
-		jsonError(w, http.StatusUnsupportedMediaType, "the offer is application/sdp")
+		jsonError(w, http.StatusUnsupportedMediaType, "bad-offer", "the offer is application/sdp")
 		return
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil || !strings.HasPrefix(string(body), "v=0") {
-		jsonError(w, http.StatusBadRequest, "the body is not an SDP offer")
+		jsonError(w, http.StatusBadRequest, "bad-offer", "the body is not an SDP offer")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	pc, answer, err := c.cfg.Engine.Echo(ctx, string(body), only)
 	if err != nil {
-		jsonError(w, http.StatusBadRequest, fmt.Sprintf("the offer was refused: %v", err))
+		jsonError(w, http.StatusBadRequest, "bad-offer", fmt.Sprintf("the offer was refused: %v", err))
 		return
 	}
 	c.mu.Lock()
 	if c.sessions[id] != s { // ended meanwhile
 		c.mu.Unlock()
 		_ = pc.Close()
-		jsonError(w, http.StatusNotFound, "the check has ended: start again")
+		jsonError(w, http.StatusNotFound, "check-ended", "the check has ended: start again")
 		return
 	}
 	s.pcs = append(s.pcs, pc)

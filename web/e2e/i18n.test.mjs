@@ -291,7 +291,7 @@ test('Russian: a clip room with a clip and a message, the settings, an upload re
 
 test('Russian: a forum draft, the check page, the watch page', async () => {
   const A = await user('forum', 'ann');
-  await holdSpace(A, 1500);
+  await holdSpace(A, 2500);
   await A.locator('#draft:not([hidden]) #draft-clip .clip').waitFor();
   await russian(A, 'forum-draft');
 
@@ -302,6 +302,11 @@ test('Russian: a forum draft, the check page, the watch page', async () => {
   await A.goto(`${srv.url}/watch/stage`);
   await A.waitForFunction(() => document.querySelector('#stage')?.getAttribute('data-state') !== 'connecting', null, { timeout: 30_000 });
   await russian(A, 'watch');
+  // A room with no live stream: the refusal in Russian, not WHEP's English.
+  await A.goto(`${srv.url}/watch/chat`);
+  await A.waitForFunction(() => document.querySelector('#stage')?.getAttribute('data-state') === 'error');
+  assert.equal(await A.locator('#status').textContent(), render('ru', 'watch.cannotWatch'));
+  await russian(A, 'watch-refused');
   await A.context().close();
 });
 

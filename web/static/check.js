@@ -7,7 +7,18 @@
 // over that transport only); see docs/operating.md.
 
 import { byId, h } from './dom.js';
-import { t, apply } from './i18n.js';
+import { t, has, apply } from './i18n.js';
+
+/**
+ * Why the server refused, in the language in use: the text of its stable
+ * code (checkerr.<code>), else its own words, else the status.
+ * @param {{error?: string, code?: string}} body
+ * @param {number} status
+ */
+function refused(body, status) {
+  if (body.code && has(`checkerr.${body.code}`)) return t(`checkerr.${body.code}`);
+  return body.error ?? `HTTP ${status}`;
+}
 
 /** @typedef {'checking'|'ok'|'fail'|'skip'} Result */
 /** @typedef {{id: string, ice_servers: RTCIceServer[], tcp: boolean, seconds: number}} Session */
@@ -125,7 +136,7 @@ async function echo(s, transport) {
       headers: { 'Content-Type': 'application/sdp' },
       body: offer,
     });
-    if (!res.ok) throw new Error(t('check.serverRefused', { why: (await res.json().catch(() => ({}))).error ?? String(res.status) }));
+    if (!res.ok) throw new Error(t('check.serverRefused', { why: refused(await res.json().catch(() => ({})), res.status) }));
     const answer = await res.text();
     port = candidatePort(answer, transport === 'tcp' ? 'tcp' : 'udp');
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
@@ -244,7 +255,7 @@ async function startSession() {
   try {
     const res = await fetch('/api/check', { method: 'POST' });
     const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
+    if (!res.ok) throw new Error(refused(body, res.status));
     set('ok', t('check.serverOk'));
     return /** @type {Session} */ (body);
   } catch (e) {

@@ -523,7 +523,7 @@ export default {
   'watch.unreachable': "The server cannot be reached. Trying again…",
   'watch.wrongPassword': "Wrong password.",
   'watch.noRoom': "There is no room “{room}” on this server.",
-  'watch.cannotWatch': "This room cannot be watched.",
+  'watch.cannotWatch': "This room cannot be watched: it has no live stream, or it is closed.",
   'watch.refused': "The server refused (HTTP {status}). Trying again…",
   'watch.badAnswer': "The server’s answer was not understood. Trying again…",
   'watch.lost': "The connection was lost. Reconnecting…",
@@ -583,4 +583,14 @@ export default {
   'clip.position.value': "{at} of {length}",
 
   'rec.cancelShort': "Cancel",
+
+  'checkerr.too-many-checks': "too many checks from your address; try again in a minute",
+  'checkerr.busy': "too many checks under way; try again in a minute",
+  'checkerr.stopping': "the server is stopping",
+  'checkerr.bad-transport': "the check does not know this kind of connection",
+  'checkerr.check-ended': "the check has ended: start again",
+  'checkerr.check-used': "this check has made all its connections: start again",
+  'checkerr.bad-offer': "the server could not use the browser's offer",
+
+  'watch.again': "Trying again…",
 };

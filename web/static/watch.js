@@ -6,7 +6,7 @@
 // wants one. ?name= follows one publisher; ?embed=1 is the mode for an
 // <iframe>, whose controls show on hover.
 
-import { t, apply } from './i18n.js';
+import { t, lang, apply } from './i18n.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const stage = $('stage');
@@ -142,11 +142,14 @@ async function connect() {
   const body = await resp.text();
   if (resp.status !== 201) {
     pc.close();
-    // The server's own words are English: its status says enough.
-    if (resp.status === 401) return askSecret(sessionStorage.getItem(secretKey) ? t('watch.wrongPassword') : '');
+    // WHEP refuses in plain English text, without a code: in English the
+    // server's words, which say most; in another language what the
+    // status says.
+    const why = lang() === 'en' ? body.trim() : '';
+    if (resp.status === 401) return askSecret(why || (sessionStorage.getItem(secretKey) ? t('watch.wrongPassword') : ''));
     if (resp.status === 404) return show('error', t('watch.noRoom', { room }));
-    if (resp.status === 403 || resp.status === 400 || resp.status === 415) return show('error', t('watch.cannotWatch'));
-    return later(t('watch.refused', { status: String(resp.status) }), Number(resp.headers.get('Retry-After')) || undefined);
+    if (resp.status === 403 || resp.status === 400 || resp.status === 415) return show('error', why || t('watch.cannotWatch'));
+    return later(why ? `${why}. ${t('watch.again')}` : t('watch.refused', { status: String(resp.status) }), Number(resp.headers.get('Retry-After')) || undefined);
   }
   iceServers = parseLinks(resp.headers.get('Link'));
   const loc = resp.headers.get('Location') ?? '';
