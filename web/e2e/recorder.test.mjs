@@ -351,7 +351,7 @@ test('keyboard: SPACE on a focused button presses it and does not record; Enter 
   await closeAll(A, B);
 });
 
-test('upload: from the button and from a file dropped on the conversation; a refusal shows the server\'s words', async () => {
+test('upload: from the button and from a file dropped on the conversation; a refusal says why, by the server\'s code', async () => {
   const A = await user('drop', 'ida');
   const B = await user('drop', 'jon');
   const media = makeClip(2);
@@ -402,14 +402,15 @@ test('upload: from the button and from a file dropped on the conversation; a ref
   await B.waitForFunction(() => document.querySelectorAll('#timeline .clip[data-author="ida"]').length === 2, null, { timeout: 10_000 });
   assert.equal(await A.locator('#drop-zone').isHidden(), true);
 
-  // Not a clip: the server refuses it, and says why.
+  // Not a clip: the server refuses it, and says why (the client's text
+  // for its code, unsupported-media: docs/protocol.md).
   await drop('notes.txt', 'text/plain', Buffer.from('these are not sounds\n'.repeat(20)).toString('base64'));
   await dropIt();
   const err = A.locator('#upload-error');
   await err.waitFor();
   await A.locator('#recorder').screenshot({ path: path.join(artifacts, 'recorder-upload-refused.png') });
   const text = await err.locator('#upload-error-text').textContent();
-  assert.match(text ?? '', /^Not a clip this server takes \(WebM or Ogg, with Opus\): notes\.txt\. The server says: .*unsupported media/);
+  assert.match(text ?? '', /^Not a clip this server takes \(WebM or Ogg, with Opus\): notes\.txt\. The server says: Send the clip as WebM or Ogg with Opus\.$/);
   console.log(`refusal shown: ${text}`);
   await err.getByRole('button', { name: 'Dismiss' }).click();
   await err.waitFor({ state: 'hidden' });
