@@ -99,7 +99,8 @@ test('simulcast: the camera goes out in layers; a small tile gets a smaller one,
   await B.waitForFunction((sel) => /Layer: \d of \d/.test(document.querySelector(`${sel} .tile-stats`)?.textContent ?? ''), tile('ann'), { timeout: 30_000 });
   const text = await B.locator(`${tile('ann')} .tile-stats`).textContent();
   assert.match(text ?? '', /Picture: \d+×\d+/);
-  assert.match(text ?? '', /Lost: \d+ of \d+ packets/);
+  // Counts are formatted for the language: 3,095 in English.
+  assert.match(text ?? '', /Lost: \d[\d,]* of \d[\d,]* packets/);
   assert.match(text ?? '', /Freezes: \d+/);
   await shot(B, tile('ann'), 'adaptive-stats');
   await checkA11y(B, 'a tile with its statistics');
