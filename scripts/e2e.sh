@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 # PARLEY_E2E_NETNS tells the tests that they may add interfaces to the
 # namespace (adaptive.test.mjs's shaped link).
-run='ip link set lo up && export PARLEY_E2E_NETNS=1 && cd web/e2e && exec node --test --test-concurrency=1 --test-reporter=spec'
+run='ip link set lo up && export PARLEY_E2E_NETNS=1 && cd web/e2e && exec ../../scripts/e2e-files.sh'
 if unshare -n true 2>/dev/null; then
 	exec unshare -n sh -c "$run"
 elif unshare -rn true 2>/dev/null; then
@@ -19,4 +19,4 @@ elif unshare -rn true 2>/dev/null; then
 fi
 echo "e2e: cannot make a network namespace here; running on 127.0.0.1 in the host's network" >&2
 cd web/e2e
-exec node --test --test-concurrency=1 --test-reporter=spec
+exec ../../scripts/e2e-files.sh
