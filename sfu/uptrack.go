@@ -534,9 +534,14 @@ func (u *UpTrack) fanOutLayer(l *layer, pkt *rtp.Packet, now time.Time) {
 // the new one, which is asked for.
 func (u *UpTrack) writeSinks(sinks []Sink, l *layer, pkt *rtp.Packet, in *packetInfo, now time.Time) {
 	f := u.sinkFollow
-	if top := u.sinkLayer(now); top != f.target.Load() {
-		f.target.Store(top)
-		u.layers[top].requestKeyframe()
+	// Whether to follow another layer is looked at on the first packet
+	// of a keyframe and the last of each frame, as a subscriber's down
+	// track does (followFlowing), not on every packet.
+	if pkt.Marker || in.keyframe {
+		if top := u.sinkLayer(now); top != f.target.Load() {
+			f.target.Store(top)
+			u.layers[top].requestKeyframe()
+		}
 	}
 	if !f.wants(l.index) {
 		return
