@@ -84,6 +84,9 @@ type congestion struct {
 
 	estimate     atomic.Uint64 // math.Float64bits of the latest estimate
 	lastFeedback atomic.Int64  // unix nanoseconds; 0 before any
+	// fellBack: the feedback never came or stopped (see prober), and the
+	// tracks went back to the default policy.
+	fellBack atomic.Bool
 	overuse      atomic.Bool   // the delay trend said over-use: a probe stops
 	// The last probe: the packets it sent, those of them the feedback
 	// reported (received or lost), and whether it stopped for over-use.
@@ -396,6 +399,7 @@ func (c *congestion) prober() {
 				seq, fb := c.hist.seq.Load(), c.lastFeedback.Load()
 				if !seenAt.IsZero() && seq != seenSeq && fb == seenFeedback {
 					c.lastFeedback.Store(0)
+					c.fellBack.Store(true)
 					c.p.forConn(c.conn, func(d *DownTrack) { d.climbToTop() })
 				}
 				seenSeq, seenFeedback, seenAt = seq, fb, now

@@ -220,6 +220,13 @@ func (d *DownTrack) followFlowing(now time.Time) {
 	if f.cap >= 0 {
 		top = min(top, f.cap)
 	}
+	if d.awaitingFeedback() {
+		// Congestion control will choose, from the lowest layer: until
+		// its first feedback the track stays there (a larger layer
+		// could overflow the subscriber's link before any feedback
+		// says so), leaving it only if it stops.
+		top = d.up.flowingBottom(top, now)
+	}
 	want := d.up.flowingTop(top, now)
 	cur, target := f.cur.Load(), f.target.Load()
 	if want < 0 {
@@ -247,6 +254,16 @@ func (d *DownTrack) followFlowing(now time.Time) {
 	if want != cur {
 		d.up.keyframeOf(want)
 	}
+}
+
+// awaitingFeedback tells whether congestion control is to choose the
+// layers but has no feedback yet.
+func (d *DownTrack) awaitingFeedback() bool {
+	if !d.managed() || d.conn == nil || d.conn.cc == nil {
+		return false
+	}
+	cc := d.conn.cc
+	return cc.lastFeedback.Load() == 0 && !cc.fellBack.Load()
 }
 
 // managed tells whether congestion control chooses the layers: the

@@ -513,3 +513,31 @@ func TestFollowsFlowingLayer(t *testing.T) {
 		}
 	}
 }
+
+// TestAwaitsFeedback: a subscriber whose connection negotiated
+// transport-cc stays on the lowest layer until its first feedback,
+// however many larger layers flow (one could overflow its link before
+// any feedback says so); once the feedback is given up on, it climbs to
+// the top as a subscriber without congestion control does.
+func TestAwaitsFeedback(t *testing.T) {
+	u, synth := simulcastUp(t)
+	conn := &subConn{done: make(chan struct{})}
+	conn.cc = &congestion{hist: newSendHistory(time.Now().UnixNano())}
+	d := newDownTrack(u, nil, conn)
+	w := &recordingWriter{}
+	d.binding.Store(&downBinding{ssrc: 4321, pt: 97, writer: w, twcc: 5})
+	u.attach(d)
+	all := []int{0, 1, 2}
+
+	at := sendFramesAt(u, synth, time.Now(), 1, all, 0, 1, 2)
+	at = sendFramesAt(u, synth, at, 20, all, 0, 1, 2)
+	if d.CurrentLayer() != 0 || d.TargetLayer() != 0 || len(w.pkts) == 0 {
+		t.Fatalf("before any feedback: on layer %d, target %d, %d packets sent; want the lowest layer", d.CurrentLayer(), d.TargetLayer(), len(w.pkts))
+	}
+	conn.cc.fellBack.Store(true)
+	d.climbToTop()
+	sendFramesAt(u, synth, at, 3, all, 2)
+	if d.CurrentLayer() != 2 {
+		t.Fatalf("feedback given up on: on layer %d, want the top", d.CurrentLayer())
+	}
+}
