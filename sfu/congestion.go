@@ -87,7 +87,7 @@ type congestion struct {
 	// fellBack: the feedback never came or stopped (see prober), and the
 	// tracks went back to the default policy.
 	fellBack atomic.Bool
-	overuse      atomic.Bool   // the delay trend said over-use: a probe stops
+	overuse  atomic.Bool // the delay trend said over-use: a probe stops
 	// The last probe: the packets it sent, those of them the feedback
 	// reported (received or lost), and whether it stopped for over-use.
 	probeSent, probeSeen atomic.Int64
