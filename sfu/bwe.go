@@ -99,6 +99,7 @@ type bwe struct {
 	// Loss over the media packets since the last judgement, at lastLoss.
 	lossSent, lossLost int
 	lastLoss           int64
+	loss               float64 // the share lost at the last judgement
 
 	// A decrease answers what was sent before it: the loss and the delay
 	// of packets sent up to mark (the latest send time seen when it
@@ -168,6 +169,7 @@ func (e *bwe) update(pkts []ccPacket, now int64) float64 {
 			}
 			e.decreased(now)
 		}
+		e.loss = loss
 		e.lossSent, e.lossLost, e.lastLoss = 0, 0, now
 	}
 	e.rate = max(bweMin, min(e.rate, bweMax))

@@ -39,6 +39,7 @@ const (
 
 	probeDuration = 800 * time.Millisecond
 	probeStep     = 3.0
+	probeHeadroom = 1.2
 	// probeSettle is how long after a probe its queue may still show in
 	// the feedback: the bottleneck's queue (about 200 ms at most in a
 	// router) drained, and the feedback on it come back.
@@ -58,6 +59,11 @@ const (
 	resumeBackoffMin = 2 * time.Second
 	resumeBackoffMax = 30 * time.Second
 	proberTick       = time.Second
+	// probeWarmup: no probe in the first second of feedback. What
+	// arrives is measured over a window that must fill first (a probe's
+	// size and the floor that protects the media from it are made of
+	// it), and the join's first keyframes are still in the link's queue.
+	probeWarmup = time.Second
 )
 
 // congestion is one subscribe connection's congestion control.
@@ -84,10 +90,15 @@ type congestion struct {
 
 	estimate     atomic.Uint64 // math.Float64bits of the latest estimate
 	lastFeedback atomic.Int64  // unix nanoseconds; 0 before any
+	// firstFeedback is when the feedback began (again, after fellBack).
+	firstFeedback time.Time // guarded by allocMu
 	// fellBack: the feedback never came or stopped (see prober), and the
 	// tracks went back to the default policy.
 	fellBack atomic.Bool
 	overuse  atomic.Bool // the delay trend said over-use: a probe stops
+	// lossy: at the estimate's last look at loss, more than lossLow of
+	// the media was lost.
+	lossy atomic.Bool
 	// The last probe: the packets it sent, those of them the feedback
 	// reported (received or lost), and whether it stopped for over-use.
 	probeSent, probeSeen atomic.Int64
@@ -171,6 +182,7 @@ func (c *congestion) onFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
 		c.overuse.Store(true)
 	}
 	acked := c.est.ackedRate()
+	c.lossy.Store(c.est.loss > lossLow)
 	c.mu.Unlock()
 	c.estimate.Store(math.Float64bits(est))
 	c.lastFeedback.Store(now.UnixNano())
@@ -244,6 +256,20 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 	if len(videos) == 0 {
 		return
 	}
+	if !c.lossy.Load() {
+		// Delay alone slows a video down; it does not stop one. A link
+		// that does not carry even the lowest layers loses packets once
+		// its queue is full, and then the video pauses; a queue that
+		// grew for a while (a burst, a probe, the jitter of a busy
+		// path) costs the larger layers, not the picture.
+		keep := 0.0
+		for _, v := range videos {
+			if lo := v.above(-1); lo >= 0 && !v.hidden && !v.d.Paused() {
+				keep += v.rates[lo]
+			}
+		}
+		budget = max(budget, keep)
+	}
 	left, next := chooseLayers(videos, budget)
 	for _, v := range videos {
 		if v.choice < 0 && !v.hidden && (!v.d.told.Load() || force) {
@@ -260,7 +286,10 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 	}
 	// What the next step up would need: probe for it. The link must
 	// carry what is sent now and the step; the probe adds the difference.
-	if next > 0 && now.After(c.nextProbe) {
+	if c.fellBack.CompareAndSwap(true, false) || c.firstFeedback.IsZero() {
+		c.firstFeedback = now
+	}
+	if next > 0 && acked > 0 && now.Sub(c.firstFeedback) >= probeWarmup && now.After(c.nextProbe) {
 		sending := est*allocShare - left
 		if c.probeWant > 0 {
 			// The last probe's verdict.
@@ -269,12 +298,14 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 				c.probeBackoff, c.trialBackoff = probeBackoffMin, probeBackoffMin
 				c.resumeBackoff = resumeBackoffMin
 				c.proven = est
-			case c.probeSent.Load() > 0 && c.probeSeen.Load() == 0 && !c.probeOver.Load():
-				// The feedback left the probe's packets out (browsers do
-				// so with RTX) but nothing went wrong while it ran: the
-				// media's delay did not grow, nothing was lost. The step is tried for real, and congestion
-				// control takes it back if the link does not carry it;
-				// the next such trial waits twice as long.
+			case c.probeSent.Load() > 0 && 4*c.probeSeen.Load() < 3*c.probeSent.Load() && !c.probeOver.Load() && !c.overuse.Load():
+				// The feedback left most of the probe's packets out
+				// (Chromium reports a part of those on the RTX stream),
+				// so the estimate could not measure it; but nothing went
+				// wrong while it ran and since: the media's delay did not
+				// grow, nothing was lost. The step is tried for real, and
+				// congestion control takes it back if the link does not
+				// carry it; the next such trial waits twice as long.
 				c.mu.Lock()
 				c.est.rate = max(c.est.rate, c.probeWant)
 				c.mu.Unlock()
@@ -289,8 +320,12 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 		// and little is lost. Proven is what arrives, or what the last
 		// probe that succeeded showed (as long as the estimate holds it),
 		// where the estimate alone may be a guess (the first one).
+		// And a fifth more than the step needs: the layers' bitrates
+		// move (an SVC layer's, the sum of those below it, most), and
+		// a probe that proved just the step's cost of a moment ago
+		// would leave the step out of reach a moment later.
 		base := max(acked, sending, min(est, c.proven))
-		want := min((sending+next)/allocShare, probeStep*base)
+		want := min(probeHeadroom*(sending+next)/allocShare, probeStep*base)
 		c.probeWant = want
 		c.mu.Lock()
 		c.floor, c.floorUntil = 0.95*acked, now.Add(probeDuration+probeSettle).UnixNano()
