@@ -90,7 +90,9 @@ test('VP9 SVC: one stream of three spatial layers; a small tile gets a lower lay
     },
   });
   pages.push(A);
-  const B = await join(browser, srv.url, 'svc', 'bob');
+  // A tile larger than the middle layer (640 by 360) even beside the
+  // timeline: the top layer is the one that covers it.
+  const B = await join(browser, srv.url, 'svc', 'bob', { viewport: { width: 1700, height: 1000 } });
   pages.push(B);
   const C = await join(browser, srv.url, 'svc', 'cy', { viewport: { width: 260, height: 640 } });
   pages.push(C);
