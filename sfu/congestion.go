@@ -46,6 +46,10 @@ const (
 	probeSettle     = time.Second
 	probeTick       = 10 * time.Millisecond
 	probeBackoffMin = time.Second
+	// probeProvenWait: after a probe that succeeded, the next comes as
+	// soon as the feedback on this one is in: a link that has room gets
+	// its layers in a few steps.
+	probeProvenWait = 300 * time.Millisecond
 	probeBackoffMax = 5 * time.Second
 	trialBackoffMax = 30 * time.Second
 	// feedbackTimeout: a connection that negotiated transport-cc but
@@ -295,7 +299,7 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 			// The last probe's verdict.
 			switch {
 			case est >= c.probeWant*0.95:
-				c.probeBackoff, c.trialBackoff = probeBackoffMin, probeBackoffMin
+				c.probeBackoff, c.trialBackoff = probeProvenWait, probeBackoffMin
 				c.resumeBackoff = resumeBackoffMin
 				c.proven = est
 			case c.probeSent.Load() > 0 && 4*c.probeSeen.Load() < 3*c.probeSent.Load() && !c.probeOver.Load() && !c.overuse.Load():
@@ -312,7 +316,7 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 				c.probeBackoff = c.trialBackoff
 				c.trialBackoff = min(2*c.trialBackoff, trialBackoffMax)
 			default:
-				c.probeBackoff = min(2*c.probeBackoff, probeBackoffMax)
+				c.probeBackoff = max(probeBackoffMin, min(2*c.probeBackoff, probeBackoffMax))
 			}
 		}
 		// At most three times what is proven at a time: a probe that
@@ -320,12 +324,14 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 		// and little is lost. Proven is what arrives, or what the last
 		// probe that succeeded showed (as long as the estimate holds it),
 		// where the estimate alone may be a guess (the first one).
-		// And a fifth more than the step needs: the layers' bitrates
-		// move (an SVC layer's, the sum of those below it, most), and
-		// a probe that proved just the step's cost of a moment ago
-		// would leave the step out of reach a moment later.
+		// Within that, what every video's top layer needs (so that a
+		// link with room gets them in one switch, not one layer at a
+		// time), and a fifth more: the layers' bitrates move (an SVC
+		// layer's, the sum of those below it, most), and a probe that
+		// proved just a step's cost of a moment ago would leave the
+		// step out of reach a moment later.
 		base := max(acked, sending, min(est, c.proven))
-		want := min(probeHeadroom*(sending+next)/allocShare, probeStep*base)
+		want := min(probeHeadroom*(sending+max(next, toTop(videos)))/allocShare, probeStep*base)
 		c.probeWant = want
 		c.mu.Lock()
 		c.floor, c.floorUntil = 0.95*acked, now.Add(probeDuration+probeSettle).UnixNano()
@@ -373,6 +379,29 @@ func chooseLayers(videos []videoChoice, budget float64) (left, next float64) {
 		}
 	}
 	return budget, next
+}
+
+// toTop is what the videos shown need more to be each on its highest
+// layer that flows.
+func toTop(videos []videoChoice) float64 {
+	more := 0.0
+	for i := range videos {
+		v := &videos[i]
+		top := v.choice
+		for l := v.choice + 1; l < maxLayers; l++ {
+			if v.rates[l] > 0 {
+				top = l
+			}
+		}
+		if v.hidden || top == v.choice {
+			continue
+		}
+		more += v.rates[top]
+		if v.choice >= 0 {
+			more -= v.rates[v.choice]
+		}
+	}
+	return more
 }
 
 // above is the lowest flowing layer above l; -1 if none.

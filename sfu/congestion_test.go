@@ -192,13 +192,18 @@ func TestCongestionConstrainedSubscriber(t *testing.T) {
 	}
 	db, dc, ds := downOf(b.p, up), downOf(c.p, up), downOf(s.p, up)
 	start := time.Now()
-	eventually(t, "the unconstrained subscribers climb to the top layer", func() bool {
-		return db.CurrentLayer() == 2 && dc.CurrentLayer() == 2
+	var free, settled time.Duration
+	eventually(t, "the unconstrained subscribers climb to the top layer, the constrained one settles on the lowest", func() bool {
+		if free == 0 && db.CurrentLayer() == 2 && dc.CurrentLayer() == 2 {
+			free = time.Since(start)
+		}
+		if settled == 0 && s.p.subConn.cc.Estimate() > 0 && ds.TargetLayer() == 0 && ds.CurrentLayer() == 0 {
+			settled = time.Since(start)
+		}
+		return free > 0 && settled > 0
 	})
-	eventually(t, "the constrained subscriber settles on the lowest layer", func() bool {
-		return s.p.subConn.cc.Estimate() > 0 && ds.TargetLayer() == 0 && ds.CurrentLayer() == 0
-	})
-	t.Logf("settled after %v, estimate %.0f kbit/s", time.Since(start).Round(10*time.Millisecond), s.p.subConn.cc.Estimate()/1000)
+	t.Logf("the constrained subscriber settled after %v (estimate %.0f kbit/s), the others on the top layer after %v",
+		settled.Round(10*time.Millisecond), s.p.subConn.cc.Estimate()/1000, free.Round(10*time.Millisecond))
 
 	// Eight seconds on the lowest layer: what arrives is whole and
 	// decodes; the others keep the top layer.
@@ -318,5 +323,39 @@ func TestVideoSize(t *testing.T) {
 				t.Fatal("a size out of bounds taken")
 			}
 		})
+	}
+}
+
+// TestChooseLayers: the budget gives each video its lowest layer first,
+// then raises them in turn; what is left, the cheapest step that did not
+// fit, and what the videos need more to be each on its top layer.
+func TestChooseLayers(t *testing.T) {
+	u, _ := simulcastUp(t)
+	d := newDownTrack(u, nil, nil)
+	for _, c := range []struct {
+		budget           float64
+		rates            [][maxLayers]float64
+		hidden           []bool
+		choice           []int
+		left, next, more float64
+	}{
+		{600, [][maxLayers]float64{{100, 300, 900}, {100, 300, 0}}, []bool{false, false}, []int{1, 1}, 0, 600, 600},
+		{150, [][maxLayers]float64{{100, 300, 900}, {100, 300, 900}}, []bool{false, false}, []int{0, -1}, 50, 100, 800 + 900},
+		{2000, [][maxLayers]float64{{100, 300, 900}, {}}, []bool{false, true}, []int{2, -1}, 1100, 0, 0},
+		{50, [][maxLayers]float64{{100, 300, 900}}, []bool{false}, []int{-1}, 50, 100, 900},
+	} {
+		videos := make([]videoChoice, len(c.rates))
+		for i := range videos {
+			videos[i] = videoChoice{d: d, rates: c.rates[i], hidden: c.hidden[i], choice: -1}
+		}
+		left, next := chooseLayers(videos, c.budget)
+		var choice []int
+		for _, v := range videos {
+			choice = append(choice, v.choice)
+		}
+		if !slices.Equal(choice, c.choice) || left != c.left || next != c.next || toTop(videos) != c.more {
+			t.Errorf("budget %.0f, rates %v: layers %v, left %.0f, next %.0f, to the top %.0f; want %v, %.0f, %.0f, %.0f",
+				c.budget, c.rates, choice, left, next, toTop(videos), c.choice, c.left, c.next, c.more)
+		}
 	}
 }

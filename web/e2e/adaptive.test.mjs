@@ -67,6 +67,10 @@ async function untilWidths(pub, sub, what, cond) {
   }
 }
 
+/** Frames page p's camera encoded so far, by rid. */
+const encoded = async (/** @type {import('playwright-core').Page} */ p) =>
+  Object.fromEntries((await p.evaluate(() => window.parley.sent())).map((l) => [l.rid, l.frames]));
+
 /** The largest of widths; 0 for none. */
 const largest = (/** @type {number[]} */ widths) => Math.max(0, ...widths);
 
@@ -318,13 +322,20 @@ test('a subscriber on a 500 kbit/s link keeps a smaller picture moving while ano
     await untilWidths(A, C, 'cat gets a smaller layer', (s, g) => g > 0 && g < largest(s));
     const settled = Date.now() - first;
     const before = await video(C);
+    const encodedBefore = await encoded(A);
     // Ten seconds on the weak link.
     await C.waitForFunction(() => new Promise((r) => setTimeout(() => r(true), 10_000)), null, { timeout: 30_000 });
     const after = await video(C);
+    const encodedAfter = await encoded(A);
     const now = await untilWidths(A, C, 'cat still gets a smaller layer', (s, g) => g > 0 && g < largest(s));
+    // The camera's encoder drops frames when the machine is busy, on
+    // every layer alike: what cat decodes is measured against what the
+    // layer that encoded the fewest did in the same time.
+    const fewest = Math.min(...Object.keys(encodedAfter).map((rid) => encodedAfter[rid] - (encodedBefore[rid] ?? 0)));
+    const decoded = after.frames - before.frames;
     console.log(`cat on 500 kbit/s: ${now.gets} px wide of ${largest(now.sends)} (on a smaller layer ${settled} ms after her first frame), ` +
-      `${after.frames - before.frames} frames in 10 s, freezes ${after.freezes} (${after.frozen.toFixed(1)} s in all)`);
-    assert.ok(after.frames - before.frames >= 50, `cat decoded ${after.frames - before.frames} frames in 10 s on 500 kbit/s`);
+      `${decoded} frames decoded in 10 s of the ${fewest} or more each layer encoded, freezes ${after.freezes} (${after.frozen.toFixed(1)} s in all)`);
+    assert.ok(fewest > 0 && decoded >= fewest * 0.6, `cat decoded ${decoded} frames in 10 s on 500 kbit/s, of the ${fewest} or more each layer encoded`);
     const catWidth = now.gets;
     await untilWidths(A, B, 'bob gets a larger layer than cat', (_, g) => g > catWidth);
     await shot(C, tile('ann'), 'adaptive-weak-link');
