@@ -100,6 +100,7 @@ type bwe struct {
 	lossSent, lossLost int
 	lastLoss           int64
 	loss               float64 // the share lost at the last judgement
+	lossFrom           int64   // when the window it judged began
 
 	// A decrease answers what was sent before it: the loss and the delay
 	// of packets sent up to mark (the latest send time seen when it
@@ -169,7 +170,7 @@ func (e *bwe) update(pkts []ccPacket, now int64) float64 {
 			}
 			e.decreased(now)
 		}
-		e.loss = loss
+		e.loss, e.lossFrom = loss, e.lastLoss
 		e.lossSent, e.lossLost, e.lastLoss = 0, 0, now
 	}
 	e.rate = max(bweMin, min(e.rate, bweMax))

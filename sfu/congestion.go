@@ -40,6 +40,10 @@ const (
 	probeDuration = 800 * time.Millisecond
 	probeStep     = 3.0
 	probeHeadroom = 1.2
+	// probeQueueMax is how much the media's delay may grow (in µs, over
+	// half a second) before a probe stops: a fifth of the 200 ms a
+	// router's queue holds, at most.
+	probeQueueMax = 40_000
 	// probeSettle is how long after a probe its queue may still show in
 	// the feedback: the bottleneck's queue (about 200 ms at most in a
 	// router) drained, and the feedback on it come back.
@@ -101,7 +105,7 @@ type congestion struct {
 	fellBack atomic.Bool
 	overuse  atomic.Bool // the delay trend said over-use: a probe stops
 	// lossy: at the estimate's last look at loss, more than lossLow of
-	// the media was lost.
+	// the media was lost, and no probe ran in the window it looked at.
 	lossy atomic.Bool
 	// The last probe: the packets it sent, those of them the feedback
 	// reported (received or lost), and whether it stopped for over-use.
@@ -181,12 +185,22 @@ func (c *congestion) onFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
 			lost++
 		}
 	}
-	if c.est.usage == usageOver || lost*5 > len(c.pkts) {
-		// A queue grows, or packets are lost: a probe stops.
+	if c.est.usage == usageOver || lost*5 > len(c.pkts) || c.est.delays.growth() > probeQueueMax {
+		// A queue grows, or packets are lost: a probe stops. The delay
+		// trend needs a while to say over-use; a queue that grew by
+		// probeQueueMax in half a second stops it before it is full.
 		c.overuse.Store(true)
 	}
 	acked := c.est.ackedRate()
-	c.lossy.Store(c.est.loss > lossLow)
+	if c.est.lastLoss == now.UnixMicro() {
+		// Just judged. Losses in a window that a probe overlapped are
+		// the probe's, or may be: its queue took the media's room. They
+		// do not make the link lossy, as the floor keeps them from
+		// lowering the estimate; if the link loses packets without one,
+		// the next judgement says so.
+		probed := c.est.lossFrom*1000 < c.floorUntil
+		c.lossy.Store(c.est.loss > lossLow && !probed)
+	}
 	c.mu.Unlock()
 	c.estimate.Store(math.Float64bits(est))
 	c.lastFeedback.Store(now.UnixNano())
