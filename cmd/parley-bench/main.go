@@ -63,6 +63,17 @@ func simulcast(sc Scenario, versus string) Scenario {
 	return sc
 }
 
+// singleNoCC is the single-layer scenario the simulcast one is compared
+// with: its subscribers, as the simulcast one's, without transport-cc, so
+// that neither side reads feedback the other does not.
+const singleNoCC = "video 1×200 without transport-cc"
+
+// noCC has the subscribers of sc refuse transport-cc.
+func noCC(sc Scenario) Scenario {
+	sc.NoCC = true
+	return sc
+}
+
 // constrained puts n more subscribers of the simulcast scenario sc
 // behind a link of kbps, and has every subscriber run congestion control:
 // with a few subscribers the generator's delays do not swamp their
@@ -85,7 +96,8 @@ func standardMatrix(warmup, measure time.Duration) []Scenario {
 		sc("video 1×50", 1, 50, 800, 0),
 		sc("video 1×100", 1, 100, 800, 0),
 		sc("video 1×200", 1, 200, 800, 0),
-		simulcast(sc("video 1×200 simulcast", 1, 200, 0, 0), "video 1×200"),
+		noCC(sc(singleNoCC, 1, 200, 800, 0)),
+		simulcast(sc("video 1×200 simulcast", 1, 200, 0, 0), singleNoCC),
 		whep(sc("video 1×200 WHEP", 1, 200, 800, 0)),
 		sc("audio+video 5×5", 5, 5, 800, 0),
 		sc("50 audio recorders", 0, 0, 0, 50),
@@ -110,7 +122,7 @@ func mainErr(args []string, stdout io.Writer) error {
 		serverCPUs = fs.String("server-cpus", "", "CPU list (taskset -c) to pin the started server to, e.g. 0")
 		url        = fs.String("url", "", "websocket URL of a running server instead of -server, e.g. ws://127.0.0.1:8080/ws; its rooms must be those of the bench config")
 		pid        = fs.Int("pid", 0, "process id of the running server given by -url, for its CPU time and RSS")
-		matrix     = fs.String("matrix", "", `"standard": run the standard matrix; "simulcast": only video 1×200 and its simulcast, runs interleaved (both need -server)`)
+		matrix     = fs.String("matrix", "", `"standard": run the standard matrix; "simulcast": only video 1×200 without transport-cc and its simulcast, runs interleaved (both need -server)`)
 		pubs       = fs.Int("publishers", 1, "publishers")
 		subs       = fs.Int("subscribers", 10, "subscribers")
 		kbps       = fs.Int("video-kbps", 0, "VP8 bitrate of each publisher in kbit/s; 0 = audio only")
@@ -158,7 +170,7 @@ func mainErr(args []string, stdout io.Writer) error {
 		}
 		scenarios = standardMatrix(*warmup, *measure)
 		if *matrix == "simulcast" {
-			scenarios = slices.DeleteFunc(scenarios, func(sc Scenario) bool { return sc.Name != "video 1×200" && sc.Versus != "video 1×200" })
+			scenarios = slices.DeleteFunc(scenarios, func(sc Scenario) bool { return sc.Name != singleNoCC && sc.Versus != singleNoCC })
 		}
 	case "":
 		sc := Scenario{Publishers: *pubs, Subscribers: *subs, VideoBps: *kbps * 1000, Recorders: *recorders, WHEP: *whepSubs, Warmup: *warmup, Measure: *measure}

@@ -90,7 +90,7 @@ func TestInterleave(t *testing.T) {
 		}
 		names = append(names, n)
 	}
-	if !slices.ContainsFunc(names, func(n []string) bool { return slices.Equal(n, []string{"video 1×200", "video 1×200 simulcast"}) }) {
+	if !slices.ContainsFunc(names, func(n []string) bool { return slices.Equal(n, []string{singleNoCC, "video 1×200 simulcast"}) }) {
 		t.Errorf("groups %v", names)
 	}
 	if len(groups) != len(m)-1 {
