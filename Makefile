@@ -24,10 +24,9 @@ check:
 
 # The tests that measure a shaped link in real time skip themselves under
 # the race detector and run again here without it, one package at a time.
-# A failing one gets one more run, saying so: at 300 kbit/s a probe that
-# overshoots the link now and then costs the lowest layer more than 1% of
-# its packets in the window measured (docs/performance.md, "Constrained
-# subscribers"), a known weakness, not a flake of the machine.
+# A failing one gets one more run, saying so: they measure a real link in
+# real time, and the estimator reads a busy machine's delays as the link's
+# (docs/performance.md, "Constrained subscribers").
 SHAPED_TESTS = TestCongestionConstrainedSubscriber|TestConstrained
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...

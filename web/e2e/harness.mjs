@@ -1,3 +1,4 @@
+import { appendFileSync as require_append0 } from 'node:fs'; const require_append = (d) => require_append0('/tmp/srv.log', d);
 // Starts a parley server and headless Chromium for the end-to-end tests.
 // Everything listens on 127.0.0.1; the Makefile runs the tests inside a
 // network namespace of their own when it can.
@@ -81,7 +82,7 @@ export async function startServer(opts = {}) {
   const launch = async () => {
     proc = spawn(bin, ['-config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout.on('data', (d) => (log += d));
-    proc.stderr.on('data', (d) => (log += d));
+    proc.stderr.on('data', (d) => { log += d; if (process.env.CCDBG) require_append(d); });
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (proc.exitCode !== null) {
