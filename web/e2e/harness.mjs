@@ -1,10 +1,9 @@
-import { appendFileSync as require_append0 } from 'node:fs'; const require_append = (d) => require_append0('/tmp/srv.log', d);
 // Starts a parley server and headless Chromium for the end-to-end tests.
 // Everything listens on 127.0.0.1; the Makefile runs the tests inside a
 // network namespace of their own when it can.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, existsSync, readFileSync, appendFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
@@ -81,8 +80,14 @@ export async function startServer(opts = {}) {
   let log = '';
   const launch = async () => {
     proc = spawn(bin, ['-config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stdout.on('data', (d) => (log += d));
-    proc.stderr.on('data', (d) => { log += d; if (process.env.CCDBG) require_append(d); });
+    // PARLEY_E2E_SERVER_LOG names a file that gets the servers' output
+    // too, for a look at what a server did during a test.
+    const keep = (/** @type {Buffer} */ d) => {
+      log += d;
+      if (process.env.PARLEY_E2E_SERVER_LOG) appendFileSync(process.env.PARLEY_E2E_SERVER_LOG, d);
+    };
+    proc.stdout.on('data', keep);
+    proc.stderr.on('data', keep);
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (proc.exitCode !== null) {
