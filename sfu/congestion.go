@@ -317,9 +317,10 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 				c.resumeBackoff = resumeBackoffMin
 				c.proven = est
 			case c.probeSent.Load() > 0 && 4*c.probeSeen.Load() < 3*c.probeSent.Load() && !c.probeOver.Load() && !c.overuse.Load():
-				// The feedback left most of the probe's packets out
-				// (Chromium reports a part of those on the RTX stream),
-				// so the estimate could not measure it; but nothing went
+				// The feedback left most of the probe's packets out (of
+				// a Chromium subscriber's feedback on RTX probes only a
+				// part reaches us: docs/design.md, "Probing"), so the
+				// estimate could not measure it; but nothing went
 				// wrong while it ran and since: the media's delay did not
 				// grow, nothing was lost. The step is tried for real, and
 				// congestion control takes it back if the link does not
