@@ -302,11 +302,13 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 	for i := range videos {
 		c.apply(&videos[i])
 	}
-	// What the next step up would need: probe for it. The link must
-	// carry what is sent now and the step; the probe adds the difference.
+	// The feedback began (or came back after the tracks fell back to
+	// the default policy): probeWarmup counts from here.
 	if c.fellBack.CompareAndSwap(true, false) || c.firstFeedback.IsZero() {
 		c.firstFeedback = now
 	}
+	// What the next step up would need: probe for it. The link must
+	// carry what is sent now and the step; the probe adds the difference.
 	if next > 0 && acked > 0 && now.Sub(c.firstFeedback) >= probeWarmup && now.After(c.nextProbe) {
 		sending := est*allocShare - left
 		if c.probeWant > 0 {
