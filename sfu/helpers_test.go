@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -905,16 +907,50 @@ func goroutines(match func(stack string) bool) []string {
 	return found
 }
 
-// ownedRunning returns the stacks of goroutines running one of fns.
+// ownedRunning returns the stacks of goroutines running one of fns. A
+// goroutine whose top frame stands on the closing brace of its function
+// has run its body and its deferred calls (the WaitGroup's Done among
+// them) and only has to exit: it does not count.
 func ownedRunning(fns []string) []string {
 	return goroutines(func(s string) bool {
 		for _, f := range fns {
 			if strings.Contains(s, f) {
-				return true
+				return !exiting(s)
 			}
 		}
 		return false
 	})
+}
+
+// exiting reports whether the top frame of stack s stands on a line that
+// is only a closing brace.
+func exiting(s string) bool {
+	lines := strings.Split(s, "\n")
+	if len(lines) < 3 { // header, function, file:line
+		return false
+	}
+	loc := strings.TrimSpace(lines[2])
+	if i := strings.LastIndex(loc, " +0x"); i >= 0 {
+		loc = loc[:i]
+	}
+	colon := strings.LastIndex(loc, ":")
+	if colon < 0 {
+		return false
+	}
+	n, err := strconv.Atoi(loc[colon+1:])
+	if err != nil {
+		return false
+	}
+	src, err := os.ReadFile(loc[:colon])
+	if err != nil {
+		return false
+	}
+	text := strings.Split(string(src), "\n")
+	if n < 1 || n > len(text) {
+		return false
+	}
+	l := strings.TrimSpace(text[n-1])
+	return l == "}" || l == "}()"
 }
 
 // mediaGoroutines returns the stacks of goroutines in the SFU's code (not
@@ -932,4 +968,29 @@ func mediaGoroutines() []string {
 		}
 		return false
 	})
+}
+
+// TestExiting: a goroutine parked on its function's closing brace is
+// exiting; one inside its body is not.
+func TestExiting(t *testing.T) {
+	_, file, line, _ := runtime.Caller(0)
+	body := fmt.Sprintf("goroutine 7 [runnable]:\nparley/sfu.f()\n\t%s:%d +0x1c\ncreated by x", file, line)
+	if exiting(body) {
+		t.Errorf("a frame in a body is taken for one exiting:\n%s", body)
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brace := 0
+	for i, l := range strings.Split(string(src), "\n") {
+		if i+1 > line && strings.TrimSpace(l) == "}" {
+			brace = i + 1
+			break
+		}
+	}
+	end := fmt.Sprintf("goroutine 7 [runnable]:\nparley/sfu.f()\n\t%s:%d +0x1c\ncreated by x", file, brace)
+	if !exiting(end) {
+		t.Errorf("a frame on a closing brace is not taken for one exiting:\n%s", end)
+	}
 }
