@@ -22,8 +22,8 @@ import (
 // grown to cover it: when it has not, the prober sends copies of recent
 // packets (on the subscriber's RTX stream when it has one; receivers drop
 // them as repeats) at the rate the larger layer needs, and the feedback
-// shows whether the link carries it (see allocate for a browser's
-// feedback, which leaves them out).
+// shows whether the link carries it (the feedback on the RTX stream's
+// packets comes addressed to its SSRC: see rtxFeedback).
 //
 // A subscriber that did not negotiate transport-cc, or never sends its
 // feedback, keeps the default policy (see newDownTrack): the top layer.
@@ -111,6 +111,9 @@ type congestion struct {
 	// reported (received or lost), and whether it stopped for over-use.
 	probeSent, probeSeen atomic.Int64
 	probeOver            atomic.Bool
+	// The probes' verdicts so far: proven by the feedback, or tried for
+	// real as the feedback left most of them out.
+	proved, trials atomic.Int64
 
 	allocMu      sync.Mutex // one allocation at a time; guards what follows
 	lastAlloc    time.Time
@@ -318,11 +321,12 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 				c.probeBackoff, c.trialBackoff = probeProvenWait, probeBackoffMin
 				c.resumeBackoff = resumeBackoffMin
 				c.proven = est
+				c.proved.Add(1)
 			case c.probeSent.Load() > 0 && 4*c.probeSeen.Load() < 3*c.probeSent.Load() && !c.probeOver.Load() && !c.overuse.Load():
-				// The feedback left most of the probe's packets out (of
-				// a Chromium subscriber's feedback on RTX probes only a
-				// part reaches us: docs/design.md, "Probing"), so the
-				// estimate could not measure it; but nothing went
+				// The feedback left most of the probe's packets out (a
+				// receiver that does not report them all, or feedback
+				// lost on the way), so the estimate could not measure
+				// it; but nothing went
 				// wrong while it ran and since: the media's delay did not
 				// grow, nothing was lost. The step is tried for real, and
 				// congestion control takes it back if the link does not
@@ -332,6 +336,7 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 				c.mu.Unlock()
 				c.probeBackoff = c.trialBackoff
 				c.trialBackoff = min(2*c.trialBackoff, trialBackoffMax)
+				c.trials.Add(1)
 			default:
 				c.probeBackoff = max(probeBackoffMin, min(2*c.probeBackoff, probeBackoffMax))
 			}

@@ -22,6 +22,15 @@ import (
 // a net, its sockets are there (see nsNet); without, on loopback.
 func twccAPI(t *testing.T, n transport.Net) *webrtc.API {
 	t.Helper()
+	return subscriberAPI(t, n, false)
+}
+
+// subscriberAPI is twccAPI, with VP8's RTX stream when rtx is set: the
+// probes then go on it, and the client's feedback names, as a browser's
+// does, the SSRC of the last packet received, the RTX SSRC after a
+// probe packet.
+func subscriberAPI(t *testing.T, n transport.Net, rtx bool) *webrtc.API {
+	t.Helper()
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -46,6 +55,13 @@ func twccAPI(t *testing.T, n transport.Net) *webrtc.API {
 	}{{webrtc.MimeTypeOpus, 48000, 2, 111, webrtc.RTPCodecTypeAudio}, {webrtc.MimeTypeVP8, 90000, 0, 96, webrtc.RTPCodecTypeVideo}} {
 		err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: c.mime, ClockRate: c.rate, Channels: c.ch,
 			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}}, PayloadType: c.pt}, c.kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rtx {
+		err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000,
+			SDPFmtpLine: "apt=96"}, PayloadType: 97}, webrtc.RTPCodecTypeVideo)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,6 +123,36 @@ func TestCongestionClimbsOnAFreeLink(t *testing.T) {
 	st := e.Stats()
 	if st.LayerDowns != [maxLayers]int{0, 0, 1} || st.LayerSwitches < 1 || len(st.Estimates) != 1 || st.Estimates[0] < 900_000 || st.PausedDowns != 0 {
 		t.Fatalf("stats %+v: want one down track on the top layer after a switch, one estimate", st)
+	}
+}
+
+// TestProbeFeedbackOnRTX: a subscriber with an RTX stream is probed on
+// it, and its feedback on the probe, addressed to the RTX SSRC, reaches
+// the estimator: the probes prove the link by themselves.
+func TestProbeFeedbackOnRTX(t *testing.T) {
+	frames := vp8Ladder(t, 4, []string{"640x360", "320x180", "160x90"}, []int{1200, 400, 120})
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	a := join(t, room, "a")
+	a.publishSimulcast([]string{"f", "h", "q"}, frames)
+	up := upOf(t, a.p, video)
+	eventually(t, "every layer flows", func() bool {
+		return up.layers[0].started.Load() && up.layers[1].started.Load() && up.layers[2].started.Load()
+	})
+	b := joinWith(t, room, "b", subscriberAPI(t, nil, true))
+	waitDowns(t, b.p, up.ID())
+	d := downOf(b.p, up)
+	eventually(t, "b's down track has an RTX stream", func() bool {
+		bd := d.binding.Load()
+		return bd != nil && bd.rtxSSRC != 0 && bd.twcc != 0
+	})
+	cc := b.p.subConn.cc
+	eventually(t, "b climbs to the top layer", func() bool { return d.CurrentLayer() == 2 })
+	t.Logf("probes proven %d, tried for real %d; last probe: %d packets sent, %d reported",
+		cc.proved.Load(), cc.trials.Load(), cc.probeSent.Load(), cc.probeSeen.Load())
+	if cc.proved.Load() == 0 || cc.trials.Load() != 0 {
+		t.Fatalf("%d probes proven by the feedback and %d tried for real as it left most of them out: want only the first",
+			cc.proved.Load(), cc.trials.Load())
 	}
 }
 

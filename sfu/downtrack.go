@@ -519,24 +519,33 @@ func (d *DownTrack) direct() *directSender {
 // readRTCP reads the subscriber's RTCP for this track until the sender
 // stops. Keyframe requests are passed upstream; NACKs are answered from
 // the up track's packet cache. Reading also feeds the interceptors.
+// The feedback addressed to the track's RTX SSRC is read beside it, once
+// the first RTCP shows the connection's SRTP session up (see rtxFeedback).
 func (d *DownTrack) readRTCP() {
 	var cc *congestion
 	if d.conn != nil {
 		cc = d.conn.cc
 	}
-	readFeedback(d.sender, d.requestKeyframe, d.retransmit, cc)
+	var rtx rtxFeedback
+	defer rtx.stop()
+	readFeedback(d.sender, d.requestKeyframe, d.retransmit, cc, func() { rtx.start(d, cc) })
 }
 
 // readFeedback reads a sender's RTCP until it stops: keyframe requests
 // (PLI, FIR) call keyframe, NACKs retransmit, with a buffer of maxPacket
 // bytes made at the first; transport-cc feedback and REMB go to cc, the
-// connection's congestion control, if it has one.
-func readFeedback(sender *webrtc.RTPSender, keyframe func(), retransmit func(*rtcp.TransportLayerNack, []byte), cc *congestion) {
+// connection's congestion control, if it has one. first, if not nil, is
+// called once, after the first read.
+func readFeedback(sender *webrtc.RTPSender, keyframe func(), retransmit func(*rtcp.TransportLayerNack, []byte), cc *congestion, first func()) {
 	var buf []byte
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
+		}
+		if first != nil {
+			first()
+			first = nil
 		}
 		for _, p := range pkts {
 			switch p := p.(type) {

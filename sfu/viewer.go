@@ -517,7 +517,7 @@ func (t *viewTrack) requestKeyframe() {
 // readRTCP reads the viewer's RTCP for this stream until the connection
 // closes: keyframe requests go to the source, NACKs are answered from
 // its cache.
-func (t *viewTrack) readRTCP() { readFeedback(t.sender, t.requestKeyframe, t.retransmit, nil) }
+func (t *viewTrack) readRTCP() { readFeedback(t.sender, t.requestKeyframe, t.retransmit, nil, nil) }
 
 // retransmit sends again the video packets a NACK asks for that are still
 // in their source's cache, as they were sent.
