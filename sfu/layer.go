@@ -24,7 +24,7 @@ type layer struct {
 	up     *UpTrack
 	index  int32  // 0 is the lowest resolution
 	rid    string // the encoding's rid; empty for a plain track
-	remote *webrtc.TrackRemote
+	remote rtpStream
 
 	cache    *packetCache // video only: answers subscribers' NACKs
 	keyframe *throttle    // PLIs for this layer's SSRC

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,7 @@ type Participant struct {
 	ups         map[string]*UpTrack
 	upSeq       int
 	screenMids  map[string]bool                  // the publish offer's m-sections that share a screen
+	simGroups   map[string][]uint32              // the publish offer's SIM groups by mid (see simGroups)
 	simulcast   map[*webrtc.RTPReceiver]*UpTrack // the simulcast ups, by their receiver
 	refused     map[*webrtc.RTPReceiver]bool     // simulcast tracks refused
 	downs       map[*UpTrack]*DownTrack
@@ -168,6 +170,7 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 	pc := p.pub
 	sdp = p.filterCandidates(PCPublish, sdp)
 	p.screenMids = screenMids(sdp)
+	sdp, p.simGroups = simGroups(sdp)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return "", fmt.Errorf("publish offer: %w", err)
 	}
@@ -349,6 +352,8 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	streams := []layerSource{{remote: t}}
 	if t.RID() != "" {
 		streams = simulcastStreams(recv)
+	} else if group := p.simGroups[midOf(p.pub, recv)]; t.Kind() == webrtc.RTPCodecTypeVideo && slices.Contains(group, uint32(t.SSRC())) {
+		streams = p.ssrcSimulcastStreams(t, recv, codec, group)
 	}
 	p.upSeq++
 	screen := t.Kind() == webrtc.RTPCodecTypeVideo && p.screenMids[midOf(p.pub, recv)]
@@ -359,6 +364,9 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	up := newUpTrack(fmt.Sprintf("%s-%s%d", p.ID, what, p.upSeq), p, t.Kind(), codec, streams)
 	up.screen = screen
 	l := up.layerOf(t.RID())
+	if len(streams) > 1 && t.RID() == "" {
+		l = up.layerOfStream(t)
+	}
 	if l == nil {
 		// A rid beyond the layers kept: the track's first packet came
 		// on an encoding it does not forward.
@@ -379,7 +387,57 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		p.simulcast[recv] = up
 	}
 	p.log.Debug("publishing", "track", up.id, "codec", up.codec.MimeType, "layers", up.Layers())
+	for _, o := range up.layers {
+		if _, own := o.remote.(*ssrcStream); own {
+			// Read on goroutines of their own, as Pion's tracks are.
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.mu.Lock()
+				p.runLayerLocked(up, o, recv)
+			}()
+		}
+	}
 	p.runLayerLocked(up, l, recv)
+}
+
+// ssrcSimulcastStreams lists the layers of a video whose encodings the
+// offer groups by SSRC (see simGroups): t, Pion's track of one of them,
+// and the SFU's own streams of the others, the highest maxLayers kept.
+// Should the others not open, t alone.
+func (p *Participant) ssrcSimulcastStreams(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver, codec webrtc.RTPCodecParameters, group []uint32) []layerSource {
+	alone := []layerSource{{remote: t}}
+	if len(group) > maxLayers {
+		group = group[len(group)-maxLayers:]
+	}
+	var streams []layerSource
+	for _, ssrc := range group {
+		if ssrc == uint32(t.SSRC()) {
+			streams = append(streams, layerSource{remote: t})
+			continue
+		}
+		s, err := openSSRCStream(p.pub, recv, codec, ssrc)
+		if err != nil {
+			p.log.Warn("simulcast encoding not read", "ssrc", ssrc, "err", err)
+			closeOwnStreams(streams)
+			return alone
+		}
+		streams = append(streams, layerSource{remote: s})
+	}
+	if !slices.ContainsFunc(streams, func(s layerSource) bool { return s.remote == rtpStream(t) }) {
+		closeOwnStreams(streams)
+		return alone
+	}
+	return streams
+}
+
+// closeOwnStreams closes the SFU's own streams among streams.
+func closeOwnStreams(streams []layerSource) {
+	for _, s := range streams {
+		if o, ok := s.remote.(*ssrcStream); ok {
+			o.close()
+		}
+	}
 }
 
 // screenMids returns the mids of the m-sections of a publish offer that
@@ -472,6 +530,16 @@ func (p *Participant) runLayerLocked(up *UpTrack, l *layer, recv *webrtc.RTPRece
 		}
 	}
 	l.forward()
+	if _, own := l.remote.(*ssrcStream); !own {
+		// Pion's track ended (the publisher stopped it, or the
+		// connection closed): so do the SFU's own streams of the same
+		// video, which Pion does not close.
+		for _, o := range up.layers {
+			if s, ok := o.remote.(*ssrcStream); ok {
+				s.close()
+			}
+		}
+	}
 	p.mu.Lock()
 	up.loops--
 	last := up.loops == 0

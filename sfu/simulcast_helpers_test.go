@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +38,45 @@ type simulcastSend struct {
 // every 40 ms, looping, until the client ends. Each packet carries the
 // mid and rid header extensions.
 func (c *testClient) publishSimulcast(rids []string, frames [][]testmedia.Frame) *simulcastSend {
+	c.t.Helper()
+	return c.publishEncodings(rids, frames, false)
+}
+
+// publishSSRCSimulcast is publishSimulcast with the encodings declared
+// by SSRC, as older browsers do: the offer groups them with
+// "a=ssrc-group:SIM" from the lowest resolution to the highest (the
+// reverse of rids, given the largest first), and names no rid; the
+// packets carry none.
+func (c *testClient) publishSSRCSimulcast(rids []string, frames [][]testmedia.Frame) *simulcastSend {
+	c.t.Helper()
+	return c.publishEncodings(rids, frames, true)
+}
+
+// ssrcSimulcastOffer turns an offer of rid-based simulcast into one of
+// SSRC-based simulcast: no rids, no rid header extensions, and a SIM
+// group of ssrcs.
+func ssrcSimulcastOffer(offer string, ssrcs []uint32) string {
+	var out []string
+	group := "a=ssrc-group:SIM"
+	for _, s := range ssrcs {
+		group += " " + strconv.FormatUint(uint64(s), 10)
+	}
+	for _, line := range strings.Split(offer, "\r\n") {
+		switch {
+		case strings.HasPrefix(line, "a=rid:"), strings.HasPrefix(line, "a=simulcast:"),
+			strings.HasPrefix(line, "a=extmap:") && strings.Contains(line, "rtp-stream-id"):
+			continue
+		case (strings.HasPrefix(line, "a=ssrc-group:") || strings.HasPrefix(line, "a=ssrc:")) && group != "" &&
+			slices.ContainsFunc(ssrcs, func(s uint32) bool { return strings.Contains(line, strconv.FormatUint(uint64(s), 10)) }):
+			out = append(out, group)
+			group = ""
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\r\n")
+}
+
+func (c *testClient) publishEncodings(rids []string, frames [][]testmedia.Frame, bySSRC bool) *simulcastSend {
 	c.t.Helper()
 	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -71,6 +113,16 @@ func (c *testClient) publishSimulcast(rids []string, frames [][]testmedia.Frame)
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	if bySSRC {
+		var low2high []uint32
+		for _, e := range slices.Backward(sender.GetParameters().Encodings) {
+			low2high = append(low2high, uint32(e.SSRC))
+		}
+		sdpText = ssrcSimulcastOffer(sdpText, low2high)
+		if !strings.Contains(sdpText, "a=ssrc-group:SIM") {
+			c.t.Fatalf("no SIM group made of the offer:\n%s", sdpText)
+		}
+	}
 	answer, err := c.p.HandleOffer(sdpText)
 	if err != nil {
 		c.t.Fatalf("HandleOffer: %v", err)
@@ -91,8 +143,8 @@ func (c *testClient) publishSimulcast(rids []string, frames [][]testmedia.Frame)
 			ridID = uint8(e.ID)
 		}
 	}
-	if midID == 0 || ridID == 0 {
-		c.t.Fatal("the SFU did not accept the simulcast header extensions")
+	if midID == 0 || (ridID == 0) != bySSRC {
+		c.t.Fatalf("the SFU accepted the header extensions mid %d, rid %d", midID, ridID)
 	}
 	mid := tr.Mid()
 	c.mu.Lock()
@@ -130,7 +182,9 @@ func (c *testClient) publishSimulcast(rids []string, frames [][]testmedia.Frame)
 				f := frames[i][n%len(frames[i])]
 				for _, p := range packetizers[i].Packetize(f.Data, 3600) {
 					_ = p.SetExtension(midID, []byte(mid))
-					_ = p.SetExtension(ridID, []byte(rid))
+					if !bySSRC {
+						_ = p.SetExtension(ridID, []byte(rid))
+					}
 					_ = s.locals[i].WriteRTP(p)
 				}
 			}

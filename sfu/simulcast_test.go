@@ -210,6 +210,72 @@ func TestSimulcast(t *testing.T) {
 	}
 }
 
+// TestSSRCSimulcast: a publisher that declares its three encodings by
+// SSRC (a SIM group, no rids) publishes one up track of three layers, in
+// the group's order; its subscriber climbs to the highest, is switched
+// to each, and receives one stream that ffmpeg decodes without an
+// error; the layers the SFU reads itself end with the track, and when
+// the publisher leaves nothing of them runs.
+func TestSSRCSimulcast(t *testing.T) {
+	frames := vp8Sizes(t, 2, "320x240", "160x120", "80x60")
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	a := join(t, room, "a")
+	sim := a.publishSSRCSimulcast([]string{"f", "h", "q"}, frames)
+	up := upOf(t, a.p, video)
+	if len(up.layers) != 3 {
+		t.Fatalf("%d layers, want 3", len(up.layers))
+	}
+	for i, l := range up.layers {
+		if got, want := uint32(l.remote.SSRC()), sim.ssrcs[2-i]; got != want {
+			t.Errorf("layer %d is SSRC %d, want %d", i, got, want)
+		}
+	}
+	eventually(t, "every layer flows", func() bool {
+		return up.layers[0].started.Load() && up.layers[1].started.Load() && up.layers[2].started.Load() &&
+			up.layers[0].octets.Load() > 0 && up.layers[1].octets.Load() > 0 && up.layers[2].octets.Load() > 0
+	})
+	b := join(t, room, "b")
+	b.mu.Lock()
+	b.keep = true
+	b.mu.Unlock()
+	waitDowns(t, b.p, up.ID())
+	d := downOf(b.p, up)
+	eventually(t, "b climbs to the highest layer", func() bool { return d.CurrentLayer() == 2 })
+	b.waitPackets(up.ID(), 20)
+	for _, target := range []int{0, 1, 2} {
+		plis := sim.plis[2-target].Load()
+		d.SetTargetLayer(target)
+		eventually(t, "b is switched", func() bool { return d.CurrentLayer() == target })
+		eventually(t, "the target layer was asked for a keyframe", func() bool { return sim.plis[2-target].Load() > plis })
+		b.waitPackets(up.ID(), 20)
+	}
+	var widths []int
+	width := 0
+	kept := b.received(up.ID()).kept
+	for _, p := range kept {
+		if w, ok := keyframeWidth(p.Payload); ok && w != width {
+			width = w
+			widths = append(widths, w)
+		}
+	}
+	if want := []int{80, 320, 80, 160, 320}; !slices.Equal(widths, want) {
+		t.Errorf("b received pictures %v wide in turn, want %v", widths, want)
+	}
+	path, n := writeIVF(t, kept)
+	if errs := decodeErrors(t, path); errs != "" {
+		t.Errorf("ffmpeg decodes what b received with errors:\n%s", errs)
+	}
+	if n < 40 {
+		t.Errorf("b received %d frames", n)
+	}
+	a.p.Leave()
+	eventually(t, "a's video ends", up.Closed)
+	if left := ownedRunning([]string{"parley/sfu.(*layer).forward", "parley/sfu.(*layer).readRTCP"}); len(left) > 0 {
+		t.Errorf("running after the publisher left:\n%s", strings.Join(left, "\n\n"))
+	}
+}
+
 // keyframeWidth is the width of the picture a VP8 keyframe's first
 // packet begins.
 func keyframeWidth(payload []byte) (int, bool) {

@@ -97,10 +97,11 @@ type UpTrack struct {
 }
 
 // layerSource is one RTP stream a publisher declared for a track: its rid
-// (empty unless simulcast) and Pion's track for it.
+// (empty unless rid-based simulcast) and Pion's track for it, or the
+// SFU's own stream of its SSRC (SSRC-based simulcast).
 type layerSource struct {
 	rid    string
-	remote *webrtc.TrackRemote
+	remote rtpStream
 }
 
 // newUpTrack makes a track of the given streams, already ordered from
@@ -266,6 +267,16 @@ func (u *UpTrack) bottomLayer() int32 {
 	return 0
 }
 
+// layerOfStream returns the layer read from s, or nil.
+func (u *UpTrack) layerOfStream(s rtpStream) *layer {
+	for _, l := range u.layers {
+		if l.remote == s {
+			return l
+		}
+	}
+	return nil
+}
+
 // layerOf returns the layer of rid, or nil.
 func (u *UpTrack) layerOf(rid string) *layer {
 	for _, l := range u.layers {
@@ -409,10 +420,17 @@ func (u *UpTrack) LastSenderReport() (SenderReport, bool) {
 // reading also feeds the receiver-side interceptors. It returns when the
 // receiver stops.
 func (l *layer) readRTCP(recv *webrtc.RTPReceiver) {
+	own, _ := l.remote.(*ssrcStream)
+	var buf []byte
+	if own != nil {
+		buf = make([]byte, maxPacket)
+	}
 	for {
 		var pkts []rtcp.Packet
 		var err error
-		if l.rid != "" {
+		if own != nil {
+			pkts, err = own.readRTCP(buf)
+		} else if l.rid != "" {
 			pkts, _, err = recv.ReadSimulcastRTCP(l.rid)
 		} else {
 			pkts, _, err = recv.ReadRTCP()
