@@ -27,7 +27,9 @@ type Server struct {
 	Webhooks        []Webhook       `toml:"webhooks" json:"webhooks"`
 	WebhookDelivery WebhookDelivery `toml:"webhook_delivery" json:"webhook_delivery"`
 	Admin           Admin           `toml:"admin" json:"admin"`
-	Log             Log             `toml:"log" json:"log"`
+	// Cluster makes the server a node of a cluster; off by default.
+	Cluster Cluster `toml:"cluster" json:"cluster"`
+	Log     Log     `toml:"log" json:"log"`
 }
 
 // HTTP configures the HTTP server (pages, API and the signaling websocket).
@@ -269,6 +271,7 @@ func Default() Server {
 		Webhooks:        []Webhook{},
 		WebhookDelivery: defaultWebhookDelivery(),
 		Admin:           Admin{Tokens: []AdminToken{}},
+		Cluster:         defaultCluster(),
 		Log:             Log{Level: "info", Format: "text"},
 	}
 }
@@ -441,6 +444,7 @@ func (s Server) problems() problems {
 	s.Mail.problems(&p)
 	webhookProblems(&p, s.Webhooks, s.WebhookDelivery)
 	s.Admin.problems(&p)
+	s.Cluster.problems(&p)
 
 	// storage, log
 	if strings.TrimSpace(s.Storage.DataDir) == "" {

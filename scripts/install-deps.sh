@@ -23,6 +23,7 @@ declare -A APT_COMMANDS=(
 	[ip]=iproute2
 	[openssl]=openssl
 	[systemd-analyze]=systemd
+	[redis-server]=redis-server
 )
 
 need_go() {
@@ -54,23 +55,24 @@ apt_install() {
 	fi
 	rm -f "$log"
 	for pkg in "${missing[@]}"; do
-		if [ "$pkg" = coturn ]; then
-			keep_coturn_off "$sudo"
-		fi
+		case $pkg in
+		coturn | redis-server) keep_daemon_off "$sudo" "$pkg" ;;
+		esac
 	done
 }
 
-# coturn is installed for its test client, turnutils_uclient, only. On a
-# machine run by systemd its package enables and starts the turnserver
-# daemon (TURNSERVER_ENABLED in /etc/default/coturn is read only by the SysV
-# init script), which would hold port 3478: stop it and keep it off. Only
-# called right after this script installed coturn, so an operator's own
-# coturn is left alone.
-keep_coturn_off() {
-	local sudo=$1
-	if [ -d /run/systemd/system ] && systemctl list-unit-files coturn.service >/dev/null 2>&1; then
-		echo "install-deps: stopping and disabling the coturn daemon (only its test tools are needed)"
-		$sudo systemctl disable --now coturn.service
+# coturn is installed for its test client, turnutils_uclient, only, and
+# redis-server for the cluster tests, which start their own. On a
+# machine run by systemd each package enables and starts its daemon
+# (coturn's TURNSERVER_ENABLED in /etc/default/coturn is read only by the
+# SysV init script), which would hold its port (3478, 6379): stop it and
+# keep it off. Only called right after this script installed the package,
+# so an operator's own daemon is left alone.
+keep_daemon_off() {
+	local sudo=$1 unit=$2
+	if [ -d /run/systemd/system ] && systemctl list-unit-files "$unit.service" >/dev/null 2>&1; then
+		echo "install-deps: stopping and disabling the $unit daemon (the tests start their own)"
+		$sudo systemctl disable --now "$unit.service"
 	fi
 }
 
