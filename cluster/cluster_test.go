@@ -1,0 +1,451 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"parley/configs"
+	"parley/internal/leakcheck"
+	"parley/internal/redistest"
+)
+
+// testLog is quiet unless the test runs with -v.
+func testLog() *slog.Logger {
+	level := slog.LevelWarn
+	if testing.Verbose() {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// usage is a room load that a test sets.
+type usage struct {
+	mu    sync.Mutex
+	rooms map[string]int
+}
+
+func (u *usage) set(room string, n int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.rooms == nil {
+		u.rooms = map[string]int{}
+	}
+	u.rooms[room] = n
+}
+
+func (u *usage) get() map[string]int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range u.rooms {
+		out[k] = v
+	}
+	return out
+}
+
+// startNode starts a node of the cluster on redisURL; the test closes it.
+func startNode(t *testing.T, redisURL, id string, u *usage, mutate func(*Config)) *Node {
+	t.Helper()
+	cfg := Config{
+		Cluster: configs.Cluster{
+			RedisURL:     redisURL,
+			NodeID:       id,
+			PublicURL:    "http://" + id + ".test:8080",
+			KeyPrefix:    "t:",
+			Heartbeat:    configs.Duration(100 * time.Millisecond),
+			Lease:        configs.Duration(time.Second),
+			ReleaseAfter: configs.Duration(30 * time.Second),
+		},
+		MediaAddr: "127.0.0.1:7882",
+	}
+	if u != nil {
+		cfg.Usage = u.get
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	n, err := New(cfg, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	return n
+}
+
+// redisClient is a plain client of the test's Redis, to look at and to
+// spoil its keys.
+func redisClient(t *testing.T, url string) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// waitFor polls cond until it holds, for at most 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func ids(nodes []NodeInfo) string {
+	var s []string
+	for _, n := range nodes {
+		s = append(s, fmt.Sprintf("%s(%d)", n.ID, n.Load))
+	}
+	return strings.Join(s, " ")
+}
+
+func TestRegistry(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	ctx := context.Background()
+	var ua usage
+	a := startNode(t, url, "a", &ua, nil)
+	b := startNode(t, url, "b", nil, nil)
+	c := startNode(t, url, "c", nil, nil)
+
+	nodes, err := a.Nodes(ctx)
+	if err != nil || ids(nodes) != "a(0) b(0) c(0)" {
+		t.Fatalf("nodes %s, %v; want a b c", ids(nodes), err)
+	}
+	if nodes[1].URL != "http://b.test:8080" || nodes[1].Media != "127.0.0.1:7882" {
+		t.Errorf("b's record: %+v", nodes[1])
+	}
+	// The load is the rooms' usage, renewed at each heartbeat.
+	ua.set("chat", 3)
+	ua.set("forum", 2)
+	waitFor(t, "a's load is 5", func() bool {
+		nodes, _ := b.Nodes(ctx)
+		return ids(nodes) == "a(5) b(0) c(0)"
+	})
+	// Every node knows the others' origins.
+	waitFor(t, "c's origin is known to a", func() bool { return a.KnownOrigin("HTTP://c.test:8080") })
+	if a.KnownOrigin("http://evil.test:8080") {
+		t.Error("an origin that is no node's is known")
+	}
+
+	// A clean stop removes the record at once.
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, err := a.Nodes(ctx); err != nil || ids(nodes) != "a(5) c(0)" {
+		t.Fatalf("after b closed: nodes %s, %v", ids(nodes), err)
+	}
+	// A node that dies leaves its record until its TTL (one lease) ends.
+	died := time.Now()
+	c.Abandon()
+	if nodes, _ := a.Nodes(ctx); ids(nodes) != "a(5) c(0)" {
+		t.Fatalf("just after c died: nodes %s", ids(nodes))
+	}
+	waitFor(t, "c's record expires", func() bool {
+		nodes, _ := a.Nodes(ctx)
+		return ids(nodes) == "a(5)"
+	})
+	if d := time.Since(died); d > 2*time.Second {
+		t.Errorf("c's record expired after %v, want about one lease (1s)", d)
+	}
+	t.Logf("a dead node's record expired %v after it died", time.Since(died).Round(10*time.Millisecond))
+	// Its id is gone from the set too.
+	if n, err := redisClient(t, url).SCard(ctx, "t:nodes").Result(); err != nil || n != 1 {
+		t.Errorf("the set of nodes holds %d ids (%v), want 1", n, err)
+	}
+}
+
+func TestPlaceRace(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	a := startNode(t, url, "a", nil, nil)
+	b := startNode(t, url, "b", nil, nil)
+	nodes := map[string]*Node{a.URL(): a, b.URL(): b}
+	ctx := context.Background()
+	for r := range 20 {
+		room := fmt.Sprintf("room%d", r)
+		answers := make([]string, 16)
+		errs := make([]error, 16)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range answers {
+			wg.Go(func() {
+				n := a
+				if i%2 == 1 {
+					n = b
+				}
+				<-start
+				owner, err := n.Place(ctx, room)
+				if owner == "" {
+					owner = n.URL() // here
+				}
+				answers[i], errs[i] = owner, err
+			})
+		}
+		close(start)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		for i, ans := range answers {
+			if ans != answers[0] {
+				t.Fatalf("%s: answer %d is %s, answer 0 %s: two owners", room, i, ans, answers[0])
+			}
+		}
+		owner := nodes[answers[0]]
+		if owner == nil {
+			t.Fatalf("%s: owner %q is no node", room, answers[0])
+		}
+		// The owner answered "" (here) at least once, so it holds the room;
+		// the other does not.
+		other := a
+		if owner == a {
+			other = b
+		}
+		if !contains(owner.Owned(), room) || contains(other.Owned(), room) {
+			t.Fatalf("%s: owned by %s: %v, by %s: %v", room, owner.ID(), owner.Owned(), other.ID(), other.Owned())
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPlaceLeastLoadedAndRenewal(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	ctx := context.Background()
+	var ua, ub usage
+	ua.set("busy", 5)
+	a := startNode(t, url, "a", &ua, nil)
+	b := startNode(t, url, "b", &ub, nil)
+	waitFor(t, "a's load is known", func() bool {
+		nodes, _ := b.Nodes(ctx)
+		return ids(nodes) == "a(5) b(0)"
+	})
+	// a gets the first join: b is less loaded, so the room goes to b.
+	owner, err := a.Place(ctx, "chat")
+	if err != nil || owner != b.URL() {
+		t.Fatalf("a places chat on %q (%v), want b's %s", owner, err, b.URL())
+	}
+	if len(b.Owned()) != 0 {
+		t.Fatal("b holds chat before any client came to it")
+	}
+	// The client comes to b, which adopts the lease.
+	if owner, err := b.Place(ctx, "chat"); err != nil || owner != "" {
+		t.Fatalf("b: owner %q (%v), want here", owner, err)
+	}
+	ub.set("chat", 1)
+	// b renews the lease while the room is in use: it outlives several
+	// leases' time.
+	rc := redisClient(t, url)
+	until := time.Now().Add(3 * time.Second)
+	for time.Now().Before(until) {
+		if v, err := rc.Get(ctx, "t:room:chat").Result(); err != nil || v != "b" {
+			t.Fatalf("the lease of chat is %q (%v), want b", v, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if owner, err := a.Place(ctx, "chat"); err != nil || owner != b.URL() {
+		t.Fatalf("a: owner %q (%v), want b", owner, err)
+	}
+
+	// Equal loads: the node that gets the join keeps the room.
+	ua.set("busy", 0)
+	ub.set("chat", 0)
+	waitFor(t, "loads are 0", func() bool {
+		nodes, _ := a.Nodes(ctx)
+		return ids(nodes) == "a(0) b(0)"
+	})
+	if owner, err := a.Place(ctx, "forum"); err != nil || owner != "" {
+		t.Fatalf("a places forum on %q (%v), want itself", owner, err)
+	}
+}
+
+func TestPlacedLeaseNotAdoptedExpires(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	ctx := context.Background()
+	var ua usage
+	ua.set("busy", 1)
+	a := startNode(t, url, "a", &ua, nil)
+	b := startNode(t, url, "b", nil, nil)
+	waitFor(t, "a's load is known", func() bool { nodes, _ := a.Nodes(ctx); return ids(nodes) == "a(1) b(0)" })
+	if owner, _ := a.Place(ctx, "chat"); owner != b.URL() {
+		t.Fatalf("placed on %q, want b", owner)
+	}
+	// Nobody goes to b: the lease it was given expires.
+	rc := redisClient(t, url)
+	waitFor(t, "the unadopted lease expires", func() bool { return rc.Exists(ctx, "t:room:chat").Val() == 0 })
+}
+
+func TestRelease(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	ctx := context.Background()
+	rc := redisClient(t, url)
+	var ua usage
+	a := startNode(t, url, "a", &ua, func(c *Config) { c.ReleaseAfter = configs.Duration(300 * time.Millisecond) })
+	b := startNode(t, url, "b", nil, nil)
+	if owner, err := a.Place(ctx, "chat"); err != nil || owner != "" {
+		t.Fatalf("owner %q (%v)", owner, err)
+	}
+	ua.set("chat", 2)
+	// Only the holder may renew or release: b's attempts change nothing.
+	if ok, err := b.renewLeases(ctx, []string{"chat"}); err != nil || ok[0] {
+		t.Fatalf("b renewed a's lease: %v %v", ok, err)
+	}
+	if err := b.release(ctx, []string{"chat"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := rc.Get(ctx, "t:room:chat").Val(); v != "a" {
+		t.Fatalf("after b's release the lease is %q, want a", v)
+	}
+	// Empty: released after release_after.
+	ua.set("chat", 0)
+	waitFor(t, "the empty room's lease is released", func() bool { return rc.Exists(ctx, "t:room:chat").Val() == 0 })
+	if len(a.Owned()) != 0 {
+		t.Errorf("a still owns %v", a.Owned())
+	}
+
+	// A clean stop releases the leases it holds.
+	if owner, err := a.Place(ctx, "forum"); err != nil || owner != "" {
+		t.Fatalf("owner %q (%v)", owner, err)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rc.Exists(ctx, "t:room:forum", "t:node:a").Val() != 0 {
+		t.Error("a's lease or record is left after a clean stop")
+	}
+	if _, err := a.Place(ctx, "forum"); err == nil {
+		t.Error("a closed node places rooms")
+	}
+}
+
+func TestLostLease(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	ctx := context.Background()
+	lost := make(chan string, 1)
+	var ua usage
+	ua.set("chat", 1)
+	a := startNode(t, url, "a", &ua, func(c *Config) { c.OnLost = func(room string) { lost <- room } })
+	if owner, err := a.Place(ctx, "chat"); err != nil || owner != "" {
+		t.Fatalf("owner %q (%v)", owner, err)
+	}
+	// Another holder takes the key (as after a long Redis outage).
+	redisClient(t, url).Set(ctx, "t:room:chat", "z", time.Minute)
+	select {
+	case room := <-lost:
+		if room != "chat" {
+			t.Fatalf("lost %q", room)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the lost lease was not noticed")
+	}
+	if len(a.Owned()) != 0 {
+		t.Errorf("a still owns %v", a.Owned())
+	}
+	// z has no live record: the lease is void, and a places the room again.
+	if owner, err := a.Place(ctx, "chat"); err != nil || owner != "" {
+		t.Fatalf("owner %q (%v), want a again", owner, err)
+	}
+}
+
+func TestOwnerDies(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	ctx := context.Background()
+	a := startNode(t, url, "a", nil, nil)
+	var ub usage
+	b := startNode(t, url, "b", &ub, nil)
+	if owner, err := b.Place(ctx, "chat"); err != nil || owner != "" {
+		t.Fatalf("owner %q (%v)", owner, err)
+	}
+	ub.set("chat", 1)
+	b.Abandon()
+	died := time.Now()
+	waitFor(t, "the room is placed again on a", func() bool {
+		owner, err := a.Place(ctx, "chat")
+		return err == nil && owner == ""
+	})
+	t.Logf("the room was placed again %v after its owner died (lease 1s)", time.Since(died).Round(10*time.Millisecond))
+}
+
+func TestGarbageInRedis(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	ctx := context.Background()
+	rc := redisClient(t, url)
+	a := startNode(t, url, "a", nil, nil)
+	// Records that are not node records: not JSON, another id, a URL
+	// that is no node's, a negative load, a huge one, an id that is no
+	// id, a key of another type.
+	rc.SAdd(ctx, "t:nodes", "j", "x", "u", "l", "h", "bad id!", "w")
+	rc.Set(ctx, "t:node:j", "{not json", time.Minute)
+	rc.Set(ctx, "t:node:x", `{"id":"y","url":"http://x.test"}`, time.Minute)
+	rc.Set(ctx, "t:node:u", `{"id":"u","url":"javascript:alert(1)"}`, time.Minute)
+	rc.Set(ctx, "t:node:l", `{"id":"l","url":"http://l.test","load":-100}`, time.Minute)
+	rc.Set(ctx, "t:node:h", strings.Repeat("x", 10000), time.Minute)
+	rc.HSet(ctx, "t:node:w", "id", "w")
+	nodes, err := a.Nodes(ctx)
+	if ids(nodes) != "a(0)" {
+		t.Errorf("nodes %s, want only a", ids(nodes))
+	}
+	for _, want := range []string{"node j", "names node \"y\"", "javascript", "negative", "10000 bytes", `"bad id!"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("the error %v does not say %q", err, want)
+		}
+	}
+	// A room whose lease names garbage, or a node of a garbage record.
+	rc.Set(ctx, "t:room:r1", "\x00\xff not an id", time.Minute)
+	if owner, err := a.Place(ctx, "r1"); err != nil || owner != "" {
+		t.Errorf("r1 (lease of garbage): owner %q, %v; want a, its lease replaced", owner, err)
+	}
+	rc.Set(ctx, "t:room:r2", "u", time.Minute)
+	if owner, err := a.Place(ctx, "r2"); err == nil || !strings.Contains(err.Error(), "not a node's base URL") {
+		t.Errorf("r2 (holder's record is garbage): owner %q, %v; want an error", owner, err)
+	}
+	// A lease key of another type.
+	rc.HSet(ctx, "t:room:r3", "a", "b")
+	if owner, err := a.Place(ctx, "r3"); err == nil || !strings.Contains(err.Error(), "read its lease") {
+		t.Errorf("r3 (a hash): owner %q, %v; want an error", owner, err)
+	}
+	// Renewal of a held room whose key became a hash: lost, not a panic.
+	var got atomic.Value
+	b := startNode(t, url, "b", nil, func(c *Config) { c.OnLost = func(room string) { got.Store(room) } })
+	if owner, err := b.Place(ctx, "r4"); err != nil || owner != "" {
+		t.Fatalf("r4: owner %q, %v", owner, err)
+	}
+	rc.Del(ctx, "t:room:r4")
+	rc.HSet(ctx, "t:room:r4", "a", "b")
+	waitFor(t, "r4 is lost", func() bool { return got.Load() == "r4" })
+	// Redis gone: clear errors.
+	a.Abandon()
+	if _, err := a.Nodes(ctx); err == nil {
+		t.Error("no error from a closed client")
+	}
+}
