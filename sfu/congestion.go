@@ -74,11 +74,49 @@ const (
 	probeWarmup = time.Second
 )
 
+// ccStream is a stream that congestion control gives its share of the
+// estimate: a participant's down track (DownTrack) or a viewer's stream.
+type ccStream interface {
+	// ccLayers says what the stream may be sent at now. A stream whose
+	// size cannot be chosen (audio, a video without layers) has fixed,
+	// its bitrate. A video with layers has count layers, the bitrate of
+	// each (0 where it does not flow or is above what the subscriber
+	// shows), hidden when the subscriber shows none, and flows when one
+	// of its layers flows, shown or not.
+	ccLayers(now time.Time) ccLayers
+	// layered: a video with layers to choose from.
+	layered() bool
+	// Paused: its video is paused (or not begun); pausedTold: for
+	// congestion, and the subscriber was told.
+	Paused() bool
+	pausedTold() bool
+	// pause stops its video; tell: for congestion, to be told.
+	pause(tell bool)
+	TargetLayer() int
+	SetTargetLayer(l int)
+	CurrentLayer() int
+	// climbToTop gives the stream back to the default policy.
+	climbToTop()
+	// duplicate sends again, as a probe, the k-th latest (modulo 8)
+	// packet it sent, and returns its size; 0 when there is none.
+	duplicate(k int, buf []byte) int
+}
+
+// ccLayers is what ccStream.ccLayers says.
+type ccLayers struct {
+	layered       bool
+	fixed         float64
+	count         int
+	rates         [maxLayers]float64
+	hidden, flows bool
+}
+
 // congestion is one subscribe connection's congestion control.
 type congestion struct {
-	p    *Participant
-	conn *subConn
-	hist *sendHistory
+	// streams lists the streams sent on the connection now.
+	streams func() []ccStream
+	conn    *subConn
+	hist    *sendHistory
 
 	mu  sync.Mutex // guards est, the conversion scratch and the probe floor
 	est *bwe
@@ -117,7 +155,7 @@ type congestion struct {
 
 	allocMu      sync.Mutex // one allocation at a time; guards what follows
 	lastAlloc    time.Time
-	wantUp       map[*DownTrack]int // allocations in a row that wanted more
+	wantUp       map[ccStream]int // allocations in a row that wanted more
 	nextProbe    time.Time
 	probeBackoff time.Duration
 	probeWant    float64 // the estimate the running probe is to prove
@@ -133,12 +171,12 @@ type congestion struct {
 	probes chan float64 // probe requests (a rate, bits per second) to prober
 }
 
-func newCongestion(p *Participant, conn *subConn) *congestion {
+func newCongestion(streams func() []ccStream, conn *subConn) *congestion {
 	return &congestion{
-		p: p, conn: conn,
+		streams: streams, conn: conn,
 		hist:          newSendHistory(time.Now().UnixNano()),
 		est:           newBWE(),
-		wantUp:        map[*DownTrack]int{},
+		wantUp:        map[ccStream]int{},
 		probeBackoff:  probeBackoffMin,
 		trialBackoff:  probeBackoffMin,
 		resumeBackoff: resumeBackoffMin,
@@ -224,8 +262,9 @@ func (c *congestion) onREMB(bitrate float32, now time.Time) {
 // videoChoice is one video down track of the subscriber in an
 // allocation.
 type videoChoice struct {
-	d      *DownTrack
+	d      ccStream
 	rates  [maxLayers]float64 // each layer's bitrate; 0 when it does not flow or is not wanted
+	count  int                // its layers
 	hidden bool               // the subscriber does not show it
 	choice int                // -1: paused
 }
@@ -244,36 +283,22 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 	c.lastAlloc = now
 	budget := est * allocShare
 	var videos []videoChoice
-	c.p.mu.Lock()
-	for up, d := range c.p.downs {
-		if d.conn != c.conn {
-			continue
-		}
-		if up.kind == webrtc.RTPCodecTypeAudio || d.follow == nil {
+	for _, d := range c.streams() {
+		l := d.ccLayers(now)
+		if !l.layered {
 			// Audio always goes; a video without layers cannot be made
 			// smaller.
-			budget -= up.layers[0].bitrate(now)
+			budget -= l.fixed
 			continue
 		}
-		top := d.maxLayer()
-		v := videoChoice{d: d, choice: -1, hidden: top < 0}
-		flows := false
-		for i := range up.layerCount() {
-			r := up.layerRate(i, now)
-			flows = flows || r > 0
-			if i <= top {
-				v.rates[i] = r
-			}
-		}
-		if !flows && !v.hidden {
+		if !l.flows && !l.hidden {
 			// The publisher sends nothing now (a camera turned off):
 			// nothing to choose, and no pause to tell of; when it sends
 			// again, the layer followed resumes at its keyframe.
 			continue
 		}
-		videos = append(videos, v)
+		videos = append(videos, videoChoice{d: d, rates: l.rates, count: l.count, hidden: l.hidden, choice: -1})
 	}
-	c.p.mu.Unlock()
 	if len(videos) == 0 {
 		return
 	}
@@ -293,7 +318,7 @@ func (c *congestion) allocate(est, acked float64, now time.Time, force bool) {
 	}
 	left, next := chooseLayers(videos, budget)
 	for _, v := range videos {
-		if v.choice < 0 && !v.hidden && (!v.d.told.Load() || force) {
+		if v.choice < 0 && !v.hidden && (!v.d.pausedTold() || force) {
 			// A pause (or a retrial that did not resume): tried again
 			// later, with the estimate the lowest layer needs, and some
 			// more, its bitrate moving.
@@ -428,7 +453,7 @@ func toTop(videos []videoChoice) float64 {
 
 // above is the lowest flowing layer above l; -1 if none.
 func (v *videoChoice) above(l int) int {
-	for i := l + 1; i < v.d.Layers(); i++ {
+	for i := l + 1; i < v.count; i++ {
 		if v.rates[i] > 0 {
 			return i
 		}
@@ -486,7 +511,9 @@ func (c *congestion) prober() {
 				if !seenAt.IsZero() && seq != seenSeq && fb == seenFeedback {
 					c.lastFeedback.Store(0)
 					c.fellBack.Store(true)
-					c.p.forConn(c.conn, func(d *DownTrack) { d.climbToTop() })
+					for _, d := range c.streams() {
+						d.climbToTop()
+					}
 				}
 				seenSeq, seenFeedback, seenAt = seq, fb, now
 			}
@@ -510,7 +537,9 @@ func (c *congestion) retryPaused(now time.Time) {
 		return
 	}
 	paused := false
-	c.p.forConn(c.conn, func(d *DownTrack) { paused = paused || d.told.Load() })
+	for _, d := range c.streams() {
+		paused = paused || d.pausedTold()
+	}
 	c.allocMu.Lock()
 	due, need := paused && now.After(c.resumeAt), c.resumeNeed
 	c.allocMu.Unlock()
@@ -552,7 +581,7 @@ func (c *congestion) probe(rate float64, buf []byte) bool {
 				return true
 			}
 			for sent < rate/8*el.Seconds() {
-				n := c.p.duplicate(c.conn, k, buf)
+				n := c.duplicate(k, buf)
 				if n == 0 {
 					return true // nothing to send copies of
 				}
@@ -564,37 +593,67 @@ func (c *congestion) probe(rate float64, buf []byte) bool {
 	}
 }
 
-// forConn calls f for each of the participant's down tracks on conn.
-func (p *Participant) forConn(conn *subConn, f func(*DownTrack)) {
-	p.mu.Lock()
-	downs := make([]*DownTrack, 0, len(p.downs))
-	for _, d := range p.downs {
-		if d.conn == conn {
-			downs = append(downs, d)
-		}
-	}
-	p.mu.Unlock()
-	for _, d := range downs {
-		f(d)
-	}
-}
-
-// duplicate sends again the k-th latest (modulo 8) packet of one of the
-// participant's simulcast videos on conn, and returns its size; 0 when
+// duplicate sends again the k-th latest (modulo 8) packet of the
+// connection's video on the highest layer, and returns its size; 0 when
 // there is none to send.
-func (p *Participant) duplicate(conn *subConn, k int, buf []byte) int {
-	var best *DownTrack
-	p.mu.Lock()
-	for _, d := range p.downs {
-		if d.conn == conn && d.follow != nil && (best == nil || d.CurrentLayer() > best.CurrentLayer()) {
+func (c *congestion) duplicate(k int, buf []byte) int {
+	var best ccStream
+	for _, d := range c.streams() {
+		if d.layered() && (best == nil || d.CurrentLayer() > best.CurrentLayer()) {
 			best = d
 		}
 	}
-	p.mu.Unlock()
 	if best == nil {
 		return 0
 	}
-	f := best.follow
+	return best.duplicate(k, buf)
+}
+
+// ccStreams lists the participant's down tracks on conn.
+func (p *Participant) ccStreams(conn *subConn) []ccStream {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ccStream, 0, len(p.downs))
+	for _, d := range p.downs {
+		if d.conn == conn {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// ccLayers says what the down track may be sent at now (see ccStream).
+func (d *DownTrack) ccLayers(now time.Time) ccLayers {
+	up := d.up
+	if !d.layered() {
+		return ccLayers{fixed: up.layers[0].bitrate(now)}
+	}
+	l := ccLayers{layered: true, count: d.Layers()}
+	top := d.maxLayer()
+	l.hidden = top < 0
+	for i := range up.layerCount() {
+		r := up.layerRate(i, now)
+		l.flows = l.flows || r > 0
+		if i <= top {
+			l.rates[i] = r
+		}
+	}
+	return l
+}
+
+func (d *DownTrack) layered() bool {
+	return d.up.kind == webrtc.RTPCodecTypeVideo && d.follow != nil
+}
+
+func (d *DownTrack) pausedTold() bool { return d.told.Load() }
+
+// duplicate sends again the k-th latest (modulo 8) packet the down track
+// sent, as a probe (see resend); 0 when there is none.
+func (d *DownTrack) duplicate(k int, buf []byte) int {
+	f := d.follow
+	if f == nil {
+		return 0
+	}
 	f.mu.Lock()
 	seq := f.lastSeq - uint16(k%8)
 	started := f.n > 0
@@ -602,7 +661,7 @@ func (p *Participant) duplicate(conn *subConn, k int, buf []byte) int {
 	if !started {
 		return 0
 	}
-	return best.resend(seq, buf, true)
+	return d.resend(seq, buf, true)
 }
 
 // Downlink is what congestion control knows of a participant's downlink

@@ -392,7 +392,7 @@ func TestChooseLayers(t *testing.T) {
 	} {
 		videos := make([]videoChoice, len(c.rates))
 		for i := range videos {
-			videos[i] = videoChoice{d: d, rates: c.rates[i], hidden: c.hidden[i], choice: -1}
+			videos[i] = videoChoice{d: d, rates: c.rates[i], count: d.Layers(), hidden: c.hidden[i], choice: -1}
 		}
 		left, next := chooseLayers(videos, c.budget)
 		var choice []int

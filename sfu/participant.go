@@ -638,7 +638,8 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 		})
 		p.sub = pc
 		p.subConn = newSubConn(pc)
-		p.subConn.cc = newCongestion(p, p.subConn)
+		conn := p.subConn
+		conn.cc = newCongestion(func() []ccStream { return p.ccStreams(conn) }, conn)
 		p.room.engine.watchDirect(p.subConn, func() { p.subscribeFailed(pc) })
 		p.wg.Add(2)
 		go func(c *subConn) {
