@@ -469,8 +469,8 @@ func TestFollowsFlowingLayer(t *testing.T) {
 		t.Fatalf("the top layer stopped for 0.3 s: the sink got %d packets more, the subscriber is on %d", len(s.w.pkts)-before, d.CurrentLayer())
 	}
 	at = sendFramesAt(u, synth, at, int(layerIdle/(33*time.Millisecond)), []int{0, 1})
-	if u.sinkFollow.target.Load() != 1 || d.TargetLayer() != 1 {
-		t.Fatalf("the top layer stopped for layerIdle: the sink's target %d, the subscriber's %d; want 1", u.sinkFollow.target.Load(), d.TargetLayer())
+	if u.top().follow.target.Load() != 1 || d.TargetLayer() != 1 {
+		t.Fatalf("the top layer stopped for layerIdle: the sink's target %d, the subscriber's %d; want 1", u.top().follow.target.Load(), d.TargetLayer())
 	}
 	at = sendFramesAt(u, synth, at, 3, []int{0, 1}, 1)
 	if got := layerOfPacket(s.w.pkts[len(s.w.pkts)-1]); got != 1 || d.CurrentLayer() != 1 {

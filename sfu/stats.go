@@ -116,14 +116,24 @@ func (e *Engine) Stats() Stats {
 				st.LayerDowns[cur]++
 			}
 		}
-		for _, s := range *u.sinks.Load() {
-			if _, viewer := s.(*viewSink); !viewer {
-				st.RecordedTracks++
-				break
-			}
+		if recordedBy(u) {
+			st.RecordedTracks++
 		}
 		st.ReceivedPackets += u.packets.Load()
 		st.ForwardedPackets += u.forwarded()
 	}
 	return st
+}
+
+// recordedBy reports whether one of u's sinks is not a viewer's: a
+// recording.
+func recordedBy(u *UpTrack) bool {
+	for _, g := range u.groups {
+		for _, s := range *g.sinks.Load() {
+			if _, viewer := s.(*viewSink); !viewer {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -110,7 +110,7 @@ func (u *UpTrack) fanOutSVC(pkt *rtp.Packet, size int, now time.Time) {
 	for _, d := range *u.downs.Load() {
 		d.writeSVC(pkt, &in, now)
 	}
-	for _, s := range *u.sinks.Load() {
+	for _, s := range *u.groups[0].sinks.Load() {
 		s.WriteRTP(pkt)
 	}
 }

@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,13 +68,10 @@ type UpTrack struct {
 	downMu sync.Mutex // serialises writers of downs
 	closed atomic.Bool
 
-	sinks  atomic.Pointer[[]Sink]
-	sinkMu sync.Mutex
-	// sinkFollow makes the sinks' one stream out of the highest layer of
-	// a simulcast track (nil otherwise); sinkPkt is the packet it makes,
-	// guarded by its mu.
-	sinkFollow *follower
-	sinkPkt    rtp.Packet
+	// groups are the track's sinks, by the highest layer they may be
+	// given (see sinkGroup): one per layer. Made with the track.
+	groups []*sinkGroup
+	sinkMu sync.Mutex // serialises the writers of the groups' sinks
 
 	// levelID is the header extension id of the publisher's audio level
 	// (audiolevel.URI), 0 when it sends none; set before the track is
@@ -121,18 +119,43 @@ func newUpTrack(id string, owner *Participant, kind webrtc.RTPCodecType, codec w
 		l.keyframe = newThrottle(keyframeInterval, l.sendPLI)
 		u.layers = append(u.layers, l)
 	}
-	if len(u.layers) > 1 {
-		u.sinkFollow = newFollower(0, false)
+	for i := range u.layers {
+		g := &sinkGroup{cap: int32(i)}
+		if len(u.layers) > 1 {
+			g.follow = newFollower(0, false)
+		}
+		noSinks := []Sink{}
+		g.sinks.Store(&noSinks)
+		u.groups = append(u.groups, g)
 	}
 	if kind == webrtc.RTPCodecTypeVideo && len(u.layers) == 1 && u.codecK == codecVP9 {
 		u.svc = &svcTrack{}
 	}
 	empty := []*DownTrack{}
 	u.downs.Store(&empty)
-	noSinks := []Sink{}
-	u.sinks.Store(&noSinks)
 	return u
 }
+
+// sinkGroup is the sinks of an up track that receive the same stream: of
+// a simulcast track, one made of its layers up to cap, the highest of
+// them that flows (see sinkLayer); of a track of one layer, its packets
+// as they come.
+type sinkGroup struct {
+	cap   int32
+	sinks atomic.Pointer[[]Sink] // replaced, never modified
+	// follow makes the group's one stream of a simulcast track's layers
+	// (nil otherwise); pkt is the packet it makes, guarded by its mu.
+	follow *follower
+	pkt    rtp.Packet
+}
+
+// group returns the sink group of the highest layer at most cap.
+func (u *UpTrack) group(cap int) *sinkGroup {
+	return u.groups[max(0, min(cap, len(u.groups)-1))]
+}
+
+// top is the sink group of the highest layer: what a recording is made of.
+func (u *UpTrack) top() *sinkGroup { return u.groups[len(u.groups)-1] }
 
 // ID is unique within the room: the publisher's id and a counter.
 func (u *UpTrack) ID() string { return u.id }
@@ -195,13 +218,19 @@ func (u *UpTrack) flowingBottom(max int32, now time.Time) int32 {
 	return max
 }
 
-// sinkLayer is the layer the sinks of a simulcast track follow: the
-// highest that flows now, else the highest that ever did.
-func (u *UpTrack) sinkLayer(now time.Time) int32 {
-	if l := u.flowingTop(int32(len(u.layers)-1), now); l >= 0 {
+// sinkLayer is the layer that the sinks of a simulcast track given at
+// most layer cap follow: the highest up to cap that flows now; else the
+// lowest above it that flows; else the highest up to cap that ever did.
+func (u *UpTrack) sinkLayer(cap int32, now time.Time) int32 {
+	if l := u.flowingTop(cap, now); l >= 0 {
 		return l
 	}
-	return u.topLayer()
+	for i := cap + 1; i <= int32(u.maxTarget()); i++ {
+		if u.layerFlowing(i, now) {
+			return i
+		}
+	}
+	return min(u.topLayer(), cap)
 }
 
 // layerCount is the number of layers a subscriber may be switched
@@ -369,13 +398,19 @@ func (u *UpTrack) detach(d *DownTrack) {
 	u.downs.Store(&downs)
 }
 
-// AddSink makes s receive the track's packets.
-func (u *UpTrack) AddSink(s Sink) {
+// AddSink makes s receive the track's packets: of a simulcast track, its
+// highest layer that flows, as one stream.
+func (u *UpTrack) AddSink(s Sink) { u.AddSinkUpTo(s, maxLayers-1) }
+
+// AddSinkUpTo makes s receive the track's packets: of a simulcast track,
+// its highest layer up to cap that flows, as one stream (see sinkLayer).
+func (u *UpTrack) AddSinkUpTo(s Sink, cap int) {
 	u.sinkMu.Lock()
 	defer u.sinkMu.Unlock()
-	old := *u.sinks.Load()
+	g := u.group(cap)
+	old := *g.sinks.Load()
 	sinks := append(append(make([]Sink, 0, len(old)+1), old...), s)
-	u.sinks.Store(&sinks)
+	g.sinks.Store(&sinks)
 }
 
 // RemoveSink stops sending packets to s. Once it returns, s receives no
@@ -383,28 +418,38 @@ func (u *UpTrack) AddSink(s Sink) {
 func (u *UpTrack) RemoveSink(s Sink) {
 	u.sinkMu.Lock()
 	defer u.sinkMu.Unlock()
-	old := *u.sinks.Load()
-	sinks := make([]Sink, 0, len(old))
-	for _, x := range old {
-		if x != s {
-			sinks = append(sinks, x)
+	for _, g := range u.groups {
+		old := *g.sinks.Load()
+		if !slices.Contains(old, s) {
+			continue
 		}
+		sinks := make([]Sink, 0, len(old))
+		for _, x := range old {
+			if x != s {
+				sinks = append(sinks, x)
+			}
+		}
+		g.sinks.Store(&sinks)
 	}
-	u.sinks.Store(&sinks)
 }
 
 // LastSenderReport returns the latest sender report of the track: for a
 // simulcast track, of the layer its sinks receive, in the timestamps
 // they are given.
-func (u *UpTrack) LastSenderReport() (SenderReport, bool) {
+func (u *UpTrack) LastSenderReport() (SenderReport, bool) { return u.lastSenderReportUpTo(maxLayers - 1) }
+
+// lastSenderReportUpTo is LastSenderReport for the sinks given at most
+// layer cap (see AddSinkUpTo).
+func (u *UpTrack) lastSenderReportUpTo(cap int) (SenderReport, bool) {
 	l, off := u.layers[0], uint32(0)
-	if f := u.sinkFollow; f != nil {
+	g := u.group(cap)
+	if f := g.follow; f != nil {
 		f.mu.Lock()
 		e := f.latest()
 		if e != nil {
 			l, off = u.layers[e.layer], e.ts
 		} else {
-			l = u.layers[u.sinkLayer(time.Now())]
+			l = u.layers[u.sinkLayer(g.cap, time.Now())]
 		}
 		f.mu.Unlock()
 	}
@@ -521,7 +566,7 @@ func (u *UpTrack) fanOut(pkt *rtp.Packet, arrival int64) {
 	for _, d := range *u.downs.Load() {
 		d.writeRTP(pkt, arrival)
 	}
-	for _, s := range *u.sinks.Load() {
+	for _, s := range *u.groups[0].sinks.Load() {
 		s.WriteRTP(pkt)
 	}
 }
@@ -541,22 +586,24 @@ func (u *UpTrack) fanOutLayer(l *layer, pkt *rtp.Packet, now time.Time) {
 	for _, d := range *u.downs.Load() {
 		d.writeLayer(l, pkt, &in, now)
 	}
-	if sinks := *u.sinks.Load(); len(sinks) > 0 {
-		u.writeSinks(sinks, l, pkt, &in, now)
+	for _, g := range u.groups {
+		if sinks := *g.sinks.Load(); len(sinks) > 0 {
+			u.writeSinks(g, sinks, l, pkt, &in, now)
+		}
 	}
 }
 
-// writeSinks gives the sinks of a simulcast track the highest layer that
-// flows (see sinkLayer), as one continuous stream: when a higher layer
-// begins, or the one followed stops, they switch at the next keyframe of
-// the new one, which is asked for.
-func (u *UpTrack) writeSinks(sinks []Sink, l *layer, pkt *rtp.Packet, in *packetInfo, now time.Time) {
-	f := u.sinkFollow
+// writeSinks gives the sinks of group g of a simulcast track the highest
+// layer up to its cap that flows (see sinkLayer), as one continuous
+// stream: when a higher layer begins, or the one followed stops, they
+// switch at the next keyframe of the new one, which is asked for.
+func (u *UpTrack) writeSinks(g *sinkGroup, sinks []Sink, l *layer, pkt *rtp.Packet, in *packetInfo, now time.Time) {
+	f := g.follow
 	// Whether to follow another layer is looked at on the first packet
 	// of a keyframe and the last of each frame, as a subscriber's down
 	// track does (followFlowing), not on every packet.
 	if pkt.Marker || in.keyframe {
-		if top := u.sinkLayer(now); top != f.target.Load() {
+		if top := u.sinkLayer(g.cap, now); top != f.target.Load() {
 			f.target.Store(top)
 			u.layers[top].requestKeyframe()
 		}
@@ -565,13 +612,13 @@ func (u *UpTrack) writeSinks(sinks []Sink, l *layer, pkt *rtp.Packet, in *packet
 		return
 	}
 	f.mu.Lock()
-	payload, ok, ask := f.next(l.index, pkt, in, now.UnixNano(), u.codec.ClockRate, &u.sinkPkt.Header, l.scratch)
+	payload, ok, ask := f.next(l.index, pkt, in, now.UnixNano(), u.codec.ClockRate, &g.pkt.Header, l.scratch)
 	if ok {
-		u.sinkPkt.Payload = payload
+		g.pkt.Payload = payload
 		for _, s := range sinks {
-			s.WriteRTP(&u.sinkPkt)
+			s.WriteRTP(&g.pkt)
 		}
-		u.sinkPkt.Payload = nil
+		g.pkt.Payload = nil
 	}
 	f.mu.Unlock()
 	if ask {
@@ -579,14 +626,15 @@ func (u *UpTrack) writeSinks(sinks []Sink, l *layer, pkt *rtp.Packet, in *packet
 	}
 }
 
-// sinkPacket reads again, into pkt (its payload in buf), the packet the
-// sinks were given with sequence number seq, from the cache of its
-// layer: for a retransmission to a viewer. False if it is no longer
-// there (or the track is audio).
-func (u *UpTrack) sinkPacket(seq uint16, buf []byte, pkt *rtp.Packet) bool {
+// sinkPacket reads again, into pkt (its payload in buf), the packet that
+// the sinks given at most layer cap were given with sequence number seq,
+// from the cache of its layer: for a retransmission to a viewer. False
+// if it is no longer there (or the track is audio).
+func (u *UpTrack) sinkPacket(cap int, seq uint16, buf []byte, pkt *rtp.Packet) bool {
 	l := u.layers[0]
 	var e epoch
-	if f := u.sinkFollow; f != nil {
+	f := u.group(cap).follow
+	if f != nil {
 		var ok bool
 		f.mu.Lock()
 		e, seq, ok = f.lookup(seq)
@@ -603,7 +651,7 @@ func (u *UpTrack) sinkPacket(seq uint16, buf []byte, pkt *rtp.Packet) bool {
 	if n == 0 || pkt.Unmarshal(buf[:n]) != nil {
 		return false
 	}
-	if u.sinkFollow != nil {
+	if f != nil {
 		e.rewriteAgain(u.codecK, pkt)
 	}
 	return true
@@ -613,10 +661,14 @@ func (u *UpTrack) sinkPacket(seq uint16, buf []byte, pkt *rtp.Packet) bool {
 // per keyframeInterval (see throttle): of the layer the sinks receive,
 // for a simulcast track. A subscriber's requests go to the layer it
 // follows (DownTrack.requestKeyframe).
-func (u *UpTrack) RequestKeyframe() {
+func (u *UpTrack) RequestKeyframe() { u.requestKeyframeUpTo(maxLayers - 1) }
+
+// requestKeyframeUpTo is RequestKeyframe for the sinks given at most
+// layer cap (see AddSinkUpTo).
+func (u *UpTrack) requestKeyframeUpTo(cap int) {
 	l := u.layers[0]
-	if f := u.sinkFollow; f != nil {
-		l = u.layers[u.sinkLayer(time.Now())]
+	if g := u.group(cap); g.follow != nil {
+		l = u.layers[u.sinkLayer(g.cap, time.Now())]
 	}
 	l.requestKeyframe()
 }

@@ -540,7 +540,7 @@ func (t *viewTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 				continue
 			}
 			var pkt rtp.Packet
-			if !up.sinkPacket(in, buf, &pkt) {
+			if !up.sinkPacket(maxLayers-1, in, buf, &pkt) {
 				continue
 			}
 			pt := b.payloadType(up.codec)

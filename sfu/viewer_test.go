@@ -203,8 +203,10 @@ func TestViewerFollowsTheSpeaker(t *testing.T) {
 			if p == b.p && kind == webrtc.RTPCodecTypeVideo {
 				continue
 			}
-			if n := len(*upOf(t, p, kind).sinks.Load()); n != 0 {
-				t.Errorf("%s's %s has %d sinks after the viewer closed", p.ID, kind, n)
+			for _, g := range upOf(t, p, kind).groups {
+				if n := len(*g.sinks.Load()); n != 0 {
+					t.Errorf("%s's %s has %d sinks after the viewer closed", p.ID, kind, n)
+				}
 			}
 		}
 	}
