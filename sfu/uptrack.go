@@ -436,7 +436,9 @@ func (u *UpTrack) RemoveSink(s Sink) {
 // LastSenderReport returns the latest sender report of the track: for a
 // simulcast track, of the layer its sinks receive, in the timestamps
 // they are given.
-func (u *UpTrack) LastSenderReport() (SenderReport, bool) { return u.lastSenderReportUpTo(maxLayers - 1) }
+func (u *UpTrack) LastSenderReport() (SenderReport, bool) {
+	return u.lastSenderReportUpTo(maxLayers - 1)
+}
 
 // lastSenderReportUpTo is LastSenderReport for the sinks given at most
 // layer cap (see AddSinkUpTo).
