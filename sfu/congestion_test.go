@@ -114,9 +114,12 @@ func TestCongestionClimbsOnAFreeLink(t *testing.T) {
 	eventually(t, "b starts on the lowest layer", func() bool { return d.CurrentLayer() == 0 })
 	eventually(t, "b, with congestion control, climbs to the top layer", func() bool { return d.CurrentLayer() == 2 })
 	t.Logf("top layer after %v; estimate %.0f kbit/s", time.Since(start).Round(10*time.Millisecond), b.p.subConn.cc.Estimate()/1000)
-	if est, top := b.p.subConn.cc.Estimate(), up.layers[2].bitrate(time.Now()); est < top {
-		t.Fatalf("estimate %.0f bit/s on the top layer of %.0f bit/s", est, top)
-	}
+	// The layer switched to at an estimate that covered it then; its
+	// bitrate moves (a keyframe every 2 s), and the estimate follows
+	// what arrives.
+	eventually(t, "the estimate covers the top layer", func() bool {
+		return b.p.subConn.cc.Estimate() >= up.layers[2].bitrate(time.Now())
+	})
 	if got := b.sig.pauses(); len(got) != 0 {
 		t.Fatalf("video paused on a free link: %v", got)
 	}
