@@ -36,6 +36,15 @@ func newSubConn(pc *webrtc.PeerConnection) *subConn {
 	return &subConn{pc: pc, done: make(chan struct{})}
 }
 
+// stamp gives h, a packet with a payload of size bytes sent at now (unix
+// nanoseconds), the connection's next transport-wide sequence number, in
+// header extension id with ext's storage, and records it in the send
+// history; probe marks a probe's duplicate.
+func (c *subConn) stamp(h *rtp.Header, id uint8, ext *twccExt, size int, now int64, probe bool) {
+	seq := c.cc.hist.stamp(size+twccHeaderBytes+int(h.PaddingSize), now, probe)
+	ext.stampHeader(h, id, seq)
+}
+
 // retire stops what runs for the connection (its sender reports).
 func (c *subConn) retire() { c.once.Do(func() { close(c.done) }) }
 

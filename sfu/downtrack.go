@@ -348,18 +348,8 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			continue
 		}
 		b := &downBinding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream()}
-		if ssrc := uint32(ctx.SSRCRetransmission()); ssrc != 0 {
-			for _, r := range ctx.CodecParameters() {
-				if strings.EqualFold(r.MimeType, webrtc.MimeTypeRTX) && fmtpValue(r.SDPFmtpLine, "apt") == strconv.Itoa(int(c.PayloadType)) {
-					b.rtxSSRC, b.rtxPT = ssrc, uint8(r.PayloadType)
-				}
-			}
-		}
-		for _, x := range ctx.HeaderExtensions() {
-			if x.URI == transportCCURI && d.conn != nil && d.conn.cc != nil {
-				b.twcc = uint8(x.ID)
-			}
-		}
+		b.rtxSSRC, b.rtxPT = rtxOf(ctx, c)
+		b.twcc = twccOf(ctx, d.conn)
 		if f := d.follow; f != nil && b.twcc != 0 {
 			// Congestion control chooses the layers (and climbs), once
 			// the subscriber's feedback comes.
@@ -493,8 +483,7 @@ func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, now time
 // ready.
 func (d *DownTrack) send(b *downBinding, h *rtp.Header, payload []byte, now int64, ext *twccExt, probe bool) {
 	if b.twcc != 0 {
-		seq := d.conn.cc.hist.stamp(len(payload)+twccHeaderBytes+int(h.PaddingSize), now, probe)
-		ext.stampHeader(h, b.twcc, seq)
+		d.conn.stamp(h, b.twcc, ext, len(payload), now, probe)
 	}
 	var sent bool
 	if s := d.direct(); s != nil {
@@ -528,7 +517,11 @@ func (d *DownTrack) readRTCP() {
 	}
 	var rtx rtxFeedback
 	defer rtx.stop()
-	readFeedback(d.sender, d.requestKeyframe, d.retransmit, cc, func() { rtx.start(d, cc) })
+	readFeedback(d.sender, d.requestKeyframe, d.retransmit, cc, func() {
+		if b := d.binding.Load(); b != nil && b.twcc != 0 {
+			rtx.start(d.sender, b.rtxSSRC, cc, d.sub.log)
+		}
+	})
 }
 
 // readFeedback reads a sender's RTCP until it stops: keyframe requests
@@ -643,12 +636,7 @@ func (d *DownTrack) resend(seq uint16, buf []byte, probe bool) int {
 	b.rewrite(&pkt.Header)
 	payload := pkt.Payload
 	if probe && b.rtxSSRC != 0 {
-		// On the RTX stream: its own sequence number, and the packet's
-		// before its payload (RFC 4588 section 4).
-		payload = make([]byte, 2+len(pkt.Payload))
-		payload[0], payload[1] = byte(pkt.SequenceNumber>>8), byte(pkt.SequenceNumber)
-		copy(payload[2:], pkt.Payload)
-		pkt.SSRC, pkt.PayloadType, pkt.SequenceNumber = b.rtxSSRC, b.rtxPT, uint16(d.rtxSeq.Add(1))
+		payload = toRTX(&pkt, b.rtxSSRC, b.rtxPT, uint16(d.rtxSeq.Add(1)))
 	}
 	var ext twccExt
 	d.send(b, &pkt.Header, payload, time.Now().UnixNano(), &ext, probe)
@@ -674,4 +662,46 @@ func fmtpValue(line, key string) string {
 		}
 	}
 	return ""
+}
+
+// rtxOf returns the SSRC and payload type of the RTX stream negotiated
+// for codec c (RFC 4588: the RTX codec whose apt is c's payload type);
+// 0 without one.
+func rtxOf(ctx webrtc.TrackLocalContext, c webrtc.RTPCodecParameters) (uint32, uint8) {
+	ssrc := uint32(ctx.SSRCRetransmission())
+	if ssrc == 0 {
+		return 0, 0
+	}
+	for _, r := range ctx.CodecParameters() {
+		if strings.EqualFold(r.MimeType, webrtc.MimeTypeRTX) && fmtpValue(r.SDPFmtpLine, "apt") == strconv.Itoa(int(c.PayloadType)) {
+			return ssrc, uint8(r.PayloadType)
+		}
+	}
+	return 0, 0
+}
+
+// twccOf returns the id of the transport-wide sequence number's header
+// extension negotiated for the track, if conn runs congestion control;
+// 0 otherwise.
+func twccOf(ctx webrtc.TrackLocalContext, conn *subConn) uint8 {
+	if conn == nil || conn.cc == nil {
+		return 0
+	}
+	for _, x := range ctx.HeaderExtensions() {
+		if x.URI == transportCCURI {
+			return uint8(x.ID)
+		}
+	}
+	return 0
+}
+
+// toRTX makes pkt a packet of the RTX stream (ssrc, pt), numbered seq:
+// the original sequence number goes before the payload (RFC 4588
+// section 4). It returns the new payload.
+func toRTX(pkt *rtp.Packet, ssrc uint32, pt uint8, seq uint16) []byte {
+	payload := make([]byte, 2+len(pkt.Payload))
+	payload[0], payload[1] = byte(pkt.SequenceNumber>>8), byte(pkt.SequenceNumber)
+	copy(payload[2:], pkt.Payload)
+	pkt.SSRC, pkt.PayloadType, pkt.SequenceNumber = ssrc, pt, seq
+	return payload
 }

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"log/slog"
 	"reflect"
 	"sync/atomic"
 	"time"
@@ -22,21 +23,20 @@ type rtxFeedback struct {
 	done   chan struct{}
 }
 
-// start reads the RTCP for d's RTX SSRC, if d has one and its connection
-// runs congestion control, on a goroutine that stop ends and waits for.
-// Called once the connection's SRTP session is up (the first RTCP of the
-// track came), before any probe is sent (see probeWarmup).
-func (r *rtxFeedback) start(d *DownTrack, cc *congestion) {
-	b := d.binding.Load()
-	if cc == nil || b == nil || b.rtxSSRC == 0 || b.twcc == 0 || r.stream != nil {
+// start reads the RTCP for sender's RTX SSRC rtxSSRC (none if 0), for
+// congestion control cc, on a goroutine that stop ends and waits for.
+// Called once the connection's SRTP session is up (the first RTCP of
+// the track came), before any probe is sent (see probeWarmup).
+func (r *rtxFeedback) start(sender *webrtc.RTPSender, rtxSSRC uint32, cc *congestion, log *slog.Logger) {
+	if cc == nil || rtxSSRC == 0 || r.stream != nil {
 		return
 	}
-	sess, ok := srtcpSessionOf(d.sender.Transport())
+	sess, ok := srtcpSessionOf(sender.Transport())
 	if !ok {
-		d.sub.log.Warn("the SRTCP session is not where this version of Pion was expected to keep it: probes' feedback is partly lost")
+		log.Warn("the SRTCP session is not where this version of Pion was expected to keep it: probes' feedback is partly lost")
 		return
 	}
-	s, err := sess.OpenReadStream(b.rtxSSRC)
+	s, err := sess.OpenReadStream(rtxSSRC)
 	if err != nil {
 		return
 	}

@@ -28,7 +28,7 @@ type Stats struct {
 	HiddenDowns          int
 	LayerSwitches        uint64 // switches of a simulcast down track to another layer
 	CongestionPauses     uint64 // videos paused for a subscriber's downlink
-	CongestionControlled int    // subscribe connections whose feedback drives their layers now
+	CongestionControlled int    // subscribe connections (and viewers) whose feedback drives their layers now
 	// Estimates are the downlink estimates of those connections, bits
 	// per second.
 	Estimates []float64
@@ -122,6 +122,7 @@ func (e *Engine) Stats() Stats {
 		st.ReceivedPackets += u.packets.Load()
 		st.ForwardedPackets += u.forwarded()
 	}
+	st.Estimates = e.viewers.estimates(now, st.Estimates)
 	return st
 }
 

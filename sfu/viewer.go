@@ -43,6 +43,9 @@ type Viewer struct {
 	opts ViewOptions
 	log  *slog.Logger
 	pc   *webrtc.PeerConnection
+	// conn carries the connection's congestion control (see
+	// viewTrack.ccLayers); its done closes with the viewer.
+	conn *subConn
 	// tracks are the streams the offer receives: at most one audio and
 	// one video.
 	tracks []*viewTrack
@@ -66,6 +69,8 @@ func (r *Room) View(id, offer string, opts ViewOptions) (*Viewer, string, error)
 		return nil, "", fmt.Errorf("new viewer connection: %w", err)
 	}
 	v := &Viewer{ID: id, room: r, opts: opts, log: r.log.With("viewer", id), pc: pc, done: make(chan struct{})}
+	v.conn = newSubConn(pc)
+	v.conn.cc = newCongestion(v.ccStreams, v.conn)
 	answer, err := v.start(offer)
 	if err != nil {
 		_ = pc.Close()
@@ -204,6 +209,16 @@ func (v *Viewer) startGoroutines() {
 		v.wg.Go(t.readRTCP)
 	}
 	v.wg.Go(v.senderReports)
+	v.wg.Go(v.conn.cc.prober)
+}
+
+// ccStreams lists the viewer's streams, for its congestion control.
+func (v *Viewer) ccStreams() []ccStream {
+	out := make([]ccStream, len(v.tracks))
+	for i, t := range v.tracks {
+		out[i] = t
+	}
+	return out
 }
 
 // failed calls OnFailed once, on a goroutine of the viewer's.
@@ -230,6 +245,7 @@ func (v *Viewer) Close() {
 	}
 	v.closed = true
 	close(v.done)
+	v.conn.retire()
 	v.source = nil
 	v.mu.Unlock()
 	r := v.room
@@ -302,11 +318,13 @@ func (v *Viewer) sent() uint64 {
 // viewTrack is one stream of a viewer. It implements webrtc.TrackLocal:
 // Pion binds it to the transceiver the viewer offered and tells it the
 // SSRC and the codecs negotiated there. It receives its source's packets
-// as a Sink (so, of a simulcast track, the highest layer as one stream),
+// as a Sink (so, of a simulcast track, one stream of the highest layer
+// that flows up to the one congestion control chose: see AddSinkUpTo),
 // and makes one stream of its successive sources with a follower whose
 // "layers" are the sources, numbered as they come: a switch happens at
 // a keyframe of the new source (at once for audio), and sequence
-// numbers, timestamps and VP8 picture IDs go on without a jump.
+// numbers, timestamps and VP8 picture IDs go on without a jump. A
+// switch to another layer of the same source is a switch of source.
 type viewTrack struct {
 	v      *Viewer
 	kind   webrtc.RTPCodecType
@@ -314,21 +332,34 @@ type viewTrack struct {
 
 	binding atomic.Pointer[viewBinding]
 
+	// upTo is the highest layer of a simulcast source the video may be
+	// given, as congestion control chose it (the top one without it);
+	// paused stops the video, congested when for congestion.
+	upTo              atomic.Int32
+	paused, congested atomic.Bool
+
 	mu      sync.Mutex
 	f       *follower
 	serial  int32
 	sinks   map[int32]*viewSink // the source followed and the one switched to
-	recent  map[int32]*UpTrack  // the latest sources, for retransmissions and reports
+	recent  map[int32]*viewSink // the latest sources, for retransmissions and reports
 	hdr     rtp.Header
+	ext     twccExt
 	scratch []byte
 
 	packets, octets atomic.Uint64
+	rtxSeq          atomic.Uint32
 }
 
 type viewBinding struct {
 	ssrc   uint32
 	codecs []webrtc.RTPCodecParameters
 	writer webrtc.TrackLocalWriter
+	twcc   uint8 // the transport-wide sequence number's extension id; 0 without
+	// The RTX stream's SSRC and payload type for the first codec (video
+	// sources share it in practice); 0 without.
+	rtxSSRC uint32
+	rtxPT   uint8
 }
 
 // viewSink is a viewTrack's sink on one of its sources.
@@ -336,6 +367,7 @@ type viewSink struct {
 	t      *viewTrack
 	up     *UpTrack
 	serial int32
+	upTo   int32 // the sink group it is in (see AddSinkUpTo)
 	pt     int16 // the payload type of up's codec on the viewer's connection; -1: not negotiated; 0: not looked up
 }
 
@@ -343,8 +375,10 @@ func (s *viewSink) WriteRTP(p *rtp.Packet) { s.t.write(s, p) }
 
 func newViewTrack(v *Viewer, kind webrtc.RTPCodecType) *viewTrack {
 	f := newFollower(-1, false)
-	return &viewTrack{v: v, kind: kind, f: f, sinks: map[int32]*viewSink{}, recent: map[int32]*UpTrack{},
+	t := &viewTrack{v: v, kind: kind, f: f, sinks: map[int32]*viewSink{}, recent: map[int32]*viewSink{},
 		scratch: make([]byte, maxPacket)}
+	t.upTo.Store(maxLayers - 1)
+	return t
 }
 
 // Bind is called by Pion once the viewer's connection has negotiated the
@@ -354,7 +388,15 @@ func (t *viewTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	if len(codecs) == 0 {
 		return webrtc.RTPCodecParameters{}, errCodecNotNegotiated
 	}
-	t.binding.Store(&viewBinding{ssrc: uint32(ctx.SSRC()), codecs: codecs, writer: ctx.WriteStream()})
+	b := &viewBinding{ssrc: uint32(ctx.SSRC()), codecs: codecs, writer: ctx.WriteStream()}
+	b.rtxSSRC, b.rtxPT = rtxOf(ctx, codecs[0])
+	b.twcc = twccOf(ctx, t.v.conn)
+	if b.twcc != 0 && t.kind == webrtc.RTPCodecTypeVideo && t.v.conn.cc.lastFeedback.Load() == 0 {
+		// Congestion control chooses the layer once the viewer's
+		// feedback comes; until then, the lowest (see awaitingFeedback).
+		t.upTo.Store(0)
+	}
+	t.binding.Store(b)
 	t.mu.Lock()
 	for _, s := range t.sinks {
 		s.pt = 0 // looked up again
@@ -397,6 +439,13 @@ func (b *viewBinding) payloadType(c webrtc.RTPCodecParameters) int16 {
 func (t *viewTrack) follow(up *UpTrack) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.followLocked(up, false)
+}
+
+// followLocked is follow, locked. Of up it follows the layers up to the
+// one chosen now (upTo); again makes a new sink even on the same ones,
+// for a switch at their next keyframe (the video resumes after a pause).
+func (t *viewTrack) followLocked(up *UpTrack, again bool) {
 	cur, target := t.f.cur.Load(), t.f.target.Load()
 	if up == nil {
 		if t.v.isClosed() {
@@ -413,28 +462,29 @@ func (t *viewTrack) follow(up *UpTrack) {
 		}
 		return
 	}
-	if s := t.sinks[target]; s != nil && s.up == up {
+	upTo := up.group(int(t.upTo.Load())).cap
+	if s := t.sinks[target]; s != nil && s.up == up && s.upTo == upTo && !again {
 		return // already there, or switching to it
 	}
 	if target != cur {
 		t.dropSinkLocked(target)
 	}
-	if s := t.sinks[cur]; s != nil && s.up == up {
+	if s := t.sinks[cur]; s != nil && s.up == up && s.upTo == upTo && !again {
 		t.f.target.Store(cur) // back to the one followed
 		return
 	}
 	t.serial++
-	s := &viewSink{t: t, up: up, serial: t.serial}
+	s := &viewSink{t: t, up: up, serial: t.serial, upTo: upTo}
 	t.sinks[s.serial] = s
-	t.recent[s.serial] = up
+	t.recent[s.serial] = s
 	for serial := range t.recent {
 		if serial <= t.serial-epochsKept-1 {
 			delete(t.recent, serial)
 		}
 	}
 	t.f.target.Store(s.serial)
-	up.AddSink(s)
-	up.RequestKeyframe()
+	up.AddSinkUpTo(s, int(upTo))
+	up.requestKeyframeUpTo(int(upTo))
 }
 
 // dropSinkLocked detaches the sink numbered serial. Called locked.
@@ -456,7 +506,7 @@ func (v *Viewer) isClosed() bool {
 // source's forwarding goroutine.
 func (t *viewTrack) write(s *viewSink, p *rtp.Packet) {
 	b := t.binding.Load()
-	if b == nil || !t.f.wants(s.serial) {
+	if b == nil || !t.f.wants(s.serial) || t.paused.Load() {
 		return
 	}
 	var in packetInfo
@@ -484,16 +534,21 @@ func (t *viewTrack) write(s *viewSink, p *rtp.Packet) {
 		}
 		t.hdr.SSRC, t.hdr.PayloadType = b.ssrc, uint8(s.pt)
 		t.hdr.Extension, t.hdr.Extensions, t.hdr.ExtensionProfile = false, nil, 0
-		t.send(b, &t.hdr, payload)
+		t.send(b, &t.hdr, payload, &t.ext, false)
 	}
 	t.mu.Unlock()
 	if ask {
-		s.up.RequestKeyframe()
+		s.up.requestKeyframeUpTo(int(s.upTo))
 	}
 }
 
-// send writes one packet through Pion and counts it.
-func (t *viewTrack) send(b *viewBinding, h *rtp.Header, payload []byte) {
+// send writes one packet through Pion and counts it; with congestion
+// control, stamped with the connection's next transport-wide sequence
+// number (in ext's storage), probe marking a probe's duplicate.
+func (t *viewTrack) send(b *viewBinding, h *rtp.Header, payload []byte, ext *twccExt, probe bool) {
+	if b.twcc != 0 {
+		t.v.conn.stamp(h, b.twcc, ext, len(payload), time.Now().UnixNano(), probe)
+	}
 	if n, err := b.writer.WriteRTP(h, payload); n > 0 && err == nil {
 		t.packets.Add(1)
 		t.octets.Add(uint64(len(payload)))
@@ -510,20 +565,29 @@ func (t *viewTrack) requestKeyframe() {
 	s := t.sinks[t.f.target.Load()]
 	t.mu.Unlock()
 	if s != nil {
-		s.up.RequestKeyframe()
+		s.up.requestKeyframeUpTo(int(s.upTo))
 	}
 }
 
 // readRTCP reads the viewer's RTCP for this stream until the connection
 // closes: keyframe requests go to the source, NACKs are answered from
-// its cache.
-func (t *viewTrack) readRTCP() { readFeedback(t.sender, t.requestKeyframe, t.retransmit, nil, nil) }
+// its cache, transport-cc feedback goes to the connection's congestion
+// control, that addressed to the RTX SSRC too (see rtxFeedback).
+func (t *viewTrack) readRTCP() {
+	var rtx rtxFeedback
+	defer rtx.stop()
+	cc := t.v.conn.cc
+	readFeedback(t.sender, t.requestKeyframe, t.retransmit, cc, func() {
+		if b := t.binding.Load(); b != nil && b.twcc != 0 {
+			rtx.start(t.sender, b.rtxSSRC, cc, t.v.log)
+		}
+	})
+}
 
 // retransmit sends again the video packets a NACK asks for that are still
 // in their source's cache, as they were sent.
 func (t *viewTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
-	b := t.binding.Load()
-	if t.kind != webrtc.RTPCodecTypeVideo || b == nil {
+	if t.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
 	sent := 0
@@ -532,28 +596,47 @@ func (t *viewTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 			if sent == maxRetransmit {
 				return
 			}
-			t.mu.Lock()
-			e, in, ok := t.f.lookup(seq)
-			up := t.recent[e.layer]
-			t.mu.Unlock()
-			if !ok || up == nil {
-				continue
+			if t.resend(seq, buf, false) > 0 {
+				sent++
 			}
-			var pkt rtp.Packet
-			if !up.sinkPacket(maxLayers-1, in, buf, &pkt) {
-				continue
-			}
-			pt := b.payloadType(up.codec)
-			if pt < 0 {
-				continue
-			}
-			e.rewriteAgain(up.codecK, &pkt)
-			pkt.SSRC, pkt.PayloadType = b.ssrc, uint8(pt)
-			pkt.Extension, pkt.Extensions, pkt.ExtensionProfile = false, nil, 0
-			t.send(b, &pkt.Header, pkt.Payload)
-			sent++
 		}
 	}
+}
+
+// resend sends again the video packet sent as seq, if it is still in its
+// source's cache, as it was sent; probe marks a probe's duplicate, sent
+// on the RTX stream when the viewer has one. It returns the payload's
+// size; 0 if it sent nothing.
+func (t *viewTrack) resend(seq uint16, buf []byte, probe bool) int {
+	b := t.binding.Load()
+	if t.kind != webrtc.RTPCodecTypeVideo || b == nil {
+		return 0
+	}
+	t.mu.Lock()
+	e, in, ok := t.f.lookup(seq)
+	s := t.recent[e.layer]
+	t.mu.Unlock()
+	if !ok || s == nil {
+		return 0
+	}
+	var pkt rtp.Packet
+	if !s.up.sinkPacket(int(s.upTo), in, buf, &pkt) {
+		return 0
+	}
+	pt := b.payloadType(s.up.codec)
+	if pt < 0 {
+		return 0
+	}
+	e.rewriteAgain(s.up.codecK, &pkt)
+	pkt.SSRC, pkt.PayloadType = b.ssrc, uint8(pt)
+	pkt.Extension, pkt.Extensions, pkt.ExtensionProfile = false, nil, 0
+	payload := pkt.Payload
+	if probe && b.rtxSSRC != 0 {
+		payload = toRTX(&pkt, b.rtxSSRC, b.rtxPT, uint16(t.rtxSeq.Add(1)))
+	}
+	var ext twccExt
+	t.send(b, &pkt.Header, payload, &ext, probe)
+	return len(payload)
 }
 
 // senderReport is the stream's sender report at now, from the report of
@@ -567,16 +650,16 @@ func (t *viewTrack) senderReport(time.Time) *rtcp.SenderReport {
 	}
 	t.mu.Lock()
 	e := t.f.latest()
-	var up *UpTrack
+	var src *viewSink
 	var off uint32
 	if e != nil {
-		up, off = t.recent[e.layer], e.ts
+		src, off = t.recent[e.layer], e.ts
 	}
 	t.mu.Unlock()
-	if up == nil {
+	if src == nil {
 		return nil
 	}
-	sr, ok := up.LastSenderReport()
+	sr, ok := src.up.lastSenderReportUpTo(int(src.upTo))
 	if !ok {
 		return nil
 	}
@@ -737,6 +820,19 @@ func (s *viewerStats) remove(v *Viewer) {
 		delete(s.live, v)
 		s.ended += v.sent()
 	}
+}
+
+// estimates appends to out the downlink estimates of the viewers whose
+// feedback drives their layers at now (unix nanoseconds).
+func (s *viewerStats) estimates(now int64, out []float64) []float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for v := range s.live {
+		if cc := v.conn.cc; cc.lastFeedback.Load() > now-int64(feedbackTimeout) {
+			out = append(out, cc.Estimate())
+		}
+	}
+	return out
 }
 
 // read returns the number of live viewers and the packets sent to all.

@@ -34,7 +34,13 @@ type testViewer struct {
 
 func view(t *testing.T, room *Room, id string, opts ViewOptions, kinds ...webrtc.RTPCodecType) *testViewer {
 	t.Helper()
-	pc, err := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
+	return viewWith(t, room, id, opts, clientAPI(t), kinds...)
+}
+
+// viewWith is view with the client's connection made by api.
+func viewWith(t *testing.T, room *Room, id string, opts ViewOptions, api *webrtc.API, kinds ...webrtc.RTPCodecType) *testViewer {
+	t.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
