@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { startServer, launchBrowser, join, checkA11y, shot, holdSpace, clipTimeline } from './harness.mjs';
+import { startServer, launchBrowser, join, checkA11y, shot, holdSpace, clipTimeline, widthsUntil } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -44,28 +44,13 @@ const receivedWidth = (p) =>
 
 /**
  * Polls, for up to 60 s, until cond holds of what pub's camera sends now
- * (the widths of the layers that encoded frames since the last look: a
- * busy machine makes the browser drop a layer or lower its size for a
- * while) and the width of the picture sub receives.
+ * and the width of the picture sub receives (see widthsUntil).
  * @param {import('playwright-core').Page} pub
  * @param {import('playwright-core').Page} sub
  * @param {string} what
  * @param {(sends: number[], gets: number) => boolean} cond
  */
-async function untilWidths(pub, sub, what, cond) {
-  const end = Date.now() + 60_000;
-  /** @type {Record<string, number>} frames encoded of each layer at the last look */
-  let seen = {};
-  for (;;) {
-    const layers = await pub.evaluate(() => window.parley.sent());
-    const sends = layers.filter((l) => l.width > 0 && l.frames > (seen[l.rid] ?? Infinity)).map((l) => l.width);
-    seen = Object.fromEntries(layers.map((l) => [l.rid, l.frames]));
-    const gets = await receivedWidth(sub);
-    if (cond(sends, gets)) return { sends, gets };
-    if (Date.now() > end) throw new Error(`never happened: ${what} (the camera sends ${sends.join(', ')} px wide, the subscriber gets ${gets})`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const untilWidths = (pub, sub, what, cond) => widthsUntil(pub, () => receivedWidth(sub), what, cond);
 
 /** Frames page p's camera encoded so far, by rid. */
 const encoded = async (/** @type {import('playwright-core').Page} */ p) =>

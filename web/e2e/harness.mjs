@@ -535,3 +535,29 @@ export async function watchPlaying(page) {
     }, true);
   });
 }
+
+/**
+ * Polls, for up to 60 s, until cond holds of what pub's camera sends now
+ * (the widths of the layers that encoded frames since the last look: a
+ * busy machine makes the browser drop a layer or lower its size for a
+ * while) and the width of the picture a subscriber receives, as gets
+ * says.
+ * @param {import('playwright-core').Page} pub
+ * @param {() => Promise<number>} gets
+ * @param {string} what
+ * @param {(sends: number[], gets: number) => boolean} cond
+ */
+export async function widthsUntil(pub, gets, what, cond) {
+  const end = Date.now() + 60_000;
+  /** @type {Record<string, number>} frames encoded of each layer at the last look */
+  let seen = {};
+  for (;;) {
+    const layers = await pub.evaluate(() => window.parley.sent());
+    const sends = layers.filter((l) => l.width > 0 && l.frames > (seen[l.rid] ?? Infinity)).map((l) => l.width);
+    seen = Object.fromEntries(layers.map((l) => [l.rid, l.frames]));
+    const got = await gets();
+    if (cond(sends, got)) return { sends, gets: got };
+    if (Date.now() > end) throw new Error(`never happened: ${what} (the camera sends ${sends.join(', ')} px wide, the subscriber gets ${got})`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { startServer, launchBrowser, join, artifacts, lookAt } from './harness.mjs';
+import { startServer, launchBrowser, join, artifacts, lookAt, widthsUntil } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -67,6 +67,12 @@ test('the viewer page plays a live room, says offline when the publisher leaves,
     await V.waitForFunction((f) => (document.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > f + 15, f1, { timeout: 15_000 });
   }
   assert.ok(await W.evaluate(() => document.querySelector('video').videoWidth > 0), 'the video has a picture');
+  // The viewer's congestion control starts it on the camera's smallest
+  // layer and, the link being free, brings it to the largest.
+  const started = Date.now();
+  await widthsUntil(A, () => W.evaluate(() => document.querySelector('video').videoWidth), 'the viewer gets the largest layer',
+    (sends, gets) => sends.length > 1 && gets === Math.max(...sends));
+  console.log(`the viewer on the largest layer ${Date.now() - started} ms after its first frames`);
   assert.equal(await W.locator('#title').textContent(), 'Live');
   await snap(W, 'watch-live-desktop');
   await snap(P, 'watch-live-phone-embed');
