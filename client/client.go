@@ -397,9 +397,24 @@ func (c *Client) Join(ctx context.Context, room, name string) (*Joined, error) {
 			var e Error
 			_ = m.Decode(&e)
 			return nil, &e
+		case "redirect":
+			var r Redirect
+			if err := m.Decode(&r); err != nil {
+				return nil, err
+			}
+			return nil, &r
 		}
 	}
 }
+
+// Redirect is Join's error when the room lives on another node of a
+// cluster: join it again at URL (a websocket URL), with a new Client.
+type Redirect struct {
+	Room string `json:"room"`
+	URL  string `json:"url"`
+}
+
+func (r *Redirect) Error() string { return "room " + r.Room + " lives at " + r.URL }
 
 // Publish sends the given tracks on the publish connection: it offers
 // them and waits for the server's answer.

@@ -30,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -612,22 +611,6 @@ func (n *Node) close(ctx context.Context, release bool) error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
-}
-
-// WebSocketURL is the websocket endpoint of a node's base URL.
-func WebSocketURL(base string) string {
-	u, err := url.Parse(base)
-	if err != nil {
-		return ""
-	}
-	switch u.Scheme {
-	case "https":
-		u.Scheme = "wss"
-	default:
-		u.Scheme = "ws"
-	}
-	u.Path = "/ws"
-	return u.String()
 }
 
 func truncate(s string, n int) string {

@@ -79,6 +79,7 @@ func (a *adminAPI) routes(mux *http.ServeMux) {
 		"DELETE /api/admin/rooms/{room}/sessions/{id}": a.kick,
 		"DELETE /api/admin/rooms/{room}/clips/{id}":    a.deleteClip,
 		"POST /api/admin/rooms/{room}/tokens":          a.mintToken,
+		"GET /api/admin/cluster":                       a.adminCluster,
 	} {
 		mux.Handle(pattern, a.guard(fn))
 	}

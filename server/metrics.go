@@ -64,6 +64,7 @@ var (
 	descHookSent     = desc("webhook_sent_total", "Webhook events delivered, by [[webhooks]] entry (1, 2, ...).", "webhook")
 	descHookFailed   = desc("webhook_failed_total", "Webhook events given up after their last attempt or dropped.", "webhook")
 	descHookWaiting  = desc("webhook_waiting", "Webhook events waiting for delivery now.", "webhook")
+	descClusterRooms = desc("cluster_owned_rooms", "Rooms this node of a cluster holds the lease of now, one series of 1 per room (none without [cluster]).", "node", "room")
 )
 
 // estimateBuckets are the upper bounds of the downlink estimates'
@@ -95,7 +96,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descUpTracks, descDownTracks, descViewers, descRecorded, descReceived, descForwarded, descDirect,
 		descSocketSent, descSocketDrop, descLayerDowns, descSwitches, descCCPauses, descCCConns, descEstimates,
 		descClientErrors, descClientDrops, descTURN, descMailSent, descMailFailed,
-		descHookSent, descHookFailed, descHookWaiting} {
+		descHookSent, descHookFailed, descHookWaiting, descClusterRooms} {
 		ch <- d
 	}
 }
@@ -122,6 +123,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descClientErrors, float64(n), kind)
 		}
 		counter(descClientDrops, float64(dropped))
+	}
+	if s.cluster != nil {
+		for _, room := range s.cluster.Owned() {
+			gauge(descClusterRooms, 1, s.cluster.ID(), room)
+		}
 	}
 	st := s.engine.Stats()
 	gauge(descUpTracks, float64(st.UpTracks))

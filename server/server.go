@@ -22,6 +22,7 @@ import (
 	"parley/access"
 	"parley/chatlog"
 	"parley/clips"
+	"parley/cluster"
 	"parley/configs"
 	"parley/internal/roomdir"
 	"parley/internal/secretfile"
@@ -70,6 +71,10 @@ type Server struct {
 	redirectLn net.Listener
 	metrics    *http.Server // GET /metrics; nil when off
 	metricsLn  net.Listener
+
+	// cluster is this node's membership of a cluster; nil without
+	// [cluster].
+	cluster *cluster.Node
 
 	// sides runs the side listeners' Serve (serveSide); Shutdown waits
 	// for it. sideMu orders a late serveSide after Shutdown's start.
@@ -212,7 +217,16 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		return fail(fmt.Errorf("http listen: %w", err))
 	}
 	undo = append(undo, ln.Close)
-	s := &Server{cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer, hooks: hooks, tokenSecret: auth.TokenSecret, joinFailures: auth.Failures, whepStarts: auth.WHEPStarts}
+	node, err := newClusterNode(cfg, engine, &hub, log)
+	if err != nil {
+		return fail(err)
+	}
+	var placement signaling.Placement
+	if node != nil {
+		undo = append(undo, func() error { return node.Close(context.Background()) })
+		placement = node
+	}
+	s := &Server{cluster: node, cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer, hooks: hooks, tokenSecret: auth.TokenSecret, joinFailures: auth.Failures, whepStarts: auth.WHEPStarts}
 	s.admin = newAdminAPI(s, cfg)
 	s.running = cfg
 	s.logLevel = opts.LogLevel
@@ -253,6 +267,7 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		CallTimeout:        cfg.Signaling.CallTimeout.D(),
 		CallRejoinGrace:    cfg.Signaling.CallRejoinGrace.D(),
 		WHIPConnectTimeout: opts.WHIPConnectTimeout,
+		Placement:          placement,
 		ICEServers: func(id string) []signaling.ICEServer {
 			var out []signaling.ICEServer
 			for _, ice := range relay.ICEServers(id) {
@@ -307,9 +322,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/rooms", s.hub.HandleRooms)
 	mux.HandleFunc("GET /api/rooms/{room}", s.hub.HandleRoom)
 	clips.Routes(mux, s.store.Handler(s.hub.ClipAuth))
-	whip := crossOrigin(http.HandlerFunc(s.hub.HandleWHIP))
+	whip := crossOrigin(s.placed(http.HandlerFunc(s.hub.HandleWHIP)))
 	whipSession := crossOrigin(http.HandlerFunc(s.hub.HandleWHIPResource))
-	whep := crossOrigin(http.HandlerFunc(s.hub.HandleWHEP))
+	whep := crossOrigin(s.placed(http.HandlerFunc(s.hub.HandleWHEP)))
 	whepSession := crossOrigin(http.HandlerFunc(s.hub.HandleWHEPResource))
 	for _, m := range []string{"POST", "OPTIONS"} {
 		mux.Handle(m+" /whip/{room}", whip)
@@ -456,6 +471,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.roomFiles.mu.Unlock()
 		// The hub first: sessions that record store their clips.
 		errHub := s.hub.Shutdown(ctx)
+		// Then the cluster: the rooms' leases are released once their
+		// members here have gone.
+		if s.cluster != nil {
+			errHub = errors.Join(errHub, s.cluster.Close(ctx))
+		}
 		s.checks.Close()
 		errStore := errors.Join(s.store.Close(), s.chat.Close())
 		s.mail.Close() // after the store: no more clip events

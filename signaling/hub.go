@@ -68,7 +68,42 @@ type Config struct {
 	// Chat keeps chat history and messages for people offline; nil keeps
 	// nothing.
 	Chat *chatlog.Store
+	// Placement says which node of a cluster each room lives on; nil
+	// (one node alone): every room lives here.
+	Placement Placement
 }
+
+// Placement is where rooms live in a cluster of nodes (package cluster).
+type Placement interface {
+	// Place returns "" when the room lives on this node (placing it here
+	// if it had no home), else the base URL of the node it lives on.
+	Place(ctx context.Context, room string) (string, error)
+	// KnownOrigin reports whether origin is a node of the cluster, whose
+	// pages open websockets to the nodes their rooms live on.
+	KnownOrigin(origin string) bool
+}
+
+// placeTimeout bounds a Placement.Place.
+const placeTimeout = 5 * time.Second
+
+// WebSocketURL is the websocket endpoint of a node's base URL
+// (https://host → wss://host/ws).
+func WebSocketURL(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return ""
+	}
+	if u.Scheme == "https" {
+		u.Scheme = "wss"
+	} else {
+		u.Scheme = "ws"
+	}
+	u.Path = "/ws"
+	return u.String()
+}
+
+// HasRoom reports whether a room of that name is configured.
+func (h *Hub) HasRoom(name string) bool { return h.room(name) != nil }
 
 // Hub holds the rooms and the sessions connected to them.
 type Hub struct {
@@ -380,6 +415,9 @@ func (h *Hub) checkOrigin(r *http.Request) bool {
 	}
 	if (*h.origins.Load())[strings.ToLower(origin)] {
 		return true
+	}
+	if p := h.cfg.Placement; p != nil && p.KnownOrigin(origin) {
+		return true // a page of another node of the cluster
 	}
 	h.log.Info("websocket refused: origin not allowed", "origin", origin, "host", r.Host, "remote", r.RemoteAddr)
 	return false

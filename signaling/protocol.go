@@ -80,6 +80,9 @@ const (
 	TypeClipsCleared      = "clips-cleared"
 	TypeRoomState         = "room-state"
 	TypeStationState      = "station-state"
+	// TypeRedirect sends a joiner to the node of a cluster its room
+	// lives on; the server then closes the websocket.
+	TypeRedirect = "redirect"
 )
 
 // Error codes carried by error messages. docs/protocol.md lists them with
@@ -331,6 +334,15 @@ type errorMessage struct {
 type pongMessage struct {
 	Type string          `json:"type"`
 	Req  json.RawMessage `json:"req,omitempty"`
+}
+
+// redirectMessage answers a join for a room that lives on another node:
+// URL is that node's websocket, where the client joins again.
+type redirectMessage struct {
+	Type string          `json:"type"`
+	Req  json.RawMessage `json:"req,omitempty"`
+	Room string          `json:"room"`
+	URL  string          `json:"url"`
 }
 
 type byeMessage struct {

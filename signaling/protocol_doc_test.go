@@ -42,6 +42,7 @@ var serverMessages = map[string]any{
 	TypeAnswer:            sdpMessage{},
 	TypeCandidate:         nil,
 	TypePong:              pongMessage{},
+	TypeRedirect:          redirectMessage{},
 	TypeError:             errorMessage{},
 	TypeBye:               byeMessage{},
 	TypeRecording:         recordingMessage{},

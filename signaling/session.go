@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -315,6 +316,9 @@ func (s *Session) join(m *clientMessage) {
 		s.sendError(m.Req, ErrNoRoom, fmt.Sprintf("there is no room %q", truncate(m.Room, 64)))
 		return
 	}
+	if s.placedElsewhere(room, m.Req) {
+		return
+	}
 	adm := s.hub.admit(room, credentials{name: m.Name, password: m.Password, token: m.Token, ip: s.ip})
 	if adm.code != "" {
 		s.sendError(m.Req, adm.code, adm.msg)
@@ -333,6 +337,32 @@ func (s *Session) join(m *clientMessage) {
 		return
 	}
 	s.rejoinCall()
+}
+
+// placedElsewhere sends the client to the node of the cluster the room
+// lives on, and reports whether it did (or could not tell where the room
+// lives, which the client is told). The node the room lives on checks
+// the joiner's credentials.
+func (s *Session) placedElsewhere(room *Room, req json.RawMessage) bool {
+	p := s.hub.cfg.Placement
+	if p == nil {
+		return false
+	}
+	name := room.cfg().Name
+	ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
+	owner, err := p.Place(ctx, name)
+	cancel()
+	if err != nil {
+		s.log.Warn("join: where the room lives is unknown", "room", name, "err", err)
+		s.sendError(req, ErrInternal, "the server cannot tell where the room lives now; try again")
+		return true
+	}
+	if owner == "" {
+		return false
+	}
+	s.enqueue(redirectMessage{Type: TypeRedirect, Req: req, Room: name, URL: WebSocketURL(owner)})
+	s.terminate(websocket.CloseNormalClosure, TypeRedirect)
+	return true
 }
 
 // welcomeLocked implements member: the session is told it has joined,

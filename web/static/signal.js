@@ -13,11 +13,20 @@ const PONG_WITHIN_MS = 10_000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
 const STABLE_AFTER_MS = 10_000;
+/** Redirects followed in a row before the next one waits as a retry does. */
+const MAX_REDIRECTS = 5;
 
 export class Signal {
   /** @param {string} url */
   constructor(url) {
     this.url = url;
+    /**
+     * The node of a cluster a redirect named, for the next connection
+     * only: after a lost connection the client starts again from url,
+     * which knows where the room lives then.
+     */
+    this.redirectTo = '';
+    this.redirects = 0;
     /** @type {WebSocket|null} */
     this.ws = null;
     /** @type {SignalState} */
@@ -83,9 +92,11 @@ export class Signal {
   connect() {
     this.state = 'connecting';
     this.onstate('connecting', this.attempt > 0 ? t('conn.reconnecting', { n: this.attempt + 1 }) : '');
+    const url = this.redirectTo || this.url;
+    this.redirectTo = '';
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(url);
     } catch (e) {
       this.retry(t('conn.cannotConnect', { why: e instanceof Error ? e.message : String(e) }));
       return;
@@ -95,7 +106,10 @@ export class Signal {
       if (this.ws !== ws) return;
       this.state = 'open';
       this.onstate('open', '');
-      this.stableTimer = window.setTimeout(() => (this.attempt = 0), STABLE_AFTER_MS);
+      this.stableTimer = window.setTimeout(() => {
+        this.attempt = 0;
+        this.redirects = 0;
+      }, STABLE_AFTER_MS);
       this.pingTimer = window.setInterval(() => this.ping(), PING_EVERY_MS);
       this.onopen();
     };
@@ -117,6 +131,11 @@ export class Signal {
       this.clearTimers();
       this.failPending(new Error(t('conn.lost')));
       if (this.state === 'stopped') return;
+      if (this.redirectTo) {
+        // The room lives on another node: join there at once.
+        this.connect();
+        return;
+      }
       this.retry(ev.reason ? serverText({ code: ev.reason }, 'bye') : ev.code === 1006 ? t('conn.lost') : t('conn.closed', { code: String(ev.code) }));
     };
   }
@@ -153,8 +172,21 @@ export class Signal {
     this.send({ type: 'ping' });
   }
 
+  /**
+   * A redirect (docs/protocol.md, A cluster of nodes): the server closes
+   * this connection, and the next one goes to the node the room lives on.
+   * @param {Msg} m
+   */
+  follow(m) {
+    if (typeof m.url !== 'string' || !/^wss?:\/\/[^/]/.test(m.url)) return;
+    this.redirects++;
+    if (this.redirects > MAX_REDIRECTS) return; // as a lost connection: the retry waits
+    this.redirectTo = m.url;
+  }
+
   /** @param {Msg} m */
   dispatch(m) {
+    if (m.type === 'redirect') this.follow(m);
     if (m.type === 'pong') {
       clearTimeout(this.pongTimer);
       this.pongTimer = 0;

@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"parley/cluster"
+	"parley/configs"
+	"parley/sfu"
+	"parley/signaling"
+)
+
+// newClusterNode joins the cluster when [cluster] is set; nil otherwise
+// (and then no Redis client is made). The node reads the rooms' load
+// from the hub, which is made after it.
+func newClusterNode(cfg configs.Server, engine *sfu.Engine, hub *atomic.Pointer[signaling.Hub], log *slog.Logger) (*cluster.Node, error) {
+	if !cfg.Cluster.Enabled() {
+		return nil, nil
+	}
+	return cluster.New(cluster.Config{
+		Cluster:   cfg.Cluster,
+		MediaAddr: mediaAddr(cfg.Media, engine),
+		Usage: func() map[string]int {
+			h := hub.Load()
+			if h == nil {
+				return nil
+			}
+			out := map[string]int{}
+			for _, ri := range h.RoomInfos() {
+				if n := ri.Participants + ri.Viewers; n > 0 {
+					out[ri.Name] = n
+				}
+			}
+			return out
+		},
+	}, log)
+}
+
+// mediaAddr is the media address clients are given: the public IP when
+// set, and the shared UDP port ("" with a port range).
+func mediaAddr(m configs.Media, engine *sfu.Engine) string {
+	a, ok := engine.UDPAddr().(*net.UDPAddr)
+	if !ok || a == nil {
+		return ""
+	}
+	ip := a.IP.String()
+	if m.PublicIP != "" {
+		ip = m.PublicIP
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(a.Port))
+}
+
+// placed sends a WHIP or WHEP POST for a room that lives on another node
+// of the cluster to that node, with 307: the client repeats the same POST
+// there (its body included), and its session's resource is then that
+// node's. A 307 rather than a proxy: the media goes to the node the
+// answer names anyway, so a proxy would only carry the few requests of
+// signaling and add a hop that fails with this node.
+func (s *Server) placed(next http.Handler) http.Handler {
+	if s.cluster == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		room := r.PathValue("room")
+		if r.Method != http.MethodPost || !s.hub.HasRoom(room) {
+			next.ServeHTTP(w, r) // no such room: the handler says so
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), placeTimeout)
+		owner, err := s.cluster.Place(ctx, room)
+		cancel()
+		switch {
+		case err != nil:
+			s.log.Warn("where the room lives is unknown", "room", room, "path", r.URL.Path, "err", err)
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "the server cannot tell where the room lives now; try again", http.StatusServiceUnavailable)
+		case owner != "":
+			http.Redirect(w, r, owner+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// placeTimeout bounds the question of where a room lives.
+const placeTimeout = 5 * time.Second
+
+// adminCluster serves GET /api/admin/cluster: this node, the rooms it
+// holds and the live nodes; 404 without [cluster].
+func (a *adminAPI) adminCluster(w http.ResponseWriter, r *http.Request, _ string) {
+	n := a.s.cluster
+	if n == nil {
+		writeError(w, http.StatusNotFound, "this server is not a node of a cluster")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), placeTimeout)
+	defer cancel()
+	nodes, err := n.Nodes(ctx)
+	out := map[string]any{"node": n.ID(), "url": n.URL(), "rooms": n.Owned(), "nodes": nodes}
+	if nodes == nil {
+		out["nodes"] = []cluster.NodeInfo{}
+	}
+	if err != nil {
+		out["error"] = err.Error()
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,202 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/client"
+	"parley/configs"
+	"parley/internal/redistest"
+)
+
+// startCluster starts n servers on 127.0.0.1, nodes of one cluster on a
+// Redis of the test's own, with a lease of 1 s.
+func startCluster(t *testing.T, n int) []*testServer {
+	t.Helper()
+	redisURL := redistest.Start(t)
+	nodes := make([]*testServer, n)
+	for i := range nodes {
+		port := freeTCPPort(t)
+		nodes[i] = startServer(t, func(cfg *configs.Server, _ []configs.Room) {
+			cfg.HTTP.Listen = fmt.Sprintf("127.0.0.1:%d", port)
+			cfg.Cluster = configs.Cluster{
+				RedisURL:     redisURL,
+				NodeID:       fmt.Sprintf("node%d", i),
+				PublicURL:    fmt.Sprintf("http://127.0.0.1:%d", port),
+				KeyPrefix:    "parley:",
+				Heartbeat:    configs.Duration(100 * time.Millisecond),
+				Lease:        configs.Duration(time.Second),
+				ReleaseAfter: configs.Duration(30 * time.Second),
+			}
+		})
+	}
+	return nodes
+}
+
+// joinCluster joins room through node s, following redirects, and
+// returns the client and the URL of the node it joined on.
+func joinCluster(t *testing.T, s *testServer, room, name string, opts client.Options) (*client.Client, *client.Joined, string) {
+	t.Helper()
+	url := s.wsURL()
+	for range 3 {
+		opts.LoopbackOnly = true
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := client.Dial(ctx, url, opts)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		j, err := c.Join(ctx, room, name)
+		cancel()
+		var r *client.Redirect
+		if errors.As(err, &r) {
+			c.Close()
+			if r.Room != room {
+				t.Fatalf("redirect names room %q, want %q", r.Room, room)
+			}
+			url = r.URL
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s joins %s at %s: %v", name, room, url, err)
+		}
+		t.Cleanup(c.Close)
+		return c, j, url
+	}
+	t.Fatalf("%s: more than 2 redirects", name)
+	return nil, nil, ""
+}
+
+func names(j *client.Joined) string {
+	var out []string
+	for _, p := range j.Participants {
+		out = append(out, p.Name)
+	}
+	return strings.Join(out, ",")
+}
+
+func TestClusterOneRoomOverNodes(t *testing.T) {
+	nodes := startCluster(t, 3)
+	// ann comes to node 1 first: all loads are equal, so the room lives there.
+	ann, _, annAt := joinCluster(t, nodes[1], "chat", "ann", client.Options{})
+	if annAt != nodes[1].wsURL() {
+		t.Fatalf("ann joined at %s, want node 1 (%s)", annAt, nodes[1].wsURL())
+	}
+	// bob and cat come to the other nodes and are sent to node 1.
+	_, jb, bobAt := joinCluster(t, nodes[0], "chat", "bob", client.Options{})
+	_, jc, catAt := joinCluster(t, nodes[2], "chat", "cat", client.Options{})
+	if bobAt != annAt || catAt != annAt {
+		t.Fatalf("bob joined at %s, cat at %s; want ann's node %s", bobAt, catAt, annAt)
+	}
+	if got := names(jb); !strings.Contains(got, "ann") || !strings.Contains(got, "bob") {
+		t.Errorf("bob sees %s", got)
+	}
+	if got := names(jc); !strings.Contains(got, "ann") || !strings.Contains(got, "bob") || !strings.Contains(got, "cat") {
+		t.Errorf("cat sees %s", got)
+	}
+	ctx := timeout(t, 0)
+	for _, who := range []string{"bob", "cat"} {
+		m, err := ann.WaitFor(ctx, "participant-joined")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(m.Raw), `"`+who+`"`) {
+			t.Errorf("ann was told %s, want %s", m.Raw, who)
+		}
+	}
+	if got := nodes[1].cluster.Owned(); len(got) != 1 || got[0] != "chat" {
+		t.Errorf("node 1 owns %v", got)
+	}
+
+	// A WHIP or WHEP POST to another node is sent to the owner, same path.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	owner := "http://" + nodes[1].Addr().String()
+	for _, path := range []string{"/whip/chat?name=obs", "/whep/chat"} {
+		resp, err := noFollow.Post("http://"+nodes[2].Addr().String()+path, "application/sdp", strings.NewReader("v=0\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != owner+path {
+			t.Errorf("POST %s to node 2: %d, Location %q; want 307 to %s", path, resp.StatusCode, resp.Header.Get("Location"), owner+path)
+		}
+		if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("POST %s: the redirect has no CORS header", path)
+		}
+	}
+	// A room that does not exist is not placed: the handler refuses it.
+	resp, err := noFollow.Post("http://"+nodes[2].Addr().String()+"/whip/nosuchroom", "application/sdp", strings.NewReader("v=0\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("WHIP to a room that does not exist: %d, want 404", resp.StatusCode)
+	}
+
+	// A page of node 0 may open a websocket to node 1; another site not.
+	origin := func(o string) client.Options { return client.Options{Header: http.Header{"Origin": {o}}} }
+	joinCluster(t, nodes[1], "chat", "dan", origin("http://"+nodes[0].Addr().String()))
+	ctxDial, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, err := client.Dial(ctxDial, nodes[1].wsURL(), origin("http://evil.example")); err == nil {
+		c.Close()
+		t.Error("a websocket from another site's page was accepted")
+	}
+
+	// The node's id and its rooms in the metrics and the admin API.
+	rec := httptest.NewRecorder()
+	nodes[1].metricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if want := `parley_cluster_owned_rooms{node="node1",room="chat"} 1`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("node 1's metrics lack %s", want)
+	}
+	rec = httptest.NewRecorder()
+	nodes[1].Server.admin.adminCluster(rec, httptest.NewRequest("GET", "/api/admin/cluster", nil), "test")
+	var got struct {
+		Node  string   `json:"node"`
+		Rooms []string `json:"rooms"`
+		Nodes []struct {
+			ID   string `json:"id"`
+			Load int    `json:"load"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Node != "node1" || len(got.Rooms) != 1 || got.Rooms[0] != "chat" || len(got.Nodes) != 3 {
+		t.Errorf("admin API: %s (%v)", rec.Body.String(), err)
+	}
+}
+
+func TestClusterOwnerDies(t *testing.T) {
+	nodes := startCluster(t, 2)
+	_, _, at := joinCluster(t, nodes[0], "chat", "ann", client.Options{})
+	if at != nodes[0].wsURL() {
+		t.Fatalf("ann joined at %s, want node 0", at)
+	}
+	_, _, at = joinCluster(t, nodes[1], "chat", "bob", client.Options{})
+	if at != nodes[0].wsURL() {
+		t.Fatalf("bob joined at %s, want node 0", at)
+	}
+	// Node 0 stops renewing, as a killed node would: after its lease the
+	// room is placed again, on node 1, where a join then stays.
+	died := time.Now()
+	nodes[0].cluster.Abandon()
+	eventually(t, 0, "chat is placed again on node 1", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		owner, err := nodes[1].cluster.Place(ctx, "chat")
+		return err == nil && owner == ""
+	})
+	t.Logf("the room was placed again %v after its owner stopped renewing (lease 1 s)", time.Since(died).Round(10*time.Millisecond))
+	_, j, at := joinCluster(t, nodes[1], "chat", "cat", client.Options{})
+	if at != nodes[1].wsURL() || names(j) != "cat" {
+		t.Errorf("cat joined at %s with %s; want node 1, alone", at, names(j))
+	}
+}
