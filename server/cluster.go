@@ -22,7 +22,27 @@ func newClusterNode(cfg configs.Server, engine *sfu.Engine, hub *atomic.Pointer[
 	if !cfg.Cluster.Enabled() {
 		return nil, nil
 	}
-	return cluster.New(cluster.Config{
+	var node *cluster.Node
+	// A room whose lease this node lost (a Redis outage longer than a
+	// lease, during which another node took it) sends its members here
+	// to its home now. Called on the node's heartbeat goroutine.
+	lost := func(room string) {
+		h := hub.Load()
+		if h == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
+		owner, err := node.Place(ctx, room)
+		cancel()
+		switch {
+		case err != nil:
+			log.Warn("cluster: a lost room's home is unknown; its members stay", "room", room, "err", err)
+		case owner != "": // "": placed here again, the members stay
+			n := h.Redirect(room, signaling.WebSocketURL(owner))
+			log.Info("cluster: members of a lost room sent to its home", "room", room, "to", owner, "members", n)
+		}
+	}
+	node, err := cluster.New(cluster.Config{
 		Cluster:   cfg.Cluster,
 		MediaAddr: mediaAddr(cfg.Media, engine),
 		Usage: func() map[string]int {
@@ -38,7 +58,9 @@ func newClusterNode(cfg configs.Server, engine *sfu.Engine, hub *atomic.Pointer[
 			}
 			return out
 		},
+		OnLost: func(room string) { lost(room) },
 	}, log)
+	return node, err
 }
 
 // mediaAddr is the media address clients are given: the public IP when

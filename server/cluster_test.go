@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"parley/client"
 	"parley/configs"
 	"parley/internal/redistest"
@@ -198,5 +200,42 @@ func TestClusterOwnerDies(t *testing.T) {
 	_, j, at := joinCluster(t, nodes[1], "chat", "cat", client.Options{})
 	if at != nodes[1].wsURL() || names(j) != "cat" {
 		t.Errorf("cat joined at %s with %s; want node 1, alone", at, names(j))
+	}
+}
+
+func TestClusterLostLease(t *testing.T) {
+	nodes := startCluster(t, 2)
+	ann, _, at := joinCluster(t, nodes[0], "chat", "ann", client.Options{})
+	if at != nodes[0].wsURL() {
+		t.Fatalf("ann joined at %s, want node 0", at)
+	}
+	// While node 0 is cut off from Redis for longer than a lease, node 1
+	// takes the room: here, its lease is given to node 1 by hand. Node 0
+	// finds it lost at its next renewal and sends ann to node 1.
+	opts, err := redis.ParseURL(nodes[0].cfg.Cluster.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opts)
+	defer rc.Close()
+	if err := rc.Set(context.Background(), "parley:room:chat", "node1", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ann.WaitFor(timeout(t, 0), "redirect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r client.Redirect
+	if err := m.Decode(&r); err != nil || r.URL != nodes[1].wsURL() || r.Room != "chat" {
+		t.Fatalf("ann was sent to %+v (%v), want node 1's %s", r, err, nodes[1].wsURL())
+	}
+	select {
+	case <-ann.Done():
+	case <-timeout(t, 0).Done():
+		t.Fatal("node 0 did not close ann's websocket after the redirect")
+	}
+	_, j, at := joinCluster(t, nodes[0], "chat", "ann", client.Options{})
+	if at != nodes[1].wsURL() || names(j) != "ann" {
+		t.Errorf("ann joined again at %s with %s; want node 1", at, names(j))
 	}
 }

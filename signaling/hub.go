@@ -653,3 +653,35 @@ func (h *Hub) Kick(room, id, by string) bool {
 	o.goAway(ErrKicked, "an operator removed you from the room", websocket.ClosePolicyViolation)
 	return true
 }
+
+// MovedMessage is why a WHIP publisher's session ends when its room
+// moves to another node of the cluster.
+const MovedMessage = "the room moved to another node of the cluster; publish there"
+
+// Redirect sends a room's members on this node to another node of the
+// cluster, whose websocket is wsURL: each websocket session gets a
+// redirect message and is closed (its client joins there), a WHIP
+// publisher's session ends (ErrServerShutdown, MovedMessage), and the
+// room's viewers are ended. It returns how many members were sent.
+func (h *Hub) Redirect(room, wsURL string) int {
+	r := h.room(room)
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	out := make([]member, 0, len(r.members))
+	for _, m := range r.members {
+		out = append(out, m)
+	}
+	r.mu.Unlock()
+	for _, m := range out {
+		if s, ok := m.(*Session); ok {
+			s.enqueue(redirectMessage{Type: TypeRedirect, Room: room, URL: wsURL})
+			s.terminate(websocket.CloseNormalClosure, TypeRedirect)
+			continue
+		}
+		m.goAway(ErrServerShutdown, MovedMessage, websocket.CloseGoingAway)
+	}
+	h.endViewers(r)
+	return len(out)
+}
