@@ -155,6 +155,19 @@ func TestClusterOneRoomOverNodes(t *testing.T) {
 		t.Error("a websocket from another site's page was accepted")
 	}
 
+	// The client's page may open websockets to other nodes, the watch
+	// page follow a WHEP 307 to them.
+	for path, want := range map[string]string{"/": "connect-src 'self' ws: wss:;", "/watch/live": "connect-src 'self' http: https:;"} {
+		resp, err := http.Get("http://" + nodes[0].Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, want) {
+			t.Errorf("GET %s: policy %q, want %s", path, csp, want)
+		}
+	}
+
 	// The node's id and its rooms in the metrics and the admin API.
 	rec := httptest.NewRecorder()
 	nodes[1].metricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

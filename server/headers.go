@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 
 	"parley/access"
 )
@@ -28,6 +29,16 @@ const (
 	// only what the room's access already lets anyone watch.
 	watchPolicy = "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; frame-ancestors *"
 )
+
+// clusterPolicy is a page's policy on a node of a cluster: its
+// connections may also go to other hosts of the schemes given, since the
+// room it joins may live on another node (a websocket after a redirect,
+// a WHEP POST after a 307). Nodes come and go while a page is open, so
+// they are not listed one by one; the nodes check the websocket's Origin
+// (the live nodes' public URLs) themselves.
+func clusterPolicy(csp, schemes string) string {
+	return strings.Replace(csp, "connect-src 'self'", "connect-src 'self' "+schemes, 1)
+}
 
 // secureHeaders sets the headers every response carries, before next
 // runs. Over HTTPS (directly, or as a trusted proxy says) browsers are
@@ -56,12 +67,12 @@ func withPolicy(csp string, next http.Handler) http.Handler {
 	})
 }
 
-// framable serves next under watchPolicy, without the X-Frame-Options
-// that would forbid framing it.
-func framable(next http.Handler) http.Handler {
+// framable serves next under csp (watchPolicy), without the
+// X-Frame-Options that would forbid framing it.
+func framable(csp string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Del("X-Frame-Options")
-		w.Header().Set("Content-Security-Policy", watchPolicy)
+		w.Header().Set("Content-Security-Policy", csp)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -316,6 +316,10 @@ func sideServer(h http.Handler, log *slog.Logger) *http.Server {
 }
 
 func (s *Server) routes() http.Handler {
+	client, watch := clientPolicy, watchPolicy
+	if s.cluster != nil {
+		client, watch = clusterPolicy(client, "ws: wss:"), clusterPolicy(watch, "http: https:")
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /ws", s.hub)
@@ -334,12 +338,12 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(m+" /whip/{room}/{id}", whipSession)
 		mux.Handle(m+" /whep/{room}/{id}", whepSession)
 	}
-	mux.Handle("GET /watch/{room}", framable(web.Page("watch.html")))
+	mux.Handle("GET /watch/{room}", framable(watch, web.Page("watch.html")))
 	s.admin.routes(mux)
 	mux.Handle("GET /check", withPolicy(clientPolicy, web.Page("check.html")))
 	mux.HandleFunc("POST /api/check", s.checks.HandleStart)
 	mux.HandleFunc("POST /api/check/{id}/{transport}", s.checks.HandleOffer)
-	mux.Handle("GET /", withPolicy(clientPolicy, web.Handler()))
+	mux.Handle("GET /", withPolicy(client, web.Handler()))
 	return secureHeaders(s.proxies, limitBody(mux))
 }
 

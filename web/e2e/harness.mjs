@@ -16,7 +16,7 @@ export const repo = path.resolve(here, '..', '..');
 export const artifacts = path.resolve(repo, 'test-artifacts', 'e2e');
 
 /** A free TCP port on 127.0.0.1. */
-function freeTCP() {
+export function freeTCP() {
   return new Promise((res, rej) => {
     const s = createServer();
     s.on('error', rej);
@@ -45,7 +45,9 @@ function freeUDP() {
  * opts.host (an address of this machine) instead of 127.0.0.1 when given. With
  * opts.turn the built-in TURN server runs too, on loopback, allowed to
  * relay to the media port there. opts.media adds keys to [media].
- * @param {{rooms?: Record<string, string>, config?: string, turn?: boolean, media?: string}} [opts]
+ * opts.config is added to the server file: a string, or a function of
+ * the server's URL (a node of a cluster names its own public_url).
+ * @param {{rooms?: Record<string, string>, config?: string | ((url: string) => string), turn?: boolean, media?: string}} [opts]
  */
 export async function startServer(opts = {}) {
   const bin = process.env.PARLEY_BIN || path.join(repo, 'bin', 'parley');
@@ -68,7 +70,7 @@ export async function startServer(opts = {}) {
       `[http]\nlisten = "${host}:${http}"\n[media]\nudp_port = ${udp}\ntcp_port = ${tcp}\n${opts.host ? `listen_ip = "${host}"\n` : ''}${opts.media ?? ''}` +
         `[storage]\ndata_dir = "${path.join(dir, 'data')}"\n${turnConfig}[log]\nlevel = "debug"\n` +
         (opts.rooms ? `[rooms]\ndir = "${path.join(dir, 'rooms')}"\n` : '') +
-        (opts.config ?? ''),
+        (typeof opts.config === 'function' ? opts.config(url) : (opts.config ?? '')),
     );
   };
   await choosePorts();

@@ -1,0 +1,90 @@
+// Two parley nodes sharing one Redis (docs/scaling.md): a page served by
+// either node joins the room where it lives, following the server's
+// redirect, and stays on the node that served it.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { startServer, launchBrowser, join, freeTCP } from './harness.mjs';
+
+const haveRedis = !spawnSync('redis-server', ['--version']).error;
+if (!haveRedis && process.env.CI) throw new Error('redis-server not found: install package redis-server (scripts/install-deps.sh)');
+
+/** @type {import('node:child_process').ChildProcess|undefined} */
+let redis;
+let redisDir = '';
+/** @type {Awaited<ReturnType<typeof startServer>>[]} */
+const nodes = [];
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+/** Starts a redis-server of the test's own on 127.0.0.1, no persistence; resolves with its URL. */
+async function startRedis() {
+  const port = await freeTCP();
+  redisDir = mkdtempSync(path.join(tmpdir(), 'parley-e2e-redis-'));
+  redis = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', redisDir, '--save', '', '--appendonly', 'no', '--logfile', ''], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const proc = redis;
+  let log = '';
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server not ready in 20 s:\n${log}`)), 20_000);
+    proc.stdout?.on('data', (d) => {
+      log += d;
+      if (log.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve(undefined);
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited (${code}):\n${log}`));
+    });
+  });
+  return `redis://127.0.0.1:${port}/0`;
+}
+
+before(async () => {
+  if (!haveRedis) return;
+  const redisURL = await startRedis();
+  for (const id of ['a', 'b']) {
+    nodes.push(
+      await startServer({
+        config: (url) => `[cluster]\nredis_url = "${redisURL}"\nnode_id = "${id}"\npublic_url = "${url}"\nheartbeat = "100ms"\nlease = "1s"\n`,
+      }),
+    );
+  }
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  for (const n of nodes) await n.stop();
+  redis?.kill('SIGKILL');
+  if (redisDir) rmSync(redisDir, { recursive: true, force: true });
+});
+
+test('a page on another node than the room follows the redirect, joins the one room and stays on its node', { skip: !haveRedis && 'redis-server not found' }, async () => {
+  const [a, b] = nodes;
+  const ann = await join(browser, a.url, 'chat', 'ann');
+  const bob = await join(browser, b.url, 'chat', 'bob');
+  try {
+    // Both in one room: each sees the other.
+    await bob.locator('#online button.person', { hasText: 'ann' }).waitFor();
+    await ann.locator('#online button.person', { hasText: 'bob' }).waitFor();
+    // bob's page is still node b's; its websocket went to node a.
+    assert.ok(bob.url().startsWith(b.url), `bob's page moved to ${bob.url()}`);
+    // Chat crosses: bob's message reaches ann.
+    await bob.fill('#chat-text', 'hello from node b');
+    await bob.press('#chat-text', 'Enter');
+    await ann.locator('#timeline', { hasText: 'hello from node b' }).waitFor();
+    assert.deepEqual(ann.errors, []);
+    assert.deepEqual(bob.errors, []);
+  } finally {
+    await ann.context().close();
+    await bob.context().close();
+  }
+});
