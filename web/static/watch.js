@@ -152,7 +152,10 @@ async function connect() {
     return later(why ? `${why}. ${t('watch.again')}` : t('watch.refused', { status: String(resp.status) }), Number(resp.headers.get('Retry-After')) || undefined);
   }
   iceServers = parseLinks(resp.headers.get('Link'));
-  const loc = resp.headers.get('Location') ?? '';
+  // Relative to the server that answered, which is another node's after
+  // a redirect in a cluster (docs/scaling.md).
+  const rel = resp.headers.get('Location');
+  const loc = rel ? new URL(rel, resp.url).href : '';
   try {
     await pc.setRemoteDescription({ type: 'answer', sdp: body });
   } catch {
