@@ -252,3 +252,15 @@ func TestClusterLostLease(t *testing.T) {
 		t.Errorf("ann joined again at %s with %s; want node 1", at, names(j))
 	}
 }
+
+func TestNoClusterWithoutSection(t *testing.T) {
+	s := startServer(t, nil)
+	if s.cluster != nil {
+		t.Fatal("a server without [cluster] joined a cluster")
+	}
+	// Nothing asks where rooms live: a join is answered here.
+	_, j := s.join(t, "chat", "ann", client.Options{})
+	if j.Name != "ann" {
+		t.Fatalf("joined as %q", j.Name)
+	}
+}

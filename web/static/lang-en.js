@@ -230,6 +230,7 @@ export default {
   'bye.room-changed': "The server's operator changed this room's settings; you were joined to it again.",
   'bye.keepalive-timeout': "The server heard nothing from this page for too long.",
   'bye.too-slow': "The connection is too slow; reconnecting.",
+  'bye.redirect': "The room kept moving between the site's servers.",
 
   'conn.reconnecting': "reconnecting (attempt {n})",
   'conn.cannotConnect': "cannot connect: {why}",
