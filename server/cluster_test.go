@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,20 @@ func TestClusterOneRoomOverNodes(t *testing.T) {
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Node != "node1" || len(got.Rooms) != 1 || got.Rooms[0] != "chat" || len(got.Nodes) != 3 {
 		t.Errorf("admin API: %s (%v)", rec.Body.String(), err)
+	}
+
+	// What a redirect costs a joiner: joins at the owner and through
+	// another node, from dialling to joined (logged with -v).
+	for _, via := range []int{1, 0} {
+		var took []time.Duration
+		for i := range 10 {
+			start := time.Now()
+			c, _, _ := joinCluster(t, nodes[via], "chat", fmt.Sprintf("m%d-%d", via, i), client.Options{})
+			took = append(took, time.Since(start))
+			c.Close()
+		}
+		slices.Sort(took)
+		t.Logf("join via node %d: median %v, max %v", via, took[len(took)/2].Round(10*time.Microsecond), took[len(took)-1].Round(10*time.Microsecond))
 	}
 }
 
