@@ -30,6 +30,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -448,9 +450,9 @@ func (n *Node) refreshOrigins(ctx context.Context) error {
 	if len(nodes) == 0 && err != nil {
 		return err // keep the last ones known
 	}
-	m := map[string]bool{strings.ToLower(n.cfg.PublicURL): true}
+	m := map[string]bool{canonicalOrigin(n.cfg.PublicURL): true}
 	for _, ni := range nodes {
-		m[strings.ToLower(ni.URL)] = true
+		m[canonicalOrigin(ni.URL)] = true
 	}
 	n.mu.Lock()
 	n.origins = m
@@ -462,9 +464,27 @@ func (n *Node) refreshOrigins(ctx context.Context) error {
 // the last heartbeat): pages served by one node open websockets to the
 // node a room lives on.
 func (n *Node) KnownOrigin(origin string) bool {
+	o := canonicalOrigin(origin)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.origins[strings.ToLower(origin)]
+	return o != "" && n.origins[o]
+}
+
+// canonicalOrigin is an http(s) origin in lower case with its port
+// explicit ("https://a.org" and "https://A.org:443" are one), or "".
+func canonicalOrigin(origin string) string {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return strings.ToLower(u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port))
 }
 
 // Place says where a room lives: "" when on this node, else the base

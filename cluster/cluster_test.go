@@ -140,8 +140,10 @@ func TestRegistry(t *testing.T) {
 	})
 	// Every node knows the others' origins.
 	waitFor(t, "c's origin is known to a", func() bool { return a.KnownOrigin("HTTP://c.test:8080") })
-	if a.KnownOrigin("http://evil.test:8080") {
-		t.Error("an origin that is no node's is known")
+	for _, o := range []string{"http://evil.test:8080", "http://c.test", "https://c.test:8080", "", "c.test:8080", "http://c.test:8080/x"} {
+		if a.KnownOrigin(o) {
+			t.Errorf("%q, no node's origin, is known", o)
+		}
 	}
 
 	// A clean stop removes the record at once.
@@ -169,6 +171,9 @@ func TestRegistry(t *testing.T) {
 	if n, err := redisClient(t, url).SCard(ctx, "t:nodes").Result(); err != nil || n != 1 {
 		t.Errorf("the set of nodes holds %d ids (%v), want 1", n, err)
 	}
+	// The default port may be written or not.
+	startNode(t, url, "e", nil, func(c *Config) { c.PublicURL = "https://e.test" })
+	waitFor(t, "e's origin is known to a", func() bool { return a.KnownOrigin("https://E.test:443") })
 }
 
 func TestPlaceRace(t *testing.T) {
