@@ -97,16 +97,40 @@ func vp8Ladder(t *testing.T, seconds int, sizes []string, kbps []int) [][]testme
 	return out
 }
 
-func TestCongestionClimbsOnAFreeLink(t *testing.T) {
+// publishLadder makes c publish a simulcast ladder (640, 320 and 160
+// pixels wide at 1200, 400 and 120 kbit/s) and waits for every layer to
+// flow; it returns the up track.
+func publishLadder(t *testing.T, c *testClient) *UpTrack {
+	t.Helper()
 	frames := vp8Ladder(t, 4, []string{"640x360", "320x180", "160x90"}, []int{1200, 400, 120})
-	e := newTestEngine(t, false)
-	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
-	a := join(t, room, "a")
-	a.publishSimulcast([]string{"f", "h", "q"}, frames)
-	up := upOf(t, a.p, video)
+	c.publishSimulcast([]string{"f", "h", "q"}, frames)
+	up := upOf(t, c.p, video)
 	eventually(t, "every layer flows", func() bool {
 		return up.layers[0].started.Load() && up.layers[1].started.Load() && up.layers[2].started.Load()
 	})
+	return up
+}
+
+// shapedEngine is an engine in link's server namespace, with a room, and
+// the nets of both namespaces.
+func shapedEngine(t *testing.T, link *shapedLink) (*Engine, *Room, transport.Net, transport.Net) {
+	t.Helper()
+	var e *Engine
+	var err error
+	if derr := link.server.do(func() {
+		e, err = NewEngine(Config{ListenIP: "10.99.0.1", UDPPort: 40000, CandidateAllow: []string{"10.99.0.0/24"}}, quietLog())
+	}); derr != nil || err != nil {
+		t.Fatal(derr, err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	return e, room, newNSNet(t, link.server), newNSNet(t, link.client)
+}
+
+func TestCongestionClimbsOnAFreeLink(t *testing.T) {
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	up := publishLadder(t, join(t, room, "a"))
 	b := joinWith(t, room, "b", twccAPI(t, nil))
 	waitDowns(t, b.p, up.ID())
 	d := downOf(b.p, up)
@@ -133,15 +157,9 @@ func TestCongestionClimbsOnAFreeLink(t *testing.T) {
 // it, and its feedback on the probe, addressed to the RTX SSRC, reaches
 // the estimator: the probes prove the link by themselves.
 func TestProbeFeedbackOnRTX(t *testing.T) {
-	frames := vp8Ladder(t, 4, []string{"640x360", "320x180", "160x90"}, []int{1200, 400, 120})
 	e := newTestEngine(t, false)
 	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
-	a := join(t, room, "a")
-	a.publishSimulcast([]string{"f", "h", "q"}, frames)
-	up := upOf(t, a.p, video)
-	eventually(t, "every layer flows", func() bool {
-		return up.layers[0].started.Load() && up.layers[1].started.Load() && up.layers[2].started.Load()
-	})
+	up := publishLadder(t, join(t, room, "a"))
 	b := joinWith(t, room, "b", subscriberAPI(t, nil, true))
 	waitDowns(t, b.p, up.ID())
 	d := downOf(b.p, up)
@@ -214,24 +232,8 @@ func fromKeyframe(pkts []*rtp.Packet) (kept []*rtp.Packet, dropped int) {
 
 func TestCongestionConstrainedSubscriber(t *testing.T) {
 	link := newShapedLink(t)
-	frames := vp8Ladder(t, 4, []string{"640x360", "320x180", "160x90"}, []int{1200, 400, 120})
-	var e *Engine
-	var err error
-	if derr := link.server.do(func() {
-		e, err = NewEngine(Config{ListenIP: "10.99.0.1", UDPPort: 40000, CandidateAllow: []string{"10.99.0.0/24"}}, quietLog())
-	}); derr != nil || err != nil {
-		t.Fatal(derr, err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
-	serverNet, clientNet := newNSNet(t, link.server), newNSNet(t, link.client)
-
-	a := joinWith(t, room, "a", twccAPI(t, serverNet))
-	a.publishSimulcast([]string{"f", "h", "q"}, frames)
-	up := upOf(t, a.p, video)
-	eventually(t, "every layer flows", func() bool {
-		return up.layers[0].started.Load() && up.layers[1].started.Load() && up.layers[2].started.Load()
-	})
+	e, room, serverNet, clientNet := shapedEngine(t, link)
+	up := publishLadder(t, joinWith(t, room, "a", twccAPI(t, serverNet)))
 	link.shape(t, "300kbit")
 	b := joinWith(t, room, "b", twccAPI(t, serverNet))
 	c := joinWith(t, room, "c", twccAPI(t, serverNet))

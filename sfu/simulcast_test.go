@@ -109,23 +109,7 @@ func TestSimulcast(t *testing.T) {
 				}
 			}
 
-			b := join(t, room, "b")
-			b.mu.Lock()
-			b.keep = true
-			b.mu.Unlock()
-			waitDowns(t, b.p, up.ID())
-			d := downOf(b.p, up)
-			eventually(t, "b climbs to the highest layer", func() bool { return d.CurrentLayer() == 2 })
-			b.waitPackets(up.ID(), 20)
-
-			// sim's encodings are f, h, q: layer i is encoding 2-i.
-			for _, target := range []int{0, 1, 2} {
-				plis := sim.plis[2-target].Load()
-				d.SetTargetLayer(target)
-				eventually(t, "b is switched", func() bool { return d.CurrentLayer() == target })
-				eventually(t, "the target layer was asked for a keyframe", func() bool { return sim.plis[2-target].Load() > plis })
-				b.waitPackets(up.ID(), 20)
-			}
+			b, _ := subscribeEachLayer(t, room, up, sim)
 
 			// A NACK for a packet of the lowest layer, three switches ago,
 			// and for the last packet.
@@ -235,21 +219,7 @@ func TestSSRCSimulcast(t *testing.T) {
 		return up.layers[0].started.Load() && up.layers[1].started.Load() && up.layers[2].started.Load() &&
 			up.layers[0].octets.Load() > 0 && up.layers[1].octets.Load() > 0 && up.layers[2].octets.Load() > 0
 	})
-	b := join(t, room, "b")
-	b.mu.Lock()
-	b.keep = true
-	b.mu.Unlock()
-	waitDowns(t, b.p, up.ID())
-	d := downOf(b.p, up)
-	eventually(t, "b climbs to the highest layer", func() bool { return d.CurrentLayer() == 2 })
-	b.waitPackets(up.ID(), 20)
-	for _, target := range []int{0, 1, 2} {
-		plis := sim.plis[2-target].Load()
-		d.SetTargetLayer(target)
-		eventually(t, "b is switched", func() bool { return d.CurrentLayer() == target })
-		eventually(t, "the target layer was asked for a keyframe", func() bool { return sim.plis[2-target].Load() > plis })
-		b.waitPackets(up.ID(), 20)
-	}
+	b, _ := subscribeEachLayer(t, room, up, sim)
 	var widths []int
 	width := 0
 	kept := b.received(up.ID()).kept
@@ -274,6 +244,30 @@ func TestSSRCSimulcast(t *testing.T) {
 	if left := ownedRunning([]string{"parley/sfu.(*layer).forward", "parley/sfu.(*layer).readRTCP"}); len(left) > 0 {
 		t.Errorf("running after the publisher left:\n%s", strings.Join(left, "\n\n"))
 	}
+}
+
+// subscribeEachLayer joins b, keeping what it receives of up, waits for
+// it to climb to the highest layer, then switches it to each layer in
+// turn, checking that each asks its encoding of sim (given f, h, q: layer
+// i is encoding 2-i) for a keyframe.
+func subscribeEachLayer(t *testing.T, room *Room, up *UpTrack, sim *simulcastSend) (*testClient, *DownTrack) {
+	t.Helper()
+	b := join(t, room, "b")
+	b.mu.Lock()
+	b.keep = true
+	b.mu.Unlock()
+	waitDowns(t, b.p, up.ID())
+	d := downOf(b.p, up)
+	eventually(t, "b climbs to the highest layer", func() bool { return d.CurrentLayer() == 2 })
+	b.waitPackets(up.ID(), 20)
+	for _, target := range []int{0, 1, 2} {
+		plis := sim.plis[2-target].Load()
+		d.SetTargetLayer(target)
+		eventually(t, "b is switched", func() bool { return d.CurrentLayer() == target })
+		eventually(t, "the target layer was asked for a keyframe", func() bool { return sim.plis[2-target].Load() > plis })
+		b.waitPackets(up.ID(), 20)
+	}
+	return b, d
 }
 
 // keyframeWidth is the width of the picture a VP8 keyframe's first

@@ -39,24 +39,8 @@ func viewerLoss(tv *testViewer, from int) (float64, int) {
 // resumes once the link allows.
 func TestViewerCongestion(t *testing.T) {
 	link := newShapedLink(t)
-	frames := vp8Ladder(t, 4, []string{"640x360", "320x180", "160x90"}, []int{1200, 400, 120})
-	var e *Engine
-	var err error
-	if derr := link.server.do(func() {
-		e, err = NewEngine(Config{ListenIP: "10.99.0.1", UDPPort: 40000, CandidateAllow: []string{"10.99.0.0/24"}}, quietLog())
-	}); derr != nil || err != nil {
-		t.Fatal(derr, err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
-	serverNet, clientNet := newNSNet(t, link.server), newNSNet(t, link.client)
-
-	a := joinWith(t, room, "a", twccAPI(t, serverNet))
-	a.publishSimulcast([]string{"f", "h", "q"}, frames)
-	up := upOf(t, a.p, video)
-	eventually(t, "every layer flows", func() bool {
-		return up.layers[0].started.Load() && up.layers[1].started.Load() && up.layers[2].started.Load()
-	})
+	_, room, serverNet, clientNet := shapedEngine(t, link)
+	publishLadder(t, joinWith(t, room, "a", twccAPI(t, serverNet)))
 	link.shape(t, "300kbit")
 	free := viewWith(t, room, "free", ViewOptions{}, subscriberAPI(t, serverNet, true), webrtc.RTPCodecTypeVideo)
 	weak := viewWith(t, room, "weak", ViewOptions{}, subscriberAPI(t, clientNet, true), webrtc.RTPCodecTypeVideo)
