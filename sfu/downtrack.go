@@ -672,12 +672,21 @@ func rtxOf(ctx webrtc.TrackLocalContext, c webrtc.RTPCodecParameters) (uint32, u
 	if ssrc == 0 {
 		return 0, 0
 	}
-	for _, r := range ctx.CodecParameters() {
-		if strings.EqualFold(r.MimeType, webrtc.MimeTypeRTX) && fmtpValue(r.SDPFmtpLine, "apt") == strconv.Itoa(int(c.PayloadType)) {
-			return ssrc, uint8(r.PayloadType)
-		}
+	if pt, ok := rtxPayloadType(ctx.CodecParameters(), uint8(c.PayloadType)); ok {
+		return ssrc, pt
 	}
 	return 0, 0
+}
+
+// rtxPayloadType finds, among codecs, the payload type of the RTX codec
+// whose apt is pt.
+func rtxPayloadType(codecs []webrtc.RTPCodecParameters, pt uint8) (uint8, bool) {
+	for _, r := range codecs {
+		if strings.EqualFold(r.MimeType, webrtc.MimeTypeRTX) && fmtpValue(r.SDPFmtpLine, "apt") == strconv.Itoa(int(pt)) {
+			return uint8(r.PayloadType), true
+		}
+	}
+	return 0, false
 }
 
 // twccOf returns the id of the transport-wide sequence number's header

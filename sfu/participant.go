@@ -79,7 +79,7 @@ type Participant struct {
 	ups         map[string]*UpTrack
 	upSeq       int
 	screenMids  map[string]bool                  // the publish offer's m-sections that share a screen
-	simGroups   map[string][]uint32              // the publish offer's SIM groups by mid (see simGroups)
+	simGroups   map[string]simGroup              // the publish offer's SIM groups by mid (see simGroups)
 	simulcast   map[*webrtc.RTPReceiver]*UpTrack // the simulcast ups, by their receiver
 	refused     map[*webrtc.RTPReceiver]bool     // simulcast tracks refused
 	downs       map[*UpTrack]*DownTrack
@@ -352,7 +352,7 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	streams := []layerSource{{remote: t}}
 	if t.RID() != "" {
 		streams = simulcastStreams(recv)
-	} else if group := p.simGroups[midOf(p.pub, recv)]; t.Kind() == webrtc.RTPCodecTypeVideo && slices.Contains(group, uint32(t.SSRC())) {
+	} else if group := p.simGroups[midOf(p.pub, recv)]; t.Kind() == webrtc.RTPCodecTypeVideo && slices.Contains(group.ssrcs, uint32(t.SSRC())) {
 		streams = p.ssrcSimulcastStreams(t, recv, codec, group)
 	}
 	p.upSeq++
@@ -388,14 +388,19 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	}
 	p.log.Debug("publishing", "track", up.id, "codec", up.codec.MimeType, "layers", up.Layers())
 	for _, o := range up.layers {
-		if _, own := o.remote.(*ssrcStream); own {
-			// Read on goroutines of their own, as Pion's tracks are.
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				p.mu.Lock()
-				p.runLayerLocked(up, o, recv)
-			}()
+		s, own := o.remote.(*ssrcStream)
+		if !own {
+			continue
+		}
+		// Read on goroutines of their own, as Pion's tracks are.
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.mu.Lock()
+			p.runLayerLocked(up, o, recv)
+		}()
+		if s.rtx != nil {
+			p.wg.Go(s.rtx.drain)
 		}
 	}
 	p.runLayerLocked(up, l, recv)
@@ -405,20 +410,27 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 // offer groups by SSRC (see simGroups): t, Pion's track of one of them,
 // and the SFU's own streams of the others, the highest maxLayers kept.
 // Should the others not open, t alone.
-func (p *Participant) ssrcSimulcastStreams(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver, codec webrtc.RTPCodecParameters, group []uint32) []layerSource {
+func (p *Participant) ssrcSimulcastStreams(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver, codec webrtc.RTPCodecParameters, group simGroup) []layerSource {
 	alone := []layerSource{{remote: t}}
-	if len(group) > maxLayers {
-		group = group[len(group)-maxLayers:]
+	ssrcs := group.ssrcs
+	if len(ssrcs) > maxLayers {
+		ssrcs = ssrcs[len(ssrcs)-maxLayers:]
 	}
 	var streams []layerSource
-	for _, ssrc := range group {
+	for _, ssrc := range ssrcs {
 		if ssrc == uint32(t.SSRC()) {
 			streams = append(streams, layerSource{remote: t})
 			continue
 		}
 		s, err := openSSRCStream(p.pub, recv, codec, ssrc)
+		if err == nil && group.rtx[ssrc] != 0 {
+			s.rtx, err = openSSRCStream(p.pub, recv, codec, group.rtx[ssrc])
+		}
 		if err != nil {
 			p.log.Warn("simulcast encoding not read", "ssrc", ssrc, "err", err)
+			if s != nil {
+				s.close()
+			}
 			closeOwnStreams(streams)
 			return alone
 		}

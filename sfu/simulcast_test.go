@@ -198,13 +198,15 @@ func TestSimulcast(t *testing.T) {
 // SSRC (a SIM group, no rids) publishes one up track of three layers, in
 // the group's order; its subscriber climbs to the highest, is switched
 // to each, and receives one stream that ffmpeg decodes without an
-// error; the layers the SFU reads itself end with the track, and when
-// the publisher leaves nothing of them runs.
+// error; the layers the SFU reads itself (and their RTX streams, read to
+// be dropped) end with the track, and when the publisher leaves nothing
+// of them runs.
 func TestSSRCSimulcast(t *testing.T) {
 	frames := vp8Sizes(t, 2, "320x240", "160x120", "80x60")
 	e := newTestEngine(t, false)
 	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
-	a := join(t, room, "a")
+	// With RTX: each encoding has an RTX SSRC in a FID group.
+	a := joinWith(t, room, "a", subscriberAPI(t, nil, true))
 	sim := a.publishSSRCSimulcast([]string{"f", "h", "q"}, frames)
 	up := upOf(t, a.p, video)
 	if len(up.layers) != 3 {
@@ -213,6 +215,9 @@ func TestSSRCSimulcast(t *testing.T) {
 	for i, l := range up.layers {
 		if got, want := uint32(l.remote.SSRC()), sim.ssrcs[2-i]; got != want {
 			t.Errorf("layer %d is SSRC %d, want %d", i, got, want)
+		}
+		if s, own := l.remote.(*ssrcStream); own && s.rtx == nil {
+			t.Errorf("layer %d: its RTX stream is not read", i)
 		}
 	}
 	eventually(t, "every layer flows", func() bool {
@@ -241,7 +246,7 @@ func TestSSRCSimulcast(t *testing.T) {
 	}
 	a.p.Leave()
 	eventually(t, "a's video ends", up.Closed)
-	if left := ownedRunning([]string{"parley/sfu.(*layer).forward", "parley/sfu.(*layer).readRTCP"}); len(left) > 0 {
+	if left := ownedRunning([]string{"parley/sfu.(*layer).forward", "parley/sfu.(*layer).readRTCP", "parley/sfu.(*ssrcStream).drain"}); len(left) > 0 {
 		t.Errorf("running after the publisher left:\n%s", strings.Join(left, "\n\n"))
 	}
 }

@@ -30,14 +30,20 @@ type rtpStream interface {
 	Read(b []byte) (int, interceptor.Attributes, error)
 }
 
-// simGroups returns, by mid, the SSRCs of each SIM group of an offer, in
-// the order given (at most one group per m-section, the first), and the
-// offer as Pion is to see it: with only the first SSRC of each group
-// (and its RTX), as Pion takes several SSRCs in one m-section for Plan B
-// and refuses the offer.
-func simGroups(offer string) (string, map[string][]uint32) {
+// simGroup is the SIM group of an m-section: its SSRCs, from the lowest
+// resolution to the highest, and the RTX SSRC of each that has one.
+type simGroup struct {
+	ssrcs []uint32
+	rtx   map[uint32]uint32
+}
+
+// simGroups returns, by mid, the SIM group of each m-section of an offer
+// that has one (the first, if several), and the offer as Pion is to see
+// it: with only the first SSRC of each group (and its RTX), as Pion
+// takes several SSRCs in one m-section for Plan B and refuses the offer.
+func simGroups(offer string) (string, map[string]simGroup) {
 	sections := strings.SplitAfter(offer, "\nm=")
-	var groups map[string][]uint32
+	var groups map[string]simGroup
 	for i, section := range sections {
 		if i == 0 {
 			continue
@@ -57,9 +63,9 @@ func simGroups(offer string) (string, map[string][]uint32) {
 			continue
 		}
 		if groups == nil {
-			groups = make(map[string][]uint32)
+			groups = make(map[string]simGroup)
 		}
-		groups[mid] = ssrcs
+		g := simGroup{ssrcs: ssrcs, rtx: map[uint32]uint32{}}
 		// The SSRCs Pion is not to see: the group's others, and their
 		// RTX (the second SSRC of their FID group).
 		hidden := map[string]bool{}
@@ -68,11 +74,13 @@ func simGroups(offer string) (string, map[string][]uint32) {
 		}
 		for _, line := range lines {
 			if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "a=ssrc-group:FID "); ok {
-				if f := strings.Fields(v); len(f) == 2 && hidden[f[0]] {
-					hidden[f[1]] = true
+				if f := parseSSRCs(v); len(f) == 2 && hidden[strconv.FormatUint(uint64(f[0]), 10)] {
+					hidden[strconv.FormatUint(uint64(f[1]), 10)] = true
+					g.rtx[f[0]] = f[1]
 				}
 			}
 		}
+		groups[mid] = g
 		kept := lines[:0]
 		for _, line := range lines {
 			l := strings.TrimRight(line, "\r\n")
@@ -114,7 +122,12 @@ func parseSSRCs(s string) []uint32 {
 // itself: its SRTP and SRTCP read streams, opened on Pion's sessions,
 // through the connection's interceptors.
 type ssrcStream struct {
-	ssrc  uint32
+	ssrc uint32
+	// rtx is the stream of its RTX SSRC, if it has one: read only to be
+	// dropped, through the interceptors, so that the publisher's
+	// transport-wide feedback reports its packets (a browser probes its
+	// uplink with padding on RTX) rather than leave them for lost.
+	rtx   *ssrcStream
 	ic    interceptor.Interceptor
 	info  *interceptor.StreamInfo
 	srtp  *srtp.ReadStreamSRTP
@@ -189,13 +202,27 @@ func (s *ssrcStream) readRTCP(b []byte) ([]rtcp.Packet, error) {
 	}
 }
 
-// close ends the stream: its reads return an error. Safe to call twice.
+// close ends the stream (and its RTX stream): their reads return an
+// error. Safe to call twice.
 func (s *ssrcStream) close() {
 	s.once.Do(func() {
 		s.ic.UnbindRemoteStream(s.info)
 		_ = s.srtp.Close()
 		_ = s.srtcp.Close()
 	})
+	if s.rtx != nil {
+		s.rtx.close()
+	}
+}
+
+// drain reads the stream until it ends, dropping what it reads.
+func (s *ssrcStream) drain() {
+	buf := make([]byte, maxPacket)
+	for {
+		if _, _, err := s.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 // interceptorOf returns the interceptors of pc, which Pion keeps in the

@@ -23,7 +23,8 @@ func TestSimGroups(t *testing.T) {
 		"m=video 9 UDP/TLS/RTP/SAVPF 96", "a=mid:4", "a=ssrc-group:SIM 70", "a=ssrc:70 cname:x", "",
 	}, "\r\n")
 	seen, groups := simGroups(offer)
-	if want := map[string][]uint32{"1": {10, 20, 30}}; !maps.EqualFunc(groups, want, slices.Equal) {
+	want := map[string]simGroup{"1": {ssrcs: []uint32{10, 20, 30}, rtx: map[uint32]uint32{20: 21, 30: 31}}}
+	if !maps.EqualFunc(groups, want, func(a, b simGroup) bool { return slices.Equal(a.ssrcs, b.ssrcs) && maps.Equal(a.rtx, b.rtx) }) {
 		t.Errorf("groups %v, want %v", groups, want)
 	}
 	for _, gone := range []string{"a=ssrc-group:SIM 10", "FID 20", "FID 30", "a=ssrc:20 ", "a=ssrc:21 ", "a=ssrc:30 ", "a=ssrc:31 "} {

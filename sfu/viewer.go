@@ -356,10 +356,9 @@ type viewBinding struct {
 	codecs []webrtc.RTPCodecParameters
 	writer webrtc.TrackLocalWriter
 	twcc   uint8 // the transport-wide sequence number's extension id; 0 without
-	// The RTX stream's SSRC and payload type for the first codec (video
-	// sources share it in practice); 0 without.
+	// The RTX stream's SSRC; 0 without. Its payload type is the one whose
+	// apt is the source's codec's (see rtxPayloadType).
 	rtxSSRC uint32
-	rtxPT   uint8
 }
 
 // viewSink is a viewTrack's sink on one of its sources.
@@ -389,7 +388,7 @@ func (t *viewTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		return webrtc.RTPCodecParameters{}, errCodecNotNegotiated
 	}
 	b := &viewBinding{ssrc: uint32(ctx.SSRC()), codecs: codecs, writer: ctx.WriteStream()}
-	b.rtxSSRC, b.rtxPT = rtxOf(ctx, codecs[0])
+	b.rtxSSRC = uint32(ctx.SSRCRetransmission())
 	b.twcc = twccOf(ctx, t.v.conn)
 	if b.twcc != 0 && t.kind == webrtc.RTPCodecTypeVideo && t.v.conn.cc.lastFeedback.Load() == 0 {
 		// Congestion control chooses the layer once the viewer's
@@ -631,8 +630,8 @@ func (t *viewTrack) resend(seq uint16, buf []byte, probe bool) int {
 	pkt.SSRC, pkt.PayloadType = b.ssrc, uint8(pt)
 	pkt.Extension, pkt.Extensions, pkt.ExtensionProfile = false, nil, 0
 	payload := pkt.Payload
-	if probe && b.rtxSSRC != 0 {
-		payload = toRTX(&pkt, b.rtxSSRC, b.rtxPT, uint16(t.rtxSeq.Add(1)))
+	if rtxPT, ok := rtxPayloadType(b.codecs, uint8(pt)); probe && b.rtxSSRC != 0 && ok {
+		payload = toRTX(&pkt, b.rtxSSRC, rtxPT, uint16(t.rtxSeq.Add(1)))
 	}
 	var ext twccExt
 	t.send(b, &pkt.Header, payload, &ext, probe)
