@@ -316,11 +316,13 @@ test('a subscriber on a 500 kbit/s link keeps a smaller picture moving while ano
     // The camera's encoder drops frames when the machine is busy, on
     // every layer alike: what cat decodes is measured against what the
     // layer that encoded the fewest did in the same time.
-    const fewest = Math.min(...Object.keys(encodedAfter).map((rid) => encodedAfter[rid] - (encodedBefore[rid] ?? 0)));
+    // A layer the browser turned off for the while (its CPU adaptation)
+    // encoded nothing and is left out.
+    const fewest = Math.min(...Object.keys(encodedAfter).map((rid) => encodedAfter[rid] - (encodedBefore[rid] ?? 0)).filter((n) => n > 0));
     const decoded = after.frames - before.frames;
     console.log(`cat on 500 kbit/s: ${now.gets} px wide of ${largest(now.sends)} (on a smaller layer ${settled} ms after her first frame), ` +
-      `${decoded} frames decoded in 10 s of the ${fewest} or more each layer encoded, freezes ${after.freezes - before.freezes} in those 10 s (${(after.frozen - before.frozen).toFixed(1)} s), ${after.freezes} since she joined (${after.frozen.toFixed(1)} s)`);
-    assert.ok(fewest > 0 && decoded >= fewest * 0.6, `cat decoded ${decoded} frames in 10 s on 500 kbit/s, of the ${fewest} or more each layer encoded`);
+      `${decoded} frames decoded in 10 s of the ${fewest} or more each layer that ran encoded, freezes ${after.freezes - before.freezes} in those 10 s (${(after.frozen - before.frozen).toFixed(1)} s), ${after.freezes} since she joined (${after.frozen.toFixed(1)} s)`);
+    assert.ok(Number.isFinite(fewest) && decoded >= fewest * 0.6, `cat decoded ${decoded} frames in 10 s on 500 kbit/s, of the ${fewest} or more each layer that ran encoded`);
     const catWidth = now.gets;
     await untilWidths(A, B, 'bob gets a larger layer than cat', (_, g) => g > catWidth);
     await shot(C, tile('ann'), 'adaptive-weak-link');
