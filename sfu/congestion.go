@@ -566,6 +566,12 @@ func (c *congestion) probe(rate float64, buf []byte) bool {
 	c.probeSent.Store(0)
 	c.probeSeen.Store(0)
 	defer func() { c.probeOver.Store(c.overuse.Load()) }()
+	// The copies are of the video sent on the highest layer, chosen once
+	// for the probe.
+	src := c.probeSource()
+	if src == nil {
+		return true
+	}
 	t := time.NewTicker(probeTick)
 	defer t.Stop()
 	start := time.Now()
@@ -581,7 +587,7 @@ func (c *congestion) probe(rate float64, buf []byte) bool {
 				return true
 			}
 			for sent < rate/8*el.Seconds() {
-				n := c.duplicate(k, buf)
+				n := src.duplicate(k, buf)
 				if n == 0 {
 					return true // nothing to send copies of
 				}
@@ -593,20 +599,16 @@ func (c *congestion) probe(rate float64, buf []byte) bool {
 	}
 }
 
-// duplicate sends again the k-th latest (modulo 8) packet of the
-// connection's video on the highest layer, and returns its size; 0 when
-// there is none to send.
-func (c *congestion) duplicate(k int, buf []byte) int {
+// probeSource is the connection's video with layers sent on the highest
+// layer, whose latest packets a probe copies; nil if there is none.
+func (c *congestion) probeSource() ccStream {
 	var best ccStream
 	for _, d := range c.streams() {
 		if d.layered() && (best == nil || d.CurrentLayer() > best.CurrentLayer()) {
 			best = d
 		}
 	}
-	if best == nil {
-		return 0
-	}
-	return best.duplicate(k, buf)
+	return best
 }
 
 // ccStreams lists the participant's down tracks on conn.

@@ -70,8 +70,10 @@ func TestViewerCongestion(t *testing.T) {
 	}
 	loss, n := viewerLoss(weak, from)
 	t.Logf("weak viewer: %d packets in 8 s, loss %.2f%%", n, loss*100)
-	if loss >= 0.01 || n < 200 {
-		t.Errorf("weak viewer: %d packets in 8 s with %.2f%% lost, want about 400 with under 1%%", n, loss*100)
+	// The lowest layer is about 27 packets a second: half of them is
+	// the bar, the publisher's ticks being late on a busy machine.
+	if loss >= 0.01 || n < 110 {
+		t.Errorf("weak viewer: %d packets in 8 s with %.2f%% lost, want about 220 with under 1%%", n, loss*100)
 	}
 
 	link.unshape(t)
