@@ -164,11 +164,15 @@ func (s *Session) recordStart(m *clientMessage) {
 		s.sendError(m.Req, ErrAlreadyRecording, "already recording")
 		return
 	}
-	tracks := capture.Pick(cameras(s.peer.UpTracks()))
-	if tracks == nil && s.peer.Publishing() {
+	ups := s.peer.UpTracks()
+	tracks := capture.Pick(cameras(ups))
+	if (tracks == nil || len(ups) < s.pubSending) && s.peer.Publishing() {
 		// The publish connection's tracks are registered once its
-		// transport is up, which the client may see a moment before the
-		// server does: TrackPublished starts the recording when they are.
+		// transport is up, each by its own goroutine, which the client
+		// may see a moment before the server does: a record-start that
+		// finds the audio but not yet the camera would record a voice
+		// clip. TrackPublished starts the recording when they are all
+		// there.
 		w := &recordWait{req: m.Req, description: m.Description, trigger: m.Trigger}
 		w.timer = time.AfterFunc(recordWaitTime, func() { s.recordWaitCheck(w) })
 		s.recWait = w

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -267,5 +268,57 @@ func TestRecordLeft(t *testing.T) {
 	}
 	if _, ok := store.Get("chat", field(got, "clip", "id")); !ok {
 		t.Error("the clip is not in the store")
+	}
+}
+
+// TestRecordStartAtConnect: a record-start sent the moment the publish
+// connection is up records the camera too. The server registers each
+// track of the connection on its own goroutine, and a record-start that
+// came between the microphone's and the camera's used to make a voice
+// clip; it waits for every track the offer sends.
+func TestRecordStartAtConnect(t *testing.T) {
+	h, _ := storeHub(t, func(rooms []configs.Room) {
+		for i := range rooms {
+			if rooms[i].Name == "chat" {
+				rooms[i].AllowVideo = true
+			}
+		}
+	})
+	ts := serve(t, h)
+	for i := range 12 {
+		ann := wsJoin(t, wsURL(ts), "chat", fmt.Sprintf("ann %d", i), wsclient.Options{})
+		audio, err := webrtc.NewTrackLocalStaticSample(testmedia.OpusCodec.RTPCodecCapability, "audio", "pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		video, err := webrtc.NewTrackLocalStaticSample(testmedia.VP8Codec.RTPCodecCapability, "video", "pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ann.Publish(timeout(t), audio, video); err != nil {
+			t.Fatal(err)
+		}
+		pc := ann.PublishConn()
+		connected := make(chan struct{})
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+			if s == webrtc.PeerConnectionStateConnected {
+				close(connected)
+			}
+		})
+		if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+			select {
+			case <-connected:
+			case <-timeout(t).Done():
+				t.Fatalf("the publish connection is %s", pc.ConnectionState())
+			}
+		}
+		if err := ann.Send(map[string]string{"type": "record-start"}); err != nil {
+			t.Fatal(err)
+		}
+		rec := expectMsg(t, ann, TypeRecording)
+		if kinds, _ := rec["kinds"].([]any); len(kinds) != 2 || kinds[0] != "audio" || kinds[1] != "video" {
+			t.Fatalf("try %d: recording %v", i, rec)
+		}
+		ann.Close()
 	}
 }
