@@ -209,16 +209,23 @@ func (s *Store) loadOffline(r *room) error {
 
 // trimLocked drops history beyond the length and age limits.
 func (r *room) trimLocked(now time.Time, cfg Config) {
-	if n := len(r.history) - cfg.HistoryLength; n > 0 {
-		r.history = append(r.history[:0:0], r.history[n:]...)
+	r.history = TrimHistory(r.history, now, cfg)
+}
+
+// TrimHistory returns history, oldest first, without what is beyond the
+// length and age limits of cfg. It does not change history's elements.
+func TrimHistory(history []Entry, now time.Time, cfg Config) []Entry {
+	if n := len(history) - max(cfg.HistoryLength, 0); n > 0 {
+		history = append(history[:0:0], history[n:]...)
 	}
 	i := 0
-	for i < len(r.history) && now.Sub(r.history[i].TS) > cfg.HistoryAge {
+	for i < len(history) && now.Sub(history[i].TS) > cfg.HistoryAge {
 		i++
 	}
 	if i > 0 {
-		r.history = append(r.history[:0:0], r.history[i:]...)
+		history = append(history[:0:0], history[i:]...)
 	}
+	return history
 }
 
 // compactLocked rewrites the history file with what is kept.
@@ -349,15 +356,9 @@ func (s *Store) Leave(roomName string, e Entry) (Entry, error) {
 	now := s.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.expireLocked(now)
-	n := 0
-	for _, o := range r.offline {
-		if strings.EqualFold(o.ToName, e.ToName) {
-			n++
-		}
-	}
-	if n >= s.cfg.OfflineMaxPerUser || len(r.offline) >= s.cfg.OfflineMaxPerRoom {
-		return e, ErrMailboxFull
+	r.offline = Unexpired(r.offline, now)
+	if err := s.cfg.CheckMailbox(r.offline, e.ToName); err != nil {
+		return e, err
 	}
 	e.Expires = now.Add(s.cfg.OfflineLifetime)
 	e.ToOwner = r.owners[strings.ToLower(e.ToName)]
@@ -379,15 +380,8 @@ func (s *Store) Collect(roomName, name, owner string) ([]Entry, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.expireLocked(s.now())
-	var mine, rest []Entry
-	for _, e := range r.offline {
-		if strings.EqualFold(e.ToName, name) && (e.ToOwner == "" || e.ToOwner == owner) {
-			mine = append(mine, e)
-		} else {
-			rest = append(rest, e)
-		}
-	}
+	r.offline = Unexpired(r.offline, s.now())
+	mine, rest := Split(r.offline, name, owner)
 	if len(mine) == 0 {
 		return nil, nil
 	}
@@ -400,15 +394,46 @@ func (s *Store) Collect(roomName, name, owner string) ([]Entry, error) {
 	return mine, nil
 }
 
-func (r *room) expireLocked(now time.Time) {
-	kept := r.offline[:0]
-	for _, e := range r.offline {
+// CheckMailbox tells whether one more message for toName may wait among
+// offline: ErrMailboxFull past the limits of cfg.
+func (cfg Config) CheckMailbox(offline []Entry, toName string) error {
+	n := 0
+	for _, o := range offline {
+		if strings.EqualFold(o.ToName, toName) {
+			n++
+		}
+	}
+	if n >= cfg.OfflineMaxPerUser || len(offline) >= cfg.OfflineMaxPerRoom {
+		return ErrMailboxFull
+	}
+	return nil
+}
+
+// Split parts waiting messages into those for name (a message left while
+// the name was known to belong to an owner is for that owner only) and
+// the rest, each oldest first.
+func Split(offline []Entry, name, owner string) (mine, rest []Entry) {
+	for _, e := range offline {
+		if strings.EqualFold(e.ToName, name) && (e.ToOwner == "" || e.ToOwner == owner) {
+			mine = append(mine, e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	return mine, rest
+}
+
+// Unexpired returns the waiting messages of offline that have not
+// expired at now, in offline's array.
+func Unexpired(offline []Entry, now time.Time) []Entry {
+	kept := offline[:0]
+	for _, e := range offline {
 		if e.Expires.After(now) {
 			kept = append(kept, e)
 		}
 	}
-	clear(r.offline[len(kept):])
-	r.offline = kept
+	clear(offline[len(kept):])
+	return kept
 }
 
 func (r *room) saveOfflineLocked() error {

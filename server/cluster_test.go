@@ -204,11 +204,25 @@ func TestClusterOneRoomOverNodes(t *testing.T) {
 	}
 }
 
+// TestClusterOwnerDies: the room's node stops renewing, as a killed node
+// would; after its lease the room comes back on the other node, with its
+// chat history and the messages waiting for people, which live in Redis.
 func TestClusterOwnerDies(t *testing.T) {
 	nodes := startCluster(t, 2)
-	_, _, at := joinCluster(t, nodes[0], "chat", "ann", client.Options{})
+	ann, _, at := joinCluster(t, nodes[0], "chat", "ann", client.Options{})
 	if at != nodes[0].wsURL() {
 		t.Fatalf("ann joined at %s, want node 0", at)
+	}
+	for _, m := range []map[string]string{
+		{"type": "chat", "text": "before the fall"},
+		{"type": "chat", "to_name": "dan", "text": "for dan"},
+	} {
+		if err := ann.Send(m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ann.WaitFor(timeout(t, 5*time.Second), "chat"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_, _, at = joinCluster(t, nodes[1], "chat", "bob", client.Options{})
 	if at != nodes[0].wsURL() {
@@ -228,6 +242,13 @@ func TestClusterOwnerDies(t *testing.T) {
 	_, j, at := joinCluster(t, nodes[1], "chat", "cat", client.Options{})
 	if at != nodes[1].wsURL() || names(j) != "cat" {
 		t.Errorf("cat joined at %s with %s; want node 1, alone", at, names(j))
+	}
+	_, dj := joinChat(t, nodes[1], "chat", "dan", "")
+	if got := chatTexts(dj.History); got != "ann:before the fall" {
+		t.Errorf("dan was given the history %q on node 1", got)
+	}
+	if got := chatTexts(dj.Offline); got != "ann:for dan" {
+		t.Errorf("dan was given the waiting messages %q on node 1", got)
 	}
 }
 
@@ -272,6 +293,9 @@ func TestNoClusterWithoutSection(t *testing.T) {
 	s := startServer(t, nil)
 	if s.cluster != nil {
 		t.Fatal("a server without [cluster] joined a cluster")
+	}
+	if s.chatFiles == nil {
+		t.Fatal("a server without [cluster] keeps its chat elsewhere than on its disk")
 	}
 	// Nothing asks where rooms live: a join is answered here.
 	_, j := s.join(t, "chat", "ann", client.Options{})

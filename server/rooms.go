@@ -190,14 +190,16 @@ func (s *Server) applyRoom(r configs.Room) error {
 		return err
 	}
 	defer folders.Close()
-	if !had {
-		if err := s.chat.AddRoom(folders, r.Name); err != nil {
+	// A cluster's chat is in Redis, where a room needs nothing made.
+	files := s.chatFiles != nil && !had
+	if files {
+		if err := s.chatFiles.AddRoom(folders, r.Name); err != nil {
 			return err
 		}
 	}
 	if err := s.store.AddRoom(folders, r); err != nil {
-		if !had {
-			_ = s.chat.RemoveRoom(r.Name)
+		if files {
+			_ = s.chatFiles.RemoveRoom(r.Name)
 		}
 		return err
 	}
@@ -217,8 +219,10 @@ func (s *Server) applyRoom(r configs.Room) error {
 func (s *Server) removeRoom(name string) {
 	s.hub.RemoveRoom(name)
 	s.store.RemoveRoom(name)
-	if err := s.chat.RemoveRoom(name); err != nil {
-		s.log.Error("close chat log", "room", name, "err", err)
+	if s.chatFiles != nil {
+		if err := s.chatFiles.RemoveRoom(name); err != nil {
+			s.log.Error("close chat log", "room", name, "err", err)
+		}
 	}
 	delete(s.roomFiles.rooms, name)
 	delete(s.roomFiles.seen, name)

@@ -37,22 +37,24 @@ import (
 
 // Server is a running parley.
 type Server struct {
-	cfg     configs.Server
-	log     *slog.Logger
-	engine  *sfu.Engine
-	turn    *turn.Server
-	store   *clips.Store
-	chat    *chatlog.Store
-	mail    *notify.Mailer  // nil when no room notifies
-	hooks   *webhook.Sender // nil when there are no webhooks
-	checks  *netcheck.Checker
-	hub     *signaling.Hub
-	http    *http.Server
-	ln      net.Listener
-	started time.Time
-	tls     *tls.Config // nil: plain HTTP
-	certs   *fileCert   // the certificate files, when HTTPS is from files
-	proxies access.Proxies
+	cfg    configs.Server
+	log    *slog.Logger
+	engine *sfu.Engine
+	turn   *turn.Server
+	store  *clips.Store
+	// chatFiles is the chat log on local disk; nil in a cluster, whose
+	// chat is in Redis.
+	chatFiles *chatlog.Store
+	mail      *notify.Mailer  // nil when no room notifies
+	hooks     *webhook.Sender // nil when there are no webhooks
+	checks    *netcheck.Checker
+	hub       *signaling.Hub
+	http      *http.Server
+	ln        net.Listener
+	started   time.Time
+	tls       *tls.Config // nil: plain HTTP
+	certs     *fileCert   // the certificate files, when HTTPS is from files
+	proxies   access.Proxies
 	// tokenSecret signs join tokens (the admin API makes them too).
 	tokenSecret []byte
 	admin       *adminAPI
@@ -181,17 +183,6 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		return fail(err)
 	}
 	defer folders.Close()
-	chat, err := chatlog.Open(folders, names, chatlog.Config{
-		HistoryLength:     cfg.Chat.HistoryLength,
-		HistoryAge:        cfg.Chat.HistoryAge.D(),
-		OfflineLifetime:   cfg.Chat.OfflineLifetime.D(),
-		OfflineMaxPerUser: cfg.Chat.OfflineMaxPerUser,
-		OfflineMaxPerRoom: cfg.Chat.OfflineMaxPerRoom,
-	}, log)
-	if err != nil {
-		return fail(err)
-	}
-	undo = append(undo, chat.Close)
 	auth, err := authConfig(cfg, log)
 	var (
 		tlsCfg *tls.Config
@@ -217,16 +208,37 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		return fail(fmt.Errorf("http listen: %w", err))
 	}
 	undo = append(undo, ln.Close)
+	// In a cluster the rooms' chat lives in its Redis, to follow a room
+	// that moves to another node; alone, on local disk.
 	node, err := newClusterNode(cfg, engine, &hub, log)
 	if err != nil {
 		return fail(err)
 	}
-	var placement signaling.Placement
+	var (
+		placement signaling.Placement
+		chat      signaling.ChatLog
+		chatFiles *chatlog.Store
+	)
+	chatCfg := chatlog.Config{
+		HistoryLength:     cfg.Chat.HistoryLength,
+		HistoryAge:        cfg.Chat.HistoryAge.D(),
+		OfflineLifetime:   cfg.Chat.OfflineLifetime.D(),
+		OfflineMaxPerUser: cfg.Chat.OfflineMaxPerUser,
+		OfflineMaxPerRoom: cfg.Chat.OfflineMaxPerRoom,
+	}
 	if node != nil {
 		undo = append(undo, func() error { return node.Close(context.Background()) })
 		placement = node
+		chat = node.ChatLog(chatCfg)
+	} else {
+		chatFiles, err = chatlog.Open(folders, names, chatCfg, log)
+		if err != nil {
+			return fail(err)
+		}
+		undo = append(undo, chatFiles.Close)
+		chat = chatFiles
 	}
-	s := &Server{cluster: node, cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chat: chat, mail: mailer, hooks: hooks, tokenSecret: auth.TokenSecret, joinFailures: auth.Failures, whepStarts: auth.WHEPStarts}
+	s := &Server{cluster: node, cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chatFiles: chatFiles, mail: mailer, hooks: hooks, tokenSecret: auth.TokenSecret, joinFailures: auth.Failures, whepStarts: auth.WHEPStarts}
 	s.admin = newAdminAPI(s, cfg)
 	s.running = cfg
 	s.logLevel = opts.LogLevel
@@ -481,7 +493,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errHub = errors.Join(errHub, s.cluster.Close(ctx))
 		}
 		s.checks.Close()
-		errStore := errors.Join(s.store.Close(), s.chat.Close())
+		errStore := s.store.Close()
+		if s.chatFiles != nil {
+			errStore = errors.Join(errStore, s.chatFiles.Close())
+		}
 		s.mail.Close() // after the store: no more clip events
 		s.hooks.Close()
 		errTURN := s.turn.Close()

@@ -67,11 +67,33 @@ type Config struct {
 	Auth Auth
 	// Chat keeps chat history and messages for people offline; nil keeps
 	// nothing.
-	Chat *chatlog.Store
+	Chat ChatLog
 	// Placement says which node of a cluster each room lives on; nil
 	// (one node alone): every room lives here.
 	Placement Placement
 }
+
+// ChatLog is the chat memory of the rooms: their recent history and the
+// messages waiting for people who are not online (chatlog.Store on local
+// disk, cluster.ChatLog in a cluster's Redis). The hub calls it under a
+// room's lock, to keep the room's order.
+type ChatLog interface {
+	// Append adds a room message to the room's history.
+	Append(room string, e chatlog.Entry) error
+	// History is the room's recent history, oldest first.
+	History(room string) []chatlog.Entry
+	// Seen records that owner joined under name: messages left for
+	// that name wait for that owner only.
+	Seen(room, name, owner string)
+	// Leave keeps a message for e.ToName, setting its expiry and
+	// recipient owner; chatlog.ErrMailboxFull past the limits.
+	Leave(room string, e chatlog.Entry) (chatlog.Entry, error)
+	// Collect returns and forgets the messages waiting for name (and
+	// owner), oldest first.
+	Collect(room, name, owner string) ([]chatlog.Entry, error)
+}
+
+var _ ChatLog = (*chatlog.Store)(nil)
 
 // Placement is where rooms live in a cluster of nodes (package cluster).
 type Placement interface {
