@@ -17,9 +17,11 @@
 // One goroutine per node renews (the heartbeat); Close stops it and waits
 // for it. Everything read from Redis is checked: a record or a lease that
 // is not what this package writes is an error or is treated as absent,
-// never trusted. It does not know about rooms' members, media or chat:
-// the server tells it each room's load (Config.Usage) and asks it where a
-// room lives (Place).
+// never trusted. It does not know about rooms' members or media: the
+// server tells it each room's load (Config.Usage), asks it where a room
+// lives (Place), and has it hand its rooms to other nodes before it stops
+// (Drain). The rooms' chat memory is kept in the same Redis (ChatLog,
+// with keys of its own).
 package cluster
 
 import (
@@ -63,6 +65,8 @@ type NodeInfo struct {
 	URL   string `json:"url"`   // public base URL, scheme://host[:port]
 	Media string `json:"media"` // media address, informational
 	Load  int    `json:"load"`  // participants and viewers on the node
+	// Draining: the node is stopping; no room is placed on it.
+	Draining bool `json:"draining,omitempty"`
 }
 
 // maxRecord bounds a node record read from Redis.
@@ -96,12 +100,13 @@ type Node struct {
 	// that Place has just found it held for.
 	placing sync.RWMutex
 
-	mu      sync.Mutex
-	held    map[string]time.Time // rooms whose lease this node holds, by when last in use
-	origins map[string]bool      // the live nodes' origins (lower case)
-	load    int
-	problem string // the last problem the heartbeat logged
-	closed  bool
+	mu       sync.Mutex
+	held     map[string]time.Time // rooms whose lease this node holds, by when last in use
+	origins  map[string]bool      // the live nodes' origins (lower case)
+	load     int
+	problem  string // the last problem the heartbeat logged
+	closed   bool
+	draining bool // see Drain
 
 	closeOnce sync.Once
 	closeErr  error
@@ -168,7 +173,10 @@ func (n *Node) roomKey(room string) string {
 
 // register writes the node's record with a TTL of one lease.
 func (n *Node) register(ctx context.Context, load int) error {
-	rec, _ := json.Marshal(NodeInfo{ID: n.id, URL: n.cfg.PublicURL, Media: n.cfg.MediaAddr, Load: load})
+	n.mu.Lock()
+	draining := n.draining
+	n.mu.Unlock()
+	rec, _ := json.Marshal(NodeInfo{ID: n.id, URL: n.cfg.PublicURL, Media: n.cfg.MediaAddr, Load: load, Draining: draining})
 	_, err := n.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, n.nodeKey(n.id), rec, n.cfg.Lease.D())
 		p.SAdd(ctx, n.nodesKey(), n.id)
@@ -572,22 +580,107 @@ func (n *Node) adopt(room string) {
 	n.mu.Unlock()
 }
 
-// pick is the least-loaded live node, this one when none has less load
-// or the list cannot be read (then the error is logged).
+// pick is the least-loaded live node that is not draining, this one
+// when none has less load (and this one is not draining) or the list
+// cannot be read (then the error is logged).
 func (n *Node) pick(ctx context.Context) NodeInfo {
 	n.mu.Lock()
-	best := NodeInfo{ID: n.id, URL: n.cfg.PublicURL, Load: n.load}
+	self := NodeInfo{ID: n.id, URL: n.cfg.PublicURL, Load: n.load}
+	draining := n.draining
 	n.mu.Unlock()
 	nodes, err := n.Nodes(ctx)
 	if err != nil {
 		n.log.Warn("cluster: placing a room", "err", err)
 	}
+	if best, ok := leastLoaded(nodes, n.id); ok && (draining || best.Load < self.Load) {
+		return best
+	}
+	return self
+}
+
+// leastLoaded is the node of nodes with the least load that is neither
+// draining nor except; false when there is none.
+func leastLoaded(nodes []NodeInfo, except string) (NodeInfo, bool) {
+	var best NodeInfo
+	found := false
 	for _, ni := range nodes {
-		if ni.ID != n.id && ni.Load < best.Load {
-			best = ni
+		if ni.ID != except && !ni.Draining && (!found || ni.Load < best.Load) {
+			best, found = ni, true
 		}
 	}
-	return best
+	return best, found
+}
+
+// handOverScript rewrites the lease KEYS[1] held by ARGV[1] to name
+// ARGV[2], for ARGV[3] ms; 1 if it did, 0 if the lease was not ARGV[1]'s.
+var handOverScript = redis.NewScript(`
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0`)
+
+// Drain prepares the node to stop. Its record says from now on that it
+// is draining: no node places a room on it. Each room it holds that is
+// in use (Config.Usage) is handed to the least-loaded other live node
+// that is not draining, in turn: the room's lease is rewritten to name
+// that node (only if it is still this node's), the node stops holding it,
+// and moved is called with the room and the node's base URL, for the
+// caller to send the room's members there; the node adopts the lease
+// when they come (Place). Rooms not in use, and all of them when there
+// is no other node, are kept, for Close to release. Drain returns the
+// rooms it moved; an error ends it early, with what was moved so far.
+func (n *Node) Drain(ctx context.Context, moved func(room, url string)) ([]string, error) {
+	n.mu.Lock()
+	n.draining = true
+	load := n.load
+	n.mu.Unlock()
+	if err := n.register(ctx, load); err != nil {
+		return nil, err
+	}
+	var usage map[string]int
+	if n.cfg.Usage != nil {
+		usage = n.cfg.Usage()
+	}
+	nodes, err := n.Nodes(ctx)
+	if err != nil && len(nodes) == 0 {
+		return nil, err
+	}
+	var out []string
+	for _, room := range n.Owned() {
+		if usage[room] <= 0 {
+			continue
+		}
+		to, ok := leastLoaded(nodes, n.id)
+		if !ok {
+			n.log.Warn("cluster: draining, but no other node takes rooms: they stop here", "rooms", len(n.Owned())-len(out))
+			break
+		}
+		n.placing.Lock()
+		done, err := handOverScript.Run(ctx, n.rdb, []string{n.roomKey(room)}, n.id, to.ID, n.cfg.Lease.D().Milliseconds()).Int()
+		if err == nil {
+			n.mu.Lock()
+			delete(n.held, room)
+			n.mu.Unlock()
+		}
+		n.placing.Unlock()
+		if err != nil {
+			return out, fmt.Errorf("cluster: hand room %s to node %s: %w", room, to.ID, err)
+		}
+		if done != 1 {
+			// Lost meanwhile: the heartbeat tells OnLost, or did.
+			continue
+		}
+		n.log.Info("cluster: draining: room handed over", "room", room, "to", to.ID, "members", usage[room])
+		for i := range nodes {
+			if nodes[i].ID == to.ID {
+				nodes[i].Load += usage[room] // the next room goes where there is most room now
+			}
+		}
+		out = append(out, room)
+		moved(room, to.URL)
+	}
+	return out, nil
 }
 
 // Close stops the heartbeat and waits for it, releases the leases this

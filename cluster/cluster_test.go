@@ -454,3 +454,91 @@ func TestGarbageInRedis(t *testing.T) {
 		t.Error("no error from a closed client")
 	}
 }
+
+// TestDrain: a draining node hands each room in use to the least-loaded
+// other node, spreading them, and keeps the empty ones for Close to
+// release; nobody places a room on it any more, and the nodes the rooms
+// went to hold them once their members come.
+func TestDrain(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	ctx := context.Background()
+	var ua, ub, uc usage
+	a := startNode(t, url, "a", &ua, nil)
+	b := startNode(t, url, "b", &ub, nil)
+	c := startNode(t, url, "c", &uc, nil)
+	for _, room := range []string{"one", "two", "idle"} {
+		if owner, err := a.Place(ctx, room); err != nil || owner != "" {
+			t.Fatalf("a places %s on %q (%v), want itself", room, owner, err)
+		}
+	}
+	ua.set("one", 3)
+	ua.set("two", 2)
+	uc.set("busy", 1)
+	waitFor(t, "the loads are known", func() bool {
+		nodes, _ := b.Nodes(ctx)
+		return ids(nodes) == "a(5) b(0) c(1)"
+	})
+	got := map[string]string{}
+	rooms, err := a.Drain(ctx, func(room, url string) { got[room] = url })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// one (3) goes to b (0); then b has 3 and c 1: two goes to c.
+	if len(rooms) != 2 || got["one"] != b.URL() || got["two"] != c.URL() {
+		t.Fatalf("drained %v to %v", rooms, got)
+	}
+	if owned := a.Owned(); len(owned) != 1 || owned[0] != "idle" {
+		t.Errorf("a still holds %v, want idle", owned)
+	}
+	rc := redisClient(t, url)
+	for room, want := range map[string]string{"one": "b", "two": "c", "idle": "a"} {
+		if v, _ := rc.Get(ctx, "t:room:"+room).Result(); v != want {
+			t.Errorf("the lease of %s names %q, want %s", room, v, want)
+		}
+	}
+	// The members come to b: it adopts the room.
+	if owner, err := b.Place(ctx, "one"); err != nil || owner != "" {
+		t.Errorf("b: owner of one %q (%v), want here", owner, err)
+	}
+	// a is draining: a new room is placed elsewhere, even from a, even
+	// though a's load is now the least.
+	ua.set("one", 0)
+	ua.set("two", 0)
+	waitFor(t, "a's record says draining", func() bool {
+		nodes, _ := b.Nodes(ctx)
+		return len(nodes) == 3 && nodes[0].Draining && nodes[0].Load == 0
+	})
+	for _, n := range []*Node{a, b} {
+		if owner, err := n.Place(ctx, "new-"+n.ID()); err != nil || owner == a.URL() || (n == a && owner == "") {
+			t.Errorf("%s places a new room on %q (%v), not on a draining node", n.ID(), owner, err)
+		}
+	}
+	// Close releases what a kept.
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rc.Exists(ctx, "t:room:idle").Result(); n != 0 {
+		t.Error("idle's lease outlived a's close")
+	}
+}
+
+// TestDrainAlone: with no other node, a draining node keeps its rooms.
+func TestDrainAlone(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	ctx := context.Background()
+	var ua usage
+	a := startNode(t, url, "a", &ua, nil)
+	if owner, err := a.Place(ctx, "one"); err != nil || owner != "" {
+		t.Fatalf("placed on %q (%v)", owner, err)
+	}
+	ua.set("one", 2)
+	rooms, err := a.Drain(ctx, func(room, url string) { t.Errorf("%s moved to %s", room, url) })
+	if err != nil || len(rooms) != 0 {
+		t.Errorf("drained %v (%v)", rooms, err)
+	}
+	if owned := a.Owned(); len(owned) != 1 {
+		t.Errorf("a holds %v", owned)
+	}
+}

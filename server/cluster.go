@@ -132,3 +132,22 @@ func (a *adminAPI) adminCluster(w http.ResponseWriter, r *http.Request, _ string
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// drain moves this node's rooms to other nodes of the cluster before it
+// stops: no room is placed here any more, and the members of each room in
+// use are sent to the node that takes it (websocket sessions follow a
+// redirect; WHIP sessions and WHEP viewers are ended, to come back
+// through any node). The HTTP server still runs meanwhile, so that a
+// client that comes back here is sent on too. Their recordings end and
+// are stored here as they leave. Rooms that no other node can take stop
+// with the server.
+func (s *Server) drain(ctx context.Context) {
+	rooms, err := s.cluster.Drain(ctx, func(room, url string) {
+		n := s.hub.Redirect(room, signaling.WebSocketURL(url))
+		s.log.Info("cluster: draining: members sent to the room's next node", "room", room, "to", url, "members", n)
+	})
+	if err != nil {
+		s.log.Warn("cluster: draining", "err", err)
+	}
+	s.log.Info("cluster: drained", "rooms_moved", len(rooms))
+}

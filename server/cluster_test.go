@@ -289,6 +289,52 @@ func TestClusterLostLease(t *testing.T) {
 	}
 }
 
+// TestClusterDrain: a node that stops (SIGTERM calls Shutdown) first sends
+// its rooms' members to another node, which they join, chat history and
+// all; a room placed meanwhile goes elsewhere.
+func TestClusterDrain(t *testing.T) {
+	nodes := startCluster(t, 2)
+	ann, _, at := joinCluster(t, nodes[0], "chat", "ann", client.Options{})
+	bob, _, bobAt := joinCluster(t, nodes[1], "chat", "bob", client.Options{})
+	if at != nodes[0].wsURL() || bobAt != nodes[0].wsURL() {
+		t.Fatalf("ann joined at %s, bob at %s; want node 0", at, bobAt)
+	}
+	if err := ann.Send(map[string]string{"type": "chat", "text": "before the move"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitFor(timeout(t, 5*time.Second), "chat"); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		stopped <- nodes[0].Shutdown(ctx)
+	}()
+	for _, c := range []*client.Client{ann, bob} {
+		m, err := c.WaitFor(timeout(t, 0), "redirect")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r client.Redirect
+		if err := m.Decode(&r); err != nil || r.URL != nodes[1].wsURL() || r.Room != "chat" {
+			t.Fatalf("sent to %+v (%v), want node 1's %s", r, err, nodes[1].wsURL())
+		}
+	}
+	_, _, at = joinCluster(t, nodes[1], "chat", "ann", client.Options{})
+	_, bj := joinChat(t, nodes[1], "chat", "bob", "")
+	if at != nodes[1].wsURL() || chatTexts(bj.History) != "ann:before the move" {
+		t.Errorf("ann joined again at %s; bob was given the history %q", at, chatTexts(bj.History))
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+	// The room stays on node 1 after node 0 has gone.
+	if owner, err := nodes[1].cluster.Place(context.Background(), "chat"); err != nil || owner != "" {
+		t.Errorf("node 1: the owner of chat is %q (%v), want node 1", owner, err)
+	}
+}
+
 func TestNoClusterWithoutSection(t *testing.T) {
 	s := startServer(t, nil)
 	if s.cluster != nil {

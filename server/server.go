@@ -464,6 +464,9 @@ func (s *Server) Serve() error {
 // first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
+		if s.cluster != nil {
+			s.drain(ctx)
+		}
 		s.sideMu.Lock()
 		s.sideShut = true
 		s.sideMu.Unlock()
