@@ -89,8 +89,33 @@ npm_install() {
 	cp "$dir/package-lock.json" "$dir/node_modules/.lock-installed"
 }
 
+# Go programs the tests run, built from their modules into bin/tools
+# (git-ignored), where the tests look for them besides PATH: versitygw, a
+# real S3-compatible server (its POSIX backend) for package objstore's
+# tests (internal/s3test). A binary of the wanted module version is kept;
+# go version -m reads the version built in, without running it.
+declare -A GO_TOOLS=(
+	[versitygw]=github.com/versity/versitygw/cmd/versitygw@v1.8.0
+)
+
+go_tools_install() {
+	local bin=$PWD/bin/tools name pkg path version
+	for name in "${!GO_TOOLS[@]}"; do
+		pkg=${GO_TOOLS[$name]}
+		version=${pkg##*@}
+		path=${pkg%@*}
+		if [ -x "$bin/$name" ] && go version -m "$bin/$name" 2>/dev/null | grep -qE "^[[:space:]]+path[[:space:]]+$path\$" &&
+			go version -m "$bin/$name" | grep -qE "^[[:space:]]+mod[[:space:]].*[[:space:]]$version([[:space:]]|\$)"; then
+			continue
+		fi
+		echo "install-deps: go install $pkg into bin/tools"
+		GOBIN=$bin go install "$pkg"
+	done
+}
+
 cd "$(dirname "$0")/.."
 need_go
 apt_install
 npm_install
+go_tools_install
 echo "install-deps: ok"
