@@ -443,6 +443,15 @@ func TestServerErrors(t *testing.T) {
 		{"mail timeout", "[mail]\ntimeout = \"100ms\"\n", []string{"mail.timeout: must be between 1s and 10m"}},
 		{"base url with path", "[http]\nbase_url = \"https://example.org/chat\"\n", []string{"http.base_url: want the site's public address"}},
 		{"base url scheme", "[http]\nbase_url = \"example.org\"\n", []string{"http.base_url: want the site's public address"}},
+		{"s3 without cluster", "[storage]\ns3_endpoint = \"http://127.0.0.1:9000\"\ns3_bucket = \"clips\"\n", []string{"storage.s3_endpoint: clip media in an S3 bucket needs [cluster] for now: set cluster.redis_url"}},
+		{"s3 bucket without endpoint", "[storage]\ns3_bucket = \"clips\"\n", []string{"storage.s3_bucket: is set, but storage.s3_endpoint is not"}},
+		{"s3 endpoint with path", "[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\npublic_url = \"https://a.org\"\n[storage]\ns3_endpoint = \"https://s3.example.org/clips\"\ns3_bucket = \"clips\"\n", []string{"storage.s3_endpoint: want the store's base URL", `"https://s3.example.org/clips"`}},
+		{"s3 endpoint scheme", "[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\npublic_url = \"https://a.org\"\n[storage]\ns3_endpoint = \"s3://bucket\"\ns3_bucket = \"clips\"\n", []string{"storage.s3_endpoint: want the store's base URL", "scheme must be http or https"}},
+		{"s3 without bucket", "[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\npublic_url = \"https://a.org\"\n[storage]\ns3_endpoint = \"http://127.0.0.1:9000\"\n", []string{"storage.s3_bucket: is required with s3_endpoint"}},
+		{"s3 bucket upper case", "[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\npublic_url = \"https://a.org\"\n[storage]\ns3_endpoint = \"http://127.0.0.1:9000\"\ns3_bucket = \"Clips\"\n", []string{"storage.s3_bucket: want 3-63 lowercase letters", `"Clips"`}},
+		{"s3 region", "[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\npublic_url = \"https://a.org\"\n[storage]\ns3_endpoint = \"http://127.0.0.1:9000\"\ns3_bucket = \"clips\"\ns3_region = \"eu west\"\n", []string{`storage.s3_region: want 1-64 letters, digits and '-', like "us-east-1", got "eu west"`}},
+		{"s3 prefix with ..", "[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\npublic_url = \"https://a.org\"\n[storage]\ns3_endpoint = \"http://127.0.0.1:9000\"\ns3_bucket = \"clips\"\ns3_prefix = \"a/../b\"\n", []string{"storage.s3_prefix: want", `got "a/../b"`}},
+		{"s3 prefix slash", "[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\npublic_url = \"https://a.org\"\n[storage]\ns3_endpoint = \"http://127.0.0.1:9000\"\ns3_bucket = \"clips\"\ns3_prefix = \"/clips/\"\n", []string{"storage.s3_prefix: want", `got "/clips/"`}},
 		{"several problems", "[log]\nlevel = \"x\"\nformat = \"y\"\n", []string{"parley.toml: log.level: must be one of", "\n", "parley.toml: log.format: must be text or json"}},
 	}
 	for _, c := range cases {
@@ -835,7 +844,7 @@ credential = "c"
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{want.TURN.Secret, `"c"`, "credential", `"secret"`} {
+	for _, secret := range []string{want.TURN.Secret, `"c"`, `"credential"`, `"secret"`} {
 		if strings.Contains(string(b), secret) {
 			t.Errorf("JSON %s contains %s", b, secret)
 		}

@@ -126,6 +126,23 @@ type Chat struct {
 // Storage configures where clips are kept.
 type Storage struct {
 	DataDir string `toml:"data_dir" json:"data_dir"` // not empty
+	// S3Endpoint, if not "", is the base URL of an S3-compatible store
+	// (scheme://host[:port]) whose bucket S3Bucket will hold the clip
+	// media of a cluster (package objstore); only with [cluster] for now.
+	// Its credentials come from the environment or S3CredentialsFile (see
+	// S3Credentials), never from this file.
+	S3Endpoint string `toml:"s3_endpoint" json:"s3_endpoint"`
+	S3Bucket   string `toml:"s3_bucket" json:"s3_bucket"`
+	S3Region   string `toml:"s3_region" json:"s3_region"`
+	// S3PathStyle addresses the bucket as endpoint/bucket (self-hosted
+	// stores) rather than bucket.endpoint (virtual-hosted).
+	S3PathStyle bool `toml:"s3_path_style" json:"s3_path_style"`
+	// S3Prefix, if not "", begins every object's name ('/'-separated names
+	// of letters, digits, '-', '_', '.').
+	S3Prefix string `toml:"s3_prefix" json:"s3_prefix"`
+	// S3CredentialsFile is a file holding the access key and the secret
+	// key, read when the environment has none.
+	S3CredentialsFile string `toml:"s3_credentials_file" json:"s3_credentials_file"`
 }
 
 // Rooms says where the room files are.
@@ -238,7 +255,7 @@ func Default() Server {
 			CallTimeout:       Duration(30 * time.Second),
 			CallRejoinGrace:   Duration(20 * time.Second),
 		},
-		Storage: Storage{DataDir: "./data"},
+		Storage: Storage{DataDir: "./data", S3Region: "us-east-1", S3PathStyle: true},
 		Rooms:   Rooms{Dir: ""},
 		TURN: TURN{
 			Enabled:               true,
@@ -450,6 +467,7 @@ func (s Server) problems() problems {
 	if strings.TrimSpace(s.Storage.DataDir) == "" {
 		p.add("storage.data_dir", "must not be empty")
 	}
+	s.Storage.s3Problems(&p, s.Cluster.Enabled())
 	switch s.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

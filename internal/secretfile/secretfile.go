@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -31,11 +32,8 @@ func Load(configured, path, what string, log *slog.Logger) (string, error) {
 		if len(secret) < MinLen {
 			return "", fmt.Errorf("%s file %s: the secret must be at least %d characters; delete the file to generate a new one", what, path, MinLen)
 		}
-		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
-			log.Warn(what+" file is readable by others; setting its mode to 0600", "file", path, "mode", fmt.Sprintf("%#o", st.Mode().Perm()))
-			if err := os.Chmod(path, 0o600); err != nil {
-				return "", fmt.Errorf("%s file: %w", what, err)
-			}
+		if err := restrict(path, what, log); err != nil {
+			return "", err
 		}
 		return secret, nil
 	case !errors.Is(err, fs.ErrNotExist):
@@ -52,6 +50,51 @@ func Load(configured, path, what string, log *slog.Logger) (string, error) {
 	}
 	log.Info("generated a new "+what, "file", path)
 	return secret, nil
+}
+
+// restrict sets the mode of the secret file path to 0600 if others may
+// read or write it, and says so in the log.
+func restrict(path, what string, log *slog.Logger) error {
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		log.Warn(what+" file is readable by others; setting its mode to 0600", "file", path, "mode", fmt.Sprintf("%#o", st.Mode().Perm()))
+		if err := os.Chmod(path, 0o600); err != nil {
+			return fmt.Errorf("%s file: %w", what, err)
+		}
+	}
+	return nil
+}
+
+// Read returns the content of a secret file the operator wrote, at most
+// max bytes of it, with the same care as Load: a file others may read is
+// set to mode 0600 (and the log says so). what names the secret in logs
+// and errors.
+func Read(path, what string, max int64, log *slog.Logger) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s file: %w", what, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s file: %w", what, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s file %s: not a regular file", what, path)
+	}
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s file %s: %d bytes, more than a secret file holds (%d)", what, path, st.Size(), max)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s file: %w", what, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s file %s: more than %d bytes", what, path, max)
+	}
+	if err := restrict(path, what, log); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // WriteAtomic writes data to path with mode 0600, crash-safely: a
