@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -12,14 +13,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sys/unix"
 
 	"parley/configs"
+	"parley/internal/redistest"
 	"parley/server"
 )
 
 // startServer runs a server with the bench rooms in this process.
 func startServer(t *testing.T) target {
+	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with its server file changed by mutate
+// first.
+func startServerWith(t *testing.T, mutate func(*configs.Server)) target {
 	t.Helper()
 	cfg := configs.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
@@ -32,8 +42,11 @@ func startServer(t *testing.T) target {
 	cfg.Media.UDPPort, cfg.Media.TCPPort = udp, 0
 	cfg.Storage.DataDir = t.TempDir()
 	cfg.TURN.Enabled = false
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	var rooms []configs.Room
-	for name, body := range benchRooms {
+	for name, body := range benchRooms() {
 		r, err := configs.ParseRoom(name+".toml", []byte(body))
 		if err != nil {
 			t.Fatal(err)
@@ -114,6 +127,70 @@ func TestRunWHEP(t *testing.T) {
 	}
 	if res.KeyframeP50Ms <= 0 {
 		t.Errorf("time to keyframe: %v ms", res.KeyframeP50Ms)
+	}
+}
+
+// TestRunCluster: a load spread over two rooms of a cluster of two nodes,
+// each room's first join at another node: every subscriber joins (through
+// a redirect when it reached the other node) and gets its room's media,
+// and the rooms live on different nodes.
+func TestRunCluster(t *testing.T) {
+	redisURL := redistest.Start(t)
+	var nodes []target
+	for i := range 2 {
+		port, err := freePort("tcp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, startServerWith(t, func(cfg *configs.Server) {
+			cfg.HTTP.Listen = fmt.Sprintf("127.0.0.1:%d", port)
+			cfg.Cluster = configs.Default().Cluster
+			cfg.Cluster.RedisURL = redisURL
+			cfg.Cluster.NodeID = fmt.Sprintf("node%d", i+1)
+			cfg.Cluster.PublicURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+		}))
+	}
+	tg := nodes[0]
+	tg.others = []node{{nodes[1].url, nodes[1].pid}}
+	sc := Scenario{Name: "c", Rooms: 2, Nodes: 2, Publishers: 1, Subscribers: 4, Warmup: 300 * time.Millisecond, Measure: 1500 * time.Millisecond}
+	res, err := run(context.Background(), tg, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ReadySubscribers != 8 || len(res.Problems) != 0 {
+		t.Fatalf("ready %d, problems %v", res.ReadySubscribers, res.Problems)
+	}
+	// 50 audio packets/s from each room's publisher to its 4 subscribers.
+	if perSecond := float64(res.ForwardedPackets) / res.Seconds; perSecond < 2*4*50*0.5 {
+		t.Errorf("the subscribers received %.0f packets/s, want about %d", perSecond, 2*4*50)
+	}
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opts)
+	defer rc.Close()
+	ctx := context.Background()
+	a, err1 := rc.Get(ctx, "parley:room:"+roomAudio).Result()
+	b, err2 := rc.Get(ctx, "parley:room:"+roomAudio+"-2").Result()
+	if err1 != nil || err2 != nil || a == b {
+		t.Errorf("the rooms live on %q (%v) and %q (%v), want two nodes", a, err1, b, err2)
+	}
+}
+
+// TestRunningTarget: -url and -pid name the servers already running.
+func TestRunningTarget(t *testing.T) {
+	tg, err := runningTarget("ws://127.0.0.1:1/ws, ws://127.0.0.1:2/ws", "10,20")
+	if err != nil || tg.url != "ws://127.0.0.1:1/ws" || tg.pid != 10 || len(tg.others) != 1 || tg.others[0] != (node{"ws://127.0.0.1:2/ws", 20}) {
+		t.Errorf("target %+v (%v)", tg, err)
+	}
+	if got := []string{tg.urlFor(0), tg.urlFor(1), tg.urlFor(2)}; got[0] != tg.url || got[1] != tg.others[0].url || got[2] != tg.url {
+		t.Errorf("the joins go to %v", got)
+	}
+	for _, bad := range [][2]string{{"ws://a/ws", ""}, {"ws://a/ws,ws://b/ws", "1"}, {"ws://a/ws", "x"}, {"http://a/ws", "1"}, {"", "1"}, {"ws://a/ws", "-3"}} {
+		if _, err := runningTarget(bad[0], bad[1]); err == nil {
+			t.Errorf("-url %q -pid %q accepted", bad[0], bad[1])
+		}
 	}
 }
 

@@ -84,7 +84,7 @@ type talker struct {
 }
 
 func newTalker(ctx context.Context, t target, room, name string) (*talker, error) {
-	c, err := dialJoin(ctx, t, room, name, client.Options{})
+	c, err := joinAt(ctx, t, room, name, client.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func newListener(ctx context.Context, t target, room, name string) (*listener, e
 	if err != nil {
 		return nil, err
 	}
-	l.c, err = dialJoin(ctx, t, room, name, client.Options{OnTrack: l.onTrack, Net: n})
+	l.c, err = joinAt(ctx, t, room, name, client.Options{OnTrack: l.onTrack, Net: n})
 	if err != nil {
 		return nil, err
 	}
@@ -194,16 +194,12 @@ func (l *listener) waitFor(ctx context.Context, sent int64) (time.Duration, erro
 	}
 }
 
-func dialJoin(ctx context.Context, t target, room, name string, o client.Options) (*client.Client, error) {
+func joinAt(ctx context.Context, t target, room, name string, o client.Options) (*client.Client, error) {
 	o.LoopbackOnly = true
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, err := client.Dial(cctx, t.url, o)
+	c, err := dialJoin(cctx, t.url, room, name, o)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if _, err := c.Join(cctx, room, name); err != nil {
-		c.Close()
 		return nil, fmt.Errorf("%s: join: %w", name, err)
 	}
 	return c, nil
@@ -291,7 +287,7 @@ func talkClip(ctx context.Context, t target, trials int, res *Latencies) error {
 		return err
 	}
 	defer tk.c.Close()
-	other, err := dialJoin(ctx, t, roomRecord, "other", client.Options{})
+	other, err := joinAt(ctx, t, roomRecord, "other", client.Options{})
 	if err != nil {
 		return err
 	}
@@ -435,7 +431,7 @@ func vint(b []byte) (uint64, int) {
 // publisher for a keyframe at most every 500 ms, so trials are 600 ms
 // apart, as joins a person makes by hand are.
 func joins(ctx context.Context, t target, trials int, res *Latencies) error {
-	pc, err := dialJoin(ctx, t, roomVideo, "camera", client.Options{})
+	pc, err := joinAt(ctx, t, roomVideo, "camera", client.Options{})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -14,12 +15,14 @@ import (
 	"parley/client"
 )
 
-// Scenario is one load: publishers and subscribers in one live room, or
+// Scenario is one load: publishers and subscribers in live rooms, or
 // recorders in a clip room.
 type Scenario struct {
 	Name           string        `json:"name"`
-	Publishers     int           `json:"publishers"`
-	Subscribers    int           `json:"subscribers"`
+	Rooms          int           `json:"rooms,omitempty"`           // live rooms, each with Publishers and Subscribers; 0 is 1
+	Nodes          int           `json:"nodes,omitempty"`           // servers: 0 or 1 is one, more the nodes of a cluster
+	Publishers     int           `json:"publishers"`                // per room
+	Subscribers    int           `json:"subscribers"`               // per room
 	VideoBps       int           `json:"video_bps"`                 // 0: audio only
 	Recorders      int           `json:"recorders"`                 // participants recording audio clips (then no publishers or subscribers)
 	WHEP           bool          `json:"whep,omitempty"`            // the subscribers watch over WHEP instead of joining
@@ -66,16 +69,51 @@ type Result struct {
 	Problems          []string           `json:"problems,omitempty"`
 }
 
-// target is the server a scenario runs against.
+// target is the server a scenario runs against: one node, or the nodes
+// of a cluster.
 type target struct {
 	url     string
 	pid     int
+	others  []node // the further nodes of a cluster: joins are spread over all
 	cores   []int  // the CPUs the server is pinned to; none when not pinned
 	profile bool   // the server profiles its CPU between SIGUSR1 and SIGUSR2 (parley -cpuprofile)
 	data    string // the server's data folder, if known: where clips are written
 }
 
-// profiling starts (on) or ends the server's CPU profile of the window.
+// node is a server of a cluster: its websocket URL and process id.
+type node struct {
+	url string
+	pid int
+}
+
+// nodes lists the target's servers, the first one first.
+func (t target) nodes() []node {
+	return append([]node{{t.url, t.pid}}, t.others...)
+}
+
+// urlFor is the websocket URL the i-th client of a kind dials: the nodes
+// in turn.
+func (t target) urlFor(i int) string {
+	ns := t.nodes()
+	return ns[i%len(ns)].url
+}
+
+// server reads the CPU time and the memory of the target's servers, added
+// up.
+func (t target) server() (procStat, error) {
+	var sum procStat
+	for _, n := range t.nodes() {
+		ps, err := readProc(n.pid)
+		if err != nil {
+			return sum, fmt.Errorf("server process %d: %w", n.pid, err)
+		}
+		sum.cpu += ps.cpu
+		sum.rss += ps.rss
+	}
+	return sum, nil
+}
+
+// profiling starts (on) or ends the servers' CPU profile of the window.
 func (t target) profiling(on bool) {
 	if !t.profile {
 		return
@@ -84,7 +122,35 @@ func (t target) profiling(on bool) {
 	if on {
 		sig = syscall.SIGUSR1
 	}
-	_ = syscall.Kill(t.pid, sig)
+	for _, n := range t.nodes() {
+		_ = syscall.Kill(n.pid, sig)
+	}
+}
+
+// maxRedirects bounds the redirects a join follows (a cluster sends a
+// join to the node its room lives on: one is enough).
+const maxRedirects = 3
+
+// dialJoin connects to url and joins room as name, following the
+// redirects of a cluster to the room's node.
+func dialJoin(ctx context.Context, url, room, name string, o client.Options) (*client.Client, error) {
+	for range maxRedirects + 1 {
+		c, err := client.Dial(ctx, url, o)
+		if err != nil {
+			return nil, err
+		}
+		_, err = c.Join(ctx, room, name)
+		if err == nil {
+			return c, nil
+		}
+		c.Close()
+		var r *client.Redirect
+		if !errors.As(err, &r) {
+			return nil, err
+		}
+		url = r.URL
+	}
+	return nil, fmt.Errorf("join %s: more than %d redirects", room, maxRedirects)
 }
 
 // participant is one client of the bench.
@@ -98,6 +164,11 @@ type participant struct {
 // join connects and joins n clients to room, at most parallel at a time,
 // each made by mk. It returns those that joined, and the first error.
 func join(ctx context.Context, t target, room, prefix string, n, parallel int, opts func(i int) (client.Options, *subscriber)) ([]*participant, error) {
+	return joinFrom(ctx, t, 0, room, prefix, n, parallel, opts)
+}
+
+// joinFrom is join whose i-th client dials the node t.urlFor(first+i).
+func joinFrom(ctx context.Context, t target, first int, room, prefix string, n, parallel int, opts func(i int) (client.Options, *subscriber)) ([]*participant, error) {
 	return inParallel(n, parallel, func(i int) (*participant, error) {
 		o, sub := opts(i)
 		o.LoopbackOnly = true
@@ -114,12 +185,7 @@ func join(ctx context.Context, t target, room, prefix string, n, parallel int, o
 		if sub != nil {
 			sub.connecting.Store(time.Now().UnixNano())
 		}
-		c, err := client.Dial(cctx, t.url, o)
-		if err == nil {
-			if _, err = c.Join(cctx, room, fmt.Sprintf("%s%d", prefix, i)); err != nil {
-				c.Close()
-			}
-		}
+		c, err := dialJoin(cctx, t.urlFor(first+i), room, fmt.Sprintf("%s%d", prefix, i), o)
 		if err != nil {
 			return nil, fmt.Errorf("%s%d: %w", prefix, i, err)
 		}
@@ -167,28 +233,32 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	if sc.Recorders > 0 {
 		return runRecorders(ctx, t, sc)
 	}
-	room := roomAudio
-	if sc.VideoBps > 0 {
-		room = roomVideo
-	}
+	rooms := liveRooms(sc)
 	var measuring atomic.Bool
 	var everyone []*participant
 	defer func() { closeAll(everyone) }()
 
-	before, err := readProc(t.pid)
+	before, err := t.server()
 	if err != nil {
-		return res, fmt.Errorf("server process: %w", err)
+		return res, err
 	}
 
 	// Publishers first, sending; they also receive each other, as people
 	// in a call do.
-	pubs, err := join(ctx, t, room, "pub", sc.Publishers, 8, func(int) (client.Options, *subscriber) {
-		s := &subscriber{measuring: &measuring}
-		return client.Options{OnTrack: s.onTrack}, s
-	})
-	everyone = append(everyone, pubs...)
-	if err != nil {
-		return res, err
+	// Each room's first joiner goes to another node in turn: the node a
+	// room's first join reaches places it, on itself when the loads are
+	// even.
+	var pubs []*participant
+	for k, room := range rooms {
+		ps, err := joinFrom(ctx, t, k, room, prefixOf("pub", k, len(rooms)), sc.Publishers, 8, func(int) (client.Options, *subscriber) {
+			s := &subscriber{measuring: &measuring}
+			return client.Options{OnTrack: s.onTrack}, s
+		})
+		pubs = append(pubs, ps...)
+		everyone = append(everyone, ps...)
+		if err != nil {
+			return res, err
+		}
 	}
 	var senders sending
 	defer senders.end()
@@ -209,20 +279,24 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 	}
 	joined := time.Now()
 	var subs []*participant
-	if sc.WHEP {
-		subs, err = watchWHEP(ctx, t, room, sc.Subscribers, 16, func(int) *subscriber { return &subscriber{measuring: &measuring} })
-	} else {
-		subs, err = join(ctx, t, room, "sub", sc.Subscribers+sc.Constrained, 16, func(i int) (client.Options, *subscriber) {
-			s := &subscriber{measuring: &measuring}
-			if i >= sc.Subscribers {
-				s.ports = &ports
-			}
-			return client.Options{OnTrack: s.onTrack, NoTransportCC: sc.NoCC}, s
-		})
-	}
-	everyone = append(everyone, subs...)
-	if err != nil {
-		res.Problems = append(res.Problems, "join: "+err.Error())
+	for k, room := range rooms {
+		var ss []*participant
+		if sc.WHEP {
+			ss, err = watchWHEP(ctx, t, room, sc.Subscribers, 16, func(int) *subscriber { return &subscriber{measuring: &measuring} })
+		} else {
+			ss, err = joinFrom(ctx, t, k, room, prefixOf("sub", k, len(rooms)), sc.Subscribers+sc.Constrained, 16, func(i int) (client.Options, *subscriber) {
+				s := &subscriber{measuring: &measuring}
+				if i >= sc.Subscribers {
+					s.ports = &ports
+				}
+				return client.Options{OnTrack: s.onTrack, NoTransportCC: sc.NoCC}, s
+			})
+		}
+		subs = append(subs, ss...)
+		everyone = append(everyone, ss...)
+		if err != nil {
+			res.Problems = append(res.Problems, "join: "+err.Error())
+		}
 	}
 
 	// Wait until every receiver has every track it should get.
@@ -235,9 +309,9 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 		case p.viewer != nil:
 			return perTrack // a viewer follows one publisher
 		case p.pub != nil:
-			return (len(pubs) - 1) * perTrack
+			return (sc.Publishers - 1) * perTrack // of its room
 		}
-		return len(pubs) * perTrack
+		return sc.Publishers * perTrack
 	}
 	deadline := time.Now().Add(60*time.Second + time.Duration(len(everyone))*100*time.Millisecond)
 	for {
@@ -257,8 +331,8 @@ func run(ctx context.Context, t target, sc Scenario) (Result, error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	if res.ReadySubscribers < sc.Subscribers+sc.Constrained {
-		res.Problems = append(res.Problems, fmt.Sprintf("only %d of %d subscribers received every track", res.ReadySubscribers, sc.Subscribers+sc.Constrained))
+	if want := len(rooms) * (sc.Subscribers + sc.Constrained); res.ReadySubscribers < want {
+		res.Problems = append(res.Problems, fmt.Sprintf("only %d of %d subscribers received every track", res.ReadySubscribers, want))
 	}
 	var free, shaped []*participant
 	for _, p := range subs {
@@ -435,8 +509,8 @@ type snapshot struct {
 func (t target) snap(senders []*participant) (snapshot, error) {
 	s := snapshot{at: time.Now(), sent: sentPackets(senders)}
 	var err error
-	if s.srv, err = readProc(t.pid); err != nil {
-		return s, fmt.Errorf("server process: %w", err)
+	if s.srv, err = t.server(); err != nil {
+		return s, err
 	}
 	if s.gen, err = readProc(0); err != nil {
 		return s, err
@@ -579,3 +653,26 @@ func closeAll(ps []*participant) {
 }
 
 func ms(d time.Duration) float64 { return math.Round(d.Seconds()*1e5) / 100 }
+
+// liveRooms names the live rooms of sc: the bench's audio or video room,
+// and as many more of its kind as sc.Rooms asks for.
+func liveRooms(sc Scenario) []string {
+	base := roomAudio
+	if sc.VideoBps > 0 {
+		base = roomVideo
+	}
+	out := []string{base}
+	for k := 2; k <= sc.Rooms; k++ {
+		out = append(out, fmt.Sprintf("%s-%d", base, k))
+	}
+	return out
+}
+
+// prefixOf is the name prefix of a kind of client of room k of n: pub
+// and sub alone, pub2-, sub2- and so on with several rooms.
+func prefixOf(kind string, k, n int) string {
+	if n == 1 {
+		return kind
+	}
+	return fmt.Sprintf("%s%d-", kind, k+1)
+}

@@ -34,6 +34,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -120,8 +121,10 @@ func mainErr(args []string, stdout io.Writer) error {
 	var (
 		serverBin  = fs.String("server", "", "parley binary to start for each scenario (with a bench config in a temporary folder)")
 		serverCPUs = fs.String("server-cpus", "", "CPU list (taskset -c) to pin the started server to, e.g. 0")
-		url        = fs.String("url", "", "websocket URL of a running server instead of -server, e.g. ws://127.0.0.1:8080/ws; its rooms must be those of the bench config")
-		pid        = fs.Int("pid", 0, "process id of the running server given by -url, for its CPU time and RSS")
+		url        = fs.String("url", "", "websocket URL of a running server instead of -server, e.g. ws://127.0.0.1:8080/ws; its rooms must be those of the bench config; several, comma-separated: the nodes of a cluster, over which the joins are spread")
+		pid        = fs.String("pid", "", "process id of the running server given by -url, for its CPU time and RSS; with several URLs, theirs, comma-separated in the same order")
+		nodes      = fs.Int("nodes", 1, fmt.Sprintf("with -server: start this many servers as the nodes of one cluster on a redis-server of the bench's (on PATH), and spread the joins over them (at most %d)", maxNodes))
+		rooms      = fs.Int("rooms", 1, fmt.Sprintf("live rooms, each with -publishers and -subscribers; with several nodes, each room's first join goes to the next node, which places it (at most %d)", maxRooms))
 		matrix     = fs.String("matrix", "", `"standard": run the standard matrix; "simulcast": only video 1×200 without transport-cc and its simulcast, runs interleaved (both need -server)`)
 		pubs       = fs.Int("publishers", 1, "publishers")
 		subs       = fs.Int("subscribers", 10, "subscribers")
@@ -150,8 +153,15 @@ func mainErr(args []string, stdout io.Writer) error {
 	if (*serverBin == "") == (*url == "") {
 		return errors.New("give either -server BIN or -url URL (with -pid)")
 	}
-	if *url != "" && *pid == 0 {
-		return errors.New("-url needs -pid, the server's process id")
+	running, err := runningTarget(*url, *pid)
+	if err != nil {
+		return err
+	}
+	if *nodes < 1 || *nodes > maxNodes || *nodes > 1 && *serverBin == "" {
+		return fmt.Errorf("-nodes %d: from 1 to %d, with -server (with -url, give every node's URL)", *nodes, maxNodes)
+	}
+	if *rooms < 1 || *rooms > maxRooms {
+		return fmt.Errorf("-rooms %d: from 1 to %d", *rooms, maxRooms)
 	}
 	if *repeat < 1 {
 		return fmt.Errorf("-repeat %d: at least 1", *repeat)
@@ -160,7 +170,11 @@ func mainErr(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-latency %d: from 1 to %d trials", *latency, maxTrials)
 	}
 	if *latency > 0 {
-		return latencyMain(*latency, target{url: *url, pid: *pid, data: *dataDir}, *serverBin, *serverCPUs, *jsonOut, *mdOut, stdout)
+		if *nodes > 1 || len(running.others) > 0 || *rooms > 1 {
+			return errors.New("-latency measures one server: not with -nodes, several -url or -rooms")
+		}
+		running.data = *dataDir
+		return latencyMain(*latency, running, *serverBin, *serverCPUs, *jsonOut, *mdOut, stdout)
 	}
 	var scenarios []Scenario
 	switch *matrix {
@@ -173,7 +187,13 @@ func mainErr(args []string, stdout io.Writer) error {
 			scenarios = slices.DeleteFunc(scenarios, func(sc Scenario) bool { return sc.Name != singleNoCC && sc.Versus != singleNoCC })
 		}
 	case "":
-		sc := Scenario{Publishers: *pubs, Subscribers: *subs, VideoBps: *kbps * 1000, Recorders: *recorders, WHEP: *whepSubs, Warmup: *warmup, Measure: *measure}
+		sc := Scenario{Publishers: *pubs, Subscribers: *subs, VideoBps: *kbps * 1000, Recorders: *recorders, WHEP: *whepSubs, Warmup: *warmup, Measure: *measure, Nodes: max(*nodes, 1+len(running.others))}
+		if *rooms > 1 {
+			if *simul || *recorders > 0 {
+				return errors.New("-rooms is for plain audio or video rooms: not with -simulcast or -recorders")
+			}
+			sc.Rooms = *rooms
+		}
 		if *simul {
 			if *whepSubs {
 				return errors.New("-simulcast needs subscribers that join (they ask for a layer over the websocket), not -whep")
@@ -242,7 +262,9 @@ func mainErr(args []string, stdout io.Writer) error {
 		for i := range *repeat {
 			for j, sc := range group {
 				fmt.Fprintf(os.Stderr, "parley-bench: %s (run %d of %d) ...\n", sc.Name, i+1, *repeat)
-				res, err := runOnce(ctx, sc, i, target{url: *url, pid: *pid, profile: *profiled}, *serverBin, *serverCPUs, *profileDir, cores)
+				t := running
+				t.profile = *profiled
+				res, err := runOnce(ctx, sc, i, t, *serverBin, *serverCPUs, *profileDir, cores)
 				if err != nil {
 					return fmt.Errorf("%s: %w", sc.Name, err)
 				}
@@ -285,12 +307,60 @@ func runOnce(ctx context.Context, sc Scenario, i int, t target, bin, cpus, profi
 		}
 		prof = filepath.Join(profileDir, fmt.Sprintf("%s-%d.pprof", slug(sc.Name), i+1))
 	}
+	if sc.Nodes > 1 {
+		c, err := spawnCluster(ctx, bin, cpus, prof, sc.Nodes)
+		if err != nil {
+			return Result{}, err
+		}
+		defer c.stop()
+		t := c.target()
+		t.profile, t.cores = prof != "", cores
+		return run(ctx, t, sc)
+	}
 	srv, err := spawn(ctx, bin, cpus, prof)
 	if err != nil {
 		return Result{}, err
 	}
 	defer srv.stop()
 	return run(ctx, target{url: srv.url, pid: srv.pid(), profile: prof != "", cores: cores}, sc)
+}
+
+// maxNodes bounds -nodes and the URLs of -url.
+const maxNodes = 8
+
+// runningTarget is the target of -url and -pid: the servers already
+// running, the first URL's the first node; the zero target without -url.
+func runningTarget(urls, pids string) (target, error) {
+	if urls == "" {
+		if pids != "" {
+			return target{}, errors.New("-pid goes with -url")
+		}
+		return target{}, nil
+	}
+	us, ps := strings.Split(urls, ","), strings.Split(pids, ",")
+	if pids == "" || len(us) != len(ps) {
+		return target{}, fmt.Errorf("-url gives %d servers: -pid needs as many process ids, comma-separated", len(us))
+	}
+	if len(us) > maxNodes {
+		return target{}, fmt.Errorf("-url gives %d servers, more than %d", len(us), maxNodes)
+	}
+	var t target
+	for i, u := range us {
+		pid, err := strconv.Atoi(strings.TrimSpace(ps[i]))
+		if err != nil || pid <= 0 {
+			return target{}, fmt.Errorf("-pid %q: not a process id", ps[i])
+		}
+		u = strings.TrimSpace(u)
+		if !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
+			return target{}, fmt.Errorf("-url %q: want a websocket URL, ws://host:port/ws", u)
+		}
+		if i == 0 {
+			t.url, t.pid = u, pid
+		} else {
+			t.others = append(t.others, node{url: u, pid: pid})
+		}
+	}
+	return t, nil
 }
 
 // interleave groups the scenarios to run together: each with those that
@@ -361,12 +431,28 @@ func describe(sc Scenario) string {
 	case sc.Simulcast:
 		return fmt.Sprintf("video %d×%d simulcast", sc.Publishers, sc.Subscribers)
 	case sc.VideoBps > 0 && sc.WHEP:
-		return fmt.Sprintf("video %d×%d WHEP", sc.Publishers, sc.Subscribers)
+		return fmt.Sprintf("video %d×%d WHEP", sc.Publishers, sc.Subscribers) + spread(sc)
 	case sc.VideoBps > 0:
-		return fmt.Sprintf("video %d×%d", sc.Publishers, sc.Subscribers)
+		return fmt.Sprintf("video %d×%d", sc.Publishers, sc.Subscribers) + spread(sc)
 	default:
-		return fmt.Sprintf("audio %d×%d", sc.Publishers, sc.Subscribers)
+		return fmt.Sprintf("audio %d×%d", sc.Publishers, sc.Subscribers) + spread(sc)
 	}
+}
+
+// spread says over how many rooms and nodes a scenario runs, when more
+// than one.
+func spread(sc Scenario) string {
+	var parts []string
+	if sc.Rooms > 1 {
+		parts = append(parts, fmt.Sprintf("%d rooms", sc.Rooms))
+	}
+	if sc.Nodes > 1 {
+		parts = append(parts, fmt.Sprintf("%d nodes", sc.Nodes))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(parts, " on ")
 }
 
 func joinFloats(fs []float64) string {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -21,10 +23,26 @@ const (
 	roomRecord = "bench-rec"
 )
 
-var benchRooms = map[string]string{
-	roomAudio:  "mode = \"audioStream\"\nmax_participants = 10000\nmax_viewers = 10000\n",
-	roomVideo:  "mode = \"videoStream\"\nmax_participants = 10000\nmax_viewers = 10000\n",
-	roomRecord: "mode = \"mediaChat\"\nmax_participants = 10000\nmax_clip_seconds = 600\nmax_clip_bytes = 100_000_000\nmax_room_bytes = 100_000_000_000\nmax_clip_count = 100000\n",
+// maxRooms bounds -rooms: the bench config has this many audio and
+// video rooms (bench-audio, bench-audio-2, ...).
+const maxRooms = 16
+
+// benchRooms are the bench config's room files, by room name.
+func benchRooms() map[string]string {
+	const (
+		audio = "mode = \"audioStream\"\nmax_participants = 10000\nmax_viewers = 10000\n"
+		video = "mode = \"videoStream\"\nmax_participants = 10000\nmax_viewers = 10000\n"
+	)
+	rooms := map[string]string{
+		roomRecord: "mode = \"mediaChat\"\nmax_participants = 10000\nmax_clip_seconds = 600\nmax_clip_bytes = 100_000_000\nmax_room_bytes = 100_000_000_000\nmax_clip_count = 100000\n",
+	}
+	for _, name := range liveRooms(Scenario{Rooms: maxRooms}) {
+		rooms[name] = audio
+	}
+	for _, name := range liveRooms(Scenario{Rooms: maxRooms, VideoBps: 1}) {
+		rooms[name] = video
+	}
+	return rooms
 }
 
 // spawned is a parley server the bench started.
@@ -61,6 +79,12 @@ func freePort(network string) (int, error) {
 // With profile set, the server writes the CPU profile of the measurement
 // window there (parley -cpuprofile).
 func spawn(ctx context.Context, bin, cpus, profile string) (*spawned, error) {
+	return spawnWith(ctx, bin, cpus, profile, nil)
+}
+
+// spawnWith is spawn with more of the server file: extra, if set, is
+// given the server's HTTP port and returns what to add.
+func spawnWith(ctx context.Context, bin, cpus, profile string, extra func(httpPort int) string) (*spawned, error) {
 	dir, err := os.MkdirTemp("", "parley-bench-")
 	if err != nil {
 		return nil, err
@@ -75,7 +99,7 @@ func spawn(ctx context.Context, bin, cpus, profile string) (*spawned, error) {
 	if err := os.Mkdir(filepath.Join(dir, "rooms"), 0o755); err != nil {
 		return nil, err
 	}
-	for name, body := range benchRooms {
+	for name, body := range benchRooms() {
 		if err := os.WriteFile(filepath.Join(dir, "rooms", name+".toml"), []byte(body), 0o644); err != nil {
 			return nil, err
 		}
@@ -108,6 +132,9 @@ enabled = false
 [log]
 level = "warn"
 `, httpPort, udpPort, filepath.Join(dir, "data"), filepath.Join(dir, "rooms"))
+	if extra != nil {
+		cfg += extra(httpPort)
+	}
 	cfgFile := filepath.Join(dir, "parley.toml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -167,4 +194,104 @@ func (s *spawned) stop() {
 		<-s.done
 	}
 	os.RemoveAll(s.dir)
+}
+
+// cluster is the servers the bench started as the nodes of one cluster,
+// and the redis-server they share.
+type cluster struct {
+	nodes []*spawned
+	redis *exec.Cmd
+	done  chan error
+}
+
+// spawnCluster starts a redis-server (the Debian package's, on PATH) on
+// 127.0.0.1 and n servers from bin as the nodes of one cluster on it,
+// each as spawn starts one; profile, if set, is the first node's profile
+// file, the others' beside it.
+func spawnCluster(ctx context.Context, bin, cpus, profile string, n int) (*cluster, error) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("-nodes needs redis-server on PATH (the Debian package redis-server)")
+	}
+	port, err := freePort("tcp")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "parley-bench-redis-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir) // redis keeps nothing: no snapshot, no log file
+	c := &cluster{done: make(chan error, 1)}
+	c.redis = exec.Command(path, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "")
+	c.redis.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := c.redis.Start(); err != nil {
+		return nil, fmt.Errorf("start redis-server: %w", err)
+	}
+	go func() { c.done <- c.redis.Wait() }()
+	ok := false
+	defer func() {
+		if !ok {
+			c.stop()
+		}
+	}()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		select {
+		case err := <-c.done:
+			c.done <- err
+			return nil, fmt.Errorf("redis-server exited before serving: %v", err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.New("redis-server did not accept connections within 10 s")
+		}
+	}
+	for i := range n {
+		prof := profile
+		if prof != "" && i > 0 {
+			prof = strings.TrimSuffix(profile, ".pprof") + fmt.Sprintf("-node%d.pprof", i+1)
+		}
+		s, err := spawnWith(ctx, bin, cpus, prof, func(httpPort int) string {
+			return fmt.Sprintf("[cluster]\nredis_url = \"redis://%s/0\"\nnode_id = \"bench%d\"\npublic_url = \"http://127.0.0.1:%d\"\n", addr, i+1, httpPort)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", i+1, err)
+		}
+		c.nodes = append(c.nodes, s)
+	}
+	ok = true
+	return c, nil
+}
+
+// target is the cluster as a target: its first node, and the others.
+func (c *cluster) target() target {
+	t := target{url: c.nodes[0].url, pid: c.nodes[0].pid()}
+	for _, s := range c.nodes[1:] {
+		t.others = append(t.others, node{url: s.url, pid: s.pid()})
+	}
+	return t
+}
+
+// stop stops the nodes, then the redis-server, by its PID.
+func (c *cluster) stop() {
+	for _, s := range c.nodes {
+		s.stop()
+	}
+	_ = c.redis.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		_ = c.redis.Process.Kill()
+		<-c.done
+	}
 }

@@ -35,7 +35,7 @@ func httpBase(wsURL string) string {
 func watchWHEP(ctx context.Context, t target, room string, n, parallel int, sub func(i int) *subscriber) ([]*participant, error) {
 	return inParallel(n, parallel, func(i int) (*participant, error) {
 		s := sub(i)
-		v, err := newWHEPViewer(ctx, t, room, s)
+		v, err := newWHEPViewer(ctx, t.urlFor(i), room, s)
 		if err != nil {
 			return nil, fmt.Errorf("viewer %d: %w", i, err)
 		}
@@ -43,7 +43,10 @@ func watchWHEP(ctx context.Context, t target, room string, n, parallel int, sub 
 	})
 }
 
-func newWHEPViewer(ctx context.Context, t target, room string, s *subscriber) (*whepViewer, error) {
+// newWHEPViewer watches room at the node of websocket URL wsURL (a
+// cluster's node sends the POST on to the room's node with a 307, which
+// the HTTP client follows).
+func newWHEPViewer(ctx context.Context, wsURL, room string, s *subscriber) (*whepViewer, error) {
 	n, err := newStampNet(&s.arr)
 	if err != nil {
 		return nil, err
@@ -84,8 +87,7 @@ func newWHEPViewer(ctx context.Context, t target, room string, s *subscriber) (*
 	s.connecting.Store(time.Now().UnixNano())
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	base := httpBase(t.url)
-	req, err := http.NewRequestWithContext(cctx, "POST", base+"/whep/"+room, bytes.NewBufferString(pc.LocalDescription().SDP))
+	req, err := http.NewRequestWithContext(cctx, "POST", httpBase(wsURL)+"/whep/"+room, bytes.NewBufferString(pc.LocalDescription().SDP))
 	if err != nil {
 		return nil, err
 	}
@@ -102,8 +104,12 @@ func newWHEPViewer(ctx context.Context, t target, room string, s *subscriber) (*
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
 		return nil, err
 	}
+	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location")) // against the node that answered
+	if err != nil {
+		return nil, fmt.Errorf("WHEP POST: Location: %w", err)
+	}
 	ok = true
-	return &whepViewer{pc: pc, loc: base + resp.Header.Get("Location")}, nil
+	return &whepViewer{pc: pc, loc: loc.String()}, nil
 }
 
 // close ends the session and the connection.
