@@ -78,6 +78,9 @@ func (o *Object) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		o.closeBody()
 		return n, nil
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		o.closeBody()
+		return n, &Error{Op: "read", Key: o.Key, Err: fmt.Errorf("the store's answer ended at %d of %d bytes: %w", o.pos, o.Size, err)}
 	case err != nil:
 		o.closeBody()
 		if stalled {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -546,5 +547,80 @@ func TestNewChecksConfig(t *testing.T) {
 		if _, err := objstore.New(cfg); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestHostileReads: a store whose answers to GET do not match the object
+// it described: shorter, longer, the whole object for a range, or a body
+// that stops coming. Each is an error, the last within the timeout.
+func TestHostileReads(t *testing.T) {
+	leakcheck.Check(t)
+	data := pattern(100)
+	var mode atomic.Value // set before each case, read by the handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Last-Modified", "Fri, 02 Jan 2026 03:04:05 GMT")
+		h.Set("ETag", `"abc"`)
+		h.Set("Content-Type", "video/webm")
+		if r.Method == http.MethodHead {
+			h.Set("Content-Length", "100")
+			return
+		}
+		switch mode.Load() {
+		case "short":
+			h.Set("Content-Length", "100")
+			_, _ = w.Write(data[:50]) // and the connection ends
+		case "long":
+			h.Set("Content-Length", "200")
+			_, _ = w.Write(append(data, data...))
+		case "whole for a range":
+			h.Set("Content-Length", "100")
+			_, _ = w.Write(data)
+		case "stalls":
+			h.Set("Content-Length", "100")
+			_, _ = w.Write(data[:10])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}
+	}))
+	defer srv.Close()
+	c, err := objstore.New(objstore.Config{Endpoint: srv.URL, Bucket: "b-1", AccessKey: "k", SecretKey: "s", PathStyle: true, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		mode   string
+		seek   int64
+		want   error  // errors.Is, or nil
+		substr string // in the error
+	}{
+		{"short", 0, io.ErrUnexpectedEOF, `read "r/x.webm": the store's answer ended at 50 of 100 bytes`},
+		{"long", 0, nil, "the store answered 200 bytes for the 100 from offset 0"},
+		{"whole for a range", 10, nil, "the store answered 100 bytes for the 90 from offset 10"},
+		{"stalls", 0, objstore.ErrUnreachable, "no data from"},
+	} {
+		mode.Store(tc.mode)
+		o, err := c.Open(context.Background(), "r/x.webm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Size != 100 || o.ContentType != "video/webm" {
+			t.Fatalf("open: %+v", o.Info)
+		}
+		if _, err := o.Seek(tc.seek, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		got, err := io.ReadAll(o)
+		took := time.Since(start)
+		o.Close()
+		if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) || !strings.Contains(err.Error(), tc.substr) {
+			t.Fatalf("%s: read %d bytes, %v; want an error with %q", tc.mode, len(got), err, tc.substr)
+		}
+		if took > 3*time.Second {
+			t.Fatalf("%s: the read took %s with a timeout of 300ms", tc.mode, took)
+		}
+		t.Logf("%s, after %s: %v", tc.mode, took.Round(time.Millisecond), err)
 	}
 }
