@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,7 +59,10 @@ func pattern(n int) []byte {
 func TestPutOpenRange(t *testing.T) {
 	leakcheck.Check(t)
 	s := s3test.Start(t)
-	c := newClient(t, s, nil)
+	// The requests to the store, to count them.
+	tr := &countingTransport{next: &http.Transport{}}
+	t.Cleanup(tr.next.CloseIdleConnections)
+	c := newClient(t, s, func(c *objstore.Config) { c.Transport = tr })
 	ctx := context.Background()
 	data := pattern(1000)
 	info, err := c.Put(ctx, "room-1/0193a.webm", bytes.NewReader(data), int64(len(data)), "video/webm")
@@ -103,6 +107,7 @@ func TestPutOpenRange(t *testing.T) {
 		{"bytes=-5", http.StatusPartialContent, 995, 1000},
 		{"", http.StatusOK, 0, 1000},
 	} {
+		tr.reset()
 		req, _ := http.NewRequest("GET", srv.URL, nil)
 		if tc.rng != "" {
 			req.Header.Set("Range", tc.rng)
@@ -124,6 +129,10 @@ func TestPutOpenRange(t *testing.T) {
 		}
 		if resp.Header.Get("Content-Type") != "video/webm" {
 			t.Fatalf("Range %q: Content-Type %q", tc.rng, resp.Header.Get("Content-Type"))
+		}
+		// One HEAD (Open), one GET of the range.
+		if got := tr.reset(); got != "HEAD GET" {
+			t.Fatalf("Range %q: the store got %q, want one HEAD and one GET", tc.rng, got)
 		}
 	}
 
@@ -214,6 +223,29 @@ func TestMultipart(t *testing.T) {
 	if n := openUploads(t, s); n != 0 {
 		t.Fatalf("%d multipart uploads left open after a failed upload", n)
 	}
+}
+
+// countingTransport notes the methods of the requests it carries.
+type countingTransport struct {
+	next *http.Transport
+	mu   sync.Mutex
+	seen []string
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.seen = append(c.seen, r.Method)
+	c.mu.Unlock()
+	return c.next.RoundTrip(r)
+}
+
+// reset returns the methods seen since the last reset.
+func (c *countingTransport) reset() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := strings.Join(c.seen, " ")
+	c.seen = nil
+	return s
 }
 
 type errReader struct{}
