@@ -1,11 +1,15 @@
 // Package cluster makes a parley server one node of a cluster whose
-// nodes share a Redis. It owns two kinds of Redis keys, each under the
+// nodes share a Redis. It owns these Redis keys, each under the
 // configured prefix:
 //
 //   - node:<id>, the node's record (NodeInfo as JSON: its id, its public
 //     URL, its media address and its load), with a TTL of one lease,
 //     renewed every heartbeat; the set nodes lists the ids. A clean stop
 //     deletes the record.
+//   - origins, a hash from each node's origin (its public URL's scheme,
+//     host and port) to when it last registered: a page served by a node
+//     that has stopped may still open websockets to the others for
+//     originsTTL (KnownOrigin).
 //   - room:<name>, a room's lease: the id of the node the room lives on,
 //     with a TTL of one lease. It is made with SET NX by the node that
 //     places the room, renewed by its holder while the room is in use,
@@ -35,6 +39,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -167,6 +172,7 @@ func (n *Node) URL() string { return n.cfg.PublicURL }
 
 func (n *Node) nodeKey(id string) string { return n.cfg.KeyPrefix + "node:" + id }
 func (n *Node) nodesKey() string         { return n.cfg.KeyPrefix + "nodes" }
+func (n *Node) originsKey() string       { return n.cfg.KeyPrefix + "origins" }
 func (n *Node) roomKey(room string) string {
 	return n.cfg.KeyPrefix + "room:" + room
 }
@@ -180,6 +186,7 @@ func (n *Node) register(ctx context.Context, load int) error {
 	_, err := n.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, n.nodeKey(n.id), rec, n.cfg.Lease.D())
 		p.SAdd(ctx, n.nodesKey(), n.id)
+		p.HSet(ctx, n.originsKey(), canonicalOrigin(n.cfg.PublicURL), time.Now().Unix())
 		return nil
 	})
 	if err != nil {
@@ -452,7 +459,17 @@ func (n *Node) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	return out, errors.Join(problems...)
 }
 
-// refreshOrigins keeps the live nodes' origins for KnownOrigin.
+// originsTTL is how long a node's origin stays allowed after the node
+// was last alive: pages it served stay open after it stopped (drained,
+// or died), and must still reach the nodes their rooms live on.
+const originsTTL = 7 * 24 * time.Hour
+
+// maxOrigins bounds the origins read from Redis.
+const maxOrigins = 1000
+
+// refreshOrigins keeps, for KnownOrigin, the origins of the live nodes
+// and of the nodes alive within originsTTL (the hash origins: origin to
+// the Unix time its node last registered); older entries are removed.
 func (n *Node) refreshOrigins(ctx context.Context) error {
 	nodes, err := n.Nodes(ctx)
 	if len(nodes) == 0 && err != nil {
@@ -462,15 +479,44 @@ func (n *Node) refreshOrigins(ctx context.Context) error {
 	for _, ni := range nodes {
 		m[canonicalOrigin(ni.URL)] = true
 	}
+	var problems []error
+	if err != nil {
+		problems = append(problems, err)
+	}
+	seen, err := n.rdb.HGetAll(ctx, n.originsKey()).Result()
+	if err != nil {
+		problems = append(problems, fmt.Errorf("cluster: read the nodes' origins: %w", err))
+	}
+	if len(seen) > maxOrigins {
+		problems = append(problems, fmt.Errorf("cluster: the hash of origins in redis holds %d, more than %d: only the live nodes' are allowed", len(seen), maxOrigins))
+		seen = nil
+	}
+	now := time.Now()
+	var stale []string
+	for o, at := range seen {
+		unix, perr := strconv.ParseInt(at, 10, 64)
+		switch {
+		case canonicalOrigin(o) != o || perr != nil:
+			problems = append(problems, fmt.Errorf("cluster: the hash of origins in redis holds %q: %q, not an origin and a time", truncate(o, 200), truncate(at, 40)))
+		case now.Sub(time.Unix(unix, 0)) > originsTTL:
+			stale = append(stale, o)
+		default:
+			m[o] = true
+		}
+	}
+	if len(stale) > 0 {
+		_ = n.rdb.HDel(ctx, n.originsKey(), stale...).Err()
+	}
 	n.mu.Lock()
 	n.origins = m
 	n.mu.Unlock()
-	return err
+	return errors.Join(problems...)
 }
 
-// KnownOrigin reports whether origin is a live node's public URL (as of
-// the last heartbeat): pages served by one node open websockets to the
-// node a room lives on.
+// KnownOrigin reports whether origin is the public URL of a node alive
+// within originsTTL (as of the last heartbeat): pages served by one node
+// open websockets to the node a room lives on, also once the node that
+// served them has stopped.
 func (n *Node) KnownOrigin(origin string) bool {
 	o := canonicalOrigin(origin)
 	n.mu.Lock()

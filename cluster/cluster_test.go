@@ -153,6 +153,28 @@ func TestRegistry(t *testing.T) {
 	if nodes, err := a.Nodes(ctx); err != nil || ids(nodes) != "a(5) c(0)" {
 		t.Fatalf("after b closed: nodes %s, %v", ids(nodes), err)
 	}
+	// b's origin stays allowed: pages it served are still open, and
+	// their rooms live on other nodes. An origin whose node was last
+	// alive more than originsTTL ago is forgotten, and what is not an
+	// origin and a time in the hash is never allowed.
+	rc := redisClient(t, url)
+	rc.HSet(ctx, "t:origins", "http://old.test:8080", time.Now().Add(-originsTTL-time.Hour).Unix(),
+		"javascript:alert(1)", time.Now().Unix(), "http://x.test:80", "soon")
+	err = a.refreshOrigins(ctx)
+	if !a.KnownOrigin("http://b.test:8080") {
+		t.Error("b's origin was forgotten when b stopped")
+	}
+	for _, o := range []string{"http://old.test:8080", "javascript:alert(1)", "http://x.test"} {
+		if a.KnownOrigin(o) {
+			t.Errorf("%q is allowed", o)
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "javascript:alert(1)") || !strings.Contains(err.Error(), "soon") {
+		t.Errorf("the garbage in the hash of origins is not reported: %v", err)
+	}
+	if rc.HExists(ctx, "t:origins", "http://old.test:8080").Val() {
+		t.Error("the old origin stayed in redis")
+	}
 	// A node that dies leaves its record until its TTL (one lease) ends.
 	died := time.Now()
 	c.Abandon()
@@ -168,7 +190,7 @@ func TestRegistry(t *testing.T) {
 	}
 	t.Logf("a dead node's record expired %v after it died", time.Since(died).Round(10*time.Millisecond))
 	// Its id is gone from the set too.
-	if n, err := redisClient(t, url).SCard(ctx, "t:nodes").Result(); err != nil || n != 1 {
+	if n, err := rc.SCard(ctx, "t:nodes").Result(); err != nil || n != 1 {
 		t.Errorf("the set of nodes holds %d ids (%v), want 1", n, err)
 	}
 	// The default port may be written or not.

@@ -1,6 +1,7 @@
 // Two parley nodes sharing one Redis (docs/scaling.md): a page served by
 // either node joins the room where it lives, following the server's
-// redirect, and stays on the node that served it.
+// redirect, and stays on the node that served it; a node that stops
+// sends its rooms to another node.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ if (!haveRedis && process.env.CI) throw new Error('redis-server not found: insta
 /** @type {import('node:child_process').ChildProcess|undefined} */
 let redis;
 let redisDir = '';
+let redisURL = '';
 /** @type {Awaited<ReturnType<typeof startServer>>[]} */
 const nodes = [];
 /** @type {import('playwright-core').Browser} */
@@ -49,7 +51,7 @@ async function startRedis() {
 
 before(async () => {
   if (!haveRedis) return;
-  const redisURL = await startRedis();
+  redisURL = await startRedis();
   for (const id of ['a', 'b']) {
     nodes.push(
       await startServer({
@@ -86,5 +88,50 @@ test('a page on another node than the room follows the redirect, joins the one r
   } finally {
     await ann.context().close();
     await bob.context().close();
+  }
+});
+
+test('a stopping node sends its room to another node: the pages follow, and find the room again after their own node has gone', { skip: !haveRedis && 'redis-server not found' }, async () => {
+  // Two more nodes, with keys of their own in the same Redis.
+  const more = [];
+  for (const id of ['c', 'd']) {
+    more.push(
+      await startServer({
+        config: (url) => `[cluster]\nredis_url = "${redisURL}"\nnode_id = "${id}"\npublic_url = "${url}"\nheartbeat = "100ms"\nlease = "1s"\nkey_prefix = "drain:"\n`,
+      }),
+    );
+  }
+  const [c, d] = more;
+  const ann = await join(browser, c.url, 'chat', 'ann');
+  const bob = await join(browser, d.url, 'chat', 'bob');
+  try {
+    await bob.locator('#online button.person', { hasText: 'ann' }).waitFor();
+    // Node c stops: it drains, sending the room to d, where both join again.
+    await c.stop();
+    more.shift();
+    for (const [page, other] of [
+      [ann, 'bob'],
+      [bob, 'ann'],
+    ]) {
+      await page.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'open');
+      await page.locator('#online button.person', { hasText: other }).waitFor();
+    }
+    assert.ok(ann.url().startsWith(c.url), `ann's page moved to ${ann.url()}`);
+    await ann.fill('#chat-text', 'after the move');
+    await ann.press('#chat-text', 'Enter');
+    await bob.locator('#timeline', { hasText: 'after the move' }).waitFor();
+    // ann's connection drops; her page's node is gone: she finds the room
+    // through d, the node she was last sent to.
+    await ann.evaluate(() => window.parley.reconnect());
+    await ann.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') !== 'open');
+    await ann.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'open', null, { timeout: 30_000 });
+    await ann.waitForFunction(() => window.parley.state().inRoom);
+    await bob.fill('#chat-text', 'welcome back');
+    await bob.press('#chat-text', 'Enter');
+    await ann.locator('#timeline', { hasText: 'welcome back' }).waitFor();
+  } finally {
+    await ann.context().close();
+    await bob.context().close();
+    for (const n of more) await n.stop();
   }
 });

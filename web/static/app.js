@@ -166,7 +166,7 @@ const station = new Station(ctx, { videoChanged: () => updateVideo().catch((e) =
 
 // For diagnostics from the browser console (and the end-to-end tests).
 Object.defineProperty(window, 'parley', {
-  value: Object.freeze({ stats: () => media.inboundStats(), sent: () => media.outboundStats(), downlink: () => signal.request({ type: 'downlink' }), state: () => ({ ...S, room: S.room?.name }) }),
+  value: Object.freeze({ stats: () => media.inboundStats(), sent: () => media.outboundStats(), downlink: () => signal.request({ type: 'downlink' }), state: () => ({ ...S, room: S.room?.name }), reconnect: () => signal.drop() }),
 });
 
 // Notices.

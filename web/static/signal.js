@@ -22,11 +22,18 @@ export class Signal {
     this.url = url;
     /**
      * The node of a cluster a redirect named, for the next connection
-     * only: after a lost connection the client starts again from url,
-     * which knows where the room lives then.
+     * only: after a lost connection the client starts again from url
+     * (or lastNode), which knows where the room lives then.
      */
     this.redirectTo = '';
     this.redirects = 0;
+    /**
+     * The last node a redirect sent this client to that took it. After a
+     * lost connection the retries alternate between it and url: the
+     * node that served the page may be gone (drained, stopped) while the
+     * room lives on, and either node sends the client on to the room.
+     */
+    this.lastNode = '';
     /** @type {WebSocket|null} */
     this.ws = null;
     /** @type {SignalState} */
@@ -92,7 +99,7 @@ export class Signal {
   connect() {
     this.state = 'connecting';
     this.onstate('connecting', this.attempt > 0 ? t('conn.reconnecting', { n: this.attempt + 1 }) : '');
-    const url = this.redirectTo || this.url;
+    const url = this.redirectTo || (this.attempt % 2 === 1 && this.lastNode) || this.url;
     this.redirectTo = '';
     let ws;
     try {
@@ -104,6 +111,7 @@ export class Signal {
     this.ws = ws;
     ws.onopen = () => {
       if (this.ws !== ws) return;
+      if (url !== this.url) this.lastNode = url;
       this.state = 'open';
       this.onstate('open', '');
       this.stableTimer = window.setTimeout(() => {
