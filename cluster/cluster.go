@@ -619,6 +619,36 @@ func (n *Node) Place(ctx context.Context, room string) (string, error) {
 	return "", fmt.Errorf("cluster: room %s: its lease changed at every try; try again", room)
 }
 
+// Locate says where a room lives now, without placing it: "" when on
+// this node or nowhere (no lease, a lease that names no live node, or
+// Redis does not answer: then the error), else the base URL of the live
+// node whose lease it is.
+func (n *Node) Locate(ctx context.Context, room string) (string, error) {
+	n.mu.Lock()
+	_, here := n.held[room]
+	n.mu.Unlock()
+	if here {
+		return "", nil
+	}
+	holder, err := n.rdb.Get(ctx, n.roomKey(room)).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("cluster: room %s: read its lease: %w", room, err)
+	case holder == n.id || !configs.ValidNodeID(holder):
+		return "", nil
+	}
+	ni, err := n.node(ctx, holder)
+	if errors.Is(err, errNoNode) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return ni.URL, nil
+}
+
 // adopt makes a room one whose lease this node holds and renews.
 func (n *Node) adopt(room string) {
 	n.mu.Lock()

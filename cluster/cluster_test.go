@@ -564,3 +564,35 @@ func TestDrainAlone(t *testing.T) {
 		t.Errorf("a holds %v", owned)
 	}
 }
+
+// TestLocate: where a room lives, without placing it: here, on another
+// live node, or nowhere (no lease, or a lease of a node that is gone).
+func TestLocate(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	ctx := context.Background()
+	a := startNode(t, url, "a", nil, nil)
+	b := startNode(t, url, "b", nil, nil)
+	if owner, err := a.Place(ctx, "chat"); err != nil || owner != "" {
+		t.Fatalf("a places chat on %q (%v)", owner, err)
+	}
+	for _, tc := range []struct {
+		n    *Node
+		room string
+		want string
+	}{{a, "chat", ""}, {b, "chat", a.URL()}, {b, "forum", ""}} {
+		if got, err := tc.n.Locate(ctx, tc.room); err != nil || got != tc.want {
+			t.Errorf("%s locates %s at %q (%v), want %q", tc.n.ID(), tc.room, got, err, tc.want)
+		}
+	}
+	if _, err := b.Locate(ctx, "forum"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := redisClient(t, url).Exists(ctx, "t:room:forum").Result(); n != 0 {
+		t.Error("Locate placed the room")
+	}
+	redisClient(t, url).Set(ctx, "t:room:live", "gone", time.Minute)
+	if got, err := b.Locate(ctx, "live"); err != nil || got != "" {
+		t.Errorf("a lease of a node that is gone: %q (%v)", got, err)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -107,6 +109,88 @@ func (s *Server) placed(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// viaHeader marks a request one node proxies to another (roomAPI): the
+// node that gets it serves it, never sends it on again. Its value is the
+// proxying node's id.
+const viaHeader = "X-Parley-Via"
+
+// ownHeaders are the headers secureHeaders sets on every answer of this
+// node: a proxied answer has them from the room's node too, and they are
+// not given twice.
+var ownHeaders = []string{"Strict-Transport-Security", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Content-Security-Policy", "Permissions-Policy"}
+
+// roomAPI serves a room's HTTP API (its clips, its details) at the node
+// the room lives on: a request for a room that lives on another node is
+// proxied there. A page served by one node asks its own origin for the
+// clips of a room that its websocket follows to another node; the room's
+// node alone has its clips, its members (who may read them) and their
+// keys. A proxy, not a redirect, because the page's fetches and <audio>
+// sources stay on its origin: no cross-origin request, no wider
+// Content-Security-Policy. A room that lives nowhere (no lease), or whose
+// home is unknown (Redis does not answer), is served here.
+func (s *Server) roomAPI(next http.Handler) http.Handler {
+	if s.cluster == nil {
+		return next
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(pr.In.Context().Value(ownerKey{}).(*url.URL))
+			pr.Out.Host = pr.In.Host // as the page asked: the Origin checks compare with it
+			pr.SetXForwarded()
+			pr.Out.Header.Set(viaHeader, s.cluster.ID())
+		},
+		Transport: s.proxyTransport,
+		ModifyResponse: func(resp *http.Response) error {
+			for _, h := range ownHeaders {
+				resp.Header.Del(h)
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.log.Warn("cluster: the room's node did not answer a proxied request", "room", r.PathValue("room"), "path", r.URL.Path, "err", err)
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "the node this room lives on did not answer; try again", http.StatusBadGateway)
+		},
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		room := r.PathValue("room")
+		if r.Header.Get(viaHeader) != "" || !s.hub.HasRoom(room) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), placeTimeout)
+		owner, err := s.cluster.Locate(ctx, room)
+		cancel()
+		if err != nil {
+			s.log.Warn("cluster: where the room lives is unknown: served here", "room", room, "err", err)
+		}
+		u, perr := url.Parse(owner)
+		if owner == "" || perr != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ownerKey{}, u)))
+	})
+}
+
+// ownerKey is the context key of the URL of the node a proxied request
+// goes to.
+type ownerKey struct{}
+
+// newProxyTransport is the transport of the requests roomAPI proxies:
+// its own connections to the other nodes, bounded in time.
+func newProxyTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil, // the nodes reach each other directly
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second, // an upload is checked before it is answered
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       60 * time.Second,
+	}
 }
 
 // placeTimeout bounds the question of where a room lives.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -332,6 +334,66 @@ func TestClusterDrain(t *testing.T) {
 	// The room stays on node 1 after node 0 has gone.
 	if owner, err := nodes[1].cluster.Place(context.Background(), "chat"); err != nil || owner != "" {
 		t.Errorf("node 1: the owner of chat is %q (%v), want node 1", owner, err)
+	}
+}
+
+// TestClusterRoomAPI: a page served by one node uses the room API of a
+// room that lives on another node through its own node, which proxies
+// it: an upload with the owner key of a member there, the clip list, and
+// the media with a range; a request already proxied is served where it
+// arrives.
+func TestClusterRoomAPI(t *testing.T) {
+	nodes := startCluster(t, 2)
+	// Each node's goroutine check runs when it stops, the other still
+	// serving: the test's own connections to either are closed first.
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	_, j, at := joinCluster(t, nodes[0], "chat", "ann", client.Options{})
+	if at != nodes[0].wsURL() || j.OwnerKey == "" {
+		t.Fatalf("ann joined at %s with owner key %q, want node 0", at, j.OwnerKey)
+	}
+	media, err := os.ReadFile("testdata/mediarecorder-opus.webm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := nodes[1].upload(t, "/api/rooms/chat/clips", j.OwnerKey, "audio/webm", media)
+	if c.ID == "" || c.Author != "ann" {
+		t.Fatalf("uploaded through node 1: %+v", c)
+	}
+	if _, ok := nodes[0].store.Get("chat", c.ID); !ok {
+		t.Error("the clip is not in the store of the room's node")
+	}
+	if ids := nodes[1].store.IDs("chat"); len(ids) != 0 {
+		t.Errorf("node 1's own store has %v", ids)
+	}
+	resp, body := nodes[1].fetch(t, "GET", "/api/rooms/chat/clips", "", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), c.ID) {
+		t.Errorf("the list through node 1: %s %s", resp.Status, body)
+	}
+	if got := resp.Header.Values("X-Content-Type-Options"); len(got) != 1 {
+		t.Errorf("a proxied answer has X-Content-Type-Options %q", got)
+	}
+	h := http.Header{}
+	h.Set("Range", "bytes=10-109")
+	clipPath := "/api/rooms/chat/clips/" + c.ID + "?token=" + c.DraftToken
+	resp, body = nodes[1].fetchWith(t, "GET", clipPath, h, nil)
+	_, direct := nodes[0].fetchWith(t, "GET", clipPath, h, nil)
+	if resp.StatusCode != http.StatusPartialContent || len(body) != 100 || !bytes.Equal(body, direct) {
+		t.Errorf("a range of the media through node 1: %s, %d bytes", resp.Status, len(body))
+	}
+	// Proxied already: node 1 answers from its own store.
+	h = http.Header{}
+	h.Set("X-Parley-Via", "node0")
+	resp, body = nodes[1].fetchWith(t, "GET", "/api/rooms/chat/clips", h, nil)
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), c.ID) {
+		t.Errorf("a proxied request was sent on: %s %s", resp.Status, body)
+	}
+	// The room's details come from its node: ann is there.
+	resp, body = nodes[1].fetch(t, "GET", "/api/rooms/chat", "", nil)
+	var room struct {
+		Participants int `json:"participants"`
+	}
+	if err := json.Unmarshal(body, &room); err != nil || resp.StatusCode != http.StatusOK || room.Participants != 1 {
+		t.Errorf("the room through node 1: %s %s", resp.Status, body)
 	}
 }
 

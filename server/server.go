@@ -77,6 +77,9 @@ type Server struct {
 	// cluster is this node's membership of a cluster; nil without
 	// [cluster].
 	cluster *cluster.Node
+	// proxyTransport carries the room API requests proxied to the
+	// room's node (roomAPI); nil without a cluster.
+	proxyTransport *http.Transport
 
 	// sides runs the side listeners' Serve (serveSide); Shutdown waits
 	// for it. sideMu orders a late serveSide after Shutdown's start.
@@ -239,6 +242,9 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		chat = chatFiles
 	}
 	s := &Server{cluster: node, cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chatFiles: chatFiles, mail: mailer, hooks: hooks, tokenSecret: auth.TokenSecret, joinFailures: auth.Failures, whepStarts: auth.WHEPStarts}
+	if node != nil {
+		s.proxyTransport = newProxyTransport()
+	}
 	s.admin = newAdminAPI(s, cfg)
 	s.running = cfg
 	s.logLevel = opts.LogLevel
@@ -336,8 +342,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /ws", s.hub)
 	mux.HandleFunc("GET /api/rooms", s.hub.HandleRooms)
-	mux.HandleFunc("GET /api/rooms/{room}", s.hub.HandleRoom)
-	clips.Routes(mux, s.store.Handler(s.hub.ClipAuth))
+	mux.Handle("GET /api/rooms/{room}", s.roomAPI(http.HandlerFunc(s.hub.HandleRoom)))
+	clips.Routes(mux, s.roomAPI(s.store.Handler(s.hub.ClipAuth)))
 	whip := crossOrigin(s.placed(http.HandlerFunc(s.hub.HandleWHIP)))
 	whipSession := crossOrigin(http.HandlerFunc(s.hub.HandleWHIPResource))
 	whep := crossOrigin(s.placed(http.HandlerFunc(s.hub.HandleWHEP)))
@@ -494,6 +500,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// members here have gone.
 		if s.cluster != nil {
 			errHub = errors.Join(errHub, s.cluster.Close(ctx))
+			s.proxyTransport.CloseIdleConnections()
 		}
 		s.checks.Close()
 		errStore := s.store.Close()
