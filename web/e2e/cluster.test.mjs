@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { startServer, launchBrowser, join, freeTCP } from './harness.mjs';
+import { startServer, launchBrowser, join, freeTCP, makeClip, uploadClip, watchPlaying } from './harness.mjs';
 
 const haveRedis = !spawnSync('redis-server', ['--version']).error;
 if (!haveRedis && process.env.CI) throw new Error('redis-server not found: install package redis-server (scripts/install-deps.sh)');
@@ -83,6 +83,14 @@ test('a page on another node than the room follows the redirect, joins the one r
     await bob.fill('#chat-text', 'hello from node b');
     await bob.press('#chat-text', 'Enter');
     await ann.locator('#timeline', { hasText: 'hello from node b' }).waitFor();
+    // A clip from bob's page goes through node b to the room's node,
+    // where ann gets it, and plays on bob's page, whose media requests go
+    // to node b, which proxies them.
+    await watchPlaying(bob);
+    const c = await uploadClip(bob, 'chat', makeClip(1));
+    await ann.locator(`#timeline .clip[data-id="${c.id}"]`).waitFor();
+    await bob.locator(`#timeline .clip[data-id="${c.id}"] button.play`).click();
+    await bob.waitForFunction((id) => /** @type {any} */ (window).__played?.includes(id), c.id);
     assert.deepEqual(ann.errors, []);
     assert.deepEqual(bob.errors, []);
   } finally {
