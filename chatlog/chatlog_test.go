@@ -128,52 +128,6 @@ func TestHistoryLimitsAndRestart(t *testing.T) {
 	}
 }
 
-func TestOffline(t *testing.T) {
-	dir := t.TempDir()
-	clk := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-	s := open(t, dir, clk)
-	s.Seen("chat", "Bob", "owner-bob")
-	leave := func(to, text string) error {
-		_, err := s.Leave("chat", Entry{From: Peer{ID: "p1", Name: "ann"}, ToName: to, Text: text, TS: clk.Now()})
-		return err
-	}
-	for i := range 3 {
-		if err := leave("bob", fmt.Sprint("b", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := leave("BOB", "b3"); err != ErrMailboxFull {
-		t.Errorf("fourth for bob: %v", err)
-	}
-	if err := leave("cyd", "c0"); err != nil {
-		t.Fatal(err)
-	}
-	if err := leave("dan", "d0"); err != ErrMailboxFull {
-		t.Errorf("fifth in the room: %v", err)
-	}
-	_ = s.Close()
-
-	// After a restart: someone else under bob's name gets nothing; bob
-	// gets his, once.
-	s2 := open(t, dir, clk)
-	if got, _ := s2.Collect("chat", "bob", "owner-impostor"); len(got) != 0 {
-		t.Errorf("impostor got %s", texts(got))
-	}
-	got, err := s2.Collect("chat", "bob", "owner-bob")
-	if err != nil || texts(got) != "b0,b1,b2" {
-		t.Fatalf("bob got %s, %v", texts(got), err)
-	}
-	if got, _ := s2.Collect("chat", "bob", "owner-bob"); len(got) != 0 {
-		t.Errorf("delivered twice: %s", texts(got))
-	}
-	// cyd was never seen: whoever comes as cyd gets it, but not after it
-	// expired.
-	clk.Add(25 * time.Hour)
-	if got, _ := s2.Collect("chat", "cyd", "x"); len(got) != 0 {
-		t.Errorf("expired message delivered: %s", texts(got))
-	}
-}
-
 func TestOfflineFileDamaged(t *testing.T) {
 	dir := t.TempDir()
 	clk := &clock{t: time.Now()}

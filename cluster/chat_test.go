@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"parley/chatlog"
+	"parley/chatlog/chatlogtest"
 	"parley/internal/redistest"
 )
 
-var chatCfg = chatlog.Config{HistoryLength: 5, HistoryAge: time.Hour, OfflineLifetime: 24 * time.Hour, OfflineMaxPerUser: 3, OfflineMaxPerRoom: 4}
+var chatCfg = chatlogtest.Config
 
 // chatClock is a time source a test moves.
 type chatClock struct {
@@ -40,14 +41,6 @@ func chatLogs(t *testing.T, clk *chatClock) (a, b *ChatLog, url string) {
 	return a, b, url
 }
 
-func chatTexts(es []chatlog.Entry) string {
-	var b []string
-	for _, e := range es {
-		b = append(b, e.Text)
-	}
-	return strings.Join(b, ",")
-}
-
 // TestChatHistory: the history one node writes is the one another node
 // reads, within the length and age limits; what is not a message in the
 // list is skipped, and a key of another type is an error, not a crash.
@@ -60,11 +53,11 @@ func TestChatHistory(t *testing.T) {
 		}
 		clk.add(time.Second)
 	}
-	if got := chatTexts(b.History("chat")); got != "7,8,9,10,11" {
+	if got := chatlogtest.Texts(b.History("chat")); got != "7,8,9,10,11" {
 		t.Fatalf("node b reads %s", got)
 	}
 	if got := b.History("other"); len(got) != 0 {
-		t.Errorf("another room has %s", chatTexts(got))
+		t.Errorf("another room has %s", chatlogtest.Texts(got))
 	}
 	rdb := redisClient(t, url)
 	ctx := context.Background()
@@ -78,13 +71,13 @@ func TestChatHistory(t *testing.T) {
 	// Garbage among the last entries: skipped, the rest of the last
 	// history_length given.
 	rdb.RPush(ctx, key, "{not json", `{"text":"no time"}`, strings.Repeat("x", maxChatEntry+1), `{"from":{"id":"p2","name":"bob"},"to_name":"x","text":"a waiting one","ts":"2026-01-01T00:00:00Z"}`)
-	if got := chatTexts(b.History("chat")); got != "11" {
+	if got := chatlogtest.Texts(b.History("chat")); got != "11" {
 		t.Errorf("with garbage: %s", got)
 	}
 	// Age: an hour later nothing is given.
 	clk.add(time.Hour)
 	if got := b.History("chat"); len(got) != 0 {
-		t.Errorf("old history given: %s", chatTexts(got))
+		t.Errorf("old history given: %s", chatlogtest.Texts(got))
 	}
 	// A key of another type: the append fails with a clear error, the
 	// history is empty.
@@ -94,48 +87,20 @@ func TestChatHistory(t *testing.T) {
 		t.Errorf("append over a string key: %v", err)
 	}
 	if got := b.History("chat"); len(got) != 0 {
-		t.Errorf("history of a string key: %s", chatTexts(got))
+		t.Errorf("history of a string key: %s", chatlogtest.Texts(got))
 	}
 }
 
 // TestChatOffline: messages left on one node are collected on another,
-// by the owner last seen with the name only, once, within the limits,
-// until they expire.
+// as chatlogtest checks them; what is not a message in the list is
+// dropped at the next change.
 func TestChatOffline(t *testing.T) {
 	clk := &chatClock{t: time.Now()}
 	a, b, url := chatLogs(t, clk)
-	a.Seen("chat", "Bob", "owner-bob")
+	chatlogtest.Offline(t, a, func() chatlogtest.Log { return b }, clk.now, clk.add)
 	leave := func(to, text string) error {
 		_, err := a.Leave("chat", chatlog.Entry{From: chatlog.Peer{ID: "p1", Name: "ann"}, ToName: to, Text: text, TS: clk.now()})
 		return err
-	}
-	for i := range 3 {
-		if err := leave("bob", fmt.Sprint("b", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := leave("BOB", "b3"); !errors.Is(err, chatlog.ErrMailboxFull) {
-		t.Errorf("fourth for bob: %v", err)
-	}
-	if err := leave("cyd", "c0"); err != nil {
-		t.Fatal(err)
-	}
-	if err := leave("dan", "d0"); !errors.Is(err, chatlog.ErrMailboxFull) {
-		t.Errorf("fifth in the room: %v", err)
-	}
-	if got, _ := b.Collect("chat", "bob", "owner-impostor"); len(got) != 0 {
-		t.Errorf("impostor got %s", chatTexts(got))
-	}
-	got, err := b.Collect("chat", "bob", "owner-bob")
-	if err != nil || chatTexts(got) != "b0,b1,b2" {
-		t.Fatalf("bob got %s, %v", chatTexts(got), err)
-	}
-	if got, _ := a.Collect("chat", "bob", "owner-bob"); len(got) != 0 {
-		t.Errorf("delivered twice: %s", chatTexts(got))
-	}
-	clk.add(25 * time.Hour)
-	if got, _ := b.Collect("chat", "cyd", "x"); len(got) != 0 {
-		t.Errorf("expired message delivered: %s", chatTexts(got))
 	}
 
 	// Garbage in the list is dropped at the next change; the rest stays.
@@ -148,8 +113,8 @@ func TestChatOffline(t *testing.T) {
 	if err := leave("eve", "e1"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.Collect("chat", "eve", ""); err != nil || chatTexts(got) != "e0,e1" {
-		t.Errorf("eve got %s, %v", chatTexts(got), err)
+	if got, err := b.Collect("chat", "eve", ""); err != nil || chatlogtest.Texts(got) != "e0,e1" {
+		t.Errorf("eve got %s, %v", chatlogtest.Texts(got), err)
 	}
 	if n, _ := rdb.LLen(ctx, "t:chat:chat:offline").Result(); n != 0 {
 		t.Errorf("%d entries left", n)

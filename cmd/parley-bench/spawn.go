@@ -186,13 +186,7 @@ func (s *spawned) pid() int { return s.cmd.Process.Pid }
 // stop ends the server (SIGTERM, then SIGKILL after 10 s) and removes
 // its folder.
 func (s *spawned) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+	terminate(s.cmd.Process, s.done)
 	os.RemoveAll(s.dir)
 }
 
@@ -287,11 +281,17 @@ func (c *cluster) stop() {
 	for _, s := range c.nodes {
 		s.stop()
 	}
-	_ = c.redis.Process.Signal(syscall.SIGTERM)
+	terminate(c.redis.Process, c.done)
+}
+
+// terminate stops a process the bench started (SIGTERM, then SIGKILL
+// after 10 s) and waits until done, which its Wait feeds, says it ended.
+func terminate(p *os.Process, done <-chan error) {
+	_ = p.Signal(syscall.SIGTERM)
 	select {
-	case <-c.done:
+	case <-done:
 	case <-time.After(10 * time.Second):
-		_ = c.redis.Process.Kill()
-		<-c.done
+		_ = p.Kill()
+		<-done
 	}
 }
