@@ -143,3 +143,44 @@ test('a stopping node sends its room to another node: the pages follow, and find
     for (const n of more) await n.stop();
   }
 });
+
+test('a node killed with SIGKILL: its room comes back on another node, with its chat history, and the pages find it', { skip: !haveRedis && 'redis-server not found' }, async (t) => {
+  const more = [];
+  for (const id of ['e', 'f']) {
+    more.push(
+      await startServer({
+        config: (url) => `[cluster]\nredis_url = "${redisURL}"\nnode_id = "${id}"\npublic_url = "${url}"\nheartbeat = "100ms"\nlease = "1s"\nkey_prefix = "kill:"\n`,
+      }),
+    );
+  }
+  const [e, f] = more;
+  const bob = await join(browser, e.url, 'chat', 'bob');
+  const ann = await join(browser, f.url, 'chat', 'ann');
+  /** @type {import('playwright-core').Page|undefined} */
+  let cat;
+  try {
+    await ann.locator('#online button.person', { hasText: 'bob' }).waitFor();
+    await bob.fill('#chat-text', 'before the crash');
+    await bob.press('#chat-text', 'Enter');
+    await ann.locator('#timeline', { hasText: 'before the crash' }).waitFor();
+    // The room's node dies; after its lease (1 s) the room is placed
+    // again, on node f, where ann's page reconnects.
+    const killed = Date.now();
+    await e.kill();
+    await ann.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') !== 'open');
+    await ann.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'open', null, { timeout: 60_000 });
+    await ann.waitForFunction(() => window.parley.state().inRoom);
+    t.diagnostic(`ann was back in the room ${Date.now() - killed} ms after its node was killed`);
+    // A newcomer at node f finds ann there, and the history in Redis.
+    cat = await join(browser, f.url, 'chat', 'cat');
+    await cat.locator('#online button.person', { hasText: 'ann' }).waitFor();
+    await cat.locator('#timeline', { hasText: 'before the crash' }).waitFor();
+    await ann.locator('#online button.person', { hasText: 'cat' }).waitFor();
+  } finally {
+    await bob.context().close();
+    await ann.context().close();
+    await cat?.context().close();
+    await e.kill();
+    await f.stop();
+  }
+});

@@ -150,6 +150,15 @@ export async function startServer(opts = {}) {
       await halt();
       rmSync(dir, { recursive: true, force: true });
     },
+    /** Kills the server with SIGKILL, as a crash would, and removes its folder. */
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGKILL');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
