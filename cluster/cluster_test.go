@@ -596,3 +596,36 @@ func TestLocate(t *testing.T) {
 		t.Errorf("a lease of a node that is gone: %q (%v)", got, err)
 	}
 }
+
+// TestSharedSecret: every node of a cluster gets the one secret of a
+// name, made by whichever asks first, even at once; another name is
+// another secret; what is not a secret in Redis is refused.
+func TestSharedSecret(t *testing.T) {
+	url := redistest.Start(t)
+	ctx := context.Background()
+	c := configs.Cluster{RedisURL: url, KeyPrefix: "t:", Lease: configs.Duration(time.Second)}
+	got := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			s, err := SharedSecret(ctx, c, "token-secret")
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = s
+		})
+	}
+	wg.Wait()
+	for _, s := range got {
+		if len(s) < minSecret || s != got[0] {
+			t.Fatalf("secrets %q", got)
+		}
+	}
+	if other, err := SharedSecret(ctx, c, "other"); err != nil || other == got[0] {
+		t.Errorf("another name's secret %q (%v)", other, err)
+	}
+	redisClient(t, url).Set(ctx, "t:secret:short", "guessable", 0)
+	if s, err := SharedSecret(ctx, c, "short"); err == nil || !strings.Contains(err.Error(), "t:secret:short") {
+		t.Errorf("a short secret in redis: %q, %v", s, err)
+	}
+}

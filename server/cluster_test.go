@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"parley/access"
 	"parley/client"
 	"parley/configs"
 	"parley/internal/redistest"
@@ -394,6 +395,24 @@ func TestClusterRoomAPI(t *testing.T) {
 	}
 	if err := json.Unmarshal(body, &room); err != nil || resp.StatusCode != http.StatusOK || room.Participants != 1 {
 		t.Errorf("the room through node 1: %s %s", resp.Status, body)
+	}
+}
+
+// TestClusterTokenSecret: the nodes of a cluster without
+// auth.token_secret share one secret, made by the first: a join token
+// signed with node 0's is good at node 1, where its room lives.
+func TestClusterTokenSecret(t *testing.T) {
+	nodes := startCluster(t, 2)
+	if len(nodes[0].tokenSecret) < 32 || !bytes.Equal(nodes[0].tokenSecret, nodes[1].tokenSecret) {
+		t.Fatalf("the nodes' token secrets: %q and %q", nodes[0].tokenSecret, nodes[1].tokenSecret)
+	}
+	tok, err := access.SignToken(nodes[0].tokenSecret, access.Claims{Room: "live", Name: "tim", Expires: time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, j, at := joinCluster(t, nodes[1], "live", "tim", client.Options{Token: tok})
+	if at != nodes[1].wsURL() || j.Name != "tim" {
+		t.Errorf("tim joined at %s as %q, want node 1", at, j.Name)
 	}
 }
 

@@ -520,6 +520,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // generated join-token secret when auth.token_secret is "".
 const TokenSecretFile = "token-secret"
 
+// TokenSecret is the secret that signs join tokens (and makes clip media
+// keys): auth.token_secret when set; else, in a cluster, the secret the
+// nodes share in Redis (cluster.SharedSecret), so that a token made by one
+// node is good at the node its room lives on; else the one generated once
+// and kept in the data folder (TokenSecretFile).
+func TokenSecret(cfg configs.Server, log *slog.Logger) (string, error) {
+	if cfg.Auth.TokenSecret == "" && cfg.Cluster.Enabled() {
+		return cluster.SharedSecret(context.Background(), cfg.Cluster, "token-secret")
+	}
+	return secretfile.Load(cfg.Auth.TokenSecret, filepath.Join(cfg.Storage.DataDir, TokenSecretFile), "join-token secret", log)
+}
+
 // The WHIP sessions one client address may start: WHIPStartBurst in a
 // row, then WHIPStartsPerMinute. Enough for a publisher that reconnects
 // now and then, not for one that fills a room with sessions.
@@ -530,7 +542,7 @@ const (
 
 // authConfig prepares what the signaling layer needs to admit people.
 func authConfig(cfg configs.Server, log *slog.Logger) (signaling.Auth, error) {
-	secret, err := secretfile.Load(cfg.Auth.TokenSecret, filepath.Join(cfg.Storage.DataDir, TokenSecretFile), "join-token secret", log)
+	secret, err := TokenSecret(cfg, log)
 	if err != nil {
 		return signaling.Auth{}, err
 	}

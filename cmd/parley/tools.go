@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"parley/access"
 	"parley/configs"
-	"parley/internal/secretfile"
 	"parley/server"
 )
 
@@ -46,9 +44,9 @@ func runToken(args []string, out io.Writer) error {
 	if !slices.ContainsFunc(rooms, func(r configs.Room) bool { return r.Name == *room }) {
 		return fmt.Errorf("token: there is no room %q", *room)
 	}
-	// The same secret the server uses: configured, or kept in the data
-	// folder (made now if the server has not made it yet).
-	secret, err := secretfile.Load(cfg.Auth.TokenSecret, filepath.Join(cfg.Storage.DataDir, server.TokenSecretFile), "join-token secret", slog.New(slog.DiscardHandler))
+	// The same secret the server uses: configured, the cluster's, or kept
+	// in the data folder (made now if the server has not made it yet).
+	secret, err := server.TokenSecret(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
