@@ -136,8 +136,9 @@ func (s *Server) roomAPI(next http.Handler) http.Handler {
 	}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			// The owner's host, as its public URL names it: a reverse
+			// proxy in front of it may route by name.
 			pr.SetURL(pr.In.Context().Value(ownerKey{}).(*url.URL))
-			pr.Out.Host = pr.In.Host // as the page asked: the Origin checks compare with it
 			pr.SetXForwarded()
 			pr.Out.Header.Set(viaHeader, s.cluster.ID())
 		},
