@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -65,6 +66,8 @@ type Engine struct {
 	// candidates judges the clients' remote candidates (see
 	// candidatePolicy).
 	candidates netpolicy.Policy
+	// cert is every PeerConnection's DTLS certificate.
+	cert dtlsCert
 }
 
 // NewEngine opens the media sockets and prepares the WebRTC API.
@@ -90,10 +93,16 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	if ip.IsLoopback() || cfg.Loopback {
 		se.SetIncludeLoopbackCandidate(true)
 	}
-	pionLog := logging.NewDefaultLoggerFactory()
+	defaultLog := logging.NewDefaultLoggerFactory()
 	// Pion warns about every packet that races a closing connection; only its
 	// errors are worth an operator's attention.
-	pionLog.DefaultLogLevel = logging.LogLevelError
+	defaultLog.DefaultLogLevel = logging.LogLevelError
+	pionLog := newSharedLoggers(defaultLog)
+	host, err := newHostNet()
+	if err != nil {
+		return nil, fmt.Errorf("network interfaces: %w", err)
+	}
+	se.SetNet(host)
 
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if ip.To4() != nil {
@@ -294,9 +303,14 @@ func (e *Engine) newPeerConnection(publish bool) (*webrtc.PeerConnection, error)
 	if publish {
 		api = e.pubAPI
 	}
+	cert, err := e.cert.get(time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("dtls certificate: %w", err)
+	}
 	cfg := webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+		Certificates:  []webrtc.Certificate{cert},
 	}
 	if !publish {
 		// RTP header encryption (RFC 9335) would protect nothing on a
