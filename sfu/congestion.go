@@ -118,7 +118,7 @@ type congestion struct {
 	conn    *subConn
 	hist    *sendHistory
 
-	mu  sync.Mutex // guards est, the conversion scratch and the probe floor
+	mu  sync.Mutex // guards est and the probe floor
 	est *bwe
 	// While a probe runs and for probeSettle after it, the estimate is
 	// not lowered below floor: 95% of what arrived before the probe
@@ -128,8 +128,6 @@ type congestion struct {
 	// time lowers the estimate as any does.
 	floor      float64
 	floorUntil int64 // unix nanoseconds
-	results    []packetResult
-	pkts       []ccPacket
 	refHigh    int64 // the reference time's wraps, in its units
 	lastRef    int64
 	hasRef     bool
@@ -184,6 +182,17 @@ func newCongestion(streams func() []ccStream, conn *subConn) *congestion {
 	}
 }
 
+// feedbackScratch is where onFeedback unpacks a feedback packet. One
+// per connection would keep, for the connection's lifetime, room for the
+// largest feedback it ever got (hundreds of packets after a stall); the
+// pool keeps as many as are in use at once.
+type feedbackScratch struct {
+	results []packetResult
+	pkts    []ccPacket
+}
+
+var feedbackScratchPool = sync.Pool{New: func() any { return new(feedbackScratch) }}
+
 // Estimate is the latest estimate of the downlink in bits per second; 0
 // before any feedback.
 func (c *congestion) Estimate() float64 {
@@ -203,30 +212,33 @@ func (c *congestion) onFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
 		c.refHigh += 1 << 24
 	}
 	c.lastRef, c.hasRef = ref, true
-	c.results = feedbackResults(fb, c.results[:0])
-	c.pkts = c.pkts[:0]
-	for _, r := range c.results {
+	scratch := feedbackScratchPool.Get().(*feedbackScratch)
+	defer feedbackScratchPool.Put(scratch)
+	scratch.results = feedbackResults(fb, scratch.results[:0])
+	pkts := scratch.pkts[:0]
+	for _, r := range scratch.results {
 		at, size, probe, ok := c.hist.sent(r.seq)
 		if !ok {
 			continue
 		}
-		c.pkts = append(c.pkts, ccPacket{send: at, arrival: r.arrival + c.refHigh*64000, size: size, received: r.received, probe: probe})
+		pkts = append(pkts, ccPacket{send: at, arrival: r.arrival + c.refHigh*64000, size: size, received: r.received, probe: probe})
 		if probe {
 			c.probeSeen.Add(1)
 		}
 	}
-	est := c.est.update(c.pkts, now.UnixMicro())
+	scratch.pkts = pkts
+	est := c.est.update(pkts, now.UnixMicro())
 	if now.UnixNano() < c.floorUntil && c.est.rate < c.floor {
 		c.est.rate = c.floor
 		est = c.est.estimate()
 	}
 	lost := 0
-	for _, p := range c.pkts {
+	for _, p := range pkts {
 		if !p.received {
 			lost++
 		}
 	}
-	if c.est.usage == usageOver || lost*5 > len(c.pkts) || c.est.delays.growth() > probeQueueMax {
+	if c.est.usage == usageOver || lost*5 > len(pkts) || c.est.delays.growth() > probeQueueMax {
 		// A queue grows, or packets are lost: a probe stops. The delay
 		// trend needs a while to say over-use; a queue that grew by
 		// probeQueueMax in half a second stops it before it is full.
