@@ -133,6 +133,8 @@ type Hub struct {
 	log      *slog.Logger
 	engine   *sfu.Engine
 	upgrader websocket.Upgrader
+	// writeBufs are the sessions' websocket write buffers (see NewHub).
+	writeBufs sync.Pool
 
 	// roomsMu guards rooms and names, which SetRoom and RemoveRoom change
 	// while the server runs. It is taken alone, or before a room's mu.
@@ -209,9 +211,14 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 			}
 		})
 	}
+	// A session's websocket keeps no buffers of its own: it reads through
+	// the HTTP server's reader, which the upgrade hands over (4 KiB), and
+	// takes a write buffer from writeBufs for each message it sends: most
+	// sessions are idle most of the time, and two 4 KiB buffers of their
+	// own were held for their lifetime.
 	h.upgrader = websocket.Upgrader{
-		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
+		WriteBufferPool: &h.writeBufs,
 		CheckOrigin:     h.checkOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			http.Error(w, reason.Error(), status)
