@@ -168,16 +168,21 @@ func (m *client) expect(want ...string) []map[string]any {
 // does on goroutines of its own: timers, the clip store, media).
 func (m *client) next() map[string]any {
 	m.t.Helper()
-	select {
-	case b := <-m.s.send:
-		var v map[string]any
-		if err := json.Unmarshal(b, &v); err != nil {
-			m.t.Fatalf("invalid JSON queued: %s", b)
+	timeout := time.After(wait)
+	for {
+		if b, ok := m.s.send.pop(); ok {
+			var v map[string]any
+			if err := json.Unmarshal(b, &v); err != nil {
+				m.t.Fatalf("invalid JSON queued: %s", b)
+			}
+			return v
 		}
-		return v
-	case <-time.After(wait):
-		m.t.Fatalf("%s: nothing queued after %v", m.s.name, wait)
-		return nil
+		select {
+		case <-m.s.send.ready:
+		case <-timeout:
+			m.t.Fatalf("%s: nothing queued after %v", m.s.name, wait)
+			return nil
+		}
 	}
 }
 

@@ -33,18 +33,14 @@ func (m *client) do(v any) {
 // got returns what the server queued for the session since the last call.
 func (m *client) got() []map[string]any {
 	var out []map[string]any
-	for {
-		select {
-		case b := <-m.s.send:
-			var v map[string]any
-			if err := json.Unmarshal(b, &v); err != nil {
-				m.t.Fatalf("invalid JSON queued: %s", b)
-			}
-			out = append(out, v)
-		default:
-			return out
+	for b, ok := m.s.send.pop(); ok; b, ok = m.s.send.pop() {
+		var v map[string]any
+		if err := json.Unmarshal(b, &v); err != nil {
+			m.t.Fatalf("invalid JSON queued: %s", b)
 		}
+		out = append(out, v)
 	}
+	return out
 }
 
 // types lists the types of msgs, with an error's code after a colon.

@@ -36,7 +36,7 @@ const (
 type Session struct {
 	*membership
 	conn   *websocket.Conn
-	send   chan []byte
+	send   outbox
 	quit   chan struct{} // closed by terminate
 	once   sync.Once
 	closeC int    // close code, set before quit is closed
@@ -58,7 +58,7 @@ func newSession(h *Hub, conn *websocket.Conn, remote string, ip netip.Addr) *Ses
 	sc := h.limit().Signaling
 	s := &Session{
 		conn:         conn,
-		send:         make(chan []byte, sendQueue),
+		send:         outbox{ready: make(chan struct{}, 1)},
 		quit:         make(chan struct{}),
 		limiter:      newTokenBucket(sc.MessageBurst),
 		reports:      newTokenBucket(reportBurst),
@@ -145,10 +145,12 @@ func (s *Session) writeLoop() {
 	defer ping.Stop()
 	for {
 		select {
-		case b := <-s.send:
-			if !s.write(b) {
-				s.terminate(websocket.CloseAbnormalClosure, "")
-				return
+		case <-s.send.ready:
+			for b, ok := s.send.pop(); ok; b, ok = s.send.pop() {
+				if !s.write(b) {
+					s.terminate(websocket.CloseAbnormalClosure, "")
+					return
+				}
 			}
 		case <-ping.C:
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
@@ -156,16 +158,10 @@ func (s *Session) writeLoop() {
 				return
 			}
 		case <-s.quit:
-			for {
-				select {
-				case b := <-s.send:
-					if !s.write(b) {
-						return
-					}
-					continue
-				default:
+			for b, ok := s.send.pop(); ok; b, ok = s.send.pop() {
+				if !s.write(b) {
+					return
 				}
-				break
 			}
 			if s.closeC != websocket.CloseAbnormalClosure {
 				msg := websocket.FormatCloseMessage(s.closeC, s.closeR)
@@ -212,12 +208,53 @@ func (s *Session) deliver(b []byte) {
 		return
 	default:
 	}
-	select {
-	case s.send <- b:
-	default:
-		s.log.Info("session closed: client too slow", "queued", len(s.send))
+	if !s.send.push(b) {
+		s.log.Info("session closed: client too slow", "queued", sendQueue)
 		s.terminate(websocket.CloseTryAgainLater, ErrTooSlow)
 	}
+}
+
+// outbox is a session's queue of messages for its client, at most
+// sendQueue of them. Its room grows with what waits and goes when the
+// writer has taken everything: a channel of sendQueue slots cost every
+// session 6 KB for its lifetime, and most sessions have nothing waiting
+// most of the time.
+type outbox struct {
+	mu    sync.Mutex
+	msgs  [][]byte
+	ready chan struct{} // one slot: something was queued since the writer last looked
+}
+
+// push queues b, unless sendQueue messages wait already.
+func (o *outbox) push(b []byte) bool {
+	o.mu.Lock()
+	if len(o.msgs) >= sendQueue {
+		o.mu.Unlock()
+		return false
+	}
+	o.msgs = append(o.msgs, b)
+	o.mu.Unlock()
+	select {
+	case o.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop takes the oldest message, if any.
+func (o *outbox) pop() ([]byte, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.msgs) == 0 {
+		return nil, false
+	}
+	b := o.msgs[0]
+	o.msgs[0] = nil
+	o.msgs = o.msgs[1:]
+	if len(o.msgs) == 0 {
+		o.msgs = nil // the room goes with the last message
+	}
+	return b, true
 }
 
 // handle processes one message; it returns true when the session should end.

@@ -41,18 +41,14 @@ func replies(h *Hub, input []byte) []map[string]any {
 		}
 	}
 	var out []map[string]any
-	for {
-		select {
-		case b := <-s.send:
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil {
-				panic("the server queued invalid JSON: " + string(b))
-			}
-			out = append(out, m)
-		default:
-			return out
+	for b, ok := s.send.pop(); ok; b, ok = s.send.pop() {
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			panic("the server queued invalid JSON: " + string(b))
 		}
+		out = append(out, m)
 	}
+	return out
 }
 
 func TestHandleReplies(t *testing.T) {
@@ -195,5 +191,36 @@ func TestVideoSize(t *testing.T) {
 	d := expectMsg(t, ann, TypeDownlink)
 	if v, ok := d["videos"].([]any); d["req"] != float64(2) || d["estimate"] != float64(0) || !ok || len(v) != 0 {
 		t.Fatalf("downlink %v", d)
+	}
+}
+
+// TestOutbox: messages come out in order; the queue refuses the one
+// beyond sendQueue, and keeps no room once emptied.
+func TestOutbox(t *testing.T) {
+	o := outbox{ready: make(chan struct{}, 1)}
+	if _, ok := o.pop(); ok {
+		t.Fatal("an empty outbox gave a message")
+	}
+	for i := range sendQueue {
+		if !o.push([]byte{byte(i)}) {
+			t.Fatalf("message %d refused", i)
+		}
+	}
+	if o.push([]byte{0}) {
+		t.Fatalf("message %d accepted", sendQueue)
+	}
+	select {
+	case <-o.ready:
+	default:
+		t.Fatal("the writer was not woken")
+	}
+	for i := range sendQueue {
+		b, ok := o.pop()
+		if !ok || b[0] != byte(i) {
+			t.Fatalf("message %d: %v %v", i, b, ok)
+		}
+	}
+	if _, ok := o.pop(); ok || o.msgs != nil {
+		t.Fatalf("after the last message: %d left, room %d", len(o.msgs), cap(o.msgs))
 	}
 }
