@@ -506,14 +506,20 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.sessions[s] = struct{}{}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		delete(h.sessions, s)
-		h.perIP.give(ip)
-		h.mu.Unlock()
-		h.wg.Done()
+	// The session runs on a goroutine of the hub's (Shutdown waits for
+	// it), and the HTTP server's for this request ends here: what that
+	// keeps for a request (its response writer and 4 KiB write buffer,
+	// the request) would otherwise stay for the session's lifetime.
+	go func() {
+		defer func() {
+			h.mu.Lock()
+			delete(h.sessions, s)
+			h.perIP.give(ip)
+			h.mu.Unlock()
+			h.wg.Done()
+		}()
+		s.run()
 	}()
-	s.run()
 }
 
 // Shutdown tells every session that the server is going away, closes them
