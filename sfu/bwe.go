@@ -17,7 +17,7 @@ import "math"
 // so the estimate cannot be pushed up by sending more as an encoder's
 // would; instead what arrived without over-use or loss is a proven lower
 // bound (see update), and the allocator raises what arrives by probing
-// (see prober) before it switches a subscriber to a larger layer.
+// (see congestion.run) before it switches a subscriber to a larger layer.
 
 const (
 	bweMin     = 30_000     // bits per second: audio, at least

@@ -66,7 +66,9 @@ const (
 	// whether the link has recovered.
 	resumeBackoffMin = 2 * time.Second
 	resumeBackoffMax = 30 * time.Second
-	proberTick       = time.Second
+	// proberTick is the beat of the connection's housekeeping (see
+	// run): the sender reports' too.
+	proberTick = senderReportInterval
 	// probeWarmup: no probe in the first second of feedback. What
 	// arrives is measured over a window that must fill first (a probe's
 	// size and the floor that protects the media from it are made of
@@ -136,7 +138,7 @@ type congestion struct {
 	lastFeedback atomic.Int64  // unix nanoseconds; 0 before any
 	// firstFeedback is when the feedback began (again, after fellBack).
 	firstFeedback time.Time // guarded by allocMu
-	// fellBack: the feedback never came or stopped (see prober), and the
+	// fellBack: the feedback never came or stopped (see run), and the
 	// tracks went back to the default policy.
 	fellBack atomic.Bool
 	overuse  atomic.Bool // the delay trend said over-use: a probe stops
@@ -166,7 +168,7 @@ type congestion struct {
 	resumeBackoff time.Duration
 	resumeNeed    float64
 
-	probes chan float64 // probe requests (a rate, bits per second) to prober
+	probes chan float64 // probe requests (a rate, bits per second) to run
 }
 
 func newCongestion(streams func() []ccStream, conn *subConn) *congestion {
@@ -500,12 +502,17 @@ func (c *congestion) apply(v *videoChoice) {
 	}
 }
 
-// prober sends the probes allocate asks for until the connection ends;
+// run sends the probes allocate asks for until the connection ends;
 // it also tries paused videos again (see resumeBackoffMin), and gives a
 // connection that sends no feedback on what it is sent back to the
 // default policy. It runs on a goroutine of its own, owned by the
-// participant.
-func (c *congestion) prober() {
+// participant or the viewer.
+//
+// The same goroutine sends the connection's sender reports (report, at
+// each tick): a goroutine of its own per connection cost its stack, a few
+// kilobytes, for a task of a few microseconds a second. A probe (at most
+// probeDuration) delays them by as much.
+func (c *congestion) run(report func(now time.Time)) {
 	t := time.NewTicker(proberTick)
 	defer t.Stop()
 	var buf []byte
@@ -518,6 +525,7 @@ func (c *congestion) prober() {
 		case <-c.conn.done:
 			return
 		case now := <-t.C:
+			report(now)
 			if now.Sub(seenAt) >= feedbackTimeout {
 				seq, fb := c.hist.seq.Load(), c.lastFeedback.Load()
 				if !seenAt.IsZero() && seq != seenSeq && fb == seenFeedback {

@@ -874,8 +874,7 @@ func waitDowns(t *testing.T, p *Participant, ids ...string) {
 // sfu starts for a participant (or on Pion's that a participant counts):
 // none may be left once the participant has left.
 var ownedGoroutines = []string{
-	"parley/sfu.(*Participant).senderReports",
-	"parley/sfu.(*congestion).prober",
+	"parley/sfu.(*congestion).run",
 	"parley/sfu.(*DownTrack).readRTCP",
 	"parley/sfu.(*layer).readRTCP",
 	"parley/sfu.(*layer).forward",

@@ -495,7 +495,7 @@ func TestLeaveWaitsForItsGoroutines(t *testing.T) {
 	b.p.subscribeFailed(sub)
 	b.p.Leave()
 	if left := ownedRunning([]string{
-		"parley/sfu.(*Participant).senderReports",
+		"parley/sfu.(*congestion).run",
 		"parley/sfu.(*DownTrack).readRTCP",
 		"parley/sfu.(*Participant).subscribeFailed.func",
 		"parley/sfu.(*Room).resubscribe",

@@ -653,14 +653,10 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 		conn := p.subConn
 		conn.cc = newCongestion(func() []ccStream { return p.ccStreams(conn) }, conn)
 		p.room.engine.watchDirect(p.subConn, func() { p.subscribeFailed(pc) })
-		p.wg.Add(2)
+		p.wg.Add(1)
 		go func(c *subConn) {
 			defer p.wg.Done()
-			p.senderReports(c)
-		}(p.subConn)
-		go func(c *subConn) {
-			defer p.wg.Done()
-			c.cc.prober()
+			c.cc.run(func(now time.Time) { p.senderReports(c, now) })
 		}(p.subConn)
 	}
 	added := false

@@ -21,39 +21,30 @@ const reportsPerPacket = 16
 const clockWait = 5 * time.Second
 
 // senderReports sends a sender report for each track of the subscribe
-// connection c every senderReportInterval until c is retired. The SFU
-// writes them itself because its packets do not all pass through Pion's
-// interceptors (see directSender).
-func (p *Participant) senderReports(c *subConn) {
-	t := time.NewTicker(senderReportInterval)
-	defer t.Stop()
+// connection c, every senderReportInterval on the connection's
+// goroutine (see congestion.run). The SFU writes them itself because its
+// packets do not all pass through Pion's interceptors (see
+// directSender).
+func (p *Participant) senderReports(c *subConn, now time.Time) {
 	var downs []*DownTrack
-	for {
-		select {
-		case <-c.done:
-			return
-		case now := <-t.C:
-			downs = downs[:0]
-			p.mu.Lock()
-			for _, d := range p.downs {
-				if d.conn == c {
-					downs = append(downs, d)
-				}
-			}
-			p.mu.Unlock()
-			var pkts []rtcp.Packet
-			for _, d := range downs {
-				if sr := d.senderReport(now); sr != nil {
-					pkts = append(pkts, sr)
-				}
-			}
-			// A compound packet per few tracks, well under the MTU.
-			for len(pkts) > 0 {
-				n := min(len(pkts), reportsPerPacket)
-				_ = c.pc.WriteRTCP(pkts[:n])
-				pkts = pkts[n:]
-			}
+	p.mu.Lock()
+	for _, d := range p.downs {
+		if d.conn == c {
+			downs = append(downs, d)
 		}
+	}
+	p.mu.Unlock()
+	var pkts []rtcp.Packet
+	for _, d := range downs {
+		if sr := d.senderReport(now); sr != nil {
+			pkts = append(pkts, sr)
+		}
+	}
+	// A compound packet per few tracks, well under the MTU.
+	for len(pkts) > 0 {
+		n := min(len(pkts), reportsPerPacket)
+		_ = c.pc.WriteRTCP(pkts[:n])
+		pkts = pkts[n:]
 	}
 }
 

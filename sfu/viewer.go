@@ -208,8 +208,7 @@ func (v *Viewer) startGoroutines() {
 	for _, t := range v.tracks {
 		v.wg.Go(t.readRTCP)
 	}
-	v.wg.Go(v.senderReports)
-	v.wg.Go(v.conn.cc.prober)
+	v.wg.Go(func() { v.conn.cc.run(v.senderReports) })
 }
 
 // ccStreams lists the viewer's streams, for its congestion control.
@@ -283,26 +282,18 @@ func (v *Viewer) follow(p *Participant, audio, video *UpTrack) {
 	}
 }
 
-// senderReports sends a sender report for each stream every
-// senderReportInterval until the viewer closes.
-func (v *Viewer) senderReports() {
-	t := time.NewTicker(senderReportInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-v.done:
-			return
-		case now := <-t.C:
-			var pkts []rtcp.Packet
-			for _, tr := range v.tracks {
-				if sr := tr.senderReport(now); sr != nil {
-					pkts = append(pkts, sr)
-				}
-			}
-			if len(pkts) > 0 {
-				_ = v.pc.WriteRTCP(pkts)
-			}
+// senderReports sends a sender report for each stream, every
+// senderReportInterval on the connection's goroutine (see
+// congestion.run).
+func (v *Viewer) senderReports(now time.Time) {
+	var pkts []rtcp.Packet
+	for _, tr := range v.tracks {
+		if sr := tr.senderReport(now); sr != nil {
+			pkts = append(pkts, sr)
 		}
+	}
+	if len(pkts) > 0 {
+		_ = v.pc.WriteRTCP(pkts)
 	}
 }
 
