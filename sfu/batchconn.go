@@ -128,6 +128,13 @@ func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (bool, error) {
 	}
 	buf := packetBuffer(len(p))
 	n := copy(*buf, p)
+	return b.enqueueBuffer(buf, n, addr)
+}
+
+// enqueueBuffer is enqueue of a packet already in a buffer of
+// packetBuffer, the n bytes at its start; the buffer is the queue's from
+// now on.
+func (b *batchConn) enqueueBuffer(buf *[]byte, n int, addr netip.AddrPort) (bool, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()

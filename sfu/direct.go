@@ -81,13 +81,15 @@ type directSender struct {
 	pairMu sync.Mutex // serialises follow and end
 	ended  bool
 
-	mu     sync.Mutex // guards ctx and the buffers
-	ctx    *srtp.Context
-	pkt    rtp.Packet // the packet being marshalled
-	hdr    rtp.Header // its header, parsed again by the encryption
-	plain  [maxPacket]byte
-	cipher [maxPacket + 64]byte
+	mu  sync.Mutex // guards ctx, pkt and hdr
+	ctx *srtp.Context
+	pkt rtp.Packet // the packet being marshalled
+	hdr rtp.Header // its header, parsed again by the encryption
 }
+
+// srtpOverhead is what SRTP adds to a packet at most: the 16-byte tag of
+// AES-GCM (AES-CM with HMAC-SHA1 adds 10).
+const srtpOverhead = 16
 
 // writeRTP encrypts and queues one packet and reports whether it did. A
 // packet that cannot be sent (too large, ended, the socket's queue full)
@@ -102,16 +104,31 @@ func (s *directSender) writeRTP(h *rtp.Header, payload []byte) bool {
 	// A packet, not just the header: the parsed packet keeps its padding
 	// apart from its payload, and a padding-only probe must stay valid.
 	s.pkt.Header, s.pkt.Payload = *h, payload
-	n, err := s.pkt.MarshalTo(s.plain[:]) // refuses what does not fit
+	size := s.pkt.MarshalSize()
+	if size > maxPacket {
+		s.pkt.Payload = nil
+		return false
+	}
+	// Marshalled and encrypted in place, in the buffer it is queued in:
+	// no buffers of the connection's own (3 KB each), no copy.
+	buf := packetBuffer(size + srtpOverhead)
+	n, err := s.pkt.MarshalTo(*buf)
 	s.pkt.Payload = nil
 	if err != nil {
+		freePacketBuffer(buf)
 		return false
 	}
-	out, err := s.ctx.EncryptRTP(s.cipher[:0], s.plain[:n], &s.hdr)
+	out, err := s.ctx.EncryptRTP((*buf)[:n], (*buf)[:n], &s.hdr)
 	if err != nil {
+		freePacketBuffer(buf)
 		return false
 	}
-	queued, _ := s.out.enqueue(out, *to)
+	if &out[0] != &(*buf)[0] { // it did not fit: SRTP made a buffer of its own
+		freePacketBuffer(buf)
+		queued, _ := s.out.enqueue(out, *to)
+		return queued
+	}
+	queued, _ := s.out.enqueueBuffer(buf, len(out), *to)
 	return queued
 }
 
