@@ -683,7 +683,27 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 		}()
 		added = true
 	}
+	p.widenHistoryLocked()
 	return added
+}
+
+// widenHistoryLocked gives the subscribe connection's send history its
+// full length once it carries video or more than audioHistoryTracks
+// tracks. Called locked.
+func (p *Participant) widenHistoryLocked() {
+	if p.subConn == nil || p.subConn.cc == nil {
+		return
+	}
+	n := 0
+	for up, d := range p.downs {
+		if d.conn != p.subConn {
+			continue
+		}
+		if n++; up.Kind() == webrtc.RTPCodecTypeVideo || n > audioHistoryTracks {
+			p.subConn.cc.hist.widen()
+			return
+		}
+	}
 }
 
 // unsubscribe stops sending up to p and renegotiates.

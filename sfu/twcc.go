@@ -14,19 +14,28 @@ import (
 const transportCCURI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
 // historySize is how many of a connection's latest packets the send
-// history keeps: a second of a 5 Mbit/s subscriber, more than the
-// feedback's delay.
+// history keeps once it carries video (see sendHistory.widen): a second
+// of a 5 Mbit/s subscriber, more than the feedback's delay.
 const historySize = 1024
+
+// audioHistorySize is how many it keeps before (both powers of two,
+// which divide 2^16): five seconds of one
+// audio track, more than a second of audioHistoryTracks of them. The
+// larger history would cost each audio subscriber 6 KB more.
+const (
+	audioHistorySize   = 256
+	audioHistoryTracks = 4
+)
 
 // sendHistory is what a subscribe connection sent, by transport-wide
 // sequence number: when and how large. Every goroutine that sends on the
 // connection stamps its packets here without a lock: one atomic word per
 // packet holds the sequence number (to tell a slot's packet from the one
-// historySize earlier), the size and the send time.
+// a history's length earlier), the size and the send time.
 type sendHistory struct {
 	seq   atomic.Uint32
 	epoch int64 // unix nanoseconds; send times are microseconds since
-	slots [historySize]atomic.Uint64
+	slots atomic.Pointer[[]atomic.Uint64]
 }
 
 // A slot: the sequence number in the top 16 bits, then whether the
@@ -40,7 +49,29 @@ const (
 	slotProbe    = 1 << 47
 )
 
-func newSendHistory(now int64) *sendHistory { return &sendHistory{epoch: now} }
+func newSendHistory(now int64) *sendHistory {
+	h := &sendHistory{epoch: now}
+	slots := make([]atomic.Uint64, audioHistorySize)
+	h.slots.Store(&slots)
+	return h
+}
+
+// widen makes the history historySize long, if it is not yet. A packet
+// stamped while it is copied may be left out: its feedback is not
+// counted, as that of one sent too long ago.
+func (h *sendHistory) widen() {
+	old := *h.slots.Load()
+	if len(old) >= historySize {
+		return
+	}
+	slots := make([]atomic.Uint64, historySize)
+	for i := range old {
+		if v := old[i].Load(); v != 0 {
+			slots[uint16(v>>48)%historySize].Store(v)
+		}
+	}
+	h.slots.Store(&slots)
+}
 
 // stamp takes the next transport-wide sequence number for a packet of
 // size bytes sent at now (unix nanoseconds), a probe's duplicate or not,
@@ -51,14 +82,16 @@ func (h *sendHistory) stamp(size int, now int64, probe bool) uint16 {
 	if probe {
 		v |= slotProbe
 	}
-	h.slots[seq%historySize].Store(v)
+	slots := *h.slots.Load()
+	slots[int(seq)&(len(slots)-1)].Store(v)
 	return seq
 }
 
 // sent is the send time (microseconds, modulo 2^36), the size and the
 // probe mark of packet seq, if it is still in the history.
 func (h *sendHistory) sent(seq uint16) (at int64, size int, probe, ok bool) {
-	v := h.slots[seq%historySize].Load()
+	slots := *h.slots.Load()
+	v := slots[int(seq)&(len(slots)-1)].Load()
 	if v == 0 || uint16(v>>48) != seq {
 		return 0, 0, false, false
 	}

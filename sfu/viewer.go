@@ -100,6 +100,9 @@ func (v *Viewer) start(offer string) (string, error) {
 		if !receives(v.pc, kind) {
 			continue
 		}
+		if kind == webrtc.RTPCodecTypeVideo {
+			v.conn.cc.hist.widen()
+		}
 		t := newViewTrack(v, kind)
 		sender, err := v.pc.AddTrack(t)
 		if err != nil {
