@@ -13,7 +13,8 @@ import (
 // and writes the profile to file, so that a load generator can profile
 // exactly its measurement window. It also writes the allocation profile
 // at both signals, to file.allocs-start and file.allocs-end: their
-// difference (go tool pprof -base) is what the window allocated. The
+// difference (go tool pprof -base) is what the window allocated; and at
+// the second, the goroutines (file.goroutines-end, as text). The
 // returned function stops listening and writes a profile that is still
 // running.
 func profileOnSignal(file string, log *slog.Logger) func() {
@@ -33,6 +34,21 @@ func profileOnSignal(file string, log *slog.Logger) func() {
 		}
 		if err != nil {
 			log.Error("allocation profile", "file", file, "err", err)
+		}
+		if suffix != "end" {
+			return
+		}
+		// The goroutines at the end, counted by stack: what each
+		// connection keeps running.
+		out, err = os.Create(file + ".goroutines-end")
+		if err == nil {
+			err = pprof.Lookup("goroutine").WriteTo(out, 1)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			log.Error("goroutine profile", "file", file, "err", err)
 		}
 	}
 	finish := func() {
