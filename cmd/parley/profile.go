@@ -25,14 +25,7 @@ func profileOnSignal(file string, log *slog.Logger) func() {
 	var f *os.File
 	allocs := func(suffix string) {
 		runtime.GC() // the profile is as of the last collection
-		out, err := os.Create(file + ".allocs-" + suffix)
-		if err == nil {
-			err = pprof.Lookup("allocs").WriteTo(out, 0)
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err != nil {
+		if err := writeProfile(file+".allocs-"+suffix, "allocs", 0); err != nil {
 			log.Error("allocation profile", "file", file, "err", err)
 		}
 		if suffix != "end" {
@@ -40,14 +33,7 @@ func profileOnSignal(file string, log *slog.Logger) func() {
 		}
 		// The goroutines at the end, counted by stack: what each
 		// connection keeps running.
-		out, err = os.Create(file + ".goroutines-end")
-		if err == nil {
-			err = pprof.Lookup("goroutine").WriteTo(out, 1)
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err != nil {
+		if err := writeProfile(file+".goroutines-end", "goroutine", 1); err != nil {
 			log.Error("goroutine profile", "file", file, "err", err)
 		}
 	}
@@ -101,4 +87,18 @@ func profileOnSignal(file string, log *slog.Logger) func() {
 		close(done)
 		<-stopped
 	}
+}
+
+// writeProfile writes the named runtime profile to a new file name, in
+// the format debug gives (0: compressed protocol buffer, 1: text).
+func writeProfile(name, profile string, debug int) error {
+	out, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	err = pprof.Lookup(profile).WriteTo(out, debug)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
