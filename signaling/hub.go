@@ -211,12 +211,14 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 			}
 		})
 	}
-	// A session's websocket keeps no buffers of its own: it reads through
-	// the HTTP server's reader, which the upgrade hands over (4 KiB), and
-	// takes a write buffer from writeBufs for each message it sends: most
-	// sessions are idle most of the time, and two 4 KiB buffers of their
-	// own were held for their lifetime.
+	// A session's websocket keeps a small read buffer (a large message
+	// takes a few more reads) and takes a write buffer from writeBufs for
+	// each message it sends: most sessions are idle most of the time, and
+	// two 4 KiB buffers of their own were held for their lifetime. (The
+	// HTTP server's 4 KiB reader, which the upgrade would hand over, goes
+	// with the request: see ServeHTTP.)
 	h.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
 		WriteBufferSize: 4096,
 		WriteBufferPool: &h.writeBufs,
 		CheckOrigin:     h.checkOrigin,
