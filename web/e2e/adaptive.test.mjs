@@ -291,7 +291,11 @@ test('a subscriber on a 500 kbit/s link keeps a smaller picture moving while ano
         await p.waitForFunction(() => /** @type {HTMLVideoElement} */ (document.querySelector('#prejoin-video')).videoWidth > 0, null, { timeout: 30_000 });
       },
     });
-    const B = await join(near, server.url, 'weak', 'bob');
+    // Bob's page is large: his tile of ann's video wants her largest
+    // layer, so that what he gets does not stop at the size cat may get
+    // when the middle layer fits the weak link (a busy machine's encoder
+    // sends less than its target).
+    const B = await join(near, server.url, 'weak', 'bob', { viewport: { width: 1920, height: 1080 } });
     // 500 kbit/s: the largest layer (1.5 Mbit/s) and the middle one do
     // not fit, the smallest does, its keyframes included (the SFU does
     // not pace: a keyframe larger than the link's queue loses packets).
