@@ -122,9 +122,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if msg := configs.CheckPublicURL(cfg.PublicURL); msg != "" {
 		return nil, fmt.Errorf("cluster.public_url: %s", msg)
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	opts, err := clientOptions(cfg.Cluster)
 	if err != nil {
-		return nil, fmt.Errorf("cluster.redis_url: %w", err)
+		return nil, err
 	}
 	id := cfg.NodeID
 	if id == "" {
@@ -135,13 +135,6 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if !configs.ValidNodeID(id) {
 		return nil, fmt.Errorf("cluster.node_id %q: want 1-64 letters, digits, '-', '_' or '.'", id)
 	}
-	// Each call has its own deadline (the heartbeat's or the caller's
-	// context); these bound a Redis that accepts and never answers.
-	opts.DialTimeout = cfg.Lease.D()
-	opts.ReadTimeout = cfg.Lease.D()
-	opts.WriteTimeout = cfg.Lease.D()
-	opts.ContextTimeoutEnabled = true
-	opts.DisableIdentity = true // no CLIENT SETINFO: older servers refuse it
 	n := &Node{
 		cfg:     cfg,
 		id:      id,
@@ -162,6 +155,22 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	go n.run(ctx)
 	n.log.Info("cluster: node registered", "url", cfg.PublicURL)
 	return n, nil
+}
+
+// clientOptions are the options of a Redis client of the cluster c.
+func clientOptions(c configs.Cluster) (*redis.Options, error) {
+	opts, err := redis.ParseURL(c.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.redis_url: %w", err)
+	}
+	// Each call has its own deadline (the heartbeat's or the caller's
+	// context); these bound a Redis that accepts and never answers.
+	opts.DialTimeout = c.Lease.D()
+	opts.ReadTimeout = c.Lease.D()
+	opts.WriteTimeout = c.Lease.D()
+	opts.ContextTimeoutEnabled = true
+	opts.DisableIdentity = true // no CLIENT SETINFO: older servers refuse it
+	return opts, nil
 }
 
 // ID is the node's id.

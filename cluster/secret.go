@@ -29,12 +29,10 @@ const maxSecret = 4 << 10
 // A value in Redis shorter than minSecret or longer than maxSecret is an
 // error: it is not a secret this package made.
 func SharedSecret(ctx context.Context, c configs.Cluster, name string) (string, error) {
-	opts, err := redis.ParseURL(c.RedisURL)
+	opts, err := clientOptions(c)
 	if err != nil {
-		return "", fmt.Errorf("cluster.redis_url: %w", err)
+		return "", err
 	}
-	opts.ContextTimeoutEnabled = true
-	opts.DisableIdentity = true
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(ctx, max(c.Lease.D(), 5*time.Second))

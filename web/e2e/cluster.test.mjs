@@ -49,16 +49,28 @@ async function startRedis() {
   return `redis://127.0.0.1:${port}/0`;
 }
 
-before(async () => {
-  if (!haveRedis) return;
-  redisURL = await startRedis();
-  for (const id of ['a', 'b']) {
-    nodes.push(
+/**
+ * Starts nodes of one cluster on the test's Redis, lease 1 s, their keys
+ * under prefix (tests apart keep apart).
+ * @param {string[]} ids
+ * @param {string} prefix
+ */
+async function startNodes(ids, prefix) {
+  const out = [];
+  for (const id of ids) {
+    out.push(
       await startServer({
-        config: (url) => `[cluster]\nredis_url = "${redisURL}"\nnode_id = "${id}"\npublic_url = "${url}"\nheartbeat = "100ms"\nlease = "1s"\n`,
+        config: (url) => `[cluster]\nredis_url = "${redisURL}"\nnode_id = "${id}"\npublic_url = "${url}"\nheartbeat = "100ms"\nlease = "1s"\nkey_prefix = "${prefix}"\n`,
       }),
     );
   }
+  return out;
+}
+
+before(async () => {
+  if (!haveRedis) return;
+  redisURL = await startRedis();
+  nodes.push(...(await startNodes(['a', 'b'], 'parley:')));
   browser = await launchBrowser();
 });
 
@@ -101,14 +113,7 @@ test('a page on another node than the room follows the redirect, joins the one r
 
 test('a stopping node sends its room to another node: the pages follow, and find the room again after their own node has gone', { skip: !haveRedis && 'redis-server not found' }, async () => {
   // Two more nodes, with keys of their own in the same Redis.
-  const more = [];
-  for (const id of ['c', 'd']) {
-    more.push(
-      await startServer({
-        config: (url) => `[cluster]\nredis_url = "${redisURL}"\nnode_id = "${id}"\npublic_url = "${url}"\nheartbeat = "100ms"\nlease = "1s"\nkey_prefix = "drain:"\n`,
-      }),
-    );
-  }
+  const more = await startNodes(['c', 'd'], 'drain:');
   const [c, d] = more;
   const ann = await join(browser, c.url, 'chat', 'ann');
   const bob = await join(browser, d.url, 'chat', 'bob');
@@ -145,14 +150,7 @@ test('a stopping node sends its room to another node: the pages follow, and find
 });
 
 test('a node killed with SIGKILL: its room comes back on another node, with its chat history, and the pages find it', { skip: !haveRedis && 'redis-server not found' }, async (t) => {
-  const more = [];
-  for (const id of ['e', 'f']) {
-    more.push(
-      await startServer({
-        config: (url) => `[cluster]\nredis_url = "${redisURL}"\nnode_id = "${id}"\npublic_url = "${url}"\nheartbeat = "100ms"\nlease = "1s"\nkey_prefix = "kill:"\n`,
-      }),
-    );
-  }
+  const more = await startNodes(['e', 'f'], 'kill:');
   const [e, f] = more;
   const bob = await join(browser, e.url, 'chat', 'bob');
   const ann = await join(browser, f.url, 'chat', 'ann');
