@@ -326,7 +326,10 @@ test('a subscriber on a 500 kbit/s link keeps a smaller picture moving while ano
     const decoded = after.frames - before.frames;
     console.log(`cat on 500 kbit/s: ${now.gets} px wide of ${largest(now.sends)} (on a smaller layer ${settled} ms after her first frame), ` +
       `${decoded} frames decoded in 10 s of the ${fewest} or more each layer that ran encoded, freezes ${after.freezes - before.freezes} in those 10 s (${(after.frozen - before.frozen).toFixed(1)} s), ${after.freezes} since she joined (${after.frozen.toFixed(1)} s)`);
-    assert.ok(Number.isFinite(fewest) && decoded >= fewest * 0.6, `cat decoded ${decoded} frames in 10 s on 500 kbit/s, of the ${fewest} or more each layer that ran encoded`);
+    // Half of them: without pacing, a keyframe larger than the link's
+    // queue loses its tail and the picture waits for the next one
+    // (between 64% and 87% in runs on a quiet 2-core machine).
+    assert.ok(Number.isFinite(fewest) && decoded >= fewest * 0.5, `cat decoded ${decoded} frames in 10 s on 500 kbit/s, of the ${fewest} or more each layer that ran encoded`);
     const catWidth = now.gets;
     await untilWidths(A, B, 'bob gets a larger layer than cat', (_, g) => g > catWidth);
     await shot(C, tile('ann'), 'adaptive-weak-link');

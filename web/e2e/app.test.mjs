@@ -65,6 +65,31 @@ test('the entry page shows each room by its title and description, what it is fo
   await page.context().close();
 });
 
+test('a room list that fails, or gets no answer, is asked for again: the page says so meanwhile, and shows the rooms when they come', async () => {
+  // No service worker: the test sees (and holds) the page's requests.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, serviceWorkers: 'block' });
+  const page = await context.newPage();
+  let asked = 0;
+  await page.route('**/api/rooms', async (route) => {
+    asked++;
+    if (asked === 1) return route.abort('connectionrefused');
+    // The second request hangs, as over a link that lost its packets:
+    // the page gives up on it and asks again.
+    if (asked === 2) return new Promise(() => {});
+    return route.continue();
+  });
+  try {
+    await page.goto(srv.url);
+    await page.waitForFunction(() => /Cannot reach the server/.test(document.querySelector('#entry-error')?.textContent ?? ''));
+    await page.waitForSelector('#rooms li', { timeout: 60_000 });
+    assert.equal(asked, 3, 'requests of the room list');
+    assert.equal(await page.locator('#entry-error').textContent(), '', 'the error is gone with the rooms there');
+    assert.equal(await page.locator('#entry-room option').first().textContent(), 'Chat');
+  } finally {
+    await context.close();
+  }
+});
+
 test('installable: the manifest, a service worker that starts the app shell without the server, and never an API answer from its cache', async () => {
   // A server of its own, stopped during the test.
   const own = await startServer();

@@ -246,7 +246,11 @@ export async function join(browser, url, room, name, opts = {}) {
   page.errors = errors;
   await page.goto(`${url}/?room=${encodeURIComponent(room)}`);
   await page.fill('#entry-name', name);
-  await page.selectOption('#entry-room', room);
+  await page.selectOption('#entry-room', room).catch(async (e) => {
+    // What the entry page said, with the timeout.
+    const said = await page.locator('#entry-error').textContent().catch(() => '');
+    throw new Error(`${name} could not pick room ${room} on ${url}: the entry page says ${JSON.stringify(said)}: ${e.message}`);
+  });
   await page.click('#entry-join');
   // Live rooms show what one sends before joining (prejoin.js).
   await page.waitForSelector('#room:not([hidden]), #prejoin:not([hidden])');

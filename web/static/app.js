@@ -209,26 +209,66 @@ function setConn(state, detail) {
 /** @type {RoomInfo[]} */
 let rooms = [];
 
-async function loadRooms() {
-  const sel = /** @type {HTMLSelectElement} */ (byId('entry-room'));
+/** @type {Promise<void>|null} */
+let roomsLoading = null;
+/** Ends the wait before the next try of loadRooms at once (online). */
+let retryRooms = () => {};
+
+/**
+ * Fills the entry page's list of rooms. A request that fails or gets no
+ * answer within 8 s says so on the page and is made again, 2 s later and
+ * then less and less often (up to every 30 s), while the entry page is
+ * shown; it resolves once the rooms are there (or the page left the
+ * entry screen). Calls while it runs share it.
+ */
+function loadRooms() {
+  roomsLoading ??= (async () => {
+    for (let wait = 2000; ; wait = Math.min(wait * 2, 30_000)) {
+      const why = await fetchRooms();
+      if (!why) break;
+      byId('entry-error').textContent = why;
+      byId('entry-error').dataset.rooms = 'failed';
+      await new Promise((r) => {
+        const timer = setTimeout(r, wait);
+        retryRooms = () => {
+          clearTimeout(timer);
+          r(undefined);
+        };
+      });
+      retryRooms = () => {};
+      if (byId('entry').hidden) return;
+    }
+    // The error said was this loader's: it is over.
+    if (byId('entry-error').dataset.rooms) byId('entry-error').textContent = '';
+    delete byId('entry-error').dataset.rooms;
+    const sel = /** @type {HTMLSelectElement} */ (byId('entry-room'));
+    const want = new URLSearchParams(location.search).get('room') ?? load('parley.room', '');
+    sel.replaceChildren(...rooms.map((r) => h('option', { value: r.name }, roomTitle(r))));
+    if (rooms.some((r) => r.name === want)) sel.value = want;
+    renderRooms();
+    roomPicked();
+  })().finally(() => {
+    roomsLoading = null;
+  });
+  return roomsLoading;
+}
+
+/** Reads the rooms into rooms; "" when it did, else why not, to show. */
+async function fetchRooms() {
   try {
-    const res = await fetch('/api/rooms', { cache: 'no-store' });
+    const res = await fetch('/api/rooms', { cache: 'no-store', signal: AbortSignal.timeout(8000) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     rooms = (await res.json()).rooms;
+    return '';
   } catch (e) {
-    // A fetch that reached no server rejects with a TypeError; the app
-    // itself may still have started, from the service worker's copy.
-    byId('entry-error').textContent =
-      e instanceof TypeError
-        ? t(navigator.onLine ? 'entry.unreachable' : 'entry.offline')
-        : t('entry.roomsFailed', { why: e instanceof Error ? e.message : String(e) });
-    return;
+    // A fetch that reached no server rejects with a TypeError, one that
+    // got no answer in time with a TimeoutError; the app itself may
+    // still have started, from the service worker's copy.
+    if (e instanceof TypeError || (e instanceof DOMException && e.name === 'TimeoutError')) {
+      return t(navigator.onLine ? 'entry.unreachable' : 'entry.offline');
+    }
+    return t('entry.roomsFailed', { why: e instanceof Error ? e.message : String(e) });
   }
-  const want = new URLSearchParams(location.search).get('room') ?? load('parley.room', '');
-  sel.replaceChildren(...rooms.map((r) => h('option', { value: r.name }, roomTitle(r))));
-  if (rooms.some((r) => r.name === want)) sel.value = want;
-  renderRooms();
-  roomPicked();
 }
 
 /** @param {RoomInfo} r */
@@ -330,7 +370,7 @@ function sayEmpty() {
 // Back online: the rooms again, if the entry page could not show them.
 window.addEventListener('online', () => {
   if (byId('entry').hidden || rooms.length) return;
-  byId('entry-error').textContent = '';
+  retryRooms();
   loadRooms();
 });
 
@@ -443,6 +483,7 @@ function leave(why, code = '') {
   byId('notice').hidden = true;
   /** @type {HTMLButtonElement} */ (byId('entry-join')).disabled = false;
   byId('entry-error').textContent = why;
+  delete byId('entry-error').dataset.rooms; // not the room list's to clear
   loadRooms().then(() => {
     if (code === 'bad-password' || code === 'password-required') showPassword(true, byId('entry-password-label').textContent ?? t('entry.operatorPassword'));
   });
