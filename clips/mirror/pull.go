@@ -1,0 +1,211 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strconv"
+	"time"
+
+	"parley/internal/atomicfile"
+	"parley/objstore"
+)
+
+// Pull makes root's clips/ and played/ the bucket's copy of the room, for
+// a node that takes the room over: what is missing or different locally
+// is downloaded, local files the bucket does not have are removed (if this
+// Mirror had them in the bucket) or set aside in quarantine/. A failed
+// Pull leaves the room with no state. See the package doc.
+func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root) (Result, error) {
+	r, err := m.lock(name)
+	if err != nil {
+		return Result{}, err
+	}
+	defer r.mu.Unlock()
+	r.pulled = false
+	var res Result
+	l, err := m.list(ctx, name)
+	if err != nil {
+		return res, err
+	}
+	if l.truncated {
+		return res, fmt.Errorf("mirror: room %s has more than %d objects in the bucket: refusing to pull from a partial listing", name, objstore.MaxListLimit)
+	}
+	local, err := localFiles(root)
+	if err != nil {
+		return res, err
+	}
+	var errs []error
+	for file, o := range l.objects {
+		s, have := local[file]
+		var fetched bool
+		if isMedia(file) && have && s.size == o.Size {
+			// Same size: the same media (a clip's media never changes).
+		} else {
+			fetched, err = m.download(ctx, root, name, file, o)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		fi, err := root.Lstat(file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mirror: room %s: %w", name, err))
+			continue
+		}
+		r.files[file] = stampOf(fi)
+		if fetched {
+			res.Fetched++
+		}
+	}
+	for file, s := range local {
+		if _, ok := l.objects[file]; ok || l.untrusted[file] {
+			continue
+		}
+		if known, ok := r.files[file]; ok && known == s {
+			// It was in the bucket and another node deleted it since.
+			if err := root.Remove(file); err != nil {
+				errs = append(errs, fmt.Errorf("mirror: room %s: %w", name, err))
+				continue
+			}
+			res.Deleted++
+		} else {
+			if err := setAside(root, file); err != nil {
+				errs = append(errs, fmt.Errorf("mirror: room %s: %w", name, err))
+				continue
+			}
+			m.log.Warn("mirror: a local file the bucket does not have was moved to quarantine", "room", name, "file", file)
+			res.SetAside++
+		}
+		delete(r.files, file)
+	}
+	if len(errs) > 0 {
+		return res, errors.Join(errs...)
+	}
+	for file := range r.files {
+		if _, ok := l.objects[file]; !ok {
+			delete(r.files, file)
+		}
+	}
+	for _, dir := range folders {
+		if err := atomicfile.SyncDir(root, dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, fmt.Errorf("mirror: room %s: sync %s: %w", name, dir, err)
+		}
+	}
+	r.pulled = true
+	return res, nil
+}
+
+// download makes the local file the copy of the object o, crash-safely:
+// a .json is read whole and written only if it differs (fetched false if
+// not); media is streamed into a .tmp file, synced and renamed. The
+// folder is not synced.
+func (m *Mirror) download(ctx context.Context, root *os.Root, room, file string, o objstore.Info) (fetched bool, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("mirror: room %s: fetch %s: %w", room, file, err)
+		}
+	}()
+	if err := root.MkdirAll(path.Dir(file), dirMode); err != nil {
+		return false, err
+	}
+	obj, err := m.bucket.Open(ctx, o.Key)
+	if err != nil {
+		return false, err
+	}
+	defer obj.Close()
+	if obj.Size != o.Size {
+		return false, fmt.Errorf("the object has %d bytes, the listing said %d", obj.Size, o.Size)
+	}
+	if !isMedia(file) {
+		data, err := io.ReadAll(obj)
+		if err != nil {
+			return false, err
+		}
+		if old, err := readRegular(root, file, maxJSONSize); err == nil && bytes.Equal(old, data) {
+			return false, nil
+		}
+		return true, atomicfile.Write(root, path.Dir(file), file, data, fileMode)
+	}
+	tmp := file + ".tmp"
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
+	if err != nil {
+		return false, err
+	}
+	_, err = io.Copy(f, obj)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Rename(tmp, file)
+	}
+	if err != nil {
+		_ = root.Remove(tmp)
+		return false, err
+	}
+	return true, nil
+}
+
+// readRegular reads file if it is a regular file of at most limit bytes.
+func readRegular(root *os.Root, file string, limit int64) ([]byte, error) {
+	f, err := openRegular(root, file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("%s is larger than %d bytes", file, limit)
+	}
+	return data, err
+}
+
+// openRegular opens file for reading if it is a regular file, never
+// through a symbolic link.
+func openRegular(root *os.Root, file string) (*os.File, error) {
+	before, err := root.Lstat(file)
+	if err != nil {
+		return nil, err
+	}
+	if !before.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", file)
+	}
+	f, err := root.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	if after, err := f.Stat(); err != nil || !os.SameFile(before, after) {
+		_ = f.Close()
+		return nil, fmt.Errorf("%s changed while it was opened", file)
+	}
+	return f, nil
+}
+
+// setAside moves file into quarantine/, as package clips does: a clip's
+// file under its own name, a played file as played-<name>; a new name if
+// that one is taken.
+func setAside(root *os.Root, file string) error {
+	if err := root.MkdirAll("quarantine", dirMode); err != nil {
+		return err
+	}
+	base := path.Base(file)
+	if path.Dir(file) == "played" {
+		base = "played-" + base
+	}
+	dst := "quarantine/" + base
+	if _, err := root.Lstat(dst); err == nil {
+		dst += "." + strconv.FormatInt(time.Now().UnixNano(), 10)
+	}
+	if err := root.Rename(file, dst); err != nil {
+		return fmt.Errorf("quarantine %s: %w", file, err)
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"parley/internal/atomicfile"
+)
+
+// Push copies the room's local changes since the last Pull or Push to the
+// bucket: new and changed files are put (media, then clips' .json, then
+// played files), files gone locally are deleted (clips' .json, then media,
+// then played files). With onlyNew, only the clips whose id the state does
+// not know are put, and nothing is deleted or replaced. What failed is
+// returned, and tried again by the next Push. See the package doc.
+func (m *Mirror) Push(ctx context.Context, name string, root *os.Root, onlyNew bool) (Result, error) {
+	r, err := m.lock(name)
+	if err != nil {
+		return Result{}, err
+	}
+	defer r.mu.Unlock()
+	if !r.pulled {
+		return Result{}, fmt.Errorf("mirror: push room %s: %w", name, ErrNotPulled)
+	}
+	local, err := localFiles(root)
+	if err != nil {
+		return Result{}, err
+	}
+	known := r.ids()
+	var res Result
+	var errs []error
+	put := func(file string) {
+		if s, ok := r.files[file]; ok && (onlyNew || s == local[file]) {
+			return
+		}
+		if id := clipID(file); onlyNew && (id == "" || known[id]) {
+			return
+		}
+		if err := m.put(ctx, root, name, file); err != nil {
+			errs = append(errs, err)
+			return
+		}
+		res.Put++
+		r.files[file] = local[file]
+	}
+	for _, phase := range []func(string) bool{isMedia, isClipJSON, isPlayed} {
+		for _, file := range sorted(local) {
+			if !phase(file) {
+				continue
+			}
+			// Metadata never names media the bucket lacks.
+			if isClipJSON(file) && !r.hasMedia(clipID(file)) {
+				continue
+			}
+			put(file)
+		}
+	}
+	if onlyNew {
+		return res, errors.Join(errs...)
+	}
+	for _, phase := range []func(string) bool{isClipJSON, isMedia, isPlayed} {
+		for _, file := range sorted(r.files) {
+			if _, ok := local[file]; ok || !phase(file) {
+				continue
+			}
+			// Media goes only once no metadata names it.
+			if isMedia(file) {
+				if _, ok := r.files["clips/"+clipID(file)+".json"]; ok {
+					continue
+				}
+			}
+			if err := m.bucket.Delete(ctx, prefix(name)+file); err != nil {
+				errs = append(errs, fmt.Errorf("mirror: room %s: delete %s: %w", name, file, err))
+				continue
+			}
+			res.Deleted++
+			delete(r.files, file)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// put uploads the local file, if it is a regular file.
+func (m *Mirror) put(ctx context.Context, root *os.Root, room, file string) error {
+	f, err := openRegular(root, file)
+	if err != nil {
+		return fmt.Errorf("mirror: room %s: put %s: %w", room, file, err)
+	}
+	defer f.Close()
+	if _, err := m.bucket.PutFile(ctx, prefix(room)+file, f, contentType(file)); err != nil {
+		return fmt.Errorf("mirror: room %s: put %s: %w", room, file, err)
+	}
+	return nil
+}
+
+// Fetch downloads the clips (media, then metadata) that are in the bucket
+// but neither local nor known to the room's state: clips another node
+// added meanwhile. It returns their ids, sorted, for the caller to import.
+// Played files are not fetched.
+func (m *Mirror) Fetch(ctx context.Context, name string, root *os.Root) ([]string, Result, error) {
+	r, err := m.lock(name)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	defer r.mu.Unlock()
+	if !r.pulled {
+		return nil, Result{}, fmt.Errorf("mirror: fetch room %s: %w", name, ErrNotPulled)
+	}
+	l, err := m.list(ctx, name)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	known := r.ids()
+	// The new clips: a .json and its media in the bucket.
+	media := make(map[string]string)
+	for file := range l.objects {
+		if id := clipID(file); id != "" && isMedia(file) && !known[id] {
+			media[id] = file
+		}
+	}
+	var ids []string
+	var res Result
+	var errs []error
+	for _, id := range sorted(media) {
+		meta := "clips/" + id + ".json"
+		if _, ok := l.objects[meta]; !ok || localClip(root, id) {
+			continue
+		}
+		for _, file := range []string{media[id], meta} {
+			if _, err = m.download(ctx, root, name, file, l.objects[file]); err != nil {
+				break
+			}
+			var fi os.FileInfo
+			if fi, err = root.Lstat(file); err != nil {
+				break
+			}
+			res.Fetched++
+			r.files[file] = stampOf(fi)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ids = append(ids, id)
+	}
+	if err := atomicfile.SyncDir(root, "clips"); err != nil && len(ids) > 0 {
+		errs = append(errs, fmt.Errorf("mirror: room %s: %w", name, err))
+	}
+	return ids, res, errors.Join(errs...)
+}
+
+// localClip reports whether the room's folder has any file of clip id.
+func localClip(root *os.Root, id string) bool {
+	for _, ext := range []string{".webm", ".ogg", ".json", ".part", ".part.json", ".upload"} {
+		if _, err := root.Lstat("clips/" + id + ext); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ids returns the clip ids the state names. Called locked.
+func (r *room) ids() map[string]bool {
+	ids := make(map[string]bool)
+	for file := range r.files {
+		if id := clipID(file); id != "" {
+			ids[id] = true
+		}
+	}
+	return ids
+}
+
+// hasMedia reports whether the state has media of clip id. Called locked.
+func (r *room) hasMedia(id string) bool {
+	_, webm := r.files["clips/"+id+".webm"]
+	_, ogg := r.files["clips/"+id+".ogg"]
+	return webm || ogg
+}
+
+func isClipJSON(file string) bool { return clipID(file) != "" && strings.HasSuffix(file, ".json") }
+
+func isPlayed(file string) bool { return playedName.MatchString(file) }
+
+// sorted returns m's keys in order, so that a Push's requests come in a
+// stable order.
+func sorted[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
