@@ -33,13 +33,14 @@
 // node), makes clips/ and played/ the bucket's copy: an object missing
 // locally or different (media by size, since a clip's media never
 // changes; .json files by content) is downloaded crash-safely (a .tmp
-// file in the same folder, fsync, rename; media streamed). A local file
-// the bucket does not have is removed if this Mirror had it in the bucket
-// with that same size and time (another node deleted it since); any other
-// is moved to quarantine/ (a clip's file under its name, a played file as
-// played-<name>, a new name if taken) with a log line: nothing is deleted
-// that the bucket never had. A Pull that fails leaves the room without
-// state.
+// file in the same folder, fsync, rename; media streamed), in the order
+// of Push's puts, and a clip's .json is not fetched if its media failed.
+// A local file the bucket does not have is removed if this Mirror had it
+// in the bucket with that same size and time (another node deleted it
+// since); any other is moved to quarantine/ (a clip's file under its
+// name, a played file as played-<name>, a new name if taken) with a log
+// line: nothing is deleted that the bucket never had. A Pull that fails
+// leaves the room without state.
 //
 // # Orders
 //

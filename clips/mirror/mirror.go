@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"time"
 
 	"parley/configs"
 	"parley/objstore"
@@ -91,10 +90,10 @@ type Result struct {
 // a change of either says it changed.
 type stamp struct {
 	size  int64
-	mtime time.Time
+	mtime int64 // Unix nanoseconds
 }
 
-func stampOf(fi fs.FileInfo) stamp { return stamp{fi.Size(), fi.ModTime()} }
+func stampOf(fi fs.FileInfo) stamp { return stamp{fi.Size(), fi.ModTime().UnixNano()} }
 
 // room is the Mirror's state of one room.
 type room struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -46,7 +47,8 @@ func TestIDs(t *testing.T) {
 }
 
 // requests is a transport that records the PUT and DELETE requests it
-// carries and fails those that fail says to fail.
+// carries and fails those that fail says to fail: a PUT or DELETE with an
+// error, a GET with an answer cut after a few bytes.
 type requests struct {
 	mu   sync.Mutex
 	log  []string // "PUT clips/<id>.webm": method and name in the room
@@ -55,18 +57,28 @@ type requests struct {
 
 func (q *requests) RoundTrip(req *http.Request) (*http.Response, error) {
 	_, name, _ := strings.Cut(req.URL.Path, "/rooms/"+room+"/")
-	if req.Method == http.MethodPut || req.Method == http.MethodDelete {
-		q.mu.Lock()
-		fail := q.fail != nil && q.fail(req.Method, name)
-		if !fail {
-			q.log = append(q.log, req.Method+" "+name)
-		}
-		q.mu.Unlock()
-		if fail {
-			return nil, errors.New("injected failure")
-		}
+	q.mu.Lock()
+	fail := q.fail != nil && q.fail(req.Method, name)
+	if !fail && (req.Method == http.MethodPut || req.Method == http.MethodDelete) {
+		q.log = append(q.log, req.Method+" "+name)
 	}
-	return http.DefaultTransport.RoundTrip(req)
+	q.mu.Unlock()
+	if !fail {
+		return http.DefaultTransport.RoundTrip(req)
+	}
+	if req.Method != http.MethodGet {
+		return nil, errors.New("injected failure")
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil {
+		resp.Body = cutBody{io.LimitReader(resp.Body, 3), resp.Body}
+	}
+	return resp, err
+}
+
+type cutBody struct {
+	io.Reader
+	io.Closer
 }
 
 // take returns the requests recorded since the last take.
@@ -495,5 +507,89 @@ func TestNotPulled(t *testing.T) {
 	}
 	if _, err := m.Pull(context.Background(), "../x", root); err == nil {
 		t.Fatal("pull of a bad room name: no error")
+	}
+}
+
+func TestPullFails(t *testing.T) {
+	f := setup(t)
+	c, q, m, root := f.c, f.q, f.m, f.root
+	pull(t, m, root)
+	addClip(t, root, idA, ".webm")
+	addClip(t, root, idB, ".ogg")
+	push(t, m, root, false)
+
+	// The store's answer for one media ends early: that clip fails,
+	// leaving nothing behind (its metadata is not fetched), the others
+	// are; the room has no state.
+	m2, other := f.node(t)
+	q.failing(func(method, name string) bool { return method == http.MethodGet && name == "clips/"+idA+".webm" })
+	res, err := m2.Pull(context.Background(), room, other)
+	if err == nil || !strings.Contains(err.Error(), idA+".webm") {
+		t.Fatalf("pull with a short answer: %v", err)
+	}
+	same(t, "pull with a short answer", res, mirror.Result{Fetched: 2})
+	if m2.Pulled(room) {
+		t.Fatal("pulled after a failed pull")
+	}
+	if _, err := m2.Push(context.Background(), room, other, false); !errors.Is(err, mirror.ErrNotPulled) {
+		t.Fatalf("push after a failed pull: %v", err)
+	}
+	got := files(t, other)
+	if len(got) != 2 {
+		t.Fatalf("folder after a failed pull: %v", got)
+	}
+	if _, err := other.Lstat("clips/" + idA + ".webm.tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("temporary file after a failed download: %v", err)
+	}
+	q.failing(nil)
+	same(t, "pull again", pull(t, m2, other), mirror.Result{Fetched: 2})
+	same(t, "folder", files(t, other), objects(t, c))
+
+	// An unreachable bucket.
+	q.failing(func(string, string) bool { return true })
+	if _, err := m2.Pull(context.Background(), room, other); err == nil || m2.Pulled(room) {
+		t.Fatalf("pull of an unreachable bucket: %v, pulled %v", err, m2.Pulled(room))
+	}
+}
+
+// TestRooms: calls for different rooms run in parallel, each room's
+// state its own.
+func TestRooms(t *testing.T) {
+	f := setup(t)
+	rooms := map[string]*os.Root{"a": roomFolder(t), "b": roomFolder(t), "c": roomFolder(t), "d": roomFolder(t)}
+	// each runs call for every room at once and returns its errors.
+	each := func(call func(name string, root *os.Root) error) error {
+		errs := make(chan error, len(rooms))
+		for name, root := range rooms {
+			go func() { errs <- call(name, root) }()
+		}
+		var all []error
+		for range rooms {
+			all = append(all, <-errs)
+		}
+		return errors.Join(all...)
+	}
+	ctx := context.Background()
+	if err := each(func(name string, root *os.Root) error {
+		_, err := f.m.Pull(ctx, name, root)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, root := range rooms {
+		addClip(t, root, idA, ".webm")
+	}
+	if err := each(func(name string, root *os.Root) error {
+		res, err := f.m.Push(ctx, name, root, false)
+		if err == nil && res != (mirror.Result{Put: 2}) {
+			err = fmt.Errorf("room %s: push %+v", name, res)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := f.c.List(ctx, "rooms/", 100)
+	if err != nil || len(l.Objects) != 8 {
+		t.Fatalf("bucket: %v %v", l.Objects, err)
 	}
 }

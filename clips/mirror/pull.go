@@ -41,29 +41,28 @@ func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root) (Result, 
 		return res, err
 	}
 	var errs []error
-	for file, o := range l.objects {
-		s, have := local[file]
-		var fetched bool
-		if isMedia(file) && have && s.size == o.Size {
-			// Same size: the same media (a clip's media never changes).
-		} else {
-			fetched, err = m.download(ctx, root, name, file, o)
-			if err != nil {
-				errs = append(errs, err)
+	// Media first, so that no metadata names media that failed.
+	failed := make(map[string]bool) // clip ids
+	for _, phase := range phases {
+		for _, file := range sorted(l.objects) {
+			if !phase(file) || failed[clipID(file)] {
 				continue
 			}
-		}
-		fi, err := root.Lstat(file)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("mirror: room %s: %w", name, err))
-			continue
-		}
-		r.files[file] = stampOf(fi)
-		if fetched {
-			res.Fetched++
+			fetched, err := m.pull(ctx, r, name, root, file, l.objects[file], local)
+			if err != nil {
+				errs = append(errs, err)
+				if id := clipID(file); id != "" {
+					failed[id] = true
+				}
+				continue
+			}
+			if fetched {
+				res.Fetched++
+			}
 		}
 	}
-	for file, s := range local {
+	for _, file := range sorted(local) {
+		s := local[file]
 		if _, ok := l.objects[file]; ok || l.untrusted[file] {
 			continue
 		}
@@ -99,6 +98,25 @@ func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root) (Result, 
 	}
 	r.pulled = true
 	return res, nil
+}
+
+// pull makes the local file the copy of the object o, and records it in
+// the room's state: media is downloaded unless the local file has its
+// size, a .json unless it has its content. Called locked.
+func (m *Mirror) pull(ctx context.Context, r *room, name string, root *os.Root, file string, o objstore.Info, local map[string]stamp) (fetched bool, err error) {
+	if s, have := local[file]; !isMedia(file) || !have || s.size != o.Size {
+		// Media of the same size is the same media: a clip's media
+		// never changes.
+		if fetched, err = m.download(ctx, root, name, file, o); err != nil {
+			return false, err
+		}
+	}
+	fi, err := root.Lstat(file)
+	if err != nil {
+		return false, fmt.Errorf("mirror: room %s: %w", name, err)
+	}
+	r.files[file] = stampOf(fi)
+	return fetched, nil
 }
 
 // download makes the local file the copy of the object o, crash-safely:

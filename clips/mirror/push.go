@@ -48,7 +48,7 @@ func (m *Mirror) Push(ctx context.Context, name string, root *os.Root, onlyNew b
 		res.Put++
 		r.files[file] = local[file]
 	}
-	for _, phase := range []func(string) bool{isMedia, isClipJSON, isPlayed} {
+	for _, phase := range phases {
 		for _, file := range sorted(local) {
 			if !phase(file) {
 				continue
@@ -132,15 +132,10 @@ func (m *Mirror) Fetch(ctx context.Context, name string, root *os.Root) ([]strin
 			continue
 		}
 		for _, file := range []string{media[id], meta} {
-			if _, err = m.download(ctx, root, name, file, l.objects[file]); err != nil {
-				break
-			}
-			var fi os.FileInfo
-			if fi, err = root.Lstat(file); err != nil {
+			if _, err = m.pull(ctx, r, name, root, file, l.objects[file], nil); err != nil {
 				break
 			}
 			res.Fetched++
-			r.files[file] = stampOf(fi)
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -181,6 +176,10 @@ func (r *room) hasMedia(id string) bool {
 	_, ogg := r.files["clips/"+id+".ogg"]
 	return webm || ogg
 }
+
+// phases are the kinds of files in the order they are put or fetched:
+// media, clips' metadata, played files.
+var phases = []func(string) bool{isMedia, isClipJSON, isPlayed}
 
 func isClipJSON(file string) bool { return clipID(file) != "" && strings.HasSuffix(file, ".json") }
 
