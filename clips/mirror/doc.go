@@ -54,7 +54,8 @@
 // state does not know, and deletes and replaces nothing: a node that
 // handed the room over adds the clips it finished after. Fetch downloads
 // such clips (media, then .json; both must be listed) for the node that
-// holds the room.
+// holds the room; a clip whose .json fails is not left as media alone,
+// and the next Fetch tries it again.
 //
 // # Trust
 //

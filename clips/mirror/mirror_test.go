@@ -443,6 +443,17 @@ func TestOnlyNewAndFetch(t *testing.T) {
 	if err := c.Delete(context.Background(), "rooms/"+room+"/clips/"+idC+".json"); err != nil {
 		t.Fatal(err)
 	}
+	// A clip whose metadata fails to download is not left half
+	// fetched, and is fetched by the next Fetch.
+	q.failing(func(method, name string) bool { return method == http.MethodGet && name == "clips/"+idB+".json" })
+	ids, _, err = m2.Fetch(context.Background(), room, other)
+	if err == nil || len(ids) != 0 {
+		t.Fatalf("fetch with a failing download: %v %v", ids, err)
+	}
+	if got := files(t, other); len(got) != 3 {
+		t.Fatalf("folder after a failed fetch: %v", got)
+	}
+	q.failing(nil)
 	ids, res, err = m2.Fetch(context.Background(), room, other)
 	if err != nil {
 		t.Fatal(err)

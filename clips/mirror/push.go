@@ -34,30 +34,23 @@ func (m *Mirror) Push(ctx context.Context, name string, root *os.Root, onlyNew b
 	known := r.ids()
 	var res Result
 	var errs []error
-	put := func(file string) {
-		if s, ok := r.files[file]; ok && (onlyNew || s == local[file]) {
-			return
-		}
-		if id := clipID(file); onlyNew && (id == "" || known[id]) {
-			return
-		}
-		if err := m.put(ctx, root, name, file); err != nil {
-			errs = append(errs, err)
-			return
-		}
-		res.Put++
-		r.files[file] = local[file]
-	}
 	for _, phase := range phases {
 		for _, file := range sorted(local) {
-			if !phase(file) {
+			id := clipID(file)
+			switch s, ok := r.files[file]; {
+			case !phase(file), ok && s == local[file]:
+				continue // another phase's, or unchanged
+			case onlyNew && (id == "" || known[id]):
+				continue // not a new clip
+			case isClipJSON(file) && !r.hasMedia(id):
+				continue // metadata never names media the bucket lacks
+			}
+			if err := m.put(ctx, root, name, file); err != nil {
+				errs = append(errs, err)
 				continue
 			}
-			// Metadata never names media the bucket lacks.
-			if isClipJSON(file) && !r.hasMedia(clipID(file)) {
-				continue
-			}
-			put(file)
+			res.Put++
+			r.files[file] = local[file]
 		}
 	}
 	if onlyNew {
@@ -138,6 +131,11 @@ func (m *Mirror) Fetch(ctx context.Context, name string, root *os.Root) ([]strin
 			res.Fetched++
 		}
 		if err != nil {
+			// Media alone is no clip: the next Fetch tries it again.
+			if _, ok := r.files[media[id]]; ok {
+				_ = root.Remove(media[id])
+				delete(r.files, media[id])
+			}
 			errs = append(errs, err)
 			continue
 		}
