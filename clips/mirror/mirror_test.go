@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -48,7 +49,8 @@ func TestIDs(t *testing.T) {
 
 // requests is a transport that records the PUT and DELETE requests it
 // carries and fails those that fail says to fail: a PUT or DELETE with an
-// error, a GET with an answer cut after a few bytes.
+// error, a GET with an answer cut after a few bytes, a HEAD with a size
+// one byte larger.
 type requests struct {
 	mu   sync.Mutex
 	log  []string // "PUT clips/<id>.webm": method and name in the room
@@ -66,14 +68,22 @@ func (q *requests) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !fail {
 		return http.DefaultTransport.RoundTrip(req)
 	}
-	if req.Method != http.MethodGet {
-		return nil, errors.New("injected failure")
+	switch req.Method {
+	case http.MethodGet:
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err == nil {
+			resp.Body = cutBody{io.LimitReader(resp.Body, 3), resp.Body}
+		}
+		return resp, err
+	case http.MethodHead:
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err == nil {
+			resp.ContentLength++
+			resp.Header.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+		}
+		return resp, err
 	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err == nil {
-		resp.Body = cutBody{io.LimitReader(resp.Body, 3), resp.Body}
-	}
-	return resp, err
+	return nil, errors.New("injected failure")
 }
 
 type cutBody struct {
@@ -552,7 +562,17 @@ func TestPullFails(t *testing.T) {
 	if _, err := other.Lstat("clips/" + idA + ".webm.tmp"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("temporary file after a failed download: %v", err)
 	}
+	// The object's size differs from the listing's.
+	q.failing(func(method, name string) bool { return method == http.MethodHead && name == "clips/"+idA+".webm" })
+	if _, err := m2.Pull(context.Background(), room, other); err == nil || !strings.Contains(err.Error(), "the listing said") {
+		t.Fatalf("pull with a size unlike the listing's: %v", err)
+	}
+	if got := files(t, other); len(got) != 2 {
+		t.Fatalf("folder after a failed pull: %v", got)
+	}
+	// Local media of another size is replaced.
 	q.failing(nil)
+	write(t, other, "clips/"+idA+".webm", "cut")
 	same(t, "pull again", pull(t, m2, other), mirror.Result{Fetched: 2})
 	same(t, "folder", files(t, other), objects(t, c))
 
