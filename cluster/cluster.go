@@ -62,6 +62,12 @@ type Config struct {
 	// whose lease this node held and found taken by another node or
 	// gone: its members here are no longer in the room's home.
 	OnLost func(room string)
+	// OnAdopt, if set, is called when this node takes a room's lease up
+	// (Place): the first Place that does runs it, and every Place for the
+	// room returns only after it has returned, so that no member is let
+	// in before it is done (the server makes the room's clip folder the
+	// bucket's copy there). It runs outside the node's locks.
+	OnAdopt func(room string)
 }
 
 // NodeInfo is a node's record in Redis.
@@ -106,8 +112,9 @@ type Node struct {
 	placing sync.RWMutex
 
 	mu       sync.Mutex
-	held     map[string]time.Time // rooms whose lease this node holds, by when last in use
-	origins  map[string]bool      // the live nodes' origins (lower case)
+	held     map[string]time.Time     // rooms whose lease this node holds, by when last in use
+	adopting map[string]chan struct{} // rooms whose OnAdopt runs, closed when it returned
+	origins  map[string]bool          // the live nodes' origins (lower case)
 	load     int
 	problem  string // the last problem the heartbeat logged
 	closed   bool
@@ -136,13 +143,14 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("cluster.node_id %q: want 1-64 letters, digits, '-', '_' or '.'", id)
 	}
 	n := &Node{
-		cfg:     cfg,
-		id:      id,
-		rdb:     redis.NewClient(opts),
-		log:     log.With("node", id),
-		held:    map[string]time.Time{},
-		origins: map[string]bool{},
-		done:    make(chan struct{}),
+		cfg:      cfg,
+		id:       id,
+		rdb:      redis.NewClient(opts),
+		log:      log.With("node", id),
+		held:     map[string]time.Time{},
+		adopting: map[string]chan struct{}{},
+		origins:  map[string]bool{},
+		done:     make(chan struct{}),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Lease.D())
 	defer cancel()
@@ -557,20 +565,55 @@ func canonicalOrigin(origin string) string {
 // placing one room at once, one claim wins and both answer its holder.
 // The node it names adopts the lease when the room's first client comes
 // to it; a lease nobody adopts expires after one lease. A lease whose
-// holder has no live record is void, and is replaced.
+// holder has no live record is void, and is replaced. A Place that takes
+// the room up here runs Config.OnAdopt, and every Place of the room here
+// waits for it (or for ctx) before it answers.
 func (n *Node) Place(ctx context.Context, room string) (string, error) {
+	owner, adopted, err := n.place(ctx, room)
+	if adopted == nil {
+		return owner, err
+	}
+	if adopted.first {
+		n.cfg.OnAdopt(room)
+		n.mu.Lock()
+		delete(n.adopting, room)
+		n.mu.Unlock()
+		close(adopted.done)
+		return owner, err
+	}
+	select {
+	case <-adopted.done:
+		return owner, err
+	case <-ctx.Done():
+		return "", fmt.Errorf("cluster: room %s: waiting for the room to be taken up here: %w", room, ctx.Err())
+	}
+}
+
+// adoption is an OnAdopt that a Place runs (first) or waits for.
+type adoption struct {
+	done  chan struct{}
+	first bool
+}
+
+// place is Place but for OnAdopt: it returns the adoption that the
+// caller runs or waits for, nil when there is none.
+func (n *Node) place(ctx context.Context, room string) (string, *adoption, error) {
 	n.placing.RLock()
 	defer n.placing.RUnlock()
 	n.mu.Lock()
 	if _, ok := n.held[room]; ok {
 		n.held[room] = time.Now() // in use: not released under a joiner
+		var a *adoption
+		if ch := n.adopting[room]; ch != nil {
+			a = &adoption{done: ch}
+		}
 		n.mu.Unlock()
-		return "", nil
+		return "", a, nil
 	}
 	closed := n.closed
 	n.mu.Unlock()
 	if closed {
-		return "", fmt.Errorf("cluster: room %s: the node is stopping", room)
+		return "", nil, fmt.Errorf("cluster: room %s: the node is stopping", room)
 	}
 	key := n.roomKey(room)
 	for range 4 {
@@ -579,31 +622,29 @@ func (n *Node) Place(ctx context.Context, room string) (string, error) {
 			target := n.pick(ctx)
 			ok, err := n.rdb.SetNX(ctx, key, target.ID, n.cfg.Lease.D()).Result()
 			if err != nil {
-				return "", fmt.Errorf("cluster: room %s: claim its lease: %w", room, err)
+				return "", nil, fmt.Errorf("cluster: room %s: claim its lease: %w", room, err)
 			}
 			if !ok {
 				continue // another node placed it first: read its choice
 			}
 			n.log.Info("cluster: room placed", "room", room, "on", target.ID)
 			if target.ID == n.id {
-				n.adopt(room)
-				return "", nil
+				return "", n.adopt(room), nil
 			}
-			return target.URL, nil
+			return target.URL, nil, nil
 		}
 		if err != nil {
-			return "", fmt.Errorf("cluster: room %s: read its lease: %w", room, err)
+			return "", nil, fmt.Errorf("cluster: room %s: read its lease: %w", room, err)
 		}
 		if holder == n.id {
 			// Placed here by another node: adopt it, unless it expired
 			// meanwhile.
 			ok, err := n.renewLeases(ctx, []string{room})
 			if err != nil {
-				return "", err
+				return "", nil, err
 			}
 			if ok[0] {
-				n.adopt(room)
-				return "", nil
+				return "", n.adopt(room), nil
 			}
 			continue
 		}
@@ -616,16 +657,16 @@ func (n *Node) Place(ctx context.Context, room string) (string, error) {
 		if errors.Is(err, errNoNode) {
 			n.log.Info("cluster: a room's lease names no live node: replaced", "room", room, "holder", truncate(holder, 64))
 			if err := releaseScript.Run(ctx, n.rdb, []string{key}, holder).Err(); err != nil {
-				return "", fmt.Errorf("cluster: room %s: remove its void lease: %w", room, err)
+				return "", nil, fmt.Errorf("cluster: room %s: remove its void lease: %w", room, err)
 			}
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("cluster: room %s: %w", room, err)
+			return "", nil, fmt.Errorf("cluster: room %s: %w", room, err)
 		}
-		return ni.URL, nil
+		return ni.URL, nil, nil
 	}
-	return "", fmt.Errorf("cluster: room %s: its lease changed at every try; try again", room)
+	return "", nil, fmt.Errorf("cluster: room %s: its lease changed at every try; try again", room)
 }
 
 // Locate says where a room lives now, without placing it: "" when on
@@ -658,11 +699,25 @@ func (n *Node) Locate(ctx context.Context, room string) (string, error) {
 	return ni.URL, nil
 }
 
-// adopt makes a room one whose lease this node holds and renews.
-func (n *Node) adopt(room string) {
+// adopt makes a room one whose lease this node holds and renews, and
+// returns the OnAdopt to run for it (nil without one). Called with
+// placing held.
+func (n *Node) adopt(room string) *adoption {
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.held[room]; ok {
+		if ch := n.adopting[room]; ch != nil {
+			return &adoption{done: ch}
+		}
+		return nil
+	}
 	n.held[room] = time.Now()
-	n.mu.Unlock()
+	if n.cfg.OnAdopt == nil {
+		return nil
+	}
+	a := &adoption{done: make(chan struct{}), first: true}
+	n.adopting[room] = a.done
+	return a
 }
 
 // pick is the least-loaded live node that is not draining, this one

@@ -629,3 +629,82 @@ func TestSharedSecret(t *testing.T) {
 		t.Errorf("a short secret in redis: %q, %v", s, err)
 	}
 }
+
+// OnAdopt runs once when a node takes a room up, and no Place of the
+// room on that node returns before it has: of many joiners at once, none
+// is let in before the room is ready; it runs again when the room comes
+// back after another node had it.
+func TestOnAdopt(t *testing.T) {
+	leakcheck.Check(t)
+	url := redistest.Start(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	adopted := map[string]int{}
+	running := make(chan struct{})
+	release := make(chan struct{})
+	a := startNode(t, url, "a", nil, func(c *Config) {
+		c.OnAdopt = func(room string) {
+			mu.Lock()
+			adopted[room]++
+			first := adopted[room] == 1
+			mu.Unlock()
+			if first {
+				close(running)
+				<-release
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	var returned atomic.Int32
+	for range 8 {
+		wg.Go(func() {
+			if owner, err := a.Place(ctx, "chat"); err != nil || owner != "" {
+				t.Errorf("Place: %q, %v", owner, err)
+			}
+			returned.Add(1)
+		})
+	}
+	<-running
+	// The room's lease is held, but nobody is answered while OnAdopt
+	// runs; a Place whose context ends meanwhile says so.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err := a.Place(short, "chat")
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a Place that could not wait: %v, want the deadline", err)
+	}
+	if n := returned.Load(); n != 0 {
+		t.Fatalf("%d Place calls returned while OnAdopt ran", n)
+	}
+	close(release)
+	wg.Wait()
+	if owner, err := a.Place(ctx, "chat"); err != nil || owner != "" {
+		t.Fatalf("Place once taken up: %q, %v", owner, err)
+	}
+	mu.Lock()
+	if adopted["chat"] != 1 {
+		t.Errorf("OnAdopt ran %d times, want once", adopted["chat"])
+	}
+	mu.Unlock()
+
+	// The room goes to b (a dies), and comes back to a new a: adopted
+	// again there.
+	b := startNode(t, url, "b", nil, nil)
+	a.Abandon()
+	waitFor(t, "b takes the room", func() bool {
+		owner, err := b.Place(ctx, "chat")
+		return err == nil && owner == ""
+	})
+	var again atomic.Int32
+	a2 := startNode(t, url, "a2", nil, func(c *Config) {
+		c.OnAdopt = func(string) { again.Add(1) }
+	})
+	b.Abandon()
+	waitFor(t, "a2 takes the room", func() bool {
+		owner, err := a2.Place(ctx, "chat")
+		return err == nil && owner == ""
+	})
+	if again.Load() != 1 {
+		t.Errorf("OnAdopt on a2 ran %d times, want once", again.Load())
+	}
+}
