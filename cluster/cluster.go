@@ -391,6 +391,14 @@ func (n *Node) Owned() []string {
 	return out
 }
 
+// Holds reports whether this node holds the room's lease.
+func (n *Node) Holds(room string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.held[room]
+	return ok
+}
+
 // errNoNode is the answer for a node without a live record.
 var errNoNode = errors.New("no live node of that id")
 

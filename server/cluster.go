@@ -20,7 +20,7 @@ import (
 // newClusterNode joins the cluster when [cluster] is set; nil otherwise
 // (and then no Redis client is made). The node reads the rooms' load
 // from the hub, which is made after it.
-func newClusterNode(cfg configs.Server, engine *sfu.Engine, hub *atomic.Pointer[signaling.Hub], log *slog.Logger) (*cluster.Node, error) {
+func newClusterNode(cfg configs.Server, engine *sfu.Engine, hub *atomic.Pointer[signaling.Hub], onAdopt func(room string), log *slog.Logger) (*cluster.Node, error) {
 	if !cfg.Cluster.Enabled() {
 		return nil, nil
 	}
@@ -60,7 +60,8 @@ func newClusterNode(cfg configs.Server, engine *sfu.Engine, hub *atomic.Pointer[
 			}
 			return out
 		},
-		OnLost: func(room string) { lost(room) },
+		OnLost:  func(room string) { lost(room) },
+		OnAdopt: onAdopt,
 	}, log)
 	return node, err
 }
@@ -129,7 +130,9 @@ var ownHeaders = []string{"Strict-Transport-Security", "X-Content-Type-Options",
 // keys. A proxy, not a redirect, because the page's fetches and <audio>
 // sources stay on its origin: no cross-origin request, no wider
 // Content-Security-Policy. A room that lives nowhere (no lease), or whose
-// home is unknown (Redis does not answer), is served here.
+// home is unknown (Redis does not answer), is served here; with a bucket
+// (storage.s3_*) a room that lives nowhere is placed first, as a join
+// places it, so that the node that serves it has its clips.
 func (s *Server) roomAPI(next http.Handler) http.Handler {
 	if s.cluster == nil {
 		return next
@@ -158,12 +161,28 @@ func (s *Server) roomAPI(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		room := r.PathValue("room")
-		if r.Header.Get(viaHeader) != "" || !s.hub.HasRoom(room) {
+		if !s.hub.HasRoom(room) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// With a bucket the room is placed, so that a node serves it
+		// only once it has taken the room's clips from the bucket; a
+		// request another node proxied takes the room up here.
+		where := s.cluster.Locate
+		if s.bucket != nil {
+			where = s.cluster.Place
+		}
+		if r.Header.Get(viaHeader) != "" {
+			if s.bucket != nil {
+				ctx, cancel := context.WithTimeout(r.Context(), placeTimeout)
+				_, _ = s.cluster.Place(ctx, room)
+				cancel()
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), placeTimeout)
-		owner, err := s.cluster.Locate(ctx, room)
+		owner, err := where(ctx, room)
 		cancel()
 		if err != nil {
 			s.log.Warn("cluster: where the room lives is unknown: served here", "room", room, "err", err)
@@ -227,6 +246,14 @@ func (a *adminAPI) adminCluster(w http.ResponseWriter, r *http.Request, _ string
 // are stored here as they leave. Rooms that no other node can take stop
 // with the server.
 func (s *Server) drain(ctx context.Context) {
+	// The rooms' clips as they are to the bucket first, for the nodes
+	// that take them; what changes after (a recording that ends as its
+	// member leaves) is added by the clip store's events.
+	if s.bucket != nil {
+		for _, room := range s.cluster.Owned() {
+			s.bucket.push(room, false)
+		}
+	}
 	rooms, err := s.cluster.Drain(ctx, func(room, url string) {
 		n := s.hub.Redirect(room, signaling.WebSocketURL(url))
 		s.log.Info("cluster: draining: members sent to the room's next node", "room", room, "to", url, "members", n)

@@ -27,11 +27,18 @@ import (
 // Redis of the test's own, with a lease of 1 s.
 func startCluster(t *testing.T, n int) []*testServer {
 	t.Helper()
+	return startClusterWith(t, n, Options{}, nil)
+}
+
+// startClusterWith is startCluster with the servers' options, and
+// mutate (if not nil) changing each node's configuration.
+func startClusterWith(t *testing.T, n int, opts Options, mutate func(*configs.Server)) []*testServer {
+	t.Helper()
 	redisURL := redistest.Start(t)
 	nodes := make([]*testServer, n)
 	for i := range nodes {
 		port := freeTCPPort(t)
-		nodes[i] = startServer(t, func(cfg *configs.Server, _ []configs.Room) {
+		nodes[i] = startServerWith(t, opts, func(cfg *configs.Server, _ []configs.Room) {
 			cfg.HTTP.Listen = fmt.Sprintf("127.0.0.1:%d", port)
 			cfg.Cluster = configs.Cluster{
 				RedisURL:     redisURL,
@@ -41,6 +48,9 @@ func startCluster(t *testing.T, n int) []*testServer {
 				Heartbeat:    configs.Duration(100 * time.Millisecond),
 				Lease:        configs.Duration(time.Second),
 				ReleaseAfter: configs.Duration(30 * time.Second),
+			}
+			if mutate != nil {
+				mutate(cfg)
 			}
 		})
 	}

@@ -77,6 +77,9 @@ type Server struct {
 	// cluster is this node's membership of a cluster; nil without
 	// [cluster].
 	cluster *cluster.Node
+	// bucket keeps the clips of the rooms this node holds in the
+	// cluster's bucket; nil without storage.s3_endpoint.
+	bucket *clipBucket
 	// proxyTransport carries the room API requests proxied to the
 	// room's node (roomAPI); nil without a cluster.
 	proxyTransport *http.Transport
@@ -118,6 +121,10 @@ type Options struct {
 	// RoomsPollInterval is how often the rooms folder is read again
 	// (0: RoomsPollInterval; < 0: never, only on ReloadRooms).
 	RoomsPollInterval time.Duration
+	// BucketSync is how often a node of a cluster with a bucket copies
+	// its rooms' changes there and takes in other nodes' new clips (0:
+	// DefaultBucketSync).
+	BucketSync time.Duration
 }
 
 // NewWith is New with options.
@@ -211,11 +218,25 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		return fail(fmt.Errorf("http listen: %w", err))
 	}
 	undo = append(undo, ln.Close)
+	// In a cluster with a bucket, the rooms' clips follow a room that
+	// moves to another node through it.
+	bucket, err := newClipBucket(cfg, store, log)
+	if err != nil {
+		return fail(fmt.Errorf("storage.s3: %w", err))
+	}
+	var onAdopt func(room string)
+	if bucket != nil {
+		undo = append(undo, func() error { bucket.close(); return nil })
+		onAdopt = bucket.adopt
+	}
 	// In a cluster the rooms' chat lives in its Redis, to follow a room
 	// that moves to another node; alone, on local disk.
-	node, err := newClusterNode(cfg, engine, &hub, log)
+	node, err := newClusterNode(cfg, engine, &hub, onAdopt, log)
 	if err != nil {
 		return fail(err)
+	}
+	if bucket != nil {
+		bucket.held, bucket.holds = node.Owned, node.Holds
 	}
 	var (
 		placement signaling.Placement
@@ -241,7 +262,7 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		undo = append(undo, chatFiles.Close)
 		chat = chatFiles
 	}
-	s := &Server{cluster: node, cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chatFiles: chatFiles, mail: mailer, hooks: hooks, tokenSecret: auth.TokenSecret, joinFailures: auth.Failures, whepStarts: auth.WHEPStarts}
+	s := &Server{cluster: node, bucket: bucket, cfg: cfg, log: log, engine: engine, turn: relay, store: store, ln: ln, started: time.Now(), tls: tlsCfg, certs: certs, proxies: auth.Proxies, chatFiles: chatFiles, mail: mailer, hooks: hooks, tokenSecret: auth.TokenSecret, joinFailures: auth.Failures, whepStarts: auth.WHEPStarts}
 	if node != nil {
 		s.proxyTransport = newProxyTransport()
 	}
@@ -277,6 +298,11 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		Signaling:      cfg.Signaling,
 		AllowedOrigins: cfg.HTTP.AllowedOrigins,
 		Store:          store,
+		BeforeClipEvent: func(ev clips.Event) {
+			if bucket != nil {
+				bucket.before(ev)
+			}
+		},
 		AlsoOnClipEvent: func(ev clips.Event) {
 			mailer.ClipEvent(ev)
 			hooks.ClipEvent(ev)
@@ -313,6 +339,9 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 	s.roomFiles = newRoomFiles(cfg.Rooms.Dir, rooms)
 	mailer.Start()
 	hooks.Start()
+	if bucket != nil {
+		bucket.start(opts.BucketSync)
+	}
 	if opts.RoomsPollInterval >= 0 {
 		s.startWatch(opts.RoomsPollInterval)
 	}
@@ -496,6 +525,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.roomFiles.mu.Unlock()
 		// The hub first: sessions that record store their clips.
 		errHub := s.hub.Shutdown(ctx)
+		// The rooms' last changes to the bucket, while this node still
+		// holds them.
+		if s.bucket != nil {
+			s.bucket.close()
+		}
 		// Then the cluster: the rooms' leases are released once their
 		// members here have gone.
 		if s.cluster != nil {

@@ -56,6 +56,10 @@ type Config struct {
 	WHIPGrace time.Duration
 	// Store keeps the clips; nil turns recording off.
 	Store *clips.Store
+	// BeforeClipEvent, if set, is called with every clip event before
+	// the room's sessions are told: a clip is announced once it returns
+	// (in a cluster, once the clip is in the bucket).
+	BeforeClipEvent func(clips.Event)
 	// AlsoOnClipEvent, if set, is called with every clip event after the
 	// room's sessions are told (mail notifications).
 	AlsoOnClipEvent func(clips.Event)
@@ -205,6 +209,9 @@ func NewHub(cfg Config, rooms []configs.Room, engine *sfu.Engine, log *slog.Logg
 	sort.Strings(h.names)
 	if cfg.Store != nil {
 		cfg.Store.SetNotify(func(ev clips.Event) {
+			if cfg.BeforeClipEvent != nil {
+				cfg.BeforeClipEvent(ev)
+			}
 			h.onClipEvent(ev)
 			if cfg.AlsoOnClipEvent != nil {
 				cfg.AlsoOnClipEvent(ev)

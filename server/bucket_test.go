@@ -1,0 +1,167 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/client"
+	"parley/configs"
+	"parley/internal/s3test"
+	"parley/objstore"
+)
+
+// startBucketCluster starts n nodes of a cluster whose clips live in a
+// bucket of a real S3 server of the test's own; the nodes copy to it
+// every 100 ms. It returns the nodes and a client of the bucket.
+func startBucketCluster(t *testing.T, n int) ([]*testServer, *objstore.Client) {
+	t.Helper()
+	s3 := s3test.Start(t)
+	t.Setenv(configs.EnvS3AccessKey, s3.AccessKey)
+	t.Setenv(configs.EnvS3SecretKey, s3.SecretKey)
+	nodes := startClusterWith(t, n, Options{BucketSync: 100 * time.Millisecond}, func(cfg *configs.Server) {
+		cfg.Storage.S3Endpoint = s3.Endpoint
+		cfg.Storage.S3Bucket = s3.Bucket
+		cfg.Storage.S3Region = s3.Region
+		cfg.Storage.S3PathStyle = true
+		cfg.Storage.S3Prefix = "parley"
+	})
+	bucket, err := objstore.New(objstore.Config{Endpoint: s3.Endpoint, Bucket: s3.Bucket, Region: s3.Region, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, PathStyle: true, Prefix: "parley"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bucket.Close)
+	return nodes, bucket
+}
+
+// bucketKeys lists the bucket's keys of a room.
+func bucketKeys(t *testing.T, bucket *objstore.Client, room string) string {
+	t.Helper()
+	l, err := bucket.List(context.Background(), "rooms/"+room+"/", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range l.Objects {
+		keys = append(keys, strings.TrimPrefix(o.Key, "rooms/"+room+"/"))
+	}
+	return strings.Join(keys, " ")
+}
+
+// listsClip says whether node s lists clip id of room (asking its API,
+// which the room's node answers).
+func listsClip(t *testing.T, s *testServer, room, id string) bool {
+	t.Helper()
+	resp, body := s.fetch(t, "GET", "/api/rooms/"+room+"/clips", "", nil)
+	return resp.StatusCode == http.StatusOK && strings.Contains(string(body), id)
+}
+
+// TestClusterClipsInBucket: a room's clips are in the bucket as soon as
+// they are announced, every node lists and serves them, and they follow
+// the room to another node when its node dies, with a clip that the dead
+// node finished after it lost the room, and when a node drains.
+func TestClusterClipsInBucket(t *testing.T) {
+	nodes, bucket := startBucketCluster(t, 3)
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	_, j, at := joinCluster(t, nodes[0], "chat", "ann", client.Options{})
+	if at != nodes[0].wsURL() {
+		t.Fatalf("ann joined at %s, want node 0", at)
+	}
+	media, err := os.ReadFile("testdata/mediarecorder-opus.webm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := nodes[1].upload(t, "/api/rooms/chat/clips", j.OwnerKey, "audio/webm", media)
+	// Answered: in the bucket already, media and metadata.
+	if got, want := bucketKeys(t, bucket, "chat"), "clips/"+c.ID+".json clips/"+c.ID+".webm"; got != want {
+		t.Fatalf("the bucket has %q once the upload is answered, want %q", got, want)
+	}
+	clipPath := "/api/rooms/chat/clips/" + c.ID + "?token=" + c.DraftToken
+	_, stored := nodes[0].fetch(t, "GET", clipPath, "", nil)
+	if len(stored) == 0 {
+		t.Fatal("the room's node serves no media")
+	}
+	for i, n := range nodes {
+		if !listsClip(t, n, "chat", c.ID) {
+			t.Errorf("node %d does not list the clip", i)
+		}
+		resp, body := n.fetch(t, "GET", clipPath, "", nil)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, stored) {
+			t.Errorf("the media through node %d: %s, %d bytes of %d", i, resp.Status, len(body), len(stored))
+		}
+	}
+
+	// Node 0 stops renewing, as a killed node would; its member stays
+	// connected to it, and finishes a clip there after the room has gone.
+	nodes[0].cluster.Abandon()
+	eventually(t, 0, "chat is placed again on node 1", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		owner, err := nodes[1].cluster.Place(ctx, "chat")
+		return err == nil && owner == ""
+	})
+	if _, ok := nodes[1].store.Get("chat", c.ID); !ok {
+		t.Fatal("node 1 took the room up without its clip")
+	}
+	resp, body := nodes[2].fetch(t, "GET", clipPath, "", nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, stored) {
+		t.Errorf("the media through node 2 from node 1: %s, %d bytes of %d", resp.Status, len(body), len(stored))
+	}
+	req, err := http.NewRequest("POST", "http://"+nodes[0].Addr().String()+"/api/rooms/chat/clips", bytes.NewReader(media))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+j.OwnerKey)
+	req.Header.Set("Content-Type", "audio/webm")
+	req.Header.Set(viaHeader, "test") // served by node 0 itself
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var late clipJSON
+	_ = json.NewDecoder(resp.Body).Decode(&late)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("a clip finished on node 0 after the room left: %s", resp.Status)
+	}
+	eventually(t, 0, "node 1 takes in the clip node 0 finished late", func() bool {
+		_, ok := nodes[1].store.Get("chat", late.ID)
+		return ok
+	})
+
+	// Deleted by ann, back in the room on node 1 (through node 2): gone
+	// from the bucket.
+	joinCluster(t, nodes[2], "chat", "ann", client.Options{OwnerKey: j.OwnerKey})
+	resp, _ = nodes[2].fetch(t, "DELETE", "/api/rooms/chat/clips/"+c.ID, j.OwnerKey, nil)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete through node 2: %s", resp.Status)
+	}
+	if got, want := bucketKeys(t, bucket, "chat"), "clips/"+late.ID+".json clips/"+late.ID+".webm"; got != want {
+		t.Errorf("the bucket has %q after the delete, want %q", got, want)
+	}
+
+	// Node 1 drains: the room goes to node 2 with its clip, and the
+	// deleted one does not come back.
+	_, _, at = joinCluster(t, nodes[2], "chat", "bob", client.Options{})
+	if at != nodes[1].wsURL() {
+		t.Fatalf("bob joined at %s, want node 1", at)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := nodes[1].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, _, at = joinCluster(t, nodes[2], "chat", "cat", client.Options{})
+	if at != nodes[2].wsURL() {
+		t.Fatalf("cat joined at %s, want node 2", at)
+	}
+	if !listsClip(t, nodes[2], "chat", late.ID) || listsClip(t, nodes[2], "chat", c.ID) {
+		resp, body := nodes[2].fetch(t, "GET", "/api/rooms/chat/clips", "", nil)
+		t.Errorf("node 2 lists %s %s; want %s, not %s", resp.Status, body, late.ID, c.ID)
+	}
+}
