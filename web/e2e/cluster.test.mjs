@@ -1,18 +1,23 @@
 // Two parley nodes sharing one Redis (docs/scaling.md): a page served by
 // either node joins the room where it lives, following the server's
 // redirect, and stays on the node that served it; a node that stops
-// sends its rooms to another node.
+// sends its rooms to another node; a node killed with SIGKILL: its room
+// comes back on another, with its chat and (the nodes sharing a bucket of
+// a real S3 server, versitygw) its clips.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { startServer, launchBrowser, join, freeTCP, makeClip, uploadClip, watchPlaying } from './harness.mjs';
+import { startServer, launchBrowser, join, freeTCP, makeClip, uploadClip, watchPlaying, repo } from './harness.mjs';
 
 const haveRedis = !spawnSync('redis-server', ['--version']).error;
 if (!haveRedis && process.env.CI) throw new Error('redis-server not found: install package redis-server (scripts/install-deps.sh)');
+// versitygw, built into bin/tools by scripts/install-deps.sh.
+const versitygw = [path.join(repo, 'bin', 'tools', 'versitygw'), ...(process.env.PATH ?? '').split(':').map((d) => path.join(d, 'versitygw'))].find((p) => existsSync(p));
+if (!versitygw && process.env.CI) throw new Error('versitygw not found in bin/tools or on PATH: run scripts/install-deps.sh');
 
 /** @type {import('node:child_process').ChildProcess|undefined} */
 let redis;
@@ -55,17 +60,56 @@ async function startRedis() {
  * @param {string[]} ids
  * @param {string} prefix
  */
-async function startNodes(ids, prefix) {
+async function startNodes(ids, prefix, storage = '') {
   const out = [];
   for (const id of ids) {
     out.push(
       await startServer({
-        config: (url) => `[cluster]\nredis_url = "${redisURL}"\nnode_id = "${id}"\npublic_url = "${url}"\nheartbeat = "100ms"\nlease = "1s"\nkey_prefix = "${prefix}"\n`,
+        config: (url) => `[cluster]\nredis_url = "${redisURL}"\nnode_id = "${id}"\npublic_url = "${url}"\nheartbeat = "100ms"\nlease = "1s"\nkey_prefix = "${prefix}"\n${storage}`,
       }),
     );
   }
   return out;
 }
+
+/**
+ * Starts a versitygw of the test's own on 127.0.0.1 (POSIX backend, in a
+ * temporary folder, whose sub-folder is the bucket), and resolves with
+ * the [storage] lines that give a node its bucket (credentials in a file).
+ */
+async function startS3() {
+  const port = await freeTCP();
+  s3Dir = mkdtempSync(path.join(tmpdir(), 'parley-e2e-s3-'));
+  mkdirSync(path.join(s3Dir, 'store', 'parley-e2e'), { recursive: true });
+  const access = `e2e${Date.now()}`;
+  const secret = `secret-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  const creds = path.join(s3Dir, 'credentials');
+  writeFileSync(creds, `${access}\n${secret}\n`, { mode: 0o600 });
+  s3 = spawn(/** @type {string} */ (versitygw), ['--port', `127.0.0.1:${port}`, '--access', access, '--secret', secret, '--region', 'us-east-1', '--quiet', 'posix', path.join(s3Dir, 'store')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', HOME: s3Dir },
+    cwd: s3Dir,
+  });
+  // Ready when it accepts a connection.
+  const net = await import('node:net');
+  for (let i = 0; ; i++) {
+    const up = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => {
+        c.end();
+        resolve(true);
+      });
+      c.on('error', () => resolve(false));
+    });
+    if (up) break;
+    if (i > 300 || s3.exitCode !== null) throw new Error('versitygw did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return `[storage]\ns3_endpoint = "http://127.0.0.1:${port}"\ns3_bucket = "parley-e2e"\ns3_credentials_file = "${creds}"\n`;
+}
+
+/** @type {import('node:child_process').ChildProcess|undefined} */
+let s3;
+let s3Dir = '';
 
 before(async () => {
   if (!haveRedis) return;
@@ -79,6 +123,8 @@ after(async () => {
   for (const n of nodes) await n.stop();
   redis?.kill('SIGKILL');
   if (redisDir) rmSync(redisDir, { recursive: true, force: true });
+  s3?.kill('SIGKILL');
+  if (s3Dir) rmSync(s3Dir, { recursive: true, force: true });
 });
 
 test('a page on another node than the room follows the redirect, joins the one room and stays on its node', { skip: !haveRedis && 'redis-server not found' }, async () => {
@@ -149,8 +195,8 @@ test('a stopping node sends its room to another node: the pages follow, and find
   }
 });
 
-test('a node killed with SIGKILL: its room comes back on another node, with its chat history, and the pages find it', { skip: !haveRedis && 'redis-server not found' }, async (t) => {
-  const more = await startNodes(['e', 'f'], 'kill:');
+test('a node killed with SIGKILL: its room comes back on another node, with its chat history and its clips, and the pages find it', { skip: (!haveRedis && 'redis-server not found') || (!versitygw && 'versitygw not found') }, async (t) => {
+  const more = await startNodes(['e', 'f'], 'kill:', await startS3());
   const [e, f] = more;
   const bob = await join(browser, e.url, 'chat', 'bob');
   const ann = await join(browser, f.url, 'chat', 'ann');
@@ -161,6 +207,10 @@ test('a node killed with SIGKILL: its room comes back on another node, with its 
     await bob.fill('#chat-text', 'before the crash');
     await bob.press('#chat-text', 'Enter');
     await ann.locator('#timeline', { hasText: 'before the crash' }).waitFor();
+    // A clip of ann's, through her node to the room's, which puts it in
+    // the bucket before it is announced.
+    const c = await uploadClip(ann, 'chat', makeClip(1));
+    await bob.locator(`#timeline .clip[data-id="${c.id}"]`).waitFor();
     // The room's node dies; after its lease (1 s) the room is placed
     // again, on node f, where ann's page reconnects.
     const killed = Date.now();
@@ -169,11 +219,16 @@ test('a node killed with SIGKILL: its room comes back on another node, with its 
     await ann.waitForFunction(() => document.querySelector('#conn')?.getAttribute('data-state') === 'open', null, { timeout: 60_000 });
     await ann.waitForFunction(() => window.parley.state().inRoom);
     t.diagnostic(`ann was back in the room ${Date.now() - killed} ms after its node was killed`);
-    // A newcomer at node f finds ann there, and the history in Redis.
+    // A newcomer at node f finds ann there, the history in Redis, and
+    // the clip from the bucket, which plays.
     cat = await join(browser, f.url, 'chat', 'cat');
     await cat.locator('#online button.person', { hasText: 'ann' }).waitFor();
     await cat.locator('#timeline', { hasText: 'before the crash' }).waitFor();
     await ann.locator('#online button.person', { hasText: 'cat' }).waitFor();
+    await watchPlaying(cat);
+    await cat.locator(`#timeline .clip[data-id="${c.id}"] button.play`).click();
+    await cat.waitForFunction((id) => /** @type {any} */ (window).__played?.includes(id), c.id);
+    assert.deepEqual(cat.errors, []);
   } finally {
     await bob.context().close();
     await ann.context().close();
