@@ -65,7 +65,8 @@ async function startNodes(ids, prefix, storage = '') {
   for (const id of ids) {
     out.push(
       await startServer({
-        config: (url) => `[cluster]\nredis_url = "${redisURL}"\nnode_id = "${id}"\npublic_url = "${url}"\nheartbeat = "100ms"\nlease = "1s"\nkey_prefix = "${prefix}"\n${storage}`,
+        storage,
+        config: (url) => `[cluster]\nredis_url = "${redisURL}"\nnode_id = "${id}"\npublic_url = "${url}"\nheartbeat = "100ms"\nlease = "1s"\nkey_prefix = "${prefix}"\n`,
       }),
     );
   }
@@ -75,7 +76,8 @@ async function startNodes(ids, prefix, storage = '') {
 /**
  * Starts a versitygw of the test's own on 127.0.0.1 (POSIX backend, in a
  * temporary folder, whose sub-folder is the bucket), and resolves with
- * the [storage] lines that give a node its bucket (credentials in a file).
+ * the lines of [storage] that give a node its bucket (credentials in a
+ * file).
  */
 async function startS3() {
   const port = await freeTCP();
@@ -104,7 +106,7 @@ async function startS3() {
     if (i > 300 || s3.exitCode !== null) throw new Error('versitygw did not start');
     await new Promise((r) => setTimeout(r, 50));
   }
-  return `[storage]\ns3_endpoint = "http://127.0.0.1:${port}"\ns3_bucket = "parley-e2e"\ns3_credentials_file = "${creds}"\n`;
+  return `s3_endpoint = "http://127.0.0.1:${port}"\ns3_bucket = "parley-e2e"\ns3_credentials_file = "${creds}"\n`;
 }
 
 /** @type {import('node:child_process').ChildProcess|undefined} */

@@ -44,10 +44,10 @@ function freeUDP() {
  * built-in demo rooms on free ports and a fresh data directory; on
  * opts.host (an address of this machine) instead of 127.0.0.1 when given. With
  * opts.turn the built-in TURN server runs too, on loopback, allowed to
- * relay to the media port there. opts.media adds keys to [media].
+ * relay to the media port there. opts.media adds keys to [media], opts.storage to [storage].
  * opts.config is added to the server file: a string, or a function of
  * the server's URL (a node of a cluster names its own public_url).
- * @param {{rooms?: Record<string, string>, config?: string | ((url: string) => string), turn?: boolean, media?: string}} [opts]
+ * @param {{rooms?: Record<string, string>, config?: string | ((url: string) => string), turn?: boolean, media?: string, storage?: string}} [opts]
  */
 export async function startServer(opts = {}) {
   const bin = process.env.PARLEY_BIN || path.join(repo, 'bin', 'parley');
@@ -68,7 +68,7 @@ export async function startServer(opts = {}) {
     writeFileSync(
       config,
       `[http]\nlisten = "${host}:${http}"\n[media]\nudp_port = ${udp}\ntcp_port = ${tcp}\n${opts.host ? `listen_ip = "${host}"\n` : ''}${opts.media ?? ''}` +
-        `[storage]\ndata_dir = "${path.join(dir, 'data')}"\n${turnConfig}[log]\nlevel = "debug"\n` +
+        `[storage]\ndata_dir = "${path.join(dir, 'data')}"\n${opts.storage ?? ''}${turnConfig}[log]\nlevel = "debug"\n` +
         (opts.rooms ? `[rooms]\ndir = "${path.join(dir, 'rooms')}"\n` : '') +
         (typeof opts.config === 'function' ? opts.config(url) : (opts.config ?? '')),
     );
