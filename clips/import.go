@@ -38,14 +38,19 @@ func (s *Store) Import(roomName, id string) (Clip, error) {
 		}
 	}
 	c, err := s.readClip(r, id, media)
+	now := s.opts.now()
+	if err == nil && expired(c, now) {
+		err = fmt.Errorf("%w: it has expired", ErrNotFound)
+	}
 	if err != nil {
+		// Not a clip of this room now: its files go aside.
+		for _, name := range append(media, id+".json") {
+			if _, serr := r.root.Lstat("clips/" + name); serr == nil {
+				r.quarantine(name, "not imported: "+err.Error())
+			}
+		}
 		r.mu.Unlock()
 		return Clip{}, fmt.Errorf("import clip %s: %w", id, err)
-	}
-	now := s.opts.now()
-	if expired(c, now) {
-		r.mu.Unlock()
-		return Clip{}, fmt.Errorf("import clip %s: %w: it has expired", id, ErrNotFound)
 	}
 	r.add(c)
 	r.events = append(r.events, Event{Type: EventAdded, Clip: *c, Published: c.State == Published})

@@ -67,6 +67,9 @@ func TestImport(t *testing.T) {
 	if _, err := sb.Import("r", d.ID); err == nil {
 		t.Error("Import of metadata without media succeeded")
 	}
+	if _, err := os.Stat(filepath.Join(b, "rooms", "r", "quarantine", d.ID+".json")); err != nil {
+		t.Errorf("the metadata without media is not in quarantine: %v", err)
+	}
 	if _, err := sb.Import("r", "../x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Import of a bad id: %v, want ErrNotFound", err)
 	}
