@@ -99,12 +99,7 @@ func TestClusterClipsInBucket(t *testing.T) {
 	// Node 0 stops renewing, as a killed node would; its member stays
 	// connected to it, and finishes a clip there after the room has gone.
 	nodes[0].cluster.Abandon()
-	eventually(t, 0, "chat is placed again on node 1", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		owner, err := nodes[1].cluster.Place(ctx, "chat")
-		return err == nil && owner == ""
-	})
+	placedOn(t, nodes[1], "chat")
 	if _, ok := nodes[1].store.Get("chat", c.ID); !ok {
 		t.Fatal("node 1 took the room up without its clip")
 	}

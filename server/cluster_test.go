@@ -91,6 +91,18 @@ func joinCluster(t *testing.T, s *testServer, room, name string, opts client.Opt
 	return nil, nil, ""
 }
 
+// placedOn waits until room is placed on node s (after the lease of a
+// node that stopped renewing, as a killed one would).
+func placedOn(t *testing.T, s *testServer, room string) {
+	t.Helper()
+	eventually(t, 0, room+" is placed on "+s.cluster.ID(), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		owner, err := s.cluster.Place(ctx, room)
+		return err == nil && owner == ""
+	})
+}
+
 func names(j *client.Joined) string {
 	var out []string
 	for _, p := range j.Participants {
@@ -245,12 +257,7 @@ func TestClusterOwnerDies(t *testing.T) {
 	// room is placed again, on node 1, where a join then stays.
 	died := time.Now()
 	nodes[0].cluster.Abandon()
-	eventually(t, 0, "chat is placed again on node 1", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		owner, err := nodes[1].cluster.Place(ctx, "chat")
-		return err == nil && owner == ""
-	})
+	placedOn(t, nodes[1], "chat")
 	t.Logf("the room was placed again %v after its owner stopped renewing (lease 1 s)", time.Since(died).Round(10*time.Millisecond))
 	_, j, at := joinCluster(t, nodes[1], "chat", "cat", client.Options{})
 	if at != nodes[1].wsURL() || names(j) != "cat" {
