@@ -43,6 +43,7 @@ type clipBucket struct {
 	folders *roomdir.Dir
 	held    func() []string // the rooms this node holds
 	holds   func(room string) bool
+	inUse   func(room string) bool // members in the room here
 	log     *slog.Logger
 
 	stop context.CancelFunc
@@ -87,10 +88,17 @@ func newClipBucket(cfg configs.Server, store *clips.Store, log *slog.Logger) (*c
 }
 
 // adopt makes the room's clip folder the bucket's copy and has the store
-// read it again. If the bucket cannot be read, the room keeps the clips
+// read it again (nobody is in the room here yet). If the bucket cannot be read, the room keeps the clips
 // this node's folder has, and its changes are not copied until it comes
 // here again (logged).
 func (b *clipBucket) adopt(room string) {
+	// A room that comes back to this node while its members are still
+	// here (its lease lost in a Redis outage and placed here again):
+	// its folder, in use, is kept as it is, and copied on as it was.
+	if b.inUse != nil && b.inUse(room) {
+		b.log.Warn("cluster: a room taken up again with members here: its clips stay as this node has them", "room", room)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), bucketTimeout)
 	defer cancel()
 	start := time.Now()

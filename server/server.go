@@ -321,6 +321,12 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		},
 	}, rooms, engine, log)
 	hub.Store(s.hub)
+	if bucket != nil {
+		bucket.inUse = func(room string) bool {
+			m, _ := s.hub.Members(room)
+			return len(m) > 0
+		}
+	}
 	s.checks = netcheck.New(netcheck.Config{
 		Engine:     engine,
 		TCP:        engine.TCPAddr() != nil,
