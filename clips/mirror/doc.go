@@ -71,5 +71,7 @@
 //
 // A Mirror is safe for concurrent use: each room has a mutex held for a
 // whole call, so calls for one room run one at a time and calls for
-// different rooms in parallel. It holds no goroutine.
+// different rooms in parallel. Pull downloads up to 4 files at once, each
+// kind of file (media, metadata, played files) in turn; it holds no
+// goroutine past a call.
 package mirror

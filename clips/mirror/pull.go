@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"strconv"
+	"sync"
 	"time"
 
 	"parley/internal/atomicfile"
@@ -41,22 +42,30 @@ func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root) (Result, 
 		return res, err
 	}
 	var errs []error
-	// Media first, so that no metadata names media that failed.
+	// Media first, so that no metadata names media that failed; the
+	// files of a phase pullers at a time.
 	failed := make(map[string]bool) // clip ids
 	for _, phase := range phases {
+		var files []string
 		for _, file := range sorted(l.objects) {
-			if !phase(file) || failed[clipID(file)] {
-				continue
+			if phase(file) && !failed[clipID(file)] {
+				files = append(files, file)
 			}
-			fetched, err := m.pull(ctx, r, name, root, file, l.objects[file], local)
-			if err != nil {
+		}
+		done := make([]pulled, len(files))
+		inParallel(len(files), pullers, func(i int) {
+			done[i] = m.pull(ctx, root, name, files[i], l.objects[files[i]], local)
+		})
+		for i, file := range files {
+			if err := done[i].err; err != nil {
 				errs = append(errs, err)
 				if id := clipID(file); id != "" {
 					failed[id] = true
 				}
 				continue
 			}
-			if fetched {
+			r.files[file] = done[i].stamp
+			if done[i].fetched {
 				res.Fetched++
 			}
 		}
@@ -100,23 +109,54 @@ func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root) (Result, 
 	return res, nil
 }
 
-// pull makes the local file the copy of the object o, and records it in
-// the room's state: media is downloaded unless the local file has its
-// size, a .json unless it has its content. Called locked.
-func (m *Mirror) pull(ctx context.Context, r *room, name string, root *os.Root, file string, o objstore.Info, local map[string]stamp) (fetched bool, err error) {
+// pullers is how many files of a room Pull downloads at once.
+const pullers = 4
+
+// pulled is what pull did with one file.
+type pulled struct {
+	stamp   stamp // the local file's, once it is the object's copy
+	fetched bool  // downloaded (not already there)
+	err     error
+}
+
+// pull makes the local file the copy of the object o: media is
+// downloaded unless the local file has its size, a .json unless it has
+// its content. It may run for several files at once; the caller records
+// the stamps in the room's state.
+func (m *Mirror) pull(ctx context.Context, root *os.Root, name, file string, o objstore.Info, local map[string]stamp) pulled {
+	var out pulled
 	if s, have := local[file]; !isMedia(file) || !have || s.size != o.Size {
 		// Media of the same size is the same media: a clip's media
 		// never changes.
-		if fetched, err = m.download(ctx, root, name, file, o); err != nil {
-			return false, err
+		if out.fetched, out.err = m.download(ctx, root, name, file, o); out.err != nil {
+			return out
 		}
 	}
 	fi, err := root.Lstat(file)
 	if err != nil {
-		return false, fmt.Errorf("mirror: room %s: %w", name, err)
+		return pulled{err: fmt.Errorf("mirror: room %s: %w", name, err)}
 	}
-	r.files[file] = stampOf(fi)
-	return fetched, nil
+	out.stamp = stampOf(fi)
+	return out
+}
+
+// inParallel calls f(0) to f(n-1), at most width at a time, and returns
+// when all have returned.
+func inParallel(n, width int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, width) {
+		wg.Go(func() {
+			for i := range next {
+				f(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // download makes the local file the copy of the object o, crash-safely:

@@ -125,9 +125,11 @@ func (m *Mirror) Fetch(ctx context.Context, name string, root *os.Root) ([]strin
 			continue
 		}
 		for _, file := range []string{media[id], meta} {
-			if _, err = m.pull(ctx, r, name, root, file, l.objects[file], nil); err != nil {
+			p := m.pull(ctx, root, name, file, l.objects[file], nil)
+			if err = p.err; err != nil {
 				break
 			}
+			r.files[file] = p.stamp
 			res.Fetched++
 		}
 		if err != nil {
