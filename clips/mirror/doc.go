@@ -35,6 +35,9 @@
 // changes; .json files by content) is downloaded crash-safely (a .tmp
 // file in the same folder, fsync, rename; media streamed), in the order
 // of Push's puts, and a clip's .json is not fetched if its media failed.
+// Media whose .json is not listed (a clip another node is putting or
+// deleting meanwhile) is left alone: neither fetched nor recorded, so
+// that a later Fetch takes the clip once it is whole.
 // A local file the bucket does not have is removed if this Mirror had it
 // in the bucket with that same size and time (another node deleted it
 // since); any other is moved to quarantine/ (a clip's file under its

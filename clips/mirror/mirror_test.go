@@ -624,3 +624,39 @@ func TestRooms(t *testing.T) {
 		t.Fatalf("bucket: %v %v", l.Objects, err)
 	}
 }
+
+// A node that takes the room up while another node is putting a clip
+// (its media in the bucket, its metadata not yet) leaves that clip alone,
+// and takes it in whole by a later Fetch; it never deletes its media.
+func TestPullDuringAPut(t *testing.T) {
+	f := setup(t)
+	c, m, root := f.c, f.m, f.root
+	ctx := context.Background()
+	pull(t, m, root)
+	addClip(t, root, idA, ".webm")
+	// The other node's push, halfway: the media is in, the metadata not.
+	media, err := root.Open("clips/" + idA + ".webm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer media.Close()
+	if _, err := c.PutFile(ctx, "rooms/"+room+"/clips/"+idA+".webm", media, "video/webm"); err != nil {
+		t.Fatal(err)
+	}
+	m2, other := f.node(t)
+	same(t, "pull during a put", pull(t, m2, other), mirror.Result{})
+	same(t, "folder after a pull during a put", files(t, other), map[string]string{})
+	// The put ends; the node that took the room up fetches the clip.
+	push(t, m, root, true)
+	ids, res, err := m2.Fetch(ctx, room, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "fetched ids", ids, []string{idA})
+	same(t, "fetch", res, mirror.Result{Fetched: 2})
+	same(t, "push after fetch", push(t, m2, other, false), mirror.Result{})
+	same(t, "bucket", objects(t, c), map[string]string{
+		"clips/" + idA + ".webm": "media of " + idA,
+		"clips/" + idA + ".json": `{"id":"` + idA + `"}`,
+	})
+}

@@ -43,14 +43,20 @@ func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root) (Result, 
 	}
 	var errs []error
 	// Media first, so that no metadata names media that failed; the
-	// files of a phase pullers at a time.
+	// files of a phase pullers at a time. Media whose metadata is not
+	// listed is a clip that another node is putting (or deleting): it is
+	// left alone, for Fetch to take once the clip is whole.
 	failed := make(map[string]bool) // clip ids
 	for _, phase := range phases {
 		var files []string
 		for _, file := range sorted(l.objects) {
-			if phase(file) && !failed[clipID(file)] {
-				files = append(files, file)
+			if !phase(file) || failed[clipID(file)] {
+				continue
 			}
+			if _, ok := l.objects["clips/"+clipID(file)+".json"]; isMedia(file) && !ok {
+				continue
+			}
+			files = append(files, file)
 		}
 		done := make([]pulled, len(files))
 		inParallel(len(files), pullers, func(i int) {
