@@ -103,9 +103,10 @@ func (b *clipBucket) adopt(room string) {
 	defer cancel()
 	start := time.Now()
 	var res mirror.Result
+	lim := b.limits(room) // the store does not have the room during Refresh
 	err := b.store.Refresh(b.folders, room, func(root *os.Root) error {
 		var err error
-		res, err = b.mirror.Pull(ctx, room, root)
+		res, err = b.mirror.Pull(ctx, room, root, lim)
 		return err
 	})
 	if err != nil {
@@ -113,6 +114,17 @@ func (b *clipBucket) adopt(room string) {
 		return
 	}
 	b.log.Info("cluster: the room's clips read from the bucket", "room", room, "fetched", res.Fetched, "deleted", res.Deleted, "set_aside", res.SetAside, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// limits bound what is read from the bucket for a room: no more media
+// than the room may keep (max_room_bytes). A room the store does not
+// have reads no media.
+func (b *clipBucket) limits(room string) mirror.Limits {
+	cfg, ok := b.store.Room(room)
+	if !ok {
+		return mirror.Limits{Bytes: -1}
+	}
+	return mirror.Limits{Bytes: cfg.MaxRoomBytes}
 }
 
 // before copies a room's changes to the bucket before its members hear
@@ -154,7 +166,7 @@ func (b *clipBucket) fetch(room string) {
 	defer root.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), bucketTimeout)
 	defer cancel()
-	ids, _, err := b.mirror.Fetch(ctx, room, root)
+	ids, _, err := b.mirror.Fetch(ctx, room, root, b.limits(room))
 	if err != nil && !errors.Is(err, mirror.ErrNotPulled) {
 		b.log.Warn("cluster: read a room's new clips from the bucket; tried again later", "room", room, "err", err)
 	}

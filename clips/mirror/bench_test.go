@@ -58,7 +58,7 @@ func BenchmarkPullRoom(b *testing.B) {
 		}
 		m := mirror.New(c, slog.New(slog.DiscardHandler))
 		b.StartTimer()
-		res, err := m.Pull(ctx, "chat", root)
+		res, err := m.Pull(ctx, "chat", root, mirror.Limits{})
 		b.StopTimer()
 		root.Close()
 		if err != nil || res.Fetched != 2*clips+owners {

@@ -36,8 +36,9 @@
 // file in the same folder, fsync, rename; media streamed), in the order
 // of Push's puts, and a clip's .json is not fetched if its media failed.
 // Media whose .json is not listed (a clip another node is putting or
-// deleting meanwhile) is left alone: neither fetched nor recorded, so
-// that a later Fetch takes the clip once it is whole.
+// deleting meanwhile), or a .json without media, is left alone: neither
+// fetched nor recorded, so that a later Fetch takes the clip once it is
+// whole.
 // A local file the bucket does not have is removed if this Mirror had it
 // in the bucket with that same size and time (another node deleted it
 // since); any other is moved to quarantine/ (a clip's file under its
@@ -64,8 +65,12 @@
 //
 // The bucket is not trusted. An object under the room's prefix with a
 // name that is not mirrored is ignored with a log line, as is one larger
-// than its kind may be (MaxObjectSize for media, 1 MiB for .json): such a
-// too large object is neither read nor a reason to remove the local file.
+// than its kind may be (MaxObjectSize for media, 1 MiB for .json): such
+// a too large object is neither read nor a reason to remove the local
+// file. Pull takes the newest clips whose media fits Limits (the room's
+// max_room_bytes) and leaves the others alone, as it does media without
+// metadata and metadata without media; Fetch takes what fits: a bucket
+// cannot fill the node's disk.
 // A download whose size differs from the listing fails for that file and
 // leaves nothing behind. A truncated listing fails Pull, which deletes
 // nothing from a partial view.

@@ -78,6 +78,27 @@ func maxSize(name string) int64 {
 	return maxJSONSize
 }
 
+// Limits bound what Pull and Fetch download for a room, so that a bucket
+// cannot fill the node's disk.
+type Limits struct {
+	// Bytes bounds the media of one call, as the room's max_room_bytes
+	// bounds its clips: Pull takes the newest clips whose media fits and
+	// leaves the others alone; Fetch leaves the clips that do not fit
+	// for a later call. Zero bounds nothing; a negative value lets no
+	// media through.
+	Bytes int64
+}
+
+// fits reports whether media of size fits the call's budget, with used
+// bytes taken already; it takes them if so.
+func (lim Limits) fits(used *int64, size int64) bool {
+	if lim.Bytes < 0 || lim.Bytes > 0 && *used+size > lim.Bytes {
+		return false
+	}
+	*used += size
+	return true
+}
+
 // Result counts what a call did, for logs and tests.
 type Result struct {
 	Put      int // objects put

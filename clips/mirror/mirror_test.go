@@ -256,7 +256,7 @@ func same(t *testing.T, what string, got, want any) {
 
 func pull(t *testing.T, m *mirror.Mirror, root *os.Root) mirror.Result {
 	t.Helper()
-	res, err := m.Pull(context.Background(), room, root)
+	res, err := m.Pull(context.Background(), room, root, mirror.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +429,7 @@ func TestOnlyNewAndFetch(t *testing.T) {
 	// The room moves to another node.
 	m2, other := f.node(t)
 	same(t, "pull", pull(t, m2, other), mirror.Result{Fetched: 3})
-	ids, res, err := m2.Fetch(context.Background(), room, other)
+	ids, res, err := m2.Fetch(context.Background(), room, other, mirror.Limits{})
 	if err != nil || len(ids) != 0 || res != (mirror.Result{}) {
 		t.Fatalf("fetch with nothing new: %v %v %v", ids, res, err)
 	}
@@ -456,7 +456,7 @@ func TestOnlyNewAndFetch(t *testing.T) {
 	// A clip whose metadata fails to download is not left half
 	// fetched, and is fetched by the next Fetch.
 	q.failing(func(method, name string) bool { return method == http.MethodGet && name == "clips/"+idB+".json" })
-	ids, _, err = m2.Fetch(context.Background(), room, other)
+	ids, _, err = m2.Fetch(context.Background(), room, other, mirror.Limits{})
 	if err == nil || len(ids) != 0 {
 		t.Fatalf("fetch with a failing download: %v %v", ids, err)
 	}
@@ -464,7 +464,7 @@ func TestOnlyNewAndFetch(t *testing.T) {
 		t.Fatalf("folder after a failed fetch: %v", got)
 	}
 	q.failing(nil)
-	ids, res, err = m2.Fetch(context.Background(), room, other)
+	ids, res, err = m2.Fetch(context.Background(), room, other, mirror.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +477,7 @@ func TestOnlyNewAndFetch(t *testing.T) {
 		"clips/" + idB + ".ogg":     "media of " + idB,
 		"clips/" + idB + ".json":    `{"id":"` + idB + `"}`,
 	})
-	ids, _, err = m2.Fetch(context.Background(), room, other)
+	ids, _, err = m2.Fetch(context.Background(), room, other, mirror.Limits{})
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("fetch again: %v %v", ids, err)
 	}
@@ -520,13 +520,13 @@ func TestNotPulled(t *testing.T) {
 	if _, err := m.Push(context.Background(), room, root, true); !errors.Is(err, mirror.ErrNotPulled) {
 		t.Fatalf("push: %v", err)
 	}
-	if _, _, err := m.Fetch(context.Background(), room, root); !errors.Is(err, mirror.ErrNotPulled) {
+	if _, _, err := m.Fetch(context.Background(), room, root, mirror.Limits{}); !errors.Is(err, mirror.ErrNotPulled) {
 		t.Fatalf("fetch: %v", err)
 	}
 	if got := objects(t, c); len(got) != 0 {
 		t.Fatalf("bucket: %v", got)
 	}
-	if _, err := m.Pull(context.Background(), "../x", root); err == nil {
+	if _, err := m.Pull(context.Background(), "../x", root, mirror.Limits{}); err == nil {
 		t.Fatal("pull of a bad room name: no error")
 	}
 }
@@ -544,7 +544,7 @@ func TestPullFails(t *testing.T) {
 	// are; the room has no state.
 	m2, other := f.node(t)
 	q.failing(func(method, name string) bool { return method == http.MethodGet && name == "clips/"+idA+".webm" })
-	res, err := m2.Pull(context.Background(), room, other)
+	res, err := m2.Pull(context.Background(), room, other, mirror.Limits{})
 	if err == nil || !strings.Contains(err.Error(), idA+".webm") {
 		t.Fatalf("pull with a short answer: %v", err)
 	}
@@ -564,7 +564,7 @@ func TestPullFails(t *testing.T) {
 	}
 	// The object's size differs from the listing's.
 	q.failing(func(method, name string) bool { return method == http.MethodHead && name == "clips/"+idA+".webm" })
-	if _, err := m2.Pull(context.Background(), room, other); err == nil || !strings.Contains(err.Error(), "the listing said") {
+	if _, err := m2.Pull(context.Background(), room, other, mirror.Limits{}); err == nil || !strings.Contains(err.Error(), "the listing said") {
 		t.Fatalf("pull with a size unlike the listing's: %v", err)
 	}
 	if got := files(t, other); len(got) != 2 {
@@ -578,7 +578,7 @@ func TestPullFails(t *testing.T) {
 
 	// An unreachable bucket.
 	q.failing(func(string, string) bool { return true })
-	if _, err := m2.Pull(context.Background(), room, other); err == nil || m2.Pulled(room) {
+	if _, err := m2.Pull(context.Background(), room, other, mirror.Limits{}); err == nil || m2.Pulled(room) {
 		t.Fatalf("pull of an unreachable bucket: %v, pulled %v", err, m2.Pulled(room))
 	}
 }
@@ -602,7 +602,7 @@ func TestRooms(t *testing.T) {
 	}
 	ctx := context.Background()
 	if err := each(func(name string, root *os.Root) error {
-		_, err := f.m.Pull(ctx, name, root)
+		_, err := f.m.Pull(ctx, name, root, mirror.Limits{})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -648,7 +648,7 @@ func TestPullDuringAPut(t *testing.T) {
 	same(t, "folder after a pull during a put", files(t, other), map[string]string{})
 	// The put ends; the node that took the room up fetches the clip.
 	push(t, m, root, true)
-	ids, res, err := m2.Fetch(ctx, room, other)
+	ids, res, err := m2.Fetch(ctx, room, other, mirror.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -659,4 +659,49 @@ func TestPullDuringAPut(t *testing.T) {
 		"clips/" + idA + ".webm": "media of " + idA,
 		"clips/" + idA + ".json": `{"id":"` + idA + `"}`,
 	})
+}
+
+// A bucket cannot put more media on the node's disk than Limits allow:
+// Pull takes the newest clips that fit and leaves the others in the
+// bucket, untouched; Fetch takes what fits, and the rest later.
+func TestLimits(t *testing.T) {
+	f := setup(t)
+	c, m, root := f.c, f.m, f.root
+	ctx := context.Background()
+	idD := "0190000000004" + "dddddddddddddddd"
+	pull(t, m, root)
+	addClip(t, root, idA, ".webm")
+	addClip(t, root, idB, ".webm")
+	addClip(t, root, idC, ".webm")
+	write(t, root, "clips/"+idD+".webm", strings.Repeat("x", 1000)) // the newest, too large
+	write(t, root, "clips/"+idD+".json", `{"id":"`+idD+`"}`)
+	push(t, m, root, false)
+	bucket := objects(t, c)
+
+	m2, other := f.node(t)
+	media := int64(len("media of " + idA))
+	lim := mirror.Limits{Bytes: 2 * media}
+	res, err := m2.Pull(ctx, room, other, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "pull within limits", res, mirror.Result{Fetched: 4})
+	same(t, "folder within limits", slices.Sorted(maps.Keys(files(t, other))), []string{
+		"clips/" + idB + ".json", "clips/" + idB + ".webm", "clips/" + idC + ".json", "clips/" + idC + ".webm"})
+	same(t, "push after a pull within limits", push(t, m2, other, false), mirror.Result{})
+	same(t, "bucket after a pull within limits", objects(t, c), bucket)
+
+	// New clips: Fetch takes what fits, and nothing with no room at all.
+	removeClip(t, other, idB, ".webm")
+	removeClip(t, other, idC, ".webm")
+	push(t, m2, other, false)
+	ids, _, err := m2.Fetch(ctx, room, other, mirror.Limits{Bytes: -1})
+	if err != nil || len(ids) != 0 {
+		t.Fatalf("fetch with no room: %v %v", ids, err)
+	}
+	ids, _, err = m2.Fetch(ctx, room, other, mirror.Limits{Bytes: media})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "fetched within limits", ids, []string{idA})
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -21,8 +22,9 @@ import (
 // a node that takes the room over: what is missing or different locally
 // is downloaded, local files the bucket does not have are removed (if this
 // Mirror had them in the bucket) or set aside in quarantine/. A failed
-// Pull leaves the room with no state. See the package doc.
-func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root) (Result, error) {
+// Pull leaves the room with no state. What it downloads is bounded by lim.
+// See the package doc.
+func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root, lim Limits) (Result, error) {
 	r, err := m.lock(name)
 	if err != nil {
 		return Result{}, err
@@ -45,18 +47,33 @@ func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root) (Result, 
 	// Media first, so that no metadata names media that failed; the
 	// files of a phase pullers at a time. Media whose metadata is not
 	// listed is a clip that another node is putting (or deleting): it is
-	// left alone, for Fetch to take once the clip is whole.
+	// left alone, for Fetch to take once the clip is whole, as is
+	// metadata without media. So are the clips, oldest first, whose
+	// media does not fit lim.
 	failed := make(map[string]bool) // clip ids
+	var used int64
+	media := sorted(l.objects)
+	slices.Reverse(media) // newest first: ids begin with their time
+	for _, file := range media {
+		id := clipID(file)
+		_, webm := l.objects["clips/"+id+".webm"]
+		_, ogg := l.objects["clips/"+id+".ogg"]
+		_, meta := l.objects["clips/"+id+".json"]
+		switch {
+		case id == "":
+		case !meta || !webm && !ogg:
+			failed[id] = true // half put or half deleted
+		case isMedia(file) && !lim.fits(&used, l.objects[file].Size):
+			m.log.Warn("mirror: a clip in the bucket does not fit the room's bytes; left there", "room", name, "file", file, "max", lim.Bytes)
+			failed[id] = true
+		}
+	}
 	for _, phase := range phases {
 		var files []string
 		for _, file := range sorted(l.objects) {
-			if !phase(file) || failed[clipID(file)] {
-				continue
+			if phase(file) && !failed[clipID(file)] {
+				files = append(files, file)
 			}
-			if _, ok := l.objects["clips/"+clipID(file)+".json"]; isMedia(file) && !ok {
-				continue
-			}
-			files = append(files, file)
 		}
 		done := make([]pulled, len(files))
 		inParallel(len(files), pullers, func(i int) {

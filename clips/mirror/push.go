@@ -94,8 +94,9 @@ func (m *Mirror) put(ctx context.Context, root *os.Root, room, file string) erro
 // Fetch downloads the clips (media, then metadata) that are in the bucket
 // but neither local nor known to the room's state: clips another node
 // added meanwhile. It returns their ids, sorted, for the caller to import.
-// Played files are not fetched.
-func (m *Mirror) Fetch(ctx context.Context, name string, root *os.Root) ([]string, Result, error) {
+// Played files are not fetched. The media it downloads is bounded by lim:
+// the clips that do not fit wait for a later Fetch.
+func (m *Mirror) Fetch(ctx context.Context, name string, root *os.Root, lim Limits) ([]string, Result, error) {
 	r, err := m.lock(name)
 	if err != nil {
 		return nil, Result{}, err
@@ -119,10 +120,14 @@ func (m *Mirror) Fetch(ctx context.Context, name string, root *os.Root) ([]strin
 	var ids []string
 	var res Result
 	var errs []error
+	var used int64
 	for _, id := range sorted(media) {
 		meta := "clips/" + id + ".json"
 		if _, ok := l.objects[meta]; !ok || localClip(root, id) {
 			continue
+		}
+		if !lim.fits(&used, l.objects[media[id]].Size) {
+			continue // for a later Fetch, once the room made room
 		}
 		for _, file := range []string{media[id], meta} {
 			p := m.pull(ctx, root, name, file, l.objects[file], nil)
