@@ -116,15 +116,17 @@ func (b *clipBucket) adopt(room string) {
 	b.log.Info("cluster: the room's clips read from the bucket", "room", room, "fetched", res.Fetched, "deleted", res.Deleted, "set_aside", res.SetAside, "took", time.Since(start).Round(time.Millisecond))
 }
 
-// limits bound what is read from the bucket for a room: no more media
-// than the room may keep (max_room_bytes). A room the store does not
-// have reads no media.
+// limits bound what is read from the bucket for a room: no more than the
+// room may keep, its media (max_room_bytes), each clip's metadata (16 KiB
+// is more than the largest) and each owner's played file, as the clip
+// store bounds them. A room the store does not have reads nothing.
 func (b *clipBucket) limits(room string) mirror.Limits {
 	cfg, ok := b.store.Room(room)
 	if !ok {
 		return mirror.Limits{Bytes: -1}
 	}
-	return mirror.Limits{Bytes: cfg.MaxRoomBytes}
+	count := int64(cfg.MaxClipCount)
+	return mirror.Limits{Bytes: cfg.MaxRoomBytes + count*16<<10 + clips.DefaultPlayedOwners*(64<<10+40*count)}
 }
 
 // before copies a room's changes to the bucket before its members hear

@@ -67,10 +67,10 @@
 // name that is not mirrored is ignored with a log line, as is one larger
 // than its kind may be (MaxObjectSize for media, 1 MiB for .json): such
 // a too large object is neither read nor a reason to remove the local
-// file. Pull takes the newest clips whose media fits Limits (the room's
-// max_room_bytes) and leaves the others alone, as it does media without
-// metadata and metadata without media; Fetch takes what fits: a bucket
-// cannot fill the node's disk.
+// file. Pull takes the newest clips, then the played files, that fit
+// Limits (what the room may keep) and leaves the others alone, as it
+// does media without metadata and metadata without media; Fetch takes
+// what fits: a bucket cannot fill the node's disk.
 // A download whose size differs from the listing fails for that file and
 // leaves nothing behind. A truncated listing fails Pull, which deletes
 // nothing from a partial view.

@@ -81,11 +81,12 @@ func maxSize(name string) int64 {
 // Limits bound what Pull and Fetch download for a room, so that a bucket
 // cannot fill the node's disk.
 type Limits struct {
-	// Bytes bounds the media of one call, as the room's max_room_bytes
-	// bounds its clips: Pull takes the newest clips whose media fits and
-	// leaves the others alone; Fetch leaves the clips that do not fit
-	// for a later call. Zero bounds nothing; a negative value lets no
-	// media through.
+	// Bytes bounds the files one call downloads (or finds alike),
+	// media, metadata and played files, as the room's max_room_bytes
+	// bounds its clips: Pull takes the newest clips that fit, then the
+	// played files that fit, and leaves the others alone; Fetch leaves
+	// the clips that do not fit for a later call. Zero bounds nothing; a
+	// negative value lets nothing through.
 	Bytes int64
 }
 
@@ -222,6 +223,12 @@ func (m *Mirror) list(ctx context.Context, room string) (listing, error) {
 		}
 	}
 	return out, nil
+}
+
+// has reports whether the listing has a clip's file (clips/<name>).
+func (l listing) has(name string) bool {
+	_, ok := l.objects["clips/"+name]
+	return ok
 }
 
 // localFiles returns the room's mirrored local files that are regular

@@ -661,9 +661,10 @@ func TestPullDuringAPut(t *testing.T) {
 	})
 }
 
-// A bucket cannot put more media on the node's disk than Limits allow:
-// Pull takes the newest clips that fit and leaves the others in the
-// bucket, untouched; Fetch takes what fits, and the rest later.
+// A bucket cannot put more on the node's disk than Limits allow: Pull
+// takes the newest clips that fit, then the played files that fit, and
+// leaves the others in the bucket, untouched; Fetch takes what fits, and
+// the rest later.
 func TestLimits(t *testing.T) {
 	f := setup(t)
 	c, m, root := f.c, f.m, f.root
@@ -675,12 +676,13 @@ func TestLimits(t *testing.T) {
 	addClip(t, root, idC, ".webm")
 	write(t, root, "clips/"+idD+".webm", strings.Repeat("x", 1000)) // the newest, too large
 	write(t, root, "clips/"+idD+".json", `{"id":"`+idD+`"}`)
+	write(t, root, "played/"+owner+".json", `{}`)
 	push(t, m, root, false)
 	bucket := objects(t, c)
 
 	m2, other := f.node(t)
-	media := int64(len("media of " + idA))
-	lim := mirror.Limits{Bytes: 2 * media}
+	clip := int64(len("media of "+idA) + len(`{"id":"`+idA+`"}`))
+	lim := mirror.Limits{Bytes: 2*clip + 1} // not the played file's 2 bytes
 	res, err := m2.Pull(ctx, room, other, lim)
 	if err != nil {
 		t.Fatal(err)
@@ -699,7 +701,7 @@ func TestLimits(t *testing.T) {
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("fetch with no room: %v %v", ids, err)
 	}
-	ids, _, err = m2.Fetch(ctx, room, other, mirror.Limits{Bytes: media})
+	ids, _, err = m2.Fetch(ctx, room, other, mirror.Limits{Bytes: clip})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,30 +48,47 @@ func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root, lim Limit
 	// files of a phase pullers at a time. Media whose metadata is not
 	// listed is a clip that another node is putting (or deleting): it is
 	// left alone, for Fetch to take once the clip is whole, as is
-	// metadata without media. So are the clips, oldest first, whose
-	// media does not fit lim.
+	// metadata without media. So are the files that do not fit lim:
+	// the clips, newest first, then the played files.
 	failed := make(map[string]bool) // clip ids
 	var used int64
-	media := sorted(l.objects)
-	slices.Reverse(media) // newest first: ids begin with their time
-	for _, file := range media {
+	newest := sorted(l.objects)
+	slices.Reverse(newest) // ids begin with their time
+	for _, file := range newest {
 		id := clipID(file)
-		_, webm := l.objects["clips/"+id+".webm"]
-		_, ogg := l.objects["clips/"+id+".ogg"]
-		_, meta := l.objects["clips/"+id+".json"]
+		if !isClipJSON(file) {
+			continue
+		}
+		size, media := l.objects[file].Size, false
+		for _, ext := range []string{".webm", ".ogg"} {
+			if o, ok := l.objects["clips/"+id+ext]; ok {
+				size, media = size+o.Size, true
+			}
+		}
 		switch {
-		case id == "":
-		case !meta || !webm && !ogg:
-			failed[id] = true // half put or half deleted
-		case isMedia(file) && !lim.fits(&used, l.objects[file].Size):
-			m.log.Warn("mirror: a clip in the bucket does not fit the room's bytes; left there", "room", name, "file", file, "max", lim.Bytes)
+		case !media:
+			failed[id] = true // metadata without media
+		case !lim.fits(&used, size):
+			m.log.Warn("mirror: a clip in the bucket does not fit the room's bytes; left there", "room", name, "clip", id, "max", lim.Bytes)
 			failed[id] = true
+		}
+	}
+	for file := range l.objects {
+		if id := clipID(file); isMedia(file) && !l.has(id+".json") {
+			failed[id] = true // media without metadata
+		}
+	}
+	leave := make(map[string]bool) // played files that do not fit
+	for _, file := range newest {
+		if isPlayed(file) && !lim.fits(&used, l.objects[file].Size) {
+			m.log.Warn("mirror: a played file in the bucket does not fit the room's bytes; left there", "room", name, "file", file, "max", lim.Bytes)
+			leave[file] = true
 		}
 	}
 	for _, phase := range phases {
 		var files []string
 		for _, file := range sorted(l.objects) {
-			if phase(file) && !failed[clipID(file)] {
+			if phase(file) && !failed[clipID(file)] && !leave[file] {
 				files = append(files, file)
 			}
 		}

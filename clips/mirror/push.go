@@ -126,7 +126,7 @@ func (m *Mirror) Fetch(ctx context.Context, name string, root *os.Root, lim Limi
 		if _, ok := l.objects[meta]; !ok || localClip(root, id) {
 			continue
 		}
-		if !lim.fits(&used, l.objects[media[id]].Size) {
+		if !lim.fits(&used, l.objects[media[id]].Size+l.objects[meta].Size) {
 			continue // for a later Fetch, once the room made room
 		}
 		for _, file := range []string{media[id], meta} {
