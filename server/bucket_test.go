@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"parley/client"
 	"parley/configs"
 	"parley/internal/s3test"
@@ -159,4 +161,40 @@ func TestClusterClipsInBucket(t *testing.T) {
 		resp, body := nodes[2].fetch(t, "GET", "/api/rooms/chat/clips", "", nil)
 		t.Errorf("node 2 lists %s %s; want %s, not %s", resp.Status, body, late.ID, c.ID)
 	}
+}
+
+// TestClusterLostIdleRoom: a room that nobody is in here, whose lease
+// this node finds lost (Redis lost its keys), is not taken up again on
+// the heartbeat (a Pull there would hold up the renewal of every other
+// room): the next join places it.
+func TestClusterLostIdleRoom(t *testing.T) {
+	nodes, _ := startBucketCluster(t, 1)
+	placedOn(t, nodes[0], "chat")
+	opts, err := redis.ParseURL(nodes[0].cfg.Cluster.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opts)
+	defer rc.Close()
+	ctx := context.Background()
+	if err := rc.Del(ctx, "parley:room:chat").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Two heartbeats later (its record written again twice), the one
+	// that found the lease lost has returned.
+	for range 2 {
+		if err := rc.Del(ctx, "parley:node:node0").Err(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 0, "node 0 writes its record again", func() bool {
+			return rc.Exists(ctx, "parley:node:node0").Val() == 1
+		})
+	}
+	if nodes[0].cluster.Holds("chat") {
+		t.Error("node 0 took the idle room up again on its heartbeat")
+	}
+	if n := rc.Exists(ctx, "parley:room:chat").Val(); n != 0 {
+		t.Error("the idle room has a lease again")
+	}
+	placedOn(t, nodes[0], "chat")
 }

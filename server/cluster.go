@@ -27,10 +27,20 @@ func newClusterNode(cfg configs.Server, engine *sfu.Engine, hub *atomic.Pointer[
 	var node *cluster.Node
 	// A room whose lease this node lost (a Redis outage longer than a
 	// lease, during which another node took it) sends its members here
-	// to its home now. Called on the node's heartbeat goroutine.
+	// to its home now. Called on the node's heartbeat goroutine. A room
+	// nobody is in here is left to the next join to place: placed here
+	// again, it would be taken up (OnAdopt: a Pull from the bucket) on
+	// the heartbeat, holding up the renewal of every other room.
 	lost := func(room string) {
 		h := hub.Load()
 		if h == nil {
+			return
+		}
+		inUse := false
+		for _, ri := range h.RoomInfos() {
+			inUse = inUse || ri.Name == room && ri.Participants+ri.Viewers > 0
+		}
+		if !inUse {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
