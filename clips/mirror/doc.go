@@ -54,9 +54,10 @@
 // gone), then played files. So the bucket's metadata never names media it
 // lacks, whatever fails. A failed request is returned (all of them,
 // joined) and the state records only what succeeded, so the next Push
-// tries the rest again. Push with onlyNew puts only clips whose id the
-// state does not know, and deletes and replaces nothing: a node that
-// handed the room over adds the clips it finished after. Fetch downloads
+// tries the rest again. Push with onlyNew puts only clips whose metadata
+// the state does not know (a clip whose media went and metadata failed
+// is completed), and deletes and replaces nothing: a node that handed
+// the room over adds the clips it finished after. Fetch downloads
 // such clips (media, then .json; both must be listed) for the node that
 // holds the room; a clip whose .json fails is not left as media alone,
 // and the next Fetch tries it again.

@@ -707,3 +707,23 @@ func TestLimits(t *testing.T) {
 	}
 	same(t, "fetched within limits", ids, []string{idA})
 }
+
+// A new clip whose metadata could not be put by a Push of only the new
+// (a node that handed the room over) is completed by the next one: its
+// media alone in the bucket is no clip.
+func TestOnlyNewRetry(t *testing.T) {
+	f := setup(t)
+	c, q, m, root := f.c, f.q, f.m, f.root
+	pull(t, m, root)
+	q.failing(func(method, name string) bool { return method == http.MethodPut && strings.HasSuffix(name, ".json") })
+	addClip(t, root, idA, ".webm")
+	if _, err := m.Push(context.Background(), room, root, true); err == nil {
+		t.Fatal("push with its metadata failing: no error")
+	}
+	q.failing(nil)
+	same(t, "push of only the new again", push(t, m, root, true), mirror.Result{Put: 1})
+	same(t, "bucket", objects(t, c), map[string]string{
+		"clips/" + idA + ".webm": "media of " + idA,
+		"clips/" + idA + ".json": `{"id":"` + idA + `"}`,
+	})
+}

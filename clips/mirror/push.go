@@ -15,9 +15,10 @@ import (
 // Push copies the room's local changes since the last Pull or Push to the
 // bucket: new and changed files are put (media, then clips' .json, then
 // played files), files gone locally are deleted (clips' .json, then media,
-// then played files). With onlyNew, only the clips whose id the state does
-// not know are put, and nothing is deleted or replaced. What failed is
-// returned, and tried again by the next Push. See the package doc.
+// then played files). With onlyNew, only the clips whose metadata the
+// state does not know are put, and nothing is deleted or replaced. What
+// failed is returned, and tried again by the next Push. See the package
+// doc.
 func (m *Mirror) Push(ctx context.Context, name string, root *os.Root, onlyNew bool) (Result, error) {
 	r, err := m.lock(name)
 	if err != nil {
@@ -31,7 +32,9 @@ func (m *Mirror) Push(ctx context.Context, name string, root *os.Root, onlyNew b
 	if err != nil {
 		return Result{}, err
 	}
-	known := r.ids()
+	// A clip is new until its metadata is in the bucket: one whose
+	// media went and metadata failed is completed.
+	described := r.described()
 	var res Result
 	var errs []error
 	for _, phase := range phases {
@@ -40,7 +43,7 @@ func (m *Mirror) Push(ctx context.Context, name string, root *os.Root, onlyNew b
 			switch s, ok := r.files[file]; {
 			case !phase(file), ok && s == local[file]:
 				continue // another phase's, or unchanged
-			case onlyNew && (id == "" || known[id]):
+			case onlyNew && (id == "" || described[id]):
 				continue // not a new clip
 			case isClipJSON(file) && !r.hasMedia(id):
 				continue // metadata never names media the bucket lacks
@@ -170,6 +173,18 @@ func (r *room) ids() map[string]bool {
 	for file := range r.files {
 		if id := clipID(file); id != "" {
 			ids[id] = true
+		}
+	}
+	return ids
+}
+
+// described returns the clip ids whose metadata the state names. Called
+// locked.
+func (r *room) described() map[string]bool {
+	ids := make(map[string]bool)
+	for file := range r.files {
+		if isClipJSON(file) {
+			ids[clipID(file)] = true
 		}
 	}
 	return ids
