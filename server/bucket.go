@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,8 +36,9 @@ const bucketTimeout = 2 * time.Minute
 //     holds (handed over by a drain while a recording ended) only adds
 //     its new clips;
 //   - a timer copies what changed besides (played files, a copy that
-//     failed) and takes in the clips other nodes added to the rooms held
-//     here since (run).
+//     failed, the new clips of a room no longer held here that a copy
+//     failed to put) and takes in the clips other nodes added to the
+//     rooms held here since (run).
 type clipBucket struct {
 	mirror  *mirror.Mirror
 	client  *objstore.Client
@@ -48,6 +51,12 @@ type clipBucket struct {
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+
+	mu sync.Mutex
+	// behind are the rooms not held here whose new clips a push failed
+	// to put (a drained node's late recordings): the timer, and close,
+	// try them again.
+	behind map[string]bool
 }
 
 // newClipBucket connects to the bucket of cfg.Storage (nil, nil when
@@ -152,8 +161,31 @@ func (b *clipBucket) push(room string, onlyNew bool) {
 	defer root.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), bucketTimeout)
 	defer cancel()
-	if _, err := b.mirror.Push(ctx, room, root, onlyNew); err != nil && !errors.Is(err, mirror.ErrNotPulled) {
+	_, err = b.mirror.Push(ctx, room, root, onlyNew)
+	if err != nil && !errors.Is(err, mirror.ErrNotPulled) {
 		b.log.Warn("cluster: copy a room's clips to the bucket; tried again later", "room", room, "err", err)
+	}
+	b.mu.Lock()
+	switch {
+	case err == nil:
+		delete(b.behind, room)
+	case onlyNew && !errors.Is(err, mirror.ErrNotPulled):
+		if b.behind == nil {
+			b.behind = make(map[string]bool)
+		}
+		b.behind[room] = true
+	}
+	b.mu.Unlock()
+}
+
+// retry pushes again the new clips of the rooms not held here that a
+// push failed to put.
+func (b *clipBucket) retry() {
+	b.mu.Lock()
+	rooms := slices.Sorted(maps.Keys(b.behind))
+	b.mu.Unlock()
+	for _, room := range rooms {
+		b.push(room, b.holds == nil || !b.holds(room))
 	}
 }
 
@@ -198,6 +230,7 @@ func (b *clipBucket) start(every time.Duration) {
 					b.push(room, false)
 					b.fetch(room)
 				}
+				b.retry()
 			}
 		}
 	})
@@ -216,6 +249,7 @@ func (b *clipBucket) close() {
 			b.push(room, false)
 		}
 	}
+	b.retry()
 	b.folders.Close()
 	b.client.Close()
 }

@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"parley/client"
+	"parley/clips"
+	"parley/clips/mirror"
 	"parley/configs"
+	"parley/internal/roomdir"
 	"parley/internal/s3test"
 	"parley/objstore"
 )
@@ -197,4 +202,76 @@ func TestClusterLostIdleRoom(t *testing.T) {
 		t.Error("the idle room has a lease again")
 	}
 	placedOn(t, nodes[0], "chat")
+}
+
+// failingPuts is a transport that fails every PUT while on.
+type failingPuts struct{ on atomic.Bool }
+
+func (f *failingPuts) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f.on.Load() && req.Method == http.MethodPut {
+		return nil, errors.New("the bucket is down")
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestBucketRetriesLateClips: a clip finished on a node that no longer
+// holds its room (a drain handed it over), whose copy to the bucket
+// failed, is copied by the next round of the timer.
+func TestBucketRetriesLateClips(t *testing.T) {
+	s3 := s3test.Start(t)
+	down := &failingPuts{}
+	client, err := objstore.New(objstore.Config{Endpoint: s3.Endpoint, Bucket: s3.Bucket, Region: s3.Region, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, PathStyle: true, Prefix: "parley", Transport: down})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(http.DefaultTransport.(*http.Transport).CloseIdleConnections)
+	room, err := configs.Preset(configs.MediaChat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room.Name = "chat"
+	dir := t.TempDir()
+	folders, err := roomdir.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer folders.Close()
+	store, err := clips.Open(folders, []configs.Room{room}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	own, err := roomdir.Open(dir) // the bucket's, closed by close
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &clipBucket{mirror: mirror.New(client, testLogger()), client: client, store: store, folders: own, log: testLogger(),
+		held: func() []string { return nil }, holds: func(string) bool { return false }}
+	store.SetNotify(b.before)
+	b.adopt("chat")
+	b.start(10 * time.Millisecond)
+	stopped := false
+	defer func() {
+		if !stopped {
+			b.close()
+		}
+	}()
+
+	down.on.Store(true)
+	p, err := store.Begin("chat", clips.Clip{Author: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.File().Write([]byte("media")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.Commit(time.Second, clips.KindAudio, "audio/webm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down.on.Store(false)
+	want := "clips/" + c.ID + ".json clips/" + c.ID + ".webm"
+	eventually(t, 0, "the late clip is in the bucket", func() bool { return bucketKeys(t, client, "chat") == want })
+	b.close()
+	stopped = true
 }
