@@ -275,3 +275,33 @@ func TestBucketRetriesLateClips(t *testing.T) {
 	b.close()
 	stopped = true
 }
+
+// TestBucketPlayedAtShutdown: who heard a clip live as it was recorded
+// (written to the room's played files at the store's next sweep or
+// close) is in the bucket once the node has stopped.
+func TestBucketPlayedAtShutdown(t *testing.T) {
+	nodes, bucket := startBucketCluster(t, 1)
+	placedOn(t, nodes[0], "chat")
+	p, err := nodes[0].store.Begin("chat", clips.Clip{Author: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener := clips.OwnerOf("bob's key")
+	p.HeardLive(func() []string { return []string{listener} })
+	if _, err := p.File().Write([]byte("media")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.Commit(time.Second, clips.KindAudio, "audio/webm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := nodes[0].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := "clips/" + c.ID + ".json clips/" + c.ID + ".webm played/" + listener + ".json"
+	if got := bucketKeys(t, bucket, "chat"); got != want {
+		t.Errorf("the bucket has %q after the node stopped, want %q", got, want)
+	}
+}

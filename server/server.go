@@ -531,8 +531,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.roomFiles.mu.Unlock()
 		// The hub first: sessions that record store their clips.
 		errHub := s.hub.Shutdown(ctx)
-		// The rooms' last changes to the bucket, while this node still
-		// holds them.
+		// The clip store next: it writes the rooms' played files as it
+		// closes.
+		errStore := s.store.Close()
+		// The rooms' last changes to the bucket, played files included,
+		// while this node still holds them.
 		if s.bucket != nil {
 			s.bucket.close()
 		}
@@ -543,7 +546,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.proxyTransport.CloseIdleConnections()
 		}
 		s.checks.Close()
-		errStore := s.store.Close()
 		if s.chatFiles != nil {
 			errStore = errors.Join(errStore, s.chatFiles.Close())
 		}
