@@ -204,6 +204,25 @@ func TestClusterLostIdleRoom(t *testing.T) {
 	placedOn(t, nodes[0], "chat")
 }
 
+// recordClip records a clip of ann's in room chat of store, heard live
+// by the owners heard.
+func recordClip(t *testing.T, store *clips.Store, heard []string) clips.Clip {
+	t.Helper()
+	p, err := store.Begin("chat", clips.Clip{Author: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.HeardLive(func() []string { return heard })
+	if _, err := p.File().Write([]byte("media")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.Commit(time.Second, clips.KindAudio, "audio/webm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // failingPuts is a transport that fails every PUT while on.
 type failingPuts struct{ on atomic.Bool }
 
@@ -258,17 +277,7 @@ func TestBucketRetriesLateClips(t *testing.T) {
 	}()
 
 	down.on.Store(true)
-	p, err := store.Begin("chat", clips.Clip{Author: "ann"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.File().Write([]byte("media")); err != nil {
-		t.Fatal(err)
-	}
-	c, err := p.Commit(time.Second, clips.KindAudio, "audio/webm")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := recordClip(t, store, nil)
 	down.on.Store(false)
 	want := "clips/" + c.ID + ".json clips/" + c.ID + ".webm"
 	eventually(t, 0, "the late clip is in the bucket", func() bool { return bucketKeys(t, client, "chat") == want })
@@ -282,19 +291,8 @@ func TestBucketRetriesLateClips(t *testing.T) {
 func TestBucketPlayedAtShutdown(t *testing.T) {
 	nodes, bucket := startBucketCluster(t, 1)
 	placedOn(t, nodes[0], "chat")
-	p, err := nodes[0].store.Begin("chat", clips.Clip{Author: "ann"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	listener := clips.OwnerOf("bob's key")
-	p.HeardLive(func() []string { return []string{listener} })
-	if _, err := p.File().Write([]byte("media")); err != nil {
-		t.Fatal(err)
-	}
-	c, err := p.Commit(time.Second, clips.KindAudio, "audio/webm")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := recordClip(t, nodes[0].store, []string{listener})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := nodes[0].Shutdown(ctx); err != nil {

@@ -362,6 +362,19 @@ func TestPushFailures(t *testing.T) {
 	q.take()
 	same(t, "push again", push(t, m, root, false), mirror.Result{Deleted: 2})
 	same(t, "requests of the retry", q.take(), []string{"DELETE clips/" + idA + ".json", "DELETE clips/" + idA + ".webm"})
+
+	// A new clip whose metadata could not be put by a Push of only the
+	// new (a node that handed the room over) is completed by the next
+	// one: its media alone in the bucket is no clip.
+	q.failing(func(method, name string) bool { return method == http.MethodPut && strings.HasSuffix(name, ".json") })
+	addClip(t, root, idB, ".webm")
+	if _, err := m.Push(context.Background(), room, root, true); err == nil {
+		t.Fatal("push of only the new with its metadata failing: no error")
+	}
+	q.failing(nil)
+	q.take()
+	same(t, "push of only the new again", push(t, m, root, true), mirror.Result{Put: 1})
+	same(t, "requests of the retry of only the new", q.take(), []string{"PUT clips/" + idB + ".json"})
 }
 
 func TestPullStaleLocal(t *testing.T) {
@@ -706,24 +719,4 @@ func TestLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(t, "fetched within limits", ids, []string{idA})
-}
-
-// A new clip whose metadata could not be put by a Push of only the new
-// (a node that handed the room over) is completed by the next one: its
-// media alone in the bucket is no clip.
-func TestOnlyNewRetry(t *testing.T) {
-	f := setup(t)
-	c, q, m, root := f.c, f.q, f.m, f.root
-	pull(t, m, root)
-	q.failing(func(method, name string) bool { return method == http.MethodPut && strings.HasSuffix(name, ".json") })
-	addClip(t, root, idA, ".webm")
-	if _, err := m.Push(context.Background(), room, root, true); err == nil {
-		t.Fatal("push with its metadata failing: no error")
-	}
-	q.failing(nil)
-	same(t, "push of only the new again", push(t, m, root, true), mirror.Result{Put: 1})
-	same(t, "bucket", objects(t, c), map[string]string{
-		"clips/" + idA + ".webm": "media of " + idA,
-		"clips/" + idA + ".json": `{"id":"` + idA + `"}`,
-	})
 }
