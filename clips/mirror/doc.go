@@ -69,9 +69,9 @@
 // than its kind may be (MaxObjectSize for media, 1 MiB for .json): such
 // a too large object is neither read nor a reason to remove the local
 // file. Pull takes the newest clips, then the played files, that fit
-// Limits (what the room may keep) and leaves the others alone, as it
-// does media without metadata and metadata without media; Fetch takes
-// what fits: a bucket cannot fill the node's disk.
+// Limits (what the room may keep): the other clips are evicted, as the
+// room would (the next Push deletes them), the other played files left
+// alone; Fetch takes what fits: a bucket cannot fill the node's disk.
 // A download whose size differs from the listing fails for that file and
 // leaves nothing behind. A truncated listing fails Pull, which deletes
 // nothing from a partial view.

@@ -84,8 +84,9 @@ type Limits struct {
 	// Bytes bounds the files one call downloads (or finds alike),
 	// media, metadata and played files, as the room's max_room_bytes
 	// bounds its clips: Pull takes the newest clips that fit, then the
-	// played files that fit, and leaves the others alone; Fetch leaves
-	// the clips that do not fit for a later call. Zero bounds nothing; a
+	// played files that fit; the other clips are evicted as the room
+	// would (the next Push deletes them), the other played files left
+	// alone. Fetch leaves the clips that do not fit for a later call. Zero bounds nothing; a
 	// negative value lets nothing through.
 	Bytes int64
 }

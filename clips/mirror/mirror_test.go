@@ -676,8 +676,8 @@ func TestPullDuringAPut(t *testing.T) {
 
 // A bucket cannot put more on the node's disk than Limits allow: Pull
 // takes the newest clips that fit, then the played files that fit, and
-// leaves the others in the bucket, untouched; Fetch takes what fits, and
-// the rest later.
+// the other clips are evicted as the room would; Fetch takes what fits,
+// and the rest later.
 func TestLimits(t *testing.T) {
 	f := setup(t)
 	c, m, root := f.c, f.m, f.root
@@ -703,14 +703,24 @@ func TestLimits(t *testing.T) {
 	same(t, "pull within limits", res, mirror.Result{Fetched: 4})
 	same(t, "folder within limits", slices.Sorted(maps.Keys(files(t, other))), []string{
 		"clips/" + idB + ".json", "clips/" + idB + ".webm", "clips/" + idC + ".json", "clips/" + idC + ".webm"})
-	same(t, "push after a pull within limits", push(t, m2, other, false), mirror.Result{})
+	// The clips that did not fit are evicted, as the room would: Fetch
+	// does not take them, the next Push deletes them.
+	ids, _, err := m2.Fetch(ctx, room, other, lim)
+	if err != nil || len(ids) != 0 {
+		t.Fatalf("fetch after a pull within limits: %v %v", ids, err)
+	}
+	same(t, "push after a pull within limits", push(t, m2, other, false), mirror.Result{Deleted: 4})
+	for _, id := range []string{idA, idD} {
+		delete(bucket, "clips/"+id+".webm")
+		delete(bucket, "clips/"+id+".json")
+	}
 	same(t, "bucket after a pull within limits", objects(t, c), bucket)
 
 	// New clips: Fetch takes what fits, and nothing with no room at all.
-	removeClip(t, other, idB, ".webm")
-	removeClip(t, other, idC, ".webm")
-	push(t, m2, other, false)
-	ids, _, err := m2.Fetch(ctx, room, other, mirror.Limits{Bytes: -1})
+	idE := "0190000000005" + "eeeeeeeeeeeeeeee"
+	addClip(t, root, idE, ".webm")
+	push(t, m, root, true)
+	ids, _, err = m2.Fetch(ctx, room, other, mirror.Limits{Bytes: -1})
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("fetch with no room: %v %v", ids, err)
 	}
@@ -718,5 +728,5 @@ func TestLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "fetched within limits", ids, []string{idA})
+	same(t, "fetched within limits", ids, []string{idE})
 }

@@ -49,8 +49,12 @@ func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root, lim Limit
 	// listed is a clip that another node is putting (or deleting): it is
 	// left alone, for Fetch to take once the clip is whole, as is
 	// metadata without media. So are the files that do not fit lim:
-	// the clips, newest first, then the played files.
+	// the clips, newest first, then the played files. A clip that does
+	// not fit is one the room would evict: it goes in the state as a
+	// file that is not local, which the next Push deletes, and Fetch
+	// does not take it in (to evict a newer one).
 	failed := make(map[string]bool) // clip ids
+	var evicted []string
 	var used int64
 	newest := sorted(l.objects)
 	slices.Reverse(newest) // ids begin with their time
@@ -69,8 +73,13 @@ func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root, lim Limit
 		case !media:
 			failed[id] = true // metadata without media
 		case !lim.fits(&used, size):
-			m.log.Warn("mirror: a clip in the bucket does not fit the room's bytes; left there", "room", name, "clip", id, "max", lim.Bytes)
+			m.log.Warn("mirror: a clip in the bucket does not fit the room's bytes: evicted", "room", name, "clip", id, "max", lim.Bytes)
 			failed[id] = true
+			for _, ext := range []string{".json", ".webm", ".ogg"} {
+				if l.has(id + ext) {
+					evicted = append(evicted, "clips/"+id+ext)
+				}
+			}
 		}
 	}
 	for file := range l.objects {
@@ -108,6 +117,11 @@ func (m *Mirror) Pull(ctx context.Context, name string, root *os.Root, lim Limit
 			if done[i].fetched {
 				res.Fetched++
 			}
+		}
+	}
+	for _, file := range evicted {
+		if _, ok := r.files[file]; !ok {
+			r.files[file] = stamp{size: -1} // no local file has it
 		}
 	}
 	for _, file := range sorted(local) {
