@@ -303,3 +303,32 @@ func TestBucketPlayedAtShutdown(t *testing.T) {
 		t.Errorf("the bucket has %q after the node stopped, want %q", got, want)
 	}
 }
+
+// TestBucketChangeWhereUnknown: with a bucket, a change to a room's clips
+// sent to a node that cannot tell where the room lives (Redis answers
+// with an error) is refused, not made on that node's copy, where it
+// would not reach the room's clips; reading is served there.
+func TestBucketChangeWhereUnknown(t *testing.T) {
+	nodes, _ := startBucketCluster(t, 1)
+	opts, err := redis.ParseURL(nodes[0].cfg.Cluster.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opts)
+	defer rc.Close()
+	// Not a lease: reading it fails.
+	if err := rc.HSet(context.Background(), "parley:room:chat", "not", "a lease").Err(); err != nil {
+		t.Fatal(err)
+	}
+	media, err := os.ReadFile("testdata/mediarecorder-opus.webm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := nodes[0].fetch(t, "POST", "/api/rooms/chat/clips", "", bytes.NewReader(media))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("an upload where the room's home is unknown: %s, want 503 with Retry-After", resp.Status)
+	}
+	if resp, _ := nodes[0].fetch(t, "GET", "/api/rooms/chat", "", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("the room's details where its home is unknown: %s, want 200", resp.Status)
+	}
+}

@@ -142,7 +142,9 @@ var ownHeaders = []string{"Strict-Transport-Security", "X-Content-Type-Options",
 // Content-Security-Policy. A room that lives nowhere (no lease), or whose
 // home is unknown (Redis does not answer), is served here; with a bucket
 // (storage.s3_*) a room that lives nowhere is placed first, as a join
-// places it, so that the node that serves it has its clips.
+// places it, so that the node that serves it has its clips, and a change
+// (upload, delete, publish) to a room whose home is unknown is refused
+// with 503, as a join is.
 func (s *Server) roomAPI(next http.Handler) http.Handler {
 	if s.cluster == nil {
 		return next
@@ -194,6 +196,15 @@ func (s *Server) roomAPI(next http.Handler) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), placeTimeout)
 		owner, err := where(ctx, room)
 		cancel()
+		if err != nil && s.bucket != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// A change made here, on a node that may not hold the room,
+			// would not reach the room's clips: a deletion or a publish
+			// undone, an upload kept on this disk only.
+			s.log.Warn("cluster: where the room lives is unknown: a change refused", "room", room, "path", r.URL.Path, "err", err)
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "the server cannot tell where the room lives now; try again", http.StatusServiceUnavailable)
+			return
+		}
 		if err != nil {
 			s.log.Warn("cluster: where the room lives is unknown: served here", "room", room, "err", err)
 		}
