@@ -168,6 +168,19 @@ func TestClusterClipsInBucket(t *testing.T) {
 	}
 }
 
+// redisOf is a client of the Redis of node s's cluster, closed at the
+// test's end.
+func redisOf(t *testing.T, s *testServer) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(s.cfg.Cluster.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opts)
+	t.Cleanup(func() { rc.Close() })
+	return rc
+}
+
 // TestClusterLostIdleRoom: a room that nobody is in here, whose lease
 // this node finds lost (Redis lost its keys), is not taken up again on
 // the heartbeat (a Pull there would hold up the renewal of every other
@@ -175,12 +188,7 @@ func TestClusterClipsInBucket(t *testing.T) {
 func TestClusterLostIdleRoom(t *testing.T) {
 	nodes, _ := startBucketCluster(t, 1)
 	placedOn(t, nodes[0], "chat")
-	opts, err := redis.ParseURL(nodes[0].cfg.Cluster.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opts)
-	defer rc.Close()
+	rc := redisOf(t, nodes[0])
 	ctx := context.Background()
 	if err := rc.Del(ctx, "parley:room:chat").Err(); err != nil {
 		t.Fatal(err)
@@ -310,12 +318,7 @@ func TestBucketPlayedAtShutdown(t *testing.T) {
 // would not reach the room's clips; reading is served there.
 func TestBucketChangeWhereUnknown(t *testing.T) {
 	nodes, _ := startBucketCluster(t, 1)
-	opts, err := redis.ParseURL(nodes[0].cfg.Cluster.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opts)
-	defer rc.Close()
+	rc := redisOf(t, nodes[0])
 	// Not a lease: reading it fails.
 	if err := rc.HSet(context.Background(), "parley:room:chat", "not", "a lease").Err(); err != nil {
 		t.Fatal(err)
