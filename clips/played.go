@@ -165,6 +165,18 @@ func (s *Store) MarkPlayed(roomName, id, owner string) error {
 	return nil
 }
 
+// SavePlayed writes the room's played files that are out of date now,
+// rather than at the next sweep: in a cluster, before the room's files
+// are copied to the bucket for another node.
+func (s *Store) SavePlayed(roomName string) error {
+	r, err := s.room(roomName)
+	if err != nil {
+		return err
+	}
+	r.savePlayed("")
+	return nil
+}
+
 // playedName is the file of an owner's played clips.
 func playedName(owner string) string { return "played/" + owner + ".json" }
 

@@ -473,3 +473,35 @@ func TestPlayedOverHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestSavePlayed: the marks of those who heard a clip live are written
+// at the next sweep, or at once by SavePlayed.
+func TestSavePlayed(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, []configs.Room{testRoom(t, "r", nil)})
+	ann, bob := OwnerOf("ann's key, 22 chars or more"), OwnerOf("bob's key, 22 chars or more")
+	p, err := s.Begin("r", Clip{Author: "ann", Owner: ann})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.HeardLive(func() []string { return []string{bob} })
+	if _, err := p.File().Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Commit(time.Second, KindAudio, `audio/webm; codecs="opus"`); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "rooms", "r", "played", bob+".json")
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("the mark was written before a sweep or SavePlayed; the test shows nothing")
+	}
+	if err := s.SavePlayed("r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Errorf("after SavePlayed: %v", err)
+	}
+	if err := s.SavePlayed("nope"); !errors.Is(err, ErrUnknownRoom) {
+		t.Errorf("SavePlayed of an unknown room: %v", err)
+	}
+}

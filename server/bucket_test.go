@@ -335,3 +335,24 @@ func TestBucketChangeWhereUnknown(t *testing.T) {
 		t.Errorf("the room's details where its home is unknown: %s, want 200", resp.Status)
 	}
 }
+
+// TestBucketPlayedAtDrain: who heard a clip live is in the bucket when a
+// draining node hands the room over, for the node that takes it.
+func TestBucketPlayedAtDrain(t *testing.T) {
+	nodes, bucket := startBucketCluster(t, 2)
+	_, _, at := joinCluster(t, nodes[0], "chat", "ann", client.Options{})
+	if at != nodes[0].wsURL() {
+		t.Fatalf("ann joined at %s, want node 0", at)
+	}
+	listener := clips.OwnerOf("bob's key")
+	c := recordClip(t, nodes[0].store, []string{listener})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := nodes[0].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := "clips/" + c.ID + ".json clips/" + c.ID + ".webm played/" + listener + ".json"
+	if got := bucketKeys(t, bucket, "chat"); got != want {
+		t.Errorf("the bucket has %q once the room was handed over, want %q", got, want)
+	}
+}

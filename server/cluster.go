@@ -267,11 +267,12 @@ func (a *adminAPI) adminCluster(w http.ResponseWriter, r *http.Request, _ string
 // are stored here as they leave. Rooms that no other node can take stop
 // with the server.
 func (s *Server) drain(ctx context.Context) {
-	// The rooms' clips as they are to the bucket first, for the nodes
-	// that take them; what changes after (a recording that ends as its
+	// The rooms' clips and played files as they are to the bucket
+	// first, for the nodes that take them; what changes after (a recording that ends as its
 	// member leaves) is added by the clip store's events.
 	if s.bucket != nil {
 		for _, room := range s.cluster.Owned() {
+			_ = s.store.SavePlayed(room) // the marks of those who heard a clip live
 			s.bucket.push(room, false)
 		}
 	}
