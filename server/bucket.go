@@ -97,9 +97,9 @@ func newClipBucket(cfg configs.Server, store *clips.Store, log *slog.Logger) (*c
 }
 
 // adopt makes the room's clip folder the bucket's copy and has the store
-// read it again (nobody is in the room here yet). If the bucket cannot be read, the room keeps the clips
-// this node's folder has, and its changes are not copied until it comes
-// here again (logged).
+// read it again (nobody is in the room here yet). If the bucket cannot
+// be read, the room keeps the clips this node's folder has, and its
+// changes are not copied until it comes here again (logged).
 func (b *clipBucket) adopt(room string) {
 	// A room that comes back to this node while its members are still
 	// here (its lease lost in a Redis outage and placed here again):
