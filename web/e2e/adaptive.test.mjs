@@ -300,7 +300,10 @@ test('a subscriber on a 500 kbit/s link keeps a smaller picture moving while ano
     // not fit, the smallest does, its keyframes included (the SFU does
     // not pace: a keyframe larger than the link's queue loses packets).
     link.shape('500kbit');
-    const C = await join(far, server.url, 'weak', 'cat');
+    // Cat's page is as large: her tile too wants the largest layer, so
+    // that she has a larger one to climb to once the link is free, also
+    // when the middle layer fits the weak link.
+    const C = await join(far, server.url, 'weak', 'cat', { viewport: { width: 1920, height: 1080 } });
     pages.push(A, B, C);
     await untilWidths(A, B, 'ann sends two layers or more, each its size', (s) => new Set(s).size >= 2);
 
