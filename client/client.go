@@ -124,6 +124,9 @@ type Options struct {
 	NoReplayProtection bool
 }
 
+// errClosed: the client has been closed.
+var errClosed = errors.New("client closed")
+
 // Client is one connected client.
 type Client struct {
 	opts Options
@@ -132,8 +135,15 @@ type Client struct {
 
 	writeMu sync.Mutex
 
+	// neg is held while a connection makes or takes a description, and
+	// while Close closes the connections: Pion's ICE gatherer, closed
+	// before it has made its agent, makes one later if a negotiation
+	// still running asks for it, and nothing ever closes that agent.
+	neg sync.Mutex
+
 	mu        sync.Mutex
 	pub, sub  *webrtc.PeerConnection
+	closed    bool // by Close: no connection is made after it
 	pubReady  bool // the publish offer has been sent, candidates may follow
 	subReady  bool
 	pending   map[string][]webrtc.ICECandidateInit
@@ -454,6 +464,10 @@ func (c *Client) PublishScreen(ctx context.Context, track webrtc.TrackLocal) (*w
 // all as encodings of the first one's.
 func (c *Client) publish(ctx context.Context, screen, simulcast bool, tracks []webrtc.TrackLocal) ([]*webrtc.RTPSender, error) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errClosed
+	}
 	if c.pub == nil {
 		pc, err := c.api.NewPeerConnection(c.config())
 		if err != nil {
@@ -485,11 +499,8 @@ func (c *Client) publish(ctx context.Context, screen, simulcast bool, tracks []w
 			c.mu.Unlock()
 		}
 	}
-	offer, err := pc.CreateOffer(nil)
+	offer, err := c.describe(pc, func() (webrtc.SessionDescription, error) { return pc.CreateOffer(nil) })
 	if err != nil {
-		return nil, err
-	}
-	if err := pc.SetLocalDescription(offer); err != nil {
 		return nil, err
 	}
 	sdp := offer.SDP
@@ -539,6 +550,10 @@ func (c *Client) Offers() int {
 
 func (c *Client) handleOffer(sdp string) error {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errClosed
+	}
 	if c.sub == nil {
 		pc, err := c.api.NewPeerConnection(c.config())
 		if err != nil {
@@ -553,14 +568,13 @@ func (c *Client) handleOffer(sdp string) error {
 	}
 	pc := c.sub
 	c.mu.Unlock()
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-		return err
-	}
-	answer, err := pc.CreateAnswer(nil)
+	answer, err := c.describe(pc, func() (webrtc.SessionDescription, error) {
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+			return webrtc.SessionDescription{}, err
+		}
+		return pc.CreateAnswer(nil)
+	})
 	if err != nil {
-		return err
-	}
-	if err := pc.SetLocalDescription(answer); err != nil {
 		return err
 	}
 	if err := c.Send(map[string]string{"type": "answer", "pc": "subscribe", "sdp": answer.SDP}); err != nil {
@@ -571,6 +585,18 @@ func (c *Client) handleOffer(sdp string) error {
 	c.mu.Unlock()
 	c.ready("subscribe")
 	return nil
+}
+
+// describe makes a local description with build and sets it on pc, under
+// neg.
+func (c *Client) describe(pc *webrtc.PeerConnection, build func() (webrtc.SessionDescription, error)) (webrtc.SessionDescription, error) {
+	c.neg.Lock()
+	defer c.neg.Unlock()
+	desc, err := build()
+	if err != nil {
+		return desc, err
+	}
+	return desc, pc.SetLocalDescription(desc)
 }
 
 // trickle sends the connection's candidates as they are found, but only
@@ -619,7 +645,10 @@ func (c *Client) Close() {
 	case <-time.After(2 * time.Second):
 	}
 	_ = c.ws.Close()
+	c.neg.Lock()
+	defer c.neg.Unlock()
 	c.mu.Lock()
+	c.closed = true
 	pub, sub := c.pub, c.sub
 	c.mu.Unlock()
 	if pub != nil {

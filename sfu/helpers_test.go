@@ -309,6 +309,12 @@ type testClient struct {
 	quit chan struct{}
 	wg   sync.WaitGroup // the worker, the sender, the readers
 
+	// neg is held while answer negotiates the subscribe connection and
+	// while close closes the connections. Pion's ICE gatherer, closed
+	// before it has made its agent, makes one later if a negotiation
+	// still running asks for it, and nothing ever closes that agent.
+	neg sync.Mutex
+
 	mu       sync.Mutex
 	closed   bool
 	pub      *webrtc.PeerConnection
@@ -389,11 +395,13 @@ func (c *testClient) close() {
 	pcs := append(c.old, c.pub, c.sub)
 	c.mu.Unlock()
 	close(c.quit)
+	c.neg.Lock()
 	for _, pc := range pcs {
 		if pc != nil {
 			_ = pc.Close()
 		}
 	}
+	c.neg.Unlock()
 	c.wg.Wait()
 }
 
@@ -450,6 +458,8 @@ func (c *testClient) fail(format string, args ...any) {
 
 // answer answers a subscribe offer, on a new connection if there is none.
 func (c *testClient) answer(offer string) {
+	c.neg.Lock()
+	defer c.neg.Unlock()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
