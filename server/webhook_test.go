@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,7 +65,8 @@ func startHookReceiver(t *testing.T, secret string) *hookReceiver {
 
 // TestWebhooks: a room's events reach a webhook signed and in the order
 // they happened, though the receiver refuses them at first and parley
-// restarts in between: what waited is delivered by the next start.
+// restarts in between: what waited is delivered by the next start. A
+// published clip that its owner deletes is told as clip.deleted.
 func TestWebhooks(t *testing.T) {
 	const secret = "webhook-test-secret-0123"
 	rcv := startHookReceiver(t, secret)
@@ -84,6 +86,9 @@ func TestWebhooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	clip := srv.upload(t, "/api/rooms/chat/clips", j.OwnerKey, "audio/webm", media)
+	if resp, body := srv.fetch(t, "DELETE", "/api/rooms/chat/clips/"+clip.ID, j.OwnerKey, nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("the owner deletes the clip: %s %s", resp.Status, body)
+	}
 	bob.Close()
 	eventually(t, 0, "bob has left", func() bool {
 		for _, r := range srv.Rooms() {
@@ -109,7 +114,7 @@ func TestWebhooks(t *testing.T) {
 	rcv.mu.Unlock()
 	startServer(t, configure)
 	want := []string{"room.started ann", "participant.joined ann", "participant.joined bob", "clip.published ann",
-		"participant.left bob", "participant.left ann", "room.finished ann"}
+		"clip.deleted ann deleted", "participant.left bob", "participant.left ann", "room.finished ann"}
 	var got []string
 	eventually(t, 0, "every event delivered", func() bool {
 		rcv.mu.Lock()
@@ -119,14 +124,16 @@ func TestWebhooks(t *testing.T) {
 			var d struct {
 				Participant struct{ Name string }
 				Clip        struct{ ID, Author string }
+				Reason      string
 			}
 			b, _ := json.Marshal(ev.Data)
 			_ = json.Unmarshal(b, &d)
 			who := d.Participant.Name
-			if ev.Type == "clip.published" {
-				who = d.Clip.Author
+			switch ev.Type {
+			case "clip.published", "clip.deleted":
+				who = strings.TrimSpace(d.Clip.Author + " " + d.Reason)
 				if d.Clip.ID != clip.ID {
-					t.Errorf("clip.published names clip %q, want %q", d.Clip.ID, clip.ID)
+					t.Errorf("%s names clip %q, want %q", ev.Type, d.Clip.ID, clip.ID)
 				}
 			}
 			if ev.Room != "chat" {
