@@ -22,16 +22,11 @@ check:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-# The tests that measure a shaped link in real time skip themselves under
-# the race detector and run again here without it, one package at a time.
-# A failing one gets one more run, saying so: they measure a real link in
-# real time, and the estimator reads a busy machine's delays as the link's
-# (docs/performance.md, "Constrained subscribers").
-SHAPED_TESTS = TestCongestionConstrainedSubscriber|TestConstrained
+# The shaped-link tests run again without the race detector
+# (scripts/shaped-tests.sh says why).
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -p 1 -timeout 10m -run '^($(SHAPED_TESTS))$$' -v ./sfu ./cmd/parley-bench || \
-		{ echo "shaped-link tests: one more run"; $(GO) test -count=1 -p 1 -timeout 10m -run '^($(SHAPED_TESTS))$$' -v ./sfu ./cmd/parley-bench; }
+	GO=$(GO) ./scripts/shaped-tests.sh
 
 # Each fuzz target for FUZZTIME inputs (a count, not a duration: a timed
 # run can end with a spurious "context deadline exceeded" while the engine
