@@ -19,6 +19,7 @@ import (
 	"parley/access"
 	"parley/client"
 	"parley/configs"
+	"parley/internal/leakcheck"
 	"parley/internal/testmedia"
 )
 
@@ -240,10 +241,14 @@ func withFrag(answer, frag string) string {
 	return strings.Join(out, "\r\n")
 }
 
+// viewerGoroutines are the functions a WHEP viewer's goroutines run in
+// (see sfu.Viewer): its streams' RTCP readers, its congestion control.
+var viewerGoroutines = []string{"parley/sfu.(*viewTrack).readRTCP", "parley/sfu.(*Viewer)."}
+
 // TestWHEP: OBS publishes over WHIP and a player watches over WHEP: the
 // player receives Opus and VP8 that decode cleanly; an ICE restart over
 // PATCH keeps the media going; the room's members are told how many
-// watch; DELETE ends the viewer.
+// watch; DELETE ends the viewer, whose goroutines end with it.
 func TestWHEP(t *testing.T) {
 	srv := startServer(t, nil)
 	member, _ := srv.join(t, "live", "ann", client.Options{})
@@ -277,6 +282,9 @@ func TestWHEP(t *testing.T) {
 	<-done
 	srv.fetch(t, "DELETE", whip, "", nil)
 
+	if n := len(leakcheck.Running(viewerGoroutines...)); n < 3 {
+		t.Errorf("%d of the viewer's goroutines run, want its two RTCP readers and its congestion control", n)
+	}
 	resp, _ := srv.fetch(t, "DELETE", w.loc, "", nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("DELETE %s: %s", w.loc, resp.Status)
@@ -285,6 +293,10 @@ func TestWHEP(t *testing.T) {
 		t.Fatalf("the room was not told the viewer left: %v %s", err, m.Raw)
 	}
 	eventually(t, 5*time.Second, "no viewer left", func() bool { return srv.engine.Stats().Viewers == 0 })
+	// DELETE freed the viewer while the server runs, not its shutdown.
+	// (Viewers have no socket of their own: they share the media
+	// engine's.)
+	eventually(t, 5*time.Second, "none of the viewer's goroutines runs", func() bool { return len(leakcheck.Running(viewerGoroutines...)) == 0 })
 	if resp, _ := srv.fetch(t, "DELETE", w.loc, "", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("second DELETE: %s", resp.Status)
 	}

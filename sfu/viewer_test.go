@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -305,4 +306,77 @@ func TestViewerRefusals(t *testing.T) {
 	if _, _, err := room.View("v3", sdp, ViewOptions{}); err == nil {
 		t.Error("a closed room took a viewer")
 	}
+}
+
+// viewerGoroutines are the functions that run on the goroutines a Viewer
+// starts: the RTCP readers of its streams and its congestion control's
+// run (with its sender reports).
+var viewerGoroutines = []string{
+	"parley/sfu.(*viewTrack).readRTCP",
+	"parley/sfu.(*Viewer).startGoroutines.func",
+	"parley/sfu.(*Viewer).failed",
+}
+
+// TestViewerCloseFreesEverything: a viewer that leaves while its
+// publisher goes on leaves nothing behind: none of its goroutines runs,
+// the media goroutines (the SFU's and Pion's, the test client's
+// included) are back to what they were before it came, and neither the
+// room nor the engine counts it. Viewers have no socket of their own:
+// the engine's connections, viewers' as participants', all share its
+// one UDP socket (and TCP listener), so there is no per-viewer socket to
+// close; the client's own sockets are closed with its connection, which
+// the count of the process's files checks.
+func TestViewerCloseFreesEverything(t *testing.T) {
+	e := newTestEngine(t, false)
+	room := newTestRoom(t, e, RoomOptions{Live: true, AllowVideo: true})
+	a := join(t, room, "a")
+	publishTagged(a, 'A', true)
+	ua, uv := upOf(t, a.p, webrtc.RTPCodecTypeAudio), upOf(t, a.p, webrtc.RTPCodecTypeVideo)
+	eventually(t, "a's media flows", func() bool { return ua.Packets() >= 20 && uv.Packets() >= 20 })
+	before, files := len(mediaGoroutines()), openFiles(t)
+
+	tv := view(t, room, "v1", ViewOptions{}, webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo)
+	tv.waitTag(webrtc.RTPCodecTypeAudio, 'A', 20)
+	tv.waitTag(webrtc.RTPCodecTypeVideo, 'A', 20)
+	if n := len(mediaGoroutines()); n <= before {
+		t.Fatalf("%d media goroutines with a viewer, %d without: the count does not see it", n, before)
+	}
+	if n := len(ownedRunning(viewerGoroutines)); n < 3 {
+		t.Fatalf("%d of the viewer's goroutines run, want its two RTCP readers and its congestion control", n)
+	}
+	if n := openFiles(t); n <= files {
+		t.Fatalf("%d open files with a viewer, %d without: the count does not see its client's sockets", n, files)
+	}
+	if room.Viewers() != 1 || e.Stats().Viewers != 1 {
+		t.Fatalf("the room counts %d viewers, the engine %d", room.Viewers(), e.Stats().Viewers)
+	}
+
+	tv.close() // Viewer.Close, then the client's connection
+	if left := ownedRunning(viewerGoroutines); len(left) > 0 {
+		t.Errorf("running after Viewer.Close:\n%s", strings.Join(left, "\n\n"))
+	}
+	eventually(t, "the media goroutines are back to their count before the viewer", func() bool {
+		return len(mediaGoroutines()) <= before
+	})
+	eventually(t, "the open files are back to their count before the viewer", func() bool { return openFiles(t) <= files })
+	if n := room.Viewers(); n != 0 {
+		t.Errorf("the room counts %d viewers after Close", n)
+	}
+	if n := e.Stats().Viewers; n != 0 {
+		t.Errorf("Stats().Viewers = %d after Close", n)
+	}
+	// The publisher goes on.
+	from := ua.Packets()
+	eventually(t, "a's audio goes on", func() bool { return ua.Packets() >= from+10 })
+}
+
+// openFiles counts the process's open file descriptors (sockets
+// included).
+func openFiles(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("count the open files: %v", err)
+	}
+	return len(fds)
 }

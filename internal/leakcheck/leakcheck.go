@@ -67,6 +67,34 @@ func check(t testing.TB, within time.Duration) {
 	})
 }
 
+// Running returns the stacks of the goroutines, other than the caller's,
+// that are in one of fns now: a goroutine is if one of its frames is
+// in a function whose full name begins with one of fns (so
+// "pkg.(*T).Method" names a method and the closures in it, "pkg.(*T)."
+// all of T's methods). A goroutine only started by one of them is not.
+// A test checks with it that what an owner started has ended.
+func Running(fns ...string) []string {
+	var out []string
+	for _, g := range goroutines()[1:] { // the first is the caller's
+		if g.in(fns) {
+			out = append(out, g.stack)
+		}
+	}
+	return out
+}
+
+// in tells whether one of g's frames is in one of fns (see Running).
+func (g goroutine) in(fns []string) bool {
+	for _, l := range strings.Split(g.stack, "\n") {
+		for _, f := range fns {
+			if strings.HasPrefix(l, f) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // goroutine is one goroutine of a runtime.Stack dump.
 type goroutine struct {
 	id    uint64

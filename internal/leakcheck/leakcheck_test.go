@@ -80,6 +80,34 @@ func TestLeak(t *testing.T) {
 	}
 }
 
+// TestRunning: Running finds a goroutine by a function it is in, not by
+// the function that started it, until it ends.
+func TestRunning(t *testing.T) {
+	const fn = "parley/internal/leakcheck.parked"
+	if got := Running(fn); len(got) != 0 {
+		t.Fatalf("running before it started: %q", got)
+	}
+	running, release, ended := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go parked(running, release, ended)
+	<-running
+	if got := Running(fn); len(got) != 1 || !strings.Contains(got[0], "leakcheck.parked(") {
+		close(release)
+		t.Fatalf("Running(%s) = %q, want the parked goroutine", fn, got)
+	}
+	if got := Running("parley/internal/leakcheck.TestRunning"); len(got) != 0 {
+		t.Errorf("a goroutine started by the test counts as the test's, or the caller's own does: %q", got)
+	}
+	close(release)
+	<-ended
+	deadline := time.Now().Add(wait)
+	for len(Running(fn)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the parked goroutine still runs after it ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestParse(t *testing.T) {
 	dump := "goroutine 7 [running]:\nmain.f()\n\t/a.go:3 +0x1\n\n" +
 		"goroutine 12 [chan receive, 2 minutes]:\nos/signal.loop()\n\t/b.go:5 +0x2\ncreated by os/signal.Notify.func1.1 in goroutine 1\n\n" +
