@@ -232,3 +232,28 @@ func TestClientErrorMetrics(t *testing.T) {
 		t.Error("a report of an unknown kind has a metric")
 	}
 }
+
+// TestMetricsViewers: the viewer gauges count the WHEP viewers present,
+// the server's and each room's, and one fewer once one has left.
+func TestMetricsViewers(t *testing.T) {
+	srv := startServer(t, func(cfg *configs.Server, _ []configs.Room) { cfg.HTTP.MetricsListen = "127.0.0.1:0" })
+	w1 := watch(t, srv, "/whep/live")
+	watch(t, srv, "/whep/live")
+	m := scrape(t, srv)
+	for name, want := range map[string]float64{
+		`parley_sfu_viewers`:                 2,
+		`parley_room_viewers{room="live"}`:   2,
+		`parley_room_viewers{room="walkie"}`: 0,
+	} {
+		if got, ok := m[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	if resp, _ := srv.fetch(t, "DELETE", w1.loc, "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %s", resp.Status)
+	}
+	eventually(t, 5*time.Second, "the gauges count the one viewer left", func() bool {
+		m := scrape(t, srv)
+		return m[`parley_sfu_viewers`] == 1 && m[`parley_room_viewers{room="live"}`] == 1
+	})
+}

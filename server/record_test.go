@@ -599,3 +599,29 @@ func TestWHIP(t *testing.T) {
 		}
 	})
 }
+
+// TestWHIPStaleETag: a PATCH whose If-Match names an ICE session that a
+// restart has replaced is refused (412), a trickle as a restart, and
+// changes nothing; the current ETag is taken.
+func TestWHIPStaleETag(t *testing.T) {
+	srv := startServer(t, nil)
+	pc, loc := whipPublish(t, srv, "live", "obs", newMediaPublisher(t, false))
+	stale := restartICE(t, srv, pc, loc, "")
+	current := restartICE(t, srv, pc, loc, stale)
+	patch := func(ifMatch, frag string) *http.Response {
+		t.Helper()
+		h := http.Header{"Content-Type": {"application/trickle-ice-sdpfrag"}, "If-Match": {ifMatch}}
+		resp, _ := srv.fetchWith(t, "PATCH", loc, h, strings.NewReader(frag))
+		return resp
+	}
+	if resp := patch(stale, "a=mid:0\r\na=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n"); resp.StatusCode != http.StatusPreconditionFailed {
+		t.Errorf("a trickle with a stale If-Match: %s, want 412", resp.Status)
+	}
+	setOffer(t, pc, &webrtc.OfferOptions{ICERestart: true})
+	if resp := patch(stale, fragOf(pc.LocalDescription().SDP)); resp.StatusCode != http.StatusPreconditionFailed || resp.Header.Get("ETag") != "" {
+		t.Errorf("a restart with a stale If-Match: %s (ETag %q), want 412", resp.Status, resp.Header.Get("ETag"))
+	}
+	if resp := patch(current, "a=mid:0\r\na=end-of-candidates\r\n"); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("a trickle with the current If-Match: %s, want 204", resp.Status)
+	}
+}

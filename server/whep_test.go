@@ -311,6 +311,60 @@ func TestWHEP(t *testing.T) {
 	}
 }
 
+// TestWHEPName: a viewer with ?name= receives that publisher, not the one
+// the room would show: of an audio-only publisher while another has a
+// camera, its sound and no picture, where a viewer without ?name= gets
+// the camera.
+func TestWHEPName(t *testing.T) {
+	srv := startServer(t, nil)
+	pinned := watch(t, srv, "/whep/live?name=OBS")
+	room := watch(t, srv, "/whep/live")
+	obs, cam := newMediaPublisher(t, false), newMediaPublisher(t, true)
+	whipPublish(t, srv, "live", "obs", obs)
+	whipPublish(t, srv, "live", "cam", cam)
+	var streams sync.WaitGroup
+	for _, p := range []*mediaPublisher{obs, cam} {
+		streams.Go(func() { p.stream(t, 3) })
+	}
+	eventually(t, 10*time.Second, "the pinned viewer hears obs and the other one sees cam", func() bool {
+		return pinned.audio.Load() >= 50 && room.video.Load() >= 15
+	})
+	streams.Wait()
+	if n := pinned.video.Load(); n != 0 {
+		t.Errorf("the viewer of obs, who has no camera, received %d video packets", n)
+	}
+}
+
+// TestWHEPAudioStream: a viewer of an audioStream room (walkie) hears its
+// publisher in Opus that decodes cleanly, and receives no video.
+func TestWHEPAudioStream(t *testing.T) {
+	srv := startServer(t, nil)
+	w := watch(t, srv, "/whep/walkie")
+	p := newMediaPublisher(t, false)
+	whipPublish(t, srv, "walkie", "talker", p)
+	p.stream(t, 3)
+	eventually(t, 10*time.Second, "the viewer receives 2 s of audio", func() bool { return w.audio.Load() >= 100 })
+	codec := ""
+	for _, r := range w.pc.GetReceivers() {
+		if tr := r.Track(); tr != nil && tr.Kind() == webrtc.RTPCodecTypeAudio {
+			codec = tr.Codec().MimeType
+		}
+	}
+	if !strings.EqualFold(codec, webrtc.MimeTypeOpus) {
+		t.Errorf("the viewer's audio is %q, want Opus", codec)
+	}
+	w.close()
+	if n := w.video.Load(); n != 0 {
+		t.Errorf("%d video packets from an audio room", n)
+	}
+	if e := testmedia.DecodeErrors(t, w.oggPath); e != "" {
+		t.Errorf("the audio does not decode cleanly: %s", e)
+	}
+	if d := testmedia.ContainerDuration(t, w.oggPath); d < 2 {
+		t.Errorf("the viewer heard %.2fs, want most of the 3 s streamed", d)
+	}
+}
+
 // TestWHEPRefusals: what a WHEP request may be refused for, each with
 // nothing created.
 func TestWHEPRefusals(t *testing.T) {
