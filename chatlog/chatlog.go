@@ -176,12 +176,35 @@ func (s *Store) loadHistory(r *room) error {
 	if bad > 0 {
 		r.log.Warn("chat history: unreadable lines skipped", "lines", bad)
 	}
+	// A last line without its newline (a crash, or a copy taken while a
+	// line was written, that kept the line but not its end) would join
+	// the next line appended, and both would be lost: the rewrite ends
+	// every line.
+	unended, err := lacksFinalNewline(f)
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("chat history: %w", err)
+	}
 	r.hist = f
 	r.trimLocked(s.now(), s.cfg)
-	if bad > 0 || r.lines > compactFactor*max(s.cfg.HistoryLength, 1) {
+	if bad > 0 || unended || r.lines > compactFactor*max(s.cfg.HistoryLength, 1) {
 		return r.compactLocked()
 	}
 	return nil
+}
+
+// lacksFinalNewline tells whether f is not empty and its last byte is
+// not a newline.
+func lacksFinalNewline(f *os.File) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return false, err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, fi.Size()-1); err != nil {
+		return false, err
+	}
+	return last[0] != '\n', nil
 }
 
 func (s *Store) loadOffline(r *room) error {

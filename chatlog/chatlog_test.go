@@ -128,6 +128,34 @@ func TestHistoryLimitsAndRestart(t *testing.T) {
 	}
 }
 
+// TestHistoryLastLineUnended: a last line that is whole but lacks its
+// newline (a copy or a crash that took the line but not its end) is kept,
+// and the next message does not run into it: both are there after a
+// restart.
+func TestHistoryLastLineUnended(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	if err := os.MkdirAll(filepath.Join(dir, "rooms", "chat", "chat"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	line := `{"from":{"id":"p1","name":"ann"},"text":"one","ts":"2026-01-01T12:00:00Z"}`
+	if err := os.WriteFile(filepath.Join(dir, "rooms", "chat", "chat", "history.jsonl"), []byte(line), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dir, clk)
+	if got := texts(s.History("chat")); got != "one" {
+		t.Fatalf("history %q, want one", got)
+	}
+	if err := s.Append("chat", Entry{From: Peer{ID: "p1", Name: "ann"}, Text: "two", TS: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	s2 := open(t, dir, clk)
+	if got := texts(s2.History("chat")); got != "one,two" {
+		t.Errorf("after a restart: history %q, want one,two", got)
+	}
+}
+
 func TestOfflineFileDamaged(t *testing.T) {
 	dir := t.TempDir()
 	clk := &clock{t: time.Now()}
