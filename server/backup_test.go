@@ -127,8 +127,8 @@ func TestBackupWhileRunning(t *testing.T) {
 	// not yet known); deleted is when a clip's deletion was asked for.
 	stored := map[string]time.Time{} // clip ids
 	deleted := map[string]time.Time{}
-	lines := map[string]time.Time{}   // chat texts
-	played := map[string]time.Time{}  // clip ids bob played
+	lines := map[string]time.Time{}     // chat texts
+	played := map[string]time.Time{}    // clip ids bob played
 	var pending, pendingPlayed []string // stored once the round's barrier passes
 
 	say := func(c *client.Client, text string) {
