@@ -99,8 +99,9 @@ func freePort(t *testing.T, network string) int {
 // parleyProcess is the binary running as a process for a test.
 type parleyProcess struct {
 	cmd   *exec.Cmd
-	lines chan string
-	url   string // http://127.0.0.1:port
+	lines  chan string
+	url    string // http://127.0.0.1:port
+	config string // its server file
 }
 
 // startParley runs the binary on free ports with its data in dataDir;
@@ -128,7 +129,7 @@ func startParley(t *testing.T, dataDir string, extra ...string) *parleyProcess {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	p := &parleyProcess{cmd: cmd, lines: make(chan string, 1000), url: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
+	p := &parleyProcess{cmd: cmd, lines: make(chan string, 1000), url: fmt.Sprintf("http://127.0.0.1:%d", httpPort), config: path}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -184,7 +185,8 @@ func TestSignalShutdown(t *testing.T) {
 	}
 }
 
-func waitLine(t *testing.T, lines <-chan string, want string) {
+// waitLine waits for a line of lines that contains want and returns it.
+func waitLine(t *testing.T, lines <-chan string, want string) string {
 	t.Helper()
 	timer := time.After(20 * time.Second)
 	for {
@@ -194,7 +196,7 @@ func waitLine(t *testing.T, lines <-chan string, want string) {
 				t.Fatalf("the process ended before logging %q", want)
 			}
 			if strings.Contains(l, want) {
-				return
+				return l
 			}
 		case <-timer:
 			t.Fatalf("no log line %q", want)
