@@ -98,7 +98,7 @@ func freePort(t *testing.T, network string) int {
 
 // parleyProcess is the binary running as a process for a test.
 type parleyProcess struct {
-	cmd   *exec.Cmd
+	cmd    *exec.Cmd
 	lines  chan string
 	url    string // http://127.0.0.1:port
 	config string // its server file
