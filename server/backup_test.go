@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -251,7 +253,31 @@ func TestBackupWhileRunning(t *testing.T) {
 			t.Logf("copied %d files in %v, %d vanished while it copied", b.copied, b.end.Sub(b.start).Round(time.Millisecond), b.vanished)
 			logs := &logBuffer{}
 			r := startServerLog(t, Options{}, slog.New(slog.NewTextHandler(logs, nil)), configure(b.dir))
-			checkRestore(t, r, b, stored, deleted, lines, played, bobKey)
+			reader, history := checkRestore(t, r, b, stored, deleted, lines, played, bobKey)
+			// The restored history takes new lines, and a restart keeps
+			// them with the old ones.
+			const after = "said after the restore"
+			if err := reader.Send(map[string]string{"type": "chat", "text": after}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := reader.WaitFor(timeout(t, 10*time.Second), "chat"); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), minWait)
+			defer cancel()
+			if err := r.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			again := startServer(t, configure(b.dir))
+			_, joined := joinChat(t, again, "chat", "reader", "")
+			var got []string
+			for _, m := range joined.History {
+				got = append(got, m.Text)
+			}
+			if want := append(history, after); !slices.Equal(got, want) {
+				t.Errorf("after a restart of the restored server: %d lines, the last %.30q; want %d, the last %.30q",
+					len(got), got[len(got)-1:], len(want), after)
+			}
 			for _, line := range strings.Split(logs.String(), "\n") {
 				if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") ||
 					strings.Contains(line, "recovered") || strings.Contains(line, "interrupted") || strings.Contains(line, "unfinished") {
@@ -267,7 +293,8 @@ func TestBackupWhileRunning(t *testing.T) {
 
 // checkRestore checks a server started on a copy of the data folder b:
 // see TestBackupWhileRunning.
-func checkRestore(t *testing.T, r *testServer, b backupCopy, stored, deleted, lines, played map[string]time.Time, bobKey string) {
+// It returns a client in the room and the chat history it was given.
+func checkRestore(t *testing.T, r *testServer, b backupCopy, stored, deleted, lines, played map[string]time.Time, bobKey string) (*client.Client, []string) {
 	t.Helper()
 	// A key lists as its owner while its holder is in the room.
 	r.join(t, "chat", "bob", client.Options{OwnerKey: bobKey})
@@ -321,9 +348,11 @@ func checkRestore(t *testing.T, r *testServer, b backupCopy, stored, deleted, li
 	}
 	t.Logf("%d clips restored", len(list.Clips))
 
-	_, joined := joinChat(t, r, "chat", "reader", "")
+	reader, joined := joinChat(t, r, "chat", "reader", "")
 	have := map[string]bool{}
+	var history []string
 	for _, m := range joined.History {
+		history = append(history, m.Text)
 		if _, ok := lines[m.Text]; !ok {
 			t.Errorf("the history has a line nobody said (cut?): %.60q (%d bytes)", m.Text, len(m.Text))
 		}
@@ -335,4 +364,5 @@ func checkRestore(t *testing.T, r *testServer, b backupCopy, stored, deleted, li
 		}
 	}
 	t.Logf("%d chat lines restored", len(joined.History))
+	return reader, history
 }
