@@ -3,7 +3,8 @@
 // online. Files live next to the room's clips, in
 // data/rooms/<room>/chat/ (Folder), which package internal/roomdir makes
 // and hands to Open: history.jsonl (one message per line, appended,
-// compacted when it grows) and offline.json (rewritten crash-safely on
+// compacted when it grows; Open skips a torn line and ends a last line
+// that lacks its newline) and offline.json (rewritten crash-safely on
 // every change).
 package chatlog
 

@@ -29,6 +29,14 @@
 // into a seekable WebM) or moved to quarantine; leftover uploads are
 // deleted.
 //
+// A file under its final name is never written again: media is written
+// under its .part name (where the recorder goes back to fill in its
+// header) and renamed, whole and synced, before its metadata is written,
+// and every other file is replaced by a rename. That order is also what makes a copy of the
+// folder taken file by file while the server runs (a backup) open as
+// after a crash, every clip listed whole (server's TestBackupWhileRunning
+// checks it): keep it.
+//
 // # Limits
 //
 // The room's limits (configs.Room) are applied on every add and publish and
