@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -245,6 +246,7 @@ func TestBackupWhileRunning(t *testing.T) {
 		taken = append(taken, b)
 	}
 
+	judged := map[[sha256.Size]byte]bool{} // media judged whole, by its hash
 	for i, b := range taken {
 		t.Run(fmt.Sprintf("copy%d", i), func(t *testing.T) {
 			if b.err != nil {
@@ -253,7 +255,7 @@ func TestBackupWhileRunning(t *testing.T) {
 			t.Logf("copied %d files in %v, %d vanished while it copied", b.copied, b.end.Sub(b.start).Round(time.Millisecond), b.vanished)
 			logs := &logBuffer{}
 			r := startServerLog(t, Options{}, slog.New(slog.NewTextHandler(logs, nil)), configure(b.dir))
-			reader, history := checkRestore(t, r, b, stored, deleted, lines, played, bobKey)
+			reader, history := checkRestore(t, r, b, stored, deleted, lines, played, bobKey, judged)
 			// The restored history takes new lines, and a restart keeps
 			// them with the old ones.
 			const after = "said after the restore"
@@ -294,7 +296,7 @@ func TestBackupWhileRunning(t *testing.T) {
 // checkRestore checks a server started on a copy of the data folder b:
 // see TestBackupWhileRunning.
 // It returns a client in the room and the chat history it was given.
-func checkRestore(t *testing.T, r *testServer, b backupCopy, stored, deleted, lines, played map[string]time.Time, bobKey string) (*client.Client, []string) {
+func checkRestore(t *testing.T, r *testServer, b backupCopy, stored, deleted, lines, played map[string]time.Time, bobKey string, judged map[[sha256.Size]byte]bool) (*client.Client, []string) {
 	t.Helper()
 	// A key lists as its owner while its holder is in the room.
 	r.join(t, "chat", "bob", client.Options{OwnerKey: bobKey})
@@ -332,9 +334,7 @@ func checkRestore(t *testing.T, r *testServer, b backupCopy, stored, deleted, li
 		case serr != nil || fi.Size() != c.Bytes:
 			t.Errorf("clip %s: %d bytes served, %d listed (%v)", c.ID, fi.Size(), c.Bytes, serr)
 		default:
-			if errs := testmedia.DecodeErrors(t, path); errs != "" {
-				t.Errorf("clip %s: ffmpeg reports errors: %s", c.ID, errs)
-			}
+			judgeWhole(t, path, c.clipJSON, judged)
 		}
 		if at, ok := played[c.ID]; ok && !at.IsZero() && at.Before(b.start) && (c.Played == nil || !*c.Played) {
 			t.Errorf("clip %s was played by bob before the copy began, the copy shows it unplayed", c.ID)
@@ -365,4 +365,33 @@ func checkRestore(t *testing.T, r *testServer, b backupCopy, stored, deleted, li
 	}
 	t.Logf("%d chat lines restored", len(joined.History))
 	return reader, history
+}
+
+// judgeWhole checks with ffprobe, ffmpeg and mkvmerge that the media at
+// path, served for c, is a whole clip: it decodes without error, lasts
+// what the listing says, and can be seeked (a duration and Cues). Media
+// judged before (judged, by hash) is not judged again.
+func judgeWhole(t *testing.T, path string, c clipJSON, judged map[[sha256.Size]byte]bool) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	if judged[sum] {
+		return
+	}
+	judged[sum] = true
+	r := testmedia.Judge(t, path)
+	if r.DecodeErrors != "" {
+		t.Errorf("clip %s: ffmpeg reports errors: %s", c.ID, r.DecodeErrors)
+	}
+	if d := r.Duration - c.Duration; d > 0.1 || d < -0.1 {
+		t.Errorf("clip %s: ffprobe duration %.3fs, listed %.3fs", c.ID, r.Duration, c.Duration)
+	}
+	if strings.HasPrefix(c.Mime, "audio/webm") || strings.HasPrefix(c.Mime, "video/webm") {
+		if r.MkvDuration == 0 || !r.Cues {
+			t.Errorf("clip %s: mkvmerge: duration %.3f, cues %v: it cannot be seeked", c.ID, r.MkvDuration, r.Cues)
+		}
+	}
 }
