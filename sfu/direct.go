@@ -39,9 +39,14 @@ func newSubConn(pc *webrtc.PeerConnection) *subConn {
 // stamp gives h, a packet with a payload of size bytes sent at now (unix
 // nanoseconds), the connection's next transport-wide sequence number, in
 // header extension id with ext's storage, and records it in the send
-// history; probe marks a probe's duplicate.
-func (c *subConn) stamp(h *rtp.Header, id uint8, ext *twccExt, size int, now int64, probe bool) {
-	seq := c.cc.hist.stamp(size+twccHeaderBytes+int(h.PaddingSize), now, probe)
+// history; probe marks a probe's duplicate. h may carry the audio level
+// already, in ext's storage.
+func (c *subConn) stamp(h *rtp.Header, id uint8, ext *hdrExts, size int, now int64, probe bool) {
+	hdr := twccHeaderBytes
+	if h.Extension {
+		hdr += levelHeaderBytes
+	}
+	seq := c.cc.hist.stamp(size+hdr+int(h.PaddingSize), now, probe)
 	ext.stampHeader(h, id, seq)
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"parley/audiolevel"
 )
 
 // DownTrack sends one UpTrack to one subscriber. It implements
@@ -29,13 +31,13 @@ type DownTrack struct {
 	binding atomic.Pointer[downBinding]
 	sender  *webrtc.RTPSender
 
-	// hdr is the header of the packet being written, and ext its
-	// transport-wide sequence number, kept here so that writing
-	// allocates nothing. Only the up track's forwarding goroutine writes
+	// hdr is the header of the packet being written, and ext its header
+	// extensions (see hdrExts), kept here so that writing allocates
+	// nothing. Only the up track's forwarding goroutine writes
 	// (for simulcast, the layers' goroutines under follow.mu), so one is
 	// enough.
 	hdr rtp.Header
-	ext twccExt
+	ext hdrExts
 
 	// What was sent, for the sender reports.
 	packets, octets atomic.Uint64
@@ -54,6 +56,10 @@ type downBinding struct {
 	pt     uint8
 	twcc   uint8 // the transport-wide sequence number's extension id; 0 without
 	writer webrtc.TrackLocalWriter
+	// level is the audio level's extension id on the subscriber's
+	// connection, levelIn the publisher's: each packet's level goes on
+	// under level. 0 when either side has none (or for video).
+	level, levelIn uint8
 	// The RTX stream's SSRC and payload type (RFC 4588); 0 without.
 	rtxSSRC uint32
 	rtxPT   uint8
@@ -350,6 +356,9 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		b := &downBinding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), writer: ctx.WriteStream()}
 		b.rtxSSRC, b.rtxPT = rtxOf(ctx, c)
 		b.twcc = twccOf(ctx, d.conn)
+		if b.levelIn = d.up.levelID; b.levelIn != 0 {
+			b.level = levelOf(ctx)
+		}
 		if f := d.follow; f != nil && b.twcc != 0 {
 			// Congestion control chooses the layers (and climbs), once
 			// the subscriber's feedback comes.
@@ -405,16 +414,19 @@ func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
 
 // rewrite makes h, a copy of the publisher's header, this subscriber's:
 // its SSRC and payload type, and none of the publisher's header
-// extensions, whose ids were negotiated on another connection.
+// extensions, whose ids were negotiated on another connection (the audio
+// level and the transport-wide sequence number are added after, under
+// this connection's ids: see writeRTP and send).
 func (b *downBinding) rewrite(h *rtp.Header) {
 	h.SSRC, h.PayloadType = b.ssrc, b.pt
 	h.Extension, h.Extensions, h.ExtensionProfile = false, nil, 0
 }
 
-// writeRTP forwards one packet, arrived at arrival (unix nanoseconds).
-// The header is copied so that the up track's packet is left as it was
-// for the next subscriber. Called only on the up track's forwarding
-// goroutine.
+// writeRTP forwards one packet, arrived at arrival (unix nanoseconds),
+// with the publisher's audio level if it has one and the subscriber
+// accepted it. The header is copied so that the up track's packet is
+// left as it was for the next subscriber. Called only on the up track's
+// forwarding goroutine.
 func (d *DownTrack) writeRTP(p *rtp.Packet, arrival int64) {
 	b := d.binding.Load()
 	if b == nil {
@@ -422,6 +434,9 @@ func (d *DownTrack) writeRTP(p *rtp.Packet, arrival int64) {
 	}
 	d.hdr = p.Header
 	b.rewrite(&d.hdr)
+	if b.level != 0 {
+		d.ext.addLevel(&d.hdr, b.level, p.GetExtension(b.levelIn))
+	}
 	d.send(b, &d.hdr, p.Payload, arrival, &d.ext, false)
 }
 
@@ -481,7 +496,7 @@ func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, now time
 // recorded as its send time. Only what was sent is counted for the
 // sender reports: Pion drops packets written before its SRTP session is
 // ready.
-func (d *DownTrack) send(b *downBinding, h *rtp.Header, payload []byte, now int64, ext *twccExt, probe bool) {
+func (d *DownTrack) send(b *downBinding, h *rtp.Header, payload []byte, now int64, ext *hdrExts, probe bool) {
 	if b.twcc != 0 {
 		d.conn.stamp(h, b.twcc, ext, len(payload), now, probe)
 	}
@@ -638,7 +653,7 @@ func (d *DownTrack) resend(seq uint16, buf []byte, probe bool) int {
 	if probe && b.rtxSSRC != 0 {
 		payload = toRTX(&pkt, b.rtxSSRC, b.rtxPT, uint16(d.rtxSeq.Add(1)))
 	}
-	var ext twccExt
+	var ext hdrExts
 	d.send(b, &pkt.Header, payload, time.Now().UnixNano(), &ext, probe)
 	return len(payload)
 }
@@ -698,6 +713,17 @@ func twccOf(ctx webrtc.TrackLocalContext, conn *subConn) uint8 {
 	}
 	for _, x := range ctx.HeaderExtensions() {
 		if x.URI == transportCCURI {
+			return uint8(x.ID)
+		}
+	}
+	return 0
+}
+
+// levelOf returns the id of the audio level's header extension
+// (audiolevel.URI) negotiated for the track; 0 without.
+func levelOf(ctx webrtc.TrackLocalContext) uint8 {
+	for _, x := range ctx.HeaderExtensions() {
+		if x.URI == audiolevel.URI {
 			return uint8(x.ID)
 		}
 	}

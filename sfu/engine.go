@@ -247,6 +247,12 @@ func subscribeAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 			return nil, err
 		}
 	}
+	// The publisher's audio level on each audio packet (RFC 6464), as it
+	// came (see DownTrack.writeRTP): a browser tells who speaks from it
+	// (RTCRtpReceiver.getSynchronizationSources) without a server message.
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: audiolevel.URI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
 	ir := &interceptor.Registry{}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
 }
@@ -313,9 +319,11 @@ func (e *Engine) newPeerConnection(publish bool) (*webrtc.PeerConnection, error)
 		Certificates:  []webrtc.Certificate{cert},
 	}
 	if !publish {
-		// RTP header encryption (RFC 9335) would protect nothing on a
-		// subscribe connection: the SFU sends no header extensions, and
-		// the direct send path (see directSender) encrypts plain SRTP.
+		// No RTP header encryption (RFC 9335) on a subscribe
+		// connection: the direct send path (see directSender) encrypts
+		// plain SRTP. Its header extensions (the transport-wide sequence
+		// number, the publisher's audio level) go in the clear, as
+		// browsers send them on their own connections.
 		cfg.RTPHeaderEncryptionPolicy = webrtc.RTPHeaderEncryptionPolicyDisable
 	}
 	return api.NewPeerConnection(cfg)

@@ -8,12 +8,14 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// countingWriter stands for a subscriber's SRTP stream: it only counts.
-type countingWriter struct{ packets, bytes int }
+// countingWriter stands for a subscriber's SRTP stream: it only counts,
+// and keeps the number of header extensions of the last packet.
+type countingWriter struct{ packets, bytes, exts int }
 
 func (w *countingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	w.packets++
 	w.bytes += len(payload)
+	w.exts = len(h.Extensions)
 	return len(payload), nil
 }
 
@@ -22,7 +24,9 @@ func (w *countingWriter) Write(b []byte) (int, error) { return len(b), nil }
 // benchUp builds an up track with n bound down tracks writing to
 // counters, without connections (with twcc, each on a connection of
 // its own with congestion control, so that every packet is stamped with
-// a transport-wide sequence number); a video one keeps a packet cache.
+// a transport-wide sequence number); a video one keeps a packet cache,
+// and an audio one's subscribers take the publisher's audio level (as
+// rawPacket's, id 1) under id 2.
 func benchUp(n int, video, twcc bool) (*UpTrack, []*countingWriter) {
 	kind := webrtc.RTPCodecTypeAudio
 	if video {
@@ -37,6 +41,9 @@ func benchUp(n int, video, twcc bool) (*UpTrack, []*countingWriter) {
 		if twcc {
 			d.conn = &subConn{cc: &congestion{hist: newSendHistory(0)}}
 			b.twcc = 3
+		}
+		if !video {
+			b.level, b.levelIn = 2, 1
 		}
 		d.binding.Store(b)
 		u.attach(d)
@@ -85,17 +92,22 @@ func forward(b *testing.B, raw []byte, n int, video, twcc bool) {
 	if ws[0].packets != b.N {
 		b.Fatalf("wrote %d packets, want %d", ws[0].packets, b.N)
 	}
+	if want := btoi(!video) + btoi(twcc); ws[0].exts != want {
+		b.Fatalf("wrote packets with %d header extensions, want %d", ws[0].exts, want)
+	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "forwarded/s")
 }
 
 // BenchmarkForwardTWCC is BenchmarkForward's video with and without
 // congestion control: the cost of stamping each packet with its
-// connection's transport-wide sequence number and recording it.
+// connection's transport-wide sequence number and recording it; and its
+// audio, whose packets carry the audio level beside it.
 func BenchmarkForwardTWCC(b *testing.B) {
 	raw := rawPacket()
 	for _, twcc := range []bool{false, true} {
 		b.Run(fmt.Sprintf("twcc=%v/subscribers=100", twcc), func(b *testing.B) { forward(b, raw, 100, true, twcc) })
 	}
+	b.Run("audio/twcc=true/subscribers=100", func(b *testing.B) { forward(b, raw, 100, false, true) })
 }
 
 // vp8Raw is a VP8 packet as a browser's simulcast encoder sends it: a

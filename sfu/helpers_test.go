@@ -264,9 +264,11 @@ type sendTrack struct {
 	skip   atomic.Bool            // the next packet is not sent (lost)
 	onPLI  atomic.Pointer[func()] // called at each keyframe request, if set
 	// level, when levelID is set (audio), is the audio level sent on
-	// every packet (audiolevel.Level, 0..127); paused stops the packets.
+	// every packet (audiolevel.Level, 0..127); with levels set instead,
+	// each packet's is testLevel's. paused stops the packets.
 	levelID uint8
 	level   atomic.Int32
+	levels  atomic.Bool
 	paused  atomic.Bool
 	// vp8: video payloads begin with a VP8 descriptor and frame header,
 	// a keyframe every tenth packet and after each PLI; tag, if not 0,
@@ -291,8 +293,11 @@ type recvTrack struct {
 	lastSeq  uint16
 	badData  int // packets whose payload is not the one sent
 	extended int // packets with a header extension
-	reports  []rtcp.SenderReport
-	kept     []*rtp.Packet // every packet, when the client keeps them
+	// levelID and twccID are the ids of the audio level and of the
+	// transport-wide sequence number on the latest connection; 0 without.
+	levelID, twccID uint8
+	reports         []rtcp.SenderReport
+	kept            []*rtp.Packet // every packet, when the client keeps them
 }
 
 // testClient is a client of one participant: a Pion peer on 127.0.0.1
@@ -334,8 +339,9 @@ type testClient struct {
 // clientAPI is a browser-like Pion API: loopback UDP only, the default
 // codecs, no interceptors (no reports nor NACKs but the test's own), and no SRTP
 // replay protection so that a retransmission of a packet already received
-// is seen.
-func clientAPI(t *testing.T) *webrtc.API {
+// is seen. audioExts are header extensions offered for audio before the
+// audio level: they take its id, which is then another than the others'.
+func clientAPI(t *testing.T, audioExts ...string) *webrtc.API {
 	t.Helper()
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -346,6 +352,11 @@ func clientAPI(t *testing.T) *webrtc.API {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
+	}
+	for _, uri := range audioExts {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeAudio); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Offered as browsers offer it; packets carry a level only where a
 	// test sets one (sendTrack.level).
@@ -536,6 +547,7 @@ func (c *testClient) onTrack(conn int, tr *webrtc.TrackRemote, r *webrtc.RTPRece
 		c.recv[tr.ID()] = rt
 	}
 	rt.from, rt.kind, rt.ssrc, rt.conn = tr.StreamID(), tr.Kind(), uint32(tr.SSRC()), conn
+	rt.levelID, rt.twccID = extID(r, audiolevel.URI), extID(r, transportCCURI)
 	c.goLocked(func() {
 		for {
 			pkts, _, err := r.ReadRTCP()
@@ -574,6 +586,16 @@ func (c *testClient) onTrack(conn int, tr *webrtc.TrackRemote, r *webrtc.RTPRece
 		}
 	})
 	c.mu.Unlock()
+}
+
+// extID is the id of the header extension uri negotiated on r; 0 without.
+func extID(r *webrtc.RTPReceiver, uri string) uint8 {
+	for _, x := range r.GetParameters().HeaderExtensions {
+		if x.URI == uri {
+			return uint8(x.ID)
+		}
+	}
+	return 0
 }
 
 // received returns a copy of what the client received of up track id.
@@ -833,6 +855,8 @@ func (c *testClient) send() {
 			_ = pkt.SetExtension(5, []byte{0x42})
 			if l := st.level.Load(); l >= 0 && st.levelID != 0 {
 				_ = pkt.SetExtension(st.levelID, []byte{0x80 | byte(l)})
+			} else if l, ok := testLevel(st.seq); ok && st.levels.Load() && st.levelID != 0 {
+				_ = pkt.SetExtension(st.levelID, []byte{l})
 			}
 			_ = st.local.WriteRTP(pkt)
 			st.seq++
@@ -843,6 +867,21 @@ func (c *testClient) send() {
 			}
 		}
 	}
+}
+
+// testLevel is the audio level byte (RFC 6464: the voice bit and the
+// level) that a track sending levels (sendTrack.levels) puts on its
+// packet seq: a level that changes from packet to packet, the voice bit
+// on every third, and none on every fourth packet.
+func testLevel(seq uint16) (byte, bool) {
+	if seq%4 == 0 {
+		return 0, false
+	}
+	l := byte(seq % 128)
+	if seq%3 == 0 {
+		l |= 0x80
+	}
+	return l, true
 }
 
 // upOf returns the up track of kind that p publishes, waiting for it.

@@ -98,34 +98,57 @@ func (h *sendHistory) sent(seq uint16) (at int64, size int, probe, ok bool) {
 	return int64(v & slotTimeMask), int(v >> slotTimeBits & slotMaxSize), v&slotProbe != 0, true
 }
 
-// twccExt is the storage of one packet's transport-wide sequence number
-// extension, so that stamping a header allocates nothing: one per
-// goroutine that writes headers.
-type twccExt struct {
-	list [1]rtp.Extension // its payload is buf, once made
-	buf  [2]byte
-	id   uint8 // list's id; 0 before it is made
+// hdrExts is the storage of the header extensions the SFU writes on one
+// packet, so that writing a header allocates nothing: one per goroutine
+// that writes headers. A packet carries at most two: the connection's
+// transport-wide sequence number and the publisher's audio level, both
+// in one one-byte header (RFC 8285), as browsers send them.
+type hdrExts struct {
+	list  [2]rtp.Extension // h.Extensions, once one is added
+	seq   [2]byte
+	level [1]byte
 }
 
-// stampHeader puts seq in h as its only header extension, with id.
-func (x *twccExt) stampHeader(h *rtp.Header, id uint8, seq uint16) {
-	x.buf[0], x.buf[1] = byte(seq>>8), byte(seq)
-	h.Extension, h.ExtensionProfile = true, rtp.ExtensionProfileOneByte
-	if x.id == id {
-		h.Extensions = x.list[:]
+// add puts payload in h under id, in a one-byte header whose list is x's.
+// h must have none of another storage's (see downBinding.rewrite). An id
+// that a one-byte header cannot carry (0 or above 14) is left out: ids
+// are negotiated from 1, and those up to 14 first.
+func (x *hdrExts) add(h *rtp.Header, id uint8, payload []byte) {
+	if id == 0 || id > 14 {
 		return
 	}
-	// Made once, into the storage's own slice, which has room for it: no
-	// allocation. Its payload is buf, so a new seq is in it already.
-	h.Extensions = x.list[:0]
-	if h.SetExtension(id, x.buf[:]) == nil { // id was negotiated: 1 to 14
-		x.id = id
+	if !h.Extension {
+		h.Extension, h.ExtensionProfile, h.Extensions = true, rtp.ExtensionProfileOneByte, x.list[:0]
 	}
+	// Into the storage's own slice, which has room for both: no
+	// allocation. Cannot fail: the id and the payload's size fit.
+	_ = h.SetExtension(id, payload)
+}
+
+// stampHeader adds seq to h as its transport-wide sequence number, with id.
+func (x *hdrExts) stampHeader(h *rtp.Header, id uint8, seq uint16) {
+	x.seq[0], x.seq[1] = byte(seq>>8), byte(seq)
+	x.add(h, id, x.seq[:])
+}
+
+// addLevel adds the audio level payload (its first byte: RFC 6464's V bit
+// and level) to h, with id; nothing for an empty payload.
+func (x *hdrExts) addLevel(h *rtp.Header, id uint8, payload []byte) {
+	if len(payload) == 0 {
+		return
+	}
+	x.level[0] = payload[0]
+	x.add(h, id, x.level[:])
 }
 
 // twccHeaderBytes is what a packet's header takes on the wire with the
-// extension: 12 bytes, and 8 of extension.
-const twccHeaderBytes = 20
+// extension: 12 bytes, and 8 of extension; levelHeaderBytes, what the
+// audio level adds to it (its 2 bytes take the 3 of the sequence number
+// past the 4-byte boundary).
+const (
+	twccHeaderBytes  = 20
+	levelHeaderBytes = 4
+)
 
 // packetResult is what feedback says of one sent packet.
 type packetResult struct {

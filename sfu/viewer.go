@@ -338,7 +338,7 @@ type viewTrack struct {
 	sinks   map[int32]*viewSink // the source followed and the one switched to
 	recent  map[int32]*viewSink // the latest sources, for retransmissions and reports
 	hdr     rtp.Header
-	ext     twccExt
+	ext     hdrExts
 	scratch []byte
 
 	packets, octets atomic.Uint64
@@ -350,6 +350,7 @@ type viewBinding struct {
 	codecs []webrtc.RTPCodecParameters
 	writer webrtc.TrackLocalWriter
 	twcc   uint8 // the transport-wide sequence number's extension id; 0 without
+	level  uint8 // the audio level's extension id (audio); 0 without
 	// The RTX stream's SSRC; 0 without. Its payload type is the one whose
 	// apt is the source's codec's (see rtxPayloadType).
 	rtxSSRC uint32
@@ -384,6 +385,7 @@ func (t *viewTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	b := &viewBinding{ssrc: uint32(ctx.SSRC()), codecs: codecs, writer: ctx.WriteStream()}
 	b.rtxSSRC = uint32(ctx.SSRCRetransmission())
 	b.twcc = twccOf(ctx, t.v.conn)
+	b.level = levelOf(ctx)
 	if b.twcc != 0 && t.kind == webrtc.RTPCodecTypeVideo && t.v.conn.cc.lastFeedback.Load() == 0 {
 		// Congestion control chooses the layer once the viewer's
 		// feedback comes; until then, the lowest (see awaitingFeedback).
@@ -527,6 +529,10 @@ func (t *viewTrack) write(s *viewSink, p *rtp.Packet) {
 		}
 		t.hdr.SSRC, t.hdr.PayloadType = b.ssrc, uint8(s.pt)
 		t.hdr.Extension, t.hdr.Extensions, t.hdr.ExtensionProfile = false, nil, 0
+		if b.level != 0 && s.up.levelID != 0 {
+			// The source's audio level, under the viewer's id.
+			t.ext.addLevel(&t.hdr, b.level, p.GetExtension(s.up.levelID))
+		}
 		t.send(b, &t.hdr, payload, &t.ext, false)
 	}
 	t.mu.Unlock()
@@ -538,7 +544,7 @@ func (t *viewTrack) write(s *viewSink, p *rtp.Packet) {
 // send writes one packet through Pion and counts it; with congestion
 // control, stamped with the connection's next transport-wide sequence
 // number (in ext's storage), probe marking a probe's duplicate.
-func (t *viewTrack) send(b *viewBinding, h *rtp.Header, payload []byte, ext *twccExt, probe bool) {
+func (t *viewTrack) send(b *viewBinding, h *rtp.Header, payload []byte, ext *hdrExts, probe bool) {
 	if b.twcc != 0 {
 		t.v.conn.stamp(h, b.twcc, ext, len(payload), time.Now().UnixNano(), probe)
 	}
@@ -627,7 +633,7 @@ func (t *viewTrack) resend(seq uint16, buf []byte, probe bool) int {
 	if rtxPT, ok := rtxPayloadType(b.codecs, uint8(pt)); probe && b.rtxSSRC != 0 && ok {
 		payload = toRTX(&pkt, b.rtxSSRC, rtxPT, uint16(t.rtxSeq.Add(1)))
 	}
-	var ext twccExt
+	var ext hdrExts
 	t.send(b, &pkt.Header, payload, &ext, probe)
 	return len(payload)
 }

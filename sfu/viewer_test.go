@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"slices"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
+
+	"parley/audiolevel"
 )
 
 // viewed is a packet a test viewer received.
@@ -18,6 +21,12 @@ type viewed struct {
 	ts  uint32
 	tag byte // the source's tag (sendTrack.tag)
 	key bool // a VP8 keyframe (see sendTrack.vp8)
+	// sent is the sequence number its source sent it with (testPayload);
+	// level, its audio level byte under the viewer's id, -1 without; and
+	// others counts its other header extensions.
+	sent   uint16
+	level  int16
+	others int
 }
 
 // testViewer is a WHEP-like client: it offers to receive audio and video
@@ -30,7 +39,10 @@ type testViewer struct {
 	mu    sync.Mutex
 	got   map[webrtc.RTPCodecType][]viewed
 	ssrcs map[webrtc.RTPCodecType]uint32
-	wg    sync.WaitGroup
+	// levelID is the audio level's extension id on the connection; 0
+	// without.
+	levelID uint8
+	wg      sync.WaitGroup
 }
 
 func view(t *testing.T, room *Room, id string, opts ViewOptions, kinds ...webrtc.RTPCodecType) *testViewer {
@@ -51,7 +63,13 @@ func viewWith(t *testing.T, room *Room, id string, opts ViewOptions, api *webrtc
 			t.Fatal(err)
 		}
 	}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		levelID := extID(r, audiolevel.URI)
+		if tr.Kind() == webrtc.RTPCodecTypeAudio {
+			tv.mu.Lock()
+			tv.levelID = levelID
+			tv.mu.Unlock()
+		}
 		tv.wg.Go(func() {
 			for {
 				p, _, err := tr.ReadRTP()
@@ -61,7 +79,16 @@ func viewWith(t *testing.T, room *Room, id string, opts ViewOptions, api *webrtc
 				tv.mu.Lock()
 				tv.ssrcs[tr.Kind()] = p.SSRC
 				key := tr.Kind() == webrtc.RTPCodecTypeVideo && p.Payload[0] == 0x10 && p.Payload[1]&1 == 0
-				tv.got[tr.Kind()] = append(tv.got[tr.Kind()], viewed{p.SequenceNumber, p.Timestamp, p.Payload[len(p.Payload)-1], key})
+				got := viewed{seq: p.SequenceNumber, ts: p.Timestamp, tag: p.Payload[len(p.Payload)-1], key: key,
+					sent: binary.BigEndian.Uint16(p.Payload), level: -1}
+				for _, id := range p.GetExtensionIDs() {
+					if x := p.GetExtension(id); id == levelID && len(x) == 1 {
+						got.level = int16(x[0])
+					} else {
+						got.others++
+					}
+				}
+				tv.got[tr.Kind()] = append(tv.got[tr.Kind()], got)
 				tv.mu.Unlock()
 			}
 		})
