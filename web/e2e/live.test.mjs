@@ -1,8 +1,9 @@
 // End-to-end tests of the stage of live rooms and calls: the check before
 // going live, the camera off on joining, camera, microphone and deafen,
-// the speaking ring, the grid and its spotlight, per-person volume, screen
-// sharing, calls, and phones. Several people in headless Chromium with
-// fake devices, against a real parley server.
+// the speaking ring and the audio level on the packets received, the
+// grid and its spotlight, per-person volume, screen sharing, calls, and
+// phones. Several people in headless Chromium with fake devices, against
+// a real parley server.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -130,6 +131,21 @@ async function shots(p, name, settle) {
   await p.setViewportSize({ width: 1200, height: 900 });
 }
 
+/**
+ * Waits until an audio receiver of page p (joined with trace) hears a
+ * level above 0 in the packets it receives: the level the publisher's
+ * browser put in them (RFC 6464), which the server forwards.
+ * @param {import('playwright-core').Page} p
+ */
+async function heardLevel(p) {
+  await p.waitForFunction(
+    () => /** @type {RTCPeerConnection[]} */ (/** @type {any} */ (window).__trace.pcs).some((pc) =>
+      pc.getReceivers().some((r) => r.track.kind === 'audio' && (r.getSynchronizationSources()[0]?.audioLevel ?? 0) > 0)),
+    null,
+    { timeout: 30_000 },
+  );
+}
+
 /** Audio packets received so far. */
 const audioPackets = (p) => p.evaluate(async () => (await window.parley.stats()).filter((s) => s.kind === 'audio').reduce((n, s) => n + s.packets, 0));
 
@@ -151,7 +167,7 @@ test('before going live: the camera off, the microphone level, devices chosen an
       await p.waitForFunction(() => !document.querySelector('#prejoin').classList.contains('has-video'));
     },
   });
-  const B = await user('stage', 'bob');
+  const B = await user('stage', 'bob', { trace: true });
   // Both are on the stage, as faces: nobody's camera is on.
   await B.locator(tile('ann')).waitFor();
   await A.locator(tile('bob')).waitFor();
@@ -175,6 +191,9 @@ test('before going live: the camera off, the microphone level, devices chosen an
   await A.click('#ctl-mic');
   await ring(B, 'ann', true);
   assert.ok((await audioPackets(B)) > 0, 'no audio while unmuted');
+  // The packets carry her level too: a browser shows it without a
+  // server message.
+  await heardLevel(B);
   await A.click('#ctl-mic');
   await ring(B, 'ann', false);
 
