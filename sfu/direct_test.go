@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"net"
 	"testing"
 	"time"
@@ -123,22 +124,22 @@ func TestTrackClock(t *testing.T) {
 	}
 }
 
-// TestDirectSenderPackets: what the direct path sends decrypts, with the
-// same keys, to the packet it was given: header, payload and padding (a
-// padding-only probe included); a packet too large is refused; nothing is
-// sent once the sender has ended.
-func TestDirectSenderPackets(t *testing.T) {
+// testDirectSender makes a direct sender on a shared socket of its own
+// to in, a socket on 127.0.0.1, and the SRTP context that decrypts what
+// it sends; all closed when the test ends.
+func testDirectSender(t *testing.T) (*directSender, *net.UDPConn, *srtp.Context) {
+	t.Helper()
 	out, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := newBatchConn(out)
-	defer b.Close()
+	t.Cleanup(func() { _ = b.Close() })
 	in, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer in.Close()
+	t.Cleanup(func() { _ = in.Close() })
 	key, salt := make([]byte, 16), make([]byte, 12)
 	for i := range key {
 		key[i] = byte(i + 1)
@@ -154,6 +155,16 @@ func TestDirectSenderPackets(t *testing.T) {
 	s := &directSender{out: b, ctx: enc}
 	to := in.LocalAddr().(*net.UDPAddr).AddrPort()
 	s.addr.Store(&to)
+	return s, in, dec
+}
+
+// TestDirectSenderPackets: what the direct path sends decrypts, with the
+// same keys, to the packet it was given: header, payload and padding (a
+// padding-only probe included); a packet too large is refused; nothing is
+// sent once the sender has ended.
+func TestDirectSenderPackets(t *testing.T) {
+	s, in, dec := testDirectSender(t)
+	to := *s.addr.Load()
 
 	var cases []rtp.Packet
 	for i, c := range []struct {
@@ -208,5 +219,34 @@ func TestDirectSenderPackets(t *testing.T) {
 	}
 	if left := s.follow(to, true); left || s.addr.Load() != nil {
 		t.Error("a pair change after end brought the address back")
+	}
+}
+
+// TestDirectForwardLevel: an audio packet forwarded on the direct path
+// (see benchUp: with its level and a transport-wide sequence number) is
+// sent, encrypted, with both in one one-byte header.
+func TestDirectForwardLevel(t *testing.T) {
+	s, in, dec := testDirectSender(t)
+	u, _ := benchUp(1, false, true)
+	(*u.downs.Load())[0].conn.direct.Store(s)
+	var pkt rtp.Packet
+	u.handle(u.layers[0], rawPacket(), &pkt)
+	_ = in.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2000)
+	n, err := in.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := dec.DecryptRTP(nil, buf[:n], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got rtp.Packet
+	if err := got.Unmarshal(plain); err != nil {
+		t.Fatal(err)
+	}
+	lv, seq := got.GetExtension(2), got.GetExtension(3)
+	if len(got.Extensions) != 2 || !bytes.Equal(lv, []byte{0x80}) || len(seq) != 2 || got.ExtensionProfile != rtp.ExtensionProfileOneByte {
+		t.Fatalf("sent with extensions %v (profile %#x): level %x, sequence number %x", got.GetExtensionIDs(), got.ExtensionProfile, lv, seq)
 	}
 }
