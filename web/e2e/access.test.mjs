@@ -1,8 +1,10 @@
-// End-to-end: a password room and an operator, in the browser client.
+// End-to-end: a password room and an operator, in the browser client;
+// the password prompt, the entry page's operator link and the operator's
+// panel looked at (lookAt).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, join, shot, hashPassword } from './harness.mjs';
+import { startServer, launchBrowser, join, lookAt, hashPassword } from './harness.mjs';
 
 let srv;
 let browser;
@@ -43,12 +45,16 @@ test('a password room asks for the password and refuses a wrong one', async () =
   await p.click('#entry-join');
   await p.waitForFunction(() => document.querySelector('#entry-error')?.textContent?.includes('wrong password'));
   assert.equal(await p.locator('#room').isHidden(), true);
+  await lookAt(p, 'entry-password');
   await p.fill('#entry-password', 'open sesame');
   await p.click('#entry-join');
   await p.locator('#room:not([hidden])').waitFor();
   // The lobby is open: no password field.
   const q = await entry('lobby');
   assert.equal(await q.locator('#entry-password-row').isHidden(), true);
+  // A server with operators: the link that shows the field for theirs.
+  await q.locator('#entry-password-show').waitFor();
+  await lookAt(q, 'entry-operator-link');
   await p.context().close();
   await q.context().close();
 });
@@ -68,7 +74,7 @@ test('an operator removes someone and deletes their clip', async () => {
   await bob.keyboard.up(' ');
   const row = op.locator('#timeline .clip[data-author="bob"]');
   await row.waitFor({ timeout: 5000 });
-  await shot(op, '#room', 'operator-view');
+  await lookAt(op, 'operator');
   await row.locator('button.del').click();
   await row.waitFor({ state: 'detached' });
   await bob.locator('#timeline .clip[data-author="bob"]').waitFor({ state: 'detached' });

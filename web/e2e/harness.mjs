@@ -492,22 +492,27 @@ export async function settled(page) {
  * Looks at one screen of the client as it is now: a screenshot of the
  * whole page at 1280×800 and 390×844 under test-artifacts/e2e/screens,
  * the axe check at both sizes, and no sideways scrolling at 360 px. The
- * page keeps the size it had.
+ * page keeps the size it had. opts.settle, when given, runs at each size
+ * before the look: it waits for the page to be as wanted there (a tile
+ * laid out again, a ring lit).
  * @param {import('playwright-core').Page} page
  * @param {string} name the screen, a file name
+ * @param {{settle?: () => Promise<unknown>}} [opts]
  */
-export async function lookAt(page, name) {
+export async function lookAt(page, name, opts = {}) {
   const dir = path.join(artifacts, 'screens');
   mkdirSync(dir, { recursive: true });
   const before = page.viewportSize();
   try {
     for (const size of screenSizes) {
       await page.setViewportSize(size);
+      await opts.settle?.();
       await settled(page);
       await page.screenshot({ path: path.join(dir, `${name}-${size.width}.png`) });
       await checkA11y(page, `${name} at ${size.width} px`);
     }
     await page.setViewportSize({ width: 360, height: 740 });
+    await opts.settle?.();
     await settled(page);
     const wide = await overflow(page);
     if (wide.length) throw new Error(`${name} at 360 px scrolls sideways: ${wide.join('; ')}`);

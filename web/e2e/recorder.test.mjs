@@ -4,8 +4,9 @@
 // all), lock then Send or Cancel, SPACE that presses a focused button
 // instead of recording, Enter for hands-free recording, uploads from the
 // button and from a file dropped on the conversation (and the server's
-// refusal shown), push-to-talk in a live room with the same gestures, a
-// phone's width; screenshots of the recorder idle, held and locked.
+// refusal shown), the level meter moving while recording, push-to-talk in
+// a live room with the same gestures, a phone's width; screenshots of the
+// recorder idle, held and locked.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -151,7 +152,7 @@ async function marker(from, to, text) {
   await to.locator('#timeline .msg').filter({ hasText: text }).waitFor();
 }
 
-test('hold and let go publishes a clip; the status says Sent', async () => {
+test('hold and let go publishes a clip, the level meter moving meanwhile; the status says Sent', async () => {
   const A = await user('hold', 'ana');
   const B = await user('hold', 'ben');
   const at = await recordCentre(A);
@@ -159,6 +160,18 @@ test('hold and let go publishes a clip; the status says Sent', async () => {
   await A.mouse.down();
   await pressed(A, true);
   assert.match(await A.locator('#record-label').textContent(), /slide to cancel/);
+  // The level meter moves while recording (the fake microphone beeps):
+  // several widths seen, one of them a tenth of the bar or more.
+  await A.waitForFunction(
+    () => {
+      const w = /** @type {any} */ (window);
+      w.__levels ??= new Set();
+      w.__levels.add(parseFloat(/** @type {HTMLElement} */ (document.querySelector('#level')).style.width) || 0);
+      return w.__levels.size >= 3 && Math.max(...w.__levels) >= 10;
+    },
+    null,
+    { polling: 'raf', timeout: 10_000 },
+  );
   await timerAt(A, 1.5);
   await A.mouse.up();
   await rows(B, 'ana').waitFor({ timeout: 10_000 });

@@ -1,14 +1,14 @@
 // End-to-end tests of the room's timeline in headless Chromium: chat and
 // clips in one order, links, the new-messages button, a phone's width, the
-// clip bubble's player (play, pause, seek, speed), unplayed clips and the
-// auto-play queue. Each test has a room of its own, with nothing in it from
-// other tests; clips are uploaded (ffmpeg-made tones) rather than recorded,
-// so that their lengths are known.
+// clip bubble's player (play, pause, seek, speed), the grouping of one
+// author's consecutive items, unplayed clips and the auto-play queue. Each
+// test has a room of its own, with nothing in it from other tests; clips
+// are uploaded (ffmpeg-made tones) rather than recorded, so that their
+// lengths are known.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { startServer, launchBrowser, join, artifacts, makeClip, uploadClip } from './harness.mjs';
+import { startServer, launchBrowser, join, makeClip, uploadClip, lookAt } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -64,6 +64,18 @@ function timelineOrder(page) {
   );
 }
 
+/**
+ * How the page groups its timeline: per message or clip, "head" for the
+ * first of a group (its author named) or "cont" for one that carries on
+ * the one before, and ",last" for the last of its group.
+ * @param {import('playwright-core').Page} page
+ */
+function grouping(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('#timeline > li.item')].map((li) => `${li.classList.contains('cont') ? 'cont' : 'head'}${li.classList.contains('last') ? ',last' : ''}`),
+  );
+}
+
 /** Sends a chat message to the room. */
 async function say(page, text) {
   await page.fill('#chat-text', text);
@@ -106,7 +118,7 @@ async function setAutoplay(page, on) {
   await page.click('#more-player summary');
 }
 
-test('timeline: chat and clips in one order, links clickable and safe, comings and goings, a jump to new messages, no overflow at 360 px', async () => {
+test('timeline: chat and clips in one order, grouped by author, links clickable and safe, comings and goings, a jump to new messages, no overflow at 360 px', async () => {
   const A = await user('order', 'tia');
   const B = await user('order', 'uma');
   await A.locator('#timeline .sys').filter({ hasText: 'uma joined' }).waitFor();
@@ -125,7 +137,11 @@ test('timeline: chat and clips in one order, links clickable and safe, comings a
   for (const p of [A, B]) {
     await p.locator('#timeline .msg').filter({ hasText: 'three' }).waitFor();
     assert.deepEqual(await timelineOrder(p), want, 'the timeline is out of order');
+    // One author's consecutive message and clip are one group, named once.
+    assert.deepEqual(await grouping(p), ['head', 'cont,last', 'head', 'cont,last', 'head,last'], 'grouped by author');
   }
+  assert.equal(await B.locator('#timeline .msg').filter({ hasText: 'one' }).locator('.who').isVisible(), true, "the group's author is not named");
+  assert.equal(await B.locator(`#timeline .clip[data-id="${c1.id}"] .who`).isVisible(), false, 'the author named again in their group');
   // The same order for someone who joins later, from the history and the catalog.
   const C = await user('order', 'val');
   await C.locator(`#timeline .clip[data-id="${c2.id}"]`).waitFor();
@@ -176,16 +192,10 @@ test('timeline: chat and clips in one order, links clickable and safe, comings a
   });
   assert.deepEqual(wide, [], 'wider than the screen');
 
-  // Screenshots of the room: a desktop, a phone; light and dark.
-  mkdirSync(artifacts, { recursive: true });
-  for (const [w, h, name] of [[1280, 800, 'desktop'], [390, 844, 'phone']]) {
-    for (const scheme of ['light', 'dark']) {
-      await A.emulateMedia({ colorScheme: scheme });
-      await A.setViewportSize({ width: w, height: h });
-      await A.waitForTimeout(200);
-      await A.screenshot({ path: `${artifacts}/timeline-${name}-${scheme}.png` });
-    }
-  }
+  // The room looked at, light and dark.
+  await lookAt(A, 'timeline-order');
+  await A.emulateMedia({ colorScheme: 'dark' });
+  await lookAt(A, 'timeline-order-dark');
   noErrors(A, B, C);
   await closeAll(A, B, C);
 });
@@ -242,6 +252,7 @@ test('bubble player: play, pause, seek on the waveform, speed remembered', async
   assert.equal(await el.evaluate((m) => /** @type {HTMLMediaElement} */ (m).playbackRate), 1.5);
   await B.keyboard.press('Escape');
   await el.waitFor({ state: 'detached' });
+
   noErrors(A, B);
   await closeAll(A, B);
 });
@@ -278,6 +289,7 @@ test('unplayed clips: a dot and a count, PLAY UNPLAYED in order, clip-played sen
   await rows(A, 'zoe').waitFor();
   await B.waitForTimeout(500);
   assert.equal(await B.locator(`audio[data-id="${c5.id}"]`).count(), 0, 'played one\'s own clip');
+
   noErrors(A, B);
   await closeAll(A, B);
 });
