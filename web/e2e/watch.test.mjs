@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { startServer, launchBrowser, join, artifacts, lookAt, widthsUntil } from './harness.mjs';
+import { startServer, launchBrowser, join, artifacts, lookAt, widthsUntil, traceScript } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -23,12 +23,15 @@ after(async () => {
 });
 
 /**
- * Opens the viewer page of room at a size.
+ * Opens the viewer page of room at a size; with trace, the page keeps
+ * its connections (traceScript).
  * @param {string} query
  * @param {{width: number, height: number}} viewport
+ * @param {boolean} [trace]
  */
-async function viewer(query, viewport) {
+async function viewer(query, viewport, trace = false) {
   const context = await browser.newContext({ viewport });
+  if (trace) await context.addInitScript(traceScript);
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
@@ -135,4 +138,46 @@ test('the room shows its viewer page and how many watch it', async () => {
   assert.equal(await C.locator('#viewers').isHidden(), true, 'a clip room has no viewer page');
   await A.context().close();
   await C.context().close();
+});
+
+/** Video frames decoded on the page's latest connection (a traced page). */
+function decoded(page) {
+  return page.evaluate(async () => {
+    const pc = window.__trace.pcs.at(-1);
+    let n = 0;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') n += r.framesDecoded ?? 0;
+    });
+    return n;
+  });
+}
+
+test('after the server restarts, the viewer page plays again by itself, without a reload', async () => {
+  const W = await viewer('', { width: 1280, height: 800 }, true);
+  const A = await join(browser, srv.url, 'live', 'streamer', { prejoin: (p) => p.click('#prejoin-cam') });
+  await waitState(W, 'live');
+  const f0 = await frames(W);
+  await W.waitForFunction((f) => (document.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > f + 15, f0, { timeout: 15_000 });
+  // A mark in the document: a reload would lose it.
+  await W.evaluate(() => Object.defineProperty(window, '__before', { value: true }));
+  const pcs = await W.evaluate(() => window.__trace.pcs.length);
+
+  await srv.restart();
+  // The page notices the lost connection and makes a new one to the new
+  // server; the streamer's page rejoins and publishes again.
+  await W.waitForFunction((n) => window.__trace.pcs.length > n && window.__trace.pcs.at(-1).connectionState === 'connected', pcs, { timeout: 60_000 });
+  assert.equal(await W.evaluate(() => window.__before), true, 'the page was reloaded');
+  await W.waitForFunction(() => document.getElementById('stage')?.dataset.state === 'live', null, { timeout: 60_000 });
+  const d0 = await decoded(W);
+  const f1 = await frames(W);
+  const deadline = Date.now() + 15_000;
+  while ((await decoded(W)) < d0 + 15) {
+    assert.ok(Date.now() < deadline, `the new connection decoded ${await decoded(W)} frames, ${d0} 15 s ago`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await W.waitForFunction((f) => (document.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > f + 15, f1, { timeout: 15_000 });
+  assert.ok(await W.evaluate(() => document.querySelector('video').videoWidth > 0), 'the video has a picture again');
+  assert.deepEqual(W.errors.map(String), []);
+  await W.context().close();
+  await A.context().close();
 });
