@@ -163,19 +163,22 @@ test('after the server restarts, the viewer page plays again by itself, without 
   const pcs = await W.evaluate(() => window.__trace.pcs.length);
 
   await srv.restart();
+  const back = Date.now();
   // The page notices the lost connection and makes a new one to the new
   // server; the streamer's page rejoins and publishes again.
   await W.waitForFunction((n) => window.__trace.pcs.length > n && window.__trace.pcs.at(-1).connectionState === 'connected', pcs, { timeout: 60_000 });
   assert.equal(await W.evaluate(() => window.__before), true, 'the page was reloaded');
   await W.waitForFunction(() => document.getElementById('stage')?.dataset.state === 'live', null, { timeout: 60_000 });
+  console.log(`the viewer page plays again ${Date.now() - back} ms after the server is back`);
   const d0 = await decoded(W);
   const f1 = await frames(W);
-  const deadline = Date.now() + 15_000;
+  // Generous: the machine may be busy with other tests' browsers.
+  const deadline = Date.now() + 30_000;
   while ((await decoded(W)) < d0 + 15) {
-    assert.ok(Date.now() < deadline, `the new connection decoded ${await decoded(W)} frames, ${d0} 15 s ago`);
+    assert.ok(Date.now() < deadline, `the new connection decoded ${await decoded(W)} frames, ${d0} 30 s ago`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  await W.waitForFunction((f) => (document.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > f + 15, f1, { timeout: 15_000 });
+  await W.waitForFunction((f) => (document.querySelector('video')?.getVideoPlaybackQuality().totalVideoFrames ?? 0) > f + 15, f1, { timeout: 30_000 });
   assert.ok(await W.evaluate(() => document.querySelector('video').videoWidth > 0), 'the video has a picture again');
   assert.deepEqual(W.errors.map(String), []);
   await W.context().close();
