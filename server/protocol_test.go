@@ -123,15 +123,23 @@ func TestProtocolErrors(t *testing.T) {
 			_ = c.Send(map[string]string{"type": "ping"})
 		}
 		expectError(t, c, "rate-limited")
-		// Flooding on is answered by closing the connection.
-		for i := 0; i < 4*burst; i++ {
+		// Flooding on is answered by closing the connection. A starved
+		// test sends slowly enough for the budget to refill in between,
+		// so it goes on sending (a bounded number) until it is closed.
+	flood:
+		for i := 0; i < 50*burst; i++ {
+			select {
+			case <-c.Done():
+				break flood
+			default:
+			}
 			if c.Send(map[string]string{"type": "ping"}) != nil {
 				break
 			}
 		}
 		select {
 		case <-c.Done():
-		case <-time.After(5 * time.Second):
+		case <-timeout(t, minWait).Done():
 			t.Fatal("a flooding client stays connected")
 		}
 		var ce *websocket.CloseError
