@@ -9,7 +9,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, join, lookAt, checkA11y, uploadClip, makeClip } from './harness.mjs';
+import { startServer, launchBrowser, join, lookAt, checkA11y, uploadClip, makeClip, notificationStub } from './harness.mjs';
 
 let srv;
 let browser;
@@ -146,39 +146,6 @@ test('installable: the manifest, a service worker that starts the app shell with
     await own.stop();
   }
 });
-
-/**
- * Runs in the page before the client: a Notification that records what it
- * is asked (window.__notes: the permission requests and the notifications
- * made), and a page the test can send to the background
- * (window.__background), as another window in front would.
- */
-function notificationStub() {
-  const notes = { asked: 0, made: [] };
-  Object.defineProperty(window, '__notes', { value: notes });
-  let permission = 'default';
-  class FakeNotification {
-    static get permission() {
-      return permission;
-    }
-    static async requestPermission() {
-      notes.asked++;
-      permission = 'granted';
-      return permission;
-    }
-    constructor(title, opts = {}) {
-      this.title = title;
-      this.body = opts.body;
-      this.onclick = null;
-      notes.made.push(this);
-    }
-    close() {}
-  }
-  window.Notification = /** @type {any} */ (FakeNotification);
-  window.__background = false;
-  Object.defineProperty(document, 'visibilityState', { get: () => (window.__background ? 'hidden' : 'visible') });
-  document.hasFocus = () => !window.__background;
-}
 
 test('desktop notifications: asked for only when turned on; a private message, a call and (when chosen) a clip from others make one while the page is in the background; a click focuses the item', async () => {
   const ann = await join(browser, srv.url, 'chat', 'ann', { setup: (p) => p.addInitScript(notificationStub) });

@@ -1,12 +1,13 @@
 // End-to-end tests of the player's extras and the error reports: standby
-// (no auto-play of new clips, remembered per room across a reload), STOP
-// AFTER THIS (the queue stops after the clip playing), the room's storage
-// meter (what the clips take, after each clip added and deleted), and an
-// error thrown in the page reaching the server's log.
+// (no auto-play of new clips and no desktop notification of them,
+// remembered per room across a reload), STOP AFTER THIS (the queue stops
+// after the clip playing), the room's storage meter (what the clips take,
+// after each clip added and deleted), and an error thrown in the page
+// reaching the server's log.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, join, makeClip, uploadClip, lookAt, watchPlaying } from './harness.mjs';
+import { startServer, launchBrowser, join, makeClip, uploadClip, lookAt, watchPlaying, notificationStub } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -17,6 +18,7 @@ before(async () => {
   srv = await startServer({
     rooms: {
       standby: 'mode = "mediaChat"\ntitle = "Standby"\n',
+      quiet: 'mode = "mediaChat"\ntitle = "Quiet"\n',
       queue: 'mode = "mediaChat"\ntitle = "Queue"\n',
       storage: 'mode = "mediaChat"\ntitle = "Storage"\nmax_clip_bytes = 1000000\nmax_room_bytes = 5000000\n',
       reports: 'mode = "mediaChat"\ntitle = "Reports"\n',
@@ -74,6 +76,37 @@ test('standby: a new clip from someone else does not play and stays unplayed, co
   const c3 = await uploadClip(A, 'standby', makeClip(1, { freq: 880 }));
   await B.waitForFunction((id) => /** @type {any} */ (window).__played.includes(id), c3.id);
   assert.deepEqual(await B.evaluate(() => /** @type {any} */ (window).__played), [c3.id], 'the clips waiting from standby played');
+  for (const p of [A, B]) await p.context().close();
+});
+
+test('standby: a new clip makes no desktop notification; once it is off, the next one does', async () => {
+  const A = await join(browser, srv.url, 'quiet', 'kai');
+  const B = await join(browser, srv.url, 'quiet', 'lu', { setup: (p) => p.addInitScript(notificationStub) });
+  const made = () => B.evaluate(() => /** @type {any} */ (window).__notes.made.map((n) => `${n.title}: ${n.body}`));
+  // Notifications on, of clips too, as the settings turn them on.
+  await B.click('#more-player summary');
+  await B.check('#notify-on');
+  await B.waitForFunction(() => /** @type {any} */ (window).__notes.asked === 1);
+  await B.check('#notify-clips');
+  await B.click('#more-player summary');
+  await B.click('#standby');
+  assert.equal(await B.locator('#standby').getAttribute('aria-checked'), 'true');
+  // In the background, where a clip would notify.
+  await B.evaluate(() => (/** @type {any} */ (window).__background = true));
+
+  // The player notifies in the handler that shows the clip: once it is
+  // in the timeline, a notification would have been made.
+  const c1 = await uploadClip(A, 'quiet', makeClip(1), { description: 'while on standby' });
+  await clip(B, c1.id).waitFor();
+  assert.deepEqual(await made(), [], 'a clip notified on standby');
+
+  // Off again: the next clip notifies (the check above can fail).
+  await B.click('#standby');
+  assert.equal(await B.locator('#standby').getAttribute('aria-checked'), 'false');
+  const c2 = await uploadClip(A, 'quiet', makeClip(1, { freq: 660 }), { description: 'after standby' });
+  await clip(B, c2.id).waitFor();
+  assert.deepEqual(await made(), ['New clip from kai: after standby']);
+  assert.deepEqual([...A.errors, ...B.errors], []);
   for (const p of [A, B]) await p.context().close();
 });
 

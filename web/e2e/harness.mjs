@@ -223,10 +223,12 @@ export function traceScript() {
  * @param {string} room
  * @param {string} name
  * @param {{trace?: boolean, setup?: (page: import('playwright-core').Page) => Promise<unknown>,
- *   prejoin?: (page: import('playwright-core').Page) => Promise<unknown>, viewport?: {width: number, height: number}, locale?: string}} [opts]
+ *   prejoin?: (page: import('playwright-core').Page) => Promise<unknown>, viewport?: {width: number, height: number}, locale?: string,
+ *   password?: string}} [opts]
  *   setup: runs on the new page before it loads the client; prejoin: on
  *   the check before going live, before Join is pressed; locale: the
- *   browser's language (navigator.languages, Accept-Language)
+ *   browser's language (navigator.languages, Accept-Language); password:
+ *   the room's, or an operator's (the name being the operator's)
  */
 export async function join(browser, url, room, name, opts = {}) {
   const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1200, height: 900 }, locale: opts.locale });
@@ -251,6 +253,11 @@ export async function join(browser, url, room, name, opts = {}) {
     const said = await page.locator('#entry-error').textContent().catch(() => '');
     throw new Error(`${name} could not pick room ${room} on ${url}: the entry page says ${JSON.stringify(said)}: ${e.message}`);
   });
+  if (opts.password) {
+    // An open room hides the field behind a link, for operators.
+    if (await page.locator('#entry-password-row').isHidden()) await page.click('#entry-password-show');
+    await page.fill('#entry-password', opts.password);
+  }
   await page.click('#entry-join');
   // Live rooms show what one sends before joining (prejoin.js).
   await page.waitForSelector('#room:not([hidden]), #prejoin:not([hidden])');
@@ -538,6 +545,39 @@ export async function holdSpace(page, ms) {
     await page.waitForTimeout(50);
   }
   await page.keyboard.up(' ');
+}
+
+/**
+ * Runs in the page before the client: a Notification that records what it
+ * is asked (window.__notes: the permission requests and the notifications
+ * made), and a page the test can send to the background
+ * (window.__background), as another window in front would.
+ */
+export function notificationStub() {
+  const notes = { asked: 0, made: [] };
+  Object.defineProperty(window, '__notes', { value: notes });
+  let permission = 'default';
+  class FakeNotification {
+    static get permission() {
+      return permission;
+    }
+    static async requestPermission() {
+      notes.asked++;
+      permission = 'granted';
+      return permission;
+    }
+    constructor(title, opts = {}) {
+      this.title = title;
+      this.body = opts.body;
+      this.onclick = null;
+      notes.made.push(this);
+    }
+    close() {}
+  }
+  window.Notification = /** @type {any} */ (FakeNotification);
+  window.__background = false;
+  Object.defineProperty(document, 'visibilityState', { get: () => (window.__background ? 'hidden' : 'visible') });
+  document.hasFocus = () => !window.__background;
 }
 
 /**

@@ -5,7 +5,10 @@
 // detection off and on, and the station shows who controls it; someone
 // else is refused by the server. The owner also asks for a snapshot clip;
 // a camera that fails is opened again, and after a server restart the
-// station comes back with its settings.
+// station comes back with its settings. A camera that never stops moving
+// is recorded in consecutive clips no longer than the maximum length. The
+// owner's other device turns the station's camera off and on and changes
+// its settings; an operator of the room controls it too.
 //
 // Motion and stillness come from one camera: the station's Chromium plays
 // a Y4M file this test writes (--use-file-for-fake-video-capture), which
@@ -14,14 +17,15 @@
 // after the station's stillness setting (3 s), well before the next
 // motion; Chromium's default fake camera, whose animation never stops,
 // could only show the start. The owner's browser uses the default fake
-// camera and sends nothing.
+// camera and sends nothing. The camera that never stops moving is a
+// third browser's, whose file has only the moving square.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, launchBrowser, join, lookAt } from './harness.mjs';
+import { startServer, launchBrowser, join, lookAt, hashPassword } from './harness.mjs';
 
 const W = 160;
 const H = 120;
@@ -29,7 +33,8 @@ const FPS = 4;
 
 /**
  * A Y4M video (4:2:0) of motionFrames frames of a white square moving
- * across a grey picture, then stillFrames frames of the grey picture alone.
+ * across a grey picture, then stillFrames frames of the grey picture alone
+ * (none: looped, the square moves all the time, jumping back at the end).
  * @param {string} file
  * @param {number} motionFrames
  * @param {number} stillFrames
@@ -60,7 +65,7 @@ before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'parley-station-'));
   const y4m = path.join(dir, 'motion-then-still.y4m');
   writeY4M(y4m, 2 * FPS, 15 * FPS);
-  srv = await startServer();
+  srv = await startServer({ config: `[[auth.operators]]\nname = "olga"\npassword = "${hashPassword('operator pass')}"\n` });
   camBrowser = await launchBrowser({ args: [`--use-file-for-fake-video-capture=${y4m}`] });
   browser = await launchBrowser();
 });
@@ -220,4 +225,146 @@ test('a station records on motion, stops after stillness, and is controlled by i
   await porch.context().close();
   await ann.context().close();
   await eve.context().close();
+});
+
+test('a maximum length splits a long event: a camera that never stops moving is recorded in consecutive clips, each no longer than the maximum', async () => {
+  const y4m = path.join(dir, 'moving.y4m');
+  writeY4M(y4m, 2 * FPS, 0);
+  const movingBrowser = await launchBrowser({ args: [`--use-file-for-fake-video-capture=${y4m}`] });
+  try {
+    const lane = await join(movingBrowser, srv.url, 'videochat', 'lane');
+    await lane.click('#more-recorder summary');
+    await lane.click('#station-toggle');
+    await lane.locator('#station .station-view').waitFor();
+    // The smallest maximum the settings allow, and a stillness longer
+    // than it: only the maximum ends a clip here.
+    const own = lane.locator('#station-own');
+    await lane.click('#station .station-more summary');
+    const max = Number(await own.locator('input[name="max_seconds"]').getAttribute('min'));
+    assert.ok(max >= 1 && max <= 10, `the smallest maximum length is ${max} s`);
+    await own.locator('input[name="warmup"]').fill('1');
+    await own.locator('input[name="stillness"]').fill(String(max + 3));
+    await own.locator('input[name="max_seconds"]').fill(String(max));
+    await own.locator('button[type="submit"]').click();
+    await lane.waitForFunction((max) => JSON.parse(localStorage.getItem('parley.station.videochat') ?? '{}').settings?.max_seconds === max, max);
+    // Clips that began before the settings applied are not counted.
+    const since = Date.now();
+    const motionClip = '#timeline .clip[data-author="lane"][data-trigger="motion"]';
+    const before = await lane.locator(motionClip).count();
+
+    // Nobody presses anything: three clips more (the first may have
+    // begun before the settings), each in the timeline once it ended.
+    await lane.locator(motionClip).nth(before + 2).waitFor({ timeout: 60_000 });
+    const got = (await clips())
+      .filter((c) => c.author === 'lane' && c.trigger === 'motion' && Date.parse(c.created) >= since)
+      .sort((a, b) => Date.parse(a.created) - Date.parse(b.created));
+    assert.ok(got.length >= 2, `${got.length} motion clips after the settings`);
+    const gaps = [];
+    for (const [i, c] of got.entries()) {
+      // The station stops at max - 0.5 s, at its next look at the camera
+      // (every 250 ms): a clip lasts max - 0.5 s to max - 0.25 s, plus
+      // the record-stop's way to the server. The margin of 0.5 s over
+      // the maximum is for a busy machine's late timer.
+      assert.ok(c.duration <= max + 0.5, `clip ${i} lasts ${c.duration} s, the maximum is ${max} s`);
+      // Ended by the maximum, not by stillness (the stillness is longer).
+      assert.ok(c.duration >= max - 1.5, `clip ${i} lasts ${c.duration} s, too short for a split at ${max} s`);
+      if (i === 0) continue;
+      const prev = got[i - 1];
+      // From the end of one clip's media to the start of the next
+      // recording: the record-stop's answer, the next look at the camera
+      // (250 ms later at most), the record-start's way.
+      const gap = (Date.parse(c.created) - Date.parse(prev.created)) / 1000 - prev.duration;
+      gaps.push(gap);
+      assert.ok(gap >= -0.1 && gap < 1.5, `clip ${i} began ${gap.toFixed(3)} s after clip ${i - 1} ended`);
+    }
+    console.log(`clips of ${got.map((c) => c.duration).join(', ')} s with a maximum of ${max} s; gaps ${gaps.map((g) => g.toFixed(3)).join(', ')} s`);
+    await lane.locator('#station .station-actions').getByRole('button', { name: 'Stop the station' }).click();
+    assert.deepEqual(lane.errors, [], 'no page errors');
+    await lane.context().close();
+  } finally {
+    await movingBrowser.close();
+  }
+});
+
+test("the owner's other device turns the station's camera off and on and changes a setting; an operator controls it too", async () => {
+  const shed = await join(browser, srv.url, 'videochat', 'shed');
+  await shed.click('#more-recorder summary');
+  await shed.click('#station-toggle');
+  await shed.locator('#station .station-view').waitFor();
+  const self = shed.locator('#station .station-actions');
+  // This test is about control: the default fake camera, which always
+  // moves, records nothing.
+  await self.getByRole('button', { name: 'Stop motion detection' }).click();
+  await self.getByRole('button', { name: 'Start motion detection' }).waitFor();
+  const key = await shed.evaluate(() => JSON.parse(localStorage.getItem('parley.ownerKey') ?? '""'));
+  const kim = await join(browser, srv.url, 'videochat', 'kim', {
+    setup: (page) => page.addInitScript((k) => localStorage.setItem('parley.ownerKey', JSON.stringify(k)), key),
+  });
+  const remote = kim.locator('.station-remote[data-station="shed"]');
+  await remote.waitFor();
+  const state = () => shed.locator('#station-state').textContent();
+  const controlled = () => shed.locator('#station-controlled').textContent();
+
+  // Camera off: the station's camera track stops, and the station says so.
+  await shed.evaluate(() => {
+    const s = /** @type {HTMLVideoElement} */ (document.querySelector('#station .station-view')).srcObject;
+    /** @type {any} */ (window).__cam = /** @type {MediaStream} */ (s).getVideoTracks()[0];
+  });
+  assert.equal(await shed.evaluate(() => /** @type {any} */ (window).__cam.readyState), 'live');
+  await remote.getByRole('button', { name: 'Camera off', exact: true }).click();
+  await shed.waitForFunction(() => /** @type {any} */ (window).__cam.readyState === 'ended');
+  await shed.locator('#station .station-off').waitFor();
+  assert.equal(await shed.locator('#station .station-view').count(), 0, 'the station still shows a camera');
+  assert.match(await state(), /camera off/);
+  assert.match(await controlled(), /kim \(its owner\)/);
+  await self.getByRole('button', { name: 'Camera on', exact: true }).waitFor();
+  await remote.getByRole('button', { name: 'Camera on', exact: true }).waitFor();
+  assert.match(await remote.locator('.station-state').textContent(), /camera off/);
+  await lookAt(shed, 'station-camera-off');
+
+  // On again: a new camera track, live, in the station's view.
+  await remote.getByRole('button', { name: 'Camera on', exact: true }).click();
+  await shed.waitForFunction(() => {
+    const s = /** @type {HTMLVideoElement|null} */ (document.querySelector('#station .station-view'))?.srcObject;
+    const track = s instanceof MediaStream ? s.getVideoTracks()[0] : null;
+    return !!track && track !== /** @type {any} */ (window).__cam && track.readyState === 'live';
+  });
+  assert.match(await state(), /camera on/);
+  await remote.getByRole('button', { name: 'Camera off', exact: true }).waitFor();
+
+  // A setting, through the owner's controls: the station shows the new
+  // value in its own settings, and keeps it.
+  await remote.locator('summary').click();
+  const form = remote.locator('form.station-settings');
+  const sensitivity = Number(await form.locator('input[name="sensitivity"]').inputValue());
+  const want = sensitivity === 42 ? 43 : 42;
+  await form.locator('input[name="sensitivity"]').fill(String(want));
+  await form.getByRole('button', { name: 'Apply' }).click();
+  await shed.waitForFunction((want) => /** @type {HTMLInputElement|null} */ (document.querySelector('#station-own input[name="sensitivity"]'))?.value === String(want), want);
+  await shed.click('#station .station-more summary');
+  assert.equal(await shed.locator('#station-own input[name="sensitivity"]').isVisible(), true);
+  assert.equal(await shed.evaluate(() => JSON.parse(localStorage.getItem('parley.station.videochat') ?? '{}').settings?.sensitivity), want);
+
+  // An operator of the room controls it too, and the station says who.
+  const olga = await join(browser, srv.url, 'videochat', 'olga', { password: 'operator pass' });
+  await olga.locator('#operator:not([hidden])').waitFor();
+  const opRemote = olga.locator('.station-remote[data-station="shed"]');
+  await opRemote.waitFor();
+  await opRemote.locator('summary').click();
+  const opForm = opRemote.locator('form.station-settings');
+  assert.equal(await opForm.locator('input[name="sensitivity"]').inputValue(), String(want), "the operator is shown the owner's setting");
+  await opForm.locator('input[name="stillness"]').fill('17');
+  await opForm.getByRole('button', { name: 'Apply' }).click();
+  await shed.waitForFunction(() => /** @type {HTMLInputElement|null} */ (document.querySelector('#station-own input[name="stillness"]'))?.value === '17');
+  await shed.locator('#station-controlled', { hasText: 'olga' }).waitFor();
+  assert.match(await controlled(), /by olga \(an operator\)/);
+  await opRemote.getByRole('button', { name: 'Camera off', exact: true }).click();
+  await shed.locator('#station .station-off').waitFor();
+  await remote.getByRole('button', { name: 'Camera on', exact: true }).waitFor();
+  await opRemote.getByRole('button', { name: 'Camera on', exact: true }).waitFor();
+  await lookAt(shed, 'station-by-operator');
+  await lookAt(olga, 'station-operator');
+
+  for (const p of [shed, kim, olga]) assert.deepEqual(p.errors, [], 'no page errors');
+  for (const p of [shed, kim, olga]) await p.context().close();
 });
