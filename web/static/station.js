@@ -500,14 +500,33 @@ export class Station {
     this.toggle.textContent = this.active ? t('station.stop') : t('station.make');
     this.panel.hidden = !room || (!this.active && this.remotes.size === 0);
     if (this.panel.hidden) return;
-    // What is open (a settings form) stays open.
+    // What is open (a settings form) stays open; what is being typed in
+    // one stays typed, with the focus (the panel is drawn again at each
+    // recording's start and end, every few seconds for a busy camera).
     const open = new Set([...this.panel.querySelectorAll('details[open] form')].map((f) => f.id));
+    const typed = [...this.panel.querySelectorAll('form.station-settings')].flatMap((f) => {
+      const form = /** @type {HTMLFormElement} */ (f);
+      const focus = form.contains(document.activeElement) ? /** @type {HTMLInputElement} */ (document.activeElement).name : '';
+      return form.dataset.typed || focus ? [{ id: form.id, typed: !!form.dataset.typed, values: [...new FormData(form)], focus }] : [];
+    });
     const parts = [h('h2', { id: 'station-h' }, this.active ? t('station.title') : t('station.remotes'))];
     if (this.active) parts.push(...this.renderSelf());
     for (const r of this.remotes.values()) parts.push(this.renderRemote(r));
     if (this.status) parts.push(h('p', { className: 'station-status', role: 'status' }, this.status));
     this.panel.replaceChildren(...parts);
     for (const id of open) document.getElementById(id)?.closest('details')?.setAttribute('open', '');
+    for (const was of typed) {
+      const form = /** @type {HTMLFormElement|null} */ (document.getElementById(was.id));
+      if (!form) continue;
+      if (was.typed) {
+        form.dataset.typed = 'yes';
+        for (const [k, v] of was.values) {
+          const input = form.elements.namedItem(k);
+          if (input instanceof HTMLInputElement) input.value = String(v);
+        }
+      }
+      if (was.focus) /** @type {HTMLElement|null} */ (form.elements.namedItem(was.focus))?.focus();
+    }
     // Moved in the page, the camera's view pauses: it plays on.
     if (this.active && this.camera) this.view.play().catch(() => {});
   }
@@ -596,8 +615,11 @@ export class Station {
       {
         className: 'station-settings',
         id,
+        // Typed in, not applied yet: kept when the panel is drawn again.
+        oninput: (/** @type {Event} */ ev) => (/** @type {HTMLFormElement} */ (ev.currentTarget).dataset.typed = 'yes'),
         onsubmit: (/** @type {SubmitEvent} */ ev) => {
           ev.preventDefault();
+          delete (/** @type {HTMLFormElement} */ (ev.target)).dataset.typed;
           const data = Object.fromEntries(new FormData(/** @type {HTMLFormElement} */ (ev.target)));
           apply(clampSettings(data));
         },
