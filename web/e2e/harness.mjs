@@ -582,16 +582,21 @@ export function notificationStub() {
 
 /**
  * Keeps, in the page, the ids of the clips that start playing, in order
- * (window.__played), from now on.
+ * (window.__played), from now on. A clip that goes on after a stall (a
+ * busy machine's decoder late: waiting, then playing again) has not
+ * started again: only playing after play (it was paused) counts.
  * @param {import('playwright-core').Page} page
  */
 export async function watchPlaying(page) {
   await page.evaluate(() => {
     const w = /** @type {any} */ (window);
     w.__played = [];
+    /** @type {WeakSet<EventTarget>} media elements told to play, not playing yet */
+    const starting = new WeakSet();
+    document.addEventListener('play', (ev) => ev.target && starting.add(ev.target), true);
     document.addEventListener('playing', (ev) => {
       const el = /** @type {HTMLElement} */ (ev.target);
-      if (el instanceof HTMLMediaElement && el.dataset.id) w.__played.push(el.dataset.id);
+      if (el instanceof HTMLMediaElement && el.dataset.id && starting.delete(el)) w.__played.push(el.dataset.id);
     }, true);
   });
 }
