@@ -237,7 +237,10 @@ test('a maximum length splits a long event: a camera that never stops moving is 
     await lane.click('#station-toggle');
     await lane.locator('#station .station-view').waitFor();
     // The smallest maximum the settings allow, and a stillness longer
-    // than it: only the maximum ends a clip here.
+    // than it: only the maximum ends a clip here. Set with motion
+    // detection off, as a person would, and on again after.
+    const actions = lane.locator('#station .station-actions');
+    await actions.getByRole('button', { name: 'Stop motion detection' }).click();
     const own = lane.locator('#station-own');
     await lane.click('#station .station-more summary');
     const max = Number(await own.locator('input[name="max_seconds"]').getAttribute('min'));
@@ -247,8 +250,19 @@ test('a maximum length splits a long event: a camera that never stops moving is 
     await own.locator('input[name="max_seconds"]').fill(String(max));
     await own.locator('button[type="submit"]').click();
     await lane.waitForFunction((max) => JSON.parse(localStorage.getItem('parley.station.videochat') ?? '{}').settings?.max_seconds === max, max);
+    await actions.getByRole('button', { name: 'Start motion detection' }).click();
     // Clips that began before the settings applied are not counted.
     const since = Date.now();
+    // When the station's recordings begin and end, as it sees them.
+    await lane.evaluate(() => {
+      const w = /** @type {any} */ (window);
+      w.__rec = [];
+      const panel = /** @type {HTMLElement} */ (document.querySelector('#station'));
+      new MutationObserver(() => {
+        const last = w.__rec.at(-1);
+        if (last?.state !== panel.dataset.recording) w.__rec.push({ state: panel.dataset.recording, at: Date.now(), status: document.querySelector('#station .station-status')?.textContent ?? '' });
+      }).observe(panel, { attributes: true, attributeFilter: ['data-recording'], childList: true });
+    });
     const motionClip = '#timeline .clip[data-author="lane"][data-trigger="motion"]';
     const before = await lane.locator(motionClip).count();
 
@@ -258,6 +272,9 @@ test('a maximum length splits a long event: a camera that never stops moving is 
     const got = (await clips())
       .filter((c) => c.author === 'lane' && c.trigger === 'motion' && Date.parse(c.created) >= since)
       .sort((a, b) => Date.parse(a.created) - Date.parse(b.created));
+    const rec = await lane.evaluate(() => /** @type {any} */ (window).__rec);
+    console.log(JSON.stringify(got.map((c) => ({ created: c.created, duration: c.duration }))));
+    console.log(JSON.stringify(rec.map((r) => ({ ...r, at: new Date(r.at).toISOString() }))));
     assert.ok(got.length >= 2, `${got.length} motion clips after the settings`);
     const gaps = [];
     for (const [i, c] of got.entries()) {
@@ -278,7 +295,7 @@ test('a maximum length splits a long event: a camera that never stops moving is 
       assert.ok(gap >= -0.1 && gap < 1.5, `clip ${i} began ${gap.toFixed(3)} s after clip ${i - 1} ended`);
     }
     console.log(`clips of ${got.map((c) => c.duration).join(', ')} s with a maximum of ${max} s; gaps ${gaps.map((g) => g.toFixed(3)).join(', ')} s`);
-    await lane.locator('#station .station-actions').getByRole('button', { name: 'Stop the station' }).click();
+    await actions.getByRole('button', { name: 'Stop the station' }).click();
     assert.deepEqual(lane.errors, [], 'no page errors');
     await lane.context().close();
   } finally {
