@@ -356,6 +356,14 @@ test("the owner's other device turns the station's camera off and on and changes
   const sensitivity = Number(await form.locator('input[name="sensitivity"]').inputValue());
   const want = sensitivity === 42 ? 43 : 42;
   await form.locator('input[name="sensitivity"]').fill(String(want));
+  // The station changes meanwhile (motion detection on, at the station):
+  // the owner's panel is drawn again, and what was typed stays, focused.
+  await self.getByRole('button', { name: 'Start motion detection' }).click();
+  await remote.getByRole('button', { name: 'Stop motion detection' }).waitFor();
+  assert.equal(await form.locator('input[name="sensitivity"]').inputValue(), String(want), 'what the owner typed was lost');
+  assert.equal(await kim.evaluate(() => /** @type {HTMLInputElement|null} */ (document.activeElement)?.name), 'sensitivity');
+  await self.getByRole('button', { name: 'Stop motion detection' }).click();
+  await remote.getByRole('button', { name: 'Start motion detection' }).waitFor();
   await form.getByRole('button', { name: 'Apply' }).click();
   await shed.waitForFunction((want) => /** @type {HTMLInputElement|null} */ (document.querySelector('#station-own input[name="sensitivity"]'))?.value === String(want), want);
   await shed.click('#station .station-more summary');
