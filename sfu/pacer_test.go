@@ -1,0 +1,319 @@
+package sfu
+
+import (
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// pacedOut records what a pacer sends, and when.
+type pacedOut struct {
+	mu   sync.Mutex
+	sent []pacedSent
+}
+
+type pacedSent struct {
+	ssrc uint32
+	seq  uint16
+	ts   uint32
+	size int
+	at   time.Time
+	twcc uint16
+}
+
+// emit records the packet, with the transport-wide sequence number the
+// caller's storage holds (see send).
+func (o *pacedOut) emit(h *rtp.Header, payload []byte, ext *twccExt, now int64, _ bool) {
+	ext.stampHeader(h, 3, uint16(now/1e6))
+	o.record(h, payload)
+}
+
+func (o *pacedOut) record(h *rtp.Header, payload []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.sent = append(o.sent, pacedSent{ssrc: h.SSRC, seq: h.SequenceNumber, ts: h.Timestamp, size: len(payload), at: time.Now()})
+}
+
+func (o *pacedOut) all() []pacedSent {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]pacedSent(nil), o.sent...)
+}
+
+// send admits a packet and sends it at once if the pacer lets it, as a
+// down track does.
+func (o *pacedOut) send(p *pacer, ssrc uint32, seq uint16, ts uint32, size int) bool {
+	h := rtp.Header{Version: 2, SSRC: ssrc, SequenceNumber: seq, Timestamp: ts}
+	payload := make([]byte, size)
+	if !p.admit(o, &h, payload, time.Now().UnixNano(), false) {
+		return false
+	}
+	o.record(&h, payload)
+	return true
+}
+
+func fixedRate(r float64) func() float64 { return func() float64 { return r } }
+
+// TestPacerRate: a burst larger than the bucket leaves at the pacing rate,
+// in order; what fits goes at once.
+func TestPacerRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rate = 400_000
+		var st pacerStats
+		p := newPacer(fixedRate(rate), &st)
+		defer p.close()
+		var out pacedOut
+		start := time.Now()
+		// A keyframe of 15 packets of 1,000 bytes.
+		for i := range 15 {
+			out.send(p, 1, uint16(i), 100, 1000)
+		}
+		if got := len(out.all()); got != 1 {
+			t.Fatalf("%d packets sent at once, want the one the bucket holds", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		sent := out.all()
+		if len(sent) != 15 {
+			t.Fatalf("%d packets sent, want 15", len(sent))
+		}
+		total := 0.0
+		for i, s := range sent {
+			if s.seq != uint16(i) {
+				t.Fatalf("packet %d sent as %d: out of order", s.seq, i)
+			}
+			total += float64(s.size + twccHeaderBytes)
+			// What left by each packet's time fits the bucket and the
+			// rate since.
+			if allowed := burst(rate) + rate/8*s.at.Sub(start).Seconds(); total > allowed+1 {
+				t.Fatalf("%.0f bytes sent by %v, the budget allows %.0f", total, s.at.Sub(start), allowed)
+			}
+		}
+		last := sent[len(sent)-1].at.Sub(start)
+		want := time.Duration((total - burst(rate)) * 8 / rate * float64(time.Second))
+		if last < want || last > want+20*time.Millisecond {
+			t.Errorf("the last packet left after %v, want about %v", last, want)
+		}
+		if n := st.paced.Load(); n != 14 {
+			t.Errorf("%d packets counted as paced, want 14", n)
+		}
+		// The bucket refilled: a packet goes at once again.
+		if !out.send(p, 1, 15, 200, 1000) {
+			t.Errorf("a packet after the queue drained waits")
+		}
+	})
+}
+
+// TestPacerOrder: of two streams, each keeps its order whatever waits,
+// and once one packet waits every one after it does.
+func TestPacerOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 740 bytes every 5 ms, 1.2 Mbit/s, paced at 1 Mbit/s: some go at
+		// once, then more and more wait.
+		var st pacerStats
+		p := newPacer(fixedRate(1e6), &st)
+		defer p.close()
+		var out pacedOut
+		now := 0
+		for i := range 40 {
+			if out.send(p, uint32(1+i%2), uint16(i/2), uint32(i/6), 720) {
+				now++
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if now == 0 || st.paced.Load() == 0 || st.dropped.Load() != 0 {
+			t.Fatalf("%d packets sent at once, %d waited, %d dropped: want some of the first two, none of the last", now, st.paced.Load(), st.dropped.Load())
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		next := map[uint32]uint16{}
+		for _, s := range out.all() {
+			if s.seq != next[s.ssrc] {
+				t.Fatalf("stream %d: packet %d sent where %d was next", s.ssrc, s.seq, next[s.ssrc])
+			}
+			next[s.ssrc]++
+		}
+		if next[1] != 20 || next[2] != 20 {
+			t.Fatalf("sent %v, want 20 of each", next)
+		}
+	})
+}
+
+// TestPacerNoEstimate: without an estimate nothing waits; when the
+// estimate goes, what waited goes at once, before what follows.
+func TestPacerNoEstimate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rate float64
+		p := newPacer(func() float64 { return rate }, &pacerStats{})
+		defer p.close()
+		var out pacedOut
+		for i := range 20 {
+			if !out.send(p, 1, uint16(i), 1, 1200) {
+				t.Fatalf("packet %d waits without an estimate", i)
+			}
+		}
+		rate = 100_000
+		for i := 20; i < 25; i++ {
+			out.send(p, 1, uint16(i), 2, 1200)
+		}
+		if p.queued() == 0 {
+			t.Fatal("nothing waits at 100 kbit/s")
+		}
+		rate = 0
+		if !out.send(p, 1, 25, 3, 1200) || p.queued() != 0 {
+			t.Fatal("the queue stays without an estimate")
+		}
+		for i, s := range out.all() {
+			if s.seq != uint16(i) {
+				t.Fatalf("packet %d sent as %d", s.seq, i)
+			}
+		}
+	})
+}
+
+// TestPacerBound: the queue holds at most pacerMaxDelay at the pacing
+// rate; beyond, the oldest frames are dropped whole, and counted.
+func TestPacerBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rate = 200_000 // 10 KB in pacerMaxDelay
+		var st pacerStats
+		p := newPacer(fixedRate(rate), &st)
+		defer p.close()
+		var out pacedOut
+		// Five frames of four packets of 1,000 bytes, of two streams
+		// (the second's packets between the first's), at once.
+		for f := range 5 {
+			for i := range 4 {
+				out.send(p, 1, uint16(4*f+i), uint32(f), 1000)
+			}
+			out.send(p, 2, uint16(f), uint32(f), 100)
+		}
+		limit := rate / 8 * pacerMaxDelay.Seconds()
+		p.mu.Lock()
+		queued := p.bytes
+		p.mu.Unlock()
+		if float64(queued) > limit {
+			t.Fatalf("%d bytes queued, want at most %.0f", queued, limit)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		sent := out.all()
+		frames := map[uint32]int{}
+		for _, s := range sent {
+			if s.ssrc == 1 {
+				frames[s.ts]++
+			}
+		}
+		for f := range uint32(4) {
+			// The first frame's head left at once.
+			if n := frames[f]; n != 0 && n != 4 && f != 0 {
+				t.Errorf("frame %d: %d of its 4 packets sent", f, n)
+			}
+		}
+		if frames[4] != 4 {
+			t.Errorf("the last frame: %d of its 4 packets sent", frames[4])
+		}
+		dropped := 25 - len(sent)
+		if dropped == 0 || st.dropped.Load() != uint64(dropped) {
+			t.Errorf("%d packets not sent, %d counted as dropped", dropped, st.dropped.Load())
+		}
+		// A packet cap too: 600 small packets are more than it holds,
+		// though their bytes are not.
+		q := newPacer(fixedRate(1e6), &st)
+		defer q.close()
+		for i := range 600 {
+			out.send(q, 3, uint16(i), uint32(i), 10)
+		}
+		if n := q.queued(); n > pacerMaxPackets || n < pacerMaxPackets-1 {
+			t.Errorf("%d packets queued, want at most %d", n, pacerMaxPackets)
+		}
+	})
+}
+
+// TestPacerClose: close drops what waits, stops the timer and leaves no
+// goroutine (synctest.Test fails on one left); a packet admitted after
+// goes at once.
+func TestPacerClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPacer(fixedRate(100_000), &pacerStats{})
+		var out pacedOut
+		for i := range 10 {
+			out.send(p, 1, uint16(i), 1, 1000)
+		}
+		time.Sleep(20 * time.Millisecond)
+		p.close()
+		n := len(out.all())
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := len(out.all()); got != n {
+			t.Fatalf("%d packets sent after close", got-n)
+		}
+		if p.queued() != 0 {
+			t.Fatal("packets left queued after close")
+		}
+		if !out.send(p, 1, 10, 2, 1000) {
+			t.Fatal("a packet waits after close")
+		}
+	})
+}
+
+// TestPacerAllocs: admitting a packet allocates nothing, whether it goes
+// at once, waits, or waits and is released.
+func TestPacerAllocs(t *testing.T) {
+	h := rtp.Header{Version: 2, SSRC: 1}
+	payload := make([]byte, 1000)
+	var out pacedOut
+	out.sent = make([]pacedSent, 0, 100_000)
+
+	fast := newPacer(fixedRate(1e12), &pacerStats{})
+	defer fast.close()
+	if n := testing.AllocsPerRun(1000, func() {
+		h.SequenceNumber++
+		if !fast.admit(&out, &h, payload, time.Now().UnixNano(), false) {
+			t.Fatal("a packet waits at 1 Tbit/s")
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per packet sent at once, want 0", n)
+	}
+
+	// A full queue: each packet drops the oldest frame and waits.
+	slow := newPacer(fixedRate(1), &pacerStats{})
+	defer slow.close()
+	for range pacerMaxPackets {
+		h.SequenceNumber++
+		h.Timestamp++
+		slow.admit(&out, &h, payload[:1], time.Now().UnixNano(), false)
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		h.SequenceNumber++
+		h.Timestamp++
+		if slow.admit(&out, &h, payload, time.Now().UnixNano(), false) {
+			t.Fatal("a packet goes at once at 1 bit/s")
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per packet queued, want 0", n)
+	}
+
+	synctest.Test(t, func(t *testing.T) {
+		p := newPacer(fixedRate(1e6), &pacerStats{})
+		defer p.close()
+		var out pacedOut
+		out.sent = make([]pacedSent, 0, 10_000)
+		if n := testing.AllocsPerRun(100, func() {
+			for range 8 {
+				h.SequenceNumber++
+				p.admit(&out, &h, payload, time.Now().UnixNano(), false)
+			}
+			time.Sleep(100 * time.Millisecond) // released
+			synctest.Wait()
+		}); n != 0 {
+			t.Errorf("%v allocations per 8 packets queued and released, want 0", n)
+		}
+		if len(out.sent) < 700 {
+			t.Errorf("%d packets released, want about 700", len(out.sent))
+		}
+	})
+}
