@@ -169,10 +169,19 @@ type congestion struct {
 	resumeNeed    float64
 
 	probes chan float64 // probe requests (a rate, bits per second) to run
+	// probing is the rate the running probe adds (math.Float64bits of
+	// bits per second); 0 between probes.
+	probing atomic.Uint64
+
+	// pacer paces the connection's video (see pacer); nil in benchmarks
+	// and tests that make a congestion of their own.
+	pacer *pacer
 }
 
-func newCongestion(streams func() []ccStream, conn *subConn) *congestion {
-	return &congestion{
+// newCongestion makes a connection's congestion control, its pacer
+// counting in stats.
+func newCongestion(streams func() []ccStream, conn *subConn, stats *pacerStats) *congestion {
+	c := &congestion{
 		streams: streams, conn: conn,
 		hist:          newSendHistory(time.Now().UnixNano()),
 		est:           newBWE(),
@@ -182,6 +191,19 @@ func newCongestion(streams func() []ccStream, conn *subConn) *congestion {
 		resumeBackoff: resumeBackoffMin,
 		probes:        make(chan float64, 1),
 	}
+	c.pacer = newPacer(c.pacingRate, stats)
+	return c
+}
+
+// pacingRate is the rate the connection's video is paced at, bits per
+// second: pacingFactor times the estimate, and what a running probe adds
+// to it; 0 (not paced) without an estimate.
+func (c *congestion) pacingRate() float64 {
+	est := c.Estimate()
+	if est <= 0 {
+		return 0
+	}
+	return pacingFactor * (est + math.Float64frombits(c.probing.Load()))
 }
 
 // feedbackScratch is where onFeedback unpacks a feedback packet. One
@@ -592,6 +614,8 @@ func (c *congestion) probe(rate float64, buf []byte) bool {
 	if src == nil {
 		return true
 	}
+	c.probing.Store(math.Float64bits(rate))
+	defer c.probing.Store(0)
 	t := time.NewTicker(probeTick)
 	defer t.Stop()
 	start := time.Now()

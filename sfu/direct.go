@@ -50,8 +50,16 @@ func (c *subConn) stamp(h *rtp.Header, id uint8, ext *hdrExts, size int, now int
 	ext.stampHeader(h, id, seq)
 }
 
-// retire stops what runs for the connection (its sender reports).
-func (c *subConn) retire() { c.once.Do(func() { close(c.done) }) }
+// retire stops what runs for the connection: its sender reports, and
+// its pacer, whose queue is dropped.
+func (c *subConn) retire() {
+	c.once.Do(func() {
+		close(c.done)
+		if c.cc != nil && c.cc.pacer != nil {
+			c.cc.pacer.close()
+		}
+	})
+}
 
 // noteAnswer keeps the DTLS role that the client's first answer sets; a
 // renegotiation cannot change it. Called before Pion takes the answer.

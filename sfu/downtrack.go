@@ -488,7 +488,32 @@ func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, now time
 	}
 }
 
-// send writes one rewritten packet: directly when the connection allows
+// send sends one rewritten packet: at once, or, video that the
+// connection's pacer holds back, when the pacer releases it (see emit).
+func (d *DownTrack) send(b *downBinding, h *rtp.Header, payload []byte, now int64, ext *hdrExts, probe bool) {
+	if p := d.pacer(); p != nil && !p.admit(d, h, payload, now, probe) {
+		return
+	}
+	d.transmit(b, h, payload, now, ext, probe)
+}
+
+// pacer is the pacer of the track's connection, for video; nil for audio
+// or without one.
+func (d *DownTrack) pacer() *pacer {
+	if d.conn == nil || d.conn.cc == nil || d.up.kind != webrtc.RTPCodecTypeVideo {
+		return nil
+	}
+	return d.conn.cc.pacer
+}
+
+// emit writes a packet the pacer held back, now that it leaves.
+func (d *DownTrack) emit(h *rtp.Header, payload []byte, ext *hdrExts, now int64, probe bool) {
+	if b := d.binding.Load(); b != nil {
+		d.transmit(b, h, payload, now, ext, probe)
+	}
+}
+
+// transmit writes one rewritten packet: directly when the connection allows
 // it (see directSender), through Pion's SRTP session otherwise. With
 // congestion control the packet takes the connection's next transport-
 // wide sequence number, stamped into h with ext's storage, and now (unix
@@ -496,7 +521,7 @@ func (d *DownTrack) writeLayer(l *layer, p *rtp.Packet, in *packetInfo, now time
 // recorded as its send time. Only what was sent is counted for the
 // sender reports: Pion drops packets written before its SRTP session is
 // ready.
-func (d *DownTrack) send(b *downBinding, h *rtp.Header, payload []byte, now int64, ext *hdrExts, probe bool) {
+func (d *DownTrack) transmit(b *downBinding, h *rtp.Header, payload []byte, now int64, ext *hdrExts, probe bool) {
 	if b.twcc != 0 {
 		d.conn.stamp(h, b.twcc, ext, len(payload), now, probe)
 	}

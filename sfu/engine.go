@@ -55,6 +55,7 @@ type Engine struct {
 	udp    net.PacketConn
 	batch  *batchConn   // the shared UDP socket; nil with a port range
 	direct atomic.Int64 // subscribe connections switched to the direct path
+	pacing pacerStats   // the subscribe connections' pacers'
 	// noDirect keeps subscribers on Pion's write path (Config.NoDirectSend).
 	noDirect bool
 	tracks   trackStats

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -82,6 +83,13 @@ func BenchmarkForward(b *testing.B) {
 // benchUp) b.N times.
 func forward(b *testing.B, raw []byte, n int, video, twcc bool) {
 	u, ws := benchUp(n, video, twcc)
+	forwardUp(b, raw, u, ws, btoi(!video)+btoi(twcc))
+}
+
+// forwardUp runs handle on raw for u, whose subscribers write to ws,
+// b.N times; each packet written must carry exts header extensions.
+func forwardUp(b *testing.B, raw []byte, u *UpTrack, ws []*countingWriter, exts int) {
+	n := len(ws)
 	var pkt rtp.Packet
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -92,8 +100,8 @@ func forward(b *testing.B, raw []byte, n int, video, twcc bool) {
 	if ws[0].packets != b.N {
 		b.Fatalf("wrote %d packets, want %d", ws[0].packets, b.N)
 	}
-	if want := btoi(!video) + btoi(twcc); ws[0].exts != want {
-		b.Fatalf("wrote packets with %d header extensions, want %d", ws[0].exts, want)
+	if ws[0].exts != exts {
+		b.Fatalf("wrote packets with %d header extensions, want %d", ws[0].exts, exts)
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "forwarded/s")
 }
@@ -108,6 +116,19 @@ func BenchmarkForwardTWCC(b *testing.B) {
 		b.Run(fmt.Sprintf("twcc=%v/subscribers=100", twcc), func(b *testing.B) { forward(b, raw, 100, true, twcc) })
 	}
 	b.Run("audio/twcc=true/subscribers=100", func(b *testing.B) { forward(b, raw, 100, false, true) })
+	// Each connection paced, with an estimate that lets every packet go
+	// at once (the common case): the cost of asking the pacer.
+	b.Run("paced/subscribers=100", func(b *testing.B) {
+		u, ws := benchUp(100, true, true)
+		for _, d := range *u.downs.Load() {
+			cc := d.conn.cc
+			cc.pacer = newPacer(cc.pacingRate, &pacerStats{})
+			cc.estimate.Store(math.Float64bits(1e12))
+			cc.lastFeedback.Store(1)
+			b.Cleanup(cc.pacer.close)
+		}
+		forwardUp(b, raw, u, ws, 1)
+	})
 }
 
 // vp8Raw is a VP8 packet as a browser's simulcast encoder sends it: a

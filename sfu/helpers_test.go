@@ -941,6 +941,7 @@ var ownedGoroutines = []string{
 	"parley/sfu.(*Participant).publishFailed.func",
 	"parley/sfu.(*Room).resubscribe",
 	"parley/sfu.(*throttle).Request.func",
+	"parley/sfu.(*pacer).release",
 	"parley/sfu.(*Room).Close.func",
 }
 

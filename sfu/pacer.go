@@ -70,7 +70,7 @@ const (
 // transport-wide sequence number, in ext's storage, as sent at now (unix
 // nanoseconds), and writes it.
 type pacedStream interface {
-	emit(h *rtp.Header, payload []byte, ext *twccExt, now int64, probe bool)
+	emit(h *rtp.Header, payload []byte, ext *hdrExts, now int64, probe bool)
 }
 
 // pacerStats counts, for the engine, the packets that waited in a pacer
@@ -107,7 +107,7 @@ type pacer struct {
 	timer  *time.Timer
 	armed  bool
 	closed bool
-	ext    twccExt // the released packets' extension storage
+	ext    hdrExts // the released packets' extension storage
 	// running counts the release from when the timer is armed until it
 	// has returned or been stopped, so that close can wait for it.
 	running sync.WaitGroup

@@ -651,7 +651,7 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 		p.sub = pc
 		p.subConn = newSubConn(pc)
 		conn := p.subConn
-		conn.cc = newCongestion(func() []ccStream { return p.ccStreams(conn) }, conn)
+		conn.cc = newCongestion(func() []ccStream { return p.ccStreams(conn) }, conn, &p.room.engine.pacing)
 		p.room.engine.watchDirect(p.subConn, func() { p.subscribeFailed(pc) })
 		p.wg.Add(1)
 		go func(c *subConn) {

@@ -21,6 +21,10 @@ type Stats struct {
 	SocketSent        uint64 // packets sent on the shared UDP socket
 	SocketDropped     uint64 // packets the shared UDP socket's queue or the kernel dropped
 
+	// Video packets that waited in a subscriber's pacer, and those its
+	// full queue dropped (see pacer).
+	PacedPackets, PacerDropped uint64
+
 	// Simulcast down tracks now by the layer they send (0 the lowest),
 	// and those paused for congestion or hidden by their subscriber.
 	LayerDowns           [maxLayers]int
@@ -80,7 +84,7 @@ func (u *UpTrack) forwarded() uint64 {
 
 // Stats returns the engine's counters now.
 func (e *Engine) Stats() Stats {
-	st := Stats{DirectConnections: e.direct.Load()}
+	st := Stats{DirectConnections: e.direct.Load(), PacedPackets: e.pacing.paced.Load(), PacerDropped: e.pacing.dropped.Load()}
 	if e.batch != nil {
 		st.SocketSent, st.SocketDropped = e.batch.sent.Load(), e.batch.dropped.Load()
 	}

@@ -70,7 +70,7 @@ func (r *Room) View(id, offer string, opts ViewOptions) (*Viewer, string, error)
 	}
 	v := &Viewer{ID: id, room: r, opts: opts, log: r.log.With("viewer", id), pc: pc, done: make(chan struct{})}
 	v.conn = newSubConn(pc)
-	v.conn.cc = newCongestion(v.ccStreams, v.conn)
+	v.conn.cc = newCongestion(v.ccStreams, v.conn, &r.engine.pacing)
 	answer, err := v.start(offer)
 	if err != nil {
 		_ = pc.Close()
@@ -541,12 +541,30 @@ func (t *viewTrack) write(s *viewSink, p *rtp.Packet) {
 	}
 }
 
-// send writes one packet through Pion and counts it; with congestion
-// control, stamped with the connection's next transport-wide sequence
-// number (in ext's storage), probe marking a probe's duplicate.
+// send sends one packet: at once, or, video that the connection's pacer
+// holds back, when the pacer releases it (see emit).
 func (t *viewTrack) send(b *viewBinding, h *rtp.Header, payload []byte, ext *hdrExts, probe bool) {
+	now := time.Now().UnixNano()
+	if cc := t.v.conn.cc; t.kind == webrtc.RTPCodecTypeVideo && cc != nil && cc.pacer != nil && !cc.pacer.admit(t, h, payload, now, probe) {
+		return
+	}
+	t.transmit(b, h, payload, ext, now, probe)
+}
+
+// emit writes a packet the pacer held back, now that it leaves.
+func (t *viewTrack) emit(h *rtp.Header, payload []byte, ext *hdrExts, now int64, probe bool) {
+	if b := t.binding.Load(); b != nil {
+		t.transmit(b, h, payload, ext, now, probe)
+	}
+}
+
+// transmit writes one packet through Pion and counts it; with congestion
+// control, stamped with the connection's next transport-wide sequence
+// number (in ext's storage) as sent at now (unix nanoseconds), probe
+// marking a probe's duplicate.
+func (t *viewTrack) transmit(b *viewBinding, h *rtp.Header, payload []byte, ext *hdrExts, now int64, probe bool) {
 	if b.twcc != 0 {
-		t.v.conn.stamp(h, b.twcc, ext, len(payload), time.Now().UnixNano(), probe)
+		t.v.conn.stamp(h, b.twcc, ext, len(payload), now, probe)
 	}
 	if n, err := b.writer.WriteRTP(h, payload); n > 0 && err == nil {
 		t.packets.Add(1)
