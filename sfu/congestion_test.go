@@ -272,7 +272,9 @@ func TestCongestionConstrainedSubscriber(t *testing.T) {
 	s.keep = false
 	s.mu.Unlock()
 	loss, got := windowLoss(s.received(up.ID()).kept)
-	t.Logf("constrained: %d packets in 8 s, loss %.2f%%, estimate %.0f kbit/s", len(got), loss*100, s.p.subConn.cc.Estimate()/1000)
+	st := e.Stats()
+	t.Logf("constrained: %d packets in 8 s, loss %.2f%%, estimate %.0f kbit/s; %d video packets paced, %d dropped by a pacer, since the start",
+		len(got), loss*100, s.p.subConn.cc.Estimate()/1000, st.PacedPackets, st.PacerDropped)
 	if loss >= 0.01 {
 		t.Errorf("loss %.2f%% on the lowest layer after settling, want under 1%%", loss*100)
 	}
