@@ -22,7 +22,6 @@ type pacedSent struct {
 	ts   uint32
 	size int
 	at   time.Time
-	twcc uint16
 }
 
 // emit records the packet, with the transport-wide sequence number the
