@@ -17,6 +17,8 @@ type pacedOut struct {
 }
 
 type pacedSent struct {
+	kind string // of a down track's packet (see stampedWriter)
+	twcc uint16
 	ssrc uint32
 	seq  uint16
 	ts   uint32
@@ -325,31 +327,14 @@ func TestPacerAllocs(t *testing.T) {
 // sequence number of each packet, and when.
 type stampedWriter struct {
 	kind string
-	log  *stampedLog
-}
-
-type stampedLog struct {
-	mu   sync.Mutex
-	sent []stampedPacket
-}
-
-func (l *stampedLog) all() []stampedPacket {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]stampedPacket(nil), l.sent...)
-}
-
-type stampedPacket struct {
-	kind string
-	twcc uint16
-	at   time.Time
+	log  *pacedOut
 }
 
 func (w stampedWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	ext := h.GetExtension(3)
 	w.log.mu.Lock()
 	defer w.log.mu.Unlock()
-	w.log.sent = append(w.log.sent, stampedPacket{kind: w.kind, twcc: uint16(ext[0])<<8 | uint16(ext[1]), at: time.Now()})
+	w.log.sent = append(w.log.sent, pacedSent{kind: w.kind, twcc: uint16(ext[0])<<8 | uint16(ext[1]), at: time.Now()})
 	return len(payload), nil
 }
 
@@ -366,7 +351,7 @@ func TestPacedDownTracks(t *testing.T) {
 		conn := &subConn{cc: &congestion{hist: newSendHistory(time.Now().UnixNano())}}
 		conn.cc.pacer = newPacer(fixedRate(rate), &st)
 		defer conn.cc.pacer.close()
-		var sent stampedLog
+		var sent pacedOut
 		track := func(kind webrtc.RTPCodecType, ssrc uint32) *UpTrack {
 			u := newUpTrack(kind.String(), nil, kind, webrtc.RTPCodecParameters{PayloadType: 111}, []layerSource{{remote: &webrtc.TrackRemote{}}})
 			d := &DownTrack{up: u, conn: conn}
