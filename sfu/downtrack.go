@@ -141,6 +141,9 @@ func (d *DownTrack) pause(congested bool) {
 	f.target.Store(-1)
 	f.cur.Store(-1)
 	f.mu.Unlock()
+	if p := d.pacer(); p != nil {
+		p.forget(d)
+	}
 	if congested && !d.told.Swap(true) {
 		d.up.pauses.Add(1)
 		d.sub.sig.VideoPaused(d.up, true)

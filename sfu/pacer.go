@@ -239,6 +239,28 @@ func (p *pacer) dropOldestFrameLocked() {
 	p.count = kept
 }
 
+// forget drops the queued packets of stream to: a video paused or
+// hidden sends nothing more, not even what was waiting.
+func (p *pacer) forget(to pacedStream) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	kept := 0
+	for i := range p.count {
+		s := &p.ring[(p.head+i)%len(p.ring)]
+		if s.to == to {
+			p.bytes -= s.size
+			p.releaseSlot(s)
+			continue
+		}
+		if kept != i {
+			k := &p.ring[(p.head+kept)%len(p.ring)]
+			*k, *s = *s, *k
+		}
+		kept++
+	}
+	p.count = kept
+}
+
 // releaseSlot gives back a slot's buffer and forgets its stream.
 func (p *pacer) releaseSlot(s *pacedPacket) {
 	freePacketBuffer(s.buf)

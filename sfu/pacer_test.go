@@ -402,3 +402,32 @@ func TestPacedDownTracks(t *testing.T) {
 		}
 	})
 }
+
+// TestPacerForget: a stream paused sends nothing of what it had queued;
+// the others' packets go on in order.
+func TestPacerForget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPacer(fixedRate(400_000), &pacerStats{})
+		defer p.close()
+		var paused, other pacedOut
+		for i := range 6 {
+			paused.send(p, 1, uint16(i), 1, 1000)
+			other.send(p, 2, uint16(i), 1, 1000)
+		}
+		before := len(paused.all())
+		p.forget(&paused)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := len(paused.all()); n != before {
+			t.Errorf("%d packets of a forgotten stream sent after", n-before)
+		}
+		for i, s := range other.all() {
+			if s.seq != uint16(i) {
+				t.Fatalf("packet %d sent as %d", s.seq, i)
+			}
+		}
+		if n := len(other.all()); n != 6 {
+			t.Errorf("%d packets of the other stream sent, want 6", n)
+		}
+	})
+}

@@ -63,6 +63,9 @@ func (t *viewTrack) pause(congested bool) {
 		t.v.log.Debug("viewer's video paused: the downlink does not carry it")
 	}
 	t.f.cur.Store(-1)
+	if cc := t.v.conn.cc; cc != nil && cc.pacer != nil {
+		cc.pacer.forget(t)
+	}
 }
 
 // TargetLayer is the highest layer the video may be given; -1 paused.
