@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, join, shot, holdSpace } from './harness.mjs';
+import { startServer, launchBrowser, join, shot, holdSpace, lookAt } from './harness.mjs';
 import { publishing, sessionProblems } from './clipsync.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
@@ -183,7 +183,7 @@ test('mediaForum: a draft is previewed, and others see it only once published', 
     const el = /** @type {HTMLMediaElement|null} */ (document.querySelector('#draft audio[data-id], #draft video[data-id]'));
     return el && el.currentTime > 0.3;
   });
-  await shot(A, '#recorder', 'recorder-draft');
+  await lookAt(A, 'forum-draft');
 
   // B sees nothing yet, not even through the API.
   assert.equal(await rows(B, 'ada').count(), 0);

@@ -4,15 +4,15 @@
 // all), lock then Send or Cancel, SPACE that presses a focused button
 // instead of recording, Enter for hands-free recording, uploads from the
 // button and from a file dropped on the conversation (and the server's
-// refusal shown), the level meter moving while recording, push-to-talk in
-// a live room with the same gestures, a phone's width; screenshots of the
-// recorder idle, held and locked.
+// refusal shown, each state looked at), the level meter moving while
+// recording, push-to-talk in a live room with the same gestures, a
+// phone's width; screenshots of the recorder idle, held and locked.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { startServer, launchBrowser, join, artifacts, makeClip } from './harness.mjs';
+import { startServer, launchBrowser, join, artifacts, makeClip, lookAt } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let srv;
@@ -371,7 +371,6 @@ test('upload: from the button and from a file dropped on the conversation; a ref
 
   // The button opens the file chooser. The server's answer is held back
   // a moment, to see the progress.
-  mkdirSync(artifacts, { recursive: true });
   /** @type {() => void} */
   let answer = () => {};
   const answered = new Promise((r) => (answer = r));
@@ -384,7 +383,7 @@ test('upload: from the button and from a file dropped on the conversation; a ref
   await chooser.setFiles({ name: 'note.webm', mimeType: 'audio/webm', buffer: media });
   await A.locator('#upload-row').waitFor();
   assert.match(await A.locator('#upload-text').textContent(), /^Uploading note\.webm/);
-  await A.locator('#recorder').screenshot({ path: path.join(artifacts, 'recorder-uploading.png') });
+  await lookAt(A, 'recorder-uploading');
   answer();
   const first = rows(B, 'ida');
   await first.waitFor({ timeout: 10_000 });
@@ -410,7 +409,7 @@ test('upload: from the button and from a file dropped on the conversation; a ref
     );
   const dropIt = () => A.evaluate(() => /** @type {any} */ (window).__drop());
   assert.equal(await drop('dropped.webm', 'audio/webm', makeClip(1, { freq: 660 }).toString('base64')), true, 'no drop zone shown while dragging');
-  await A.locator('#conversation').screenshot({ path: path.join(artifacts, 'recorder-drop-zone.png') });
+  await lookAt(A, 'recorder-drop-zone');
   await dropIt();
   await B.waitForFunction(() => document.querySelectorAll('#timeline .clip[data-author="ida"]').length === 2, null, { timeout: 10_000 });
   assert.equal(await A.locator('#drop-zone').isHidden(), true);
@@ -421,7 +420,7 @@ test('upload: from the button and from a file dropped on the conversation; a ref
   await dropIt();
   const err = A.locator('#upload-error');
   await err.waitFor();
-  await A.locator('#recorder').screenshot({ path: path.join(artifacts, 'recorder-upload-refused.png') });
+  await lookAt(A, 'recorder-upload-refused');
   const text = await err.locator('#upload-error-text').textContent();
   assert.match(text ?? '', /^Not a clip this server takes \(WebM or Ogg, with Opus\): notes\.txt\. The server says: Send the clip as WebM or Ogg with Opus\.$/);
   console.log(`refusal shown: ${text}`);

@@ -1,10 +1,10 @@
 // End-to-end tests of the room's timeline in headless Chromium: chat and
 // clips in one order, links, the new-messages button, a phone's width, the
-// clip bubble's player (play, pause, seek, speed), the grouping of one
-// author's consecutive items, unplayed clips and the auto-play queue. Each
-// test has a room of its own, with nothing in it from other tests; clips
-// are uploaded (ffmpeg-made tones) rather than recorded, so that their
-// lengths are known.
+// clip bubble's player (play, pause, seek, speed, a video in full screen),
+// the grouping of one author's consecutive items, unplayed clips, the
+// auto-play queue and PLAY FROM HERE. Each test has a room of its own, with nothing in it from
+// other tests; clips are uploaded (ffmpeg-made tones) rather than recorded,
+// so that their lengths are known.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -200,7 +200,7 @@ test('timeline: chat and clips in one order, grouped by author, links clickable 
   await closeAll(A, B, C);
 });
 
-test('bubble player: play, pause, seek on the waveform, speed remembered', async () => {
+test('bubble player: play, pause, seek on the waveform, speed remembered; a video in full screen', async () => {
   const A = await user('bubble', 'wes');
   const B = await user('bubble', 'xia');
   await setAutoplay(B, false);
@@ -253,11 +253,31 @@ test('bubble player: play, pause, seek on the waveform, speed remembered', async
   await B.keyboard.press('Escape');
   await el.waitFor({ state: 'detached' });
 
+  // A video clip's full screen button plays it, in full screen with the
+  // browser's controls; leaving full screen keeps it in its bubble.
+  const v = await uploadClip(A, 'bubble', makeClip(6, { video: true }), { video: true });
+  const vb = B.locator(`#timeline .clip[data-id="${v.id}"]`);
+  await vb.waitFor();
+  await vb.locator('button.full').click();
+  await B.waitForFunction((id) => {
+    const f = document.fullscreenElement;
+    const video = f instanceof HTMLVideoElement ? f : f?.querySelector('video');
+    return !!video && f?.closest('.clip')?.getAttribute('data-id') === id && video.controls;
+  }, v.id);
+  // Paused, so that it is still there when full screen is left.
+  await B.evaluate(async () => {
+    const f = document.fullscreenElement;
+    (f instanceof HTMLVideoElement ? f : f?.querySelector('video'))?.pause();
+    await document.exitFullscreen();
+  });
+  await B.waitForFunction(() => document.fullscreenElement === null);
+  const video = vb.locator(`.screen video[data-id="${v.id}"]`);
+  assert.equal(await video.evaluate((m) => /** @type {HTMLVideoElement} */ (m).controls), false, 'the browser\'s controls left on in the bubble');
   noErrors(A, B);
   await closeAll(A, B);
 });
 
-test('unplayed clips: a dot and a count, PLAY UNPLAYED in order, clip-played sent; the auto-play queue never cuts a clip off', async () => {
+test('unplayed clips: a dot and a count, PLAY UNPLAYED in order, clip-played sent; the auto-play queue never cuts a clip off; PLAY FROM HERE', async () => {
   const A = await user('queue', 'yan');
   const B = await user('queue', 'zoe');
   await setAutoplay(B, false);
@@ -290,6 +310,18 @@ test('unplayed clips: a dot and a count, PLAY UNPLAYED in order, clip-played sen
   await B.waitForTimeout(500);
   assert.equal(await B.locator(`audio[data-id="${c5.id}"]`).count(), 0, 'played one\'s own clip');
 
+  // PLAY FROM HERE: that clip, then the newer ones in order; not the
+  // older ones, nor one's own.
+  await setAutoplay(B, false);
+  const c6 = await uploadClip(A, 'queue', makeClip(1, { freq: 880 }));
+  await B.locator(`#timeline .clip[data-id="${c6.id}"]`).waitFor();
+  await B.evaluate(() => (/** @type {any} */ (window).__events.length = 0));
+  await B.locator(`#timeline .clip[data-id="${c4.id}"] button.from`).click();
+  await B.waitForFunction((id) => /** @type {any} */ (window).__events.includes(`ended:${id}`), c6.id, { timeout: 15_000 });
+  const events = await B.evaluate(() => /** @type {any} */ (window).__events);
+  assert.deepEqual(events, [`playing:${c4.id}`, `ended:${c4.id}`, `playing:${c6.id}`, `ended:${c6.id}`], `from ${c4.id}: not ${c3.id} (older) nor ${c5.id} (own)`);
+  // Nothing plays after the newest.
+  await B.locator('#timeline audio[data-id]').waitFor({ state: 'detached' });
   noErrors(A, B);
   await closeAll(A, B);
 });
