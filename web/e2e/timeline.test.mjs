@@ -270,9 +270,11 @@ test('bubble player: play, pause, seek on the waveform, speed remembered; a vide
     (f instanceof HTMLVideoElement ? f : f?.querySelector('video'))?.pause();
     await document.exitFullscreen();
   });
-  await B.waitForFunction(() => document.fullscreenElement === null);
-  const video = vb.locator(`.screen video[data-id="${v.id}"]`);
-  assert.equal(await video.evaluate((m) => /** @type {HTMLVideoElement} */ (m).controls), false, 'the browser\'s controls left on in the bubble');
+  // The browser's controls go with full screen (at its fullscreenchange).
+  await B.waitForFunction((id) => {
+    const m = /** @type {HTMLVideoElement|null} */ (document.querySelector(`#timeline .clip[data-id="${id}"] .screen video`));
+    return document.fullscreenElement === null && !!m && !m.controls;
+  }, v.id);
   noErrors(A, B);
   await closeAll(A, B);
 });
