@@ -231,11 +231,18 @@ test('the speaking ring lights while someone talks and goes dark after; the spea
   // A tile's button puts it in full screen, and takes it out again.
   const full = C.locator(`${tile('bob')} .full`);
   await full.click();
-  await C.waitForFunction((sel) => !!document.fullscreenElement && document.fullscreenElement === document.querySelector(sel), tile('bob'));
-  assert.equal(await full.getAttribute('aria-label'), 'Leave full screen');
+  // The button's label follows at the page's fullscreenchange, which
+  // comes after document.fullscreenElement is set.
+  const fullIs = (/** @type {boolean} */ on) =>
+    C.waitForFunction(
+      ({ sel, on }) =>
+        (document.fullscreenElement === document.querySelector(sel)) === on &&
+        document.querySelector(`${sel} .full`)?.getAttribute('aria-label') === (on ? 'Leave full screen' : 'Full screen'),
+      { sel: tile('bob'), on },
+    );
+  await fullIs(true);
   await full.click();
-  await C.waitForFunction(() => document.fullscreenElement === null);
-  assert.equal(await full.getAttribute('aria-label'), 'Full screen');
+  await fullIs(false);
   await C.click('#ctl-layout');
 
   // Bob's volume, and Ann muted, on Cyd's side only.
