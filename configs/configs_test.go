@@ -415,6 +415,8 @@ func TestServerErrors(t *testing.T) {
 		{"integer duration", "[http]\nshutdown_timeout = 5\n", []string{`line 2: http.shutdown_timeout: wrong type: want a duration string like "15s", got an integer`}},
 		{"zero duration", "[http]\nshutdown_timeout = \"0s\"\n", []string{"http.shutdown_timeout: must be more than 0s and at most 60s, got 0s"}},
 		{"long shutdown", "[http]\nshutdown_timeout = \"2m\"\n", []string{"http.shutdown_timeout: must be more than 0s and at most 60s, got 2m"}},
+		{"long receive window", "[media]\nreceive_window = \"20ms\"\n", []string{"media.receive_window: must be 0s (read each packet as it comes) to 10ms, got 20ms"}},
+		{"negative receive window", "[media]\nreceive_window = \"-1ms\"\n", []string{"media.receive_window: must be 0s (read each packet as it comes) to 10ms, got -1ms"}},
 		{"pong not after ping", "[signaling]\nping_interval = \"30s\"\npong_timeout = \"30s\"\n", []string{"signaling.pong_timeout: must be longer than ping_interval (30s), got 30s"}},
 		{"negative ping", "[signaling]\nping_interval = \"-1s\"\n", []string{"signaling.ping_interval: must be more than 0s, got -1s"}},
 		{"origin without scheme", "[http]\nallowed_origins = [\"example.org\"]\n", []string{"http.allowed_origins: entry 1: want an origin like", `got "example.org"`}},

@@ -99,6 +99,10 @@ type Media struct {
 	// Pion's write chain. It reads Pion's DTLS connection by reflection;
 	// false falls back to Pion's own path without a rebuild.
 	DirectSend bool `toml:"direct_send" json:"direct_send"`
+	// ReceiveWindow is how long the shared UDP socket's reader may hold
+	// a busy socket's packets to read them in one wake-up; 0 reads each
+	// as it comes. 0..10ms.
+	ReceiveWindow Duration `toml:"receive_window" json:"receive_window"`
 }
 
 // Signaling configures the signaling websocket.
@@ -372,6 +376,9 @@ func (s Server) problems() problems {
 	}
 	checkPort(&p, "media.udp_port", s.Media.UDPPort, "0 = use udp_port_min..udp_port_max")
 	checkPort(&p, "media.tcp_port", s.Media.TCPPort, "0 = off")
+	if d := s.Media.ReceiveWindow; d < 0 || d.D() > 10*time.Millisecond {
+		p.add("media.receive_window", "must be 0s (read each packet as it comes) to 10ms, got %s", d)
+	}
 	checkPort(&p, "media.udp_port_min", s.Media.UDPPortMin, "0 = no range")
 	checkPort(&p, "media.udp_port_max", s.Media.UDPPortMax, "0 = no range")
 	lo, hi := s.Media.UDPPortMin, s.Media.UDPPortMax

@@ -149,13 +149,14 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		return nil, err
 	}
 	engine, err := sfu.NewEngine(sfu.Config{
-		ListenIP:     cfg.Media.ListenIP,
-		UDPPort:      cfg.Media.UDPPort,
-		UDPPortMin:   cfg.Media.UDPPortMin,
-		UDPPortMax:   cfg.Media.UDPPortMax,
-		TCPPort:      cfg.Media.TCPPort,
-		PublicIP:     cfg.Media.PublicIP,
-		NoDirectSend: !cfg.Media.DirectSend,
+		ListenIP:      cfg.Media.ListenIP,
+		UDPPort:       cfg.Media.UDPPort,
+		UDPPortMin:    cfg.Media.UDPPortMin,
+		UDPPortMax:    cfg.Media.UDPPortMax,
+		TCPPort:       cfg.Media.TCPPort,
+		PublicIP:      cfg.Media.PublicIP,
+		NoDirectSend:  !cfg.Media.DirectSend,
+		ReceiveWindow: cfg.Media.ReceiveWindow.D(),
 		// The networks the relay may reach, the ICE agent may check.
 		CandidateAllow: cfg.TURN.AllowPeers,
 	}, log)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -23,7 +24,8 @@ import (
 // than make the forwarding goroutine wait.
 type batchConn struct {
 	*net.UDPConn
-	batch interface {
+	reader *sockReader
+	batch  interface {
 		WriteBatch(ms []ipv4.Message, flags int) (int, error)
 	}
 
@@ -88,8 +90,14 @@ func freePacketBuffer(b *[]byte) {
 	packetPool.Put(b)
 }
 
-func newBatchConn(c *net.UDPConn) *batchConn {
-	b := &batchConn{UDPConn: c, wake: make(chan struct{}, 1), done: make(chan struct{}),
+// newBatchConn takes over c; its reads gather a busy socket's packets for
+// at most window (see sockReader; 0 reads each as it comes).
+func newBatchConn(c *net.UDPConn, window time.Duration) (*batchConn, error) {
+	reader, err := newSockReader(c, window)
+	if err != nil {
+		return nil, err
+	}
+	b := &batchConn{UDPConn: c, reader: reader, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		msgs: make([]ipv4.Message, batchSize), addrs: make([]net.UDPAddr, batchSize),
 		ips: make([][16]byte, batchSize), bufs: make([][1][]byte, batchSize)}
 	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
@@ -98,13 +106,23 @@ func newBatchConn(c *net.UDPConn) *batchConn {
 		b.batch = ipv6.NewPacketConn(c)
 	}
 	go b.writer()
-	return b
+	return b, nil
 }
 
 // ReadFromAddrPort and WriteToAddrPort are the allocation-free I/O that
-// Pion's UDP mux uses when a connection offers it.
+// Pion's UDP mux uses when a connection offers it. One goroutine reads
+// (the mux's).
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.UDPConn.ReadFromUDPAddrPort(p)
+	return b.reader.read(p)
+}
+
+// ReadFrom serves callers that use net.Addr.
+func (b *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, addr, err := b.reader.read(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(addr), nil
 }
 
 // WriteToAddrPort queues p for addr. A packet dropped because the queue

@@ -22,7 +22,10 @@ func TestBatchConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBatchConn(udp)
+	b, err := newBatchConn(udp, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	const receivers, perReceiver = 5, 300
 	var (
 		wg   sync.WaitGroup
@@ -112,7 +115,10 @@ func TestBatchConnWriteTo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBatchConn(udp)
+	b, err := newBatchConn(udp, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer b.Close()
 	in, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -18,7 +18,10 @@ func TestDirectAddr(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBatchConn(udp)
+	b, err := newBatchConn(udp, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer b.Close()
 	e := &Engine{batch: b}
 	port := uint16(udp.LocalAddr().(*net.UDPAddr).Port)
@@ -133,7 +136,10 @@ func testDirectSender(t *testing.T) (*directSender, *net.UDPConn, *srtp.Context)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBatchConn(out)
+	b, err := newBatchConn(out, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = b.Close() })
 	in, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -45,6 +45,10 @@ type Config struct {
 	// NoDirectSend keeps every subscribe connection on Pion's own write
 	// path (see directSender): the operator's fallback (media.direct_send).
 	NoDirectSend bool
+	// ReceiveWindow is how long the shared UDP socket's reader may hold a
+	// busy socket's packets to read them together, in one wake-up (see
+	// sockReader); 0 reads each as it comes (media.receive_window).
+	ReceiveWindow time.Duration
 }
 
 // Engine builds PeerConnections that share the media sockets, codecs and
@@ -114,7 +118,11 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("media UDP port: %w", err)
 		}
-		batched := newBatchConn(udp)
+		batched, err := newBatchConn(udp, cfg.ReceiveWindow)
+		if err != nil {
+			udp.Close()
+			return nil, fmt.Errorf("media UDP port: %w", err)
+		}
 		e.udp, e.batch = batched, batched
 		e.udpMux = webrtc.NewICEUDPMux(pionLog.NewLogger("udpmux"), batched)
 		se.SetICEUDPMux(e.udpMux)

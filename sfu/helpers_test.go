@@ -78,7 +78,9 @@ func (nopSignaler) VideoPaused(*UpTrack, bool)          {}
 // when the test ends; once everything the test opened is closed, no
 // goroutine it started may be left (leakcheck). The port is found free and
 // then bound by the engine; another process may take it in between, so a
-// few are tried.
+// few are tried. The engines of the direct path read the shared socket
+// with a receive window of 1 ms (media.receive_window), those of Pion's
+// path without one, so that the media tests cover both ways of reading.
 func newTestEngine(t *testing.T, noDirect bool) *Engine {
 	t.Helper()
 	leakcheck.Check(t)
@@ -89,7 +91,11 @@ func newTestEngine(t *testing.T, noDirect bool) *Engine {
 		}
 		port := probe.LocalAddr().(*net.UDPAddr).Port
 		_ = probe.Close()
-		e, err := NewEngine(Config{ListenIP: "127.0.0.1", UDPPort: port, NoDirectSend: noDirect}, quietLog())
+		cfg := Config{ListenIP: "127.0.0.1", UDPPort: port, NoDirectSend: noDirect}
+		if !noDirect {
+			cfg.ReceiveWindow = time.Millisecond
+		}
+		e, err := NewEngine(cfg, quietLog())
 		if err == nil {
 			t.Cleanup(func() { _ = e.Close() })
 			return e

@@ -121,6 +121,7 @@ func mainErr(args []string, stdout io.Writer) error {
 	var (
 		serverBin  = fs.String("server", "", "parley binary to start for each scenario (with a bench config in a temporary folder)")
 		serverCPUs = fs.String("server-cpus", "", "CPU list (taskset -c) to pin the started server to, e.g. 0")
+		recvWindow = fs.String("receive-window", "", "media.receive_window of the started server, e.g. 1ms (default: the server's default)")
 		url        = fs.String("url", "", "websocket URL of a running server instead of -server, e.g. ws://127.0.0.1:8080/ws; its rooms must be those of the bench config; several, comma-separated: the nodes of a cluster, over which the joins are spread")
 		pid        = fs.String("pid", "", "process id of the running server given by -url, for its CPU time and RSS; with several URLs, theirs, comma-separated in the same order")
 		nodes      = fs.Int("nodes", 1, fmt.Sprintf("with -server: start this many servers as the nodes of one cluster on a redis-server of the bench's (on PATH), and spread the joins over them (at most %d)", maxNodes))
@@ -157,6 +158,7 @@ func mainErr(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	spec := serverSpec{bin: *serverBin, cpus: *serverCPUs, receiveWindow: *recvWindow}
 	if *nodes < 1 || *nodes > maxNodes || *nodes > 1 && *serverBin == "" {
 		return fmt.Errorf("-nodes %d: from 1 to %d, with -server (with -url, give every node's URL)", *nodes, maxNodes)
 	}
@@ -174,7 +176,7 @@ func mainErr(args []string, stdout io.Writer) error {
 			return errors.New("-latency measures one server: not with -nodes, several -url or -rooms")
 		}
 		running.data = *dataDir
-		return latencyMain(*latency, running, *serverBin, *serverCPUs, *jsonOut, *mdOut, stdout)
+		return latencyMain(*latency, running, spec, *jsonOut, *mdOut, stdout)
 	}
 	var scenarios []Scenario
 	switch *matrix {
@@ -264,7 +266,7 @@ func mainErr(args []string, stdout io.Writer) error {
 				fmt.Fprintf(os.Stderr, "parley-bench: %s (run %d of %d) ...\n", sc.Name, i+1, *repeat)
 				t := running
 				t.profile = *profiled
-				res, err := runOnce(ctx, sc, i, t, *serverBin, *serverCPUs, *profileDir, cores)
+				res, err := runOnce(ctx, sc, i, t, spec, *profileDir, cores)
 				if err != nil {
 					return fmt.Errorf("%s: %w", sc.Name, err)
 				}
@@ -295,9 +297,9 @@ func mainErr(args []string, stdout io.Writer) error {
 }
 
 // runOnce runs sc (its run i) against t, or a fresh server started from
-// bin.
-func runOnce(ctx context.Context, sc Scenario, i int, t target, bin, cpus, profileDir string, cores []int) (Result, error) {
-	if bin == "" {
+// spec.
+func runOnce(ctx context.Context, sc Scenario, i int, t target, spec serverSpec, profileDir string, cores []int) (Result, error) {
+	if spec.bin == "" {
 		return run(ctx, t, sc)
 	}
 	prof := ""
@@ -308,7 +310,7 @@ func runOnce(ctx context.Context, sc Scenario, i int, t target, bin, cpus, profi
 		prof = filepath.Join(profileDir, fmt.Sprintf("%s-%d.pprof", slug(sc.Name), i+1))
 	}
 	if sc.Nodes > 1 {
-		c, err := spawnCluster(ctx, bin, cpus, prof, sc.Nodes)
+		c, err := spawnCluster(ctx, spec, prof, sc.Nodes)
 		if err != nil {
 			return Result{}, err
 		}
@@ -317,7 +319,7 @@ func runOnce(ctx context.Context, sc Scenario, i int, t target, bin, cpus, profi
 		t.profile, t.cores = prof != "", cores
 		return run(ctx, t, sc)
 	}
-	srv, err := spawn(ctx, bin, cpus, prof)
+	srv, err := spawn(ctx, spec, prof)
 	if err != nil {
 		return Result{}, err
 	}
@@ -533,11 +535,11 @@ func markdown(rep Report) string {
 
 // latencyMain measures the latencies against t, or a fresh server started
 // from bin, and writes them.
-func latencyMain(trials int, t target, bin, cpus, jsonOut, mdOut string, stdout io.Writer) error {
+func latencyMain(trials int, t target, spec serverSpec, jsonOut, mdOut string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if bin != "" {
-		srv, err := spawn(ctx, bin, cpus, "")
+	if spec.bin != "" {
+		srv, err := spawn(ctx, spec, "")
 		if err != nil {
 			return err
 		}

@@ -72,19 +72,27 @@ func freePort(network string) (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// spawn starts bin with a bench configuration in a new temporary folder,
-// pinned to cpus (a taskset list such as "0") unless cpus is empty, and
-// waits until it answers /healthz.
+// serverSpec is how parley-bench starts a server: the binary, the CPUs it is
+// pinned to (a taskset list such as "0"; none if empty) and what of the
+// bench configuration the command line sets.
+type serverSpec struct {
+	bin, cpus string
+	// receiveWindow is media.receive_window; "" leaves the default.
+	receiveWindow string
+}
+
+// spawn starts srv.bin with a bench configuration in a new temporary
+// folder, pinned to srv.cpus, and waits until it answers /healthz.
 //
 // With profile set, the server writes the CPU profile of the measurement
 // window there (parley -cpuprofile).
-func spawn(ctx context.Context, bin, cpus, profile string) (*spawned, error) {
-	return spawnWith(ctx, bin, cpus, profile, nil)
+func spawn(ctx context.Context, srv serverSpec, profile string) (*spawned, error) {
+	return spawnWith(ctx, srv, profile, nil)
 }
 
 // spawnWith is spawn with more of the server file: extra, if set, is
 // given the server's HTTP port and returns what to add.
-func spawnWith(ctx context.Context, bin, cpus, profile string, extra func(httpPort int) string) (*spawned, error) {
+func spawnWith(ctx context.Context, srv serverSpec, profile string, extra func(httpPort int) string) (*spawned, error) {
 	dir, err := os.MkdirTemp("", "parley-bench-")
 	if err != nil {
 		return nil, err
@@ -112,6 +120,10 @@ func spawnWith(ctx context.Context, bin, cpus, profile string, extra func(httpPo
 	if err != nil {
 		return nil, err
 	}
+	media := ""
+	if srv.receiveWindow != "" {
+		media = fmt.Sprintf("receive_window = %q\n", srv.receiveWindow)
+	}
 	cfg := fmt.Sprintf(`[http]
 listen = "127.0.0.1:%d"
 max_connections_per_ip = 0
@@ -120,7 +132,7 @@ whep_starts_per_minute = 0
 listen_ip = "127.0.0.1"
 udp_port = %d
 tcp_port = 0
-[signaling]
+%s[signaling]
 messages_per_second = 200.0
 message_burst = 1000
 [storage]
@@ -131,7 +143,7 @@ dir = %q
 enabled = false
 [log]
 level = "warn"
-`, httpPort, udpPort, filepath.Join(dir, "data"), filepath.Join(dir, "rooms"))
+`, httpPort, udpPort, media, filepath.Join(dir, "data"), filepath.Join(dir, "rooms"))
 	if extra != nil {
 		cfg += extra(httpPort)
 	}
@@ -139,19 +151,19 @@ level = "warn"
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	args := []string{bin, "-config", cfgFile}
+	args := []string{srv.bin, "-config", cfgFile}
 	if profile != "" {
 		args = append(args, "-cpuprofile", profile)
 	}
-	if cpus != "" {
-		args = append([]string{"taskset", "-c", cpus}, args...)
+	if srv.cpus != "" {
+		args = append([]string{"taskset", "-c", srv.cpus}, args...)
 	}
 	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Stdout = os.Stderr
 	s.cmd.Stderr = os.Stderr
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return nil, fmt.Errorf("start %s: %w", srv.bin, err)
 	}
 	go func() { s.done <- s.cmd.Wait() }()
 	s.base = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
@@ -168,7 +180,7 @@ level = "warn"
 		}
 		select {
 		case err := <-s.done:
-			return nil, fmt.Errorf("%s exited before serving: %v", bin, err)
+			return nil, fmt.Errorf("%s exited before serving: %v", srv.bin, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -202,7 +214,7 @@ type cluster struct {
 // 127.0.0.1 and n servers from bin as the nodes of one cluster on it,
 // each as spawn starts one; profile, if set, is the first node's profile
 // file, the others' beside it.
-func spawnCluster(ctx context.Context, bin, cpus, profile string, n int) (*cluster, error) {
+func spawnCluster(ctx context.Context, srv serverSpec, profile string, n int) (*cluster, error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, errors.New("-nodes needs redis-server on PATH (the Debian package redis-server)")
@@ -255,7 +267,7 @@ func spawnCluster(ctx context.Context, bin, cpus, profile string, n int) (*clust
 		if prof != "" && i > 0 {
 			prof = strings.TrimSuffix(profile, ".pprof") + fmt.Sprintf("-node%d.pprof", i+1)
 		}
-		s, err := spawnWith(ctx, bin, cpus, prof, func(httpPort int) string {
+		s, err := spawnWith(ctx, srv, prof, func(httpPort int) string {
 			return fmt.Sprintf("[cluster]\nredis_url = \"redis://%s/0\"\nnode_id = \"bench%d\"\npublic_url = \"http://127.0.0.1:%d\"\n", addr, i+1, httpPort)
 		})
 		if err != nil {

@@ -1,0 +1,180 @@
+package sfu
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// readResult is one read of the shared socket's reader.
+type readResult struct {
+	p    []byte
+	from netip.AddrPort
+	err  error
+	at   time.Time
+}
+
+// startReading reads b on a goroutine of the test's, as Pion's mux does,
+// until a read fails; the results come on the channel, which is closed
+// after the failing read's.
+func startReading(b *batchConn) <-chan readResult {
+	out := make(chan readResult, 64)
+	go func() {
+		defer close(out)
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := b.ReadFromAddrPort(buf)
+			out <- readResult{p: bytes.Clone(buf[:n]), from: from, err: err, at: time.Now()}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func nextRead(t *testing.T, reads <-chan readResult) readResult {
+	t.Helper()
+	select {
+	case r, ok := <-reads:
+		if !ok {
+			t.Fatal("the reader stopped")
+		}
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no packet read in 10 s")
+	}
+	return readResult{}
+}
+
+// TestSockReader: the shared socket's reader gives every packet whole, in
+// order, with its sender's address as the net package gives it, for IPv4
+// and IPv6 and with or without a receive window; it reads again after the
+// socket was idle; Close ends a read that waits.
+func TestSockReader(t *testing.T) {
+	for _, family := range []string{"udp4", "udp6"} {
+		for _, window := range []time.Duration{0, time.Millisecond, 20 * time.Millisecond} {
+			t.Run(fmt.Sprintf("%s/%s", family, window), func(t *testing.T) {
+				ip := net.IPv4(127, 0, 0, 1)
+				if family == "udp6" {
+					ip = net.IPv6loopback
+				}
+				udp, err := net.ListenUDP(family, &net.UDPAddr{IP: ip})
+				if err != nil {
+					if family == "udp6" {
+						t.Skip("no IPv6 loopback:", err)
+					}
+					t.Fatal(err)
+				}
+				b, err := newBatchConn(udp, window)
+				if err != nil {
+					t.Fatal(err)
+				}
+				reads := startReading(b)
+				peer, err := net.ListenUDP(family, &net.UDPAddr{IP: ip})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer peer.Close()
+				to := udp.LocalAddr().(*net.UDPAddr)
+				want := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+				send := func(i int) {
+					if _, err := peer.WriteToUDP(bytes.Repeat([]byte{byte(i)}, 10+i), to); err != nil {
+						t.Fatal(err)
+					}
+				}
+				check := func(i int) {
+					r := nextRead(t, reads)
+					if r.err != nil {
+						t.Fatalf("packet %d: %v", i, r.err)
+					}
+					if !bytes.Equal(r.p, bytes.Repeat([]byte{byte(i)}, 10+i)) {
+						t.Fatalf("packet %d: read %d bytes %x", i, len(r.p), r.p)
+					}
+					if r.from != want {
+						t.Fatalf("packet %d from %v, want %v", i, r.from, want)
+					}
+				}
+				// A burst, then packets one by one, each sent once the
+				// previous one was read: the reader waits on the socket
+				// again after each window that brought nothing.
+				for i := range 50 {
+					send(i)
+				}
+				for i := range 50 {
+					check(i)
+				}
+				for i := 50; i < 60; i++ {
+					send(i)
+					check(i)
+				}
+				// Close ends the read that waits.
+				if err := b.Close(); err != nil {
+					t.Fatal(err)
+				}
+				r := nextRead(t, reads)
+				if !errors.Is(r.err, net.ErrClosed) {
+					t.Fatalf("the read after Close: %v, want net.ErrClosed", r.err)
+				}
+			})
+		}
+	}
+}
+
+// TestSockReaderWindow: once a wake-up has brought a packet and the
+// socket is empty, the next packets are read no sooner than a window
+// after that wake-up, together. (A lower bound: a busy machine can only
+// make the wait longer.)
+func TestSockReaderWindow(t *testing.T) {
+	if !receiveWindows {
+		t.Skip("receive windows are Linux's only")
+	}
+	const window = 100 * time.Millisecond
+	start := time.Now()
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newBatchConn(udp, window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	sleeps := make(chan struct{}, 10)
+	setSleepHook(b.reader, func() { sleeps <- struct{}{} })
+	reads := startReading(b)
+	peer, err := net.DialUDP("udp4", nil, udp.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := peer.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if r := nextRead(t, reads); r.err != nil || r.p[0] != 1 {
+		t.Fatalf("first read: %x %v", r.p, r.err)
+	}
+	select {
+	case <-sleeps:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader did not start its window after the first packet")
+	}
+	for i := byte(2); i <= 4; i++ {
+		if _, err := peer.Write([]byte{i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := byte(2); i <= 4; i++ {
+		r := nextRead(t, reads)
+		if r.err != nil || r.p[0] != i {
+			t.Fatalf("read %x %v, want packet %d", r.p, r.err, i)
+		}
+		if d := r.at.Sub(start); d < window {
+			t.Fatalf("packet %d read %v after the reader started, before the window of %v had passed", i, d, window)
+		}
+	}
+}
