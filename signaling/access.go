@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -246,20 +247,26 @@ func (s *Session) clearClips(m *clientMessage) {
 }
 
 // closeRoom sends everyone but operators away and refuses joins until an
-// operator opens the room again; openRoom undoes it.
+// operator opens the room again; openRoom undoes it. Every operator in
+// the room is told the room's new state, so that each one's controls
+// follow.
 func (s *Session) closeRoom(m *clientMessage, closed bool) {
 	if !s.operator(m) {
 		return
 	}
 	room := s.room
+	state, _ := json.Marshal(roomStateMessage{Type: TypeRoomState, Closed: closed})
 	room.mu.Lock()
 	room.shut = closed
 	var out []member
-	if closed {
-		for _, o := range room.members {
-			if o.base().role != RoleOperator {
+	for _, o := range room.members {
+		switch {
+		case o.base().role != RoleOperator:
+			if closed {
 				out = append(out, o)
 			}
+		case o != member(s):
+			o.deliver(state)
 		}
 	}
 	room.mu.Unlock()

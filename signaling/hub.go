@@ -592,8 +592,9 @@ func (r *Room) info() RoomInfo {
 	r.mu.Lock()
 	n := len(r.members)
 	v := r.viewers
+	closed := r.shut
 	r.mu.Unlock()
-	return RoomInfo{Room: r.cfg(), Live: r.cfg().Mode.Live(), Participants: n, Viewers: v}
+	return RoomInfo{Room: r.cfg(), Live: r.cfg().Mode.Live(), Participants: n, Viewers: v, Closed: closed}
 }
 
 // RoomInfos lists the rooms, sorted by name, with how many are in each:

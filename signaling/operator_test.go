@@ -82,7 +82,9 @@ func TestClearClipsWithoutStore(t *testing.T) {
 
 // TestCloseRoom: an operator closes the room: everyone else is sent away
 // with bye room-closed and new joins are refused, operators' excepted,
-// until an operator opens it again.
+// until an operator opens it again. An operator who joins is told the
+// room is closed, and every operator in the room hears when another one
+// opens or closes it.
 func TestCloseRoom(t *testing.T) {
 	h := accessHubWith(t, nil)
 	olga, pat, other := newClient(t, h), newClient(t, h), newClient(t, h)
@@ -109,13 +111,26 @@ func TestCloseRoom(t *testing.T) {
 	again.do(map[string]string{"type": "join", "room": "chat", "name": "pat2"})
 	again.expect("error:" + ErrRoomClosed)
 	op2 := newClient(t, h)
-	op2.join("chat", "mod", map[string]string{"token": signedToken(t, "chat", "mod", RoleOperator)})
+	joined := op2.join("chat", "mod", map[string]string{"token": signedToken(t, "chat", "mod", RoleOperator)})
+	if room, _ := joined["room"].(map[string]any); room["closed"] != true {
+		t.Errorf("an operator joining a closed room was told %v", joined["room"])
+	}
 	elsewhere := newClient(t, h)
 	elsewhere.join("walkie", "pat3", nil)
+	olga.expect(TypeParticipantJoined)
 
 	op2.do(map[string]string{"type": "open-room"})
 	if state := op2.expect(TypeRoomState)[0]; state["closed"] != false {
 		t.Errorf("room-state %v", state)
 	}
-	again.join("chat", "pat2", nil)
+	if state := olga.expect(TypeRoomState)[0]; state["closed"] != false || state["req"] != nil {
+		t.Errorf("the other operator was told %v", state)
+	}
+	joined = again.join("chat", "pat2", nil)
+	if room, _ := joined["room"].(map[string]any); room["closed"] != false {
+		t.Errorf("joining an open room told %v", joined["room"])
+	}
+	if got := elsewhere.got(); len(got) != 0 {
+		t.Errorf("an operator's open-room reached another room: %v", got)
+	}
 }

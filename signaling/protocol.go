@@ -218,6 +218,9 @@ type RoomInfo struct {
 	// max_room_bytes when the member joins; clip messages tell changes
 	// (clipMessage.RoomBytes).
 	UsedBytes int64 `json:"used_bytes"`
+	// Closed says an operator has closed the room: only operators are
+	// in it, and only they may join (see closeRoom).
+	Closed bool `json:"closed"`
 }
 
 // roomListing is a room as GET /api/rooms and GET /api/rooms/{room} show

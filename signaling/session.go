@@ -413,7 +413,7 @@ func (s *Session) welcomeLocked(peers []Peer, ownerKey string, req json.RawMessa
 	if ice == nil {
 		ice = []ICEServer{}
 	}
-	info := RoomInfo{Room: room.cfg(), Live: room.cfg().Mode.Live(), Participants: len(room.members) + 1}
+	info := RoomInfo{Room: room.cfg(), Live: room.cfg().Mode.Live(), Participants: len(room.members) + 1, Closed: room.shut}
 	if store := s.hub.cfg.Store; store != nil {
 		// The store's lock is never held while this one is taken.
 		info.UsedBytes, _ = store.Usage(room.cfg().Name)

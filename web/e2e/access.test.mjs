@@ -90,6 +90,39 @@ test('an operator removes someone and deletes their clip', async () => {
   for (const p of [op, bob, imp]) await p.context().close();
 });
 
+test("an operator's panel offers to close an open room and to open a closed one, also after joining it closed", async () => {
+  /** @param {import('playwright-core').Page} p */
+  const operator = async (p) => {
+    await p.fill('#entry-name', 'olga');
+    await p.click('#entry-password-show');
+    await p.fill('#entry-password', 'operator pass');
+    await p.click('#entry-join');
+    await p.locator('#operator:not([hidden])').waitFor();
+  };
+  /** @param {import('playwright-core').Page} p @param {boolean} closed */
+  const offers = async (p, closed) => {
+    await p.locator(closed ? '#op-open:not([hidden])' : '#op-close:not([hidden])').waitFor();
+    assert.equal(await p.locator(closed ? '#op-close' : '#op-open').isHidden(), true, closed ? 'Close room beside Open room' : 'Open room beside Close room');
+  };
+  const op = await entry('lobby');
+  await operator(op);
+  await offers(op, false);
+  const bob = await join(browser, srv.url, 'lobby', 'bob');
+  await op.click('#op-close');
+  await offers(op, true);
+  await bob.locator('#entry:not([hidden])').waitFor();
+  assert.match(await bob.locator('#entry-error').textContent(), /operator closed/);
+  await lookAt(op, 'operator');
+  // Back in the closed room: the server says it is closed.
+  await op.context().close();
+  const again = await entry('lobby');
+  await operator(again);
+  await offers(again, true);
+  await again.click('#op-open');
+  await offers(again, false);
+  for (const p of [again, bob]) await p.context().close();
+});
+
 /** Joins a password room as a new user; page.errors collects failed requests. */
 async function member(room, name, password) {
   const p = await entry(room);

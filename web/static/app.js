@@ -28,7 +28,7 @@ initHelp();
 /**
  * @typedef {{name: string, mode: string, title: string, description?: string, operators?: boolean, participants?: number, live: boolean, allow_video: boolean,
  *   video_default: boolean, archive: boolean, publish: string, max_clip_seconds: number, max_clip_bytes: number,
- *   clip_lifetime: string, access?: string, min_clip_ms?: number, max_viewers?: number, viewers?: number, max_room_bytes?: number, used_bytes?: number}} RoomInfo
+ *   clip_lifetime: string, access?: string, min_clip_ms?: number, max_viewers?: number, viewers?: number, max_room_bytes?: number, used_bytes?: number, closed?: boolean}} RoomInfo
  * @typedef {{id: string, state: string, peer: {id: string, name: string}, video: boolean}} Call
  * @typedef {{
  *   signal: Signal, media: Media, readonly room: RoomInfo, me: {id: string, name: string},
@@ -418,6 +418,12 @@ byId('op-close').addEventListener('click', () => {
   if (confirm(t('op.closeConfirm'))) operatorAction({ type: 'close-room' }, 'op.closed');
 });
 byId('op-open').addEventListener('click', () => operatorAction({ type: 'open-room' }, 'op.opened'));
+/** An operator is offered to close an open room, or to open a closed one. @param {boolean} closed */
+function showRoomState(closed) {
+  byId('op-close').hidden = closed;
+  byId('op-open').hidden = !closed;
+}
+signal.on('room-state', (m) => showRoomState(m.closed === true));
 window.addEventListener('pagehide', () => signal.state !== 'stopped' && signal.stop());
 
 /**
@@ -567,6 +573,7 @@ async function onJoinReply(m) {
   document.body.dataset.mode = room.mode;
   phone.joined(m.participants ?? [], room.allow_video, m.history ?? [], m.offline ?? []);
   byId('operator').hidden = S.role !== 'operator';
+  showRoomState(room.closed === true);
   recorder.setup();
   station.joined(room);
   sayEmpty();
