@@ -258,6 +258,17 @@ test('bubble player: play, pause, seek on the waveform, speed remembered; a vide
   const v = await uploadClip(A, 'bubble', makeClip(6, { video: true }), { video: true });
   const vb = B.locator(`#timeline .clip[data-id="${v.id}"]`);
   await vb.waitFor();
+  // Before it plays, its screen shows a frame of it, not a black box.
+  await B.waitForFunction((id) => {
+    const c = /** @type {HTMLCanvasElement|null} */ (document.querySelector(`#timeline .clip[data-id="${id}"] .screen canvas.poster`));
+    if (!c?.width) return false;
+    const d = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? new Uint8ClampedArray();
+    let bright = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 150) bright++;
+    return bright > d.length / 4 / 10;
+  }, v.id);
+  await vb.scrollIntoViewIfNeeded();
+  await lookAt(B, 'video-clip-unplayed');
   await vb.locator('button.full').click();
   await B.waitForFunction((id) => {
     const f = document.fullscreenElement;

@@ -25,6 +25,30 @@ import { t, dateTime } from './i18n.js';
  */
 
 /**
+ * The frame an unplayed video clip shows: taken once, from half a second
+ * into the clip (a camera's very first frame is often dark), as its bubble
+ * comes near the view, into a canvas; the video element that decoded it is
+ * let go at once, so that a long timeline holds no media players.
+ */
+const POSTER_AT = 0.5;
+const POSTER_WIDTH = 480;
+/** @type {WeakMap<Element, ClipBubble>} */
+const posterWanted = new WeakMap();
+const posters =
+  typeof IntersectionObserver === 'function'
+    ? new IntersectionObserver(
+        (entries) => {
+          for (const e of entries) {
+            if (!e.isIntersecting) continue;
+            posters?.unobserve(e.target);
+            posterWanted.get(e.target)?.takePoster();
+          }
+        },
+        { rootMargin: '300px' },
+      )
+    : null;
+
+/**
  * An icon button with an accessible name.
  * @param {string} cls
  * @param {string} name icon
@@ -63,9 +87,13 @@ export class ClipView {
     this.screen = null;
     /** @type {HTMLButtonElement|null} */
     this.fullBtn = null;
+    /** @type {HTMLCanvasElement|null} the frame shown before it plays */
+    this.poster = null;
     if (c.kind === 'video') {
       this.screen = h('div', { className: 'screen', onclick: () => act.toggle(this.clip) }, h('span', { className: 'screen-icon', 'aria-hidden': 'true' }, icon('play')));
       this.fullBtn = iconButton('full', 'fullscreen', t('clip.fullscreen'), () => this.fullscreen());
+      posterWanted.set(this.screen, this);
+      posters?.observe(this.screen);
     }
     this.slot = h('div', { className: 'slot' });
     this.el = h(
@@ -185,10 +213,40 @@ export class ClipView {
   detach() {
     this.slot.replaceChildren();
     if (this.screen) {
-      this.screen.replaceChildren(h('span', { className: 'screen-icon', 'aria-hidden': 'true' }, icon('play')));
+      this.screen.replaceChildren(...(this.poster ? [this.poster] : []), h('span', { className: 'screen-icon', 'aria-hidden': 'true' }, icon('play')));
       this.screen.classList.remove('on');
     }
     this.setPlaying(false);
+  }
+
+  /** Takes the frame the screen shows until the clip plays (see posters). */
+  takePoster() {
+    if (this.poster || !this.screen) return;
+    const v = document.createElement('video');
+    v.muted = true;
+    v.playsInline = true;
+    v.preload = 'auto';
+    const done = () => {
+      v.removeAttribute('src');
+      v.load();
+    };
+    v.addEventListener('loadedmetadata', () => {
+      v.currentTime = Number.isFinite(v.duration) ? Math.min(POSTER_AT, v.duration / 2) : 0;
+    }, { once: true });
+    v.addEventListener('seeked', () => {
+      const screen = this.screen;
+      if (screen && v.videoWidth && v.videoHeight) {
+        const scale = Math.min(1, POSTER_WIDTH / v.videoWidth);
+        const c = h('canvas', { className: 'poster', width: Math.round(v.videoWidth * scale), height: Math.round(v.videoHeight * scale) });
+        c.setAttribute('aria-hidden', 'true');
+        /** @type {HTMLCanvasElement} */ (c).getContext('2d')?.drawImage(v, 0, 0, c.width, c.height);
+        this.poster = /** @type {HTMLCanvasElement} */ (c);
+        if (!screen.classList.contains('on')) screen.prepend(c);
+      }
+      done();
+    }, { once: true });
+    v.addEventListener('error', done, { once: true });
+    v.src = this.act.url(this.clip);
   }
 
   fullscreen() {
