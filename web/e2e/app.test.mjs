@@ -90,6 +90,35 @@ test('a room list that fails, or gets no answer, is asked for again: the page sa
   }
 });
 
+test('a join refused stays said while the room list cannot be had, and after it comes', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, serviceWorkers: 'block' });
+  const page = await context.newPage();
+  try {
+    await page.goto(srv.url);
+    await page.waitForSelector('#rooms li');
+    let refuse = true;
+    await page.route('**/api/rooms', (route) => (refuse ? route.abort('connectionrefused') : route.continue()));
+    const refusal = /This name cannot be used/;
+    const said = async () => (await page.locator('#entry-error').textContent()) ?? '';
+    await page.selectOption('#entry-room', 'chat');
+    await page.fill('#entry-name', 'a<b');
+    const first = page.waitForRequest('**/api/rooms');
+    await page.click('#entry-join');
+    await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#entry-error')?.textContent ?? ''), refusal.source);
+    // The list is asked for again and fails, twice: the refusal stays.
+    await first;
+    await page.waitForRequest('**/api/rooms', { timeout: 10_000 });
+    await page.waitForRequest('**/api/rooms', { timeout: 15_000 });
+    assert.match(await said(), refusal);
+    refuse = false;
+    await page.waitForResponse((r) => r.url().endsWith('/api/rooms') && r.ok(), { timeout: 20_000 });
+    await page.locator('#entry-room option[value="chat"]').waitFor({ state: 'attached' });
+    assert.match(await said(), refusal);
+  } finally {
+    await context.close();
+  }
+});
+
 test('installable: the manifest, a service worker that starts the app shell without the server, and never an API answer from its cache', async () => {
   // A server of its own, stopped during the test.
   const own = await startServer();

@@ -226,8 +226,13 @@ function loadRooms() {
     for (let wait = 2000; ; wait = Math.min(wait * 2, 30_000)) {
       const why = await fetchRooms();
       if (!why) break;
-      byId('entry-error').textContent = why;
-      byId('entry-error').dataset.rooms = 'failed';
+      // A message of another's (a join refused) stays: the room list's
+      // failure would hide why the user is back here.
+      const line = byId('entry-error');
+      if (!line.textContent || line.dataset.rooms) {
+        line.textContent = why;
+        line.dataset.rooms = 'failed';
+      }
       await new Promise((r) => {
         const timer = setTimeout(r, wait);
         retryRooms = () => {
