@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -118,6 +119,7 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("media UDP port: %w", err)
 		}
+		sizeSocketBuffers(udp, log)
 		batched, err := newBatchConn(udp, cfg.ReceiveWindow)
 		if err != nil {
 			udp.Close()
@@ -178,6 +180,39 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	}
 	e.pubAPI = pub
 	return e, nil
+}
+
+// socketBuffer is what the shared UDP socket asks the kernel for, each
+// way. The kernel's default (about 208 KiB) holds only some hundred
+// packets, each counted at its buffer's full size: a pause of the server
+// of a tenth of a second (a collection, a busy moment) while publishers
+// send, or a keyframe's fan-out to some hundred subscribers, would
+// overflow it and lose packets.
+const socketBuffer = 4 << 20
+
+// sizeSocketBuffers asks for socketBuffer bytes of receive and send buffer
+// on c, and says so in the log if the kernel gives less (its limits,
+// net.core.rmem_max and wmem_max, cap what a process may ask).
+func sizeSocketBuffers(c *net.UDPConn, log *slog.Logger) {
+	for _, b := range []struct {
+		name, sysctl string
+		set          func(int) error
+		opt          int
+	}{
+		{"receive", "net.core.rmem_max", c.SetReadBuffer, syscall.SO_RCVBUF},
+		{"send", "net.core.wmem_max", c.SetWriteBuffer, syscall.SO_SNDBUF},
+	} {
+		if err := b.set(socketBuffer); err != nil {
+			log.Warn("media UDP socket buffer", "buffer", b.name, "err", err)
+			continue
+		}
+		// Linux reports twice what it grants (it counts its own
+		// overhead); half of it is what was asked for.
+		if got, ok := socketOption(c, b.opt); ok && got/2 < socketBuffer {
+			log.Warn("the media UDP socket has a smaller buffer than asked: bursts may lose packets; raise the kernel's limit",
+				"buffer", b.name, "bytes", got/2, "asked", socketBuffer, "sysctl", b.sysctl)
+		}
+	}
 }
 
 // publishAPI builds the publish connections: the client sends, the server

@@ -2,8 +2,10 @@ package sfu
 
 import (
 	"net"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -113,5 +115,32 @@ func TestEngineSockets(t *testing.T) {
 	defer r.Close()
 	if r.UDPAddr() != nil || r.TCPAddr() != nil {
 		t.Errorf("a port-range engine has shared sockets: %v, %v", r.UDPAddr(), r.TCPAddr())
+	}
+}
+
+// TestSocketBuffers: the shared UDP socket asks for buffers of
+// socketBuffer bytes each way and gets what the kernel's limits allow.
+func TestSocketBuffers(t *testing.T) {
+	e := newTestEngine(t, false)
+	for _, b := range []struct {
+		sysctl string
+		opt    int
+	}{{"rmem_max", syscall.SO_RCVBUF}, {"wmem_max", syscall.SO_SNDBUF}} {
+		raw, err := os.ReadFile("/proc/sys/net/core/" + b.sysctl)
+		if err != nil {
+			t.Skip("no /proc/sys/net/core:", err)
+		}
+		limit, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := socketOption(e.batch.UDPConn, b.opt)
+		if !ok {
+			t.Fatal("cannot read the socket's buffer size")
+		}
+		// Linux reports twice what it grants.
+		if want := min(socketBuffer, limit); got/2 != want {
+			t.Errorf("%s: the socket's buffer is %d bytes, want %d (asked %d, the kernel's limit %d)", b.sysctl, got/2, want, socketBuffer, limit)
+		}
 	}
 }
