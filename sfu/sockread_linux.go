@@ -11,6 +11,9 @@ import (
 	"unsafe"
 )
 
+// receiveWindows tells whether reads gather packets (see sockReader).
+const receiveWindows = true
+
 // sockReader reads the shared UDP socket for Pion's UDP mux, one packet
 // per call, and gathers the packets of a busy socket into fewer
 // wake-ups.
@@ -31,9 +34,6 @@ import (
 //
 // One goroutine reads (Pion's UDP mux): read is not safe for concurrent
 // use.
-// receiveWindows tells whether reads gather packets (see sockReader).
-const receiveWindows = true
-
 type sockReader struct {
 	rc     syscall.RawConn
 	window time.Duration
