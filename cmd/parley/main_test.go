@@ -105,8 +105,27 @@ type parleyProcess struct {
 }
 
 // startParley runs the binary on free ports with its data in dataDir;
-// extra is added to its server file.
+// extra is added to its server file. A port is found free and then bound
+// by the process; other tests may take it in between (the TURN port is
+// bound for TCP too, where outgoing connections take their numbers), so
+// a start that fails on a port in use is tried again on new ones.
 func startParley(t *testing.T, dataDir string, extra ...string) *parleyProcess {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p, said := startParleyOnce(t, dataDir, extra...)
+		if p != nil {
+			return p
+		}
+		inUse := strings.Contains(strings.Join(said, "\n"), "address already in use")
+		if !inUse || attempt == 5 {
+			t.Fatalf("the process ended before logging \"parley listening\"; it said:\n%s", strings.Join(said, "\n"))
+		}
+	}
+}
+
+// startParleyOnce starts the binary and waits until it listens: the
+// process, or nil and what it said before it ended.
+func startParleyOnce(t *testing.T, dataDir string, extra ...string) (*parleyProcess, []string) {
 	t.Helper()
 	dir := t.TempDir()
 	httpPort := freePort(t, "tcp")
@@ -140,8 +159,22 @@ func startParley(t *testing.T, dataDir string, extra ...string) *parleyProcess {
 		}
 		close(p.lines)
 	}()
-	waitLine(t, p.lines, "parley listening")
-	return p
+	var said []string
+	timer := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				return nil, said
+			}
+			if strings.Contains(l, "parley listening") {
+				return p, nil
+			}
+			said = append(said, l)
+		case <-timer:
+			t.Fatalf("no log line \"parley listening\" in 20 s; the process said:\n%s", strings.Join(said, "\n"))
+		}
+	}
 }
 
 func (p *parleyProcess) wsURL() string { return "ws" + strings.TrimPrefix(p.url, "http") + "/ws" }
