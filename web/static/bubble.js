@@ -225,7 +225,7 @@ export class ClipView {
     const v = document.createElement('video');
     v.muted = true;
     v.playsInline = true;
-    v.preload = 'auto';
+    v.preload = 'metadata'; // the seek below loads the frame's data only
     const done = () => {
       v.removeAttribute('src');
       v.load();
