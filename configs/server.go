@@ -99,6 +99,11 @@ type Media struct {
 	// Pion's write chain. It reads Pion's DTLS connection by reflection;
 	// false falls back to Pion's own path without a rebuild.
 	DirectSend bool `toml:"direct_send" json:"direct_send"`
+	// DirectReceive lets the SFU read and decrypt publishers' audio itself
+	// off the shared UDP socket (the direct receive path), instead of
+	// through Pion's read chain. It reads Pion's DTLS connection by
+	// reflection; false falls back to Pion's own path without a rebuild.
+	DirectReceive bool `toml:"direct_receive" json:"direct_receive"`
 	// ReceiveWindow is how long the shared UDP socket's reader may hold
 	// a busy socket's packets to read them in one wake-up; 0 reads each
 	// as it comes. 0..10ms.
@@ -243,10 +248,11 @@ func Default() Server {
 			AutocertDomains:     []string{},
 		},
 		Media: Media{
-			ListenIP:   "127.0.0.1",
-			UDPPort:    7882,
-			TCPPort:    7881,
-			DirectSend: true,
+			ListenIP:      "127.0.0.1",
+			UDPPort:       7882,
+			TCPPort:       7881,
+			DirectSend:    true,
+			DirectReceive: true,
 		},
 		Signaling: Signaling{
 			MaxMessageBytes:   65536,

@@ -81,6 +81,7 @@ func TestMetrics(t *testing.T) {
 	// forwarded to both: compare what came and went between two scrapes,
 	// once media flows to both.
 	recv0, fwd0 := m["parley_sfu_received_packets_total"], m["parley_sfu_forwarded_packets_total"]
+	direct0 := m["parley_sfu_direct_received_packets_total"]
 	na, nb := a.count("audio"), b.count("audio")
 	eventually(t, 10*time.Second, "both subscribers receive 1 s more of audio", func() bool {
 		return a.count("audio") >= na+50 && b.count("audio") >= nb+50
@@ -89,6 +90,14 @@ func TestMetrics(t *testing.T) {
 	recv, fwd := m["parley_sfu_received_packets_total"], m["parley_sfu_forwarded_packets_total"]
 	if dr, df := recv-recv0, fwd-fwd0; dr < 50 || df < 2*dr-20 || df > 2*dr+20 {
 		t.Errorf("received %v packets and forwarded %v between two scrapes; two subscribers should get each once", dr, df)
+	}
+	// The publisher's audio is read on the direct receive path, its
+	// video through Pion: each subscriber got 50 more audio packets.
+	if d := m["parley_sfu_direct_received_packets_total"]; d-direct0 < 50 || d >= recv {
+		t.Errorf("%v packets read on the direct receive path of %v received, %v of them since the first scrape", d, recv, d-direct0)
+	}
+	if d := m["parley_sfu_direct_receive_dropped_packets_total"]; d != 0 {
+		t.Errorf("the direct receive path dropped %v packets", d)
 	}
 	if m["parley_media_socket_sent_packets_total"] < fwd {
 		t.Errorf("the media socket sent %v packets, fewer than the %v forwarded", m["parley_media_socket_sent_packets_total"], fwd)

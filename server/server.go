@@ -149,14 +149,15 @@ func NewWith(cfg configs.Server, rooms []configs.Room, opts Options, log *slog.L
 		return nil, err
 	}
 	engine, err := sfu.NewEngine(sfu.Config{
-		ListenIP:      cfg.Media.ListenIP,
-		UDPPort:       cfg.Media.UDPPort,
-		UDPPortMin:    cfg.Media.UDPPortMin,
-		UDPPortMax:    cfg.Media.UDPPortMax,
-		TCPPort:       cfg.Media.TCPPort,
-		PublicIP:      cfg.Media.PublicIP,
-		NoDirectSend:  !cfg.Media.DirectSend,
-		ReceiveWindow: cfg.Media.ReceiveWindow.D(),
+		ListenIP:        cfg.Media.ListenIP,
+		UDPPort:         cfg.Media.UDPPort,
+		UDPPortMin:      cfg.Media.UDPPortMin,
+		UDPPortMax:      cfg.Media.UDPPortMax,
+		TCPPort:         cfg.Media.TCPPort,
+		PublicIP:        cfg.Media.PublicIP,
+		NoDirectSend:    !cfg.Media.DirectSend,
+		NoDirectReceive: !cfg.Media.DirectReceive,
+		ReceiveWindow:   cfg.Media.ReceiveWindow.D(),
 		// The networks the relay may reach, the ICE agent may check.
 		CandidateAllow: cfg.TURN.AllowPeers,
 	}, log)

@@ -25,7 +25,11 @@ import (
 type batchConn struct {
 	*net.UDPConn
 	reader *sockReader
-	batch  interface {
+	// intercept, if set, takes some packets read before Pion's UDP mux
+	// sees them (see Engine.receiveDirect): it reports true for those it
+	// took. Set before the first read.
+	intercept func(p []byte, from netip.AddrPort) bool
+	batch     interface {
 		WriteBatch(ms []ipv4.Message, flags int) (int, error)
 	}
 
@@ -113,12 +117,17 @@ func newBatchConn(c *net.UDPConn, window time.Duration) (*batchConn, error) {
 // Pion's UDP mux uses when a connection offers it. One goroutine reads
 // (the mux's).
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.reader.read(p)
+	for {
+		n, from, err := b.reader.read(p)
+		if err != nil || b.intercept == nil || !b.intercept(p[:n], from) {
+			return n, from, err
+		}
+	}
 }
 
 // ReadFrom serves callers that use net.Addr.
 func (b *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, addr, err := b.reader.read(p)
+	n, addr, err := b.ReadFromAddrPort(p)
 	if err != nil {
 		return n, nil, err
 	}

@@ -190,9 +190,19 @@ func dtlsConnOf(t *webrtc.DTLSTransport) (*dtls.Conn, bool) {
 
 // sendKeys makes the SRTP context for what this side of conn sends.
 func sendKeys(conn *dtls.Conn, client bool) (*srtp.Context, error) {
+	cfg, err := srtpKeys(conn, client)
+	if err != nil {
+		return nil, err
+	}
+	return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, cfg.Profile)
+}
+
+// srtpKeys derives the SRTP keys of both sides of conn, and its profile;
+// client tells whether this side is the DTLS client.
+func srtpKeys(conn *dtls.Conn, client bool) (srtp.Config, error) {
 	dp, ok := conn.SelectedSRTPProtectionProfile()
 	if !ok {
-		return nil, errors.New("no SRTP protection profile negotiated")
+		return srtp.Config{}, errors.New("no SRTP protection profile negotiated")
 	}
 	var profile srtp.ProtectionProfile
 	switch dp {
@@ -203,17 +213,17 @@ func sendKeys(conn *dtls.Conn, client bool) (*srtp.Context, error) {
 	case dtls.SRTP_AES128_CM_HMAC_SHA1_80:
 		profile = srtp.ProtectionProfileAes128CmHmacSha1_80
 	default:
-		return nil, errors.New("unsupported SRTP protection profile")
+		return srtp.Config{}, errors.New("unsupported SRTP protection profile")
 	}
 	state, ok := conn.ConnectionState()
 	if !ok {
-		return nil, errors.New("DTLS state not available")
+		return srtp.Config{}, errors.New("DTLS state not available")
 	}
 	cfg := srtp.Config{Profile: profile}
 	if err := cfg.ExtractSessionKeysFromDTLS(&state, client); err != nil {
-		return nil, err
+		return srtp.Config{}, err
 	}
-	return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, profile)
+	return cfg, nil
 }
 
 // dtlsClient tells from the remote description's a=setup whether this

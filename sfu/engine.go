@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -46,6 +47,10 @@ type Config struct {
 	// NoDirectSend keeps every subscribe connection on Pion's own write
 	// path (see directSender): the operator's fallback (media.direct_send).
 	NoDirectSend bool
+	// NoDirectReceive leaves every publisher's packets to Pion's own
+	// read path (see directReceiver): the operator's fallback
+	// (media.direct_receive).
+	NoDirectReceive bool
 	// ReceiveWindow is how long the shared UDP socket's reader may hold a
 	// busy socket's packets to read them together, in one wake-up (see
 	// sockReader); 0 reads each as it comes (media.receive_window).
@@ -63,12 +68,21 @@ type Engine struct {
 	pacing pacerStats   // the subscribe connections' pacers'
 	// noDirect keeps subscribers on Pion's write path (Config.NoDirectSend).
 	noDirect bool
-	tracks   trackStats
-	viewers  viewerStats
-	tcp      net.Listener
-	udpMux   ice.UDPMux
-	tcpMux   ice.TCPMux
-	log      *slog.Logger
+	// directRecv: publishers' audio may take the direct receive path
+	// (see directReceiver); receivers are the connections switched to
+	// it, by the address they send from.
+	directRecv  bool
+	receivers   atomic.Pointer[map[netip.AddrPort]*directReceiver]
+	receiversMu sync.Mutex // serialises the writers of receivers
+	// recvDirect counts the packets read on the direct receive path;
+	// recvDropped, those it dropped (forged, replayed, too large).
+	recvDirect, recvDropped atomic.Uint64
+	tracks                  trackStats
+	viewers                 viewerStats
+	tcp                     net.Listener
+	udpMux                  ice.UDPMux
+	tcpMux                  ice.TCPMux
+	log                     *slog.Logger
 	// candidates judges the clients' remote candidates (see
 	// candidatePolicy).
 	candidates netpolicy.Policy
@@ -126,6 +140,10 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 			return nil, fmt.Errorf("media UDP port: %w", err)
 		}
 		e.udp, e.batch = batched, batched
+		if !cfg.NoDirectReceive {
+			e.directRecv = true
+			batched.intercept = e.receiveDirect
+		}
 		e.udpMux = webrtc.NewICEUDPMux(pionLog.NewLogger("udpmux"), batched)
 		se.SetICEUDPMux(e.udpMux)
 	} else {

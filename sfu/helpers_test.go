@@ -91,7 +91,7 @@ func newTestEngine(t *testing.T, noDirect bool) *Engine {
 		}
 		port := probe.LocalAddr().(*net.UDPAddr).Port
 		_ = probe.Close()
-		cfg := Config{ListenIP: "127.0.0.1", UDPPort: port, NoDirectSend: noDirect}
+		cfg := Config{ListenIP: "127.0.0.1", UDPPort: port, NoDirectSend: noDirect, NoDirectReceive: noDirect}
 		if !noDirect {
 			cfg.ReceiveWindow = time.Millisecond
 		}

@@ -100,6 +100,20 @@ func TestForwarding(t *testing.T) {
 			if !mode.noDirect && (st.DirectConnections == 0 || st.SocketSent == 0) {
 				t.Errorf("direct path: %d connections, %d packets sent on the shared socket", st.DirectConnections, st.SocketSent)
 			}
+			// The audio is read on the direct receive path, the video
+			// through Pion: their sum is what the SFU read.
+			if _, direct := ua.layers[0].remote.(*directStream); mode.noDirect == direct {
+				t.Errorf("audio read from %T with the direct path on: %v", ua.layers[0].remote, !mode.noDirect)
+			}
+			if _, direct := uv.layers[0].remote.(*directStream); direct {
+				t.Error("video read on the direct receive path")
+			}
+			if mode.noDirect && st.DirectReceived != 0 || !mode.noDirect && (st.DirectReceived == 0 || st.DirectReceived > ua.Packets()) {
+				t.Errorf("direct receive path: %d packets read, %d audio packets", st.DirectReceived, ua.Packets())
+			}
+			if st.DirectReceiveDropped != 0 {
+				t.Errorf("direct receive path: %d packets dropped", st.DirectReceiveDropped)
+			}
 
 			a.close()
 			eventually(t, "a's tracks end", func() bool { return ua.Closed() && uv.Closed() })

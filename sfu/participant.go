@@ -74,6 +74,7 @@ type Participant struct {
 	mu          sync.Mutex
 	closed      bool
 	pub         *webrtc.PeerConnection
+	pubRecv     *directReceiver // pub's direct receive side; nil without one
 	sub         *webrtc.PeerConnection
 	subConn     *subConn // sub's send side
 	ups         map[string]*UpTrack
@@ -166,17 +167,25 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 		})
 		p.pub = pc
 		p.pubPC.Store(pc)
+		p.pubRecv = p.room.engine.receiveDirectly(pc)
 	}
 	pc := p.pub
 	sdp = p.filterCandidates(PCPublish, sdp)
 	p.screenMids = screenMids(sdp)
 	sdp, p.simGroups = simGroups(sdp)
+	if p.pubRecv != nil {
+		// Claimed before the answer: no packet of them is sent before it.
+		p.pubRecv.claim(directSSRCs(sdp))
+	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return "", fmt.Errorf("publish offer: %w", err)
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
 		return "", fmt.Errorf("publish answer: %w", err)
+	}
+	if p.pubRecv != nil {
+		p.pubRecv.setRole(answer.SDP)
 	}
 	return p.setLocalLocked(pc, answer)
 }
@@ -350,7 +359,9 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		return
 	}
 	streams := []layerSource{{remote: t}}
-	if t.RID() != "" {
+	if ds := p.directStreamLocked(t, recv, codec); ds != nil {
+		streams = []layerSource{{remote: ds}}
+	} else if t.RID() != "" {
 		streams = simulcastStreams(recv)
 	} else if group := p.simGroups[midOf(p.pub, recv)]; t.Kind() == webrtc.RTPCodecTypeVideo && slices.Contains(group.ssrcs, uint32(t.SSRC())) {
 		streams = p.ssrcSimulcastStreams(t, recv, codec, group)
@@ -404,6 +415,29 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		}
 	}
 	p.runLayerLocked(up, l, recv)
+}
+
+// directStreamLocked returns the direct stream of t, an audio track of
+// pub, if the connection reads it on the direct receive path (see
+// directReceiver), bound to the connection's interceptors and fed what
+// reaches Pion's track. Called locked.
+func (p *Participant) directStreamLocked(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver, codec webrtc.RTPCodecParameters) *directStream {
+	if p.pubRecv == nil || t.Kind() != webrtc.RTPCodecTypeAudio || t.RID() != "" || t.SSRC() == 0 {
+		return nil
+	}
+	ds := p.pubRecv.stream(uint32(t.SSRC()))
+	if ds == nil {
+		return nil
+	}
+	ic, ok := interceptorOf(p.pub)
+	if !ok {
+		p.log.Warn("publishers are read through Pion's slower read path", "err", errHiddenSessions)
+		ds.close()
+		return nil
+	}
+	ds.bind(ic, streamInfo(uint32(t.SSRC()), codec, recv, true))
+	p.wg.Go(func() { ds.feed(t) })
+	return ds
 }
 
 // ssrcSimulcastStreams lists the layers of a video whose encodings the
@@ -770,9 +804,19 @@ func (p *Participant) ClosePublish() {
 	pc := p.pub
 	p.pub = nil
 	p.pubPC.Store(nil)
+	p.closeRecvLocked()
 	p.mu.Unlock()
 	if pc != nil {
 		_ = pc.Close()
+	}
+}
+
+// closeRecvLocked ends the direct receive side of the publish connection
+// that goes. Called locked.
+func (p *Participant) closeRecvLocked() {
+	if p.pubRecv != nil {
+		p.pubRecv.close()
+		p.pubRecv = nil
 	}
 }
 
@@ -786,6 +830,7 @@ func (p *Participant) publishFailed(pc *webrtc.PeerConnection) {
 	}
 	p.pub = nil
 	p.pubPC.Store(nil)
+	p.closeRecvLocked()
 	// Added under mu while p.pub is set, hence before Leave's Wait.
 	p.wg.Add(1)
 	p.mu.Unlock()
@@ -838,6 +883,7 @@ func (p *Participant) Leave() {
 	p.closed = true
 	pub, sub := p.pub, p.sub
 	p.pub, p.sub = nil, nil
+	p.closeRecvLocked()
 	if p.subConn != nil {
 		p.subConn.retire()
 		p.subConn = nil

@@ -152,18 +152,7 @@ func openSSRCStream(pc *webrtc.PeerConnection, recv *webrtc.RTPReceiver, codec w
 	if !ok {
 		return nil, errHiddenSessions
 	}
-	info := &interceptor.StreamInfo{
-		SSRC: ssrc, PayloadType: uint8(codec.PayloadType), MimeType: codec.MimeType,
-		ClockRate: codec.ClockRate, Channels: codec.Channels, SDPFmtpLine: codec.SDPFmtpLine,
-	}
-	for _, f := range codec.RTCPFeedback {
-		if f.Type != "nack" || f.Parameter != "" {
-			info.RTCPFeedback = append(info.RTCPFeedback, interceptor.RTCPFeedback{Type: f.Type, Parameter: f.Parameter})
-		}
-	}
-	for _, e := range recv.GetParameters().HeaderExtensions {
-		info.RTPHeaderExtensions = append(info.RTPHeaderExtensions, interceptor.RTPHeaderExtension{URI: e.URI, ID: e.ID})
-	}
+	info := streamInfo(ssrc, codec, recv, false)
 	rs, err := rtpSess.OpenReadStream(ssrc)
 	if err != nil {
 		return nil, err
@@ -183,6 +172,25 @@ func openSSRCStream(pc *webrtc.PeerConnection, recv *webrtc.RTPReceiver, codec w
 		return n, a, err
 	}))
 	return s, nil
+}
+
+// streamInfo describes to the interceptors the stream of ssrc, of codec,
+// with the header extensions of recv; nacks keeps generic NACKs among its
+// feedback (without, no NACK is sent for it).
+func streamInfo(ssrc uint32, codec webrtc.RTPCodecParameters, recv *webrtc.RTPReceiver, nacks bool) *interceptor.StreamInfo {
+	info := &interceptor.StreamInfo{
+		SSRC: ssrc, PayloadType: uint8(codec.PayloadType), MimeType: codec.MimeType,
+		ClockRate: codec.ClockRate, Channels: codec.Channels, SDPFmtpLine: codec.SDPFmtpLine,
+	}
+	for _, f := range codec.RTCPFeedback {
+		if nacks || f.Type != "nack" || f.Parameter != "" {
+			info.RTCPFeedback = append(info.RTCPFeedback, interceptor.RTCPFeedback{Type: f.Type, Parameter: f.Parameter})
+		}
+	}
+	for _, e := range recv.GetParameters().HeaderExtensions {
+		info.RTPHeaderExtensions = append(info.RTPHeaderExtensions, interceptor.RTPHeaderExtension{URI: e.URI, ID: e.ID})
+	}
+	return info
 }
 
 func (s *ssrcStream) SSRC() webrtc.SSRC { return webrtc.SSRC(s.ssrc) }

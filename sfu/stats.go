@@ -21,6 +21,10 @@ type Stats struct {
 	SocketSent        uint64 // packets sent on the shared UDP socket
 	SocketDropped     uint64 // packets the shared UDP socket's queue or the kernel dropped
 
+	// Publishers' packets read on the direct receive path, and those it
+	// dropped: forged, replayed, too large (see directReceiver).
+	DirectReceived, DirectReceiveDropped uint64
+
 	// Video packets that waited in a subscriber's pacer, and those its
 	// full queue dropped (see pacer).
 	PacedPackets, PacerDropped uint64
@@ -84,7 +88,8 @@ func (u *UpTrack) forwarded() uint64 {
 
 // Stats returns the engine's counters now.
 func (e *Engine) Stats() Stats {
-	st := Stats{DirectConnections: e.direct.Load(), PacedPackets: e.pacing.paced.Load(), PacerDropped: e.pacing.dropped.Load()}
+	st := Stats{DirectConnections: e.direct.Load(), PacedPackets: e.pacing.paced.Load(), PacerDropped: e.pacing.dropped.Load(),
+		DirectReceived: e.recvDirect.Load(), DirectReceiveDropped: e.recvDropped.Load()}
 	if e.batch != nil {
 		st.SocketSent, st.SocketDropped = e.batch.sent.Load(), e.batch.dropped.Load()
 	}

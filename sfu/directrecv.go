@@ -1,0 +1,497 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// The direct receive path: a publisher's audio, read off the shared UDP
+// socket and decrypted by the SFU itself.
+//
+// On Pion's path a publisher's packet is handed on four times before the
+// layer's goroutine reads it: by the UDP mux's goroutine to the ICE
+// candidate's connection, by the ICE agent's reader to the DTLS/SRTP
+// demultiplexer, by the demultiplexer's reader to the SRTP session, and by
+// the session's reader, once decrypted, to the track's stream. Each hand-
+// off is a copy into a buffer, a lock and a wake-up of the next goroutine;
+// at 50 recording publishers (2,500 packets a second, each alone) those
+// wake-ups, not the packets, are what the server spends its time on. On
+// the direct path the socket's reader decrypts the packet and queues it
+// for the layer's goroutine: one hand-off.
+//
+// It covers the audio SSRCs that a publisher's offer declares (an
+// m-section with one SSRC and no RTX), on a publish connection whose
+// selected candidate pair is on the shared socket. Everything else stays
+// with Pion: ICE, DTLS, RTCP both ways, video, SSRCs the offer does not
+// declare, connections over TURN or TCP.
+//
+// An SSRC is claimed when the offer that declares it is taken, before the
+// answer that lets the publisher send it; the connection is switched when
+// its DTLS connects, before Pion starts its SRTP session. A packet of a
+// claimed SSRC may reach Pion all the same: one sent as the handshake
+// ends, before this side has seen it end, or one from another address
+// while ICE changes the selected pair. The layer then gets it from Pion's
+// track (see directStream.feed): Pion's SRTP context and the SFU's each
+// keep their own rollover counter for the SSRC, right across any gap
+// shorter than 2^15 packets.
+
+// directQueue bounds the packets a direct stream holds for its layer: at
+// 50 packets a second, five seconds of audio. When the layer's goroutine
+// falls that far behind, new packets are dropped, as a full socket buffer
+// would drop them.
+const directQueue = 256
+
+// directReceiver is the direct receive side of one publish connection.
+type directReceiver struct {
+	e *Engine
+
+	mu      sync.Mutex
+	streams map[uint32]*directStream // the claimed SSRCs
+	addr    netip.AddrPort           // where the connection's packets come from, once registered
+	client  bool                     // the server is the DTLS client (its answer's a=setup)
+	role    bool                     // client is known
+	active  bool                     // the keys are set: the connection was switched
+	closed  bool
+
+	// ctx and hdr are the socket reader's only, set before the receiver
+	// is first registered.
+	ctx *srtp.Context
+	hdr rtp.Header
+}
+
+func newDirectReceiver(e *Engine) *directReceiver {
+	return &directReceiver{e: e, streams: map[uint32]*directStream{}}
+}
+
+// claim makes a stream of each SSRC not claimed yet.
+func (r *directReceiver) claim(ssrcs []uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	for _, s := range ssrcs {
+		if r.streams[s] == nil && len(r.streams) < maxDirectStreams {
+			r.streams[s] = newDirectStream(s)
+		}
+	}
+}
+
+// maxDirectStreams bounds the SSRCs one connection may claim: an offer
+// may declare many.
+const maxDirectStreams = 16
+
+// setRole keeps the DTLS role of the server's answer; a later answer
+// cannot change it.
+func (r *directReceiver) setRole(answer string) {
+	client, err := localDTLSClient(answer)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil && !r.role {
+		r.client, r.role = client, true
+	}
+}
+
+// stream returns the stream of ssrc if the connection was switched to
+// the direct path: the layer is to read it. Otherwise the claim is let go
+// and Pion's track is read as before.
+func (r *directReceiver) stream(ssrc uint32) *directStream {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.streams[ssrc]
+	if s == nil || r.active {
+		return s
+	}
+	delete(r.streams, ssrc)
+	s.close()
+	return nil
+}
+
+// start switches the connection when its DTLS connects: the keys of what
+// the publisher sends, and the address it sends from if the selected pair
+// is on the shared socket. Called by Pion with the DTLS transport locked,
+// before its SRTP session starts.
+func (r *directReceiver) start(dt *webrtc.DTLSTransport, ice *webrtc.ICETransport) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.active {
+		return nil
+	}
+	if !r.role {
+		return errors.New("no answer with a DTLS role")
+	}
+	conn, ok := dtlsConnOf(dt)
+	if !ok {
+		return errHiddenDTLS
+	}
+	cfg, err := srtpKeys(conn, r.client)
+	if err != nil {
+		return err
+	}
+	r.ctx, err = receiveContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
+	if err != nil {
+		return err
+	}
+	r.active = true
+	ice.OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
+		to, ok := r.e.directAddr(pair)
+		r.follow(to, ok)
+	})
+	pair, err := ice.GetSelectedCandidatePair()
+	if err != nil {
+		return nil
+	}
+	if to, ok := r.e.directAddr(pair); ok {
+		r.registerLocked(to)
+	}
+	return nil
+}
+
+// receiveContext makes the SRTP context that decrypts what a publisher
+// sends: with the replay window of Pion's own sessions, and RTP header
+// encryption (RFC 9335) accepted, which a publisher uses if both sides
+// offered it, and plain headers.
+func receiveContext(key, salt []byte, profile srtp.ProtectionProfile) (*srtp.Context, error) {
+	return srtp.CreateContext(key, salt, profile, srtp.SRTPReplayProtection(64), srtp.Cryptex(srtp.CryptexModeEnabled))
+}
+
+// follow takes the newly selected pair: the connection's packets are read
+// directly from its address if it is on the shared socket (ok), through
+// Pion otherwise.
+func (r *directReceiver) follow(to netip.AddrPort, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.unregisterLocked()
+	if ok {
+		r.registerLocked(to)
+	}
+}
+
+func (r *directReceiver) registerLocked(to netip.AddrPort) {
+	r.addr = plainAddr(to)
+	r.e.setReceiver(r.addr, r)
+}
+
+func (r *directReceiver) unregisterLocked() {
+	if r.addr.IsValid() {
+		r.e.setReceiver(r.addr, nil)
+		r.addr = netip.AddrPort{}
+	}
+}
+
+// close stops the direct path for good and ends every stream.
+func (r *directReceiver) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.unregisterLocked()
+	for _, s := range r.streams {
+		s.close()
+	}
+}
+
+// receive takes p, a packet from the connection's address, if its SSRC is
+// claimed: decrypted and queued for the layer. It reports whether it took
+// it; a packet that fails decryption (forged, replayed) is taken and
+// dropped. Called on the socket's reading goroutine only.
+func (r *directReceiver) receive(p []byte) bool {
+	ssrc := binary.BigEndian.Uint32(p[8:12])
+	r.mu.Lock()
+	s := r.streams[ssrc]
+	r.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	if len(p) > packetBuf {
+		r.e.recvDropped.Add(1)
+		return true
+	}
+	buf := packetBuffer(len(p))
+	out, err := r.ctx.DecryptRTP((*buf)[:0], p, &r.hdr)
+	if err != nil || len(out) == 0 || &out[0] != &(*buf)[0] {
+		freePacketBuffer(buf)
+		r.e.recvDropped.Add(1)
+		return true
+	}
+	r.e.recvDirect.Add(1)
+	s.push(buf, len(out))
+	return true
+}
+
+// receiveDirect takes a packet that the shared socket's reader read from
+// from, if it is RTP of a claimed SSRC of a switched connection (see
+// directReceiver.receive); false leaves it to Pion's UDP mux.
+func (e *Engine) receiveDirect(p []byte, from netip.AddrPort) bool {
+	// RTP (RFC 7983: a first byte of 128-191), not RTCP (RFC 5761: a
+	// payload type of 192-223, with the marker bit).
+	if len(p) < 12 || p[0]>>6 != 2 || p[1] >= 192 && p[1] <= 223 {
+		return false
+	}
+	m := e.receivers.Load()
+	if m == nil {
+		return false
+	}
+	r := (*m)[plainAddr(from)]
+	if r == nil {
+		return false
+	}
+	return r.receive(p)
+}
+
+// setReceiver registers r as the receiver of what comes from addr; nil
+// unregisters it. The map is replaced, never modified, so that the
+// socket's reader looks it up without a lock.
+func (e *Engine) setReceiver(addr netip.AddrPort, r *directReceiver) {
+	e.receiversMu.Lock()
+	defer e.receiversMu.Unlock()
+	next := map[netip.AddrPort]*directReceiver{}
+	if m := e.receivers.Load(); m != nil {
+		for a, o := range *m {
+			next[a] = o
+		}
+	}
+	if r == nil {
+		delete(next, addr)
+	} else {
+		next[addr] = r
+	}
+	e.receivers.Store(&next)
+}
+
+// plainAddr is addr as a key: an IPv4 address not mapped into IPv6, no
+// zone.
+func plainAddr(addr netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(addr.Addr().Unmap().WithZone(""), addr.Port())
+}
+
+// directStream is one claimed SSRC: the packets the socket's reader
+// decrypted, queued for the layer's goroutine, which reads them through
+// the connection's interceptors (receiver reports, NACKs, transport-wide
+// feedback) as it would read Pion's track.
+type directStream struct {
+	ssrc uint32
+
+	mu     sync.Mutex
+	queue  []queuedPacket
+	head   int
+	closed bool
+	wake   chan struct{} // a token when a packet comes to an empty queue, or at close
+
+	// Set by bind, before the layer reads.
+	ic    interceptor.Interceptor
+	info  *interceptor.StreamInfo
+	rtp   interceptor.RTPReader
+	attrs interceptor.Attributes
+}
+
+type queuedPacket struct {
+	buf *[]byte
+	n   int
+}
+
+func newDirectStream(ssrc uint32) *directStream {
+	return &directStream{ssrc: ssrc, wake: make(chan struct{}, 1)}
+}
+
+func (s *directStream) SSRC() webrtc.SSRC { return webrtc.SSRC(s.ssrc) }
+
+// bind reads the stream through the connection's interceptors, ic, as a
+// stream described by info.
+func (s *directStream) bind(ic interceptor.Interceptor, info *interceptor.StreamInfo) {
+	s.mu.Lock()
+	s.ic, s.info = ic, info
+	s.mu.Unlock()
+	s.attrs = interceptor.Attributes{}
+	s.rtp = ic.BindRemoteStream(info, interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, err := s.pop(b)
+		return n, a, err
+	}))
+}
+
+// Read reads the next packet, through the interceptors; io.EOF once the
+// stream is closed.
+func (s *directStream) Read(b []byte) (int, interceptor.Attributes, error) {
+	clear(s.attrs)
+	return s.rtp.Read(b, s.attrs)
+}
+
+// push queues a packet, buf[:n], whose buffer the stream then owns.
+func (s *directStream) push(buf *[]byte, n int) {
+	s.mu.Lock()
+	if s.closed || len(s.queue)-s.head >= directQueue {
+		s.mu.Unlock()
+		freePacketBuffer(buf)
+		return
+	}
+	empty := len(s.queue) == s.head
+	s.queue = append(s.queue, queuedPacket{buf, n})
+	s.mu.Unlock()
+	if empty {
+		s.signal()
+	}
+}
+
+func (s *directStream) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pop takes the next packet into b, waiting for one.
+func (s *directStream) pop(b []byte) (int, error) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return 0, io.EOF
+		}
+		if s.head < len(s.queue) {
+			p := s.queue[s.head]
+			s.queue[s.head] = queuedPacket{}
+			s.head++
+			if s.head == len(s.queue) {
+				s.queue, s.head = s.queue[:0], 0
+			}
+			s.mu.Unlock()
+			n := copy(b, (*p.buf)[:p.n])
+			freePacketBuffer(p.buf)
+			if n < p.n {
+				return 0, io.ErrShortBuffer
+			}
+			return n, nil
+		}
+		s.mu.Unlock()
+		<-s.wake
+	}
+}
+
+// close ends the stream: what is queued is dropped, reads return io.EOF.
+// Safe to call twice.
+func (s *directStream) close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	for _, p := range s.queue[s.head:] {
+		freePacketBuffer(p.buf)
+	}
+	s.queue, s.head = nil, 0
+	ic, info := s.ic, s.info
+	s.mu.Unlock()
+	s.signal()
+	if ic != nil {
+		ic.UnbindRemoteStream(info)
+	}
+}
+
+// feed reads Pion's track of the stream's SSRC, t, until it ends and
+// queues what Pion got: the packets that reached Pion despite the claim
+// (see the top of this file). Its end, when the publisher stops the track
+// or the connection closes, ends the stream.
+func (s *directStream) feed(t *webrtc.TrackRemote) {
+	defer s.close()
+	buf := make([]byte, maxPacket)
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		if n > packetBuf {
+			continue
+		}
+		b := packetBuffer(n)
+		copy(*b, buf[:n])
+		s.push(b, n)
+	}
+}
+
+// directSSRCs lists the SSRCs of an offer that the direct receive path
+// may claim: that of each audio m-section declaring one SSRC and no SSRC
+// group.
+func directSSRCs(offer string) []uint32 {
+	var out []uint32
+	for i, section := range strings.Split(offer, "\nm=") {
+		if i == 0 || !strings.HasPrefix(section, "audio ") {
+			continue
+		}
+		var ssrcs []uint32
+		grouped := false
+		for _, line := range strings.Split(section, "\n") {
+			line = strings.TrimRight(line, "\r")
+			if strings.HasPrefix(line, "a=ssrc-group:") {
+				grouped = true
+			} else if v, ok := strings.CutPrefix(line, "a=ssrc:"); ok {
+				id, _, _ := strings.Cut(v, " ")
+				if s := parseSSRCs(id); len(s) == 1 && !slices.Contains(ssrcs, s[0]) {
+					ssrcs = append(ssrcs, s[0])
+				}
+			}
+		}
+		if len(ssrcs) == 1 && !grouped {
+			out = append(out, ssrcs[0])
+		}
+	}
+	return out
+}
+
+// localDTLSClient tells from the server's answer whether it is the DTLS
+// client: it answered a=setup:active.
+func localDTLSClient(answer string) (bool, error) {
+	var client, server bool
+	for _, line := range strings.Split(answer, "\n") {
+		switch strings.TrimSpace(line) {
+		case "a=setup:active":
+			client = true
+		case "a=setup:passive":
+			server = true
+		}
+	}
+	if client == server {
+		return false, errors.New("answer sets no single DTLS role")
+	}
+	return client, nil
+}
+
+// receiveDirectly prepares the direct receive side of pc, a new publish
+// connection: switched when its DTLS connects (see directReceiver.start),
+// ended when it closes. Nil when the direct receive path is off.
+func (e *Engine) receiveDirectly(pc *webrtc.PeerConnection) *directReceiver {
+	if !e.directRecv {
+		return nil
+	}
+	r := newDirectReceiver(e)
+	dt := pc.SCTP().Transport()
+	ice := dt.ICETransport()
+	dt.OnStateChange(func(st webrtc.DTLSTransportState) {
+		switch st {
+		case webrtc.DTLSTransportStateConnected:
+			if err := r.start(dt, ice); errors.Is(err, errHiddenDTLS) {
+				e.log.Warn("publishers are read through Pion's slower read path", "err", err)
+			} else if err != nil {
+				e.log.Debug("publish connection read through Pion's read path", "err", err)
+			}
+		case webrtc.DTLSTransportStateClosed, webrtc.DTLSTransportStateFailed:
+			r.close()
+		}
+	})
+	return r
+}

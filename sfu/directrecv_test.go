@@ -1,0 +1,216 @@
+package sfu
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+)
+
+// TestDirectReceive feeds the direct receive path SRTP packets as a
+// publisher sends them, with plain and encrypted header extensions: each
+// comes out of its stream as it was sent; replayed, forged and unclaimed
+// packets, RTCP and packets from other addresses do not.
+func TestDirectReceive(t *testing.T) {
+	key, salt := bytes.Repeat([]byte{7}, 16), bytes.Repeat([]byte{9}, 14)
+	for _, tc := range []struct {
+		name    string
+		profile srtp.ProtectionProfile
+		salt    []byte
+		cryptex bool
+	}{
+		{"gcm", srtp.ProtectionProfileAeadAes128Gcm, salt[:12], false},
+		{"gcm-cryptex", srtp.ProtectionProfileAeadAes128Gcm, salt[:12], true},
+		{"cm-sha1", srtp.ProtectionProfileAes128CmHmacSha1_80, salt, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := []srtp.ContextOption{}
+			if tc.cryptex {
+				opts = append(opts, srtp.Cryptex(srtp.CryptexModeRequired))
+			}
+			sender, err := srtp.CreateContext(key, tc.salt, tc.profile, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := &Engine{}
+			r := newDirectReceiver(e)
+			if r.ctx, err = receiveContext(key, tc.salt, tc.profile); err != nil {
+				t.Fatal(err)
+			}
+			r.claim([]uint32{1111})
+			r.active = true
+			s := r.stream(1111)
+			from := netip.MustParseAddrPort("192.0.2.1:5000")
+			r.registerLocked(from)
+
+			encrypt := func(seq uint16) ([]byte, []byte) {
+				pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960, SSRC: 1111},
+					Payload: []byte{0xfc, byte(seq), 1, 2, 3}}
+				if err := pkt.SetExtension(1, []byte{0x80 | byte(seq%127)}); err != nil {
+					t.Fatal(err)
+				}
+				plain, err := pkt.Marshal()
+				if err != nil {
+					t.Fatal(err)
+				}
+				enc, err := sender.EncryptRTP(nil, plain, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return plain, enc
+			}
+			buf := make([]byte, maxPacket)
+			for seq := uint16(65530); seq != 10; seq++ { // across the rollover
+				plain, enc := encrypt(seq)
+				if !e.receiveDirect(enc, from) {
+					t.Fatalf("packet %d not taken", seq)
+				}
+				n, err := s.pop(buf)
+				if err != nil || !bytes.Equal(buf[:n], plain) {
+					t.Fatalf("packet %d came out as %x (%v), want %x", seq, buf[:n], err, plain)
+				}
+			}
+			if st := e.recvDirect.Load(); st != 16 {
+				t.Errorf("%d packets counted, want 16", st)
+			}
+
+			_, enc := encrypt(10)
+			if !e.receiveDirect(enc, from) || !e.receiveDirect(enc, from) {
+				t.Fatal("a packet or its replay not taken")
+			}
+			forged := slices.Clone(enc)
+			forged[len(forged)-1] ^= 1
+			forged[3]++ // another sequence number: not a replay
+			if !e.receiveDirect(forged, from) {
+				t.Fatal("forged packet not taken")
+			}
+			if d := e.recvDropped.Load(); d != 2 {
+				t.Errorf("%d packets dropped, want the replay and the forgery", d)
+			}
+			if n, err := s.pop(buf); err != nil || n == 0 {
+				t.Fatalf("pop: %d, %v", n, err)
+			}
+			if q := len(s.queue) - s.head; q != 0 {
+				t.Errorf("%d packets queued after the replay and the forgery, want none", q)
+			}
+
+			// Left to Pion: another SSRC, RTCP, another address, not RTP.
+			other := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SSRC: 2222}, Payload: []byte{1}}
+			raw, _ := other.Marshal()
+			rtcpSR := []byte{0x80, 200, 0, 6, 0, 0, 0x04, 0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+			_, enc = encrypt(11)
+			for name, c := range map[string]struct {
+				p    []byte
+				from netip.AddrPort
+			}{
+				"another SSRC":    {raw, from},
+				"RTCP":            {rtcpSR, from},
+				"another address": {enc, netip.MustParseAddrPort("192.0.2.2:5000")},
+				"another port":    {enc, netip.MustParseAddrPort("192.0.2.1:5001")},
+				"STUN":            {[]byte{0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, from},
+				"short":           {enc[:11], from},
+			} {
+				if e.receiveDirect(c.p, c.from) {
+					t.Errorf("%s: taken", name)
+				}
+			}
+			// The sender's address as a dual-stack socket reads it.
+			if !e.receiveDirect(enc, netip.MustParseAddrPort("[::ffff:192.0.2.1]:5000")) {
+				t.Error("packet from the v4-mapped address not taken")
+			}
+
+			r.close()
+			if _, err := s.pop(buf); !errors.Is(err, io.EOF) {
+				t.Errorf("pop after close: %v, want EOF", err)
+			}
+			_, enc = encrypt(12)
+			if e.receiveDirect(enc, from) {
+				t.Error("packet taken after close")
+			}
+		})
+	}
+}
+
+// TestDirectStreamQueue: a stream holds at most directQueue packets for a
+// layer that does not read, and hands them over in order.
+func TestDirectStreamQueue(t *testing.T) {
+	s := newDirectStream(1)
+	for i := range directQueue + 10 {
+		b := packetBuffer(2)
+		(*b)[0], (*b)[1] = byte(i>>8), byte(i)
+		s.push(b, 2)
+	}
+	buf := make([]byte, 2)
+	for i := range directQueue {
+		if n, err := s.pop(buf); err != nil || n != 2 || int(buf[0])<<8|int(buf[1]) != i {
+			t.Fatalf("packet %d came out as %x (%v)", i, buf[:n], err)
+		}
+	}
+	done := make(chan error)
+	go func() {
+		_, err := s.pop(buf)
+		done <- err
+	}()
+	b := packetBuffer(2)
+	s.push(b, 2)
+	if err := <-done; err != nil {
+		t.Fatalf("a waiting read: %v", err)
+	}
+	go func() {
+		_, err := s.pop(buf)
+		done <- err
+	}()
+	s.close()
+	if err := <-done; !errors.Is(err, io.EOF) {
+		t.Fatalf("a read waiting at close: %v, want EOF", err)
+	}
+	s.close()
+	s.push(packetBuffer(2), 2) // dropped, no panic
+}
+
+func TestDirectSSRCs(t *testing.T) {
+	offer := "v=0\r\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=ssrc:11 cname:x\r\na=ssrc:11 msid:a b\r\n" +
+		"m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=ssrc:22 cname:x\r\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:2\r\na=ssrc-group:FID 33 34\r\na=ssrc:33 cname:x\r\na=ssrc:34 cname:x\r\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:3\r\na=ssrc:44 cname:x\r\na=ssrc:45 cname:x\r\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:4\r\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:5\r\na=ssrc:x cname:x\r\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:6\r\na=ssrc:55 cname:x\r\n"
+	if got := directSSRCs(offer); !slices.Equal(got, []uint32{11, 55}) {
+		t.Errorf("directSSRCs = %v, want [11 55]", got)
+	}
+
+	r := newDirectReceiver(&Engine{})
+	many := make([]uint32, 40)
+	for i := range many {
+		many[i] = uint32(i + 1)
+	}
+	r.claim(many)
+	if len(r.streams) != maxDirectStreams {
+		t.Errorf("%d SSRCs claimed, want at most %d", len(r.streams), maxDirectStreams)
+	}
+	// Not switched: a claim is let go.
+	if s := r.stream(1); s != nil || r.streams[1] != nil {
+		t.Error("a connection not switched hands out its stream")
+	}
+
+	for answer, want := range map[string]int{
+		"a=setup:active\r\n":                   1,
+		"a=setup:passive\r\n":                  0,
+		"a=setup:actpass\r\n":                  -1,
+		"a=setup:active\na=setup:passive\r\n":  -1,
+		"a=setup:active\r\na=setup:active\r\n": 1,
+		"":                                     -1,
+	} {
+		client, err := localDTLSClient(answer)
+		if got := map[bool]int{true: 1, false: 0}[client]; err != nil && want != -1 || err == nil && got != want {
+			t.Errorf("localDTLSClient(%q) = %v, %v", answer, client, err)
+		}
+	}
+}
