@@ -227,22 +227,28 @@ func srtpKeys(conn *dtls.Conn, client bool) (srtp.Config, error) {
 }
 
 // dtlsClient tells from the remote description's a=setup whether this
-// side is the DTLS client (RFC 8842): the remote one answered active, or
-// passive.
+// side is the DTLS client (RFC 8842): the remote one answered passive.
 func dtlsClient(remoteSDP string) (bool, error) {
-	var client, server bool
-	for _, line := range strings.Split(remoteSDP, "\n") {
+	active, err := setupActive(remoteSDP)
+	return !active, err
+}
+
+// setupActive tells whether a description's a=setup is active (its side
+// is the DTLS client) or passive; an error if it sets neither or both.
+func setupActive(sdp string) (bool, error) {
+	var active, passive bool
+	for _, line := range strings.Split(sdp, "\n") {
 		switch strings.TrimSpace(line) {
 		case "a=setup:active":
-			server = true
+			active = true
 		case "a=setup:passive":
-			client = true
+			passive = true
 		}
 	}
-	if client == server {
-		return false, errors.New("remote description sets no single DTLS role")
+	if active == passive {
+		return false, errors.New("the description sets no single DTLS role")
 	}
-	return client, nil
+	return active, nil
 }
 
 // startDirect switches c to a directSender if its selected candidate pair

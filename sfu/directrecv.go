@@ -94,7 +94,7 @@ const maxDirectStreams = 16
 // setRole keeps the DTLS role of the server's answer; a later answer
 // cannot change it.
 func (r *directReceiver) setRole(answer string) {
-	client, err := localDTLSClient(answer)
+	client, err := setupActive(answer) // the server is the client if it answered active
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err == nil && !r.role {
@@ -451,24 +451,6 @@ func directSSRCs(offer string) []uint32 {
 		}
 	}
 	return out
-}
-
-// localDTLSClient tells from the server's answer whether it is the DTLS
-// client: it answered a=setup:active.
-func localDTLSClient(answer string) (bool, error) {
-	var client, server bool
-	for _, line := range strings.Split(answer, "\n") {
-		switch strings.TrimSpace(line) {
-		case "a=setup:active":
-			client = true
-		case "a=setup:passive":
-			server = true
-		}
-	}
-	if client == server {
-		return false, errors.New("answer sets no single DTLS role")
-	}
-	return client, nil
 }
 
 // receiveDirectly prepares the direct receive side of pc, a new publish

@@ -208,9 +208,9 @@ func TestDirectSSRCs(t *testing.T) {
 		"a=setup:active\r\na=setup:active\r\n": 1,
 		"":                                     -1,
 	} {
-		client, err := localDTLSClient(answer)
+		client, err := setupActive(answer)
 		if got := map[bool]int{true: 1, false: 0}[client]; err != nil && want != -1 || err == nil && got != want {
-			t.Errorf("localDTLSClient(%q) = %v, %v", answer, client, err)
+			t.Errorf("setupActive(%q) = %v, %v", answer, client, err)
 		}
 	}
 }
