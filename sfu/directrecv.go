@@ -183,6 +183,7 @@ func (r *directReceiver) follow(to netip.AddrPort, ok bool) {
 func (r *directReceiver) registerLocked(to netip.AddrPort) {
 	r.addr = plainAddr(to)
 	r.e.setReceiver(r.addr, r)
+	r.e.log.Debug("publish connection reads its audio directly", "from", r.addr.String(), "ssrcs", len(r.streams))
 }
 
 func (r *directReceiver) unregisterLocked() {

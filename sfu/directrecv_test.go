@@ -37,7 +37,7 @@ func TestDirectReceive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := &Engine{}
+			e := &Engine{log: quietLog()}
 			r := newDirectReceiver(e)
 			if r.ctx, err = receiveContext(key, tc.salt, tc.profile); err != nil {
 				t.Fatal(err)

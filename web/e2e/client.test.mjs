@@ -212,8 +212,10 @@ test('audioStream: audio flows only while SPACE is held', async () => {
   await B.waitForTimeout(1000);
   const p2 = await audioPackets(B);
   assert.ok(p2 - p1 > 20, `while talking, ${p2 - p1} packets arrived in 1 s`);
-  // The server encrypted and sent them itself, not through Pion's write path.
+  // The server encrypted and sent them itself, not through Pion's write
+  // path, and read and decrypted Chromium's audio itself.
   assert.match(srv.log(), /subscribe connection sends directly/);
+  assert.match(srv.log(), /publish connection reads its audio directly.*ssrcs=1/);
   await B.locator('#live .tile').first().waitFor();
   await shot(B, '#live', 'live-panel');
   await A.keyboard.up(' ');
