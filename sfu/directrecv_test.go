@@ -80,8 +80,10 @@ func TestDirectReceive(t *testing.T) {
 			}
 
 			_, enc := encrypt(10)
-			if !e.receiveDirect(enc, from) || !e.receiveDirect(enc, from) {
-				t.Fatal("a packet or its replay not taken")
+			for _, what := range []string{"a packet", "its replay"} {
+				if !e.receiveDirect(enc, from) {
+					t.Fatalf("%s not taken", what)
+				}
 			}
 			forged := slices.Clone(enc)
 			forged[len(forged)-1] ^= 1
