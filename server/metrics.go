@@ -52,6 +52,7 @@ var (
 	descSocketSent   = desc("media_socket_sent_packets_total", "Packets sent on the shared media UDP socket.")
 	descSocketDrop   = desc("media_socket_dropped_packets_total", "Packets the shared media UDP socket dropped: its send queue was full or the kernel refused them.")
 	descDirectRecv   = desc("sfu_direct_received_packets_total", "Publishers' RTP packets read and decrypted by the SFU itself rather than through Pion's read path.")
+	descDirectRTCP   = desc("sfu_direct_rtcp_packets_total", "Subscribers' RTCP packets read and decrypted by the SFU itself rather than through Pion's read path.")
 	descDirectDrop   = desc("sfu_direct_receive_dropped_packets_total", "Publishers' RTP packets the direct receive path dropped: they failed authentication (forged or replayed) or were too large.")
 	descPaced        = desc("sfu_paced_packets_total", "Video packets that waited in a subscriber's pacer before they were sent.")
 	descPacerDropped = desc("sfu_pacer_dropped_packets_total", "Video packets dropped from a subscriber's pacer whose queue held as much as it may.")
@@ -98,7 +99,7 @@ func estimateHistogram(estimates []float64) prometheus.Metric {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descParticipants, descRoomViewers, descClips, descClipBytes,
 		descUpTracks, descDownTracks, descViewers, descRecorded, descReceived, descForwarded, descDirect,
-		descSocketSent, descSocketDrop, descDirectRecv, descDirectDrop, descPaced, descPacerDropped, descLayerDowns, descSwitches, descCCPauses, descCCConns, descEstimates,
+		descSocketSent, descSocketDrop, descDirectRecv, descDirectRTCP, descDirectDrop, descPaced, descPacerDropped, descLayerDowns, descSwitches, descCCPauses, descCCConns, descEstimates,
 		descClientErrors, descClientDrops, descTURN, descMailSent, descMailFailed,
 		descHookSent, descHookFailed, descHookWaiting, descClusterRooms} {
 		ch <- d
@@ -144,6 +145,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSocketSent, float64(st.SocketSent))
 	counter(descSocketDrop, float64(st.SocketDropped))
 	counter(descDirectRecv, float64(st.DirectReceived))
+	counter(descDirectRTCP, float64(st.DirectRTCP))
 	counter(descDirectDrop, float64(st.DirectReceiveDropped))
 	counter(descPaced, float64(st.PacedPackets))
 	counter(descPacerDropped, float64(st.PacerDropped))

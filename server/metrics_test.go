@@ -104,7 +104,7 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", `parley_room_clips{room="live"}`, `parley_room_clip_bytes{room="chat"}`,
 		`parley_sfu_simulcast_down_tracks{layer="0"}`, `parley_sfu_simulcast_down_tracks{layer="paused"}`, `parley_sfu_layer_switches_total`,
-		`parley_sfu_paced_packets_total`, `parley_sfu_pacer_dropped_packets_total`,
+		`parley_sfu_paced_packets_total`, `parley_sfu_pacer_dropped_packets_total`, `parley_sfu_direct_rtcp_packets_total`,
 		`parley_sfu_congestion_pauses_total`, `parley_sfu_congestion_controlled_connections`, `parley_sfu_downlink_estimate_bits_count`,
 		`parley_sfu_downlink_estimate_bits_bucket{le="300000"}`, `parley_client_errors_total{kind="playback"}`, `parley_client_errors_dropped_total`} {
 		if _, ok := m[name]; !ok {

@@ -30,10 +30,43 @@ type subConn struct {
 	// cc is the connection's congestion control; nil for a connection
 	// that is not a participant's (a viewer's).
 	cc *congestion
+
+	// decided is closed once it is known whether the subscriber's RTCP
+	// is read on the direct path (rtcpOn; see rtcpReceiver): when DTLS
+	// connects, fails or closes, or at once if the path is off.
+	decided    chan struct{}
+	decideOnce sync.Once
+	rtcpOn     atomic.Bool
+	downs      downs // the down tracks by SSRC, for that RTCP
 }
 
 func newSubConn(pc *webrtc.PeerConnection) *subConn {
-	return &subConn{pc: pc, done: make(chan struct{})}
+	return &subConn{pc: pc, done: make(chan struct{}), decided: make(chan struct{})}
+}
+
+func (c *subConn) decide() { c.decideOnce.Do(func() { close(c.decided) }) }
+
+// readsRTCP waits until it is known where the subscriber's RTCP is read:
+// true if a down track is to read it through Pion (see DownTrack.readRTCP),
+// false if the shared socket's reader takes it, or the connection ended.
+func (c *subConn) readsRTCP() bool {
+	select {
+	case <-c.decided:
+		return !c.rtcpOn.Load()
+	case <-c.done:
+		return false
+	}
+}
+
+// rtcpDecided tells, without waiting, whether the subscriber's RTCP is
+// known to be read on the direct path.
+func (c *subConn) rtcpDecided() bool {
+	select {
+	case <-c.decided:
+		return c.rtcpOn.Load()
+	default:
+		return false
+	}
 }
 
 // stamp gives h, a packet with a payload of size bytes sent at now (unix
@@ -90,6 +123,9 @@ func (c *subConn) noteAnswer(sdp string) {
 type directSender struct {
 	out  *batchConn
 	addr atomic.Pointer[netip.AddrPort] // nil once ended
+	// rtcp reads the subscriber's RTCP off the shared socket, from the
+	// same address; nil when the direct receive path is off.
+	rtcp *directReceiver
 
 	pairMu sync.Mutex // serialises follow and end
 	ended  bool
@@ -156,10 +192,16 @@ func (s *directSender) follow(to netip.AddrPort, ok bool) (left bool) {
 	}
 	if ok {
 		s.addr.Store(&to)
+		if s.rtcp != nil {
+			s.rtcp.follow(to, true)
+		}
 		return false
 	}
 	s.ended = true
 	s.addr.Store(nil)
+	if s.rtcp != nil {
+		s.rtcp.close()
+	}
 	return true
 }
 
@@ -169,6 +211,9 @@ func (s *directSender) end() {
 	defer s.pairMu.Unlock()
 	s.ended = true
 	s.addr.Store(nil)
+	if s.rtcp != nil {
+		s.rtcp.close()
+	}
 }
 
 var (
@@ -186,15 +231,6 @@ func dtlsConnOf(t *webrtc.DTLSTransport) (*dtls.Conn, bool) {
 		return nil, false
 	}
 	return (*dtls.Conn)(f.UnsafePointer()), true
-}
-
-// sendKeys makes the SRTP context for what this side of conn sends.
-func sendKeys(conn *dtls.Conn, client bool) (*srtp.Context, error) {
-	cfg, err := srtpKeys(conn, client)
-	if err != nil {
-		return nil, err
-	}
-	return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, cfg.Profile)
 }
 
 // srtpKeys derives the SRTP keys of both sides of conn, and its profile;
@@ -263,11 +299,26 @@ func (e *Engine) startDirect(c *subConn, dt *webrtc.DTLSTransport, ice *webrtc.I
 	if !ok {
 		return errHiddenDTLS
 	}
-	ctx, err := sendKeys(conn, *client)
+	keys, err := srtpKeys(conn, *client)
+	if err != nil {
+		return err
+	}
+	ctx, err := srtp.CreateContext(keys.Keys.LocalMasterKey, keys.Keys.LocalMasterSalt, keys.Profile)
 	if err != nil {
 		return err
 	}
 	s := &directSender{out: e.batch, ctx: ctx}
+	if e.directRecv {
+		// The replay window of Pion's own sessions.
+		rctx, err := srtp.CreateContext(keys.Keys.RemoteMasterKey, keys.Keys.RemoteMasterSalt, keys.Profile,
+			srtp.SRTCPReplayProtection(64))
+		if err != nil {
+			return err
+		}
+		s.rtcp = newDirectReceiver(e)
+		s.rtcp.active = true
+		s.rtcp.rtcp = &rtcpReceiver{c: c, ctx: rctx, buf: make([]byte, maxPacket+64), out: make([]byte, maxPacket)}
+	}
 	// Held until the first pair is taken, so that a change of pair
 	// reported meanwhile is applied after it, not before.
 	s.pairMu.Lock()
@@ -288,6 +339,10 @@ func (e *Engine) startDirect(c *subConn, dt *webrtc.DTLSTransport, ice *webrtc.I
 		return errNoDirectPath
 	}
 	s.addr.Store(&to)
+	if s.rtcp != nil {
+		s.rtcp.follow(to, true)
+		c.rtcpOn.Store(true)
+	}
 	s.pairMu.Unlock()
 	c.direct.Store(s)
 	e.direct.Add(1)
@@ -320,6 +375,7 @@ func (e *Engine) directAddr(pair *webrtc.ICECandidatePair) (netip.AddrPort, bool
 // called if the pair leaves it afterwards.
 func (e *Engine) watchDirect(c *subConn, lost func()) {
 	if e.batch == nil || e.noDirect {
+		c.decide()
 		return
 	}
 	dt := c.pc.SCTP().Transport()
@@ -336,10 +392,12 @@ func (e *Engine) watchDirect(c *subConn, lost func()) {
 			} else if err != nil {
 				e.log.Debug("subscribe connection sent to through Pion's write path", "err", err)
 			}
+			c.decide()
 		case webrtc.DTLSTransportStateClosed, webrtc.DTLSTransportStateFailed:
 			if s := c.direct.Load(); s != nil {
 				s.end()
 			}
+			c.decide()
 		}
 	})
 }

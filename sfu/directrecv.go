@@ -29,6 +29,8 @@ import (
 // the direct path the socket's reader decrypts the packet and queues it
 // for the layer's goroutine: one hand-off.
 //
+// (Subscribers' RTCP takes the same way: see rtcpReceiver.)
+//
 // It covers the audio SSRCs that a publisher's offer declares (an
 // m-section with one SSRC and no RTX), on a publish connection whose
 // selected candidate pair is on the shared socket. Everything else stays
@@ -67,6 +69,9 @@ type directReceiver struct {
 	// is first registered.
 	ctx *srtp.Context
 	hdr rtp.Header
+	// rtcp, for a subscribe connection, reads its RTCP; nil for a
+	// publish connection, whose RTCP Pion reads.
+	rtcp *rtcpReceiver
 }
 
 func newDirectReceiver(e *Engine) *directReceiver {
@@ -239,9 +244,8 @@ func (r *directReceiver) receive(p []byte) bool {
 // from, if it is RTP of a claimed SSRC of a switched connection (see
 // directReceiver.receive); false leaves it to Pion's UDP mux.
 func (e *Engine) receiveDirect(p []byte, from netip.AddrPort) bool {
-	// RTP (RFC 7983: a first byte of 128-191), not RTCP (RFC 5761: a
-	// payload type of 192-223, with the marker bit).
-	if len(p) < 12 || p[0]>>6 != 2 || p[1] >= 192 && p[1] <= 223 {
+	// RTP or RTCP (RFC 7983: a first byte of 128-191).
+	if len(p) < 12 || p[0]>>6 != 2 {
 		return false
 	}
 	m := e.receivers.Load()
@@ -251,6 +255,13 @@ func (e *Engine) receiveDirect(p []byte, from netip.AddrPort) bool {
 	r := (*m)[plainAddr(from)]
 	if r == nil {
 		return false
+	}
+	if p[1] >= 192 && p[1] <= 223 { // RTCP (RFC 5761: these payload types, with the marker bit)
+		if r.rtcp == nil {
+			return false
+		}
+		r.rtcp.receiveRTCP(p, e)
+		return true
 	}
 	return r.receive(p)
 }

@@ -370,6 +370,9 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			f.mu.Unlock()
 		}
 		d.binding.Store(b)
+		if d.conn != nil {
+			d.conn.addDown(b.ssrc, d)
+		}
 		// A new video subscriber cannot decode anything until the next
 		// keyframe. On a connection not yet up, it is asked for once the
 		// connection is (Participant.requestKeyframes): one asked for now
@@ -386,7 +389,9 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 
 // Unbind is called by Pion when the track is removed or the connection closes.
 func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
-	d.binding.Store(nil)
+	if b := d.binding.Swap(nil); b != nil && d.conn != nil {
+		d.conn.removeDown(b.ssrc, d)
+	}
 	return nil
 }
 
@@ -556,6 +561,9 @@ func (d *DownTrack) direct() *directSender {
 func (d *DownTrack) readRTCP() {
 	var cc *congestion
 	if d.conn != nil {
+		if !d.conn.readsRTCP() {
+			return // the shared socket's reader takes it (see rtcpReceiver)
+		}
 		cc = d.conn.cc
 	}
 	var rtx rtxFeedback

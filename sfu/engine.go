@@ -77,12 +77,14 @@ type Engine struct {
 	// recvDirect counts the packets read on the direct receive path;
 	// recvDropped, those it dropped (forged, replayed, too large).
 	recvDirect, recvDropped atomic.Uint64
-	tracks                  trackStats
-	viewers                 viewerStats
-	tcp                     net.Listener
-	udpMux                  ice.UDPMux
-	tcpMux                  ice.TCPMux
-	log                     *slog.Logger
+	// rtcpDirect counts subscribers' RTCP packets read there.
+	rtcpDirect atomic.Uint64
+	tracks     trackStats
+	viewers    viewerStats
+	tcp        net.Listener
+	udpMux     ice.UDPMux
+	tcpMux     ice.TCPMux
+	log        *slog.Logger
 	// candidates judges the clients' remote candidates (see
 	// candidatePolicy).
 	candidates netpolicy.Policy

@@ -114,6 +114,11 @@ func TestForwarding(t *testing.T) {
 			if st.DirectReceiveDropped != 0 {
 				t.Errorf("direct receive path: %d packets dropped", st.DirectReceiveDropped)
 			}
+			if mode.noDirect && st.DirectRTCP != 0 {
+				t.Errorf("%d subscribers' RTCP packets read on the direct path with it off", st.DirectRTCP)
+			} else if !mode.noDirect {
+				eventually(t, "b's RTCP is read on the direct path", func() bool { return e.Stats().DirectRTCP > 0 })
+			}
 
 			a.close()
 			eventually(t, "a's tracks end", func() bool { return ua.Closed() && uv.Closed() })
@@ -208,6 +213,11 @@ func TestRetransmission(t *testing.T) {
 	}
 	if r := b.received(uv.ID()); r.badData != 0 {
 		t.Errorf("%d packets not as sent", r.badData)
+	}
+	// The NACKs were read off the shared socket, not by a goroutine of
+	// the down track's.
+	if st := e.Stats(); st.DirectRTCP < 2 || st.DirectReceiveDropped != 0 {
+		t.Errorf("%d RTCP packets read on the direct path, %d dropped", st.DirectRTCP, st.DirectReceiveDropped)
 	}
 }
 

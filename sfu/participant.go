@@ -710,6 +710,11 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 		d.sender = sender
 		p.downs[up] = d
 		up.attach(d)
+		if p.subConn.rtcpDecided() {
+			// The shared socket's reader takes the subscriber's RTCP.
+			added = true
+			continue
+		}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()

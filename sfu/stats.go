@@ -24,6 +24,9 @@ type Stats struct {
 	// Publishers' packets read on the direct receive path, and those it
 	// dropped: forged, replayed, too large (see directReceiver).
 	DirectReceived, DirectReceiveDropped uint64
+	// Subscribers' RTCP packets read on the direct path (see rtcpReceiver);
+	// those dropped count among DirectReceiveDropped.
+	DirectRTCP uint64
 
 	// Video packets that waited in a subscriber's pacer, and those its
 	// full queue dropped (see pacer).
@@ -89,7 +92,7 @@ func (u *UpTrack) forwarded() uint64 {
 // Stats returns the engine's counters now.
 func (e *Engine) Stats() Stats {
 	st := Stats{DirectConnections: e.direct.Load(), PacedPackets: e.pacing.paced.Load(), PacerDropped: e.pacing.dropped.Load(),
-		DirectReceived: e.recvDirect.Load(), DirectReceiveDropped: e.recvDropped.Load()}
+		DirectReceived: e.recvDirect.Load(), DirectReceiveDropped: e.recvDropped.Load(), DirectRTCP: e.rtcpDirect.Load()}
 	if e.batch != nil {
 		st.SocketSent, st.SocketDropped = e.batch.sent.Load(), e.batch.dropped.Load()
 	}
