@@ -187,13 +187,13 @@ func (r *directReceiver) follow(to netip.AddrPort, ok bool) {
 
 func (r *directReceiver) registerLocked(to netip.AddrPort) {
 	r.addr = plainAddr(to)
-	r.e.setReceiver(r.addr, r)
+	r.e.setReceiver(r.addr, r, true)
 	r.e.log.Debug("publish connection reads its audio directly", "from", r.addr.String(), "ssrcs", len(r.streams))
 }
 
 func (r *directReceiver) unregisterLocked() {
 	if r.addr.IsValid() {
-		r.e.setReceiver(r.addr, nil)
+		r.e.setReceiver(r.addr, r, false)
 		r.addr = netip.AddrPort{}
 	}
 }
@@ -266,22 +266,28 @@ func (e *Engine) receiveDirect(p []byte, from netip.AddrPort) bool {
 	return r.receive(p)
 }
 
-// setReceiver registers r as the receiver of what comes from addr; nil
-// unregisters it. The map is replaced, never modified, so that the
-// socket's reader looks it up without a lock.
-func (e *Engine) setReceiver(addr netip.AddrPort, r *directReceiver) {
+// setReceiver registers r as the receiver of what comes from addr (add),
+// or unregisters it: another connection registered there since stays. The
+// map is replaced, never modified, so that the socket's reader looks it
+// up without a lock.
+func (e *Engine) setReceiver(addr netip.AddrPort, r *directReceiver, add bool) {
 	e.receiversMu.Lock()
 	defer e.receiversMu.Unlock()
-	next := map[netip.AddrPort]*directReceiver{}
+	var cur map[netip.AddrPort]*directReceiver
 	if m := e.receivers.Load(); m != nil {
-		for a, o := range *m {
-			next[a] = o
-		}
+		cur = *m
 	}
-	if r == nil {
-		delete(next, addr)
-	} else {
+	if !add && cur[addr] != r {
+		return
+	}
+	next := make(map[netip.AddrPort]*directReceiver, len(cur)+1)
+	for a, o := range cur {
+		next[a] = o
+	}
+	if add {
 		next[addr] = r
+	} else {
+		delete(next, addr)
 	}
 	e.receivers.Store(&next)
 }

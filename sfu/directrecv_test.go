@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
@@ -126,7 +127,16 @@ func TestDirectReceive(t *testing.T) {
 				t.Error("packet from the v4-mapped address not taken")
 			}
 
+			// A newer connection from the same address (the old one's
+			// DTLS not closed yet) stays registered when the old closes.
+			r2 := newDirectReceiver(e)
+			r2.mu.Lock()
+			r2.registerLocked(from)
+			r2.mu.Unlock()
 			r.close()
+			if got := (*e.receivers.Load())[plainAddr(from)]; got != r2 {
+				t.Error("closing a connection unregistered the newer one at its address")
+			}
 			if _, err := s.pop(buf); !errors.Is(err, io.EOF) {
 				t.Errorf("pop after close: %v, want EOF", err)
 			}
@@ -214,5 +224,52 @@ func TestDirectSSRCs(t *testing.T) {
 		if got := map[bool]int{true: 1, false: 0}[client]; err != nil && want != -1 || err == nil && got != want {
 			t.Errorf("setupActive(%q) = %v, %v", answer, client, err)
 		}
+	}
+}
+
+// TestDirectRTCP: a subscriber's SRTCP from its address is decrypted and
+// counted; replayed and forged packets are dropped; RTP from it is left
+// to Pion.
+func TestDirectRTCP(t *testing.T) {
+	key, salt := bytes.Repeat([]byte{3}, 16), bytes.Repeat([]byte{4}, 12)
+	sender, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm, srtp.SRTCPReplayProtection(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{log: quietLog()}
+	r := newDirectReceiver(e)
+	r.active = true
+	r.rtcp = &rtcpReceiver{c: newSubConn(nil), ctx: ctx, buf: make([]byte, maxPacket+64), out: make([]byte, maxPacket)}
+	from := netip.MustParseAddrPort("192.0.2.7:6000")
+	r.registerLocked(from)
+
+	plain, err := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: 5}, &rtcp.PictureLossIndication{SenderSSRC: 5, MediaSSRC: 77}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := sender.EncryptRTCP(nil, plain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // the packet, then its replay
+		if !e.receiveDirect(enc, from) {
+			t.Fatalf("RTCP packet %d not taken", i)
+		}
+	}
+	forged := slices.Clone(enc)
+	forged[len(forged)-5] ^= 1
+	if !e.receiveDirect(forged, from) {
+		t.Fatal("forged RTCP not taken")
+	}
+	if got, dropped := e.rtcpDirect.Load(), e.recvDropped.Load(); got != 1 || dropped != 2 {
+		t.Errorf("%d RTCP packets read, %d dropped; want 1 and 2 (the replay, the forgery)", got, dropped)
+	}
+	rtpPkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 5}}).Marshal()
+	if e.receiveDirect(rtpPkt, from) {
+		t.Error("RTP from a subscriber taken")
 	}
 }
