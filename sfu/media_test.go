@@ -117,6 +117,7 @@ func TestForwarding(t *testing.T) {
 			if mode.noDirect && st.DirectRTCP != 0 {
 				t.Errorf("%d subscribers' RTCP packets read on the direct path with it off", st.DirectRTCP)
 			} else if !mode.noDirect {
+				b.writeRTCP(&rtcp.ReceiverReport{SSRC: 1})
 				eventually(t, "b's RTCP is read on the direct path", func() bool { return e.Stats().DirectRTCP > 0 })
 			}
 
