@@ -188,7 +188,11 @@ func (r *directReceiver) follow(to netip.AddrPort, ok bool) {
 func (r *directReceiver) registerLocked(to netip.AddrPort) {
 	r.addr = plainAddr(to)
 	r.e.setReceiver(r.addr, r, true)
-	r.e.log.Debug("publish connection reads its audio directly", "from", r.addr.String(), "ssrcs", len(r.streams))
+	if r.rtcp != nil {
+		r.e.log.Debug("subscribe connection's RTCP read directly", "from", r.addr.String())
+	} else {
+		r.e.log.Debug("publish connection reads its audio directly", "from", r.addr.String(), "ssrcs", len(r.streams))
+	}
 }
 
 func (r *directReceiver) unregisterLocked() {

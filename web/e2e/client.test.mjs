@@ -216,6 +216,7 @@ test('audioStream: audio flows only while SPACE is held', async () => {
   // path, and read and decrypted Chromium's audio itself.
   assert.match(srv.log(), /subscribe connection sends directly/);
   assert.match(srv.log(), /publish connection reads its audio directly.*ssrcs=1/);
+  assert.match(srv.log(), /subscribe connection's RTCP read directly/);
   await B.locator('#live .tile').first().waitFor();
   await shot(B, '#live', 'live-panel');
   await A.keyboard.up(' ');
