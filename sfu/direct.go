@@ -317,7 +317,7 @@ func (e *Engine) startDirect(c *subConn, dt *webrtc.DTLSTransport, ice *webrtc.I
 		}
 		s.rtcp = newDirectReceiver(e)
 		s.rtcp.active = true
-		s.rtcp.rtcp = &rtcpReceiver{c: c, ctx: rctx, buf: make([]byte, maxPacket+64), out: make([]byte, maxPacket)}
+		s.rtcp.rtcp = newRTCPReceiver(c, rctx)
 	}
 	// Held until the first pair is taken, so that a change of pair
 	// reported meanwhile is applied after it, not before.

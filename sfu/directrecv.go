@@ -86,6 +86,11 @@ func (r *directReceiver) claim(ssrcs []uint32) {
 		return
 	}
 	for _, s := range ssrcs {
+		// A stream whose track ended (the publisher stopped it) is
+		// made again for an offer that sends the SSRC again.
+		if old := r.streams[s]; old != nil && old.ended() {
+			delete(r.streams, s)
+		}
 		if r.streams[s] == nil && len(r.streams) < maxDirectStreams {
 			r.streams[s] = newDirectStream(s)
 		}
@@ -402,6 +407,13 @@ func (s *directStream) pop(b []byte) (int, error) {
 		s.mu.Unlock()
 		<-s.wake
 	}
+}
+
+// ended tells whether the stream was closed.
+func (s *directStream) ended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // close ends the stream: what is queued is dropped, reads return io.EOF.

@@ -207,6 +207,14 @@ func TestDirectSSRCs(t *testing.T) {
 	if len(r.streams) != maxDirectStreams {
 		t.Errorf("%d SSRCs claimed, want at most %d", len(r.streams), maxDirectStreams)
 	}
+	// A stream whose track ended is made again for an offer that sends
+	// its SSRC again; the others stay.
+	first, second := r.streams[1], r.streams[2]
+	first.close()
+	r.claim([]uint32{1, 2})
+	if r.streams[1] == first || r.streams[1] == nil || r.streams[1].ended() || r.streams[2] != second {
+		t.Error("claimed again: the ended stream not made again, or a live one replaced")
+	}
 	// Not switched: a claim is let go.
 	if s := r.stream(1); s != nil || r.streams[1] != nil {
 		t.Error("a connection not switched hands out its stream")
@@ -243,7 +251,7 @@ func TestDirectRTCP(t *testing.T) {
 	e := &Engine{log: quietLog()}
 	r := newDirectReceiver(e)
 	r.active = true
-	r.rtcp = &rtcpReceiver{c: newSubConn(nil), ctx: ctx, buf: make([]byte, maxPacket+64), out: make([]byte, maxPacket)}
+	r.rtcp = newRTCPReceiver(newSubConn(nil), ctx)
 	from := netip.MustParseAddrPort("192.0.2.7:6000")
 	r.registerLocked(from)
 

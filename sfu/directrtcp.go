@@ -26,10 +26,20 @@ type rtcpReceiver struct {
 	hdr rtcp.Header
 	buf []byte // the decrypted packet
 	out []byte // a retransmission's packet (see DownTrack.resend)
+
+	onKeyframe func(uint32)                   // keyframe, as a value
+	onNack     func(*rtcp.TransportLayerNack) // nack, as a value
+}
+
+func newRTCPReceiver(c *subConn, ctx *srtp.Context) *rtcpReceiver {
+	r := &rtcpReceiver{c: c, ctx: ctx, buf: make([]byte, maxPacket+64), out: make([]byte, maxPacket)}
+	r.onKeyframe, r.onNack = r.keyframe, r.nack
+	return r
 }
 
 // receiveRTCP takes p, SRTCP from the connection's address: decrypted and
-// acted on. One that fails decryption (forged, replayed) is dropped.
+// acted on, each packet by the down track it names. One that fails
+// decryption (forged, replayed) is dropped.
 func (r *rtcpReceiver) receiveRTCP(p []byte, e *Engine) {
 	if len(p) > maxPacket+srtpOverhead+4 {
 		e.recvDropped.Add(1)
@@ -45,39 +55,24 @@ func (r *rtcpReceiver) receiveRTCP(p []byte, e *Engine) {
 		return
 	}
 	e.rtcpDirect.Add(1)
-	r.c.feedback(pkts, r.out)
-}
-
-// feedback acts on a subscriber's RTCP: keyframe requests go upstream,
-// NACKs are answered (with buf as the packet's buffer), transport-cc
-// feedback and REMB go to the congestion control.
-func (c *subConn) feedback(pkts []rtcp.Packet, buf []byte) {
 	now := time.Now()
 	for _, p := range pkts {
-		switch p := p.(type) {
-		case *rtcp.PictureLossIndication:
-			if d := c.down(p.MediaSSRC); d != nil {
-				d.requestKeyframe()
-			}
-		case *rtcp.FullIntraRequest:
-			for _, ssrc := range p.DestinationSSRC() {
-				if d := c.down(ssrc); d != nil {
-					d.requestKeyframe()
-				}
-			}
-		case *rtcp.TransportLayerNack:
-			if d := c.down(p.MediaSSRC); d != nil {
-				d.retransmit(p, buf)
-			}
-		case *rtcp.TransportLayerCC:
-			if c.cc != nil {
-				c.cc.onFeedback(p, now)
-			}
-		case *rtcp.ReceiverEstimatedMaximumBitrate:
-			if c.cc != nil {
-				c.cc.onREMB(p.Bitrate, now)
-			}
-		}
+		actOnFeedback(p, r.c.cc, now, r.onKeyframe, r.onNack)
+	}
+}
+
+// keyframe and nack are what the subscriber's keyframe requests and NACKs
+// do, for the down track they name (see actOnFeedback); taken as values
+// once, in newRTCPReceiver, so that none is made per packet.
+func (r *rtcpReceiver) keyframe(ssrc uint32) {
+	if d := r.c.down(ssrc); d != nil {
+		d.requestKeyframe()
+	}
+}
+
+func (r *rtcpReceiver) nack(n *rtcp.TransportLayerNack) {
+	if d := r.c.down(n.MediaSSRC); d != nil {
+		d.retransmit(n, r.out)
 	}
 }
 

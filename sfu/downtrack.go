@@ -582,6 +582,13 @@ func (d *DownTrack) readRTCP() {
 // called once, after the first read.
 func readFeedback(sender *webrtc.RTPSender, keyframe func(), retransmit func(*rtcp.TransportLayerNack, []byte), cc *congestion, first func()) {
 	var buf []byte
+	onKeyframe := func(uint32) { keyframe() }
+	onNack := func(n *rtcp.TransportLayerNack) {
+		if buf == nil {
+			buf = make([]byte, maxPacket)
+		}
+		retransmit(n, buf)
+	}
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
@@ -592,23 +599,32 @@ func readFeedback(sender *webrtc.RTPSender, keyframe func(), retransmit func(*rt
 			first = nil
 		}
 		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				keyframe()
-			case *rtcp.TransportLayerNack:
-				if buf == nil {
-					buf = make([]byte, maxPacket)
-				}
-				retransmit(p, buf)
-			case *rtcp.TransportLayerCC:
-				if cc != nil {
-					cc.onFeedback(p, time.Now())
-				}
-			case *rtcp.ReceiverEstimatedMaximumBitrate:
-				if cc != nil {
-					cc.onREMB(p.Bitrate, time.Now())
-				}
-			}
+			actOnFeedback(p, cc, time.Now(), onKeyframe, onNack)
+		}
+	}
+}
+
+// actOnFeedback acts on one packet of a subscriber's RTCP: keyframe
+// requests (PLI, FIR) call keyframe with each SSRC they name, NACKs call
+// nack; transport-cc feedback and REMB go to cc, the connection's
+// congestion control, if it has one.
+func actOnFeedback(p rtcp.Packet, cc *congestion, now time.Time, keyframe func(ssrc uint32), nack func(*rtcp.TransportLayerNack)) {
+	switch p := p.(type) {
+	case *rtcp.PictureLossIndication:
+		keyframe(p.MediaSSRC)
+	case *rtcp.FullIntraRequest:
+		for _, e := range p.FIR {
+			keyframe(e.SSRC)
+		}
+	case *rtcp.TransportLayerNack:
+		nack(p)
+	case *rtcp.TransportLayerCC:
+		if cc != nil {
+			cc.onFeedback(p, now)
+		}
+	case *rtcp.ReceiverEstimatedMaximumBitrate:
+		if cc != nil {
+			cc.onREMB(p.Bitrate, now)
 		}
 	}
 }
