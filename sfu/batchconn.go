@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 // batchConn is the shared media UDP socket with its writes gathered into
@@ -29,9 +27,7 @@ type batchConn struct {
 	// sees them (see Engine.receiveDirect): it reports true for those it
 	// took. Set before the first read.
 	intercept func(p []byte, from netip.AddrPort) bool
-	batch     interface {
-		WriteBatch(ms []ipv4.Message, flags int) (int, error)
-	}
+	out       *batchSender // sends a batch with one system call
 
 	mu     sync.Mutex // guards queue, spare, closed
 	queue  []outPacket
@@ -44,10 +40,6 @@ type batchConn struct {
 	// that filled a whole batch and sends it at once. Taking the queue
 	// only while holding it keeps the packets in order.
 	sendMu sync.Mutex
-	msgs   []ipv4.Message
-	addrs  []net.UDPAddr
-	ips    [][16]byte
-	bufs   [][1][]byte
 
 	dropped atomic.Uint64
 	sent    atomic.Uint64
@@ -101,14 +93,11 @@ func newBatchConn(c *net.UDPConn, window time.Duration) (*batchConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &batchConn{UDPConn: c, reader: reader, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		msgs: make([]ipv4.Message, batchSize), addrs: make([]net.UDPAddr, batchSize),
-		ips: make([][16]byte, batchSize), bufs: make([][1][]byte, batchSize)}
-	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
-		b.batch = ipv4.NewPacketConn(c)
-	} else {
-		b.batch = ipv6.NewPacketConn(c)
+	out, err := newBatchSender(c)
+	if err != nil {
+		return nil, err
 	}
+	b := &batchConn{UDPConn: c, reader: reader, out: out, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go b.writer()
 	return b, nil
 }
@@ -229,20 +218,7 @@ func (b *batchConn) drain() {
 		}
 		for start := 0; start < len(batch); start += batchSize {
 			chunk := batch[start:min(start+batchSize, len(batch))]
-			for i, op := range chunk {
-				b.bufs[i][0] = (*op.buf)[:op.n]
-				ip := op.addr.Addr()
-				if ip.Is4() {
-					a := ip.As4()
-					b.addrs[i].IP = append(b.ips[i][:0], a[:]...)
-				} else {
-					a := ip.As16()
-					b.addrs[i].IP = append(b.ips[i][:0], a[:]...)
-				}
-				b.addrs[i].Port = int(op.addr.Port())
-				b.msgs[i] = ipv4.Message{Buffers: b.bufs[i][:], Addr: &b.addrs[i]}
-			}
-			b.send(b.msgs[:len(chunk)])
+			b.send(chunk)
 			for i := range chunk {
 				freePacketBuffer(chunk[i].buf)
 				chunk[i] = outPacket{}
@@ -258,9 +234,9 @@ func (b *batchConn) drain() {
 // the other family, say) so that the rest still go. sendmmsg reports a
 // refusal of the first message as an error (n < 0) and a later one as a
 // short count.
-func (b *batchConn) send(msgs []ipv4.Message) {
+func (b *batchConn) send(msgs []outPacket) {
 	for len(msgs) > 0 {
-		n, err := b.batch.WriteBatch(msgs, 0)
+		n, err := b.out.write(msgs)
 		if n < 0 {
 			n = 0
 		}

@@ -138,3 +138,75 @@ func TestBatchConnWriteTo(t *testing.T) {
 		t.Errorf("received %q, %v", buf[:n], err)
 	}
 }
+
+// TestBatchConnFamilies: a dual-stack socket sends to IPv4 addresses (as
+// v4-mapped) and IPv6 ones; an IPv4 socket sends to a v4-mapped address
+// and refuses an IPv6 one without losing the packets around it.
+func TestBatchConnFamilies(t *testing.T) {
+	listen := func(network, ip string) *net.UDPConn {
+		c, err := net.ListenUDP(network, &net.UDPAddr{IP: net.ParseIP(ip)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	read := func(c *net.UDPConn, want string) {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(testTimeout))
+		buf := make([]byte, 100)
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != want {
+			t.Errorf("%s received %q, %v; want %q", c.LocalAddr(), buf[:n], err, want)
+		}
+	}
+	addr := func(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+	v4, v6 := listen("udp4", "127.0.0.1"), listen("udp6", "::1")
+
+	dual, err := newBatchConn(listen("udp", "::"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dual.Close()
+	if !dual.out.v6 {
+		t.Fatal("a socket on [::] is not taken for IPv6")
+	}
+	mapped := netip.AddrPortFrom(netip.AddrFrom16(addr(v4).Addr().As16()), addr(v4).Port())
+	for _, w := range []struct {
+		to  netip.AddrPort
+		msg string
+	}{{addr(v4), "dual to v4"}, {mapped, "dual to v4-mapped"}, {addr(v6), "dual to v6"}} {
+		if _, err := dual.WriteToAddrPort([]byte(w.msg), w.to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read(v4, "dual to v4")
+	read(v4, "dual to v4-mapped")
+	read(v6, "dual to v6")
+
+	only4, err := newBatchConn(listen("udp4", "127.0.0.1"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer only4.Close()
+	if only4.out.v6 {
+		t.Fatal("an IPv4 socket is taken for IPv6")
+	}
+	// Queued together, so that the refused one is in the middle of a batch.
+	only4.sendMu.Lock()
+	for _, w := range []struct {
+		to  netip.AddrPort
+		msg string
+	}{{mapped, "v4 to v4-mapped"}, {addr(v6), "v4 to v6"}, {addr(v4), "v4 to v4"}} {
+		if _, err := only4.enqueue([]byte(w.msg), w.to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	only4.drain()
+	only4.sendMu.Unlock()
+	read(v4, "v4 to v4-mapped")
+	read(v4, "v4 to v4")
+	if s, d := only4.sent.Load(), only4.dropped.Load(); s != 2 || d != 1 {
+		t.Errorf("IPv4 socket: sent %d, dropped %d; want 2 and 1", s, d)
+	}
+}
