@@ -61,6 +61,7 @@ import (
 
 	"parley/audiolevel"
 	"parley/clips/probe"
+	"parley/internal/tick"
 )
 
 // Limit reasons passed to Options.OnLimit.
@@ -515,15 +516,16 @@ func (r *Recorder) Stop() (Result, error) {
 
 func (r *Recorder) run() {
 	defer close(r.done)
-	tick := time.NewTicker(housekeepEvery)
-	defer tick.Stop()
+	tk := tick.NewTicker(housekeepEvery) // every recorder's at the same instants
+	defer tk.Stop()
 	quiet := false
 	var batch []queued
 	for {
 		select {
 		case <-r.in.wake:
-		case <-tick.C:
+		case <-tk.C:
 			r.housekeeping()
+			tk.Rearm()
 		}
 		q, closed := r.in.take(batch, r.spent)
 		clear(r.spent)
@@ -539,7 +541,7 @@ func (r *Recorder) run() {
 		}
 		r.tryOpen(time.Now())
 		if !quiet && r.opened.Load() {
-			tick.Reset(startedEvery)
+			tk.Reset(startedEvery)
 			quiet = true
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
 )
 
 // batchConn is the shared media UDP socket with its writes gathered into

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
+
+	"parley/internal/tick"
 )
 
 // Congestion control of a subscribe connection. Every packet the SFU
@@ -535,7 +537,7 @@ func (c *congestion) apply(v *videoChoice) {
 // kilobytes, for a task of a few microseconds a second. A probe (at most
 // probeDuration) delays them by as much.
 func (c *congestion) run(report func(now time.Time)) {
-	t := time.NewTicker(proberTick)
+	t := tick.NewTicker(proberTick) // every connection's at the same instants
 	defer t.Stop()
 	var buf []byte
 	// What was sent, and the latest feedback, at the last look.
@@ -560,6 +562,7 @@ func (c *congestion) run(report func(now time.Time)) {
 				seenSeq, seenFeedback, seenAt = seq, fb, now
 			}
 			c.retryPaused(now)
+			t.Rearm()
 		case rate := <-c.probes:
 			if buf == nil {
 				buf = make([]byte, maxPacket)

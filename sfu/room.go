@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"parley/internal/tick"
 )
 
 // RoomOptions are the parts of a room's configuration the media plane uses.
@@ -87,7 +89,7 @@ func NewRoom(engine *Engine, opts RoomOptions, log *slog.Logger) *Room {
 // runTicker runs the speech ticker until it is stopped.
 func (r *Room) runTicker(tk *speechTicker) {
 	defer close(tk.done)
-	t := time.NewTicker(speechTick)
+	t := tick.NewTicker(speechTick) // every room's at the same instants
 	defer t.Stop()
 	var ups []*UpTrack
 	for {
@@ -106,6 +108,7 @@ func (r *Room) runTicker(tk *speechTicker) {
 			for _, up := range ups {
 				up.tickSpeech(now)
 			}
+			t.Rearm()
 		}
 	}
 }

@@ -25,6 +25,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
+
+	"parley/internal/tick"
 )
 
 // URI names the header extension of the transport-wide sequence number.
@@ -142,14 +144,18 @@ func Sequence(ext []byte) (uint16, bool) {
 
 func (i *Interceptor) send(w interceptor.RTCPWriter) {
 	defer i.wg.Done()
-	wait := MaxInterval
-	t := time.NewTimer(wait)
+	// The feedback is sent on a grid of MinInterval shared by every
+	// connection (at most one interval after the last, and less by up to
+	// MinInterval), so that an idle server wakes once for all of them.
+	last := time.Now()
+	t := time.NewTimer(tick.Within(last, MaxInterval, MinInterval))
 	defer t.Stop()
 	for {
+		var now time.Time
 		select {
 		case <-i.done:
 			return
-		case <-t.C:
+		case now = <-t.C:
 		}
 		i.mu.Lock()
 		bytes := i.bytes
@@ -162,8 +168,9 @@ func (i *Interceptor) send(w interceptor.RTCPWriter) {
 		if len(pkts) > 0 {
 			_, _ = w.Write(pkts, nil) // a connection that closed; Close ends the loop
 		}
-		wait = interval(bytes, wait)
-		t.Reset(wait)
+		wait := interval(bytes, now.Sub(last))
+		last = now
+		t.Reset(tick.Within(time.Now(), wait, MinInterval))
 	}
 }
 
