@@ -286,15 +286,36 @@ func roomFilePaths(dir string) ([]string, error) {
 type RoomFile struct {
 	Name string // the room's name: the file's name without .toml (not checked yet)
 	Path string // the path, as errors name it
-	Data []byte // the file's bytes
+	Data []byte // the file's bytes; nil if Unchanged
+
+	// Stamp is the file's metadata (its link target's), taken before its
+	// bytes were read, when it vouches for them: a later look that finds
+	// the same need not read them again (ReadRoomFilesSince). It is nil
+	// for a file changed too recently for its modification time to tell
+	// a later write within the same tick of the file system's clock.
+	Stamp fs.FileInfo
+	// Unchanged tells that the file was not read: its metadata is as in
+	// the stamp given to ReadRoomFilesSince.
+	Unchanged bool
 }
+
+// stampAge is how old a file's modification time must be for its
+// metadata to vouch for its bytes: more than the coarsest clock of a file
+// system (FAT's two seconds).
+const stampAge = 3 * time.Second
 
 // ReadRoomFiles reads the room files of dir (the ones LoadRooms would
 // load), sorted by name, for a caller that parses each on its own
 // (ParseRoom) so that one bad file does not hold up the others. It is an
 // error if dir cannot be read or holds no room file; a file that cannot
 // be read is left out, with its error joined to the others'.
-func ReadRoomFiles(dir string) ([]RoomFile, error) {
+func ReadRoomFiles(dir string) ([]RoomFile, error) { return ReadRoomFilesSince(dir, nil) }
+
+// ReadRoomFilesSince is ReadRoomFiles for a caller that looks at the
+// folder again and again: a file whose metadata is the same as its stamp
+// in known (by path: the same file, size and modification time) is not
+// read, and comes back Unchanged.
+func ReadRoomFilesSince(dir string, known map[string]fs.FileInfo) ([]RoomFile, error) {
 	paths, err := roomFilePaths(dir)
 	if err != nil {
 		return nil, err
@@ -307,12 +328,24 @@ func ReadRoomFiles(dir string) ([]RoomFile, error) {
 		errs []error
 	)
 	for _, p := range paths {
+		f := RoomFile{Name: strings.TrimSuffix(filepath.Base(p), ".toml"), Path: p}
+		fi, err := os.Stat(p)
+		if err == nil && time.Since(fi.ModTime()) > stampAge {
+			f.Stamp = fi
+		}
+		if prev := known[p]; f.Stamp != nil && prev != nil && os.SameFile(prev, fi) &&
+			prev.Size() == fi.Size() && prev.ModTime().Equal(fi.ModTime()) {
+			f.Unchanged = true
+			out = append(out, f)
+			continue
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			errs = append(errs, readError(p, err))
 			continue
 		}
-		out = append(out, RoomFile{Name: strings.TrimSuffix(filepath.Base(p), ".toml"), Path: p, Data: data})
+		f.Data = data
+		out = append(out, f)
 	}
 	slices.SortFunc(out, func(a, b RoomFile) int { return strings.Compare(a.Name, b.Name) })
 	return out, errors.Join(errs...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"maps"
 	"slices"
 	"sync"
@@ -17,7 +18,9 @@ import (
 // RoomsPollInterval and on ReloadRooms (SIGHUP, the admin API): a file
 // added makes a room, a file changed gives its room the new settings, a
 // file removed removes its room. A file is parsed again only when its
-// bytes changed. A file that does not validate is refused with the
+// bytes changed; the watcher reads it again only when its metadata
+// changed (see configs.ReadRoomFilesSince), so that a look at a folder of
+// many rooms costs a stat of each. A file that does not validate is refused with the
 // error it would have at start-up (logged), and its room keeps its last
 // good settings; a new room from it is not made until it is fixed.
 
@@ -33,6 +36,7 @@ type roomFiles struct {
 	seen      map[string][sha256.Size]byte // by room name: the bytes last read, good or not
 	rooms     map[string]configs.Room      // by room name: the settings in force
 	settling  map[string][sha256.Size]byte // by room name: a change seen once by the watcher (gone: the file missing)
+	stamps    map[string]fs.FileInfo       // by path: the metadata of a file whose bytes were taken (seen), for the watcher to skip reading it while it stays the same
 	folderErr string                       // the folder's last problem, logged once
 	closed    bool                         // the server shut down
 }
@@ -64,8 +68,8 @@ var ErrNoRoomsDir = errors.New("rooms.dir is not set: the built-in demo rooms do
 // ErrShutDown is the error of what the server cannot do once it is shut down.
 var ErrShutDown = errors.New("the server is shut down")
 
-// ReloadRooms reads the rooms folder again and applies what changed
-// since it was last read. It returns the problems of the files it
+// ReloadRooms reads the rooms folder again (every file) and applies
+// what changed since it was last read. It returns the problems of the files it
 // refused (also logged); the rooms they name keep their last good
 // settings. A folder that cannot be read, or holds no room file, is
 // refused as at start-up and every room stays as it is.
@@ -104,7 +108,11 @@ var gone [sha256.Size]byte
 // closed for it). Called locked (roomFiles.mu).
 func (s *Server) reloadRoomsLocked(settle bool) error {
 	rf := s.roomFiles
-	files, err := configs.ReadRoomFiles(rf.dir)
+	var known map[string]fs.FileInfo
+	if settle {
+		known = rf.stamps // the watcher's looks read only the files that changed
+	}
+	files, err := configs.ReadRoomFilesSince(rf.dir, known)
 	if len(files) == 0 {
 		if msg := err.Error(); msg != rf.folderErr {
 			rf.folderErr = msg
@@ -122,11 +130,21 @@ func (s *Server) reloadRoomsLocked(settle bool) error {
 	}
 	errs := []error{err}
 	present := map[string]bool{}
+	stamps := map[string]fs.FileInfo{}
+	defer func() { rf.stamps = stamps }()
 	for _, f := range files {
 		present[f.Name] = true
+		if f.Unchanged { // as when its bytes were last read and taken
+			delete(rf.settling, f.Name)
+			stamps[f.Path] = f.Stamp
+			continue
+		}
 		sum := sha256.Sum256(f.Data)
 		if old, ok := rf.seen[f.Name]; ok && old == sum {
 			delete(rf.settling, f.Name)
+			if f.Stamp != nil {
+				stamps[f.Path] = f.Stamp
+			}
 			continue
 		}
 		if settle && rf.settling[f.Name] != sum {
@@ -135,6 +153,9 @@ func (s *Server) reloadRoomsLocked(settle bool) error {
 		}
 		delete(rf.settling, f.Name)
 		rf.seen[f.Name] = sum
+		if f.Stamp != nil {
+			stamps[f.Path] = f.Stamp
+		}
 		r, err := configs.ParseRoom(f.Path, f.Data)
 		if err == nil {
 			err = configs.CheckRooms(s.cfg, []configs.Room{r})

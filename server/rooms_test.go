@@ -257,6 +257,39 @@ func TestRoomFileSettles(t *testing.T) {
 	}
 }
 
+// TestRoomFileOldTime: the watcher skips reading a file whose metadata
+// did not change, yet takes an edit that leaves it an old modification
+// time (a copy that keeps its source's times).
+func TestRoomFileOldTime(t *testing.T) {
+	srv, dir, _ := startRoomsServer(t, -1, nil)
+	file := filepath.Join(dir, "chat.toml")
+	setTime := func(at time.Time) {
+		t.Helper()
+		if err := os.Chtimes(file, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	look := func() {
+		t.Helper()
+		if err := srv.lookAtRooms(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	setTime(old)
+	look()
+	look()
+	if err := os.WriteFile(file, []byte(strings.Replace(chatRoom, "30", "19", 1)), 0o644); err != nil { // the same size
+		t.Fatal(err)
+	}
+	setTime(old.Add(-time.Minute))
+	look()
+	look()
+	if _, r := srv.roomListing(t, "chat"); r.MaxClipSeconds != 19 {
+		t.Errorf("an edit with an old time: max_clip_seconds %d, want 19", r.MaxClipSeconds)
+	}
+}
+
 // TestRoomReloadOnRequest: without the watcher (as on SIGHUP), a changed
 // max_participants holds the next join; a changed mode remakes the room,
 // whose members are told; an empty folder is refused and every room
