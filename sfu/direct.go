@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/dtls/v3"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
@@ -37,7 +38,8 @@ type subConn struct {
 	decided    chan struct{}
 	decideOnce sync.Once
 	rtcpOn     atomic.Bool
-	downs      downs // the down tracks by SSRC, for that RTCP
+	downs      downs       // the down tracks by SSRC, for that RTCP
+	released   atomic.Bool // Pion's SRTP sessions are closed (see releaseSRTP)
 }
 
 func newSubConn(pc *webrtc.PeerConnection) *subConn {
@@ -112,8 +114,11 @@ func (c *subConn) noteAnswer(sdp string) {
 // candidate pair and the UDP mux before it reaches the same socket; at a
 // fan-out of hundreds, those layers, each touching its connection's state,
 // cost the server more than the encryption and the system call together.
-// Everything else (ICE checks and keepalives, DTLS, RTCP both ways, the
-// packets of a connection the direct path does not cover) stays with Pion.
+// Its sender reports go the same way. Everything else (ICE checks and
+// keepalives, DTLS, the packets of a connection the direct path does not
+// cover) stays with Pion; so does the subscriber's RTCP unless the direct
+// receive path reads it (see rtcpReceiver), in which case Pion's SRTP
+// sessions have nothing left to do and are closed (see releaseSRTP).
 //
 // A connection is switched before Pion starts its SRTP session, and its
 // packets never go through that session: the two would disagree on the
@@ -203,6 +208,38 @@ func (s *directSender) follow(to netip.AddrPort, ok bool) (left bool) {
 		s.rtcp.close()
 	}
 	return true
+}
+
+// srtcpOverhead is what SRTCP adds to a compound packet at most: the
+// 4-byte index and the 16-byte tag of AES-GCM.
+const srtcpOverhead = 20
+
+// writeRTCP encrypts and queues one compound RTCP packet: the
+// connection's sender reports. It reports whether it did.
+func (s *directSender) writeRTCP(pkts []rtcp.Packet) bool {
+	to := s.addr.Load()
+	if to == nil {
+		return false
+	}
+	raw, err := rtcp.Marshal(pkts)
+	if err != nil || len(raw)+srtcpOverhead > packetBuf {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	buf := packetBuffer(len(raw) + srtcpOverhead)
+	out, err := s.ctx.EncryptRTCP((*buf)[:0], raw, nil)
+	if err != nil {
+		freePacketBuffer(buf)
+		return false
+	}
+	if &out[0] != &(*buf)[0] {
+		freePacketBuffer(buf)
+		queued, _ := s.out.enqueue(out, *to)
+		return queued
+	}
+	queued, _ := s.out.enqueueBuffer(buf, len(out), *to)
+	return queued
 }
 
 // end stops sending for good.
@@ -400,4 +437,25 @@ func (e *Engine) watchDirect(c *subConn, lost func()) {
 			c.decide()
 		}
 	})
+}
+
+// releaseSRTP closes Pion's SRTP and SRTCP sessions of a connection that
+// sends on the direct path and whose RTCP the shared socket's reader
+// takes: nothing reaches them or goes through them any more, and each
+// held a goroutine reading into an 8 KiB buffer, a goroutine waiting for
+// streams Pion was not told of, and their buffers (some 40 KB of the
+// server's memory per subscriber). It is called once the connection is
+// up, when Pion has started them; a connection on Pion's path keeps them.
+// It reports whether it closed them.
+func (c *subConn) releaseSRTP() bool {
+	if c.direct.Load() == nil || !c.rtcpOn.Load() || c.released.Load() {
+		return false
+	}
+	rtpSess, rtcpSess, ok := srtpSessionsOf(c.pc.SCTP().Transport())
+	if !ok || !c.released.CompareAndSwap(false, true) {
+		return false
+	}
+	_ = rtpSess.Close()
+	_ = rtcpSess.Close()
+	return true
 }

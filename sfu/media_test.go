@@ -247,9 +247,19 @@ func TestKeyframeRequests(t *testing.T) {
 
 // TestSenderReports: the publisher's sender report is kept, and each
 // subscriber gets sender reports with its clock pair and the counts of
-// what it was sent.
+// what it was sent, on the direct path (where Pion's SRTP sessions of the
+// subscribe connection are closed) and on Pion's.
 func TestSenderReports(t *testing.T) {
-	e := newTestEngine(t, false)
+	for _, mode := range []struct {
+		name     string
+		noDirect bool
+	}{{"direct", false}, {"pion", true}} {
+		t.Run(mode.name, func(t *testing.T) { testSenderReports(t, mode.noDirect) })
+	}
+}
+
+func testSenderReports(t *testing.T, noDirect bool) {
+	e := newTestEngine(t, noDirect)
 	room := newTestRoom(t, e, RoomOptions{Live: true})
 	a := join(t, room, "a")
 	sent := a.publish(audio)[0]
@@ -291,6 +301,32 @@ func TestSenderReports(t *testing.T) {
 	if sr.PacketCount == 0 || sr.OctetCount != sr.PacketCount*audioPayload {
 		t.Errorf("sender report counts %d packets, %d octets; want packets of %d bytes", sr.PacketCount, sr.OctetCount, audioPayload)
 	}
+	b.p.mu.Lock()
+	conn := b.p.subConn
+	b.p.mu.Unlock()
+	if noDirect {
+		if conn.released.Load() {
+			t.Error("Pion's SRTP sessions closed on a connection on Pion's path")
+		}
+		return
+	}
+	eventually(t, "Pion's SRTP sessions of b's subscribe connection are closed", conn.released.Load)
+	rtpSess, rtcpSess, ok := srtpSessionsOf(conn.pc.SCTP().Transport())
+	if !ok {
+		t.Fatal("no SRTP sessions in Pion")
+	}
+	if _, _, err := rtpSess.AcceptStream(); err == nil {
+		t.Error("Pion's SRTP session still accepts streams")
+	}
+	if _, _, err := rtcpSess.AcceptStream(); err == nil {
+		t.Error("Pion's SRTCP session still accepts streams")
+	}
+	// The reports keep coming, and b's RTCP is still read.
+	n := len(b.received(ua.ID()).reports)
+	eventually(t, "b gets another sender report", func() bool { return len(b.received(ua.ID()).reports) > n })
+	read := e.Stats().DirectRTCP
+	b.writeRTCP(&rtcp.ReceiverReport{SSRC: 1})
+	eventually(t, "b's RTCP is read on the direct path", func() bool { return e.Stats().DirectRTCP > read })
 }
 
 // TestPartners: two participants in a call hear each other and nobody

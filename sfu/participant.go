@@ -672,6 +672,7 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 			p.log.Error("new subscribe connection", "err", err)
 			return false
 		}
+		conn := newSubConn(pc)
 		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 			switch s {
 			case webrtc.PeerConnectionStateFailed:
@@ -680,11 +681,13 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 				// The keyframes asked for when the tracks were bound may
 				// have come before the subscriber could receive them.
 				p.requestKeyframes()
+				if conn.releaseSRTP() {
+					p.log.Debug("subscribe connection's SRTP sessions in Pion closed: all its packets take the direct path")
+				}
 			}
 		})
 		p.sub = pc
-		p.subConn = newSubConn(pc)
-		conn := p.subConn
+		p.subConn = conn
 		conn.cc = newCongestion(func() []ccStream { return p.ccStreams(conn) }, conn, &p.room.engine.pacing)
 		p.room.engine.watchDirect(p.subConn, func() { p.subscribeFailed(pc) })
 		p.wg.Add(1)

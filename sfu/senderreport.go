@@ -40,10 +40,17 @@ func (p *Participant) senderReports(c *subConn, now time.Time) {
 			pkts = append(pkts, sr)
 		}
 	}
-	// A compound packet per few tracks, well under the MTU.
+	// A compound packet per few tracks, well under the MTU; on the direct
+	// path when the connection sends on it (Pion's SRTCP session may be
+	// closed: see releaseSRTP).
+	direct := c.direct.Load()
 	for len(pkts) > 0 {
 		n := min(len(pkts), reportsPerPacket)
-		_ = c.pc.WriteRTCP(pkts[:n])
+		if direct != nil {
+			direct.writeRTCP(pkts[:n])
+		} else {
+			_ = c.pc.WriteRTCP(pkts[:n])
+		}
 		pkts = pkts[n:]
 	}
 }
