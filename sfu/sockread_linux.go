@@ -9,14 +9,16 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // receiveWindows tells whether reads gather packets (see sockReader).
 const receiveWindows = true
 
 // sockReader reads the shared UDP socket for Pion's UDP mux, one packet
-// per call, and gathers the packets of a busy socket into fewer
-// wake-ups.
+// per call, and can gather the packets of a busy socket into fewer
+// wake-ups (a receive window, off by default).
 //
 // A packet read from an idle socket costs the server a wake-up: the
 // poller's return, the reading goroutine's, then each goroutine that
@@ -32,43 +34,71 @@ const receiveWindows = true
 // a window that brought nothing. A packet waits at most window; a socket
 // that receives less than a packet per window is read as before.
 //
+// Each wake-up's packets are read with one recvmmsg, up to readBatch of
+// them, and handed out one per read from the reader's own buffers: a wake
+// that brings a few packets (a burst of one publisher's, or several
+// publishers' at once) costs one system call for all of them, and one
+// more to find the socket empty.
+//
 // One goroutine reads (Pion's UDP mux): read is not safe for concurrent
 // use.
 type sockReader struct {
 	rc     syscall.RawConn
 	window time.Duration
 
-	got   int       // packets read since the last wake-up
+	got   int       // packets handed out since the last wake-up
 	woke  time.Time // the last wake-up: the poller's return or a sleep's end
 	polls bool      // the last recv call asked the poller to wait
 
+	// The last batch: slots next to count-1 are still to be handed out.
+	next, count int
+	hdrs        [readBatch]mmsghdr
+	iovs        [readBatch]unix.Iovec
+	names       [readBatch]syscall.RawSockaddrAny
+	bufs        []byte // readBatch slots of readSlot bytes
+
 	// The call in progress, for recv.
-	p     []byte
-	n     int
 	err   error
 	empty bool // the socket had nothing and the reader is to sleep
-	sa    syscall.RawSockaddrAny
-	salen uint32
 	fn    func(fd uintptr) bool
 
 	onSleep func() // for tests: called as the reader starts to sleep
 }
+
+const (
+	readBatch = 16   // packets one recvmmsg takes at most
+	readSlot  = 8192 // bytes of each: what Pion's UDP mux reads into
+)
 
 func newSockReader(c *net.UDPConn, window time.Duration) (*sockReader, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	r := &sockReader{rc: rc, window: window, woke: time.Now()}
+	r := &sockReader{rc: rc, window: window, woke: time.Now(), bufs: make([]byte, readBatch*readSlot)}
+	for i := range r.hdrs {
+		r.iovs[i].Base = &r.bufs[i*readSlot]
+		r.iovs[i].SetLen(readSlot)
+		h := &r.hdrs[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		h.Iov = &r.iovs[i]
+		h.SetIovlen(1)
+	}
 	r.fn = r.recv
 	return r, nil
 }
 
-// read reads one packet into p.
+// read reads one packet into p (cut to len(p) if longer, as recvfrom
+// would).
 func (r *sockReader) read(p []byte) (int, netip.AddrPort, error) {
-	r.p = p
-	defer func() { r.p = nil }()
 	for {
+		if r.next < r.count {
+			i := r.next
+			r.next++
+			r.got++
+			n := copy(p, r.bufs[i*readSlot:i*readSlot+int(min(r.hdrs[i].n, readSlot))])
+			return n, sockaddrPort(&r.names[i]), nil
+		}
 		r.empty, r.err = false, nil
 		if err := r.rc.Read(r.fn); err != nil {
 			return 0, netip.AddrPort{}, err
@@ -77,8 +107,7 @@ func (r *sockReader) read(p []byte) (int, netip.AddrPort, error) {
 			return 0, netip.AddrPort{}, r.err
 		}
 		if !r.empty {
-			r.got++
-			return r.n, r.from(), nil
+			continue // a batch: hand out its first packet
 		}
 		// The socket is empty after a wake-up that brought packets:
 		// gather the next ones for the rest of the window.
@@ -90,7 +119,7 @@ func (r *sockReader) read(p []byte) (int, netip.AddrPort, error) {
 	}
 }
 
-// recv is the raw read: non-blocking, into the call's buffer. It tells
+// recv is the raw read: non-blocking, into the reader's slots. It tells
 // the runtime to wait on the poller (false) only when the socket is empty
 // and the last wake-up brought nothing (or windows are off).
 //
@@ -105,17 +134,16 @@ func (r *sockReader) recv(fd uintptr) bool {
 		r.polls = false
 		r.woke, r.got = time.Now(), 0
 	}
+	for i := range r.hdrs {
+		r.hdrs[i].hdr.Namelen = uint32(unsafe.Sizeof(r.names[i]))
+		r.hdrs[i].hdr.Flags = 0
+	}
 	for {
-		r.salen = uint32(unsafe.Sizeof(r.sa))
-		var buf unsafe.Pointer
-		if len(r.p) > 0 {
-			buf = unsafe.Pointer(&r.p[0])
-		}
-		n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(buf), uintptr(len(r.p)),
-			syscall.MSG_DONTWAIT, uintptr(unsafe.Pointer(&r.sa)), uintptr(unsafe.Pointer(&r.salen)))
+		n, _, errno := syscall.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), readBatch,
+			syscall.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
-			r.n = int(n)
+			r.next, r.count = 0, int(n)
 			return true
 		case syscall.EINTR:
 			continue
@@ -133,15 +161,15 @@ func (r *sockReader) recv(fd uintptr) bool {
 	}
 }
 
-// from is the sender of the packet just read, as the net package gives
-// it (a v4-mapped address stays so, as Pion's mux expects).
-func (r *sockReader) from() netip.AddrPort {
-	switch r.sa.Addr.Family {
+// sockaddrPort is the address of sa as the net package gives it (a
+// v4-mapped address stays so, as Pion's mux expects).
+func sockaddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
+	switch sa.Addr.Family {
 	case syscall.AF_INET:
-		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&r.sa))
+		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
 		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), netPort(&sa.Port))
 	case syscall.AF_INET6:
-		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&r.sa))
+		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(sa))
 		ip := netip.AddrFrom16(sa.Addr)
 		if sa.Scope_id != 0 { // link-local: named by its interface
 			zone := strconv.Itoa(int(sa.Scope_id))
@@ -163,3 +191,6 @@ func netPort(p *uint16) uint16 {
 
 // setSleepHook sets a test's hook, before the first read.
 func setSleepHook(r *sockReader, f func()) { r.onSleep = f }
+
+// lastBatch is how many packets the last system call read, for tests.
+func lastBatch(r *sockReader) int { return r.count }

@@ -23,3 +23,5 @@ func (r *sockReader) read(p []byte) (int, netip.AddrPort, error) {
 }
 
 func setSleepHook(*sockReader, func()) {}
+
+func lastBatch(*sockReader) int { return 1 }

@@ -178,3 +178,57 @@ func TestSockReaderWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestSockReaderBatches: packets that wait together are read in batches
+// and handed out whole, in order, each with its own sender, more than a
+// batch of them and from two senders in turn; a packet longer than the
+// caller's buffer is cut to it, as recvfrom cuts it.
+func TestSockReaderBatches(t *testing.T) {
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = udp.SetReadBuffer(1 << 20)
+	b, err := newBatchConn(udp, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var peers [2]*net.UDPConn
+	for i := range peers {
+		if peers[i], err = net.DialUDP("udp4", nil, udp.LocalAddr().(*net.UDPAddr)); err != nil {
+			t.Fatal(err)
+		}
+		defer peers[i].Close()
+	}
+	// Sent before anything reads: they wait in the socket together.
+	const count = 3*16 + 5
+	for i := range count {
+		if _, err := peers[i%2].Write(bytes.Repeat([]byte{byte(i)}, 20+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := peers[0].Write(bytes.Repeat([]byte{0xee}, 3000)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for i := range count {
+		n, from, err := b.ReadFromAddrPort(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf[:n], bytes.Repeat([]byte{byte(i)}, 20+i)) {
+			t.Fatalf("packet %d: %d bytes %x", i, n, buf[:n])
+		}
+		if want := peers[i%2].LocalAddr().(*net.UDPAddr).AddrPort(); from != want {
+			t.Fatalf("packet %d from %v, want %v", i, from, want)
+		}
+		if i == 0 && receiveWindows && lastBatch(b.reader) < 2 {
+			t.Errorf("%d packets waiting, read %d per system call", count+1, lastBatch(b.reader))
+		}
+	}
+	n, _, err := b.ReadFromAddrPort(buf)
+	if err != nil || n != len(buf) || !bytes.Equal(buf, bytes.Repeat([]byte{0xee}, len(buf))) {
+		t.Fatalf("a packet longer than the buffer: %d bytes, %v", n, err)
+	}
+}
