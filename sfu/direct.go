@@ -444,9 +444,10 @@ func (e *Engine) watchDirect(c *subConn, lost func()) {
 // takes: nothing reaches them or goes through them any more, and each
 // held a goroutine reading into an 8 KiB buffer, a goroutine waiting for
 // streams Pion was not told of, and their buffers (some 40 KB of the
-// server's memory per subscriber). It is called once the connection is
-// up, when Pion has started them; a connection on Pion's path keeps them.
-// It reports whether it closed them.
+// server's memory per subscriber). It is called at each of the
+// connection's sender-report ticks and closes them once Pion has started
+// them (right after DTLS connects); a connection on Pion's path keeps
+// them. It reports whether it closed them.
 func (c *subConn) releaseSRTP() bool {
 	if c.direct.Load() == nil || !c.rtcpOn.Load() || c.released.Load() {
 		return false

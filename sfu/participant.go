@@ -681,9 +681,6 @@ func (p *Participant) addDownsLocked(ups []*UpTrack) bool {
 				// The keyframes asked for when the tracks were bound may
 				// have come before the subscriber could receive them.
 				p.requestKeyframes()
-				if conn.releaseSRTP() {
-					p.log.Debug("subscribe connection's SRTP sessions in Pion closed: all its packets take the direct path")
-				}
 			}
 		})
 		p.sub = pc

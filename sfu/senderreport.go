@@ -26,6 +26,11 @@ const clockWait = 5 * time.Second
 // packets do not all pass through Pion's interceptors (see
 // directSender).
 func (p *Participant) senderReports(c *subConn, now time.Time) {
+	// The same tick closes Pion's SRTP sessions once they started, if
+	// nothing goes through them.
+	if c.releaseSRTP() {
+		p.log.Debug("subscribe connection's SRTP sessions in Pion closed: all its packets take the direct path")
+	}
 	var downs []*DownTrack
 	p.mu.Lock()
 	for _, d := range p.downs {
