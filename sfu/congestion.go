@@ -10,8 +10,6 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
-
-	"parley/internal/tick"
 )
 
 // Congestion control of a subscribe connection. Every packet the SFU
@@ -537,7 +535,11 @@ func (c *congestion) apply(v *videoChoice) {
 // kilobytes, for a task of a few microseconds a second. A probe (at most
 // probeDuration) delays them by as much.
 func (c *congestion) run(report func(now time.Time)) {
-	t := tick.NewTicker(proberTick) // every connection's at the same instants
+	// Not on a grid shared with the other connections (see internal/tick):
+	// a thousand subscribers' reports at the same instant would hold up
+	// forwarding for that long, and their estimators would take the
+	// delay for congestion.
+	t := time.NewTicker(proberTick)
 	defer t.Stop()
 	var buf []byte
 	// What was sent, and the latest feedback, at the last look.
@@ -562,7 +564,6 @@ func (c *congestion) run(report func(now time.Time)) {
 				seenSeq, seenFeedback, seenAt = seq, fb, now
 			}
 			c.retryPaused(now)
-			t.Rearm()
 		case rate := <-c.probes:
 			if buf == nil {
 				buf = make([]byte, maxPacket)
