@@ -254,7 +254,7 @@ func publishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	ir.Add(onGrid{inner: receiver, grid: time.Second})
+	ir.Add(receiver)
 	// TWCC feedback, from the reading goroutine (see transportcc) rather
 	// than Pion's, which hands each packet to a goroutine of its own.
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
