@@ -20,9 +20,10 @@ import (
 // file removed removes its room. A file is parsed again only when its
 // bytes changed; the watcher reads it again only when its metadata
 // changed (see configs.ReadRoomFilesSince), so that a look at a folder of
-// many rooms costs a stat of each. A file that does not validate is refused with the
-// error it would have at start-up (logged), and its room keeps its last
-// good settings; a new room from it is not made until it is fixed.
+// many rooms costs a stat of each. A file that does not validate is
+// refused with the error it would have at start-up (logged), and its room
+// keeps its last good settings; a new room from it is not made until it
+// is fixed.
 
 // RoomsPollInterval is how often the rooms folder is looked at.
 const RoomsPollInterval = time.Second
@@ -69,9 +70,9 @@ var ErrNoRoomsDir = errors.New("rooms.dir is not set: the built-in demo rooms do
 var ErrShutDown = errors.New("the server is shut down")
 
 // ReloadRooms reads the rooms folder again (every file) and applies
-// what changed since it was last read. It returns the problems of the files it
-// refused (also logged); the rooms they name keep their last good
-// settings. A folder that cannot be read, or holds no room file, is
+// what changed since it was last read. It returns the problems of the
+// files it refused (also logged); the rooms they name keep their last
+// good settings. A folder that cannot be read, or holds no room file, is
 // refused as at start-up and every room stays as it is.
 func (s *Server) ReloadRooms() error {
 	rf := s.roomFiles

@@ -71,7 +71,6 @@ func newBatchSender(c *net.UDPConn) (*batchSender, error) {
 // and one of a later packet a short count.
 func (s *batchSender) write(ps []outPacket) (int, error) {
 	ps = ps[:min(len(ps), batchSize)]
-	count := 0
 	for i, op := range ps {
 		h := &s.hdrs[i].hdr
 		ip := op.addr.Addr()
@@ -97,9 +96,8 @@ func (s *batchSender) write(ps []outPacket) (int, error) {
 		iov.SetLen(op.n)
 		h.Iov = iov
 		h.SetIovlen(1)
-		count++
 	}
-	return s.send(count)
+	return s.send(len(ps))
 }
 
 // send makes the call for the first count headers.

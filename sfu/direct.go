@@ -177,12 +177,18 @@ func (s *directSender) writeRTP(h *rtp.Header, payload []byte) bool {
 		freePacketBuffer(buf)
 		return false
 	}
+	return s.queue(buf, out, *to)
+}
+
+// queue queues out, a packet encrypted into buf (a buffer of
+// packetBuffer), for to, and reports whether it did.
+func (s *directSender) queue(buf *[]byte, out []byte, to netip.AddrPort) bool {
 	if &out[0] != &(*buf)[0] { // it did not fit: SRTP made a buffer of its own
 		freePacketBuffer(buf)
-		queued, _ := s.out.enqueue(out, *to)
+		queued, _ := s.out.enqueue(out, to)
 		return queued
 	}
-	queued, _ := s.out.enqueueBuffer(buf, len(out), *to)
+	queued, _ := s.out.enqueueBuffer(buf, len(out), to)
 	return queued
 }
 
@@ -233,13 +239,7 @@ func (s *directSender) writeRTCP(pkts []rtcp.Packet) bool {
 		freePacketBuffer(buf)
 		return false
 	}
-	if &out[0] != &(*buf)[0] {
-		freePacketBuffer(buf)
-		queued, _ := s.out.enqueue(out, *to)
-		return queued
-	}
-	queued, _ := s.out.enqueueBuffer(buf, len(out), *to)
-	return queued
+	return s.queue(buf, out, *to)
 }
 
 // end stops sending for good.
