@@ -27,7 +27,8 @@ import (
 // at 50 recording publishers (2,500 packets a second, each alone) those
 // wake-ups, not the packets, are what the server spends its time on. On
 // the direct path the socket's reader decrypts the packet and queues it
-// for the layer's goroutine: one hand-off.
+// for the layer's goroutine: one hand-off; none when the track only
+// records (see directStream.handleInline).
 //
 // (Subscribers' RTCP takes the same way: see rtcpReceiver.)
 //
@@ -320,11 +321,27 @@ type directStream struct {
 	closed bool
 	wake   chan struct{} // a token when a packet comes to an empty queue, or at close
 
+	// The inline path (see push), set by handleInline.
+	handle  func(raw []byte) // the layer's work on a packet read through the interceptors
+	light   func() bool      // whether the layer's work is light enough to do inline now
+	waiting bool             // the layer's goroutine waits in pop, holding no packet
+	busy    bool             // a packet is being handled inline
+	// pending is the packet handled inline, for the bottom of the
+	// interceptors' chain; inBuf and inAttrs are the inline read's. Only
+	// the goroutine that set busy uses them.
+	pending []byte
+	inBuf   []byte
+	inAttrs interceptor.Attributes
+
 	// Set by bind, before the layer reads.
 	ic    interceptor.Interceptor
 	info  *interceptor.StreamInfo
 	rtp   interceptor.RTPReader
 	attrs interceptor.Attributes
+	// hdr is the header of the packet being read through the
+	// interceptors, parsed once for all of them (see rtpHeaderKey); used
+	// by one reader at a time, as the packet is.
+	hdr rtp.Header
 }
 
 type queuedPacket struct {
@@ -346,9 +363,55 @@ func (s *directStream) bind(ic interceptor.Interceptor, info *interceptor.Stream
 	s.mu.Unlock()
 	s.attrs = interceptor.Attributes{}
 	s.rtp = ic.BindRemoteStream(info, interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-		n, err := s.pop(b)
-		return n, a, err
+		var n int
+		if p := s.pending; p != nil {
+			// Only the inline reader: the layer's goroutine is in pop
+			// while busy is set.
+			s.pending = nil
+			if n = copy(b, p); n < len(p) {
+				return 0, a, io.ErrShortBuffer
+			}
+		} else {
+			var err error
+			if n, err = s.pop(b); err != nil {
+				return n, a, err
+			}
+		}
+		if a != nil && rtpHeaderKey != nil {
+			if _, err := s.hdr.Unmarshal(b[:n]); err == nil {
+				a[rtpHeaderKey] = &s.hdr
+			}
+		}
+		return n, a, nil
 	}))
+}
+
+// rtpHeaderKey is the key under which Pion's interceptors keep a
+// packet's parsed header in its attributes (see
+// interceptor.Attributes.GetRTPHeader), which each parses into a new
+// header if it is not there: one allocation per packet. It is
+// unexported; this is it, found by asking for a header. Nil if it could
+// not be found.
+var rtpHeaderKey = func() any {
+	a := interceptor.Attributes{}
+	if _, err := a.GetRTPHeader([]byte{0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}); err != nil || len(a) != 1 {
+		return nil
+	}
+	for k := range a {
+		return k
+	}
+	return nil
+}()
+
+// handleInline lets push do the layer's work, handle, on the pushing
+// goroutine (the socket's reader) rather than hand the packet to the
+// layer's goroutine, whenever light says that work is light and the
+// layer's goroutine has nothing queued: one wake-up less per packet.
+func (s *directStream) handleInline(handle func(raw []byte), light func() bool) {
+	s.mu.Lock()
+	s.handle, s.light = handle, light
+	s.inBuf, s.inAttrs = make([]byte, maxPacket), interceptor.Attributes{}
+	s.mu.Unlock()
 }
 
 // Read reads the next packet, through the interceptors; io.EOF once the
@@ -367,9 +430,38 @@ func (s *directStream) push(buf *[]byte, n int) {
 		return
 	}
 	empty := len(s.queue) == s.head
+	// Handled here only when the layer's goroutine holds no packet and
+	// none waits for it: the packets of a stream are handled one at a
+	// time, in order.
+	if empty && s.waiting && !s.busy && s.handle != nil && s.light() {
+		s.busy = true
+		s.mu.Unlock()
+		s.runInline(buf, n)
+		return
+	}
 	s.queue = append(s.queue, queuedPacket{buf, n})
 	s.mu.Unlock()
 	if empty {
+		s.signal()
+	}
+}
+
+// runInline reads buf[:n] through the interceptors and hands it to the
+// layer's work; busy is set.
+func (s *directStream) runInline(buf *[]byte, n int) {
+	s.pending = (*buf)[:n]
+	clear(s.inAttrs)
+	m, _, err := s.rtp.Read(s.inBuf, s.inAttrs)
+	s.pending = nil
+	freePacketBuffer(buf)
+	if err == nil {
+		s.handle(s.inBuf[:m])
+	}
+	s.mu.Lock()
+	s.busy = false
+	more := len(s.queue) > s.head
+	s.mu.Unlock()
+	if more {
 		s.signal()
 	}
 }
@@ -386,10 +478,12 @@ func (s *directStream) pop(b []byte) (int, error) {
 	for {
 		s.mu.Lock()
 		if s.closed {
+			s.waiting = false
 			s.mu.Unlock()
 			return 0, io.EOF
 		}
-		if s.head < len(s.queue) {
+		if !s.busy && s.head < len(s.queue) {
+			s.waiting = false
 			p := s.queue[s.head]
 			s.queue[s.head] = queuedPacket{}
 			s.head++
@@ -404,6 +498,7 @@ func (s *directStream) pop(b []byte) (int, error) {
 			}
 			return n, nil
 		}
+		s.waiting = true
 		s.mu.Unlock()
 		<-s.wake
 	}

@@ -2,15 +2,24 @@ package sfu
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/netip"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
+
+	"parley/sfu/transportcc"
 )
 
 // TestDirectReceive feeds the direct receive path SRTP packets as a
@@ -279,5 +288,245 @@ func TestDirectRTCP(t *testing.T) {
 	rtpPkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 5}}).Marshal()
 	if e.receiveDirect(rtpPkt, from) {
 		t.Error("RTP from a subscriber taken")
+	}
+}
+
+// readCounter counts the packets its remote streams read.
+type readCounter struct {
+	interceptor.NoOp
+	read atomic.Int64
+}
+
+func (c *readCounter) BindRemoteStream(_ *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, a, err := r.Read(b, a)
+		if err == nil {
+			c.read.Add(1)
+		}
+		return n, a, err
+	})
+}
+
+// TestDirectStreamInline: while its work is light and nothing is queued,
+// a packet is read through the interceptors and handled on the goroutine
+// that pushes it, before push returns; otherwise by the layer's
+// goroutine. Either way every packet is read through the interceptors
+// once, one at a time, each pusher's in the order pushed.
+func TestDirectStreamInline(t *testing.T) {
+	s := newDirectStream(1)
+	ic := &readCounter{}
+	s.bind(ic, &interceptor.StreamInfo{SSRC: 1})
+	var (
+		light   atomic.Bool
+		mu      sync.Mutex
+		handled []uint16
+		inline  []bool
+		running atomic.Int32
+		overlap atomic.Bool
+	)
+	onLayer := false // set by the layer's goroutine around its handling
+	handle := func(raw []byte) {
+		if running.Add(1) != 1 {
+			overlap.Store(true)
+		}
+		runtime.Gosched() // room for another to come in, were it let
+		mu.Lock()
+		handled = append(handled, uint16(raw[0])<<8|uint16(raw[1]))
+		inline = append(inline, !onLayer)
+		mu.Unlock()
+		running.Add(-1)
+	}
+	s.handleInline(handle, light.Load)
+	done := make(chan struct{})
+	go func() { // the layer's goroutine: forward's loop
+		defer close(done)
+		buf := make([]byte, maxPacket)
+		for {
+			n, _, err := s.Read(buf)
+			if err != nil {
+				return
+			}
+			onLayer = true
+			handle(buf[:n])
+			onLayer = false
+		}
+	}()
+	waitWaiting := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.mu.Lock()
+			w := s.waiting && !s.busy && len(s.queue) == s.head
+			s.mu.Unlock()
+			if w {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the layer's goroutine does not wait for packets")
+			}
+			runtime.Gosched()
+		}
+	}
+	push := func(seq uint16) {
+		b := packetBuffer(2)
+		(*b)[0], (*b)[1] = byte(seq>>8), byte(seq)
+		s.push(b, 2)
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled)
+	}
+
+	light.Store(true)
+	waitWaiting()
+	for seq := range uint16(10) {
+		push(seq)
+		if got := count(); got != int(seq)+1 {
+			t.Fatalf("after the push of packet %d, %d packets handled: not inline", seq, got)
+		}
+	}
+	light.Store(false)
+	for seq := uint16(10); seq < 20; seq++ {
+		push(seq)
+	}
+	for count() < 20 {
+		runtime.Gosched()
+	}
+	mu.Lock()
+	for i := range 20 {
+		if handled[i] != uint16(i) || inline[i] != (i < 10) {
+			t.Fatalf("packet %d handled as %d (inline %v), want %d (inline %v)", i, handled[i], inline[i], i, i < 10)
+		}
+	}
+	mu.Unlock()
+
+	// Two pushers (the socket's reader and the feed from Pion's track)
+	// while the work turns light and heavy.
+	const each = 2000
+	var wg sync.WaitGroup
+	for p := range 2 {
+		wg.Go(func() {
+			for i := range each {
+				if p == 0 && i%7 == 0 {
+					light.Store(i%2 == 0)
+				}
+				for { // not so fast that the queue drops packets; now and then, until the layer waits
+					s.mu.Lock()
+					queued, waits := len(s.queue)-s.head, s.waiting
+					s.mu.Unlock()
+					if queued < directQueue/2 && (i%4 != 0 || waits) {
+						break
+					}
+					runtime.Gosched()
+				}
+				push(uint16(1000 + p*10000 + i))
+			}
+		})
+	}
+	wg.Wait()
+	for count() < 20+2*each {
+		runtime.Gosched()
+	}
+	s.close()
+	<-done
+	if overlap.Load() {
+		t.Error("two packets were handled at once")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	last := [2]int{-1, -1}
+	ins := 0
+	for i, seq := range handled[20:] {
+		p, n := 0, int(seq)-1000
+		if n >= 10000 {
+			p, n = 1, n-10000
+		}
+		if n <= last[p] {
+			t.Fatalf("pusher %d's packet %d handled after its packet %d", p, n, last[p])
+		}
+		last[p] = n
+		if inline[20+i] {
+			ins++
+		}
+	}
+	if got := ic.read.Load(); got != 20+2*each {
+		t.Errorf("the interceptors read %d packets, want %d", got, 20+2*each)
+	}
+	t.Logf("%d of %d packets of two pushers handled inline", ins, 2*each)
+}
+
+// TestDirectStreamAllocs: a packet handled inline, read through the
+// receiver reports' and the transport-wide feedback's interceptors as a
+// publish connection reads it, allocates nothing: its header is parsed
+// once, into the stream's.
+func TestDirectStreamAllocs(t *testing.T) {
+	rf, err := report.NewReceiverInterceptor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := rf.NewInterceptor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcc, err := transportcc.Factory{}.NewInterceptor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := interceptor.NewChain([]interceptor.Interceptor{rr, tcc})
+	defer chain.Close()
+	chain.BindRTCPWriter(interceptor.RTCPWriterFunc(func([]rtcp.Packet, interceptor.Attributes) (int, error) { return 0, nil }))
+	s := newDirectStream(1)
+	s.bind(chain, &interceptor.StreamInfo{SSRC: 1, ClockRate: 48000,
+		RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: transportcc.URI, ID: 3}}})
+	handled := 0
+	s.handleInline(func([]byte) { handled++ }, func() bool { return true })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, maxPacket)
+		for {
+			if _, _, err := s.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { s.close(); <-done }()
+	for {
+		s.mu.Lock()
+		w := s.waiting
+		s.mu.Unlock()
+		if w {
+			break
+		}
+		runtime.Gosched()
+	}
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SSRC: 1}, Payload: make([]byte, 80)}
+	if err := pkt.SetExtension(3, []byte{0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := pkt.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := uint16(0)
+	push := func() { // the sequence numbers, timestamp and transport-wide number written in place
+		seq++
+		binary.BigEndian.PutUint16(raw[2:], seq)
+		binary.BigEndian.PutUint32(raw[4:], uint32(seq)*960)
+		binary.BigEndian.PutUint16(raw[12+4+1:], seq) // after the header, the extensions' header, the element's id and length
+		b := packetBuffer(len(raw))
+		copy(*b, raw)
+		s.push(b, len(raw))
+	}
+	for range 100 {
+		push()
+	}
+	allocs := testing.AllocsPerRun(500, push)
+	if handled != 601 {
+		t.Fatalf("%d packets handled inline, want 601", handled)
+	}
+	if allocs > 0.1 {
+		t.Errorf("%.2f allocations per packet, want none", allocs)
 	}
 }

@@ -512,6 +512,10 @@ func ntpTime(ntp uint64) time.Time {
 func (l *layer) forward() {
 	buf := make([]byte, maxPacket)
 	var pkt rtp.Packet
+	if ds, ok := l.remote.(*directStream); ok {
+		var inPkt rtp.Packet
+		ds.handleInline(func(raw []byte) { l.up.handle(l, raw, &inPkt) }, l.up.lightFanOut)
+	}
 	for {
 		n, _, err := l.remote.Read(buf)
 		if err != nil {
@@ -523,6 +527,17 @@ func (l *layer) forward() {
 		l.up.handle(l, buf[:n], &pkt)
 	}
 }
+
+// lightFanOut tells whether a packet of the track goes to few enough
+// places that the socket's reader may write it itself (see
+// directStream.handleInline): no subscriber, a few sinks.
+func (u *UpTrack) lightFanOut() bool {
+	return len(u.layers) == 1 && len(*u.downs.Load()) == 0 && len(*u.groups[0].sinks.Load()) <= maxInlineSinks
+}
+
+// maxInlineSinks is the most sinks of a track that the socket's reader
+// writes to itself.
+const maxInlineSinks = 4
 
 // handle is the per-packet work of the SFU: parse raw, a packet of layer
 // l, into pkt, keep it for retransmissions (video), and write it to every
