@@ -22,11 +22,7 @@ import (
 type batchConn struct {
 	*net.UDPConn
 	reader *sockReader
-	// intercept, if set, takes some packets read before Pion's UDP mux
-	// sees them (see Engine.receiveDirect): it reports true for those it
-	// took. Set before the first read.
-	intercept func(p []byte, from netip.AddrPort) bool
-	out       *batchSender // sends a batch with one system call
+	out    *batchSender // sends a batch with one system call
 
 	mu     sync.Mutex // guards queue, spare, closed
 	queue  []outPacket
@@ -105,12 +101,14 @@ func newBatchConn(c *net.UDPConn, window time.Duration) (*batchConn, error) {
 // Pion's UDP mux uses when a connection offers it. One goroutine reads
 // (the mux's).
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	for {
-		n, from, err := b.reader.read(p)
-		if err != nil || b.intercept == nil || !b.intercept(p[:n], from) {
-			return n, from, err
-		}
-	}
+	return b.reader.read(p)
+}
+
+// intercept has take see every packet read before Pion's UDP mux does
+// (see Engine.receiveDirect): it reports true for those it took, which
+// the mux does not get. Set before the first read.
+func (b *batchConn) intercept(take func(p []byte, from netip.AddrPort) bool) {
+	b.reader.take = take
 }
 
 // ReadFrom serves callers that use net.Addr.

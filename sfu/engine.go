@@ -144,7 +144,7 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		e.udp, e.batch = batched, batched
 		if !cfg.NoDirectReceive {
 			e.directRecv = true
-			batched.intercept = e.receiveDirect
+			batched.intercept(e.receiveDirect)
 		}
 		e.udpMux = webrtc.NewICEUDPMux(pionLog.NewLogger("udpmux"), batched)
 		se.SetICEUDPMux(e.udpMux)

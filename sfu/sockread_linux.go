@@ -38,7 +38,8 @@ const receiveWindows = true
 // them, and handed out one per read from the reader's own buffers: a wake
 // that brings a few packets (a burst of one publisher's, or several
 // publishers' at once) costs one system call for all of them, and one
-// more to find the socket empty.
+// more to find the socket empty; none more when take took them all (see
+// recv).
 //
 // One goroutine reads (Pion's UDP mux): read is not safe for concurrent
 // use.
@@ -50,12 +51,18 @@ type sockReader struct {
 	woke  time.Time // the last wake-up: the poller's return or a sleep's end
 	polls bool      // the last recv call asked the poller to wait
 
-	// The last batch: slots next to count-1 are still to be handed out.
-	next, count int
-	hdrs        [readBatch]mmsghdr
-	iovs        [readBatch]unix.Iovec
-	names       [readBatch]syscall.RawSockaddrAny
-	bufs        []byte // readBatch slots of readSlot bytes
+	// take, if set, takes the packets that do not go to Pion's mux (see
+	// batchConn.intercept), as they are read: true for those it took.
+	take func(p []byte, from netip.AddrPort) bool
+
+	// The last batch: the slots kept[next:count] are still to be handed
+	// out; batch is how many packets it had.
+	next, count, batch int
+	kept               [readBatch]int
+	hdrs               [readBatch]mmsghdr
+	iovs               [readBatch]unix.Iovec
+	names              [readBatch]syscall.RawSockaddrAny
+	bufs               []byte // readBatch slots of readSlot bytes
 
 	// The call in progress, for recv.
 	err   error
@@ -93,9 +100,8 @@ func newSockReader(c *net.UDPConn, window time.Duration) (*sockReader, error) {
 func (r *sockReader) read(p []byte) (int, netip.AddrPort, error) {
 	for {
 		if r.next < r.count {
-			i := r.next
+			i := r.kept[r.next]
 			r.next++
-			r.got++
 			n := copy(p, r.bufs[i*readSlot:i*readSlot+int(min(r.hdrs[i].n, readSlot))])
 			return n, sockaddrPort(&r.names[i]), nil
 		}
@@ -143,8 +149,22 @@ func (r *sockReader) recv(fd uintptr) bool {
 			syscall.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
-			r.next, r.count = 0, int(n)
-			return true
+			r.keep(int(n))
+			if r.count > 0 {
+				return true
+			}
+			// All taken. A batch that did not fill its slots emptied the
+			// socket: wait on the poller without a call to find it
+			// empty. No packet can be missed: the poller's readiness is
+			// cleared only as a read starts (internal/poll's
+			// prepareRead), not while this one waits, and each packet
+			// that comes after the call marks it ready again (edge-
+			// triggered epoll wakes for every packet a socket queues).
+			if n < readBatch && r.window == 0 {
+				r.polls = true
+				return false
+			}
+			continue
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
@@ -158,6 +178,23 @@ func (r *sockReader) recv(fd uintptr) bool {
 			r.err = errno
 			return true
 		}
+	}
+}
+
+// keep takes the n packets that the last call read: those that take
+// does not take are kept to be handed out, in order.
+func (r *sockReader) keep(n int) {
+	r.next, r.count, r.batch = 0, 0, n
+	r.got += n
+	for i := range n {
+		if r.take != nil {
+			size := int(min(r.hdrs[i].n, readSlot))
+			if r.take(r.bufs[i*readSlot:i*readSlot+size], sockaddrPort(&r.names[i])) {
+				continue
+			}
+		}
+		r.kept[r.count] = i
+		r.count++
 	}
 }
 
@@ -193,4 +230,4 @@ func netPort(p *uint16) uint16 {
 func setSleepHook(r *sockReader, f func()) { r.onSleep = f }
 
 // lastBatch is how many packets the last system call read, for tests.
-func lastBatch(r *sockReader) int { return r.count }
+func lastBatch(r *sockReader) int { return r.batch }

@@ -232,3 +232,84 @@ func TestSockReaderBatches(t *testing.T) {
 		t.Fatalf("a packet longer than the buffer: %d bytes, %v", n, err)
 	}
 }
+
+// TestSockReaderTake: the packets that intercept takes never reach the
+// mux's reads, and those it leaves come in order; a wake-up that brought
+// only taken packets waits on the poller again without missing the next
+// packet, taken or not.
+func TestSockReaderTake(t *testing.T) {
+	for _, window := range []time.Duration{0, time.Millisecond} {
+		t.Run(window.String(), func(t *testing.T) {
+			udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := newBatchConn(udp, window)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			taken := make(chan string, 64)
+			b.intercept(func(p []byte, _ netip.AddrPort) bool {
+				if p[0] != 'T' {
+					return false
+				}
+				taken <- string(p)
+				return true
+			})
+			reads := startReading(b)
+			peer, err := net.DialUDP("udp4", nil, udp.LocalAddr().(*net.UDPAddr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			send := func(s string) {
+				t.Helper()
+				if _, err := peer.Write([]byte(s)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantTaken := func(s string) {
+				t.Helper()
+				select {
+				case got := <-taken:
+					if got != s {
+						t.Fatalf("took %q, want %q", got, s)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%q not taken in 10 s", s)
+				}
+			}
+			wantRead := func(s string) {
+				t.Helper()
+				if r := nextRead(t, reads); r.err != nil || string(r.p) != s {
+					t.Fatalf("read %q (%v), want %q", r.p, r.err, s)
+				}
+			}
+			for i := range 20 {
+				send(fmt.Sprint("T", i, "a"))
+				send(fmt.Sprint("K", i, "a"))
+				send(fmt.Sprint("T", i, "b"))
+				send(fmt.Sprint("K", i, "b"))
+				wantTaken(fmt.Sprint("T", i, "a"))
+				wantTaken(fmt.Sprint("T", i, "b"))
+				wantRead(fmt.Sprint("K", i, "a"))
+				wantRead(fmt.Sprint("K", i, "b"))
+			}
+			for i := range 20 {
+				// Taken alone, then taken alone again, then one for the mux.
+				send(fmt.Sprint("T", i, "c"))
+				wantTaken(fmt.Sprint("T", i, "c"))
+				send(fmt.Sprint("T", i, "d"))
+				wantTaken(fmt.Sprint("T", i, "d"))
+				send(fmt.Sprint("K", i, "c"))
+				wantRead(fmt.Sprint("K", i, "c"))
+			}
+			select {
+			case r := <-reads:
+				t.Fatalf("an extra read: %q (%v)", r.p, r.err)
+			default:
+			}
+		})
+	}
+}
