@@ -37,6 +37,23 @@ func startReading(b *batchConn) <-chan readResult {
 	return out
 }
 
+// loopbackBatchConn is a batchConn on an IPv4 loopback socket of its
+// own, closed at the test's end.
+func loopbackBatchConn(t *testing.T, window time.Duration) (*batchConn, *net.UDPConn) {
+	t.Helper()
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newBatchConn(udp, window)
+	if err != nil {
+		udp.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, udp
+}
+
 func nextRead(t *testing.T, reads <-chan readResult) readResult {
 	t.Helper()
 	select {
@@ -135,15 +152,7 @@ func TestSockReaderWindow(t *testing.T) {
 	}
 	const window = 100 * time.Millisecond
 	start := time.Now()
-	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := newBatchConn(udp, window)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, udp := loopbackBatchConn(t, window)
 	sleeps := make(chan struct{}, 10)
 	setSleepHook(b.reader, func() { sleeps <- struct{}{} })
 	reads := startReading(b)
@@ -240,15 +249,7 @@ func TestSockReaderBatches(t *testing.T) {
 func TestSockReaderTake(t *testing.T) {
 	for _, window := range []time.Duration{0, time.Millisecond} {
 		t.Run(window.String(), func(t *testing.T) {
-			udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := newBatchConn(udp, window)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
+			b, udp := loopbackBatchConn(t, window)
 			taken := make(chan string, 64)
 			b.intercept(func(p []byte, _ netip.AddrPort) bool {
 				if p[0] != 'T' {
@@ -286,24 +287,25 @@ func TestSockReaderTake(t *testing.T) {
 					t.Fatalf("read %q (%v), want %q", r.p, r.err, s)
 				}
 			}
-			for i := range 20 {
-				send(fmt.Sprint("T", i, "a"))
-				send(fmt.Sprint("K", i, "a"))
-				send(fmt.Sprint("T", i, "b"))
-				send(fmt.Sprint("K", i, "b"))
-				wantTaken(fmt.Sprint("T", i, "a"))
-				wantTaken(fmt.Sprint("T", i, "b"))
-				wantRead(fmt.Sprint("K", i, "a"))
-				wantRead(fmt.Sprint("K", i, "b"))
-			}
-			for i := range 20 {
-				// Taken alone, then taken alone again, then one for the mux.
-				send(fmt.Sprint("T", i, "c"))
-				wantTaken(fmt.Sprint("T", i, "c"))
-				send(fmt.Sprint("T", i, "d"))
-				wantTaken(fmt.Sprint("T", i, "d"))
-				send(fmt.Sprint("K", i, "c"))
-				wantRead(fmt.Sprint("K", i, "c"))
+			// Each script twenty times: "+" sends a packet, "<" wants it
+			// taken, ">" wants it read; T is taken, K left to the mux.
+			for _, script := range [][]string{
+				{"+Ta", "+Ka", "+Tb", "+Kb", "<Ta", "<Tb", ">Ka", ">Kb"}, // both kinds in a wake-up
+				{"+Tc", "<Tc", "+Td", "<Td", "+Kc", ">Kc"},               // taken alone, twice, then one for the mux
+			} {
+				for i := range 20 {
+					for _, op := range script {
+						name := fmt.Sprint(op[1:2], i, op[2:])
+						switch op[0] {
+						case '+':
+							send(name)
+						case '<':
+							wantTaken(name)
+						case '>':
+							wantRead(name)
+						}
+					}
+				}
 			}
 			select {
 			case r := <-reads:
