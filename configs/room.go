@@ -215,8 +215,8 @@ func LoadRooms(dir string) ([]Room, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, full := range paths {
-			entries = append(entries, entry{full, full})
+		for _, rp := range paths {
+			entries = append(entries, entry{rp.path, rp.path})
 		}
 		read = os.ReadFile
 		if len(entries) == 0 {
@@ -257,12 +257,12 @@ func noRoomFiles(dir string) error {
 
 // roomFilePaths lists the room files of dir, as LoadRooms picks them:
 // the regular *.toml files directly in it, or links to such files.
-func roomFilePaths(dir string) ([]string, error) {
+func roomFilePaths(dir string) ([]roomPath, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, &Error{File: dir, Problem: "cannot read rooms directory: " + unwrapPath(err), err: err}
 	}
-	var out []string
+	var out []roomPath
 	for _, de := range des {
 		if !strings.HasSuffix(de.Name(), ".toml") {
 			continue
@@ -276,9 +276,15 @@ func roomFilePaths(dir string) ([]string, error) {
 		} else if !de.Type().IsRegular() {
 			continue
 		}
-		out = append(out, full)
+		out = append(out, roomPath{full, de.Type()&fs.ModeSymlink != 0})
 	}
 	return out, nil
+}
+
+// roomPath is a room file of a rooms directory.
+type roomPath struct {
+	path string
+	link bool // the entry is a symbolic link (to a regular file)
 }
 
 // RoomFile is one room file of a rooms directory, as ReadRoomFiles found
@@ -297,6 +303,9 @@ type RoomFile struct {
 	// Unchanged tells that the file was not read: its metadata is as in
 	// the stamp given to ReadRoomFilesSince.
 	Unchanged bool
+	// Link tells that the folder's entry is a symbolic link: a watch of
+	// the folder does not see its target's edits.
+	Link bool
 }
 
 // stampAge is how old a file's modification time must be for its
@@ -327,8 +336,9 @@ func ReadRoomFilesSince(dir string, known map[string]fs.FileInfo) ([]RoomFile, e
 		out  []RoomFile
 		errs []error
 	)
-	for _, p := range paths {
-		f := RoomFile{Name: strings.TrimSuffix(filepath.Base(p), ".toml"), Path: p}
+	for _, rp := range paths {
+		p := rp.path
+		f := RoomFile{Name: strings.TrimSuffix(filepath.Base(p), ".toml"), Path: p, Link: rp.link}
 		fi, err := os.Stat(p)
 		if err == nil && time.Since(fi.ModTime()) > stampAge {
 			f.Stamp = fi

@@ -91,4 +91,12 @@ func TestReadRoomFilesSince(t *testing.T) {
 	if now["a"].Stamp != nil {
 		t.Error("a file written just now has a stamp")
 	}
+	// A link is read through, and told as one.
+	if err := os.Symlink("a.toml", filepath.Join(dir, "c.toml")); err != nil {
+		t.Fatal(err)
+	}
+	linked := read(nil)
+	if a, c := linked["a"], linked["c"]; a.Link || !c.Link || string(c.Data) != "mode = \"mediaChat\"\n" {
+		t.Errorf("a link: a link %v, c link %v, %q", a.Link, c.Link, c.Data)
+	}
 }

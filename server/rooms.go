@@ -8,14 +8,18 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"parley/configs"
+	"parley/internal/dirwatch"
 	"parley/internal/roomdir"
 )
 
-// Live room changes. The rooms folder (rooms.dir) is read again every
-// RoomsPollInterval and on ReloadRooms (SIGHUP, the admin API): a file
+// Live room changes. The rooms folder (rooms.dir) is read again when a
+// watch of it tells of a change (on Linux; see watchRooms), every
+// RoomsPollInterval without one, and on ReloadRooms (SIGHUP, the admin
+// API): a file
 // added makes a room, a file changed gives its room the new settings, a
 // file removed removes its room. A file is parsed again only when its
 // bytes changed; the watcher reads it again only when its metadata
@@ -25,7 +29,8 @@ import (
 // keeps its last good settings; a new room from it is not made until it
 // is fixed.
 
-// RoomsPollInterval is how often the rooms folder is looked at.
+// RoomsPollInterval is how often the rooms folder is looked at when it
+// cannot be watched, and how long after a change it is looked at.
 const RoomsPollInterval = time.Second
 
 // roomFiles is what the server last read of the rooms folder. mu makes
@@ -38,6 +43,8 @@ type roomFiles struct {
 	rooms     map[string]configs.Room      // by room name: the settings in force
 	settling  map[string][sha256.Size]byte // by room name: a change seen once by the watcher (gone: the file missing)
 	stamps    map[string]fs.FileInfo       // by path: the metadata of a file whose bytes were taken (seen), for the watcher to skip reading it while it stays the same
+	links     bool                         // a room file is a symbolic link
+	looks     atomic.Int64                 // the watcher's looks so far (for tests)
 	folderErr string                       // the folder's last problem, logged once
 	closed    bool                         // the server shut down
 }
@@ -91,6 +98,7 @@ func (s *Server) ReloadRooms() error {
 // a change is taken only once two looks in a row see it.
 func (s *Server) lookAtRooms() error {
 	rf := s.roomFiles
+	rf.looks.Add(1)
 	rf.mu.Lock()
 	defer rf.mu.Unlock()
 	if rf.closed {
@@ -133,8 +141,10 @@ func (s *Server) reloadRoomsLocked(settle bool) error {
 	present := map[string]bool{}
 	stamps := map[string]fs.FileInfo{}
 	defer func() { rf.stamps = stamps }()
+	rf.links = false
 	for _, f := range files {
 		present[f.Name] = true
+		rf.links = rf.links || f.Link
 		if f.Unchanged { // as when its bytes were last read and taken
 			delete(rf.settling, f.Name)
 			stamps[f.Path] = f.Stamp
@@ -251,18 +261,78 @@ func (s *Server) removeRoom(name string) {
 	delete(s.roomFiles.settling, name)
 }
 
-// watchRooms reads the rooms folder every interval until ctx ends.
+// watchRooms looks at the rooms folder until ctx ends: when a watch of
+// the folder tells of a change (dirwatch), every interval while a change
+// settles, and otherwise every interval without a watch, or while a room
+// file is a link (the watch does not see its target's edits) or the
+// folder has a problem, and every watchedLook with one.
 func (s *Server) watchRooms(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
+	rf := s.roomFiles
+	var w *dirwatch.Watcher
+	watch := func() {
+		if w != nil {
+			w.Close()
+		}
+		var err error
+		if w, err = dirwatch.New(rf.dir); err != nil {
+			w = nil
+			s.log.Debug("rooms folder looked at every interval: it cannot be watched", "interval", interval, "err", err)
+		}
+	}
+	watch()
+	defer func() {
+		if w != nil {
+			w.Close()
+		}
+	}()
+	t := time.NewTimer(interval)
 	defer t.Stop()
+	due := time.Now().Add(interval)
 	for {
+		var changes <-chan struct{}
+		if w != nil {
+			changes = w.C
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-changes:
+			// Looked at an interval later, as the next look after a
+			// change would be without the watch: a file being
+			// written has that long to be done.
+			if time.Until(due) > interval {
+				due = time.Now().Add(interval)
+				t.Reset(interval)
+			}
+			continue
 		case <-t.C:
-			_ = s.lookAtRooms() // logged
 		}
+		_ = s.lookAtRooms() // logged
+		if w == nil || w.Lost() {
+			watch()
+		}
+		next := interval
+		if w != nil && !rf.needsLooks() {
+			next = watchedLook
+		}
+		due = time.Now().Add(next)
+		t.Reset(next)
 	}
+}
+
+// watchedLook is how often a watched rooms folder is looked at all the
+// same, for what a watch does not see (an edit on another client of a
+// network file system).
+const watchedLook = 10 * time.Second
+
+// needsLooks tells whether the watcher is to look at the folder again
+// after an interval whether or not the watch tells of a change: a change
+// seen once waits for the next look to be taken, a room file is a link,
+// or the folder has a problem.
+func (rf *roomFiles) needsLooks() bool {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	return len(rf.settling) > 0 || rf.links || rf.folderErr != ""
 }
 
 // startWatch starts the rooms folder's watcher; Shutdown stops it.

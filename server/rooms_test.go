@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -372,4 +373,62 @@ func BenchmarkReloadRoomsUnchanged(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestRoomsWatched: on Linux the rooms folder is watched: a quiet folder
+// is not looked at every interval, and a change is taken all the same; a
+// room file that is a link is looked at every interval, for its target's
+// edits, which the watch does not see.
+func TestRoomsWatched(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("folders are watched on Linux only")
+	}
+	const poll = 20 * time.Millisecond
+	srv, dir, _ := startRoomsServer(t, poll, nil)
+	rf := srv.roomFiles
+	eventually(t, 5*time.Second, "the watcher's first look", func() bool { return rf.looks.Load() > 0 })
+	// Ten intervals of a quiet folder: a slower machine only looks less.
+	before := rf.looks.Load()
+	time.Sleep(10 * poll)
+	if n := rf.looks.Load() - before; n > 1 {
+		t.Errorf("%d looks at a quiet watched folder in 10 intervals, want at most 1", n)
+	}
+	writeRoom(t, dir, "chat", strings.Replace(chatRoom, "30", "9", 1))
+	eventually(t, 5*time.Second, "the edit is taken", func() bool {
+		_, r := srv.roomListing(t, "chat")
+		return r.MaxClipSeconds == 9
+	})
+
+	// A link to a file outside the folder, then that file edited.
+	target := filepath.Join(t.TempDir(), "linked.toml")
+	if err := os.WriteFile(target, []byte("mode = \"mediaChat\"\ntitle = \"Linked\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, "linked.toml")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the linked room appears", func() bool {
+		code, r := srv.roomListing(t, "linked")
+		return code == http.StatusOK && r.Title == "Linked"
+	})
+	// Looked at every interval again: five more looks well within the
+	// watched folder's own period (watchedLook).
+	from, deadline := rf.looks.Load(), time.Now().Add(watchedLook/2)
+	for rf.looks.Load() < from+5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d looks in %v with a linked room file, want 5", rf.looks.Load()-from, watchedLook/2)
+		}
+		time.Sleep(poll)
+	}
+	tmp := target + ".tmp"
+	if err := os.WriteFile(tmp, []byte("mode = \"mediaChat\"\ntitle = \"Edited\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the linked file's edit is taken", func() bool {
+		_, r := srv.roomListing(t, "linked")
+		return r.Title == "Edited"
+	})
 }

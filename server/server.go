@@ -119,7 +119,8 @@ type Options struct {
 	// reload of the server file changes (ReloadServer).
 	LogLevel *slog.LevelVar
 	// RoomsPollInterval is how often the rooms folder is read again
-	// (0: RoomsPollInterval; < 0: never, only on ReloadRooms).
+	// when it is not watched, and how long after a change it is when it
+	// is (0: RoomsPollInterval; < 0: never, only on ReloadRooms).
 	RoomsPollInterval time.Duration
 	// BucketSync is how often a node of a cluster with a bucket copies
 	// its rooms' changes there and takes in other nodes' new clips (0:
