@@ -322,10 +322,12 @@ type directStream struct {
 	wake   chan struct{} // a token when a packet comes to an empty queue, or at close
 
 	// The inline path (see push), set by handleInline.
-	handle  func(raw []byte) // the layer's work on a packet read through the interceptors
-	light   func() bool      // whether the layer's work is light enough to do inline now
-	waiting bool             // the layer's goroutine waits in pop, holding no packet
-	busy    bool             // a packet is being handled inline
+	handle  func(raw []byte) bool // the layer's work on a packet read through the interceptors; true: later is due
+	light   func() bool           // whether the layer's work is light enough to do inline now
+	later   func()                // the work a packet handled inline leaves to the layer's goroutine
+	due     bool                  // later is to run
+	waiting bool                  // the layer's goroutine waits in pop, holding no packet
+	busy    bool                  // a packet is being handled inline
 	// pending is the packet handled inline, for the bottom of the
 	// interceptors' chain; inBuf and inAttrs are the inline read's. Only
 	// the goroutine that set busy uses them.
@@ -407,9 +409,13 @@ var rtpHeaderKey = func() any {
 // goroutine (the socket's reader) rather than hand the packet to the
 // layer's goroutine, whenever light says that work is light and the
 // layer's goroutine has nothing queued: one wake-up less per packet.
-func (s *directStream) handleInline(handle func(raw []byte), light func() bool) {
+// What may wait on others (telling the room that the publisher started
+// or stopped speaking: its locks, its members' queues) is not for the
+// reader, which serves every connection: when handle reports it due, the
+// layer's goroutine runs later, as it waits for its next packet.
+func (s *directStream) handleInline(handle func(raw []byte) bool, light func() bool, later func()) {
 	s.mu.Lock()
-	s.handle, s.light = handle, light
+	s.handle, s.light, s.later = handle, light, later
 	s.inBuf, s.inAttrs = make([]byte, maxPacket), interceptor.Attributes{}
 	s.mu.Unlock()
 }
@@ -430,10 +436,10 @@ func (s *directStream) push(buf *[]byte, n int) {
 		return
 	}
 	empty := len(s.queue) == s.head
-	// Handled here only when the layer's goroutine holds no packet and
-	// none waits for it: the packets of a stream are handled one at a
-	// time, in order.
-	if empty && s.waiting && !s.busy && s.handle != nil && s.light() {
+	// Handled here only when the layer's goroutine holds no packet, has
+	// no work left for it, and no packet waits for it: the packets of a
+	// stream are handled one at a time, in order.
+	if empty && s.waiting && !s.busy && !s.due && s.handle != nil && s.light() {
 		s.busy = true
 		s.mu.Unlock()
 		s.runInline(buf, n)
@@ -454,14 +460,13 @@ func (s *directStream) runInline(buf *[]byte, n int) {
 	m, _, err := s.rtp.Read(s.inBuf, s.inAttrs)
 	s.pending = nil
 	freePacketBuffer(buf)
-	if err == nil {
-		s.handle(s.inBuf[:m])
-	}
+	due := err == nil && s.handle(s.inBuf[:m])
 	s.mu.Lock()
 	s.busy = false
-	more := len(s.queue) > s.head
+	s.due = s.due || due
+	wake := len(s.queue) > s.head || s.due
 	s.mu.Unlock()
-	if more {
+	if wake {
 		s.signal()
 	}
 }
@@ -481,6 +486,12 @@ func (s *directStream) pop(b []byte) (int, error) {
 			s.waiting = false
 			s.mu.Unlock()
 			return 0, io.EOF
+		}
+		if s.due && !s.busy {
+			s.due, s.waiting = false, false
+			s.mu.Unlock()
+			s.later()
+			continue
 		}
 		if !s.busy && s.head < len(s.queue) {
 			s.waiting = false

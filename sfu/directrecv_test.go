@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -325,18 +326,39 @@ func TestDirectStreamInline(t *testing.T) {
 		overlap atomic.Bool
 	)
 	onLayer := false // set by the layer's goroutine around its handling
-	handle := func(raw []byte) {
+	// Every fifth packet leaves work for later, which the layer's
+	// goroutine does: never the pusher's, never beside a packet's.
+	var laters, dues atomic.Int32
+	var laterWhere atomic.Pointer[string]
+	handle := func(raw []byte) bool {
 		if running.Add(1) != 1 {
 			overlap.Store(true)
 		}
 		runtime.Gosched() // room for another to come in, were it let
+		seq := uint16(raw[0])<<8 | uint16(raw[1])
 		mu.Lock()
-		handled = append(handled, uint16(raw[0])<<8|uint16(raw[1]))
+		handled = append(handled, seq)
 		inline = append(inline, !onLayer)
 		mu.Unlock()
 		running.Add(-1)
+		if seq%5 == 0 && !onLayer {
+			dues.Add(1)
+			return true
+		}
+		return false
 	}
-	s.handleInline(handle, light.Load)
+	later := func() {
+		if running.Add(1) != 1 {
+			overlap.Store(true)
+		}
+		stack := make([]byte, 8192)
+		if st := string(stack[:runtime.Stack(stack, false)]); strings.Contains(st, "(*directStream).push") || !strings.Contains(st, "(*directStream).pop") {
+			laterWhere.Store(&st)
+		}
+		laters.Add(1)
+		running.Add(-1)
+	}
+	s.handleInline(handle, light.Load, later)
 	done := make(chan struct{})
 	go func() { // the layer's goroutine: forward's loop
 		defer close(done)
@@ -356,7 +378,7 @@ func TestDirectStreamInline(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			s.mu.Lock()
-			w := s.waiting && !s.busy && len(s.queue) == s.head
+			w := s.waiting && !s.busy && !s.due && len(s.queue) == s.head
 			s.mu.Unlock()
 			if w {
 				return
@@ -379,8 +401,8 @@ func TestDirectStreamInline(t *testing.T) {
 	}
 
 	light.Store(true)
-	waitWaiting()
 	for seq := range uint16(10) {
+		waitWaiting() // the layer's goroutine may be doing what the last one left
 		push(seq)
 		if got := count(); got != int(seq)+1 {
 			t.Fatalf("after the push of packet %d, %d packets handled: not inline", seq, got)
@@ -453,6 +475,12 @@ func TestDirectStreamInline(t *testing.T) {
 	if got := ic.read.Load(); got != 20+2*each {
 		t.Errorf("the interceptors read %d packets, want %d", got, 20+2*each)
 	}
+	if st := laterWhere.Load(); st != nil {
+		t.Errorf("the work left for later ran elsewhere than the layer's goroutine waiting for a packet:\n%s", *st)
+	}
+	if n, d := laters.Load(), dues.Load(); n == 0 || n > d {
+		t.Errorf("the work left for later ran %d times for %d packets handled inline that left it", n, d)
+	}
 	t.Logf("%d of %d packets of two pushers handled inline", ins, 2*each)
 }
 
@@ -480,7 +508,7 @@ func TestDirectStreamAllocs(t *testing.T) {
 	s.bind(chain, &interceptor.StreamInfo{SSRC: 1, ClockRate: 48000,
 		RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: transportcc.URI, ID: 3}}})
 	handled := 0
-	s.handleInline(func([]byte) { handled++ }, func() bool { return true })
+	s.handleInline(func([]byte) bool { handled++; return false }, func() bool { return true }, func() {})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

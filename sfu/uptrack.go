@@ -342,17 +342,24 @@ func (u *UpTrack) AudioLevelID() uint8 { return u.levelID }
 // its audio levels; always false without them.
 func (u *UpTrack) Speaking() bool { return u.speaking.Load() }
 
-// hear notes the audio level of a packet that arrived at now.
-func (u *UpTrack) hear(now time.Time, pkt *rtp.Packet) {
+// hear notes the audio level of a packet that arrived at now; true if
+// the publisher started or stopped speaking with it.
+func (u *UpTrack) hear(now time.Time, pkt *rtp.Packet) bool {
 	l, _, ok := audiolevel.Parse(pkt.GetExtension(u.levelID))
 	if !ok {
-		return
+		return false
 	}
 	u.speechMu.Lock()
 	changed := u.speech.Level(now, l)
 	u.speaking.Store(u.speech.Speaking())
 	u.speechMu.Unlock()
-	if changed {
+	return changed
+}
+
+// speakingChanged tells the room that the publisher started or stopped
+// speaking on the track.
+func (u *UpTrack) speakingChanged() {
+	if u.owner != nil {
 		u.owner.speakingChanged(u)
 	}
 }
@@ -514,7 +521,8 @@ func (l *layer) forward() {
 	var pkt rtp.Packet
 	if ds, ok := l.remote.(*directStream); ok {
 		var inPkt rtp.Packet
-		ds.handleInline(func(raw []byte) { l.up.handle(l, raw, &inPkt) }, l.up.lightFanOut)
+		ds.handleInline(func(raw []byte) bool { return l.up.handleAt(l, raw, &inPkt, time.Now()) },
+			l.up.lightFanOut, l.up.speakingChanged)
 	}
 	for {
 		n, _, err := l.remote.Read(buf)
@@ -543,13 +551,19 @@ const maxInlineSinks = 4
 // l, into pkt, keep it for retransmissions (video), and write it to every
 // subscriber and sink.
 func (u *UpTrack) handle(l *layer, raw []byte, pkt *rtp.Packet) {
-	u.handleAt(l, raw, pkt, time.Now())
+	if u.handleAt(l, raw, pkt, time.Now()) {
+		u.speakingChanged()
+	}
 }
 
-// handleAt is handle of a packet that arrived at now.
-func (u *UpTrack) handleAt(l *layer, raw []byte, pkt *rtp.Packet, now time.Time) {
+// handleAt is handle of a packet that arrived at now, but for the room's
+// news: it reports whether the publisher started or stopped speaking
+// with it, for the caller to tell the room (speakingChanged), which the
+// socket's reader leaves to the layer's goroutine (see
+// directStream.handleInline).
+func (u *UpTrack) handleAt(l *layer, raw []byte, pkt *rtp.Packet, now time.Time) (speech bool) {
 	if err := pkt.Unmarshal(raw); err != nil {
-		return
+		return false
 	}
 	if pkt.PayloadType != uint8(u.codec.PayloadType) && u.packets.Load() == 0 && u.owner != nil {
 		// The codec was taken from the negotiation, before any packet;
@@ -560,21 +574,21 @@ func (u *UpTrack) handleAt(l *layer, raw []byte, pkt *rtp.Packet, now time.Time)
 	u.packets.Add(1)
 	l.noteArrival(now, pkt.Timestamp)
 	if u.levelID != 0 {
-		u.hear(now, pkt)
+		speech = u.hear(now, pkt)
 	}
 	if l.cache != nil {
 		l.cache.put(pkt.SequenceNumber, raw)
 	}
 	l.octets.Add(uint64(len(raw)))
-	if u.svc != nil {
+	switch {
+	case u.svc != nil:
 		u.fanOutSVC(pkt, len(raw), now)
-		return
-	}
-	if len(u.layers) == 1 {
+	case len(u.layers) == 1:
 		u.fanOut(pkt, now.UnixNano())
-		return
+	default:
+		u.fanOutLayer(l, pkt, now)
 	}
-	u.fanOutLayer(l, pkt, now)
+	return speech
 }
 
 // fanOut writes one packet, arrived at arrival (unix nanoseconds), to
