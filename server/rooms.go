@@ -268,16 +268,26 @@ func (s *Server) removeRoom(name string) {
 // folder has a problem, and every watchedLook with one.
 func (s *Server) watchRooms(ctx context.Context, interval time.Duration) {
 	rf := s.roomFiles
-	var w *dirwatch.Watcher
+	var (
+		w        *dirwatch.Watcher
+		watchErr string // the last reason it could not be watched, logged once
+		canWatch = true // false where folders cannot be watched at all
+	)
 	watch := func() {
 		if w != nil {
 			w.Close()
-		}
-		var err error
-		if w, err = dirwatch.New(rf.dir); err != nil {
 			w = nil
-			s.log.Debug("rooms folder looked at every interval: it cannot be watched", "interval", interval, "err", err)
 		}
+		nw, err := dirwatch.New(rf.dir)
+		if err != nil {
+			canWatch = !errors.Is(err, errors.ErrUnsupported)
+			if err.Error() != watchErr {
+				watchErr = err.Error()
+				s.log.Debug("rooms folder looked at every interval: it cannot be watched", "interval", interval, "err", err)
+			}
+			return
+		}
+		w, watchErr = nw, ""
 	}
 	watch()
 	defer func() {
@@ -308,8 +318,8 @@ func (s *Server) watchRooms(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		_ = s.lookAtRooms() // logged
-		if w == nil || w.Lost() {
-			watch()
+		if (w == nil && canWatch) || (w != nil && w.Lost()) {
+			watch() // again: the folder may be back, or another now
 		}
 		next := interval
 		if w != nil && !rf.needsLooks() {
