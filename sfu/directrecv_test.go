@@ -15,12 +15,11 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 
-	"parley/sfu/transportcc"
+	"parley/sfu/feedback"
 )
 
 // TestDirectReceive feeds the direct receive path SRTP packets as a
@@ -485,28 +484,20 @@ func TestDirectStreamInline(t *testing.T) {
 }
 
 // TestDirectStreamAllocs: a packet handled inline, read through the
-// receiver reports' and the transport-wide feedback's interceptors as a
-// publish connection reads it, allocates nothing: its header is parsed
-// once, into the stream's.
+// interceptor of receiver reports and transport-wide feedback as a publish
+// connection reads it, allocates nothing: its header is parsed once, into
+// the stream's.
 func TestDirectStreamAllocs(t *testing.T) {
-	rf, err := report.NewReceiverInterceptor()
+	fb, err := feedback.Factory{}.NewInterceptor("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rr, err := rf.NewInterceptor("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcc, err := transportcc.Factory{}.NewInterceptor("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain := interceptor.NewChain([]interceptor.Interceptor{rr, tcc})
+	chain := interceptor.NewChain([]interceptor.Interceptor{fb})
 	defer chain.Close()
 	chain.BindRTCPWriter(interceptor.RTCPWriterFunc(func([]rtcp.Packet, interceptor.Attributes) (int, error) { return 0, nil }))
 	s := newDirectStream(1)
 	s.bind(chain, &interceptor.StreamInfo{SSRC: 1, ClockRate: 48000,
-		RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: transportcc.URI, ID: 3}}})
+		RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: feedback.URI, ID: 3}}})
 	handled := 0
 	s.handleInline(func([]byte) bool { handled++; return false }, func() bool { return true }, func() {})
 	done := make(chan struct{})

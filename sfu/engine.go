@@ -15,13 +15,12 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"parley/audiolevel"
 	"parley/netpolicy"
-	"parley/sfu/transportcc"
+	"parley/sfu/feedback"
 )
 
 // Config is what the media plane needs to know about the host.
@@ -250,20 +249,17 @@ func publishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 		return nil, err
 	}
 	ir.Add(onDemand{inner: generator, wants: wantsNack})
-	receiver, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	ir.Add(receiver)
-	// TWCC feedback, from the reading goroutine (see transportcc) rather
-	// than Pion's, which hands each packet to a goroutine of its own.
+	// Receiver reports and TWCC feedback, noted by the reading goroutine
+	// and sent together (see sfu/feedback) rather than by Pion's, which
+	// hands each packet to a goroutine of its own and wakes a goroutine
+	// per connection every second for the reports.
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		me.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
-		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: transportcc.URI}, kind); err != nil {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: feedback.URI}, kind); err != nil {
 			return nil, err
 		}
 	}
-	ir.Add(transportcc.Factory{})
+	ir.Add(feedback.Factory{})
 	// Simulcast: each encoding's packets say which media section (mid)
 	// and which encoding (rid) they belong to.
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {

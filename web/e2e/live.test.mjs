@@ -23,6 +23,7 @@ before(async () => {
       share: 'mode = "videoStream"\ntitle = "Demo"\n',
       calls: 'mode = "videoChat"\ntitle = "Video chat"\n',
       narrow: 'mode = "videoStream"\ntitle = "On the phone"\n',
+      reports: 'mode = "audioStream"\ntitle = "Reports"\n',
     },
   });
   browser = await launchBrowser();
@@ -386,4 +387,38 @@ test('on a phone (360 px): the check before going live and the stage, no sideway
   assert.ok((await overflow(A)) <= 0, 'the stage with a screen scrolls sideways');
   noErrors(A, B, C);
   await closeAll(A, B, C);
+});
+
+test("the server's receiver reports give a browser that talks its round trip and its loss", async () => {
+  const A = await user('reports', 'ann', { trace: true });
+  await A.locator('#recorder h2').click();
+  await A.keyboard.down(' ');
+  // The browser sends a sender report every few seconds; the server's
+  // next receiver report answers it, and from the answer the browser
+  // counts the round trip (RFC 3550 section 6.4.1).
+  const stats = () =>
+    A.evaluate(async () => {
+      for (const pc of window.__trace.pcs) {
+        for (const r of (await pc.getStats()).values()) {
+          if (r.type === 'remote-inbound-rtp' && r.kind === 'audio' && r.roundTripTime > 0) {
+            return { rtt: r.roundTripTime, lost: r.packetsLost, fraction: r.fractionLost };
+          }
+        }
+      }
+      return null;
+    });
+  let r = null;
+  for (const deadline = Date.now() + 30_000; !r; ) {
+    assert.ok(Date.now() < deadline, 'no round trip from the receiver reports in 30 s');
+    r = await stats();
+    if (!r) await A.waitForTimeout(250);
+  }
+  await A.keyboard.up(' ');
+  // Loopback: well under 100 ms (a wrong delay since the sender report
+  // would show as seconds, or not at all).
+  assert.ok(r.rtt < 0.1, `round trip ${r.rtt} s on loopback`);
+  assert.equal(r.lost, 0, 'packets lost on loopback');
+  assert.equal(r.fraction, 0, 'fraction lost on loopback');
+  noErrors(A);
+  await closeAll(A);
 });

@@ -1,4 +1,4 @@
-package transportcc
+package feedback
 
 import (
 	"testing"
@@ -34,22 +34,40 @@ func packet(t *testing.T, seq, tseq uint16) []byte {
 	return b
 }
 
+// writes keeps what the interceptor sends.
+type writes struct{ sent [][]rtcp.Packet }
+
+func (w *writes) Write(p []rtcp.Packet, _ interceptor.Attributes) (int, error) {
+	w.sent = append(w.sent, p)
+	return 0, nil
+}
+
+// of is the packets of type T sent so far.
+func of[T rtcp.Packet](w *writes) []T {
+	var out []T
+	for _, ps := range w.sent {
+		for _, p := range ps {
+			if t, ok := p.(T); ok {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
 // TestFeedback reads packets with transport-wide sequence numbers, one
 // lost, and checks the feedback sent at the next interval: every number
-// from the first, the lost one not received; then nothing while nothing
-// new arrives; and Close ends its goroutine (the bubble fails if one is
-// left).
+// from the first, the lost one not received; then no more feedback while
+// nothing new arrives; and Close ends its goroutine (the bubble fails if
+// one is left).
 func TestFeedback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f, err := Factory{}.NewInterceptor("")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sent [][]rtcp.Packet
-		f.BindRTCPWriter(interceptor.RTCPWriterFunc(func(p []rtcp.Packet, _ interceptor.Attributes) (int, error) {
-			sent = append(sent, p)
-			return 0, nil
-		}))
+		w := &writes{}
+		f.BindRTCPWriter(w)
 		s := &stream{}
 		for i := uint16(0); i < 10; i++ {
 			if i != 5 {
@@ -66,21 +84,19 @@ func TestFeedback(t *testing.T) {
 		}
 		time.Sleep(MaxInterval)
 		synctest.Wait()
-		if len(sent) != 1 || len(sent[0]) != 1 {
-			t.Fatalf("after one interval, %d feedbacks sent: %v", len(sent), sent)
+		ccs := of[*rtcp.TransportLayerCC](w)
+		if len(ccs) != 1 {
+			t.Fatalf("after one interval, %d feedbacks sent: %v", len(ccs), w.sent)
 		}
-		cc, ok := sent[0][0].(*rtcp.TransportLayerCC)
-		if !ok {
-			t.Fatalf("sent %T, want a TransportLayerCC", sent[0][0])
-		}
+		cc := ccs[0]
 		if cc.MediaSSRC != 1234 || cc.BaseSequenceNumber != 100 || cc.PacketStatusCount != 10 || len(cc.RecvDeltas) != 9 {
 			t.Errorf("feedback for SSRC %d from %d, %d packets, %d received; want 1234 from 100, 10, 9",
 				cc.MediaSSRC, cc.BaseSequenceNumber, cc.PacketStatusCount, len(cc.RecvDeltas))
 		}
-		time.Sleep(3 * MaxInterval)
+		time.Sleep(3 * ReportInterval)
 		synctest.Wait()
-		if len(sent) != 1 {
-			t.Errorf("%d feedbacks sent with nothing new", len(sent)-1)
+		if n := len(of[*rtcp.TransportLayerCC](w)); n != 1 {
+			t.Errorf("%d feedbacks sent with nothing new", n-1)
 		}
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
@@ -88,14 +104,31 @@ func TestFeedback(t *testing.T) {
 	})
 }
 
-// TestWithoutExtension: a stream without the extension is read as it is.
+// TestWithoutExtension: a stream without the extension is reported, and
+// no feedback is sent for it.
 func TestWithoutExtension(t *testing.T) {
-	f, _ := Factory{}.NewInterceptor("")
-	defer f.Close()
-	s := &stream{}
-	if r := f.BindRemoteStream(&interceptor.StreamInfo{SSRC: 1}, s); r != interceptor.RTPReader(s) {
-		t.Error("a stream without transport-wide sequence numbers is wrapped")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f, _ := Factory{}.NewInterceptor("")
+		defer f.Close()
+		w := &writes{}
+		f.BindRTCPWriter(w)
+		s := &stream{pkts: [][]byte{packet(t, 1, 1), packet(t, 2, 2)}}
+		r := f.BindRemoteStream(&interceptor.StreamInfo{SSRC: 1234, ClockRate: 48000}, s)
+		buf := make([]byte, 1500)
+		for range 2 {
+			if _, _, err := r.Read(buf, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(ReportInterval)
+		synctest.Wait()
+		if n := len(of[*rtcp.TransportLayerCC](w)); n != 0 {
+			t.Errorf("%d feedbacks sent for a stream without transport-wide numbers", n)
+		}
+		if rrs := of[*rtcp.ReceiverReport](w); len(rrs) != 1 || len(rrs[0].Reports) != 1 || rrs[0].Reports[0].LastSequenceNumber != 2 {
+			t.Errorf("reports %+v, want one, up to 2", rrs)
+		}
+	})
 }
 
 func TestSequence(t *testing.T) {
