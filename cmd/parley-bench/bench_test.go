@@ -235,6 +235,13 @@ func TestProc(t *testing.T) {
 	if err != nil || p.rss <= 0 {
 		t.Fatalf("readProc: %+v %v", p, err)
 	}
+	// Sleeping wakes a thread later: its voluntary context switches count.
+	for range 5 {
+		time.Sleep(time.Millisecond)
+	}
+	if q, err := readProc(0); err != nil || q.sleeps <= p.sleeps {
+		t.Errorf("sleeps %d, then %d after sleeping (%v)", p.sleeps, q.sleeps, err)
+	}
 	if _, err := readProc(1 << 30); err == nil {
 		t.Error("readProc of no process")
 	}

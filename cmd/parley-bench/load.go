@@ -50,6 +50,9 @@ type Result struct {
 	PerCPUSecond      float64            `json:"packets_per_server_cpu_second"`
 	CoreBusySeconds   float64            `json:"server_core_busy_seconds,omitempty"` // the server's pinned core, softirqs included
 	PerCoreSecond     float64            `json:"packets_per_server_core_second,omitempty"`
+	WakeupsPerSec     float64            `json:"server_wakeups_per_sec"`   // times the server's threads slept and woke
+	PacketsPerWakeup  float64            `json:"packets_per_wakeup"`       // packets handled (forwarded or recorded) per wake-up
+	CPUPerWakeupUs    float64            `json:"server_cpu_us_per_wakeup"` // the server's CPU time per wake-up, its packets' work included
 	LossPercent       float64            `json:"loss_percent"`
 	LatencyP50Ms      float64            `json:"latency_p50_ms"`
 	LatencyP99Ms      float64            `json:"latency_p99_ms"` // send to arrival at the subscriber's socket
@@ -109,6 +112,7 @@ func (t target) server() (procStat, error) {
 		}
 		sum.cpu += ps.cpu
 		sum.rss += ps.rss
+		sum.sleeps += ps.sleeps
 	}
 	return sum, nil
 }
@@ -561,6 +565,11 @@ func (r *Result) account(a, b snapshot, packets uint64) {
 	r.ServerCPUPercent = 100 * cpu / wall
 	if cpu > 0 {
 		r.PerCPUSecond = float64(packets) / cpu
+	}
+	if wakes := b.srv.sleeps - a.srv.sleeps; wakes > 0 {
+		r.WakeupsPerSec = float64(wakes) / wall
+		r.PacketsPerWakeup = float64(packets) / float64(wakes)
+		r.CPUPerWakeupUs = cpu * 1e6 / float64(wakes)
 	}
 	if core := (b.core - a.core).Seconds(); core > 0 {
 		r.CoreBusySeconds = core
