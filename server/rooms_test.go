@@ -432,3 +432,56 @@ func TestRoomsWatched(t *testing.T) {
 		return r.Title == "Edited"
 	})
 }
+
+// TestRoomsLinkRepointed: a rooms folder named through a symbolic link
+// that a deployment points at another folder is taken at once, not at the
+// watched folder's own period (watchedLook), and watched there.
+func TestRoomsLinkRepointed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("folders are watched on Linux only")
+	}
+	const poll = 20 * time.Millisecond
+	top := t.TempDir()
+	link := filepath.Join(top, "current")
+	srv, _, _ := startRoomsServer(t, poll, func(cfg *configs.Server) {
+		if err := os.Symlink(cfg.Rooms.Dir, link); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Rooms.Dir = link
+	})
+	rf := srv.roomFiles
+	eventually(t, 5*time.Second, "the watcher's first look", func() bool { return rf.looks.Load() > 0 })
+	// Quiet: the next look of its own is watchedLook away.
+	for n := int64(-1); n != rf.looks.Load(); {
+		n = rf.looks.Load()
+		time.Sleep(5 * poll)
+	}
+	next := filepath.Join(top, "next")
+	if err := os.Mkdir(next, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeRoom(t, next, "other", "mode = \"mediaChat\"\ntitle = \"Next\"\n")
+	tmp := filepath.Join(top, ".current.tmp")
+	if err := os.Symlink(next, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		t.Fatal(err)
+	}
+	took := func(what, room, title string) {
+		t.Helper()
+		deadline := time.Now().Add(watchedLook / 2)
+		for {
+			if code, r := srv.roomListing(t, room); code == http.StatusOK && r.Title == title {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not taken in %v", what, watchedLook/2)
+			}
+			time.Sleep(poll)
+		}
+	}
+	took("the link pointed at another folder", "other", "Next")
+	writeRoom(t, next, "other", "mode = \"mediaChat\"\ntitle = \"Edited\"\n")
+	took("an edit in the folder the link points at now", "other", "Edited")
+}

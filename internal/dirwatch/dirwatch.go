@@ -25,9 +25,10 @@ type Watcher struct {
 	impl
 }
 
-// Lost tells whether the folder itself was removed, moved or unmounted:
-// the watch ended, and a new one is to be made (of whatever now has the
-// folder's path).
+// Lost tells whether the folder itself was removed, moved or unmounted,
+// or a symbolic link on its path was changed (on Linux): the watch ended,
+// or watches what the path named before, and a new one is to be made (of
+// whatever now has the folder's path).
 func (w *Watcher) Lost() bool { return w.lost.Load() }
 
 func (w *Watcher) signal() {

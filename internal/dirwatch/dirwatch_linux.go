@@ -3,9 +3,11 @@
 package dirwatch
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -20,7 +22,20 @@ const events = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MODIFY | unix.IN_CLOSE_
 // ended are the events after which the watch is gone.
 const ended = unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_UNMOUNT | unix.IN_IGNORED
 
-type impl struct{ f *os.File }
+// linkEvents are the events in a folder that holds a symbolic link on
+// the way to the watched folder that change where the link points: the
+// link removed, made, or renamed over (as a deployment switches a
+// "current" link).
+const linkEvents = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF
+
+type impl struct {
+	f *os.File
+	// links are the watches of the folders that hold a symbolic link
+	// on the path to the watched folder, with the link's name: the
+	// watch follows the links as they were at New, so one pointed
+	// elsewhere ends it.
+	links map[int32][]byte
+}
 
 // New starts watching dir.
 func New(dir string) (*Watcher, error) {
@@ -32,11 +47,33 @@ func New(dir string) (*Watcher, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("inotify watch of %s: %w", dir, err)
 	}
+	links := map[int32][]byte{}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		parent := filepath.Dir(p)
+		if parent == p {
+			break
+		}
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			continue
+		}
+		wd, err := unix.InotifyAddWatch(fd, parent, linkEvents|unix.IN_ONLYDIR)
+		if err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("inotify watch of %s, which holds the link %s: %w", parent, p, err)
+		}
+		links[int32(wd)] = []byte(filepath.Base(p))
+	}
 	// Non-blocking, so the runtime's poller waits for it and Close ends
 	// a read that waits.
 	f := os.NewFile(uintptr(fd), "inotify")
 	c := make(chan struct{}, 1)
-	w := &Watcher{C: c, c: c, done: make(chan struct{}), impl: impl{f: f}}
+	w := &Watcher{C: c, c: c, done: make(chan struct{}), impl: impl{f: f, links: links}}
 	go w.read()
 	return w, nil
 }
@@ -55,16 +92,28 @@ func (w *Watcher) read() {
 			}
 			return
 		}
+		changed := false
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
-			if ev.Mask&ended != 0 {
+			name := buf[off+unix.SizeofInotifyEvent : min(n, off+unix.SizeofInotifyEvent+int(ev.Len))]
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+			if link, ok := w.links[ev.Wd]; ok {
+				// The folder holding a link: only the link's own
+				// changes, or the folder's end, count.
+				if ev.Mask&ended == 0 && !bytes.Equal(bytes.TrimRight(name, "\x00"), link) {
+					continue
+				}
+				w.lost.Store(true)
+			} else if ev.Mask&ended != 0 {
 				w.lost.Store(true)
 			}
-			off += unix.SizeofInotifyEvent + int(ev.Len)
+			changed = true
 		}
-		// An overflow of the kernel's queue (IN_Q_OVERFLOW) is a change
-		// too: the caller looks at everything.
-		w.signal()
+		// An overflow of the kernel's queue (IN_Q_OVERFLOW, on no watch)
+		// is a change too: the caller looks at everything.
+		if changed || n < unix.SizeofInotifyEvent {
+			w.signal()
+		}
 	}
 }
 

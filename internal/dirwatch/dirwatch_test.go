@@ -122,3 +122,56 @@ func TestWatcherClose(t *testing.T) {
 	default:
 	}
 }
+
+// TestWatcherLinkRepointed: a folder watched through a symbolic link, as
+// a deployment's "current" link, last on the path or before it: a change
+// in the folder is told, other entries next to the link are not the
+// watch's business, and the link pointed elsewhere ends the watch (Lost)
+// and is told.
+func TestWatcherLinkRepointed(t *testing.T) {
+	for _, c := range []struct{ name, sub string }{{"the folder a link", ""}, {"a link on the way", "rooms"}} {
+		t.Run(c.name, func(t *testing.T) {
+			top := t.TempDir()
+			for _, rel := range []string{"one", "two"} {
+				if err := os.MkdirAll(filepath.Join(top, rel, c.sub), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			link := filepath.Join(top, "current")
+			if err := os.Symlink("one", link); err != nil {
+				t.Fatal(err)
+			}
+			w := newWatcher(t, filepath.Join(link, c.sub))
+			defer w.Close()
+			told := func(what string) {
+				t.Helper()
+				select {
+				case <-w.C:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%s: not told in 10 s", what)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(top, "other"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(top, "one", c.sub, "a.toml"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			told("a file made in the folder")
+			if w.Lost() {
+				t.Fatal("the watch ended for a file next to the link")
+			}
+			tmp := filepath.Join(top, ".current.tmp")
+			if err := os.Symlink("two", tmp); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, link); err != nil {
+				t.Fatal(err)
+			}
+			told("the link pointed elsewhere")
+			if !w.Lost() {
+				t.Fatal("the watch goes on after the link was pointed elsewhere")
+			}
+		})
+	}
+}
