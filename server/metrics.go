@@ -52,7 +52,7 @@ var (
 	descSocketSent   = desc("media_socket_sent_packets_total", "Packets sent on the shared media UDP socket.")
 	descSocketDrop   = desc("media_socket_dropped_packets_total", "Packets the shared media UDP socket dropped: its send queue was full or the kernel refused them.")
 	descDirectRecv   = desc("sfu_direct_received_packets_total", "Publishers' RTP packets read and decrypted by the SFU itself rather than through Pion's read path.")
-	descDirectRTCP   = desc("sfu_direct_rtcp_packets_total", "Subscribers' RTCP packets read and decrypted by the SFU itself rather than through Pion's read path.")
+	descDirectRTCP   = desc("sfu_direct_rtcp_packets_total", "Subscribers' RTCP packets, and publishers' of the audio read directly, read and decrypted by the SFU itself rather than through Pion's read path.")
 	descDirectDrop   = desc("sfu_direct_receive_dropped_packets_total", "Publishers' RTP packets the direct receive path dropped: they failed authentication (forged or replayed) or were too large.")
 	descPaced        = desc("sfu_paced_packets_total", "Video packets that waited in a subscriber's pacer before they were sent.")
 	descPacerDropped = desc("sfu_pacer_dropped_packets_total", "Video packets dropped from a subscriber's pacer whose queue held as much as it may.")

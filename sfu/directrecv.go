@@ -8,8 +8,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
@@ -34,9 +37,12 @@ import (
 //
 // It covers the audio SSRCs that a publisher's offer declares (an
 // m-section with one SSRC and no RTX), on a publish connection whose
-// selected candidate pair is on the shared socket. Everything else stays
-// with Pion: ICE, DTLS, RTCP both ways, video, SSRCs the offer does not
-// declare, connections over TURN or TCP.
+// selected candidate pair is on the shared socket, and the RTCP the
+// publisher sends from those SSRCs: its sender reports, which would
+// otherwise go through the same four hand-offs and one more, to a reader
+// per track (see senderRTCP). Everything else stays with Pion: ICE, DTLS,
+// the RTCP the server sends, video, SSRCs the offer does not declare,
+// connections over TURN or TCP.
 //
 // An SSRC is claimed when the offer that declares it is taken, before the
 // answer that lets the publisher send it; the connection is switched when
@@ -71,8 +77,27 @@ type directReceiver struct {
 	ctx *srtp.Context
 	hdr rtp.Header
 	// rtcp, for a subscribe connection, reads its RTCP; nil for a
-	// publish connection, whose RTCP Pion reads.
+	// publish connection.
 	rtcp *rtcpReceiver
+	// senders, for a publish connection, reads the RTCP of the streams
+	// it claims, once the first is bound to the connection's
+	// interceptors (see bindRTCP); until then Pion reads it.
+	senders atomic.Pointer[senderRTCP]
+}
+
+// senderRTCP is the RTCP a publisher sends from the streams the direct
+// path claims, read through the connection's interceptors (which note
+// its sender reports for the receiver reports that answer them) as
+// Pion's RTP receiver reads it, each sender report then kept by its
+// stream's layer (see directStream.keepReports). The socket's reading
+// goroutine uses it alone.
+type senderRTCP struct {
+	chain   interceptor.RTCPReader
+	pending []byte // the decrypted packet, for the bottom of the chain
+	hdr     rtcp.Header
+	buf     []byte // the decrypted packet
+	out     []byte // the packet read through the chain
+	attrs   interceptor.Attributes
 }
 
 func newDirectReceiver(e *Engine) *directReceiver {
@@ -250,6 +275,82 @@ func (r *directReceiver) receive(p []byte) bool {
 	return true
 }
 
+// bindRTCP reads the publisher's RTCP of the claimed streams through ic,
+// the connection's interceptors, from now on; once is enough. Called
+// with the participant locked.
+func (r *directReceiver) bindRTCP(ic interceptor.Interceptor) {
+	if r.senders.Load() != nil {
+		return
+	}
+	s := &senderRTCP{buf: make([]byte, maxPacket+64), out: make([]byte, maxPacket+64), attrs: interceptor.Attributes{}}
+	s.chain = ic.BindRTCPReader(interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n := copy(b, s.pending)
+		if n < len(s.pending) {
+			return 0, a, io.ErrShortBuffer
+		}
+		return n, a, nil
+	}))
+	r.senders.Store(s)
+}
+
+// receiveSenderRTCP takes p, SRTCP from the connection's address, if the
+// stream that sends it (its sender's SSRC, in the clear) is one the path
+// claims: decrypted, read through the connection's interceptors, and its
+// sender reports kept by their streams' layers. RTCP from another
+// stream (a video's) is left to Pion; one that fails decryption (forged,
+// replayed) is taken and dropped. Called on the socket's reading
+// goroutine only.
+func (r *directReceiver) receiveSenderRTCP(p []byte) bool {
+	s := r.senders.Load()
+	if s == nil || len(p) < 8 {
+		return false
+	}
+	r.mu.Lock()
+	claimed := r.active && r.streams[binary.BigEndian.Uint32(p[4:8])] != nil
+	r.mu.Unlock()
+	if !claimed {
+		return false
+	}
+	if len(p) > maxPacket+srtpOverhead+4 {
+		r.e.recvDropped.Add(1)
+		return true
+	}
+	plain, err := r.ctx.DecryptRTCP(s.buf[:0], p, &s.hdr)
+	if err != nil || len(plain) == 0 || &plain[0] != &s.buf[0] {
+		r.e.recvDropped.Add(1)
+		return true
+	}
+	s.pending = plain
+	clear(s.attrs)
+	n, a, err := s.chain.Read(s.out, s.attrs)
+	s.pending = nil
+	if err != nil {
+		return true
+	}
+	if a == nil {
+		a = s.attrs
+	}
+	pkts, err := a.GetRTCPPackets(s.out[:n])
+	if err != nil {
+		return true
+	}
+	r.e.rtcpDirect.Add(1)
+	now := time.Now()
+	for _, pkt := range pkts {
+		sr, ok := pkt.(*rtcp.SenderReport)
+		if !ok {
+			continue
+		}
+		r.mu.Lock()
+		ds := r.streams[sr.SSRC]
+		r.mu.Unlock()
+		if ds != nil {
+			ds.senderReport(sr, now)
+		}
+	}
+	return true
+}
+
 // receiveDirect takes a packet that the shared socket's reader read from
 // from, if it is RTP of a claimed SSRC of a switched connection (see
 // directReceiver.receive); false leaves it to Pion's UDP mux.
@@ -268,7 +369,7 @@ func (e *Engine) receiveDirect(p []byte, from netip.AddrPort) bool {
 	}
 	if p[1] >= 192 && p[1] <= 223 { // RTCP (RFC 5761: these payload types, with the marker bit)
 		if r.rtcp == nil {
-			return false
+			return r.receiveSenderRTCP(p)
 		}
 		r.rtcp.receiveRTCP(p, e)
 		return true
@@ -344,6 +445,10 @@ type directStream struct {
 	// interceptors, parsed once for all of them (see rtpHeaderKey); used
 	// by one reader at a time, as the packet is.
 	hdr rtp.Header
+
+	// reports is where the layer keeps the publisher's latest sender
+	// report of the stream (see keepReports); nil until it is set.
+	reports atomic.Pointer[atomic.Pointer[SenderReport]]
 }
 
 type queuedPacket struct {
@@ -418,6 +523,18 @@ func (s *directStream) handleInline(handle func(raw []byte) bool, light func() b
 	s.handle, s.light, s.later = handle, light, later
 	s.inBuf, s.inAttrs = make([]byte, maxPacket), interceptor.Attributes{}
 	s.mu.Unlock()
+}
+
+// keepReports has the publisher's sender reports of the stream that the
+// direct path reads kept in to, the layer's.
+func (s *directStream) keepReports(to *atomic.Pointer[SenderReport]) { s.reports.Store(to) }
+
+// senderReport keeps sr, the publisher's sender report of the stream,
+// which came at now.
+func (s *directStream) senderReport(sr *rtcp.SenderReport, now time.Time) {
+	if to := s.reports.Load(); to != nil {
+		to.Store(&SenderReport{NTP: ntpTime(sr.NTPTime), RTP: sr.RTPTime, Arrival: now})
+	}
 }
 
 // Read reads the next packet, through the interceptors; io.EOF once the

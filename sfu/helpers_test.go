@@ -267,6 +267,7 @@ type sendTrack struct {
 	plis   atomic.Int32           // keyframe requests the SFU sent for it
 	twcc   atomic.Int32           // TWCC feedbacks the SFU sent for it
 	nacks  atomic.Int32           // NACKs the SFU sent for it
+	lsr    atomic.Uint32          // the last sender report that the SFU's latest receiver report of it answers
 	skip   atomic.Bool            // the next packet is not sent (lost)
 	onPLI  atomic.Pointer[func()] // called at each keyframe request, if set
 	// level, when levelID is set (audio), is the audio level sent on
@@ -742,6 +743,13 @@ func (c *testClient) publishMarked(screen bool, kinds ...webrtc.RTPCodecType) []
 					}
 					if n, ok := p.(*rtcp.TransportLayerNack); ok && n.MediaSSRC == st.ssrc {
 						st.nacks.Add(1)
+					}
+					if rr, ok := p.(*rtcp.ReceiverReport); ok {
+						for _, b := range rr.Reports {
+							if b.SSRC == st.ssrc {
+								st.lsr.Store(b.LastSenderReport)
+							}
+						}
 					}
 				}
 			}

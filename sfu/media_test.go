@@ -280,6 +280,14 @@ func testSenderReports(t *testing.T, noDirect bool) {
 	if kept.RTP != 4242 || kept.NTP.Sub(ntp).Abs() > time.Microsecond || kept.Arrival.IsZero() {
 		t.Errorf("kept %+v, want NTP %v and RTP 4242", kept, ntp)
 	}
+	// Read on the direct path, where it is on, and answered by the
+	// receiver reports either way.
+	if direct := e.Stats().DirectRTCP; noDirect != (direct == 0) {
+		t.Errorf("%d RTCP packets read on the direct path (off: %v)", direct, noDirect)
+	}
+	eventually(t, "a's receiver report answers its sender report", func() bool {
+		return sent.lsr.Load() == uint32(ntpTimestamp(ntp)>>16)
+	})
 
 	b := join(t, room, "b")
 	waitDowns(t, b.p, ua.ID())

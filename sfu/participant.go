@@ -436,6 +436,7 @@ func (p *Participant) directStreamLocked(t *webrtc.TrackRemote, recv *webrtc.RTP
 		return nil
 	}
 	ds.bind(ic, streamInfo(uint32(t.SSRC()), codec, recv, true))
+	p.pubRecv.bindRTCP(ic)
 	p.wg.Go(func() { ds.feed(t) })
 	return ds
 }

@@ -24,8 +24,9 @@ type Stats struct {
 	// Publishers' packets read on the direct receive path, and those it
 	// dropped: forged, replayed, too large (see directReceiver).
 	DirectReceived, DirectReceiveDropped uint64
-	// Subscribers' RTCP packets read on the direct path (see rtcpReceiver);
-	// those dropped count among DirectReceiveDropped.
+	// RTCP packets read on the direct path: subscribers' (see
+	// rtcpReceiver) and publishers' of the streams it reads (see
+	// senderRTCP); those dropped count among DirectReceiveDropped.
 	DirectRTCP uint64
 
 	// Video packets that waited in a subscriber's pacer, and those its

@@ -472,7 +472,9 @@ func (u *UpTrack) lastSenderReportUpTo(cap int) (SenderReport, bool) {
 
 // readRTCP keeps the latest sender report of the layer's publisher;
 // reading also feeds the receiver-side interceptors. It returns when the
-// receiver stops.
+// receiver stops. A layer that the direct receive path reads gets its
+// sender reports from there (see senderRTCP) and this reads nothing, or
+// what reaches Pion as the path starts.
 func (l *layer) readRTCP(recv *webrtc.RTPReceiver) {
 	own, _ := l.remote.(*ssrcStream)
 	var buf []byte
@@ -523,6 +525,7 @@ func (l *layer) forward() {
 		var inPkt rtp.Packet
 		ds.handleInline(func(raw []byte) bool { return l.up.handleAt(l, raw, &inPkt, time.Now()) },
 			l.up.lightFanOut, l.up.speakingChanged)
+		ds.keepReports(&l.sr)
 	}
 	for {
 		n, _, err := l.remote.Read(buf)
