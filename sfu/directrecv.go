@@ -525,8 +525,8 @@ func (s *directStream) handleInline(handle func(raw []byte) bool, light func() b
 	s.mu.Unlock()
 }
 
-// keepReports has the publisher's sender reports of the stream that the
-// direct path reads kept in to, the layer's.
+// keepReports sets where the stream's sender reports that the direct
+// path reads are kept: to, the layer's.
 func (s *directStream) keepReports(to *atomic.Pointer[SenderReport]) { s.reports.Store(to) }
 
 // senderReport keeps sr, the publisher's sender report of the stream,

@@ -91,9 +91,15 @@ func (i *Interceptor) BindRemoteStream(info *interceptor.StreamInfo, reader inte
 		}
 	}
 	ssrc := info.SSRC
-	r := &reception{clockRate: info.ClockRate}
+	// A stream bound twice (the SFU's direct receive path reads the
+	// packets of an SSRC that Pion's track reads too, the few that reach
+	// it) is counted once, all its packets together.
 	i.mu.Lock()
-	i.streams[ssrc] = r
+	r := i.streams[ssrc]
+	if r == nil {
+		r = &reception{clockRate: info.ClockRate}
+		i.streams[ssrc] = r
+	}
 	i.mu.Unlock()
 	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 		n, a, err := reader.Read(b, a)

@@ -236,3 +236,35 @@ func TestReports(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamBoundTwice: an SSRC read by two readers (Pion's track and the
+// SFU's direct path) is one stream in the reports, with the packets of
+// both.
+func TestStreamBoundTwice(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		time.Sleep(time.Until(time.Now().Truncate(ReportInterval).Add(ReportInterval + ReportInterval/10)))
+		f, _ := Factory{}.NewInterceptor("")
+		defer f.Close()
+		w := &writes{}
+		f.BindRTCPWriter(w)
+		info := &interceptor.StreamInfo{SSRC: 5, ClockRate: 48000}
+		src := &rtpStream{ssrc: 5}
+		first := f.BindRemoteStream(info, src)
+		second := f.BindRemoteStream(info, src)
+		buf := make([]byte, 1500)
+		for _, r := range []interceptor.RTPReader{first, second, second, first, second} {
+			if _, _, err := r.Read(buf, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(ReportInterval)
+		synctest.Wait()
+		rrs := of[*rtcp.ReceiverReport](w)
+		if len(rrs) != 1 || len(rrs[0].Reports) != 1 {
+			t.Fatalf("reports %+v, want one block", rrs)
+		}
+		if b := rrs[0].Reports[0]; b.LastSequenceNumber != 5 || b.TotalLost != 0 {
+			t.Errorf("block %+v, want up to 5, none lost", b)
+		}
+	})
+}
