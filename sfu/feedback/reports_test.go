@@ -201,8 +201,8 @@ func TestReports(t *testing.T) {
 		if len(rrs) != 2 || len(rrs[0].Reports)+len(rrs[1].Reports) != 40 || len(rrs[0].Reports) > 31 || len(rrs[1].Reports) > 31 {
 			t.Fatalf("%d reports for 40 streams, want 2 of 31 blocks at most", len(rrs))
 		}
-		if len(w.sent) != 1 {
-			t.Errorf("the reports were sent in %d writes, want one", len(w.sent))
+		if n := w.writesSoFar(); n != 1 {
+			t.Errorf("the reports were sent in %d writes, want one", n)
 		}
 		for _, rr := range rrs {
 			for _, b := range rr.Reports {
