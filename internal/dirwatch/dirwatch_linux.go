@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -31,10 +32,10 @@ const linkEvents = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.I
 type impl struct {
 	f *os.File
 	// links are the watches of the folders that hold a symbolic link
-	// on the path to the watched folder, with the link's name: the
+	// on the path to the watched folder, with the links' names: the
 	// watch follows the links as they were at New, so one pointed
 	// elsewhere ends it.
-	links map[int32][]byte
+	links map[int32][][]byte
 }
 
 // New starts watching dir.
@@ -43,11 +44,12 @@ func New(dir string) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	if _, err := unix.InotifyAddWatch(fd, dir, events|unix.IN_ONLYDIR); err != nil {
+	main, err := unix.InotifyAddWatch(fd, dir, events|unix.IN_ONLYDIR)
+	if err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("inotify watch of %s: %w", dir, err)
 	}
-	links := map[int32][]byte{}
+	links := map[int32][][]byte{}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		unix.Close(fd)
@@ -62,12 +64,16 @@ func New(dir string) (*Watcher, error) {
 		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
 			continue
 		}
-		wd, err := unix.InotifyAddWatch(fd, parent, linkEvents|unix.IN_ONLYDIR)
+		// Added to what is watched of that folder already (one watch per
+		// folder: a link may lead back to the watched folder itself).
+		wd, err := unix.InotifyAddWatch(fd, parent, linkEvents|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
 		if err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("inotify watch of %s, which holds the link %s: %w", parent, p, err)
 		}
-		links[int32(wd)] = []byte(filepath.Base(p))
+		if wd != main {
+			links[int32(wd)] = append(links[int32(wd)], []byte(filepath.Base(p)))
+		}
 	}
 	// Non-blocking, so the runtime's poller waits for it and Close ends
 	// a read that waits.
@@ -97,10 +103,11 @@ func (w *Watcher) read() {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 			name := buf[off+unix.SizeofInotifyEvent : min(n, off+unix.SizeofInotifyEvent+int(ev.Len))]
 			off += unix.SizeofInotifyEvent + int(ev.Len)
-			if link, ok := w.links[ev.Wd]; ok {
-				// The folder holding a link: only the link's own
-				// changes, or the folder's end, count.
-				if ev.Mask&ended == 0 && !bytes.Equal(bytes.TrimRight(name, "\x00"), link) {
+			if links, ok := w.links[ev.Wd]; ok {
+				// A folder holding links: only the links' own changes,
+				// or the folder's end, count.
+				name = bytes.TrimRight(name, "\x00")
+				if ev.Mask&ended == 0 && !slices.ContainsFunc(links, func(l []byte) bool { return bytes.Equal(l, name) }) {
 					continue
 				}
 				w.lost.Store(true)

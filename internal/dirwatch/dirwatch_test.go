@@ -175,3 +175,41 @@ func TestWatcherLinkRepointed(t *testing.T) {
 		})
 	}
 }
+
+// TestWatcherLinkToItself: a folder named through a link that leads back
+// to the folder itself is still watched for its files (a second watch of
+// the same folder adds to the first, not replaces it).
+func TestWatcherLinkToItself(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(".", filepath.Join(dir, "self")); err != nil {
+		t.Fatal(err)
+	}
+	w := newWatcher(t, filepath.Join(dir, "self"))
+	defer w.Close()
+	f := filepath.Join(dir, "a.toml")
+	if err := os.WriteFile(f, []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.C:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a file made: not told in 10 s")
+	}
+	select { // the creation may come as several events
+	case <-w.C:
+	default:
+	}
+	g, err := os.OpenFile(f, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.WriteAt([]byte("two"), 0); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	select {
+	case <-w.C:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a file written in place: not told in 10 s")
+	}
+}
