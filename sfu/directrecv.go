@@ -533,7 +533,7 @@ func (s *directStream) keepReports(to *atomic.Pointer[SenderReport]) { s.reports
 // which came at now.
 func (s *directStream) senderReport(sr *rtcp.SenderReport, now time.Time) {
 	if to := s.reports.Load(); to != nil {
-		to.Store(&SenderReport{NTP: ntpTime(sr.NTPTime), RTP: sr.RTPTime, Arrival: now})
+		to.Store(senderReportOf(sr, now))
 	}
 }
 

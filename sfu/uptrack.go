@@ -496,10 +496,16 @@ func (l *layer) readRTCP(recv *webrtc.RTPReceiver) {
 		}
 		for _, p := range pkts {
 			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == uint32(l.remote.SSRC()) {
-				l.sr.Store(&SenderReport{NTP: ntpTime(sr.NTPTime), RTP: sr.RTPTime, Arrival: time.Now()})
+				l.sr.Store(senderReportOf(sr, time.Now()))
 			}
 		}
 	}
+}
+
+// senderReportOf is what a layer keeps of sr, a publisher's sender
+// report that came at arrival.
+func senderReportOf(sr *rtcp.SenderReport, arrival time.Time) *SenderReport {
+	return &SenderReport{NTP: ntpTime(sr.NTPTime), RTP: sr.RTPTime, Arrival: arrival}
 }
 
 // ntpTime converts a 64-bit NTP timestamp to time.Time. Seconds with the

@@ -155,17 +155,27 @@ func (s *rtcpStream) Read(b []byte, a interceptor.Attributes) (int, interceptor.
 	return copy(b, raw), a, err
 }
 
+// reporting is an interceptor sending to w, made in a bubble a tenth of
+// an interval after the grid of the reports; Close is the test's cleanup.
+func reporting(t *testing.T) (interceptor.Interceptor, *writes) {
+	time.Sleep(time.Until(time.Now().Truncate(ReportInterval).Add(ReportInterval + ReportInterval/10)))
+	f, err := Factory{}.NewInterceptor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	w := &writes{}
+	f.BindRTCPWriter(w)
+	return f, w
+}
+
 // TestReports: every ReportInterval, on the grid every connection shares,
 // one receiver report holds a block for each stream that sent since the
 // last (31 blocks at most to a packet), answering its sender report; an
 // unbound stream is reported no more.
 func TestReports(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		time.Sleep(time.Until(time.Now().Truncate(ReportInterval).Add(ReportInterval + ReportInterval/10)))
-		f, _ := Factory{}.NewInterceptor("")
-		defer f.Close()
-		w := &writes{}
-		f.BindRTCPWriter(w)
+		f, w := reporting(t)
 		buf := make([]byte, 1500)
 		var readers []interceptor.RTPReader
 		var infos []*interceptor.StreamInfo
@@ -242,11 +252,7 @@ func TestReports(t *testing.T) {
 // both.
 func TestStreamBoundTwice(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		time.Sleep(time.Until(time.Now().Truncate(ReportInterval).Add(ReportInterval + ReportInterval/10)))
-		f, _ := Factory{}.NewInterceptor("")
-		defer f.Close()
-		w := &writes{}
-		f.BindRTCPWriter(w)
+		f, w := reporting(t)
 		info := &interceptor.StreamInfo{SSRC: 5, ClockRate: 48000}
 		src := &rtpStream{ssrc: 5}
 		first := f.BindRemoteStream(info, src)
