@@ -93,6 +93,7 @@ func standardMatrix(warmup, measure time.Duration) []Scenario {
 		sc("audio 1×50", 1, 50, 0, 0),
 		sc("audio 1×200", 1, 200, 0, 0),
 		sc("audio 1×500", 1, 500, 0, 0),
+		sc("audio 1×1000", 1, 1000, 0, 0),
 		sc("video 1×10", 1, 10, 800, 0),
 		sc("video 1×50", 1, 50, 800, 0),
 		sc("video 1×100", 1, 100, 800, 0),
@@ -102,6 +103,7 @@ func standardMatrix(warmup, measure time.Duration) []Scenario {
 		whep(sc("video 1×200 WHEP", 1, 200, 800, 0)),
 		sc("audio+video 5×5", 5, 5, 800, 0),
 		sc("50 audio recorders", 0, 0, 0, 50),
+		sc("200 audio recorders", 0, 0, 0, 200),
 	}
 }
 
