@@ -54,6 +54,14 @@ const (
 	// keyframe paced at 300 kbit/s.
 	pacerMaxDelay   = 400 * time.Millisecond
 	pacerMaxPackets = 512
+	// pacerCatchUp: while packets wait, the bucket also holds this much
+	// of the rate beyond its burst, so that a release the timer woke
+	// late (a busy machine's timers run milliseconds behind) sends what
+	// was due meanwhile. Capped at the burst alone, each late release
+	// lost the time it was late: at the rate of one packet per wake-up,
+	// timers 5 ms late cut a 1.5 Mbit/s pacer to 1 Mbit/s, and its queue
+	// overflowed. When nothing waits, the bucket holds its burst only.
+	pacerCatchUp = pacerMaxWait
 	// pacerMinWait: the timer does not wake for less; the bucket has
 	// refilled by then for the packet it waits for, and often more.
 	pacerMinWait = time.Millisecond
@@ -130,12 +138,17 @@ func need(size int, rate float64) float64 {
 }
 
 // refillLocked adds to the budget what rate gives from the last refill
-// to now. Called locked.
+// to now, up to the bucket's burst, and pacerCatchUp more while packets
+// wait. Called locked.
 func (p *pacer) refillLocked(now int64, rate float64) {
 	if p.last == 0 {
 		p.tokens = burst(rate)
 	} else if el := now - p.last; el > 0 {
-		p.tokens = min(p.tokens+rate/8*float64(el)/1e9, burst(rate))
+		most := burst(rate)
+		if p.count > 0 {
+			most += rate / 8 * pacerCatchUp.Seconds()
+		}
+		p.tokens = min(p.tokens+rate/8*float64(el)/1e9, most)
 	}
 	if now > p.last {
 		p.last = now

@@ -109,6 +109,61 @@ func TestPacerRate(t *testing.T) {
 	})
 }
 
+// lateOut is a pacedStream whose sending takes time: each release the
+// pacer's timer runs ends later than the pacer planned, as on a busy
+// machine whose timers run behind.
+type lateOut struct {
+	pacedOut
+	late time.Duration
+}
+
+func (o *lateOut) emit(h *rtp.Header, payload []byte, ext *hdrExts, now int64, probe bool) {
+	time.Sleep(o.late)
+	o.pacedOut.emit(h, payload, ext, now, probe)
+}
+
+// TestPacerLate: a pacer whose releases run late still sends at its rate
+// while packets wait (it sends what was due meanwhile), and never more
+// than its rate, its burst and its catch-up allow.
+func TestPacerLate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rate = 400_000 // 50 KB/s: a 1,000-byte packet every 20 ms
+		var st pacerStats
+		p := newPacer(fixedRate(rate), &st)
+		defer p.close()
+		out := &lateOut{late: 15 * time.Millisecond}
+		start := time.Now()
+		const n = 18 // what the queue holds at the rate (pacerMaxDelay)
+		for i := range n {
+			h := rtp.Header{Version: 2, SSRC: 1, SequenceNumber: uint16(i), Timestamp: uint32(i)}
+			if p.admit(out, &h, make([]byte, 1000), time.Now().UnixNano(), false) {
+				out.record(&h, make([]byte, 1000))
+			}
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		sent := out.all()
+		if len(sent) != n || st.dropped.Load() != 0 {
+			t.Fatalf("%d packets sent and %d dropped, want %d and none", len(sent), st.dropped.Load(), n)
+		}
+		total := 0.0
+		for _, s := range sent {
+			total += float64(s.size + twccHeaderBytes)
+			if allowed := burst(rate) + rate/8*(s.at.Sub(start)+pacerCatchUp).Seconds(); total > allowed+1 {
+				t.Fatalf("%.0f bytes sent by %v, the budget allows %.0f", total, s.at.Sub(start), allowed)
+			}
+		}
+		// At the rate, the last leaves (total - burst) / rate after the
+		// first, give or take one late send; at one packet per late
+		// release it took 35 ms a packet, 0.6 s.
+		last := sent[n-1].at.Sub(start)
+		want := time.Duration((total - burst(rate)) * 8 / rate * float64(time.Second))
+		if last > want+2*out.late+pacerMinWait {
+			t.Errorf("the last packet left after %v: at the rate, about %v", last, want)
+		}
+	})
+}
+
 // TestPacerOrder: of two streams, each keeps its order whatever waits,
 // and once one packet waits every one after it does.
 func TestPacerOrder(t *testing.T) {
