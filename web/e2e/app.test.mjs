@@ -326,7 +326,7 @@ test('the hints name the input: SPACE with a keyboard, the button after a touch,
     await page.waitForFunction(() => /Hold the button/.test(document.querySelector('#record-hint')?.textContent ?? ''));
     await page.keyboard.press('Tab');
     await page.waitForFunction(() => /Hold SPACE/.test(document.querySelector('#record-hint')?.textContent ?? ''));
-    await page.tap('#conversation-h');
+    await page.tap('#record-hint');
     await page.waitForFunction(() => /Hold the button/.test(document.querySelector('#record-hint')?.textContent ?? ''));
   } finally {
     await context.close();
