@@ -49,6 +49,8 @@ type DownTrack struct {
 	told atomic.Bool
 	// rtxSeq numbers the packets of the RTX stream.
 	rtxSeq atomic.Uint32
+	// resent is its latest retransmissions (see answerNack).
+	resent resendLog
 }
 
 type downBinding struct {
@@ -629,36 +631,25 @@ func actOnFeedback(p rtcp.Packet, cc *congestion, now time.Time, keyframe func(s
 	}
 }
 
-// maxRetransmit bounds the packets one NACK makes the server send again,
-// so that a subscriber cannot make it send much more than the stream.
-const maxRetransmit = 64
-
 // retransmit sends again the packets a NACK asks for that are still in
-// the up track's cache, rewritten for this subscriber: of a simulcast
-// track, each from the layer it was sent from, as it was sent. Called on
-// the RTCP goroutine, so it parses into a packet of its own.
+// the up track's cache (and that its resend log allows), rewritten for
+// this subscriber: of a simulcast track, each from the layer it was sent
+// from, as it was sent, on the RTX stream when the subscriber has one.
+// Called on the RTCP goroutine, so it parses into a packet of its own.
 func (d *DownTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 	if d.up.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
-	sent := 0
-	for _, pair := range nack.Nacks {
-		for _, seq := range pair.PacketList() {
-			if sent == maxRetransmit {
-				return
-			}
-			if d.resend(seq, buf, false) > 0 {
-				sent++
-			}
-		}
-	}
+	answerNack(nack, &d.resent, d.resend, buf)
 }
 
 // resend sends again the packet this subscriber was sent as seq, if it
 // is still in the up track's cache, rewritten as it was sent: of a
-// simulcast track, from the layer it was sent from; probe marks a
-// probe's duplicate rather than a retransmission, sent on the RTX stream
-// when the subscriber has one. It returns the
+// simulcast track, from the layer it was sent from, on the RTX stream
+// when the subscriber has one (a receiver's SRTP replay check refuses a
+// packet on the media stream that is far older than the latest, or
+// already came); probe marks a probe's duplicate rather than a
+// retransmission. It returns the
 // payload's size; 0 if it sent nothing. It parses into a packet of its
 // own, with buf as its buffer, so it may run beside the forwarding.
 func (d *DownTrack) resend(seq uint16, buf []byte, probe bool) int {
@@ -702,7 +693,7 @@ func (d *DownTrack) resend(seq uint16, buf []byte, probe bool) int {
 	}
 	b.rewrite(&pkt.Header)
 	payload := pkt.Payload
-	if probe && b.rtxSSRC != 0 {
+	if b.rtxSSRC != 0 {
 		payload = toRTX(&pkt, b.rtxSSRC, b.rtxPT, uint16(d.rtxSeq.Add(1)))
 	}
 	var ext hdrExts

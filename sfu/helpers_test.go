@@ -300,6 +300,7 @@ type recvTrack struct {
 	lastSeq  uint16
 	badData  int // packets whose payload is not the one sent
 	extended int // packets with a header extension
+	rtx      int // packets that came on the RTX stream (unwrapped by Pion)
 	// levelID and twccID are the ids of the audio level and of the
 	// transport-wide sequence number on the latest connection; 0 without.
 	levelID, twccID uint8
@@ -572,12 +573,15 @@ func (c *testClient) onTrack(conn int, tr *webrtc.TrackRemote, r *webrtc.RTPRece
 	})
 	c.goLocked(func() {
 		for {
-			pkt, _, err := tr.ReadRTP()
+			pkt, attrs, err := tr.ReadRTP()
 			if err != nil {
 				return
 			}
 			c.mu.Lock()
 			rt.packets++
+			if attrs.Get(webrtc.AttributeRtxSsrc) != nil {
+				rt.rtx++
+			}
 			rt.seqs[pkt.SequenceNumber]++
 			rt.lastSeq = pkt.SequenceNumber
 			if !bytes.Equal(pkt.Payload, testPayload(rt.kind, pkt.SequenceNumber)) {

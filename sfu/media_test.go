@@ -213,8 +213,8 @@ func TestRetransmission(t *testing.T) {
 	if n := b.timesReceived(uv.ID(), last-1); n != 1 {
 		t.Errorf("packet %d, not NACKed, came %d times", last-1, n)
 	}
-	if r := b.received(uv.ID()); r.badData != 0 {
-		t.Errorf("%d packets not as sent", r.badData)
+	if r := b.received(uv.ID()); r.badData != 0 || r.rtx != 2 {
+		t.Errorf("%d packets not as sent; %d came on the RTX stream, want the 2 retransmissions", r.badData, r.rtx)
 	}
 	// The NACKs were read off the shared socket, not by a goroutine of
 	// the down track's.

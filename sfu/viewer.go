@@ -343,6 +343,7 @@ type viewTrack struct {
 
 	packets, octets atomic.Uint64
 	rtxSeq          atomic.Uint32
+	resent          resendLog // its latest retransmissions (see answerNack)
 }
 
 type viewBinding struct {
@@ -602,28 +603,19 @@ func (t *viewTrack) readRTCP() {
 }
 
 // retransmit sends again the video packets a NACK asks for that are still
-// in their source's cache, as they were sent.
+// in their source's cache (and that its resend log allows), as they were
+// sent, on the RTX stream when the viewer has one.
 func (t *viewTrack) retransmit(nack *rtcp.TransportLayerNack, buf []byte) {
 	if t.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
-	sent := 0
-	for _, pair := range nack.Nacks {
-		for _, seq := range pair.PacketList() {
-			if sent == maxRetransmit {
-				return
-			}
-			if t.resend(seq, buf, false) > 0 {
-				sent++
-			}
-		}
-	}
+	answerNack(nack, &t.resent, t.resend, buf)
 }
 
 // resend sends again the video packet sent as seq, if it is still in its
-// source's cache, as it was sent; probe marks a probe's duplicate, sent
-// on the RTX stream when the viewer has one. It returns the payload's
-// size; 0 if it sent nothing.
+// source's cache, as it was sent, on the RTX stream when the viewer has
+// one (see DownTrack.resend); probe marks a probe's duplicate. It returns
+// the payload's size; 0 if it sent nothing.
 func (t *viewTrack) resend(seq uint16, buf []byte, probe bool) int {
 	b := t.binding.Load()
 	if t.kind != webrtc.RTPCodecTypeVideo || b == nil {
@@ -648,7 +640,7 @@ func (t *viewTrack) resend(seq uint16, buf []byte, probe bool) int {
 	pkt.SSRC, pkt.PayloadType = b.ssrc, uint8(pt)
 	pkt.Extension, pkt.Extensions, pkt.ExtensionProfile = false, nil, 0
 	payload := pkt.Payload
-	if rtxPT, ok := rtxPayloadType(b.codecs, uint8(pt)); probe && b.rtxSSRC != 0 && ok {
+	if rtxPT, ok := rtxPayloadType(b.codecs, uint8(pt)); b.rtxSSRC != 0 && ok {
 		payload = toRTX(&pkt, b.rtxSSRC, rtxPT, uint16(t.rtxSeq.Add(1)))
 	}
 	var ext hdrExts

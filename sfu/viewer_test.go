@@ -39,6 +39,7 @@ type testViewer struct {
 	mu    sync.Mutex
 	got   map[webrtc.RTPCodecType][]viewed
 	ssrcs map[webrtc.RTPCodecType]uint32
+	rtx   int // packets that came on an RTX stream (unwrapped by Pion)
 	// levelID is the audio level's extension id on the connection; 0
 	// without.
 	levelID uint8
@@ -72,11 +73,14 @@ func viewWith(t *testing.T, room *Room, id string, opts ViewOptions, api *webrtc
 		}
 		tv.wg.Go(func() {
 			for {
-				p, _, err := tr.ReadRTP()
+				p, attrs, err := tr.ReadRTP()
 				if err != nil {
 					return
 				}
 				tv.mu.Lock()
+				if attrs.Get(webrtc.AttributeRtxSsrc) != nil {
+					tv.rtx++
+				}
 				tv.ssrcs[tr.Kind()] = p.SSRC
 				key := tr.Kind() == webrtc.RTPCodecTypeVideo && p.Payload[0] == 0x10 && p.Payload[1]&1 == 0
 				got := viewed{seq: p.SequenceNumber, ts: p.Timestamp, tag: p.Payload[len(p.Payload)-1], key: key,
@@ -301,6 +305,11 @@ func TestViewerRetransmission(t *testing.T) {
 		}
 		return n == 2
 	})
+	tv.mu.Lock()
+	defer tv.mu.Unlock()
+	if tv.rtx != 1 {
+		t.Errorf("%d packets came on the RTX stream, want the retransmission", tv.rtx)
+	}
 }
 
 // TestViewerRefusals: a clip room has nothing to view, an offer that
