@@ -8,21 +8,25 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
 
 	"parley/client"
 )
 
 // dropOnce is an interceptor that drops one incoming video packet, the
-// first time it sees it, as a lossy network would.
+// first time it sees it, as a lossy network would, and sees it come again
+// on the RTX stream.
 type dropOnce struct {
 	interceptor.NoOp
 	after int // drop the packet after this many video packets
+	t     *testing.T
 
 	mu      sync.Mutex
 	seen    int
 	dropped bool
+	ssrc    uint32
 	seq     uint16
-	again   bool // the dropped packet came back
+	again   bool // the dropped packet came back, on the RTX stream
 }
 
 func (d *dropOnce) NewInterceptor(string) (interceptor.Interceptor, error) { return d, nil }
@@ -37,14 +41,25 @@ func (d *dropOnce) BindRemoteStream(info *interceptor.StreamInfo, reader interce
 			if err != nil || n < 4 {
 				return n, a, err
 			}
-			seq := binary.BigEndian.Uint16(b[2:4])
+			var pkt rtp.Packet
+			if pkt.Unmarshal(b[:n]) != nil {
+				return n, a, err
+			}
 			d.mu.Lock()
-			d.seen++
-			drop := !d.dropped && d.seen > d.after
-			if drop {
-				d.dropped, d.seq = true, seq
-			} else if d.dropped && seq == d.seq {
-				d.again = true
+			drop := false
+			switch {
+			case !d.dropped:
+				d.seen++
+				if drop = d.seen > d.after; drop {
+					d.dropped, d.ssrc, d.seq = true, pkt.SSRC, pkt.SequenceNumber
+				}
+			case pkt.SSRC == d.ssrc && pkt.SequenceNumber == d.seq:
+				t := d.t
+				d.mu.Unlock()
+				t.Error("the lost packet came again on the media stream, not on RTX")
+				return n, a, err
+			case pkt.SSRC != d.ssrc && len(pkt.Payload) >= 2 && binary.BigEndian.Uint16(pkt.Payload) == d.seq:
+				d.again = true // RFC 4588: the original sequence number first
 			}
 			d.mu.Unlock()
 			if !drop {
@@ -60,11 +75,12 @@ func (d *dropOnce) recovered() bool {
 	return d.again
 }
 
-// TestRTCP: NACKs are answered towards subscribers and generated towards
+// TestRTCP: NACKs are answered towards subscribers (on their RTX stream)
+// and generated towards
 // the publisher; sender and receiver reports flow both ways.
 func TestRTCP(t *testing.T) {
 	srv := startServer(t, nil)
-	drop := &dropOnce{after: 10}
+	drop := &dropOnce{after: 10, t: t}
 	sub := newSubscriber()
 	srv.join(t, "live", "sue", client.Options{
 		OnTrack:            sub.onTrack,
