@@ -74,10 +74,19 @@ func TestTokens(t *testing.T) {
 		t.Errorf("other secret: %v", err)
 	}
 	parts := strings.Split(tok, ".")
+	// The signature's last character carries 4 bits of it and 2 unused
+	// ones: with those set, a lenient decoder reads the same signature.
+	sig := parts[2]
+	last := strings.IndexByte(b64chars, sig[len(sig)-1])
+	loose := sig[:len(sig)-1] + string(b64chars[last|1])
+	if last&3 != 0 || loose == sig {
+		t.Fatalf("the signature %q does not end on a character with its unused bits clear", sig)
+	}
 	forged := base64.RawURLEncoding.EncodeToString([]byte(`{"room":"chat","name":"ann","role":"operator","exp":9999999999}`))
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
 	for name, bad := range map[string]string{
 		"tampered claims": parts[0] + "." + forged + "." + parts[2],
+		"loose base64":    parts[0] + "." + parts[1] + "." + loose,
 		"alg none":        none + "." + parts[1] + ".",
 		"no signature":    parts[0] + "." + parts[1] + ".",
 		"two parts":       parts[0] + "." + parts[1],
@@ -98,6 +107,9 @@ func TestTokens(t *testing.T) {
 		t.Error("signed an unknown role")
 	}
 }
+
+// b64chars is the base64url alphabet, in the order of the values.
+const b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 func FuzzVerifyToken(f *testing.F) {
 	secret := []byte("0123456789abcdef0123456789abcdef")

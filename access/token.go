@@ -37,6 +37,9 @@ var (
 	ErrTokenExpired = errors.New("the token has expired")
 )
 
+// b64 decodes a token's parts: canonical base64url only (see VerifyToken).
+var b64 = base64.RawURLEncoding.Strict()
+
 var jwtHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 
 // SignToken makes an HS256 JWT of c with secret.
@@ -74,7 +77,10 @@ func (c Claims) check() error {
 
 // VerifyToken checks an HS256 JWT against secret and returns its claims.
 // Only HS256 is accepted (never "none"), the signature is compared in
-// constant time, and the token must not have expired at now.
+// constant time, and the token must not have expired at now. Its parts
+// must be in canonical base64url: a last character whose unused bits
+// are set would otherwise decode as another one does, and a token
+// changed there would still verify.
 func VerifyToken(secret []byte, token string, now time.Time) (Claims, error) {
 	var c Claims
 	if len(token) > MaxToken {
@@ -84,12 +90,12 @@ func VerifyToken(secret []byte, token string, now time.Time) (Claims, error) {
 	if len(parts) != 3 {
 		return c, ErrTokenInvalid
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	sig, err := b64.DecodeString(parts[2])
 	if err != nil || !hmac.Equal(sig, mac(secret, parts[0]+"."+parts[1])) {
 		return c, ErrTokenInvalid
 	}
 	// The signature is ours; the header must still say what we signed.
-	hdr, err := base64.RawURLEncoding.DecodeString(parts[0])
+	hdr, err := b64.DecodeString(parts[0])
 	if err != nil {
 		return c, ErrTokenInvalid
 	}
@@ -99,7 +105,7 @@ func VerifyToken(secret []byte, token string, now time.Time) (Claims, error) {
 	if json.Unmarshal(hdr, &h) != nil || h.Alg != "HS256" {
 		return c, ErrTokenInvalid
 	}
-	body, err := base64.RawURLEncoding.DecodeString(parts[1])
+	body, err := b64.DecodeString(parts[1])
 	if err != nil || json.Unmarshal(body, &c) != nil || c.check() != nil {
 		return Claims{}, ErrTokenInvalid
 	}
