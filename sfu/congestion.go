@@ -180,7 +180,7 @@ type congestion struct {
 
 // newCongestion makes a connection's congestion control, its pacer
 // counting in stats.
-func newCongestion(streams func() []ccStream, conn *subConn, stats *pacerStats) *congestion {
+func newCongestion(streams func() []ccStream, conn *subConn, stats *pacing) *congestion {
 	c := &congestion{
 		streams: streams, conn: conn,
 		hist:          newSendHistory(time.Now().UnixNano()),

@@ -64,7 +64,7 @@ type Engine struct {
 	udp    net.PacketConn
 	batch  *batchConn   // the shared UDP socket; nil with a port range
 	direct atomic.Int64 // subscribe connections switched to the direct path
-	pacing pacerStats   // the subscribe connections' pacers'
+	pacing pacing       // what the subscribe connections' pacers share
 	// noDirect keeps subscribers on Pion's write path (Config.NoDirectSend).
 	noDirect bool
 	// directRecv: publishers' audio may take the direct receive path
@@ -408,6 +408,7 @@ func (e *Engine) TCPAddr() net.Addr {
 
 // Close releases the media sockets. Close the rooms first.
 func (e *Engine) Close() error {
+	e.pacing.clock.stop()
 	return e.closeSockets()
 }
 

@@ -122,7 +122,7 @@ func BenchmarkForwardTWCC(b *testing.B) {
 		u, ws := benchUp(100, true, true)
 		for _, d := range *u.downs.Load() {
 			cc := d.conn.cc
-			cc.pacer = newPacer(cc.pacingRate, &pacerStats{})
+			cc.pacer = newPacer(cc.pacingRate, testPacing(b))
 			cc.estimate.Store(math.Float64bits(1e12))
 			cc.lastFeedback.Store(1)
 			b.Cleanup(cc.pacer.close)

@@ -21,9 +21,9 @@ import (
 // A video packet that fits the budget (a token bucket) goes out at once,
 // on the caller's goroutine, as without pacing: the common case, with no
 // queue, no timer and no other goroutine. One that does not is copied
-// into the connection's queue, which one timer releases as the budget
-// refills; every video packet that follows waits behind it, so that the
-// packets keep their order. The transport-wide sequence number is
+// into the connection's queue, which the engine's pacer clock releases
+// as the budget refills; every video packet that follows waits behind
+// it, so that the packets keep their order. The transport-wide sequence number is
 // stamped as a packet leaves, so that the estimator compares the time it
 // left with the time it arrived. Audio and RTCP do not go through the
 // pacer. Retransmissions and probes do: they take the link's room as
@@ -62,12 +62,17 @@ const (
 	// timers 5 ms late cut a 1.5 Mbit/s pacer to 1 Mbit/s, and its queue
 	// overflowed. When nothing waits, the bucket holds its burst only.
 	pacerCatchUp = pacerMaxWait
-	// pacerMinWait: the timer does not wake for less; the bucket has
-	// refilled by then for the packet it waits for, and often more.
-	pacerMinWait = time.Millisecond
-	// pacerMaxWait: nor for more, so that a rate that grew meanwhile
-	// (a new estimate, a probe) is taken up soon.
+	// pacerTick: the clock's rounds are at least this far apart; the
+	// buckets have refilled by then for the packets they wait for, and
+	// often more.
+	pacerTick = 2 * time.Millisecond
+	// pacerMaxWait: a pacer waits for no more before its next look, so
+	// that a rate that grew meanwhile (a new estimate, a probe) is taken
+	// up soon.
 	pacerMaxWait = 25 * time.Millisecond
+	// pacerIdle: the clock's goroutine ends when no pacer has had
+	// packets waiting for this long (see pacerClock).
+	pacerIdle = time.Second
 	// pacerFirstSlots is the queue's first length; it doubles as needed
 	// up to pacerMaxPackets and is kept.
 	pacerFirstSlots = 16
@@ -81,10 +86,12 @@ type pacedStream interface {
 	emit(h *rtp.Header, payload []byte, ext *hdrExts, now int64, probe bool)
 }
 
-// pacerStats counts, for the engine, the packets that waited in a pacer
-// and those a full queue dropped.
-type pacerStats struct {
+// pacing is what an engine's pacers share: the clock that releases their
+// queues, and the counts of the packets that waited in one and of those a
+// full queue dropped.
+type pacing struct {
 	paced, dropped atomic.Uint64
+	clock          pacerClock
 }
 
 // pacedPacket is a packet in the queue: a copy of its header and payload.
@@ -103,7 +110,7 @@ type pacer struct {
 	// rate is the pacing rate, bits per second; 0: no pacing (no
 	// estimate yet, or no feedback any more).
 	rate  func() float64
-	stats *pacerStats
+	stats *pacing
 
 	mu     sync.Mutex
 	tokens float64 // bytes the budget allows now
@@ -111,17 +118,13 @@ type pacer struct {
 	ring   []pacedPacket
 	head   int
 	count  int
-	bytes  int // the queued packets' sizes
-	timer  *time.Timer
-	armed  bool
+	bytes  int  // the queued packets' sizes
+	armed  bool // on the clock's list (see pacerClock)
 	closed bool
 	ext    hdrExts // the released packets' extension storage
-	// running counts the release from when the timer is armed until it
-	// has returned or been stopped, so that close can wait for it.
-	running sync.WaitGroup
 }
 
-func newPacer(rate func() float64, stats *pacerStats) *pacer {
+func newPacer(rate func() float64, stats *pacing) *pacer {
 	return &pacer{rate: rate, stats: stats}
 }
 
@@ -179,7 +182,13 @@ func (p *pacer) admit(to pacedStream, h *rtp.Header, payload []byte, now int64, 
 	}
 	p.queueLocked(to, h, payload, size, probe, rate)
 	if !p.armed {
-		p.armLocked(rate)
+		if !p.stats.clock.add(p, now+int64(p.waitLocked(rate))) {
+			// The engine is closing: nothing paces any more.
+			p.flushLocked(now)
+			p.mu.Unlock()
+			return false
+		}
+		p.armed = true
 	}
 	p.mu.Unlock()
 	p.stats.paced.Add(1)
@@ -298,39 +307,33 @@ func (p *pacer) flushLocked(now int64) {
 	}
 }
 
-// armLocked sets the timer for when the budget has refilled for the
-// first queued packet. Called locked.
-func (p *pacer) armLocked(rate float64) {
+// waitLocked is how long the first queued packet waits, at rate, for the
+// budget to have refilled for it: at most pacerMaxWait. Called locked.
+func (p *pacer) waitLocked(rate float64) time.Duration {
 	missing := need(p.ring[p.head].size, rate) - p.tokens
-	wait := pacerMaxWait
-	if w := time.Duration(missing * 8 / rate * 1e9); w < wait {
-		wait = max(w, pacerMinWait)
+	if w := time.Duration(missing * 8 / rate * 1e9); w < pacerMaxWait {
+		return max(w, 0)
 	}
-	p.armed = true
-	p.running.Add(1)
-	if p.timer == nil {
-		p.timer = time.AfterFunc(wait, p.release)
-	} else {
-		p.timer.Reset(wait)
-	}
+	return pacerMaxWait
 }
 
-// release sends what the budget allows of the queue, and sets the timer
-// again if some is left. It runs on the timer's goroutine.
-func (p *pacer) release() {
-	defer p.running.Done()
+// release sends what the budget allows of the queue at now (unix
+// nanoseconds). It reports whether packets still wait, and when the
+// first of them is due; if none do, the pacer is off the clock's list.
+// The clock calls it, for each pacer on its list, at each round.
+func (p *pacer) release(now int64) (due int64, waits bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.armed = false
 	if p.closed {
-		return
+		p.armed = false
+		return 0, false
 	}
-	now := time.Now().UnixNano()
 	rate := p.rate()
 	if rate <= 0 {
 		p.flushLocked(now)
 		p.last = 0
-		return
+		p.armed = false
+		return 0, false
 	}
 	p.refillLocked(now, rate)
 	for p.count > 0 {
@@ -341,21 +344,22 @@ func (p *pacer) release() {
 		p.tokens -= float64(size)
 		p.popLocked(now)
 	}
-	if p.count > 0 {
-		p.armLocked(rate)
+	if p.count == 0 {
+		p.armed = false
+		return 0, false
 	}
+	return now + int64(p.waitLocked(rate)), true
 }
 
-// close stops the pacer: what is queued is dropped, a packet admitted
-// later goes at once, and a release that had begun has returned when
-// close returns. It must not be called from a stream's emit.
+// close stops the pacer: what is queued is dropped, and a packet
+// admitted later goes at once. A release under way has returned when
+// close returns (it holds the lock), and none begins after: the clock
+// drops a closed pacer from its list. It must not be called from a
+// stream's emit.
 func (p *pacer) close() {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.closed = true
-	if p.armed && p.timer.Stop() {
-		p.running.Done() // stopped before it ran
-	}
-	p.armed = false
 	for p.count > 0 {
 		s := &p.ring[p.head]
 		p.releaseSlot(s)
@@ -363,8 +367,6 @@ func (p *pacer) close() {
 		p.count--
 	}
 	p.bytes = 0
-	p.mu.Unlock()
-	p.running.Wait()
 }
 
 // queued is the number of packets waiting.

@@ -64,8 +64,8 @@ func fixedRate(r float64) func() float64 { return func() float64 { return r } }
 func TestPacerRate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const rate = 400_000
-		var st pacerStats
-		p := newPacer(fixedRate(rate), &st)
+		st := testPacing(t)
+		p := newPacer(fixedRate(rate), st)
 		defer p.close()
 		var out pacedOut
 		start := time.Now()
@@ -128,8 +128,8 @@ func (o *lateOut) emit(h *rtp.Header, payload []byte, ext *hdrExts, now int64, p
 func TestPacerLate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const rate = 400_000 // 50 KB/s: a 1,000-byte packet every 20 ms
-		var st pacerStats
-		p := newPacer(fixedRate(rate), &st)
+		st := testPacing(t)
+		p := newPacer(fixedRate(rate), st)
 		defer p.close()
 		out := &lateOut{late: 15 * time.Millisecond}
 		start := time.Now()
@@ -158,7 +158,7 @@ func TestPacerLate(t *testing.T) {
 		// release it took 35 ms a packet, 0.6 s.
 		last := sent[n-1].at.Sub(start)
 		want := time.Duration((total - burst(rate)) * 8 / rate * float64(time.Second))
-		if last > want+2*out.late+pacerMinWait {
+		if last > want+2*out.late+pacerTick {
 			t.Errorf("the last packet left after %v: at the rate, about %v", last, want)
 		}
 	})
@@ -170,8 +170,8 @@ func TestPacerOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// 740 bytes every 5 ms, 1.2 Mbit/s, paced at 1 Mbit/s: some go at
 		// once, then more and more wait.
-		var st pacerStats
-		p := newPacer(fixedRate(1e6), &st)
+		st := testPacing(t)
+		p := newPacer(fixedRate(1e6), st)
 		defer p.close()
 		var out pacedOut
 		now := 0
@@ -204,7 +204,7 @@ func TestPacerOrder(t *testing.T) {
 func TestPacerNoEstimate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var rate float64
-		p := newPacer(func() float64 { return rate }, &pacerStats{})
+		p := newPacer(func() float64 { return rate }, testPacing(t))
 		defer p.close()
 		var out pacedOut
 		for i := range 20 {
@@ -236,8 +236,8 @@ func TestPacerNoEstimate(t *testing.T) {
 func TestPacerBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const rate = 200_000 // 10 KB in pacerMaxDelay
-		var st pacerStats
-		p := newPacer(fixedRate(rate), &st)
+		st := testPacing(t)
+		p := newPacer(fixedRate(rate), st)
 		defer p.close()
 		var out pacedOut
 		// Five frames of four packets of 1,000 bytes, of two streams
@@ -279,7 +279,7 @@ func TestPacerBound(t *testing.T) {
 		}
 		// A packet cap too: 600 small packets are more than it holds,
 		// though their bytes are not.
-		q := newPacer(fixedRate(1e6), &st)
+		q := newPacer(fixedRate(1e6), st)
 		defer q.close()
 		for i := range 600 {
 			out.send(q, 3, uint16(i), uint32(i), 10)
@@ -295,7 +295,7 @@ func TestPacerBound(t *testing.T) {
 // goes at once.
 func TestPacerClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPacer(fixedRate(100_000), &pacerStats{})
+		p := newPacer(fixedRate(100_000), testPacing(t))
 		var out pacedOut
 		for i := range 10 {
 			out.send(p, 1, uint16(i), 1, 1000)
@@ -328,7 +328,7 @@ func TestPacerAllocs(t *testing.T) {
 	var out pacedOut
 	out.sent = make([]pacedSent, 0, 100_000)
 
-	fast := newPacer(fixedRate(1e12), &pacerStats{})
+	fast := newPacer(fixedRate(1e12), testPacing(t))
 	defer fast.close()
 	if n := testing.AllocsPerRun(1000, func() {
 		h.SequenceNumber++
@@ -340,7 +340,7 @@ func TestPacerAllocs(t *testing.T) {
 	}
 
 	// A full queue: each packet drops the oldest frame and waits.
-	slow := newPacer(fixedRate(1), &pacerStats{})
+	slow := newPacer(fixedRate(1), testPacing(t))
 	defer slow.close()
 	for range pacerMaxPackets {
 		h.SequenceNumber++
@@ -358,7 +358,7 @@ func TestPacerAllocs(t *testing.T) {
 	}
 
 	synctest.Test(t, func(t *testing.T) {
-		p := newPacer(fixedRate(1e6), &pacerStats{})
+		p := newPacer(fixedRate(1e6), testPacing(t))
 		defer p.close()
 		var out pacedOut
 		out.sent = make([]pacedSent, 0, 10_000)
@@ -402,9 +402,9 @@ func (w stampedWriter) Write(b []byte) (int, error) { return len(b), nil }
 func TestPacedDownTracks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const rate = 300_000
-		var st pacerStats
+		st := testPacing(t)
 		conn := &subConn{cc: &congestion{hist: newSendHistory(time.Now().UnixNano())}}
-		conn.cc.pacer = newPacer(fixedRate(rate), &st)
+		conn.cc.pacer = newPacer(fixedRate(rate), st)
 		defer conn.cc.pacer.close()
 		var sent pacedOut
 		track := func(kind webrtc.RTPCodecType, ssrc uint32) *UpTrack {
@@ -462,7 +462,7 @@ func TestPacedDownTracks(t *testing.T) {
 // the others' packets go on in order.
 func TestPacerForget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPacer(fixedRate(400_000), &pacerStats{})
+		p := newPacer(fixedRate(400_000), testPacing(t))
 		defer p.close()
 		var paused, other pacedOut
 		for i := range 6 {
@@ -485,4 +485,12 @@ func TestPacerForget(t *testing.T) {
 			t.Errorf("%d packets of the other stream sent, want 6", n)
 		}
 	})
+}
+
+// testPacing is what pacers of a test share; the test's end (in a
+// synctest bubble, before the bubble's) stops its clock.
+func testPacing(t testing.TB) *pacing {
+	st := new(pacing)
+	t.Cleanup(st.clock.stop)
+	return st
 }
