@@ -494,3 +494,79 @@ func testPacing(t testing.TB) *pacing {
 	t.Cleanup(st.clock.stop)
 	return st
 }
+
+// TestPacerClock: one clock releases many pacers at their rates; a pacer
+// whose packet is due before the clock's next round wakes it; the clock's
+// goroutine ends once nothing has waited for pacerIdle; and once the
+// clock is stopped, nothing waits.
+func TestPacerClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := testPacing(t)
+		const rate = 400_000 // a 1,000-byte packet every 20 ms
+		var outs [20]pacedOut
+		ps := make([]*pacer, len(outs))
+		start := time.Now()
+		for i := range ps {
+			ps[i] = newPacer(fixedRate(rate), st)
+			defer ps[i].close()
+			for k := range 10 {
+				outs[i].send(ps[i], 1, uint16(k), uint32(k), 1000)
+			}
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		for i := range outs {
+			sent := outs[i].all()
+			if len(sent) != 10 {
+				t.Fatalf("pacer %d sent %d packets, want 10", i, len(sent))
+			}
+			last := sent[9].at.Sub(start)
+			want := time.Duration((10*float64(1000+twccHeaderBytes) - burst(rate)) * 8 / rate * float64(time.Second))
+			if last < want-pacerTick || last > want+2*pacerTick {
+				t.Errorf("pacer %d: the last packet left after %v, at the rate about %v", i, last, want)
+			}
+		}
+
+		// A slow pacer makes the clock sleep pacerMaxWait; a fast one's
+		// packet, due sooner, wakes it.
+		slow := newPacer(fixedRate(10_000), st)
+		defer slow.close()
+		var so, fo pacedOut
+		so.send(slow, 1, 0, 0, 1000)
+		so.send(slow, 1, 1, 1, 1000)
+		time.Sleep(3 * time.Millisecond)
+		fast := newPacer(fixedRate(2_000_000), st)
+		defer fast.close()
+		fo.send(fast, 2, 0, 0, 1200)
+		fo.send(fast, 2, 1, 0, 1200)
+		added := time.Now()
+		time.Sleep(20 * time.Millisecond)
+		synctest.Wait()
+		if sent := fo.all(); len(sent) != 2 || sent[1].at.Sub(added) > 8*time.Millisecond {
+			t.Fatalf("the fast pacer's second packet: %+v, want it sent within 8 ms", sent)
+		}
+		slow.close()
+
+		// Idle: the goroutine ends.
+		time.Sleep(pacerMaxWait + pacerIdle + pacerTick)
+		synctest.Wait()
+		st.clock.mu.Lock()
+		running := st.clock.running
+		st.clock.mu.Unlock()
+		if running {
+			t.Error("the clock runs on with nothing to release")
+		}
+
+		// Stopped: a packet over the budget goes at once.
+		st.clock.stop()
+		var out pacedOut
+		p := newPacer(fixedRate(100_000), st)
+		defer p.close()
+		for i := range 5 {
+			out.send(p, 1, uint16(i), 1, 1000)
+		}
+		if n := len(out.all()); n != 5 || p.queued() != 0 {
+			t.Errorf("after the clock stopped, %d of 5 packets sent and %d wait", n, p.queued())
+		}
+	})
+}
