@@ -487,6 +487,21 @@ func TestPacerForget(t *testing.T) {
 	})
 }
 
+// hookOut is a pacedOut that runs hook at the first packet a pacer
+// releases to it.
+type hookOut struct {
+	pacedOut
+	hook func()
+}
+
+func (o *hookOut) emit(h *rtp.Header, payload []byte, ext *hdrExts, now int64, probe bool) {
+	if f := o.hook; f != nil {
+		o.hook = nil
+		f()
+	}
+	o.pacedOut.emit(h, payload, ext, now, probe)
+}
+
 // testPacing is what pacers of a test share; the test's end (in a
 // synctest bubble, before the bubble's) stops its clock.
 func testPacing(t testing.TB) *pacing {
@@ -546,6 +561,38 @@ func TestPacerClock(t *testing.T) {
 			t.Fatalf("the fast pacer's second packet: %+v, want it sent within 8 ms", sent)
 		}
 		slow.close()
+
+		// A pacer that gets packets during a round (here from a stream's
+		// emit) is released when they are due, not at the round the
+		// others planned.
+		slow2 := newPacer(fixedRate(10_000), st)
+		defer slow2.close()
+		fast2 := newPacer(fixedRate(2_000_000), st)
+		defer fast2.close()
+		var fo2 pacedOut
+		trigger := &hookOut{hook: func() {
+			fo2.send(fast2, 3, 0, 0, 1200)
+			fo2.send(fast2, 3, 1, 0, 1200)
+		}}
+		for i := range 3 {
+			// The first goes at once; the second waits, and its release
+			// runs the hook; the third keeps the pacer on the list.
+			h := rtp.Header{Version: 2, SSRC: 4, SequenceNumber: uint16(i), Timestamp: uint32(i)}
+			slow2.admit(trigger, &h, make([]byte, 1000), time.Now().UnixNano(), false)
+		}
+		for i := 0; len(fo2.all()) == 0; i++ {
+			if i == 2000 {
+				t.Fatal("the slow pacer's second packet never left")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		hooked := fo2.all()[0].at
+		time.Sleep(20 * time.Millisecond)
+		synctest.Wait()
+		if sent := fo2.all(); len(sent) != 2 || sent[1].at.Sub(hooked) > 8*time.Millisecond {
+			t.Fatalf("the packets admitted during a round: %+v, want the second sent within 8 ms of the first", sent)
+		}
+		slow2.close()
 
 		// Idle: the goroutine ends.
 		time.Sleep(pacerMaxWait + pacerIdle + pacerTick)

@@ -21,13 +21,17 @@ import (
 // milliseconds apart: not a goroutine and a timer for each); add starts
 // it again. Its owner is the engine: stop ends it and waits for it.
 type pacerClock struct {
-	mu      sync.Mutex
-	list    []*pacer // the pacers with packets waiting
-	next    int64    // unix nanoseconds of the next round planned
-	running bool
-	closed  bool
-	wake    chan struct{} // a pacer due before next
-	done    chan struct{} // closed when the running goroutine ends
+	mu   sync.Mutex
+	list []*pacer // the pacers with packets waiting
+	next int64    // unix nanoseconds of the next round planned
+	// inRound: a round runs; addedDue is then the earliest due of the
+	// pacers added meanwhile, for the next round's plan.
+	inRound  bool
+	addedDue int64
+	running  bool
+	closed   bool
+	wake     chan struct{} // a pacer due before next
+	done     chan struct{} // closed when the running goroutine ends
 }
 
 // add puts p, whose first packet is due at due (unix nanoseconds), on the
@@ -49,7 +53,9 @@ func (c *pacerClock) add(p *pacer, due int64) bool {
 		go c.run(c.done, time.Duration(due-time.Now().UnixNano()))
 		return true
 	}
-	if due < c.next {
+	if c.inRound {
+		c.addedDue = min(c.addedDue, due)
+	} else if due < c.next {
 		select {
 		case c.wake <- struct{}{}:
 		default:
@@ -84,20 +90,24 @@ func (c *pacerClock) run(done chan struct{}, wait time.Duration) {
 			continue // a wake with nothing to do: still idle
 		}
 		round, c.list = c.list, round[:0]
+		c.inRound, c.addedDue = true, math.MaxInt64
 		c.mu.Unlock()
-		now := time.Now().UnixNano()
+		start := time.Now().UnixNano()
 		next := int64(math.MaxInt64)
 		kept = kept[:0]
 		for i, p := range round {
-			if due, waits := p.release(now); waits {
+			// Each at its own time: a round of many pacers takes a
+			// while, and the send times stamped are the estimator's.
+			if due, waits := p.release(time.Now().UnixNano()); waits {
 				kept = append(kept, p)
 				next = min(next, due)
 			}
 			round[i] = nil
 		}
 		c.mu.Lock()
-		// Pacers added during the round are on the list already, and
-		// woke the clock if they are due before the next round.
+		// Pacers added during the round are on the list already.
+		c.inRound = false
+		next = min(next, c.addedDue)
 		c.list = append(c.list, kept...)
 		if len(c.list) == 0 {
 			c.next = math.MaxInt64 // a pacer added wakes the clock
@@ -105,11 +115,8 @@ func (c *pacerClock) run(done chan struct{}, wait time.Duration) {
 			t.Reset(pacerIdle)
 			continue
 		}
-		if next == math.MaxInt64 {
-			next = now // only pacers added during the round: look at once
-		}
-		wait := max(time.Duration(next-now), pacerTick)
-		c.next = now + int64(wait)
+		wait := max(time.Duration(next-start), pacerTick)
+		c.next = start + int64(wait)
 		c.mu.Unlock()
 		t.Reset(wait)
 	}
