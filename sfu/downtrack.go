@@ -542,7 +542,7 @@ func (d *DownTrack) transmit(b *downBinding, h *rtp.Header, payload []byte, now 
 		n, err := b.writer.WriteRTP(h, payload)
 		sent = n > 0 && err == nil
 	}
-	if sent {
+	if sent && h.SSRC == b.ssrc { // not the RTX stream's: the reports are the media stream's
 		d.packets.Add(1)
 		d.octets.Add(uint64(len(payload)))
 	}

@@ -55,12 +55,13 @@ const (
 	pacerMaxDelay   = 400 * time.Millisecond
 	pacerMaxPackets = 512
 	// pacerCatchUp: while packets wait, the bucket also holds this much
-	// of the rate beyond its burst, so that a release the timer woke
-	// late (a busy machine's timers run milliseconds behind) sends what
-	// was due meanwhile. Capped at the burst alone, each late release
-	// lost the time it was late: at the rate of one packet per wake-up,
-	// timers 5 ms late cut a 1.5 Mbit/s pacer to 1 Mbit/s, and its queue
-	// overflowed. When nothing waits, the bucket holds its burst only.
+	// of the rate beyond its burst, so that a release that came late (a
+	// busy machine's timers run milliseconds behind; the clock's rounds
+	// are pacerTick apart at least) sends what was due meanwhile. Capped
+	// at the burst alone, each late release lost the time it was late:
+	// at the rate of one packet per wake-up, timers 5 ms late cut a
+	// 1.5 Mbit/s pacer to about 0.85 Mbit/s, and its queue overflowed.
+	// When nothing waits, the bucket holds its burst only.
 	pacerCatchUp = pacerMaxWait
 	// pacerTick: the clock's rounds are at least this far apart; the
 	// buckets have refilled by then for the packets they wait for, and
@@ -351,11 +352,22 @@ func (p *pacer) release(now int64) (due int64, waits bool) {
 	return now + int64(p.waitLocked(rate)), true
 }
 
+// unclock takes the pacer off a clock that stopped: what it holds is
+// sent at once, as what comes later will be (see admit).
+func (p *pacer) unclock() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed = false
+	if !p.closed {
+		p.flushLocked(time.Now().UnixNano())
+	}
+}
+
 // close stops the pacer: what is queued is dropped, and a packet
 // admitted later goes at once. A release under way has returned when
-// close returns (it holds the lock), and none begins after: the clock
-// drops a closed pacer from its list. It must not be called from a
-// stream's emit.
+// close returns (it holds the lock), and none sends after: the clock
+// drops a closed pacer from its list at its next round. It must not be
+// called from a stream's emit.
 func (p *pacer) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -604,6 +604,26 @@ func TestPacerClock(t *testing.T) {
 			t.Error("the clock runs on with nothing to release")
 		}
 
+		// Stopped while packets wait: they go at once.
+		st2 := testPacing(t)
+		var out2 pacedOut
+		q := newPacer(fixedRate(100_000), st2)
+		defer q.close()
+		for i := range 5 {
+			out2.send(q, 1, uint16(i), 1, 1000)
+		}
+		if q.queued() == 0 {
+			t.Fatal("nothing waits at 100 kbit/s")
+		}
+		st2.clock.stop()
+		if n := len(out2.all()); n != 5 || q.queued() != 0 {
+			t.Errorf("after the clock stopped with packets waiting, %d of 5 sent, %d still wait", n, q.queued())
+		}
+		out2.send(q, 1, 5, 2, 1000)
+		if n := len(out2.all()); n != 6 || q.queued() != 0 {
+			t.Errorf("a packet after the clock stopped: %d of 6 sent, %d wait", n, q.queued())
+		}
+
 		// Stopped: a packet over the budget goes at once.
 		st.clock.stop()
 		var out pacedOut

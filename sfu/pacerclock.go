@@ -25,13 +25,15 @@ type pacerClock struct {
 	list []*pacer // the pacers with packets waiting
 	next int64    // unix nanoseconds of the next round planned
 	// inRound: a round runs; addedDue is then the earliest due of the
-	// pacers added meanwhile, for the next round's plan.
-	inRound  bool
-	addedDue int64
-	running  bool
-	closed   bool
-	wake     chan struct{} // a pacer due before next
-	done     chan struct{} // closed when the running goroutine ends
+	// pacers added meanwhile, for the next round's plan. lastRound is
+	// when the last round began (unix nanoseconds).
+	inRound   bool
+	addedDue  int64
+	lastRound int64
+	running   bool
+	closed    bool
+	wake      chan struct{} // a pacer due before next
+	done      chan struct{} // closed when the running goroutine ends
 }
 
 // add puts p, whose first packet is due at due (unix nanoseconds), on the
@@ -56,6 +58,9 @@ func (c *pacerClock) add(p *pacer, due int64) bool {
 	if c.inRound {
 		c.addedDue = min(c.addedDue, due)
 	} else if due < c.next {
+		// Sooner than the round planned: plan it sooner (run re-arms its
+		// timer), keeping the rounds pacerTick apart.
+		c.next = max(due, c.lastRound+int64(pacerTick))
 		select {
 		case c.wake <- struct{}{}:
 		default:
@@ -65,7 +70,8 @@ func (c *pacerClock) add(p *pacer, due int64) bool {
 }
 
 // run releases the pacers on the list, a round at a time, the first after
-// wait, until none has packets waiting or the clock is stopped.
+// wait, until none has had packets waiting for pacerIdle or the clock is
+// stopped; then the pacers still on the list send what they hold.
 func (c *pacerClock) run(done chan struct{}, wait time.Duration) {
 	defer close(done)
 	t := time.NewTimer(max(wait, 0))
@@ -79,20 +85,34 @@ func (c *pacerClock) run(done chan struct{}, wait time.Duration) {
 		case <-c.wake:
 		}
 		c.mu.Lock()
-		if c.closed || len(c.list) == 0 && fired {
-			// Stopped, or idle for pacerIdle.
+		if c.closed {
+			left := c.list
 			c.list, c.running = nil, false
+			c.mu.Unlock()
+			for _, p := range left {
+				p.unclock()
+			}
+			return
+		}
+		if !fired {
+			// A pacer due sooner than the round planned (see add), or a
+			// wake that came after its round had run.
+			if len(c.list) > 0 {
+				t.Reset(time.Duration(max(c.next-time.Now().UnixNano(), 0)))
+			}
+			c.mu.Unlock()
+			continue
+		}
+		if len(c.list) == 0 {
+			// Idle for pacerIdle.
+			c.running = false
 			c.mu.Unlock()
 			return
 		}
-		if len(c.list) == 0 {
-			c.mu.Unlock()
-			continue // a wake with nothing to do: still idle
-		}
-		round, c.list = c.list, round[:0]
-		c.inRound, c.addedDue = true, math.MaxInt64
-		c.mu.Unlock()
 		start := time.Now().UnixNano()
+		round, c.list = c.list, round[:0]
+		c.inRound, c.addedDue, c.lastRound = true, math.MaxInt64, start
+		c.mu.Unlock()
 		next := int64(math.MaxInt64)
 		kept = kept[:0]
 		for i, p := range round {
@@ -109,21 +129,22 @@ func (c *pacerClock) run(done chan struct{}, wait time.Duration) {
 		c.inRound = false
 		next = min(next, c.addedDue)
 		c.list = append(c.list, kept...)
+		now := time.Now().UnixNano()
 		if len(c.list) == 0 {
 			c.next = math.MaxInt64 // a pacer added wakes the clock
 			c.mu.Unlock()
 			t.Reset(pacerIdle)
 			continue
 		}
-		wait := max(time.Duration(next-start), pacerTick)
-		c.next = start + int64(wait)
+		c.next = max(next, start+int64(pacerTick))
 		c.mu.Unlock()
-		t.Reset(wait)
+		t.Reset(time.Duration(max(c.next-now, 0)))
 	}
 }
 
-// stop ends the clock: its goroutine has returned when stop returns, and
-// add refuses pacers from then on (they no longer pace).
+// stop ends the clock: its goroutine has returned when stop returns, the
+// pacers that were on its list have sent what they held, and add refuses
+// pacers from then on (they no longer pace).
 func (c *pacerClock) stop() {
 	c.mu.Lock()
 	c.closed = true

@@ -15,8 +15,8 @@ import (
 // server send its video a third more, the repeats of repeats queueing in
 // the connection's pacer behind the media. So each stream remembers its
 // latest retransmissions: a packet is sent again at most resendMax
-// times, and not within resendAgain of the last time, which a browser's
-// second NACK, sent a round trip after the first, is not.
+// times, and not within resendAgain of the last time (a second NACK that
+// quick crossed the first retransmission on its way).
 const (
 	// maxRetransmit bounds the packets one NACK makes the server send
 	// again, so that a subscriber cannot make it send much more than the
@@ -24,9 +24,14 @@ const (
 	maxRetransmit = 64
 	resendMax     = 4
 	resendAgain   = 40 * time.Millisecond
-	// resendSlots is how many recent sequence numbers the log keeps (a
-	// power of two): a stream's last few seconds of video.
-	resendSlots = 256
+	// resendForget: a packet last sent again longer ago than this is one
+	// of a later round of the sequence numbers (they wrap at 65,536), or
+	// one nobody asks for any more.
+	resendForget = 3 * time.Second
+	// resendSlots is how many sequence numbers the log tells apart (a
+	// power of two): twice what a track's cache keeps (cacheSize), so
+	// that two packets the cache holds never share a slot.
+	resendSlots = 2 * cacheSize
 )
 
 // resendLog is one stream's latest retransmissions. Its zero value is
@@ -37,30 +42,34 @@ type resendLog struct {
 	slots *[resendSlots]resendSlot
 }
 
+// resendSlot is 8 bytes: 16 KB of slots per stream that was asked for a
+// retransmission.
 type resendSlot struct {
 	seq   uint16
 	count uint8
-	at    int64 // unix nanoseconds of the last time it was sent again
+	at    uint32 // milliseconds (modulo 2^32) of the last time it was sent again
 }
 
 // allow tells whether packet seq may be sent again at now (unix
 // nanoseconds), and counts it if so.
 func (l *resendLog) allow(seq uint16, now int64) bool {
+	ms := uint32(now / 1e6)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.slots == nil {
 		l.slots = new([resendSlots]resendSlot)
 	}
 	s := &l.slots[seq%resendSlots]
-	if s.count == 0 || s.seq != seq {
-		*s = resendSlot{seq: seq, count: 1, at: now}
+	since := time.Duration(ms-s.at) * time.Millisecond // wraps with the clock
+	if s.count == 0 || s.seq != seq || since >= resendForget {
+		*s = resendSlot{seq: seq, count: 1, at: ms}
 		return true
 	}
-	if s.count >= resendMax || now-s.at < int64(resendAgain) {
+	if s.count >= resendMax || since < resendAgain {
 		return false
 	}
 	s.count++
-	s.at = now
+	s.at = ms
 	return true
 }
 

@@ -8,8 +8,9 @@ import (
 )
 
 // TestResendLog: a packet is sent again at most resendMax times, not
-// twice within resendAgain, and a sequence number that takes its slot
-// later starts afresh.
+// twice within resendAgain, whatever is asked for beside it of what the
+// cache holds; a sequence number that takes its slot later, or comes
+// round again, starts afresh.
 func TestResendLog(t *testing.T) {
 	var l resendLog
 	at := time.Unix(1_700_000_000, 0).UnixNano()
@@ -22,17 +23,29 @@ func TestResendLog(t *testing.T) {
 	if !l.allow(101, at) {
 		t.Error("another packet was refused")
 	}
+	// Asked for every 100 ms with every other packet the cache holds:
+	// none takes 100's slot.
 	n := 1
 	for i := 1; i <= 10; i++ {
-		if l.allow(100, at+int64(i)*int64(resendAgain)) {
+		now := at + int64(i)*int64(100*time.Millisecond)
+		for k := 1; k < cacheSize; k++ {
+			l.allow(uint16(100+k), now)
+			l.allow(uint16(100-k), now)
+		}
+		if l.allow(100, now) {
 			n++
 		}
 	}
 	if n != resendMax {
 		t.Errorf("sent again %d times, want %d", n, resendMax)
 	}
+	// The sequence numbers come round (65,536 packets, minutes later):
+	// the same number is another packet.
+	if !l.allow(100, at+int64(15*time.Minute)) {
+		t.Error("a packet whose number came round was refused")
+	}
 	// The same slot, a later packet (the sequence numbers went round it).
-	if !l.allow(100+resendSlots, at+int64(20*resendAgain)) {
+	if !l.allow(100+resendSlots, at+int64(15*time.Minute)+int64(resendAgain)) {
 		t.Error("a later packet in a used slot was refused")
 	}
 }

@@ -559,7 +559,8 @@ func (t *viewTrack) emit(h *rtp.Header, payload []byte, ext *hdrExts, now int64,
 	}
 }
 
-// transmit writes one packet through Pion and counts it; with congestion
+// transmit writes one packet through Pion and counts it (for the media
+// stream's sender reports: not one of the RTX stream's); with congestion
 // control, stamped with the connection's next transport-wide sequence
 // number (in ext's storage) as sent at now (unix nanoseconds), probe
 // marking a probe's duplicate.
@@ -567,7 +568,7 @@ func (t *viewTrack) transmit(b *viewBinding, h *rtp.Header, payload []byte, ext 
 	if b.twcc != 0 {
 		t.v.conn.stamp(h, b.twcc, ext, len(payload), now, probe)
 	}
-	if n, err := b.writer.WriteRTP(h, payload); n > 0 && err == nil {
+	if n, err := b.writer.WriteRTP(h, payload); n > 0 && err == nil && h.SSRC == b.ssrc {
 		t.packets.Add(1)
 		t.octets.Add(uint64(len(payload)))
 	}
