@@ -137,8 +137,9 @@ func (c *pacerClock) run(done chan struct{}, wait time.Duration) {
 			continue
 		}
 		c.next = max(next, start+int64(pacerTick))
+		wait := time.Duration(max(c.next-now, 0))
 		c.mu.Unlock()
-		t.Reset(time.Duration(max(c.next-now, 0)))
+		t.Reset(wait)
 	}
 }
 
