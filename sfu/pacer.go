@@ -23,9 +23,9 @@ import (
 // queue, no timer and no other goroutine. One that does not is copied
 // into the connection's queue, which the engine's pacer clock releases
 // as the budget refills; every video packet that follows waits behind
-// it, so that the packets keep their order. The transport-wide sequence number is
-// stamped as a packet leaves, so that the estimator compares the time it
-// left with the time it arrived. Audio and RTCP do not go through the
+// it, so that the packets keep their order. The transport-wide sequence
+// number is stamped as a packet leaves, so that the estimator compares
+// the time it left with the time it arrived. Audio and RTCP do not go through the
 // pacer. Retransmissions and probes do: they take the link's room as
 // media does. While a probe runs, the rate it probes for is added to the
 // estimate (see congestion.pacingRate): a probe measures whether the

@@ -47,7 +47,7 @@ type resendLog struct {
 	slots *[resendSlots]resendSlot
 }
 
-// resendSlot is 8 bytes: 16 KB of slots per stream that was asked for a
+// resendSlot is 8 bytes: 8 KB of slots per stream that was asked for a
 // retransmission.
 type resendSlot struct {
 	seq   uint16
